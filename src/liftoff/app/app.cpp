@@ -1,0 +1,283 @@
+#include "liftoff/app/app.hpp"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "liftoff/api/system.hpp"
+#include "liftoff/core/config.hpp"
+#include "liftoff/core/log.hpp"
+#include "liftoff/core/metrics.hpp"
+#include "liftoff/db/database.hpp"
+#include "liftoff/db/embedded_postgres.hpp"
+#include "liftoff/db/migrations.hpp"
+#include "liftoff/http/server.hpp"
+
+#ifndef LIFTOFF_VERSION
+#define LIFTOFF_VERSION "0.0.0"
+#endif
+#ifndef LIFTOFF_GIT_COMMIT
+#define LIFTOFF_GIT_COMMIT "unknown"
+#endif
+
+extern char** environ;
+
+namespace liftoff::app {
+namespace {
+namespace asio = boost::asio;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+constexpr auto kMigrationTimeout = std::chrono::minutes(5);
+
+// Runs a coroutine to completion on a private io_context (startup and CLI tools only).
+template <class T>
+T block_on(asio::awaitable<T> task) {
+  asio::io_context io(1);
+  auto future = asio::co_spawn(io, std::move(task), asio::use_future);
+  io.run();
+  return future.get();
+}
+
+std::map<std::string, std::string> environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view entry(*e);
+    auto eq = entry.find('=');
+    if (eq != std::string_view::npos && entry.starts_with("LIFTOFF_")) {
+      env.emplace(entry.substr(0, eq), entry.substr(eq + 1));
+    }
+  }
+  return env;
+}
+
+db::EmbeddedPostgres embedded_postgres(const core::Config& config) {
+  return db::EmbeddedPostgres({std::filesystem::path(config.data_dir), config.embedded_pg_port, "liftoff", "/usr/lib/postgresql/15/bin", {}});
+}
+
+// Resolves the database URL: the configured one, or the embedded cluster (started if needed).
+Result<std::string> database_url(const core::Config& config) {
+  if (!config.embedded_database()) return config.database_url;
+  auto pg = embedded_postgres(config);
+  if (auto ok = pg.start(); !ok) return ok.error();
+  return pg.url();
+}
+
+asio::awaitable<Result<std::unique_ptr<db::Connection>>> connect(const std::string& url) {
+  co_return co_await db::Connection::connect(co_await asio::this_coro::executor, db::ConnectOptions{url, {}, "liftoff-admin"},
+                                             db::deadline_after(std::chrono::seconds(10)));
+}
+
+// Applies migrations (auto_migrate) or checks the schema; refuses a schema newer than this binary.
+Result<void> prepare_schema(const std::string& url, bool auto_migrate) {
+  return block_on([&]() -> asio::awaitable<Result<void>> {
+    auto conn = co_await connect(url);
+    if (!conn) co_return conn.error();
+    auto deadline = db::deadline_after(kMigrationTimeout);
+    if (auto_migrate) {
+      auto applied = co_await db::migrate_up(**conn, db::embedded_migrations(), deadline);
+      if (!applied) co_return applied.error();
+      co_return Result<void>{};
+    }
+    auto status = co_await db::schema_status(**conn, db::embedded_migrations(), deadline);
+    if (!status) co_return status.error();
+    if (!status->current()) {
+      spdlog::warn("{} migration(s) pending; /readyz answers 503 until `liftoff migrate up` runs", status->pending());
+    }
+    co_return Result<void>{};
+  }());
+}
+
+int serve(const core::Config& config) {
+  spdlog::info("liftoff {} ({}) starting", LIFTOFF_VERSION, LIFTOFF_GIT_COMMIT);
+  for (const auto& [key, value] : core::describe(config)) spdlog::info("config {} = {}", key, value);
+
+  auto url = database_url(config);
+  if (!url) {
+    spdlog::error("{}", url.error().detail);
+    return kExitFailure;
+  }
+  bool auto_migrate = config.auto_migrate.value_or(config.embedded_database());
+  if (auto ok = prepare_schema(*url, auto_migrate); !ok) {
+    spdlog::error("database schema: {}", ok.error().detail);
+    return kExitFailure;
+  }
+
+  core::Registry metrics;
+  metrics.gauge("liftoff_build_info", "Build information",
+                fmt::format("version=\"{}\",commit=\"{}\"", LIFTOFF_VERSION, LIFTOFF_GIT_COMMIT))
+      .set(1);
+  unsigned threads = config.effective_threads();
+  db::DatabaseOptions db_options;
+  db_options.connect = db::ConnectOptions{*url, config.db_query_timeout * 2, "liftoff"};
+  db_options.pool.max_size = config.db_pool_size;
+  db_options.pool.acquire_timeout = config.db_acquire_timeout;
+  db_options.query_timeout = config.db_query_timeout;
+  db::Database database(db_options, metrics, threads);
+
+  http::Router router;
+  const auto& migrations = db::embedded_migrations();
+  api::add_system_routes(router, {database, metrics, migrations.empty() ? 0 : migrations.back().version});
+
+  http::ServerOptions options;
+  options.host = config.listen_host;
+  options.port = config.listen_port;
+  options.threads = threads;
+  options.max_connections = config.max_connections;
+  options.header_limit = config.header_limit;
+  options.body_limit = config.body_limit;
+  options.request_timeout = config.request_timeout;
+  options.idle_timeout = config.idle_timeout;
+  options.shutdown_timeout = config.shutdown_timeout;
+  http::Server server(options, router, metrics);
+  try {
+    server.bind();
+  } catch (const std::exception& e) {
+    spdlog::error("cannot listen on {}:{}: {}", config.listen_host, config.listen_port, e.what());
+    return kExitFailure;
+  }
+  spdlog::info("serving on http://{}:{} with {} worker threads", config.listen_host, server.port(), threads);
+  auto cut = server.run({}, [&database](std::size_t worker, asio::io_context&) { database.stop_worker(worker); });
+  spdlog::info("stopped{}", cut ? fmt::format(" ({} connections cut at the shutdown deadline)", cut) : "");
+  spdlog::shutdown();
+  return 0;
+}
+
+int migrate(const core::Config& config, bool up) {
+  auto url = database_url(config);
+  if (!url) {
+    spdlog::error("{}", url.error().detail);
+    return kExitFailure;
+  }
+  return block_on([&]() -> asio::awaitable<int> {
+    auto conn = co_await connect(*url);
+    if (!conn) {
+      spdlog::error("{}", conn.error().detail);
+      co_return kExitFailure;
+    }
+    auto deadline = db::deadline_after(kMigrationTimeout);
+    if (up) {
+      auto applied = co_await db::migrate_up(**conn, db::embedded_migrations(), deadline);
+      if (!applied) {
+        spdlog::error("{}", applied.error().detail);
+        co_return kExitFailure;
+      }
+      std::cout << (applied->empty() ? "schema is current" : fmt::format("applied {} migration(s)", applied->size()))
+                << "\n";
+      co_return 0;
+    }
+    auto status = co_await db::schema_status(**conn, db::embedded_migrations(), deadline);
+    if (!status) {
+      spdlog::error("{}", status.error().detail);
+      co_return kExitFailure;
+    }
+    for (const auto& m : status->migrations) {
+      std::cout << fmt::format("{:04d} {:<32} {}\n", m.version, m.name, m.applied ? "applied " + m.applied_at : "pending");
+    }
+    std::cout << fmt::format("schema version {} of {} ({} pending)\n", status->applied_version, status->known_version,
+                             status->pending());
+    co_return 0;
+  }());
+}
+
+int embedded(const core::Config& config, const std::string& action) {
+  auto pg = embedded_postgres(config);
+  if (action == "status") {
+    std::cout << (pg.running() ? "running on 127.0.0.1:" + std::to_string(config.embedded_pg_port) : "stopped") << "\n";
+    return 0;
+  }
+  auto done = action == "start" ? pg.start() : pg.stop();
+  if (!done) {
+    spdlog::error("{}", done.error().detail);
+    return kExitFailure;
+  }
+  std::cout << (action == "start" ? "started" : "stopped") << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"Liftoff: the multi-tenant B2B SaaS backend"};
+  cli.require_subcommand(1);
+  auto* serve_cmd = cli.add_subcommand("serve", "Serve the HTTP API (starts the embedded PostgreSQL when no database is configured)");
+  auto* migrate_cmd = cli.add_subcommand("migrate", "Database schema migrations");
+  migrate_cmd->require_subcommand(1);
+  auto* up_cmd = migrate_cmd->add_subcommand("up", "Apply pending migrations");
+  auto* status_cmd = migrate_cmd->add_subcommand("status", "List migrations and whether each is applied");
+  auto* pg_cmd = cli.add_subcommand("pg", "The embedded private PostgreSQL (in <data_dir>/pgdata)");
+  pg_cmd->require_subcommand(1);
+  auto* pg_start = pg_cmd->add_subcommand("start", "Initialize if needed and start it");
+  auto* pg_stop = pg_cmd->add_subcommand("stop", "Stop it (fast shutdown)");
+  auto* pg_status = pg_cmd->add_subcommand("status", "Say whether it runs");
+  auto* version_cmd = cli.add_subcommand("version", "Print the version");
+
+  // Every command that reads configuration takes every config flag; one value slot per key.
+  std::string config_file;
+  std::vector<std::string> flag_values(core::config_keys().size());
+  std::vector<std::vector<CLI::Option*>> flag_options(core::config_keys().size());
+  for (auto* sub : {serve_cmd, up_cmd, status_cmd, pg_start, pg_stop, pg_status}) {
+    sub->add_option("--config", config_file, "Config file of `key = value` lines (flags and LIFTOFF_* override it)")
+        ->envname("LIFTOFF_CONFIG");
+    for (std::size_t i = 0; i < core::config_keys().size(); ++i) {
+      const auto& key = core::config_keys()[i];
+      flag_options[i].push_back(sub->add_option("--" + core::flag_name(key.name), flag_values[i],
+                                                key.help + " [env " + core::env_name(key.name) + "]"));
+    }
+  }
+
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return cli.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return cli.exit(e);
+  } catch (const CLI::ParseError& e) {
+    cli.exit(e);
+    return kExitUsage;
+  }
+
+  if (version_cmd->parsed()) {
+    std::cout << "liftoff " << LIFTOFF_VERSION << " (" << LIFTOFF_GIT_COMMIT << ")\n";
+    return 0;
+  }
+
+  core::ConfigSources sources;
+  for (std::size_t i = 0; i < core::config_keys().size(); ++i) {
+    for (auto* option : flag_options[i]) {
+      if (option->count() > 0) sources.flags[core::config_keys()[i].name] = flag_values[i];
+    }
+  }
+  sources.env = environment();
+  if (!config_file.empty()) {
+    std::ifstream in(config_file);
+    if (!in) {
+      std::cerr << "error: config: cannot read " << config_file << "\n";
+      return kExitUsage;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    sources.file_text = text.str();
+    sources.file_name = config_file;
+  }
+  auto config = core::load_config(sources);
+  if (!config) {
+    for (const auto& f : config.error().fields) std::cerr << "error: config " << f.field << ": " << f.message << "\n";
+    return kExitUsage;
+  }
+  core::init_logging(config->log_level, serve_cmd->parsed() ? config->access_log : "off");
+
+  if (serve_cmd->parsed()) return serve(*config);
+  if (migrate_cmd->parsed()) return migrate(*config, up_cmd->parsed());
+  for (auto* sub : pg_cmd->get_subcommands({})) {
+    if (sub->parsed()) return embedded(*config, sub->get_name());
+  }
+  return kExitUsage;
+}
+
+}  // namespace liftoff::app

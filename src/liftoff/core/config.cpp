@@ -1,0 +1,294 @@
+#include "liftoff/core/config.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+namespace liftoff::core {
+namespace {
+
+std::optional<std::string> parse_size(const std::string& text, std::size_t min, std::size_t max,
+                                      std::size_t& out) {
+  // Accepts plain numbers and the suffixes k/KiB, m/MiB (binary units).
+  std::size_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || ptr == text.data()) return "expected a non-negative integer";
+  std::string suffix(ptr, text.data() + text.size());
+  std::transform(suffix.begin(), suffix.end(), suffix.begin(), ::tolower);
+  if (suffix == "k" || suffix == "kib") {
+    value *= 1024;
+  } else if (suffix == "m" || suffix == "mib") {
+    value *= 1024 * 1024;
+  } else if (!suffix.empty()) {
+    return "unknown unit '" + suffix + "' (use k or m)";
+  }
+  if (value < min || value > max) {
+    return "must be between " + std::to_string(min) + " and " + std::to_string(max);
+  }
+  out = value;
+  return std::nullopt;
+}
+
+std::optional<std::string> parse_duration(const std::string& text, milliseconds min,
+                                          milliseconds max, milliseconds& out) {
+  // "250ms", "10s", "2m"; a bare number is milliseconds.
+  long long value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || ptr == text.data() || value < 0) return "expected a duration like 500ms or 10s";
+  std::string unit(ptr, text.data() + text.size());
+  milliseconds result{};
+  if (unit.empty() || unit == "ms") {
+    result = milliseconds(value);
+  } else if (unit == "s") {
+    result = std::chrono::seconds(value);
+  } else if (unit == "m") {
+    result = std::chrono::minutes(value);
+  } else {
+    return "unknown unit '" + unit + "' (use ms, s or m)";
+  }
+  if (result < min || result > max) {
+    return "must be between " + std::to_string(min.count()) + "ms and " +
+           std::to_string(max.count()) + "ms";
+  }
+  out = result;
+  return std::nullopt;
+}
+
+std::optional<std::string> parse_port(const std::string& text, std::uint16_t& out) {
+  unsigned value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || ptr != text.data() + text.size() || value > 65535) {
+    return "expected a port number 0-65535";
+  }
+  out = static_cast<std::uint16_t>(value);
+  return std::nullopt;
+}
+
+std::string format_duration(milliseconds d) { return std::to_string(d.count()) + "ms"; }
+
+ConfigKey size_key(std::string name, std::string help, std::size_t Config::*field, std::size_t min,
+                   std::size_t max) {
+  return {std::move(name), std::move(help), false,
+          [=](Config& c, const std::string& v) { return parse_size(v, min, max, c.*field); },
+          [=](const Config& c) { return std::to_string(c.*field); }};
+}
+
+ConfigKey duration_key(std::string name, std::string help, milliseconds Config::*field,
+                       milliseconds min, milliseconds max) {
+  return {std::move(name), std::move(help), false,
+          [=](Config& c, const std::string& v) { return parse_duration(v, min, max, c.*field); },
+          [=](const Config& c) { return format_duration(c.*field); }};
+}
+
+std::vector<ConfigKey> make_keys() {
+  using namespace std::chrono_literals;
+  std::vector<ConfigKey> keys;
+  keys.push_back({"database_url",
+                  "libpq connection URI of the primary; empty starts the embedded private PostgreSQL",
+                  true,
+                  [](Config& c, const std::string& v) -> std::optional<std::string> {
+                    if (!v.empty() && v.rfind("postgres://", 0) != 0 &&
+                        v.rfind("postgresql://", 0) != 0) {
+                      return "expected a postgresql:// URI";
+                    }
+                    c.database_url = v;
+                    return std::nullopt;
+                  },
+                  [](const Config& c) { return mask_secrets(c.database_url); }});
+  keys.push_back({"listen", "host:port to serve HTTP on", false,
+                  [](Config& c, const std::string& v) -> std::optional<std::string> {
+                    auto colon = v.rfind(':');
+                    if (colon == std::string::npos || colon == 0) return "expected host:port";
+                    std::string host = v.substr(0, colon);
+                    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+                      host = host.substr(1, host.size() - 2);
+                    }
+                    if (auto err = parse_port(v.substr(colon + 1), c.listen_port)) return err;
+                    c.listen_host = host;
+                    return std::nullopt;
+                  },
+                  [](const Config& c) {
+                    bool v6 = c.listen_host.find(':') != std::string::npos;
+                    return (v6 ? "[" + c.listen_host + "]" : c.listen_host) + ":" +
+                           std::to_string(c.listen_port);
+                  }});
+  keys.push_back({"threads", "worker threads, each with its own event loop (0: one per core)", false,
+                  [](Config& c, const std::string& v) -> std::optional<std::string> {
+                    std::size_t n = 0;
+                    if (auto err = parse_size(v, 0, 256, n)) return err;
+                    c.threads = static_cast<unsigned>(n);
+                    return std::nullopt;
+                  },
+                  [](const Config& c) { return std::to_string(c.effective_threads()); }});
+  keys.push_back({"log_level", "trace, debug, info, warn, error or off", false,
+                  [](Config& c, const std::string& v) -> std::optional<std::string> {
+                    static const std::vector<std::string> kLevels = {"trace", "debug", "info",
+                                                                     "warn",  "error", "off"};
+                    if (std::find(kLevels.begin(), kLevels.end(), v) == kLevels.end()) {
+                      return "expected one of trace, debug, info, warn, error, off";
+                    }
+                    c.log_level = v;
+                    return std::nullopt;
+                  },
+                  [](const Config& c) { return c.log_level; }});
+  keys.push_back({"access_log", "JSON access log: - (stdout), off, or a file path", false,
+                  [](Config& c, const std::string& v) -> std::optional<std::string> {
+                    if (v.empty()) return "must not be empty (use off)";
+                    c.access_log = v;
+                    return std::nullopt;
+                  },
+                  [](const Config& c) { return c.access_log; }});
+  keys.push_back(size_key("max_connections", "open HTTP connections per process before 503",
+                          &Config::max_connections, 1, 1'000'000));
+  keys.push_back(size_key("header_limit", "largest request header block (431 beyond)",
+                          &Config::header_limit, 1024, 1024 * 1024));
+  keys.push_back(size_key("body_limit", "largest request body (413 beyond)", &Config::body_limit,
+                          0, 1024ull * 1024 * 1024));
+  keys.push_back(duration_key("request_timeout", "time from a request's first byte to its last (408 beyond)",
+                              &Config::request_timeout, 10ms, 10min));
+  keys.push_back(duration_key("idle_timeout", "keep-alive connection idle time before close",
+                              &Config::idle_timeout, 10ms, 1h));
+  keys.push_back(duration_key("shutdown_timeout", "time in-flight requests get on SIGTERM",
+                              &Config::shutdown_timeout, 0ms, 10min));
+  keys.push_back(size_key("db_pool_size", "database connections per worker thread",
+                          &Config::db_pool_size, 1, 1000));
+  keys.push_back(duration_key("db_acquire_timeout", "wait for a pooled connection before 503",
+                              &Config::db_acquire_timeout, 1ms, 10min));
+  keys.push_back(duration_key("db_query_timeout", "default deadline of one query",
+                              &Config::db_query_timeout, 1ms, 1h));
+  keys.push_back({"data_dir", "directory of the embedded PostgreSQL and other local state", false,
+                  [](Config& c, const std::string& v) -> std::optional<std::string> {
+                    if (v.empty()) return "must not be empty";
+                    c.data_dir = v;
+                    return std::nullopt;
+                  },
+                  [](const Config& c) { return c.data_dir; }});
+  keys.push_back({"embedded_pg_port", "loopback port of the embedded PostgreSQL", false,
+                  [](Config& c, const std::string& v) { return parse_port(v, c.embedded_pg_port); },
+                  [](const Config& c) { return std::to_string(c.embedded_pg_port); }});
+  keys.push_back({"auto_migrate",
+                  "apply pending migrations at start (default: true for the embedded database)", false,
+                  [](Config& c, const std::string& v) -> std::optional<std::string> {
+                    if (v == "true" || v == "1" || v == "on") {
+                      c.auto_migrate = true;
+                    } else if (v == "false" || v == "0" || v == "off") {
+                      c.auto_migrate = false;
+                    } else {
+                      return "expected true or false";
+                    }
+                    return std::nullopt;
+                  },
+                  [](const Config& c) {
+                    return c.auto_migrate ? (*c.auto_migrate ? "true" : "false") : "default";
+                  }});
+  return keys;
+}
+
+std::string trim(std::string s) {
+  auto not_space = [](unsigned char ch) { return !std::isspace(ch); };
+  s.erase(s.begin(), std::find_if(s.begin(), s.end(), not_space));
+  s.erase(std::find_if(s.rbegin(), s.rend(), not_space).base(), s.end());
+  return s;
+}
+
+}  // namespace
+
+unsigned Config::effective_threads() const {
+  if (threads != 0) return threads;
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : hw;
+}
+
+const std::vector<ConfigKey>& config_keys() {
+  static const std::vector<ConfigKey> kKeys = make_keys();
+  return kKeys;
+}
+
+std::string flag_name(const std::string& key) {
+  std::string out = key;
+  std::replace(out.begin(), out.end(), '_', '-');
+  return out;
+}
+
+std::string env_name(const std::string& key) {
+  std::string out = "LIFTOFF_" + key;
+  std::transform(out.begin(), out.end(), out.begin(), ::toupper);
+  return out;
+}
+
+Result<Config> load_config(const ConfigSources& sources) {
+  std::map<std::string, std::pair<std::string, std::string>> values;  // key -> (value, origin)
+  const auto& keys = config_keys();
+  auto known = [&](const std::string& k) {
+    return std::any_of(keys.begin(), keys.end(), [&](const ConfigKey& ck) { return ck.name == k; });
+  };
+  Error error{Errc::validation_failed, "invalid configuration", {}};
+
+  if (sources.file_text) {
+    std::istringstream in(*sources.file_text);
+    std::string line;
+    int line_no = 0;
+    while (std::getline(in, line)) {
+      ++line_no;
+      line = trim(line);
+      if (line.empty() || line[0] == '#') continue;
+      auto eq = line.find('=');
+      std::string where = sources.file_name + ":" + std::to_string(line_no);
+      if (eq == std::string::npos) {
+        error.fields.push_back({where, "expected key = value"});
+        continue;
+      }
+      std::string key = trim(line.substr(0, eq));
+      std::string value = trim(line.substr(eq + 1));
+      if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+        value = value.substr(1, value.size() - 2);
+      }
+      if (!known(key)) {
+        error.fields.push_back({key, "unknown key (" + where + ")"});
+        continue;
+      }
+      values[key] = {value, where};
+    }
+  }
+  for (const auto& key : keys) {
+    if (auto it = sources.env.find(env_name(key.name)); it != sources.env.end()) {
+      values[key.name] = {it->second, env_name(key.name)};
+    }
+  }
+  for (const auto& [key, value] : sources.flags) {
+    if (!known(key)) {
+      error.fields.push_back({key, "unknown key"});
+      continue;
+    }
+    values[key] = {value, "--" + flag_name(key)};
+  }
+
+  Config config;
+  for (const auto& key : keys) {
+    auto it = values.find(key.name);
+    if (it == values.end()) continue;
+    if (auto problem = key.apply(config, it->second.first)) {
+      error.fields.push_back({key.name, *problem + " (from " + it->second.second + ")"});
+    }
+  }
+  if (!error.fields.empty()) return error;
+  return config;
+}
+
+std::vector<std::pair<std::string, std::string>> describe(const Config& config) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& key : config_keys()) out.emplace_back(key.name, key.show(config));
+  return out;
+}
+
+std::string mask_secrets(const std::string& connection_string) {
+  static const std::regex kUriPassword(R"(^(postgres(?:ql)?://[^:/@]*:)[^@]*@)");
+  static const std::regex kKeywordPassword(R"((password\s*=\s*)('[^']*'|\S+))");
+  std::string out = std::regex_replace(connection_string, kUriPassword, "$1***@");
+  out = std::regex_replace(out, kKeywordPassword, "$1***");
+  return out;
+}
+
+}  // namespace liftoff::core

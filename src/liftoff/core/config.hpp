@@ -1,0 +1,73 @@
+#pragma once
+// Liftoff's configuration. Every key comes from, in order of precedence: a command-line flag
+// (--database-url), the environment (LIFTOFF_DATABASE_URL), an optional config file (database_url = ...),
+// then its default. One table (config_keys()) drives all three sources, validation and the docs.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "liftoff/core/error.hpp"
+
+namespace liftoff::core {
+
+using std::chrono::milliseconds;
+
+struct Config {
+  std::string database_url;  // libpq URI; empty: the embedded private PostgreSQL
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 8080;
+  unsigned threads = 0;  // 0: one per core
+  std::string log_level = "info";
+  std::string access_log = "-";  // "-": stdout, "off", or a file path
+  std::size_t max_connections = 10000;
+  std::size_t header_limit = 16 * 1024;
+  std::size_t body_limit = 1024 * 1024;
+  milliseconds request_timeout{10'000};  // first byte of a request to its last
+  milliseconds idle_timeout{60'000};     // keep-alive connection with no request
+  milliseconds shutdown_timeout{10'000};
+  std::size_t db_pool_size = 16;  // per worker thread
+  milliseconds db_acquire_timeout{2'000};
+  milliseconds db_query_timeout{5'000};
+  std::string data_dir = ".liftoff";  // embedded PostgreSQL lives in <data_dir>/pgdata
+  std::uint16_t embedded_pg_port = 54320;
+  std::optional<bool> auto_migrate;  // default: on for the embedded database, off otherwise
+
+  [[nodiscard]] bool embedded_database() const { return database_url.empty(); }
+  [[nodiscard]] unsigned effective_threads() const;
+};
+
+struct ConfigKey {
+  std::string name;  // snake_case; flag --name-with-dashes, env LIFTOFF_NAME
+  std::string help;
+  bool secret = false;
+  // Parses and stores the value; returns an error message (without the key name) when invalid.
+  std::function<std::optional<std::string>(Config&, const std::string&)> apply;
+  std::function<std::string(const Config&)> show;
+};
+
+[[nodiscard]] const std::vector<ConfigKey>& config_keys();
+
+[[nodiscard]] std::string flag_name(const std::string& key);  // "database_url" -> "database-url"
+[[nodiscard]] std::string env_name(const std::string& key);   // "database_url" -> "LIFTOFF_DATABASE_URL"
+
+struct ConfigSources {
+  std::map<std::string, std::string> flags;  // by key name, only flags given
+  std::map<std::string, std::string> env;    // the process environment (all of it is fine)
+  std::optional<std::string> file_text;      // contents of the config file, if any
+  std::string file_name = "config";
+};
+
+// Merges the sources; an invalid value or unknown file key is a validation error naming the key.
+[[nodiscard]] Result<Config> load_config(const ConfigSources& sources);
+
+// `key = value` lines, one per key, for logging at start; secrets masked.
+[[nodiscard]] std::vector<std::pair<std::string, std::string>> describe(const Config& config);
+
+// postgresql://user:secret@host/db -> postgresql://user:***@host/db; also masks password=... pairs.
+[[nodiscard]] std::string mask_secrets(const std::string& connection_string);
+
+}  // namespace liftoff::core

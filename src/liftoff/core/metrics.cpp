@@ -1,0 +1,136 @@
+#include "liftoff/core/metrics.hpp"
+
+#include <algorithm>
+#include <iterator>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace liftoff::core {
+
+void Histogram::observe(std::chrono::nanoseconds d) noexcept {
+  auto nanos = static_cast<std::uint64_t>(std::max<std::int64_t>(0, d.count()));
+  double seconds = static_cast<double>(nanos) / 1e9;
+  auto it = std::lower_bound(kLatencyBounds.begin(), kLatencyBounds.end(), seconds);
+  if (it != kLatencyBounds.end()) {
+    buckets_[static_cast<std::size_t>(it - kLatencyBounds.begin())].fetch_add(
+        1, std::memory_order_relaxed);
+  }
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_nanos_.fetch_add(nanos, std::memory_order_relaxed);
+}
+
+void Histogram::observe_seconds(double seconds) noexcept {
+  observe(std::chrono::nanoseconds(static_cast<std::int64_t>(seconds * 1e9)));
+}
+
+Histogram::Snapshot Histogram::snapshot() const noexcept {
+  Snapshot s;
+  std::uint64_t running = 0;
+  for (std::size_t i = 0; i < buckets_.size(); ++i) {
+    running += buckets_[i].load(std::memory_order_relaxed);
+    s.cumulative[i] = running;
+  }
+  s.count = count_.load(std::memory_order_relaxed);
+  s.sum_seconds = static_cast<double>(sum_nanos_.load(std::memory_order_relaxed)) / 1e9;
+  return s;
+}
+
+Registry::Family& Registry::family(const std::string& name, const std::string& help, Kind kind) {
+  for (auto& f : families_) {
+    if (f.name == name) {
+      if (f.kind != kind) throw std::logic_error("metric " + name + " registered with two types");
+      return f;
+    }
+  }
+  families_.push_back(Family{name, help, kind, {}});
+  return families_.back();
+}
+
+Registry::Series* Registry::find(Family& family, const std::string& labels) {
+  for (auto& s : family.series) {
+    if (s.labels == labels) return &s;
+  }
+  return nullptr;
+}
+
+Counter& Registry::counter(const std::string& name, const std::string& help,
+                           const std::string& labels) {
+  std::lock_guard lock(mutex_);
+  auto& f = family(name, help, Kind::counter);
+  if (auto* s = find(f, labels)) return *s->counter;
+  auto& c = counters_.emplace_back();
+  f.series.push_back({labels, &c, nullptr, nullptr});
+  return c;
+}
+
+Gauge& Registry::gauge(const std::string& name, const std::string& help, const std::string& labels) {
+  std::lock_guard lock(mutex_);
+  auto& f = family(name, help, Kind::gauge);
+  if (auto* s = find(f, labels)) return *s->gauge;
+  auto& g = gauges_.emplace_back();
+  f.series.push_back({labels, nullptr, &g, nullptr});
+  return g;
+}
+
+Histogram& Registry::histogram(const std::string& name, const std::string& help,
+                               const std::string& labels) {
+  std::lock_guard lock(mutex_);
+  auto& f = family(name, help, Kind::histogram);
+  if (auto* s = find(f, labels)) return *s->histogram;
+  auto& h = histograms_.emplace_back();
+  f.series.push_back({labels, nullptr, nullptr, &h});
+  return h;
+}
+
+std::string Registry::render() const {
+  std::lock_guard lock(mutex_);
+  fmt::memory_buffer out;
+  auto braces = [](const std::string& labels) {
+    return labels.empty() ? std::string{} : "{" + labels + "}";
+  };
+  for (const auto& f : families_) {
+    static constexpr std::array<const char*, 3> kTypes = {"counter", "gauge", "histogram"};
+    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name,
+                   kTypes[static_cast<std::size_t>(f.kind)]);
+    for (const auto& s : f.series) {
+      if (s.counter) {
+        fmt::format_to(std::back_inserter(out), "{}{} {}\n", f.name, braces(s.labels),
+                       s.counter->value());
+      } else if (s.gauge) {
+        fmt::format_to(std::back_inserter(out), "{}{} {}\n", f.name, braces(s.labels),
+                       s.gauge->value());
+      } else {
+        auto snap = s.histogram->snapshot();
+        std::string sep = s.labels.empty() ? "" : ",";
+        for (std::size_t i = 0; i < Histogram::kLatencyBounds.size(); ++i) {
+          fmt::format_to(std::back_inserter(out), "{}_bucket{{{}{}le=\"{}\"}} {}\n", f.name,
+                         s.labels, sep, Histogram::kLatencyBounds[i], snap.cumulative[i]);
+        }
+        fmt::format_to(std::back_inserter(out), "{}_bucket{{{}{}le=\"+Inf\"}} {}\n", f.name,
+                       s.labels, sep, snap.count);
+        fmt::format_to(std::back_inserter(out), "{}_sum{} {}\n{}_count{} {}\n", f.name,
+                       braces(s.labels), snap.sum_seconds, f.name, braces(s.labels), snap.count);
+      }
+    }
+  }
+  return fmt::to_string(out);
+}
+
+std::string label_value(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace liftoff::core

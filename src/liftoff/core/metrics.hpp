@@ -1,0 +1,96 @@
+#pragma once
+// Prometheus metrics. Series are created once (at route registration, pool creation, first use of a
+// statement) and then updated lock-free with relaxed atomics from any thread; rendering takes the
+// registry mutex only to walk the series list. Series live as long as the registry (stable addresses).
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace liftoff::core {
+
+class Counter {
+ public:
+  void inc(std::uint64_t n = 1) noexcept { value_.fetch_add(n, std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t value() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
+
+class Gauge {
+ public:
+  void add(std::int64_t n) noexcept { value_.fetch_add(n, std::memory_order_relaxed); }
+  void set(std::int64_t n) noexcept { value_.store(n, std::memory_order_relaxed); }
+  [[nodiscard]] std::int64_t value() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::int64_t> value_{0};
+};
+
+// Latency histogram with fixed bucket bounds in seconds (Prometheus `le`).
+class Histogram {
+ public:
+  static constexpr std::array<double, 14> kLatencyBounds = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0};
+
+  void observe(std::chrono::nanoseconds d) noexcept;
+  void observe_seconds(double seconds) noexcept;
+
+  struct Snapshot {
+    std::array<std::uint64_t, kLatencyBounds.size()> cumulative{};
+    std::uint64_t count = 0;
+    double sum_seconds = 0;
+  };
+  [[nodiscard]] Snapshot snapshot() const noexcept;
+
+ private:
+  std::array<std::atomic<std::uint64_t>, kLatencyBounds.size()> buckets_{};  // non-cumulative
+  std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::uint64_t> sum_nanos_{0};
+};
+
+class Registry {
+ public:
+  // `labels` is the rendered label set without braces, e.g. route="/healthz",class="2xx".
+  Counter& counter(const std::string& name, const std::string& help, const std::string& labels = {});
+  Gauge& gauge(const std::string& name, const std::string& help, const std::string& labels = {});
+  Histogram& histogram(const std::string& name, const std::string& help,
+                       const std::string& labels = {});
+
+  // Prometheus text exposition format 0.0.4.
+  [[nodiscard]] std::string render() const;
+
+ private:
+  enum class Kind { counter, gauge, histogram };
+  struct Series {
+    std::string labels;
+    Counter* counter = nullptr;
+    Gauge* gauge = nullptr;
+    Histogram* histogram = nullptr;
+  };
+  struct Family {
+    std::string name;
+    std::string help;
+    Kind kind;
+    std::vector<Series> series;
+  };
+  Family& family(const std::string& name, const std::string& help, Kind kind);
+  Series* find(Family& family, const std::string& labels);
+
+  mutable std::mutex mutex_;
+  std::deque<Family> families_;
+  std::deque<Counter> counters_;
+  std::deque<Gauge> gauges_;
+  std::deque<Histogram> histograms_;
+};
+
+// Escapes a label value per the exposition format.
+[[nodiscard]] std::string label_value(std::string_view value);
+
+}  // namespace liftoff::core

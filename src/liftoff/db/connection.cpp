@@ -1,0 +1,376 @@
+#include "liftoff/db/connection.hpp"
+
+#include <libpq-fe.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "liftoff/db/error.hpp"
+
+namespace liftoff::db {
+namespace asio = boost::asio;
+using namespace boost::asio::experimental::awaitable_operators;
+
+namespace {
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+constexpr auto kCancelGrace = std::chrono::seconds(1);
+
+// PQcancel opens a new connection and blocks; it runs here, never on an event loop.
+asio::thread_pool& cancel_pool() {
+  static asio::thread_pool pool(1);
+  return pool;
+}
+
+void log_notice(void*, const char* message) { spdlog::debug("postgres: {}", message); }
+
+std::string pg_message(pg_conn* conn) {
+  std::string m = conn ? PQerrorMessage(conn) : "out of memory";
+  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  return m;
+}
+
+// Waits until `sd` is ready for `first`, or `second` when given, or until the deadline passes.
+// Returns the error code (operation_aborted on deadline).
+asio::awaitable<boost::system::error_code> wait_fd(asio::posix::stream_descriptor& sd,
+                                                   asio::posix::descriptor_base::wait_type type,
+                                                   Deadline deadline) {
+  asio::steady_timer timer(sd.get_executor(), deadline);
+  auto result = co_await (sd.async_wait(type, kUseTuple) || timer.async_wait(kUseTuple));
+  if (result.index() == 1) co_return asio::error::timed_out;
+  co_return std::get<0>(std::get<0>(result));
+}
+}  // namespace
+
+// The dup()ed socket registered with the reactor; closing it never closes libpq's own descriptor.
+struct Connection::Descriptor {
+  asio::posix::stream_descriptor sd;
+};
+
+// Arms the deadline of one operation: cancel at the deadline, close the socket after the grace.
+struct Connection::Watchdog {
+  struct State {
+    Connection* conn;
+    asio::steady_timer timer;
+    bool active = true;
+  };
+  std::shared_ptr<State> state;
+
+  Watchdog(Connection& c, Deadline deadline)
+      : state(std::make_shared<State>(State{&c, asio::steady_timer(c.executor_), true})) {
+    c.timed_out_ = false;
+    if (deadline == Deadline::max()) return;
+    state->timer.expires_at(deadline);
+    state->timer.async_wait([s = state](const boost::system::error_code& ec) {
+      if (ec || !s->active) return;
+      s->conn->timed_out_ = true;
+      s->conn->request_cancel();
+      s->timer.expires_after(kCancelGrace);
+      s->timer.async_wait([s](const boost::system::error_code& ec2) {
+        if (ec2 || !s->active) return;
+        spdlog::warn("postgres did not honour a cancel request within {}s; closing the connection",
+                     kCancelGrace.count());
+        s->conn->force_close();
+      });
+    });
+  }
+  ~Watchdog() {
+    state->active = false;
+    state->timer.cancel();
+  }
+};
+
+Connection::Connection(asio::any_io_executor executor, pg_conn* conn)
+    : executor_(std::move(executor)), conn_(conn) {
+  int fd = ::dup(PQsocket(conn_));
+  socket_ = std::make_unique<Descriptor>(Descriptor{asio::posix::stream_descriptor(executor_, fd)});
+  cancel_ = std::shared_ptr<pg_cancel>(PQgetCancel(conn_), [](pg_cancel* c) {
+    if (c) PQfreeCancel(c);
+  });
+  PQsetNoticeProcessor(conn_, log_notice, nullptr);
+}
+
+Connection::~Connection() {
+  boost::system::error_code ec;
+  socket_->sd.close(ec);
+  PQfinish(conn_);
+}
+
+asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(
+    asio::any_io_executor executor, const ConnectOptions& options, Deadline deadline) {
+  std::string server_options = "-c DateStyle=ISO -c TimeZone=UTC";
+  if (options.statement_timeout.count() > 0) {
+    server_options += " -c statement_timeout=" + std::to_string(options.statement_timeout.count());
+  }
+  const char* keys[] = {"dbname", "application_name", "options", nullptr};
+  const char* values[] = {options.conninfo.c_str(), options.application_name.c_str(),
+                          server_options.c_str(), nullptr};
+  pg_conn* raw = PQconnectStartParams(keys, values, /*expand_dbname=*/1);
+  std::unique_ptr<pg_conn, void (*)(pg_conn*)> conn(raw, PQfinish);
+  if (!conn || PQstatus(conn.get()) == CONNECTION_BAD) {
+    co_return make_error(Errc::unavailable, "cannot connect to PostgreSQL: " + pg_message(conn.get()));
+  }
+  if (PQsetnonblocking(conn.get(), 1) != 0) {
+    co_return make_error(Errc::unavailable, "cannot set non-blocking mode: " + pg_message(conn.get()));
+  }
+  for (;;) {
+    auto status = PQconnectPoll(conn.get());
+    if (status == PGRES_POLLING_OK) break;
+    if (status == PGRES_POLLING_FAILED) {
+      co_return make_error(Errc::unavailable, "cannot connect to PostgreSQL: " + pg_message(conn.get()));
+    }
+    // The socket can change between attempts (several hosts, SSL fallback): register it anew.
+    asio::posix::stream_descriptor sd(executor, ::dup(PQsocket(conn.get())));
+    auto type = status == PGRES_POLLING_READING ? asio::posix::descriptor_base::wait_read
+                                                : asio::posix::descriptor_base::wait_write;
+    auto ec = co_await wait_fd(sd, type, deadline);
+    if (ec == asio::error::timed_out) {
+      co_return make_error(Errc::timeout, "connecting to PostgreSQL timed out");
+    }
+    if (ec) co_return make_error(Errc::unavailable, "cannot connect to PostgreSQL: " + ec.message());
+  }
+  if (PQenterPipelineMode(conn.get()) != 1) {
+    co_return make_error(Errc::internal, "cannot enter pipeline mode: " + pg_message(conn.get()));
+  }
+  co_return std::unique_ptr<Connection>(new Connection(std::move(executor), conn.release()));
+}
+
+bool Connection::usable() const { return !broken_ && PQstatus(conn_) == CONNECTION_OK; }
+
+int Connection::backend_pid() const { return PQbackendPID(conn_); }
+
+TransactionState Connection::transaction_state() const {
+  switch (PQtransactionStatus(conn_)) {
+    case PQTRANS_IDLE: return TransactionState::idle;
+    case PQTRANS_ACTIVE: return TransactionState::active;
+    case PQTRANS_INTRANS: return TransactionState::in_transaction;
+    case PQTRANS_INERROR: return TransactionState::failed;
+    default: return TransactionState::unknown;
+  }
+}
+
+bool Connection::check_alive() {
+  if (!usable()) return false;
+  // Non-blocking: reads a termination notice or EOF the server sent while we were idle.
+  if (PQconsumeInput(conn_) == 0 || PQstatus(conn_) != CONNECTION_OK) {
+    broken_ = true;
+    return false;
+  }
+  return true;
+}
+
+Error Connection::broken_error(std::string_view what) {
+  broken_ = true;
+  if (timed_out_) return make_error(Errc::timeout, "query exceeded its deadline; connection closed");
+  return make_error(Errc::unavailable,
+                    std::string(what) + ": connection to PostgreSQL lost: " + pg_message(conn_));
+}
+
+void Connection::request_cancel() {
+  asio::post(cancel_pool(), [cancel = cancel_] {
+    std::array<char, 256> error{};
+    if (!cancel || PQcancel(cancel.get(), error.data(), static_cast<int>(error.size())) == 0) {
+      spdlog::warn("postgres cancel request failed: {}", error.data());
+    }
+  });
+}
+
+void Connection::force_close() {
+  broken_ = true;
+  boost::system::error_code ec;
+  socket_->sd.close(ec);
+}
+
+asio::awaitable<Result<void>> Connection::wait_ready() {
+  using Wait = asio::posix::descriptor_base;
+  for (;;) {
+    if (!socket_->sd.is_open()) co_return broken_error("wait");
+    int flushed = PQflush(conn_);
+    if (flushed < 0) co_return broken_error("send");
+    if (PQconsumeInput(conn_) == 0) co_return broken_error("receive");
+    if (flushed == 0 && PQisBusy(conn_) == 0) co_return Result<void>{};
+    boost::system::error_code ec;
+    if (flushed == 1) {
+      // Output is pending: wait for either direction, since the server may be blocked writing to us.
+      auto r = co_await (socket_->sd.async_wait(Wait::wait_read, kUseTuple) ||
+                         socket_->sd.async_wait(Wait::wait_write, kUseTuple));
+      ec = r.index() == 0 ? std::get<0>(std::get<0>(r)) : std::get<0>(std::get<1>(r));
+    } else {
+      std::tie(ec) = co_await socket_->sd.async_wait(Wait::wait_read, kUseTuple);
+    }
+    if (ec) co_return broken_error("wait");
+  }
+}
+
+asio::awaitable<Result<pg_result*>> Connection::next_result() {
+  auto ready = co_await wait_ready();
+  if (!ready) co_return ready.error();
+  co_return PQgetResult(conn_);
+}
+
+// Reads the result of one statement: its PGresult, then the NULL that ends it.
+asio::awaitable<Result<Rows>> Connection::read_statement_result() {
+  auto first = co_await next_result();
+  if (!first) co_return first.error();
+  if (*first == nullptr) co_return make_error(Errc::internal, "protocol: missing statement result");
+  Rows rows(*first);
+  for (;;) {  // drain to the terminating NULL
+    auto extra = co_await next_result();
+    if (!extra) co_return extra.error();
+    if (*extra == nullptr) break;
+    PQclear(*extra);
+  }
+  switch (PQresultStatus(rows.native())) {
+    case PGRES_COMMAND_OK:
+    case PGRES_TUPLES_OK:
+      co_return rows;
+    case PGRES_PIPELINE_ABORTED:
+      co_return make_error(Errc::internal, "statement skipped: an earlier statement in its segment failed");
+    default: {
+      auto error = error_from_result(rows.native());
+      if (error.code == Errc::timeout && timed_out_) error.detail = "query exceeded its deadline";
+      co_return error;
+    }
+  }
+}
+
+asio::awaitable<Result<void>> Connection::read_sync() {
+  for (;;) {
+    auto r = co_await next_result();
+    if (!r) co_return r.error();
+    if (*r == nullptr) continue;
+    auto status = PQresultStatus(*r);
+    PQclear(*r);
+    if (status == PGRES_PIPELINE_SYNC) co_return Result<void>{};
+  }
+}
+
+asio::awaitable<Result<Rows>> Connection::query(const Statement& statement, const Params& params,
+                                                Deadline deadline) {
+  std::array<Query, 1> one{Query{&statement, params}};
+  auto results = co_await pipeline(one, deadline);
+  co_return std::move(results.front());
+}
+
+asio::awaitable<std::vector<Result<Rows>>> Connection::pipeline(std::span<const Query> queries,
+                                                                Deadline deadline) {
+  std::vector<Result<Rows>> results;
+  results.reserve(queries.size());
+  auto fail_all = [&](const Error& e) {
+    while (results.size() < queries.size()) results.emplace_back(e);
+  };
+  if (!usable()) {
+    fail_all(make_error(Errc::unavailable, "connection to PostgreSQL is not usable"));
+    co_return results;
+  }
+  auto started = Clock::now();
+  Watchdog watchdog(*this, deadline);
+
+  // Send every statement, each in its own sync segment, preparing first uses in the same segment.
+  std::vector<bool> preparing(queries.size(), false);
+  std::unordered_map<std::string_view, bool> preparing_now;
+  for (std::size_t i = 0; i < queries.size(); ++i) {
+    const auto& q = queries[i];
+    auto known = prepared_.find(q.statement->name);
+    if (known != prepared_.end() && known->second.data() != q.statement->sql.data() &&
+        known->second != q.statement->sql) {
+      fail_all(make_error(Errc::internal, "two statements named " + std::string(q.statement->name)));
+      co_return results;
+    }
+    if (known == prepared_.end() && !preparing_now.contains(q.statement->name)) {
+      std::string name(q.statement->name);
+      std::string sql(q.statement->sql);
+      if (PQsendPrepare(conn_, name.c_str(), sql.c_str(), q.params.size(), q.params.types()) != 1) {
+        fail_all(broken_error("prepare"));
+        co_return results;
+      }
+      preparing[i] = true;
+      preparing_now[q.statement->name] = true;
+    }
+    auto values = q.params.values();
+    std::string name(q.statement->name);
+    if (PQsendQueryPrepared(conn_, name.c_str(), q.params.size(), values.data(), q.params.lengths(),
+                            q.params.formats(), /*resultFormat=binary*/ 1) != 1 ||
+        PQpipelineSync(conn_) != 1) {
+      fail_all(broken_error("send"));
+      co_return results;
+    }
+  }
+
+  // Read the results in the order sent.
+  for (std::size_t i = 0; i < queries.size(); ++i) {
+    std::optional<Error> prepare_error;
+    if (preparing[i]) {
+      auto prepared = co_await read_statement_result();
+      if (prepared) {
+        prepared_.emplace(queries[i].statement->name, queries[i].statement->sql);
+      } else {
+        prepare_error = prepared.error();
+      }
+      if (!usable()) {
+        fail_all(prepared ? broken_error("prepare") : prepared.error());
+        co_return results;
+      }
+    }
+    auto rows = co_await read_statement_result();
+    if (!usable()) {
+      fail_all(rows ? broken_error("execute") : rows.error());
+      co_return results;
+    }
+    auto synced = co_await read_sync();
+    if (!synced) {
+      fail_all(synced.error());
+      co_return results;
+    }
+    if (prepare_error) {
+      results.emplace_back(*prepare_error);
+    } else {
+      results.push_back(std::move(rows));
+    }
+  }
+  if (observer_) {
+    auto elapsed = Clock::now() - started;
+    for (std::size_t i = 0; i < queries.size(); ++i) {
+      observer_->observed(queries[i].statement->name, elapsed, results[i].has_value());
+    }
+  }
+  co_return results;
+}
+
+asio::awaitable<Result<void>> Connection::execute_script(std::string_view sql, Deadline deadline) {
+  if (!usable()) co_return make_error(Errc::unavailable, "connection to PostgreSQL is not usable");
+  Watchdog watchdog(*this, deadline);
+  if (PQexitPipelineMode(conn_) != 1) {
+    co_return make_error(Errc::internal, "cannot leave pipeline mode: " + pg_message(conn_));
+  }
+  std::optional<Error> first_error;
+  if (PQsendQuery(conn_, std::string(sql).c_str()) != 1) {
+    first_error = broken_error("send");
+  } else {
+    for (;;) {
+      auto r = co_await next_result();
+      if (!r) {
+        first_error = r.error();
+        break;
+      }
+      if (*r == nullptr) break;
+      Rows rows(*r);
+      auto status = PQresultStatus(*r);
+      if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && !first_error) {
+        first_error = error_from_result(*r);
+        if (first_error->code == Errc::timeout && timed_out_) first_error->detail = "script exceeded its deadline";
+      }
+    }
+  }
+  if (usable() && PQenterPipelineMode(conn_) != 1) broken_ = true;
+  if (first_error) co_return *first_error;
+  co_return Result<void>{};
+}
+
+}  // namespace liftoff::db

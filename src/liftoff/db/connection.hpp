@@ -1,0 +1,108 @@
+#pragma once
+// One PostgreSQL connection driven by libpq in non-blocking mode on the owning io_context: no thread
+// ever blocks on the database. The connection stays in libpq pipeline mode; each statement is sent as
+// [Parse] Bind Execute Sync, so a statement needs one round trip (the first use on a connection
+// prepares it in the same round trip), and a pipeline of N independent statements also needs one.
+//
+// Thread-safety: none; use a connection only from the executor it was created on, by one coroutine
+// at a time (the pool's lease guarantees that).
+// Deadlines: every operation takes one. At the deadline a cancel request goes to the server (from a
+// helper thread, since PQcancel blocks); if the server has not answered one second later, the
+// connection is closed. Either way the operation fails with Errc::timeout.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "liftoff/core/error.hpp"
+#include "liftoff/db/statement.hpp"
+#include "liftoff/db/value.hpp"
+
+struct pg_conn;
+struct pg_cancel;
+
+namespace liftoff::core {
+class Registry;
+}
+
+namespace liftoff::db {
+
+using Clock = std::chrono::steady_clock;
+using Deadline = Clock::time_point;
+
+[[nodiscard]] inline Deadline deadline_after(std::chrono::milliseconds d) { return Clock::now() + d; }
+
+struct ConnectOptions {
+  std::string conninfo;  // libpq URI or key=value string
+  std::chrono::milliseconds statement_timeout{0};  // server-side backstop; 0: none
+  std::string application_name = "liftoff";
+};
+
+// Observes statement latencies (the pool wires this to the metrics registry).
+class QueryObserver {
+ public:
+  virtual ~QueryObserver() = default;
+  virtual void observed(std::string_view statement, Clock::duration elapsed, bool ok) = 0;
+};
+
+enum class TransactionState { idle, active, in_transaction, failed, unknown };
+
+class Connection {
+ public:
+  [[nodiscard]] static boost::asio::awaitable<Result<std::unique_ptr<Connection>>> connect(
+      boost::asio::any_io_executor executor, const ConnectOptions& options, Deadline deadline);
+
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Runs one statement.
+  [[nodiscard]] boost::asio::awaitable<Result<Rows>> query(const Statement& statement,
+                                                           const Params& params, Deadline deadline);
+
+  // Runs independent statements in one round trip. Each has its own result: a failing statement does
+  // not abort the others (each is its own sync segment). Inside a transaction, a failure aborts the
+  // transaction as usual.
+  [[nodiscard]] boost::asio::awaitable<std::vector<Result<Rows>>> pipeline(std::span<const Query> queries,
+                                                                           Deadline deadline);
+
+  // Runs a script of one or more statements with the simple protocol (migrations, admin). No params.
+  [[nodiscard]] boost::asio::awaitable<Result<void>> execute_script(std::string_view sql, Deadline deadline);
+
+  // False once the connection has failed; a broken connection is never reused.
+  [[nodiscard]] bool usable() const;
+  [[nodiscard]] TransactionState transaction_state() const;
+  // Reads whatever the server sent while idle without blocking; false if the server went away.
+  [[nodiscard]] bool check_alive();
+  [[nodiscard]] std::size_t prepared_statements() const { return prepared_.size(); }
+  [[nodiscard]] int backend_pid() const;
+
+  void set_observer(QueryObserver* observer) { observer_ = observer; }
+
+ private:
+  struct Watchdog;
+  Connection(boost::asio::any_io_executor executor, pg_conn* conn);
+  [[nodiscard]] boost::asio::awaitable<Result<void>> wait_ready();
+  [[nodiscard]] boost::asio::awaitable<Result<pg_result*>> next_result();
+  [[nodiscard]] boost::asio::awaitable<Result<Rows>> read_statement_result();
+  [[nodiscard]] boost::asio::awaitable<Result<void>> read_sync();
+  [[nodiscard]] Error broken_error(std::string_view what);
+  void request_cancel();
+  void force_close();
+
+  struct Descriptor;
+  boost::asio::any_io_executor executor_;
+  pg_conn* conn_;
+  std::unique_ptr<Descriptor> socket_;
+  std::shared_ptr<pg_cancel> cancel_;
+  std::unordered_map<std::string_view, std::string_view> prepared_;  // name -> sql
+  QueryObserver* observer_ = nullptr;
+  bool broken_ = false;
+  bool timed_out_ = false;
+};
+
+}  // namespace liftoff::db

@@ -1,0 +1,99 @@
+#pragma once
+// The data tier's front door. Every query states its intent (write, read, read-your-writes) and its
+// tenant; today one primary serves everything, later read replicas and tenant shards are chosen here
+// without changing callers. One pool per worker thread per database; a caller always gets the pool
+// of the worker it runs on.
+#include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "liftoff/db/connection.hpp"
+#include "liftoff/db/pool.hpp"
+
+namespace liftoff::core {
+class Registry;
+}
+
+namespace liftoff::db {
+
+using Pool = BasicPool<Connection>;
+using Lease = Pool::Lease;
+
+enum class Intent {
+  write,             // the primary of the tenant's shard
+  read,              // any replica is fine (may lag)
+  read_your_writes,  // a replica that has replayed the caller's writes, else the primary
+};
+
+// The tenant a query acts for; `control()` for data that belongs to no tenant (users, directory).
+struct Tenant {
+  std::int64_t org_id = 0;
+  [[nodiscard]] static constexpr Tenant control() { return Tenant{0}; }
+};
+
+enum class Isolation { read_committed, repeatable_read, serializable };
+
+// A transaction owns its lease: the connection cannot be used outside it. commit() or rollback()
+// ends it; a Transaction destroyed while open returns its connection to the pool, which rolls it
+// back before reuse, so every path ends the transaction.
+class Transaction {
+ public:
+  [[nodiscard]] static boost::asio::awaitable<Result<Transaction>> begin(Lease lease, Deadline deadline,
+                                                                         Isolation isolation = Isolation::read_committed);
+  Transaction(Transaction&&) noexcept = default;
+  Transaction& operator=(Transaction&&) noexcept = default;
+
+  [[nodiscard]] boost::asio::awaitable<Result<Rows>> query(const Statement& statement, const Params& params,
+                                                           Deadline deadline);
+  [[nodiscard]] boost::asio::awaitable<std::vector<Result<Rows>>> pipeline(std::span<const Query> queries,
+                                                                           Deadline deadline);
+  [[nodiscard]] boost::asio::awaitable<Result<void>> commit(Deadline deadline);
+  [[nodiscard]] boost::asio::awaitable<Result<void>> rollback(Deadline deadline);
+  [[nodiscard]] bool open() const { return open_; }
+
+ private:
+  explicit Transaction(Lease lease) : lease_(std::move(lease)) {}
+  Lease lease_;
+  bool open_ = true;
+};
+
+struct DatabaseOptions {
+  ConnectOptions connect;
+  PoolOptions pool;
+  std::chrono::milliseconds query_timeout{5'000};
+};
+
+class Database {
+ public:
+  Database(DatabaseOptions options, core::Registry& metrics, std::size_t workers);
+  ~Database();
+
+  // The current worker's pool for (intent, tenant); created on first use on that worker.
+  [[nodiscard]] boost::asio::awaitable<Result<Lease>> acquire(Intent intent, Tenant tenant, Deadline deadline);
+
+  // acquire + one statement.
+  [[nodiscard]] boost::asio::awaitable<Result<Rows>> query(Intent intent, Tenant tenant, const Statement& statement,
+                                                           const Params& params, Deadline deadline);
+
+  // acquire(write) + BEGIN.
+  [[nodiscard]] boost::asio::awaitable<Result<Transaction>> begin(Tenant tenant, Deadline deadline,
+                                                                  Isolation isolation = Isolation::read_committed);
+
+  // Closes the worker's pools; call on that worker's thread when it stops.
+  void stop_worker(std::size_t worker);
+
+  [[nodiscard]] Deadline default_deadline() const { return deadline_after(options_.query_timeout); }
+  [[nodiscard]] const DatabaseOptions& options() const { return options_; }
+
+ private:
+  class StatementMetrics;
+  std::shared_ptr<Pool>& pool_for(Intent intent, Tenant tenant);
+
+  DatabaseOptions options_;
+  std::unique_ptr<StatementMetrics> statement_metrics_;
+  PoolMetrics pool_metrics_;
+  std::vector<std::shared_ptr<Pool>> primary_;  // one per worker, touched only by that worker
+};
+
+}  // namespace liftoff::db

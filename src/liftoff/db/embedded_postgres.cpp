@@ -1,0 +1,217 @@
+#include "liftoff/db/embedded_postgres.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <libpq-fe.h>
+#include <pwd.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <optional>
+#include <random>
+#include <sstream>
+
+#include <fmt/format.h>
+
+namespace liftoff::db {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct SystemUser {
+  uid_t uid;
+  gid_t gid;
+};
+
+std::optional<SystemUser> postgres_user() {
+  if (::geteuid() != 0) return std::nullopt;
+  passwd* pw = ::getpwnam("postgres");
+  if (!pw) return std::nullopt;
+  return SystemUser{pw->pw_uid, pw->pw_gid};
+}
+
+void chown_tree(const fs::path& path, const SystemUser& user) {
+  ::chown(path.c_str(), user.uid, user.gid);
+  if (!fs::is_directory(path)) return;
+  for (const auto& entry : fs::recursive_directory_iterator(path)) {
+    ::lchown(entry.path().c_str(), user.uid, user.gid);
+  }
+}
+
+std::string random_password() {
+  static constexpr char kAlphabet[] = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+  std::random_device rd;
+  std::string out;
+  for (int i = 0; i < 32; ++i) out += kAlphabet[rd() % (sizeof(kAlphabet) - 1)];
+  return out;
+}
+
+}  // namespace
+
+int run_program(const std::vector<std::string>& argv, bool drop_root) {
+  auto user = drop_root ? postgres_user() : std::nullopt;
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    if (user) {
+      if (::setgroups(0, nullptr) != 0 || ::setgid(user->gid) != 0 || ::setuid(user->uid) != 0) _exit(126);
+    }
+    // The server must not inherit our listening sockets or stdout pipe.
+    int devnull = ::open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+      ::dup2(devnull, STDIN_FILENO);
+      ::dup2(devnull, STDOUT_FILENO);
+    }
+    for (int fd = 3; fd < 1024; ++fd) ::close(fd);
+    ::execv(args[0], args.data());
+    _exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+EmbeddedPostgres::EmbeddedPostgres(EmbeddedPostgresOptions options) : options_(std::move(options)) {
+  options_.data_dir = fs::absolute(options_.data_dir);
+}
+
+std::string EmbeddedPostgres::password() const {
+  std::ifstream in(password_file());
+  std::string pw;
+  std::getline(in, pw);
+  return pw;
+}
+
+std::string EmbeddedPostgres::url_for(const std::string& database) const {
+  return fmt::format("postgresql://liftoff:{}@127.0.0.1:{}/{}", password(), options_.port, database);
+}
+
+std::string EmbeddedPostgres::url() const { return url_for(options_.database); }
+
+Result<void> EmbeddedPostgres::init() {
+  std::error_code ec;
+  fs::create_directories(options_.data_dir, ec);
+  if (ec) return make_error(Errc::unavailable, "cannot create " + options_.data_dir.string() + ": " + ec.message());
+  auto user = postgres_user();
+  if (::geteuid() == 0 && !user) {
+    return make_error(Errc::unavailable, "running as root needs the 'postgres' system user (apt install postgresql-15)");
+  }
+  if (!fs::exists(password_file())) {
+    std::ofstream out(password_file());
+    out << random_password() << "\n";
+    out.close();
+    fs::permissions(password_file(), fs::perms::owner_read | fs::perms::owner_write);
+  }
+  // initdb reads the password from a file; as root, postgres must be able to read it and traverse.
+  auto pwfile = options_.data_dir / "pg.pwfile";
+  {
+    std::ofstream out(pwfile);
+    out << password() << "\n";
+  }
+  fs::permissions(pwfile, fs::perms::owner_read | fs::perms::owner_write);
+  if (user) {
+    ::chown(options_.data_dir.c_str(), user->uid, user->gid);
+    ::chown(pwfile.c_str(), user->uid, user->gid);
+    // Every ancestor must be traversable by postgres.
+    for (auto p = options_.data_dir.parent_path(); !p.empty() && p != p.root_path(); p = p.parent_path()) {
+      struct stat st {};
+      if (::stat(p.c_str(), &st) == 0 && (st.st_mode & S_IXOTH) == 0) {
+        fs::remove(pwfile, ec);
+        return make_error(Errc::unavailable, "the postgres user cannot reach " + options_.data_dir.string() +
+                                                 " (" + p.string() + " is not world-traversable); set data_dir elsewhere");
+      }
+    }
+  }
+  int rc = run_program({(options_.bin_dir / "initdb").string(), "-D", cluster_dir().string(), "-U", "liftoff",
+                        "--auth=scram-sha-256", "--pwfile=" + pwfile.string(), "-E", "UTF8", "--locale=C.UTF-8",
+                        "--no-instructions"},
+                       true);
+  fs::remove(pwfile, ec);
+  if (rc != 0) return make_error(Errc::unavailable, "initdb failed with status " + std::to_string(rc));
+
+  std::ofstream conf(cluster_dir() / "postgresql.conf", std::ios::app);
+  conf << "\n# Liftoff embedded cluster\n"
+       << "listen_addresses = '127.0.0.1'\n"
+       << "port = " << options_.port << "\n"
+       << "unix_socket_directories = ''\n"
+       << "max_connections = 200\n"
+       << "shared_buffers = 128MB\n"
+       << "logging_collector = off\n";
+  for (const auto& s : options_.settings) conf << s << "\n";
+  conf.close();
+  if (user) chown_tree(cluster_dir(), *user);
+  return {};
+}
+
+bool EmbeddedPostgres::running() const {
+  if (!fs::exists(cluster_dir() / "postmaster.pid")) return false;
+  return run_program({(options_.bin_dir / "pg_ctl").string(), "status", "-D", cluster_dir().string()}, true) == 0;
+}
+
+Result<void> EmbeddedPostgres::start() {
+  if (!fs::exists(cluster_dir() / "PG_VERSION")) {
+    spdlog::info("initializing the embedded PostgreSQL in {}", cluster_dir().string());
+    if (auto ok = init(); !ok) return ok;
+  }
+  if (!running()) {
+    auto log = options_.data_dir / "postgres.log";
+    if (auto user = postgres_user()) {
+      int fd = ::open(log.c_str(), O_CREAT | O_WRONLY | O_APPEND, 0600);
+      if (fd >= 0) {
+        ::fchown(fd, user->uid, user->gid);
+        ::close(fd);
+      }
+    }
+    int rc = run_program({(options_.bin_dir / "pg_ctl").string(), "start", "-w", "-t", "60", "-D",
+                          cluster_dir().string(), "-l", log.string(), "-o", "-p " + std::to_string(options_.port)},
+                         true);
+    if (rc != 0) {
+      return make_error(Errc::unavailable, "the embedded PostgreSQL did not start (see " + log.string() + ")");
+    }
+    spdlog::info("embedded PostgreSQL listening on 127.0.0.1:{}", options_.port);
+  }
+  // Create the application database on first start (blocking libpq is fine here: no event loop yet).
+  PGconn* conn = PQconnectdb(url_for("postgres").c_str());
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::string message = PQerrorMessage(conn);
+    PQfinish(conn);
+    return make_error(Errc::unavailable, "cannot connect to the embedded PostgreSQL: " + message);
+  }
+  const char* params[] = {options_.database.c_str()};
+  PGresult* exists = PQexecParams(conn, "SELECT 1 FROM pg_database WHERE datname = $1", 1, nullptr, params,
+                                  nullptr, nullptr, 0);
+  bool missing = PQresultStatus(exists) == PGRES_TUPLES_OK && PQntuples(exists) == 0;
+  PQclear(exists);
+  if (missing) {
+    char* ident = PQescapeIdentifier(conn, options_.database.c_str(), options_.database.size());
+    PGresult* created = PQexec(conn, ("CREATE DATABASE " + std::string(ident)).c_str());
+    PQfreemem(ident);
+    bool ok = PQresultStatus(created) == PGRES_COMMAND_OK;
+    std::string message = PQresultErrorMessage(created);
+    PQclear(created);
+    if (!ok && message.find("already exists") == std::string::npos) {
+      PQfinish(conn);
+      return make_error(Errc::unavailable, "cannot create database " + options_.database + ": " + message);
+    }
+  }
+  PQfinish(conn);
+  return {};
+}
+
+Result<void> EmbeddedPostgres::stop() {
+  if (!running()) return {};
+  int rc = run_program({(options_.bin_dir / "pg_ctl").string(), "stop", "-w", "-m", "fast", "-D",
+                        cluster_dir().string()},
+                       true);
+  if (rc != 0) return make_error(Errc::unavailable, "pg_ctl stop failed with status " + std::to_string(rc));
+  return {};
+}
+
+}  // namespace liftoff::db

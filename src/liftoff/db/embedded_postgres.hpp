@@ -1,0 +1,50 @@
+#pragma once
+// A private PostgreSQL 15 cluster for development, tests and the zero-configuration default:
+// initialized on first use in `data_dir` (kept across runs), listening on 127.0.0.1 only, with a
+// generated password (stored in data_dir, mode 0600) and scram-sha-256 authentication.
+// When run as root, the server runs as the `postgres` system user (PostgreSQL refuses root).
+// Blocking: use at startup or in test fixtures, never on an event loop.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "liftoff/core/error.hpp"
+
+namespace liftoff::db {
+
+struct EmbeddedPostgresOptions {
+  std::filesystem::path data_dir;  // the cluster lives in data_dir/pgdata
+  std::uint16_t port = 54320;
+  std::string database = "liftoff";
+  std::filesystem::path bin_dir = "/usr/lib/postgresql/15/bin";
+  std::vector<std::string> settings;  // extra postgresql.conf lines at init, e.g. "fsync = off"
+};
+
+class EmbeddedPostgres {
+ public:
+  explicit EmbeddedPostgres(EmbeddedPostgresOptions options);
+
+  // initdb when needed, start when not running, create the database; idempotent.
+  [[nodiscard]] Result<void> start();
+  // Fast shutdown; idempotent.
+  [[nodiscard]] Result<void> stop();
+  [[nodiscard]] bool running() const;
+  // libpq URI of the database (contains the password).
+  [[nodiscard]] std::string url() const;
+  [[nodiscard]] std::string url_for(const std::string& database) const;
+  [[nodiscard]] const EmbeddedPostgresOptions& options() const { return options_; }
+
+ private:
+  [[nodiscard]] Result<void> init();
+  [[nodiscard]] std::filesystem::path cluster_dir() const { return options_.data_dir / "pgdata"; }
+  [[nodiscard]] std::filesystem::path password_file() const { return options_.data_dir / "pg.password"; }
+  [[nodiscard]] std::string password() const;
+
+  EmbeddedPostgresOptions options_;
+};
+
+// Runs a program (no shell) and waits; as `postgres` when we are root. Returns its exit status.
+int run_program(const std::vector<std::string>& argv, bool drop_root);
+
+}  // namespace liftoff::db

@@ -1,0 +1,54 @@
+#include "liftoff/http/problem.hpp"
+
+#include <boost/beast/http/field.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+namespace liftoff::http {
+
+Response problem_response(const Error& error, std::string_view request_id, unsigned version) {
+  const auto& meta = info(error.code);
+  boost::json::object body;
+  body["type"] = std::string(kProblemTypePrefix) + std::string(meta.slug);
+  body["title"] = meta.title;
+  body["status"] = meta.http_status;
+  body["detail"] = error.detail;
+  if (!request_id.empty()) body["request_id"] = request_id;
+  if (!error.fields.empty()) {
+    boost::json::array errors;
+    for (const auto& f : error.fields) {
+      errors.push_back(boost::json::object{{"field", f.field}, {"message", f.message}});
+    }
+    body["errors"] = std::move(errors);
+  }
+  Response res{static_cast<beast_http::status>(meta.http_status), version};
+  res.set(beast_http::field::content_type, "application/problem+json");
+  res.body() = boost::json::serialize(body);
+  if (error.code == Errc::unavailable || error.code == Errc::retryable ||
+      error.code == Errc::too_many_requests) {
+    res.set(beast_http::field::retry_after, error.code == Errc::retryable ? "0" : "1");
+  }
+  res.prepare_payload();
+  return res;
+}
+
+Response json_response(beast_http::status status, const boost::json::value& body, unsigned version) {
+  Response res{status, version};
+  res.set(beast_http::field::content_type, "application/json");
+  res.body() = boost::json::serialize(body);
+  res.prepare_payload();
+  return res;
+}
+
+Response text_response(beast_http::status status, std::string body, std::string_view content_type,
+                       unsigned version) {
+  Response res{status, version};
+  res.set(beast_http::field::content_type, content_type);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+}  // namespace liftoff::http

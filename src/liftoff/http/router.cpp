@@ -1,0 +1,115 @@
+#include "liftoff/http/router.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace liftoff::http {
+namespace {
+
+bool is_param(const std::string& segment) {
+  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+std::vector<std::string> split_pattern(std::string_view pattern) {
+  if (pattern.empty() || pattern.front() != '/') {
+    throw std::invalid_argument("route pattern must start with '/': " + std::string(pattern));
+  }
+  std::vector<std::string> out;
+  if (pattern == "/") return out;
+  std::size_t pos = 1;
+  while (pos <= pattern.size()) {
+    auto next = pattern.find('/', pos);
+    if (next == std::string_view::npos) next = pattern.size();
+    std::string segment(pattern.substr(pos, next - pos));
+    if (segment.empty()) throw std::invalid_argument("empty segment in route " + std::string(pattern));
+    if (segment.find_first_of("{}") != std::string::npos && !is_param(segment)) {
+      throw std::invalid_argument("malformed parameter in route " + std::string(pattern));
+    }
+    out.push_back(std::move(segment));
+    pos = next + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+void Router::add(Verb method, std::string_view pattern, Handler handler) {
+  auto segments = split_pattern(pattern);
+  for (auto& route : routes_) {
+    if (route.segments.size() != segments.size()) continue;
+    bool same_shape = true;
+    for (std::size_t i = 0; i < segments.size() && same_shape; ++i) {
+      same_shape = is_param(route.segments[i]) ? is_param(segments[i])
+                                               : route.segments[i] == segments[i];
+    }
+    if (!same_shape) continue;
+    if (route.pattern != pattern) {
+      throw std::invalid_argument("route " + std::string(pattern) + " conflicts with " + route.pattern);
+    }
+    for (const auto& [verb, h] : route.handlers) {
+      if (verb == method) throw std::invalid_argument("duplicate route " + std::string(pattern));
+    }
+    route.handlers.emplace_back(method, std::move(handler));
+    return;
+  }
+  Route route{std::string(pattern), std::move(segments), {}, 0};
+  route.literal_count = static_cast<std::size_t>(
+      std::count_if(route.segments.begin(), route.segments.end(),
+                    [](const std::string& s) { return !is_param(s); }));
+  route.handlers.emplace_back(method, std::move(handler));
+  routes_.push_back(std::move(route));
+}
+
+Router::Outcome Router::match(Verb method, const std::vector<std::string>& segments) const {
+  // Among routes whose shape matches, prefer the one whose first differing segment is literal.
+  const Route* best = nullptr;
+  for (const auto& route : routes_) {
+    if (route.segments.size() != segments.size()) continue;
+    bool ok = true;
+    for (std::size_t i = 0; i < segments.size() && ok; ++i) {
+      ok = is_param(route.segments[i]) ? !segments[i].empty() : route.segments[i] == segments[i];
+    }
+    if (!ok) continue;
+    if (best == nullptr) {
+      best = &route;
+      continue;
+    }
+    for (std::size_t i = 0; i < segments.size(); ++i) {
+      bool a = is_param(best->segments[i]);
+      bool b = is_param(route.segments[i]);
+      if (a != b) {
+        if (a) best = &route;
+        break;
+      }
+    }
+  }
+  if (best == nullptr) return NotFound{};
+
+  const Handler* handler = nullptr;
+  for (const auto& [verb, h] : best->handlers) {
+    if (verb == method || (method == Verb::head && verb == Verb::get && handler == nullptr)) {
+      handler = &h;
+      if (verb == method) break;
+    }
+  }
+  if (handler == nullptr) {
+    std::vector<std::string> allowed;
+    for (const auto& [verb, h] : best->handlers) {
+      allowed.emplace_back(beast_http::to_string(verb));
+      if (verb == Verb::get) allowed.emplace_back("HEAD");
+    }
+    std::sort(allowed.begin(), allowed.end());
+    allowed.erase(std::unique(allowed.begin(), allowed.end()), allowed.end());
+    std::string allow;
+    for (const auto& a : allowed) allow += (allow.empty() ? "" : ", ") + a;
+    return MethodNotAllowed{std::move(allow)};
+  }
+  Match m{best, handler, {}};
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    const auto& s = best->segments[i];
+    if (is_param(s)) m.params.emplace_back(std::string_view(s).substr(1, s.size() - 2), segments[i]);
+  }
+  return m;
+}
+
+}  // namespace liftoff::http

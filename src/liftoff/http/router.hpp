@@ -1,0 +1,48 @@
+#pragma once
+// Maps (method, path) to a handler. Patterns are literal segments and `{name}` parameters:
+// "/v1/orgs/{org}/members/{user}". A literal segment beats a parameter at the same position, so
+// "/v1/orgs/mine" and "/v1/orgs/{org}" can coexist. No match: 404; path matches but method does not:
+// 405 with Allow. HEAD is served by the GET handler. Not thread-safe for `add`; `match` is const and
+// safe from any thread once routes are added (all adds happen before the server starts).
+#include <deque>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "liftoff/http/types.hpp"
+
+namespace liftoff::http {
+
+class Router {
+ public:
+  struct Route {
+    std::string pattern;
+    std::vector<std::string> segments;  // "{x}" marks a parameter
+    std::vector<std::pair<Verb, Handler>> handlers;
+    std::size_t literal_count = 0;
+  };
+  struct Match {
+    const Route* route;
+    const Handler* handler;
+    std::vector<std::pair<std::string_view, std::string>> params;
+  };
+  struct NotFound {};
+  struct MethodNotAllowed {
+    std::string allow;  // "GET, HEAD, POST"
+  };
+  using Outcome = std::variant<Match, NotFound, MethodNotAllowed>;
+
+  // Throws std::invalid_argument on a malformed pattern or a duplicate (method, pattern): a bug.
+  void add(Verb method, std::string_view pattern, Handler handler);
+
+  // `segments` are the decoded path segments ("/a/b" -> {"a","b"}).
+  [[nodiscard]] Outcome match(Verb method, const std::vector<std::string>& segments) const;
+
+  [[nodiscard]] const std::deque<Route>& routes() const { return routes_; }
+
+ private:
+  std::deque<Route> routes_;  // deque: Route addresses stay valid (metrics keep pointers)
+};
+
+}  // namespace liftoff::http

@@ -1,0 +1,471 @@
+#include "liftoff/http/server.hpp"
+
+#include <spdlog/logger.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/url/parse.hpp>
+#include <ctime>
+#include <random>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "liftoff/core/log.hpp"
+#include "liftoff/core/metrics.hpp"
+#include "liftoff/core/worker.hpp"
+#include "liftoff/http/problem.hpp"
+
+namespace liftoff::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kReadChunk = 4096;
+constexpr std::size_t kMaxRequestIdLength = 200;
+
+// Per-route series, created when the server starts so the hot path only follows pointers.
+struct RouteMetrics {
+  std::array<core::Counter*, 5> by_class{};  // 1xx..5xx
+  core::Histogram* latency = nullptr;
+};
+
+bool valid_request_id(std::string_view id) {
+  if (id.empty() || id.size() > kMaxRequestIdLength) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+           c == ':';
+  });
+}
+
+// "<16 hex random per thread><8 hex counter>": unique per process run with overwhelming probability.
+std::string generate_request_id() {
+  thread_local std::uint64_t prefix = std::random_device{}() * 0x9E3779B97F4A7C15ull ^
+                                      std::random_device{}();
+  thread_local std::uint32_t counter = 0;
+  return fmt::format("{:016x}{:08x}", prefix, ++counter);
+}
+
+// RFC 9110 Date header, formatted once per second per thread.
+std::string_view http_date() {
+  thread_local std::time_t cached_second = 0;
+  thread_local std::array<char, 64> buffer{};
+  thread_local std::size_t length = 0;
+  std::time_t now = std::time(nullptr);
+  if (now != cached_second) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    length = std::strftime(buffer.data(), buffer.size(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cached_second = now;
+  }
+  return {buffer.data(), length};
+}
+
+// Maps a read error to the answer the client gets; nullopt: the client is gone, just close.
+std::optional<Error> classify_read_error(const beast::error_code& ec) {
+  if (ec == beast::error::timeout) {
+    return make_error(Errc::request_timeout, "the request was not received in time");
+  }
+  if (ec == beast_http::error::header_limit) {
+    return make_error(Errc::headers_too_large, "the request header block exceeds the limit");
+  }
+  if (ec == beast_http::error::body_limit) {
+    return make_error(Errc::payload_too_large, "the request body exceeds the limit");
+  }
+  if (ec.category() == beast_http::make_error_code(beast_http::error::bad_method).category()) {
+    if (ec == beast_http::error::end_of_stream) return std::nullopt;  // closed between requests
+    if (ec == beast_http::error::partial_message) {
+      return make_error(Errc::bad_request, "the connection closed before the request was complete");
+    }
+    return make_error(Errc::bad_request, "malformed request: " + ec.message());
+  }
+  return std::nullopt;  // I/O errors: reset, eof, aborted by shutdown
+}
+
+}  // namespace
+
+struct Server::Impl {
+  struct Session {
+    beast::tcp_stream stream;
+    bool idle = false;
+  };
+
+  struct Worker {
+    std::size_t index = 0;
+    std::unique_ptr<tcp::acceptor> acceptor;  // destroyed before ioc (declared after it, below)
+    std::unordered_set<Session*> sessions;    // touched only on this worker's thread
+    bool draining = false;
+    std::size_t cut = 0;
+    // The io_context is declared last so it is destroyed first: coroutine frames it still holds
+    // refer to the members above.
+    std::unique_ptr<asio::io_context> ioc;
+  };
+
+  ServerOptions options;
+  const Router& router;
+  core::Registry& registry;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::unordered_map<const Router::Route*, RouteMetrics> route_metrics;
+  RouteMetrics unmatched_metrics;
+  core::Gauge& in_flight;
+  core::Gauge& open_connections_gauge;
+  core::Counter& rejected_connections;
+  core::Counter& protocol_errors;
+  core::Counter& handler_failures;
+  std::atomic<std::size_t> open_connections{0};
+  std::atomic<bool> stop_requested{false};
+  std::uint16_t bound_port = 0;
+  asio::io_context control;  // signals and stop requests, on the thread that called run()
+
+  Impl(ServerOptions o, const Router& r, core::Registry& m)
+      : options(std::move(o)),
+        router(r),
+        registry(m),
+        in_flight(m.gauge("http_requests_in_flight", "Requests being handled")),
+        open_connections_gauge(m.gauge("http_connections_open", "Open HTTP connections")),
+        rejected_connections(m.counter("http_connections_rejected_total",
+                                       "Connections refused with 503 at max_connections")),
+        protocol_errors(m.counter("http_protocol_errors_total",
+                                  "Requests answered 4xx before routing (malformed, limits, timeouts)")),
+        handler_failures(m.counter("http_handler_failures_total",
+                                   "Handlers that threw; answered 500")) {
+    for (const auto& route : router.routes()) route_metrics[&route] = make_route_metrics(route.pattern);
+    unmatched_metrics = make_route_metrics("unmatched");
+  }
+
+  RouteMetrics make_route_metrics(const std::string& route) {
+    RouteMetrics rm;
+    static constexpr std::array<const char*, 5> kClasses = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+    std::string label = "route=\"" + core::label_value(route) + "\"";
+    for (std::size_t i = 0; i < kClasses.size(); ++i) {
+      rm.by_class[i] = &registry.counter("http_requests_total", "HTTP requests by route and status class",
+                                         label + ",class=\"" + kClasses[i] + "\"");
+    }
+    rm.latency = &registry.histogram("http_request_duration_seconds",
+                                     "Time from request header to response written", label);
+    return rm;
+  }
+
+  void bind() {
+    auto address = asio::ip::make_address(options.host);
+    tcp::endpoint endpoint(address, options.port);
+    for (unsigned i = 0; i < options.threads; ++i) {
+      auto worker = std::make_unique<Worker>();
+      worker->index = i;
+      worker->ioc = std::make_unique<asio::io_context>(1);
+      worker->acceptor = std::make_unique<tcp::acceptor>(*worker->ioc);
+      worker->acceptor->open(endpoint.protocol());
+      worker->acceptor->set_option(asio::socket_base::reuse_address(true));
+      int one = 1;
+      if (::setsockopt(worker->acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one,
+                       sizeof(one)) != 0) {
+        throw std::system_error(errno, std::generic_category(), "SO_REUSEPORT");
+      }
+      worker->acceptor->bind(endpoint);
+      worker->acceptor->listen(asio::socket_base::max_listen_connections);
+      if (i == 0) {
+        bound_port = worker->acceptor->local_endpoint().port();
+        endpoint.port(bound_port);  // with port 0, every worker shares the port the first got
+      }
+      workers.push_back(std::move(worker));
+    }
+  }
+
+  asio::awaitable<void> accept_loop(Worker& w) {
+    for (;;) {
+      auto [ec, socket] = co_await w.acceptor->async_accept(kUseTuple);
+      if (w.draining) co_return;
+      if (ec) {
+        if (ec == asio::error::operation_aborted) co_return;
+        // EMFILE and friends: back off briefly instead of spinning.
+        spdlog::warn("accept failed: {}", ec.message());
+        asio::steady_timer t(*w.ioc, std::chrono::milliseconds(50));
+        co_await t.async_wait(kUseTuple);
+        continue;
+      }
+      if (open_connections.load(std::memory_order_relaxed) >= options.max_connections) {
+        rejected_connections.inc();
+        asio::co_spawn(*w.ioc, reject(std::move(socket)), asio::detached);
+        continue;
+      }
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      asio::co_spawn(*w.ioc, session(w, std::move(socket)), [this](std::exception_ptr e) {
+        if (!e) return;
+        handler_failures.inc();
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          spdlog::error("connection failed: {}", ex.what());
+        }
+      });
+    }
+  }
+
+  // Over max_connections: answer 503 with Retry-After and close, without holding a session slot.
+  asio::awaitable<void> reject(tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    stream.expires_after(std::chrono::seconds(1));
+    std::array<char, 1024> scratch{};
+    co_await stream.async_read_some(asio::buffer(scratch), kUseTuple);
+    auto res = problem_response(make_error(Errc::unavailable, "too many open connections"), {});
+    res.keep_alive(false);
+    co_await beast_http::async_write(stream, res, kUseTuple);
+    beast::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  }
+
+  asio::awaitable<void> session(Worker& w, tcp::socket socket) {
+    Session s{beast::tcp_stream(std::move(socket))};
+    w.sessions.insert(&s);
+    open_connections.fetch_add(1, std::memory_order_relaxed);
+    open_connections_gauge.add(1);
+    struct Leave {
+      Impl& impl;
+      Worker& w;
+      Session* s;
+      ~Leave() {
+        w.sessions.erase(s);
+        impl.open_connections.fetch_sub(1, std::memory_order_relaxed);
+        impl.open_connections_gauge.add(-1);
+      }
+    } leave{*this, w, &s};
+
+    std::string remote;
+    {
+      beast::error_code ec;
+      auto ep = s.stream.socket().remote_endpoint(ec);
+      if (!ec) remote = ep.address().to_string();
+    }
+    beast::flat_buffer buffer;
+    bool keep_alive = true;
+    while (keep_alive && !w.draining) {
+      if (buffer.size() == 0) {
+        s.idle = true;
+        s.stream.expires_after(options.idle_timeout);
+        auto [ec, n] = co_await s.stream.async_read_some(buffer.prepare(kReadChunk), kUseTuple);
+        s.idle = false;
+        if (ec) break;  // idle timeout, peer closed, or shutdown: close quietly
+        buffer.commit(n);
+      }
+
+      beast_http::request_parser<beast_http::string_body> parser;
+      parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
+      parser.body_limit(options.body_limit);
+      s.stream.expires_after(options.request_timeout);
+      auto [ec, ignored_bytes] = co_await beast_http::async_read_header(s.stream, buffer, parser, kUseTuple);
+      if (!ec && !parser.is_done()) {
+        auto expect = parser.get()[beast_http::field::expect];
+        if (beast::iequals(expect, "100-continue")) {
+          beast_http::response<beast_http::empty_body> cont{beast_http::status::continue_, 11};
+          auto [wec, wn] = co_await beast_http::async_write(s.stream, cont, kUseTuple);
+          if (wec) break;
+        }
+        std::tie(ec, ignored_bytes) = co_await beast_http::async_read(s.stream, buffer, parser, kUseTuple);
+      }
+      if (ec) {
+        auto error = classify_read_error(ec);
+        if (!error) break;
+        protocol_errors.inc();
+        auto res = problem_response(*error, {});
+        res.keep_alive(false);
+        res.set(beast_http::field::date, http_date());
+        s.stream.expires_after(std::chrono::seconds(1));
+        co_await beast_http::async_write(s.stream, res, kUseTuple);
+        log_access("-", beast_http::to_string(parser.get().method()), "unparsed",
+                   res.result_int(), std::chrono::nanoseconds(0), 0, res.body().size(), remote);
+        break;
+      }
+
+      Request& req = parser.get();
+      auto started = Clock::now();
+      in_flight.add(1);
+      const Router::Route* route = nullptr;
+      std::string request_id;
+      auto res = co_await dispatch(req, started, route, request_id);
+      in_flight.add(-1);
+
+      keep_alive = req.keep_alive() && !w.draining;
+      res.keep_alive(keep_alive);
+      res.set(beast_http::field::date, http_date());
+      res.set("X-Request-Id", request_id);
+      if (req.method() == Verb::head) {
+        // Keep the GET Content-Length; send no body.
+        auto length = res.body().size();
+        res.body().clear();
+        res.content_length(length);
+      }
+      s.stream.expires_after(options.request_timeout);
+      auto [wec, bytes_out] = co_await beast_http::async_write(s.stream, res, kUseTuple);
+      auto elapsed = Clock::now() - started;
+      auto& rm = route ? route_metrics.at(route) : unmatched_metrics;
+      rm.by_class[std::min<unsigned>(4, res.result_int() / 100 - 1)]->inc();
+      rm.latency->observe(elapsed);
+      log_access(request_id, req.method_string(), route ? std::string_view(route->pattern) : "unmatched",
+                 res.result_int(), elapsed, req.body().size(), bytes_out, remote);
+      if (wec) break;
+    }
+    beast::error_code ec;
+    s.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  asio::awaitable<Response> dispatch(Request& req, Clock::time_point started,
+                                     const Router::Route*& route, std::string& request_id) {
+    auto incoming = req["X-Request-Id"];
+    request_id = valid_request_id(incoming) ? std::string(incoming) : generate_request_id();
+
+    auto target = boost::urls::parse_origin_form(req.target());
+    if (!target) {
+      co_return problem_response(make_error(Errc::bad_request, "invalid request target"), request_id,
+                                 req.version());
+    }
+    std::vector<std::string> segments;
+    for (auto segment : target->segments()) segments.push_back(segment);
+    auto outcome = router.match(req.method(), segments);
+    if (std::holds_alternative<Router::NotFound>(outcome)) {
+      co_return problem_response(
+          make_error(Errc::not_found, "no route for " + std::string(target->encoded_path())),
+          request_id, req.version());
+    }
+    if (auto* mna = std::get_if<Router::MethodNotAllowed>(&outcome)) {
+      auto res = problem_response(
+          make_error(Errc::method_not_allowed,
+                     std::string(req.method_string()) + " is not allowed here; allowed: " + mna->allow),
+          request_id, req.version());
+      res.set(beast_http::field::allow, mna->allow);
+      co_return res;
+    }
+    auto& match = std::get<Router::Match>(outcome);
+    route = match.route;
+    RequestContext ctx{req, request_id, match.route->pattern, std::move(match.params),
+                       target->encoded_query(), started};
+    std::optional<Error> failure;
+    try {
+      auto res = co_await (*match.handler)(ctx);
+      res.version(req.version());
+      co_return res;
+    } catch (const ErrorException& e) {
+      failure = e.error();
+    } catch (const std::exception& e) {
+      handler_failures.inc();
+      spdlog::error("request {} {} failed: {}", request_id, match.route->pattern, e.what());
+      failure = make_error(Errc::internal, "internal error; see the server log for request " + request_id);
+    }
+    co_return problem_response(*failure, request_id, req.version());
+  }
+
+  void log_access(std::string_view request_id, std::string_view method, std::string_view route,
+                  unsigned status, std::chrono::nanoseconds elapsed, std::size_t bytes_in,
+                  std::size_t bytes_out, std::string_view remote) {
+    auto* logger = core::access_logger();
+    if (logger == nullptr) return;
+    thread_local std::string line;
+    line.clear();
+    line += R"({"request_id":")";
+    core::append_json_escaped(line, request_id);
+    line += R"(","method":")";
+    core::append_json_escaped(line, method);
+    line += R"(","route":")";
+    core::append_json_escaped(line, route);
+    fmt::format_to(std::back_inserter(line),
+                   R"(","status":{},"duration_ms":{:.3f},"bytes_in":{},"bytes_out":{},"remote":"{}"}})",
+                   status, static_cast<double>(elapsed.count()) / 1e6, bytes_in, bytes_out, remote);
+    logger->log(spdlog::level::info, std::string_view(line));
+  }
+
+  asio::awaitable<void> drain(Worker& w) {
+    w.draining = true;
+    beast::error_code ec;
+    w.acceptor->close(ec);
+    for (auto* s : w.sessions) {
+      if (s->idle) s->stream.cancel();
+    }
+    auto deadline = Clock::now() + options.shutdown_timeout;
+    asio::steady_timer timer(*w.ioc);
+    while (!w.sessions.empty() && Clock::now() < deadline) {
+      timer.expires_after(std::chrono::milliseconds(10));
+      co_await timer.async_wait(kUseTuple);
+    }
+    w.cut = w.sessions.size();
+    for (auto* s : w.sessions) s->stream.socket().close(ec);
+  }
+
+  std::size_t run(const WorkerHook& on_start, const WorkerHook& on_stop) {
+    std::atomic<std::size_t> running{workers.size()};
+    std::optional<asio::signal_set> signals;
+    if (options.handle_signals) {
+      signals.emplace(control, SIGINT, SIGTERM);
+      signals->async_wait([this](const beast::error_code& ec, int signal) {
+        if (ec) return;
+        spdlog::info("signal {}: shutting down (deadline {} ms)", signal, options.shutdown_timeout.count());
+        request_stop();
+      });
+    }
+    auto control_work = asio::make_work_guard(control);
+    std::vector<std::thread> threads;
+    for (auto& wp : workers) {
+      threads.emplace_back([&, w = wp.get()] {
+        core::set_this_worker(w->index);
+        if (on_start) on_start(w->index, *w->ioc);
+        asio::co_spawn(*w->ioc, accept_loop(*w), asio::detached);
+        w->ioc->run();
+        if (on_stop) on_stop(w->index, *w->ioc);
+        // Frames still alive here were cut at the deadline; run what their closing released.
+        w->ioc->restart();
+        w->ioc->run_for(std::chrono::milliseconds(100));
+        if (running.fetch_sub(1) == 1) asio::post(control, [&] { control_work.reset(); if (signals) signals->cancel(); });
+      });
+    }
+    control.run();
+    for (auto& t : threads) t.join();
+    std::size_t cut = 0;
+    for (auto& w : workers) cut += w->cut;
+    return cut;
+  }
+
+  void request_stop() {
+    for (auto& w : workers) {
+      asio::co_spawn(*w->ioc, drain(*w), asio::detached);
+    }
+  }
+};
+
+Server::Server(ServerOptions options, const Router& router, core::Registry& metrics)
+    : impl_(std::make_unique<Impl>(std::move(options), router, metrics)) {}
+
+Server::~Server() = default;
+
+void Server::bind() { impl_->bind(); }
+
+std::uint16_t Server::port() const { return impl_->bound_port; }
+
+std::size_t Server::run(WorkerHook on_start, WorkerHook on_stop) {
+  return impl_->run(on_start, on_stop);
+}
+
+void Server::stop() {
+  if (impl_->stop_requested.exchange(true)) return;
+  asio::post(impl_->control, [impl = impl_.get()] { impl->request_stop(); });
+}
+
+}  // namespace liftoff::http

@@ -1,0 +1,64 @@
+#pragma once
+// The HTTP/1.1 server: thread-per-core, one io_context and one SO_REUSEPORT listener per worker
+// thread, one coroutine per connection. Limits answer with the right status (431, 413, 408, 503 +
+// Retry-After); everything else that goes wrong in a request becomes problem+json.
+//
+// Lifetime: construct, bind(), run() (blocks until stopped and drained). stop() is thread-safe and
+// idempotent: listeners close, idle keep-alive connections close, in-flight requests get until
+// `shutdown_timeout` to finish (their responses carry Connection: close), then the rest are cut.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "liftoff/http/router.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+namespace liftoff::core {
+class Registry;
+}
+
+namespace liftoff::http {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;  // 0: any free port (see Server::port())
+  unsigned threads = 1;
+  std::size_t max_connections = 10000;
+  std::size_t header_limit = 16 * 1024;
+  std::size_t body_limit = 1024 * 1024;
+  std::chrono::milliseconds request_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds shutdown_timeout{10'000};
+  bool handle_signals = true;  // SIGINT/SIGTERM start a graceful shutdown
+};
+
+class Server {
+ public:
+  // Runs on each worker thread: after the thread's io_context exists and before it serves
+  // (on_start), and after it stopped serving and before the io_context is destroyed (on_stop).
+  using WorkerHook = std::function<void(std::size_t worker, boost::asio::io_context&)>;
+
+  Server(ServerOptions options, const Router& router, core::Registry& metrics);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Opens the listeners; throws std::system_error when the address cannot be bound.
+  void bind();
+  [[nodiscard]] std::uint16_t port() const;
+
+  // Serves until stop() (or a signal) and the drain finish. Returns the number of connections that
+  // had to be cut at the shutdown deadline.
+  std::size_t run(WorkerHook on_start = {}, WorkerHook on_stop = {});
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace liftoff::http
