@@ -10,38 +10,46 @@
 namespace liftoff::api {
 namespace {
 inline constexpr db::Statement kSchemaVersion{
-    "system.schema_version",
-    "SELECT coalesce(max(version), 0) FROM liftoff_schema_migrations"};
+    "system.schema_version", "SELECT coalesce(max(version), 0) FROM liftoff_schema_migrations"};
 constexpr auto kReadyTimeout = std::chrono::seconds(1);
 }  // namespace
 
 void add_system_routes(http::Router& router, SystemDeps deps) {
-  router.add(http::Verb::get, "/healthz", [](http::RequestContext&) -> boost::asio::awaitable<http::Response> {
-    co_return http::json_response(http::beast_http::status::ok, boost::json::object{{"status", "ok"}});
-  });
+  router.add(http::Verb::get, "/healthz",
+             [](http::RequestContext&) -> boost::asio::awaitable<http::Response> {
+               co_return http::json_response(http::beast_http::status::ok,
+                                             boost::json::object{{"status", "ok"}});
+             });
 
-  router.add(http::Verb::get, "/readyz", [deps](http::RequestContext& ctx) -> boost::asio::awaitable<http::Response> {
-    auto rows = co_await deps.database.query(db::Intent::write, db::Tenant::control(), kSchemaVersion, db::Params{},
-                                             db::deadline_after(kReadyTimeout));
-    if (!rows) {
-      co_return http::problem_response(make_error(Errc::unavailable, "database not ready: " + rows.error().detail),
-                                       ctx.request_id);
-    }
-    auto version = rows->front().get<std::int32_t>(0);
-    if (version != deps.known_schema_version) {
-      co_return http::problem_response(
-          make_error(Errc::unavailable, "database schema at version " + std::to_string(version) + ", expected " +
-                                            std::to_string(deps.known_schema_version) + "; run `liftoff migrate up`"),
-          ctx.request_id);
-    }
-    co_return http::json_response(http::beast_http::status::ok,
-                                  boost::json::object{{"status", "ready"}, {"schema_version", version}});
-  });
+  router.add(http::Verb::get, "/readyz",
+             [deps](http::RequestContext& ctx) -> boost::asio::awaitable<http::Response> {
+               auto rows = co_await deps.database.query(db::Intent::write, db::Tenant::control(),
+                                                        kSchemaVersion, db::Params::none(),
+                                                        db::deadline_after(kReadyTimeout));
+               if (!rows) {
+                 co_return http::problem_response(
+                     make_error(Errc::unavailable, "database not ready: " + rows.error().detail),
+                     ctx.request_id);
+               }
+               auto version = rows->front().get<std::int32_t>(0);
+               if (version != deps.known_schema_version) {
+                 co_return http::problem_response(
+                     make_error(Errc::unavailable, "database schema at version " +
+                                                       std::to_string(version) + ", expected " +
+                                                       std::to_string(deps.known_schema_version) +
+                                                       "; run `liftoff migrate up`"),
+                     ctx.request_id);
+               }
+               co_return http::json_response(
+                   http::beast_http::status::ok,
+                   boost::json::object{{"status", "ready"}, {"schema_version", version}});
+             });
 
-  router.add(http::Verb::get, "/metrics", [deps](http::RequestContext&) -> boost::asio::awaitable<http::Response> {
-    co_return http::text_response(http::beast_http::status::ok, deps.metrics.render(),
-                                  "text/plain; version=0.0.4; charset=utf-8");
-  });
+  router.add(http::Verb::get, "/metrics",
+             [deps](http::RequestContext&) -> boost::asio::awaitable<http::Response> {
+               co_return http::text_response(http::beast_http::status::ok, deps.metrics.render(),
+                                             "text/plain; version=0.0.4; charset=utf-8");
+             });
 }
 
 }  // namespace liftoff::api

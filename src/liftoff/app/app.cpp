@@ -1,8 +1,8 @@
 #include "liftoff/app/app.hpp"
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
@@ -57,7 +57,11 @@ std::map<std::string, std::string> environment() {
 }
 
 db::EmbeddedPostgres embedded_postgres(const core::Config& config) {
-  return db::EmbeddedPostgres({std::filesystem::path(config.data_dir), config.embedded_pg_port, "liftoff", "/usr/lib/postgresql/15/bin", {}});
+  return db::EmbeddedPostgres({std::filesystem::path(config.data_dir),
+                               config.embedded_pg_port,
+                               "liftoff",
+                               "/usr/lib/postgresql/15/bin",
+                               {}});
 }
 
 // Resolves the database URL: the configured one, or the embedded cluster (started if needed).
@@ -69,7 +73,10 @@ Result<std::string> database_url(const core::Config& config) {
 }
 
 asio::awaitable<Result<std::unique_ptr<db::Connection>>> connect(const std::string& url) {
-  co_return co_await db::Connection::connect(co_await asio::this_coro::executor, db::ConnectOptions{url, {}, "liftoff-admin"},
+  // Named locals, not temporaries, in co_await expressions: see Params::none().
+  auto executor = co_await asio::this_coro::executor;
+  db::ConnectOptions options{url, {}, "liftoff-admin"};
+  co_return co_await db::Connection::connect(executor, options,
                                              db::deadline_after(std::chrono::seconds(10)));
 }
 
@@ -87,7 +94,8 @@ Result<void> prepare_schema(const std::string& url, bool auto_migrate) {
     auto status = co_await db::schema_status(**conn, db::embedded_migrations(), deadline);
     if (!status) co_return status.error();
     if (!status->current()) {
-      spdlog::warn("{} migration(s) pending; /readyz answers 503 until `liftoff migrate up` runs", status->pending());
+      spdlog::warn("{} migration(s) pending; /readyz answers 503 until `liftoff migrate up` runs",
+                   status->pending());
     }
     co_return Result<void>{};
   }());
@@ -95,7 +103,8 @@ Result<void> prepare_schema(const std::string& url, bool auto_migrate) {
 
 int serve(const core::Config& config) {
   spdlog::info("liftoff {} ({}) starting", LIFTOFF_VERSION, LIFTOFF_GIT_COMMIT);
-  for (const auto& [key, value] : core::describe(config)) spdlog::info("config {} = {}", key, value);
+  for (const auto& [key, value] : core::describe(config))
+    spdlog::info("config {} = {}", key, value);
 
   auto url = database_url(config);
   if (!url) {
@@ -109,8 +118,9 @@ int serve(const core::Config& config) {
   }
 
   core::Registry metrics;
-  metrics.gauge("liftoff_build_info", "Build information",
-                fmt::format("version=\"{}\",commit=\"{}\"", LIFTOFF_VERSION, LIFTOFF_GIT_COMMIT))
+  metrics
+      .gauge("liftoff_build_info", "Build information",
+             fmt::format("version=\"{}\",commit=\"{}\"", LIFTOFF_VERSION, LIFTOFF_GIT_COMMIT))
       .set(1);
   unsigned threads = config.effective_threads();
   db::DatabaseOptions db_options;
@@ -122,7 +132,8 @@ int serve(const core::Config& config) {
 
   http::Router router;
   const auto& migrations = db::embedded_migrations();
-  api::add_system_routes(router, {database, metrics, migrations.empty() ? 0 : migrations.back().version});
+  api::add_system_routes(router,
+                         {database, metrics, migrations.empty() ? 0 : migrations.back().version});
 
   http::ServerOptions options;
   options.host = config.listen_host;
@@ -141,9 +152,12 @@ int serve(const core::Config& config) {
     spdlog::error("cannot listen on {}:{}: {}", config.listen_host, config.listen_port, e.what());
     return kExitFailure;
   }
-  spdlog::info("serving on http://{}:{} with {} worker threads", config.listen_host, server.port(), threads);
-  auto cut = server.run({}, [&database](std::size_t worker, asio::io_context&) { database.stop_worker(worker); });
-  spdlog::info("stopped{}", cut ? fmt::format(" ({} connections cut at the shutdown deadline)", cut) : "");
+  spdlog::info("serving on http://{}:{} with {} worker threads", config.listen_host, server.port(),
+               threads);
+  auto cut = server.run(
+      {}, [&database](std::size_t worker, asio::io_context&) { database.stop_worker(worker); });
+  spdlog::info("stopped{}",
+               cut ? fmt::format(" ({} connections cut at the shutdown deadline)", cut) : "");
   spdlog::shutdown();
   return 0;
 }
@@ -167,7 +181,8 @@ int migrate(const core::Config& config, bool up) {
         spdlog::error("{}", applied.error().detail);
         co_return kExitFailure;
       }
-      std::cout << (applied->empty() ? "schema is current" : fmt::format("applied {} migration(s)", applied->size()))
+      std::cout << (applied->empty() ? "schema is current"
+                                     : fmt::format("applied {} migration(s)", applied->size()))
                 << "\n";
       co_return 0;
     }
@@ -177,10 +192,11 @@ int migrate(const core::Config& config, bool up) {
       co_return kExitFailure;
     }
     for (const auto& m : status->migrations) {
-      std::cout << fmt::format("{:04d} {:<32} {}\n", m.version, m.name, m.applied ? "applied " + m.applied_at : "pending");
+      std::cout << fmt::format("{:04d} {:<32} {}\n", m.version, m.name,
+                               m.applied ? "applied " + m.applied_at : "pending");
     }
-    std::cout << fmt::format("schema version {} of {} ({} pending)\n", status->applied_version, status->known_version,
-                             status->pending());
+    std::cout << fmt::format("schema version {} of {} ({} pending)\n", status->applied_version,
+                             status->known_version, status->pending());
     co_return 0;
   }());
 }
@@ -188,7 +204,9 @@ int migrate(const core::Config& config, bool up) {
 int embedded(const core::Config& config, const std::string& action) {
   auto pg = embedded_postgres(config);
   if (action == "status") {
-    std::cout << (pg.running() ? "running on 127.0.0.1:" + std::to_string(config.embedded_pg_port) : "stopped") << "\n";
+    std::cout << (pg.running() ? "running on 127.0.0.1:" + std::to_string(config.embedded_pg_port)
+                               : "stopped")
+              << "\n";
     return 0;
   }
   auto done = action == "start" ? pg.start() : pg.stop();
@@ -205,11 +223,14 @@ int embedded(const core::Config& config, const std::string& action) {
 int main(int argc, char** argv) {
   CLI::App cli{"Liftoff: the multi-tenant B2B SaaS backend"};
   cli.require_subcommand(1);
-  auto* serve_cmd = cli.add_subcommand("serve", "Serve the HTTP API (starts the embedded PostgreSQL when no database is configured)");
+  auto* serve_cmd = cli.add_subcommand(
+      "serve",
+      "Serve the HTTP API (starts the embedded PostgreSQL when no database is configured)");
   auto* migrate_cmd = cli.add_subcommand("migrate", "Database schema migrations");
   migrate_cmd->require_subcommand(1);
   auto* up_cmd = migrate_cmd->add_subcommand("up", "Apply pending migrations");
-  auto* status_cmd = migrate_cmd->add_subcommand("status", "List migrations and whether each is applied");
+  auto* status_cmd =
+      migrate_cmd->add_subcommand("status", "List migrations and whether each is applied");
   auto* pg_cmd = cli.add_subcommand("pg", "The embedded private PostgreSQL (in <data_dir>/pgdata)");
   pg_cmd->require_subcommand(1);
   auto* pg_start = pg_cmd->add_subcommand("start", "Initialize if needed and start it");
@@ -222,12 +243,14 @@ int main(int argc, char** argv) {
   std::vector<std::string> flag_values(core::config_keys().size());
   std::vector<std::vector<CLI::Option*>> flag_options(core::config_keys().size());
   for (auto* sub : {serve_cmd, up_cmd, status_cmd, pg_start, pg_stop, pg_status}) {
-    sub->add_option("--config", config_file, "Config file of `key = value` lines (flags and LIFTOFF_* override it)")
+    sub->add_option("--config", config_file,
+                    "Config file of `key = value` lines (flags and LIFTOFF_* override it)")
         ->envname("LIFTOFF_CONFIG");
     for (std::size_t i = 0; i < core::config_keys().size(); ++i) {
       const auto& key = core::config_keys()[i];
-      flag_options[i].push_back(sub->add_option("--" + core::flag_name(key.name), flag_values[i],
-                                                key.help + " [env " + core::env_name(key.name) + "]"));
+      flag_options[i].push_back(
+          sub->add_option("--" + core::flag_name(key.name), flag_values[i],
+                          key.help + " [env " + core::env_name(key.name) + "]"));
     }
   }
 
@@ -267,7 +290,8 @@ int main(int argc, char** argv) {
   }
   auto config = core::load_config(sources);
   if (!config) {
-    for (const auto& f : config.error().fields) std::cerr << "error: config " << f.field << ": " << f.message << "\n";
+    for (const auto& f : config.error().fields)
+      std::cerr << "error: config " << f.field << ": " << f.message << "\n";
     return kExitUsage;
   }
   core::init_logging(config->log_level, serve_cmd->parsed() ? config->access_log : "off");

@@ -1,3 +1,5 @@
 #include "liftoff/app/app.hpp"
 
-int main(int argc, char** argv) { return liftoff::app::main(argc, argv); }
+int main(int argc, char** argv) {
+  return liftoff::app::main(argc, argv);
+}

@@ -36,7 +36,8 @@ std::optional<std::string> parse_duration(const std::string& text, milliseconds 
   // "250ms", "10s", "2m"; a bare number is milliseconds.
   long long value = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || ptr == text.data() || value < 0) return "expected a duration like 500ms or 10s";
+  if (ec != std::errc{} || ptr == text.data() || value < 0)
+    return "expected a duration like 500ms or 10s";
   std::string unit(ptr, text.data() + text.size());
   milliseconds result{};
   if (unit.empty() || unit == "ms") {
@@ -66,7 +67,9 @@ std::optional<std::string> parse_port(const std::string& text, std::uint16_t& ou
   return std::nullopt;
 }
 
-std::string format_duration(milliseconds d) { return std::to_string(d.count()) + "ms"; }
+std::string format_duration(milliseconds d) {
+  return std::to_string(d.count()) + "ms";
+}
 
 ConfigKey size_key(std::string name, std::string help, std::size_t Config::*field, std::size_t min,
                    std::size_t max) {
@@ -85,18 +88,17 @@ ConfigKey duration_key(std::string name, std::string help, milliseconds Config::
 std::vector<ConfigKey> make_keys() {
   using namespace std::chrono_literals;
   std::vector<ConfigKey> keys;
-  keys.push_back({"database_url",
-                  "libpq connection URI of the primary; empty starts the embedded private PostgreSQL",
-                  true,
-                  [](Config& c, const std::string& v) -> std::optional<std::string> {
-                    if (!v.empty() && v.rfind("postgres://", 0) != 0 &&
-                        v.rfind("postgresql://", 0) != 0) {
-                      return "expected a postgresql:// URI";
-                    }
-                    c.database_url = v;
-                    return std::nullopt;
-                  },
-                  [](const Config& c) { return mask_secrets(c.database_url); }});
+  keys.push_back(
+      {"database_url",
+       "libpq connection URI of the primary; empty starts the embedded private PostgreSQL", true,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (!v.empty() && v.rfind("postgres://", 0) != 0 && v.rfind("postgresql://", 0) != 0) {
+           return "expected a postgresql:// URI";
+         }
+         c.database_url = v;
+         return std::nullopt;
+       },
+       [](const Config& c) { return mask_secrets(c.database_url); }});
   keys.push_back({"listen", "host:port to serve HTTP on", false,
                   [](Config& c, const std::string& v) -> std::optional<std::string> {
                     auto colon = v.rfind(':');
@@ -114,7 +116,8 @@ std::vector<ConfigKey> make_keys() {
                     return (v6 ? "[" + c.listen_host + "]" : c.listen_host) + ":" +
                            std::to_string(c.listen_port);
                   }});
-  keys.push_back({"threads", "worker threads, each with its own event loop (0: one per core)", false,
+  keys.push_back({"threads", "worker threads, each with its own event loop (0: one per core)",
+                  false,
                   [](Config& c, const std::string& v) -> std::optional<std::string> {
                     std::size_t n = 0;
                     if (auto err = parse_size(v, 0, 256, n)) return err;
@@ -144,9 +147,10 @@ std::vector<ConfigKey> make_keys() {
                           &Config::max_connections, 1, 1'000'000));
   keys.push_back(size_key("header_limit", "largest request header block (431 beyond)",
                           &Config::header_limit, 1024, 1024 * 1024));
-  keys.push_back(size_key("body_limit", "largest request body (413 beyond)", &Config::body_limit,
-                          0, 1024ull * 1024 * 1024));
-  keys.push_back(duration_key("request_timeout", "time from a request's first byte to its last (408 beyond)",
+  keys.push_back(size_key("body_limit", "largest request body (413 beyond)", &Config::body_limit, 0,
+                          1024ull * 1024 * 1024));
+  keys.push_back(duration_key("request_timeout",
+                              "time from a request's first byte to its last (408 beyond)",
                               &Config::request_timeout, 10ms, 10min));
   keys.push_back(duration_key("idle_timeout", "keep-alive connection idle time before close",
                               &Config::idle_timeout, 10ms, 1h));
@@ -169,7 +173,8 @@ std::vector<ConfigKey> make_keys() {
                   [](Config& c, const std::string& v) { return parse_port(v, c.embedded_pg_port); },
                   [](const Config& c) { return std::to_string(c.embedded_pg_port); }});
   keys.push_back({"auto_migrate",
-                  "apply pending migrations at start (default: true for the embedded database)", false,
+                  "apply pending migrations at start (default: true for the embedded database)",
+                  false,
                   [](Config& c, const std::string& v) -> std::optional<std::string> {
                     if (v == "true" || v == "1" || v == "on") {
                       c.auto_migrate = true;

@@ -1,7 +1,8 @@
 #pragma once
 // Liftoff's configuration. Every key comes from, in order of precedence: a command-line flag
-// (--database-url), the environment (LIFTOFF_DATABASE_URL), an optional config file (database_url = ...),
-// then its default. One table (config_keys()) drives all three sources, validation and the docs.
+// (--database-url), the environment (LIFTOFF_DATABASE_URL), an optional config file (database_url =
+// ...), then its default. One table (config_keys()) drives all three sources, validation and the
+// docs.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -52,7 +53,8 @@ struct ConfigKey {
 [[nodiscard]] const std::vector<ConfigKey>& config_keys();
 
 [[nodiscard]] std::string flag_name(const std::string& key);  // "database_url" -> "database-url"
-[[nodiscard]] std::string env_name(const std::string& key);   // "database_url" -> "LIFTOFF_DATABASE_URL"
+[[nodiscard]] std::string env_name(
+    const std::string& key);  // "database_url" -> "LIFTOFF_DATABASE_URL"
 
 struct ConfigSources {
   std::map<std::string, std::string> flags;  // by key name, only flags given

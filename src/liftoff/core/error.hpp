@@ -1,7 +1,7 @@
 #pragma once
 // The one error model (docs/decisions/0001-error-model.md): expected failures are values of type
-// Error carried in Result<T>; every Error has one canonical code that maps to an HTTP status, a stable
-// problem type and a metric label. Bugs are asserts; exceptions only cross the per-request,
+// Error carried in Result<T>; every Error has one canonical code that maps to an HTTP status, a
+// stable problem type and a metric label. Bugs are asserts; exceptions only cross the per-request,
 // per-connection and per-job catch sites, which turn them into `internal`.
 #include <boost/assert/source_location.hpp>
 #include <boost/system/result.hpp>
@@ -13,23 +13,23 @@
 namespace liftoff {
 
 enum class Errc {
-  bad_request,            // 400 malformed syntax (JSON, URL, headers)
-  unauthenticated,        // 401
-  permission_denied,      // 403
-  not_found,              // 404
-  method_not_allowed,     // 405
-  request_timeout,        // 408 client too slow
-  conflict,               // 409 unique violation, state conflict
-  precondition_failed,    // 412
-  payload_too_large,      // 413
-  unsupported_media_type, // 415
-  validation_failed,      // 422 well-formed but invalid fields
-  too_many_requests,      // 429
-  headers_too_large,      // 431
-  internal,               // 500 a bug or an unexpected failure
-  unavailable,            // 503 dependency down, pool exhausted, shutting down
-  retryable,              // 503 transient conflict (serialization failure, deadlock): retry the request
-  timeout,                // 504 a deadline passed while we waited on a dependency
+  bad_request,             // 400 malformed syntax (JSON, URL, headers)
+  unauthenticated,         // 401
+  permission_denied,       // 403
+  not_found,               // 404
+  method_not_allowed,      // 405
+  request_timeout,         // 408 client too slow
+  conflict,                // 409 unique violation, state conflict
+  precondition_failed,     // 412
+  payload_too_large,       // 413
+  unsupported_media_type,  // 415
+  validation_failed,       // 422 well-formed but invalid fields
+  too_many_requests,       // 429
+  headers_too_large,       // 431
+  internal,                // 500 a bug or an unexpected failure
+  unavailable,             // 503 dependency down, pool exhausted, shutting down
+  retryable,  // 503 transient conflict (serialization failure, deadlock): retry the request
+  timeout,    // 504 a deadline passed while we waited on a dependency
 };
 
 struct FieldError {
@@ -39,8 +39,8 @@ struct FieldError {
 
 struct Error {
   Errc code = Errc::internal;
-  std::string detail;               // human-readable, safe to show to the client
-  std::vector<FieldError> fields;   // validation errors only
+  std::string detail;              // human-readable, safe to show to the client
+  std::vector<FieldError> fields;  // validation errors only
 };
 
 [[nodiscard]] inline Error make_error(Errc code, std::string detail) {

@@ -21,30 +21,42 @@ void init_logging(const std::string& level, const std::string& access_log) {
     g_access.reset();
     return;
   }
-  // A file sink (also for stdout) buffers through stdio instead of flushing every line; the periodic
-  // flush below bounds how long a line can sit in the buffer.
+  // A file sink (also for stdout) buffers through stdio instead of flushing every line; the
+  // periodic flush below bounds how long a line can sit in the buffer.
   std::string path = access_log == "-" ? "/dev/stdout" : access_log;
   auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, false);
   g_access = std::make_shared<spdlog::logger>("access", sink);
-  g_access->set_pattern("%v");
+  g_access->set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ",%v)", spdlog::pattern_time_type::utc);
   g_access->set_level(spdlog::level::info);
   g_access->flush_on(spdlog::level::err);
   spdlog::register_logger(g_access);
   spdlog::flush_every(std::chrono::seconds(1));
 }
 
-spdlog::logger* access_logger() noexcept { return g_access.get(); }
+spdlog::logger* access_logger() noexcept {
+  return g_access.get();
+}
 
 void append_json_escaped(std::string& out, std::string_view value) {
   static constexpr char kHex[] = "0123456789abcdef";
   for (char ch : value) {
     auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += "\\u00";

@@ -1,10 +1,10 @@
 #include "liftoff/core/metrics.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <iterator>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 namespace liftoff::core {
 
@@ -64,7 +64,8 @@ Counter& Registry::counter(const std::string& name, const std::string& help,
   return c;
 }
 
-Gauge& Registry::gauge(const std::string& name, const std::string& help, const std::string& labels) {
+Gauge& Registry::gauge(const std::string& name, const std::string& help,
+                       const std::string& labels) {
   std::lock_guard lock(mutex_);
   auto& f = family(name, help, Kind::gauge);
   if (auto* s = find(f, labels)) return *s->gauge;

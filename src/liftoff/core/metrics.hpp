@@ -1,7 +1,8 @@
 #pragma once
 // Prometheus metrics. Series are created once (at route registration, pool creation, first use of a
 // statement) and then updated lock-free with relaxed atomics from any thread; rendering takes the
-// registry mutex only to walk the series list. Series live as long as the registry (stable addresses).
+// registry mutex only to walk the series list. Series live as long as the registry (stable
+// addresses).
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -17,7 +18,9 @@ namespace liftoff::core {
 class Counter {
  public:
   void inc(std::uint64_t n = 1) noexcept { value_.fetch_add(n, std::memory_order_relaxed); }
-  [[nodiscard]] std::uint64_t value() const noexcept { return value_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t value() const noexcept {
+    return value_.load(std::memory_order_relaxed);
+  }
 
  private:
   std::atomic<std::uint64_t> value_{0};
@@ -27,7 +30,9 @@ class Gauge {
  public:
   void add(std::int64_t n) noexcept { value_.fetch_add(n, std::memory_order_relaxed); }
   void set(std::int64_t n) noexcept { value_.store(n, std::memory_order_relaxed); }
-  [[nodiscard]] std::int64_t value() const noexcept { return value_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::int64_t value() const noexcept {
+    return value_.load(std::memory_order_relaxed);
+  }
 
  private:
   std::atomic<std::int64_t> value_{0};
@@ -58,7 +63,8 @@ class Histogram {
 class Registry {
  public:
   // `labels` is the rendered label set without braces, e.g. route="/healthz",class="2xx".
-  Counter& counter(const std::string& name, const std::string& help, const std::string& labels = {});
+  Counter& counter(const std::string& name, const std::string& help,
+                   const std::string& labels = {});
   Gauge& gauge(const std::string& name, const std::string& help, const std::string& labels = {});
   Histogram& histogram(const std::string& name, const std::string& help,
                        const std::string& labels = {});

@@ -1,6 +1,7 @@
 #pragma once
-// Thread-per-core bookkeeping: which worker (event-loop thread) the caller runs on. Per-worker state
-// (database pools, caches) is indexed by this number, so threads share nothing on the hot path.
+// Thread-per-core bookkeeping: which worker (event-loop thread) the caller runs on. Per-worker
+// state (database pools, caches) is indexed by this number, so threads share nothing on the hot
+// path.
 #include <cstddef>
 
 namespace liftoff::core {

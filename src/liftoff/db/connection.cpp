@@ -6,8 +6,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -28,7 +28,9 @@ asio::thread_pool& cancel_pool() {
   return pool;
 }
 
-void log_notice(void*, const char* message) { spdlog::debug("postgres: {}", message); }
+void log_notice(void*, const char* message) {
+  spdlog::debug("postgres: {}", message);
+}
 
 std::string pg_message(pg_conn* conn) {
   std::string m = conn ? PQerrorMessage(conn) : "out of memory";
@@ -114,16 +116,19 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(
   pg_conn* raw = PQconnectStartParams(keys, values, /*expand_dbname=*/1);
   std::unique_ptr<pg_conn, void (*)(pg_conn*)> conn(raw, PQfinish);
   if (!conn || PQstatus(conn.get()) == CONNECTION_BAD) {
-    co_return make_error(Errc::unavailable, "cannot connect to PostgreSQL: " + pg_message(conn.get()));
+    co_return make_error(Errc::unavailable,
+                         "cannot connect to PostgreSQL: " + pg_message(conn.get()));
   }
   if (PQsetnonblocking(conn.get(), 1) != 0) {
-    co_return make_error(Errc::unavailable, "cannot set non-blocking mode: " + pg_message(conn.get()));
+    co_return make_error(Errc::unavailable,
+                         "cannot set non-blocking mode: " + pg_message(conn.get()));
   }
   for (;;) {
     auto status = PQconnectPoll(conn.get());
     if (status == PGRES_POLLING_OK) break;
     if (status == PGRES_POLLING_FAILED) {
-      co_return make_error(Errc::unavailable, "cannot connect to PostgreSQL: " + pg_message(conn.get()));
+      co_return make_error(Errc::unavailable,
+                           "cannot connect to PostgreSQL: " + pg_message(conn.get()));
     }
     // The socket can change between attempts (several hosts, SSL fallback): register it anew.
     asio::posix::stream_descriptor sd(executor, ::dup(PQsocket(conn.get())));
@@ -133,7 +138,8 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(
     if (ec == asio::error::timed_out) {
       co_return make_error(Errc::timeout, "connecting to PostgreSQL timed out");
     }
-    if (ec) co_return make_error(Errc::unavailable, "cannot connect to PostgreSQL: " + ec.message());
+    if (ec)
+      co_return make_error(Errc::unavailable, "cannot connect to PostgreSQL: " + ec.message());
   }
   if (PQenterPipelineMode(conn.get()) != 1) {
     co_return make_error(Errc::internal, "cannot enter pipeline mode: " + pg_message(conn.get()));
@@ -141,17 +147,26 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(
   co_return std::unique_ptr<Connection>(new Connection(std::move(executor), conn.release()));
 }
 
-bool Connection::usable() const { return !broken_ && PQstatus(conn_) == CONNECTION_OK; }
+bool Connection::usable() const {
+  return !broken_ && PQstatus(conn_) == CONNECTION_OK;
+}
 
-int Connection::backend_pid() const { return PQbackendPID(conn_); }
+int Connection::backend_pid() const {
+  return PQbackendPID(conn_);
+}
 
 TransactionState Connection::transaction_state() const {
   switch (PQtransactionStatus(conn_)) {
-    case PQTRANS_IDLE: return TransactionState::idle;
-    case PQTRANS_ACTIVE: return TransactionState::active;
-    case PQTRANS_INTRANS: return TransactionState::in_transaction;
-    case PQTRANS_INERROR: return TransactionState::failed;
-    default: return TransactionState::unknown;
+    case PQTRANS_IDLE:
+      return TransactionState::idle;
+    case PQTRANS_ACTIVE:
+      return TransactionState::active;
+    case PQTRANS_INTRANS:
+      return TransactionState::in_transaction;
+    case PQTRANS_INERROR:
+      return TransactionState::failed;
+    default:
+      return TransactionState::unknown;
   }
 }
 
@@ -167,7 +182,8 @@ bool Connection::check_alive() {
 
 Error Connection::broken_error(std::string_view what) {
   broken_ = true;
-  if (timed_out_) return make_error(Errc::timeout, "query exceeded its deadline; connection closed");
+  if (timed_out_)
+    return make_error(Errc::timeout, "query exceeded its deadline; connection closed");
   return make_error(Errc::unavailable,
                     std::string(what) + ": connection to PostgreSQL lost: " + pg_message(conn_));
 }
@@ -197,7 +213,8 @@ asio::awaitable<Result<void>> Connection::wait_ready() {
     if (flushed == 0 && PQisBusy(conn_) == 0) co_return Result<void>{};
     boost::system::error_code ec;
     if (flushed == 1) {
-      // Output is pending: wait for either direction, since the server may be blocked writing to us.
+      // Output is pending: wait for either direction, since the server may be blocked writing to
+      // us.
       auto r = co_await (socket_->sd.async_wait(Wait::wait_read, kUseTuple) ||
                          socket_->sd.async_wait(Wait::wait_write, kUseTuple));
       ec = r.index() == 0 ? std::get<0>(std::get<0>(r)) : std::get<0>(std::get<1>(r));
@@ -231,7 +248,8 @@ asio::awaitable<Result<Rows>> Connection::read_statement_result() {
     case PGRES_TUPLES_OK:
       co_return rows;
     case PGRES_PIPELINE_ABORTED:
-      co_return make_error(Errc::internal, "statement skipped: an earlier statement in its segment failed");
+      co_return make_error(Errc::internal,
+                           "statement skipped: an earlier statement in its segment failed");
     default: {
       auto error = error_from_result(rows.native());
       if (error.code == Errc::timeout && timed_out_) error.detail = "query exceeded its deadline";
@@ -280,7 +298,8 @@ asio::awaitable<std::vector<Result<Rows>>> Connection::pipeline(std::span<const 
     auto known = prepared_.find(q.statement->name);
     if (known != prepared_.end() && known->second.data() != q.statement->sql.data() &&
         known->second != q.statement->sql) {
-      fail_all(make_error(Errc::internal, "two statements named " + std::string(q.statement->name)));
+      fail_all(
+          make_error(Errc::internal, "two statements named " + std::string(q.statement->name)));
       co_return results;
     }
     if (known == prepared_.end() && !preparing_now.contains(q.statement->name)) {
@@ -364,7 +383,8 @@ asio::awaitable<Result<void>> Connection::execute_script(std::string_view sql, D
       auto status = PQresultStatus(*r);
       if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && !first_error) {
         first_error = error_from_result(*r);
-        if (first_error->code == Errc::timeout && timed_out_) first_error->detail = "script exceeded its deadline";
+        if (first_error->code == Errc::timeout && timed_out_)
+          first_error->detail = "script exceeded its deadline";
       }
     }
   }

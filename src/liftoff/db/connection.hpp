@@ -1,8 +1,9 @@
 #pragma once
-// One PostgreSQL connection driven by libpq in non-blocking mode on the owning io_context: no thread
-// ever blocks on the database. The connection stays in libpq pipeline mode; each statement is sent as
-// [Parse] Bind Execute Sync, so a statement needs one round trip (the first use on a connection
-// prepares it in the same round trip), and a pipeline of N independent statements also needs one.
+// One PostgreSQL connection driven by libpq in non-blocking mode on the owning io_context: no
+// thread ever blocks on the database. The connection stays in libpq pipeline mode; each statement
+// is sent as [Parse] Bind Execute Sync, so a statement needs one round trip (the first use on a
+// connection prepares it in the same round trip), and a pipeline of N independent statements also
+// needs one.
 //
 // Thread-safety: none; use a connection only from the executor it was created on, by one coroutine
 // at a time (the pool's lease guarantees that).
@@ -34,10 +35,12 @@ namespace liftoff::db {
 using Clock = std::chrono::steady_clock;
 using Deadline = Clock::time_point;
 
-[[nodiscard]] inline Deadline deadline_after(std::chrono::milliseconds d) { return Clock::now() + d; }
+[[nodiscard]] inline Deadline deadline_after(std::chrono::milliseconds d) {
+  return Clock::now() + d;
+}
 
 struct ConnectOptions {
-  std::string conninfo;  // libpq URI or key=value string
+  std::string conninfo;                            // libpq URI or key=value string
   std::chrono::milliseconds statement_timeout{0};  // server-side backstop; 0: none
   std::string application_name = "liftoff";
 };
@@ -64,14 +67,16 @@ class Connection {
   [[nodiscard]] boost::asio::awaitable<Result<Rows>> query(const Statement& statement,
                                                            const Params& params, Deadline deadline);
 
-  // Runs independent statements in one round trip. Each has its own result: a failing statement does
-  // not abort the others (each is its own sync segment). Inside a transaction, a failure aborts the
-  // transaction as usual.
-  [[nodiscard]] boost::asio::awaitable<std::vector<Result<Rows>>> pipeline(std::span<const Query> queries,
-                                                                           Deadline deadline);
+  // Runs independent statements in one round trip. Each has its own result: a failing statement
+  // does not abort the others (each is its own sync segment). Inside a transaction, a failure
+  // aborts the transaction as usual.
+  [[nodiscard]] boost::asio::awaitable<std::vector<Result<Rows>>> pipeline(
+      std::span<const Query> queries, Deadline deadline);
 
-  // Runs a script of one or more statements with the simple protocol (migrations, admin). No params.
-  [[nodiscard]] boost::asio::awaitable<Result<void>> execute_script(std::string_view sql, Deadline deadline);
+  // Runs a script of one or more statements with the simple protocol (migrations, admin). No
+  // params.
+  [[nodiscard]] boost::asio::awaitable<Result<void>> execute_script(std::string_view sql,
+                                                                    Deadline deadline);
 
   // False once the connection has failed; a broken connection is never reused.
   [[nodiscard]] bool usable() const;

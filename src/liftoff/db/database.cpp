@@ -13,41 +13,49 @@ namespace {
 inline constexpr Statement kBeginReadCommitted{"liftoff.begin", "BEGIN"};
 inline constexpr Statement kBeginRepeatableRead{"liftoff.begin_repeatable_read",
                                                 "BEGIN ISOLATION LEVEL REPEATABLE READ"};
-inline constexpr Statement kBeginSerializable{"liftoff.begin_serializable", "BEGIN ISOLATION LEVEL SERIALIZABLE"};
+inline constexpr Statement kBeginSerializable{"liftoff.begin_serializable",
+                                              "BEGIN ISOLATION LEVEL SERIALIZABLE"};
 inline constexpr Statement kCommit{"liftoff.commit", "COMMIT"};
 inline constexpr Statement kRollback{"liftoff.rollback", "ROLLBACK"};
 }  // namespace
 
-// Query latency by statement name. Series are created on a statement's first use; each thread keeps
-// its own name -> series cache so the hot path takes no lock.
+// Query latency by statement name. Series are created on a statement's first use; each worker keeps
+// its own name -> series cache (touched only by that worker's thread) so the hot path takes no
+// lock.
 class Database::StatementMetrics final : public QueryObserver {
  public:
-  explicit StatementMetrics(core::Registry& registry) : registry_(registry) {}
+  StatementMetrics(core::Registry& registry, std::size_t workers)
+      : registry_(registry), caches_(workers) {}
   void observed(std::string_view statement, Clock::duration elapsed, bool ok) override {
-    thread_local std::unordered_map<const void*, std::pair<core::Histogram*, core::Counter*>> cache;
-    auto key = static_cast<const void*>(statement.data());
+    auto& cache = caches_[std::min(core::this_worker(), caches_.size() - 1)];
+    auto key = static_cast<const void*>(statement.data());  // statements are named constants
     auto it = cache.find(key);
     if (it == cache.end()) {
       std::string label = "statement=\"" + core::label_value(statement) + "\"";
-      it = cache.emplace(key, std::make_pair(&registry_.histogram("db_query_duration_seconds",
-                                                                 "Statement latency, send to last result", label),
-                                             &registry_.counter("db_query_errors_total",
-                                                                "Statements that failed", label)))
-               .first;
+      Series series{&registry_.histogram("db_query_duration_seconds",
+                                         "Statement latency, send to last result", label),
+                    &registry_.counter("db_query_errors_total", "Statements that failed", label)};
+      it = cache.emplace(key, series).first;
     }
-    it->second.first->observe(elapsed);
-    if (!ok) it->second.second->inc();
+    it->second.latency->observe(elapsed);
+    if (!ok) it->second.errors->inc();
   }
 
  private:
+  struct Series {
+    core::Histogram* latency;
+    core::Counter* errors;
+  };
   core::Registry& registry_;
+  std::vector<std::unordered_map<const void*, Series>> caches_;
 };
 
-asio::awaitable<Result<Transaction>> Transaction::begin(Lease lease, Deadline deadline, Isolation isolation) {
+asio::awaitable<Result<Transaction>> Transaction::begin(Lease lease, Deadline deadline,
+                                                        Isolation isolation) {
   const Statement& begin = isolation == Isolation::serializable      ? kBeginSerializable
                            : isolation == Isolation::repeatable_read ? kBeginRepeatableRead
                                                                      : kBeginReadCommitted;
-  auto started = co_await lease->query(begin, Params{}, deadline);
+  auto started = co_await lease->query(begin, Params::none(), deadline);
   if (!started) co_return started.error();
   co_return Transaction(std::move(lease));
 }
@@ -62,7 +70,8 @@ asio::awaitable<std::vector<Result<Rows>>> Transaction::pipeline(std::span<const
                                                                  Deadline deadline) {
   if (!open_) {
     std::vector<Result<Rows>> ended;
-    for (std::size_t i = 0; i < queries.size(); ++i) ended.emplace_back(make_error(Errc::internal, "transaction already ended"));
+    for (std::size_t i = 0; i < queries.size(); ++i)
+      ended.emplace_back(make_error(Errc::internal, "transaction already ended"));
     co_return ended;
   }
   co_return co_await lease_->pipeline(queries, deadline);
@@ -73,28 +82,33 @@ asio::awaitable<Result<void>> Transaction::commit(Deadline deadline) {
   open_ = false;
   // COMMIT of a failed transaction reports ROLLBACK; surface that as an error, not a success.
   auto failed = lease_->transaction_state() == TransactionState::failed;
-  auto done = co_await lease_->query(kCommit, Params{}, deadline);
+  auto done = co_await lease_->query(kCommit, Params::none(), deadline);
   if (!done) co_return done.error();
-  if (failed) co_return make_error(Errc::conflict, "transaction was aborted by an earlier error; rolled back");
+  if (failed)
+    co_return make_error(Errc::conflict,
+                         "transaction was aborted by an earlier error; rolled back");
   co_return Result<void>{};
 }
 
 asio::awaitable<Result<void>> Transaction::rollback(Deadline deadline) {
   if (!open_) co_return Result<void>{};
   open_ = false;
-  auto done = co_await lease_->query(kRollback, Params{}, deadline);
+  auto done = co_await lease_->query(kRollback, Params::none(), deadline);
   if (!done) co_return done.error();
   co_return Result<void>{};
 }
 
 Database::Database(DatabaseOptions options, core::Registry& metrics, std::size_t workers)
     : options_(std::move(options)),
-      statement_metrics_(std::make_unique<StatementMetrics>(metrics)),
+      statement_metrics_(
+          std::make_unique<StatementMetrics>(metrics, std::max<std::size_t>(workers, 1))),
       primary_(std::max<std::size_t>(workers, 1)) {
   std::string label = "database=\"primary\"";
-  pool_metrics_.size = &metrics.gauge("db_pool_connections", "Pooled connections (all workers)", label);
+  pool_metrics_.size =
+      &metrics.gauge("db_pool_connections", "Pooled connections (all workers)", label);
   pool_metrics_.in_use = &metrics.gauge("db_pool_in_use", "Connections leased out", label);
-  pool_metrics_.waiters = &metrics.gauge("db_pool_waiters", "Coroutines waiting for a connection", label);
+  pool_metrics_.waiters =
+      &metrics.gauge("db_pool_waiters", "Coroutines waiting for a connection", label);
   pool_metrics_.acquire_wait =
       &metrics.histogram("db_pool_acquire_wait_seconds", "Time to obtain a connection", label);
   pool_metrics_.acquire_timeouts =
@@ -120,7 +134,8 @@ asio::awaitable<Result<Lease>> Database::acquire(Intent intent, Tenant tenant, D
     QueryObserver* observer = statement_metrics_.get();
     pool = Pool::create(
         executor, options_.pool,
-        [executor, connect, observer](Deadline d) -> asio::awaitable<Result<std::unique_ptr<Connection>>> {
+        [executor, connect,
+         observer](Deadline d) -> asio::awaitable<Result<std::unique_ptr<Connection>>> {
           auto conn = co_await Connection::connect(executor, connect, d);
           if (conn) (*conn)->set_observer(observer);
           co_return conn;
@@ -131,14 +146,16 @@ asio::awaitable<Result<Lease>> Database::acquire(Intent intent, Tenant tenant, D
   co_return co_await keep->acquire(deadline);
 }
 
-asio::awaitable<Result<Rows>> Database::query(Intent intent, Tenant tenant, const Statement& statement,
-                                              const Params& params, Deadline deadline) {
+asio::awaitable<Result<Rows>> Database::query(Intent intent, Tenant tenant,
+                                              const Statement& statement, const Params& params,
+                                              Deadline deadline) {
   auto lease = co_await acquire(intent, tenant, deadline);
   if (!lease) co_return lease.error();
   co_return co_await (*lease)->query(statement, params, deadline);
 }
 
-asio::awaitable<Result<Transaction>> Database::begin(Tenant tenant, Deadline deadline, Isolation isolation) {
+asio::awaitable<Result<Transaction>> Database::begin(Tenant tenant, Deadline deadline,
+                                                     Isolation isolation) {
   auto lease = co_await acquire(Intent::write, tenant, deadline);
   if (!lease) co_return lease.error();
   co_return co_await Transaction::begin(std::move(*lease), deadline, isolation);

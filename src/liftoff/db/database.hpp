@@ -1,8 +1,8 @@
 #pragma once
 // The data tier's front door. Every query states its intent (write, read, read-your-writes) and its
-// tenant; today one primary serves everything, later read replicas and tenant shards are chosen here
-// without changing callers. One pool per worker thread per database; a caller always gets the pool
-// of the worker it runs on.
+// tenant; today one primary serves everything, later read replicas and tenant shards are chosen
+// here without changing callers. One pool per worker thread per database; a caller always gets the
+// pool of the worker it runs on.
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <memory>
@@ -39,15 +39,15 @@ enum class Isolation { read_committed, repeatable_read, serializable };
 // back before reuse, so every path ends the transaction.
 class Transaction {
  public:
-  [[nodiscard]] static boost::asio::awaitable<Result<Transaction>> begin(Lease lease, Deadline deadline,
-                                                                         Isolation isolation = Isolation::read_committed);
+  [[nodiscard]] static boost::asio::awaitable<Result<Transaction>> begin(
+      Lease lease, Deadline deadline, Isolation isolation = Isolation::read_committed);
   Transaction(Transaction&&) noexcept = default;
   Transaction& operator=(Transaction&&) noexcept = default;
 
-  [[nodiscard]] boost::asio::awaitable<Result<Rows>> query(const Statement& statement, const Params& params,
-                                                           Deadline deadline);
-  [[nodiscard]] boost::asio::awaitable<std::vector<Result<Rows>>> pipeline(std::span<const Query> queries,
-                                                                           Deadline deadline);
+  [[nodiscard]] boost::asio::awaitable<Result<Rows>> query(const Statement& statement,
+                                                           const Params& params, Deadline deadline);
+  [[nodiscard]] boost::asio::awaitable<std::vector<Result<Rows>>> pipeline(
+      std::span<const Query> queries, Deadline deadline);
   [[nodiscard]] boost::asio::awaitable<Result<void>> commit(Deadline deadline);
   [[nodiscard]] boost::asio::awaitable<Result<void>> rollback(Deadline deadline);
   [[nodiscard]] bool open() const { return open_; }
@@ -70,15 +70,17 @@ class Database {
   ~Database();
 
   // The current worker's pool for (intent, tenant); created on first use on that worker.
-  [[nodiscard]] boost::asio::awaitable<Result<Lease>> acquire(Intent intent, Tenant tenant, Deadline deadline);
+  [[nodiscard]] boost::asio::awaitable<Result<Lease>> acquire(Intent intent, Tenant tenant,
+                                                              Deadline deadline);
 
   // acquire + one statement.
-  [[nodiscard]] boost::asio::awaitable<Result<Rows>> query(Intent intent, Tenant tenant, const Statement& statement,
+  [[nodiscard]] boost::asio::awaitable<Result<Rows>> query(Intent intent, Tenant tenant,
+                                                           const Statement& statement,
                                                            const Params& params, Deadline deadline);
 
   // acquire(write) + BEGIN.
-  [[nodiscard]] boost::asio::awaitable<Result<Transaction>> begin(Tenant tenant, Deadline deadline,
-                                                                  Isolation isolation = Isolation::read_committed);
+  [[nodiscard]] boost::asio::awaitable<Result<Transaction>> begin(
+      Tenant tenant, Deadline deadline, Isolation isolation = Isolation::read_committed);
 
   // Closes the worker's pools; call on that worker's thread when it stops.
   void stop_worker(std::size_t worker);

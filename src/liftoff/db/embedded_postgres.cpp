@@ -1,6 +1,7 @@
 #include "liftoff/db/embedded_postgres.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <grp.h>
 #include <libpq-fe.h>
 #include <pwd.h>
@@ -13,8 +14,6 @@
 #include <optional>
 #include <random>
 #include <sstream>
-
-#include <fmt/format.h>
 
 namespace liftoff::db {
 namespace fs = std::filesystem;
@@ -60,7 +59,8 @@ int run_program(const std::vector<std::string>& argv, bool drop_root) {
   if (pid < 0) return -1;
   if (pid == 0) {
     if (user) {
-      if (::setgroups(0, nullptr) != 0 || ::setgid(user->gid) != 0 || ::setuid(user->uid) != 0) _exit(126);
+      if (::setgroups(0, nullptr) != 0 || ::setgid(user->gid) != 0 || ::setuid(user->uid) != 0)
+        _exit(126);
     }
     // The server must not inherit our listening sockets or stdout pipe.
     int devnull = ::open("/dev/null", O_RDWR);
@@ -90,18 +90,25 @@ std::string EmbeddedPostgres::password() const {
 }
 
 std::string EmbeddedPostgres::url_for(const std::string& database) const {
-  return fmt::format("postgresql://liftoff:{}@127.0.0.1:{}/{}", password(), options_.port, database);
+  return fmt::format("postgresql://liftoff:{}@127.0.0.1:{}/{}", password(), options_.port,
+                     database);
 }
 
-std::string EmbeddedPostgres::url() const { return url_for(options_.database); }
+std::string EmbeddedPostgres::url() const {
+  return url_for(options_.database);
+}
 
 Result<void> EmbeddedPostgres::init() {
   std::error_code ec;
   fs::create_directories(options_.data_dir, ec);
-  if (ec) return make_error(Errc::unavailable, "cannot create " + options_.data_dir.string() + ": " + ec.message());
+  if (ec)
+    return make_error(Errc::unavailable,
+                      "cannot create " + options_.data_dir.string() + ": " + ec.message());
   auto user = postgres_user();
   if (::geteuid() == 0 && !user) {
-    return make_error(Errc::unavailable, "running as root needs the 'postgres' system user (apt install postgresql-15)");
+    return make_error(
+        Errc::unavailable,
+        "running as root needs the 'postgres' system user (apt install postgresql-15)");
   }
   if (!fs::exists(password_file())) {
     std::ofstream out(password_file());
@@ -120,21 +127,24 @@ Result<void> EmbeddedPostgres::init() {
     ::chown(options_.data_dir.c_str(), user->uid, user->gid);
     ::chown(pwfile.c_str(), user->uid, user->gid);
     // Every ancestor must be traversable by postgres.
-    for (auto p = options_.data_dir.parent_path(); !p.empty() && p != p.root_path(); p = p.parent_path()) {
+    for (auto p = options_.data_dir.parent_path(); !p.empty() && p != p.root_path();
+         p = p.parent_path()) {
       struct stat st {};
       if (::stat(p.c_str(), &st) == 0 && (st.st_mode & S_IXOTH) == 0) {
         fs::remove(pwfile, ec);
-        return make_error(Errc::unavailable, "the postgres user cannot reach " + options_.data_dir.string() +
-                                                 " (" + p.string() + " is not world-traversable); set data_dir elsewhere");
+        return make_error(Errc::unavailable,
+                          "the postgres user cannot reach " + options_.data_dir.string() + " (" +
+                              p.string() + " is not world-traversable); set data_dir elsewhere");
       }
     }
   }
-  int rc = run_program({(options_.bin_dir / "initdb").string(), "-D", cluster_dir().string(), "-U", "liftoff",
-                        "--auth=scram-sha-256", "--pwfile=" + pwfile.string(), "-E", "UTF8", "--locale=C.UTF-8",
-                        "--no-instructions"},
+  int rc = run_program({(options_.bin_dir / "initdb").string(), "-D", cluster_dir().string(), "-U",
+                        "liftoff", "--auth=scram-sha-256", "--pwfile=" + pwfile.string(), "-E",
+                        "UTF8", "--locale=C.UTF-8", "--no-instructions"},
                        true);
   fs::remove(pwfile, ec);
-  if (rc != 0) return make_error(Errc::unavailable, "initdb failed with status " + std::to_string(rc));
+  if (rc != 0)
+    return make_error(Errc::unavailable, "initdb failed with status " + std::to_string(rc));
 
   std::ofstream conf(cluster_dir() / "postgresql.conf", std::ios::app);
   conf << "\n# Liftoff embedded cluster\n"
@@ -152,7 +162,9 @@ Result<void> EmbeddedPostgres::init() {
 
 bool EmbeddedPostgres::running() const {
   if (!fs::exists(cluster_dir() / "postmaster.pid")) return false;
-  return run_program({(options_.bin_dir / "pg_ctl").string(), "status", "-D", cluster_dir().string()}, true) == 0;
+  return run_program(
+             {(options_.bin_dir / "pg_ctl").string(), "status", "-D", cluster_dir().string()},
+             true) == 0;
 }
 
 Result<void> EmbeddedPostgres::start() {
@@ -169,15 +181,18 @@ Result<void> EmbeddedPostgres::start() {
         ::close(fd);
       }
     }
-    int rc = run_program({(options_.bin_dir / "pg_ctl").string(), "start", "-w", "-t", "60", "-D",
-                          cluster_dir().string(), "-l", log.string(), "-o", "-p " + std::to_string(options_.port)},
-                         true);
+    int rc = run_program(
+        {(options_.bin_dir / "pg_ctl").string(), "start", "-w", "-t", "60", "-D",
+         cluster_dir().string(), "-l", log.string(), "-o", "-p " + std::to_string(options_.port)},
+        true);
     if (rc != 0) {
-      return make_error(Errc::unavailable, "the embedded PostgreSQL did not start (see " + log.string() + ")");
+      return make_error(Errc::unavailable,
+                        "the embedded PostgreSQL did not start (see " + log.string() + ")");
     }
     spdlog::info("embedded PostgreSQL listening on 127.0.0.1:{}", options_.port);
   }
-  // Create the application database on first start (blocking libpq is fine here: no event loop yet).
+  // Create the application database on first start (blocking libpq is fine here: no event loop
+  // yet).
   PGconn* conn = PQconnectdb(url_for("postgres").c_str());
   if (PQstatus(conn) != CONNECTION_OK) {
     std::string message = PQerrorMessage(conn);
@@ -185,8 +200,8 @@ Result<void> EmbeddedPostgres::start() {
     return make_error(Errc::unavailable, "cannot connect to the embedded PostgreSQL: " + message);
   }
   const char* params[] = {options_.database.c_str()};
-  PGresult* exists = PQexecParams(conn, "SELECT 1 FROM pg_database WHERE datname = $1", 1, nullptr, params,
-                                  nullptr, nullptr, 0);
+  PGresult* exists = PQexecParams(conn, "SELECT 1 FROM pg_database WHERE datname = $1", 1, nullptr,
+                                  params, nullptr, nullptr, 0);
   bool missing = PQresultStatus(exists) == PGRES_TUPLES_OK && PQntuples(exists) == 0;
   PQclear(exists);
   if (missing) {
@@ -198,7 +213,8 @@ Result<void> EmbeddedPostgres::start() {
     PQclear(created);
     if (!ok && message.find("already exists") == std::string::npos) {
       PQfinish(conn);
-      return make_error(Errc::unavailable, "cannot create database " + options_.database + ": " + message);
+      return make_error(Errc::unavailable,
+                        "cannot create database " + options_.database + ": " + message);
     }
   }
   PQfinish(conn);
@@ -210,7 +226,8 @@ Result<void> EmbeddedPostgres::stop() {
   int rc = run_program({(options_.bin_dir / "pg_ctl").string(), "stop", "-w", "-m", "fast", "-D",
                         cluster_dir().string()},
                        true);
-  if (rc != 0) return make_error(Errc::unavailable, "pg_ctl stop failed with status " + std::to_string(rc));
+  if (rc != 0)
+    return make_error(Errc::unavailable, "pg_ctl stop failed with status " + std::to_string(rc));
   return {};
 }
 

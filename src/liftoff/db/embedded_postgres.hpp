@@ -38,7 +38,9 @@ class EmbeddedPostgres {
  private:
   [[nodiscard]] Result<void> init();
   [[nodiscard]] std::filesystem::path cluster_dir() const { return options_.data_dir / "pgdata"; }
-  [[nodiscard]] std::filesystem::path password_file() const { return options_.data_dir / "pg.password"; }
+  [[nodiscard]] std::filesystem::path password_file() const {
+    return options_.data_dir / "pg.password";
+  }
   [[nodiscard]] std::string password() const;
 
   EmbeddedPostgresOptions options_;

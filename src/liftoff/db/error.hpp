@@ -12,7 +12,8 @@ namespace liftoff::db {
 
 [[nodiscard]] Errc errc_for_sqlstate(std::string_view sqlstate) noexcept;
 
-// Builds the Error for a failed result: code from the SQLSTATE, detail "<message> (SQLSTATE xxxxx)".
+// Builds the Error for a failed result: code from the SQLSTATE, detail "<message> (SQLSTATE
+// xxxxx)".
 [[nodiscard]] Error error_from_result(const pg_result* result);
 
 }  // namespace liftoff::db

@@ -20,15 +20,16 @@ CREATE TABLE IF NOT EXISTS liftoff_schema_migrations (
   applied_at timestamptz NOT NULL DEFAULT now()
 ))sql";
 
-inline constexpr Statement kTableExists{"migrations.table_exists",
-                                        "SELECT to_regclass('liftoff_schema_migrations') IS NOT NULL"};
+inline constexpr Statement kTableExists{
+    "migrations.table_exists", "SELECT to_regclass('liftoff_schema_migrations') IS NOT NULL"};
 inline constexpr Statement kApplied{
     "migrations.applied",
     "SELECT version, name, checksum, to_char(applied_at AT TIME ZONE 'UTC', "
     "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM liftoff_schema_migrations ORDER BY version"};
-inline constexpr Statement kRecord{"migrations.record",
-                                   "INSERT INTO liftoff_schema_migrations (version, name, checksum) "
-                                   "VALUES ($1, $2, $3)"};
+inline constexpr Statement kRecord{
+    "migrations.record",
+    "INSERT INTO liftoff_schema_migrations (version, name, checksum) "
+    "VALUES ($1, $2, $3)"};
 inline constexpr Statement kLock{"migrations.lock", "SELECT pg_advisory_xact_lock($1)"};
 
 struct Applied {
@@ -39,31 +40,35 @@ struct Applied {
 
 asio::awaitable<Result<std::map<int, Applied>>> read_applied(Connection& conn, Deadline deadline) {
   std::map<int, Applied> applied;
-  auto exists = co_await conn.query(kTableExists, Params{}, deadline);
+  auto exists = co_await conn.query(kTableExists, Params::none(), deadline);
   if (!exists) co_return exists.error();
   if (!exists->front().get<bool>(0)) co_return applied;
-  auto rows = co_await conn.query(kApplied, Params{}, deadline);
+  auto rows = co_await conn.query(kApplied, Params::none(), deadline);
   if (!rows) co_return rows.error();
   for (int i = 0; i < rows->size(); ++i) {
     auto row = (*rows)[i];
-    applied[row.get<std::int32_t>(0)] = {row.get<std::string>(1), row.get<std::int64_t>(2), row.get<std::string>(3)};
+    applied[row.get<std::int32_t>(0)] = {row.get<std::string>(1), row.get<std::int64_t>(2),
+                                         row.get<std::string>(3)};
   }
   co_return applied;
 }
 
-Result<void> check_compatible(const std::map<int, Applied>& applied, const std::vector<Migration>& migrations) {
+Result<void> check_compatible(const std::map<int, Applied>& applied,
+                              const std::vector<Migration>& migrations) {
   int known = migrations.empty() ? 0 : migrations.back().version;
   for (const auto& [version, a] : applied) {
     if (version > known) {
-      return make_error(Errc::conflict, "the database schema is at version " + std::to_string(applied.rbegin()->first) +
-                                            ", newer than this binary knows (" + std::to_string(known) +
-                                            "); upgrade Liftoff");
+      return make_error(Errc::conflict, "the database schema is at version " +
+                                            std::to_string(applied.rbegin()->first) +
+                                            ", newer than this binary knows (" +
+                                            std::to_string(known) + "); upgrade Liftoff");
     }
-    auto it = std::find_if(migrations.begin(), migrations.end(), [&](const Migration& m) { return m.version == version; });
+    auto it = std::find_if(migrations.begin(), migrations.end(),
+                           [&](const Migration& m) { return m.version == version; });
     if (it != migrations.end() &&
         static_cast<std::int64_t>(migration_checksum(it->sql)) != a.checksum) {
-      return make_error(Errc::conflict, "applied migration " + std::to_string(version) + " (" + a.name +
-                                            ") differs from the one in this binary");
+      return make_error(Errc::conflict, "applied migration " + std::to_string(version) + " (" +
+                                            a.name + ") differs from the one in this binary");
     }
   }
   return {};
@@ -71,8 +76,8 @@ Result<void> check_compatible(const std::map<int, Applied>& applied, const std::
 }  // namespace
 
 std::size_t SchemaStatus::pending() const {
-  return static_cast<std::size_t>(std::count_if(migrations.begin(), migrations.end(),
-                                                [](const MigrationState& m) { return !m.applied; }));
+  return static_cast<std::size_t>(std::count_if(
+      migrations.begin(), migrations.end(), [](const MigrationState& m) { return !m.applied; }));
 }
 
 std::uint64_t migration_checksum(std::string_view sql) {
@@ -85,15 +90,21 @@ std::uint64_t migration_checksum(std::string_view sql) {
   return h & 0x7FFFFFFFFFFFFFFFull;
 }
 
-asio::awaitable<Result<std::vector<int>>> migrate_up(Connection& conn, const std::vector<Migration>& migrations,
+asio::awaitable<Result<std::vector<int>>> migrate_up(Connection& conn,
+                                                     const std::vector<Migration>& migrations,
                                                      Deadline deadline) {
-  // One transaction: BEGIN, lock, create the bookkeeping table, apply, COMMIT. Any error rolls back all.
+  // One transaction: BEGIN, lock, create the bookkeeping table, apply, COMMIT. Any error rolls back
+  // all.
   auto begun = co_await conn.execute_script("BEGIN", deadline);
   if (!begun) co_return begun.error();
-  auto rollback = [&]() -> asio::awaitable<void> { (void)co_await conn.execute_script("ROLLBACK", deadline); };
+  auto rollback = [&]() -> asio::awaitable<void> {
+    (void)co_await conn.execute_script("ROLLBACK", deadline);
+  };
 
-  auto locked = co_await conn.query(kLock, Params(kMigrationLockKey), deadline);
-  Result<void> step = locked ? co_await conn.execute_script(kCreateTable, deadline) : Result<void>(locked.error());
+  Params lock_key(kMigrationLockKey);
+  auto locked = co_await conn.query(kLock, lock_key, deadline);
+  Result<void> step =
+      locked ? co_await conn.execute_script(kCreateTable, deadline) : Result<void>(locked.error());
   if (!step) {
     co_await rollback();
     co_return step.error();
@@ -112,15 +123,16 @@ asio::awaitable<Result<std::vector<int>>> migrate_up(Connection& conn, const std
     if (applied->contains(m.version)) continue;
     auto ran = co_await conn.execute_script(m.sql, deadline);
     if (ran) {
-      auto recorded = co_await conn.query(
-          kRecord, Params(std::int32_t{m.version}, m.name, static_cast<std::int64_t>(migration_checksum(m.sql))),
-          deadline);
+      Params record(std::int32_t{m.version}, m.name,
+                    static_cast<std::int64_t>(migration_checksum(m.sql)));
+      auto recorded = co_await conn.query(kRecord, record, deadline);
       if (!recorded) ran = recorded.error();
     }
     if (!ran) {
       co_await rollback();
       auto error = ran.error();
-      error.detail = "migration " + std::to_string(m.version) + " (" + std::string(m.name) + ") failed: " + error.detail;
+      error.detail = "migration " + std::to_string(m.version) + " (" + std::string(m.name) +
+                     ") failed: " + error.detail;
       co_return error;
     }
     done.push_back(m.version);
@@ -131,7 +143,8 @@ asio::awaitable<Result<std::vector<int>>> migrate_up(Connection& conn, const std
   co_return done;
 }
 
-asio::awaitable<Result<SchemaStatus>> schema_status(Connection& conn, const std::vector<Migration>& migrations,
+asio::awaitable<Result<SchemaStatus>> schema_status(Connection& conn,
+                                                    const std::vector<Migration>& migrations,
                                                     Deadline deadline) {
   auto applied = co_await read_applied(conn, deadline);
   if (!applied) co_return applied.error();

@@ -39,14 +39,12 @@ struct SchemaStatus {
 [[nodiscard]] std::uint64_t migration_checksum(std::string_view sql);
 
 // Applies pending migrations; returns the versions applied (empty when already current).
-[[nodiscard]] boost::asio::awaitable<Result<std::vector<int>>> migrate_up(Connection& conn,
-                                                                          const std::vector<Migration>& migrations,
-                                                                          Deadline deadline);
+[[nodiscard]] boost::asio::awaitable<Result<std::vector<int>>> migrate_up(
+    Connection& conn, const std::vector<Migration>& migrations, Deadline deadline);
 
 // Reads the applied migrations. Errc::conflict when the database is newer than `migrations` or an
 // applied migration's checksum differs.
-[[nodiscard]] boost::asio::awaitable<Result<SchemaStatus>> schema_status(Connection& conn,
-                                                                         const std::vector<Migration>& migrations,
-                                                                         Deadline deadline);
+[[nodiscard]] boost::asio::awaitable<Result<SchemaStatus>> schema_status(
+    Connection& conn, const std::vector<Migration>& migrations, Deadline deadline);
 
 }  // namespace liftoff::db

@@ -1,12 +1,12 @@
 #pragma once
 // A bounded pool of connections for one worker thread (thread-per-core: pools are never shared).
 //
-// acquire() hands out a move-only Lease; the lease returns the connection when it dies. A connection
-// that comes back broken is discarded (and a waiter may open a replacement); one that comes back
-// inside a transaction (an abandoned Transaction, an error path) is rolled back before reuse.
-// When the pool is full, acquire() waits in FIFO order until a connection is returned or the acquire
-// timeout passes (Errc::unavailable, answered 503). Failed connects back off exponentially; while
-// backing off with no live connection, acquire() fails fast instead of piling up waiters.
+// acquire() hands out a move-only Lease; the lease returns the connection when it dies. A
+// connection that comes back broken is discarded (and a waiter may open a replacement); one that
+// comes back inside a transaction (an abandoned Transaction, an error path) is rolled back before
+// reuse. When the pool is full, acquire() waits in FIFO order until a connection is returned or the
+// acquire timeout passes (Errc::unavailable, answered 503). Failed connects back off exponentially;
+// while backing off with no live connection, acquire() fails fast instead of piling up waiters.
 //
 // Generic over the connection type so that the state machine is unit-tested without a server
 // (tests/unit/pool_test.cpp); production uses Pool = BasicPool<Connection>.
@@ -35,7 +35,8 @@ struct PoolOptions {
   std::chrono::milliseconds acquire_timeout{2'000};
   std::chrono::milliseconds backoff_min{50};
   std::chrono::milliseconds backoff_max{5'000};
-  std::chrono::milliseconds reset_timeout{5'000};  // rollback of a connection returned mid-transaction
+  std::chrono::milliseconds reset_timeout{
+      5'000};  // rollback of a connection returned mid-transaction
 };
 
 struct PoolStats {
@@ -97,8 +98,9 @@ class BasicPool : public std::enable_shared_from_this<BasicPool<Conn>> {
     std::unique_ptr<Conn> conn_;
   };
 
-  static std::shared_ptr<BasicPool> create(boost::asio::any_io_executor executor, PoolOptions options,
-                                           Connector connector, PoolMetrics metrics = {}) {
+  static std::shared_ptr<BasicPool> create(boost::asio::any_io_executor executor,
+                                           PoolOptions options, Connector connector,
+                                           PoolMetrics metrics = {}) {
     return std::shared_ptr<BasicPool>(
         new BasicPool(std::move(executor), options, std::move(connector), metrics));
   }
@@ -131,7 +133,8 @@ class BasicPool : public std::enable_shared_from_this<BasicPool<Conn>> {
           --size_;
           ++stats_.connect_failures;
           if (metrics_.connect_failures) metrics_.connect_failures->inc();
-          backoff_ = backoff_.count() == 0 ? options_.backoff_min : std::min(backoff_ * 2, options_.backoff_max);
+          backoff_ = backoff_.count() == 0 ? options_.backoff_min
+                                           : std::min(backoff_ * 2, options_.backoff_max);
           next_connect_at_ = Clock::now() + backoff_;
           publish();
           co_return conn.error();
@@ -198,7 +201,10 @@ class BasicPool : public std::enable_shared_from_this<BasicPool<Conn>> {
 
   BasicPool(boost::asio::any_io_executor executor, PoolOptions options, Connector connector,
             PoolMetrics metrics)
-      : executor_(std::move(executor)), options_(options), connector_(std::move(connector)), metrics_(metrics) {}
+      : executor_(std::move(executor)),
+        options_(options),
+        connector_(std::move(connector)),
+        metrics_(metrics) {}
 
   Lease hand_out(std::unique_ptr<Conn> conn, Clock::time_point started) {
     ++in_use_;
@@ -236,8 +242,10 @@ class BasicPool : public std::enable_shared_from_this<BasicPool<Conn>> {
   }
 
   // Rolls back a connection returned inside a transaction, then pools it (or discards it).
-  static boost::asio::awaitable<void> reset(std::shared_ptr<BasicPool> self, std::unique_ptr<Conn> conn) {
-    auto done = co_await conn->execute_script("ROLLBACK", Clock::now() + self->options_.reset_timeout);
+  static boost::asio::awaitable<void> reset(std::shared_ptr<BasicPool> self,
+                                            std::unique_ptr<Conn> conn) {
+    auto done =
+        co_await conn->execute_script("ROLLBACK", Clock::now() + self->options_.reset_timeout);
     if (!done) conn.reset();
     if (conn) {
       self->put_back(std::move(conn));

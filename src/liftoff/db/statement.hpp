@@ -1,7 +1,8 @@
 #pragma once
-// Every SQL statement is a named constant: the name labels metrics and slow-query logs, and keys the
-// per-connection prepared-statement cache. Names are unique per process; the SQL of a name never
-// changes while the process runs. Define them as `inline constexpr Statement kX{"x", "SELECT ..."};`.
+// Every SQL statement is a named constant: the name labels metrics and slow-query logs, and keys
+// the per-connection prepared-statement cache. Names are unique per process; the SQL of a name
+// never changes while the process runs. Define them as `inline constexpr Statement kX{"x", "SELECT
+// ..."};`.
 #include <string_view>
 
 #include "liftoff/db/value.hpp"

@@ -1,13 +1,12 @@
 #include "liftoff/db/value.hpp"
 
+#include <fmt/format.h>
 #include <libpq-fe.h>
 
 #include <bit>
 #include <charconv>
 #include <cstring>
 #include <utility>
-
-#include <fmt/format.h>
 
 namespace liftoff::db {
 namespace {
@@ -84,24 +83,45 @@ Params& Params::push(Oid type, std::string bytes) {
   return *this;
 }
 
-Params& Params::add(bool v) { return push(oid::kBool, std::string(1, v ? '\1' : '\0')); }
-Params& Params::add(std::int32_t v) { return push(oid::kInt4, big_endian(v)); }
-Params& Params::add(std::int64_t v) { return push(oid::kInt8, big_endian(v)); }
-Params& Params::add(double v) { return push(oid::kFloat8, big_endian(std::bit_cast<std::int64_t>(v))); }
-Params& Params::add(std::string_view v) { return push(oid::kText, std::string(v)); }
-Params& Params::add(const Bytes& v) { return push(oid::kBytea, v.data); }
-Params& Params::add(Timestamp v) {
-  return push(oid::kTimestamptz, big_endian<std::int64_t>(v.time_since_epoch().count() - kPgEpochMicros));
+Params& Params::add(bool v) {
+  return push(oid::kBool, std::string(1, v ? '\1' : '\0'));
 }
-Params& Params::add(const Json& v) { return push(oid::kJsonb, "\1" + v.text); }
+Params& Params::add(std::int32_t v) {
+  return push(oid::kInt4, big_endian(v));
+}
+Params& Params::add(std::int64_t v) {
+  return push(oid::kInt8, big_endian(v));
+}
+Params& Params::add(double v) {
+  return push(oid::kFloat8, big_endian(std::bit_cast<std::int64_t>(v)));
+}
+Params& Params::add(std::string_view v) {
+  return push(oid::kText, std::string(v));
+}
+Params& Params::add(const Bytes& v) {
+  return push(oid::kBytea, v.data);
+}
+Params& Params::add(Timestamp v) {
+  return push(oid::kTimestamptz,
+              big_endian<std::int64_t>(v.time_since_epoch().count() - kPgEpochMicros));
+}
+Params& Params::add(const Json& v) {
+  return push(oid::kJsonb, "\1" + v.text);
+}
 Params& Params::add(const Uuid& v) {
-  return push(oid::kUuid, std::string(reinterpret_cast<const char*>(v.bytes.data()), v.bytes.size()));
+  return push(oid::kUuid,
+              std::string(reinterpret_cast<const char*>(v.bytes.data()), v.bytes.size()));
 }
 Params& Params::add_null(Oid type) {
   push(type, {});
   null_.back() = true;
   lengths_.back() = 0;
   return *this;
+}
+
+const Params& Params::none() {
+  static const Params kNone;
+  return kNone;
 }
 
 std::vector<const char*> Params::values() const {
@@ -122,8 +142,12 @@ Rows& Rows::operator=(Rows&& other) noexcept {
   }
   return *this;
 }
-int Rows::size() const { return result_ ? PQntuples(result_) : 0; }
-int Rows::columns() const { return result_ ? PQnfields(result_) : 0; }
+int Rows::size() const {
+  return result_ ? PQntuples(result_) : 0;
+}
+int Rows::columns() const {
+  return result_ ? PQnfields(result_) : 0;
+}
 std::int64_t Rows::affected() const {
   if (!result_) return 0;
   const char* text = PQcmdTuples(result_);
@@ -132,7 +156,9 @@ std::int64_t Rows::affected() const {
   return n;
 }
 
-bool Row::is_null(int column) const { return PQgetisnull(rows_->native(), index_, column) != 0; }
+bool Row::is_null(int column) const {
+  return PQgetisnull(rows_->native(), index_, column) != 0;
+}
 
 int Row::column_index(std::string_view name) const {
   int n = PQnfields(rows_->native());
@@ -157,7 +183,8 @@ Cell cell(pg_result* r, int row, int column) {
 }
 
 void expect_length(const Cell& c, int length) {
-  if (c.length != length) throw DecodeError(fmt::format("unexpected binary length {} for oid {}", c.length, c.type));
+  if (c.length != length)
+    throw DecodeError(fmt::format("unexpected binary length {} for oid {}", c.length, c.type));
 }
 
 template <class T>
@@ -173,38 +200,62 @@ bool decode<bool>(const Cell& c) {
 template <>
 std::int64_t decode<std::int64_t>(const Cell& c) {
   switch (c.type) {
-    case oid::kInt8: expect_length(c, 8); return read_big_endian<std::int64_t>(c.data);
-    case oid::kInt4: expect_length(c, 4); return read_big_endian<std::int32_t>(c.data);
-    case oid::kInt2: expect_length(c, 2); return read_big_endian<std::int16_t>(c.data);
-    case oid::kOid: expect_length(c, 4); return read_big_endian<std::uint32_t>(c.data);
-    default: type_mismatch("int64", c);
+    case oid::kInt8:
+      expect_length(c, 8);
+      return read_big_endian<std::int64_t>(c.data);
+    case oid::kInt4:
+      expect_length(c, 4);
+      return read_big_endian<std::int32_t>(c.data);
+    case oid::kInt2:
+      expect_length(c, 2);
+      return read_big_endian<std::int16_t>(c.data);
+    case oid::kOid:
+      expect_length(c, 4);
+      return read_big_endian<std::uint32_t>(c.data);
+    default:
+      type_mismatch("int64", c);
   }
 }
 
 template <>
 std::int32_t decode<std::int32_t>(const Cell& c) {
   switch (c.type) {
-    case oid::kInt4: expect_length(c, 4); return read_big_endian<std::int32_t>(c.data);
-    case oid::kInt2: expect_length(c, 2); return read_big_endian<std::int16_t>(c.data);
-    default: type_mismatch("int32", c);
+    case oid::kInt4:
+      expect_length(c, 4);
+      return read_big_endian<std::int32_t>(c.data);
+    case oid::kInt2:
+      expect_length(c, 2);
+      return read_big_endian<std::int16_t>(c.data);
+    default:
+      type_mismatch("int32", c);
   }
 }
 
 template <>
 double decode<double>(const Cell& c) {
   switch (c.type) {
-    case oid::kFloat8: expect_length(c, 8); return std::bit_cast<double>(read_big_endian<std::int64_t>(c.data));
-    case oid::kFloat4: expect_length(c, 4); return std::bit_cast<float>(read_big_endian<std::int32_t>(c.data));
-    default: type_mismatch("double", c);
+    case oid::kFloat8:
+      expect_length(c, 8);
+      return std::bit_cast<double>(read_big_endian<std::int64_t>(c.data));
+    case oid::kFloat4:
+      expect_length(c, 4);
+      return std::bit_cast<float>(read_big_endian<std::int32_t>(c.data));
+    default:
+      type_mismatch("double", c);
   }
 }
 
 template <>
 std::string decode<std::string>(const Cell& c) {
   switch (c.type) {
-    case oid::kText: case oid::kVarchar: case oid::kName: case oid::kBpchar: case oid::kJson:
+    case oid::kText:
+    case oid::kVarchar:
+    case oid::kName:
+    case oid::kBpchar:
+    case oid::kJson:
       return std::string(c.data, static_cast<std::size_t>(c.length));
-    default: type_mismatch("text", c);
+    default:
+      type_mismatch("text", c);
   }
 }
 
@@ -218,7 +269,8 @@ template <>
 Timestamp decode<Timestamp>(const Cell& c) {
   if (c.type != oid::kTimestamptz && c.type != oid::kTimestamp) type_mismatch("timestamptz", c);
   expect_length(c, 8);
-  return Timestamp(std::chrono::microseconds(read_big_endian<std::int64_t>(c.data) + kPgEpochMicros));
+  return Timestamp(
+      std::chrono::microseconds(read_big_endian<std::int64_t>(c.data) + kPgEpochMicros));
 }
 
 template <>
@@ -265,8 +317,8 @@ T Row::get(int column) const {
   return Decoder<T>::get(rows_->native(), index_, column);
 }
 
-#define LIFTOFF_DB_DECODABLE(T)                          \
-  template T Row::get<T>(int) const;                     \
+#define LIFTOFF_DB_DECODABLE(T)      \
+  template T Row::get<T>(int) const; \
   template std::optional<T> Row::get<std::optional<T>>(int) const;
 LIFTOFF_DB_DECODABLE(bool)
 LIFTOFF_DB_DECODABLE(std::int32_t)

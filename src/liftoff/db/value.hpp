@@ -1,9 +1,9 @@
 #pragma once
 // Typed query parameters and row decoding, in PostgreSQL's binary format both ways.
 // Supported: bool, int32 (int4), int64 (int8), double (float8), text, bytea, timestamptz, jsonb,
-// uuid, and NULL (std::nullopt / std::optional<T>). A column read with the wrong type or a NULL read
-// into a non-optional is a bug in the caller: it throws DecodeError, which the request's catch site
-// turns into a 500.
+// uuid, and NULL (std::nullopt / std::optional<T>). A column read with the wrong type or a NULL
+// read into a non-optional is a bug in the caller: it throws DecodeError, which the request's catch
+// site turns into a 500.
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -87,6 +87,10 @@ class Params {
   template <class T>
   static constexpr Oid type_oid();
 
+  // A shared empty parameter list. (Also: GCC 12 mis-destroys temporaries with non-trivial
+  // destructors inside co_await expressions, so never pass `Params{}` inline to a coroutine.)
+  [[nodiscard]] static const Params& none();
+
  private:
   Params& push(Oid type, std::string bytes);
   std::vector<Oid> types_;
@@ -98,16 +102,26 @@ class Params {
 
 template <class T>
 constexpr Oid Params::type_oid() {
-  if constexpr (std::is_same_v<T, bool>) return oid::kBool;
-  else if constexpr (std::is_same_v<T, std::int32_t>) return oid::kInt4;
-  else if constexpr (std::is_same_v<T, std::int64_t>) return oid::kInt8;
-  else if constexpr (std::is_same_v<T, double>) return oid::kFloat8;
-  else if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, std::string_view>) return oid::kText;
-  else if constexpr (std::is_same_v<T, Bytes>) return oid::kBytea;
-  else if constexpr (std::is_same_v<T, Timestamp>) return oid::kTimestamptz;
-  else if constexpr (std::is_same_v<T, Json>) return oid::kJsonb;
-  else if constexpr (std::is_same_v<T, Uuid>) return oid::kUuid;
-  else static_assert(sizeof(T) == 0, "unsupported parameter type");
+  if constexpr (std::is_same_v<T, bool>)
+    return oid::kBool;
+  else if constexpr (std::is_same_v<T, std::int32_t>)
+    return oid::kInt4;
+  else if constexpr (std::is_same_v<T, std::int64_t>)
+    return oid::kInt8;
+  else if constexpr (std::is_same_v<T, double>)
+    return oid::kFloat8;
+  else if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, std::string_view>)
+    return oid::kText;
+  else if constexpr (std::is_same_v<T, Bytes>)
+    return oid::kBytea;
+  else if constexpr (std::is_same_v<T, Timestamp>)
+    return oid::kTimestamptz;
+  else if constexpr (std::is_same_v<T, Json>)
+    return oid::kJsonb;
+  else if constexpr (std::is_same_v<T, Uuid>)
+    return oid::kUuid;
+  else
+    static_assert(sizeof(T) == 0, "unsupported parameter type");
 }
 
 class Rows;

@@ -34,7 +34,8 @@ Response problem_response(const Error& error, std::string_view request_id, unsig
   return res;
 }
 
-Response json_response(beast_http::status status, const boost::json::value& body, unsigned version) {
+Response json_response(beast_http::status status, const boost::json::value& body,
+                       unsigned version) {
   Response res{status, version};
   res.set(beast_http::field::content_type, "application/json");
   res.body() = boost::json::serialize(body);

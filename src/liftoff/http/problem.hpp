@@ -9,7 +9,8 @@ namespace liftoff::http {
 
 inline constexpr std::string_view kProblemTypePrefix = "urn:liftoff:problem:";
 
-// {"type","title","status","detail","instance"?,"request_id","errors"?}; `errors` lists field errors.
+// {"type","title","status","detail","instance"?,"request_id","errors"?}; `errors` lists field
+// errors.
 [[nodiscard]] Response problem_response(const Error& error, std::string_view request_id,
                                         unsigned version = 11);
 

@@ -21,7 +21,8 @@ std::vector<std::string> split_pattern(std::string_view pattern) {
     auto next = pattern.find('/', pos);
     if (next == std::string_view::npos) next = pattern.size();
     std::string segment(pattern.substr(pos, next - pos));
-    if (segment.empty()) throw std::invalid_argument("empty segment in route " + std::string(pattern));
+    if (segment.empty())
+      throw std::invalid_argument("empty segment in route " + std::string(pattern));
     if (segment.find_first_of("{}") != std::string::npos && !is_param(segment)) {
       throw std::invalid_argument("malformed parameter in route " + std::string(pattern));
     }
@@ -39,12 +40,13 @@ void Router::add(Verb method, std::string_view pattern, Handler handler) {
     if (route.segments.size() != segments.size()) continue;
     bool same_shape = true;
     for (std::size_t i = 0; i < segments.size() && same_shape; ++i) {
-      same_shape = is_param(route.segments[i]) ? is_param(segments[i])
-                                               : route.segments[i] == segments[i];
+      same_shape =
+          is_param(route.segments[i]) ? is_param(segments[i]) : route.segments[i] == segments[i];
     }
     if (!same_shape) continue;
     if (route.pattern != pattern) {
-      throw std::invalid_argument("route " + std::string(pattern) + " conflicts with " + route.pattern);
+      throw std::invalid_argument("route " + std::string(pattern) + " conflicts with " +
+                                  route.pattern);
     }
     for (const auto& [verb, h] : route.handlers) {
       if (verb == method) throw std::invalid_argument("duplicate route " + std::string(pattern));
@@ -53,9 +55,9 @@ void Router::add(Verb method, std::string_view pattern, Handler handler) {
     return;
   }
   Route route{std::string(pattern), std::move(segments), {}, 0};
-  route.literal_count = static_cast<std::size_t>(
-      std::count_if(route.segments.begin(), route.segments.end(),
-                    [](const std::string& s) { return !is_param(s); }));
+  route.literal_count =
+      static_cast<std::size_t>(std::count_if(route.segments.begin(), route.segments.end(),
+                                             [](const std::string& s) { return !is_param(s); }));
   route.handlers.emplace_back(method, std::move(handler));
   routes_.push_back(std::move(route));
 }
@@ -107,7 +109,8 @@ Router::Outcome Router::match(Verb method, const std::vector<std::string>& segme
   Match m{best, handler, {}};
   for (std::size_t i = 0; i < segments.size(); ++i) {
     const auto& s = best->segments[i];
-    if (is_param(s)) m.params.emplace_back(std::string_view(s).substr(1, s.size() - 2), segments[i]);
+    if (is_param(s))
+      m.params.emplace_back(std::string_view(s).substr(1, s.size() - 2), segments[i]);
   }
   return m;
 }

@@ -1,9 +1,9 @@
 #pragma once
 // Maps (method, path) to a handler. Patterns are literal segments and `{name}` parameters:
 // "/v1/orgs/{org}/members/{user}". A literal segment beats a parameter at the same position, so
-// "/v1/orgs/mine" and "/v1/orgs/{org}" can coexist. No match: 404; path matches but method does not:
-// 405 with Allow. HEAD is served by the GET handler. Not thread-safe for `add`; `match` is const and
-// safe from any thread once routes are added (all adds happen before the server starts).
+// "/v1/orgs/mine" and "/v1/orgs/{org}" can coexist. No match: 404; path matches but method does
+// not: 405 with Allow. HEAD is served by the GET handler. Not thread-safe for `add`; `match` is
+// const and safe from any thread once routes are added (all adds happen before the server starts).
 #include <deque>
 #include <string>
 #include <string_view>

@@ -1,5 +1,6 @@
 #include "liftoff/http/server.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/logger.h>
 #include <spdlog/spdlog.h>
 
@@ -26,8 +27,6 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
-
-#include <fmt/format.h>
 
 #include "liftoff/core/log.hpp"
 #include "liftoff/core/metrics.hpp"
@@ -58,10 +57,11 @@ bool valid_request_id(std::string_view id) {
   });
 }
 
-// "<16 hex random per thread><8 hex counter>": unique per process run with overwhelming probability.
+// "<16 hex random per thread><8 hex counter>": unique per process run with overwhelming
+// probability.
 std::string generate_request_id() {
-  thread_local std::uint64_t prefix = std::random_device{}() * 0x9E3779B97F4A7C15ull ^
-                                      std::random_device{}();
+  thread_local std::uint64_t prefix =
+      std::random_device{}() * 0x9E3779B97F4A7C15ull ^ std::random_device{}();
   thread_local std::uint32_t counter = 0;
   return fmt::format("{:016x}{:08x}", prefix, ++counter);
 }
@@ -105,10 +105,40 @@ std::optional<Error> classify_read_error(const beast::error_code& ec) {
 }  // namespace
 
 struct Server::Impl {
+  // One connection. Heap-allocated so the request timer's handler can check, through a weak_ptr,
+  // that the session and the request it was armed for still exist.
   struct Session {
+    explicit Session(tcp::socket socket)
+        : stream(std::move(socket)), request_timer(stream.get_executor()) {}
     beast::tcp_stream stream;
     bool idle = false;
+    // The request deadline cancels the pending read instead of closing the socket (as the stream's
+    // own timeout would), so the client can still be told 408.
+    asio::steady_timer request_timer;
+    std::uint64_t request_seq = 0;
+    bool request_timed_out = false;
   };
+
+  static void arm_request_deadline(const std::shared_ptr<Session>& s,
+                                   std::chrono::milliseconds timeout) {
+    s->stream.expires_never();
+    s->request_timed_out = false;
+    s->request_timer.expires_after(timeout);
+    s->request_timer.async_wait(
+        [weak = std::weak_ptr<Session>(s), seq = s->request_seq](const beast::error_code& ec) {
+          if (ec) return;
+          auto session = weak.lock();
+          if (!session || session->request_seq != seq) return;
+          session->request_timed_out = true;
+          beast::error_code ignored;
+          session->stream.socket().cancel(ignored);
+        });
+  }
+
+  static void disarm_request_deadline(Session& s) {
+    ++s.request_seq;
+    s.request_timer.cancel();
+  }
 
   struct Worker {
     std::size_t index = 0;
@@ -145,11 +175,13 @@ struct Server::Impl {
         open_connections_gauge(m.gauge("http_connections_open", "Open HTTP connections")),
         rejected_connections(m.counter("http_connections_rejected_total",
                                        "Connections refused with 503 at max_connections")),
-        protocol_errors(m.counter("http_protocol_errors_total",
-                                  "Requests answered 4xx before routing (malformed, limits, timeouts)")),
-        handler_failures(m.counter("http_handler_failures_total",
-                                   "Handlers that threw; answered 500")) {
-    for (const auto& route : router.routes()) route_metrics[&route] = make_route_metrics(route.pattern);
+        protocol_errors(
+            m.counter("http_protocol_errors_total",
+                      "Requests answered 4xx before routing (malformed, limits, timeouts)")),
+        handler_failures(
+            m.counter("http_handler_failures_total", "Handlers that threw; answered 500")) {
+    for (const auto& route : router.routes())
+      route_metrics[&route] = make_route_metrics(route.pattern);
     unmatched_metrics = make_route_metrics("unmatched");
   }
 
@@ -158,8 +190,9 @@ struct Server::Impl {
     static constexpr std::array<const char*, 5> kClasses = {"1xx", "2xx", "3xx", "4xx", "5xx"};
     std::string label = "route=\"" + core::label_value(route) + "\"";
     for (std::size_t i = 0; i < kClasses.size(); ++i) {
-      rm.by_class[i] = &registry.counter("http_requests_total", "HTTP requests by route and status class",
-                                         label + ",class=\"" + kClasses[i] + "\"");
+      rm.by_class[i] =
+          &registry.counter("http_requests_total", "HTTP requests by route and status class",
+                            label + ",class=\"" + kClasses[i] + "\"");
     }
     rm.latency = &registry.histogram("http_request_duration_seconds",
                                      "Time from request header to response written", label);
@@ -236,7 +269,8 @@ struct Server::Impl {
   }
 
   asio::awaitable<void> session(Worker& w, tcp::socket socket) {
-    Session s{beast::tcp_stream(std::move(socket))};
+    auto session = std::make_shared<Session>(std::move(socket));
+    Session& s = *session;
     w.sessions.insert(&s);
     open_connections.fetch_add(1, std::memory_order_relaxed);
     open_connections_gauge.add(1);
@@ -272,8 +306,9 @@ struct Server::Impl {
       beast_http::request_parser<beast_http::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
       parser.body_limit(options.body_limit);
-      s.stream.expires_after(options.request_timeout);
-      auto [ec, ignored_bytes] = co_await beast_http::async_read_header(s.stream, buffer, parser, kUseTuple);
+      arm_request_deadline(session, options.request_timeout);
+      auto [ec, ignored_bytes] =
+          co_await beast_http::async_read_header(s.stream, buffer, parser, kUseTuple);
       if (!ec && !parser.is_done()) {
         auto expect = parser.get()[beast_http::field::expect];
         if (beast::iequals(expect, "100-continue")) {
@@ -281,8 +316,11 @@ struct Server::Impl {
           auto [wec, wn] = co_await beast_http::async_write(s.stream, cont, kUseTuple);
           if (wec) break;
         }
-        std::tie(ec, ignored_bytes) = co_await beast_http::async_read(s.stream, buffer, parser, kUseTuple);
+        std::tie(ec, ignored_bytes) =
+            co_await beast_http::async_read(s.stream, buffer, parser, kUseTuple);
       }
+      disarm_request_deadline(s);
+      if (ec && s.request_timed_out) ec = beast::error::timeout;
       if (ec) {
         auto error = classify_read_error(ec);
         if (!error) break;
@@ -292,8 +330,8 @@ struct Server::Impl {
         res.set(beast_http::field::date, http_date());
         s.stream.expires_after(std::chrono::seconds(1));
         co_await beast_http::async_write(s.stream, res, kUseTuple);
-        log_access("-", beast_http::to_string(parser.get().method()), "unparsed",
-                   res.result_int(), std::chrono::nanoseconds(0), 0, res.body().size(), remote);
+        log_access("-", beast_http::to_string(parser.get().method()), "unparsed", res.result_int(),
+                   std::chrono::nanoseconds(0), 0, res.body().size(), remote);
         break;
       }
 
@@ -315,14 +353,15 @@ struct Server::Impl {
         res.body().clear();
         res.content_length(length);
       }
-      s.stream.expires_after(options.request_timeout);
+      s.stream.expires_after(options.request_timeout);  // write deadline: a stalled reader is cut
       auto [wec, bytes_out] = co_await beast_http::async_write(s.stream, res, kUseTuple);
       auto elapsed = Clock::now() - started;
       auto& rm = route ? route_metrics.at(route) : unmatched_metrics;
       rm.by_class[std::min<unsigned>(4, res.result_int() / 100 - 1)]->inc();
       rm.latency->observe(elapsed);
-      log_access(request_id, req.method_string(), route ? std::string_view(route->pattern) : "unmatched",
-                 res.result_int(), elapsed, req.body().size(), bytes_out, remote);
+      log_access(request_id, req.method_string(),
+                 route ? std::string_view(route->pattern) : "unmatched", res.result_int(), elapsed,
+                 req.body().size(), bytes_out, remote);
       if (wec) break;
     }
     beast::error_code ec;
@@ -336,8 +375,8 @@ struct Server::Impl {
 
     auto target = boost::urls::parse_origin_form(req.target());
     if (!target) {
-      co_return problem_response(make_error(Errc::bad_request, "invalid request target"), request_id,
-                                 req.version());
+      co_return problem_response(make_error(Errc::bad_request, "invalid request target"),
+                                 request_id, req.version());
     }
     std::vector<std::string> segments;
     for (auto segment : target->segments()) segments.push_back(segment);
@@ -349,16 +388,17 @@ struct Server::Impl {
     }
     if (auto* mna = std::get_if<Router::MethodNotAllowed>(&outcome)) {
       auto res = problem_response(
-          make_error(Errc::method_not_allowed,
-                     std::string(req.method_string()) + " is not allowed here; allowed: " + mna->allow),
+          make_error(Errc::method_not_allowed, std::string(req.method_string()) +
+                                                   " is not allowed here; allowed: " + mna->allow),
           request_id, req.version());
       res.set(beast_http::field::allow, mna->allow);
       co_return res;
     }
     auto& match = std::get<Router::Match>(outcome);
     route = match.route;
-    RequestContext ctx{req, request_id, match.route->pattern, std::move(match.params),
-                       target->encoded_query(), started};
+    RequestContext ctx{
+        req,    request_id, match.route->pattern, std::move(match.params), target->encoded_query(),
+        started};
     std::optional<Error> failure;
     try {
       auto res = co_await (*match.handler)(ctx);
@@ -369,7 +409,8 @@ struct Server::Impl {
     } catch (const std::exception& e) {
       handler_failures.inc();
       spdlog::error("request {} {} failed: {}", request_id, match.route->pattern, e.what());
-      failure = make_error(Errc::internal, "internal error; see the server log for request " + request_id);
+      failure = make_error(Errc::internal,
+                           "internal error; see the server log for request " + request_id);
     }
     co_return problem_response(*failure, request_id, req.version());
   }
@@ -381,15 +422,16 @@ struct Server::Impl {
     if (logger == nullptr) return;
     thread_local std::string line;
     line.clear();
-    line += R"({"request_id":")";
+    line += R"("request_id":")";  // the logger's pattern opens the object with the timestamp
     core::append_json_escaped(line, request_id);
     line += R"(","method":")";
     core::append_json_escaped(line, method);
     line += R"(","route":")";
     core::append_json_escaped(line, route);
-    fmt::format_to(std::back_inserter(line),
-                   R"(","status":{},"duration_ms":{:.3f},"bytes_in":{},"bytes_out":{},"remote":"{}"}})",
-                   status, static_cast<double>(elapsed.count()) / 1e6, bytes_in, bytes_out, remote);
+    fmt::format_to(
+        std::back_inserter(line),
+        R"(","status":{},"duration_ms":{:.3f},"bytes_in":{},"bytes_out":{},"remote":"{}"}})",
+        status, static_cast<double>(elapsed.count()) / 1e6, bytes_in, bytes_out, remote);
     logger->log(spdlog::level::info, std::string_view(line));
   }
 
@@ -417,7 +459,8 @@ struct Server::Impl {
       signals.emplace(control, SIGINT, SIGTERM);
       signals->async_wait([this](const beast::error_code& ec, int signal) {
         if (ec) return;
-        spdlog::info("signal {}: shutting down (deadline {} ms)", signal, options.shutdown_timeout.count());
+        spdlog::info("signal {}: shutting down (deadline {} ms)", signal,
+                     options.shutdown_timeout.count());
         request_stop();
       });
     }
@@ -433,7 +476,11 @@ struct Server::Impl {
         // Frames still alive here were cut at the deadline; run what their closing released.
         w->ioc->restart();
         w->ioc->run_for(std::chrono::milliseconds(100));
-        if (running.fetch_sub(1) == 1) asio::post(control, [&] { control_work.reset(); if (signals) signals->cancel(); });
+        if (running.fetch_sub(1) == 1)
+          asio::post(control, [&] {
+            control_work.reset();
+            if (signals) signals->cancel();
+          });
       });
     }
     control.run();
@@ -455,9 +502,13 @@ Server::Server(ServerOptions options, const Router& router, core::Registry& metr
 
 Server::~Server() = default;
 
-void Server::bind() { impl_->bind(); }
+void Server::bind() {
+  impl_->bind();
+}
 
-std::uint16_t Server::port() const { return impl_->bound_port; }
+std::uint16_t Server::port() const {
+  return impl_->bound_port;
+}
 
 std::size_t Server::run(WorkerHook on_start, WorkerHook on_stop) {
   return impl_->run(on_start, on_stop);

@@ -25,7 +25,7 @@ struct RequestContext {
   std::string_view request_id;
   std::string_view route;  // the matched route template, e.g. "/v1/orgs/{org}"
   std::vector<std::pair<std::string_view, std::string>> params;  // decoded path parameters
-  std::string_view query;                                         // raw query string, without '?'
+  std::string_view query;                                        // raw query string, without '?'
   Clock::time_point received_at;
 
   [[nodiscard]] std::optional<std::string_view> param(std::string_view name) const {

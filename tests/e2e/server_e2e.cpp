@@ -1,0 +1,341 @@
+// End-to-end: the real `liftoff serve` binary, a real PostgreSQL, raw sockets.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <boost/json/parse.hpp>
+#include <thread>
+
+#include "support/http_client.hpp"
+#include "support/postgres.hpp"
+#include "support/process.hpp"
+
+namespace liftoff::testing {
+namespace {
+using namespace std::chrono_literals;
+
+struct Server {
+  unsigned short port = 0;
+  std::unique_ptr<Process> process;
+
+  using Env = std::map<std::string, std::string>;
+  explicit Server(Env overrides = {}) {
+    std::vector<std::string> args = {"serve"};
+    port = free_port();
+    std::map<std::string, std::string> env = {
+        {"LIFTOFF_DATABASE_URL", test_database_url()},
+        {"LIFTOFF_LISTEN", "127.0.0.1:" + std::to_string(port)},
+        {"LIFTOFF_THREADS", "2"},
+        {"LIFTOFF_AUTO_MIGRATE", "true"},
+        {"LIFTOFF_ACCESS_LOG", "-"},
+        {"LIFTOFF_REQUEST_TIMEOUT", "700ms"},
+        {"LIFTOFF_IDLE_TIMEOUT", "1500ms"},
+        {"LIFTOFF_HEADER_LIMIT", "4k"},
+        {"LIFTOFF_BODY_LIMIT", "64k"},
+    };
+    for (auto& [k, v] : overrides) env[k] = v;
+    std::vector<std::string> argv = {LIFTOFF_BINARY};
+    argv.insert(argv.end(), args.begin(), args.end());
+    static int counter = 0;
+    process = std::make_unique<Process>(argv, env,
+                                        "/tmp/liftoff-e2e-" + std::to_string(::getpid()) + "-" +
+                                            std::to_string(++counter) + ".log");
+  }
+
+  bool wait_ready() {
+    for (int i = 0; i < 300; ++i) {
+      if (auto r = http_request(port, "GET", "/healthz"); r && r->status == 200) return true;
+      if (process->wait(0ms)) return false;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+};
+
+class E2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = new Server();
+    ASSERT_TRUE(server_->wait_ready()) << server_->process->log();
+  }
+  static void TearDownTestSuite() {
+    server_->process->signal(SIGTERM);
+    EXPECT_EQ(server_->process->wait(15s), 0) << server_->process->log();
+    delete server_;
+  }
+  void TearDown() override {
+    // Whatever a test sent, the server must still answer.
+    auto r = http_request(port(), "GET", "/healthz");
+    ASSERT_TRUE(r) << "server stopped answering; log:\n" << server_->process->log();
+    EXPECT_EQ(r->status, 200);
+  }
+  static unsigned short port() { return server_->port; }
+  static Server* server_;
+};
+Server* E2E::server_ = nullptr;
+
+boost::json::object problem(const HttpResponse& r) {
+  EXPECT_EQ(r.header("content-type"), "application/problem+json");
+  return boost::json::parse(r.body).as_object();
+}
+
+TEST_F(E2E, HealthzReadyzAndMetrics) {
+  auto health = http_request(port(), "GET", "/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(health->body, R"({"status":"ok"})");
+  EXPECT_FALSE(health->header("date").empty());
+
+  auto ready = http_request(port(), "GET", "/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200) << ready->body;
+
+  auto metrics = http_request(port(), "GET", "/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  for (const char* series :
+       {"http_requests_total{route=\"/healthz\",class=\"2xx\"}",
+        "http_request_duration_seconds_bucket{route=\"/readyz\"", "http_requests_in_flight",
+        "http_connections_open", "db_pool_connections{database=\"primary\"}", "db_pool_in_use",
+        "db_pool_waiters", "db_pool_acquire_wait_seconds_bucket",
+        "db_query_duration_seconds_count{statement=\"system.schema_version\"}",
+        "liftoff_build_info{version="}) {
+    EXPECT_NE(metrics->body.find(series), std::string::npos) << series;
+  }
+}
+
+TEST_F(E2E, KeepAliveServesManyRequestsOnOneConnection) {
+  RawConnection c(port());
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto r = c.read_response();
+    ASSERT_TRUE(r) << "request " << i;
+    EXPECT_EQ(r->status, 200);
+  }
+  // Pipelined: two requests in one write, two responses in order.
+  ASSERT_TRUE(
+      c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(c.read_response()->status, 200);
+  EXPECT_EQ(c.read_response()->status, 404);
+}
+
+TEST_F(E2E, ConnectionCloseIsHonoured) {
+  RawConnection c(port());
+  ASSERT_TRUE(c.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  auto r = c.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header("connection"), "close");
+  EXPECT_TRUE(c.closed_by_peer(2s));
+}
+
+TEST_F(E2E, UnknownPathIs404Problem) {
+  auto r = http_request(port(), "GET", "/v1/nothing/here");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  auto p = problem(*r);
+  EXPECT_EQ(p.at("type").as_string(), "urn:liftoff:problem:not-found");
+  EXPECT_EQ(p.at("status").as_int64(), 404);
+  EXPECT_EQ(p.at("request_id").as_string(), r->header("x-request-id"));
+}
+
+TEST_F(E2E, WrongMethodIs405WithAllow) {
+  auto r = http_request(port(), "DELETE", "/healthz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->header("allow"), "GET, HEAD");
+  EXPECT_EQ(problem(*r).at("type").as_string(), "urn:liftoff:problem:method-not-allowed");
+}
+
+TEST_F(E2E, HeadHasHeadersButNoBody) {
+  RawConnection c(port());
+  ASSERT_TRUE(
+      c.send("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto head = c.read_response(5s, /*head=*/true);
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->header("content-length"), "15");
+  auto get = c.read_response();  // would be garbled if HEAD had sent a body
+  ASSERT_TRUE(get);
+  EXPECT_EQ(get->body, R"({"status":"ok"})");
+}
+
+TEST_F(E2E, RequestIdIsEchoedOrGenerated) {
+  auto given = http_request(port(), "GET", "/healthz", "X-Request-Id: abc-123_x.y:z\r\n");
+  EXPECT_EQ(given->header("x-request-id"), "abc-123_x.y:z");
+  auto generated = http_request(port(), "GET", "/healthz");
+  EXPECT_EQ(generated->header("x-request-id").size(), 24u);
+  auto other = http_request(port(), "GET", "/healthz");
+  EXPECT_NE(other->header("x-request-id"), generated->header("x-request-id"));
+  auto unsafe = http_request(port(), "GET", "/healthz", "X-Request-Id: <script>\r\n");
+  EXPECT_NE(unsafe->header("x-request-id"), "<script>");  // replaced, not echoed
+  EXPECT_EQ(unsafe->header("x-request-id").size(), 24u);
+}
+
+TEST_F(E2E, OversizedHeadersGet431) {
+  auto r = http_request(port(), "GET", "/healthz", "X-Big: " + std::string(8000, 'a') + "\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 431);
+  EXPECT_EQ(problem(*r).at("type").as_string(), "urn:liftoff:problem:headers-too-large");
+}
+
+TEST_F(E2E, OversizedBodyGets413) {
+  RawConnection c(port());
+  ASSERT_TRUE(c.send("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n"));
+  auto r = c.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_TRUE(c.closed_by_peer(2s));
+
+  RawConnection chunked(port());
+  std::string big_chunk = std::string(70 * 1024, 'x');
+  char size_hex[16];
+  std::snprintf(size_hex, sizeof size_hex, "%zx", big_chunk.size());
+  ASSERT_TRUE(
+      chunked.send("POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                   std::string(size_hex) + "\r\n" + big_chunk + "\r\n0\r\n\r\n"));
+  auto r2 = chunked.read_response();
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->status, 413);
+}
+
+TEST_F(E2E, StalledClientGets408) {
+  RawConnection c(port());
+  ASSERT_TRUE(c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n"));  // never finishes the header
+  auto started = std::chrono::steady_clock::now();
+  auto r = c.read_response(5s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 408);
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 500ms);
+  EXPECT_TRUE(c.closed_by_peer(2s));
+}
+
+TEST_F(E2E, SlowBodyGets408) {
+  RawConnection c(port());
+  ASSERT_TRUE(c.send("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly part"));
+  auto r = c.read_response(5s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 408);
+}
+
+TEST_F(E2E, IdleKeepAliveConnectionIsClosedQuietly) {
+  RawConnection c(port());
+  ASSERT_TRUE(c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(c.read_response());
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_TRUE(c.closed_by_peer(5s));  // no 408 for a connection that sent nothing
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 1200ms);
+}
+
+TEST_F(E2E, MalformedRequestsGet400) {
+  const std::vector<std::string> bad = {
+      "GARBAGE\r\n\r\n",
+      "GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nBad Header Name: x\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+      "POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+      "GET /he%zzlthz HTTP/1.1\r\nHost: x\r\n\r\n",
+      std::string("GET /healthz HTTP/1.1\r\nHost: \x01\x02\r\n\r\n"),
+  };
+  for (const auto& request : bad) {
+    RawConnection c(port());
+    ASSERT_TRUE(c.send(request));
+    auto r = c.read_response();
+    ASSERT_TRUE(r) << request;
+    EXPECT_EQ(r->status, 400) << request;
+    EXPECT_EQ(problem(*r).at("type").as_string(), "urn:liftoff:problem:bad-request") << request;
+  }
+}
+
+TEST_F(E2E, TruncatedBodyGets400) {
+  RawConnection c(port());
+  ASSERT_TRUE(c.send("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nshort"));
+  c.shutdown_write();
+  auto r = c.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+}
+
+TEST_F(E2E, ExpectContinueIsAnswered) {
+  RawConnection c(port());
+  ASSERT_TRUE(c.send(
+      "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
+  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(c.send("hello"));
+  auto r = c.read_response();  // skips the interim 100
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+}
+
+TEST(E2EServer, MaxConnectionsGets503WithRetryAfter) {
+  Server server(Server::Env{{"LIFTOFF_MAX_CONNECTIONS", "2"}, {"LIFTOFF_IDLE_TIMEOUT", "10s"}});
+  ASSERT_TRUE(server.wait_ready()) << server.process->log();
+  std::this_thread::sleep_for(100ms);  // let the readiness probe's connection close
+  RawConnection a(server.port), b(server.port);
+  ASSERT_TRUE(a.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(b.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(a.read_response());
+  ASSERT_TRUE(b.read_response());
+  auto third = http_request(server.port, "GET", "/healthz");
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->status, 503);
+  EXPECT_EQ(third->header("retry-after"), "1");
+  EXPECT_EQ(problem(*third).at("type").as_string(), "urn:liftoff:problem:unavailable");
+  server.process->signal(SIGTERM);
+  EXPECT_EQ(server.process->wait(15s), 0);
+}
+
+TEST(E2EServer, GracefulShutdownFinishesTheRequestInFlightAndClosesIdleConnections) {
+  Server server(Server::Env{{"LIFTOFF_REQUEST_TIMEOUT", "10s"}, {"LIFTOFF_IDLE_TIMEOUT", "60s"}});
+  ASSERT_TRUE(server.wait_ready()) << server.process->log();
+  RawConnection idle(server.port);
+  ASSERT_TRUE(idle.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(idle.read_response());
+
+  RawConnection in_flight(server.port);
+  ASSERT_TRUE(
+      in_flight.send("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhalf"));
+  std::this_thread::sleep_for(200ms);
+  server.process->signal(SIGTERM);
+  EXPECT_TRUE(idle.closed_by_peer(3s));  // idle keep-alive connection closed at once
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(server.process->wait(0ms)) << "exited before the in-flight request finished";
+  ASSERT_TRUE(in_flight.send("-the-rest"));
+  auto r = in_flight.read_response();
+  ASSERT_TRUE(r) << server.process->log();
+  EXPECT_EQ(r->status, 405);  // answered, not dropped
+  EXPECT_EQ(r->header("connection"), "close");
+  EXPECT_EQ(server.process->wait(10s), 0) << server.process->log();
+  EXPECT_EQ(http_request(server.port, "GET", "/healthz"), std::nullopt);  // no longer listening
+}
+
+TEST(E2EServer, InvalidConfigurationExitsWith2NamingTheKey) {
+  Server server(Server::Env{{"LIFTOFF_THREADS", "lots"}});
+  EXPECT_EQ(server.process->wait(10s), 2);
+  EXPECT_NE(server.process->log().find("threads"), std::string::npos) << server.process->log();
+}
+
+TEST(E2EServer, StartupLogsConfigurationWithSecretsMasked) {
+  Server server;
+  ASSERT_TRUE(server.wait_ready());
+  server.process->signal(SIGINT);
+  EXPECT_EQ(server.process->wait(15s), 0);
+  auto log = server.process->log();
+  EXPECT_NE(log.find("config database_url = postgresql://liftoff:***@"), std::string::npos) << log;
+  auto url = test_database_url();
+  auto password = url.substr(url.find(':', 14) + 1, url.find('@') - url.find(':', 14) - 1);
+  EXPECT_EQ(log.find(password), std::string::npos);
+  EXPECT_NE(log.find(R"("route":"/healthz","status":200)"), std::string::npos);  // access log
+}
+
+TEST(E2EServer, MigrateStatusAndUpCommands) {
+  std::map<std::string, std::string> env = {{"LIFTOFF_DATABASE_URL", test_database_url()}};
+  Process up({LIFTOFF_BINARY, "migrate", "up"}, env, "/tmp/liftoff-e2e-migrate-up.log");
+  EXPECT_EQ(up.wait(30s), 0) << up.log();
+  Process status({LIFTOFF_BINARY, "migrate", "status"}, env, "/tmp/liftoff-e2e-migrate-status.log");
+  EXPECT_EQ(status.wait(30s), 0) << status.log();
+  EXPECT_NE(status.log().find("0001 foundation"), std::string::npos) << status.log();
+  EXPECT_NE(status.log().find("0 pending"), std::string::npos) << status.log();
+}
+
+}  // namespace
+}  // namespace liftoff::testing

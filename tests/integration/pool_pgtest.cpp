@@ -1,0 +1,120 @@
+// The pool against a real server: exhaustion, acquire timeout, and recovery after a restart.
+#include <gtest/gtest.h>
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "liftoff/db/database.hpp"
+#include "support/async.hpp"
+#include "support/postgres.hpp"
+
+namespace liftoff::db {
+namespace {
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using testing::block_on;
+
+constexpr Statement kPid{"pooltest.pid", "SELECT pg_backend_pid()"};
+constexpr Statement kSleep{"pooltest.sleep", "SELECT pg_sleep($1::float8)"};
+
+std::unique_ptr<Database> make_database(core::Registry& registry, std::size_t size,
+                                        std::chrono::milliseconds timeout) {
+  DatabaseOptions options;
+  options.connect = {testing::test_database_url(), {}, "liftoff-test"};
+  options.pool.max_size = size;
+  options.pool.acquire_timeout = timeout;
+  options.pool.backoff_min = 20ms;
+  options.pool.backoff_max = 200ms;
+  return std::make_unique<Database>(options, registry, 1);
+}
+
+asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(asio::use_awaitable);
+}
+
+TEST(PoolWithServer, ConcurrentQueriesShareABoundedPool) {
+  core::Registry registry;
+  asio::io_context io(1);
+  auto db = make_database(registry, 4, 5s);
+  std::set<int> pids;
+  int done = 0;
+  block_on(io, [&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    for (int i = 0; i < 32; ++i) {
+      asio::co_spawn(
+          ex,
+          [&]() -> asio::awaitable<void> {
+            Params p(0.01);
+            auto slept = co_await db->query(Intent::write, Tenant::control(), kSleep, p,
+                                            deadline_after(10s));
+            EXPECT_TRUE(slept);
+            auto pid = co_await db->query(Intent::write, Tenant::control(), kPid, Params::none(),
+                                          deadline_after(10s));
+            if (pid) pids.insert(pid->front().get<std::int32_t>(0));
+            ++done;
+          },
+          asio::detached);
+    }
+    co_return;
+  }());
+  EXPECT_EQ(done, 32);
+  EXPECT_LE(pids.size(), 4u);
+  EXPECT_GE(pids.size(), 2u);
+}
+
+TEST(PoolWithServer, ExhaustionTimesOutWithUnavailable) {
+  core::Registry registry;
+  asio::io_context io(1);
+  auto db = make_database(registry, 1, 100ms);
+  block_on(io, [&]() -> asio::awaitable<void> {
+    auto held = co_await db->acquire(Intent::write, Tenant::control(), deadline_after(5s));
+    EXPECT_TRUE(held);
+    auto started = Clock::now();
+    auto second = co_await db->acquire(Intent::write, Tenant::control(), deadline_after(5s));
+    EXPECT_FALSE(second);
+    EXPECT_EQ(second.error().code, Errc::unavailable);
+    EXPECT_GE(Clock::now() - started, 90ms);
+    EXPECT_LT(Clock::now() - started, 2s);
+  }());
+  EXPECT_NE(registry.render().find("db_pool_acquire_timeouts_total{database=\"primary\"} 1"),
+            std::string::npos);
+}
+
+TEST(PoolWithServer, RecoversAfterTheServerRestarts) {
+  core::Registry registry;
+  asio::io_context io(1);
+  auto db = make_database(registry, 2, 2s);
+  int before = 0;
+  block_on(io, [&]() -> asio::awaitable<void> {
+    auto pid = co_await db->query(Intent::write, Tenant::control(), kPid, Params::none(),
+                                  deadline_after(5s));
+    EXPECT_TRUE(pid);
+    before = pid->front().get<std::int32_t>(0);
+  }());
+
+  ASSERT_TRUE(testing::test_postgres().stop());
+  block_on(io, [&]() -> asio::awaitable<void> {
+    auto down = co_await db->query(Intent::write, Tenant::control(), kPid, Params::none(),
+                                   deadline_after(2s));
+    EXPECT_FALSE(down);
+    EXPECT_EQ(down.error().code, Errc::unavailable);
+  }());
+  ASSERT_TRUE(testing::test_postgres().start());
+
+  block_on(io, [&]() -> asio::awaitable<void> {
+    // Backoff after the failed connect lasts at most 200 ms here; retry for a few seconds.
+    Result<Rows> pid = make_error(Errc::unavailable, "not tried");
+    for (int attempt = 0; attempt < 50 && !pid; ++attempt) {
+      pid = co_await db->query(Intent::write, Tenant::control(), kPid, Params::none(),
+                               deadline_after(2s));
+      if (!pid) co_await sleep_for(100ms);
+    }
+    EXPECT_TRUE(pid) << (pid ? "" : pid.error().detail);
+    if (pid) {
+      EXPECT_NE(pid->front().get<std::int32_t>(0), before);
+    }
+  }());
+}
+
+}  // namespace
+}  // namespace liftoff::db

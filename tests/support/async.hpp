@@ -1,0 +1,23 @@
+#pragma once
+// Runs a coroutine to completion on a private io_context: the bridge from synchronous tests.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
+namespace liftoff::testing {
+
+template <class T>
+T block_on(boost::asio::io_context& io, boost::asio::awaitable<T> task) {
+  auto future = boost::asio::co_spawn(io, std::move(task), boost::asio::use_future);
+  io.restart();
+  io.run();
+  return future.get();
+}
+
+template <class T>
+T block_on(boost::asio::awaitable<T> task) {
+  boost::asio::io_context io(1);
+  return block_on(io, std::move(task));
+}
+
+}  // namespace liftoff::testing

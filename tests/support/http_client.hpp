@@ -1,0 +1,49 @@
+#pragma once
+// A deliberately plain blocking HTTP/1.1 client over a POSIX socket, so tests can send anything:
+// malformed request lines, partial bodies, stalls.
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace liftoff::testing {
+
+struct HttpResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  [[nodiscard]] std::string header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? "" : it->second;
+  }
+};
+
+class RawConnection {
+ public:
+  explicit RawConnection(unsigned short port);
+  ~RawConnection();
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  [[nodiscard]] bool connected() const { return fd_ >= 0; }
+  bool send(const std::string& bytes);
+  void shutdown_write();
+  // Reads one response (Content-Length framed); nullopt on timeout or a closed connection.
+  std::optional<HttpResponse> read_response(
+      std::chrono::milliseconds timeout = std::chrono::seconds(5), bool head = false);
+  // True when the server closed the connection (EOF) within the timeout.
+  bool closed_by_peer(std::chrono::milliseconds timeout);
+
+ private:
+  bool fill(std::chrono::steady_clock::time_point deadline);
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+// One request on a fresh connection.
+std::optional<HttpResponse> http_request(unsigned short port, const std::string& method,
+                                         const std::string& target,
+                                         const std::string& extra_headers = "",
+                                         const std::string& body = "");
+
+}  // namespace liftoff::testing

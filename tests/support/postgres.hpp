@@ -1,0 +1,17 @@
+#pragma once
+// The private PostgreSQL 15 every integration and end-to-end test binary shares: started once per
+// process in a temporary directory on a free loopback port, removed when the process ends.
+#include <string>
+
+#include "liftoff/db/embedded_postgres.hpp"
+
+namespace liftoff::testing {
+
+// Starts the server on first call. Fails the test (and aborts the binary) if it cannot start.
+db::EmbeddedPostgres& test_postgres();
+std::string test_database_url();
+
+// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
+unsigned short free_port();
+
+}  // namespace liftoff::testing

@@ -1,0 +1,103 @@
+#include "liftoff/core/config.hpp"
+
+#include <gtest/gtest.h>
+
+namespace liftoff::core {
+namespace {
+
+TEST(Config, DefaultsWithoutSources) {
+  auto c = load_config({});
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->listen_host, "127.0.0.1");
+  EXPECT_EQ(c->listen_port, 8080);
+  EXPECT_TRUE(c->embedded_database());
+  EXPECT_GE(c->effective_threads(), 1u);
+}
+
+TEST(Config, FlagsBeatEnvironmentBeatsFile) {
+  ConfigSources s;
+  s.file_text = "listen = 127.0.0.1:1000\nthreads = 3\nlog_level = debug\n";
+  s.env = {{"LIFTOFF_LISTEN", "127.0.0.1:2000"}, {"LIFTOFF_THREADS", "5"}};
+  s.flags = {{"listen", "127.0.0.1:3000"}};
+  auto c = load_config(s);
+  ASSERT_TRUE(c) << c.error().detail;
+  EXPECT_EQ(c->listen_port, 3000);   // flag
+  EXPECT_EQ(c->threads, 5u);         // env over file
+  EXPECT_EQ(c->log_level, "debug");  // file over default
+}
+
+TEST(Config, InvalidValuesNameTheKeyAndSource) {
+  ConfigSources s;
+  s.env = {{"LIFTOFF_THREADS", "many"}, {"LIFTOFF_LISTEN", "nohost"}};
+  auto c = load_config(s);
+  ASSERT_FALSE(c);
+  ASSERT_EQ(c.error().fields.size(), 2u);
+  bool saw_threads = false;
+  for (const auto& f : c.error().fields) {
+    if (f.field == "threads") {
+      saw_threads = true;
+      EXPECT_NE(f.message.find("LIFTOFF_THREADS"), std::string::npos);
+    }
+  }
+  EXPECT_TRUE(saw_threads);
+}
+
+TEST(Config, UnknownFileKeyAndBadLineAreErrors) {
+  ConfigSources s;
+  s.file_text = "# comment\n\nlisten_port = 9\nthis line has no equals\n";
+  auto c = load_config(s);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().fields.size(), 2u);
+}
+
+TEST(Config, SizesDurationsAndBounds) {
+  ConfigSources s;
+  s.flags = {{"body_limit", "2m"},
+             {"header_limit", "8k"},
+             {"request_timeout", "2s"},
+             {"idle_timeout", "1500ms"}};
+  auto c = load_config(s);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->body_limit, 2u * 1024 * 1024);
+  EXPECT_EQ(c->header_limit, 8u * 1024);
+  EXPECT_EQ(c->request_timeout, std::chrono::seconds(2));
+  EXPECT_EQ(c->idle_timeout, std::chrono::milliseconds(1500));
+
+  s.flags = {{"header_limit", "10"}};  // below the minimum
+  EXPECT_FALSE(load_config(s));
+  s.flags = {{"request_timeout", "5h"}};
+  EXPECT_FALSE(load_config(s));
+  s.flags = {{"listen", "127.0.0.1:70000"}};
+  EXPECT_FALSE(load_config(s));
+}
+
+TEST(Config, DatabaseUrlMustBeAPostgresUri) {
+  ConfigSources s;
+  s.env = {{"LIFTOFF_DATABASE_URL", "mysql://x"}};
+  EXPECT_FALSE(load_config(s));
+  s.env = {{"LIFTOFF_DATABASE_URL", "postgresql://u:p@h/db"}};
+  auto c = load_config(s);
+  ASSERT_TRUE(c);
+  EXPECT_FALSE(c->embedded_database());
+}
+
+TEST(Config, SecretsAreMaskedWhenDescribed) {
+  EXPECT_EQ(mask_secrets("postgresql://user:s3cret@db:5432/app"),
+            "postgresql://user:***@db:5432/app");
+  EXPECT_EQ(mask_secrets("host=db password=s3cret user=x"), "host=db password=*** user=x");
+  EXPECT_EQ(mask_secrets("postgresql://db/app"), "postgresql://db/app");
+  ConfigSources s;
+  s.env = {{"LIFTOFF_DATABASE_URL", "postgres://u:topsecret@h/db"}};
+  auto c = load_config(s);
+  ASSERT_TRUE(c);
+  for (const auto& [key, value] : describe(*c))
+    EXPECT_EQ(value.find("topsecret"), std::string::npos) << key;
+}
+
+TEST(Config, NamesOfFlagsAndEnvironment) {
+  EXPECT_EQ(flag_name("database_url"), "database-url");
+  EXPECT_EQ(env_name("database_url"), "LIFTOFF_DATABASE_URL");
+}
+
+}  // namespace
+}  // namespace liftoff::core
