@@ -53,6 +53,15 @@ TEST(Problem, EveryCodeHasAStableDistinctSlugAndAnErrorStatus) {
   }
 }
 
+TEST(Problem, InternalErrorsDoNotLeakTheirDetail) {
+  auto res = problem_response(
+      make_error(Errc::internal, "relation \"secret_table\" does not exist"), "req-9");
+  EXPECT_EQ(res.result_int(), 500u);
+  auto detail = std::string(boost::json::parse(res.body()).as_object().at("detail").as_string());
+  EXPECT_EQ(detail.find("secret_table"), std::string::npos);
+  EXPECT_NE(detail.find("req-9"), std::string::npos);
+}
+
 TEST(Problem, DetailIsEscapedJson) {
   auto res =
       problem_response(make_error(Errc::bad_request, "quote \" and \n newline and \x01"), "r");

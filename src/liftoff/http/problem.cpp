@@ -1,5 +1,7 @@
 #include "liftoff/http/problem.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/beast/http/field.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -14,7 +16,14 @@ Response problem_response(const Error& error, std::string_view request_id, unsig
   body["type"] = std::string(kProblemTypePrefix) + std::string(meta.slug);
   body["title"] = meta.title;
   body["status"] = meta.http_status;
-  body["detail"] = error.detail;
+  if (error.code == Errc::internal) {
+    // Internal details (SQL, stack traces) stay in the server log, keyed by the request id.
+    spdlog::error("request {}: internal error: {}", request_id, error.detail);
+    body["detail"] =
+        "internal error; the server log has the details for request " + std::string(request_id);
+  } else {
+    body["detail"] = error.detail;
+  }
   if (!request_id.empty()) body["request_id"] = request_id;
   if (!error.fields.empty()) {
     boost::json::array errors;
