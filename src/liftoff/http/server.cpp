@@ -15,12 +15,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
 #include <boost/url/parse.hpp>
 #include <ctime>
 #include <random>
@@ -105,49 +104,32 @@ std::optional<Error> classify_read_error(const beast::error_code& ec) {
 }  // namespace
 
 struct Server::Impl {
-  // One connection. Heap-allocated so the request timer's handler can check, through a weak_ptr,
-  // that the session and the request it was armed for still exist.
+  // One connection. Deadlines are not timers: a session stores when its current socket operation
+  // must end, and the worker's sweeper (every kSweepInterval) cancels the socket operations of
+  // sessions past their deadline. That costs nothing per request and keeps idle sessions small.
+  // A cancelled read leaves the socket writable, so a slow client can still be told 408.
   struct Session {
-    explicit Session(tcp::socket socket)
-        : stream(std::move(socket)), request_timer(stream.get_executor()) {}
-    beast::tcp_stream stream;
+    explicit Session(tcp::socket s) : socket(std::move(s)) {}
+    tcp::socket socket;
+    Clock::time_point deadline = Clock::time_point::max();
     bool idle = false;
-    // The request deadline cancels the pending read instead of closing the socket (as the stream's
-    // own timeout would), so the client can still be told 408.
-    asio::steady_timer request_timer;
-    std::uint64_t request_seq = 0;
-    bool request_timed_out = false;
+    bool timed_out = false;
+
+    void expire_after(std::chrono::milliseconds d) {
+      timed_out = false;
+      deadline = Clock::now() + d;
+    }
+    void expire_never() { deadline = Clock::time_point::max(); }
   };
-
-  static void arm_request_deadline(const std::shared_ptr<Session>& s,
-                                   std::chrono::milliseconds timeout) {
-    s->stream.expires_never();
-    s->request_timed_out = false;
-    s->request_timer.expires_after(timeout);
-    s->request_timer.async_wait(
-        [weak = std::weak_ptr<Session>(s), seq = s->request_seq](const beast::error_code& ec) {
-          if (ec) return;
-          auto session = weak.lock();
-          if (!session || session->request_seq != seq) return;
-          session->request_timed_out = true;
-          beast::error_code ignored;
-          session->stream.socket().cancel(ignored);
-        });
-  }
-
-  static void disarm_request_deadline(Session& s) {
-    ++s.request_seq;
-    s.request_timer.cancel();
-  }
+  static constexpr auto kSweepInterval = std::chrono::milliseconds(100);
 
   struct Worker {
     std::size_t index = 0;
-    std::unique_ptr<tcp::acceptor> acceptor;  // destroyed before ioc (declared after it, below)
-    std::unordered_set<Session*> sessions;    // touched only on this worker's thread
+    std::unique_ptr<tcp::acceptor> acceptor;
+    std::unordered_set<Session*> sessions;  // touched only on this worker's thread
     bool draining = false;
     std::size_t cut = 0;
-    // The io_context is declared last so it is destroyed first: coroutine frames it still holds
-    // refer to the members above.
+    // Declared last, so destroyed first: coroutine frames it still holds refer to the members above.
     std::unique_ptr<asio::io_context> ioc;
   };
 
@@ -175,13 +157,10 @@ struct Server::Impl {
         open_connections_gauge(m.gauge("http_connections_open", "Open HTTP connections")),
         rejected_connections(m.counter("http_connections_rejected_total",
                                        "Connections refused with 503 at max_connections")),
-        protocol_errors(
-            m.counter("http_protocol_errors_total",
-                      "Requests answered 4xx before routing (malformed, limits, timeouts)")),
-        handler_failures(
-            m.counter("http_handler_failures_total", "Handlers that threw; answered 500")) {
-    for (const auto& route : router.routes())
-      route_metrics[&route] = make_route_metrics(route.pattern);
+        protocol_errors(m.counter("http_protocol_errors_total",
+                                  "Requests answered 4xx before routing (malformed, limits, timeouts)")),
+        handler_failures(m.counter("http_handler_failures_total", "Handlers that threw; answered 500")) {
+    for (const auto& route : router.routes()) route_metrics[&route] = make_route_metrics(route.pattern);
     unmatched_metrics = make_route_metrics("unmatched");
   }
 
@@ -190,9 +169,8 @@ struct Server::Impl {
     static constexpr std::array<const char*, 5> kClasses = {"1xx", "2xx", "3xx", "4xx", "5xx"};
     std::string label = "route=\"" + core::label_value(route) + "\"";
     for (std::size_t i = 0; i < kClasses.size(); ++i) {
-      rm.by_class[i] =
-          &registry.counter("http_requests_total", "HTTP requests by route and status class",
-                            label + ",class=\"" + kClasses[i] + "\"");
+      rm.by_class[i] = &registry.counter("http_requests_total", "HTTP requests by route and status class",
+                                         label + ",class=\"" + kClasses[i] + "\"");
     }
     rm.latency = &registry.histogram("http_request_duration_seconds",
                                      "Time from request header to response written", label);
@@ -210,8 +188,7 @@ struct Server::Impl {
       worker->acceptor->open(endpoint.protocol());
       worker->acceptor->set_option(asio::socket_base::reuse_address(true));
       int one = 1;
-      if (::setsockopt(worker->acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one,
-                       sizeof(one)) != 0) {
+      if (::setsockopt(worker->acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
         throw std::system_error(errno, std::generic_category(), "SO_REUSEPORT");
       }
       worker->acceptor->bind(endpoint);
@@ -238,7 +215,7 @@ struct Server::Impl {
       }
       if (open_connections.load(std::memory_order_relaxed) >= options.max_connections) {
         rejected_connections.inc();
-        asio::co_spawn(*w.ioc, reject(std::move(socket)), asio::detached);
+        asio::co_spawn(*w.ioc, reject(w, std::move(socket)), asio::detached);
         continue;
       }
       beast::error_code ignored;
@@ -255,22 +232,76 @@ struct Server::Impl {
     }
   }
 
+  // Cancels the socket operations of sessions past their deadline.
+  asio::awaitable<void> sweep(Worker& w) {
+    asio::steady_timer timer(*w.ioc);
+    while (!w.draining || !w.sessions.empty()) {
+      timer.expires_after(kSweepInterval);
+      co_await timer.async_wait(kUseTuple);
+      auto now = Clock::now();
+      for (auto* s : w.sessions) {
+        if (s->deadline <= now) {
+          s->timed_out = true;
+          s->deadline = Clock::time_point::max();
+          beast::error_code ignored;
+          s->socket.cancel(ignored);
+        }
+      }
+    }
+  }
+
+  // Writes a serialized response; false if the peer is gone or too slow.
+  static asio::awaitable<bool> write_all(Session& s, const std::string& bytes, std::chrono::milliseconds timeout) {
+    s.expire_after(timeout);
+    auto [ec, n] = co_await asio::async_write(s.socket, asio::buffer(bytes), kUseTuple);
+    s.expire_never();
+    co_return !ec;
+  }
+
   // Over max_connections: answer 503 with Retry-After and close, without holding a session slot.
-  asio::awaitable<void> reject(tcp::socket socket) {
-    beast::tcp_stream stream(std::move(socket));
-    stream.expires_after(std::chrono::seconds(1));
+  asio::awaitable<void> reject(Worker& w, tcp::socket socket) {
+    Session s(std::move(socket));
+    w.sessions.insert(&s);
+    s.expire_after(std::chrono::seconds(1));
     std::array<char, 1024> scratch{};
-    co_await stream.async_read_some(asio::buffer(scratch), kUseTuple);
+    co_await s.socket.async_read_some(asio::buffer(scratch), kUseTuple);
     auto res = problem_response(make_error(Errc::unavailable, "too many open connections"), {});
     res.keep_alive(false);
-    co_await beast_http::async_write(stream, res, kUseTuple);
+    std::string bytes;
+    serialize(res, "", bytes);
+    co_await write_all(s, bytes, std::chrono::seconds(1));
     beast::error_code ec;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    s.socket.shutdown(tcp::socket::shutdown_both, ec);
+    w.sessions.erase(&s);
+  }
+
+  // HTTP/1.1 serialization into one contiguous buffer: one send per response, no scatter machinery.
+  static void serialize(const Response& res, std::string_view request_id, std::string& out) {
+    out.clear();
+    out.reserve(256 + res.body().size());
+    out += res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    out += std::to_string(res.result_int());
+    out += ' ';
+    out += res.reason();
+    out += "\r\n";
+    for (const auto& field : res) {
+      out += field.name_string();
+      out += ": ";
+      out += field.value();
+      out += "\r\n";
+    }
+    out += "Date: ";
+    out += http_date();
+    if (!request_id.empty()) {
+      out += "\r\nX-Request-Id: ";
+      out += request_id;
+    }
+    out += "\r\n\r\n";
+    out += res.body();
   }
 
   asio::awaitable<void> session(Worker& w, tcp::socket socket) {
-    auto session = std::make_shared<Session>(std::move(socket));
-    Session& s = *session;
+    Session s(std::move(socket));
     w.sessions.insert(&s);
     open_connections.fetch_add(1, std::memory_order_relaxed);
     open_connections_gauge.add(1);
@@ -285,87 +316,83 @@ struct Server::Impl {
       }
     } leave{*this, w, &s};
 
-    std::string remote;
-    {
-      beast::error_code ec;
-      auto ep = s.stream.socket().remote_endpoint(ec);
-      if (!ec) remote = ep.address().to_string();
-    }
     beast::flat_buffer buffer;
-    bool keep_alive = true;
-    while (keep_alive && !w.draining) {
+    while (!w.draining) {
       if (buffer.size() == 0) {
+        // Idle: wait for readability without holding a read buffer (memory per idle connection).
+        buffer.shrink_to_fit();
         s.idle = true;
-        s.stream.expires_after(options.idle_timeout);
-        auto [ec, n] = co_await s.stream.async_read_some(buffer.prepare(kReadChunk), kUseTuple);
+        s.expire_after(options.idle_timeout);
+        auto [ec] = co_await s.socket.async_wait(tcp::socket::wait_read, kUseTuple);
         s.idle = false;
-        if (ec) break;  // idle timeout, peer closed, or shutdown: close quietly
-        buffer.commit(n);
+        s.expire_never();
+        if (ec || w.draining) break;  // idle timeout, shutdown
       }
-
-      beast_http::request_parser<beast_http::string_body> parser;
-      parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
-      parser.body_limit(options.body_limit);
-      arm_request_deadline(session, options.request_timeout);
-      auto [ec, ignored_bytes] =
-          co_await beast_http::async_read_header(s.stream, buffer, parser, kUseTuple);
-      if (!ec && !parser.is_done()) {
-        auto expect = parser.get()[beast_http::field::expect];
-        if (beast::iequals(expect, "100-continue")) {
-          beast_http::response<beast_http::empty_body> cont{beast_http::status::continue_, 11};
-          auto [wec, wn] = co_await beast_http::async_write(s.stream, cont, kUseTuple);
-          if (wec) break;
-        }
-        std::tie(ec, ignored_bytes) =
-            co_await beast_http::async_read(s.stream, buffer, parser, kUseTuple);
-      }
-      disarm_request_deadline(s);
-      if (ec && s.request_timed_out) ec = beast::error::timeout;
-      if (ec) {
-        auto error = classify_read_error(ec);
-        if (!error) break;
-        protocol_errors.inc();
-        auto res = problem_response(*error, {});
-        res.keep_alive(false);
-        res.set(beast_http::field::date, http_date());
-        s.stream.expires_after(std::chrono::seconds(1));
-        co_await beast_http::async_write(s.stream, res, kUseTuple);
-        log_access("-", beast_http::to_string(parser.get().method()), "unparsed", res.result_int(),
-                   std::chrono::nanoseconds(0), 0, res.body().size(), remote);
-        break;
-      }
-
-      Request& req = parser.get();
-      auto started = Clock::now();
-      in_flight.add(1);
-      const Router::Route* route = nullptr;
-      std::string request_id;
-      auto res = co_await dispatch(req, started, route, request_id);
-      in_flight.add(-1);
-
-      keep_alive = req.keep_alive() && !w.draining;
-      res.keep_alive(keep_alive);
-      res.set(beast_http::field::date, http_date());
-      res.set("X-Request-Id", request_id);
-      if (req.method() == Verb::head) {
-        // Keep the GET Content-Length; send no body.
-        auto length = res.body().size();
-        res.body().clear();
-        res.content_length(length);
-      }
-      s.stream.expires_after(options.request_timeout);  // write deadline: a stalled reader is cut
-      auto [wec, bytes_out] = co_await beast_http::async_write(s.stream, res, kUseTuple);
-      auto elapsed = Clock::now() - started;
-      auto& rm = route ? route_metrics.at(route) : unmatched_metrics;
-      rm.by_class[std::min<unsigned>(4, res.result_int() / 100 - 1)]->inc();
-      rm.latency->observe(elapsed);
-      log_access(request_id, req.method_string(),
-                 route ? std::string_view(route->pattern) : "unmatched", res.result_int(), elapsed,
-                 req.body().size(), bytes_out, remote);
-      if (wec) break;
+      if (!co_await serve_one(s, buffer, w.draining)) break;
     }
     beast::error_code ec;
-    s.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    s.socket.shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  // Reads, handles and answers one request. Returns whether the connection stays open. A separate
+  // coroutine, so the parser, request and response exist only while a request is in progress.
+  asio::awaitable<bool> serve_one(Session& s, beast::flat_buffer& buffer, const bool& draining) {
+    beast_http::request_parser<beast_http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
+    parser.body_limit(options.body_limit);
+    s.expire_after(options.request_timeout);
+    auto [ec, ignored_bytes] = co_await beast_http::async_read_header(s.socket, buffer, parser, kUseTuple);
+    std::string out;
+    if (!ec && !parser.is_done()) {
+      auto expect = parser.get()[beast_http::field::expect];
+      if (beast::iequals(expect, "100-continue")) {
+        out = "HTTP/1.1 100 Continue\r\n\r\n";
+        auto [wec, wn] = co_await asio::async_write(s.socket, asio::buffer(out), kUseTuple);
+        if (wec) co_return false;
+      }
+      std::tie(ec, ignored_bytes) = co_await beast_http::async_read(s.socket, buffer, parser, kUseTuple);
+    }
+    bool timed_out = s.timed_out;
+    s.expire_never();
+    if (ec && timed_out) ec = beast::error::timeout;
+    if (ec) {
+      auto error = classify_read_error(ec);
+      if (!error) co_return false;
+      protocol_errors.inc();
+      auto res = problem_response(*error, {});
+      res.keep_alive(false);
+      serialize(res, "", out);
+      co_await write_all(s, out, std::chrono::seconds(1));
+      log_access("-", beast_http::to_string(parser.get().method()), "unparsed", res.result_int(),
+                 std::chrono::nanoseconds(0), 0, out.size(), s.socket);
+      co_return false;
+    }
+
+    Request& req = parser.get();
+    auto started = Clock::now();
+    in_flight.add(1);
+    const Router::Route* route = nullptr;
+    std::string request_id;
+    auto res = co_await dispatch(req, started, route, request_id);
+    in_flight.add(-1);
+
+    bool keep_alive = req.keep_alive() && !draining;
+    res.keep_alive(keep_alive);
+    if (req.method() == Verb::head) {
+      // Keep the GET Content-Length; send no body.
+      auto length = res.body().size();
+      res.body().clear();
+      res.content_length(length);
+    }
+    serialize(res, request_id, out);
+    bool written = co_await write_all(s, out, options.request_timeout);
+    auto elapsed = Clock::now() - started;
+    auto& rm = route ? route_metrics.at(route) : unmatched_metrics;
+    rm.by_class[std::min<unsigned>(4, res.result_int() / 100 - 1)]->inc();
+    rm.latency->observe(elapsed);
+    log_access(request_id, req.method_string(), route ? std::string_view(route->pattern) : "unmatched",
+               res.result_int(), elapsed, req.body().size(), out.size(), s.socket);
+    co_return written && keep_alive;
   }
 
   asio::awaitable<Response> dispatch(Request& req, Clock::time_point started,
@@ -417,9 +444,19 @@ struct Server::Impl {
 
   void log_access(std::string_view request_id, std::string_view method, std::string_view route,
                   unsigned status, std::chrono::nanoseconds elapsed, std::size_t bytes_in,
-                  std::size_t bytes_out, std::string_view remote) {
+                  std::size_t bytes_out, const tcp::socket& socket) {
     auto* logger = core::access_logger();
     if (logger == nullptr) return;
+    beast::error_code ec;
+    auto endpoint = socket.remote_endpoint(ec);
+    std::array<char, 64> remote_buffer{};
+    std::string_view remote;
+    if (!ec) {
+      auto text = endpoint.address().to_string();
+      std::size_t n = std::min(text.size(), remote_buffer.size());
+      std::copy_n(text.data(), n, remote_buffer.data());
+      remote = {remote_buffer.data(), n};
+    }
     thread_local std::string line;
     line.clear();
     line += R"("request_id":")";  // the logger's pattern opens the object with the timestamp
@@ -440,7 +477,7 @@ struct Server::Impl {
     beast::error_code ec;
     w.acceptor->close(ec);
     for (auto* s : w.sessions) {
-      if (s->idle) s->stream.cancel();
+      if (s->idle) s->socket.cancel(ec);
     }
     auto deadline = Clock::now() + options.shutdown_timeout;
     asio::steady_timer timer(*w.ioc);
@@ -449,7 +486,7 @@ struct Server::Impl {
       co_await timer.async_wait(kUseTuple);
     }
     w.cut = w.sessions.size();
-    for (auto* s : w.sessions) s->stream.socket().close(ec);
+    for (auto* s : w.sessions) s->socket.close(ec);
   }
 
   std::size_t run(const WorkerHook& on_start, const WorkerHook& on_stop) {
@@ -471,6 +508,7 @@ struct Server::Impl {
         core::set_this_worker(w->index);
         if (on_start) on_start(w->index, *w->ioc);
         asio::co_spawn(*w->ioc, accept_loop(*w), asio::detached);
+        asio::co_spawn(*w->ioc, sweep(*w), asio::detached);
         w->ioc->run();
         if (on_stop) on_stop(w->index, *w->ioc);
         // Frames still alive here were cut at the deadline; run what their closing released.
