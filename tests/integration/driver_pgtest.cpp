@@ -218,11 +218,12 @@ TEST_F(TransactionTest, AbandonedTransactionIsRolledBackBeforeReuse) {
     }
     auto timer = asio::steady_timer(co_await asio::this_coro::executor, 50ms);
     co_await timer.async_wait(asio::use_awaitable);
-    auto p =
-        co_await db->query(Intent::write, Tenant::control(), kBackendPid, Params::none(), soon());
-    EXPECT_EQ(p->front().get<std::int32_t>(0), pid);  // same connection, pool size 1
+    auto lease = co_await db->acquire(Intent::write, Tenant::control(), soon());
+    auto p = co_await (*lease)->query(kBackendPid, Params::none(), soon());
+    EXPECT_EQ(p->front().get<std::int32_t>(0), pid);  // same pooled connection (pool size 1)
+    EXPECT_EQ((*lease)->transaction_state(), TransactionState::idle);
     Params id(std::int64_t{3001});
-    auto count = co_await db->query(Intent::write, Tenant::control(), kCount, id, soon());
+    auto count = co_await (*lease)->query(kCount, id, soon());
     EXPECT_EQ(count->front().get<std::int64_t>(0), 0);
   }());
 }

@@ -126,6 +126,7 @@ int serve(const core::Config& config) {
   db::DatabaseOptions db_options;
   db_options.connect = db::ConnectOptions{*url, config.db_query_timeout * 2, "liftoff"};
   db_options.pool.max_size = config.db_pool_size;
+  db_options.shared_connections = config.db_shared_connections;
   db_options.pool.acquire_timeout = config.db_acquire_timeout;
   db_options.query_timeout = config.db_query_timeout;
   db::Database database(db_options, metrics, threads);

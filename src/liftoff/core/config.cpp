@@ -158,6 +158,10 @@ std::vector<ConfigKey> make_keys() {
                               &Config::shutdown_timeout, 0ms, 10min));
   keys.push_back(size_key("db_pool_size", "database connections per worker thread",
                           &Config::db_pool_size, 1, 1000));
+  keys.push_back(size_key(
+      "db_shared_connections",
+      "connections per worker that pipeline single statements of concurrent requests (0: off)",
+      &Config::db_shared_connections, 0, 64));
   keys.push_back(duration_key("db_acquire_timeout", "wait for a pooled connection before 503",
                               &Config::db_acquire_timeout, 1ms, 10min));
   keys.push_back(duration_key("db_query_timeout", "default deadline of one query",

@@ -30,7 +30,8 @@ struct Config {
   milliseconds request_timeout{10'000};  // first byte of a request to its last
   milliseconds idle_timeout{60'000};     // keep-alive connection with no request
   milliseconds shutdown_timeout{10'000};
-  std::size_t db_pool_size = 16;  // per worker thread
+  std::size_t db_pool_size = 16;          // per worker thread
+  std::size_t db_shared_connections = 2;  // per worker: pipelined connections for single statements
   milliseconds db_acquire_timeout{2'000};
   milliseconds db_query_timeout{5'000};
   std::string data_dir = ".liftoff";  // embedded PostgreSQL lives in <data_dir>/pgdata

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
@@ -221,6 +223,10 @@ asio::awaitable<Result<void>> Connection::wait_ready() {
     } else {
       std::tie(ec) = co_await socket_->sd.async_wait(Wait::wait_read, kUseTuple);
     }
+    if (ec == asio::error::operation_aborted && rewait_) {
+      rewait_ = false;  // new output was queued while we waited only for input; wait again for both
+      continue;
+    }
     if (ec) co_return broken_error("wait");
   }
 }
@@ -391,6 +397,143 @@ asio::awaitable<Result<void>> Connection::execute_script(std::string_view sql, D
   if (usable() && PQenterPipelineMode(conn_) != 1) broken_ = true;
   if (first_error) co_return *first_error;
   co_return Result<void>{};
+}
+
+struct Connection::Submission {
+  Submission(const Statement& s, const Params& p, const asio::any_io_executor& ex)
+      : statement(&s), params(p), signal(ex, asio::steady_timer::time_point::max()) {}
+  const Statement* statement;
+  Params params;  // copied: the caller may give up (deadline) before the statement is sent
+  bool prepare = false;
+  bool done = false;
+  std::optional<Result<Rows>> result;
+  asio::steady_timer signal;  // cancelled on completion to wake the caller
+  Clock::time_point submitted = Clock::now();
+};
+
+asio::awaitable<Result<Rows>> Connection::submit(const Statement& statement, const Params& params,
+                                                 Deadline deadline) {
+  if (!usable()) co_return make_error(Errc::unavailable, "connection to PostgreSQL is not usable");
+  auto self = weak_from_this().lock();
+  if (!self)
+    co_return make_error(Errc::internal, "submit() needs a connection owned by a shared_ptr");
+  auto submission = std::make_shared<Submission>(statement, params, executor_);
+  unsent_.push_back(submission);
+  if (!flush_posted_) {
+    // Let every coroutine that runs in this turn of the event loop add its statement first.
+    flush_posted_ = true;
+    asio::post(executor_, [self] { self->flush_submissions(); });
+  }
+  submission->signal.expires_at(std::min(deadline, Deadline::max()));
+  co_await submission->signal.async_wait(kUseTuple);
+  if (!submission->done) co_return make_error(Errc::timeout, "query exceeded its deadline");
+  co_return std::move(*submission->result);
+}
+
+void Connection::flush_submissions() {
+  flush_posted_ = false;
+  if (unsent_.empty()) return;
+  if (!usable()) {
+    fail_submissions(make_error(Errc::unavailable, "connection to PostgreSQL is not usable"));
+    return;
+  }
+  std::unordered_map<std::string_view, bool> preparing;
+  for (const auto& s : sent_) {
+    if (s->prepare) preparing[s->statement->name] = true;
+  }
+  while (!unsent_.empty()) {
+    auto sub = std::move(unsent_.front());
+    unsent_.pop_front();
+    std::string name(sub->statement->name);
+    if (!prepared_.contains(sub->statement->name) && !preparing.contains(sub->statement->name)) {
+      std::string sql(sub->statement->sql);
+      if (PQsendPrepare(conn_, name.c_str(), sql.c_str(), sub->params.size(),
+                        sub->params.types()) != 1) {
+        unsent_.push_front(std::move(sub));
+        fail_submissions(broken_error("prepare"));
+        return;
+      }
+      sub->prepare = true;
+      preparing[sub->statement->name] = true;
+    }
+    auto values = sub->params.values();
+    if (PQsendQueryPrepared(conn_, name.c_str(), sub->params.size(), values.data(),
+                            sub->params.lengths(), sub->params.formats(),
+                            /*resultFormat=binary*/ 1) != 1 ||
+        PQpipelineSync(conn_) != 1) {
+      sent_.push_back(std::move(sub));
+      fail_submissions(broken_error("send"));
+      return;
+    }
+    sent_.push_back(std::move(sub));
+  }
+  if (reader_running_) {
+    if (PQflush(conn_) == 1) {
+      // Output is left over and the reader may be waiting for input only: make it wait for both.
+      rewait_ = true;
+      boost::system::error_code ec;
+      socket_->sd.cancel(ec);
+    }
+    return;
+  }
+  reader_running_ = true;
+  // The completion handler owns a reference, so the connection outlives its reader.
+  asio::co_spawn(executor_, read_submissions(),
+                 [self = shared_from_this()](const std::exception_ptr& e) {
+                   if (!e) return;
+                   self->reader_running_ = false;
+                   self->broken_ = true;
+                   self->fail_submissions(make_error(Errc::internal, "pipelined reader failed"));
+                 });
+}
+
+asio::awaitable<void> Connection::read_submissions() {
+  while (!sent_.empty()) {
+    auto sub = sent_.front();
+    std::optional<Error> prepare_error;
+    if (sub->prepare) {
+      auto prepared = co_await read_statement_result();
+      if (prepared) {
+        prepared_.emplace(sub->statement->name, sub->statement->sql);
+      } else {
+        prepare_error = prepared.error();
+      }
+    }
+    // No co_await inside a conditional expression: GCC 12 destroys its temporaries twice.
+    if (!usable()) {
+      fail_submissions(broken_error("receive"));
+      break;
+    }
+    auto rows = co_await read_statement_result();
+    if (!usable()) {
+      fail_submissions(rows ? broken_error("receive") : rows.error());
+      break;
+    }
+    auto synced = co_await read_sync();
+    if (!usable() || !synced) {
+      fail_submissions(synced ? broken_error("receive") : synced.error());
+      break;
+    }
+    sent_.pop_front();
+    sub->result = prepare_error ? Result<Rows>(*prepare_error) : std::move(rows);
+    sub->done = true;
+    sub->signal.cancel();
+    if (observer_)
+      observer_->observed(sub->statement->name, Clock::now() - sub->submitted,
+                          sub->result->has_value());
+  }
+  reader_running_ = false;
+}
+
+void Connection::fail_submissions(const Error& error) {
+  for (auto* queue : {&sent_, &unsent_}) {
+    for (auto& sub : *queue) {
+      sub->result = Result<Rows>(error);
+      sub->done = true;
+      sub->signal.cancel();
+    }
+    queue->clear();
+  }
 }
 
 }  // namespace liftoff::db

@@ -13,6 +13,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <span>
 #include <string>
@@ -54,7 +55,7 @@ class QueryObserver {
 
 enum class TransactionState { idle, active, in_transaction, failed, unknown };
 
-class Connection {
+class Connection : public std::enable_shared_from_this<Connection> {
  public:
   [[nodiscard]] static boost::asio::awaitable<Result<std::unique_ptr<Connection>>> connect(
       boost::asio::any_io_executor executor, const ConnectOptions& options, Deadline deadline);
@@ -78,6 +79,19 @@ class Connection {
   [[nodiscard]] boost::asio::awaitable<Result<void>> execute_script(std::string_view sql,
                                                                     Deadline deadline);
 
+  // Multiplexed use: any number of coroutines on this connection's executor may call submit()
+  // concurrently. Statements submitted in the same turn of the event loop go out in one write, each
+  // in its own sync segment (autocommit, failures isolated), and their results are read back in
+  // order by one reader coroutine. The connection must be owned by a std::shared_ptr (the reader
+  // keeps it alive). Only for connections that are never leased (Database's shared set) and never
+  // in a transaction. At the deadline the caller gets Errc::timeout; the statement itself is left
+  // to the server-side statement_timeout (a cancel would hit whichever statement runs then).
+  [[nodiscard]] boost::asio::awaitable<Result<Rows>> submit(const Statement& statement,
+                                                            const Params& params,
+                                                            Deadline deadline);
+  // Statements submitted and not yet answered.
+  [[nodiscard]] std::size_t in_flight() const { return unsent_.size() + sent_.size(); }
+
   // False once the connection has failed; a broken connection is never reused.
   [[nodiscard]] bool usable() const;
   [[nodiscard]] TransactionState transaction_state() const;
@@ -99,6 +113,11 @@ class Connection {
   void request_cancel();
   void force_close();
 
+  struct Submission;
+  void flush_submissions();
+  boost::asio::awaitable<void> read_submissions();
+  void fail_submissions(const Error& error);
+
   struct Descriptor;
   boost::asio::any_io_executor executor_;
   pg_conn* conn_;
@@ -108,6 +127,11 @@ class Connection {
   QueryObserver* observer_ = nullptr;
   bool broken_ = false;
   bool timed_out_ = false;
+  std::deque<std::shared_ptr<Submission>> unsent_;  // submitted, not yet written to libpq
+  std::deque<std::shared_ptr<Submission>> sent_;    // written, awaiting results (in order)
+  bool flush_posted_ = false;
+  bool reader_running_ = false;
+  bool rewait_ = false;  // the reader's wait was cancelled to make it also wait for writability
 };
 
 }  // namespace liftoff::db

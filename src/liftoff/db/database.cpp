@@ -1,5 +1,7 @@
 #include "liftoff/db/database.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <unordered_map>
 
@@ -102,7 +104,9 @@ Database::Database(DatabaseOptions options, core::Registry& metrics, std::size_t
     : options_(std::move(options)),
       statement_metrics_(
           std::make_unique<StatementMetrics>(metrics, std::max<std::size_t>(workers, 1))),
-      primary_(std::max<std::size_t>(workers, 1)) {
+      primary_(std::max<std::size_t>(workers, 1)),
+      shared_(std::max<std::size_t>(workers, 1),
+              std::vector<SharedSlot>(options_.shared_connections)) {
   std::string label = "database=\"primary\"";
   pool_metrics_.size =
       &metrics.gauge("db_pool_connections", "Pooled connections (all workers)", label);
@@ -146,9 +150,50 @@ asio::awaitable<Result<Lease>> Database::acquire(Intent intent, Tenant tenant, D
   co_return co_await keep->acquire(deadline);
 }
 
+std::shared_ptr<Connection> Database::shared_connection(const asio::any_io_executor& executor) {
+  auto worker = std::min(core::this_worker(), shared_.size() - 1);
+  std::shared_ptr<Connection> best;
+  auto now = Clock::now();
+  for (auto& slot : shared_[worker]) {
+    if (slot.conn && !slot.conn->usable())
+      slot.conn.reset();  // in-flight readers keep their own reference
+    if (!slot.conn) {
+      if (!slot.connecting && now >= slot.retry_at) {
+        slot.connecting = true;
+        asio::co_spawn(executor, connect_shared(slot, executor), asio::detached);
+      }
+      continue;
+    }
+    if (!best || slot.conn->in_flight() < best->in_flight()) best = slot.conn;
+  }
+  return best;
+}
+
+asio::awaitable<void> Database::connect_shared(SharedSlot& slot, asio::any_io_executor executor) {
+  // `slot` lives in shared_, which is sized once and outlives every worker's coroutines.
+  auto conn = co_await Connection::connect(executor, options_.connect,
+                                           deadline_after(options_.pool.acquire_timeout));
+  slot.connecting = false;
+  if (!conn) {
+    slot.backoff = slot.backoff.count() == 0
+                       ? options_.pool.backoff_min
+                       : std::min(slot.backoff * 2, options_.pool.backoff_max);
+    slot.retry_at = Clock::now() + slot.backoff;
+    co_return;
+  }
+  slot.backoff = {};
+  (*conn)->set_observer(statement_metrics_.get());
+  slot.conn = std::shared_ptr<Connection>(std::move(*conn));
+}
+
 asio::awaitable<Result<Rows>> Database::query(Intent intent, Tenant tenant,
                                               const Statement& statement, const Params& params,
                                               Deadline deadline) {
+  if (options_.shared_connections > 0) {
+    if (auto shared = shared_connection(co_await asio::this_coro::executor)) {
+      co_return co_await shared->submit(statement, params, deadline);
+    }
+  }
   auto lease = co_await acquire(intent, tenant, deadline);
   if (!lease) co_return lease.error();
   co_return co_await (*lease)->query(statement, params, deadline);
@@ -162,6 +207,9 @@ asio::awaitable<Result<Transaction>> Database::begin(Tenant tenant, Deadline dea
 }
 
 void Database::stop_worker(std::size_t worker) {
+  if (worker < shared_.size()) {
+    for (auto& slot : shared_[worker]) slot.conn.reset();
+  }
   if (worker < primary_.size() && primary_[worker]) {
     primary_[worker]->close();
     primary_[worker].reset();

@@ -62,6 +62,9 @@ struct DatabaseOptions {
   ConnectOptions connect;
   PoolOptions pool;
   std::chrono::milliseconds query_timeout{5'000};
+  // Connections per worker that Database::query() multiplexes single statements over (pipelined,
+  // see Connection::submit). 0: every query leases a pooled connection.
+  std::size_t shared_connections = 2;
 };
 
 class Database {
@@ -73,7 +76,9 @@ class Database {
   [[nodiscard]] boost::asio::awaitable<Result<Lease>> acquire(Intent intent, Tenant tenant,
                                                               Deadline deadline);
 
-  // acquire + one statement.
+  // One autocommit statement. Runs pipelined on one of the worker's shared connections (many
+  // concurrent requests share a round trip); falls back to a pooled connection while none is
+  // usable.
   [[nodiscard]] boost::asio::awaitable<Result<Rows>> query(Intent intent, Tenant tenant,
                                                            const Statement& statement,
                                                            const Params& params, Deadline deadline);
@@ -90,12 +95,23 @@ class Database {
 
  private:
   class StatementMetrics;
+  struct SharedSlot {
+    std::shared_ptr<Connection> conn;
+    bool connecting = false;
+    Clock::time_point retry_at{};
+    std::chrono::milliseconds backoff{0};
+  };
   std::shared_ptr<Pool>& pool_for(Intent intent, Tenant tenant);
+  // The least busy usable shared connection of this worker, starting a (re)connect where needed.
+  std::shared_ptr<Connection> shared_connection(const boost::asio::any_io_executor& executor);
+  boost::asio::awaitable<void> connect_shared(SharedSlot& slot,
+                                              boost::asio::any_io_executor executor);
 
   DatabaseOptions options_;
   std::unique_ptr<StatementMetrics> statement_metrics_;
   PoolMetrics pool_metrics_;
-  std::vector<std::shared_ptr<Pool>> primary_;  // one per worker, touched only by that worker
+  std::vector<std::shared_ptr<Pool>> primary_;   // one per worker, touched only by that worker
+  std::vector<std::vector<SharedSlot>> shared_;  // per worker, touched only by that worker
 };
 
 }  // namespace liftoff::db

@@ -103,8 +103,9 @@ asio::awaitable<Result<std::vector<int>>> migrate_up(Connection& conn,
 
   Params lock_key(kMigrationLockKey);
   auto locked = co_await conn.query(kLock, lock_key, deadline);
-  Result<void> step =
-      locked ? co_await conn.execute_script(kCreateTable, deadline) : Result<void>(locked.error());
+  Result<void> step = locked ? Result<void>{} : Result<void>(locked.error());
+  if (step)
+    step = co_await conn.execute_script(kCreateTable, deadline);  // no co_await in ?: (GCC 12)
   if (!step) {
     co_await rollback();
     co_return step.error();

@@ -14,8 +14,8 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -129,7 +129,8 @@ struct Server::Impl {
     std::unordered_set<Session*> sessions;  // touched only on this worker's thread
     bool draining = false;
     std::size_t cut = 0;
-    // Declared last, so destroyed first: coroutine frames it still holds refer to the members above.
+    // Declared last, so destroyed first: coroutine frames it still holds refer to the members
+    // above.
     std::unique_ptr<asio::io_context> ioc;
   };
 
@@ -157,10 +158,13 @@ struct Server::Impl {
         open_connections_gauge(m.gauge("http_connections_open", "Open HTTP connections")),
         rejected_connections(m.counter("http_connections_rejected_total",
                                        "Connections refused with 503 at max_connections")),
-        protocol_errors(m.counter("http_protocol_errors_total",
-                                  "Requests answered 4xx before routing (malformed, limits, timeouts)")),
-        handler_failures(m.counter("http_handler_failures_total", "Handlers that threw; answered 500")) {
-    for (const auto& route : router.routes()) route_metrics[&route] = make_route_metrics(route.pattern);
+        protocol_errors(
+            m.counter("http_protocol_errors_total",
+                      "Requests answered 4xx before routing (malformed, limits, timeouts)")),
+        handler_failures(
+            m.counter("http_handler_failures_total", "Handlers that threw; answered 500")) {
+    for (const auto& route : router.routes())
+      route_metrics[&route] = make_route_metrics(route.pattern);
     unmatched_metrics = make_route_metrics("unmatched");
   }
 
@@ -169,8 +173,9 @@ struct Server::Impl {
     static constexpr std::array<const char*, 5> kClasses = {"1xx", "2xx", "3xx", "4xx", "5xx"};
     std::string label = "route=\"" + core::label_value(route) + "\"";
     for (std::size_t i = 0; i < kClasses.size(); ++i) {
-      rm.by_class[i] = &registry.counter("http_requests_total", "HTTP requests by route and status class",
-                                         label + ",class=\"" + kClasses[i] + "\"");
+      rm.by_class[i] =
+          &registry.counter("http_requests_total", "HTTP requests by route and status class",
+                            label + ",class=\"" + kClasses[i] + "\"");
     }
     rm.latency = &registry.histogram("http_request_duration_seconds",
                                      "Time from request header to response written", label);
@@ -188,7 +193,8 @@ struct Server::Impl {
       worker->acceptor->open(endpoint.protocol());
       worker->acceptor->set_option(asio::socket_base::reuse_address(true));
       int one = 1;
-      if (::setsockopt(worker->acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+      if (::setsockopt(worker->acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one,
+                       sizeof(one)) != 0) {
         throw std::system_error(errno, std::generic_category(), "SO_REUSEPORT");
       }
       worker->acceptor->bind(endpoint);
@@ -251,7 +257,8 @@ struct Server::Impl {
   }
 
   // Writes a serialized response; false if the peer is gone or too slow.
-  static asio::awaitable<bool> write_all(Session& s, const std::string& bytes, std::chrono::milliseconds timeout) {
+  static asio::awaitable<bool> write_all(Session& s, const std::string& bytes,
+                                         std::chrono::milliseconds timeout) {
     s.expire_after(timeout);
     auto [ec, n] = co_await asio::async_write(s.socket, asio::buffer(bytes), kUseTuple);
     s.expire_never();
@@ -341,7 +348,8 @@ struct Server::Impl {
     parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
     parser.body_limit(options.body_limit);
     s.expire_after(options.request_timeout);
-    auto [ec, ignored_bytes] = co_await beast_http::async_read_header(s.socket, buffer, parser, kUseTuple);
+    auto [ec, ignored_bytes] =
+        co_await beast_http::async_read_header(s.socket, buffer, parser, kUseTuple);
     std::string out;
     if (!ec && !parser.is_done()) {
       auto expect = parser.get()[beast_http::field::expect];
@@ -350,7 +358,8 @@ struct Server::Impl {
         auto [wec, wn] = co_await asio::async_write(s.socket, asio::buffer(out), kUseTuple);
         if (wec) co_return false;
       }
-      std::tie(ec, ignored_bytes) = co_await beast_http::async_read(s.socket, buffer, parser, kUseTuple);
+      std::tie(ec, ignored_bytes) =
+          co_await beast_http::async_read(s.socket, buffer, parser, kUseTuple);
     }
     bool timed_out = s.timed_out;
     s.expire_never();
@@ -390,9 +399,10 @@ struct Server::Impl {
     auto& rm = route ? route_metrics.at(route) : unmatched_metrics;
     rm.by_class[std::min<unsigned>(4, res.result_int() / 100 - 1)]->inc();
     rm.latency->observe(elapsed);
-    log_access(request_id, req.method_string(), route ? std::string_view(route->pattern) : "unmatched",
-               res.result_int(), elapsed, req.body().size(), out.size(), s.socket);
-    co_return written && keep_alive;
+    log_access(request_id, req.method_string(),
+               route ? std::string_view(route->pattern) : "unmatched", res.result_int(), elapsed,
+               req.body().size(), out.size(), s.socket);
+    co_return written&& keep_alive;
   }
 
   asio::awaitable<Response> dispatch(Request& req, Clock::time_point started,

@@ -1,0 +1,187 @@
+// Multiplexed statements on shared connections (Connection::submit, Database::query).
+#include <gtest/gtest.h>
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "liftoff/db/database.hpp"
+#include "support/async.hpp"
+#include "support/postgres.hpp"
+
+namespace liftoff::db {
+namespace {
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using testing::block_on;
+
+constexpr Statement kAdd{"pipetest.add", "SELECT $1::int8 + $2::int8"};
+constexpr Statement kDivide{"pipetest.divide", "SELECT 10 / $1::int4"};
+constexpr Statement kSleep{"pipetest.sleep", "SELECT pg_sleep($1::float8)"};
+constexpr Statement kPid{"pipetest.pid", "SELECT pg_backend_pid()"};
+constexpr Statement kTerminate{"pipetest.terminate", "SELECT pg_terminate_backend($1::int4)"};
+
+asio::awaitable<std::shared_ptr<Connection>> open_shared() {
+  ConnectOptions options{testing::test_database_url(), {}, "liftoff-test"};
+  auto conn =
+      co_await Connection::connect(co_await asio::this_coro::executor, options, deadline_after(5s));
+  EXPECT_TRUE(conn);
+  co_return std::shared_ptr<Connection>(std::move(*conn));
+}
+
+TEST(Pipelined, ConcurrentSubmissionsEachGetTheirOwnAnswer) {
+  std::vector<std::optional<std::int64_t>> answers(200);
+  block_on([&]() -> asio::awaitable<void> {
+    auto conn = co_await open_shared();
+    auto ex = co_await asio::this_coro::executor;
+    for (std::size_t i = 0; i < answers.size(); ++i) {
+      asio::co_spawn(
+          ex,
+          [&, i]() -> asio::awaitable<void> {
+            Params p(static_cast<std::int64_t>(i), std::int64_t{1000});
+            auto rows = co_await conn->submit(kAdd, p, deadline_after(10s));
+            if (rows) answers[i] = rows->front().get<std::int64_t>(0);
+          },
+          asio::detached);
+    }
+    co_return;
+  }());
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    ASSERT_TRUE(answers[i]) << i;
+    EXPECT_EQ(*answers[i], static_cast<std::int64_t>(i) + 1000);
+  }
+}
+
+TEST(Pipelined, AFailingStatementDoesNotDisturbItsNeighbours) {
+  std::vector<Result<Rows>> results;
+  block_on([&]() -> asio::awaitable<void> {
+    auto conn = co_await open_shared();
+    auto ex = co_await asio::this_coro::executor;
+    std::vector<std::optional<bool>> ok(30);
+    for (int i = 0; i < 30; ++i) {
+      asio::co_spawn(
+          ex,
+          [&, i]() -> asio::awaitable<void> {
+            Params p(std::int32_t{i % 3});  // every third divides by zero
+            auto rows = co_await conn->submit(kDivide, p, deadline_after(10s));
+            ok[i] = static_cast<bool>(rows);
+            if (!rows) {
+              EXPECT_EQ(rows.error().code, Errc::bad_request);
+            } else {
+              EXPECT_EQ(rows->front().get<std::int32_t>(0), 10 / (i % 3));
+            }
+          },
+          asio::detached);
+    }
+    asio::steady_timer t(ex, 500ms);
+    co_await t.async_wait(asio::use_awaitable);
+    for (int i = 0; i < 30; ++i) {
+      EXPECT_TRUE(ok[i].has_value()) << i;
+      if (ok[i]) {
+        EXPECT_EQ(*ok[i], i % 3 != 0) << i;
+      }
+    }
+    EXPECT_TRUE(conn->usable());
+  }());
+}
+
+TEST(Pipelined, DeadlineReturnsTimeoutAndTheConnectionCarriesOn) {
+  block_on([&]() -> asio::awaitable<void> {
+    auto conn = co_await open_shared();
+    Params slow(0.5);
+    auto started = Clock::now();
+    auto r = co_await conn->submit(kSleep, slow, deadline_after(100ms));
+    EXPECT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::timeout);
+    EXPECT_LT(Clock::now() - started, 400ms);
+    Params p(std::int64_t{1}, std::int64_t{2});
+    auto next = co_await conn->submit(kAdd, p, deadline_after(5s));  // queued behind the sleep
+    EXPECT_TRUE(next);
+    EXPECT_EQ(next->front().get<std::int64_t>(0), 3);
+  }());
+}
+
+TEST(Pipelined, AKilledBackendFailsInFlightStatementsAsUnavailable) {
+  block_on([&]() -> asio::awaitable<void> {
+    auto victim = co_await open_shared();
+    auto killer = co_await open_shared();
+    auto pid = co_await victim->submit(kPid, Params::none(), deadline_after(5s));
+    Params slow(2.0);
+    auto ex = co_await asio::this_coro::executor;
+    std::optional<Errc> outcome;
+    asio::co_spawn(
+        ex,
+        [&]() -> asio::awaitable<void> {
+          auto r = co_await victim->submit(kSleep, slow, deadline_after(10s));
+          outcome = r ? std::optional<Errc>{} : r.error().code;
+        },
+        asio::detached);
+    asio::steady_timer t(ex, 100ms);
+    co_await t.async_wait(asio::use_awaitable);
+    Params target(pid->front().get<std::int32_t>(0));
+    EXPECT_TRUE(co_await killer->submit(kTerminate, target, deadline_after(5s)));
+    t.expires_after(500ms);
+    co_await t.async_wait(asio::use_awaitable);
+    EXPECT_EQ(outcome, Errc::unavailable);
+    EXPECT_FALSE(victim->usable());
+    auto after = co_await victim->submit(kPid, Params::none(), deadline_after(1s));
+    EXPECT_FALSE(after);
+  }());
+}
+
+TEST(Pipelined, DatabaseQueriesShareAFewConnectionsAndRecoverFromALostOne) {
+  core::Registry registry;
+  asio::io_context io(1);
+  DatabaseOptions options;
+  options.connect = {testing::test_database_url(), {}, "liftoff-test"};
+  options.shared_connections = 2;
+  options.pool.backoff_min = 10ms;
+  Database db(options, registry, 1);
+  block_on(io, [&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    // Warm up: the first queries fall back to the pool while the shared connections connect.
+    for (int i = 0; i < 5; ++i) {
+      (void)co_await db.query(Intent::read, Tenant::control(), kPid, Params::none(),
+                              deadline_after(5s));
+      asio::steady_timer t(ex, 20ms);
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    std::set<std::int32_t> pids;
+    int answered = 0;
+    for (int i = 0; i < 100; ++i) {
+      asio::co_spawn(
+          ex,
+          [&]() -> asio::awaitable<void> {
+            auto r = co_await db.query(Intent::read, Tenant::control(), kPid, Params::none(),
+                                       deadline_after(5s));
+            if (r) {
+              pids.insert(r->front().get<std::int32_t>(0));
+              ++answered;
+            }
+          },
+          asio::detached);
+    }
+    asio::steady_timer t(ex, 500ms);
+    co_await t.async_wait(asio::use_awaitable);
+    EXPECT_EQ(answered, 100);
+    EXPECT_LE(pids.size(), 2u);  // 100 concurrent statements over two connections
+
+    for (auto pid : pids) {
+      Params target(pid);
+      auto lease = co_await db.acquire(Intent::write, Tenant::control(), deadline_after(5s));
+      EXPECT_TRUE(co_await (*lease)->query(kTerminate, target, deadline_after(5s)));
+    }
+    // Statements fail while the loss is discovered, then succeed on new connections.
+    Result<Rows> r = make_error(Errc::unavailable, "not tried");
+    for (int attempt = 0; attempt < 50 && !r; ++attempt) {
+      r = co_await db.query(Intent::read, Tenant::control(), kPid, Params::none(),
+                            deadline_after(5s));
+      if (!r) {
+        t.expires_after(20ms);
+        co_await t.async_wait(asio::use_awaitable);
+      }
+    }
+    EXPECT_TRUE(r);
+  }());
+}
+
+}  // namespace
+}  // namespace liftoff::db
