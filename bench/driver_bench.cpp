@@ -30,12 +30,14 @@ constexpr db::Statement kPointSelect{"bench.point_select",
 int main(int argc, char** argv) {
   CLI::App cli{"Point-select throughput through the Liftoff PostgreSQL pool"};
   std::string url;
-  unsigned clients = 8, threads = 2, seconds = 10, scale = 10;
+  unsigned clients = 8, threads = 2, seconds = 10, scale = 10, shared = 2;
   cli.add_option("--url", url, "libpq URI of a database initialized with pgbench -i")->required();
   cli.add_option("--clients", clients, "concurrent coroutines (= pooled connections)");
   cli.add_option("--threads", threads, "worker threads");
   cli.add_option("--seconds", seconds, "duration");
   cli.add_option("--scale", scale, "pgbench scale factor (100000 accounts each)");
+  cli.add_option("--shared-connections", shared,
+                 "pipelined connections per worker (0: each client leases a pooled connection)");
   CLI11_PARSE(cli, argc, argv);
   threads = std::max(1u, std::min(threads, clients));
 
@@ -44,6 +46,7 @@ int main(int argc, char** argv) {
   options.connect = {url, {}, "liftoff-bench"};
   options.pool.max_size = (clients + threads - 1) / threads;
   options.pool.acquire_timeout = std::chrono::seconds(10);
+  options.shared_connections = shared;
   db::Database database(options, metrics, threads);
 
   std::atomic<std::uint64_t> done{0}, failed{0};

@@ -23,6 +23,7 @@ using namespace boost::asio::experimental::awaitable_operators;
 namespace {
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr auto kCancelGrace = std::chrono::seconds(1);
+constexpr auto kDeadlineSweep = std::chrono::milliseconds(50);
 
 // PQcancel opens a new connection and blocks; it runs here, never on an event loop.
 asio::thread_pool& cancel_pool() {
@@ -400,15 +401,24 @@ asio::awaitable<Result<void>> Connection::execute_script(std::string_view sql, D
 }
 
 struct Connection::Submission {
-  Submission(const Statement& s, const Params& p, const asio::any_io_executor& ex)
-      : statement(&s), params(p), signal(ex, asio::steady_timer::time_point::max()) {}
+  Submission(const Statement& s, const Params& p, Deadline d, const asio::any_io_executor& ex)
+      : statement(&s), params(p), deadline(d), signal(ex, asio::steady_timer::time_point::max()) {}
   const Statement* statement;
   Params params;  // copied: the caller may give up (deadline) before the statement is sent
+  Deadline deadline;
   bool prepare = false;
-  bool done = false;
-  std::optional<Result<Rows>> result;
-  asio::steady_timer signal;  // cancelled on completion to wake the caller
+  std::optional<Result<Rows>> result;                // set once: the answer, or the timeout
+  // Wakes the caller when cancelled. It never expires, so it costs a timer-heap insert and removal
+  // but never a timerfd update; deadlines are enforced by sweep_deadlines().
+  asio::steady_timer signal;
   Clock::time_point submitted = Clock::now();
+
+  // Hands the caller its answer (the first one wins: a late result after a timeout is dropped).
+  void answer(Result<Rows> r) {
+    if (result) return;
+    result.emplace(std::move(r));
+    signal.cancel();
+  }
 };
 
 asio::awaitable<Result<Rows>> Connection::submit(const Statement& statement, const Params& params,
@@ -417,17 +427,44 @@ asio::awaitable<Result<Rows>> Connection::submit(const Statement& statement, con
   auto self = weak_from_this().lock();
   if (!self)
     co_return make_error(Errc::internal, "submit() needs a connection owned by a shared_ptr");
-  auto submission = std::make_shared<Submission>(statement, params, executor_);
+  auto submission = std::make_shared<Submission>(statement, params, deadline, executor_);
   unsent_.push_back(submission);
   if (!flush_posted_) {
     // Let every coroutine that runs in this turn of the event loop add its statement first.
     flush_posted_ = true;
     asio::post(executor_, [self] { self->flush_submissions(); });
   }
-  submission->signal.expires_at(std::min(deadline, Deadline::max()));
-  co_await submission->signal.async_wait(kUseTuple);
-  if (!submission->done) co_return make_error(Errc::timeout, "query exceeded its deadline");
+  if (!sweeper_running_ && deadline != Deadline::max()) {
+    sweeper_running_ = true;
+    asio::co_spawn(executor_, sweep_deadlines(), [self](const std::exception_ptr&) {
+      self->sweeper_running_ = false;
+    });
+  }
+  if (!submission->result) co_await submission->signal.async_wait(kUseTuple);
   co_return std::move(*submission->result);
+}
+
+Clock::time_point Connection::oldest_submitted() const {
+  if (!sent_.empty()) return sent_.front()->submitted;
+  if (!unsent_.empty()) return unsent_.front()->submitted;
+  return Clock::now();
+}
+
+// While statements are outstanding, answers those past their deadline with Errc::timeout.
+asio::awaitable<void> Connection::sweep_deadlines() {
+  asio::steady_timer timer(executor_);
+  while (in_flight() > 0) {
+    timer.expires_after(kDeadlineSweep);
+    co_await timer.async_wait(kUseTuple);
+    auto now = Clock::now();
+    for (auto* queue : {&sent_, &unsent_}) {
+      for (auto& sub : *queue) {
+        if (!sub->result && sub->deadline <= now) {
+          sub->answer(make_error(Errc::timeout, "query exceeded its deadline"));
+        }
+      }
+    }
+  }
 }
 
 void Connection::flush_submissions() {
@@ -515,23 +552,16 @@ asio::awaitable<void> Connection::read_submissions() {
       break;
     }
     sent_.pop_front();
-    sub->result = prepare_error ? Result<Rows>(*prepare_error) : std::move(rows);
-    sub->done = true;
-    sub->signal.cancel();
-    if (observer_)
-      observer_->observed(sub->statement->name, Clock::now() - sub->submitted,
-                          sub->result->has_value());
+    bool ok = rows && !prepare_error;
+    sub->answer(prepare_error ? Result<Rows>(*prepare_error) : std::move(rows));
+    if (observer_) observer_->observed(sub->statement->name, Clock::now() - sub->submitted, ok);
   }
   reader_running_ = false;
 }
 
 void Connection::fail_submissions(const Error& error) {
   for (auto* queue : {&sent_, &unsent_}) {
-    for (auto& sub : *queue) {
-      sub->result = Result<Rows>(error);
-      sub->done = true;
-      sub->signal.cancel();
-    }
+    for (auto& sub : *queue) sub->answer(error);
     queue->clear();
   }
 }

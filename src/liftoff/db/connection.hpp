@@ -91,6 +91,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
                                                             Deadline deadline);
   // Statements submitted and not yet answered.
   [[nodiscard]] std::size_t in_flight() const { return unsent_.size() + sent_.size(); }
+  // When the oldest unanswered statement was submitted (now when there is none).
+  [[nodiscard]] Clock::time_point oldest_submitted() const;
 
   // False once the connection has failed; a broken connection is never reused.
   [[nodiscard]] bool usable() const;
@@ -116,6 +118,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   struct Submission;
   void flush_submissions();
   boost::asio::awaitable<void> read_submissions();
+  boost::asio::awaitable<void> sweep_deadlines();
   void fail_submissions(const Error& error);
 
   struct Descriptor;
@@ -131,6 +134,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::deque<std::shared_ptr<Submission>> sent_;    // written, awaiting results (in order)
   bool flush_posted_ = false;
   bool reader_running_ = false;
+  bool sweeper_running_ = false;
   bool rewait_ = false;  // the reader's wait was cancelled to make it also wait for writability
 };
 

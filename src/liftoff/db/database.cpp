@@ -150,7 +150,12 @@ asio::awaitable<Result<Lease>> Database::acquire(Intent intent, Tenant tenant, D
   co_return co_await keep->acquire(deadline);
 }
 
+// Fill the first connection while it is answering promptly (bigger batches, fewer server backends),
+// spill to the others when it has a long queue or a slow statement at its head (head-of-line
+// blocking), and then take the least busy.
 std::shared_ptr<Connection> Database::shared_connection(const asio::any_io_executor& executor) {
+  constexpr std::size_t kSpillQueue = 32;
+  constexpr auto kSpillAge = std::chrono::milliseconds(2);
   auto worker = std::min(core::this_worker(), shared_.size() - 1);
   std::shared_ptr<Connection> best;
   auto now = Clock::now();
@@ -163,6 +168,9 @@ std::shared_ptr<Connection> Database::shared_connection(const asio::any_io_execu
         asio::co_spawn(executor, connect_shared(slot, executor), asio::detached);
       }
       continue;
+    }
+    if (slot.conn->in_flight() < kSpillQueue && now - slot.conn->oldest_submitted() < kSpillAge) {
+      return slot.conn;
     }
     if (!best || slot.conn->in_flight() < best->in_flight()) best = slot.conn;
   }
