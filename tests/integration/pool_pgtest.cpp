@@ -24,6 +24,7 @@ std::unique_ptr<Database> make_database(core::Registry& registry, std::size_t si
   options.pool.acquire_timeout = timeout;
   options.pool.backoff_min = 20ms;
   options.pool.backoff_max = 200ms;
+  options.shared_connections = 0;  // these tests are about the pool: every query leases
   return std::make_unique<Database>(options, registry, 1);
 }
 

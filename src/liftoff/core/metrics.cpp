@@ -6,18 +6,44 @@
 #include <iterator>
 #include <stdexcept>
 
+#include "liftoff/core/worker.hpp"
+
 namespace liftoff::core {
+
+namespace detail {
+std::size_t metric_shard() noexcept {
+  return this_worker() % kMetricShards;
+}
+}  // namespace detail
+
+std::uint64_t Counter::value() const noexcept {
+  std::int64_t total = 0;
+  for (const auto& c : cells_) total += c.value.load(std::memory_order_relaxed);
+  return static_cast<std::uint64_t>(total);
+}
+
+void Gauge::set(std::int64_t n) noexcept {
+  for (auto& c : cells_) c.value.store(0, std::memory_order_relaxed);
+  cells_[0].value.store(n, std::memory_order_relaxed);
+}
+
+std::int64_t Gauge::value() const noexcept {
+  std::int64_t total = 0;
+  for (const auto& c : cells_) total += c.value.load(std::memory_order_relaxed);
+  return total;
+}
 
 void Histogram::observe(std::chrono::nanoseconds d) noexcept {
   auto nanos = static_cast<std::uint64_t>(std::max<std::int64_t>(0, d.count()));
   double seconds = static_cast<double>(nanos) / 1e9;
+  auto& shard = shards_[detail::metric_shard()];
   auto it = std::lower_bound(kLatencyBounds.begin(), kLatencyBounds.end(), seconds);
   if (it != kLatencyBounds.end()) {
-    buckets_[static_cast<std::size_t>(it - kLatencyBounds.begin())].fetch_add(
+    shard.buckets[static_cast<std::size_t>(it - kLatencyBounds.begin())].fetch_add(
         1, std::memory_order_relaxed);
   }
-  count_.fetch_add(1, std::memory_order_relaxed);
-  sum_nanos_.fetch_add(nanos, std::memory_order_relaxed);
+  shard.count.fetch_add(1, std::memory_order_relaxed);
+  shard.sum_nanos.fetch_add(nanos, std::memory_order_relaxed);
 }
 
 void Histogram::observe_seconds(double seconds) noexcept {
@@ -26,13 +52,16 @@ void Histogram::observe_seconds(double seconds) noexcept {
 
 Histogram::Snapshot Histogram::snapshot() const noexcept {
   Snapshot s;
-  std::uint64_t running = 0;
-  for (std::size_t i = 0; i < buckets_.size(); ++i) {
-    running += buckets_[i].load(std::memory_order_relaxed);
-    s.cumulative[i] = running;
+  std::uint64_t sum_nanos = 0;
+  for (const auto& shard : shards_) {
+    for (std::size_t i = 0; i < kLatencyBounds.size(); ++i) {
+      s.cumulative[i] += shard.buckets[i].load(std::memory_order_relaxed);
+    }
+    s.count += shard.count.load(std::memory_order_relaxed);
+    sum_nanos += shard.sum_nanos.load(std::memory_order_relaxed);
   }
-  s.count = count_.load(std::memory_order_relaxed);
-  s.sum_seconds = static_cast<double>(sum_nanos_.load(std::memory_order_relaxed)) / 1e9;
+  for (std::size_t i = 1; i < kLatencyBounds.size(); ++i) s.cumulative[i] += s.cumulative[i - 1];
+  s.sum_seconds = static_cast<double>(sum_nanos) / 1e9;
   return s;
 }
 

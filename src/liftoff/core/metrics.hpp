@@ -15,27 +15,40 @@
 
 namespace liftoff::core {
 
+// Hot-path series are sharded by worker thread: each worker adds to its own cache line, so two
+// cores never bounce one line between them per request; readers sum the shards.
+inline constexpr std::size_t kMetricShards = 8;  // workers beyond this share shards (still correct)
+
+namespace detail {
+struct alignas(64) Cell {
+  std::atomic<std::int64_t> value{0};
+};
+[[nodiscard]] std::size_t metric_shard() noexcept;
+}  // namespace detail
+
 class Counter {
  public:
-  void inc(std::uint64_t n = 1) noexcept { value_.fetch_add(n, std::memory_order_relaxed); }
-  [[nodiscard]] std::uint64_t value() const noexcept {
-    return value_.load(std::memory_order_relaxed);
+  void inc(std::uint64_t n = 1) noexcept {
+    cells_[detail::metric_shard()].value.fetch_add(static_cast<std::int64_t>(n),
+                                                   std::memory_order_relaxed);
   }
+  [[nodiscard]] std::uint64_t value() const noexcept;
 
  private:
-  std::atomic<std::uint64_t> value_{0};
+  std::array<detail::Cell, kMetricShards> cells_{};
 };
 
 class Gauge {
  public:
-  void add(std::int64_t n) noexcept { value_.fetch_add(n, std::memory_order_relaxed); }
-  void set(std::int64_t n) noexcept { value_.store(n, std::memory_order_relaxed); }
-  [[nodiscard]] std::int64_t value() const noexcept {
-    return value_.load(std::memory_order_relaxed);
+  void add(std::int64_t n) noexcept {
+    cells_[detail::metric_shard()].value.fetch_add(n, std::memory_order_relaxed);
   }
+  // For gauges written from one place only (e.g. build info): replaces the total.
+  void set(std::int64_t n) noexcept;
+  [[nodiscard]] std::int64_t value() const noexcept;
 
  private:
-  std::atomic<std::int64_t> value_{0};
+  std::array<detail::Cell, kMetricShards> cells_{};
 };
 
 // Latency histogram with fixed bucket bounds in seconds (Prometheus `le`).
@@ -55,9 +68,12 @@ class Histogram {
   [[nodiscard]] Snapshot snapshot() const noexcept;
 
  private:
-  std::array<std::atomic<std::uint64_t>, kLatencyBounds.size()> buckets_{};  // non-cumulative
-  std::atomic<std::uint64_t> count_{0};
-  std::atomic<std::uint64_t> sum_nanos_{0};
+  struct alignas(64) Shard {
+    std::array<std::atomic<std::uint64_t>, kLatencyBounds.size()> buckets{};  // non-cumulative
+    std::atomic<std::uint64_t> count{0};
+    std::atomic<std::uint64_t> sum_nanos{0};
+  };
+  std::array<Shard, kMetricShards> shards_{};
 };
 
 class Registry {

@@ -407,7 +407,7 @@ struct Connection::Submission {
   Params params;  // copied: the caller may give up (deadline) before the statement is sent
   Deadline deadline;
   bool prepare = false;
-  std::optional<Result<Rows>> result;                // set once: the answer, or the timeout
+  std::optional<Result<Rows>> result;  // set once: the answer, or the timeout
   // Wakes the caller when cancelled. It never expires, so it costs a timer-heap insert and removal
   // but never a timerfd update; deadlines are enforced by sweep_deadlines().
   asio::steady_timer signal;
@@ -436,9 +436,8 @@ asio::awaitable<Result<Rows>> Connection::submit(const Statement& statement, con
   }
   if (!sweeper_running_ && deadline != Deadline::max()) {
     sweeper_running_ = true;
-    asio::co_spawn(executor_, sweep_deadlines(), [self](const std::exception_ptr&) {
-      self->sweeper_running_ = false;
-    });
+    asio::co_spawn(executor_, sweep_deadlines(),
+                   [self](const std::exception_ptr&) { self->sweeper_running_ = false; });
   }
   if (!submission->result) co_await submission->signal.async_wait(kUseTuple);
   co_return std::move(*submission->result);

@@ -109,8 +109,13 @@ struct Server::Impl {
   // sessions past their deadline. That costs nothing per request and keeps idle sessions small.
   // A cancelled read leaves the socket writable, so a slow client can still be told 408.
   struct Session {
-    explicit Session(tcp::socket s) : socket(std::move(s)) {}
+    explicit Session(tcp::socket s) : socket(std::move(s)) {
+      beast::error_code ec;
+      auto endpoint = socket.remote_endpoint(ec);
+      if (!ec) remote = endpoint.address().to_string();
+    }
     tcp::socket socket;
+    std::string remote;  // peer address, for the access log
     Clock::time_point deadline = Clock::time_point::max();
     bool idle = false;
     bool timed_out = false;
@@ -373,7 +378,7 @@ struct Server::Impl {
       serialize(res, "", out);
       co_await write_all(s, out, std::chrono::seconds(1));
       log_access("-", beast_http::to_string(parser.get().method()), "unparsed", res.result_int(),
-                 std::chrono::nanoseconds(0), 0, out.size(), s.socket);
+                 std::chrono::nanoseconds(0), 0, out.size(), s.remote);
       co_return false;
     }
 
@@ -401,7 +406,7 @@ struct Server::Impl {
     rm.latency->observe(elapsed);
     log_access(request_id, req.method_string(),
                route ? std::string_view(route->pattern) : "unmatched", res.result_int(), elapsed,
-               req.body().size(), out.size(), s.socket);
+               req.body().size(), out.size(), s.remote);
     co_return written&& keep_alive;
   }
 
@@ -454,19 +459,9 @@ struct Server::Impl {
 
   void log_access(std::string_view request_id, std::string_view method, std::string_view route,
                   unsigned status, std::chrono::nanoseconds elapsed, std::size_t bytes_in,
-                  std::size_t bytes_out, const tcp::socket& socket) {
+                  std::size_t bytes_out, std::string_view remote) {
     auto* logger = core::access_logger();
     if (logger == nullptr) return;
-    beast::error_code ec;
-    auto endpoint = socket.remote_endpoint(ec);
-    std::array<char, 64> remote_buffer{};
-    std::string_view remote;
-    if (!ec) {
-      auto text = endpoint.address().to_string();
-      std::size_t n = std::min(text.size(), remote_buffer.size());
-      std::copy_n(text.data(), n, remote_buffer.data());
-      remote = {remote_buffer.data(), n};
-    }
     thread_local std::string line;
     line.clear();
     line += R"("request_id":")";  // the logger's pattern opens the object with the timestamp
@@ -477,8 +472,9 @@ struct Server::Impl {
     core::append_json_escaped(line, route);
     fmt::format_to(
         std::back_inserter(line),
-        R"(","status":{},"duration_ms":{:.3f},"bytes_in":{},"bytes_out":{},"remote":"{}"}})",
-        status, static_cast<double>(elapsed.count()) / 1e6, bytes_in, bytes_out, remote);
+        R"(","status":{},"duration_ms":{}.{:03},"bytes_in":{},"bytes_out":{},"remote":"{}"}})",
+        status, elapsed.count() / 1'000'000, (elapsed.count() / 1'000) % 1'000, bytes_in, bytes_out,
+        remote);
     logger->log(spdlog::level::info, std::string_view(line));
   }
 
