@@ -59,10 +59,16 @@ bool valid_request_id(std::string_view id) {
 // "<16 hex random per thread><8 hex counter>": unique per process run with overwhelming
 // probability.
 std::string generate_request_id() {
-  thread_local std::uint64_t prefix =
-      std::random_device{}() * 0x9E3779B97F4A7C15ull ^ std::random_device{}();
+  thread_local const std::uint64_t prefix =
+      (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
   thread_local std::uint32_t counter = 0;
-  return fmt::format("{:016x}{:08x}", prefix, ++counter);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(24, '0');
+  std::uint64_t p = prefix;
+  for (int i = 15; i >= 0; --i, p >>= 4) id[static_cast<std::size_t>(i)] = kHex[p & 0xF];
+  std::uint32_t c = ++counter;
+  for (int i = 23; i >= 16; --i, c >>= 4) id[static_cast<std::size_t>(i)] = kHex[c & 0xF];
+  return id;
 }
 
 // RFC 9110 Date header, formatted once per second per thread.
