@@ -30,16 +30,9 @@ Deadline soon() {
   return deadline_after(5s);
 }
 
-asio::awaitable<std::unique_ptr<Connection>> open() {
-  ConnectOptions options{testing::test_database_url(), {}, "liftoff-test"};
-  auto conn = co_await Connection::connect(co_await asio::this_coro::executor, options, soon());
-  EXPECT_TRUE(conn) << (conn ? "" : conn.error().detail);
-  co_return std::move(*conn);
-}
-
 TEST(Driver, RoundTripsEveryTypeInBinary) {
   block_on([]() -> asio::awaitable<void> {
-    auto conn = co_await open();
+    auto conn = co_await testing::connect_test();
     auto ts = Timestamp(std::chrono::microseconds(1'700'000'000'123'456));
     auto uuid = *Uuid::parse("0189c0de-1234-7abc-8def-0123456789ab");
     Params p(std::int32_t{-42}, std::int64_t{9'000'000'000}, std::string("héllo 'quoted' \"x\""),
@@ -61,7 +54,7 @@ TEST(Driver, RoundTripsEveryTypeInBinary) {
 
 TEST(Driver, NullsAreExplicit) {
   block_on([]() -> asio::awaitable<void> {
-    auto conn = co_await open();
+    auto conn = co_await testing::connect_test();
     Params p(std::optional<std::int32_t>{}, std::optional<std::int64_t>{},
              std::optional<std::string>{}, std::optional<bool>{}, std::optional<Timestamp>{},
              std::optional<Json>{}, std::optional<Bytes>{}, std::optional<Uuid>{},
@@ -79,7 +72,7 @@ TEST(Driver, NullsAreExplicit) {
 
 TEST(Driver, PreparesEachStatementOncePerConnection) {
   block_on([]() -> asio::awaitable<void> {
-    auto conn = co_await open();
+    auto conn = co_await testing::connect_test();
     for (std::int64_t i = 0; i < 5; ++i) {
       Params p(i, std::int64_t{1});
       auto rows = co_await conn->query(kAdd, p, soon());
@@ -91,7 +84,7 @@ TEST(Driver, PreparesEachStatementOncePerConnection) {
 
 TEST(Driver, PipelineRunsIndependentStatementsAndIsolatesFailures) {
   block_on([]() -> asio::awaitable<void> {
-    auto conn = co_await open();
+    auto conn = co_await testing::connect_test();
     std::vector<Query> batch;
     for (std::int64_t i = 0; i < 50; ++i) batch.push_back({&kAdd, Params(i, std::int64_t{100})});
     batch.push_back({&kDivide, Params(std::int32_t{0})});  // division by zero in the middle
@@ -109,7 +102,7 @@ TEST(Driver, PipelineRunsIndependentStatementsAndIsolatesFailures) {
 
 TEST(Driver, SyntaxErrorIsInternalAndTheConnectionStaysUsable) {
   block_on([]() -> asio::awaitable<void> {
-    auto conn = co_await open();
+    auto conn = co_await testing::connect_test();
     auto bad = co_await conn->query(kBadSql, Params::none(), soon());
     EXPECT_FALSE(bad);
     EXPECT_EQ(bad.error().code, Errc::internal);
@@ -122,7 +115,7 @@ TEST(Driver, SyntaxErrorIsInternalAndTheConnectionStaysUsable) {
 
 TEST(Driver, DeadlineCancelsTheQueryAsTimeout) {
   block_on([]() -> asio::awaitable<void> {
-    auto conn = co_await open();
+    auto conn = co_await testing::connect_test();
     auto started = Clock::now();
     Params p(5.0);
     auto slow = co_await conn->query(kSleep, p, deadline_after(200ms));
@@ -139,7 +132,7 @@ TEST(Driver, DeadlineCancelsTheQueryAsTimeout) {
 
 TEST(Driver, UniqueViolationIsConflict) {
   block_on([]() -> asio::awaitable<void> {
-    auto conn = co_await open();
+    auto conn = co_await testing::connect_test();
     EXPECT_TRUE(co_await conn->query(kCreateTable, Params::none(), soon()));
     Params row(std::int64_t{1001}, std::string("a"));
     EXPECT_TRUE(co_await conn->query(kInsert, row, soon()));

@@ -36,18 +36,10 @@ std::string fresh_database(const std::string& name) {
   return testing::test_postgres().url_for(name);
 }
 
-asio::awaitable<std::unique_ptr<Connection>> open(const std::string& url) {
-  ConnectOptions options{url, {}, "liftoff-test"};
-  auto conn =
-      co_await Connection::connect(co_await asio::this_coro::executor, options, deadline_after(5s));
-  EXPECT_TRUE(conn);
-  co_return std::move(*conn);
-}
-
 TEST(Migrations, ApplyOnceThenNothingToDo) {
   auto url = fresh_database("mig_idempotent");
   block_on([&]() -> asio::awaitable<void> {
-    auto conn = co_await open(url);
+    auto conn = co_await testing::connect_test(url);
     auto first = co_await migrate_up(*conn, kMigrations, deadline_after(10s));
     EXPECT_TRUE(first);
     EXPECT_EQ(*first, (std::vector<int>{1, 2}));
@@ -66,7 +58,7 @@ TEST(Migrations, ApplyOnceThenNothingToDo) {
 TEST(Migrations, StatusListsPendingMigrations) {
   auto url = fresh_database("mig_status");
   block_on([&]() -> asio::awaitable<void> {
-    auto conn = co_await open(url);
+    auto conn = co_await testing::connect_test(url);
     std::vector<Migration> first_only(kMigrations.begin(), kMigrations.begin() + 1);
     EXPECT_TRUE(co_await migrate_up(*conn, first_only, deadline_after(10s)));
     auto status = co_await schema_status(*conn, kMigrations, deadline_after(5s));
@@ -82,7 +74,7 @@ TEST(Migrations, FailingMigrationRollsBackEverything) {
   std::vector<Migration> broken = {kMigrations[0],
                                    {2, "broken", "INSERT INTO no_such_table VALUES (1);"}};
   block_on([&]() -> asio::awaitable<void> {
-    auto conn = co_await open(url);
+    auto conn = co_await testing::connect_test(url);
     auto result = co_await migrate_up(*conn, broken, deadline_after(10s));
     EXPECT_FALSE(result);
     EXPECT_NE(result.error().detail.find("migration 2 (broken)"), std::string::npos);
@@ -99,7 +91,7 @@ TEST(Migrations, TwoProcessesMigratingAtOnceApplyEachMigrationOnce) {
   bool ok_a = false, ok_b = false;
   auto migrator = [&](std::vector<int>& applied, bool& ok) {
     block_on([&]() -> asio::awaitable<void> {
-      auto conn = co_await open(url);
+      auto conn = co_await testing::connect_test(url);
       auto r = co_await migrate_up(*conn, slow, deadline_after(20s));
       ok = static_cast<bool>(r);
       if (r) applied = *r;
@@ -118,7 +110,7 @@ TEST(Migrations, TwoProcessesMigratingAtOnceApplyEachMigrationOnce) {
 TEST(Migrations, RefusesASchemaNewerThanTheBinary) {
   auto url = fresh_database("mig_newer");
   block_on([&]() -> asio::awaitable<void> {
-    auto conn = co_await open(url);
+    auto conn = co_await testing::connect_test(url);
     EXPECT_TRUE(co_await migrate_up(*conn, kMigrations, deadline_after(10s)));
     std::vector<Migration> older(kMigrations.begin(), kMigrations.begin() + 1);
     auto status = co_await schema_status(*conn, older, deadline_after(5s));
@@ -133,7 +125,7 @@ TEST(Migrations, RefusesASchemaNewerThanTheBinary) {
 TEST(Migrations, RefusesAnAppliedMigrationThatChanged) {
   auto url = fresh_database("mig_changed");
   block_on([&]() -> asio::awaitable<void> {
-    auto conn = co_await open(url);
+    auto conn = co_await testing::connect_test(url);
     EXPECT_TRUE(co_await migrate_up(*conn, kMigrations, deadline_after(10s)));
     auto edited = kMigrations;
     edited[1].sql = "INSERT INTO widgets (name) VALUES ('c');";
@@ -150,7 +142,7 @@ TEST(Migrations, EmbeddedMigrationsAreOrderedAndApply) {
     EXPECT_LT(embedded[i - 1].version, embedded[i].version);
   auto url = fresh_database("mig_embedded");
   block_on([&]() -> asio::awaitable<void> {
-    auto conn = co_await open(url);
+    auto conn = co_await testing::connect_test(url);
     auto applied = co_await migrate_up(*conn, embedded, deadline_after(30s));
     EXPECT_TRUE(applied) << (applied ? "" : applied.error().detail);
   }());

@@ -19,18 +19,10 @@ constexpr Statement kSleep{"pipetest.sleep", "SELECT pg_sleep($1::float8)"};
 constexpr Statement kPid{"pipetest.pid", "SELECT pg_backend_pid()"};
 constexpr Statement kTerminate{"pipetest.terminate", "SELECT pg_terminate_backend($1::int4)"};
 
-asio::awaitable<std::shared_ptr<Connection>> open_shared() {
-  ConnectOptions options{testing::test_database_url(), {}, "liftoff-test"};
-  auto conn =
-      co_await Connection::connect(co_await asio::this_coro::executor, options, deadline_after(5s));
-  EXPECT_TRUE(conn);
-  co_return std::shared_ptr<Connection>(std::move(*conn));
-}
-
 TEST(Pipelined, ConcurrentSubmissionsEachGetTheirOwnAnswer) {
   std::vector<std::optional<std::int64_t>> answers(200);
   block_on([&]() -> asio::awaitable<void> {
-    auto conn = co_await open_shared();
+    auto conn = co_await testing::connect_test();
     auto ex = co_await asio::this_coro::executor;
     for (std::size_t i = 0; i < answers.size(); ++i) {
       asio::co_spawn(
@@ -53,7 +45,7 @@ TEST(Pipelined, ConcurrentSubmissionsEachGetTheirOwnAnswer) {
 TEST(Pipelined, AFailingStatementDoesNotDisturbItsNeighbours) {
   std::vector<Result<Rows>> results;
   block_on([&]() -> asio::awaitable<void> {
-    auto conn = co_await open_shared();
+    auto conn = co_await testing::connect_test();
     auto ex = co_await asio::this_coro::executor;
     std::vector<std::optional<bool>> ok(30);
     for (int i = 0; i < 30; ++i) {
@@ -85,7 +77,7 @@ TEST(Pipelined, AFailingStatementDoesNotDisturbItsNeighbours) {
 
 TEST(Pipelined, DeadlineReturnsTimeoutAndTheConnectionCarriesOn) {
   block_on([&]() -> asio::awaitable<void> {
-    auto conn = co_await open_shared();
+    auto conn = co_await testing::connect_test();
     Params slow(0.5);
     auto started = Clock::now();
     auto r = co_await conn->submit(kSleep, slow, deadline_after(100ms));
@@ -101,8 +93,8 @@ TEST(Pipelined, DeadlineReturnsTimeoutAndTheConnectionCarriesOn) {
 
 TEST(Pipelined, AKilledBackendFailsInFlightStatementsAsUnavailable) {
   block_on([&]() -> asio::awaitable<void> {
-    auto victim = co_await open_shared();
-    auto killer = co_await open_shared();
+    auto victim = co_await testing::connect_test();
+    auto killer = co_await testing::connect_test();
     auto pid = co_await victim->submit(kPid, Params::none(), deadline_after(5s));
     Params slow(2.0);
     auto ex = co_await asio::this_coro::executor;

@@ -12,6 +12,7 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using testing::block_on;
+using testing::sleep_for;
 
 constexpr Statement kPid{"pooltest.pid", "SELECT pg_backend_pid()"};
 constexpr Statement kSleep{"pooltest.sleep", "SELECT pg_sleep($1::float8)"};
@@ -26,11 +27,6 @@ std::unique_ptr<Database> make_database(core::Registry& registry, std::size_t si
   options.pool.backoff_max = 200ms;
   options.shared_connections = 0;  // these tests are about the pool: every query leases
   return std::make_unique<Database>(options, registry, 1);
-}
-
-asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(asio::use_awaitable);
 }
 
 TEST(PoolWithServer, ConcurrentQueriesShareABoundedPool) {

@@ -2,7 +2,11 @@
 // Runs a coroutine to completion on a private io_context: the bridge from synchronous tests.
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
+#include <chrono>
 
 namespace liftoff::testing {
 
@@ -18,6 +22,12 @@ template <class T>
 T block_on(boost::asio::awaitable<T> task) {
   boost::asio::io_context io(1);
   return block_on(io, std::move(task));
+}
+
+// Suspends the calling coroutine (the event loop keeps running).
+inline boost::asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  boost::asio::steady_timer t(co_await boost::asio::this_coro::executor, d);
+  co_await t.async_wait(boost::asio::use_awaitable);
 }
 
 }  // namespace liftoff::testing

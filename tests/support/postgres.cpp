@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <boost/asio/this_coro.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -76,6 +77,18 @@ db::EmbeddedPostgres& test_postgres() {
 
 std::string test_database_url() {
   return test_postgres().url();
+}
+
+boost::asio::awaitable<std::shared_ptr<db::Connection>> connect_test(std::string url) {
+  db::ConnectOptions options{url.empty() ? test_database_url() : url, {}, "liftoff-test"};
+  auto executor = co_await boost::asio::this_coro::executor;
+  auto conn = co_await db::Connection::connect(executor, options,
+                                               db::deadline_after(std::chrono::seconds(5)));
+  if (!conn) {
+    ADD_FAILURE() << "cannot connect to the test database: " << conn.error().detail;
+    co_return nullptr;
+  }
+  co_return std::shared_ptr<db::Connection>(std::move(*conn));
 }
 
 }  // namespace liftoff::testing

@@ -1,8 +1,11 @@
 #pragma once
 // The private PostgreSQL 15 every integration and end-to-end test binary shares: started once per
 // process in a temporary directory on a free loopback port, removed when the process ends.
+#include <boost/asio/awaitable.hpp>
+#include <memory>
 #include <string>
 
+#include "liftoff/db/connection.hpp"
 #include "liftoff/db/embedded_postgres.hpp"
 
 namespace liftoff::testing {
@@ -10,6 +13,9 @@ namespace liftoff::testing {
 // Starts the server on first call. Fails the test (and aborts the binary) if it cannot start.
 db::EmbeddedPostgres& test_postgres();
 std::string test_database_url();
+
+// A connection to `url` (default: the test database); fails the test when it cannot connect.
+boost::asio::awaitable<std::shared_ptr<db::Connection>> connect_test(std::string url = {});
 
 // A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
 unsigned short free_port();

@@ -13,6 +13,7 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using testing::sleep_for;
 
 struct FakeConnection {
   enum class TxState { idle, in_transaction };
@@ -62,11 +63,6 @@ struct Harness {
     return testing::block_on(io, std::move(task));
   }
 };
-
-asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(asio::use_awaitable);
-}
 
 TEST(Pool, ReusesIdleConnectionsLifo) {
   Harness h;

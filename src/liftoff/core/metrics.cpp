@@ -83,34 +83,32 @@ Registry::Series* Registry::find(Family& family, const std::string& labels) {
   return nullptr;
 }
 
+template <class T>
+T& Registry::series(const std::string& name, const std::string& help, const std::string& labels,
+                    Kind kind, std::deque<T>& storage, T* Series::*slot) {
+  std::lock_guard lock(mutex_);
+  auto& f = family(name, help, kind);
+  if (auto* s = find(f, labels)) return *(s->*slot);
+  auto& created = storage.emplace_back();
+  Series entry{labels};
+  entry.*slot = &created;
+  f.series.push_back(entry);
+  return created;
+}
+
 Counter& Registry::counter(const std::string& name, const std::string& help,
                            const std::string& labels) {
-  std::lock_guard lock(mutex_);
-  auto& f = family(name, help, Kind::counter);
-  if (auto* s = find(f, labels)) return *s->counter;
-  auto& c = counters_.emplace_back();
-  f.series.push_back({labels, &c, nullptr, nullptr});
-  return c;
+  return series(name, help, labels, Kind::counter, counters_, &Series::counter);
 }
 
 Gauge& Registry::gauge(const std::string& name, const std::string& help,
                        const std::string& labels) {
-  std::lock_guard lock(mutex_);
-  auto& f = family(name, help, Kind::gauge);
-  if (auto* s = find(f, labels)) return *s->gauge;
-  auto& g = gauges_.emplace_back();
-  f.series.push_back({labels, nullptr, &g, nullptr});
-  return g;
+  return series(name, help, labels, Kind::gauge, gauges_, &Series::gauge);
 }
 
 Histogram& Registry::histogram(const std::string& name, const std::string& help,
                                const std::string& labels) {
-  std::lock_guard lock(mutex_);
-  auto& f = family(name, help, Kind::histogram);
-  if (auto* s = find(f, labels)) return *s->histogram;
-  auto& h = histograms_.emplace_back();
-  f.series.push_back({labels, nullptr, nullptr, &h});
-  return h;
+  return series(name, help, labels, Kind::histogram, histograms_, &Series::histogram);
 }
 
 std::string Registry::render() const {

@@ -103,6 +103,10 @@ class Registry {
     std::vector<Series> series;
   };
   Family& family(const std::string& name, const std::string& help, Kind kind);
+  // Finds or creates the series of one family; `slot` picks the member of Series that points to it.
+  template <class T>
+  T& series(const std::string& name, const std::string& help, const std::string& labels, Kind kind,
+            std::deque<T>& storage, T* Series::*slot);
   Series* find(Family& family, const std::string& labels);
 
   mutable std::mutex mutex_;
