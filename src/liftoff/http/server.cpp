@@ -39,7 +39,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t kReadChunk = 4096;
 constexpr std::size_t kMaxRequestIdLength = 200;
 
 // Per-route series, created when the server starts so the hot path only follows pointers.
