@@ -16,9 +16,8 @@ using namespace liftoff;
 const http::Router& router() {
   static const http::Router r = [] {
     http::Router router;
-    auto noop = [](http::RequestContext&) -> boost::asio::awaitable<http::Response> {
-      co_return http::Response{};
-    };
+    // Never called: the fuzzer only routes. (Not a coroutine: clang 14 cannot instrument those.)
+    auto noop = [](http::RequestContext&) { return boost::asio::awaitable<http::Response>{}; };
     for (const char* p : {"/healthz", "/readyz", "/metrics", "/v1/orgs/{org}",
                           "/v1/orgs/{org}/members/{user}", "/v1/orgs/mine"}) {
       router.add(http::Verb::get, p, noop);
