@@ -550,6 +550,7 @@ asio::awaitable<void> Connection::read_submissions() {
       fail_submissions(synced ? broken_error("receive") : synced.error());
       break;
     }
+    if (sent_.empty() || sent_.front() != sub) break;  // failed and cleared while we waited
     sent_.pop_front();
     bool ok = rows && !prepare_error;
     sub->answer(prepare_error ? Result<Rows>(*prepare_error) : std::move(rows));

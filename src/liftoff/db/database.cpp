@@ -1,5 +1,7 @@
 #include "liftoff/db/database.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -165,7 +167,12 @@ std::shared_ptr<Connection> Database::shared_connection(const asio::any_io_execu
     if (!slot.conn) {
       if (!slot.connecting && now >= slot.retry_at) {
         slot.connecting = true;
-        asio::co_spawn(executor, connect_shared(slot, executor), asio::detached);
+        asio::co_spawn(
+            executor, connect_shared(slot, executor), [&slot](const std::exception_ptr& e) {
+              if (!e) return;
+              slot.connecting = false;
+              spdlog::error("connecting a shared database connection failed unexpectedly");
+            });
       }
       continue;
     }

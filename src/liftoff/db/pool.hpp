@@ -226,7 +226,9 @@ class BasicPool : public std::enable_shared_from_this<BasicPool<Conn>> {
     }
     if (conn->transaction_state() != decltype(conn->transaction_state())::idle) {
       boost::asio::co_spawn(executor_, reset(this->shared_from_this(), std::move(conn)),
-                            boost::asio::detached);
+                            [self = this->shared_from_this()](const std::exception_ptr& e) {
+                              if (e) self->discard_one();  // the connection died with the frame
+                            });
       return;
     }
     if (!waiters_.empty()) {

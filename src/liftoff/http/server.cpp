@@ -231,22 +231,37 @@ struct Server::Impl {
       }
       if (open_connections.load(std::memory_order_relaxed) >= options.max_connections) {
         rejected_connections.inc();
-        asio::co_spawn(*w.ioc, reject(w, std::move(socket)), asio::detached);
+        asio::co_spawn(*w.ioc, reject(w, std::move(socket)), log_failure("rejecting a connection"));
         continue;
       }
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      asio::co_spawn(*w.ioc, session(w, std::move(socket)), [this](std::exception_ptr e) {
-        if (!e) return;
-        handler_failures.inc();
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          spdlog::error("connection failed: {}", ex.what());
-        }
-      });
+      asio::co_spawn(*w.ioc, session(w, std::move(socket)), log_failure("connection"));
     }
   }
+
+  // The completion handler of every coroutine the server spawns: a failure is logged and counted.
+  std::function<void(std::exception_ptr)> log_failure(const char* what) {
+    return [this, what](const std::exception_ptr& e) {
+      if (!e) return;
+      handler_failures.inc();
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::error("{} failed: {}", what, ex.what());
+      }
+    };
+  }
+
+  // Keeps a session in its worker's list (for the sweeper and the drain) for exactly its lifetime.
+  struct Registration {
+    Worker& w;
+    Session* s;
+    Registration(Worker& worker, Session* session) : w(worker), s(session) { w.sessions.insert(s); }
+    ~Registration() { w.sessions.erase(s); }
+    Registration(const Registration&) = delete;
+    Registration& operator=(const Registration&) = delete;
+  };
 
   // Cancels the socket operations of sessions past their deadline.
   asio::awaitable<void> sweep(Worker& w) {
@@ -278,7 +293,7 @@ struct Server::Impl {
   // Over max_connections: answer 503 with Retry-After and close, without holding a session slot.
   asio::awaitable<void> reject(Worker& w, tcp::socket socket) {
     Session s(std::move(socket));
-    w.sessions.insert(&s);
+    Registration registration(w, &s);
     s.expire_after(std::chrono::seconds(1));
     std::array<char, 1024> scratch{};
     co_await s.socket.async_read_some(asio::buffer(scratch), kUseTuple);
@@ -289,7 +304,6 @@ struct Server::Impl {
     co_await write_all(s, bytes, std::chrono::seconds(1));
     beast::error_code ec;
     s.socket.shutdown(tcp::socket::shutdown_both, ec);
-    w.sessions.erase(&s);
   }
 
   // HTTP/1.1 serialization into one contiguous buffer: one send per response, no scatter machinery.
@@ -319,19 +333,16 @@ struct Server::Impl {
 
   asio::awaitable<void> session(Worker& w, tcp::socket socket) {
     Session s(std::move(socket));
-    w.sessions.insert(&s);
+    Registration registration(w, &s);
     open_connections.fetch_add(1, std::memory_order_relaxed);
     open_connections_gauge.add(1);
     struct Leave {
       Impl& impl;
-      Worker& w;
-      Session* s;
       ~Leave() {
-        w.sessions.erase(s);
         impl.open_connections.fetch_sub(1, std::memory_order_relaxed);
         impl.open_connections_gauge.add(-1);
       }
-    } leave{*this, w, &s};
+    } leave{*this};
 
     beast::flat_buffer buffer;
     while (!w.draining) {
@@ -518,8 +529,8 @@ struct Server::Impl {
       threads.emplace_back([&, w = wp.get()] {
         core::set_this_worker(w->index);
         if (on_start) on_start(w->index, *w->ioc);
-        asio::co_spawn(*w->ioc, accept_loop(*w), asio::detached);
-        asio::co_spawn(*w->ioc, sweep(*w), asio::detached);
+        asio::co_spawn(*w->ioc, accept_loop(*w), log_failure("accept loop"));
+        asio::co_spawn(*w->ioc, sweep(*w), log_failure("deadline sweeper"));
         w->ioc->run();
         if (on_stop) on_stop(w->index, *w->ioc);
         // Frames still alive here were cut at the deadline; run what their closing released.
@@ -541,7 +552,7 @@ struct Server::Impl {
 
   void request_stop() {
     for (auto& w : workers) {
-      asio::co_spawn(*w->ioc, drain(*w), asio::detached);
+      asio::co_spawn(*w->ioc, drain(*w), log_failure("drain"));
     }
   }
 };
