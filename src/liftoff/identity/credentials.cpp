@@ -1,0 +1,131 @@
+#include "liftoff/identity/credentials.hpp"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <string>
+#include <unordered_set>
+
+namespace liftoff::identity {
+namespace {
+
+// The list is compiled in (see cmake: data/common-passwords.txt -> common_passwords.inc).
+const std::unordered_set<std::string>& common_passwords() {
+  static const std::unordered_set<std::string> kSet = [] {
+    static constexpr std::string_view kText =
+#include "common_passwords.inc"
+        ;
+    std::unordered_set<std::string> set;
+    std::size_t pos = 0;
+    while (pos < kText.size()) {
+      auto end = kText.find('\n', pos);
+      if (end == std::string_view::npos) end = kText.size();
+      auto line = kText.substr(pos, end - pos);
+      if (!line.empty() && line.front() != '#') set.emplace(line);
+      pos = end + 1;
+    }
+    return set;
+  }();
+  return kSet;
+}
+
+std::size_t utf8_code_points(std::string_view s) {
+  return static_cast<std::size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c < 0x80           ? 1
+                    : (c >> 5) == 0x6  ? 2
+                    : (c >> 4) == 0xE  ? 3
+                    : (c >> 3) == 0x1E ? 4
+                                       : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (std::size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+std::string lower_ascii(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(c < 0x80 ? std::tolower(c) : c); });
+  return out;
+}
+
+// libsodium must be initialized before its random generator is used; idempotent and thread-safe.
+void ensure_sodium() {
+  static const int kInitialized = sodium_init();
+  (void)kInitialized;
+}
+
+}  // namespace
+
+std::optional<std::string> normalize_email(std::string_view email) {
+  while (!email.empty() && (email.front() == ' ' || email.front() == '\t')) email.remove_prefix(1);
+  while (!email.empty() && (email.back() == ' ' || email.back() == '\t')) email.remove_suffix(1);
+  if (email.empty() || email.size() > 254 || !valid_utf8(email)) return std::nullopt;
+  auto at = email.find('@');
+  if (at == std::string_view::npos || at == 0 || email.find('@', at + 1) != std::string_view::npos)
+    return std::nullopt;
+  auto local = email.substr(0, at);
+  auto domain = email.substr(at + 1);
+  if (local.size() > 64 || domain.size() < 3) return std::nullopt;
+  for (unsigned char c : email) {
+    if (c <= 0x20 || c == 0x7F || c == '"' || c == '(' || c == ')' || c == ',' || c == ':' ||
+        c == ';' || c == '<' || c == '>' || c == '[' || c == ']' || c == '\\') {
+      return std::nullopt;
+    }
+  }
+  auto dot = domain.find('.');
+  if (dot == std::string_view::npos || dot == 0 || domain.back() == '.' ||
+      domain.find("..") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos)
+    return std::nullopt;
+  return lower_ascii(email);
+}
+
+bool is_common_password(std::string_view password) {
+  return common_passwords().contains(lower_ascii(password));
+}
+
+std::optional<std::string> password_problem(std::string_view password) {
+  if (!valid_utf8(password)) return "must be valid UTF-8";
+  auto length = utf8_code_points(password);
+  if (length < kMinPasswordLength)
+    return "must be at least " + std::to_string(kMinPasswordLength) + " characters";
+  if (length > kMaxPasswordLength)
+    return "must be at most " + std::to_string(kMaxPasswordLength) + " characters";
+  if (is_common_password(password)) return "is too common; choose another";
+  return std::nullopt;
+}
+
+std::string new_session_token() {
+  ensure_sodium();
+  unsigned char raw[32];
+  randombytes_buf(raw, sizeof(raw));
+  std::string encoded(
+      sodium_base64_ENCODED_LEN(sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
+  sodium_bin2base64(encoded.data(), encoded.size(), raw, sizeof(raw),
+                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  encoded.resize(std::char_traits<char>::length(encoded.c_str()));
+  sodium_memzero(raw, sizeof(raw));
+  return std::string(kSessionTokenPrefix) + encoded;
+}
+
+std::string token_digest(std::string_view token) {
+  std::string digest(crypto_hash_sha256_BYTES, '\0');
+  crypto_hash_sha256(reinterpret_cast<unsigned char*>(digest.data()),
+                     reinterpret_cast<const unsigned char*>(token.data()), token.size());
+  return digest;
+}
+
+}  // namespace liftoff::identity

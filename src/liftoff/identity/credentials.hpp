@@ -1,0 +1,33 @@
+#pragma once
+// Rules for what users type: email normalization and validation, the password policy, and session
+// tokens (256-bit random, shown once, stored only as a SHA-256 digest).
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "liftoff/core/error.hpp"
+
+namespace liftoff::identity {
+
+// Trimmed and lower-cased; nullopt when it is not a plausible address (one '@', a dotted domain,
+// no spaces or control characters, at most 254 bytes).
+[[nodiscard]] std::optional<std::string> normalize_email(std::string_view email);
+
+inline constexpr std::size_t kMinPasswordLength = 12;    // code points
+inline constexpr std::size_t kMaxPasswordLength = 1024;  // code points
+
+// nullopt when acceptable; otherwise why not (for the `password` field of a 422).
+[[nodiscard]] std::optional<std::string> password_problem(std::string_view password);
+
+// True when `password` (case-insensitively) is on the shipped list of common passwords.
+[[nodiscard]] bool is_common_password(std::string_view password);
+
+inline constexpr std::string_view kSessionTokenPrefix = "ls_";
+
+// A new session token: "ls_" + 43 base64url characters (32 random bytes).
+[[nodiscard]] std::string new_session_token();
+
+// SHA-256 of the token: what the database stores and looks up by.
+[[nodiscard]] std::string token_digest(std::string_view token);
+
+}  // namespace liftoff::identity
