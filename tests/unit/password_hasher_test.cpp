@@ -25,17 +25,21 @@ PasswordHashOptions fast(std::size_t max_queue = 64) {
 TEST(PasswordHasher, HashesWithArgon2idAndVerifies) {
   PasswordHasher hasher(fast());
   block_on([&]() -> asio::awaitable<void> {
-    auto h = co_await hasher.hash("correct horse battery staple");
+    // Named strings, not temporaries, in co_await expressions (GCC 12, see Params::none()).
+    const std::string password = "correct horse battery staple";
+    const std::string wrong = "correct horse battery stapler";
+    const std::string x = "x", not_a_hash = "not a hash";
+    auto h = co_await hasher.hash(password);
     EXPECT_TRUE(h);
     EXPECT_EQ(h->rfind("$argon2id$", 0), 0u) << *h;
-    auto again = co_await hasher.hash("correct horse battery staple");
+    auto again = co_await hasher.hash(password);
     EXPECT_NE(*h, *again);  // salted
-    auto good = co_await hasher.verify("correct horse battery staple", *h);
+    auto good = co_await hasher.verify(password, *h);
     EXPECT_TRUE(good->matches);
     EXPECT_FALSE(good->needs_rehash);
-    auto bad = co_await hasher.verify("correct horse battery stapler", *h);
+    auto bad = co_await hasher.verify(wrong, *h);
     EXPECT_FALSE(bad->matches);
-    auto garbage = co_await hasher.verify("x", "not a hash");
+    auto garbage = co_await hasher.verify(x, not_a_hash);
     EXPECT_FALSE(garbage->matches);
   }());
 }
@@ -46,8 +50,9 @@ TEST(PasswordHasher, RaisedParametersAskForARehash) {
   stronger.ops_limit = 2;
   PasswordHasher strong(stronger);
   block_on([&]() -> asio::awaitable<void> {
-    auto h = co_await weak.hash("a long enough password");
-    auto v = co_await strong.verify("a long enough password", *h);
+    const std::string password = "a long enough password";
+    auto h = co_await weak.hash(password);
+    auto v = co_await strong.verify(password, *h);
     EXPECT_TRUE(v->matches);
     EXPECT_TRUE(v->needs_rehash);
   }());
@@ -56,7 +61,8 @@ TEST(PasswordHasher, RaisedParametersAskForARehash) {
 TEST(PasswordHasher, DecoyHashNeverMatchesButCostsAVerification) {
   PasswordHasher hasher(fast());
   block_on([&]() -> asio::awaitable<void> {
-    auto v = co_await hasher.verify("anything at all", hasher.decoy_hash());
+    const std::string password = "anything at all";
+    auto v = co_await hasher.verify(password, hasher.decoy_hash());
     EXPECT_TRUE(v);
     EXPECT_FALSE(v->matches);
   }());
@@ -71,7 +77,8 @@ TEST(PasswordHasher, ABurstBeyondTheQueueIsRefusedNotQueued) {
       asio::co_spawn(
           ex,
           [&]() -> asio::awaitable<void> {
-            auto h = co_await hasher.hash("password number whatever");
+            const std::string password = "password number whatever";
+        auto h = co_await hasher.hash(password);
             if (h) {
               ++ok;
             } else {

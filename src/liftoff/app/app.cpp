@@ -10,6 +10,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "liftoff/api/identity.hpp"
 #include "liftoff/api/system.hpp"
 #include "liftoff/core/config.hpp"
 #include "liftoff/core/log.hpp"
@@ -18,6 +19,9 @@
 #include "liftoff/db/embedded_postgres.hpp"
 #include "liftoff/db/migrations.hpp"
 #include "liftoff/http/server.hpp"
+#include "liftoff/identity/password_hasher.hpp"
+#include "liftoff/identity/service.hpp"
+#include "liftoff/identity/store.hpp"
 
 #ifndef LIFTOFF_VERSION
 #define LIFTOFF_VERSION "0.0.0"
@@ -133,6 +137,14 @@ int serve(const core::Config& config) {
 
   http::Router router;
   const auto& migrations = db::embedded_migrations();
+  identity::PasswordHasher hasher({config.password_hash_ops, config.password_hash_memory,
+                                   config.password_hash_threads, config.password_hash_queue});
+  identity::IdentityStore identity_store(database);
+  identity::IdentityService identity_service(
+      identity_store, hasher,
+      {std::chrono::duration_cast<std::chrono::seconds>(config.session_ttl),
+       std::chrono::duration_cast<std::chrono::seconds>(config.session_idle)});
+  api::add_identity_routes(router, identity_service);
   api::add_system_routes(router,
                          {database, metrics, migrations.empty() ? 0 : migrations.back().version});
 

@@ -46,8 +46,12 @@ std::optional<std::string> parse_duration(const std::string& text, milliseconds 
     result = std::chrono::seconds(value);
   } else if (unit == "m") {
     result = std::chrono::minutes(value);
+  } else if (unit == "h") {
+    result = std::chrono::hours(value);
+  } else if (unit == "d") {
+    result = std::chrono::hours(24 * value);
   } else {
-    return "unknown unit '" + unit + "' (use ms, s or m)";
+    return "unknown unit '" + unit + "' (use ms, s, m, h or d)";
   }
   if (result < min || result > max) {
     return "must be between " + std::to_string(min.count()) + "ms and " +
@@ -176,6 +180,19 @@ std::vector<ConfigKey> make_keys() {
   keys.push_back({"embedded_pg_port", "loopback port of the embedded PostgreSQL", false,
                   [](Config& c, const std::string& v) { return parse_port(v, c.embedded_pg_port); },
                   [](const Config& c) { return std::to_string(c.embedded_pg_port); }});
+  keys.push_back(size_key("password_hash_ops",
+                          "Argon2id passes (raising it rehashes on next login)",
+                          &Config::password_hash_ops, 1, 20));
+  keys.push_back(size_key("password_hash_memory", "Argon2id memory per hash, bytes (k/m suffixes)",
+                          &Config::password_hash_memory, 8 * 1024, 1024ull * 1024 * 1024));
+  keys.push_back(size_key("password_hash_threads", "threads that hash passwords",
+                          &Config::password_hash_threads, 1, 64));
+  keys.push_back(size_key("password_hash_queue", "password hashes admitted at once before 429",
+                          &Config::password_hash_queue, 1, 100000));
+  keys.push_back(duration_key("session_ttl", "absolute lifetime of a session", &Config::session_ttl,
+                              1min, std::chrono::hours(24 * 365)));
+  keys.push_back(duration_key("session_idle", "a session unused this long expires",
+                              &Config::session_idle, 1min, std::chrono::hours(24 * 365)));
   keys.push_back({"auto_migrate",
                   "apply pending migrations at start (default: true for the embedded database)",
                   false,

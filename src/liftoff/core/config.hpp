@@ -36,7 +36,13 @@ struct Config {
   milliseconds db_query_timeout{5'000};
   std::string data_dir = ".liftoff";  // embedded PostgreSQL lives in <data_dir>/pgdata
   std::uint16_t embedded_pg_port = 54320;
-  std::optional<bool> auto_migrate;  // default: on for the embedded database, off otherwise
+  std::optional<bool> auto_migrate;   // default: on for the embedded database, off otherwise
+  std::size_t password_hash_ops = 2;  // Argon2id passes
+  std::size_t password_hash_memory = 64 * 1024 * 1024;  // Argon2id memory, bytes
+  std::size_t password_hash_threads = 2;
+  std::size_t password_hash_queue = 64;  // admitted hashes before 429
+  milliseconds session_ttl{30LL * 24 * 3600 * 1000};
+  milliseconds session_idle{7LL * 24 * 3600 * 1000};
 
   [[nodiscard]] bool embedded_database() const { return database_url.empty(); }
   [[nodiscard]] unsigned effective_threads() const;

@@ -403,7 +403,7 @@ struct Server::Impl {
     in_flight.add(1);
     const Router::Route* route = nullptr;
     std::string request_id;
-    auto res = co_await dispatch(req, started, route, request_id);
+    auto res = co_await dispatch(req, started, s.remote, route, request_id);
     in_flight.add(-1);
 
     bool keep_alive = req.keep_alive() && !draining;
@@ -427,7 +427,8 @@ struct Server::Impl {
   }
 
   asio::awaitable<Response> dispatch(Request& req, Clock::time_point started,
-                                     const Router::Route*& route, std::string& request_id) {
+                                     std::string_view remote, const Router::Route*& route,
+                                     std::string& request_id) {
     auto incoming = req["X-Request-Id"];
     request_id = valid_request_id(incoming) ? std::string(incoming) : generate_request_id();
 
@@ -455,8 +456,8 @@ struct Server::Impl {
     auto& match = std::get<Router::Match>(outcome);
     route = match.route;
     RequestContext ctx{
-        req,    request_id, match.route->pattern, std::move(match.params), target->encoded_query(),
-        started};
+        req,     request_id, match.route->pattern, std::move(match.params), target->encoded_query(),
+        started, remote};
     std::optional<Error> failure;
     try {
       auto res = co_await (*match.handler)(ctx);

@@ -27,6 +27,7 @@ struct RequestContext {
   std::vector<std::pair<std::string_view, std::string>> params;  // decoded path parameters
   std::string_view query;                                        // raw query string, without '?'
   Clock::time_point received_at;
+  std::string_view remote;  // the peer's IP address
 
   [[nodiscard]] std::optional<std::string_view> param(std::string_view name) const {
     for (const auto& [k, v] : params) {

@@ -58,22 +58,24 @@ asio::awaitable<Result<T>> PasswordHasher::run(Work& work) {
   };
   auto home = co_await asio::this_coro::executor;
   auto job = std::make_shared<Job>(home);
-  asio::post(pool_,
-             [job, home, work = std::move(work)]() mutable {  // moved before the first suspension
-               Result<T> r = work();
-               asio::post(home, [job, r = std::move(r)]() mutable {
-                 job->result.emplace(std::move(r));
-                 job->done.cancel();
-               });
-             });
+  // The pool thread hands the job back without keeping a reference: the job (and its timer, bound to
+  // the caller's io_context) must only ever be destroyed on the caller's side. `work` is moved into
+  // the pool's handler before the first suspension.
+  asio::post(pool_, [job, home, work = std::move(work)]() mutable {
+    Result<T> r = work();
+    asio::post(home, [job = std::move(job), r = std::move(r)]() mutable {
+      job->result.emplace(std::move(r));
+      job->done.cancel();
+    });
+  });
   co_await job->done.async_wait(asio::as_tuple(asio::use_awaitable));
   admitted_.fetch_sub(1, std::memory_order_relaxed);
   co_return std::move(*job->result);
 }
 
-asio::awaitable<Result<std::string>> PasswordHasher::hash(std::string password) {
+asio::awaitable<Result<std::string>> PasswordHasher::hash(const std::string& password) {
   // A named lambda, not a temporary, in the co_await: GCC 12 destroys such temporaries twice.
-  auto work = [password = std::move(password), o = options_]() -> Result<std::string> {
+  auto work = [password, o = options_]() -> Result<std::string> {
     auto h = argon2id(password, o);
     if (!h) return make_error(Errc::unavailable, "password hashing ran out of memory");
     return *h;
@@ -81,10 +83,9 @@ asio::awaitable<Result<std::string>> PasswordHasher::hash(std::string password) 
   co_return co_await run<std::string>(work);
 }
 
-asio::awaitable<Result<Verification>> PasswordHasher::verify(std::string password,
-                                                             std::string stored) {
-  auto work = [password = std::move(password), stored = std::move(stored),
-               o = options_]() -> Result<Verification> {
+asio::awaitable<Result<Verification>> PasswordHasher::verify(const std::string& password,
+                                                             const std::string& stored) {
+  auto work = [password, stored, o = options_]() -> Result<Verification> {
     Verification v;
     v.matches = crypto_pwhash_str_verify(stored.c_str(), password.data(), password.size()) == 0;
     v.needs_rehash =

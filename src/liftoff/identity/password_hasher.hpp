@@ -37,11 +37,11 @@ class PasswordHasher {
   PasswordHasher& operator=(const PasswordHasher&) = delete;
 
   // The PHC-format Argon2id hash ("$argon2id$v=19$m=...,t=...,p=1$salt$hash").
-  [[nodiscard]] boost::asio::awaitable<Result<std::string>> hash(std::string password);
+  [[nodiscard]] boost::asio::awaitable<Result<std::string>> hash(const std::string& password);
 
   // Checks `password` against a stored hash. A malformed stored hash does not match.
-  [[nodiscard]] boost::asio::awaitable<Result<Verification>> verify(std::string password,
-                                                                    std::string stored);
+  [[nodiscard]] boost::asio::awaitable<Result<Verification>> verify(const std::string& password,
+                                                                    const std::string& stored);
 
   // A hash of a random password with the current parameters: verifying against it costs what a real
   // verification costs, so "no such user" takes as long as "wrong password".

@@ -1,0 +1,14 @@
+#pragma once
+// /v1/auth/*, /v1/me and /v1/sessions: HTTP in and out; the rules live in
+// identity::IdentityService.
+#include "liftoff/http/router.hpp"
+
+namespace liftoff::identity {
+class IdentityService;
+}
+
+namespace liftoff::api {
+
+void add_identity_routes(http::Router& router, identity::IdentityService& service);
+
+}  // namespace liftoff::api

@@ -1,0 +1,122 @@
+#include "liftoff/identity/service.hpp"
+
+#include "liftoff/core/id.hpp"
+#include "liftoff/identity/credentials.hpp"
+
+namespace liftoff::identity {
+namespace asio = boost::asio;
+
+namespace {
+constexpr std::size_t kMaxNameLength = 200;
+constexpr std::size_t kMaxUserAgentLength = 512;
+
+db::Uuid new_id() {
+  return db::Uuid{core::new_uuid_v7()};
+}
+
+Error invalid_credentials() {
+  return make_error(Errc::unauthenticated, "invalid email or password");
+}
+
+db::Timestamp now() {
+  return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+}
+}  // namespace
+
+asio::awaitable<Result<IssuedSession>> IdentityService::issue(const User& user,
+                                                              const ClientInfo& client) {
+  auto token = new_session_token();
+  NewSession session{
+      new_id(),
+      user.id,
+      token_digest(token),
+      now() + std::chrono::duration_cast<std::chrono::microseconds>(options_.session_ttl),
+      client.ip,
+      client.user_agent.substr(0, kMaxUserAgentLength)};
+  auto created = co_await store_.create_session(session);
+  if (!created) co_return created.error();
+  co_return IssuedSession{user, session.id, std::move(token), session.expires_at};
+}
+
+asio::awaitable<Result<IssuedSession>> IdentityService::signup(const std::string& email,
+                                                               const std::string& password,
+                                                               const std::string& name,
+                                                               const ClientInfo& client) {
+  Error invalid{Errc::validation_failed, "the account details are invalid", {}};
+  auto normalized = normalize_email(email);
+  if (!normalized) invalid.fields.push_back({"email", "is not a valid email address"});
+  if (auto problem = password_problem(password)) invalid.fields.push_back({"password", *problem});
+  auto name_length = name.size();
+  if (name_length == 0 || name_length > kMaxNameLength) {
+    invalid.fields.push_back({"name", "must be 1 to " + std::to_string(kMaxNameLength) + " bytes"});
+  }
+  if (!invalid.fields.empty()) co_return invalid;
+
+  auto hash = co_await hasher_.hash(password);
+  if (!hash) co_return hash.error();
+  auto id = new_id();
+  auto user = co_await store_.create_user(id, *normalized, name, *hash);
+  if (!user) co_return user.error();
+  co_return co_await issue(*user, client);
+}
+
+asio::awaitable<Result<IssuedSession>> IdentityService::login(const std::string& email,
+                                                              const std::string& password,
+                                                              const ClientInfo& client) {
+  auto normalized = normalize_email(email).value_or("");
+  std::optional<StoredUser> stored;
+  if (!normalized.empty()) {
+    auto found = co_await store_.user_by_email(normalized);
+    if (!found) co_return found.error();
+    stored = std::move(*found);
+  }
+  // Unknown users cost one Argon2id verification too: the answer's timing does not tell them apart.
+  std::string hash = stored ? stored->password_hash : hasher_.decoy_hash();
+  auto verified = co_await hasher_.verify(password, hash);
+  if (!verified) co_return verified.error();
+  if (!stored || !verified->matches) co_return invalid_credentials();
+  if (verified->needs_rehash) {
+    auto rehashed = co_await hasher_.hash(password);
+    if (rehashed)
+      (void)co_await store_.set_password_hash(stored->user.id, *rehashed);  // best effort
+  }
+  co_return co_await issue(stored->user, client);
+}
+
+asio::awaitable<Result<Authenticated>> IdentityService::authenticate(std::string_view token) {
+  if (token.size() != kSessionTokenPrefix.size() + 43 ||
+      token.substr(0, kSessionTokenPrefix.size()) != kSessionTokenPrefix) {
+    co_return make_error(Errc::unauthenticated, "invalid or expired session token");
+  }
+  auto digest = token_digest(token);
+  auto found = co_await store_.session_by_digest(
+      digest, static_cast<std::int32_t>(options_.session_idle.count()));
+  if (!found) co_return found.error();
+  if (!*found) co_return make_error(Errc::unauthenticated, "invalid or expired session token");
+  auto& [session, user] = **found;
+  if (now() - session.last_seen_at > std::chrono::minutes(1)) {
+    (void)co_await store_.touch_session(session.id);  // at most one write a minute per session
+  }
+  co_return Authenticated{user, session.id};
+}
+
+asio::awaitable<Result<void>> IdentityService::logout(const Authenticated& who) {
+  auto revoked = co_await store_.revoke_session(who.session_id, who.user.id);
+  if (!revoked) co_return revoked.error();
+  co_return Result<void>{};
+}
+
+asio::awaitable<Result<std::vector<SessionRecord>>> IdentityService::sessions(
+    const Authenticated& who) {
+  co_return co_await store_.live_sessions(who.user.id);
+}
+
+asio::awaitable<Result<void>> IdentityService::revoke(const Authenticated& who,
+                                                      const db::Uuid& session_id) {
+  auto revoked = co_await store_.revoke_session(session_id, who.user.id);
+  if (!revoked) co_return revoked.error();
+  if (!*revoked) co_return make_error(Errc::not_found, "no such session");
+  co_return Result<void>{};
+}
+
+}  // namespace liftoff::identity

@@ -1,0 +1,69 @@
+#pragma once
+// Identity rules: signing up, logging in, authenticating a bearer token, and managing one's
+// sessions. No HTTP types here; handlers in api/identity.cpp translate.
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "liftoff/core/error.hpp"
+#include "liftoff/identity/password_hasher.hpp"
+#include "liftoff/identity/store.hpp"
+
+namespace liftoff::identity {
+
+struct IdentityOptions {
+  std::chrono::seconds session_ttl{std::chrono::hours(24 * 30)};  // absolute lifetime
+  std::chrono::seconds session_idle{std::chrono::hours(24 * 7)};  // unused this long: expired
+};
+
+struct ClientInfo {
+  std::string ip;
+  std::string user_agent;
+};
+
+struct IssuedSession {
+  User user;
+  db::Uuid session_id;
+  std::string token;  // shown once; only its digest is stored
+  db::Timestamp expires_at;
+};
+
+struct Authenticated {
+  User user;
+  db::Uuid session_id;
+};
+
+class IdentityService {
+ public:
+  IdentityService(IdentityStore& store, PasswordHasher& hasher, IdentityOptions options)
+      : store_(store), hasher_(hasher), options_(options) {}
+
+  // validation_failed with per-field errors; conflict when the email is registered.
+  [[nodiscard]] boost::asio::awaitable<Result<IssuedSession>> signup(const std::string& email,
+                                                                     const std::string& password,
+                                                                     const std::string& name,
+                                                                     const ClientInfo& client);
+  // unauthenticated for a wrong email or a wrong password alike, at the cost of one Argon2id check.
+  [[nodiscard]] boost::asio::awaitable<Result<IssuedSession>> login(const std::string& email,
+                                                                    const std::string& password,
+                                                                    const ClientInfo& client);
+  // unauthenticated unless `token` is a live session's token.
+  [[nodiscard]] boost::asio::awaitable<Result<Authenticated>> authenticate(std::string_view token);
+  [[nodiscard]] boost::asio::awaitable<Result<void>> logout(const Authenticated& who);
+  [[nodiscard]] boost::asio::awaitable<Result<std::vector<SessionRecord>>> sessions(
+      const Authenticated& who);
+  // not_found unless `session_id` is one of who's live sessions.
+  [[nodiscard]] boost::asio::awaitable<Result<void>> revoke(const Authenticated& who,
+                                                            const db::Uuid& session_id);
+
+ private:
+  [[nodiscard]] boost::asio::awaitable<Result<IssuedSession>> issue(const User& user,
+                                                                    const ClientInfo& client);
+
+  IdentityStore& store_;
+  PasswordHasher& hasher_;
+  IdentityOptions options_;
+};
+
+}  // namespace liftoff::identity

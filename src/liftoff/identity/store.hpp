@@ -1,0 +1,79 @@
+#pragma once
+// SQL for users and sessions. Every statement is a named constant; nothing here knows HTTP.
+#include <boost/asio/awaitable.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "liftoff/core/error.hpp"
+#include "liftoff/db/value.hpp"
+
+namespace liftoff::db {
+class Database;
+}
+
+namespace liftoff::identity {
+
+struct User {
+  db::Uuid id;
+  std::string email;
+  std::string name;
+  db::Timestamp created_at;
+};
+
+struct StoredUser {
+  User user;
+  std::string password_hash;
+};
+
+struct SessionRecord {
+  db::Uuid id;
+  db::Uuid user_id;
+  db::Timestamp created_at;
+  db::Timestamp last_seen_at;
+  db::Timestamp expires_at;
+  std::optional<std::string> ip;
+  std::optional<std::string> user_agent;
+};
+
+struct NewSession {
+  db::Uuid id;
+  db::Uuid user_id;
+  std::string token_digest;
+  db::Timestamp expires_at;
+  std::string ip;
+  std::string user_agent;
+};
+
+class IdentityStore {
+ public:
+  explicit IdentityStore(db::Database& database) : db_(database) {}
+
+  // Errc::conflict when the email is taken.
+  [[nodiscard]] boost::asio::awaitable<Result<User>> create_user(const db::Uuid& id,
+                                                                 const std::string& email,
+                                                                 const std::string& name,
+                                                                 const std::string& password_hash);
+  [[nodiscard]] boost::asio::awaitable<Result<std::optional<StoredUser>>> user_by_email(
+      const std::string& email);
+  [[nodiscard]] boost::asio::awaitable<Result<void>> set_password_hash(
+      const db::Uuid& user_id, const std::string& password_hash);
+
+  [[nodiscard]] boost::asio::awaitable<Result<db::Timestamp>> create_session(
+      const NewSession& session);
+  // The live session (not revoked, not expired, used within `idle_seconds`) with its user.
+  [[nodiscard]] boost::asio::awaitable<Result<std::optional<std::pair<SessionRecord, User>>>>
+  session_by_digest(const std::string& digest, std::int32_t idle_seconds);
+  // Records use, at most once a minute per session (no write per request).
+  [[nodiscard]] boost::asio::awaitable<Result<void>> touch_session(const db::Uuid& session_id);
+  // False when there was no live session of that user with that id.
+  [[nodiscard]] boost::asio::awaitable<Result<bool>> revoke_session(const db::Uuid& session_id,
+                                                                    const db::Uuid& user_id);
+  [[nodiscard]] boost::asio::awaitable<Result<std::vector<SessionRecord>>> live_sessions(
+      const db::Uuid& user_id);
+
+ private:
+  db::Database& db_;
+};
+
+}  // namespace liftoff::identity
