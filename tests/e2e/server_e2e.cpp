@@ -94,6 +94,15 @@ TEST_F(E2E, HealthzReadyzAndMetrics) {
   ASSERT_TRUE(ready);
   EXPECT_EQ(ready->status, 200) << ready->body;
 
+  auto openapi = http_request(port(), "GET", "/v1/openapi.json");
+  ASSERT_TRUE(openapi);
+  EXPECT_EQ(openapi->status, 200);
+  EXPECT_TRUE(boost::json::parse(openapi->body)
+                  .as_object()
+                  .at("paths")
+                  .as_object()
+                  .contains("/v1/auth/signup"));
+
   auto metrics = http_request(port(), "GET", "/metrics");
   ASSERT_TRUE(metrics);
   EXPECT_EQ(metrics->status, 200);

@@ -46,6 +46,12 @@ void add_system_routes(http::Router& router, SystemDeps deps) {
                    boost::json::object{{"status", "ready"}, {"schema_version", version}});
              });
 
+  router.add(http::Verb::get, "/v1/openapi.json",
+             [](http::RequestContext&) -> boost::asio::awaitable<http::Response> {
+               co_return http::text_response(http::beast_http::status::ok,
+                                             std::string(kOpenApiDocument), "application/json");
+             });
+
   router.add(http::Verb::get, "/metrics",
              [deps](http::RequestContext&) -> boost::asio::awaitable<http::Response> {
                co_return http::text_response(http::beast_http::status::ok, deps.metrics.render(),

@@ -1,6 +1,8 @@
 #pragma once
 // Operational endpoints: GET /healthz (alive), GET /readyz (database reachable and migrated),
 // GET /metrics (Prometheus text format).
+#include <string_view>
+
 #include "liftoff/http/router.hpp"
 
 namespace liftoff::core {
@@ -19,5 +21,8 @@ struct SystemDeps {
 };
 
 void add_system_routes(http::Router& router, SystemDeps deps);
+
+// docs/openapi.json, compiled in.
+extern const std::string_view kOpenApiDocument;
 
 }  // namespace liftoff::api

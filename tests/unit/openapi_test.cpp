@@ -1,0 +1,45 @@
+// The OpenAPI document stays true: every route the server registers is documented with its method,
+// and the document is valid JSON.
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+
+#include "liftoff/api/identity.hpp"
+#include "liftoff/api/system.hpp"
+#include "liftoff/core/metrics.hpp"
+#include "liftoff/db/database.hpp"
+#include "liftoff/identity/service.hpp"
+
+namespace liftoff::api {
+namespace {
+
+TEST(OpenApi, DocumentsEveryRegisteredRoute) {
+  core::Registry metrics;
+  db::Database database({}, metrics, 1);  // never connects: only routes are inspected
+  identity::PasswordHasher hasher({1, 8 * 1024, 1, 1});
+  identity::IdentityStore store(database);
+  identity::IdentityService service(store, hasher, {});
+  http::Router router;
+  add_identity_routes(router, service);
+  add_system_routes(router, {database, metrics, 1});
+
+  auto document = boost::json::parse(kOpenApiDocument).as_object();
+  EXPECT_EQ(document.at("openapi").as_string(), "3.1.0");
+  const auto& paths = document.at("paths").as_object();
+  for (const auto& route : router.routes()) {
+    if (route.pattern == "/healthz" || route.pattern == "/readyz" || route.pattern == "/metrics") {
+      EXPECT_TRUE(paths.contains(route.pattern)) << route.pattern;
+      continue;
+    }
+    ASSERT_TRUE(paths.contains(route.pattern)) << route.pattern << " is not in docs/openapi.json";
+    for (const auto& [verb, handler] : route.handlers) {
+      std::string method(http::beast_http::to_string(verb));
+      std::transform(method.begin(), method.end(), method.begin(), ::tolower);
+      EXPECT_TRUE(paths.at(route.pattern).as_object().contains(method))
+          << method << " " << route.pattern;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace liftoff::api
