@@ -449,6 +449,41 @@ TEST_F(E2E, SessionsCanBeListedRevokedAndLoggedOut) {
   EXPECT_EQ(with_token(port(), "GET", "/v1/me", second_token)->status, 401);
 }
 
+TEST_F(E2E, PasswordChangeRevokesEveryOtherSession) {
+  auto email = unique_email("change");
+  auto first = post_json(port(), "/v1/auth/signup", signup_body(email));
+  std::string keep(boost::json::parse(first->body).as_object().at("token").as_string());
+  auto second = post_json(port(), "/v1/auth/login",
+                          R"({"email":")" + email + R"(","password":"a sturdy passphrase"})");
+  std::string other(boost::json::parse(second->body).as_object().at("token").as_string());
+
+  auto wrong = post_json(
+      port(), "/v1/auth/password",
+      R"({"current_password":"not it at all","new_password":"a brand new passphrase"})", keep);
+  EXPECT_EQ(wrong->status, 422);
+  EXPECT_NE(wrong->body.find("current_password"), std::string::npos);
+  auto weak =
+      post_json(port(), "/v1/auth/password",
+                R"({"current_password":"a sturdy passphrase","new_password":"short"})", keep);
+  EXPECT_EQ(weak->status, 422);
+
+  auto changed = post_json(
+      port(), "/v1/auth/password",
+      R"({"current_password":"a sturdy passphrase","new_password":"a brand new passphrase"})",
+      keep);
+  ASSERT_EQ(changed->status, 204) << changed->body;
+  EXPECT_EQ(with_token(port(), "GET", "/v1/me", keep)->status, 200);   // this session stays
+  EXPECT_EQ(with_token(port(), "GET", "/v1/me", other)->status, 401);  // the others are revoked
+  EXPECT_EQ(post_json(port(), "/v1/auth/login",
+                      R"({"email":")" + email + R"(","password":"a sturdy passphrase"})")
+                ->status,
+            401);
+  EXPECT_EQ(post_json(port(), "/v1/auth/login",
+                      R"({"email":")" + email + R"(","password":"a brand new passphrase"})")
+                ->status,
+            200);
+}
+
 TEST(E2EServer, MaxConnectionsGets503WithRetryAfter) {
   Server server(Server::Env{{"LIFTOFF_MAX_CONNECTIONS", "2"}, {"LIFTOFF_IDLE_TIMEOUT", "10s"}});
   ASSERT_TRUE(server.wait_ready()) << server.process->log();

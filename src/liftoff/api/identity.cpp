@@ -120,6 +120,18 @@ void add_identity_routes(http::Router& router, identity::IdentityService& servic
                co_return http::Response{status::no_content, 11};
              });
 
+  router.add(http::Verb::post, "/v1/auth/password",
+             [&service](http::RequestContext& ctx) -> Awaitable {
+               auto who = co_await authenticate(service, ctx);
+               if (!who) co_return problem(who.error(), ctx);
+               auto fields = string_fields(ctx.request, {"current_password", "new_password"});
+               if (!fields) co_return problem(fields.error(), ctx);
+               auto done = co_await service.change_password(*who, (*fields)["current_password"],
+                                                            (*fields)["new_password"]);
+               if (!done) co_return problem(done.error(), ctx);
+               co_return http::Response{status::no_content, 11};
+             });
+
   router.add(http::Verb::get, "/v1/me", [&service](http::RequestContext& ctx) -> Awaitable {
     auto who = co_await authenticate(service, ctx);
     if (!who) co_return problem(who.error(), ctx);

@@ -58,9 +58,9 @@ asio::awaitable<Result<T>> PasswordHasher::run(Work& work) {
   };
   auto home = co_await asio::this_coro::executor;
   auto job = std::make_shared<Job>(home);
-  // The pool thread hands the job back without keeping a reference: the job (and its timer, bound to
-  // the caller's io_context) must only ever be destroyed on the caller's side. `work` is moved into
-  // the pool's handler before the first suspension.
+  // The pool thread hands the job back without keeping a reference: the job (and its timer, bound
+  // to the caller's io_context) must only ever be destroyed on the caller's side. `work` is moved
+  // into the pool's handler before the first suspension.
   asio::post(pool_, [job, home, work = std::move(work)]() mutable {
     Result<T> r = work();
     asio::post(home, [job = std::move(job), r = std::move(r)]() mutable {

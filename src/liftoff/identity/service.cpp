@@ -106,6 +106,29 @@ asio::awaitable<Result<void>> IdentityService::logout(const Authenticated& who) 
   co_return Result<void>{};
 }
 
+asio::awaitable<Result<void>> IdentityService::change_password(const Authenticated& who,
+                                                               const std::string& current_password,
+                                                               const std::string& new_password) {
+  if (auto problem = password_problem(new_password)) {
+    co_return Error{Errc::validation_failed,
+                    "the new password is not acceptable",
+                    {{"new_password", *problem}}};
+  }
+  auto stored = co_await store_.user_by_email(who.user.email);
+  if (!stored) co_return stored.error();
+  if (!*stored) co_return make_error(Errc::unauthenticated, "invalid or expired session token");
+  auto verified = co_await hasher_.verify(current_password, (*stored)->password_hash);
+  if (!verified) co_return verified.error();
+  if (!verified->matches) {
+    co_return Error{Errc::validation_failed,
+                    "the current password is incorrect",
+                    {{"current_password", "is incorrect"}}};
+  }
+  auto hash = co_await hasher_.hash(new_password);
+  if (!hash) co_return hash.error();
+  co_return co_await store_.change_password(who.user.id, *hash, who.session_id);
+}
+
 asio::awaitable<Result<std::vector<SessionRecord>>> IdentityService::sessions(
     const Authenticated& who) {
   co_return co_await store_.live_sessions(who.user.id);

@@ -51,6 +51,11 @@ class IdentityService {
   // unauthenticated unless `token` is a live session's token.
   [[nodiscard]] boost::asio::awaitable<Result<Authenticated>> authenticate(std::string_view token);
   [[nodiscard]] boost::asio::awaitable<Result<void>> logout(const Authenticated& who);
+  // validation_failed when the current password is wrong or the new one breaks the policy; on
+  // success every other session of the user is revoked.
+  [[nodiscard]] boost::asio::awaitable<Result<void>> change_password(
+      const Authenticated& who, const std::string& current_password,
+      const std::string& new_password);
   [[nodiscard]] boost::asio::awaitable<Result<std::vector<SessionRecord>>> sessions(
       const Authenticated& who);
   // not_found unless `session_id` is one of who's live sessions.

@@ -20,6 +20,9 @@ constexpr Statement kUserByEmail{
 constexpr Statement kSetPassword{
     "identity.set_password",
     "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1"};
+constexpr Statement kRevokeOtherSessions{"identity.revoke_other_sessions",
+                                         "UPDATE sessions SET revoked_at = now() "
+                                         "WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL"};
 constexpr Statement kInsertSession{
     "identity.insert_session",
     "INSERT INTO sessions (id, user_id, token_hash, expires_at, ip, user_agent) "
@@ -92,6 +95,20 @@ asio::awaitable<Result<void>> IdentityStore::set_password_hash(const db::Uuid& u
       co_await db_.query(Intent::write, Tenant::control(), kSetPassword, params, deadline());
   if (!rows) co_return rows.error();
   co_return Result<void>{};
+}
+
+asio::awaitable<Result<void>> IdentityStore::change_password(const db::Uuid& user_id,
+                                                             const std::string& password_hash,
+                                                             const db::Uuid& keep_session_id) {
+  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  if (!tx) co_return tx.error();
+  Params password(user_id, password_hash);
+  auto updated = co_await tx->query(kSetPassword, password, deadline());
+  if (!updated) co_return updated.error();
+  Params others(user_id, keep_session_id);
+  auto revoked = co_await tx->query(kRevokeOtherSessions, others, deadline());
+  if (!revoked) co_return revoked.error();
+  co_return co_await tx->commit(deadline());
 }
 
 asio::awaitable<Result<db::Timestamp>> IdentityStore::create_session(const NewSession& s) {
