@@ -484,6 +484,25 @@ TEST_F(E2E, PasswordChangeRevokesEveryOtherSession) {
             200);
 }
 
+TEST_F(E2E, RepeatedLoginFailuresSlowDownThenLockTheAccount) {
+  auto email = unique_email("guess");
+  ASSERT_EQ(post_json(port(), "/v1/auth/signup", signup_body(email))->status, 201);
+  std::string wrong = R"({"email":")" + email + R"(","password":"guess number n"})";
+  auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(post_json(port(), "/v1/auth/login", wrong)->status, 401) << i;
+  EXPECT_GE(std::chrono::steady_clock::now() - started,
+            3500ms);  // 0 + 250 + 500 + 1000 + 2000 ms of delay
+  auto locked = post_json(port(), "/v1/auth/login",
+                          R"({"email":")" + email + R"(","password":"a sturdy passphrase"})");
+  ASSERT_TRUE(locked);
+  EXPECT_EQ(locked->status, 429);
+  auto retry_after = std::stoi(locked->header("retry-after"));  // a 30 s lock, begun at the fifth failure
+  EXPECT_GE(retry_after, 25);
+  EXPECT_LE(retry_after, 30);
+  EXPECT_EQ(problem(*locked).at("type").as_string(), "urn:liftoff:problem:too-many-requests");
+}
+
 TEST(E2EServer, MaxConnectionsGets503WithRetryAfter) {
   Server server(Server::Env{{"LIFTOFF_MAX_CONNECTIONS", "2"}, {"LIFTOFF_IDLE_TIMEOUT", "10s"}});
   ASSERT_TRUE(server.wait_ready()) << server.process->log();

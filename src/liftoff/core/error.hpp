@@ -5,6 +5,8 @@
 // per-connection and per-job catch sites, which turn them into `internal`.
 #include <boost/assert/source_location.hpp>
 #include <boost/system/result.hpp>
+#include <chrono>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -41,6 +43,7 @@ struct Error {
   Errc code = Errc::internal;
   std::string detail;              // human-readable, safe to show to the client
   std::vector<FieldError> fields;  // validation errors only
+  std::optional<std::chrono::seconds> retry_after;  // when the client may try again (429, 503)
 };
 
 [[nodiscard]] inline Error make_error(Errc code, std::string detail) {

@@ -1,5 +1,10 @@
 #include "liftoff/identity/service.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include "liftoff/core/id.hpp"
 #include "liftoff/identity/credentials.hpp"
 
@@ -64,6 +69,10 @@ asio::awaitable<Result<IssuedSession>> IdentityService::login(const std::string&
                                                               const std::string& password,
                                                               const ClientInfo& client) {
   auto normalized = normalize_email(email).value_or("");
+  auto account = normalized.empty() ? email.substr(0, 254) : normalized;
+  if (auto wait = throttle_.locked(account, client.ip)) {
+    co_return Error{Errc::too_many_requests, "too many failed logins; try again later", {}, *wait};
+  }
   std::optional<StoredUser> stored;
   if (!normalized.empty()) {
     auto found = co_await store_.user_by_email(normalized);
@@ -74,7 +83,15 @@ asio::awaitable<Result<IssuedSession>> IdentityService::login(const std::string&
   std::string hash = stored ? stored->password_hash : hasher_.decoy_hash();
   auto verified = co_await hasher_.verify(password, hash);
   if (!verified) co_return verified.error();
-  if (!stored || !verified->matches) co_return invalid_credentials();
+  if (!stored || !verified->matches) {
+    auto delay = throttle_.failed(account, client.ip);
+    if (delay.count() > 0) {
+      asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    co_return invalid_credentials();
+  }
+  throttle_.succeeded(account);
   if (verified->needs_rehash) {
     auto rehashed = co_await hasher_.hash(password);
     if (rehashed)

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "liftoff/core/error.hpp"
+#include "liftoff/identity/login_throttle.hpp"
 #include "liftoff/identity/password_hasher.hpp"
 #include "liftoff/identity/store.hpp"
 
@@ -15,6 +16,7 @@ namespace liftoff::identity {
 struct IdentityOptions {
   std::chrono::seconds session_ttl{std::chrono::hours(24 * 30)};  // absolute lifetime
   std::chrono::seconds session_idle{std::chrono::hours(24 * 7)};  // unused this long: expired
+  LoginThrottleOptions throttle;
 };
 
 struct ClientInfo {
@@ -37,14 +39,15 @@ struct Authenticated {
 class IdentityService {
  public:
   IdentityService(IdentityStore& store, PasswordHasher& hasher, IdentityOptions options)
-      : store_(store), hasher_(hasher), options_(options) {}
+      : store_(store), hasher_(hasher), options_(options), throttle_(options.throttle) {}
 
   // validation_failed with per-field errors; conflict when the email is registered.
   [[nodiscard]] boost::asio::awaitable<Result<IssuedSession>> signup(const std::string& email,
                                                                      const std::string& password,
                                                                      const std::string& name,
                                                                      const ClientInfo& client);
-  // unauthenticated for a wrong email or a wrong password alike, at the cost of one Argon2id check.
+  // unauthenticated for a wrong email or a wrong password alike, at the cost of one Argon2id check;
+  // repeated failures are slowed down, then refused with too_many_requests (see LoginThrottle).
   [[nodiscard]] boost::asio::awaitable<Result<IssuedSession>> login(const std::string& email,
                                                                     const std::string& password,
                                                                     const ClientInfo& client);
@@ -69,6 +72,7 @@ class IdentityService {
   IdentityStore& store_;
   PasswordHasher& hasher_;
   IdentityOptions options_;
+  LoginThrottle throttle_;
 };
 
 }  // namespace liftoff::identity
