@@ -497,10 +497,28 @@ TEST_F(E2E, RepeatedLoginFailuresSlowDownThenLockTheAccount) {
                           R"({"email":")" + email + R"(","password":"a sturdy passphrase"})");
   ASSERT_TRUE(locked);
   EXPECT_EQ(locked->status, 429);
-  auto retry_after = std::stoi(locked->header("retry-after"));  // a 30 s lock, begun at the fifth failure
+  auto retry_after =
+      std::stoi(locked->header("retry-after"));  // a 30 s lock, begun at the fifth failure
   EXPECT_GE(retry_after, 25);
   EXPECT_LE(retry_after, 30);
   EXPECT_EQ(problem(*locked).at("type").as_string(), "urn:liftoff:problem:too-many-requests");
+}
+
+TEST_F(E2E, ARevokedSessionIsRefusedByAnotherProcessWithinASecond) {
+  Server other(
+      Server::Env{{"LIFTOFF_SESSION_CACHE_TTL", "30s"}});  // a long cache: only NOTIFY can evict
+  ASSERT_TRUE(other.wait_ready()) << other.process->log();
+  auto signup = post_json(port(), "/v1/auth/signup", signup_body(unique_email("twoprocs")));
+  std::string token(boost::json::parse(signup->body).as_object().at("token").as_string());
+  EXPECT_EQ(with_token(other.port, "GET", "/v1/me", token)->status, 200);  // now cached there
+  EXPECT_EQ(with_token(other.port, "GET", "/v1/me", token)->status, 200);
+
+  EXPECT_EQ(post_json(port(), "/v1/auth/logout", "", token)->status,
+            204);  // revoked on this process
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(with_token(other.port, "GET", "/v1/me", token)->status, 401);
+  other.process->signal(SIGTERM);
+  EXPECT_EQ(other.process->wait(15s), 0) << other.process->log();
 }
 
 TEST(E2EServer, MaxConnectionsGets503WithRetryAfter) {

@@ -20,7 +20,9 @@
 #include "liftoff/db/migrations.hpp"
 #include "liftoff/http/server.hpp"
 #include "liftoff/identity/password_hasher.hpp"
+#include "liftoff/identity/revocation_listener.hpp"
 #include "liftoff/identity/service.hpp"
+#include "liftoff/identity/session_cache.hpp"
 #include "liftoff/identity/store.hpp"
 
 #ifndef LIFTOFF_VERSION
@@ -140,10 +142,15 @@ int serve(const core::Config& config) {
   identity::PasswordHasher hasher({config.password_hash_ops, config.password_hash_memory,
                                    config.password_hash_threads, config.password_hash_queue});
   identity::IdentityStore identity_store(database);
+  identity::SessionCache session_cache(config.session_cache_ttl, 100'000);
+  identity::SessionRevocationListener revocations(db::ConnectOptions{*url, {}, "liftoff-listener"},
+                                                  session_cache);
   identity::IdentityService identity_service(
       identity_store, hasher,
       {std::chrono::duration_cast<std::chrono::seconds>(config.session_ttl),
-       std::chrono::duration_cast<std::chrono::seconds>(config.session_idle)});
+       std::chrono::duration_cast<std::chrono::seconds>(config.session_idle),
+       {}},
+      config.session_cache_ttl.count() > 0 ? &session_cache : nullptr);
   api::add_identity_routes(router, identity_service);
   api::add_system_routes(router,
                          {database, metrics, migrations.empty() ? 0 : migrations.back().version});
@@ -158,6 +165,7 @@ int serve(const core::Config& config) {
   options.request_timeout = config.request_timeout;
   options.idle_timeout = config.idle_timeout;
   options.shutdown_timeout = config.shutdown_timeout;
+  options.on_drain = [&revocations] { revocations.stop(); };
   http::Server server(options, router, metrics);
   try {
     server.bind();
@@ -168,7 +176,15 @@ int serve(const core::Config& config) {
   spdlog::info("serving on http://{}:{} with {} worker threads", config.listen_host, server.port(),
                threads);
   auto cut = server.run(
-      {}, [&database](std::size_t worker, asio::io_context&) { database.stop_worker(worker); });
+      [&revocations](std::size_t worker, asio::io_context& io) {
+        // One listener per process keeps the session cache honest (see SessionRevocationListener).
+        if (worker == 0) {
+          asio::co_spawn(io, revocations.run(), [](const std::exception_ptr& e) {
+            if (e) spdlog::error("session revocation listener failed");
+          });
+        }
+      },
+      [&database](std::size_t worker, asio::io_context&) { database.stop_worker(worker); });
   spdlog::info("stopped{}",
                cut ? fmt::format(" ({} connections cut at the shutdown deadline)", cut) : "");
   spdlog::shutdown();

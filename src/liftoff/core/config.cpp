@@ -193,6 +193,9 @@ std::vector<ConfigKey> make_keys() {
                               1min, std::chrono::hours(24 * 365)));
   keys.push_back(duration_key("session_idle", "a session unused this long expires",
                               &Config::session_idle, 1min, std::chrono::hours(24 * 365)));
+  keys.push_back(duration_key("session_cache_ttl",
+                              "how long a process trusts a checked session (0: off)",
+                              &Config::session_cache_ttl, 0ms, 1min));
   keys.push_back({"auto_migrate",
                   "apply pending migrations at start (default: true for the embedded database)",
                   false,

@@ -41,8 +41,8 @@ struct FieldError {
 
 struct Error {
   Errc code = Errc::internal;
-  std::string detail;              // human-readable, safe to show to the client
-  std::vector<FieldError> fields;  // validation errors only
+  std::string detail;                               // human-readable, safe to show to the client
+  std::vector<FieldError> fields;                   // validation errors only
   std::optional<std::chrono::seconds> retry_after;  // when the client may try again (429, 503)
 };
 

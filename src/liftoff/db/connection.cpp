@@ -369,6 +369,23 @@ asio::awaitable<std::vector<Result<Rows>>> Connection::pipeline(std::span<const 
   co_return results;
 }
 
+asio::awaitable<Result<std::vector<Notification>>> Connection::notifications(Deadline deadline) {
+  std::vector<Notification> out;
+  for (;;) {
+    if (!usable())
+      co_return make_error(Errc::unavailable, "connection to PostgreSQL is not usable");
+    if (PQconsumeInput(conn_) == 0) co_return broken_error("listen");
+    while (PGnotify* n = PQnotifies(conn_)) {
+      out.push_back({n->relname ? n->relname : "", n->extra ? n->extra : ""});
+      PQfreemem(n);
+    }
+    if (!out.empty() || Clock::now() >= deadline) co_return out;
+    auto ec = co_await wait_fd(socket_->sd, asio::posix::descriptor_base::wait_read, deadline);
+    if (ec == asio::error::timed_out) co_return out;
+    if (ec) co_return broken_error("listen");
+  }
+}
+
 asio::awaitable<Result<void>> Connection::execute_script(std::string_view sql, Deadline deadline) {
   if (!usable()) co_return make_error(Errc::unavailable, "connection to PostgreSQL is not usable");
   Watchdog watchdog(*this, deadline);

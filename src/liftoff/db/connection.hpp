@@ -55,6 +55,12 @@ class QueryObserver {
 
 enum class TransactionState { idle, active, in_transaction, failed, unknown };
 
+// An asynchronous notification (NOTIFY channel, 'payload').
+struct Notification {
+  std::string channel;
+  std::string payload;
+};
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   [[nodiscard]] static boost::asio::awaitable<Result<std::unique_ptr<Connection>>> connect(
@@ -76,6 +82,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Runs a script of one or more statements with the simple protocol (migrations, admin). No
   // params.
+  // For a connection that ran LISTEN: the notifications that arrive before the deadline (empty when
+  // none did). Errc::unavailable when the connection is lost. Not for pooled or shared connections.
+  [[nodiscard]] boost::asio::awaitable<Result<std::vector<Notification>>> notifications(
+      Deadline deadline);
+
   [[nodiscard]] boost::asio::awaitable<Result<void>> execute_script(std::string_view sql,
                                                                     Deadline deadline);
 

@@ -37,7 +37,8 @@ Response problem_response(const Error& error, std::string_view request_id, unsig
   res.body() = boost::json::serialize(body);
   if (error.code == Errc::unavailable || error.code == Errc::retryable ||
       error.code == Errc::too_many_requests) {
-    auto seconds = error.retry_after ? error.retry_after->count() : (error.code == Errc::retryable ? 0 : 1);
+    auto seconds =
+        error.retry_after ? error.retry_after->count() : (error.code == Errc::retryable ? 0 : 1);
     res.set(beast_http::field::retry_after, std::to_string(seconds));
   }
   res.prepare_payload();

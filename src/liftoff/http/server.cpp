@@ -552,6 +552,7 @@ struct Server::Impl {
   }
 
   void request_stop() {
+    if (options.on_drain) options.on_drain();
     for (auto& w : workers) {
       asio::co_spawn(*w->ioc, drain(*w), log_failure("drain"));
     }

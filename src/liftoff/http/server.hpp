@@ -34,6 +34,9 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds shutdown_timeout{10'000};
   bool handle_signals = true;  // SIGINT/SIGTERM start a graceful shutdown
+  // Called once when the shutdown begins (from the control thread): stop background loops here so
+  // the workers' event loops can run dry.
+  std::function<void()> on_drain;
 };
 
 class Server {

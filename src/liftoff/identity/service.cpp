@@ -106,6 +106,9 @@ asio::awaitable<Result<Authenticated>> IdentityService::authenticate(std::string
     co_return make_error(Errc::unauthenticated, "invalid or expired session token");
   }
   auto digest = token_digest(token);
+  if (cache_) {
+    if (auto hit = cache_->get(digest)) co_return Authenticated{hit->user, hit->session_id};
+  }
   auto found = co_await store_.session_by_digest(
       digest, static_cast<std::int32_t>(options_.session_idle.count()));
   if (!found) co_return found.error();
@@ -114,12 +117,14 @@ asio::awaitable<Result<Authenticated>> IdentityService::authenticate(std::string
   if (now() - session.last_seen_at > std::chrono::minutes(1)) {
     (void)co_await store_.touch_session(session.id);  // at most one write a minute per session
   }
+  if (cache_) cache_->put(digest, {user, session.id, session.last_seen_at}, session.expires_at);
   co_return Authenticated{user, session.id};
 }
 
 asio::awaitable<Result<void>> IdentityService::logout(const Authenticated& who) {
   auto revoked = co_await store_.revoke_session(who.session_id, who.user.id);
   if (!revoked) co_return revoked.error();
+  if (cache_) cache_->evict_session(who.session_id.to_string());
   co_return Result<void>{};
 }
 
@@ -143,7 +148,12 @@ asio::awaitable<Result<void>> IdentityService::change_password(const Authenticat
   }
   auto hash = co_await hasher_.hash(new_password);
   if (!hash) co_return hash.error();
-  co_return co_await store_.change_password(who.user.id, *hash, who.session_id);
+  auto revoked = co_await store_.change_password(who.user.id, *hash, who.session_id);
+  if (!revoked) co_return revoked.error();
+  if (cache_) {
+    for (const auto& id : *revoked) cache_->evict_session(id.to_string());
+  }
+  co_return Result<void>{};
 }
 
 asio::awaitable<Result<std::vector<SessionRecord>>> IdentityService::sessions(
@@ -156,6 +166,7 @@ asio::awaitable<Result<void>> IdentityService::revoke(const Authenticated& who,
   auto revoked = co_await store_.revoke_session(session_id, who.user.id);
   if (!revoked) co_return revoked.error();
   if (!*revoked) co_return make_error(Errc::not_found, "no such session");
+  if (cache_) cache_->evict_session(session_id.to_string());
   co_return Result<void>{};
 }
 

@@ -9,6 +9,7 @@
 #include "liftoff/core/error.hpp"
 #include "liftoff/identity/login_throttle.hpp"
 #include "liftoff/identity/password_hasher.hpp"
+#include "liftoff/identity/session_cache.hpp"
 #include "liftoff/identity/store.hpp"
 
 namespace liftoff::identity {
@@ -38,8 +39,14 @@ struct Authenticated {
 
 class IdentityService {
  public:
-  IdentityService(IdentityStore& store, PasswordHasher& hasher, IdentityOptions options)
-      : store_(store), hasher_(hasher), options_(options), throttle_(options.throttle) {}
+  // `cache` may be null (no caching); when set, a SessionRevocationListener must keep it honest.
+  IdentityService(IdentityStore& store, PasswordHasher& hasher, IdentityOptions options,
+                  SessionCache* cache = nullptr)
+      : store_(store),
+        hasher_(hasher),
+        options_(options),
+        throttle_(options.throttle),
+        cache_(cache) {}
 
   // validation_failed with per-field errors; conflict when the email is registered.
   [[nodiscard]] boost::asio::awaitable<Result<IssuedSession>> signup(const std::string& email,
@@ -73,6 +80,7 @@ class IdentityService {
   PasswordHasher& hasher_;
   IdentityOptions options_;
   LoginThrottle throttle_;
+  SessionCache* cache_;
 };
 
 }  // namespace liftoff::identity

@@ -20,9 +20,13 @@ constexpr Statement kUserByEmail{
 constexpr Statement kSetPassword{
     "identity.set_password",
     "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1"};
-constexpr Statement kRevokeOtherSessions{"identity.revoke_other_sessions",
-                                         "UPDATE sessions SET revoked_at = now() "
-                                         "WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL"};
+// Revocations NOTIFY the session ids in the same transaction, so every process's session cache
+// evicts them when (and only if) the revocation commits.
+constexpr Statement kRevokeOtherSessions{
+    "identity.revoke_other_sessions",
+    "WITH revoked AS (UPDATE sessions SET revoked_at = now() "
+    "WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL RETURNING id) "
+    "SELECT id, pg_notify('liftoff_sessions', id::text) FROM revoked"};
 constexpr Statement kInsertSession{
     "identity.insert_session",
     "INSERT INTO sessions (id, user_id, token_hash, expires_at, ip, user_agent) "
@@ -38,8 +42,9 @@ constexpr Statement kTouchSession{"identity.touch_session",
                                   "WHERE id = $1 AND last_seen_at < now() - interval '60 seconds'"};
 constexpr Statement kRevokeSession{
     "identity.revoke_session",
-    "UPDATE sessions SET revoked_at = now() "
-    "WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now()"};
+    "WITH revoked AS (UPDATE sessions SET revoked_at = now() "
+    "WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now() RETURNING id) "
+    "SELECT id, pg_notify('liftoff_sessions', id::text) FROM revoked"};
 constexpr Statement kLiveSessions{
     "identity.live_sessions",
     "SELECT id, user_id, created_at, last_seen_at, expires_at, ip, user_agent "
@@ -97,9 +102,8 @@ asio::awaitable<Result<void>> IdentityStore::set_password_hash(const db::Uuid& u
   co_return Result<void>{};
 }
 
-asio::awaitable<Result<void>> IdentityStore::change_password(const db::Uuid& user_id,
-                                                             const std::string& password_hash,
-                                                             const db::Uuid& keep_session_id) {
+asio::awaitable<Result<std::vector<db::Uuid>>> IdentityStore::change_password(
+    const db::Uuid& user_id, const std::string& password_hash, const db::Uuid& keep_session_id) {
   auto tx = co_await db_.begin(Tenant::control(), deadline());
   if (!tx) co_return tx.error();
   Params password(user_id, password_hash);
@@ -108,7 +112,11 @@ asio::awaitable<Result<void>> IdentityStore::change_password(const db::Uuid& use
   Params others(user_id, keep_session_id);
   auto revoked = co_await tx->query(kRevokeOtherSessions, others, deadline());
   if (!revoked) co_return revoked.error();
-  co_return co_await tx->commit(deadline());
+  std::vector<db::Uuid> ids;
+  for (int i = 0; i < revoked->size(); ++i) ids.push_back((*revoked)[i].get<db::Uuid>(0));
+  auto committed = co_await tx->commit(deadline());
+  if (!committed) co_return committed.error();
+  co_return ids;
 }
 
 asio::awaitable<Result<db::Timestamp>> IdentityStore::create_session(const NewSession& s) {
@@ -147,7 +155,7 @@ asio::awaitable<Result<bool>> IdentityStore::revoke_session(const db::Uuid& sess
   auto rows =
       co_await db_.query(Intent::write, Tenant::control(), kRevokeSession, params, deadline());
   if (!rows) co_return rows.error();
-  co_return rows->affected() == 1;
+  co_return rows->size() == 1;
 }
 
 asio::awaitable<Result<std::vector<SessionRecord>>> IdentityStore::live_sessions(

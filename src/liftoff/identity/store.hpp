@@ -59,8 +59,9 @@ class IdentityStore {
   [[nodiscard]] boost::asio::awaitable<Result<void>> set_password_hash(
       const db::Uuid& user_id, const std::string& password_hash);
 
-  // In one transaction: the new hash, and every other session of the user revoked.
-  [[nodiscard]] boost::asio::awaitable<Result<void>> change_password(
+  // In one transaction: the new hash, and every other session of the user revoked (their ids
+  // returned).
+  [[nodiscard]] boost::asio::awaitable<Result<std::vector<db::Uuid>>> change_password(
       const db::Uuid& user_id, const std::string& password_hash, const db::Uuid& keep_session_id);
 
   [[nodiscard]] boost::asio::awaitable<Result<db::Timestamp>> create_session(

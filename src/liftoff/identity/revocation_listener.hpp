@@ -1,0 +1,33 @@
+#pragma once
+// Keeps every process's SessionCache honest: LISTENs on the `liftoff_sessions` channel, where every
+// revocation NOTIFYs the session id in the revoking transaction, and evicts those sessions. While
+// the listening connection is down the cache is bypassed-by-clearing: it is emptied on every
+// (re)connect, so no revocation can be missed.
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+
+#include "liftoff/db/connection.hpp"
+#include "liftoff/identity/session_cache.hpp"
+
+namespace liftoff::identity {
+
+inline constexpr std::string_view kSessionsChannel = "liftoff_sessions";
+
+class SessionRevocationListener {
+ public:
+  SessionRevocationListener(db::ConnectOptions connect, SessionCache& cache)
+      : connect_(std::move(connect)), cache_(cache) {}
+
+  // Runs until stop(); spawn it on one worker. Reconnects with backoff.
+  boost::asio::awaitable<void> run();
+  void stop() { stopping_.store(true, std::memory_order_relaxed); }
+  [[nodiscard]] bool listening() const { return listening_.load(std::memory_order_relaxed); }
+
+ private:
+  db::ConnectOptions connect_;
+  SessionCache& cache_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> listening_{false};
+};
+
+}  // namespace liftoff::identity
