@@ -1,5 +1,6 @@
 #include "liftoff/identity/service.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -51,9 +52,13 @@ asio::awaitable<Result<IssuedSession>> IdentityService::signup(const std::string
   auto normalized = normalize_email(email);
   if (!normalized) invalid.fields.push_back({"email", "is not a valid email address"});
   if (auto problem = password_problem(password)) invalid.fields.push_back({"password", *problem});
-  auto name_length = name.size();
+  // Characters, not bytes (JSON bodies are valid UTF-8): count the bytes that start a code point.
+  auto name_length = static_cast<std::size_t>(std::count_if(name.begin(), name.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
   if (name_length == 0 || name_length > kMaxNameLength) {
-    invalid.fields.push_back({"name", "must be 1 to " + std::to_string(kMaxNameLength) + " bytes"});
+    invalid.fields.push_back(
+        {"name", "must be 1 to " + std::to_string(kMaxNameLength) + " characters"});
   }
   if (!invalid.fields.empty()) co_return invalid;
 
