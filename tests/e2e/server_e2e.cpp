@@ -4,6 +4,7 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -580,6 +581,22 @@ TEST(E2EServer, StartupLogsConfigurationWithSecretsMasked) {
   auto password = url.substr(url.find(':', 14) + 1, url.find('@') - url.find(':', 14) - 1);
   EXPECT_EQ(log.find(password), std::string::npos);
   EXPECT_NE(log.find(R"("route":"/healthz","status":200)"), std::string::npos);  // access log
+}
+
+TEST(E2EServer, EmbeddedPostgresOnABusyPortSaysSo) {
+  char dir[] = "/tmp/liftoff-e2e-busy-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all |
+                                        std::filesystem::perms::group_exec |
+                                        std::filesystem::perms::others_exec);
+  auto busy = std::to_string(test_postgres().options().port);  // the test cluster holds it
+  Process start({LIFTOFF_BINARY, "pg", "start", "--data-dir", dir, "--embedded-pg-port", busy}, {},
+                std::string(dir) + ".log");
+  EXPECT_EQ(start.wait(60s), 1) << start.log();
+  EXPECT_NE(start.log().find("port " + busy + " on 127.0.0.1 is in use"), std::string::npos)
+      << start.log();
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove(std::string(dir) + ".log");
 }
 
 TEST(E2EServer, MigrateStatusAndUpCommands) {

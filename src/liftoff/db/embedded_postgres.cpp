@@ -4,8 +4,10 @@
 #include <fmt/format.h>
 #include <grp.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,6 +48,20 @@ std::string random_password() {
   std::string out;
   for (int i = 0; i < 32; ++i) out += kAlphabet[rd() % (sizeof(kAlphabet) - 1)];
   return out;
+}
+
+bool port_free(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return true;  // cannot tell: let pg_ctl report
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return free;
 }
 
 }  // namespace
@@ -173,6 +189,11 @@ Result<void> EmbeddedPostgres::start() {
     if (auto ok = init(); !ok) return ok;
   }
   if (!running()) {
+    if (!port_free(options_.port)) {
+      return make_error(Errc::unavailable,
+                        "port " + std::to_string(options_.port) +
+                            " on 127.0.0.1 is in use (another PostgreSQL?); set embedded_pg_port");
+    }
     auto log = options_.data_dir / "postgres.log";
     if (auto user = postgres_user()) {
       int fd = ::open(log.c_str(), O_CREAT | O_WRONLY | O_APPEND, 0600);
