@@ -583,6 +583,25 @@ TEST(E2EServer, StartupLogsConfigurationWithSecretsMasked) {
   EXPECT_NE(log.find(R"("route":"/healthz","status":200)"), std::string::npos);  // access log
 }
 
+TEST(E2EServer, BehindATrustedProxyTheForwardedClientIsThrottledNotTheProxy) {
+  Server server(Server::Env{{"LIFTOFF_TRUSTED_PROXIES", "127.0.0.1"}});
+  ASSERT_TRUE(server.wait_ready()) << server.process->log();
+  auto login = [&](const std::string& email, const std::string& client) {
+    return http_request(
+        server.port, "POST", "/v1/auth/login",
+        "Content-Type: application/json\r\nX-Forwarded-For: 198.51.100.1, " + client + "\r\n",
+        R"({"email":")" + email + R"(","password":"not a real password"})");
+  };
+  // 20 failures for 20 different accounts (no per-account delay) from one client lock that client.
+  for (int i = 0; i < 20; ++i)
+    EXPECT_EQ(login("nobody" + std::to_string(i) + "@example.com", "203.0.113.7")->status, 401);
+  EXPECT_EQ(login("someone@example.com", "203.0.113.7")->status, 429);
+  EXPECT_EQ(login("someone@example.com", "203.0.113.8")->status,
+            401);  // another client behind the same proxy
+  server.process->signal(SIGTERM);
+  EXPECT_EQ(server.process->wait(15s), 0);
+}
+
 TEST(E2EServer, EmbeddedPostgresOnABusyPortSaysSo) {
   char dir[] = "/tmp/liftoff-e2e-busy-XXXXXX";
   ASSERT_NE(::mkdtemp(dir), nullptr);

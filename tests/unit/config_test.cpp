@@ -94,6 +94,16 @@ TEST(Config, SecretsAreMaskedWhenDescribed) {
     EXPECT_EQ(value.find("topsecret"), std::string::npos) << key;
 }
 
+TEST(Config, TrustedProxiesAreAListOfAddresses) {
+  ConfigSources s;
+  s.flags = {{"trusted_proxies", "10.0.0.1, 10.0.0.2,::1"}};
+  auto c = load_config(s);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->trusted_proxies, (std::vector<std::string>{"10.0.0.1", "10.0.0.2", "::1"}));
+  s.flags = {{"trusted_proxies", "10.0.0.1,evil.example.com"}};
+  EXPECT_FALSE(load_config(s));
+}
+
 TEST(Config, NamesOfFlagsAndEnvironment) {
   EXPECT_EQ(flag_name("database_url"), "database-url");
   EXPECT_EQ(env_name("database_url"), "LIFTOFF_DATABASE_URL");

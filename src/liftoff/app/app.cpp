@@ -165,6 +165,7 @@ int serve(const core::Config& config) {
   options.request_timeout = config.request_timeout;
   options.idle_timeout = config.idle_timeout;
   options.shutdown_timeout = config.shutdown_timeout;
+  options.trusted_proxies = config.trusted_proxies;
   options.on_drain = [&revocations] { revocations.stop(); };
   http::Server server(options, router, metrics);
   try {

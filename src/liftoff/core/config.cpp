@@ -89,6 +89,13 @@ ConfigKey duration_key(std::string name, std::string help, milliseconds Config::
           [=](const Config& c) { return format_duration(c.*field); }};
 }
 
+std::string trim(std::string s) {
+  auto not_space = [](unsigned char ch) { return !std::isspace(ch); };
+  s.erase(s.begin(), std::find_if(s.begin(), s.end(), not_space));
+  s.erase(std::find_if(s.rbegin(), s.rend(), not_space).base(), s.end());
+  return s;
+}
+
 std::vector<ConfigKey> make_keys() {
   using namespace std::chrono_literals;
   std::vector<ConfigKey> keys;
@@ -196,6 +203,31 @@ std::vector<ConfigKey> make_keys() {
   keys.push_back(duration_key("session_cache_ttl",
                               "how long a process trusts a checked session (0: off)",
                               &Config::session_cache_ttl, 0ms, 1min));
+  keys.push_back(
+      {"trusted_proxies",
+       "comma-separated IP addresses of load balancers whose X-Forwarded-For is believed", false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         c.trusted_proxies.clear();
+         std::size_t pos = 0;
+         while (pos <= v.size() && !v.empty()) {
+           auto comma = v.find(',', pos);
+           auto item =
+               trim(v.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+           if (item.empty() ||
+               item.find_first_not_of("0123456789abcdefABCDEF.:") != std::string::npos) {
+             return "expected IP addresses separated by commas";
+           }
+           c.trusted_proxies.push_back(item);
+           if (comma == std::string::npos) break;
+           pos = comma + 1;
+         }
+         return std::nullopt;
+       },
+       [](const Config& c) {
+         std::string out;
+         for (const auto& p : c.trusted_proxies) out += (out.empty() ? "" : ",") + p;
+         return out.empty() ? std::string("none") : out;
+       }});
   keys.push_back({"auto_migrate",
                   "apply pending migrations at start (default: true for the embedded database)",
                   false,
@@ -213,13 +245,6 @@ std::vector<ConfigKey> make_keys() {
                     return c.auto_migrate ? (*c.auto_migrate ? "true" : "false") : "default";
                   }});
   return keys;
-}
-
-std::string trim(std::string s) {
-  auto not_space = [](unsigned char ch) { return !std::isspace(ch); };
-  s.erase(s.begin(), std::find_if(s.begin(), s.end(), not_space));
-  s.erase(std::find_if(s.rbegin(), s.rend(), not_space).base(), s.end());
-  return s;
 }
 
 }  // namespace

@@ -43,7 +43,9 @@ struct Config {
   std::size_t password_hash_queue = 64;  // admitted hashes before 429
   milliseconds session_ttl{30LL * 24 * 3600 * 1000};
   milliseconds session_idle{7LL * 24 * 3600 * 1000};
-  milliseconds session_cache_ttl{5'000};  // 0: every request checks the session in the database
+  milliseconds session_cache_ttl{5'000};
+  std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For names the client  // 0:
+                                             // every request checks the session in the database
 
   [[nodiscard]] bool embedded_database() const { return database_url.empty(); }
   [[nodiscard]] unsigned effective_threads() const;

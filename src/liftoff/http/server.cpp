@@ -403,7 +403,7 @@ struct Server::Impl {
     in_flight.add(1);
     const Router::Route* route = nullptr;
     std::string request_id;
-    auto res = co_await dispatch(req, started, s.remote, route, request_id);
+    auto res = co_await dispatch(req, started, client_address(req, s.remote), route, request_id);
     in_flight.add(-1);
 
     bool keep_alive = req.keep_alive() && !draining;
@@ -424,6 +424,23 @@ struct Server::Impl {
                route ? std::string_view(route->pattern) : "unmatched", res.result_int(), elapsed,
                req.body().size(), out.size(), s.remote);
     co_return written&& keep_alive;
+  }
+
+  // The client behind a trusted proxy is the last hop it appended; anyone can forge the rest.
+  std::string_view client_address(const Request& req, std::string_view peer) const {
+    if (options.trusted_proxies.empty() ||
+        std::find(options.trusted_proxies.begin(), options.trusted_proxies.end(), peer) ==
+            options.trusted_proxies.end()) {
+      return peer;
+    }
+    std::string_view forwarded = req["X-Forwarded-For"];
+    auto comma = forwarded.rfind(',');
+    auto last = comma == std::string_view::npos ? forwarded : forwarded.substr(comma + 1);
+    while (!last.empty() && last.front() == ' ') last.remove_prefix(1);
+    while (!last.empty() && last.back() == ' ') last.remove_suffix(1);
+    beast::error_code ec;
+    asio::ip::make_address(std::string(last), ec);
+    return ec ? peer : last;
   }
 
   asio::awaitable<Response> dispatch(Request& req, Clock::time_point started,

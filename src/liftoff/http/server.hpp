@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "liftoff/http/router.hpp"
 
@@ -34,6 +35,8 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds shutdown_timeout{10'000};
   bool handle_signals = true;  // SIGINT/SIGTERM start a graceful shutdown
+  // Peers (load balancers) whose X-Forwarded-For names the client; from anyone else it is ignored.
+  std::vector<std::string> trusted_proxies;
   // Called once when the shutdown begins (from the control thread): stop background loops here so
   // the workers' event loops can run dry.
   std::function<void()> on_drain;

@@ -27,7 +27,9 @@ struct RequestContext {
   std::vector<std::pair<std::string_view, std::string>> params;  // decoded path parameters
   std::string_view query;                                        // raw query string, without '?'
   Clock::time_point received_at;
-  std::string_view remote;  // the peer's IP address
+  // The client's IP address: the peer's, or, when the peer is a trusted proxy, the last address it
+  // appended to X-Forwarded-For.
+  std::string_view remote;
 
   [[nodiscard]] std::optional<std::string_view> param(std::string_view name) const {
     for (const auto& [k, v] : params) {
