@@ -403,7 +403,8 @@ struct Server::Impl {
     in_flight.add(1);
     const Router::Route* route = nullptr;
     std::string request_id;
-    auto res = co_await dispatch(req, started, client_address(req, s.remote), route, request_id);
+    auto client = client_address(req, s.remote);
+    auto res = co_await dispatch(req, started, client, route, request_id);
     in_flight.add(-1);
 
     bool keep_alive = req.keep_alive() && !draining;
@@ -422,7 +423,7 @@ struct Server::Impl {
     rm.latency->observe(elapsed);
     log_access(request_id, req.method_string(),
                route ? std::string_view(route->pattern) : "unmatched", res.result_int(), elapsed,
-               req.body().size(), out.size(), s.remote);
+               req.body().size(), out.size(), client);
     co_return written&& keep_alive;
   }
 
