@@ -197,38 +197,43 @@ bool decode<bool>(const Cell& c) {
   return c.data[0] != 0;
 }
 
-template <>
-std::int64_t decode<std::int64_t>(const Cell& c) {
+// Integers widen: an int8 reads int2/int4/int8/oid columns, an int4 reads int2/int4; never
+// narrowing.
+template <class T>
+T decode_integer(const Cell& c, const char* wanted) {
   switch (c.type) {
     case oid::kInt8:
-      expect_length(c, 8);
-      return read_big_endian<std::int64_t>(c.data);
+      if constexpr (sizeof(T) >= 8) {
+        expect_length(c, 8);
+        return read_big_endian<std::int64_t>(c.data);
+      }
+      break;
+    case oid::kOid:
+      if constexpr (sizeof(T) >= 8) {
+        expect_length(c, 4);
+        return read_big_endian<std::uint32_t>(c.data);
+      }
+      break;
     case oid::kInt4:
       expect_length(c, 4);
       return read_big_endian<std::int32_t>(c.data);
     case oid::kInt2:
       expect_length(c, 2);
       return read_big_endian<std::int16_t>(c.data);
-    case oid::kOid:
-      expect_length(c, 4);
-      return read_big_endian<std::uint32_t>(c.data);
     default:
-      type_mismatch("int64", c);
+      break;
   }
+  type_mismatch(wanted, c);
+}
+
+template <>
+std::int64_t decode<std::int64_t>(const Cell& c) {
+  return decode_integer<std::int64_t>(c, "int64");
 }
 
 template <>
 std::int32_t decode<std::int32_t>(const Cell& c) {
-  switch (c.type) {
-    case oid::kInt4:
-      expect_length(c, 4);
-      return read_big_endian<std::int32_t>(c.data);
-    case oid::kInt2:
-      expect_length(c, 2);
-      return read_big_endian<std::int16_t>(c.data);
-    default:
-      type_mismatch("int32", c);
-  }
+  return decode_integer<std::int32_t>(c, "int32");
 }
 
 template <>
