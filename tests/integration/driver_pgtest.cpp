@@ -100,6 +100,28 @@ TEST(Driver, PipelineRunsIndependentStatementsAndIsolatesFailures) {
   }());
 }
 
+TEST(Driver, AMisnamedStatementInAPipelineFailsAloneAndLeavesNothingUnread) {
+  // Same name as kAdd, other SQL: a bug in the caller, refused before anything is sent for it.
+  static constexpr Statement kImpostor{"test.add", "SELECT 42"};
+  block_on([]() -> asio::awaitable<void> {
+    auto conn = co_await testing::connect_test();
+    Params warm(std::int64_t{1}, std::int64_t{1});
+    EXPECT_TRUE(co_await conn->query(kAdd, warm, soon()));  // kAdd is now prepared
+    std::vector<Query> batch;
+    batch.push_back({&kAdd, Params(std::int64_t{1}, std::int64_t{2})});
+    batch.push_back({&kImpostor, Params{}});
+    batch.push_back({&kAdd, Params(std::int64_t{3}, std::int64_t{4})});
+    auto results = co_await conn->pipeline(batch, soon());
+    EXPECT_EQ(results[0]->front().get<std::int64_t>(0), 3);
+    EXPECT_FALSE(results[1]);
+    EXPECT_EQ(results[1].error().code, Errc::internal);
+    EXPECT_EQ(results[2]->front().get<std::int64_t>(0), 7);
+    Params next(std::int64_t{10}, std::int64_t{20});
+    auto after = co_await conn->query(kAdd, next, soon());  // reads its own result, not a leftover
+    EXPECT_EQ(after->front().get<std::int64_t>(0), 30);
+  }());
+}
+
 TEST(Driver, SyntaxErrorIsInternalAndTheConnectionStaysUsable) {
   block_on([]() -> asio::awaitable<void> {
     auto conn = co_await testing::connect_test();

@@ -13,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <unordered_set>
 
 #include "liftoff/db/error.hpp"
 
@@ -276,11 +277,64 @@ asio::awaitable<Result<void>> Connection::read_sync() {
   }
 }
 
+Result<bool> Connection::send_segment(const Statement& statement, const Params& params,
+                                      std::unordered_set<std::string_view>& preparing) {
+  auto known = prepared_.find(statement.name);
+  if (known != prepared_.end() && known->second.data() != statement.sql.data() &&
+      known->second != statement.sql) {
+    return make_error(Errc::internal, "two statements named " + std::string(statement.name));
+  }
+  std::string name(statement.name);
+  bool prepare = known == prepared_.end() && !preparing.contains(statement.name);
+  if (prepare) {
+    std::string sql(statement.sql);
+    if (PQsendPrepare(conn_, name.c_str(), sql.c_str(), params.size(), params.types()) != 1) {
+      return broken_error("prepare");
+    }
+    preparing.insert(statement.name);
+  }
+  auto values = params.values();
+  if (PQsendQueryPrepared(conn_, name.c_str(), params.size(), values.data(), params.lengths(),
+                          params.formats(),
+                          /*resultFormat=binary*/ 1) != 1 ||
+      PQpipelineSync(conn_) != 1) {
+    return broken_error("send");
+  }
+  return prepare;
+}
+
+asio::awaitable<Result<Rows>> Connection::read_segment(const Statement& statement,
+                                                       bool prepared_here) {
+  // No co_await inside a conditional expression: GCC 12 destroys its temporaries twice.
+  std::optional<Error> prepare_error;
+  if (prepared_here) {
+    auto prepared = co_await read_statement_result();
+    if (prepared) {
+      prepared_.emplace(statement.name, statement.sql);
+    } else {
+      prepare_error = prepared.error();
+    }
+    if (!usable()) co_return prepared ? broken_error("prepare") : prepared.error();
+  }
+  auto rows = co_await read_statement_result();
+  if (!usable()) co_return rows ? broken_error("execute") : rows.error();
+  auto synced = co_await read_sync();
+  if (!synced) co_return synced.error();
+  if (prepare_error) co_return *prepare_error;
+  co_return std::move(rows);
+}
+
 asio::awaitable<Result<Rows>> Connection::query(const Statement& statement, const Params& params,
                                                 Deadline deadline) {
-  std::array<Query, 1> one{Query{&statement, params}};
-  auto results = co_await pipeline(one, deadline);
-  co_return std::move(results.front());
+  if (!usable()) co_return make_error(Errc::unavailable, "connection to PostgreSQL is not usable");
+  auto started = Clock::now();
+  Watchdog watchdog(*this, deadline);
+  std::unordered_set<std::string_view> preparing;
+  auto prepare = send_segment(statement, params, preparing);
+  if (!prepare) co_return prepare.error();
+  auto rows = co_await read_segment(statement, *prepare);
+  if (observer_) observer_->observed(statement.name, Clock::now() - started, rows.has_value());
+  co_return rows;
 }
 
 asio::awaitable<std::vector<Result<Rows>>> Connection::pipeline(std::span<const Query> queries,
@@ -298,67 +352,31 @@ asio::awaitable<std::vector<Result<Rows>>> Connection::pipeline(std::span<const 
   Watchdog watchdog(*this, deadline);
 
   // Send every statement, each in its own sync segment, preparing first uses in the same segment.
-  std::vector<bool> preparing(queries.size(), false);
-  std::unordered_map<std::string_view, bool> preparing_now;
-  for (std::size_t i = 0; i < queries.size(); ++i) {
-    const auto& q = queries[i];
-    auto known = prepared_.find(q.statement->name);
-    if (known != prepared_.end() && known->second.data() != q.statement->sql.data() &&
-        known->second != q.statement->sql) {
-      fail_all(
-          make_error(Errc::internal, "two statements named " + std::string(q.statement->name)));
-      co_return results;
-    }
-    if (known == prepared_.end() && !preparing_now.contains(q.statement->name)) {
-      std::string name(q.statement->name);
-      std::string sql(q.statement->sql);
-      if (PQsendPrepare(conn_, name.c_str(), sql.c_str(), q.params.size(), q.params.types()) != 1) {
-        fail_all(broken_error("prepare"));
-        co_return results;
-      }
-      preparing[i] = true;
-      preparing_now[q.statement->name] = true;
-    }
-    auto values = q.params.values();
-    std::string name(q.statement->name);
-    if (PQsendQueryPrepared(conn_, name.c_str(), q.params.size(), values.data(), q.params.lengths(),
-                            q.params.formats(), /*resultFormat=binary*/ 1) != 1 ||
-        PQpipelineSync(conn_) != 1) {
-      fail_all(broken_error("send"));
+  // A statement that cannot be sent (misnamed) fails alone; one the connection refuses fails them
+  // all.
+  std::vector<Result<bool>> sent;
+  sent.reserve(queries.size());
+  std::unordered_set<std::string_view> preparing;
+  for (const auto& q : queries) {
+    sent.push_back(send_segment(*q.statement, q.params, preparing));
+    if (!usable()) {
+      fail_all(sent.back() ? broken_error("send") : sent.back().error());
       co_return results;
     }
   }
 
   // Read the results in the order sent.
   for (std::size_t i = 0; i < queries.size(); ++i) {
-    std::optional<Error> prepare_error;
-    if (preparing[i]) {
-      auto prepared = co_await read_statement_result();
-      if (prepared) {
-        prepared_.emplace(queries[i].statement->name, queries[i].statement->sql);
-      } else {
-        prepare_error = prepared.error();
-      }
-      if (!usable()) {
-        fail_all(prepared ? broken_error("prepare") : prepared.error());
-        co_return results;
-      }
+    if (!sent[i]) {
+      results.emplace_back(sent[i].error());
+      continue;
     }
-    auto rows = co_await read_statement_result();
+    auto rows = co_await read_segment(*queries[i].statement, *sent[i]);
     if (!usable()) {
-      fail_all(rows ? broken_error("execute") : rows.error());
+      fail_all(rows ? broken_error("receive") : rows.error());
       co_return results;
     }
-    auto synced = co_await read_sync();
-    if (!synced) {
-      fail_all(synced.error());
-      co_return results;
-    }
-    if (prepare_error) {
-      results.emplace_back(*prepare_error);
-    } else {
-      results.push_back(std::move(rows));
-    }
+    results.push_back(std::move(rows));
   }
   if (observer_) {
     auto elapsed = Clock::now() - started;
@@ -490,34 +508,23 @@ void Connection::flush_submissions() {
     fail_submissions(make_error(Errc::unavailable, "connection to PostgreSQL is not usable"));
     return;
   }
-  std::unordered_map<std::string_view, bool> preparing;
-  for (const auto& s : sent_) {
-    if (s->prepare) preparing[s->statement->name] = true;
+  std::unordered_set<std::string_view> preparing;  // by segments still in flight
+  for (const auto& sent : sent_) {
+    if (sent->prepare) preparing.insert(sent->statement->name);
   }
   while (!unsent_.empty()) {
     auto sub = std::move(unsent_.front());
     unsent_.pop_front();
-    std::string name(sub->statement->name);
-    if (!prepared_.contains(sub->statement->name) && !preparing.contains(sub->statement->name)) {
-      std::string sql(sub->statement->sql);
-      if (PQsendPrepare(conn_, name.c_str(), sql.c_str(), sub->params.size(),
-                        sub->params.types()) != 1) {
-        unsent_.push_front(std::move(sub));
-        fail_submissions(broken_error("prepare"));
+    auto prepare = send_segment(*sub->statement, sub->params, preparing);
+    if (!prepare) {
+      sub->answer(prepare.error());
+      if (!usable()) {
+        fail_submissions(prepare.error());
         return;
       }
-      sub->prepare = true;
-      preparing[sub->statement->name] = true;
+      continue;  // a misnamed statement fails alone
     }
-    auto values = sub->params.values();
-    if (PQsendQueryPrepared(conn_, name.c_str(), sub->params.size(), values.data(),
-                            sub->params.lengths(), sub->params.formats(),
-                            /*resultFormat=binary*/ 1) != 1 ||
-        PQpipelineSync(conn_) != 1) {
-      sent_.push_back(std::move(sub));
-      fail_submissions(broken_error("send"));
-      return;
-    }
+    sub->prepare = *prepare;
     sent_.push_back(std::move(sub));
   }
   if (reader_running_) {
@@ -543,34 +550,15 @@ void Connection::flush_submissions() {
 asio::awaitable<void> Connection::read_submissions() {
   while (!sent_.empty()) {
     auto sub = sent_.front();
-    std::optional<Error> prepare_error;
-    if (sub->prepare) {
-      auto prepared = co_await read_statement_result();
-      if (prepared) {
-        prepared_.emplace(sub->statement->name, sub->statement->sql);
-      } else {
-        prepare_error = prepared.error();
-      }
-    }
-    // No co_await inside a conditional expression: GCC 12 destroys its temporaries twice.
-    if (!usable()) {
-      fail_submissions(broken_error("receive"));
-      break;
-    }
-    auto rows = co_await read_statement_result();
+    auto rows = co_await read_segment(*sub->statement, sub->prepare);
     if (!usable()) {
       fail_submissions(rows ? broken_error("receive") : rows.error());
       break;
     }
-    auto synced = co_await read_sync();
-    if (!usable() || !synced) {
-      fail_submissions(synced ? broken_error("receive") : synced.error());
-      break;
-    }
     if (sent_.empty() || sent_.front() != sub) break;  // failed and cleared while we waited
     sent_.pop_front();
-    bool ok = rows && !prepare_error;
-    sub->answer(prepare_error ? Result<Rows>(*prepare_error) : std::move(rows));
+    bool ok = rows.has_value();
+    sub->answer(std::move(rows));
     if (observer_) observer_->observed(sub->statement->name, Clock::now() - sub->submitted, ok);
   }
   reader_running_ = false;

@@ -18,6 +18,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "liftoff/core/error.hpp"
@@ -121,6 +122,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   [[nodiscard]] boost::asio::awaitable<Result<void>> wait_ready();
   [[nodiscard]] boost::asio::awaitable<Result<pg_result*>> next_result();
   [[nodiscard]] boost::asio::awaitable<Result<Rows>> read_statement_result();
+  // One statement as its own sync segment (Bind/Execute/Sync), preceded by Parse unless the
+  // statement is prepared or being prepared (`preparing`). Returns whether it sent a Parse.
+  [[nodiscard]] Result<bool> send_segment(const Statement& statement, const Params& params,
+                                          std::unordered_set<std::string_view>& preparing);
+  // Reads what send_segment's segment produced; when it returns with !usable() the connection is
+  // lost.
+  [[nodiscard]] boost::asio::awaitable<Result<Rows>> read_segment(const Statement& statement,
+                                                                  bool prepared_here);
   [[nodiscard]] boost::asio::awaitable<Result<void>> read_sync();
   [[nodiscard]] Error broken_error(std::string_view what);
   void request_cancel();
