@@ -41,17 +41,17 @@ void RawConnection::shutdown_write() {
   ::shutdown(fd_, SHUT_WR);
 }
 
-bool RawConnection::fill(std::chrono::steady_clock::time_point deadline) {
+RawConnection::Fill RawConnection::fill(std::chrono::steady_clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
-  if (left.count() <= 0) return false;
+  if (left.count() <= 0) return Fill::timeout;
   pollfd p{fd_, POLLIN, 0};
-  if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+  if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return Fill::timeout;
   char chunk[16384];
   auto n = ::recv(fd_, chunk, sizeof(chunk), 0);
-  if (n <= 0) return false;
+  if (n <= 0) return Fill::closed;
   buffer_.append(chunk, static_cast<std::size_t>(n));
-  return true;
+  return Fill::data;
 }
 
 std::optional<HttpResponse> RawConnection::read_response(std::chrono::milliseconds timeout,
@@ -59,7 +59,7 @@ std::optional<HttpResponse> RawConnection::read_response(std::chrono::millisecon
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::size_t end;
   while ((end = buffer_.find("\r\n\r\n")) == std::string::npos) {
-    if (!fill(deadline)) return std::nullopt;
+    if (fill(deadline) != Fill::data) return std::nullopt;
   }
   HttpResponse res;
   std::string head_block = buffer_.substr(0, end);
@@ -88,7 +88,7 @@ std::optional<HttpResponse> RawConnection::read_response(std::chrono::millisecon
       res.headers.count("content-length") ? std::stoul(res.headers["content-length"]) : 0;
   if (head) length = 0;
   while (buffer_.size() < length) {
-    if (!fill(deadline)) return std::nullopt;
+    if (fill(deadline) != Fill::data) return std::nullopt;
   }
   res.body = buffer_.substr(0, length);
   buffer_.erase(0, length);
@@ -97,17 +97,10 @@ std::optional<HttpResponse> RawConnection::read_response(std::chrono::millisecon
 
 bool RawConnection::closed_by_peer(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
-    char chunk[4096];
-    auto n = ::recv(fd_, chunk, sizeof(chunk), 0);
-    if (n <= 0) return true;
-    buffer_.append(chunk, static_cast<std::size_t>(n));
+  Fill last;
+  while ((last = fill(deadline)) == Fill::data) {
   }
+  return last == Fill::closed;
 }
 
 std::optional<HttpResponse> http_request(unsigned short port, const std::string& method,

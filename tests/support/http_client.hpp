@@ -35,7 +35,9 @@ class RawConnection {
   bool closed_by_peer(std::chrono::milliseconds timeout);
 
  private:
-  bool fill(std::chrono::steady_clock::time_point deadline);
+  enum class Fill { data, closed, timeout };
+  // Appends what arrives before the deadline to buffer_.
+  Fill fill(std::chrono::steady_clock::time_point deadline);
   int fd_ = -1;
   std::string buffer_;
 };

@@ -78,7 +78,7 @@ TEST(PasswordHasher, ABurstBeyondTheQueueIsRefusedNotQueued) {
           ex,
           [&]() -> asio::awaitable<void> {
             const std::string password = "password number whatever";
-        auto h = co_await hasher.hash(password);
+            auto h = co_await hasher.hash(password);
             if (h) {
               ++ok;
             } else {

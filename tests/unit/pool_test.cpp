@@ -41,8 +41,8 @@ struct Harness {
   bool fail_connects = false;
   std::vector<std::string> scripts;
 
-  std::shared_ptr<FakePool> pool(std::size_t max,
-                                 std::chrono::milliseconds acquire_timeout = 100ms) {
+  std::shared_ptr<FakePool> pool(std::size_t max, std::chrono::milliseconds acquire_timeout = 100ms,
+                                 PoolMetrics metrics = {}) {
     PoolOptions o;
     o.max_size = max;
     o.acquire_timeout = acquire_timeout;
@@ -55,7 +55,8 @@ struct Harness {
           c->id = ++connects;
           c->scripts = &scripts;
           co_return c;
-        });
+        },
+        metrics);
   }
 
   template <class T>
@@ -228,14 +229,7 @@ TEST(Pool, PublishesGauges) {
   PoolMetrics m{&registry.gauge("size", "h"),       &registry.gauge("in_use", "h"),
                 &registry.gauge("waiters", "h"),    &registry.histogram("wait", "h"),
                 &registry.counter("timeouts", "h"), &registry.counter("fails", "h")};
-  PoolOptions o;
-  o.max_size = 2;
-  auto pool = FakePool::create(
-      h.io.get_executor(), o,
-      [](Clock::time_point) -> asio::awaitable<Result<std::unique_ptr<FakeConnection>>> {
-        co_return std::make_unique<FakeConnection>();
-      },
-      m);
+  auto pool = h.pool(2, 100ms, m);
   h.run([&]() -> asio::awaitable<void> {
     auto a = co_await pool->acquire();
     auto b = co_await pool->acquire();
