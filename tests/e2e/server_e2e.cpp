@@ -8,81 +8,10 @@
 #include <set>
 #include <thread>
 
-#include "support/http_client.hpp"
-#include "support/postgres.hpp"
-#include "support/process.hpp"
+#include "e2e/e2e.hpp"
 
 namespace liftoff::testing {
 namespace {
-using namespace std::chrono_literals;
-
-struct Server {
-  unsigned short port = 0;
-  std::unique_ptr<Process> process;
-
-  using Env = std::map<std::string, std::string>;
-  explicit Server(Env overrides = {}) {
-    std::vector<std::string> args = {"serve"};
-    port = free_port();
-    std::map<std::string, std::string> env = {
-        {"LIFTOFF_DATABASE_URL", test_database_url()},
-        {"LIFTOFF_LISTEN", "127.0.0.1:" + std::to_string(port)},
-        {"LIFTOFF_THREADS", "2"},
-        {"LIFTOFF_AUTO_MIGRATE", "true"},
-        {"LIFTOFF_ACCESS_LOG", "-"},
-        {"LIFTOFF_REQUEST_TIMEOUT", "700ms"},
-        {"LIFTOFF_IDLE_TIMEOUT", "1500ms"},
-        {"LIFTOFF_HEADER_LIMIT", "4k"},
-        {"LIFTOFF_BODY_LIMIT", "64k"},
-        // Cheap Argon2id parameters: the tests are about behaviour, not hash strength.
-        {"LIFTOFF_PASSWORD_HASH_OPS", "1"},
-        {"LIFTOFF_PASSWORD_HASH_MEMORY", "64k"},
-    };
-    for (auto& [k, v] : overrides) env[k] = v;
-    std::vector<std::string> argv = {LIFTOFF_BINARY};
-    argv.insert(argv.end(), args.begin(), args.end());
-    static int counter = 0;
-    process = std::make_unique<Process>(argv, env,
-                                        "/tmp/liftoff-e2e-" + std::to_string(::getpid()) + "-" +
-                                            std::to_string(++counter) + ".log");
-  }
-
-  bool wait_ready() {
-    for (int i = 0; i < 300; ++i) {
-      if (auto r = http_request(port, "GET", "/healthz"); r && r->status == 200) return true;
-      if (process->wait(0ms)) return false;
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
-  }
-};
-
-class E2E : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    server_ = new Server();
-    ASSERT_TRUE(server_->wait_ready()) << server_->process->log();
-  }
-  static void TearDownTestSuite() {
-    server_->process->signal(SIGTERM);
-    EXPECT_EQ(server_->process->wait(15s), 0) << server_->process->log();
-    delete server_;
-  }
-  void TearDown() override {
-    // Whatever a test sent, the server must still answer.
-    auto r = http_request(port(), "GET", "/healthz");
-    ASSERT_TRUE(r) << "server stopped answering; log:\n" << server_->process->log();
-    EXPECT_EQ(r->status, 200);
-  }
-  static unsigned short port() { return server_->port; }
-  static Server* server_;
-};
-Server* E2E::server_ = nullptr;
-
-boost::json::object problem(const HttpResponse& r) {
-  EXPECT_EQ(r.header("content-type"), "application/problem+json");
-  return boost::json::parse(r.body).as_object();
-}
 
 TEST_F(E2E, HealthzReadyzAndMetrics) {
   auto health = http_request(port(), "GET", "/healthz");
@@ -282,30 +211,6 @@ TEST_F(E2E, ExpectContinueIsAnswered) {
 }
 
 // ---- identity: signup, login, sessions ----
-
-std::string unique_email(const std::string& tag) {
-  static int n = 0;
-  return tag + "." + std::to_string(::getpid()) + "." + std::to_string(++n) + "@Example.COM";
-}
-
-std::optional<HttpResponse> post_json(unsigned short port, const std::string& path,
-                                      const std::string& body, const std::string& token = "") {
-  std::string headers = "Content-Type: application/json\r\n";
-  if (!token.empty()) headers += "Authorization: Bearer " + token + "\r\n";
-  return http_request(port, "POST", path, headers, body);
-}
-
-std::optional<HttpResponse> with_token(unsigned short port, const std::string& method,
-                                       const std::string& path, const std::string& token) {
-  return http_request(port, method, path, "Authorization: Bearer " + token + "\r\n");
-}
-
-std::string signup_body(const std::string& email,
-                        const std::string& password = "a sturdy passphrase",
-                        const std::string& name = "Ada Lovelace") {
-  return boost::json::serialize(
-      boost::json::object{{"email", email}, {"password", password}, {"name", name}});
-}
 
 TEST_F(E2E, SignupReturnsAUserAndATokenThatAuthenticates) {
   auto email = unique_email("Ada");

@@ -4,10 +4,10 @@
 
 #include <boost/json/parse.hpp>
 
-#include "liftoff/api/identity.hpp"
-#include "liftoff/api/system.hpp"
+#include "liftoff/api/routes.hpp"
 #include "liftoff/core/metrics.hpp"
 #include "liftoff/db/database.hpp"
+#include "liftoff/identity/organizations.hpp"
 #include "liftoff/identity/service.hpp"
 
 namespace liftoff::api {
@@ -19,9 +19,9 @@ TEST(OpenApi, DocumentsEveryRegisteredRoute) {
   identity::PasswordHasher hasher({1, 8 * 1024, 1, 1});
   identity::IdentityStore store(database);
   identity::IdentityService service(store, hasher, {});
+  identity::OrgService orgs(database, {});
   http::Router router;
-  add_identity_routes(router, service);
-  add_system_routes(router, {database, metrics, 1});
+  add_routes(router, {{database, metrics, 1}, service, orgs});
 
   auto document = boost::json::parse(kOpenApiDocument).as_object();
   EXPECT_EQ(document.at("openapi").as_string(), "3.1.0");

@@ -6,14 +6,22 @@
 
 #include "liftoff/core/id.hpp"
 #include "liftoff/identity/credentials.hpp"
+#include "liftoff/identity/revocation_listener.hpp"
 
 namespace liftoff::identity {
 namespace {
 using namespace std::chrono_literals;
 
-CachedSession session() {
-  return {
-      User{db::Uuid{core::new_uuid_v7()}, "a@x.io", "A", {}}, db::Uuid{core::new_uuid_v7()}, {}};
+db::Uuid new_id() {
+  return db::Uuid{core::new_uuid_v7()};
+}
+
+Principal user_principal(std::vector<Membership> memberships = {}) {
+  Principal p;
+  p.user = User{new_id(), "a@x.io", "A", {}};
+  p.credential_id = new_id();
+  p.memberships = std::move(memberships);
+  return p;
 }
 
 db::Timestamp in(std::chrono::seconds d) {
@@ -21,48 +29,108 @@ db::Timestamp in(std::chrono::seconds d) {
                                                                  d);
 }
 
+std::string new_digest() {
+  return token_digest(new_session_token());
+}
+
 TEST(SessionCache, RemembersUntilTheTtl) {
   SessionCache cache(50ms, 1000);
-  auto digest = token_digest(new_session_token());
-  auto s = session();
-  cache.put(digest, s, in(3600s));
+  auto digest = new_digest();
+  auto p = user_principal();
+  cache.put(digest, p, in(3600s), cache.generation());
   ASSERT_TRUE(cache.get(digest));
-  EXPECT_EQ(cache.get(digest)->session_id, s.session_id);
+  EXPECT_EQ(cache.get(digest)->credential_id, p.credential_id);
   std::this_thread::sleep_for(80ms);
   EXPECT_FALSE(cache.get(digest));
 }
 
 TEST(SessionCache, NeverOutlivesTheSession) {
   SessionCache cache(60s, 1000);
-  auto digest = token_digest(new_session_token());
-  cache.put(digest, session(), in(-1s));  // already expired
+  auto digest = new_digest();
+  cache.put(digest, user_principal(), in(-1s), cache.generation());  // already expired
   EXPECT_FALSE(cache.get(digest));
 }
 
-TEST(SessionCache, EvictsBySessionIdAndClears) {
+TEST(SessionCache, EvictsByCredentialAndClears) {
   SessionCache cache(60s, 1000);
-  auto a = token_digest(new_session_token()), b = token_digest(new_session_token());
-  auto sa = session(), sb = session();
-  cache.put(a, sa, in(3600s));
-  cache.put(b, sb, in(3600s));
-  cache.evict_session(sa.session_id.to_string());
+  auto a = new_digest(), b = new_digest();
+  auto pa = user_principal(), pb = user_principal();
+  cache.put(a, pa, in(3600s), cache.generation());
+  cache.put(b, pb, in(3600s), cache.generation());
+  cache.evict_credential(pa.credential_id);
   EXPECT_FALSE(cache.get(a));
   EXPECT_TRUE(cache.get(b));
   cache.clear();
   EXPECT_FALSE(cache.get(b));
 }
 
+TEST(SessionCache, EvictsEverySessionOfAUserAndEveryoneInAnOrg) {
+  SessionCache cache(60s, 1000);
+  auto org = new_id();
+  auto alice = user_principal({{org, "Acme", Role::owner}});
+  auto alice_phone = alice;
+  alice_phone.credential_id = new_id();
+  auto bob = user_principal({{org, "Acme", Role::viewer}});
+  auto carol = user_principal();
+  auto d1 = new_digest(), d2 = new_digest(), d3 = new_digest(), d4 = new_digest();
+  for (auto [d, p] : {std::pair{d1, alice}, {d2, alice_phone}, {d3, bob}, {d4, carol}})
+    cache.put(d, p, in(3600s), cache.generation());
+
+  cache.evict_user(alice.user.id);
+  EXPECT_FALSE(cache.get(d1));
+  EXPECT_FALSE(cache.get(d2));
+  EXPECT_TRUE(cache.get(d3));
+
+  cache.evict_org(org);
+  EXPECT_FALSE(cache.get(d3));
+  EXPECT_TRUE(cache.get(d4));
+}
+
+TEST(SessionCache, ALookupThatRacedAnEvictionIsNotCached) {
+  SessionCache cache(60s, 1000);
+  auto digest = new_digest();
+  auto p = user_principal();
+  auto before = cache.generation();         // the lookup starts reading the database ...
+  cache.evict_user(p.user.id);              // ... a change commits and evicts meanwhile ...
+  cache.put(digest, p, in(3600s), before);  // ... so what it read may be stale: not kept
+  EXPECT_FALSE(cache.get(digest));
+}
+
 TEST(SessionCache, StaysWithinItsCapacity) {
   SessionCache cache(60s, 160);  // 10 per shard
-  for (int i = 0; i < 5000; ++i) cache.put(token_digest(new_session_token()), session(), in(3600s));
+  for (int i = 0; i < 5000; ++i)
+    cache.put(new_digest(), user_principal(), in(3600s), cache.generation());
   EXPECT_LE(cache.size(), 160u);
 }
 
 TEST(SessionCache, ZeroTtlDisablesIt) {
   SessionCache cache(0ms, 1000);
-  auto digest = token_digest(new_session_token());
-  cache.put(digest, session(), in(3600s));
+  auto digest = new_digest();
+  cache.put(digest, user_principal(), in(3600s), cache.generation());
   EXPECT_FALSE(cache.get(digest));
+}
+
+TEST(SessionCache, NotificationPayloadsEvictWhatTheyName) {
+  SessionCache cache(60s, 1000);
+  auto org = new_id();
+  auto a = user_principal(), b = user_principal({{org, "Acme", Role::member}}),
+       c = user_principal();
+  auto da = new_digest(), db_ = new_digest(), dc = new_digest();
+  cache.put(da, a, in(3600s), cache.generation());
+  cache.put(db_, b, in(3600s), cache.generation());
+  cache.put(dc, c, in(3600s), cache.generation());
+
+  evict(cache, a.credential_id.to_string());
+  EXPECT_FALSE(cache.get(da));
+  evict(cache, "org:" + org.to_string());
+  EXPECT_FALSE(cache.get(db_));
+  EXPECT_TRUE(cache.get(dc));
+  evict(cache, "user:" + c.user.id.to_string());
+  EXPECT_FALSE(cache.get(dc));
+
+  cache.put(dc, c, in(3600s), cache.generation());
+  evict(cache, "something else");  // not understood: everything goes
+  EXPECT_EQ(cache.size(), 0u);
 }
 
 }  // namespace

@@ -10,8 +10,8 @@
 #include <iostream>
 #include <sstream>
 
-#include "liftoff/api/identity.hpp"
-#include "liftoff/api/system.hpp"
+#include "liftoff/api/routes.hpp"
+#include "liftoff/audit/audit.hpp"
 #include "liftoff/core/config.hpp"
 #include "liftoff/core/log.hpp"
 #include "liftoff/core/metrics.hpp"
@@ -19,6 +19,7 @@
 #include "liftoff/db/embedded_postgres.hpp"
 #include "liftoff/db/migrations.hpp"
 #include "liftoff/http/server.hpp"
+#include "liftoff/identity/organizations.hpp"
 #include "liftoff/identity/password_hasher.hpp"
 #include "liftoff/identity/revocation_listener.hpp"
 #include "liftoff/identity/service.hpp"
@@ -130,7 +131,8 @@ int serve(const core::Config& config) {
       .set(1);
   unsigned threads = config.effective_threads();
   db::DatabaseOptions db_options;
-  db_options.connect = db::ConnectOptions{*url, config.db_query_timeout * 2, "liftoff"};
+  db_options.connect =
+      db::ConnectOptions{*url, config.db_query_timeout * 2, "liftoff", config.database_role};
   db_options.pool.max_size = config.db_pool_size;
   db_options.shared_connections = config.db_shared_connections;
   db_options.pool.acquire_timeout = config.db_acquire_timeout;
@@ -151,9 +153,14 @@ int serve(const core::Config& config) {
        std::chrono::duration_cast<std::chrono::seconds>(config.session_idle),
        {}},
       config.session_cache_ttl.count() > 0 ? &session_cache : nullptr);
-  api::add_identity_routes(router, identity_service);
-  api::add_system_routes(router,
-                         {database, metrics, migrations.empty() ? 0 : migrations.back().version});
+  identity::OrgService org_service(
+      database,
+      {std::chrono::duration_cast<std::chrono::seconds>(config.org_deletion_grace),
+       std::chrono::duration_cast<std::chrono::seconds>(config.invitation_ttl)},
+      config.session_cache_ttl.count() > 0 ? &session_cache : nullptr);
+  api::add_routes(router, {{database, metrics, migrations.empty() ? 0 : migrations.back().version},
+                           identity_service,
+                           org_service});
 
   http::ServerOptions options;
   options.host = config.listen_host;
@@ -231,6 +238,39 @@ int migrate(const core::Config& config, bool up) {
   }());
 }
 
+// Recomputes one organization's audit hash chain; exit 0 when intact, 1 when not (or on error).
+int audit_verify(const core::Config& config, const std::string& org_text) {
+  auto org_id = db::Uuid::parse(org_text);
+  if (!org_id) {
+    std::cerr << "error: --org: expected an organization id (a UUID)\n";
+    return kExitUsage;
+  }
+  auto url = database_url(config);
+  if (!url) {
+    spdlog::error("{}", url.error().detail);
+    return kExitFailure;
+  }
+  return block_on([&]() -> asio::awaitable<int> {
+    auto conn = co_await connect(*url);
+    if (!conn) {
+      spdlog::error("{}", conn.error().detail);
+      co_return kExitFailure;
+    }
+    auto report = co_await audit::verify(**conn, *org_id);
+    if (!report) {
+      spdlog::error("{}", report.error().detail);
+      co_return kExitFailure;
+    }
+    if (report->intact()) {
+      std::cout << fmt::format("org {}: {} events, hash chain intact\n", org_text, report->events);
+      co_return 0;
+    }
+    std::cout << fmt::format("org {}: TAMPERED at event {}: {} ({} events before it verified)\n",
+                             org_text, *report->first_bad_seq, report->problem, report->events);
+    co_return kExitFailure;
+  }());
+}
+
 int embedded(const core::Config& config, const std::string& action) {
   auto pg = embedded_postgres(config);
   if (action == "status") {
@@ -266,13 +306,19 @@ int main(int argc, char** argv) {
   auto* pg_start = pg_cmd->add_subcommand("start", "Initialize if needed and start it");
   auto* pg_stop = pg_cmd->add_subcommand("stop", "Stop it (fast shutdown)");
   auto* pg_status = pg_cmd->add_subcommand("status", "Say whether it runs");
+  auto* audit_cmd = cli.add_subcommand("audit", "The audit log");
+  audit_cmd->require_subcommand(1);
+  auto* verify_cmd = audit_cmd->add_subcommand(
+      "verify", "Recompute an organization's audit hash chain and report the first tampered event");
+  std::string verify_org;
+  verify_cmd->add_option("--org", verify_org, "the organization's id")->required();
   auto* version_cmd = cli.add_subcommand("version", "Print the version");
 
   // Every command that reads configuration takes every config flag; one value slot per key.
   std::string config_file;
   std::vector<std::string> flag_values(core::config_keys().size());
   std::vector<std::vector<CLI::Option*>> flag_options(core::config_keys().size());
-  for (auto* sub : {serve_cmd, up_cmd, status_cmd, pg_start, pg_stop, pg_status}) {
+  for (auto* sub : {serve_cmd, up_cmd, status_cmd, pg_start, pg_stop, pg_status, verify_cmd}) {
     sub->add_option("--config", config_file,
                     "Config file of `key = value` lines (flags and LIFTOFF_* override it)")
         ->envname("LIFTOFF_CONFIG");
@@ -328,6 +374,7 @@ int main(int argc, char** argv) {
 
   if (serve_cmd->parsed()) return serve(*config);
   if (migrate_cmd->parsed()) return migrate(*config, up_cmd->parsed());
+  if (verify_cmd->parsed()) return audit_verify(*config, verify_org);
   for (auto* sub : pg_cmd->get_subcommands({})) {
     if (sub->parsed()) return embedded(*config, sub->get_name());
   }

@@ -1,6 +1,7 @@
 #include "liftoff/core/config.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <regex>
 #include <sstream>
@@ -203,6 +204,27 @@ std::vector<ConfigKey> make_keys() {
   keys.push_back(duration_key("session_cache_ttl",
                               "how long a process trusts a checked session (0: off)",
                               &Config::session_cache_ttl, 0ms, 1min));
+  keys.push_back(
+      {"database_role",
+       "role the server acts as (may only append to the audit log); empty: the connecting user",
+       false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         bool identifier = std::all_of(v.begin(), v.end(), [](char ch) {
+           return std::islower(static_cast<unsigned char>(ch)) ||
+                  std::isdigit(static_cast<unsigned char>(ch)) || ch == '_';
+         });
+         if (!identifier || (!v.empty() && std::isdigit(static_cast<unsigned char>(v[0])))) {
+           return "expected a lower-case SQL identifier";
+         }
+         c.database_role = v;
+         return std::nullopt;
+       },
+       [](const Config& c) { return c.database_role; }});
+  keys.push_back(duration_key("org_deletion_grace",
+                              "a deleted organization stays restorable this long",
+                              &Config::org_deletion_grace, 0ms, std::chrono::hours(24 * 365)));
+  keys.push_back(duration_key("invitation_ttl", "an invitation expires this long after it is sent",
+                              &Config::invitation_ttl, 1min, std::chrono::hours(24 * 90)));
   keys.push_back(
       {"trusted_proxies",
        "comma-separated IP addresses of load balancers whose X-Forwarded-For is believed", false,

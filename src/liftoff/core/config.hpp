@@ -43,9 +43,11 @@ struct Config {
   std::size_t password_hash_queue = 64;  // admitted hashes before 429
   milliseconds session_ttl{30LL * 24 * 3600 * 1000};
   milliseconds session_idle{7LL * 24 * 3600 * 1000};
-  milliseconds session_cache_ttl{5'000};
-  std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For names the client  // 0:
-                                             // every request checks the session in the database
+  milliseconds session_cache_ttl{5'000};      // 0: every request checks the session in the database
+  std::vector<std::string> trusted_proxies;   // peers whose X-Forwarded-For names the client
+  std::string database_role = "liftoff_app";  // SET ROLE for serving; empty: the connecting user
+  milliseconds org_deletion_grace{30LL * 24 * 3600 * 1000};
+  milliseconds invitation_ttl{7LL * 24 * 3600 * 1000};
 
   [[nodiscard]] bool embedded_database() const { return database_url.empty(); }
   [[nodiscard]] unsigned effective_threads() const;

@@ -5,7 +5,7 @@
 namespace liftoff {
 
 const ErrcInfo& info(Errc code) noexcept {
-  static constexpr std::array<ErrcInfo, 17> kInfo = {{
+  static constexpr std::array<ErrcInfo, 18> kInfo = {{
       {400, "bad-request", "Bad Request"},
       {401, "unauthenticated", "Unauthenticated"},
       {403, "permission-denied", "Permission Denied"},
@@ -13,6 +13,7 @@ const ErrcInfo& info(Errc code) noexcept {
       {405, "method-not-allowed", "Method Not Allowed"},
       {408, "request-timeout", "Request Timeout"},
       {409, "conflict", "Conflict"},
+      {410, "gone", "Gone"},
       {412, "precondition-failed", "Precondition Failed"},
       {413, "payload-too-large", "Payload Too Large"},
       {415, "unsupported-media-type", "Unsupported Media Type"},

@@ -22,6 +22,7 @@ enum class Errc {
   method_not_allowed,      // 405
   request_timeout,         // 408 client too slow
   conflict,                // 409 unique violation, state conflict
+  gone,                    // 410 existed, but no longer usable (expired or revoked invitation)
   precondition_failed,     // 412
   payload_too_large,       // 413
   unsupported_media_type,  // 415

@@ -21,4 +21,62 @@ std::string format_rfc3339(std::chrono::sys_time<std::chrono::microseconds> t) {
   return out;
 }
 
+namespace {
+// Reads exactly `digits` decimal digits at `pos`.
+std::optional<int> digits_at(std::string_view text, std::size_t pos, std::size_t digits) {
+  if (pos + digits > text.size()) return std::nullopt;
+  int value = 0;
+  for (std::size_t i = pos; i < pos + digits; ++i) {
+    if (text[i] < '0' || text[i] > '9') return std::nullopt;
+    value = value * 10 + (text[i] - '0');
+  }
+  return value;
+}
+}  // namespace
+
+std::optional<std::chrono::sys_time<std::chrono::microseconds>> parse_rfc3339(
+    std::string_view text) {
+  using namespace std::chrono;
+  // YYYY-MM-DDTHH:MM:SS
+  if (text.size() < 20 || text[4] != '-' || text[7] != '-' ||
+      (text[10] != 'T' && text[10] != 't') || text[13] != ':' || text[16] != ':') {
+    return std::nullopt;
+  }
+  auto y = digits_at(text, 0, 4), mo = digits_at(text, 5, 2), d = digits_at(text, 8, 2);
+  auto h = digits_at(text, 11, 2), mi = digits_at(text, 14, 2), s = digits_at(text, 17, 2);
+  if (!y || !mo || !d || !h || !mi || !s || *h > 23 || *mi > 59 || *s > 59) return std::nullopt;
+  year_month_day date{year(*y), month(static_cast<unsigned>(*mo)), day(static_cast<unsigned>(*d))};
+  if (!date.ok()) return std::nullopt;
+  std::size_t pos = 19;
+  microseconds fraction{0};
+  if (text[pos] == '.') {
+    ++pos;
+    std::size_t start = pos;
+    std::int64_t micros = 0;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      if (pos - start < 6) micros = micros * 10 + (text[pos] - '0');
+      ++pos;
+    }
+    if (pos == start) return std::nullopt;
+    for (auto n = pos - start; n < 6; ++n) micros *= 10;
+    fraction = microseconds(micros);
+  }
+  minutes offset{0};
+  if (pos < text.size() && (text[pos] == 'Z' || text[pos] == 'z')) {
+    ++pos;
+  } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
+    auto oh = digits_at(text, pos + 1, 2), om = digits_at(text, pos + 4, 2);
+    if (!oh || !om || pos + 3 >= text.size() || text[pos + 3] != ':' || *oh > 23 || *om > 59)
+      return std::nullopt;
+    offset = hours(*oh) + minutes(*om);
+    if (text[pos] == '-') offset = -offset;
+    pos += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != text.size()) return std::nullopt;
+  auto local = sys_days(date) + hours(*h) + minutes(*mi) + seconds(*s);
+  return time_point_cast<microseconds>(local - offset) + fraction;
+}
+
 }  // namespace liftoff::core

@@ -114,6 +114,7 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(
   if (options.statement_timeout.count() > 0) {
     server_options += " -c statement_timeout=" + std::to_string(options.statement_timeout.count());
   }
+  if (!options.role.empty()) server_options += " -c role=" + options.role;
   const char* keys[] = {"dbname", "application_name", "options", nullptr};
   const char* values[] = {options.conninfo.c_str(), options.application_name.c_str(),
                           server_options.c_str(), nullptr};

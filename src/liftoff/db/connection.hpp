@@ -45,6 +45,9 @@ struct ConnectOptions {
   std::string conninfo;                            // libpq URI or key=value string
   std::chrono::milliseconds statement_timeout{0};  // server-side backstop; 0: none
   std::string application_name = "liftoff";
+  // The role the session acts as (SET ROLE at connection start); empty: the connecting user. The
+  // server uses a role that may only append to the audit log (migrations/control/0003).
+  std::string role;
 };
 
 // Observes statement latencies (the pool wires this to the metrics registry).
@@ -81,13 +84,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   [[nodiscard]] boost::asio::awaitable<std::vector<Result<Rows>>> pipeline(
       std::span<const Query> queries, Deadline deadline);
 
-  // Runs a script of one or more statements with the simple protocol (migrations, admin). No
-  // params.
   // For a connection that ran LISTEN: the notifications that arrive before the deadline (empty when
   // none did). Errc::unavailable when the connection is lost. Not for pooled or shared connections.
   [[nodiscard]] boost::asio::awaitable<Result<std::vector<Notification>>> notifications(
       Deadline deadline);
 
+  // Runs a script of one or more statements with the simple protocol (migrations, admin). No
+  // params.
   [[nodiscard]] boost::asio::awaitable<Result<void>> execute_script(std::string_view sql,
                                                                     Deadline deadline);
 

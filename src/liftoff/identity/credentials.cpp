@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <cctype>
 #include <string>
 #include <unordered_set>
 
@@ -108,7 +109,14 @@ std::optional<std::string> password_problem(std::string_view password) {
   return std::nullopt;
 }
 
-std::string new_session_token() {
+std::optional<std::string> name_problem(std::string_view name) {
+  auto length = utf8_code_points(name);
+  if (length == 0 || length > kMaxNameLength)
+    return "must be 1 to " + std::to_string(kMaxNameLength) + " characters";
+  return std::nullopt;
+}
+
+std::string new_token(std::string_view prefix) {
   ensure_sodium();
   unsigned char raw[32];
   randombytes_buf(raw, sizeof(raw));
@@ -118,7 +126,14 @@ std::string new_session_token() {
                     sodium_base64_VARIANT_URLSAFE_NO_PADDING);
   encoded.resize(std::char_traits<char>::length(encoded.c_str()));
   sodium_memzero(raw, sizeof(raw));
-  return std::string(kSessionTokenPrefix) + encoded;
+  return std::string(prefix) + encoded;
+}
+
+bool token_shaped(std::string_view token, std::string_view prefix) {
+  if (token.size() != prefix.size() + kTokenRandomChars || !token.starts_with(prefix)) return false;
+  return std::all_of(
+      token.begin() + static_cast<std::ptrdiff_t>(prefix.size()), token.end(),
+      [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; });
 }
 
 std::string token_digest(std::string_view token) {

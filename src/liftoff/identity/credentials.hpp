@@ -1,6 +1,7 @@
 #pragma once
 // Rules for what users type: email normalization and validation, the password policy, and session
-// tokens (256-bit random, shown once, stored only as a SHA-256 digest).
+// tokens, API keys and invitation tokens (256-bit random, shown once, stored only as a SHA-256
+// digest).
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +14,12 @@ namespace liftoff::identity {
 // no spaces or control characters, at most 254 bytes).
 [[nodiscard]] std::optional<std::string> normalize_email(std::string_view email);
 
+inline constexpr std::size_t kMaxNameLength = 200;  // code points
+
+// nullopt when acceptable as a display name (a user's, an organization's, an API key's): 1 to
+// kMaxNameLength characters; otherwise why not.
+[[nodiscard]] std::optional<std::string> name_problem(std::string_view name);
+
 inline constexpr std::size_t kMinPasswordLength = 12;    // code points
 inline constexpr std::size_t kMaxPasswordLength = 1024;  // code points
 
@@ -22,10 +29,19 @@ inline constexpr std::size_t kMaxPasswordLength = 1024;  // code points
 // True when `password` (case-insensitively) is on the shipped list of common passwords.
 [[nodiscard]] bool is_common_password(std::string_view password);
 
+// Bearer secrets are a recognizable prefix + 43 base64url characters (32 random bytes).
 inline constexpr std::string_view kSessionTokenPrefix = "ls_";
+inline constexpr std::string_view kApiKeyPrefix = "lk_";
+inline constexpr std::string_view kInvitationTokenPrefix = "li_";
+inline constexpr std::size_t kTokenRandomChars = 43;
 
-// A new session token: "ls_" + 43 base64url characters (32 random bytes).
-[[nodiscard]] std::string new_session_token();
+[[nodiscard]] std::string new_token(std::string_view prefix);
+[[nodiscard]] inline std::string new_session_token() {
+  return new_token(kSessionTokenPrefix);
+}
+
+// True when `token` has the shape new_token(prefix) gives (checked before any lookup).
+[[nodiscard]] bool token_shaped(std::string_view token, std::string_view prefix);
 
 // SHA-256 of the token: what the database stores and looks up by.
 [[nodiscard]] std::string token_digest(std::string_view token);

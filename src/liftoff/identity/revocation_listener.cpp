@@ -10,6 +10,22 @@
 namespace liftoff::identity {
 namespace asio = boost::asio;
 
+void evict(SessionCache& cache, std::string_view payload) {
+  auto id_after = [&](std::string_view prefix) -> std::optional<db::Uuid> {
+    if (!payload.starts_with(prefix)) return std::nullopt;
+    return db::Uuid::parse(payload.substr(prefix.size()));
+  };
+  if (auto user = id_after(kUserPayloadPrefix)) {
+    cache.evict_user(*user);
+  } else if (auto org = id_after(kOrgPayloadPrefix)) {
+    cache.evict_org(*org);
+  } else if (auto credential = db::Uuid::parse(payload)) {
+    cache.evict_credential(*credential);
+  } else {
+    cache.clear();  // not ours to understand: forget everything rather than keep something stale
+  }
+}
+
 asio::awaitable<void> SessionRevocationListener::run() {
   constexpr auto kPoll = std::chrono::milliseconds(250);  // how soon stop() is noticed
   auto executor = co_await asio::this_coro::executor;
@@ -40,7 +56,7 @@ asio::awaitable<void> SessionRevocationListener::run() {
         spdlog::warn("session revocation listener lost its connection: {}", batch.error().detail);
         break;
       }
-      for (const auto& n : *batch) cache_.evict_session(n.payload);
+      for (const auto& n : *batch) evict(cache_, n.payload);
     }
     listening_.store(false, std::memory_order_relaxed);
     cache_.clear();

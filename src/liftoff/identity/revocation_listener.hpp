@@ -1,6 +1,10 @@
 #pragma once
 // Keeps every process's SessionCache honest: LISTENs on the `liftoff_sessions` channel, where every
-// revocation NOTIFYs the session id in the revoking transaction, and evicts those sessions. While
+// change that a cached principal could depend on NOTIFYs, in the changing transaction:
+//   "<uuid>"       a revoked session or API key
+//   "user:<uuid>"  a user whose memberships changed
+//   "org:<uuid>"   an organization renamed, deleted or restored
+// and evicts what the payload names. While
 // the listening connection is down the cache is bypassed-by-clearing: it is emptied on every
 // (re)connect, so no revocation can be missed.
 #include <atomic>
@@ -12,6 +16,11 @@
 namespace liftoff::identity {
 
 inline constexpr std::string_view kSessionsChannel = "liftoff_sessions";
+inline constexpr std::string_view kUserPayloadPrefix = "user:";
+inline constexpr std::string_view kOrgPayloadPrefix = "org:";
+
+// Evicts what one notification payload names.
+void evict(SessionCache& cache, std::string_view payload);
 
 class SessionRevocationListener {
  public:

@@ -13,7 +13,6 @@ namespace liftoff::identity {
 namespace asio = boost::asio;
 
 namespace {
-constexpr std::size_t kMaxNameLength = 200;
 constexpr std::size_t kMaxUserAgentLength = 512;
 
 db::Uuid new_id() {
@@ -52,14 +51,7 @@ asio::awaitable<Result<IssuedSession>> IdentityService::signup(const std::string
   auto normalized = normalize_email(email);
   if (!normalized) invalid.fields.push_back({"email", "is not a valid email address"});
   if (auto problem = password_problem(password)) invalid.fields.push_back({"password", *problem});
-  // Characters, not bytes (JSON bodies are valid UTF-8): count the bytes that start a code point.
-  auto name_length = static_cast<std::size_t>(std::count_if(name.begin(), name.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  }));
-  if (name_length == 0 || name_length > kMaxNameLength) {
-    invalid.fields.push_back(
-        {"name", "must be 1 to " + std::to_string(kMaxNameLength) + " characters"});
-  }
+  if (auto problem = name_problem(name)) invalid.fields.push_back({"name", *problem});
   if (!invalid.fields.empty()) co_return invalid;
 
   auto hash = co_await hasher_.hash(password);
@@ -105,35 +97,49 @@ asio::awaitable<Result<IssuedSession>> IdentityService::login(const std::string&
   co_return co_await issue(stored->user, client);
 }
 
-asio::awaitable<Result<Authenticated>> IdentityService::authenticate(std::string_view token) {
-  if (token.size() != kSessionTokenPrefix.size() + 43 ||
-      token.substr(0, kSessionTokenPrefix.size()) != kSessionTokenPrefix) {
-    co_return make_error(Errc::unauthenticated, "invalid or expired session token");
+asio::awaitable<Result<Principal>> IdentityService::authenticate(std::string_view token) {
+  bool session = token_shaped(token, kSessionTokenPrefix);
+  if (!session && !token_shaped(token, kApiKeyPrefix)) {
+    co_return make_error(Errc::unauthenticated, "invalid or expired credentials");
   }
   auto digest = token_digest(token);
+  std::uint64_t generation = 0;
   if (cache_) {
-    if (auto hit = cache_->get(digest)) co_return Authenticated{hit->user, hit->session_id};
+    if (auto hit = cache_->get(digest)) co_return std::move(*hit);
+    generation = cache_->generation();
   }
-  auto found = co_await store_.session_by_digest(
-      digest, static_cast<std::int32_t>(options_.session_idle.count()));
+  // No co_await inside ?: (GCC 12 evaluates it twice; see Params::none()).
+  Result<std::optional<IdentityStore::LiveCredential>> found = std::nullopt;
+  if (session) {
+    auto idle = static_cast<std::int32_t>(options_.session_idle.count());
+    found = co_await store_.session_by_digest(digest, idle);
+  } else {
+    found = co_await store_.api_key_by_digest(digest);
+  }
   if (!found) co_return found.error();
-  if (!*found) co_return make_error(Errc::unauthenticated, "invalid or expired session token");
-  auto& [session, user] = **found;
-  if (now() - session.last_seen_at > std::chrono::minutes(1)) {
-    (void)co_await store_.touch_session(session.id);  // at most one write a minute per session
+  if (!*found) co_return make_error(Errc::unauthenticated, "invalid or expired credentials");
+  auto& live = **found;
+  // Use is recorded at most once a minute per credential: no write per request.
+  if (now() - live.last_used_at > std::chrono::minutes(1)) {
+    // Best effort: a failed touch does not fail the request.
+    if (session) {
+      (void)co_await store_.touch_session(live.principal.credential_id);
+    } else {
+      (void)co_await store_.touch_api_key(live.principal.credential_id);
+    }
   }
-  if (cache_) cache_->put(digest, {user, session.id, session.last_seen_at}, session.expires_at);
-  co_return Authenticated{user, session.id};
+  if (cache_) cache_->put(digest, live.principal, live.expires_at, generation);
+  co_return std::move(live.principal);
 }
 
-asio::awaitable<Result<void>> IdentityService::logout(const Authenticated& who) {
-  auto revoked = co_await store_.revoke_session(who.session_id, who.user.id);
+asio::awaitable<Result<void>> IdentityService::logout(const Principal& who) {
+  auto revoked = co_await store_.revoke_session(who.credential_id, who.user.id);
   if (!revoked) co_return revoked.error();
-  if (cache_) cache_->evict_session(who.session_id.to_string());
+  if (cache_) cache_->evict_credential(who.credential_id);
   co_return Result<void>{};
 }
 
-asio::awaitable<Result<void>> IdentityService::change_password(const Authenticated& who,
+asio::awaitable<Result<void>> IdentityService::change_password(const Principal& who,
                                                                const std::string& current_password,
                                                                const std::string& new_password) {
   if (auto problem = password_problem(new_password)) {
@@ -153,25 +159,25 @@ asio::awaitable<Result<void>> IdentityService::change_password(const Authenticat
   }
   auto hash = co_await hasher_.hash(new_password);
   if (!hash) co_return hash.error();
-  auto revoked = co_await store_.change_password(who.user.id, *hash, who.session_id);
+  auto revoked = co_await store_.change_password(who.user.id, *hash, who.credential_id);
   if (!revoked) co_return revoked.error();
   if (cache_) {
-    for (const auto& id : *revoked) cache_->evict_session(id.to_string());
+    for (const auto& id : *revoked) cache_->evict_credential(id);
   }
   co_return Result<void>{};
 }
 
 asio::awaitable<Result<std::vector<SessionRecord>>> IdentityService::sessions(
-    const Authenticated& who) {
+    const Principal& who) {
   co_return co_await store_.live_sessions(who.user.id);
 }
 
-asio::awaitable<Result<void>> IdentityService::revoke(const Authenticated& who,
+asio::awaitable<Result<void>> IdentityService::revoke(const Principal& who,
                                                       const db::Uuid& session_id) {
   auto revoked = co_await store_.revoke_session(session_id, who.user.id);
   if (!revoked) co_return revoked.error();
   if (!*revoked) co_return make_error(Errc::not_found, "no such session");
-  if (cache_) cache_->evict_session(session_id.to_string());
+  if (cache_) cache_->evict_credential(session_id);
   co_return Result<void>{};
 }
 

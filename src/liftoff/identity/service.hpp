@@ -32,14 +32,10 @@ struct IssuedSession {
   db::Timestamp expires_at;
 };
 
-struct Authenticated {
-  User user;
-  db::Uuid session_id;
-};
-
 class IdentityService {
  public:
   // `cache` may be null (no caching); when set, a SessionRevocationListener must keep it honest.
+  // Every method taking a Principal expects a user (kind user), not an API key.
   IdentityService(IdentityStore& store, PasswordHasher& hasher, IdentityOptions options,
                   SessionCache* cache = nullptr)
       : store_(store),
@@ -58,18 +54,17 @@ class IdentityService {
   [[nodiscard]] boost::asio::awaitable<Result<IssuedSession>> login(const std::string& email,
                                                                     const std::string& password,
                                                                     const ClientInfo& client);
-  // unauthenticated unless `token` is a live session's token.
-  [[nodiscard]] boost::asio::awaitable<Result<Authenticated>> authenticate(std::string_view token);
-  [[nodiscard]] boost::asio::awaitable<Result<void>> logout(const Authenticated& who);
+  // unauthenticated unless `token` is a live session's token or a live API key.
+  [[nodiscard]] boost::asio::awaitable<Result<Principal>> authenticate(std::string_view token);
+  [[nodiscard]] boost::asio::awaitable<Result<void>> logout(const Principal& who);
   // validation_failed when the current password is wrong or the new one breaks the policy; on
   // success every other session of the user is revoked.
   [[nodiscard]] boost::asio::awaitable<Result<void>> change_password(
-      const Authenticated& who, const std::string& current_password,
-      const std::string& new_password);
+      const Principal& who, const std::string& current_password, const std::string& new_password);
   [[nodiscard]] boost::asio::awaitable<Result<std::vector<SessionRecord>>> sessions(
-      const Authenticated& who);
+      const Principal& who);
   // not_found unless `session_id` is one of who's live sessions.
-  [[nodiscard]] boost::asio::awaitable<Result<void>> revoke(const Authenticated& who,
+  [[nodiscard]] boost::asio::awaitable<Result<void>> revoke(const Principal& who,
                                                             const db::Uuid& session_id);
 
  private:

@@ -1,6 +1,6 @@
 #include "liftoff/identity/session_cache.hpp"
 
-#include <functional>
+#include <algorithm>
 
 namespace liftoff::identity {
 
@@ -13,53 +13,59 @@ SessionCache::Shard& SessionCache::shard_for(const std::string& digest) {
   return shards_[index];
 }
 
-std::optional<CachedSession> SessionCache::get(const std::string& digest) {
+std::optional<Principal> SessionCache::get(const std::string& digest) {
   auto& shard = shard_for(digest);
   std::lock_guard lock(shard.mutex);
   auto it = shard.by_digest.find(digest);
   if (it == shard.by_digest.end()) return std::nullopt;
   if (SteadyClock::now() >= it->second.valid_until) {
-    shard.digest_by_session.erase(it->second.session.session_id.to_string());
     shard.by_digest.erase(it);
     return std::nullopt;
   }
-  return it->second.session;
+  return it->second.principal;
 }
 
-void SessionCache::put(const std::string& digest, const CachedSession& session,
-                       db::Timestamp session_expires_at) {
+void SessionCache::put(const std::string& digest, const Principal& principal,
+                       db::Timestamp expires_at, std::uint64_t generation) {
   if (ttl_.count() == 0) return;
-  auto remaining = session_expires_at - std::chrono::time_point_cast<std::chrono::microseconds>(
-                                            std::chrono::system_clock::now());
+  auto remaining = expires_at - std::chrono::time_point_cast<std::chrono::microseconds>(
+                                    std::chrono::system_clock::now());
   auto lifetime = std::min<std::chrono::microseconds>(ttl_, remaining);
   if (lifetime.count() <= 0) return;
   auto& shard = shard_for(digest);
   std::lock_guard lock(shard.mutex);
+  // Checked under the shard lock: an eviction bumps the generation before it takes any shard lock,
+  // so either we see its bump here or it runs after our insert and removes the entry.
+  if (generation_.load(std::memory_order_acquire) != generation) return;
   if (shard.by_digest.size() >= shard_capacity_ && !shard.by_digest.contains(digest)) {
-    auto victim = shard.by_digest.begin();
-    shard.digest_by_session.erase(victim->second.session.session_id.to_string());
-    shard.by_digest.erase(victim);
+    shard.by_digest.erase(shard.by_digest.begin());
   }
-  shard.by_digest.insert_or_assign(digest, Entry{session, SteadyClock::now() + lifetime});
-  shard.digest_by_session.insert_or_assign(session.session_id.to_string(), digest);
+  shard.by_digest.insert_or_assign(digest, Entry{principal, SteadyClock::now() + lifetime});
 }
 
-void SessionCache::evict_session(const std::string& session_id) {
+void SessionCache::evict_if(const std::function<bool(const Principal&)>& matches) {
+  generation_.fetch_add(1, std::memory_order_acq_rel);
   for (auto& shard : shards_) {
     std::lock_guard lock(shard.mutex);
-    auto it = shard.digest_by_session.find(session_id);
-    if (it == shard.digest_by_session.end()) continue;
-    shard.by_digest.erase(it->second);
-    shard.digest_by_session.erase(it);
+    std::erase_if(shard.by_digest,
+                  [&](const auto& item) { return matches(item.second.principal); });
   }
+}
+
+void SessionCache::evict_credential(const db::Uuid& credential_id) {
+  evict_if([&](const Principal& p) { return p.credential_id == credential_id; });
+}
+
+void SessionCache::evict_user(const db::Uuid& user_id) {
+  evict_if([&](const Principal& p) { return p.is_user() && p.user.id == user_id; });
+}
+
+void SessionCache::evict_org(const db::Uuid& org_id) {
+  evict_if([&](const Principal& p) { return p.role_in(org_id).has_value(); });
 }
 
 void SessionCache::clear() {
-  for (auto& shard : shards_) {
-    std::lock_guard lock(shard.mutex);
-    shard.by_digest.clear();
-    shard.digest_by_session.clear();
-  }
+  evict_if([](const Principal&) { return true; });
 }
 
 std::size_t SessionCache::size() {

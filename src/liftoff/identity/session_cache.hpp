@@ -1,13 +1,21 @@
 #pragma once
-// Authenticated sessions remembered in-process, so the hot path (GET /v1/me and every authenticated
-// call) needs no database round trip for the session. Entries live for a short TTL (never past the
-// session's own expiry); a revocation anywhere evicts within a second through NOTIFY
-// (SessionRevocationListener), and locally at once.
+// Authenticated credentials (session tokens and API keys) remembered in-process, so the hot path
+// (GET /v1/me and every authenticated call) needs no database round trip to know who is calling and
+// in which organizations. Entries live for a short TTL (never past the session's own expiry). A
+// change anywhere evicts within a second through NOTIFY (SessionRevocationListener), and locally at
+// once: a revoked session or key by its id, a user whose memberships changed, or every entry that
+// names an organization that changed.
+//
+// A lookup that started before an eviction must not re-insert what the eviction removed: callers
+// take generation() before reading the database and pass it to put(), which drops the entry when
+// any eviction happened in between.
 //
 // Thread-safety: all members may be called from any thread. Striped by key: 16 shards, each under
 // its own mutex, so the worker threads rarely meet. Bounded: a full shard drops an arbitrary entry.
 #include <array>
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -18,38 +26,38 @@
 
 namespace liftoff::identity {
 
-struct CachedSession {
-  User user;
-  db::Uuid session_id;
-  db::Timestamp last_seen_at;
-};
-
 class SessionCache {
  public:
   SessionCache(std::chrono::milliseconds ttl, std::size_t capacity);
 
-  [[nodiscard]] std::optional<CachedSession> get(const std::string& digest);
-  void put(const std::string& digest, const CachedSession& session,
-           db::Timestamp session_expires_at);
-  void evict_session(const std::string& session_id);  // the uuid's text form
+  [[nodiscard]] std::optional<Principal> get(const std::string& digest);
+  [[nodiscard]] std::uint64_t generation() const {
+    return generation_.load(std::memory_order_acquire);
+  }
+  void put(const std::string& digest, const Principal& principal, db::Timestamp expires_at,
+           std::uint64_t generation);
+  void evict_credential(const db::Uuid& credential_id);  // a session or an API key
+  void evict_user(const db::Uuid& user_id);
+  void evict_org(const db::Uuid& org_id);
   void clear();
   [[nodiscard]] std::size_t size();
 
  private:
   using SteadyClock = std::chrono::steady_clock;
   struct Entry {
-    CachedSession session;
+    Principal principal;
     SteadyClock::time_point valid_until;
   };
   struct alignas(64) Shard {
     std::mutex mutex;
     std::unordered_map<std::string, Entry> by_digest;
-    std::unordered_map<std::string, std::string> digest_by_session;
   };
   Shard& shard_for(const std::string& digest);
+  void evict_if(const std::function<bool(const Principal&)>& matches);
 
   std::chrono::milliseconds ttl_;
   std::size_t shard_capacity_;
+  std::atomic<std::uint64_t> generation_{0};
   std::array<Shard, 16> shards_;
 };
 

@@ -1,5 +1,7 @@
 #include "liftoff/identity/store.hpp"
 
+#include <boost/json/parse.hpp>
+
 #include "liftoff/db/database.hpp"
 
 namespace liftoff::identity {
@@ -31,12 +33,25 @@ constexpr Statement kInsertSession{
     "identity.insert_session",
     "INSERT INTO sessions (id, user_id, token_hash, expires_at, ip, user_agent) "
     "VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at"};
+// The user's organizations come along as one JSON array of [org id, org name, role].
 constexpr Statement kSessionByDigest{
     "identity.session_by_digest",
-    "SELECT s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at, s.ip, s.user_agent, "
-    "u.email, u.name, u.created_at FROM sessions s JOIN users u ON u.id = s.user_id "
+    "SELECT s.id, s.user_id, s.last_seen_at, s.expires_at, u.email, u.name, u.created_at, "
+    "(SELECT COALESCE(json_agg(json_build_array(o.id, o.name, m.role) ORDER BY o.name, o.id), "
+    "'[]')::text FROM memberships m JOIN orgs o ON o.id = m.org_id "
+    "WHERE m.user_id = s.user_id AND o.deleted_at IS NULL) "
+    "FROM sessions s JOIN users u ON u.id = s.user_id "
     "WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now() "
     "AND s.last_seen_at > now() - make_interval(secs => $2)"};
+constexpr Statement kApiKeyByDigest{
+    "identity.api_key_by_digest",
+    "SELECT k.id, k.org_id, o.name, k.role, COALESCE(k.last_used_at, 'epoch') "
+    "FROM api_keys k JOIN orgs o ON o.id = k.org_id "
+    "WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND o.deleted_at IS NULL"};
+constexpr Statement kTouchApiKey{
+    "identity.touch_api_key",
+    "UPDATE api_keys SET last_used_at = now() WHERE id = $1 "
+    "AND (last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')"};
 constexpr Statement kTouchSession{"identity.touch_session",
                                   "UPDATE sessions SET last_seen_at = now() "
                                   "WHERE id = $1 AND last_seen_at < now() - interval '60 seconds'"};
@@ -127,18 +142,57 @@ asio::awaitable<Result<db::Timestamp>> IdentityStore::create_session(const NewSe
   co_return rows->front().get<db::Timestamp>(0);
 }
 
-asio::awaitable<Result<std::optional<std::pair<SessionRecord, User>>>>
+asio::awaitable<Result<std::optional<IdentityStore::LiveCredential>>>
 IdentityStore::session_by_digest(const std::string& digest, std::int32_t idle_seconds) {
   Params params(db::Bytes{digest}, static_cast<double>(idle_seconds));
   auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), kSessionByDigest,
                                  params, deadline());
   if (!rows) co_return rows.error();
-  if (rows->empty()) co_return std::optional<std::pair<SessionRecord, User>>{};
+  if (rows->empty()) co_return std::optional<LiveCredential>{};
   auto row = rows->front();
-  auto session = session_from(row);
-  User user{session.user_id, row.get<std::string>(7), row.get<std::string>(8),
-            row.get<db::Timestamp>(9)};
-  co_return std::make_pair(std::move(session), std::move(user));
+  LiveCredential live;
+  live.principal.kind = Principal::Kind::user;
+  live.principal.credential_id = row.get<db::Uuid>(0);
+  live.principal.user = User{row.get<db::Uuid>(1), row.get<std::string>(4), row.get<std::string>(5),
+                             row.get<db::Timestamp>(6)};
+  live.last_used_at = row.get<db::Timestamp>(2);
+  live.expires_at = row.get<db::Timestamp>(3);
+  auto memberships = boost::json::parse(row.get<std::string>(7));
+  for (const auto& item : memberships.as_array()) {
+    const auto& m = item.as_array();
+    auto org_id = db::Uuid::parse(m.at(0).as_string());
+    auto role = parse_role(m.at(2).as_string());
+    if (!org_id || !role) throw db::DecodeError("malformed membership row");
+    live.principal.memberships.push_back({*org_id, std::string(m.at(1).as_string()), *role});
+  }
+  co_return live;
+}
+
+asio::awaitable<Result<std::optional<IdentityStore::LiveCredential>>>
+IdentityStore::api_key_by_digest(const std::string& digest) {
+  Params params(db::Bytes{digest});
+  auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), kApiKeyByDigest,
+                                 params, deadline());
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return std::optional<LiveCredential>{};
+  auto row = rows->front();
+  auto role = parse_role(row.get<std::string>(3));
+  if (!role) throw db::DecodeError("malformed api key role");
+  LiveCredential live;
+  live.principal.kind = Principal::Kind::api_key;
+  live.principal.credential_id = row.get<db::Uuid>(0);
+  live.principal.memberships.push_back({row.get<db::Uuid>(1), row.get<std::string>(2), *role});
+  live.last_used_at = row.get<db::Timestamp>(4);
+  live.expires_at = db::Timestamp::max();
+  co_return live;
+}
+
+asio::awaitable<Result<void>> IdentityStore::touch_api_key(const db::Uuid& key_id) {
+  Params params(key_id);
+  auto rows =
+      co_await db_.query(Intent::write, Tenant::control(), kTouchApiKey, params, deadline());
+  if (!rows) co_return rows.error();
+  co_return Result<void>{};
 }
 
 asio::awaitable<Result<void>> IdentityStore::touch_session(const db::Uuid& session_id) {

@@ -7,6 +7,7 @@
 
 #include "liftoff/core/error.hpp"
 #include "liftoff/db/value.hpp"
+#include "liftoff/identity/roles.hpp"
 
 namespace liftoff::db {
 class Database;
@@ -19,6 +20,32 @@ struct User {
   std::string email;
   std::string name;
   db::Timestamp created_at;
+};
+
+struct Membership {
+  db::Uuid org_id;
+  std::string org_name;
+  Role role;
+};
+
+// Who is behind a bearer credential: a user (by session token) or an organization's API key.
+struct Principal {
+  enum class Kind { user, api_key };
+  Kind kind = Kind::user;
+  User user;               // the user (kind user); empty for a key
+  db::Uuid credential_id;  // the session's or the API key's id
+  // The user's organizations; for a key, its one organization with the key's role.
+  std::vector<Membership> memberships;
+
+  [[nodiscard]] bool is_user() const { return kind == Kind::user; }
+  // The acting user's or key's id, as the audit log records it.
+  [[nodiscard]] const db::Uuid& actor_id() const { return is_user() ? user.id : credential_id; }
+  [[nodiscard]] std::optional<Role> role_in(const db::Uuid& org_id) const {
+    for (const auto& m : memberships) {
+      if (m.org_id == org_id) return m.role;
+    }
+    return std::nullopt;
+  }
 };
 
 struct StoredUser {
@@ -66,9 +93,20 @@ class IdentityStore {
 
   [[nodiscard]] boost::asio::awaitable<Result<db::Timestamp>> create_session(
       const NewSession& session);
-  // The live session (not revoked, not expired, used within `idle_seconds`) with its user.
-  [[nodiscard]] boost::asio::awaitable<Result<std::optional<std::pair<SessionRecord, User>>>>
-  session_by_digest(const std::string& digest, std::int32_t idle_seconds);
+  // The live session (not revoked, not expired, used within `idle_seconds`) as a principal: its
+  // user with their memberships; and when it was last seen and expires.
+  struct LiveCredential {
+    Principal principal;
+    db::Timestamp last_used_at;
+    db::Timestamp expires_at;
+  };
+  [[nodiscard]] boost::asio::awaitable<Result<std::optional<LiveCredential>>> session_by_digest(
+      const std::string& digest, std::int32_t idle_seconds);
+  // The live API key (not revoked, its org not deleted) as a principal.
+  [[nodiscard]] boost::asio::awaitable<Result<std::optional<LiveCredential>>> api_key_by_digest(
+      const std::string& digest);
+  // Records an API key's use, at most once a minute per key.
+  [[nodiscard]] boost::asio::awaitable<Result<void>> touch_api_key(const db::Uuid& key_id);
   // Records use, at most once a minute per session (no write per request).
   [[nodiscard]] boost::asio::awaitable<Result<void>> touch_session(const db::Uuid& session_id);
   // False when there was no live session of that user with that id.

@@ -1,0 +1,418 @@
+#include "liftoff/api/orgs.hpp"
+
+#include <boost/beast/http/field.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
+#include <charconv>
+
+#include "liftoff/api/support.hpp"
+#include "liftoff/audit/audit.hpp"
+#include "liftoff/core/time.hpp"
+#include "liftoff/http/problem.hpp"
+#include "liftoff/http/query.hpp"
+#include "liftoff/identity/organizations.hpp"
+#include "liftoff/identity/service.hpp"
+
+namespace liftoff::api {
+namespace {
+namespace json = boost::json;
+using http::beast_http::status;
+using identity::Action;
+using identity::OrgService;
+
+constexpr std::int32_t kMaxPage = 200;
+constexpr std::int32_t kMaxExport = 100'000;
+constexpr std::int32_t kExportBatch = 1'000;
+
+json::value time_or_null(const std::optional<db::Timestamp>& t) {
+  return t ? json::value(core::format_rfc3339(*t)) : json::value(nullptr);
+}
+
+json::object org_json(const identity::Org& org) {
+  json::object out{{"id", org.id.to_string()},
+                   {"name", org.name},
+                   {"role", identity::to_string(org.role)},
+                   {"created_at", core::format_rfc3339(org.created_at)},
+                   {"updated_at", core::format_rfc3339(org.updated_at)}};
+  if (org.deleted_at) {
+    out["deleted_at"] = time_or_null(org.deleted_at);
+    out["purge_after"] = time_or_null(org.purge_after);
+  }
+  return out;
+}
+
+json::object member_json(const identity::Member& m) {
+  return {{"user", user_json(m.user)},
+          {"role", identity::to_string(m.role)},
+          {"joined_at", core::format_rfc3339(m.joined_at)}};
+}
+
+json::object invitation_json(const identity::Invitation& i) {
+  json::object out{{"id", i.id.to_string()},
+                   {"org_id", i.org_id.to_string()},
+                   {"email", i.email},
+                   {"role", identity::to_string(i.role)},
+                   {"invited_by", i.invited_by.to_string()},
+                   {"created_at", core::format_rfc3339(i.created_at)},
+                   {"expires_at", core::format_rfc3339(i.expires_at)}};
+  if (!i.token.empty()) out["token"] = i.token;
+  return out;
+}
+
+json::object api_key_json(const identity::ApiKey& k) {
+  json::object out{{"id", k.id.to_string()},
+                   {"name", k.name},
+                   {"role", identity::to_string(k.role)},
+                   {"created_by", k.created_by.to_string()},
+                   {"created_at", core::format_rfc3339(k.created_at)},
+                   {"last_used_at", time_or_null(k.last_used_at)}};
+  if (!k.key.empty()) out["key"] = k.key;
+  return out;
+}
+
+// A role from a request body (422 naming the field when unknown).
+Result<identity::Role> role_field(const std::string& text) {
+  auto role = identity::parse_role(text);
+  if (!role) {
+    return Error{Errc::validation_failed,
+                 "the body is invalid",
+                 {{"role", "must be one of owner, admin, member, viewer"}}};
+  }
+  return *role;
+}
+
+// An integer query parameter in [1, max], `fallback` when absent.
+Result<std::int32_t> limit_param(const http::QueryParams& query, std::int32_t fallback,
+                                 std::int32_t max) {
+  auto it = query.find("limit");
+  if (it == query.end()) return fallback;
+  std::int32_t value = 0;
+  auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), value);
+  if (ec != std::errc{} || end != it->second.data() + it->second.size() || value < 1 ||
+      value > max) {
+    return Error{Errc::bad_request,
+                 "invalid query parameter",
+                 {{"limit", "must be an integer from 1 to " + std::to_string(max)}}};
+  }
+  return value;
+}
+
+// The audit filter from ?action=&actor=&since=&until=&cursor= (limit apart).
+Result<audit::Filter> audit_filter(const http::QueryParams& query) {
+  audit::Filter filter;
+  Error invalid{Errc::bad_request, "invalid query parameters", {}};
+  if (auto it = query.find("action"); it != query.end()) filter.action = it->second;
+  if (auto it = query.find("actor"); it != query.end()) {
+    filter.actor_id = db::Uuid::parse(it->second);
+    if (!filter.actor_id) invalid.fields.push_back({"actor", "must be a user or API key id"});
+  }
+  for (const char* name : {"since", "until"}) {
+    auto it = query.find(name);
+    if (it == query.end()) continue;
+    auto t = core::parse_rfc3339(it->second);
+    if (!t) {
+      invalid.fields.push_back({name, "must be an RFC 3339 time, e.g. 2026-11-27T12:00:00Z"});
+    } else {
+      (std::string_view(name) == "since" ? filter.since : filter.until) = t;
+    }
+  }
+  if (auto it = query.find("cursor"); it != query.end()) {
+    std::int64_t seq = 0;
+    auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), seq);
+    if (ec != std::errc{} || end != it->second.data() + it->second.size() || seq < 1) {
+      invalid.fields.push_back({"cursor", "is not a cursor this endpoint returned"});
+    } else {
+      filter.before_seq = seq;
+    }
+  }
+  if (!invalid.fields.empty()) return invalid;
+  return filter;
+}
+
+}  // namespace
+
+void add_org_routes(http::Router& router, identity::IdentityService& identity,
+                    identity::OrgService& orgs, db::Database& database) {
+  router.add(http::Verb::post, "/v1/orgs", [&](http::RequestContext& ctx) -> Awaitable {
+    auto who = co_await authenticate_user(identity, ctx);
+    if (!who) co_return problem(who.error(), ctx);
+    auto fields = string_fields(ctx.request, {"name"});
+    if (!fields) co_return problem(fields.error(), ctx);
+    auto caller = caller_of(std::move(*who), ctx);
+    auto org = co_await orgs.create(caller, (*fields)["name"]);
+    if (!org) co_return problem(org.error(), ctx);
+    co_return http::json_response(status::created, org_json(*org));
+  });
+
+  router.add(http::Verb::get, "/v1/orgs", [&](http::RequestContext& ctx) -> Awaitable {
+    auto who = co_await authenticate_user(identity, ctx);
+    if (!who) co_return problem(who.error(), ctx);
+    auto list = co_await orgs.list(*who);
+    if (!list) co_return problem(list.error(), ctx);
+    json::array items;
+    for (const auto& org : *list) items.push_back(org_json(org));
+    co_return http::json_response(status::ok, json::object{{"orgs", std::move(items)}});
+  });
+
+  router.add(http::Verb::get, "/v1/orgs/{org}", [&](http::RequestContext& ctx) -> Awaitable {
+    auto who = co_await authenticate(identity, ctx);
+    if (!who) co_return problem(who.error(), ctx);
+    auto access = OrgService::access(*who, *ctx.param("org"), Action::org_read);
+    if (!access) co_return problem(access.error(), ctx);
+    auto org = co_await orgs.get(*access);
+    if (!org) co_return problem(org.error(), ctx);
+    co_return http::json_response(status::ok, org_json(*org));
+  });
+
+  router.add(http::Verb::patch, "/v1/orgs/{org}", [&](http::RequestContext& ctx) -> Awaitable {
+    auto who = co_await authenticate(identity, ctx);
+    if (!who) co_return problem(who.error(), ctx);
+    auto access = OrgService::access(*who, *ctx.param("org"), Action::org_update);
+    if (!access) co_return problem(access.error(), ctx);
+    auto fields = string_fields(ctx.request, {"name"});
+    if (!fields) co_return problem(fields.error(), ctx);
+    auto caller = caller_of(std::move(*who), ctx);
+    auto org = co_await orgs.rename(caller, access->org_id, (*fields)["name"]);
+    if (!org) co_return problem(org.error(), ctx);
+    co_return http::json_response(status::ok, org_json(*org));
+  });
+
+  router.add(http::Verb::delete_, "/v1/orgs/{org}", [&](http::RequestContext& ctx) -> Awaitable {
+    auto who = co_await authenticate(identity, ctx);
+    if (!who) co_return problem(who.error(), ctx);
+    auto access = OrgService::access(*who, *ctx.param("org"), Action::org_delete);
+    if (!access) co_return problem(access.error(), ctx);
+    auto caller = caller_of(std::move(*who), ctx);
+    auto org = co_await orgs.remove(caller, access->org_id);
+    if (!org) co_return problem(org.error(), ctx);
+    co_return http::json_response(status::ok, org_json(*org));
+  });
+
+  // A deleted org is invisible to access(): restore checks ownership in its own transaction.
+  router.add(http::Verb::post, "/v1/orgs/{org}/restore",
+             [&](http::RequestContext& ctx) -> Awaitable {
+               auto who = co_await authenticate(identity, ctx);
+               if (!who) co_return problem(who.error(), ctx);
+               auto caller = caller_of(std::move(*who), ctx);
+               auto org = co_await orgs.restore(caller, *ctx.param("org"));
+               if (!org) co_return problem(org.error(), ctx);
+               co_return http::json_response(status::ok, org_json(*org));
+             });
+
+  router.add(http::Verb::get, "/v1/orgs/{org}/members",
+             [&](http::RequestContext& ctx) -> Awaitable {
+               auto who = co_await authenticate(identity, ctx);
+               if (!who) co_return problem(who.error(), ctx);
+               auto access = OrgService::access(*who, *ctx.param("org"), Action::org_read);
+               if (!access) co_return problem(access.error(), ctx);
+               auto query = http::parse_query(ctx.query, {"limit", "cursor"});
+               if (!query) co_return problem(query.error(), ctx);
+               auto limit = limit_param(*query, 100, kMaxPage);
+               if (!limit) co_return problem(limit.error(), ctx);
+               std::optional<db::Uuid> after;
+               if (auto it = query->find("cursor"); it != query->end()) {
+                 after = db::Uuid::parse(it->second);
+                 if (!after) {
+                   co_return problem(Error{Errc::bad_request,
+                                           "invalid query parameter",
+                                           {{"cursor", "is not a cursor this endpoint returned"}}},
+                                     ctx);
+                 }
+               }
+               auto members = co_await orgs.members(*access, after, *limit);
+               if (!members) co_return problem(members.error(), ctx);
+               json::array items;
+               for (const auto& m : *members) items.push_back(member_json(m));
+               json::value next = nullptr;
+               if (static_cast<std::int32_t>(members->size()) == *limit)
+                 next = json::value(members->back().user.id.to_string());
+               co_return http::json_response(
+                   status::ok, json::object{{"members", std::move(items)}, {"next_cursor", next}});
+             });
+
+  router.add(http::Verb::patch, "/v1/orgs/{org}/members/{user}",
+             [&](http::RequestContext& ctx) -> Awaitable {
+               auto who = co_await authenticate(identity, ctx);
+               if (!who) co_return problem(who.error(), ctx);
+               auto access = OrgService::access(*who, *ctx.param("org"), Action::members_manage);
+               if (!access) co_return problem(access.error(), ctx);
+               auto fields = string_fields(ctx.request, {"role"});
+               if (!fields) co_return problem(fields.error(), ctx);
+               auto role = role_field((*fields)["role"]);
+               if (!role) co_return problem(role.error(), ctx);
+               auto caller = caller_of(std::move(*who), ctx);
+               auto member =
+                   co_await orgs.change_role(caller, access->org_id, *ctx.param("user"), *role);
+               if (!member) co_return problem(member.error(), ctx);
+               co_return http::json_response(status::ok, member_json(*member));
+             });
+
+  router.add(http::Verb::delete_, "/v1/orgs/{org}/members/{user}",
+             [&](http::RequestContext& ctx) -> Awaitable {
+               auto who = co_await authenticate(identity, ctx);
+               if (!who) co_return problem(who.error(), ctx);
+               // Anyone may leave; removing others is checked in the transaction.
+               auto access = OrgService::access(*who, *ctx.param("org"), Action::org_read);
+               if (!access) co_return problem(access.error(), ctx);
+               auto caller = caller_of(std::move(*who), ctx);
+               auto done = co_await orgs.remove_member(caller, access->org_id, *ctx.param("user"));
+               if (!done) co_return problem(done.error(), ctx);
+               co_return no_content();
+             });
+
+  router.add(
+      http::Verb::post, "/v1/orgs/{org}/invitations", [&](http::RequestContext& ctx) -> Awaitable {
+        auto who = co_await authenticate(identity, ctx);
+        if (!who) co_return problem(who.error(), ctx);
+        auto access = OrgService::access(*who, *ctx.param("org"), Action::invitations_manage);
+        if (!access) co_return problem(access.error(), ctx);
+        auto fields = string_fields(ctx.request, {"email", "role"});
+        if (!fields) co_return problem(fields.error(), ctx);
+        auto role = role_field((*fields)["role"]);
+        if (!role) co_return problem(role.error(), ctx);
+        auto caller = caller_of(std::move(*who), ctx);
+        auto invitation = co_await orgs.invite(caller, access->org_id, (*fields)["email"], *role);
+        if (!invitation) co_return problem(invitation.error(), ctx);
+        co_return http::json_response(status::created, invitation_json(*invitation));
+      });
+
+  router.add(
+      http::Verb::get, "/v1/orgs/{org}/invitations", [&](http::RequestContext& ctx) -> Awaitable {
+        auto who = co_await authenticate(identity, ctx);
+        if (!who) co_return problem(who.error(), ctx);
+        auto access = OrgService::access(*who, *ctx.param("org"), Action::invitations_manage);
+        if (!access) co_return problem(access.error(), ctx);
+        auto list = co_await orgs.invitations(*access);
+        if (!list) co_return problem(list.error(), ctx);
+        json::array items;
+        for (const auto& i : *list) items.push_back(invitation_json(i));
+        co_return http::json_response(status::ok, json::object{{"invitations", std::move(items)}});
+      });
+
+  router.add(http::Verb::delete_, "/v1/orgs/{org}/invitations/{invitation}",
+             [&](http::RequestContext& ctx) -> Awaitable {
+               auto who = co_await authenticate(identity, ctx);
+               if (!who) co_return problem(who.error(), ctx);
+               auto access =
+                   OrgService::access(*who, *ctx.param("org"), Action::invitations_manage);
+               if (!access) co_return problem(access.error(), ctx);
+               auto caller = caller_of(std::move(*who), ctx);
+               auto done = co_await orgs.revoke_invitation(caller, access->org_id,
+                                                           *ctx.param("invitation"));
+               if (!done) co_return problem(done.error(), ctx);
+               co_return no_content();
+             });
+
+  router.add(http::Verb::post, "/v1/invitations/{token}/accept",
+             [&](http::RequestContext& ctx) -> Awaitable {
+               auto who = co_await authenticate_user(identity, ctx);
+               if (!who) co_return problem(who.error(), ctx);
+               auto caller = caller_of(std::move(*who), ctx);
+               auto org = co_await orgs.accept_invitation(caller, *ctx.param("token"));
+               if (!org) co_return problem(org.error(), ctx);
+               co_return http::json_response(status::ok, org_json(*org));
+             });
+
+  router.add(
+      http::Verb::post, "/v1/orgs/{org}/api-keys", [&](http::RequestContext& ctx) -> Awaitable {
+        auto who = co_await authenticate(identity, ctx);
+        if (!who) co_return problem(who.error(), ctx);
+        auto access = OrgService::access(*who, *ctx.param("org"), Action::api_keys_manage);
+        if (!access) co_return problem(access.error(), ctx);
+        auto fields = string_fields(ctx.request, {"name", "role"});
+        if (!fields) co_return problem(fields.error(), ctx);
+        auto role = role_field((*fields)["role"]);
+        if (!role) co_return problem(role.error(), ctx);
+        auto caller = caller_of(std::move(*who), ctx);
+        auto key = co_await orgs.create_api_key(caller, access->org_id, (*fields)["name"], *role);
+        if (!key) co_return problem(key.error(), ctx);
+        co_return http::json_response(status::created, api_key_json(*key));
+      });
+
+  router.add(
+      http::Verb::get, "/v1/orgs/{org}/api-keys", [&](http::RequestContext& ctx) -> Awaitable {
+        auto who = co_await authenticate(identity, ctx);
+        if (!who) co_return problem(who.error(), ctx);
+        auto access = OrgService::access(*who, *ctx.param("org"), Action::api_keys_manage);
+        if (!access) co_return problem(access.error(), ctx);
+        auto keys = co_await orgs.api_keys(*access);
+        if (!keys) co_return problem(keys.error(), ctx);
+        json::array items;
+        for (const auto& k : *keys) items.push_back(api_key_json(k));
+        co_return http::json_response(status::ok, json::object{{"api_keys", std::move(items)}});
+      });
+
+  router.add(http::Verb::delete_, "/v1/orgs/{org}/api-keys/{key}",
+             [&](http::RequestContext& ctx) -> Awaitable {
+               auto who = co_await authenticate(identity, ctx);
+               if (!who) co_return problem(who.error(), ctx);
+               auto access = OrgService::access(*who, *ctx.param("org"), Action::api_keys_manage);
+               if (!access) co_return problem(access.error(), ctx);
+               auto caller = caller_of(std::move(*who), ctx);
+               auto done = co_await orgs.revoke_api_key(caller, access->org_id, *ctx.param("key"));
+               if (!done) co_return problem(done.error(), ctx);
+               co_return no_content();
+             });
+
+  router.add(http::Verb::get, "/v1/orgs/{org}/audit", [&](http::RequestContext& ctx) -> Awaitable {
+    auto who = co_await authenticate(identity, ctx);
+    if (!who) co_return problem(who.error(), ctx);
+    auto access = OrgService::access(*who, *ctx.param("org"), Action::audit_read);
+    if (!access) co_return problem(access.error(), ctx);
+    auto query =
+        http::parse_query(ctx.query, {"action", "actor", "since", "until", "limit", "cursor"});
+    if (!query) co_return problem(query.error(), ctx);
+    auto filter = audit_filter(*query);
+    if (!filter) co_return problem(filter.error(), ctx);
+    auto limit = limit_param(*query, 50, kMaxPage);
+    if (!limit) co_return problem(limit.error(), ctx);
+    filter->limit = *limit;
+    auto events = co_await audit::list(database, access->org_id, *filter);
+    if (!events) co_return problem(events.error(), ctx);
+    json::array items;
+    for (const auto& e : *events) items.push_back(audit::to_json(e));
+    json::value next = nullptr;
+    if (static_cast<std::int32_t>(events->size()) == *limit && events->back().seq > 1)
+      next = json::value(std::to_string(events->back().seq));
+    co_return http::json_response(
+        status::ok, json::object{{"events", std::move(items)}, {"next_cursor", next}});
+  });
+
+  // NDJSON: one event per line, newest first; up to `limit` (default and max 100,000) events, with
+  // the cursor to continue in the Liftoff-Next-Cursor header when there are more.
+  router.add(
+      http::Verb::get, "/v1/orgs/{org}/audit/export", [&](http::RequestContext& ctx) -> Awaitable {
+        auto who = co_await authenticate(identity, ctx);
+        if (!who) co_return problem(who.error(), ctx);
+        auto access = OrgService::access(*who, *ctx.param("org"), Action::audit_read);
+        if (!access) co_return problem(access.error(), ctx);
+        auto query =
+            http::parse_query(ctx.query, {"action", "actor", "since", "until", "limit", "cursor"});
+        if (!query) co_return problem(query.error(), ctx);
+        auto filter = audit_filter(*query);
+        if (!filter) co_return problem(filter.error(), ctx);
+        auto limit = limit_param(*query, kMaxExport, kMaxExport);
+        if (!limit) co_return problem(limit.error(), ctx);
+        std::string body;
+        std::int32_t remaining = *limit;
+        std::optional<std::int64_t> next;
+        while (remaining > 0) {
+          filter->limit = std::min(remaining, kExportBatch);
+          auto events = co_await audit::list(database, access->org_id, *filter);
+          if (!events) co_return problem(events.error(), ctx);
+          for (const auto& e : *events) {
+            body += json::serialize(audit::to_json(e));
+            body += '\n';
+          }
+          remaining -= static_cast<std::int32_t>(events->size());
+          if (static_cast<std::int32_t>(events->size()) < filter->limit || events->empty()) break;
+          filter->before_seq = events->back().seq;
+          if (remaining == 0 && events->back().seq > 1) next = events->back().seq;
+        }
+        auto res = http::text_response(status::ok, std::move(body), "application/x-ndjson");
+        if (next) res.set("Liftoff-Next-Cursor", std::to_string(*next));
+        co_return res;
+      });
+}
+
+}  // namespace liftoff::api

@@ -1,0 +1,14 @@
+#include "liftoff/api/routes.hpp"
+
+#include "liftoff/api/identity.hpp"
+#include "liftoff/api/orgs.hpp"
+
+namespace liftoff::api {
+
+void add_routes(http::Router& router, const Services& services) {
+  add_system_routes(router, services.system);
+  add_identity_routes(router, services.identity);
+  add_org_routes(router, services.identity, services.orgs, services.system.database);
+}
+
+}  // namespace liftoff::api

@@ -1,0 +1,21 @@
+#pragma once
+// Every route of the API, registered in one place (the server and the OpenAPI test use this).
+#include "liftoff/api/system.hpp"
+#include "liftoff/http/router.hpp"
+
+namespace liftoff::identity {
+class IdentityService;
+class OrgService;
+}  // namespace liftoff::identity
+
+namespace liftoff::api {
+
+struct Services {
+  SystemDeps system;
+  identity::IdentityService& identity;
+  identity::OrgService& orgs;
+};
+
+void add_routes(http::Router& router, const Services& services);
+
+}  // namespace liftoff::api

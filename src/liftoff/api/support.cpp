@@ -1,0 +1,95 @@
+#include "liftoff/api/support.hpp"
+
+#include <algorithm>
+#include <boost/beast/http/field.hpp>
+#include <cctype>
+
+#include "liftoff/core/time.hpp"
+#include "liftoff/http/json_body.hpp"
+#include "liftoff/http/problem.hpp"
+#include "liftoff/identity/service.hpp"
+
+namespace liftoff::api {
+namespace json = boost::json;
+
+Result<std::map<std::string, std::string>> string_fields(
+    const http::Request& request, std::initializer_list<std::string_view> required) {
+  auto body = http::parse_json_body(request);
+  if (!body) return body.error();
+  const auto& object = body->as_object();
+  Error unknown{Errc::bad_request, "unknown fields in the body", {}};
+  for (const auto& [key, value] : object) {
+    if (std::find(required.begin(), required.end(), std::string_view(key)) == required.end()) {
+      unknown.fields.push_back({std::string(key), "is not a known field"});
+    }
+  }
+  if (!unknown.fields.empty()) return unknown;
+  Error invalid{Errc::validation_failed, "the body is invalid", {}};
+  std::map<std::string, std::string> out;
+  for (auto name : required) {
+    auto it = object.find(name);
+    if (it == object.end()) {
+      invalid.fields.push_back({std::string(name), "is required"});
+    } else if (!it->value().is_string()) {
+      invalid.fields.push_back({std::string(name), "must be a string"});
+    } else {
+      out.emplace(name, std::string(it->value().get_string()));
+    }
+  }
+  if (!invalid.fields.empty()) return invalid;
+  return out;
+}
+
+http::Response problem(const Error& error, const http::RequestContext& ctx) {
+  auto res = http::problem_response(error, ctx.request_id);
+  if (error.code == Errc::unauthenticated)
+    res.set(http::beast_http::field::www_authenticate, "Bearer");
+  return res;
+}
+
+http::Response no_content() {
+  return http::Response{http::beast_http::status::no_content, 11};
+}
+
+boost::asio::awaitable<Result<identity::Principal>> authenticate(identity::IdentityService& service,
+                                                                 const http::RequestContext& ctx) {
+  std::string header(ctx.request[http::beast_http::field::authorization]);
+  constexpr std::string_view kScheme = "bearer ";
+  if (header.size() <= kScheme.size() ||
+      !std::equal(kScheme.begin(), kScheme.end(), header.begin(), [](char a, char b) {
+        return a == std::tolower(static_cast<unsigned char>(b));
+      })) {
+    co_return make_error(Errc::unauthenticated,
+                         "missing bearer token (Authorization: Bearer <token>)");
+  }
+  std::string token = header.substr(kScheme.size());
+  co_return co_await service.authenticate(token);
+}
+
+boost::asio::awaitable<Result<identity::Principal>> authenticate_user(
+    identity::IdentityService& service, const http::RequestContext& ctx) {
+  auto who = co_await authenticate(service, ctx);
+  if (who && !who->is_user()) {
+    co_return make_error(Errc::permission_denied,
+                         "this needs a user's session token; API keys act only on their "
+                         "organization's resources");
+  }
+  co_return who;
+}
+
+identity::Caller caller_of(identity::Principal principal, const http::RequestContext& ctx) {
+  constexpr std::size_t kMaxUserAgent = 512;
+  auto agent = ctx.request[http::beast_http::field::user_agent];
+  return {std::move(principal), std::string(ctx.remote),
+          std::string(agent.substr(0, std::min(agent.size(), kMaxUserAgent))),
+          std::string(ctx.request_id)};
+}
+
+json::object user_json(const identity::User& user) {
+  return {{"id", user.id.to_string()},
+          {"email", user.email},
+          {"name", user.name},
+          {"created_at", core::format_rfc3339(user.created_at)}};
+}
+
+}  // namespace liftoff::api

@@ -1,0 +1,46 @@
+#pragma once
+// What every API handler shares: reading string fields from a JSON body, answering with a problem,
+// and finding out who calls (a user's session or an organization's API key).
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+#include <initializer_list>
+#include <map>
+#include <string>
+
+#include "liftoff/core/error.hpp"
+#include "liftoff/http/types.hpp"
+#include "liftoff/identity/organizations.hpp"
+#include "liftoff/identity/store.hpp"
+
+namespace liftoff::identity {
+class IdentityService;
+}
+
+namespace liftoff::api {
+
+using Awaitable = boost::asio::awaitable<http::Response>;
+
+// The body as an object of exactly `required` string members: unknown members are a 400 naming
+// them; missing or non-string members a 422 naming each.
+[[nodiscard]] Result<std::map<std::string, std::string>> string_fields(
+    const http::Request& request, std::initializer_list<std::string_view> required);
+
+// The error as problem+json (with WWW-Authenticate: Bearer on a 401).
+[[nodiscard]] http::Response problem(const Error& error, const http::RequestContext& ctx);
+
+[[nodiscard]] http::Response no_content();
+
+// The principal behind `Authorization: Bearer <session token or API key>`.
+[[nodiscard]] boost::asio::awaitable<Result<identity::Principal>> authenticate(
+    identity::IdentityService& service, const http::RequestContext& ctx);
+// The same, but only a user's session will do (permission_denied for an API key).
+[[nodiscard]] boost::asio::awaitable<Result<identity::Principal>> authenticate_user(
+    identity::IdentityService& service, const http::RequestContext& ctx);
+
+// The principal with where the request came from, as the audit log records it.
+[[nodiscard]] identity::Caller caller_of(identity::Principal principal,
+                                         const http::RequestContext& ctx);
+
+[[nodiscard]] boost::json::object user_json(const identity::User& user);
+
+}  // namespace liftoff::api

@@ -1,0 +1,238 @@
+#include "liftoff/audit/audit.hpp"
+
+#include <sodium.h>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <limits>
+
+#include "liftoff/core/id.hpp"
+#include "liftoff/core/time.hpp"
+#include "liftoff/db/database.hpp"
+
+namespace liftoff::audit {
+namespace asio = boost::asio;
+namespace json = boost::json;
+using db::Params;
+using db::Statement;
+
+namespace {
+constexpr Statement kStartChain{
+    "audit.start_chain",
+    "INSERT INTO audit_chains (org_id, last_seq, last_hash) VALUES ($1, 0, ''::bytea)"};
+// Locks the org's chain head until the transaction ends; RETURNING shows the new sequence number
+// and the hash of the event before it.
+constexpr Statement kAdvance{"audit.advance",
+                             "UPDATE audit_chains SET last_seq = last_seq + 1 WHERE org_id = $1 "
+                             "RETURNING last_seq, last_hash"};
+constexpr Statement kInsert{
+    "audit.insert",
+    "WITH head AS (UPDATE audit_chains SET last_hash = $16 WHERE org_id = $1) "
+    "INSERT INTO audit_events (org_id, seq, id, occurred_at, actor_type, actor_id, action, "
+    "target_type, target_id, before, after, ip, user_agent, request_id, prev_hash, hash) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::json, $11::json, $12, $13, $14, $15, $16)"};
+
+#define LIFTOFF_AUDIT_COLUMNS                                                            \
+  "org_id, seq, id, occurred_at, actor_type, actor_id, action, target_type, target_id, " \
+  "before::text, after::text, ip, user_agent, request_id, prev_hash, hash"
+constexpr Statement kList{
+    "audit.list",
+    "SELECT " LIFTOFF_AUDIT_COLUMNS
+    " FROM audit_events WHERE org_id = $1 AND ($2::text IS NULL OR action = $2) "
+    "AND ($3::uuid IS NULL OR actor_id = $3) AND ($4::timestamptz IS NULL OR occurred_at >= $4) "
+    "AND ($5::timestamptz IS NULL OR occurred_at < $5) AND seq < $6 "
+    "ORDER BY seq DESC LIMIT $7"};
+constexpr Statement kChainPage{"audit.chain_page",
+                               "SELECT " LIFTOFF_AUDIT_COLUMNS
+                               " FROM audit_events WHERE org_id = $1 AND seq > $2 "
+                               "ORDER BY seq LIMIT 1000"};
+#undef LIFTOFF_AUDIT_COLUMNS
+constexpr Statement kChainHead{"audit.chain_head",
+                               "SELECT last_seq, last_hash FROM audit_chains WHERE org_id = $1"};
+
+Event event_from(const db::Row& row) {
+  Event e;
+  e.org_id = row.get<db::Uuid>(0);
+  e.seq = row.get<std::int64_t>(1);
+  e.id = row.get<db::Uuid>(2);
+  e.occurred_at = row.get<db::Timestamp>(3);
+  e.actor.type = row.get<std::string>(4);
+  e.actor.id = row.get<std::optional<db::Uuid>>(5);
+  e.change.action = row.get<std::string>(6);
+  e.change.target_type = row.get<std::string>(7);
+  e.change.target_id = row.get<std::string>(8);
+  e.change.before = row.get<std::optional<std::string>>(9);
+  e.change.after = row.get<std::optional<std::string>>(10);
+  e.actor.ip = row.get<std::string>(11);
+  e.actor.user_agent = row.get<std::string>(12);
+  e.actor.request_id = row.get<std::string>(13);
+  e.prev_hash = row.get<db::Bytes>(14).data;
+  e.hash = row.get<db::Bytes>(15).data;
+  return e;
+}
+
+json::value optional_text(const std::optional<std::string>& text) {
+  return text ? json::value(*text) : json::value(nullptr);
+}
+
+std::string hex(const std::string& bytes) {
+  std::string out(bytes.size() * 2 + 1, '\0');
+  sodium_bin2hex(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
+                 bytes.size());
+  out.pop_back();
+  return out;
+}
+
+db::Deadline deadline() {
+  return db::deadline_after(std::chrono::seconds(5));
+}
+}  // namespace
+
+std::string chain_hash(const Event& e) {
+  // The canonical form: a JSON array of every field in a fixed order (strings escaped by the
+  // serializer, so no field can bleed into the next).
+  json::array canonical{e.org_id.to_string(),
+                        e.seq,
+                        e.id.to_string(),
+                        e.occurred_at.time_since_epoch().count(),
+                        e.actor.type,
+                        e.actor.id ? json::value(e.actor.id->to_string()) : json::value(nullptr),
+                        e.change.action,
+                        e.change.target_type,
+                        e.change.target_id,
+                        optional_text(e.change.before),
+                        optional_text(e.change.after),
+                        e.actor.ip,
+                        e.actor.user_agent,
+                        e.actor.request_id};
+  std::string text = json::serialize(canonical);
+  crypto_hash_sha256_state state;
+  crypto_hash_sha256_init(&state);
+  crypto_hash_sha256_update(&state, reinterpret_cast<const unsigned char*>(e.prev_hash.data()),
+                            e.prev_hash.size());
+  crypto_hash_sha256_update(&state, reinterpret_cast<const unsigned char*>(text.data()),
+                            text.size());
+  std::string digest(crypto_hash_sha256_BYTES, '\0');
+  crypto_hash_sha256_final(&state, reinterpret_cast<unsigned char*>(digest.data()));
+  return digest;
+}
+
+asio::awaitable<Result<void>> start_chain(db::Transaction& tx, const db::Uuid& org_id) {
+  Params params(org_id);
+  auto rows = co_await tx.query(kStartChain, params, deadline());
+  if (!rows) co_return rows.error();
+  co_return Result<void>{};
+}
+
+asio::awaitable<Result<Event>> append(db::Transaction& tx, const db::Uuid& org_id,
+                                      const Actor& actor, const Change& change) {
+  Params head_params(org_id);
+  auto head = co_await tx.query(kAdvance, head_params, deadline());
+  if (!head) co_return head.error();
+  if (head->empty()) co_return make_error(Errc::internal, "the organization has no audit chain");
+  Event e;
+  e.org_id = org_id;
+  e.seq = head->front().get<std::int64_t>(0);
+  e.prev_hash = head->front().get<db::Bytes>(1).data;
+  e.id = db::Uuid{core::new_uuid_v7()};
+  e.occurred_at =
+      std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+  e.actor = actor;
+  e.change = change;
+  e.hash = chain_hash(e);
+  Params params;
+  params.add(e.org_id).add(e.seq).add(e.id).add(e.occurred_at).add(e.actor.type).add(e.actor.id);
+  params.add(e.change.action).add(e.change.target_type).add(e.change.target_id);
+  params.add(e.change.before).add(e.change.after);
+  params.add(e.actor.ip).add(e.actor.user_agent).add(e.actor.request_id);
+  params.add(db::Bytes{e.prev_hash}).add(db::Bytes{e.hash});
+  auto inserted = co_await tx.query(kInsert, params, deadline());
+  if (!inserted) co_return inserted.error();
+  co_return e;
+}
+
+asio::awaitable<Result<std::vector<Event>>> list(db::Database& database, const db::Uuid& org_id,
+                                                 const Filter& filter) {
+  Params params;
+  params.add(org_id).add(filter.action).add(filter.actor_id).add(filter.since).add(filter.until);
+  params.add(filter.before_seq.value_or(std::numeric_limits<std::int64_t>::max()));
+  params.add(static_cast<std::int64_t>(filter.limit));
+  auto rows = co_await database.query(db::Intent::read_your_writes, db::Tenant::control(), kList,
+                                      params, deadline());
+  if (!rows) co_return rows.error();
+  std::vector<Event> events;
+  events.reserve(static_cast<std::size_t>(rows->size()));
+  for (int i = 0; i < rows->size(); ++i) events.push_back(event_from((*rows)[i]));
+  co_return events;
+}
+
+json::object to_json(const Event& e) {
+  auto parsed = [](const std::optional<std::string>& text) {
+    return text ? json::parse(*text) : json::value(nullptr);
+  };
+  return {{"id", e.id.to_string()},
+          {"seq", e.seq},
+          {"occurred_at", core::format_rfc3339(e.occurred_at)},
+          {"actor",
+           {{"type", e.actor.type},
+            {"id", e.actor.id ? json::value(e.actor.id->to_string()) : json::value(nullptr)}}},
+          {"action", e.change.action},
+          {"target", {{"type", e.change.target_type}, {"id", e.change.target_id}}},
+          {"before", parsed(e.change.before)},
+          {"after", parsed(e.change.after)},
+          {"ip", e.actor.ip},
+          {"user_agent", e.actor.user_agent},
+          {"request_id", e.actor.request_id},
+          {"hash", hex(e.hash)}};
+}
+
+asio::awaitable<Result<VerifyReport>> verify(db::Connection& connection, const db::Uuid& org_id) {
+  VerifyReport report;
+  std::int64_t last_seq = 0;
+  std::string last_hash;
+  auto fail = [&](std::int64_t seq, std::string problem) {
+    report.first_bad_seq = seq;
+    report.problem = std::move(problem);
+  };
+  while (report.intact()) {
+    Params page_params(org_id, last_seq);
+    auto rows = co_await connection.query(kChainPage, page_params, deadline());
+    if (!rows) co_return rows.error();
+    if (rows->empty()) break;
+    for (int i = 0; i < rows->size() && report.intact(); ++i) {
+      auto e = event_from((*rows)[i]);
+      if (e.seq != last_seq + 1) {
+        fail(last_seq + 1, "event " + std::to_string(last_seq + 1) + " is missing");
+      } else if (e.prev_hash != last_hash) {
+        fail(e.seq, "its prev_hash does not match the hash of the event before it");
+      } else if (chain_hash(e) != e.hash) {
+        fail(e.seq, "its contents do not match its hash (altered)");
+      } else {
+        ++report.events;
+        last_seq = e.seq;
+        last_hash = e.hash;
+      }
+    }
+  }
+  if (!report.intact()) co_return report;
+  Params head_params(org_id);
+  auto head = co_await connection.query(kChainHead, head_params, deadline());
+  if (!head) co_return head.error();
+  if (head->empty()) {
+    if (last_seq > 0) fail(1, "the organization's chain head is missing");
+    co_return report;
+  }
+  auto head_seq = head->front().get<std::int64_t>(0);
+  if (head_seq != last_seq) {
+    fail(last_seq + 1, "the chain head is at event " + std::to_string(head_seq) +
+                           " but the log ends at " + std::to_string(last_seq) +
+                           " (events removed from the end)");
+  } else if (head->front().get<db::Bytes>(1).data != last_hash) {
+    fail(last_seq, "the last event's hash does not match the chain head (altered)");
+  }
+  co_return report;
+}
+
+}  // namespace liftoff::audit

@@ -1,0 +1,100 @@
+#pragma once
+// The audit log: who did what to which object of an organization, written in the same transaction
+// as the change itself, append-only, and chained per organization:
+//   hash(n) = SHA-256(hash(n-1) || canonical(event n)),  hash(0) = "" (empty)
+// so `verify` can name the first event that was altered, removed or inserted behind the server's
+// back. The server's database role cannot UPDATE or DELETE audit rows (migrations/control/0003).
+#include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "liftoff/core/error.hpp"
+#include "liftoff/db/value.hpp"
+
+namespace boost::json {
+class object;
+}
+
+namespace liftoff::db {
+class Connection;
+class Database;
+class Transaction;
+}  // namespace liftoff::db
+
+namespace liftoff::audit {
+
+// Who acted, and from where.
+struct Actor {
+  std::string type;            // "user" or "api_key"
+  std::optional<db::Uuid> id;  // the user's or the key's id
+  std::string ip;
+  std::string user_agent;
+  std::string request_id;
+};
+
+// What happened: an action on a target, with its state before and after where meaningful.
+struct Change {
+  std::string action;       // "org.created", "member.role_changed", ...
+  std::string target_type;  // "org", "user", "invitation", "api_key"
+  std::string target_id;
+  std::optional<std::string> before;  // serialized JSON object
+  std::optional<std::string> after;
+};
+
+// One stored event.
+struct Event {
+  db::Uuid org_id;
+  std::int64_t seq = 0;  // 1, 2, 3, ... per org
+  db::Uuid id;
+  db::Timestamp occurred_at;
+  Actor actor;
+  Change change;
+  std::string prev_hash;  // raw 32 bytes; empty for the first event
+  std::string hash;
+};
+
+// SHA-256(prev_hash || canonical(event)); every field but `hash` takes part.
+[[nodiscard]] std::string chain_hash(const Event& event);
+
+// Starts an organization's chain; call in the transaction that creates the organization.
+[[nodiscard]] boost::asio::awaitable<Result<void>> start_chain(db::Transaction& tx,
+                                                               const db::Uuid& org_id);
+
+// Appends one event to the org's chain inside `tx` (it commits or rolls back with the change it
+// records). Concurrent appends to one org are serialized by the chain head's row lock.
+[[nodiscard]] boost::asio::awaitable<Result<Event>> append(db::Transaction& tx,
+                                                           const db::Uuid& org_id,
+                                                           const Actor& actor,
+                                                           const Change& change);
+
+struct Filter {
+  std::optional<std::string> action;
+  std::optional<db::Uuid> actor_id;
+  std::optional<db::Timestamp> since;      // inclusive
+  std::optional<db::Timestamp> until;      // exclusive
+  std::optional<std::int64_t> before_seq;  // the cursor: events older than this one
+  std::int32_t limit = 50;
+};
+
+// Newest first.
+[[nodiscard]] boost::asio::awaitable<Result<std::vector<Event>>> list(db::Database& database,
+                                                                      const db::Uuid& org_id,
+                                                                      const Filter& filter);
+
+// The API's JSON form of an event (before/after as objects, times in RFC 3339).
+[[nodiscard]] boost::json::object to_json(const Event& event);
+
+struct VerifyReport {
+  std::int64_t events = 0;  // events checked
+  std::optional<std::int64_t> first_bad_seq;
+  std::string problem;  // why that event fails (empty when the chain is intact)
+  [[nodiscard]] bool intact() const { return !first_bad_seq && problem.empty(); }
+};
+
+// Walks the org's whole chain in order, recomputing every hash.
+[[nodiscard]] boost::asio::awaitable<Result<VerifyReport>> verify(db::Connection& connection,
+                                                                  const db::Uuid& org_id);
+
+}  // namespace liftoff::audit

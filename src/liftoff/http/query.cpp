@@ -1,0 +1,33 @@
+#include "liftoff/http/query.hpp"
+
+#include <algorithm>
+#include <boost/url/parse_query.hpp>
+
+namespace liftoff::http {
+
+Result<QueryParams> parse_query(std::string_view query,
+                                std::initializer_list<std::string_view> known) {
+  QueryParams out;
+  if (query.empty()) return out;
+  // A NUL-terminated copy: Boost.URL 1.81's parse_query reads past the end of its argument with
+  // strlen (found by ASan on a view into the request target).
+  std::string text(query);
+  auto parsed = boost::urls::parse_query(boost::urls::string_view(text.c_str(), text.size()));
+  if (!parsed) return make_error(Errc::bad_request, "the query string is malformed");
+  Error unknown{Errc::bad_request, "unknown query parameters", {}};
+  for (auto param : *parsed) {
+    // '+' stays '+' (RFC 3986; "+01:00" offsets survive), spaces come as %20.
+    std::string key = param.key.decode();
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      unknown.fields.push_back({key, "is not a known query parameter"});
+      continue;
+    }
+    if (!out.emplace(key, param.has_value ? param.value.decode() : std::string()).second) {
+      return Error{Errc::bad_request, "a query parameter is repeated", {{key, "is repeated"}}};
+    }
+  }
+  if (!unknown.fields.empty()) return unknown;
+  return out;
+}
+
+}  // namespace liftoff::http

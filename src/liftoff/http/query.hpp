@@ -1,0 +1,18 @@
+#pragma once
+// Query strings: decoded into name -> value, with the checks every endpoint needs in one place:
+// malformed percent-encoding, unknown parameters and repeated ones are a 400 naming them.
+#include <initializer_list>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "liftoff/core/error.hpp"
+
+namespace liftoff::http {
+
+using QueryParams = std::map<std::string, std::string, std::less<>>;
+
+[[nodiscard]] Result<QueryParams> parse_query(std::string_view query,
+                                              std::initializer_list<std::string_view> known);
+
+}  // namespace liftoff::http

@@ -1,0 +1,164 @@
+#pragma once
+// Organizations, their members and roles, invitations and API keys. Every mutation runs in one
+// transaction that first locks the organization's row (so one org's membership changes are
+// serialized and the last-owner rule holds under concurrency), re-checks the caller's role, makes
+// the change, appends its audit event, and NOTIFYs the session caches.
+//
+// Access: on an organization a caller is not in (or one that is deleted) every method answers
+// not_found, never permission_denied; a member whose role is too small gets permission_denied.
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "liftoff/audit/audit.hpp"
+#include "liftoff/core/error.hpp"
+#include "liftoff/identity/roles.hpp"
+#include "liftoff/identity/store.hpp"
+
+namespace liftoff::db {
+class Database;
+class Transaction;
+}  // namespace liftoff::db
+
+namespace liftoff::identity {
+
+class SessionCache;
+
+struct OrgOptions {
+  std::chrono::seconds deletion_grace{std::chrono::hours(24 * 30)};  // restorable this long
+  std::chrono::seconds invitation_ttl{std::chrono::hours(24 * 7)};
+};
+
+// Who calls, and from where (for the audit log).
+struct Caller {
+  Principal principal;
+  std::string ip;
+  std::string user_agent;
+  std::string request_id;
+  [[nodiscard]] audit::Actor actor() const;
+};
+
+struct Org {
+  db::Uuid id;
+  std::string name;
+  db::Timestamp created_at;
+  db::Timestamp updated_at;
+  std::optional<db::Timestamp> deleted_at;
+  std::optional<db::Timestamp> purge_after;
+  Role role = Role::viewer;  // the caller's
+};
+
+struct Member {
+  User user;
+  Role role = Role::viewer;
+  db::Timestamp joined_at;
+};
+
+struct Invitation {
+  db::Uuid id;
+  db::Uuid org_id;
+  std::string email;
+  Role role = Role::viewer;
+  db::Uuid invited_by;
+  db::Timestamp created_at;
+  db::Timestamp expires_at;
+  std::string token;  // only when just created: shown once
+};
+
+struct ApiKey {
+  db::Uuid id;
+  std::string name;
+  Role role = Role::viewer;
+  db::Uuid created_by;
+  db::Timestamp created_at;
+  std::optional<db::Timestamp> last_used_at;
+  std::string key;  // only when just created: shown once
+};
+
+// The caller's standing in one organization, established by OrgService::access().
+struct Access {
+  db::Uuid org_id;
+  Role role = Role::viewer;
+};
+
+class OrgService {
+ public:
+  OrgService(db::Database& database, OrgOptions options, SessionCache* cache = nullptr)
+      : db_(database), options_(options), cache_(cache) {}
+
+  // May the principal do `action` in the org named by `org_text` (a path segment)? From the
+  // principal's memberships (kept current by the session cache's NOTIFY), no database round trip.
+  [[nodiscard]] static Result<Access> access(const Principal& principal, std::string_view org_text,
+                                             Action action);
+
+  [[nodiscard]] boost::asio::awaitable<Result<Org>> create(const Caller& caller,
+                                                           const std::string& name);
+  [[nodiscard]] boost::asio::awaitable<Result<std::vector<Org>>> list(const Principal& principal);
+  [[nodiscard]] boost::asio::awaitable<Result<Org>> get(const Access& access);
+  [[nodiscard]] boost::asio::awaitable<Result<Org>> rename(const Caller& caller,
+                                                           const db::Uuid& org_id,
+                                                           const std::string& name);
+  // Soft delete: hidden at once, restorable by an owner until purge_after.
+  [[nodiscard]] boost::asio::awaitable<Result<Org>> remove(const Caller& caller,
+                                                           const db::Uuid& org_id);
+  [[nodiscard]] boost::asio::awaitable<Result<Org>> restore(const Caller& caller,
+                                                            std::string_view org_text);
+
+  // Ordered by user id; `after` is the last user id of the previous page.
+  [[nodiscard]] boost::asio::awaitable<Result<std::vector<Member>>> members(
+      const Access& access, const std::optional<db::Uuid>& after, std::int32_t limit);
+  // conflict when it would leave the org without an owner.
+  [[nodiscard]] boost::asio::awaitable<Result<Member>> change_role(const Caller& caller,
+                                                                   const db::Uuid& org_id,
+                                                                   std::string_view user_text,
+                                                                   Role role);
+  // Removing oneself is leaving; conflict for the last owner.
+  [[nodiscard]] boost::asio::awaitable<Result<void>> remove_member(const Caller& caller,
+                                                                   const db::Uuid& org_id,
+                                                                   std::string_view user_text);
+
+  [[nodiscard]] boost::asio::awaitable<Result<Invitation>> invite(const Caller& caller,
+                                                                  const db::Uuid& org_id,
+                                                                  const std::string& email,
+                                                                  Role role);
+  [[nodiscard]] boost::asio::awaitable<Result<std::vector<Invitation>>> invitations(
+      const Access& access);
+  [[nodiscard]] boost::asio::awaitable<Result<void>> revoke_invitation(const Caller& caller,
+                                                                       const db::Uuid& org_id,
+                                                                       std::string_view id_text);
+  // By a signed-in user whose email is the invited one. not_found for an unknown token, conflict
+  // when already used, gone when expired or revoked.
+  [[nodiscard]] boost::asio::awaitable<Result<Org>> accept_invitation(const Caller& caller,
+                                                                      std::string_view token);
+
+  [[nodiscard]] boost::asio::awaitable<Result<ApiKey>> create_api_key(const Caller& caller,
+                                                                      const db::Uuid& org_id,
+                                                                      const std::string& name,
+                                                                      Role role);
+  [[nodiscard]] boost::asio::awaitable<Result<std::vector<ApiKey>>> api_keys(const Access& access);
+  [[nodiscard]] boost::asio::awaitable<Result<void>> revoke_api_key(const Caller& caller,
+                                                                    const db::Uuid& org_id,
+                                                                    std::string_view id_text);
+
+ private:
+  struct Locked {
+    Org org;
+    Role role;
+  };
+  // In `tx`: locks the org row, then checks the caller may do `action` there.
+  [[nodiscard]] boost::asio::awaitable<Result<Locked>> lock(db::Transaction& tx,
+                                                            const Caller& caller,
+                                                            const db::Uuid& org_id, Action action,
+                                                            bool deleted_too = false);
+  // After a commit: this process's cache forgets at once what the NOTIFY tells the others.
+  void evict_user(const db::Uuid& user_id);
+  void evict_org(const db::Uuid& org_id);
+
+  db::Database& db_;
+  OrgOptions options_;
+  SessionCache* cache_;
+};
+
+}  // namespace liftoff::identity

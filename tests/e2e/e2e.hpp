@@ -1,0 +1,150 @@
+#pragma once
+// The end-to-end harness: the real `liftoff serve` binary against the test PostgreSQL, driven over
+// raw sockets; and the small request helpers the e2e test files share.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/http_client.hpp"
+#include "support/postgres.hpp"
+#include "support/process.hpp"
+
+namespace liftoff::testing {
+using namespace std::chrono_literals;
+
+struct Server {
+  unsigned short port = 0;
+  std::unique_ptr<Process> process;
+
+  using Env = std::map<std::string, std::string>;
+  explicit Server(Env overrides = {}) {
+    std::vector<std::string> args = {"serve"};
+    port = free_port();
+    std::map<std::string, std::string> env = {
+        {"LIFTOFF_DATABASE_URL", test_database_url()},
+        {"LIFTOFF_LISTEN", "127.0.0.1:" + std::to_string(port)},
+        {"LIFTOFF_THREADS", "2"},
+        {"LIFTOFF_AUTO_MIGRATE", "true"},
+        {"LIFTOFF_ACCESS_LOG", "-"},
+        {"LIFTOFF_REQUEST_TIMEOUT", "700ms"},
+        {"LIFTOFF_IDLE_TIMEOUT", "1500ms"},
+        {"LIFTOFF_HEADER_LIMIT", "4k"},
+        {"LIFTOFF_BODY_LIMIT", "64k"},
+        // Cheap Argon2id parameters: the tests are about behaviour, not hash strength.
+        {"LIFTOFF_PASSWORD_HASH_OPS", "1"},
+        {"LIFTOFF_PASSWORD_HASH_MEMORY", "64k"},
+    };
+    for (auto& [k, v] : overrides) env[k] = v;
+    std::vector<std::string> argv = {LIFTOFF_BINARY};
+    argv.insert(argv.end(), args.begin(), args.end());
+    static int counter = 0;
+    process = std::make_unique<Process>(argv, env,
+                                        "/tmp/liftoff-e2e-" + std::to_string(::getpid()) + "-" +
+                                            std::to_string(++counter) + ".log");
+  }
+
+  bool wait_ready() {
+    for (int i = 0; i < 300; ++i) {
+      if (auto r = http_request(port, "GET", "/healthz"); r && r->status == 200) return true;
+      if (process->wait(0ms)) return false;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+};
+
+class E2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = new Server();
+    ASSERT_TRUE(server_->wait_ready()) << server_->process->log();
+  }
+  static void TearDownTestSuite() {
+    server_->process->signal(SIGTERM);
+    EXPECT_EQ(server_->process->wait(15s), 0) << server_->process->log();
+    delete server_;
+  }
+  void TearDown() override {
+    // Whatever a test sent, the server must still answer.
+    auto r = http_request(port(), "GET", "/healthz");
+    ASSERT_TRUE(r) << "server stopped answering; log:\n" << server_->process->log();
+    EXPECT_EQ(r->status, 200);
+  }
+  static unsigned short port() { return server_->port; }
+  static inline Server* server_ = nullptr;
+};
+
+inline boost::json::object problem(const HttpResponse& r) {
+  EXPECT_EQ(r.header("content-type"), "application/problem+json");
+  return boost::json::parse(r.body).as_object();
+}
+
+// ---- request helpers ----
+
+inline std::string unique_email(const std::string& tag) {
+  static std::atomic<int> n = 0;
+  return tag + "." + std::to_string(::getpid()) + "." + std::to_string(++n) + "@Example.COM";
+}
+
+inline std::optional<HttpResponse> post_json(unsigned short port, const std::string& path,
+                                             const std::string& body,
+                                             const std::string& token = "") {
+  std::string headers = "Content-Type: application/json\r\n";
+  if (!token.empty()) headers += "Authorization: Bearer " + token + "\r\n";
+  return http_request(port, "POST", path, headers, body);
+}
+
+inline std::optional<HttpResponse> with_token(unsigned short port, const std::string& method,
+                                              const std::string& path, const std::string& token) {
+  return http_request(port, method, path, "Authorization: Bearer " + token + "\r\n");
+}
+
+inline std::string signup_body(const std::string& email,
+                               const std::string& password = "a sturdy passphrase",
+                               const std::string& name = "Ada Lovelace") {
+  return boost::json::serialize(
+      boost::json::object{{"email", email}, {"password", password}, {"name", name}});
+}
+
+// Any method, with an optional bearer token and JSON body.
+inline std::optional<HttpResponse> send_json(unsigned short port, const std::string& method,
+                                             const std::string& path, const std::string& token,
+                                             const std::string& body = "") {
+  std::string headers;
+  if (!body.empty()) headers += "Content-Type: application/json\r\n";
+  if (!token.empty()) headers += "Authorization: Bearer " + token + "\r\n";
+  return http_request(port, method, path, headers, body);
+}
+
+inline boost::json::object json_of(const HttpResponse& r) {
+  return boost::json::parse(r.body).as_object();
+}
+
+struct TestUser {
+  std::string id;
+  std::string email;  // normalized
+  std::string token;
+};
+
+// A new user, signed up and signed in.
+inline TestUser sign_up(unsigned short port, const std::string& tag) {
+  auto r = post_json(port, "/v1/auth/signup", signup_body(unique_email(tag)));
+  EXPECT_TRUE(r && r->status == 201) << (r ? r->body : "no response");
+  if (!r || r->status != 201) return {};
+  auto body = json_of(*r);
+  const auto& user = body.at("user").as_object();
+  return {std::string(user.at("id").as_string()), std::string(user.at("email").as_string()),
+          std::string(body.at("token").as_string())};
+}
+
+}  // namespace liftoff::testing

@@ -1,0 +1,471 @@
+// End-to-end: organizations, members and roles, invitations, API keys and the audit log, against
+// the real server and database.
+#include <boost/json/array.hpp>
+#include <set>
+
+#include "e2e/e2e.hpp"
+#include "support/async.hpp"
+
+namespace liftoff::testing {
+namespace {
+namespace json = boost::json;
+
+class Orgs : public E2E {
+ public:
+  using E2E::port;
+};
+
+std::string body_of(json::object object) {
+  return json::serialize(object);
+}
+
+// A new org owned by `owner`; its id.
+std::string create_org(const TestUser& owner, const std::string& name = "Acme") {
+  auto r = send_json(Orgs::port(), "POST", "/v1/orgs", owner.token, body_of({{"name", name}}));
+  EXPECT_TRUE(r && r->status == 201) << (r ? r->body : "no response");
+  return r && r->status == 201 ? std::string(json_of(*r).at("id").as_string()) : "";
+}
+
+// Invites `user` with `role` and has them accept; the accept response.
+std::optional<HttpResponse> join(const std::string& org, const TestUser& inviter,
+                                 const TestUser& user, const std::string& role) {
+  auto invited = send_json(Orgs::port(), "POST", "/v1/orgs/" + org + "/invitations", inviter.token,
+                           body_of({{"email", user.email}, {"role", role}}));
+  EXPECT_TRUE(invited && invited->status == 201) << (invited ? invited->body : "no response");
+  if (!invited || invited->status != 201) return std::nullopt;
+  std::string token(json_of(*invited).at("token").as_string());
+  return send_json(Orgs::port(), "POST", "/v1/invitations/" + token + "/accept", user.token);
+}
+
+int status(const std::optional<HttpResponse>& r) {
+  return r ? r->status : 0;
+}
+
+std::string role_of(const std::string& org, const TestUser& reader, const std::string& user_id) {
+  auto r = send_json(Orgs::port(), "GET", "/v1/orgs/" + org + "/members", reader.token);
+  if (!r || r->status != 200) return "";
+  auto body = json_of(*r);
+  for (const auto& m : body.at("members").as_array()) {
+    if (m.at("user").at("id").as_string() == user_id) return std::string(m.at("role").as_string());
+  }
+  return "";
+}
+
+// Runs SQL on the test database as its superuser (what only an operator could do).
+void run_sql_as_superuser(const std::string& sql) {
+  block_on([&]() -> boost::asio::awaitable<void> {
+    auto conn = co_await connect_test();
+    auto done = co_await conn->execute_script(sql, db::deadline_after(5s));
+    EXPECT_TRUE(done) << (done ? "" : done.error().detail);
+  }());
+}
+
+TEST_F(Orgs, CreatorIsOwnerAndTheOrgShowsInMeAndMyList) {
+  auto ada = sign_up(port(), "creator");
+  auto r = send_json(port(), "POST", "/v1/orgs", ada.token,
+                     body_of({{"name", "Robert'); DROP TABLE orgs;-- \xF0\x9F\x9A\x80"}}));
+  ASSERT_EQ(status(r), 201) << r->body;
+  auto org = json_of(*r);
+  EXPECT_EQ(org.at("role").as_string(), "owner");
+  EXPECT_EQ(org.at("name").as_string(), "Robert'); DROP TABLE orgs;-- \xF0\x9F\x9A\x80");
+  std::string id(org.at("id").as_string());
+
+  auto me = send_json(port(), "GET", "/v1/me", ada.token);
+  ASSERT_EQ(status(me), 200);
+  auto memberships = json_of(*me).at("memberships").as_array();
+  ASSERT_EQ(memberships.size(), 1u);
+  EXPECT_EQ(memberships[0].at("org_id").as_string(), id);
+  EXPECT_EQ(memberships[0].at("org_name").as_string(), org.at("name").as_string());
+  EXPECT_EQ(memberships[0].at("role").as_string(), "owner");
+
+  auto mine = send_json(port(), "GET", "/v1/orgs", ada.token);
+  ASSERT_EQ(status(mine), 200);
+  ASSERT_EQ(json_of(*mine).at("orgs").as_array().size(), 1u);
+
+  auto renamed =
+      send_json(port(), "PATCH", "/v1/orgs/" + id, ada.token, body_of({{"name", "Acme Inc"}}));
+  ASSERT_EQ(status(renamed), 200) << renamed->body;
+  EXPECT_EQ(json_of(*send_json(port(), "GET", "/v1/orgs/" + id, ada.token)).at("name"), "Acme Inc");
+  EXPECT_EQ(json_of(*send_json(port(), "GET", "/v1/me", ada.token))
+                .at("memberships")
+                .as_array()[0]
+                .at("org_name"),
+            "Acme Inc");
+}
+
+TEST_F(Orgs, BadBodiesGetPrecise4xx) {
+  auto ada = sign_up(port(), "badbody");
+  EXPECT_EQ(status(send_json(port(), "POST", "/v1/orgs", ada.token, R"({"name":"A","x":1})")), 400);
+  EXPECT_EQ(status(send_json(port(), "POST", "/v1/orgs", ada.token, R"({"name":7})")), 422);
+  EXPECT_EQ(status(send_json(port(), "POST", "/v1/orgs", ada.token, R"({"name":""})")), 422);
+  EXPECT_EQ(status(send_json(port(), "POST", "/v1/orgs", ada.token, R"({"name":)")), 400);
+  EXPECT_EQ(status(send_json(port(), "POST", "/v1/orgs", "", R"({"name":"A"})")), 401);
+  auto org = create_org(ada);
+  auto bad_role = send_json(port(), "POST", "/v1/orgs/" + org + "/invitations", ada.token,
+                            body_of({{"email", "x@example.com"}, {"role", "superuser"}}));
+  ASSERT_EQ(status(bad_role), 422);
+  EXPECT_EQ(problem(*bad_role).at("errors").as_array()[0].at("field"), "role");
+  auto bad_email = send_json(port(), "POST", "/v1/orgs/" + org + "/invitations", ada.token,
+                             body_of({{"email", "not an email"}, {"role", "member"}}));
+  EXPECT_EQ(status(bad_email), 422);
+}
+
+TEST_F(Orgs, OutsidersGet404AndSmallRolesGet403) {
+  auto owner = sign_up(port(), "owner"), outsider = sign_up(port(), "outsider"),
+       viewer = sign_up(port(), "viewer");
+  auto org = create_org(owner);
+  ASSERT_EQ(status(join(org, owner, viewer, "viewer")), 200);
+
+  for (const std::string& path : {"/v1/orgs/" + org, "/v1/orgs/" + org + "/members",
+                                  "/v1/orgs/" + org + "/audit", "/v1/orgs/" + org + "/api-keys"}) {
+    auto r = send_json(port(), "GET", path, outsider.token);
+    ASSERT_EQ(status(r), 404) << path;
+    EXPECT_EQ(problem(*r).at("detail"), "no such organization") << path;
+  }
+  EXPECT_EQ(status(send_json(port(), "GET", "/v1/orgs/0190b5b0-0000-7000-8000-000000000000",
+                             owner.token)),
+            404);
+  EXPECT_EQ(status(send_json(port(), "GET", "/v1/orgs/not-a-uuid", owner.token)), 404);
+  EXPECT_EQ(status(send_json(port(), "DELETE", "/v1/orgs/" + org, outsider.token)), 404);
+
+  EXPECT_EQ(status(send_json(port(), "GET", "/v1/orgs/" + org + "/members", viewer.token)), 200);
+  EXPECT_EQ(status(send_json(port(), "PATCH", "/v1/orgs/" + org, viewer.token,
+                             body_of({{"name", "Mine now"}}))),
+            403);
+  EXPECT_EQ(status(send_json(port(), "GET", "/v1/orgs/" + org + "/audit", viewer.token)), 403);
+  EXPECT_EQ(status(send_json(port(), "PATCH", "/v1/orgs/" + org + "/members/" + viewer.id,
+                             viewer.token, body_of({{"role", "owner"}}))),
+            403);
+}
+
+TEST_F(Orgs, RolesCannotBeRaisedAboveOnesOwn) {
+  auto owner = sign_up(port(), "esc-owner"), admin = sign_up(port(), "esc-admin"),
+       member = sign_up(port(), "esc-member");
+  auto org = create_org(owner);
+  ASSERT_EQ(status(join(org, owner, admin, "admin")), 200);
+  ASSERT_EQ(status(join(org, owner, member, "member")), 200);
+  auto members = "/v1/orgs/" + org + "/members/";
+
+  // An admin cannot make anyone (themselves included) an owner, nor touch an owner.
+  EXPECT_EQ(status(send_json(port(), "PATCH", members + admin.id, admin.token,
+                             body_of({{"role", "owner"}}))),
+            403);
+  EXPECT_EQ(status(send_json(port(), "PATCH", members + member.id, admin.token,
+                             body_of({{"role", "owner"}}))),
+            403);
+  EXPECT_EQ(status(send_json(port(), "PATCH", members + owner.id, admin.token,
+                             body_of({{"role", "viewer"}}))),
+            403);
+  EXPECT_EQ(status(send_json(port(), "DELETE", members + owner.id, admin.token)), 403);
+  EXPECT_EQ(status(send_json(port(), "POST", "/v1/orgs/" + org + "/invitations", admin.token,
+                             body_of({{"email", "boss@example.com"}, {"role", "owner"}}))),
+            403);
+  // ... but may manage those at or below their role.
+  auto promoted =
+      send_json(port(), "PATCH", members + member.id, admin.token, body_of({{"role", "admin"}}));
+  ASSERT_EQ(status(promoted), 200) << promoted->body;
+  EXPECT_EQ(role_of(org, owner, member.id), "admin");
+  // A member cannot manage keys or invitations.
+  auto demoted =
+      send_json(port(), "PATCH", members + member.id, owner.token, body_of({{"role", "member"}}));
+  ASSERT_EQ(status(demoted), 200);
+  EXPECT_EQ(status(send_json(port(), "POST", "/v1/orgs/" + org + "/api-keys", member.token,
+                             body_of({{"name", "ci"}, {"role", "viewer"}}))),
+            403);
+  EXPECT_EQ(status(send_json(port(), "PATCH", members + "0190b5b0-0000-7000-8000-000000000000",
+                             owner.token, body_of({{"role", "member"}}))),
+            404);
+}
+
+TEST_F(Orgs, TheLastOwnerCannotLeaveOrBeDemoted) {
+  auto owner = sign_up(port(), "last-owner"), second = sign_up(port(), "second-owner");
+  auto org = create_org(owner);
+  auto members = "/v1/orgs/" + org + "/members/";
+  auto demote =
+      send_json(port(), "PATCH", members + owner.id, owner.token, body_of({{"role", "admin"}}));
+  ASSERT_EQ(status(demote), 409);
+  EXPECT_EQ(problem(*demote).at("type"), "urn:liftoff:problem:conflict");
+  EXPECT_EQ(status(send_json(port(), "DELETE", members + owner.id, owner.token)), 409);
+
+  ASSERT_EQ(status(join(org, owner, second, "owner")), 200);
+  EXPECT_EQ(status(send_json(port(), "DELETE", members + owner.id, owner.token)), 204);  // leaves
+  EXPECT_EQ(status(send_json(port(), "GET", "/v1/orgs/" + org, owner.token)), 404);
+  EXPECT_EQ(status(send_json(port(), "DELETE", members + second.id, second.token)), 409);
+}
+
+TEST_F(Orgs, ConcurrentDemotionsAlwaysLeaveAnOwner) {
+  auto a = sign_up(port(), "race-a"), b = sign_up(port(), "race-b");
+  auto org = create_org(a);
+  ASSERT_EQ(status(join(org, a, b, "owner")), 200);
+  auto members = "/v1/orgs/" + org + "/members/";
+  for (int round = 0; round < 8; ++round) {
+    // Each owner demotes the other at the same moment: at most one may win.
+    std::optional<HttpResponse> ra, rb;
+    std::thread ta([&] {
+      ra = send_json(port(), "PATCH", members + b.id, a.token, body_of({{"role", "admin"}}));
+    });
+    std::thread tb([&] {
+      rb = send_json(port(), "PATCH", members + a.id, b.token, body_of({{"role", "admin"}}));
+    });
+    ta.join();
+    tb.join();
+    ASSERT_TRUE(ra && rb);
+    int wins = (ra->status == 200) + (rb->status == 200);
+    EXPECT_EQ(wins, 1) << ra->body << " / " << rb->body;
+    for (const auto& r : {*ra, *rb})
+      EXPECT_TRUE(r.status == 200 || r.status == 409 || r.status == 403) << r.body;
+    auto role_a = role_of(org, a, a.id), role_b = role_of(org, a, b.id);
+    ASSERT_TRUE(role_a == "owner" || role_b == "owner") << role_a << " " << role_b;
+    // The winner promotes the loser back for the next round.
+    const auto& winner = role_a == "owner" ? a : b;
+    const auto& loser = role_a == "owner" ? b : a;
+    ASSERT_EQ(status(send_json(port(), "PATCH", members + loser.id, winner.token,
+                               body_of({{"role", "owner"}}))),
+              200);
+  }
+}
+
+TEST_F(Orgs, InvitationsAreSingleUseForTheInvitedAddressAndExpire) {
+  auto owner = sign_up(port(), "inv-owner"), invitee = sign_up(port(), "invitee"),
+       stranger = sign_up(port(), "stranger");
+  auto org = create_org(owner);
+  auto invited = send_json(port(), "POST", "/v1/orgs/" + org + "/invitations", owner.token,
+                           body_of({{"email", invitee.email}, {"role", "member"}}));
+  ASSERT_EQ(status(invited), 201) << invited->body;
+  auto invitation = json_of(*invited);
+  std::string token(invitation.at("token").as_string());
+  EXPECT_EQ(token.rfind("li_", 0), 0u);
+  // Pending: listed without its token; a second invitation to the same address conflicts.
+  auto pending = send_json(port(), "GET", "/v1/orgs/" + org + "/invitations", owner.token);
+  ASSERT_EQ(status(pending), 200);
+  ASSERT_EQ(json_of(*pending).at("invitations").as_array().size(), 1u);
+  EXPECT_FALSE(json_of(*pending).at("invitations").as_array()[0].as_object().contains("token"));
+  EXPECT_EQ(status(send_json(port(), "POST", "/v1/orgs/" + org + "/invitations", owner.token,
+                             body_of({{"email", invitee.email}, {"role", "viewer"}}))),
+            409);
+
+  auto accept = "/v1/invitations/" + token + "/accept";
+  EXPECT_EQ(status(send_json(port(), "POST", accept, stranger.token)), 403);  // not their address
+  auto accepted = send_json(port(), "POST", accept, invitee.token);
+  ASSERT_EQ(status(accepted), 200) << accepted->body;
+  EXPECT_EQ(json_of(*accepted).at("role"), "member");
+  EXPECT_EQ(role_of(org, owner, invitee.id), "member");
+  EXPECT_EQ(status(send_json(port(), "POST", accept, invitee.token)), 409);  // used already
+  EXPECT_EQ(status(send_json(port(), "POST", "/v1/invitations/li_guessed/accept", invitee.token)),
+            404);
+
+  // Revoked, then expired: 410 Gone.
+  auto again = send_json(port(), "POST", "/v1/orgs/" + org + "/invitations", owner.token,
+                         body_of({{"email", stranger.email}, {"role", "viewer"}}));
+  ASSERT_EQ(status(again), 201);
+  std::string id(json_of(*again).at("id").as_string());
+  std::string token2(json_of(*again).at("token").as_string());
+  EXPECT_EQ(
+      status(send_json(port(), "DELETE", "/v1/orgs/" + org + "/invitations/" + id, owner.token)),
+      204);
+  EXPECT_EQ(
+      status(send_json(port(), "POST", "/v1/invitations/" + token2 + "/accept", stranger.token)),
+      410);
+  auto third = send_json(port(), "POST", "/v1/orgs/" + org + "/invitations", owner.token,
+                         body_of({{"email", stranger.email}, {"role", "viewer"}}));
+  ASSERT_EQ(status(third), 201);
+  std::string id3(json_of(*third).at("id").as_string());
+  run_sql_as_superuser(
+      "UPDATE invitations SET expires_at = now() - interval '1 second' WHERE id = '" + id3 + "'");
+  auto expired = send_json(
+      port(), "POST",
+      "/v1/invitations/" + std::string(json_of(*third).at("token").as_string()) + "/accept",
+      stranger.token);
+  ASSERT_EQ(status(expired), 410);
+  EXPECT_EQ(problem(*expired).at("type"), "urn:liftoff:problem:gone");
+  // An expired invitation does not block a new one.
+  EXPECT_EQ(status(send_json(port(), "POST", "/v1/orgs/" + org + "/invitations", owner.token,
+                             body_of({{"email", stranger.email}, {"role", "viewer"}}))),
+            201);
+}
+
+TEST_F(Orgs, ApiKeysActForTheirOrgWithTheirRole) {
+  auto owner = sign_up(port(), "key-owner");
+  auto org = create_org(owner), other = create_org(owner, "Other");
+  auto created = send_json(port(), "POST", "/v1/orgs/" + org + "/api-keys", owner.token,
+                           body_of({{"name", "ci"}, {"role", "viewer"}}));
+  ASSERT_EQ(status(created), 201) << created->body;
+  std::string key(json_of(*created).at("key").as_string());
+  std::string key_id(json_of(*created).at("id").as_string());
+  EXPECT_EQ(key.rfind("lk_", 0), 0u);
+  EXPECT_EQ(status(send_json(port(), "POST", "/v1/orgs/" + org + "/api-keys", owner.token,
+                             body_of({{"name", "root"}, {"role", "owner"}}))),
+            422);
+
+  EXPECT_EQ(status(send_json(port(), "GET", "/v1/orgs/" + org + "/members", key)), 200);
+  EXPECT_EQ(status(send_json(port(), "GET", "/v1/orgs/" + other, key)), 404);  // not its org
+  EXPECT_EQ(
+      status(send_json(port(), "PATCH", "/v1/orgs/" + org, key, body_of({{"name", "pwned"}}))),
+      403);                                                         // a viewer key
+  EXPECT_EQ(status(send_json(port(), "GET", "/v1/me", key)), 403);  // users only
+  EXPECT_EQ(status(send_json(port(), "POST", "/v1/orgs", key, body_of({{"name", "x"}}))), 403);
+
+  auto listed = send_json(port(), "GET", "/v1/orgs/" + org + "/api-keys", owner.token);
+  ASSERT_EQ(status(listed), 200);
+  auto keys = json_of(*listed).at("api_keys").as_array();
+  ASSERT_EQ(keys.size(), 1u);
+  EXPECT_FALSE(keys[0].as_object().contains("key"));
+  EXPECT_TRUE(keys[0].at("last_used_at").is_string());  // the first use is recorded
+
+  EXPECT_EQ(
+      status(send_json(port(), "DELETE", "/v1/orgs/" + org + "/api-keys/" + key_id, owner.token)),
+      204);
+  EXPECT_EQ(status(send_json(port(), "GET", "/v1/orgs/" + org + "/members", key)), 401);
+  EXPECT_EQ(status(send_json(port(), "GET", "/v1/orgs/" + org + "/members",
+                             "lk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")),
+            401);
+}
+
+TEST_F(Orgs, DeletionIsSoftAndAnOwnerCanRestore) {
+  auto owner = sign_up(port(), "del-owner"), admin = sign_up(port(), "del-admin");
+  auto org = create_org(owner);
+  ASSERT_EQ(status(join(org, owner, admin, "admin")), 200);
+  EXPECT_EQ(status(send_json(port(), "DELETE", "/v1/orgs/" + org, admin.token)), 403);
+  auto deleted = send_json(port(), "DELETE", "/v1/orgs/" + org, owner.token);
+  ASSERT_EQ(status(deleted), 200) << deleted->body;
+  EXPECT_TRUE(json_of(*deleted).at("purge_after").is_string());
+  EXPECT_EQ(status(send_json(port(), "GET", "/v1/orgs/" + org, owner.token)), 404);
+  EXPECT_EQ(status(send_json(port(), "GET", "/v1/orgs/" + org, admin.token)), 404);
+  EXPECT_TRUE(json_of(*send_json(port(), "GET", "/v1/me", admin.token))
+                  .at("memberships")
+                  .as_array()
+                  .empty());
+  EXPECT_EQ(status(send_json(port(), "POST", "/v1/orgs/" + org + "/restore", admin.token)), 403);
+  ASSERT_EQ(status(send_json(port(), "POST", "/v1/orgs/" + org + "/restore", owner.token)), 200);
+  EXPECT_EQ(status(send_json(port(), "GET", "/v1/orgs/" + org, admin.token)), 200);
+}
+
+TEST_F(Orgs, EveryMutationIsAuditedAndTheLogPagesAndFilters) {
+  auto owner = sign_up(port(), "audit-owner"), member = sign_up(port(), "audit-member");
+  auto org = create_org(owner);
+  ASSERT_EQ(status(join(org, owner, member, "viewer")), 200);
+  ASSERT_EQ(status(send_json(port(), "PATCH", "/v1/orgs/" + org + "/members/" + member.id,
+                             owner.token, body_of({{"role", "member"}}))),
+            200);
+  ASSERT_EQ(
+      status(send_json(port(), "PATCH", "/v1/orgs/" + org, owner.token, body_of({{"name", "B"}}))),
+      200);
+  auto audit = "/v1/orgs/" + org + "/audit";
+  auto all = send_json(port(), "GET", audit, owner.token);
+  ASSERT_EQ(status(all), 200) << all->body;
+  std::vector<std::string> actions;
+  auto all_body = json_of(*all);
+  for (const auto& e : all_body.at("events").as_array())
+    actions.emplace_back(e.at("action").as_string());
+  EXPECT_EQ(actions,
+            (std::vector<std::string>{"org.renamed", "member.role_changed", "member.joined",
+                                      "invitation.created", "org.created"}));
+  auto changed = all_body.at("events").as_array()[1].as_object();
+  EXPECT_EQ(changed.at("actor").at("id").as_string(), owner.id);
+  EXPECT_EQ(changed.at("target").at("id").as_string(), member.id);
+  EXPECT_EQ(changed.at("before").at("role"), "viewer");
+  EXPECT_EQ(changed.at("after").at("role"), "member");
+  EXPECT_FALSE(changed.at("request_id").as_string().empty());
+
+  // Filters and a cursor walk.
+  auto filtered = send_json(port(), "GET", audit + "?action=member.role_changed", owner.token);
+  ASSERT_EQ(json_of(*filtered).at("events").as_array().size(), 1u);
+  auto by_actor = send_json(port(), "GET", audit + "?actor=" + member.id, owner.token);
+  ASSERT_EQ(json_of(*by_actor).at("events").as_array().size(), 1u);  // member.joined
+  auto future = send_json(port(), "GET", audit + "?since=2999-01-01T00:00:00Z", owner.token);
+  EXPECT_TRUE(json_of(*future).at("events").as_array().empty());
+  std::vector<std::string> walked;
+  std::string cursor;
+  for (int page = 0; page < 10; ++page) {
+    auto r =
+        send_json(port(), "GET", audit + "?limit=2" + (cursor.empty() ? "" : "&cursor=" + cursor),
+                  owner.token);
+    ASSERT_EQ(status(r), 200);
+    auto page_body = json_of(*r);
+    for (const auto& e : page_body.at("events").as_array())
+      walked.emplace_back(e.at("action").as_string());
+    if (json_of(*r).at("next_cursor").is_null()) break;
+    cursor = std::string(json_of(*r).at("next_cursor").as_string());
+  }
+  EXPECT_EQ(walked, actions);
+
+  auto ndjson = send_json(port(), "GET", audit + "/export", owner.token);
+  ASSERT_EQ(status(ndjson), 200);
+  EXPECT_EQ(ndjson->header("content-type"), "application/x-ndjson");
+  EXPECT_EQ(std::count(ndjson->body.begin(), ndjson->body.end(), '\n'), 5);
+
+  for (std::string bad : {"?since=yesterday", "?cursor=abc", "?limit=0", "?limit=201",
+                          "?actor=nobody", "?colour=blue", "?limit=1&limit=2"}) {
+    auto r = send_json(port(), "GET", audit + bad, owner.token);
+    ASSERT_EQ(status(r), 400) << bad;
+    EXPECT_FALSE(problem(*r).at("errors").as_array().empty()) << bad;
+  }
+}
+
+TEST_F(Orgs, TheServerCannotRewriteTheAuditLogAndVerifyFindsTampering) {
+  auto owner = sign_up(port(), "chain-owner");
+  auto org = create_org(owner);
+  for (const char* name : {"B", "C", "D"}) {
+    ASSERT_EQ(status(send_json(port(), "PATCH", "/v1/orgs/" + org, owner.token,
+                               body_of({{"name", name}}))),
+              200);
+  }
+  // The role the server runs as may append, never rewrite.
+  block_on([&]() -> boost::asio::awaitable<void> {
+    auto executor = co_await boost::asio::this_coro::executor;
+    db::ConnectOptions as_server{test_database_url(), {}, "audit-test", "liftoff_app"};
+    auto conn = co_await db::Connection::connect(executor, as_server, db::deadline_after(5s));
+    EXPECT_TRUE(conn) << (conn ? "" : conn.error().detail);
+    if (!conn) co_return;
+    for (std::string sql : {"UPDATE audit_events SET action = 'x' WHERE org_id = '" + org + "'",
+                            "DELETE FROM audit_events WHERE org_id = '" + org + "'",
+                            std::string("TRUNCATE audit_events")}) {
+      auto done = co_await (*conn)->execute_script(sql, db::deadline_after(5s));
+      EXPECT_FALSE(done) << sql;
+      if (done) continue;
+      EXPECT_NE(done.error().detail.find("42501"), std::string::npos) << done.error().detail;
+    }
+  }());
+
+  auto verify = [&] {
+    Process p({LIFTOFF_BINARY, "audit", "verify", "--org", org},
+              {{"LIFTOFF_DATABASE_URL", test_database_url()}},
+              "/tmp/liftoff-e2e-verify-" + std::to_string(::getpid()) + ".log");
+    auto code = p.wait(30s);
+    return std::make_pair(code.value_or(-1), p.log());
+  };
+  auto [ok_code, ok_out] = verify();
+  EXPECT_EQ(ok_code, 0) << ok_out;
+  EXPECT_NE(ok_out.find("4 events, hash chain intact"), std::string::npos) << ok_out;
+
+  // Someone with the owner's rights edits event 3 behind the server's back.
+  run_sql_as_superuser("UPDATE audit_events SET after = '{\"name\":\"Z\"}' WHERE org_id = '" + org +
+                       "' AND seq = 3");
+  auto [bad_code, bad_out] = verify();
+  EXPECT_EQ(bad_code, 1) << bad_out;
+  EXPECT_NE(bad_out.find("TAMPERED at event 3"), std::string::npos) << bad_out;
+
+  run_sql_as_superuser("DELETE FROM audit_events WHERE org_id = '" + org + "' AND seq >= 2");
+  auto [gap_code, gap_out] = verify();
+  EXPECT_EQ(gap_code, 1) << gap_out;
+  EXPECT_NE(gap_out.find("TAMPERED at event 2"), std::string::npos) << gap_out;
+}
+
+TEST_F(Orgs, ARemovedMemberLosesAccessOnAnotherProcessWithinASecond) {
+  Server other(Server::Env{{"LIFTOFF_SESSION_CACHE_TTL", "30s"}});  // only NOTIFY can evict
+  ASSERT_TRUE(other.wait_ready()) << other.process->log();
+  auto owner = sign_up(port(), "x-owner"), member = sign_up(port(), "x-member");
+  auto org = create_org(owner);
+  ASSERT_EQ(status(join(org, owner, member, "member")), 200);
+  EXPECT_EQ(status(send_json(other.port, "GET", "/v1/orgs/" + org, member.token)), 200);  // cached
+  ASSERT_EQ(
+      status(send_json(port(), "DELETE", "/v1/orgs/" + org + "/members/" + member.id, owner.token)),
+      204);
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(status(send_json(other.port, "GET", "/v1/orgs/" + org, member.token)), 404);
+  other.process->signal(SIGTERM);
+  EXPECT_EQ(other.process->wait(15s), 0) << other.process->log();
+}
+
+}  // namespace
+}  // namespace liftoff::testing
