@@ -312,6 +312,18 @@ TEST_F(Orgs, ApiKeysActForTheirOrgWithTheirRole) {
   EXPECT_FALSE(keys[0].as_object().contains("key"));
   EXPECT_TRUE(keys[0].at("last_used_at").is_string());  // the first use is recorded
 
+  // Another org's ids in this org's paths are not found, even for an owner of both.
+  EXPECT_EQ(
+      status(send_json(port(), "DELETE", "/v1/orgs/" + other + "/api-keys/" + key_id, owner.token)),
+      404);
+  auto invited = send_json(port(), "POST", "/v1/orgs/" + org + "/invitations", owner.token,
+                           body_of({{"email", "someone@example.com"}, {"role", "viewer"}}));
+  ASSERT_EQ(status(invited), 201);
+  EXPECT_EQ(status(send_json(port(), "DELETE",
+                             "/v1/orgs/" + other + "/invitations/" +
+                                 std::string(json_of(*invited).at("id").as_string()),
+                             owner.token)),
+            404);
   EXPECT_EQ(
       status(send_json(port(), "DELETE", "/v1/orgs/" + org + "/api-keys/" + key_id, owner.token)),
       204);
