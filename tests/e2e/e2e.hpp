@@ -40,6 +40,7 @@ struct Server {
         {"LIFTOFF_IDLE_TIMEOUT", "1500ms"},
         {"LIFTOFF_HEADER_LIMIT", "4k"},
         {"LIFTOFF_BODY_LIMIT", "64k"},
+        {"LIFTOFF_JSON_MAX_STRING_LENGTH", "32k"},
         // Cheap Argon2id parameters: the tests are about behaviour, not hash strength.
         {"LIFTOFF_PASSWORD_HASH_OPS", "1"},
         {"LIFTOFF_PASSWORD_HASH_MEMORY", "64k"},

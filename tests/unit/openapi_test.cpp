@@ -9,6 +9,7 @@
 #include "liftoff/db/database.hpp"
 #include "liftoff/identity/organizations.hpp"
 #include "liftoff/identity/service.hpp"
+#include "liftoff/records/service.hpp"
 
 namespace liftoff::api {
 namespace {
@@ -20,8 +21,9 @@ TEST(OpenApi, DocumentsEveryRegisteredRoute) {
   identity::IdentityStore store(database);
   identity::IdentityService service(store, hasher, {});
   identity::OrgService orgs(database, {});
+  records::RecordService records(database, {});
   http::Router router;
-  add_routes(router, {{database, metrics, 1}, service, orgs});
+  add_routes(router, {{database, metrics, 1}, service, orgs, records, {}});
 
   auto document = boost::json::parse(kOpenApiDocument).as_object();
   EXPECT_EQ(document.at("openapi").as_string(), "3.1.0");

@@ -2,6 +2,7 @@
 
 #include "liftoff/api/identity.hpp"
 #include "liftoff/api/orgs.hpp"
+#include "liftoff/api/records.hpp"
 
 namespace liftoff::api {
 
@@ -9,6 +10,7 @@ void add_routes(http::Router& router, const Services& services) {
   add_system_routes(router, services.system);
   add_identity_routes(router, services.identity);
   add_org_routes(router, services.identity, services.orgs, services.system.database);
+  add_record_routes(router, services.identity, services.records, services.json_limits);
 }
 
 }  // namespace liftoff::api

@@ -1,12 +1,16 @@
 #pragma once
 // Every route of the API, registered in one place (the server and the OpenAPI test use this).
 #include "liftoff/api/system.hpp"
+#include "liftoff/http/json_body.hpp"
 #include "liftoff/http/router.hpp"
 
 namespace liftoff::identity {
 class IdentityService;
 class OrgService;
 }  // namespace liftoff::identity
+namespace liftoff::records {
+class RecordService;
+}
 
 namespace liftoff::api {
 
@@ -14,6 +18,8 @@ struct Services {
   SystemDeps system;
   identity::IdentityService& identity;
   identity::OrgService& orgs;
+  records::RecordService& records;
+  http::JsonLimits json_limits;  // for record bodies
 };
 
 void add_routes(http::Router& router, const Services& services);

@@ -25,6 +25,7 @@
 #include "liftoff/identity/service.hpp"
 #include "liftoff/identity/session_cache.hpp"
 #include "liftoff/identity/store.hpp"
+#include "liftoff/records/service.hpp"
 
 #ifndef LIFTOFF_VERSION
 #define LIFTOFF_VERSION "0.0.0"
@@ -158,9 +159,18 @@ int serve(const core::Config& config) {
       {std::chrono::duration_cast<std::chrono::seconds>(config.org_deletion_grace),
        std::chrono::duration_cast<std::chrono::seconds>(config.invitation_ttl)},
       config.session_cache_ttl.count() > 0 ? &session_cache : nullptr);
+  records::RecordsOptions records_options;
+  records_options.max_collections = config.collections_per_org;
+  records_options.schema.max_fields = config.fields_per_collection;
+  records::RecordService record_service(database, records_options);
+  http::JsonLimits json_limits;
+  json_limits.max_depth = config.json_max_depth;
+  json_limits.max_string_length = config.json_max_string_length;
   api::add_routes(router, {{database, metrics, migrations.empty() ? 0 : migrations.back().version},
                            identity_service,
-                           org_service});
+                           org_service,
+                           record_service,
+                           json_limits});
 
   http::ServerOptions options;
   options.host = config.listen_host;

@@ -225,6 +225,15 @@ std::vector<ConfigKey> make_keys() {
                               &Config::org_deletion_grace, 0ms, std::chrono::hours(24 * 365)));
   keys.push_back(duration_key("invitation_ttl", "an invitation expires this long after it is sent",
                               &Config::invitation_ttl, 1min, std::chrono::hours(24 * 90)));
+  keys.push_back(size_key("collections_per_org", "collections one organization may have",
+                          &Config::collections_per_org, 1, 100'000));
+  keys.push_back(size_key("fields_per_collection", "fields one collection may declare",
+                          &Config::fields_per_collection, 1, 1'000));
+  keys.push_back(size_key("json_max_depth", "deepest nesting of a record body (400 beyond)",
+                          &Config::json_max_depth, 2, 256));
+  keys.push_back(size_key("json_max_string_length",
+                          "longest string in a record body, bytes (400 beyond)",
+                          &Config::json_max_string_length, 16, 64ull * 1024 * 1024));
   keys.push_back(
       {"trusted_proxies",
        "comma-separated IP addresses of load balancers whose X-Forwarded-For is believed", false,

@@ -48,6 +48,10 @@ struct Config {
   std::string database_role = "liftoff_app";  // SET ROLE for serving; empty: the connecting user
   milliseconds org_deletion_grace{30LL * 24 * 3600 * 1000};
   milliseconds invitation_ttl{7LL * 24 * 3600 * 1000};
+  std::size_t collections_per_org = 100;
+  std::size_t fields_per_collection = 64;
+  std::size_t json_max_depth = 32;                 // record bodies: nesting
+  std::size_t json_max_string_length = 64 * 1024;  // record bodies: longest string, bytes
 
   [[nodiscard]] bool embedded_database() const { return database_url.empty(); }
   [[nodiscard]] unsigned effective_threads() const;

@@ -280,6 +280,16 @@ asio::awaitable<Result<void>> Connection::read_sync() {
 
 Result<bool> Connection::send_segment(const Statement& statement, const Params& params,
                                       std::unordered_set<std::string_view>& preparing) {
+  if (!statement.prepared) {
+    std::string sql(statement.sql);
+    auto values = params.values();
+    if (PQsendQueryParams(conn_, sql.c_str(), params.size(), params.types(), values.data(),
+                          params.lengths(), params.formats(), /*resultFormat=binary*/ 1) != 1 ||
+        PQpipelineSync(conn_) != 1) {
+      return broken_error("send");
+    }
+    return false;
+  }
   auto known = prepared_.find(statement.name);
   if (known != prepared_.end() && known->second.data() != statement.sql.data() &&
       known->second != statement.sql) {

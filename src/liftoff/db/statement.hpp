@@ -1,6 +1,6 @@
 #pragma once
-// Every SQL statement is a named constant: the name labels metrics and slow-query logs, and keys
-// the per-connection prepared-statement cache. Names are unique per process; the SQL of a name
+// Every fixed SQL statement is a named constant: the name labels metrics and slow-query logs, and
+// keys the per-connection prepared-statement cache. Names are unique per process; the SQL of a name
 // never changes while the process runs. Define them as `inline constexpr Statement kX{"x", "SELECT
 // ..."};`.
 #include <string_view>
@@ -12,6 +12,10 @@ namespace liftoff::db {
 struct Statement {
   std::string_view name;
   std::string_view sql;
+  // false: SQL built per request (e.g. a compiled filter). It is sent unnamed (parsed every time,
+  // never cached on the connection), `sql` need only live until the query returns, and `name`
+  // only labels metrics.
+  bool prepared = true;
 };
 
 // One statement with its parameters, for pipelines.

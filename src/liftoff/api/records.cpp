@@ -1,0 +1,296 @@
+#include "liftoff/api/records.hpp"
+
+#include <boost/beast/http/field.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
+#include <charconv>
+
+#include "liftoff/api/support.hpp"
+#include "liftoff/http/json_body.hpp"
+#include "liftoff/http/problem.hpp"
+#include "liftoff/http/query.hpp"
+#include "liftoff/identity/credentials.hpp"
+#include "liftoff/identity/organizations.hpp"
+#include "liftoff/identity/service.hpp"
+#include "liftoff/records/service.hpp"
+
+namespace liftoff::api {
+namespace {
+namespace json = boost::json;
+using http::beast_http::field;
+using http::beast_http::status;
+using identity::Action;
+using identity::OrgService;
+
+constexpr std::int32_t kMaxPage = 200;
+
+std::string etag(std::int64_t version) {
+  return "\"" + std::to_string(version) + "\"";
+}
+
+// If-Match: "N" -> N; "*" or absent -> nullopt. Anything else can match no version of ours: 412.
+Result<std::optional<std::int64_t>> if_match(const http::Request& request) {
+  auto header = request[field::if_match];
+  if (header.empty() || header == "*") return std::optional<std::int64_t>{};
+  std::int64_t version = 0;
+  if (header.size() > 2 && header.front() == '"' && header.back() == '"') {
+    auto digits = header.substr(1, header.size() - 2);
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), version);
+    if (ec == std::errc{} && end == digits.data() + digits.size())
+      return std::optional<std::int64_t>{version};
+  }
+  return make_error(Errc::precondition_failed,
+                    "If-Match must be an ETag this API returned, e.g. \"3\"");
+}
+
+http::Response record_response(status code, const records::Record& record) {
+  auto res = http::json_response(code, records::record_json(record));
+  res.set(field::etag, etag(record.version));
+  return res;
+}
+
+Result<json::object> object_body(const http::Request& request, const http::JsonLimits& limits) {
+  auto body = http::parse_json_body(request, limits);
+  if (!body) return body.error();
+  return std::move(body->as_object());
+}
+
+Result<records::CountMode> count_param(const http::QueryParams& query) {
+  auto it = query.find("count");
+  if (it == query.end() || it->second == "none") return records::CountMode::none;
+  if (it->second == "exact") return records::CountMode::exact;
+  if (it->second == "estimate") return records::CountMode::estimate;
+  return Error{
+      Errc::bad_request, "invalid query parameter", {{"count", "must be none, exact or estimate"}}};
+}
+
+Result<std::int32_t> page_limit(const http::QueryParams& query) {
+  auto it = query.find("limit");
+  if (it == query.end()) return 20;
+  std::int32_t value = 0;
+  auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), value);
+  if (ec != std::errc{} || end != it->second.data() + it->second.size() || value < 1 ||
+      value > kMaxPage) {
+    return Error{Errc::bad_request,
+                 "invalid query parameter",
+                 {{"limit", "must be an integer from 1 to " + std::to_string(kMaxPage)}}};
+  }
+  return value;
+}
+
+// ?fields=a,b: only those data fields in each record (400 for a field the schema lacks).
+Result<std::optional<std::vector<std::string>>> fields_param(const http::QueryParams& query,
+                                                             const records::Schema& schema) {
+  auto it = query.find("fields");
+  if (it == query.end()) return std::optional<std::vector<std::string>>{};
+  std::vector<std::string> fields;
+  std::string_view text = it->second;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    auto comma = text.find(',', pos);
+    auto name = text.substr(pos, comma == std::string_view::npos ? text.npos : comma - pos);
+    if (!schema.find(name)) {
+      return Error{Errc::bad_request,
+                   "invalid query parameter",
+                   {{"fields", "'" + std::string(name) + "' is not a field of this collection"}}};
+    }
+    fields.emplace_back(name);
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  return std::optional<std::vector<std::string>>{std::move(fields)};
+}
+
+Result<std::optional<records::Idempotency>> idempotency(const http::RequestContext& ctx) {
+  auto key = ctx.request["Idempotency-Key"];
+  if (key.empty()) return std::optional<records::Idempotency>{};
+  bool printable = std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+  if (key.size() > 255 || !printable) {
+    return Error{Errc::bad_request,
+                 "invalid header",
+                 {{"Idempotency-Key", "must be 1 to 255 visible ASCII characters"}}};
+  }
+  std::string request = std::string(ctx.request.target()) + "\n" + ctx.request.body();
+  return std::optional<records::Idempotency>{
+      records::Idempotency{std::string(key), identity::token_digest(request)}};
+}
+
+}  // namespace
+
+void add_record_routes(http::Router& router, identity::IdentityService& identity,
+                       records::RecordService& service, http::JsonLimits limits) {
+  const std::string collections = "/v1/orgs/{org}/collections";
+  const std::string one_collection = collections + "/{collection}";
+  const std::string records_path = one_collection + "/records";
+  const std::string one_record = records_path + "/{id}";
+
+  router.add(http::Verb::post, collections, [&, limits](http::RequestContext& ctx) -> Awaitable {
+    auto who = co_await authenticate(identity, ctx);
+    if (!who) co_return problem(who.error(), ctx);
+    auto access = OrgService::access(*who, *ctx.param("org"), Action::schema_manage);
+    if (!access) co_return problem(access.error(), ctx);
+    auto body = object_body(ctx.request, limits);
+    if (!body) co_return problem(body.error(), ctx);
+    Error unknown{Errc::bad_request, "unknown fields in the body", {}};
+    for (const auto& [key, value] : *body) {
+      if (key != "name" && key != "fields") unknown.fields.push_back({key, "is not a known field"});
+    }
+    if (!unknown.fields.empty()) co_return problem(unknown, ctx);
+    auto name = body->if_contains("name");
+    auto fields = body->if_contains("fields");
+    if (!name || !name->is_string() || !fields) {
+      Error invalid{Errc::validation_failed, "the collection is invalid", {}};
+      if (!name || !name->is_string()) invalid.fields.push_back({"name", "must be a string"});
+      if (!fields) invalid.fields.push_back({"fields", "is required"});
+      co_return problem(invalid, ctx);
+    }
+    auto actor = caller_of(std::move(*who), ctx).actor();
+    std::string name_text(name->get_string());
+    auto created = co_await service.create_collection(actor, access->org_id, name_text, *fields);
+    if (!created) co_return problem(created.error(), ctx);
+    co_return http::json_response(status::created, records::collection_json(*created));
+  });
+
+  router.add(http::Verb::get, collections, [&](http::RequestContext& ctx) -> Awaitable {
+    auto who = co_await authenticate(identity, ctx);
+    if (!who) co_return problem(who.error(), ctx);
+    auto access = OrgService::access(*who, *ctx.param("org"), Action::records_read);
+    if (!access) co_return problem(access.error(), ctx);
+    auto list = co_await service.collections(access->org_id);
+    if (!list) co_return problem(list.error(), ctx);
+    json::array items;
+    for (const auto& c : *list) items.push_back(records::collection_json(c));
+    co_return http::json_response(status::ok, json::object{{"collections", std::move(items)}});
+  });
+
+  router.add(http::Verb::get, one_collection, [&](http::RequestContext& ctx) -> Awaitable {
+    auto who = co_await authenticate(identity, ctx);
+    if (!who) co_return problem(who.error(), ctx);
+    auto access = OrgService::access(*who, *ctx.param("org"), Action::records_read);
+    if (!access) co_return problem(access.error(), ctx);
+    auto c = co_await service.collection(access->org_id, *ctx.param("collection"));
+    if (!c) co_return problem(c.error(), ctx);
+    co_return http::json_response(status::ok, records::collection_json(*c));
+  });
+
+  router.add(http::Verb::delete_, one_collection, [&](http::RequestContext& ctx) -> Awaitable {
+    auto who = co_await authenticate(identity, ctx);
+    if (!who) co_return problem(who.error(), ctx);
+    auto access = OrgService::access(*who, *ctx.param("org"), Action::schema_manage);
+    if (!access) co_return problem(access.error(), ctx);
+    auto actor = caller_of(std::move(*who), ctx).actor();
+    auto done = co_await service.delete_collection(actor, access->org_id, *ctx.param("collection"));
+    if (!done) co_return problem(done.error(), ctx);
+    co_return no_content();
+  });
+
+  router.add(http::Verb::post, records_path, [&, limits](http::RequestContext& ctx) -> Awaitable {
+    auto who = co_await authenticate(identity, ctx);
+    if (!who) co_return problem(who.error(), ctx);
+    auto access = OrgService::access(*who, *ctx.param("org"), Action::records_write);
+    if (!access) co_return problem(access.error(), ctx);
+    auto key = idempotency(ctx);
+    if (!key) co_return problem(key.error(), ctx);
+    auto body = object_body(ctx.request, limits);
+    if (!body) co_return problem(body.error(), ctx);
+    auto actor = caller_of(std::move(*who), ctx).actor();
+    auto created = co_await service.create_record(actor, access->org_id, *ctx.param("collection"),
+                                                  *body, *key);
+    if (!created) co_return problem(created.error(), ctx);
+    auto res = http::text_response(static_cast<status>(created->status), created->body,
+                                   "application/json");
+    if (created->replayed) res.set("Idempotent-Replayed", "true");
+    co_return res;
+  });
+
+  router.add(http::Verb::get, records_path, [&](http::RequestContext& ctx) -> Awaitable {
+    auto who = co_await authenticate(identity, ctx);
+    if (!who) co_return problem(who.error(), ctx);
+    auto access = OrgService::access(*who, *ctx.param("org"), Action::records_read);
+    if (!access) co_return problem(access.error(), ctx);
+    auto query =
+        http::parse_query(ctx.query, {"filter", "sort", "limit", "cursor", "fields", "count"});
+    if (!query) co_return problem(query.error(), ctx);
+    auto limit = page_limit(*query);
+    if (!limit) co_return problem(limit.error(), ctx);
+    auto count = count_param(*query);
+    if (!count) co_return problem(count.error(), ctx);
+    auto collection = co_await service.collection(access->org_id, *ctx.param("collection"));
+    if (!collection) co_return problem(collection.error(), ctx);
+    records::ListRequest request;
+    request.limit = *limit;
+    if (auto it = query->find("filter"); it != query->end()) {
+      auto filter = records::parse_filter(it->second, service.options().filter);
+      if (!filter) co_return problem(filter.error(), ctx);
+      request.filter = std::move(*filter);
+    }
+    auto sort_text = query->contains("sort") ? query->at("sort") : std::string();
+    auto sort = records::parse_sort(sort_text, collection->schema);
+    if (!sort) co_return problem(sort.error(), ctx);
+    request.sort = std::move(*sort);
+    if (auto it = query->find("cursor"); it != query->end()) request.cursor = it->second;
+    auto fields = fields_param(*query, collection->schema);
+    if (!fields) co_return problem(fields.error(), ctx);
+    auto page = co_await service.list_records(*collection, request, *count);
+    if (!page) co_return problem(page.error(), ctx);
+    json::array items;
+    for (const auto& r : page->records)
+      items.push_back(records::record_json(r, *fields ? &**fields : nullptr));
+    json::object body{{"records", std::move(items)},
+                      {"next_cursor",
+                       page->next_cursor ? json::value(*page->next_cursor) : json::value(nullptr)}};
+    if (page->count) body["count"] = *page->count;
+    co_return http::json_response(status::ok, body);
+  });
+
+  router.add(http::Verb::get, one_record, [&](http::RequestContext& ctx) -> Awaitable {
+    auto who = co_await authenticate(identity, ctx);
+    if (!who) co_return problem(who.error(), ctx);
+    auto access = OrgService::access(*who, *ctx.param("org"), Action::records_read);
+    if (!access) co_return problem(access.error(), ctx);
+    auto record =
+        co_await service.record(access->org_id, *ctx.param("collection"), *ctx.param("id"));
+    if (!record) co_return problem(record.error(), ctx);
+    auto none_match = ctx.request[field::if_none_match];
+    if (!none_match.empty() && (none_match == "*" || none_match == etag(record->version))) {
+      http::Response res{status::not_modified, 11};
+      res.set(field::etag, etag(record->version));
+      co_return res;
+    }
+    co_return record_response(status::ok, *record);
+  });
+
+  for (auto [verb, merge] : {std::pair{http::Verb::patch, true}, {http::Verb::put, false}}) {
+    router.add(verb, one_record, [&, limits, merge](http::RequestContext& ctx) -> Awaitable {
+      auto who = co_await authenticate(identity, ctx);
+      if (!who) co_return problem(who.error(), ctx);
+      auto access = OrgService::access(*who, *ctx.param("org"), Action::records_write);
+      if (!access) co_return problem(access.error(), ctx);
+      auto expected = if_match(ctx.request);
+      if (!expected) co_return problem(expected.error(), ctx);
+      auto body = object_body(ctx.request, limits);
+      if (!body) co_return problem(body.error(), ctx);
+      auto actor = caller_of(std::move(*who), ctx).actor();
+      auto updated = co_await service.update_record(actor, access->org_id, *ctx.param("collection"),
+                                                    *ctx.param("id"), *body, merge, *expected);
+      if (!updated) co_return problem(updated.error(), ctx);
+      co_return record_response(status::ok, *updated);
+    });
+  }
+
+  router.add(http::Verb::delete_, one_record, [&](http::RequestContext& ctx) -> Awaitable {
+    auto who = co_await authenticate(identity, ctx);
+    if (!who) co_return problem(who.error(), ctx);
+    auto access = OrgService::access(*who, *ctx.param("org"), Action::records_write);
+    if (!access) co_return problem(access.error(), ctx);
+    auto expected = if_match(ctx.request);
+    if (!expected) co_return problem(expected.error(), ctx);
+    auto actor = caller_of(std::move(*who), ctx).actor();
+    auto done = co_await service.delete_record(actor, access->org_id, *ctx.param("collection"),
+                                               *ctx.param("id"), *expected);
+    if (!done) co_return problem(done.error(), ctx);
+    co_return no_content();
+  });
+}
+
+}  // namespace liftoff::api

@@ -1,0 +1,59 @@
+#pragma once
+// A list request (filter, sort, cursor, limit) compiled against a collection's schema into one
+// parameterized SQL statement. User text never reaches the SQL: field names resolve to slot columns
+// or to `data->>$n` with the name as a parameter, and every value is a parameter.
+//
+// Sorting: by system fields (id, created_at, updated_at, version) or required scalar fields, with
+// `id` as the final tiebreaker. Cursors are opaque (base64url of the sort spec and the last row's
+// sort values) and the next page starts strictly after that row (keyset, never OFFSET).
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "liftoff/core/error.hpp"
+#include "liftoff/db/value.hpp"
+#include "liftoff/records/filter.hpp"
+#include "liftoff/records/schema.hpp"
+
+namespace liftoff::records {
+
+struct SortKey {
+  std::string field;
+  bool descending = false;
+};
+
+// "priority,-created_at" -> keys; 400 for unknown or unsortable fields. Empty text: newest first
+// ("-id"). `id` is appended as the tiebreaker unless present.
+[[nodiscard]] Result<std::vector<SortKey>> parse_sort(std::string_view text, const Schema& schema);
+
+struct ListRequest {
+  std::optional<FilterNode> filter;
+  std::vector<SortKey> sort;
+  std::optional<std::string> cursor;
+  std::int32_t limit = 20;
+};
+
+struct CompiledQuery {
+  std::string sql;
+  db::Params params;
+  std::size_t sort_columns = 0;  // extra result columns after the record's (for the next cursor)
+};
+
+// Columns: id, version, created_at, updated_at, data, then one text column per sort key. It asks
+// for limit + 1 rows, so the caller knows whether there is a next page.
+[[nodiscard]] Result<CompiledQuery> compile_list(const Schema& schema,
+                                                 const db::Uuid& collection_id,
+                                                 const db::Uuid& org_id,
+                                                 const ListRequest& request);
+
+// The same filter as a count: SELECT count(*) ... (no sort, cursor or limit).
+[[nodiscard]] Result<CompiledQuery> compile_count(const Schema& schema,
+                                                  const db::Uuid& collection_id,
+                                                  const db::Uuid& org_id,
+                                                  const std::optional<FilterNode>& filter);
+
+// The cursor that continues after a row whose sort columns hold `values`.
+[[nodiscard]] std::string make_cursor(const std::vector<SortKey>& sort,
+                                      const std::vector<std::optional<std::string>>& values);
+
+}  // namespace liftoff::records

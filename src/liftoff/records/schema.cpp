@@ -1,0 +1,373 @@
+#include "liftoff/records/schema.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <boost/json/array.hpp>
+#include <cmath>
+#include <set>
+#include <span>
+#include <utility>
+
+#include "liftoff/core/time.hpp"
+
+namespace liftoff::records {
+namespace json = boost::json;
+
+namespace {
+constexpr std::array<std::pair<FieldType, std::string_view>, 9> kTypeNames{{
+    {FieldType::text, "text"},
+    {FieldType::integer, "integer"},
+    {FieldType::number, "number"},
+    {FieldType::boolean, "boolean"},
+    {FieldType::datetime, "datetime"},
+    {FieldType::enumeration, "enum"},
+    {FieldType::json, "json"},
+    {FieldType::relation, "relation"},
+    {FieldType::text_list, "list_of_text"},
+}};
+constexpr std::size_t kMaxTextLength = 1'000'000;
+constexpr std::size_t kMaxEnumValues = 200;
+constexpr std::size_t kMaxListItems = 1'000;
+
+std::size_t code_points(std::string_view s) {
+  return static_cast<std::size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+bool indexable(FieldType t) {
+  return t != FieldType::json && t != FieldType::text_list;
+}
+bool uniqueable(FieldType t) {
+  return t == FieldType::text || t == FieldType::integer || t == FieldType::enumeration ||
+         t == FieldType::datetime || t == FieldType::relation;
+}
+
+std::span<const std::string_view> slots_for(FieldType t) {
+  switch (t) {
+    case FieldType::integer:
+    case FieldType::number:
+      return kNumberSlots;
+    case FieldType::datetime:
+      return kTimeSlots;
+    default:
+      return kTextSlots;
+  }
+}
+
+// Checks one value against its field; returns the value to store or why not.
+Result<json::value> check_value(const Field& f, const json::value& v) {
+  auto bad = [](std::string message) { return make_error(Errc::validation_failed, message); };
+  switch (f.type) {
+    case FieldType::text:
+      if (!v.is_string()) return bad("must be a string");
+      if (code_points(v.get_string()) > f.max_length)
+        return bad("must be at most " + std::to_string(f.max_length) + " characters");
+      return v;
+    case FieldType::integer:
+      if (v.is_int64()) return v;
+      if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(INT64_MAX))
+        return json::value(static_cast<std::int64_t>(v.get_uint64()));
+      if (v.is_double() && std::isfinite(v.get_double()) &&
+          v.get_double() == std::trunc(v.get_double()) && std::fabs(v.get_double()) < 9.0e15)
+        return json::value(static_cast<std::int64_t>(v.get_double()));
+      return bad("must be an integer (64-bit)");
+    case FieldType::number:
+      if (v.is_int64() || v.is_uint64() || (v.is_double() && std::isfinite(v.get_double())))
+        return v;
+      return bad("must be a number");
+    case FieldType::boolean:
+      if (!v.is_bool()) return bad("must be true or false");
+      return v;
+    case FieldType::datetime: {
+      if (!v.is_string()) return bad("must be an RFC 3339 date-time string");
+      auto t = core::parse_rfc3339(v.get_string());
+      if (!t) return bad("must be an RFC 3339 date-time, e.g. 2026-11-27T12:00:00Z");
+      return json::value(core::format_rfc3339(*t));
+    }
+    case FieldType::enumeration:
+      if (!v.is_string() || std::find(f.values.begin(), f.values.end(),
+                                      std::string_view(v.get_string())) == f.values.end())
+        return bad("must be one of the field's values");
+      return v;
+    case FieldType::json:
+      return v;
+    case FieldType::relation: {
+      if (!v.is_string() || v.get_string().size() != 36) return bad("must be a record id");
+      return v;
+    }
+    case FieldType::text_list: {
+      if (!v.is_array()) return bad("must be an array of strings");
+      if (v.get_array().size() > kMaxListItems)
+        return bad("must have at most " + std::to_string(kMaxListItems) + " items");
+      for (const auto& item : v.get_array()) {
+        if (!item.is_string()) return bad("must be an array of strings");
+        if (code_points(item.get_string()) > f.max_length)
+          return bad("items must be at most " + std::to_string(f.max_length) + " characters");
+      }
+      return v;
+    }
+  }
+  return bad("has an unknown type");
+}
+}  // namespace
+
+std::string_view to_string(FieldType type) noexcept {
+  for (const auto& [t, name] : kTypeNames) {
+    if (t == type) return name;
+  }
+  return "text";
+}
+
+std::optional<FieldType> parse_field_type(std::string_view text) noexcept {
+  for (const auto& [t, name] : kTypeNames) {
+    if (name == text) return t;
+  }
+  return std::nullopt;
+}
+
+bool is_identifier(std::string_view name) noexcept {
+  if (name.empty() || name.size() > 63 || name[0] < 'a' || name[0] > 'z') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+Result<Schema> Schema::parse(const json::value& input, const SchemaLimits& limits) {
+  Error invalid{Errc::validation_failed, "the collection's fields are invalid", {}};
+  if (!input.is_array()) {
+    invalid.fields.push_back({"fields", "must be an array of field definitions"});
+    return invalid;
+  }
+  const auto& items = input.get_array();
+  if (items.size() > limits.max_fields) {
+    invalid.fields.push_back(
+        {"fields", "must have at most " + std::to_string(limits.max_fields) + " fields"});
+    return invalid;
+  }
+  static const std::set<std::string_view> kKnown = {"name",       "type",    "required",
+                                                    "unique",     "indexed", "default",
+                                                    "max_length", "values",  "collection"};
+  std::vector<Field> fields;
+  std::set<std::string> names;
+  std::size_t used_text = 0, used_number = 0, used_time = 0, used_unique = 0;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    std::string at = "fields[" + std::to_string(i) + "]";
+    auto problem = [&](std::string_view member, std::string message) {
+      invalid.fields.push_back({member.empty() ? at : at + "." + std::string(member), message});
+    };
+    if (!items[i].is_object()) {
+      problem("", "must be an object");
+      continue;
+    }
+    const auto& def = items[i].get_object();
+    for (const auto& [key, value] : def) {
+      if (!kKnown.contains(std::string_view(key))) problem(key, "is not a known member");
+    }
+    Field f;
+    auto name = def.if_contains("name");
+    if (!name || !name->is_string() || !is_identifier(name->get_string())) {
+      problem("name", "must be an identifier: a-z, then a-z, 0-9 or _ (at most 63)");
+      continue;
+    }
+    f.name = std::string(name->get_string());
+    if (std::find(std::begin(kSystemFields), std::end(kSystemFields), f.name) !=
+        std::end(kSystemFields)) {
+      problem("name", "is a system field");
+    }
+    if (!names.insert(f.name).second) problem("name", "is used twice");
+    auto type = def.if_contains("type");
+    auto parsed = type && type->is_string() ? parse_field_type(type->get_string()) : std::nullopt;
+    if (!parsed) {
+      problem("type",
+              "must be one of text, integer, number, boolean, datetime, enum, json, relation, "
+              "list_of_text");
+      continue;
+    }
+    f.type = *parsed;
+    for (auto [member, flag] :
+         {std::pair{"required", &f.required}, {"unique", &f.unique}, {"indexed", &f.indexed}}) {
+      if (auto v = def.if_contains(member)) {
+        if (!v->is_bool()) {
+          problem(member, "must be true or false");
+        } else {
+          *flag = v->get_bool();
+        }
+      }
+    }
+    if (auto v = def.if_contains("max_length")) {
+      if (f.type != FieldType::text && f.type != FieldType::text_list) {
+        problem("max_length", "applies to text and list_of_text fields only");
+      } else if (!v->is_int64() || v->get_int64() < 1 ||
+                 static_cast<std::size_t>(v->get_int64()) > kMaxTextLength) {
+        problem("max_length", "must be an integer from 1 to " + std::to_string(kMaxTextLength));
+      } else {
+        f.max_length = static_cast<std::size_t>(v->get_int64());
+      }
+    }
+    if (f.type == FieldType::enumeration) {
+      auto v = def.if_contains("values");
+      if (!v || !v->is_array() || v->get_array().empty() ||
+          v->get_array().size() > kMaxEnumValues) {
+        problem("values", "must list 1 to " + std::to_string(kMaxEnumValues) + " strings");
+      } else {
+        for (const auto& e : v->get_array()) {
+          if (!e.is_string() || e.get_string().empty() || e.get_string().size() > 200) {
+            problem("values", "must be strings of 1 to 200 bytes");
+            break;
+          }
+          f.values.emplace_back(e.get_string());
+        }
+      }
+    } else if (def.contains("values")) {
+      problem("values", "applies to enum fields only");
+    }
+    if (f.type == FieldType::relation) {
+      auto v = def.if_contains("collection");
+      if (!v || !v->is_string() || !is_identifier(v->get_string())) {
+        problem("collection", "must name a collection of this organization");
+      } else {
+        f.collection = std::string(v->get_string());
+      }
+    } else if (def.contains("collection")) {
+      problem("collection", "applies to relation fields only");
+    }
+    if (f.indexed) {
+      auto slots = slots_for(f.type);
+      auto& used = f.type == FieldType::datetime
+                       ? used_time
+                       : (slots.data() == kNumberSlots ? used_number : used_text);
+      if (!indexable(f.type)) {
+        problem("indexed", "a " + std::string(to_string(f.type)) + " field cannot be indexed");
+      } else if (used >= slots.size()) {
+        problem("indexed", "at most " + std::to_string(slots.size()) + " indexed " +
+                               (slots.data() == kTextSlots   ? "text, enum, boolean or relation"
+                                : slots.data() == kTimeSlots ? "datetime"
+                                                             : "integer or number") +
+                               " fields per collection");
+      } else {
+        f.slot = std::string(slots[used++]);
+      }
+    }
+    if (f.unique) {
+      if (!uniqueable(f.type)) {
+        problem("unique", "a " + std::string(to_string(f.type)) + " field cannot be unique");
+      } else if (used_unique >= std::size(kUniqueSlots)) {
+        problem("unique", "at most " + std::to_string(std::size(kUniqueSlots)) +
+                              " unique fields per collection");
+      } else {
+        f.unique_slot = std::string(kUniqueSlots[used_unique++]);
+      }
+    }
+    if (auto v = def.if_contains("default")) {
+      auto checked = check_value(f, *v);
+      if (!checked) {
+        problem("default", checked.error().detail);
+      } else {
+        f.default_value = *checked;
+      }
+    }
+    fields.push_back(std::move(f));
+  }
+  if (!invalid.fields.empty()) return invalid;
+  return Schema(std::move(fields));
+}
+
+json::array Schema::to_json() const {
+  json::array out;
+  for (const auto& f : fields_) {
+    json::object o{{"name", f.name},
+                   {"type", to_string(f.type)},
+                   {"required", f.required},
+                   {"unique", f.unique},
+                   {"indexed", f.indexed}};
+    if (f.default_value) o["default"] = *f.default_value;
+    if (f.type == FieldType::text || f.type == FieldType::text_list) o["max_length"] = f.max_length;
+    if (f.type == FieldType::enumeration) {
+      json::array values;
+      for (const auto& v : f.values) values.emplace_back(v);
+      o["values"] = std::move(values);
+    }
+    if (f.type == FieldType::relation) o["collection"] = f.collection;
+    if (!f.slot.empty()) o["slot"] = f.slot;
+    if (!f.unique_slot.empty()) o["unique_slot"] = f.unique_slot;
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+Schema Schema::from_stored(const json::value& stored) {
+  std::vector<Field> fields;
+  for (const auto& item : stored.as_array()) {
+    const auto& o = item.as_object();
+    Field f;
+    f.name = std::string(o.at("name").as_string());
+    f.type = parse_field_type(o.at("type").as_string()).value_or(FieldType::json);
+    f.required = o.at("required").as_bool();
+    f.unique = o.at("unique").as_bool();
+    f.indexed = o.at("indexed").as_bool();
+    if (auto v = o.if_contains("default")) f.default_value = *v;
+    if (auto v = o.if_contains("max_length"))
+      f.max_length = static_cast<std::size_t>(v->as_int64());
+    if (auto v = o.if_contains("values")) {
+      for (const auto& e : v->as_array()) f.values.emplace_back(e.as_string());
+    }
+    if (auto v = o.if_contains("collection")) f.collection = std::string(v->as_string());
+    if (auto v = o.if_contains("slot")) f.slot = std::string(v->as_string());
+    if (auto v = o.if_contains("unique_slot")) f.unique_slot = std::string(v->as_string());
+    fields.push_back(std::move(f));
+  }
+  return Schema(std::move(fields));
+}
+
+const Field* Schema::find(std::string_view name) const {
+  for (const auto& f : fields_) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+Result<json::object> validate_record(const Schema& schema, const json::object& data) {
+  Error invalid{Errc::validation_failed, "the record is invalid", {}};
+  json::object out;
+  for (const auto& [key, value] : data) {
+    const auto* field = schema.find(key);
+    if (!field) {
+      invalid.fields.push_back({std::string(key), "is not a field of this collection"});
+      continue;
+    }
+    if (value.is_null()) continue;  // null is absent
+    auto checked = check_value(*field, value);
+    if (!checked) {
+      invalid.fields.push_back({std::string(key), checked.error().detail});
+    } else {
+      out[key] = std::move(*checked);
+    }
+  }
+  for (const auto& f : schema.fields()) {
+    if (out.contains(f.name)) continue;
+    if (f.default_value) {
+      out[f.name] = *f.default_value;
+    } else if (f.required && !data.contains(f.name)) {
+      invalid.fields.push_back({f.name, "is required"});
+    } else if (f.required) {
+      invalid.fields.push_back({f.name, "is required (not null)"});
+    }
+  }
+  if (!invalid.fields.empty()) return invalid;
+  return out;
+}
+
+std::optional<std::string> slot_text(const Field& field, const json::object& record) {
+  auto v = record.if_contains(field.name);
+  if (!v || v->is_null()) return std::nullopt;
+  if (v->is_string()) return std::string(v->get_string());
+  if (v->is_bool()) return v->get_bool() ? "true" : "false";
+  if (v->is_int64()) return std::to_string(v->get_int64());
+  if (v->is_uint64()) return std::to_string(v->get_uint64());
+  if (v->is_double()) return fmt::format("{}", v->get_double());
+  return std::nullopt;
+}
+
+}  // namespace liftoff::records

@@ -1,0 +1,515 @@
+#include "liftoff/records/service.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "liftoff/core/id.hpp"
+#include "liftoff/core/time.hpp"
+#include "liftoff/db/database.hpp"
+
+namespace liftoff::records {
+namespace asio = boost::asio;
+namespace json = boost::json;
+using db::Intent;
+using db::Params;
+using db::Statement;
+using db::Tenant;
+
+namespace {
+constexpr Statement kCountCollections{"records.count_collections",
+                                      "SELECT count(*) FROM collections WHERE org_id = $1"};
+constexpr Statement kInsertCollection{
+    "records.insert_collection",
+    "INSERT INTO collections (id, org_id, name, fields) VALUES ($1, $2, $3, $4) "
+    "RETURNING created_at, updated_at"};
+constexpr Statement kCollections{
+    "records.collections",
+    "SELECT id, org_id, name, fields, created_at, updated_at FROM collections "
+    "WHERE org_id = $1 ORDER BY name LIMIT 1000"};
+constexpr Statement kCollection{"records.collection",
+                                "SELECT id, org_id, name, fields, created_at, updated_at "
+                                "FROM collections WHERE org_id = $1 AND name = $2"};
+constexpr Statement kCollectionForShare{
+    "records.collection_for_share",
+    "SELECT id, org_id, name, fields, created_at, updated_at FROM collections "
+    "WHERE org_id = $1 AND name = $2 FOR SHARE"};
+constexpr Statement kDeleteCollection{
+    "records.delete_collection",
+    "DELETE FROM collections WHERE org_id = $1 AND name = $2 RETURNING id"};
+
+#define LIFTOFF_SLOT_VALUES \
+  "$5, $6, $7, $8::numeric, $9::numeric, $10::timestamptz, $11::timestamptz, $12, $13"
+constexpr Statement kInsertRecord{
+    "records.insert",
+    "INSERT INTO records (collection_id, id, org_id, data, t1, t2, t3, n1, n2, d1, d2, u1, u2) "
+    "VALUES ($1, $2, $3, $4, " LIFTOFF_SLOT_VALUES ") RETURNING version, created_at, updated_at"};
+constexpr Statement kUpdateRecord{
+    "records.update",
+    "UPDATE records SET data = $4, version = version + 1, updated_at = now(), "
+    "(t1, t2, t3, n1, n2, d1, d2, u1, u2) = (" LIFTOFF_SLOT_VALUES
+    ") "
+    "WHERE collection_id = $1 AND id = $2 AND org_id = $3 AND version = $14 "
+    "RETURNING version, created_at, updated_at"};
+#undef LIFTOFF_SLOT_VALUES
+constexpr Statement kGetRecord{
+    "records.get",
+    "SELECT r.id, r.version, r.created_at, r.updated_at, r.data FROM records r "
+    "JOIN collections c ON c.id = r.collection_id "
+    "WHERE c.org_id = $1 AND c.name = $2 AND r.id = $3 AND r.org_id = $1"};
+constexpr Statement kLockRecord{"records.lock",
+                                "SELECT id, version, created_at, updated_at, data FROM records "
+                                "WHERE collection_id = $1 AND id = $2 AND org_id = $3 FOR UPDATE"};
+constexpr Statement kDeleteRecord{
+    "records.delete",
+    "DELETE FROM records WHERE collection_id = $1 AND id = $2 AND org_id = $3 RETURNING version"};
+constexpr Statement kRelationExists{
+    "records.relation_exists",
+    "SELECT 1 FROM records r JOIN collections c ON c.id = r.collection_id "
+    "WHERE c.org_id = $1 AND c.name = $2 AND r.id = $3 AND r.org_id = $1"};
+
+// Claims the key (or reclaims one older than 24 h); no row back: the key is taken.
+constexpr Statement kClaimIdempotencyKey{
+    "records.claim_idempotency_key",
+    "INSERT INTO idempotency_keys (org_id, key, scope, request_hash, status, body) "
+    "VALUES ($1, $2, $3, $4, 0, '') ON CONFLICT (org_id, key) DO UPDATE SET "
+    "scope = EXCLUDED.scope, request_hash = EXCLUDED.request_hash, status = 0, body = '', "
+    "created_at = now() WHERE idempotency_keys.created_at < now() - interval '24 hours' "
+    "RETURNING 1"};
+constexpr Statement kStoreIdempotentResponse{
+    "records.store_idempotent_response",
+    "UPDATE idempotency_keys SET status = $3, body = $4 WHERE org_id = $1 AND key = $2"};
+constexpr Statement kIdempotentResponse{
+    "records.idempotent_response",
+    "SELECT scope, request_hash, status, body FROM idempotency_keys "
+    "WHERE org_id = $1 AND key = $2"};
+constexpr std::string_view kCreateScope = "POST records";
+
+db::Deadline deadline() {
+  return db::deadline_after(std::chrono::seconds(5));
+}
+
+Error no_collection() {
+  return make_error(Errc::not_found, "no such collection");
+}
+Error no_record() {
+  return make_error(Errc::not_found, "no such record");
+}
+
+Collection collection_from(const db::Row& row) {
+  auto fields = json::parse(row.get<db::Json>(3).text);
+  return {row.get<db::Uuid>(0),        row.get<db::Uuid>(1),      row.get<std::string>(2),
+          Schema::from_stored(fields), row.get<db::Timestamp>(4), row.get<db::Timestamp>(5)};
+}
+
+Record record_from(const db::Row& row) {
+  return {row.get<db::Uuid>(0), row.get<std::int64_t>(1), row.get<db::Timestamp>(2),
+          row.get<db::Timestamp>(3), json::parse(row.get<db::Json>(4).text).as_object()};
+}
+
+// The slot parameters ($5..$13) for a validated record.
+void add_slots(Params& params, const Schema& schema, const json::object& data) {
+  static constexpr std::string_view kSlots[] = {"t1", "t2", "t3", "n1", "n2",
+                                                "d1", "d2", "u1", "u2"};
+  for (auto slot : kSlots) {
+    std::optional<std::string> value;
+    for (const auto& f : schema.fields()) {
+      if (f.slot == slot || f.unique_slot == slot) value = slot_text(f, data);
+    }
+    params.add(value);
+  }
+}
+
+// A unique-slot violation as a 409 naming the field.
+Error unique_conflict(const Error& error, const Schema& schema) {
+  for (const auto& f : schema.fields()) {
+    if (!f.unique_slot.empty() &&
+        error.detail.find("records_" + f.unique_slot + "_key") != std::string::npos) {
+      return Error{Errc::conflict,
+                   "another record has the same value of a unique field",
+                   {{f.name, "must be unique in the collection"}}};
+    }
+  }
+  return error;
+}
+
+std::optional<db::Uuid> parse_id(std::string_view text) {
+  return db::Uuid::parse(text);
+}
+
+json::value merge_patch(json::value target, const json::value& patch) {
+  if (!patch.is_object()) return patch;
+  if (!target.is_object()) target = json::object{};
+  auto& object = target.as_object();
+  for (const auto& [key, value] : patch.get_object()) {
+    if (value.is_null()) {
+      object.erase(key);
+    } else {
+      auto it = object.find(key);
+      object[key] = merge_patch(it == object.end() ? json::value(nullptr) : it->value(), value);
+    }
+  }
+  return target;
+}
+
+std::string version_text(std::int64_t version) {
+  return json::serialize(json::object{{"version", version}});
+}
+}  // namespace
+
+json::object collection_json(const Collection& c) {
+  return {{"id", c.id.to_string()},
+          {"name", c.name},
+          {"fields", c.schema.to_json()},
+          {"created_at", core::format_rfc3339(c.created_at)},
+          {"updated_at", core::format_rfc3339(c.updated_at)}};
+}
+
+json::object record_json(const Record& r, const std::vector<std::string>* fields) {
+  json::object data;
+  if (fields) {
+    for (const auto& f : *fields) {
+      if (auto v = r.data.if_contains(f)) data[f] = *v;
+    }
+  } else {
+    data = r.data;
+  }
+  return {{"id", r.id.to_string()},
+          {"version", r.version},
+          {"created_at", core::format_rfc3339(r.created_at)},
+          {"updated_at", core::format_rfc3339(r.updated_at)},
+          {"data", std::move(data)}};
+}
+
+asio::awaitable<Result<Collection>> RecordService::create_collection(const audit::Actor& actor,
+                                                                     const db::Uuid& org_id,
+                                                                     const std::string& name,
+                                                                     const json::value& fields) {
+  Error invalid{Errc::validation_failed, "the collection is invalid", {}};
+  if (!is_identifier(name)) {
+    invalid.fields.push_back(
+        {"name", "must be an identifier: a-z, then a-z, 0-9 or _ (at most 63)"});
+  }
+  auto schema = Schema::parse(fields, options_.schema);
+  if (!schema) {
+    for (auto& f : schema.error().fields) invalid.fields.push_back(f);
+  }
+  if (!invalid.fields.empty()) co_return invalid;
+  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  if (!tx) co_return tx.error();
+  Params org_params(org_id);
+  auto count = co_await tx->query(kCountCollections, org_params, deadline());
+  if (!count) co_return count.error();
+  if (static_cast<std::size_t>(count->front().get<std::int64_t>(0)) >= options_.max_collections) {
+    co_return make_error(Errc::conflict, "the organization has " +
+                                             std::to_string(options_.max_collections) +
+                                             " collections, the most it may have");
+  }
+  Collection c{db::Uuid{core::new_uuid_v7()}, org_id, name, std::move(*schema), {}, {}};
+  for (const auto& f : c.schema.fields()) {
+    if (f.type == FieldType::relation && f.collection != name) {
+      Params target(org_id, f.collection);
+      auto found = co_await tx->query(kCollection, target, deadline());
+      if (!found) co_return found.error();
+      if (found->empty()) {
+        co_return Error{Errc::validation_failed,
+                        "the collection is invalid",
+                        {{f.name, "relates to '" + f.collection + "', which does not exist"}}};
+      }
+    }
+  }
+  Params params(c.id, org_id, name, db::Json{json::serialize(c.schema.to_json())});
+  auto inserted = co_await tx->query(kInsertCollection, params, deadline());
+  if (!inserted) {
+    if (inserted.error().code == Errc::conflict)
+      co_return make_error(Errc::conflict, "a collection with that name exists");
+    co_return inserted.error();
+  }
+  c.created_at = inserted->front().get<db::Timestamp>(0);
+  c.updated_at = inserted->front().get<db::Timestamp>(1);
+  audit::Change change{
+      "collection.created", "collection", c.id.to_string(), std::nullopt,
+      json::serialize(json::object{{"name", name}, {"fields", c.schema.to_json()}})};
+  auto event = co_await audit::append(*tx, org_id, actor, change);
+  if (!event) co_return event.error();
+  auto committed = co_await tx->commit(deadline());
+  if (!committed) co_return committed.error();
+  co_return c;
+}
+
+asio::awaitable<Result<std::vector<Collection>>> RecordService::collections(
+    const db::Uuid& org_id) {
+  Params params(org_id);
+  auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), kCollections, params,
+                                 deadline());
+  if (!rows) co_return rows.error();
+  std::vector<Collection> out;
+  for (int i = 0; i < rows->size(); ++i) out.push_back(collection_from((*rows)[i]));
+  co_return out;
+}
+
+asio::awaitable<Result<Collection>> RecordService::collection(const db::Uuid& org_id,
+                                                              std::string_view name) {
+  if (!is_identifier(name)) co_return no_collection();
+  Params params(org_id, name);
+  auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), kCollection, params,
+                                 deadline());
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return no_collection();
+  co_return collection_from(rows->front());
+}
+
+asio::awaitable<Result<Collection>> RecordService::collection_in(db::Transaction& tx,
+                                                                 const db::Uuid& org_id,
+                                                                 std::string_view name) {
+  if (!is_identifier(name)) co_return no_collection();
+  Params params(org_id, name);
+  auto rows = co_await tx.query(kCollectionForShare, params, deadline());
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return no_collection();
+  co_return collection_from(rows->front());
+}
+
+asio::awaitable<Result<void>> RecordService::delete_collection(const audit::Actor& actor,
+                                                               const db::Uuid& org_id,
+                                                               std::string_view name) {
+  if (!is_identifier(name)) co_return no_collection();
+  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  if (!tx) co_return tx.error();
+  Params params(org_id, name);
+  auto deleted = co_await tx->query(kDeleteCollection, params, deadline());
+  if (!deleted) co_return deleted.error();
+  if (deleted->empty()) co_return no_collection();
+  audit::Change change{"collection.deleted", "collection",
+                       deleted->front().get<db::Uuid>(0).to_string(),
+                       json::serialize(json::object{{"name", name}}), std::nullopt};
+  auto event = co_await audit::append(*tx, org_id, actor, change);
+  if (!event) co_return event.error();
+  co_return co_await tx->commit(deadline());
+}
+
+asio::awaitable<Result<void>> RecordService::check_relations(db::Transaction& tx,
+                                                             const db::Uuid& org_id,
+                                                             const Schema& schema,
+                                                             const json::object& data) {
+  Error invalid{Errc::validation_failed, "the record is invalid", {}};
+  for (const auto& f : schema.fields()) {
+    if (f.type != FieldType::relation) continue;
+    auto v = data.if_contains(f.name);
+    if (!v || !v->is_string()) continue;
+    auto target = parse_id(v->get_string());
+    bool exists = false;
+    if (target) {
+      Params params(org_id, f.collection, *target);
+      auto rows = co_await tx.query(kRelationExists, params, deadline());
+      if (!rows) co_return rows.error();
+      exists = !rows->empty();
+    }
+    if (!exists)
+      invalid.fields.push_back({f.name, "is not a record of collection '" + f.collection + "'"});
+  }
+  if (!invalid.fields.empty()) co_return invalid;
+  co_return Result<void>{};
+}
+
+asio::awaitable<Result<StoredResponse>> RecordService::create_record(
+    const audit::Actor& actor, const db::Uuid& org_id, std::string_view collection_name,
+    const json::object& data, const std::optional<Idempotency>& idempotency) {
+  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  if (!tx) co_return tx.error();
+  if (idempotency) {
+    Params claim(org_id, idempotency->key, kCreateScope, db::Bytes{idempotency->request_hash});
+    auto claimed = co_await tx->query(kClaimIdempotencyKey, claim, deadline());
+    if (!claimed) co_return claimed.error();
+    if (claimed->empty()) {
+      // Used within 24 h (its transaction committed: the insert waited for it): replay.
+      auto rolled_back = co_await tx->rollback(deadline());
+      if (!rolled_back) co_return rolled_back.error();
+      Params lookup(org_id, idempotency->key);
+      auto rows = co_await db_.query(Intent::write, Tenant::control(), kIdempotentResponse, lookup,
+                                     deadline());
+      if (!rows) co_return rows.error();
+      if (rows->empty()) co_return make_error(Errc::retryable, "the idempotency key is in flux");
+      auto row = rows->front();
+      if (row.get<std::string>(0) != kCreateScope ||
+          row.get<db::Bytes>(1).data != idempotency->request_hash) {
+        co_return Error{
+            Errc::validation_failed,
+            "the Idempotency-Key was used with a different request",
+            {{"Idempotency-Key", "was used with a different request in the last 24 h"}}};
+      }
+      co_return StoredResponse{row.get<std::int32_t>(2), row.get<std::string>(3), true};
+    }
+  }
+  auto collection = co_await collection_in(*tx, org_id, collection_name);
+  if (!collection) co_return collection.error();
+  auto valid = validate_record(collection->schema, data);
+  if (!valid) co_return valid.error();
+  auto related = co_await check_relations(*tx, org_id, collection->schema, *valid);
+  if (!related) co_return related.error();
+
+  Record record{db::Uuid{core::new_uuid_v7()}, 1, {}, {}, std::move(*valid)};
+  Params params(collection->id, record.id, org_id, db::Json{json::serialize(record.data)});
+  add_slots(params, collection->schema, record.data);
+  auto inserted = co_await tx->query(kInsertRecord, params, deadline());
+  if (!inserted) {
+    if (inserted.error().code == Errc::conflict)
+      co_return unique_conflict(inserted.error(), collection->schema);
+    co_return inserted.error();
+  }
+  record.version = inserted->front().get<std::int64_t>(0);
+  record.created_at = inserted->front().get<db::Timestamp>(1);
+  record.updated_at = inserted->front().get<db::Timestamp>(2);
+  audit::Change change{"record.created", collection->name, record.id.to_string(), std::nullopt,
+                       version_text(record.version)};
+  auto event = co_await audit::append(*tx, org_id, actor, change);
+  if (!event) co_return event.error();
+  StoredResponse response{201, json::serialize(record_json(record)), false};
+  if (idempotency) {
+    Params store(org_id, idempotency->key, static_cast<std::int32_t>(response.status),
+                 response.body);
+    auto stored = co_await tx->query(kStoreIdempotentResponse, store, deadline());
+    if (!stored) co_return stored.error();
+  }
+  auto committed = co_await tx->commit(deadline());
+  if (!committed) co_return committed.error();
+  co_return response;
+}
+
+asio::awaitable<Result<Record>> RecordService::record(const db::Uuid& org_id,
+                                                      std::string_view collection,
+                                                      std::string_view id_text) {
+  auto id = parse_id(id_text);
+  if (!id || !is_identifier(collection)) co_return no_record();
+  Params params(org_id, collection, *id);
+  auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), kGetRecord, params,
+                                 deadline());
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return no_record();
+  co_return record_from(rows->front());
+}
+
+asio::awaitable<Result<Record>> RecordService::update_record(const audit::Actor& actor,
+                                                             const db::Uuid& org_id,
+                                                             std::string_view collection_name,
+                                                             std::string_view id_text,
+                                                             const json::object& data, bool merge,
+                                                             std::optional<std::int64_t> if_match) {
+  auto id = parse_id(id_text);
+  if (!id) co_return no_record();
+  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  if (!tx) co_return tx.error();
+  auto collection = co_await collection_in(*tx, org_id, collection_name);
+  if (!collection) co_return collection.error();
+  Params key(collection->id, *id, org_id);
+  auto current = co_await tx->query(kLockRecord, key, deadline());
+  if (!current) co_return current.error();
+  if (current->empty()) co_return no_record();
+  auto record = record_from(current->front());
+  if (if_match && *if_match != record.version) {
+    co_return make_error(Errc::precondition_failed, "the record changed: it is at version " +
+                                                        std::to_string(record.version) + ", not " +
+                                                        std::to_string(*if_match));
+  }
+  json::object next = merge ? merge_patch(record.data, data).as_object() : data;
+  auto valid = validate_record(collection->schema, next);
+  if (!valid) co_return valid.error();
+  auto related = co_await check_relations(*tx, org_id, collection->schema, *valid);
+  if (!related) co_return related.error();
+  auto before = record.version;
+  record.data = std::move(*valid);
+  Params params(collection->id, *id, org_id, db::Json{json::serialize(record.data)});
+  add_slots(params, collection->schema, record.data);
+  params.add(record.version);
+  auto updated = co_await tx->query(kUpdateRecord, params, deadline());
+  if (!updated) {
+    if (updated.error().code == Errc::conflict)
+      co_return unique_conflict(updated.error(), collection->schema);
+    co_return updated.error();
+  }
+  if (updated->empty()) co_return no_record();  // cannot happen: the row is locked
+  record.version = updated->front().get<std::int64_t>(0);
+  record.updated_at = updated->front().get<db::Timestamp>(2);
+  audit::Change change{"record.updated", collection->name, id->to_string(), version_text(before),
+                       version_text(record.version)};
+  auto event = co_await audit::append(*tx, org_id, actor, change);
+  if (!event) co_return event.error();
+  auto committed = co_await tx->commit(deadline());
+  if (!committed) co_return committed.error();
+  co_return record;
+}
+
+asio::awaitable<Result<void>> RecordService::delete_record(const audit::Actor& actor,
+                                                           const db::Uuid& org_id,
+                                                           std::string_view collection_name,
+                                                           std::string_view id_text,
+                                                           std::optional<std::int64_t> if_match) {
+  auto id = parse_id(id_text);
+  if (!id) co_return no_record();
+  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  if (!tx) co_return tx.error();
+  auto collection = co_await collection_in(*tx, org_id, collection_name);
+  if (!collection) co_return collection.error();
+  Params key(collection->id, *id, org_id);
+  if (if_match) {
+    auto current = co_await tx->query(kLockRecord, key, deadline());
+    if (!current) co_return current.error();
+    if (current->empty()) co_return no_record();
+    auto version = current->front().get<std::int64_t>(1);
+    if (version != *if_match) {
+      co_return make_error(Errc::precondition_failed, "the record changed: it is at version " +
+                                                          std::to_string(version) + ", not " +
+                                                          std::to_string(*if_match));
+    }
+  }
+  auto deleted = co_await tx->query(kDeleteRecord, key, deadline());
+  if (!deleted) co_return deleted.error();
+  if (deleted->empty()) co_return no_record();
+  audit::Change change{"record.deleted", collection->name, id->to_string(),
+                       version_text(deleted->front().get<std::int64_t>(0)), std::nullopt};
+  auto event = co_await audit::append(*tx, org_id, actor, change);
+  if (!event) co_return event.error();
+  co_return co_await tx->commit(deadline());
+}
+
+asio::awaitable<Result<Page>> RecordService::list_records(const Collection& collection,
+                                                          const ListRequest& request,
+                                                          CountMode count) {
+  auto compiled = compile_list(collection.schema, collection.id, collection.org_id, request);
+  if (!compiled) co_return compiled.error();
+  Statement statement{"records.list", compiled->sql, false};
+  auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), statement,
+                                 compiled->params, deadline());
+  if (!rows) co_return rows.error();
+  Page page;
+  int n = std::min(rows->size(), request.limit);
+  for (int i = 0; i < n; ++i) page.records.push_back(record_from((*rows)[i]));
+  if (rows->size() > request.limit && n > 0) {
+    std::vector<std::optional<std::string>> values;
+    auto last = (*rows)[n - 1];
+    for (std::size_t c = 0; c < compiled->sort_columns; ++c)
+      values.push_back(last.get<std::optional<std::string>>(static_cast<int>(5 + c)));
+    page.next_cursor = make_cursor(request.sort, values);
+  }
+  if (count != CountMode::none) {
+    auto counting =
+        compile_count(collection.schema, collection.id, collection.org_id, request.filter);
+    if (!counting) co_return counting.error();
+    if (count == CountMode::estimate) counting->sql = "EXPLAIN (FORMAT JSON) " + counting->sql;
+    Statement count_statement{"records.count", counting->sql, false};
+    auto counted = co_await db_.query(Intent::read, Tenant::control(), count_statement,
+                                      counting->params, deadline());
+    if (!counted) co_return counted.error();
+    if (count == CountMode::exact) {
+      page.count = counted->front().get<std::int64_t>(0);
+    } else {
+      // The planner's row estimate of the scan under the aggregate: no rows are read.
+      auto plan = json::parse(counted->front().get<std::string>(0));
+      const auto& top = plan.as_array().at(0).at("Plan");
+      const auto& scan = top.as_object().contains("Plans") ? top.at("Plans").as_array().at(0) : top;
+      page.count = static_cast<std::int64_t>(scan.at("Plan Rows").to_number<double>());
+    }
+  }
+  co_return page;
+}
+
+}  // namespace liftoff::records

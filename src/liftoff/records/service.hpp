@@ -1,0 +1,124 @@
+#pragma once
+// Collections and their records: the data API for a product's own business objects. Rules here,
+// SQL through db/, no HTTP types. Every mutation runs in one transaction with its audit event.
+// Storage: docs/decisions/0003-records-storage.md.
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "liftoff/audit/audit.hpp"
+#include "liftoff/core/error.hpp"
+#include "liftoff/db/value.hpp"
+#include "liftoff/records/query.hpp"
+#include "liftoff/records/schema.hpp"
+
+namespace liftoff::db {
+class Database;
+class Transaction;
+}  // namespace liftoff::db
+
+namespace liftoff::records {
+
+struct RecordsOptions {
+  SchemaLimits schema;
+  std::size_t max_collections = 100;  // per organization
+  FilterLimits filter;
+};
+
+struct Collection {
+  db::Uuid id;
+  db::Uuid org_id;
+  std::string name;
+  Schema schema;
+  db::Timestamp created_at;
+  db::Timestamp updated_at;
+};
+
+struct Record {
+  db::Uuid id;
+  std::int64_t version = 0;
+  db::Timestamp created_at;
+  db::Timestamp updated_at;
+  boost::json::object data;
+};
+
+// A response the service decided on, as it is (or was) sent: for Idempotency-Key replays.
+struct StoredResponse {
+  int status = 0;
+  std::string body;  // JSON
+  bool replayed = false;
+};
+
+struct Idempotency {
+  std::string key;           // the client's Idempotency-Key
+  std::string request_hash;  // SHA-256 of method, path and body
+};
+
+enum class CountMode { none, exact, estimate };
+
+struct Page {
+  std::vector<Record> records;
+  std::optional<std::string> next_cursor;
+  std::optional<std::int64_t> count;
+};
+
+[[nodiscard]] boost::json::object collection_json(const Collection& collection);
+[[nodiscard]] boost::json::object record_json(const Record& record,
+                                              const std::vector<std::string>* fields = nullptr);
+
+class RecordService {
+ public:
+  RecordService(db::Database& database, RecordsOptions options)
+      : db_(database), options_(std::move(options)) {}
+
+  [[nodiscard]] const RecordsOptions& options() const { return options_; }
+
+  // 422 for a bad name or schema; 409 when the name is taken or the org has max_collections.
+  [[nodiscard]] boost::asio::awaitable<Result<Collection>> create_collection(
+      const audit::Actor& actor, const db::Uuid& org_id, const std::string& name,
+      const boost::json::value& fields);
+  [[nodiscard]] boost::asio::awaitable<Result<std::vector<Collection>>> collections(
+      const db::Uuid& org_id);
+  [[nodiscard]] boost::asio::awaitable<Result<Collection>> collection(const db::Uuid& org_id,
+                                                                      std::string_view name);
+  [[nodiscard]] boost::asio::awaitable<Result<void>> delete_collection(const audit::Actor& actor,
+                                                                       const db::Uuid& org_id,
+                                                                       std::string_view name);
+
+  [[nodiscard]] boost::asio::awaitable<Result<StoredResponse>> create_record(
+      const audit::Actor& actor, const db::Uuid& org_id, std::string_view collection,
+      const boost::json::object& data, const std::optional<Idempotency>& idempotency);
+  // One query: no schema needed to read a record.
+  [[nodiscard]] boost::asio::awaitable<Result<Record>> record(const db::Uuid& org_id,
+                                                              std::string_view collection,
+                                                              std::string_view id);
+  // `merge`: data is a JSON merge patch (RFC 7396), else the whole new record. `if_match`: the
+  // version the client last saw (412 when it moved on).
+  [[nodiscard]] boost::asio::awaitable<Result<Record>> update_record(
+      const audit::Actor& actor, const db::Uuid& org_id, std::string_view collection,
+      std::string_view id, const boost::json::object& data, bool merge,
+      std::optional<std::int64_t> if_match);
+  [[nodiscard]] boost::asio::awaitable<Result<void>> delete_record(
+      const audit::Actor& actor, const db::Uuid& org_id, std::string_view collection,
+      std::string_view id, std::optional<std::int64_t> if_match);
+
+  [[nodiscard]] boost::asio::awaitable<Result<Page>> list_records(const Collection& collection,
+                                                                  const ListRequest& request,
+                                                                  CountMode count);
+
+ private:
+  [[nodiscard]] boost::asio::awaitable<Result<Collection>> collection_in(db::Transaction& tx,
+                                                                         const db::Uuid& org_id,
+                                                                         std::string_view name);
+  // 422 naming each relation field whose target is not a record of the org's target collection.
+  [[nodiscard]] boost::asio::awaitable<Result<void>> check_relations(
+      db::Transaction& tx, const db::Uuid& org_id, const Schema& schema,
+      const boost::json::object& data);
+
+  db::Database& db_;
+  RecordsOptions options_;
+};
+
+}  // namespace liftoff::records

@@ -1,0 +1,474 @@
+// End-to-end: collections and records against the real server and database.
+#include <boost/json/array.hpp>
+#include <set>
+
+#include "e2e/e2e.hpp"
+#include "liftoff/records/query.hpp"
+#include "support/async.hpp"
+
+namespace liftoff::testing {
+namespace {
+namespace json = boost::json;
+
+class Records : public E2E {
+ public:
+  using E2E::port;
+};
+
+int status(const std::optional<HttpResponse>& r) {
+  return r ? r->status : 0;
+}
+
+std::string body_of(const json::value& v) {
+  return json::serialize(v);
+}
+
+// Percent-encodes a query parameter value.
+std::string encode(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+struct Tenant {
+  TestUser owner;
+  std::string org;
+  std::string base;  // /v1/orgs/{org}/collections
+};
+
+Tenant new_tenant(const std::string& tag) {
+  Tenant t{sign_up(Records::port(), tag), "", ""};
+  auto r = send_json(Records::port(), "POST", "/v1/orgs", t.owner.token,
+                     body_of(json::object{{"name", tag}}));
+  EXPECT_EQ(status(r), 201);
+  t.org = std::string(json_of(*r).at("id").as_string());
+  t.base = "/v1/orgs/" + t.org + "/collections";
+  return t;
+}
+
+const char* kTicketFields = R"([
+  {"name": "title", "type": "text", "required": true, "max_length": 200},
+  {"name": "status", "type": "enum", "values": ["open", "closed"], "required": true,
+   "indexed": true},
+  {"name": "priority", "type": "integer", "required": true, "indexed": true},
+  {"name": "code", "type": "text", "unique": true},
+  {"name": "due", "type": "datetime"},
+  {"name": "urgent", "type": "boolean", "default": false},
+  {"name": "tags", "type": "list_of_text"},
+  {"name": "meta", "type": "json"}
+])";
+
+void create_tickets(const Tenant& t) {
+  auto r = send_json(Records::port(), "POST", t.base, t.owner.token,
+                     R"({"name":"tickets","fields":)" + std::string(kTicketFields) + "}");
+  ASSERT_EQ(status(r), 201) << r->body;
+}
+
+std::optional<HttpResponse> create(const Tenant& t, const json::object& data,
+                                   const std::string& extra_headers = "") {
+  std::string headers = "Content-Type: application/json\r\nAuthorization: Bearer " + t.owner.token +
+                        "\r\n" + extra_headers;
+  return http_request(Records::port(), "POST", t.base + "/tickets/records", headers, body_of(data));
+}
+
+std::vector<std::string> titles(const HttpResponse& r) {
+  std::vector<std::string> out;
+  auto body = json_of(r);
+  for (const auto& rec : body.at("records").as_array())
+    out.emplace_back(rec.at("data").at("title").as_string());
+  return out;
+}
+
+TEST_F(Records, CollectionsValidateTheirSchema) {
+  auto t = new_tenant("schema");
+  create_tickets(t);
+  auto got = send_json(port(), "GET", t.base + "/tickets", t.owner.token);
+  ASSERT_EQ(status(got), 200);
+  auto fields = json_of(*got).at("fields").as_array();
+  ASSERT_EQ(fields.size(), 8u);
+  EXPECT_EQ(fields[1].at("slot"), "t1");
+  EXPECT_EQ(fields[2].at("slot"), "n1");
+  EXPECT_EQ(fields[3].at("unique_slot"), "u1");
+
+  EXPECT_EQ(
+      status(send_json(port(), "POST", t.base, t.owner.token, R"({"name":"tickets","fields":[]})")),
+      409);
+  auto bad = send_json(port(), "POST", t.base, t.owner.token,
+                       R"({"name":"Bad Name","fields":[{"name":"x","type":"blob"},
+                           {"name":"id","type":"text"},{"name":"a","type":"json","indexed":true}]})");
+  ASSERT_EQ(status(bad), 422);
+  std::set<std::string> named;
+  auto bad_problem = problem(*bad);
+  for (const auto& e : bad_problem.at("errors").as_array())
+    named.insert(std::string(e.at("field").as_string()));
+  EXPECT_EQ(named, (std::set<std::string>{"name", "fields[0].type", "fields[1].name",
+                                          "fields[2].indexed"}));
+  auto too_many = send_json(port(), "POST", t.base, t.owner.token,
+                            R"({"name":"n","fields":[{"name":"a","type":"integer","indexed":true},
+                                {"name":"b","type":"integer","indexed":true},
+                                {"name":"c","type":"integer","indexed":true}]})");
+  EXPECT_EQ(status(too_many), 422);
+  EXPECT_EQ(status(send_json(port(), "POST", t.base, t.owner.token,
+                             R"({"name":"x","fields":[],"extra":1})")),
+            400);
+  auto relation =
+      send_json(port(), "POST", t.base, t.owner.token,
+                R"({"name":"r","fields":[{"name":"p","type":"relation","collection":"nope"}]})");
+  EXPECT_EQ(status(relation), 422);
+}
+
+TEST_F(Records, RolesGovernSchemasAndRecordsAndOtherTenantsSeeNothing) {
+  auto t = new_tenant("roles");
+  create_tickets(t);
+  auto viewer = sign_up(port(), "rec-viewer"), member = sign_up(port(), "rec-member");
+  for (auto [user, role] : {std::pair{&viewer, "viewer"}, {&member, "member"}}) {
+    auto inv = send_json(port(), "POST", "/v1/orgs/" + t.org + "/invitations", t.owner.token,
+                         body_of(json::object{{"email", user->email}, {"role", role}}));
+    ASSERT_EQ(status(inv), 201);
+    ASSERT_EQ(status(send_json(port(), "POST",
+                               "/v1/invitations/" +
+                                   std::string(json_of(*inv).at("token").as_string()) + "/accept",
+                               user->token)),
+              200);
+  }
+  auto ticket = body_of(json::object{{"title", "T"}, {"status", "open"}, {"priority", 1}});
+  EXPECT_EQ(status(send_json(port(), "POST", t.base, member.token, R"({"name":"m","fields":[]})")),
+            403);
+  EXPECT_EQ(status(send_json(port(), "POST", t.base + "/tickets/records", viewer.token, ticket)),
+            403);
+  auto created = send_json(port(), "POST", t.base + "/tickets/records", member.token, ticket);
+  ASSERT_EQ(status(created), 201);
+  std::string id(json_of(*created).at("id").as_string());
+  EXPECT_EQ(status(send_json(port(), "GET", t.base + "/tickets/records/" + id, viewer.token)), 200);
+
+  auto other = new_tenant("other-tenant");
+  create_tickets(other);
+  // Another org's record id, through my org or theirs: 404 either way.
+  EXPECT_EQ(
+      status(send_json(port(), "GET", other.base + "/tickets/records/" + id, other.owner.token)),
+      404);
+  EXPECT_EQ(status(send_json(port(), "GET", t.base + "/tickets/records/" + id, other.owner.token)),
+            404);
+  auto theirs = send_json(port(), "GET", other.base + "/tickets/records", other.owner.token);
+  EXPECT_TRUE(json_of(*theirs).at("records").as_array().empty());
+}
+
+TEST_F(Records, CreateReadUpdateDeleteWithVersions) {
+  auto t = new_tenant("crud");
+  create_tickets(t);
+  auto created = create(t, {{"title", "Printer on fire"},
+                            {"status", "open"},
+                            {"priority", 2},
+                            {"due", "2026-12-01T10:00:00+01:00"},
+                            {"tags", json::array{"hw"}},
+                            {"meta", json::object{{"floor", 3}}}});
+  ASSERT_EQ(status(created), 201) << created->body;
+  auto rec = json_of(*created);
+  std::string id(rec.at("id").as_string());
+  EXPECT_EQ(rec.at("version"), 1);
+  EXPECT_EQ(rec.at("data").at("due"), "2026-12-01T09:00:00.000Z");  // normalized to UTC
+  EXPECT_EQ(rec.at("data").at("urgent"), false);                    // the default
+  auto path = t.base + "/tickets/records/" + id;
+
+  auto got = send_json(port(), "GET", path, t.owner.token);
+  ASSERT_EQ(status(got), 200);
+  EXPECT_EQ(got->header("etag"), "\"1\"");
+  auto auth = "Authorization: Bearer " + t.owner.token + "\r\n";
+  EXPECT_EQ(status(http_request(port(), "GET", path, auth + "If-None-Match: \"1\"\r\n")), 304);
+
+  auto patch_headers = auth + "Content-Type: application/merge-patch+json\r\nIf-Match: \"1\"\r\n";
+  auto patched = http_request(port(), "PATCH", path, patch_headers,
+                              R"({"status":"closed","tags":null,"meta":{"floor":4}})");
+  ASSERT_EQ(status(patched), 200) << patched->body;
+  auto after = json_of(*patched);
+  EXPECT_EQ(after.at("version"), 2);
+  EXPECT_EQ(after.at("data").at("status"), "closed");
+  EXPECT_FALSE(after.at("data").as_object().contains("tags"));
+  EXPECT_EQ(after.at("data").at("title"), "Printer on fire");
+  EXPECT_EQ(patched->header("etag"), "\"2\"");
+
+  auto stale = http_request(port(), "PATCH", path, patch_headers, R"({"priority":9})");
+  ASSERT_EQ(status(stale), 412);
+  EXPECT_EQ(problem(*stale).at("type"), "urn:liftoff:problem:precondition-failed");
+
+  auto put = http_request(port(), "PUT", path,
+                          auth + "Content-Type: application/json\r\nIf-Match: \"2\"\r\n",
+                          R"({"title":"Replaced","status":"open","priority":1})");
+  ASSERT_EQ(status(put), 200) << put->body;
+  EXPECT_FALSE(json_of(*put).at("data").as_object().contains("meta"));
+
+  EXPECT_EQ(status(http_request(port(), "DELETE", path, auth + "If-Match: \"2\"\r\n")), 412);
+  EXPECT_EQ(status(http_request(port(), "DELETE", path, auth + "If-Match: \"3\"\r\n")), 204);
+  EXPECT_EQ(status(send_json(port(), "GET", path, t.owner.token)), 404);
+  EXPECT_EQ(status(send_json(port(), "GET", t.base + "/tickets/records/not-an-id", t.owner.token)),
+            404);
+  EXPECT_EQ(status(send_json(port(), "GET", t.base + "/nope/records/" + id, t.owner.token)), 404);
+
+  // The audit log has every change.
+  auto audit = send_json(port(), "GET", "/v1/orgs/" + t.org + "/audit?limit=5", t.owner.token);
+  std::vector<std::string> actions;
+  auto audit_body = json_of(*audit);
+  for (const auto& e : audit_body.at("events").as_array())
+    actions.emplace_back(e.at("action").as_string());
+  EXPECT_EQ(actions, (std::vector<std::string>{"record.deleted", "record.updated", "record.updated",
+                                               "record.created", "collection.created"}));
+}
+
+TEST_F(Records, InvalidRecordsNameEveryBadField) {
+  auto t = new_tenant("invalid");
+  create_tickets(t);
+  auto r = create(t, {{"title", 5},
+                      {"status", "pending"},
+                      {"priority", 1.5},
+                      {"due", "tomorrow"},
+                      {"tags", json::array{1}},
+                      {"colour", "red"}});
+  ASSERT_EQ(status(r), 422);
+  std::set<std::string> named;
+  auto r_problem = problem(*r);
+  for (const auto& e : r_problem.at("errors").as_array())
+    named.insert(std::string(e.at("field").as_string()));
+  EXPECT_EQ(named, (std::set<std::string>{"title", "status", "priority", "due", "tags", "colour"}));
+  auto missing = create(t, {{"title", "x"}});
+  ASSERT_EQ(status(missing), 422);
+  EXPECT_EQ(problem(*missing).at("errors").as_array().size(), 2u);  // status, priority
+  auto long_title =
+      create(t, {{"title", std::string(201, 'a')}, {"status", "open"}, {"priority", 1}});
+  EXPECT_EQ(status(long_title), 422);
+  // Limits of the body itself: depth and string length (config), malformed JSON.
+  std::string deep = "{\"meta\":" + std::string(40, '[') + std::string(40, ']') + "}";
+  EXPECT_EQ(status(send_json(port(), "POST", t.base + "/tickets/records", t.owner.token, deep)),
+            400);
+  auto huge = body_of(json::object{{"title", std::string(40 * 1024, 'a')}});
+  EXPECT_EQ(status(send_json(port(), "POST", t.base + "/tickets/records", t.owner.token, huge)),
+            400);
+  EXPECT_EQ(status(send_json(port(), "POST", t.base + "/tickets/records", t.owner.token, "[1]")),
+            422);
+  EXPECT_EQ(status(send_json(port(), "POST", t.base + "/tickets/records", t.owner.token, "{")),
+            400);
+}
+
+TEST_F(Records, UniqueFieldsAndIdempotencyKeys) {
+  auto t = new_tenant("unique");
+  create_tickets(t);
+  json::object ticket{{"title", "A"}, {"status", "open"}, {"priority", 1}, {"code", "T-1"}};
+  ASSERT_EQ(status(create(t, ticket)), 201);
+  auto dup = create(t, ticket);
+  ASSERT_EQ(status(dup), 409);
+  EXPECT_EQ(problem(*dup).at("errors").as_array()[0].at("field"), "code");
+
+  json::object other{{"title", "B"}, {"status", "open"}, {"priority", 1}};
+  auto first = create(t, other, "Idempotency-Key: abc-123\r\n");
+  ASSERT_EQ(status(first), 201);
+  auto again = create(t, other, "Idempotency-Key: abc-123\r\n");
+  ASSERT_EQ(status(again), 201);
+  EXPECT_EQ(again->body, first->body);
+  EXPECT_EQ(again->header("idempotent-replayed"), "true");
+  other["title"] = "C";
+  EXPECT_EQ(status(create(t, other, "Idempotency-Key: abc-123\r\n")), 422);
+  auto list = send_json(port(), "GET", t.base + "/tickets/records?count=exact", t.owner.token);
+  EXPECT_EQ(json_of(*list).at("count"), 2);  // A and B once
+}
+
+TEST_F(Records, ConcurrentUpdatesWithTheSameIfMatchHaveOneWinner) {
+  auto t = new_tenant("race");
+  create_tickets(t);
+  auto created = create(t, {{"title", "A"}, {"status", "open"}, {"priority", 1}});
+  std::string path =
+      t.base + "/tickets/records/" + std::string(json_of(*created).at("id").as_string());
+  std::vector<int> codes(6);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&, i] {
+      codes[i] =
+          status(http_request(port(), "PATCH", path,
+                              "Authorization: Bearer " + t.owner.token +
+                                  "\r\nContent-Type: application/json\r\nIf-Match: \"1\"\r\n",
+                              body_of(json::object{{"priority", i + 10}})));
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(std::count(codes.begin(), codes.end(), 200), 1);
+  EXPECT_EQ(std::count(codes.begin(), codes.end(), 412), 5);
+}
+
+TEST_F(Records, FiltersSortsAndCursors) {
+  auto t = new_tenant("query");
+  create_tickets(t);
+  for (int i = 1; i <= 7; ++i) {
+    json::object data{{"title", "ticket " + std::to_string(i)},
+                      {"status", i % 2 ? "open" : "closed"},
+                      {"priority", i},
+                      {"tags", i <= 3 ? json::array{"hw"} : json::array{"sw"}}};
+    if (i == 7) data["due"] = "2026-12-24T00:00:00Z";
+    ASSERT_EQ(status(create(t, data)), 201);
+  }
+  auto list = [&](const std::string& query) {
+    return send_json(port(), "GET", t.base + "/tickets/records?" + query, t.owner.token);
+  };
+  auto by = [&](const std::string& filter, const std::string& sort = "priority") {
+    auto r = list("filter=" + encode(filter) + "&sort=" + sort);
+    EXPECT_EQ(status(r), 200) << filter << ": " << (r ? r->body : "");
+    return r && r->status == 200 ? titles(*r) : std::vector<std::string>{};
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(by("status = 'open' and priority >= 3"), (V{"ticket 3", "ticket 5", "ticket 7"}));
+  EXPECT_EQ(by("status = 'closed' or priority = 1"),
+            (V{"ticket 1", "ticket 2", "ticket 4", "ticket 6"}));
+  EXPECT_EQ(by("not (priority < 6)"), (V{"ticket 6", "ticket 7"}));
+  EXPECT_EQ(by("priority in (2, 4, 99)"), (V{"ticket 2", "ticket 4"}));
+  EXPECT_EQ(by("tags contains 'hw' and title contains 'KET 2'"), (V{"ticket 2"}));
+  EXPECT_EQ(by("title prefix 'ticket 1'"), (V{"ticket 1"}));
+  EXPECT_EQ(by("due is not null"), (V{"ticket 7"}));
+  EXPECT_EQ(by("due < '2027-01-01T00:00:00Z'"), (V{"ticket 7"}));
+  EXPECT_EQ(by("urgent = false and status != 'open'"), (V{"ticket 2", "ticket 4", "ticket 6"}));
+  EXPECT_EQ(by("status = 'open'", "-priority"),
+            (V{"ticket 7", "ticket 5", "ticket 3", "ticket 1"}));
+  // Injection attempts are data.
+  EXPECT_TRUE(by("title = 'x\\' OR 1=1 --'").empty());
+  EXPECT_EQ(status(list("filter=" + encode("title = 'x'' OR 1=1 --'"))), 400);  // SQL quoting: no
+  EXPECT_TRUE(by("title = \"'); DROP TABLE records; --\"").empty());
+
+  // Pages of 3 walk every record once, in order, for same-direction and mixed sorts.
+  for (std::string sort : {"priority", "-priority", "status,-priority", "-status,title"}) {
+    V walked;
+    std::string cursor;
+    for (int page = 0; page < 5; ++page) {
+      auto r = list("limit=3&sort=" + encode(sort) + (cursor.empty() ? "" : "&cursor=" + cursor));
+      ASSERT_EQ(status(r), 200) << r->body;
+      for (auto& title : titles(*r)) walked.push_back(title);
+      auto next = json_of(*r).at("next_cursor");
+      if (next.is_null()) break;
+      cursor = std::string(next.as_string());
+    }
+    EXPECT_EQ(walked.size(), 7u) << sort;
+    EXPECT_EQ(std::set<std::string>(walked.begin(), walked.end()).size(), 7u) << sort;
+  }
+
+  auto fields = list("fields=title&limit=1");
+  ASSERT_EQ(status(fields), 200);
+  auto first = json_of(*fields).at("records").as_array()[0].at("data").as_object();
+  EXPECT_EQ(first.size(), 1u);
+  auto counted = list("filter=" + encode("status = 'open'") + "&count=exact&limit=1");
+  EXPECT_EQ(json_of(*counted).at("count"), 4);
+  auto estimated = list("count=estimate&limit=1");
+  ASSERT_EQ(status(estimated), 200);
+  EXPECT_TRUE(json_of(*estimated).at("count").is_int64());
+
+  // Bad queries: a precise 400, never a 500.
+  for (std::string bad : std::vector<std::string>{
+           "filter=" + encode("status = "), "filter=" + encode("(status = 'open'"),
+           "filter=" + encode("colour = 'red'"), "filter=" + encode("priority = 'high'"),
+           "filter=" + encode("status = 'open' and"), "filter=" + encode("title @ 'x'"),
+           "filter=" + encode("tags > 'a'"), "sort=colour", "sort=due", "limit=0", "limit=500",
+           "cursor=garbage", "cursor=" + encode("eyJzIjoiLWlkIiwidiI6WyJ4Il19"), "fields=nope",
+           "count=maybe", "q=printer"}) {
+    auto r = list(bad);
+    ASSERT_EQ(status(r), 400) << bad << ": " << (r ? r->body : "");
+  }
+  auto syntax = list("filter=" + encode("status = 'open' or or"));
+  EXPECT_NE(std::string(problem(*syntax).at("detail").as_string()).find("position 19"),
+            std::string::npos)
+      << syntax->body;
+}
+
+TEST_F(Records, RelationsPointIntoTheSameOrg) {
+  auto t = new_tenant("relations");
+  create_tickets(t);
+  auto r = send_json(port(), "POST", t.base, t.owner.token,
+                     R"({"name":"comments","fields":[{"name":"ticket","type":"relation",
+                         "collection":"tickets","required":true,"indexed":true},
+                         {"name":"body","type":"text"}]})");
+  ASSERT_EQ(status(r), 201) << r->body;
+  auto ticket = create(t, {{"title", "A"}, {"status", "open"}, {"priority", 1}});
+  std::string id(json_of(*ticket).at("id").as_string());
+  auto comment = send_json(port(), "POST", t.base + "/comments/records", t.owner.token,
+                           body_of(json::object{{"ticket", id}, {"body", "hi"}}));
+  EXPECT_EQ(status(comment), 201) << comment->body;
+  auto dangling =
+      send_json(port(), "POST", t.base + "/comments/records", t.owner.token,
+                body_of(json::object{{"ticket", "0190b5b0-0000-7000-8000-000000000000"}}));
+  EXPECT_EQ(status(dangling), 422);
+  // A record of another org is no target either.
+  auto other = new_tenant("relations-other");
+  create_tickets(other);
+  auto foreign = create(other, {{"title", "F"}, {"status", "open"}, {"priority", 1}});
+  auto cross = send_json(port(), "POST", t.base + "/comments/records", t.owner.token,
+                         body_of(json::object{{"ticket", json_of(*foreign).at("id")}}));
+  EXPECT_EQ(status(cross), 422);
+}
+
+}  // namespace
+}  // namespace liftoff::testing
+
+namespace liftoff::testing {
+namespace {
+
+// A big tenant: one collection with many records. The list query the server compiles for "filtered
+// on an indexed field, sorted" must be answered by walking an index, never by sorting the tenant's
+// rows. (Speed is measured in bench/run-records, not here.)
+TEST_F(Records, ABigCollectionIsFilteredAndSortedByAnIndex) {
+  constexpr int kRecords = 1'000'000;
+  auto t = new_tenant("big");
+  create_tickets(t);
+  auto collection = send_json(port(), "GET", t.base + "/tickets", t.owner.token);
+  auto collection_body = json_of(*collection);
+  std::string collection_id(collection_body.at("id").as_string());
+  auto schema = records::Schema::from_stored(collection_body.at("fields"));
+  block_on([&]() -> boost::asio::awaitable<void> {
+    auto conn = co_await connect_test();
+    std::string seed =
+        "INSERT INTO records (collection_id, id, org_id, data, t1, n1) SELECT '" + collection_id +
+        "', gen_random_uuid(), '" + t.org +
+        "', jsonb_build_object('title', 't' || g, 'status', s, 'priority', g % 100), s, g % 100 "
+        "FROM generate_series(1, " +
+        std::to_string(kRecords) +
+        ") g, LATERAL (SELECT CASE WHEN g % 10 = 0 THEN 'open' ELSE 'closed' END AS s) x; "
+        "ANALYZE records;";
+    auto seeded = co_await conn->execute_script(seed, db::deadline_after(300s));
+    EXPECT_TRUE(seeded) << (seeded ? "" : seeded.error().detail);
+
+    auto org = *db::Uuid::parse(t.org);
+    auto id = *db::Uuid::parse(collection_id);
+    for (auto [filter, sort, index] : {std::tuple{"status = 'open'", "-id", "records_t1_idx"},
+                                       {"priority >= 90", "priority", "records_n1_idx"},
+                                       {"status = 'open' and priority = 10", "-id", ""}}) {
+      records::ListRequest request;
+      request.filter = *records::parse_filter(filter);
+      request.sort = *records::parse_sort(sort, schema);
+      auto compiled = records::compile_list(schema, id, org, request);
+      EXPECT_TRUE(compiled);
+      if (!compiled) continue;
+      std::string explain = "EXPLAIN " + compiled->sql;
+      db::Statement statement{"test.explain", explain, false};
+      auto plan = co_await conn->query(statement, compiled->params, db::deadline_after(10s));
+      EXPECT_TRUE(plan) << (plan ? "" : plan.error().detail);
+      if (!plan) continue;
+      std::string text;
+      for (int i = 0; i < plan->size(); ++i) text += (*plan)[i].get<std::string>(0) + "\n";
+      EXPECT_NE(text.find("Index"), std::string::npos) << filter << "\n" << text;
+      if (*index) {
+        EXPECT_NE(text.find(index), std::string::npos) << filter << "\n" << text;
+      }
+      EXPECT_EQ(text.find("Sort"), std::string::npos) << filter << "\n" << text;
+      EXPECT_EQ(text.find("Seq Scan"), std::string::npos) << filter << "\n" << text;
+    }
+  }());
+  // And the API answers from it.
+  auto page = send_json(port(), "GET",
+                        t.base + "/tickets/records?limit=20&filter=status%20%3D%20%27open%27",
+                        t.owner.token);
+  ASSERT_EQ(status(page), 200);
+  EXPECT_EQ(json_of(*page).at("records").as_array().size(), 20u);
+}
+
+}  // namespace
+}  // namespace liftoff::testing
