@@ -11,6 +11,9 @@ TEST(Rfc3339, ParsesWhatFormatWrites) {
   auto t = time_point_cast<microseconds>(sys_days(year(2026) / 11 / 27) + hours(12) + minutes(34) +
                                          seconds(56) + milliseconds(789));
   EXPECT_EQ(core::parse_rfc3339(core::format_rfc3339(t)), t);
+  EXPECT_EQ(core::format_rfc3339(t), "2026-11-27T12:34:56.789Z");
+  EXPECT_EQ(core::format_rfc3339(time_point_cast<microseconds>(sys_days(year(1999) / 1 / 2))),
+            "1999-01-02T00:00:00.000Z");
 }
 
 TEST(Rfc3339, HonoursOffsetsAndFractions) {

@@ -44,7 +44,7 @@ Result<std::optional<std::int64_t>> if_match(const http::Request& request) {
 }
 
 http::Response record_response(status code, const records::Record& record) {
-  auto res = http::json_response(code, records::record_json(record));
+  auto res = http::text_response(code, records::record_json(record), "application/json");
   res.set(field::etag, etag(record.version));
   return res;
 }
@@ -170,7 +170,7 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
     if (!access) co_return problem(access.error(), ctx);
     auto c = co_await service.collection(access->org_id, *ctx.param("collection"));
     if (!c) co_return problem(c.error(), ctx);
-    co_return http::json_response(status::ok, records::collection_json(*c));
+    co_return http::json_response(status::ok, records::collection_json(**c));
   });
 
   router.add(http::Verb::delete_, one_collection, [&](http::RequestContext& ctx) -> Awaitable {
@@ -225,22 +225,25 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
       request.filter = std::move(*filter);
     }
     auto sort_text = query->contains("sort") ? query->at("sort") : std::string();
-    auto sort = records::parse_sort(sort_text, collection->schema);
+    const auto& schema = (*collection)->schema;
+    auto sort = records::parse_sort(sort_text, schema);
     if (!sort) co_return problem(sort.error(), ctx);
     request.sort = std::move(*sort);
     if (auto it = query->find("cursor"); it != query->end()) request.cursor = it->second;
-    auto fields = fields_param(*query, collection->schema);
+    auto fields = fields_param(*query, schema);
     if (!fields) co_return problem(fields.error(), ctx);
-    auto page = co_await service.list_records(*collection, request, *count);
+    auto page = co_await service.list_records(**collection, request, *count);
     if (!page) co_return problem(page.error(), ctx);
-    json::array items;
-    for (const auto& r : page->records)
-      items.push_back(records::record_json(r, *fields ? &**fields : nullptr));
-    json::object body{{"records", std::move(items)},
-                      {"next_cursor",
-                       page->next_cursor ? json::value(*page->next_cursor) : json::value(nullptr)}};
-    if (page->count) body["count"] = *page->count;
-    co_return http::json_response(status::ok, body);
+    std::string body = R"({"records":[)";
+    for (std::size_t i = 0; i < page->records.size(); ++i) {
+      if (i) body += ',';
+      records::append_record_json(body, page->records[i], *fields ? &**fields : nullptr);
+    }
+    body += R"(],"next_cursor":)";
+    body += page->next_cursor ? json::serialize(json::value(*page->next_cursor)) : "null";
+    if (page->count) body += R"(,"count":)" + std::to_string(*page->count);
+    body += '}';
+    co_return http::text_response(status::ok, std::move(body), "application/json");
   });
 
   router.add(http::Verb::get, one_record, [&](http::RequestContext& ctx) -> Awaitable {

@@ -126,8 +126,8 @@ asio::awaitable<Result<void>> start_chain(db::Transaction& tx, const db::Uuid& o
   co_return Result<void>{};
 }
 
-asio::awaitable<Result<Event>> append(db::Transaction& tx, const db::Uuid& org_id,
-                                      const Actor& actor, const Change& change) {
+asio::awaitable<Result<Event>> append_and_commit(db::Transaction& tx, const db::Uuid& org_id,
+                                                 const Actor& actor, const Change& change) {
   Params head_params(org_id);
   auto head = co_await tx.query(kAdvance, head_params, deadline());
   if (!head) co_return head.error();
@@ -148,7 +148,7 @@ asio::awaitable<Result<Event>> append(db::Transaction& tx, const db::Uuid& org_i
   params.add(e.change.before).add(e.change.after);
   params.add(e.actor.ip).add(e.actor.user_agent).add(e.actor.request_id);
   params.add(db::Bytes{e.prev_hash}).add(db::Bytes{e.hash});
-  auto inserted = co_await tx.query(kInsert, params, deadline());
+  auto inserted = co_await tx.commit_after(kInsert, params, deadline());
   if (!inserted) co_return inserted.error();
   co_return e;
 }

@@ -62,12 +62,14 @@ struct Event {
 [[nodiscard]] boost::asio::awaitable<Result<void>> start_chain(db::Transaction& tx,
                                                                const db::Uuid& org_id);
 
-// Appends one event to the org's chain inside `tx` (it commits or rolls back with the change it
-// records). Concurrent appends to one org are serialized by the chain head's row lock.
-[[nodiscard]] boost::asio::awaitable<Result<Event>> append(db::Transaction& tx,
-                                                           const db::Uuid& org_id,
-                                                           const Actor& actor,
-                                                           const Change& change);
+// Appends one event to the org's chain as the last statement of `tx`, and commits: the event
+// commits or rolls back with the change it records. Appending takes the org's chain-head row lock,
+// which serializes one org's audited writes until the commit; doing it last, with the insert and
+// COMMIT in one round trip, keeps that window to two round trips.
+[[nodiscard]] boost::asio::awaitable<Result<Event>> append_and_commit(db::Transaction& tx,
+                                                                      const db::Uuid& org_id,
+                                                                      const Actor& actor,
+                                                                      const Change& change);
 
 struct Filter {
   std::optional<std::string> action;

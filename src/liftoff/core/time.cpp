@@ -6,19 +6,32 @@
 namespace liftoff::core {
 
 std::string format_rfc3339(std::chrono::sys_time<std::chrono::microseconds> t) {
-  auto seconds = std::chrono::floor<std::chrono::seconds>(t);
-  auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(t - seconds).count();
-  std::time_t tt =
-      std::chrono::system_clock::to_time_t(std::chrono::system_clock::time_point(seconds));
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  std::array<char, 40> buf{};
-  auto n = std::strftime(buf.data(), buf.size(), "%Y-%m-%dT%H:%M:%S", &tm);
-  std::string out(buf.data(), n);
-  std::array<char, 8> frac{};
-  std::snprintf(frac.data(), frac.size(), ".%03dZ", static_cast<int>(millis));
-  out += frac.data();
-  return out;
+  using namespace std::chrono;
+  // By hand, not strftime: this runs for every timestamp of every response.
+  auto days = floor<std::chrono::days>(t);
+  year_month_day ymd{days};
+  hh_mm_ss<microseconds> time{t - days};
+  auto millis = duration_cast<milliseconds>(time.subseconds()).count();
+  char buf[32];
+  auto put = [&buf](std::size_t at, unsigned value, std::size_t digits) {
+    for (std::size_t i = digits; i-- > 0; value /= 10)
+      buf[at + i] = static_cast<char>('0' + value % 10);
+  };
+  put(0, static_cast<unsigned>(static_cast<int>(ymd.year())), 4);
+  buf[4] = '-';
+  put(5, static_cast<unsigned>(ymd.month()), 2);
+  buf[7] = '-';
+  put(8, static_cast<unsigned>(ymd.day()), 2);
+  buf[10] = 'T';
+  put(11, static_cast<unsigned>(time.hours().count()), 2);
+  buf[13] = ':';
+  put(14, static_cast<unsigned>(time.minutes().count()), 2);
+  buf[16] = ':';
+  put(17, static_cast<unsigned>(time.seconds().count()), 2);
+  buf[19] = '.';
+  put(20, static_cast<unsigned>(millis), 3);
+  buf[23] = 'Z';
+  return std::string(buf, 24);
 }
 
 namespace {

@@ -281,13 +281,32 @@ asio::awaitable<Result<void>> Connection::read_sync() {
 Result<bool> Connection::send_segment(const Statement& statement, const Params& params,
                                       std::unordered_set<std::string_view>& preparing) {
   if (!statement.prepared) {
-    std::string sql(statement.sql);
+    constexpr std::size_t kMaxBuiltStatements = 256;
     auto values = params.values();
-    if (PQsendQueryParams(conn_, sql.c_str(), params.size(), params.types(), values.data(),
-                          params.lengths(), params.formats(), /*resultFormat=binary*/ 1) != 1 ||
-        PQpipelineSync(conn_) != 1) {
-      return broken_error("send");
+    auto built = built_.find(statement.sql);
+    if (built == built_.end() && built_.size() < kMaxBuiltStatements) {
+      // Prepared once; inserted now so later segments of this pipeline reuse it (a failed Parse
+      // removes it again in read_segment).
+      built =
+          built_.emplace(std::string(statement.sql), "b" + std::to_string(++built_counter_)).first;
+      if (PQsendPrepare(conn_, built->second.c_str(), built->first.c_str(), params.size(),
+                        params.types()) != 1) {
+        return broken_error("prepare");
+      }
+      if (PQsendQueryPrepared(conn_, built->second.c_str(), params.size(), values.data(),
+                              params.lengths(), params.formats(), 1) != 1 ||
+          PQpipelineSync(conn_) != 1) {
+        return broken_error("send");
+      }
+      return true;
     }
+    int sent = built != built_.end()
+                   ? PQsendQueryPrepared(conn_, built->second.c_str(), params.size(), values.data(),
+                                         params.lengths(), params.formats(), 1)
+                   : PQsendQueryParams(conn_, std::string(statement.sql).c_str(), params.size(),
+                                       params.types(), values.data(), params.lengths(),
+                                       params.formats(), /*resultFormat=binary*/ 1);
+    if (sent != 1 || PQpipelineSync(conn_) != 1) return broken_error("send");
     return false;
   }
   auto known = prepared_.find(statement.name);
@@ -320,11 +339,12 @@ asio::awaitable<Result<Rows>> Connection::read_segment(const Statement& statemen
   std::optional<Error> prepare_error;
   if (prepared_here) {
     auto prepared = co_await read_statement_result();
-    if (prepared) {
+    if (!statement.prepared) {
+      if (auto it = built_.find(statement.sql); !prepared && it != built_.end()) built_.erase(it);
+    } else if (prepared) {
       prepared_.emplace(statement.name, statement.sql);
-    } else {
-      prepare_error = prepared.error();
     }
+    if (!prepared) prepare_error = prepared.error();
     if (!usable()) co_return prepared ? broken_error("prepare") : prepared.error();
   }
   auto rows = co_await read_statement_result();

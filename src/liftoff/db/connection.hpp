@@ -150,6 +150,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::unique_ptr<Descriptor> socket_;
   std::shared_ptr<pg_cancel> cancel_;
   std::unordered_map<std::string_view, std::string_view> prepared_;  // name -> sql
+  // Built statements (Statement::prepared == false) are prepared too, under generated names, keyed
+  // by their SQL text: the same query shape with other values reuses its plan. Bounded: beyond
+  // kMaxBuiltStatements new shapes run unnamed.
+  struct TextHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::string, TextHash, std::equal_to<>> built_;  // sql -> name
+  std::size_t built_counter_ = 0;
   QueryObserver* observer_ = nullptr;
   bool broken_ = false;
   bool timed_out_ = false;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -92,6 +93,23 @@ asio::awaitable<Result<void>> Transaction::commit(Deadline deadline) {
     co_return make_error(Errc::conflict,
                          "transaction was aborted by an earlier error; rolled back");
   co_return Result<void>{};
+}
+
+asio::awaitable<Result<Rows>> Transaction::commit_after(const Statement& statement,
+                                                        const Params& params, Deadline deadline) {
+  if (!open_) co_return make_error(Errc::internal, "transaction already ended");
+  open_ = false;
+  if (lease_->transaction_state() == TransactionState::failed) {
+    auto rolled_back = co_await lease_->query(kRollback, Params::none(), deadline);
+    (void)rolled_back;
+    co_return make_error(Errc::conflict,
+                         "transaction was aborted by an earlier error; rolled back");
+  }
+  std::array<Query, 2> queries{Query{&statement, params}, Query{&kCommit, Params()}};
+  auto results = co_await lease_->pipeline(queries, deadline);
+  if (!results[0]) co_return std::move(results[0]).error();  // the COMMIT rolled back
+  if (!results[1]) co_return std::move(results[1]).error();
+  co_return std::move(*results[0]);
 }
 
 asio::awaitable<Result<void>> Transaction::rollback(Deadline deadline) {

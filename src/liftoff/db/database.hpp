@@ -49,6 +49,11 @@ class Transaction {
   [[nodiscard]] boost::asio::awaitable<std::vector<Result<Rows>>> pipeline(
       std::span<const Query> queries, Deadline deadline);
   [[nodiscard]] boost::asio::awaitable<Result<void>> commit(Deadline deadline);
+  // Runs a last statement and COMMIT in one round trip. When the statement fails, the COMMIT rolls
+  // back and its error is returned.
+  [[nodiscard]] boost::asio::awaitable<Result<Rows>> commit_after(const Statement& statement,
+                                                                  const Params& params,
+                                                                  Deadline deadline);
   [[nodiscard]] boost::asio::awaitable<Result<void>> rollback(Deadline deadline);
   [[nodiscard]] bool open() const { return open_; }
 

@@ -46,11 +46,13 @@ struct Cell {
 }  // namespace
 
 std::string Uuid::to_string() const {
-  std::string out;
-  out.reserve(36);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(36, '-');
+  std::size_t pos = 0;
   for (std::size_t i = 0; i < bytes.size(); ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-    out += fmt::format("{:02x}", bytes[i]);
+    if (i == 4 || i == 6 || i == 8 || i == 10) ++pos;  // keeps the '-'
+    out[pos++] = kHex[bytes[i] >> 4];
+    out[pos++] = kHex[bytes[i] & 0x0F];
   }
   return out;
 }

@@ -173,10 +173,6 @@ asio::awaitable<Result<void>> notify(db::Transaction& tx, const std::string& pay
   co_return Result<void>{};
 }
 
-asio::awaitable<Result<void>> commit(db::Transaction& tx) {
-  co_return co_await tx.commit(deadline());
-}
-
 std::string user_payload(const db::Uuid& id) {
   return std::string(kUserPayloadPrefix) + id.to_string();
 }
@@ -254,12 +250,10 @@ asio::awaitable<Result<Org>> OrgService::create(const Caller& caller, const std:
   audit::Change change{"org.created", "org", org.id.to_string(), std::nullopt,
                        object_text({{"name", name}})};
   auto actor = caller.actor();
-  auto event = co_await audit::append(*tx, org.id, actor, change);
-  if (!event) co_return event.error();
   auto notified = co_await notify(*tx, user_payload(caller.principal.user.id));
   if (!notified) co_return notified.error();
-  auto committed = co_await commit(*tx);
-  if (!committed) co_return committed.error();
+  auto event = co_await audit::append_and_commit(*tx, org.id, actor, change);
+  if (!event) co_return event.error();
   evict_user(caller.principal.user.id);
   co_return org;
 }
@@ -312,12 +306,10 @@ asio::awaitable<Result<Org>> OrgService::rename(const Caller& caller, const db::
   audit::Change change{"org.renamed", "org", org_id.to_string(), object_text({{"name", org.name}}),
                        object_text({{"name", name}})};
   auto actor = caller.actor();
-  auto event = co_await audit::append(*tx, org_id, actor, change);
-  if (!event) co_return event.error();
   auto notified = co_await notify(*tx, org_payload(org_id));
   if (!notified) co_return notified.error();
-  auto committed = co_await commit(*tx);
-  if (!committed) co_return committed.error();
+  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  if (!event) co_return event.error();
   evict_org(org_id);
   org.name = name;
   co_return org;
@@ -338,12 +330,10 @@ asio::awaitable<Result<Org>> OrgService::remove(const Caller& caller, const db::
   audit::Change change{"org.deleted", "org", org_id.to_string(), std::nullopt,
                        object_text({{"purge_after", core::format_rfc3339(*org.purge_after)}})};
   auto actor = caller.actor();
-  auto event = co_await audit::append(*tx, org_id, actor, change);
-  if (!event) co_return event.error();
   auto notified = co_await notify(*tx, org_payload(org_id));
   if (!notified) co_return notified.error();
-  auto committed = co_await commit(*tx);
-  if (!committed) co_return committed.error();
+  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  if (!event) co_return event.error();
   evict_org(org_id);
   co_return org;
 }
@@ -365,14 +355,12 @@ asio::awaitable<Result<Org>> OrgService::restore(const Caller& caller, std::stri
   org.purge_after.reset();
   audit::Change change{"org.restored", "org", org_id->to_string(), std::nullopt, std::nullopt};
   auto actor = caller.actor();
-  auto event = co_await audit::append(*tx, *org_id, actor, change);
-  if (!event) co_return event.error();
   // Members' cached principals left the org out while it was deleted: each is told by user.
   Params members_params(*org_id);
   auto notified = co_await run(*tx, kNotifyMembers, members_params);
   if (!notified) co_return notified.error();
-  auto committed = co_await commit(*tx);
-  if (!committed) co_return committed.error();
+  auto event = co_await audit::append_and_commit(*tx, *org_id, actor, change);
+  if (!event) co_return event.error();
   for (int i = 0; i < notified->size(); ++i) evict_user((*notified)[i].get<db::Uuid>(0));
   co_return org;
 }
@@ -425,12 +413,10 @@ asio::awaitable<Result<Member>> OrgService::change_role(const Caller& caller,
   audit::Change change{"member.role_changed", "user", user_id->to_string(),
                        object_text(role_object(member.role)), object_text(role_object(role))};
   auto actor = caller.actor();
-  auto event = co_await audit::append(*tx, org_id, actor, change);
-  if (!event) co_return event.error();
   auto notified = co_await notify(*tx, user_payload(*user_id));
   if (!notified) co_return notified.error();
-  auto committed = co_await commit(*tx);
-  if (!committed) co_return committed.error();
+  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  if (!event) co_return event.error();
   evict_user(*user_id);
   member.role = role;
   co_return member;
@@ -472,12 +458,10 @@ asio::awaitable<Result<void>> OrgService::remove_member(const Caller& caller,
   audit::Change change{leaving ? "member.left" : "member.removed", "user", user_id->to_string(),
                        object_text(role_object(member.role)), std::nullopt};
   auto actor = caller.actor();
-  auto event = co_await audit::append(*tx, org_id, actor, change);
-  if (!event) co_return event.error();
   auto notified = co_await notify(*tx, user_payload(*user_id));
   if (!notified) co_return notified.error();
-  auto committed = co_await commit(*tx);
-  if (!committed) co_return committed.error();
+  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  if (!event) co_return event.error();
   evict_user(*user_id);
   co_return Result<void>{};
 }
@@ -535,10 +519,8 @@ asio::awaitable<Result<Invitation>> OrgService::invite(const Caller& caller, con
                                     {"role", role_text},
                                     {"expires_at", core::format_rfc3339(invitation.expires_at)}})};
   auto actor = caller.actor();
-  auto event = co_await audit::append(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
   if (!event) co_return event.error();
-  auto committed = co_await commit(*tx);
-  if (!committed) co_return committed.error();
   co_return invitation;
 }
 
@@ -570,9 +552,9 @@ asio::awaitable<Result<void>> OrgService::revoke_invitation(const Caller& caller
                                     {"role", revoked->front().get<std::string>(1)}}),
                        std::nullopt};
   auto actor = caller.actor();
-  auto event = co_await audit::append(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
   if (!event) co_return event.error();
-  co_return co_await commit(*tx);
+  co_return Result<void>{};
 }
 
 asio::awaitable<Result<Org>> OrgService::accept_invitation(const Caller& caller,
@@ -621,12 +603,10 @@ asio::awaitable<Result<Org>> OrgService::accept_invitation(const Caller& caller,
       "member.joined", "user", caller.principal.user.id.to_string(), std::nullopt,
       object_text({{"role", role_text}, {"invitation_id", invitation_id.to_string()}})};
   auto actor = caller.actor();
-  auto event = co_await audit::append(*tx, org_id, actor, change);
-  if (!event) co_return event.error();
   auto notified = co_await notify(*tx, user_payload(caller.principal.user.id));
   if (!notified) co_return notified.error();
-  auto committed = co_await commit(*tx);
-  if (!committed) co_return committed.error();
+  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  if (!event) co_return event.error();
   evict_user(caller.principal.user.id);
   auto org = org_row->front();
   co_return Org{org_id,
@@ -671,10 +651,8 @@ asio::awaitable<Result<ApiKey>> OrgService::create_api_key(const Caller& caller,
   audit::Change change{"api_key.created", "api_key", key.id.to_string(), std::nullopt,
                        object_text({{"name", name}, {"role", role_text}})};
   auto actor = caller.actor();
-  auto event = co_await audit::append(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
   if (!event) co_return event.error();
-  auto committed = co_await commit(*tx);
-  if (!committed) co_return committed.error();
   co_return key;
 }
 
@@ -715,12 +693,10 @@ asio::awaitable<Result<void>> OrgService::revoke_api_key(const Caller& caller,
                                     {"role", revoked->front().get<std::string>(1)}}),
                        std::nullopt};
   auto actor = caller.actor();
-  auto event = co_await audit::append(*tx, org_id, actor, change);
-  if (!event) co_return event.error();
   auto notified = co_await notify(*tx, id->to_string());
   if (!notified) co_return notified.error();
-  auto committed = co_await commit(*tx);
-  if (!committed) co_return committed.error();
+  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  if (!event) co_return event.error();
   if (cache_) cache_->evict_credential(*id);
   co_return Result<void>{};
 }

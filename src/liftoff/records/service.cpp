@@ -103,7 +103,7 @@ Collection collection_from(const db::Row& row) {
 
 Record record_from(const db::Row& row) {
   return {row.get<db::Uuid>(0), row.get<std::int64_t>(1), row.get<db::Timestamp>(2),
-          row.get<db::Timestamp>(3), json::parse(row.get<db::Json>(4).text).as_object()};
+          row.get<db::Timestamp>(3), row.get<db::Json>(4).text};
 }
 
 // The slot parameters ($5..$13) for a validated record.
@@ -164,20 +164,33 @@ json::object collection_json(const Collection& c) {
           {"updated_at", core::format_rfc3339(c.updated_at)}};
 }
 
-json::object record_json(const Record& r, const std::vector<std::string>* fields) {
-  json::object data;
+void append_record_json(std::string& out, const Record& r, const std::vector<std::string>* fields) {
+  out += R"({"id":")";
+  out += r.id.to_string();
+  out += R"(","version":)";
+  out += std::to_string(r.version);
+  out += R"(,"created_at":")";
+  out += core::format_rfc3339(r.created_at);
+  out += R"(","updated_at":")";
+  out += core::format_rfc3339(r.updated_at);
+  out += R"(","data":)";
   if (fields) {
+    auto all = json::parse(r.data).as_object();
+    json::object some;
     for (const auto& f : *fields) {
-      if (auto v = r.data.if_contains(f)) data[f] = *v;
+      if (auto v = all.if_contains(f)) some[f] = *v;
     }
+    out += json::serialize(some);
   } else {
-    data = r.data;
+    out += r.data;
   }
-  return {{"id", r.id.to_string()},
-          {"version", r.version},
-          {"created_at", core::format_rfc3339(r.created_at)},
-          {"updated_at", core::format_rfc3339(r.updated_at)},
-          {"data", std::move(data)}};
+  out += '}';
+}
+
+std::string record_json(const Record& r) {
+  std::string out;
+  append_record_json(out, r);
+  return out;
 }
 
 asio::awaitable<Result<Collection>> RecordService::create_collection(const audit::Actor& actor,
@@ -229,10 +242,9 @@ asio::awaitable<Result<Collection>> RecordService::create_collection(const audit
   audit::Change change{
       "collection.created", "collection", c.id.to_string(), std::nullopt,
       json::serialize(json::object{{"name", name}, {"fields", c.schema.to_json()}})};
-  auto event = co_await audit::append(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
   if (!event) co_return event.error();
-  auto committed = co_await tx->commit(deadline());
-  if (!committed) co_return committed.error();
+  forget(org_id, name);
   co_return c;
 }
 
@@ -247,15 +259,33 @@ asio::awaitable<Result<std::vector<Collection>>> RecordService::collections(
   co_return out;
 }
 
-asio::awaitable<Result<Collection>> RecordService::collection(const db::Uuid& org_id,
-                                                              std::string_view name) {
+asio::awaitable<Result<std::shared_ptr<const Collection>>> RecordService::collection(
+    const db::Uuid& org_id, std::string_view name) {
   if (!is_identifier(name)) co_return no_collection();
+  auto key = org_id.to_string() + "/" + std::string(name);
+  auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(cache_mutex_);
+    auto it = cache_.find(key);
+    if (it != cache_.end() && it->second.valid_until > now) co_return it->second.collection;
+  }
   Params params(org_id, name);
   auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), kCollection, params,
                                  deadline());
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return no_collection();
-  co_return collection_from(rows->front());
+  auto found = std::make_shared<const Collection>(collection_from(rows->front()));
+  if (options_.schema_cache_ttl.count() > 0) {
+    std::lock_guard lock(cache_mutex_);
+    if (cache_.size() >= 10'000) cache_.clear();  // bounded; refilled on demand
+    cache_[key] = Cached{found, now + options_.schema_cache_ttl};
+  }
+  co_return found;
+}
+
+void RecordService::forget(const db::Uuid& org_id, std::string_view name) {
+  std::lock_guard lock(cache_mutex_);
+  cache_.erase(org_id.to_string() + "/" + std::string(name));
 }
 
 asio::awaitable<Result<Collection>> RecordService::collection_in(db::Transaction& tx,
@@ -282,9 +312,10 @@ asio::awaitable<Result<void>> RecordService::delete_collection(const audit::Acto
   audit::Change change{"collection.deleted", "collection",
                        deleted->front().get<db::Uuid>(0).to_string(),
                        json::serialize(json::object{{"name", name}}), std::nullopt};
-  auto event = co_await audit::append(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
   if (!event) co_return event.error();
-  co_return co_await tx->commit(deadline());
+  forget(org_id, name);
+  co_return Result<void>{};
 }
 
 asio::awaitable<Result<void>> RecordService::check_relations(db::Transaction& tx,
@@ -347,9 +378,9 @@ asio::awaitable<Result<StoredResponse>> RecordService::create_record(
   auto related = co_await check_relations(*tx, org_id, collection->schema, *valid);
   if (!related) co_return related.error();
 
-  Record record{db::Uuid{core::new_uuid_v7()}, 1, {}, {}, std::move(*valid)};
-  Params params(collection->id, record.id, org_id, db::Json{json::serialize(record.data)});
-  add_slots(params, collection->schema, record.data);
+  Record record{db::Uuid{core::new_uuid_v7()}, 1, {}, {}, json::serialize(*valid)};
+  Params params(collection->id, record.id, org_id, db::Json{record.data});
+  add_slots(params, collection->schema, *valid);
   auto inserted = co_await tx->query(kInsertRecord, params, deadline());
   if (!inserted) {
     if (inserted.error().code == Errc::conflict)
@@ -361,17 +392,15 @@ asio::awaitable<Result<StoredResponse>> RecordService::create_record(
   record.updated_at = inserted->front().get<db::Timestamp>(2);
   audit::Change change{"record.created", collection->name, record.id.to_string(), std::nullopt,
                        version_text(record.version)};
-  auto event = co_await audit::append(*tx, org_id, actor, change);
-  if (!event) co_return event.error();
-  StoredResponse response{201, json::serialize(record_json(record)), false};
+  StoredResponse response{201, record_json(record), false};
   if (idempotency) {
     Params store(org_id, idempotency->key, static_cast<std::int32_t>(response.status),
                  response.body);
     auto stored = co_await tx->query(kStoreIdempotentResponse, store, deadline());
     if (!stored) co_return stored.error();
   }
-  auto committed = co_await tx->commit(deadline());
-  if (!committed) co_return committed.error();
+  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  if (!event) co_return event.error();
   co_return response;
 }
 
@@ -410,15 +439,15 @@ asio::awaitable<Result<Record>> RecordService::update_record(const audit::Actor&
                                                         std::to_string(record.version) + ", not " +
                                                         std::to_string(*if_match));
   }
-  json::object next = merge ? merge_patch(record.data, data).as_object() : data;
+  json::object next = merge ? merge_patch(json::parse(record.data), data).as_object() : data;
   auto valid = validate_record(collection->schema, next);
   if (!valid) co_return valid.error();
   auto related = co_await check_relations(*tx, org_id, collection->schema, *valid);
   if (!related) co_return related.error();
   auto before = record.version;
-  record.data = std::move(*valid);
-  Params params(collection->id, *id, org_id, db::Json{json::serialize(record.data)});
-  add_slots(params, collection->schema, record.data);
+  record.data = json::serialize(*valid);
+  Params params(collection->id, *id, org_id, db::Json{record.data});
+  add_slots(params, collection->schema, *valid);
   params.add(record.version);
   auto updated = co_await tx->query(kUpdateRecord, params, deadline());
   if (!updated) {
@@ -431,10 +460,8 @@ asio::awaitable<Result<Record>> RecordService::update_record(const audit::Actor&
   record.updated_at = updated->front().get<db::Timestamp>(2);
   audit::Change change{"record.updated", collection->name, id->to_string(), version_text(before),
                        version_text(record.version)};
-  auto event = co_await audit::append(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
   if (!event) co_return event.error();
-  auto committed = co_await tx->commit(deadline());
-  if (!committed) co_return committed.error();
   co_return record;
 }
 
@@ -466,9 +493,9 @@ asio::awaitable<Result<void>> RecordService::delete_record(const audit::Actor& a
   if (deleted->empty()) co_return no_record();
   audit::Change change{"record.deleted", collection->name, id->to_string(),
                        version_text(deleted->front().get<std::int64_t>(0)), std::nullopt};
-  auto event = co_await audit::append(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
   if (!event) co_return event.error();
-  co_return co_await tx->commit(deadline());
+  co_return Result<void>{};
 }
 
 asio::awaitable<Result<Page>> RecordService::list_records(const Collection& collection,

@@ -4,8 +4,12 @@
 // Storage: docs/decisions/0003-records-storage.md.
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
+#include <chrono>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "liftoff/audit/audit.hpp"
@@ -25,6 +29,9 @@ struct RecordsOptions {
   SchemaLimits schema;
   std::size_t max_collections = 100;  // per organization
   FilterLimits filter;
+  // Reads (lists) trust a collection's schema this long per process; changes on this process evict
+  // at once, on others within the TTL.
+  std::chrono::milliseconds schema_cache_ttl{5'000};
 };
 
 struct Collection {
@@ -41,7 +48,7 @@ struct Record {
   std::int64_t version = 0;
   db::Timestamp created_at;
   db::Timestamp updated_at;
-  boost::json::object data;
+  std::string data;  // the fields as a serialized JSON object, as stored (reads pass it through)
 };
 
 // A response the service decided on, as it is (or was) sent: for Idempotency-Key replays.
@@ -65,8 +72,11 @@ struct Page {
 };
 
 [[nodiscard]] boost::json::object collection_json(const Collection& collection);
-[[nodiscard]] boost::json::object record_json(const Record& record,
-                                              const std::vector<std::string>* fields = nullptr);
+// Appends {"id":…,"version":…,"created_at":…,"updated_at":…,"data":{…}} to `out`. The stored data
+// text is copied as is, unless `fields` asks for a subset.
+void append_record_json(std::string& out, const Record& record,
+                        const std::vector<std::string>* fields = nullptr);
+[[nodiscard]] std::string record_json(const Record& record);
 
 class RecordService {
  public:
@@ -81,8 +91,9 @@ class RecordService {
       const boost::json::value& fields);
   [[nodiscard]] boost::asio::awaitable<Result<std::vector<Collection>>> collections(
       const db::Uuid& org_id);
-  [[nodiscard]] boost::asio::awaitable<Result<Collection>> collection(const db::Uuid& org_id,
-                                                                      std::string_view name);
+  // From the schema cache when fresh (see RecordsOptions::schema_cache_ttl).
+  [[nodiscard]] boost::asio::awaitable<Result<std::shared_ptr<const Collection>>> collection(
+      const db::Uuid& org_id, std::string_view name);
   [[nodiscard]] boost::asio::awaitable<Result<void>> delete_collection(const audit::Actor& actor,
                                                                        const db::Uuid& org_id,
                                                                        std::string_view name);
@@ -117,8 +128,16 @@ class RecordService {
       db::Transaction& tx, const db::Uuid& org_id, const Schema& schema,
       const boost::json::object& data);
 
+  void forget(const db::Uuid& org_id, std::string_view name);
+
   db::Database& db_;
   RecordsOptions options_;
+  struct Cached {
+    std::shared_ptr<const Collection> collection;
+    std::chrono::steady_clock::time_point valid_until;
+  };
+  std::mutex cache_mutex_;
+  std::unordered_map<std::string, Cached> cache_;  // org id + '/' + name
 };
 
 }  // namespace liftoff::records
