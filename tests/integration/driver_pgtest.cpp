@@ -82,6 +82,35 @@ TEST(Driver, PreparesEachStatementOncePerConnection) {
   }());
 }
 
+TEST(Driver, BuiltStatementsArePreparedOncePerShapeAndFailuresForgotten) {
+  block_on([]() -> asio::awaitable<void> {
+    auto conn = co_await testing::connect_test();
+    for (int shape = 0; shape < 2; ++shape) {
+      // SQL built at run time, in a string that dies after each query.
+      for (std::int64_t i = 0; i < 3; ++i) {
+        std::string sql = "SELECT $1::int8 + " + std::to_string(shape);
+        Statement built{"test.built", sql, false};
+        Params p(i);
+        auto rows = co_await conn->query(built, p, soon());
+        EXPECT_TRUE(rows);
+        if (rows) {
+          EXPECT_EQ(rows->front().get<std::int64_t>(0), i + shape);
+        }
+      }
+    }
+    // A built statement that fails to parse is not remembered: fixed, the same text works.
+    std::string bad = "SELEC $1::int8";
+    Statement broken{"test.built", bad, false};
+    Params p(std::int64_t{1});
+    EXPECT_FALSE(co_await conn->query(broken, p, soon()));
+    EXPECT_FALSE(co_await conn->query(broken, p, soon()));  // fails again, not "no such statement"
+    bad = "SELECT $1::int8";
+    Statement fixed{"test.built", bad, false};
+    auto rows = co_await conn->query(fixed, p, soon());
+    EXPECT_TRUE(rows) << (rows ? "" : rows.error().detail);
+  }());
+}
+
 TEST(Driver, PipelineRunsIndependentStatementsAndIsolatesFailures) {
   block_on([]() -> asio::awaitable<void> {
     auto conn = co_await testing::connect_test();
@@ -273,6 +302,37 @@ TEST_F(TransactionTest, StatementMetricsAreLabelledByName) {
   EXPECT_NE(text.find("db_query_duration_seconds_count{statement=\"test.add\"} 1"),
             std::string::npos)
       << text;
+}
+
+TEST_F(TransactionTest, CommitAfterRunsTheLastStatementAndCommitsInOneGo) {
+  block_on(io, [&]() -> asio::awaitable<void> {
+    EXPECT_TRUE(
+        co_await db->query(Intent::write, Tenant::control(), kCreateTable, Params::none(), soon()));
+    {
+      auto tx = co_await db->begin(Tenant::control(), soon());
+      Params row(std::int64_t{5001}, std::string("last"));
+      auto done = co_await tx->commit_after(kInsert, row, soon());
+      EXPECT_TRUE(done) << (done ? "" : done.error().detail);
+      EXPECT_FALSE(tx->open());
+    }
+    {
+      // The last statement fails: nothing of the transaction survives.
+      auto tx = co_await db->begin(Tenant::control(), soon());
+      Params fresh(std::int64_t{5002}, std::string("x"));
+      EXPECT_TRUE(co_await tx->query(kInsert, fresh, soon()));
+      Params duplicate(std::int64_t{5001}, std::string("again"));
+      auto failed = co_await tx->commit_after(kInsert, duplicate, soon());
+      EXPECT_FALSE(failed);
+      if (!failed) co_return;
+      EXPECT_EQ(failed.error().code, Errc::conflict);
+    }
+    Params a(std::int64_t{5001});
+    Params b(std::int64_t{5002});
+    auto kept = co_await db->query(Intent::write, Tenant::control(), kCount, a, soon());
+    auto gone = co_await db->query(Intent::write, Tenant::control(), kCount, b, soon());
+    EXPECT_EQ(kept->front().get<std::int64_t>(0), 1);
+    EXPECT_EQ(gone->front().get<std::int64_t>(0), 0);
+  }());
 }
 
 }  // namespace
