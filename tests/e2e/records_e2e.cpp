@@ -380,6 +380,67 @@ TEST_F(Records, FiltersSortsAndCursors) {
       << syntax->body;
 }
 
+TEST_F(Records, BatchesAreAllOrNothingAndNameTheFailingItem) {
+  auto t = new_tenant("batch");
+  create_tickets(t);
+  auto first = create(t, {{"title", "A"}, {"status", "open"}, {"priority", 1}});
+  std::string a(json_of(*first).at("id").as_string());
+  auto count = [&] {
+    auto r =
+        send_json(port(), "GET", t.base + "/tickets/records?count=exact&limit=1", t.owner.token);
+    return json_of(*r).at("count").as_int64();
+  };
+  auto batch = [&](const json::array& ops) {
+    return send_json(port(), "POST", t.base + "/tickets/records:batch", t.owner.token,
+                     body_of(json::object{{"operations", ops}}));
+  };
+  json::object ticket{{"title", "B"}, {"status", "open"}, {"priority", 2}};
+  auto ok = batch({json::object{{"op", "create"}, {"data", ticket}},
+                   json::object{{"op", "update"},
+                                {"id", a},
+                                {"if_match", 1},
+                                {"data", json::object{{"status", "closed"}}}},
+                   json::object{{"op", "create"}, {"data", ticket}}});
+  ASSERT_EQ(status(ok), 200) << ok->body;
+  auto results = json_of(*ok).at("results").as_array();
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[0].at("status"), 201);
+  EXPECT_EQ(results[1].at("record").at("version"), 2);
+  EXPECT_EQ(count(), 3);
+
+  // Invalid items are all named, and nothing is applied.
+  auto invalid = batch({json::object{{"op", "create"}, {"data", ticket}},
+                        json::object{{"op", "create"}, {"data", json::object{{"title", 5}}}},
+                        json::object{{"op", "explode"}}});
+  ASSERT_EQ(status(invalid), 422);
+  std::set<std::string> named;
+  auto invalid_problem = problem(*invalid);
+  for (const auto& e : invalid_problem.at("errors").as_array())
+    named.insert(std::string(e.at("field").as_string()));
+  EXPECT_EQ(named, (std::set<std::string>{"operations[2].op"}));  // shape first
+  auto bad_data = batch({json::object{{"op", "create"}, {"data", ticket}},
+                         json::object{{"op", "create"}, {"data", json::object{{"title", 5}}}}});
+  ASSERT_EQ(status(bad_data), 422);
+  EXPECT_NE(bad_data->body.find("operations[1].title"), std::string::npos) << bad_data->body;
+  // A stale version in the middle: 412, and the create before it is rolled back.
+  auto stale = batch({json::object{{"op", "create"}, {"data", ticket}},
+                      json::object{{"op", "delete"}, {"id", a}, {"if_match", 1}}});
+  ASSERT_EQ(status(stale), 412) << stale->body;
+  EXPECT_NE(stale->body.find("operations[1]"), std::string::npos);
+  EXPECT_EQ(count(), 3);
+  auto deleted = batch({json::object{{"op", "delete"}, {"id", a}, {"if_match", 2}}});
+  ASSERT_EQ(status(deleted), 200);
+  EXPECT_EQ(count(), 2);
+
+  json::array too_many;
+  for (int i = 0; i < 1001; ++i) too_many.push_back(json::object{{"op", "delete"}, {"id", a}});
+  EXPECT_EQ(status(batch(too_many)), 422);
+  EXPECT_EQ(status(batch({})), 422);
+  EXPECT_EQ(status(send_json(port(), "POST", t.base + "/tickets/records:batch", t.owner.token,
+                             R"({"operations":[],"x":1})")),
+            400);
+}
+
 TEST_F(Records, RelationsPointIntoTheSameOrg) {
   auto t = new_tenant("relations");
   create_tickets(t);

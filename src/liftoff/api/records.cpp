@@ -115,6 +115,84 @@ Result<std::optional<records::Idempotency>> idempotency(const http::RequestConte
       records::Idempotency{std::string(key), identity::token_digest(request)}};
 }
 
+// {"operations": [{"op": "create"|"update"|"replace"|"delete", "id", "data", "if_match"}]}: the
+// shape of every item is checked here (422 naming "operations[i].member").
+Result<std::vector<records::BatchOperation>> batch_operations(const json::object& body) {
+  Error unknown{Errc::bad_request, "unknown fields in the body", {}};
+  for (const auto& [key, value] : body) {
+    if (key != "operations") unknown.fields.push_back({key, "is not a known field"});
+  }
+  if (!unknown.fields.empty()) return unknown;
+  auto list = body.if_contains("operations");
+  if (!list || !list->is_array() || list->get_array().empty() ||
+      list->get_array().size() > records::kMaxBatchOperations) {
+    return Error{
+        Errc::validation_failed,
+        "the batch is invalid",
+        {{"operations", "must be an array of 1 to " + std::to_string(records::kMaxBatchOperations) +
+                            " operations"}}};
+  }
+  Error invalid{Errc::validation_failed, "the batch is invalid; nothing was applied", {}};
+  std::vector<records::BatchOperation> out;
+  const auto& items = list->get_array();
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    std::string at = "operations[" + std::to_string(i) + "]";
+    auto problem_at = [&](const std::string& member, const std::string& message) {
+      invalid.fields.push_back({member.empty() ? at : at + "." + member, message});
+    };
+    if (!items[i].is_object()) {
+      problem_at("", "must be an object");
+      continue;
+    }
+    const auto& item = items[i].get_object();
+    records::BatchOperation op;
+    for (const auto& [key, value] : item) {
+      if (key != "op" && key != "id" && key != "data" && key != "if_match")
+        problem_at(std::string(key), "is not a known member");
+    }
+    auto kind = item.if_contains("op");
+    std::string_view name = kind && kind->is_string() ? std::string_view(kind->get_string()) : "";
+    if (name == "create") {
+      op.kind = records::BatchOperation::Kind::create;
+    } else if (name == "update" || name == "replace") {
+      op.kind = records::BatchOperation::Kind::update;
+      op.merge = name == "update";
+    } else if (name == "delete") {
+      op.kind = records::BatchOperation::Kind::remove;
+    } else {
+      problem_at("op", "must be create, update, replace or delete");
+      continue;
+    }
+    if (op.kind != records::BatchOperation::Kind::create) {
+      auto id = item.if_contains("id");
+      auto parsed = id && id->is_string() ? db::Uuid::parse(id->get_string()) : std::nullopt;
+      if (!parsed) {
+        problem_at("id", "must be a record id");
+      } else {
+        op.id = *parsed;
+      }
+    }
+    if (op.kind != records::BatchOperation::Kind::remove) {
+      auto data = item.if_contains("data");
+      if (!data || !data->is_object()) {
+        problem_at("data", "must be an object of the record's fields");
+      } else {
+        op.data = data->get_object();
+      }
+    }
+    if (auto version = item.if_contains("if_match")) {
+      if (!version->is_int64()) {
+        problem_at("if_match", "must be a version number");
+      } else {
+        op.if_match = version->get_int64();
+      }
+    }
+    out.push_back(std::move(op));
+  }
+  if (!invalid.fields.empty()) return invalid;
+  return out;
+}
+
 }  // namespace
 
 void add_record_routes(http::Router& router, identity::IdentityService& identity,
@@ -202,6 +280,34 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
     if (created->replayed) res.set("Idempotent-Replayed", "true");
     co_return res;
   });
+
+  router.add(http::Verb::post, records_path + ":batch",
+             [&, limits](http::RequestContext& ctx) -> Awaitable {
+               auto who = co_await authenticate(identity, ctx);
+               if (!who) co_return problem(who.error(), ctx);
+               auto access = OrgService::access(*who, *ctx.param("org"), Action::records_write);
+               if (!access) co_return problem(access.error(), ctx);
+               auto body = object_body(ctx.request, limits);
+               if (!body) co_return problem(body.error(), ctx);
+               auto operations = batch_operations(*body);
+               if (!operations) co_return problem(operations.error(), ctx);
+               auto actor = caller_of(std::move(*who), ctx).actor();
+               auto results = co_await service.batch(actor, access->org_id,
+                                                     *ctx.param("collection"), *operations);
+               if (!results) co_return problem(results.error(), ctx);
+               std::string out = R"({"results":[)";
+               for (std::size_t i = 0; i < results->size(); ++i) {
+                 const auto& r = (*results)[i];
+                 out += (i ? "," : "") + std::string(R"({"status":)") + std::to_string(r.status);
+                 if (r.record) {
+                   out += R"(,"record":)";
+                   records::append_record_json(out, *r.record);
+                 }
+                 out += '}';
+               }
+               out += "]}";
+               co_return http::text_response(status::ok, std::move(out), "application/json");
+             });
 
   router.add(http::Verb::get, records_path, [&](http::RequestContext& ctx) -> Awaitable {
     auto who = co_await authenticate(identity, ctx);

@@ -151,6 +151,12 @@ json::value merge_patch(json::value target, const json::value& patch) {
   return target;
 }
 
+Error version_moved(std::int64_t version, std::int64_t expected) {
+  return make_error(Errc::precondition_failed, "the record changed: it is at version " +
+                                                   std::to_string(version) + ", not " +
+                                                   std::to_string(expected));
+}
+
 std::string version_text(std::int64_t version) {
   return json::serialize(json::object{{"version", version}});
 }
@@ -373,23 +379,9 @@ asio::awaitable<Result<StoredResponse>> RecordService::create_record(
   }
   auto collection = co_await collection_in(*tx, org_id, collection_name);
   if (!collection) co_return collection.error();
-  auto valid = validate_record(collection->schema, data);
-  if (!valid) co_return valid.error();
-  auto related = co_await check_relations(*tx, org_id, collection->schema, *valid);
-  if (!related) co_return related.error();
-
-  Record record{db::Uuid{core::new_uuid_v7()}, 1, {}, {}, json::serialize(*valid)};
-  Params params(collection->id, record.id, org_id, db::Json{record.data});
-  add_slots(params, collection->schema, *valid);
-  auto inserted = co_await tx->query(kInsertRecord, params, deadline());
-  if (!inserted) {
-    if (inserted.error().code == Errc::conflict)
-      co_return unique_conflict(inserted.error(), collection->schema);
-    co_return inserted.error();
-  }
-  record.version = inserted->front().get<std::int64_t>(0);
-  record.created_at = inserted->front().get<db::Timestamp>(1);
-  record.updated_at = inserted->front().get<db::Timestamp>(2);
+  auto inserted = co_await insert_in(*tx, *collection, data);
+  if (!inserted) co_return inserted.error();
+  auto& record = *inserted;
   audit::Change change{"record.created", collection->name, record.id.to_string(), std::nullopt,
                        version_text(record.version)};
   StoredResponse response{201, record_json(record), false};
@@ -417,6 +409,77 @@ asio::awaitable<Result<Record>> RecordService::record(const db::Uuid& org_id,
   co_return record_from(rows->front());
 }
 
+asio::awaitable<Result<Record>> RecordService::insert_in(db::Transaction& tx,
+                                                         const Collection& collection,
+                                                         const json::object& data) {
+  auto valid = validate_record(collection.schema, data);
+  if (!valid) co_return valid.error();
+  auto related = co_await check_relations(tx, collection.org_id, collection.schema, *valid);
+  if (!related) co_return related.error();
+  Record record{db::Uuid{core::new_uuid_v7()}, 1, {}, {}, json::serialize(*valid)};
+  Params params(collection.id, record.id, collection.org_id, db::Json{record.data});
+  add_slots(params, collection.schema, *valid);
+  auto inserted = co_await tx.query(kInsertRecord, params, deadline());
+  if (!inserted) {
+    if (inserted.error().code == Errc::conflict)
+      co_return unique_conflict(inserted.error(), collection.schema);
+    co_return inserted.error();
+  }
+  record.version = inserted->front().get<std::int64_t>(0);
+  record.created_at = inserted->front().get<db::Timestamp>(1);
+  record.updated_at = inserted->front().get<db::Timestamp>(2);
+  co_return record;
+}
+
+asio::awaitable<Result<Record>> RecordService::update_in(db::Transaction& tx,
+                                                         const Collection& collection,
+                                                         const db::Uuid& id,
+                                                         const json::object& data, bool merge,
+                                                         std::optional<std::int64_t> if_match) {
+  Params key(collection.id, id, collection.org_id);
+  auto current = co_await tx.query(kLockRecord, key, deadline());
+  if (!current) co_return current.error();
+  if (current->empty()) co_return no_record();
+  auto record = record_from(current->front());
+  if (if_match && *if_match != record.version) co_return version_moved(record.version, *if_match);
+  json::object next = merge ? merge_patch(json::parse(record.data), data).as_object() : data;
+  auto valid = validate_record(collection.schema, next);
+  if (!valid) co_return valid.error();
+  auto related = co_await check_relations(tx, collection.org_id, collection.schema, *valid);
+  if (!related) co_return related.error();
+  record.data = json::serialize(*valid);
+  Params params(collection.id, id, collection.org_id, db::Json{record.data});
+  add_slots(params, collection.schema, *valid);
+  params.add(record.version);
+  auto updated = co_await tx.query(kUpdateRecord, params, deadline());
+  if (!updated) {
+    if (updated.error().code == Errc::conflict)
+      co_return unique_conflict(updated.error(), collection.schema);
+    co_return updated.error();
+  }
+  if (updated->empty()) co_return no_record();  // cannot happen: the row is locked
+  record.version = updated->front().get<std::int64_t>(0);
+  record.updated_at = updated->front().get<db::Timestamp>(2);
+  co_return record;
+}
+
+asio::awaitable<Result<std::int64_t>> RecordService::delete_in(
+    db::Transaction& tx, const Collection& collection, const db::Uuid& id,
+    std::optional<std::int64_t> if_match) {
+  Params key(collection.id, id, collection.org_id);
+  if (if_match) {
+    auto current = co_await tx.query(kLockRecord, key, deadline());
+    if (!current) co_return current.error();
+    if (current->empty()) co_return no_record();
+    auto version = current->front().get<std::int64_t>(1);
+    if (version != *if_match) co_return version_moved(version, *if_match);
+  }
+  auto deleted = co_await tx.query(kDeleteRecord, key, deadline());
+  if (!deleted) co_return deleted.error();
+  if (deleted->empty()) co_return no_record();
+  co_return deleted->front().get<std::int64_t>(0);
+}
+
 asio::awaitable<Result<Record>> RecordService::update_record(const audit::Actor& actor,
                                                              const db::Uuid& org_id,
                                                              std::string_view collection_name,
@@ -429,40 +492,13 @@ asio::awaitable<Result<Record>> RecordService::update_record(const audit::Actor&
   if (!tx) co_return tx.error();
   auto collection = co_await collection_in(*tx, org_id, collection_name);
   if (!collection) co_return collection.error();
-  Params key(collection->id, *id, org_id);
-  auto current = co_await tx->query(kLockRecord, key, deadline());
-  if (!current) co_return current.error();
-  if (current->empty()) co_return no_record();
-  auto record = record_from(current->front());
-  if (if_match && *if_match != record.version) {
-    co_return make_error(Errc::precondition_failed, "the record changed: it is at version " +
-                                                        std::to_string(record.version) + ", not " +
-                                                        std::to_string(*if_match));
-  }
-  json::object next = merge ? merge_patch(json::parse(record.data), data).as_object() : data;
-  auto valid = validate_record(collection->schema, next);
-  if (!valid) co_return valid.error();
-  auto related = co_await check_relations(*tx, org_id, collection->schema, *valid);
-  if (!related) co_return related.error();
-  auto before = record.version;
-  record.data = json::serialize(*valid);
-  Params params(collection->id, *id, org_id, db::Json{record.data});
-  add_slots(params, collection->schema, *valid);
-  params.add(record.version);
-  auto updated = co_await tx->query(kUpdateRecord, params, deadline());
-  if (!updated) {
-    if (updated.error().code == Errc::conflict)
-      co_return unique_conflict(updated.error(), collection->schema);
-    co_return updated.error();
-  }
-  if (updated->empty()) co_return no_record();  // cannot happen: the row is locked
-  record.version = updated->front().get<std::int64_t>(0);
-  record.updated_at = updated->front().get<db::Timestamp>(2);
-  audit::Change change{"record.updated", collection->name, id->to_string(), version_text(before),
-                       version_text(record.version)};
+  auto record = co_await update_in(*tx, *collection, *id, data, merge, if_match);
+  if (!record) co_return record.error();
+  audit::Change change{"record.updated", collection->name, id->to_string(),
+                       version_text(record->version - 1), version_text(record->version)};
   auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
   if (!event) co_return event.error();
-  co_return record;
+  co_return std::move(*record);
 }
 
 asio::awaitable<Result<void>> RecordService::delete_record(const audit::Actor& actor,
@@ -476,26 +512,77 @@ asio::awaitable<Result<void>> RecordService::delete_record(const audit::Actor& a
   if (!tx) co_return tx.error();
   auto collection = co_await collection_in(*tx, org_id, collection_name);
   if (!collection) co_return collection.error();
-  Params key(collection->id, *id, org_id);
-  if (if_match) {
-    auto current = co_await tx->query(kLockRecord, key, deadline());
-    if (!current) co_return current.error();
-    if (current->empty()) co_return no_record();
-    auto version = current->front().get<std::int64_t>(1);
-    if (version != *if_match) {
-      co_return make_error(Errc::precondition_failed, "the record changed: it is at version " +
-                                                          std::to_string(version) + ", not " +
-                                                          std::to_string(*if_match));
-    }
-  }
-  auto deleted = co_await tx->query(kDeleteRecord, key, deadline());
-  if (!deleted) co_return deleted.error();
-  if (deleted->empty()) co_return no_record();
-  audit::Change change{"record.deleted", collection->name, id->to_string(),
-                       version_text(deleted->front().get<std::int64_t>(0)), std::nullopt};
+  auto version = co_await delete_in(*tx, *collection, *id, if_match);
+  if (!version) co_return version.error();
+  audit::Change change{"record.deleted", collection->name, id->to_string(), version_text(*version),
+                       std::nullopt};
   auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
   if (!event) co_return event.error();
   co_return Result<void>{};
+}
+
+asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
+    const audit::Actor& actor, const db::Uuid& org_id, std::string_view collection_name,
+    const std::vector<BatchOperation>& operations) {
+  auto failed_at = [](std::size_t index, const Error& error) {
+    Error out{
+        error.code == Errc::validation_failed ? Errc::validation_failed : error.code,
+        "operation " + std::to_string(index) + " failed; nothing was applied: " + error.detail,
+        {}};
+    for (const auto& f : error.fields)
+      out.fields.push_back({"operations[" + std::to_string(index) + "]." + f.field, f.message});
+    if (out.fields.empty())
+      out.fields.push_back({"operations[" + std::to_string(index) + "]", error.detail});
+    return out;
+  };
+  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  if (!tx) co_return tx.error();
+  auto collection = co_await collection_in(*tx, org_id, collection_name);
+  if (!collection) co_return collection.error();
+  // What can be checked without the database is checked for every operation first, so one answer
+  // names every invalid item.
+  Error invalid{Errc::validation_failed, "the batch is invalid; nothing was applied", {}};
+  for (std::size_t i = 0; i < operations.size(); ++i) {
+    const auto& op = operations[i];
+    if (op.kind == BatchOperation::Kind::update && op.merge) continue;  // needs the stored record
+    if (op.kind == BatchOperation::Kind::remove) continue;
+    auto valid = validate_record(collection->schema, op.data);
+    if (!valid) {
+      for (const auto& f : failed_at(i, valid.error()).fields) invalid.fields.push_back(f);
+    }
+  }
+  if (!invalid.fields.empty()) co_return invalid;
+
+  std::vector<BatchResult> results;
+  json::array created, updated, deleted;
+  for (std::size_t i = 0; i < operations.size(); ++i) {
+    const auto& op = operations[i];
+    BatchResult result;
+    if (op.kind == BatchOperation::Kind::create) {
+      auto record = co_await insert_in(*tx, *collection, op.data);
+      if (!record) co_return failed_at(i, record.error());
+      created.emplace_back(record->id.to_string());
+      result = {201, std::move(*record)};
+    } else if (op.kind == BatchOperation::Kind::update) {
+      auto record = co_await update_in(*tx, *collection, op.id, op.data, op.merge, op.if_match);
+      if (!record) co_return failed_at(i, record.error());
+      updated.emplace_back(record->id.to_string());
+      result = {200, std::move(*record)};
+    } else {
+      auto version = co_await delete_in(*tx, *collection, op.id, op.if_match);
+      if (!version) co_return failed_at(i, version.error());
+      deleted.emplace_back(op.id.to_string());
+      result = {204, std::nullopt};
+    }
+    results.push_back(std::move(result));
+  }
+  audit::Change change{"records.batch", collection->name, collection->id.to_string(), std::nullopt,
+                       json::serialize(json::object{{"created", std::move(created)},
+                                                    {"updated", std::move(updated)},
+                                                    {"deleted", std::move(deleted)}})};
+  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  if (!event) co_return event.error();
+  co_return results;
 }
 
 asio::awaitable<Result<Page>> RecordService::list_records(const Collection& collection,

@@ -65,6 +65,22 @@ struct Idempotency {
 
 enum class CountMode { none, exact, estimate };
 
+// One item of POST .../records:batch.
+struct BatchOperation {
+  enum class Kind { create, update, remove } kind = Kind::create;
+  db::Uuid id;               // update, remove
+  boost::json::object data;  // create, update
+  bool merge = true;         // update: a merge patch (else the whole record)
+  std::optional<std::int64_t> if_match;
+};
+
+struct BatchResult {
+  int status = 0;                // 201, 200 or 204
+  std::optional<Record> record;  // create, update
+};
+
+inline constexpr std::size_t kMaxBatchOperations = 1000;
+
 struct Page {
   std::vector<Record> records;
   std::optional<std::string> next_cursor;
@@ -115,6 +131,12 @@ class RecordService {
       const audit::Actor& actor, const db::Uuid& org_id, std::string_view collection,
       std::string_view id, std::optional<std::int64_t> if_match);
 
+  // All operations in one transaction, in order: all or nothing. A failure names its item
+  // ("operations[3]...") and nothing is applied. One audit event (records.batch) lists the ids.
+  [[nodiscard]] boost::asio::awaitable<Result<std::vector<BatchResult>>> batch(
+      const audit::Actor& actor, const db::Uuid& org_id, std::string_view collection,
+      const std::vector<BatchOperation>& operations);
+
   [[nodiscard]] boost::asio::awaitable<Result<Page>> list_records(const Collection& collection,
                                                                   const ListRequest& request,
                                                                   CountMode count);
@@ -128,6 +150,17 @@ class RecordService {
       db::Transaction& tx, const db::Uuid& org_id, const Schema& schema,
       const boost::json::object& data);
 
+  // The single-record operations, inside a caller's transaction.
+  [[nodiscard]] boost::asio::awaitable<Result<Record>> insert_in(db::Transaction& tx,
+                                                                 const Collection& collection,
+                                                                 const boost::json::object& data);
+  [[nodiscard]] boost::asio::awaitable<Result<Record>> update_in(
+      db::Transaction& tx, const Collection& collection, const db::Uuid& id,
+      const boost::json::object& data, bool merge, std::optional<std::int64_t> if_match);
+  // The deleted record's version.
+  [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> delete_in(
+      db::Transaction& tx, const Collection& collection, const db::Uuid& id,
+      std::optional<std::int64_t> if_match);
   void forget(const db::Uuid& org_id, std::string_view name);
 
   db::Database& db_;
