@@ -370,7 +370,7 @@ TEST_F(Records, FiltersSortsAndCursors) {
            "filter=" + encode("status = 'open' and"), "filter=" + encode("title @ 'x'"),
            "filter=" + encode("tags > 'a'"), "sort=colour", "sort=due", "limit=0", "limit=500",
            "cursor=garbage", "cursor=" + encode("eyJzIjoiLWlkIiwidiI6WyJ4Il19"), "fields=nope",
-           "count=maybe", "q=printer"}) {
+           "count=maybe", "q=", "q=" + std::string(501, 'a')}) {
     auto r = list(bad);
     ASSERT_EQ(status(r), 400) << bad << ": " << (r ? r->body : "");
   }
@@ -439,6 +439,58 @@ TEST_F(Records, BatchesAreAllOrNothingAndNameTheFailingItem) {
   EXPECT_EQ(status(send_json(port(), "POST", t.base + "/tickets/records:batch", t.owner.token,
                              R"({"operations":[],"x":1})")),
             400);
+}
+
+TEST_F(Records, FullTextSearchFindsWordsRankedAndPages) {
+  auto t = new_tenant("search");
+  create_tickets(t);
+  auto other = new_tenant("search-other");
+  create_tickets(other);
+  for (auto [title, tags] : {std::pair{"Printer on fire", "hardware"},
+                             {"printer paper jam, printer offline", "hardware"},
+                             {"VPN drops", "network"},
+                             {"Replace the printer toner", "supplies"}}) {
+    ASSERT_EQ(
+        status(create(
+            t,
+            {{"title", title}, {"status", "open"}, {"priority", 1}, {"tags", json::array{tags}}})),
+        201);
+  }
+  ASSERT_EQ(
+      status(create(other, {{"title", "printer elsewhere"}, {"status", "open"}, {"priority", 1}})),
+      201);
+  auto search = [&](const std::string& q, const std::string& extra = "") {
+    auto r =
+        send_json(port(), "GET", t.base + "/tickets/records?q=" + encode(q) + extra, t.owner.token);
+    EXPECT_EQ(status(r), 200) << q << ": " << (r ? r->body : "");
+    return r && r->status == 200 ? titles(*r) : std::vector<std::string>{};
+  };
+  auto printers = search("printer");
+  ASSERT_EQ(printers.size(), 3u);                                // never another org's record
+  EXPECT_EQ(printers[0], "printer paper jam, printer offline");  // two mentions rank first
+  EXPECT_EQ(search("network").size(), 1u);                       // list-of-text values count
+  EXPECT_EQ(search("printer -toner").size(), 2u);                // websearch syntax
+  EXPECT_EQ(search("\"paper jam\"").size(), 1u);
+  EXPECT_TRUE(search("nothing-like-it").empty());
+  EXPECT_EQ(search("printer", "&filter=" + encode("title prefix 'Printer'")).size(), 1u);
+  // Pages through ranked results with the cursor.
+  std::vector<std::string> walked;
+  std::string cursor;
+  for (int page = 0; page < 5; ++page) {
+    auto r = send_json(
+        port(), "GET",
+        t.base + "/tickets/records?limit=1&q=printer" + (cursor.empty() ? "" : "&cursor=" + cursor),
+        t.owner.token);
+    ASSERT_EQ(status(r), 200) << r->body;
+    for (auto& title : titles(*r)) walked.push_back(title);
+    auto next = json_of(*r).at("next_cursor");
+    if (next.is_null()) break;
+    cursor = std::string(next.as_string());
+  }
+  EXPECT_EQ(walked, printers);
+  auto counted =
+      send_json(port(), "GET", t.base + "/tickets/records?q=printer&count=exact", t.owner.token);
+  EXPECT_EQ(json_of(*counted).at("count"), 3);
 }
 
 TEST_F(Records, RelationsPointIntoTheSameOrg) {

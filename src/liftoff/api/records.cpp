@@ -315,7 +315,7 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
     auto access = OrgService::access(*who, *ctx.param("org"), Action::records_read);
     if (!access) co_return problem(access.error(), ctx);
     auto query =
-        http::parse_query(ctx.query, {"filter", "sort", "limit", "cursor", "fields", "count"});
+        http::parse_query(ctx.query, {"filter", "sort", "limit", "cursor", "fields", "count", "q"});
     if (!query) co_return problem(query.error(), ctx);
     auto limit = page_limit(*query);
     if (!limit) co_return problem(limit.error(), ctx);
@@ -332,7 +332,16 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
     }
     auto sort_text = query->contains("sort") ? query->at("sort") : std::string();
     const auto& schema = (*collection)->schema;
-    auto sort = records::parse_sort(sort_text, schema);
+    if (auto it = query->find("q"); it != query->end()) {
+      if (it->second.empty() || it->second.size() > 500) {
+        co_return problem(Error{Errc::bad_request,
+                                "invalid query parameter",
+                                {{"q", "must be 1 to 500 characters"}}},
+                          ctx);
+      }
+      request.q = it->second;
+    }
+    auto sort = records::parse_sort(sort_text, schema, request.q.has_value());
     if (!sort) co_return problem(sort.error(), ctx);
     request.sort = std::move(*sort);
     if (auto it = query->find("cursor"); it != query->end()) request.cursor = it->second;

@@ -15,7 +15,7 @@ namespace json = boost::json;
 namespace {
 
 // How a column compares, and the SQL type a text parameter is cast to for it.
-enum class Kind { text, numeric, time, uuid, bigint, boolean, list, json };
+enum class Kind { text, numeric, time, uuid, bigint, boolean, list, json, real };
 
 std::string_view cast_for(Kind kind) {
   switch (kind) {
@@ -27,6 +27,8 @@ std::string_view cast_for(Kind kind) {
       return "::uuid";
     case Kind::bigint:
       return "::bigint";
+    case Kind::real:
+      return "::real";
     default:
       return "";
   }
@@ -46,6 +48,9 @@ class Builder {
  public:
   explicit Builder(db::Params& params) : params_(params) {}
 
+  // The search's tsquery, once its text is a parameter (set by where_clause).
+  std::string tsquery;
+
   std::string text_param(std::string_view value) {
     params_.add(value);
     return "$" + std::to_string(params_.size());
@@ -54,6 +59,8 @@ class Builder {
   // The column for a field, or nullopt for an unknown one.
   std::optional<Column> column(const Schema& schema, std::string_view name) {
     if (name == "id") return Column{"id", Kind::uuid, true};
+    if (name == kRankKey && !tsquery.empty())
+      return Column{"ts_rank(search, " + tsquery + ")", Kind::real, false};
     if (name == "version") return Column{"version", Kind::bigint, true};
     if (name == "created_at") return Column{"created_at", Kind::time, true};
     if (name == "updated_at") return Column{"updated_at", Kind::time, true};
@@ -123,6 +130,7 @@ class Builder {
       }
       case Kind::list:
       case Kind::json:
+      case Kind::real:
         break;
     }
     return filter_error("this field cannot be compared", pos);
@@ -252,9 +260,14 @@ Error bad_cursor() {
 // WHERE fragment shared by list and count.
 Result<std::string> where_clause(Builder& b, db::Params& params, const Schema& schema,
                                  const db::Uuid& collection_id, const db::Uuid& org_id,
-                                 const std::optional<FilterNode>& filter) {
+                                 const std::optional<FilterNode>& filter,
+                                 const std::optional<std::string>& q) {
   params.add(collection_id).add(org_id);
   std::string where = "collection_id = $1 AND org_id = $2";
+  if (q) {
+    b.tsquery = "websearch_to_tsquery('simple', " + b.text_param(*q) + ")";
+    where += " AND search @@ " + b.tsquery;
+  }
   if (filter) {
     auto compiled = b.compile(schema, *filter);
     if (!compiled) return compiled;
@@ -265,7 +278,7 @@ Result<std::string> where_clause(Builder& b, db::Params& params, const Schema& s
 
 }  // namespace
 
-Result<std::vector<SortKey>> parse_sort(std::string_view text, const Schema& schema) {
+Result<std::vector<SortKey>> parse_sort(std::string_view text, const Schema& schema, bool ranked) {
   std::vector<SortKey> keys;
   auto bad = [](const std::string& message) {
     return Error{Errc::bad_request, "invalid query parameter", {{"sort", message}}};
@@ -296,7 +309,10 @@ Result<std::vector<SortKey>> parse_sort(std::string_view text, const Schema& sch
     keys.push_back(std::move(key));
     if (keys.size() > 4) return bad("at most 4 sort fields");
   }
-  if (keys.empty()) keys.push_back({"id", true});
+  if (keys.empty()) {
+    if (ranked) keys.push_back({std::string(kRankKey), true});
+    keys.push_back({"id", true});
+  }
   if (keys.back().field != "id" &&
       std::none_of(keys.begin(), keys.end(), [](const SortKey& k) { return k.field == "id"; })) {
     keys.push_back({"id", keys.back().descending});
@@ -308,7 +324,8 @@ Result<CompiledQuery> compile_list(const Schema& schema, const db::Uuid& collect
                                    const db::Uuid& org_id, const ListRequest& request) {
   CompiledQuery out;
   Builder b(out.params);
-  auto where = where_clause(b, out.params, schema, collection_id, org_id, request.filter);
+  auto where =
+      where_clause(b, out.params, schema, collection_id, org_id, request.filter, request.q);
   if (!where) return where.error();
 
   std::vector<Column> columns;
@@ -348,6 +365,7 @@ Result<CompiledQuery> compile_list(const Schema& schema, const db::Uuid& collect
           break;
         case Kind::numeric:
         case Kind::bigint:
+        case Kind::real:
           valid =
               !text.empty() && text.find_first_not_of("0123456789-+.eE") == std::string_view::npos;
           break;
@@ -394,11 +412,11 @@ Result<CompiledQuery> compile_list(const Schema& schema, const db::Uuid& collect
 }
 
 Result<CompiledQuery> compile_count(const Schema& schema, const db::Uuid& collection_id,
-                                    const db::Uuid& org_id,
-                                    const std::optional<FilterNode>& filter) {
+                                    const db::Uuid& org_id, const std::optional<FilterNode>& filter,
+                                    const std::optional<std::string>& q) {
   CompiledQuery out;
   Builder b(out.params);
-  auto where = where_clause(b, out.params, schema, collection_id, org_id, filter);
+  auto where = where_clause(b, out.params, schema, collection_id, org_id, filter, q);
   if (!where) return where.error();
   out.sql = "SELECT count(*) FROM records WHERE " + *where;
   return out;

@@ -23,11 +23,17 @@ struct SortKey {
 };
 
 // "priority,-created_at" -> keys; 400 for unknown or unsortable fields. Empty text: newest first
-// ("-id"). `id` is appended as the tiebreaker unless present.
-[[nodiscard]] Result<std::vector<SortKey>> parse_sort(std::string_view text, const Schema& schema);
+// ("-id"), or with a search (`ranked`) the best matches first. `id` is appended as the tiebreaker
+// unless present.
+[[nodiscard]] Result<std::vector<SortKey>> parse_sort(std::string_view text, const Schema& schema,
+                                                      bool ranked = false);
+
+// The pseudo sort key of a full-text search: relevance (ts_rank), best first.
+inline constexpr std::string_view kRankKey = "_rank";
 
 struct ListRequest {
   std::optional<FilterNode> filter;
+  std::optional<std::string> q;  // full-text search (websearch syntax) over the text fields
   std::vector<SortKey> sort;
   std::optional<std::string> cursor;
   std::int32_t limit = 20;
@@ -50,7 +56,8 @@ struct CompiledQuery {
 [[nodiscard]] Result<CompiledQuery> compile_count(const Schema& schema,
                                                   const db::Uuid& collection_id,
                                                   const db::Uuid& org_id,
-                                                  const std::optional<FilterNode>& filter);
+                                                  const std::optional<FilterNode>& filter,
+                                                  const std::optional<std::string>& q);
 
 // The cursor that continues after a row whose sort columns hold `values`.
 [[nodiscard]] std::string make_cursor(const std::vector<SortKey>& sort,

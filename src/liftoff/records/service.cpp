@@ -41,13 +41,15 @@ constexpr Statement kDeleteCollection{
   "$5, $6, $7, $8::numeric, $9::numeric, $10::timestamptz, $11::timestamptz, $12, $13"
 constexpr Statement kInsertRecord{
     "records.insert",
-    "INSERT INTO records (collection_id, id, org_id, data, t1, t2, t3, n1, n2, d1, d2, u1, u2) "
-    "VALUES ($1, $2, $3, $4, " LIFTOFF_SLOT_VALUES ") RETURNING version, created_at, updated_at"};
+    "INSERT INTO records (collection_id, id, org_id, data, t1, t2, t3, n1, n2, d1, d2, u1, u2, "
+    "search) VALUES ($1, $2, $3, $4, " LIFTOFF_SLOT_VALUES
+    ", to_tsvector('simple', $14)) "
+    "RETURNING version, created_at, updated_at"};
 constexpr Statement kUpdateRecord{
     "records.update",
     "UPDATE records SET data = $4, version = version + 1, updated_at = now(), "
     "(t1, t2, t3, n1, n2, d1, d2, u1, u2) = (" LIFTOFF_SLOT_VALUES
-    ") "
+    "), search = to_tsvector('simple', $15) "
     "WHERE collection_id = $1 AND id = $2 AND org_id = $3 AND version = $14 "
     "RETURNING version, created_at, updated_at"};
 #undef LIFTOFF_SLOT_VALUES
@@ -117,6 +119,23 @@ void add_slots(Params& params, const Schema& schema, const json::object& data) {
     }
     params.add(value);
   }
+}
+
+// The words full-text search finds a record by: its text, enum and list-of-text values.
+std::string search_text(const Schema& schema, const json::object& data) {
+  std::string out;
+  for (const auto& f : schema.fields()) {
+    auto v = data.if_contains(f.name);
+    if (!v) continue;
+    if (v->is_string() && (f.type == FieldType::text || f.type == FieldType::enumeration)) {
+      out.append(v->get_string()).push_back(' ');
+    } else if (v->is_array() && f.type == FieldType::text_list) {
+      for (const auto& item : v->get_array()) {
+        if (item.is_string()) out.append(item.get_string()).push_back(' ');
+      }
+    }
+  }
+  return out;
 }
 
 // A unique-slot violation as a 409 naming the field.
@@ -419,6 +438,7 @@ asio::awaitable<Result<Record>> RecordService::insert_in(db::Transaction& tx,
   Record record{db::Uuid{core::new_uuid_v7()}, 1, {}, {}, json::serialize(*valid)};
   Params params(collection.id, record.id, collection.org_id, db::Json{record.data});
   add_slots(params, collection.schema, *valid);
+  params.add(search_text(collection.schema, *valid));
   auto inserted = co_await tx.query(kInsertRecord, params, deadline());
   if (!inserted) {
     if (inserted.error().code == Errc::conflict)
@@ -451,6 +471,7 @@ asio::awaitable<Result<Record>> RecordService::update_in(db::Transaction& tx,
   Params params(collection.id, id, collection.org_id, db::Json{record.data});
   add_slots(params, collection.schema, *valid);
   params.add(record.version);
+  params.add(search_text(collection.schema, *valid));
   auto updated = co_await tx.query(kUpdateRecord, params, deadline());
   if (!updated) {
     if (updated.error().code == Errc::conflict)
@@ -605,8 +626,8 @@ asio::awaitable<Result<Page>> RecordService::list_records(const Collection& coll
     page.next_cursor = make_cursor(request.sort, values);
   }
   if (count != CountMode::none) {
-    auto counting =
-        compile_count(collection.schema, collection.id, collection.org_id, request.filter);
+    auto counting = compile_count(collection.schema, collection.id, collection.org_id,
+                                  request.filter, request.q);
     if (!counting) co_return counting.error();
     if (count == CountMode::estimate) counting->sql = "EXPLAIN (FORMAT JSON) " + counting->sql;
     Statement count_statement{"records.count", counting->sql, false};
