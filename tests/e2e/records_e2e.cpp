@@ -506,6 +506,26 @@ TEST_F(Records, RelationsPointIntoTheSameOrg) {
   auto comment = send_json(port(), "POST", t.base + "/comments/records", t.owner.token,
                            body_of(json::object{{"ticket", id}, {"body", "hi"}}));
   EXPECT_EQ(status(comment), 201) << comment->body;
+  // expand= inlines the related record, on lists and single reads.
+  auto listed = send_json(port(), "GET", t.base + "/comments/records?expand=ticket", t.owner.token);
+  ASSERT_EQ(status(listed), 200) << listed->body;
+  auto listed_body = json_of(*listed);
+  auto inlined = listed_body.at("records").as_array()[0].at("data").at("ticket");
+  EXPECT_EQ(inlined.at("id").as_string(), id);
+  EXPECT_EQ(inlined.at("data").at("title"), "A");
+  std::string comment_id(json_of(*comment).at("id").as_string());
+  auto one = send_json(port(), "GET", t.base + "/comments/records/" + comment_id + "?expand=ticket",
+                       t.owner.token);
+  ASSERT_EQ(status(one), 200);
+  EXPECT_EQ(json_of(*one).at("data").at("ticket").at("version"), 1);
+  EXPECT_EQ(
+      status(send_json(port(), "GET", t.base + "/comments/records?expand=body", t.owner.token)),
+      400);
+  EXPECT_EQ(status(send_json(port(), "DELETE", t.base + "/tickets/records/" + id, t.owner.token)),
+            204);
+  auto dangling_now = send_json(
+      port(), "GET", t.base + "/comments/records/" + comment_id + "?expand=ticket", t.owner.token);
+  EXPECT_TRUE(json_of(*dangling_now).at("data").at("ticket").is_null());
   auto dangling =
       send_json(port(), "POST", t.base + "/comments/records", t.owner.token,
                 body_of(json::object{{"ticket", "0190b5b0-0000-7000-8000-000000000000"}}));

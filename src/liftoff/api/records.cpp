@@ -101,6 +101,22 @@ Result<std::optional<std::vector<std::string>>> fields_param(const http::QueryPa
   return std::optional<std::vector<std::string>>{std::move(fields)};
 }
 
+// ?expand=a,b: the relation fields whose targets are inlined.
+std::vector<std::string> expand_param(const http::QueryParams& query) {
+  std::vector<std::string> out;
+  auto it = query.find("expand");
+  if (it == query.end()) return out;
+  std::string_view text = it->second;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    auto comma = text.find(',', pos);
+    out.emplace_back(text.substr(pos, comma == std::string_view::npos ? text.npos : comma - pos));
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
 Result<std::optional<records::Idempotency>> idempotency(const http::RequestContext& ctx) {
   auto key = ctx.request["Idempotency-Key"];
   if (key.empty()) return std::optional<records::Idempotency>{};
@@ -314,8 +330,8 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
     if (!who) co_return problem(who.error(), ctx);
     auto access = OrgService::access(*who, *ctx.param("org"), Action::records_read);
     if (!access) co_return problem(access.error(), ctx);
-    auto query =
-        http::parse_query(ctx.query, {"filter", "sort", "limit", "cursor", "fields", "count", "q"});
+    auto query = http::parse_query(
+        ctx.query, {"filter", "sort", "limit", "cursor", "fields", "count", "q", "expand"});
     if (!query) co_return problem(query.error(), ctx);
     auto limit = page_limit(*query);
     if (!limit) co_return problem(limit.error(), ctx);
@@ -349,6 +365,9 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
     if (!fields) co_return problem(fields.error(), ctx);
     auto page = co_await service.list_records(**collection, request, *count);
     if (!page) co_return problem(page.error(), ctx);
+    auto expand = expand_param(*query);
+    auto expanded = co_await service.expand((*collection)->org_id, schema, expand, page->records);
+    if (!expanded) co_return problem(expanded.error(), ctx);
     std::string body = R"({"records":[)";
     for (std::size_t i = 0; i < page->records.size(); ++i) {
       if (i) body += ',';
@@ -366,9 +385,19 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
     if (!who) co_return problem(who.error(), ctx);
     auto access = OrgService::access(*who, *ctx.param("org"), Action::records_read);
     if (!access) co_return problem(access.error(), ctx);
+    auto query = http::parse_query(ctx.query, {"expand"});
+    if (!query) co_return problem(query.error(), ctx);
     auto record =
         co_await service.record(access->org_id, *ctx.param("collection"), *ctx.param("id"));
     if (!record) co_return problem(record.error(), ctx);
+    if (auto expand = expand_param(*query); !expand.empty()) {
+      auto collection = co_await service.collection(access->org_id, *ctx.param("collection"));
+      if (!collection) co_return problem(collection.error(), ctx);
+      std::vector<records::Record> one{std::move(*record)};
+      auto expanded = co_await service.expand(access->org_id, (*collection)->schema, expand, one);
+      if (!expanded) co_return problem(expanded.error(), ctx);
+      *record = std::move(one.front());
+    }
     auto none_match = ctx.request[field::if_none_match];
     if (!none_match.empty() && (none_match == "*" || none_match == etag(record->version))) {
       http::Response res{status::not_modified, 11};

@@ -1,7 +1,9 @@
 #include "liftoff/records/service.hpp"
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <unordered_map>
 
 #include "liftoff/core/id.hpp"
 #include "liftoff/core/time.hpp"
@@ -604,6 +606,58 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
   auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
   if (!event) co_return event.error();
   co_return results;
+}
+
+asio::awaitable<Result<void>> RecordService::expand(const db::Uuid& org_id, const Schema& schema,
+                                                    const std::vector<std::string>& fields,
+                                                    std::vector<Record>& records) {
+  if (records.empty() || fields.empty()) co_return Result<void>{};
+  std::vector<json::object> parsed;
+  parsed.reserve(records.size());
+  for (const auto& r : records) parsed.push_back(json::parse(r.data).as_object());
+  for (const auto& name : fields) {
+    const auto* field = schema.find(name);
+    if (!field || field->type != FieldType::relation) {
+      co_return Error{Errc::bad_request,
+                      "invalid query parameter",
+                      {{"expand", "'" + name + "' is not a relation field"}}};
+    }
+    std::vector<db::Uuid> ids;
+    for (const auto& data : parsed) {
+      auto v = data.if_contains(name);
+      auto id = v && v->is_string() ? parse_id(v->get_string()) : std::nullopt;
+      if (id && std::find(ids.begin(), ids.end(), *id) == ids.end()) ids.push_back(*id);
+    }
+    std::unordered_map<std::string, json::value> related;
+    if (!ids.empty()) {
+      Params params(org_id, field->collection);
+      std::string sql =
+          "SELECT r.id, r.version, r.created_at, r.updated_at, r.data FROM records r "
+          "JOIN collections c ON c.id = r.collection_id WHERE c.org_id = $1 AND c.name = $2 "
+          "AND r.org_id = $1 AND r.id IN (";
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        params.add(ids[i]);
+        sql += (i ? ", $" : "$") + std::to_string(params.size());
+      }
+      sql += ")";
+      Statement statement{"records.expand", sql, false};
+      auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), statement, params,
+                                     deadline());
+      if (!rows) co_return rows.error();
+      for (int i = 0; i < rows->size(); ++i) {
+        auto r = record_from((*rows)[i]);
+        related.emplace(r.id.to_string(), json::parse(record_json(r)));
+      }
+    }
+    for (auto& data : parsed) {
+      auto v = data.if_contains(name);
+      if (!v || !v->is_string()) continue;
+      auto it = related.find(std::string(v->get_string()));
+      *v = it == related.end() ? json::value(nullptr) : it->second;
+    }
+  }
+  for (std::size_t i = 0; i < records.size(); ++i) records[i].data = json::serialize(parsed[i]);
+  co_return Result<void>{};
 }
 
 asio::awaitable<Result<Page>> RecordService::list_records(const Collection& collection,

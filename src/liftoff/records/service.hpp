@@ -137,6 +137,14 @@ class RecordService {
       const audit::Actor& actor, const db::Uuid& org_id, std::string_view collection,
       const std::vector<BatchOperation>& operations);
 
+  // Replaces, in each record's data, the value of each relation field in `fields` by the related
+  // record (null when it no longer exists). One query per field, for all records at once; only
+  // records of the same org are ever read.
+  [[nodiscard]] boost::asio::awaitable<Result<void>> expand(const db::Uuid& org_id,
+                                                            const Schema& schema,
+                                                            const std::vector<std::string>& fields,
+                                                            std::vector<Record>& records);
+
   [[nodiscard]] boost::asio::awaitable<Result<Page>> list_records(const Collection& collection,
                                                                   const ListRequest& request,
                                                                   CountMode count);
