@@ -18,7 +18,6 @@ namespace {
 namespace json = boost::json;
 using http::beast_http::status;
 using identity::Action;
-using identity::OrgService;
 
 constexpr std::int32_t kMaxPage = 200;
 constexpr std::int32_t kMaxExport = 100'000;
@@ -81,22 +80,6 @@ Result<identity::Role> role_field(const std::string& text) {
   return *role;
 }
 
-// An integer query parameter in [1, max], `fallback` when absent.
-Result<std::int32_t> limit_param(const http::QueryParams& query, std::int32_t fallback,
-                                 std::int32_t max) {
-  auto it = query.find("limit");
-  if (it == query.end()) return fallback;
-  std::int32_t value = 0;
-  auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), value);
-  if (ec != std::errc{} || end != it->second.data() + it->second.size() || value < 1 ||
-      value > max) {
-    return Error{Errc::bad_request,
-                 "invalid query parameter",
-                 {{"limit", "must be an integer from 1 to " + std::to_string(max)}}};
-  }
-  return value;
-}
-
 // The audit filter from ?action=&actor=&since=&until=&cursor= (limit apart).
 Result<audit::Filter> audit_filter(const http::QueryParams& query) {
   audit::Filter filter;
@@ -155,35 +138,29 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
   });
 
   router.add(http::Verb::get, "/v1/orgs/{org}", [&](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authenticate(identity, ctx);
+    auto who = co_await authorize(identity, ctx, Action::org_read);
     if (!who) co_return problem(who.error(), ctx);
-    auto access = OrgService::access(*who, *ctx.param("org"), Action::org_read);
-    if (!access) co_return problem(access.error(), ctx);
-    auto org = co_await orgs.get(*access);
+    auto org = co_await orgs.get(who->access);
     if (!org) co_return problem(org.error(), ctx);
     co_return http::json_response(status::ok, org_json(*org));
   });
 
   router.add(http::Verb::patch, "/v1/orgs/{org}", [&](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authenticate(identity, ctx);
+    auto who = co_await authorize(identity, ctx, Action::org_update);
     if (!who) co_return problem(who.error(), ctx);
-    auto access = OrgService::access(*who, *ctx.param("org"), Action::org_update);
-    if (!access) co_return problem(access.error(), ctx);
     auto fields = string_fields(ctx.request, {"name"});
     if (!fields) co_return problem(fields.error(), ctx);
-    auto caller = caller_of(std::move(*who), ctx);
-    auto org = co_await orgs.rename(caller, access->org_id, (*fields)["name"]);
+    auto caller = caller_of(std::move(who->principal), ctx);
+    auto org = co_await orgs.rename(caller, who->access.org_id, (*fields)["name"]);
     if (!org) co_return problem(org.error(), ctx);
     co_return http::json_response(status::ok, org_json(*org));
   });
 
   router.add(http::Verb::delete_, "/v1/orgs/{org}", [&](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authenticate(identity, ctx);
+    auto who = co_await authorize(identity, ctx, Action::org_delete);
     if (!who) co_return problem(who.error(), ctx);
-    auto access = OrgService::access(*who, *ctx.param("org"), Action::org_delete);
-    if (!access) co_return problem(access.error(), ctx);
-    auto caller = caller_of(std::move(*who), ctx);
-    auto org = co_await orgs.remove(caller, access->org_id);
+    auto caller = caller_of(std::move(who->principal), ctx);
+    auto org = co_await orgs.remove(caller, who->access.org_id);
     if (!org) co_return problem(org.error(), ctx);
     co_return http::json_response(status::ok, org_json(*org));
   });
@@ -201,13 +178,11 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
 
   router.add(http::Verb::get, "/v1/orgs/{org}/members",
              [&](http::RequestContext& ctx) -> Awaitable {
-               auto who = co_await authenticate(identity, ctx);
+               auto who = co_await authorize(identity, ctx, Action::org_read);
                if (!who) co_return problem(who.error(), ctx);
-               auto access = OrgService::access(*who, *ctx.param("org"), Action::org_read);
-               if (!access) co_return problem(access.error(), ctx);
                auto query = http::parse_query(ctx.query, {"limit", "cursor"});
                if (!query) co_return problem(query.error(), ctx);
-               auto limit = limit_param(*query, 100, kMaxPage);
+               auto limit = http::int_param(*query, "limit", 100, 1, kMaxPage);
                if (!limit) co_return problem(limit.error(), ctx);
                std::optional<db::Uuid> after;
                if (auto it = query->find("cursor"); it != query->end()) {
@@ -219,7 +194,7 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
                                      ctx);
                  }
                }
-               auto members = co_await orgs.members(*access, after, *limit);
+               auto members = co_await orgs.members(who->access, after, *limit);
                if (!members) co_return problem(members.error(), ctx);
                json::array items;
                for (const auto& m : *members) items.push_back(member_json(m));
@@ -232,57 +207,51 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
 
   router.add(http::Verb::patch, "/v1/orgs/{org}/members/{user}",
              [&](http::RequestContext& ctx) -> Awaitable {
-               auto who = co_await authenticate(identity, ctx);
+               auto who = co_await authorize(identity, ctx, Action::members_manage);
                if (!who) co_return problem(who.error(), ctx);
-               auto access = OrgService::access(*who, *ctx.param("org"), Action::members_manage);
-               if (!access) co_return problem(access.error(), ctx);
                auto fields = string_fields(ctx.request, {"role"});
                if (!fields) co_return problem(fields.error(), ctx);
                auto role = role_field((*fields)["role"]);
                if (!role) co_return problem(role.error(), ctx);
-               auto caller = caller_of(std::move(*who), ctx);
+               auto caller = caller_of(std::move(who->principal), ctx);
                auto member =
-                   co_await orgs.change_role(caller, access->org_id, *ctx.param("user"), *role);
+                   co_await orgs.change_role(caller, who->access.org_id, *ctx.param("user"), *role);
                if (!member) co_return problem(member.error(), ctx);
                co_return http::json_response(status::ok, member_json(*member));
              });
 
   router.add(http::Verb::delete_, "/v1/orgs/{org}/members/{user}",
              [&](http::RequestContext& ctx) -> Awaitable {
-               auto who = co_await authenticate(identity, ctx);
-               if (!who) co_return problem(who.error(), ctx);
                // Anyone may leave; removing others is checked in the transaction.
-               auto access = OrgService::access(*who, *ctx.param("org"), Action::org_read);
-               if (!access) co_return problem(access.error(), ctx);
-               auto caller = caller_of(std::move(*who), ctx);
-               auto done = co_await orgs.remove_member(caller, access->org_id, *ctx.param("user"));
+               auto who = co_await authorize(identity, ctx, Action::org_read);
+               if (!who) co_return problem(who.error(), ctx);
+               auto caller = caller_of(std::move(who->principal), ctx);
+               auto done =
+                   co_await orgs.remove_member(caller, who->access.org_id, *ctx.param("user"));
                if (!done) co_return problem(done.error(), ctx);
                co_return no_content();
              });
 
-  router.add(
-      http::Verb::post, "/v1/orgs/{org}/invitations", [&](http::RequestContext& ctx) -> Awaitable {
-        auto who = co_await authenticate(identity, ctx);
-        if (!who) co_return problem(who.error(), ctx);
-        auto access = OrgService::access(*who, *ctx.param("org"), Action::invitations_manage);
-        if (!access) co_return problem(access.error(), ctx);
-        auto fields = string_fields(ctx.request, {"email", "role"});
-        if (!fields) co_return problem(fields.error(), ctx);
-        auto role = role_field((*fields)["role"]);
-        if (!role) co_return problem(role.error(), ctx);
-        auto caller = caller_of(std::move(*who), ctx);
-        auto invitation = co_await orgs.invite(caller, access->org_id, (*fields)["email"], *role);
-        if (!invitation) co_return problem(invitation.error(), ctx);
-        co_return http::json_response(status::created, invitation_json(*invitation));
-      });
+  router.add(http::Verb::post, "/v1/orgs/{org}/invitations",
+             [&](http::RequestContext& ctx) -> Awaitable {
+               auto who = co_await authorize(identity, ctx, Action::invitations_manage);
+               if (!who) co_return problem(who.error(), ctx);
+               auto fields = string_fields(ctx.request, {"email", "role"});
+               if (!fields) co_return problem(fields.error(), ctx);
+               auto role = role_field((*fields)["role"]);
+               if (!role) co_return problem(role.error(), ctx);
+               auto caller = caller_of(std::move(who->principal), ctx);
+               auto invitation =
+                   co_await orgs.invite(caller, who->access.org_id, (*fields)["email"], *role);
+               if (!invitation) co_return problem(invitation.error(), ctx);
+               co_return http::json_response(status::created, invitation_json(*invitation));
+             });
 
   router.add(
       http::Verb::get, "/v1/orgs/{org}/invitations", [&](http::RequestContext& ctx) -> Awaitable {
-        auto who = co_await authenticate(identity, ctx);
+        auto who = co_await authorize(identity, ctx, Action::invitations_manage);
         if (!who) co_return problem(who.error(), ctx);
-        auto access = OrgService::access(*who, *ctx.param("org"), Action::invitations_manage);
-        if (!access) co_return problem(access.error(), ctx);
-        auto list = co_await orgs.invitations(*access);
+        auto list = co_await orgs.invitations(who->access);
         if (!list) co_return problem(list.error(), ctx);
         json::array items;
         for (const auto& i : *list) items.push_back(invitation_json(i));
@@ -291,13 +260,10 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
 
   router.add(http::Verb::delete_, "/v1/orgs/{org}/invitations/{invitation}",
              [&](http::RequestContext& ctx) -> Awaitable {
-               auto who = co_await authenticate(identity, ctx);
+               auto who = co_await authorize(identity, ctx, Action::invitations_manage);
                if (!who) co_return problem(who.error(), ctx);
-               auto access =
-                   OrgService::access(*who, *ctx.param("org"), Action::invitations_manage);
-               if (!access) co_return problem(access.error(), ctx);
-               auto caller = caller_of(std::move(*who), ctx);
-               auto done = co_await orgs.revoke_invitation(caller, access->org_id,
+               auto caller = caller_of(std::move(who->principal), ctx);
+               auto done = co_await orgs.revoke_invitation(caller, who->access.org_id,
                                                            *ctx.param("invitation"));
                if (!done) co_return problem(done.error(), ctx);
                co_return no_content();
@@ -315,27 +281,24 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
 
   router.add(
       http::Verb::post, "/v1/orgs/{org}/api-keys", [&](http::RequestContext& ctx) -> Awaitable {
-        auto who = co_await authenticate(identity, ctx);
+        auto who = co_await authorize(identity, ctx, Action::api_keys_manage);
         if (!who) co_return problem(who.error(), ctx);
-        auto access = OrgService::access(*who, *ctx.param("org"), Action::api_keys_manage);
-        if (!access) co_return problem(access.error(), ctx);
         auto fields = string_fields(ctx.request, {"name", "role"});
         if (!fields) co_return problem(fields.error(), ctx);
         auto role = role_field((*fields)["role"]);
         if (!role) co_return problem(role.error(), ctx);
-        auto caller = caller_of(std::move(*who), ctx);
-        auto key = co_await orgs.create_api_key(caller, access->org_id, (*fields)["name"], *role);
+        auto caller = caller_of(std::move(who->principal), ctx);
+        auto key =
+            co_await orgs.create_api_key(caller, who->access.org_id, (*fields)["name"], *role);
         if (!key) co_return problem(key.error(), ctx);
         co_return http::json_response(status::created, api_key_json(*key));
       });
 
   router.add(
       http::Verb::get, "/v1/orgs/{org}/api-keys", [&](http::RequestContext& ctx) -> Awaitable {
-        auto who = co_await authenticate(identity, ctx);
+        auto who = co_await authorize(identity, ctx, Action::api_keys_manage);
         if (!who) co_return problem(who.error(), ctx);
-        auto access = OrgService::access(*who, *ctx.param("org"), Action::api_keys_manage);
-        if (!access) co_return problem(access.error(), ctx);
-        auto keys = co_await orgs.api_keys(*access);
+        auto keys = co_await orgs.api_keys(who->access);
         if (!keys) co_return problem(keys.error(), ctx);
         json::array items;
         for (const auto& k : *keys) items.push_back(api_key_json(k));
@@ -344,30 +307,27 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
 
   router.add(http::Verb::delete_, "/v1/orgs/{org}/api-keys/{key}",
              [&](http::RequestContext& ctx) -> Awaitable {
-               auto who = co_await authenticate(identity, ctx);
+               auto who = co_await authorize(identity, ctx, Action::api_keys_manage);
                if (!who) co_return problem(who.error(), ctx);
-               auto access = OrgService::access(*who, *ctx.param("org"), Action::api_keys_manage);
-               if (!access) co_return problem(access.error(), ctx);
-               auto caller = caller_of(std::move(*who), ctx);
-               auto done = co_await orgs.revoke_api_key(caller, access->org_id, *ctx.param("key"));
+               auto caller = caller_of(std::move(who->principal), ctx);
+               auto done =
+                   co_await orgs.revoke_api_key(caller, who->access.org_id, *ctx.param("key"));
                if (!done) co_return problem(done.error(), ctx);
                co_return no_content();
              });
 
   router.add(http::Verb::get, "/v1/orgs/{org}/audit", [&](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authenticate(identity, ctx);
+    auto who = co_await authorize(identity, ctx, Action::audit_read);
     if (!who) co_return problem(who.error(), ctx);
-    auto access = OrgService::access(*who, *ctx.param("org"), Action::audit_read);
-    if (!access) co_return problem(access.error(), ctx);
     auto query =
         http::parse_query(ctx.query, {"action", "actor", "since", "until", "limit", "cursor"});
     if (!query) co_return problem(query.error(), ctx);
     auto filter = audit_filter(*query);
     if (!filter) co_return problem(filter.error(), ctx);
-    auto limit = limit_param(*query, 50, kMaxPage);
+    auto limit = http::int_param(*query, "limit", 50, 1, kMaxPage);
     if (!limit) co_return problem(limit.error(), ctx);
     filter->limit = *limit;
-    auto events = co_await audit::list(database, access->org_id, *filter);
+    auto events = co_await audit::list(database, who->access.org_id, *filter);
     if (!events) co_return problem(events.error(), ctx);
     json::array items;
     for (const auto& e : *events) items.push_back(audit::to_json(e));
@@ -382,23 +342,21 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
   // the cursor to continue in the Liftoff-Next-Cursor header when there are more.
   router.add(
       http::Verb::get, "/v1/orgs/{org}/audit/export", [&](http::RequestContext& ctx) -> Awaitable {
-        auto who = co_await authenticate(identity, ctx);
+        auto who = co_await authorize(identity, ctx, Action::audit_read);
         if (!who) co_return problem(who.error(), ctx);
-        auto access = OrgService::access(*who, *ctx.param("org"), Action::audit_read);
-        if (!access) co_return problem(access.error(), ctx);
         auto query =
             http::parse_query(ctx.query, {"action", "actor", "since", "until", "limit", "cursor"});
         if (!query) co_return problem(query.error(), ctx);
         auto filter = audit_filter(*query);
         if (!filter) co_return problem(filter.error(), ctx);
-        auto limit = limit_param(*query, kMaxExport, kMaxExport);
+        auto limit = http::int_param(*query, "limit", kMaxExport, 1, kMaxExport);
         if (!limit) co_return problem(limit.error(), ctx);
         std::string body;
         std::int32_t remaining = *limit;
         std::optional<std::int64_t> next;
         while (remaining > 0) {
           filter->limit = std::min(remaining, kExportBatch);
-          auto events = co_await audit::list(database, access->org_id, *filter);
+          auto events = co_await audit::list(database, who->access.org_id, *filter);
           if (!events) co_return problem(events.error(), ctx);
           for (const auto& e : *events) {
             body += json::serialize(audit::to_json(e));

@@ -20,7 +20,6 @@ namespace json = boost::json;
 using http::beast_http::field;
 using http::beast_http::status;
 using identity::Action;
-using identity::OrgService;
 
 constexpr std::int32_t kMaxPage = 200;
 
@@ -62,20 +61,6 @@ Result<records::CountMode> count_param(const http::QueryParams& query) {
   if (it->second == "estimate") return records::CountMode::estimate;
   return Error{
       Errc::bad_request, "invalid query parameter", {{"count", "must be none, exact or estimate"}}};
-}
-
-Result<std::int32_t> page_limit(const http::QueryParams& query) {
-  auto it = query.find("limit");
-  if (it == query.end()) return 20;
-  std::int32_t value = 0;
-  auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), value);
-  if (ec != std::errc{} || end != it->second.data() + it->second.size() || value < 1 ||
-      value > kMaxPage) {
-    return Error{Errc::bad_request,
-                 "invalid query parameter",
-                 {{"limit", "must be an integer from 1 to " + std::to_string(kMaxPage)}}};
-  }
-  return value;
 }
 
 // ?fields=a,b: only those data fields in each record (400 for a field the schema lacks).
@@ -219,10 +204,8 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
   const std::string one_record = records_path + "/{id}";
 
   router.add(http::Verb::post, collections, [&, limits](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authenticate(identity, ctx);
+    auto who = co_await authorize(identity, ctx, Action::schema_manage);
     if (!who) co_return problem(who.error(), ctx);
-    auto access = OrgService::access(*who, *ctx.param("org"), Action::schema_manage);
-    if (!access) co_return problem(access.error(), ctx);
     auto body = object_body(ctx.request, limits);
     if (!body) co_return problem(body.error(), ctx);
     Error unknown{Errc::bad_request, "unknown fields in the body", {}};
@@ -238,19 +221,18 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
       if (!fields) invalid.fields.push_back({"fields", "is required"});
       co_return problem(invalid, ctx);
     }
-    auto actor = caller_of(std::move(*who), ctx).actor();
+    auto actor = caller_of(std::move(who->principal), ctx).actor();
     std::string name_text(name->get_string());
-    auto created = co_await service.create_collection(actor, access->org_id, name_text, *fields);
+    auto created =
+        co_await service.create_collection(actor, who->access.org_id, name_text, *fields);
     if (!created) co_return problem(created.error(), ctx);
     co_return http::json_response(status::created, records::collection_json(*created));
   });
 
   router.add(http::Verb::get, collections, [&](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authenticate(identity, ctx);
+    auto who = co_await authorize(identity, ctx, Action::records_read);
     if (!who) co_return problem(who.error(), ctx);
-    auto access = OrgService::access(*who, *ctx.param("org"), Action::records_read);
-    if (!access) co_return problem(access.error(), ctx);
-    auto list = co_await service.collections(access->org_id);
+    auto list = co_await service.collections(who->access.org_id);
     if (!list) co_return problem(list.error(), ctx);
     json::array items;
     for (const auto& c : *list) items.push_back(records::collection_json(c));
@@ -258,38 +240,33 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
   });
 
   router.add(http::Verb::get, one_collection, [&](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authenticate(identity, ctx);
+    auto who = co_await authorize(identity, ctx, Action::records_read);
     if (!who) co_return problem(who.error(), ctx);
-    auto access = OrgService::access(*who, *ctx.param("org"), Action::records_read);
-    if (!access) co_return problem(access.error(), ctx);
-    auto c = co_await service.collection(access->org_id, *ctx.param("collection"));
+    auto c = co_await service.collection(who->access.org_id, *ctx.param("collection"));
     if (!c) co_return problem(c.error(), ctx);
     co_return http::json_response(status::ok, records::collection_json(**c));
   });
 
   router.add(http::Verb::delete_, one_collection, [&](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authenticate(identity, ctx);
+    auto who = co_await authorize(identity, ctx, Action::schema_manage);
     if (!who) co_return problem(who.error(), ctx);
-    auto access = OrgService::access(*who, *ctx.param("org"), Action::schema_manage);
-    if (!access) co_return problem(access.error(), ctx);
-    auto actor = caller_of(std::move(*who), ctx).actor();
-    auto done = co_await service.delete_collection(actor, access->org_id, *ctx.param("collection"));
+    auto actor = caller_of(std::move(who->principal), ctx).actor();
+    auto done =
+        co_await service.delete_collection(actor, who->access.org_id, *ctx.param("collection"));
     if (!done) co_return problem(done.error(), ctx);
     co_return no_content();
   });
 
   router.add(http::Verb::post, records_path, [&, limits](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authenticate(identity, ctx);
+    auto who = co_await authorize(identity, ctx, Action::records_write);
     if (!who) co_return problem(who.error(), ctx);
-    auto access = OrgService::access(*who, *ctx.param("org"), Action::records_write);
-    if (!access) co_return problem(access.error(), ctx);
     auto key = idempotency(ctx);
     if (!key) co_return problem(key.error(), ctx);
     auto body = object_body(ctx.request, limits);
     if (!body) co_return problem(body.error(), ctx);
-    auto actor = caller_of(std::move(*who), ctx).actor();
-    auto created = co_await service.create_record(actor, access->org_id, *ctx.param("collection"),
-                                                  *body, *key);
+    auto actor = caller_of(std::move(who->principal), ctx).actor();
+    auto created = co_await service.create_record(actor, who->access.org_id,
+                                                  *ctx.param("collection"), *body, *key);
     if (!created) co_return problem(created.error(), ctx);
     auto res = http::text_response(static_cast<status>(created->status), created->body,
                                    "application/json");
@@ -299,16 +276,14 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
 
   router.add(http::Verb::post, records_path + ":batch",
              [&, limits](http::RequestContext& ctx) -> Awaitable {
-               auto who = co_await authenticate(identity, ctx);
+               auto who = co_await authorize(identity, ctx, Action::records_write);
                if (!who) co_return problem(who.error(), ctx);
-               auto access = OrgService::access(*who, *ctx.param("org"), Action::records_write);
-               if (!access) co_return problem(access.error(), ctx);
                auto body = object_body(ctx.request, limits);
                if (!body) co_return problem(body.error(), ctx);
                auto operations = batch_operations(*body);
                if (!operations) co_return problem(operations.error(), ctx);
-               auto actor = caller_of(std::move(*who), ctx).actor();
-               auto results = co_await service.batch(actor, access->org_id,
+               auto actor = caller_of(std::move(who->principal), ctx).actor();
+               auto results = co_await service.batch(actor, who->access.org_id,
                                                      *ctx.param("collection"), *operations);
                if (!results) co_return problem(results.error(), ctx);
                std::string out = R"({"results":[)";
@@ -326,18 +301,16 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
              });
 
   router.add(http::Verb::get, records_path, [&](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authenticate(identity, ctx);
+    auto who = co_await authorize(identity, ctx, Action::records_read);
     if (!who) co_return problem(who.error(), ctx);
-    auto access = OrgService::access(*who, *ctx.param("org"), Action::records_read);
-    if (!access) co_return problem(access.error(), ctx);
     auto query = http::parse_query(
         ctx.query, {"filter", "sort", "limit", "cursor", "fields", "count", "q", "expand"});
     if (!query) co_return problem(query.error(), ctx);
-    auto limit = page_limit(*query);
+    auto limit = http::int_param(*query, "limit", 20, 1, kMaxPage);
     if (!limit) co_return problem(limit.error(), ctx);
     auto count = count_param(*query);
     if (!count) co_return problem(count.error(), ctx);
-    auto collection = co_await service.collection(access->org_id, *ctx.param("collection"));
+    auto collection = co_await service.collection(who->access.org_id, *ctx.param("collection"));
     if (!collection) co_return problem(collection.error(), ctx);
     records::ListRequest request;
     request.limit = *limit;
@@ -381,20 +354,19 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
   });
 
   router.add(http::Verb::get, one_record, [&](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authenticate(identity, ctx);
+    auto who = co_await authorize(identity, ctx, Action::records_read);
     if (!who) co_return problem(who.error(), ctx);
-    auto access = OrgService::access(*who, *ctx.param("org"), Action::records_read);
-    if (!access) co_return problem(access.error(), ctx);
     auto query = http::parse_query(ctx.query, {"expand"});
     if (!query) co_return problem(query.error(), ctx);
     auto record =
-        co_await service.record(access->org_id, *ctx.param("collection"), *ctx.param("id"));
+        co_await service.record(who->access.org_id, *ctx.param("collection"), *ctx.param("id"));
     if (!record) co_return problem(record.error(), ctx);
     if (auto expand = expand_param(*query); !expand.empty()) {
-      auto collection = co_await service.collection(access->org_id, *ctx.param("collection"));
+      auto collection = co_await service.collection(who->access.org_id, *ctx.param("collection"));
       if (!collection) co_return problem(collection.error(), ctx);
       std::vector<records::Record> one{std::move(*record)};
-      auto expanded = co_await service.expand(access->org_id, (*collection)->schema, expand, one);
+      auto expanded =
+          co_await service.expand(who->access.org_id, (*collection)->schema, expand, one);
       if (!expanded) co_return problem(expanded.error(), ctx);
       *record = std::move(one.front());
     }
@@ -409,31 +381,28 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
 
   for (auto [verb, merge] : {std::pair{http::Verb::patch, true}, {http::Verb::put, false}}) {
     router.add(verb, one_record, [&, limits, merge](http::RequestContext& ctx) -> Awaitable {
-      auto who = co_await authenticate(identity, ctx);
+      auto who = co_await authorize(identity, ctx, Action::records_write);
       if (!who) co_return problem(who.error(), ctx);
-      auto access = OrgService::access(*who, *ctx.param("org"), Action::records_write);
-      if (!access) co_return problem(access.error(), ctx);
       auto expected = if_match(ctx.request);
       if (!expected) co_return problem(expected.error(), ctx);
       auto body = object_body(ctx.request, limits);
       if (!body) co_return problem(body.error(), ctx);
-      auto actor = caller_of(std::move(*who), ctx).actor();
-      auto updated = co_await service.update_record(actor, access->org_id, *ctx.param("collection"),
-                                                    *ctx.param("id"), *body, merge, *expected);
+      auto actor = caller_of(std::move(who->principal), ctx).actor();
+      auto updated =
+          co_await service.update_record(actor, who->access.org_id, *ctx.param("collection"),
+                                         *ctx.param("id"), *body, merge, *expected);
       if (!updated) co_return problem(updated.error(), ctx);
       co_return record_response(status::ok, *updated);
     });
   }
 
   router.add(http::Verb::delete_, one_record, [&](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authenticate(identity, ctx);
+    auto who = co_await authorize(identity, ctx, Action::records_write);
     if (!who) co_return problem(who.error(), ctx);
-    auto access = OrgService::access(*who, *ctx.param("org"), Action::records_write);
-    if (!access) co_return problem(access.error(), ctx);
     auto expected = if_match(ctx.request);
     if (!expected) co_return problem(expected.error(), ctx);
-    auto actor = caller_of(std::move(*who), ctx).actor();
-    auto done = co_await service.delete_record(actor, access->org_id, *ctx.param("collection"),
+    auto actor = caller_of(std::move(who->principal), ctx).actor();
+    auto done = co_await service.delete_record(actor, who->access.org_id, *ctx.param("collection"),
                                                *ctx.param("id"), *expected);
     if (!done) co_return problem(done.error(), ctx);
     co_return no_content();

@@ -77,6 +77,16 @@ boost::asio::awaitable<Result<identity::Principal>> authenticate_user(
   co_return who;
 }
 
+boost::asio::awaitable<Result<Authorized>> authorize(identity::IdentityService& service,
+                                                     const http::RequestContext& ctx,
+                                                     identity::Action action) {
+  auto who = co_await authenticate(service, ctx);
+  if (!who) co_return who.error();
+  auto access = identity::OrgService::access(*who, ctx.param("org").value_or(""), action);
+  if (!access) co_return access.error();
+  co_return Authorized{std::move(*who), *access};
+}
+
 identity::Caller caller_of(identity::Principal principal, const http::RequestContext& ctx) {
   constexpr std::size_t kMaxUserAgent = 512;
   auto agent = ctx.request[http::beast_http::field::user_agent];

@@ -37,6 +37,15 @@ using Awaitable = boost::asio::awaitable<http::Response>;
 [[nodiscard]] boost::asio::awaitable<Result<identity::Principal>> authenticate_user(
     identity::IdentityService& service, const http::RequestContext& ctx);
 
+// authenticate(), then OrgService::access() for the path's {org}: not a member -> 404, too small a
+// role for `action` -> 403.
+struct Authorized {
+  identity::Principal principal;
+  identity::Access access;
+};
+[[nodiscard]] boost::asio::awaitable<Result<Authorized>> authorize(
+    identity::IdentityService& service, const http::RequestContext& ctx, identity::Action action);
+
 // The principal with where the request came from, as the audit log records it.
 [[nodiscard]] identity::Caller caller_of(identity::Principal principal,
                                          const http::RequestContext& ctx);

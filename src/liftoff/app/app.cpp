@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <sstream>
 
@@ -209,7 +210,10 @@ int serve(const core::Config& config) {
   return 0;
 }
 
-int migrate(const core::Config& config, bool up) {
+// Runs an administrative task (migrations, audit verification) on its own connection to the
+// configured (or embedded) database; the task's result is the exit status.
+int with_admin_connection(const core::Config& config,
+                          const std::function<asio::awaitable<int>(db::Connection&)>& task) {
   auto url = database_url(config);
   if (!url) {
     spdlog::error("{}", url.error().detail);
@@ -221,9 +225,15 @@ int migrate(const core::Config& config, bool up) {
       spdlog::error("{}", conn.error().detail);
       co_return kExitFailure;
     }
+    co_return co_await task(**conn);
+  }());
+}
+
+int migrate(const core::Config& config, bool up) {
+  return with_admin_connection(config, [up](db::Connection& conn) -> asio::awaitable<int> {
     auto deadline = db::deadline_after(kMigrationTimeout);
     if (up) {
-      auto applied = co_await db::migrate_up(**conn, db::embedded_migrations(), deadline);
+      auto applied = co_await db::migrate_up(conn, db::embedded_migrations(), deadline);
       if (!applied) {
         spdlog::error("{}", applied.error().detail);
         co_return kExitFailure;
@@ -233,7 +243,7 @@ int migrate(const core::Config& config, bool up) {
                 << "\n";
       co_return 0;
     }
-    auto status = co_await db::schema_status(**conn, db::embedded_migrations(), deadline);
+    auto status = co_await db::schema_status(conn, db::embedded_migrations(), deadline);
     if (!status) {
       spdlog::error("{}", status.error().detail);
       co_return kExitFailure;
@@ -245,7 +255,7 @@ int migrate(const core::Config& config, bool up) {
     std::cout << fmt::format("schema version {} of {} ({} pending)\n", status->applied_version,
                              status->known_version, status->pending());
     co_return 0;
-  }());
+  });
 }
 
 // Recomputes one organization's audit hash chain; exit 0 when intact, 1 when not (or on error).
@@ -255,18 +265,8 @@ int audit_verify(const core::Config& config, const std::string& org_text) {
     std::cerr << "error: --org: expected an organization id (a UUID)\n";
     return kExitUsage;
   }
-  auto url = database_url(config);
-  if (!url) {
-    spdlog::error("{}", url.error().detail);
-    return kExitFailure;
-  }
-  return block_on([&]() -> asio::awaitable<int> {
-    auto conn = co_await connect(*url);
-    if (!conn) {
-      spdlog::error("{}", conn.error().detail);
-      co_return kExitFailure;
-    }
-    auto report = co_await audit::verify(**conn, *org_id);
+  return with_admin_connection(config, [&](db::Connection& conn) -> asio::awaitable<int> {
+    auto report = co_await audit::verify(conn, *org_id);
     if (!report) {
       spdlog::error("{}", report.error().detail);
       co_return kExitFailure;
@@ -278,7 +278,7 @@ int audit_verify(const core::Config& config, const std::string& org_text) {
     std::cout << fmt::format("org {}: TAMPERED at event {}: {} ({} events before it verified)\n",
                              org_text, *report->first_bad_seq, report->problem, report->events);
     co_return kExitFailure;
-  }());
+  });
 }
 
 int embedded(const core::Config& config, const std::string& action) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/url/parse_query.hpp>
+#include <charconv>
 
 namespace liftoff::http {
 
@@ -28,6 +29,22 @@ Result<QueryParams> parse_query(std::string_view query,
   }
   if (!unknown.fields.empty()) return unknown;
   return out;
+}
+
+Result<std::int32_t> int_param(const QueryParams& query, std::string_view name,
+                               std::int32_t fallback, std::int32_t min, std::int32_t max) {
+  auto it = query.find(name);
+  if (it == query.end()) return fallback;
+  const auto& text = it->second;
+  std::int32_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || value < min || value > max) {
+    return Error{Errc::bad_request,
+                 "invalid query parameter",
+                 {{std::string(name), "must be an integer from " + std::to_string(min) + " to " +
+                                          std::to_string(max)}}};
+  }
+  return value;
 }
 
 }  // namespace liftoff::http

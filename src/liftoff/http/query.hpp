@@ -1,6 +1,7 @@
 #pragma once
 // Query strings: decoded into name -> value, with the checks every endpoint needs in one place:
 // malformed percent-encoding, unknown parameters and repeated ones are a 400 naming them.
+#include <cstdint>
 #include <initializer_list>
 #include <map>
 #include <string>
@@ -14,5 +15,10 @@ using QueryParams = std::map<std::string, std::string, std::less<>>;
 
 [[nodiscard]] Result<QueryParams> parse_query(std::string_view query,
                                               std::initializer_list<std::string_view> known);
+
+// An integer parameter in [min, max]; `fallback` when absent; 400 naming it otherwise.
+[[nodiscard]] Result<std::int32_t> int_param(const QueryParams& query, std::string_view name,
+                                             std::int32_t fallback, std::int32_t min,
+                                             std::int32_t max);
 
 }  // namespace liftoff::http
