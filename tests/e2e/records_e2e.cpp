@@ -493,6 +493,45 @@ TEST_F(Records, FullTextSearchFindsWordsRankedAndPages) {
   EXPECT_EQ(json_of(*counted).at("count"), 3);
 }
 
+TEST_F(Records, FieldsCanBeAddedToALiveCollection) {
+  auto t = new_tenant("evolve");
+  create_tickets(t);
+  auto old = create(t, {{"title", "Old"}, {"status", "open"}, {"priority", 1}});
+  std::string old_id(json_of(*old).at("id").as_string());
+  auto patch = [&](const std::string& body) {
+    return http_request(
+        port(), "PATCH", t.base + "/tickets",
+        "Authorization: Bearer " + t.owner.token + "\r\nContent-Type: application/json\r\n", body);
+  };
+  auto added = patch(R"({"add":[{"name":"team","type":"enum","values":["a","b"],"indexed":true},
+                                {"name":"points","type":"integer","required":true,"default":3}]})");
+  ASSERT_EQ(status(added), 200) << added->body;
+  auto fields = json_of(*added).at("fields").as_array();
+  ASSERT_EQ(fields.size(), 10u);
+  EXPECT_EQ(fields[8].at("slot"), "t2");  // after status's t1
+  // New writes validate and fill the new fields; existing records simply lack them.
+  auto fresh = create(t, {{"title", "New"}, {"status", "open"}, {"priority", 2}, {"team", "b"}});
+  ASSERT_EQ(status(fresh), 201) << fresh->body;
+  EXPECT_EQ(json_of(*fresh).at("data").at("points"), 3);
+  EXPECT_EQ(
+      status(create(t, {{"title", "Bad"}, {"status", "open"}, {"priority", 2}, {"team", "z"}})),
+      422);
+  auto by_team = send_json(
+      port(), "GET", t.base + "/tickets/records?filter=" + encode("team = 'b'"), t.owner.token);
+  EXPECT_EQ(titles(*by_team), (std::vector<std::string>{"New"}));
+  auto without = send_json(
+      port(), "GET", t.base + "/tickets/records?filter=" + encode("team is null"), t.owner.token);
+  EXPECT_EQ(titles(*without), (std::vector<std::string>{"Old"}));
+
+  EXPECT_EQ(status(patch(R"({"add":[{"name":"title","type":"text"}]})")), 422);  // taken
+  EXPECT_EQ(status(patch(R"({"add":[{"name":"must","type":"text","required":true}]})")), 422);
+  EXPECT_EQ(status(patch(R"({"add":[{"name":"x","type":"relation","collection":"nope"}]})")), 422);
+  EXPECT_EQ(status(patch(R"({"drop":["title"]})")), 400);
+  auto audit = send_json(
+      port(), "GET", "/v1/orgs/" + t.org + "/audit?action=collection.fields_added", t.owner.token);
+  EXPECT_EQ(json_of(*audit).at("events").as_array().size(), 1u);
+}
+
 TEST_F(Records, RelationsPointIntoTheSameOrg) {
   auto t = new_tenant("relations");
   create_tickets(t);

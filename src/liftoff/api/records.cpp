@@ -247,6 +247,33 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
     co_return http::json_response(status::ok, records::collection_json(**c));
   });
 
+  router.add(
+      http::Verb::patch, one_collection, [&, limits](http::RequestContext& ctx) -> Awaitable {
+        auto who = co_await authorize(identity, ctx, Action::schema_manage);
+        if (!who) co_return problem(who.error(), ctx);
+        auto body = object_body(ctx.request, limits);
+        if (!body) co_return problem(body.error(), ctx);
+        Error unknown{Errc::bad_request, "unknown fields in the body", {}};
+        for (const auto& [key, value] : *body) {
+          if (key != "add") {
+            unknown.fields.push_back(
+                {key,
+                 "is not a known field (adding fields is the schema change supported so far)"});
+          }
+        }
+        if (!unknown.fields.empty()) co_return problem(unknown, ctx);
+        auto additions = body->if_contains("add");
+        if (!additions) {
+          co_return problem(
+              Error{Errc::validation_failed, "nothing to change", {{"add", "is required"}}}, ctx);
+        }
+        auto actor = caller_of(std::move(who->principal), ctx).actor();
+        auto changed = co_await service.add_fields(actor, who->access.org_id,
+                                                   *ctx.param("collection"), *additions);
+        if (!changed) co_return problem(changed.error(), ctx);
+        co_return http::json_response(status::ok, records::collection_json(*changed));
+      });
+
   router.add(http::Verb::delete_, one_collection, [&](http::RequestContext& ctx) -> Awaitable {
     auto who = co_await authorize(identity, ctx, Action::schema_manage);
     if (!who) co_return problem(who.error(), ctx);

@@ -135,25 +135,46 @@ bool is_identifier(std::string_view name) noexcept {
 }
 
 Result<Schema> Schema::parse(const json::value& input, const SchemaLimits& limits) {
+  return Schema().extend(input, limits, "fields");
+}
+
+Result<Schema> Schema::extended(const json::value& additions, const SchemaLimits& limits) const {
+  return extend(additions, limits, "add");
+}
+
+Result<Schema> Schema::extend(const json::value& input, const SchemaLimits& limits,
+                              std::string_view path) const {
   Error invalid{Errc::validation_failed, "the collection's fields are invalid", {}};
+  const std::string list(path);
   if (!input.is_array()) {
-    invalid.fields.push_back({"fields", "must be an array of field definitions"});
+    invalid.fields.push_back({list, "must be an array of field definitions"});
     return invalid;
   }
   const auto& items = input.get_array();
-  if (items.size() > limits.max_fields) {
+  if (fields_.size() + items.size() > limits.max_fields) {
     invalid.fields.push_back(
-        {"fields", "must have at most " + std::to_string(limits.max_fields) + " fields"});
+        {list, "a collection has at most " + std::to_string(limits.max_fields) + " fields"});
     return invalid;
   }
   static const std::set<std::string_view> kKnown = {"name",       "type",    "required",
                                                     "unique",     "indexed", "default",
                                                     "max_length", "values",  "collection"};
-  std::vector<Field> fields;
+  std::vector<Field> fields = fields_;
   std::set<std::string> names;
   std::size_t used_text = 0, used_number = 0, used_time = 0, used_unique = 0;
+  for (const auto& f : fields_) {
+    names.insert(f.name);
+    auto in = [&](std::span<const std::string_view> slots) {
+      return std::find(slots.begin(), slots.end(), f.slot) != slots.end();
+    };
+    used_text += in(kTextSlots);
+    used_number += in(kNumberSlots);
+    used_time += in(kTimeSlots);
+    used_unique += !f.unique_slot.empty();
+  }
+  bool adding = !fields_.empty() || path != "fields";
   for (std::size_t i = 0; i < items.size(); ++i) {
-    std::string at = "fields[" + std::to_string(i) + "]";
+    std::string at = list + "[" + std::to_string(i) + "]";
     auto problem = [&](std::string_view member, std::string message) {
       invalid.fields.push_back({member.empty() ? at : at + "." + std::string(member), message});
     };
@@ -267,6 +288,9 @@ Result<Schema> Schema::parse(const json::value& input, const SchemaLimits& limit
       } else {
         f.default_value = *checked;
       }
+    }
+    if (adding && f.required && !f.default_value) {
+      problem("required", "a field added to a collection must have a default to be required");
     }
     fields.push_back(std::move(f));
   }

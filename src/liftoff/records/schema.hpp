@@ -67,6 +67,11 @@ class Schema {
   // ("fields[2].type").
   [[nodiscard]] static Result<Schema> parse(const boost::json::value& fields,
                                             const SchemaLimits& limits);
+  // This schema with the fields of `additions` appended (errors named "add[i]..."). New fields may
+  // not be required without a default: existing records lack them. Slots continue from this
+  // schema's; existing records hold NULL there, which is what their data says.
+  [[nodiscard]] Result<Schema> extended(const boost::json::value& additions,
+                                        const SchemaLimits& limits) const;
   // From what to_json() stored (trusted: slots included).
   [[nodiscard]] static Schema from_stored(const boost::json::value& stored);
   [[nodiscard]] boost::json::array to_json() const;
@@ -75,6 +80,8 @@ class Schema {
   [[nodiscard]] const std::vector<Field>& fields() const { return fields_; }
 
  private:
+  [[nodiscard]] Result<Schema> extend(const boost::json::value& input, const SchemaLimits& limits,
+                                      std::string_view path) const;
   std::vector<Field> fields_;
 };
 

@@ -35,6 +35,13 @@ constexpr Statement kCollectionForShare{
     "records.collection_for_share",
     "SELECT id, org_id, name, fields, created_at, updated_at FROM collections "
     "WHERE org_id = $1 AND name = $2 FOR SHARE"};
+constexpr Statement kCollectionForUpdate{
+    "records.collection_for_update",
+    "SELECT id, org_id, name, fields, created_at, updated_at FROM collections "
+    "WHERE org_id = $1 AND name = $2 FOR UPDATE"};
+constexpr Statement kUpdateFields{
+    "records.update_fields",
+    "UPDATE collections SET fields = $2, updated_at = now() WHERE id = $1 RETURNING updated_at"};
 constexpr Statement kDeleteCollection{
     "records.delete_collection",
     "DELETE FROM collections WHERE org_id = $1 AND name = $2 RETURNING id"};
@@ -245,18 +252,8 @@ asio::awaitable<Result<Collection>> RecordService::create_collection(const audit
                                              " collections, the most it may have");
   }
   Collection c{db::Uuid{core::new_uuid_v7()}, org_id, name, std::move(*schema), {}, {}};
-  for (const auto& f : c.schema.fields()) {
-    if (f.type == FieldType::relation && f.collection != name) {
-      Params target(org_id, f.collection);
-      auto found = co_await tx->query(kCollection, target, deadline());
-      if (!found) co_return found.error();
-      if (found->empty()) {
-        co_return Error{Errc::validation_failed,
-                        "the collection is invalid",
-                        {{f.name, "relates to '" + f.collection + "', which does not exist"}}};
-      }
-    }
-  }
+  auto targets = co_await check_relation_targets(*tx, org_id, name, c.schema.fields());
+  if (!targets) co_return targets.error();
   Params params(c.id, org_id, name, db::Json{json::serialize(c.schema.to_json())});
   auto inserted = co_await tx->query(kInsertCollection, params, deadline());
   if (!inserted) {
@@ -324,6 +321,56 @@ asio::awaitable<Result<Collection>> RecordService::collection_in(db::Transaction
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return no_collection();
   co_return collection_from(rows->front());
+}
+
+asio::awaitable<Result<void>> RecordService::check_relation_targets(
+    db::Transaction& tx, const db::Uuid& org_id, std::string_view self,
+    const std::vector<Field>& fields) {
+  Error invalid{Errc::validation_failed, "the collection is invalid", {}};
+  for (const auto& f : fields) {
+    if (f.type != FieldType::relation || f.collection == self) continue;
+    Params target(org_id, f.collection);
+    auto found = co_await tx.query(kCollection, target, deadline());
+    if (!found) co_return found.error();
+    if (found->empty())
+      invalid.fields.push_back({f.name, "relates to '" + f.collection + "', which does not exist"});
+  }
+  if (!invalid.fields.empty()) co_return invalid;
+  co_return Result<void>{};
+}
+
+asio::awaitable<Result<Collection>> RecordService::add_fields(const audit::Actor& actor,
+                                                              const db::Uuid& org_id,
+                                                              std::string_view name,
+                                                              const json::value& additions) {
+  if (!is_identifier(name)) co_return no_collection();
+  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  if (!tx) co_return tx.error();
+  Params key(org_id, name);
+  auto rows = co_await tx->query(kCollectionForUpdate, key, deadline());
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return no_collection();
+  auto collection = collection_from(rows->front());
+  auto schema = collection.schema.extended(additions, options_.schema);
+  if (!schema) co_return schema.error();
+  std::vector<Field> added(
+      schema->fields().begin() + static_cast<std::ptrdiff_t>(collection.schema.fields().size()),
+      schema->fields().end());
+  auto targets = co_await check_relation_targets(*tx, org_id, name, added);
+  if (!targets) co_return targets.error();
+  collection.schema = std::move(*schema);
+  Params update(collection.id, db::Json{json::serialize(collection.schema.to_json())});
+  auto updated = co_await tx->query(kUpdateFields, update, deadline());
+  if (!updated) co_return updated.error();
+  collection.updated_at = updated->front().get<db::Timestamp>(0);
+  json::array names;
+  for (const auto& f : added) names.emplace_back(f.name);
+  audit::Change change{"collection.fields_added", "collection", collection.id.to_string(),
+                       std::nullopt, json::serialize(json::object{{"fields", std::move(names)}})};
+  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  if (!event) co_return event.error();
+  forget(org_id, name);
+  co_return collection;
 }
 
 asio::awaitable<Result<void>> RecordService::delete_collection(const audit::Actor& actor,

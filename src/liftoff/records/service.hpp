@@ -110,6 +110,11 @@ class RecordService {
   // From the schema cache when fresh (see RecordsOptions::schema_cache_ttl).
   [[nodiscard]] boost::asio::awaitable<Result<std::shared_ptr<const Collection>>> collection(
       const db::Uuid& org_id, std::string_view name);
+  // Appends fields to a collection's schema. A metadata change: it holds the collection's row for
+  // a moment (record writes wait that long), rewrites no records.
+  [[nodiscard]] boost::asio::awaitable<Result<Collection>> add_fields(
+      const audit::Actor& actor, const db::Uuid& org_id, std::string_view name,
+      const boost::json::value& additions);
   [[nodiscard]] boost::asio::awaitable<Result<void>> delete_collection(const audit::Actor& actor,
                                                                        const db::Uuid& org_id,
                                                                        std::string_view name);
@@ -153,6 +158,10 @@ class RecordService {
   [[nodiscard]] boost::asio::awaitable<Result<Collection>> collection_in(db::Transaction& tx,
                                                                          const db::Uuid& org_id,
                                                                          std::string_view name);
+  // 422 naming each relation field (of `fields`) whose target collection does not exist.
+  [[nodiscard]] boost::asio::awaitable<Result<void>> check_relation_targets(
+      db::Transaction& tx, const db::Uuid& org_id, std::string_view self,
+      const std::vector<Field>& fields);
   // 422 naming each relation field whose target is not a record of the org's target collection.
   [[nodiscard]] boost::asio::awaitable<Result<void>> check_relations(
       db::Transaction& tx, const db::Uuid& org_id, const Schema& schema,
