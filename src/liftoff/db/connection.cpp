@@ -280,7 +280,7 @@ asio::awaitable<Result<void>> Connection::read_sync() {
 
 Result<bool> Connection::send_segment(const Statement& statement, const Params& params,
                                       std::unordered_set<std::string_view>& preparing) {
-  if (!statement.prepared) {
+  if (!statement.fixed) {
     constexpr std::size_t kMaxBuiltStatements = 256;
     auto values = params.values();
     auto built = built_.find(statement.sql);
@@ -339,7 +339,7 @@ asio::awaitable<Result<Rows>> Connection::read_segment(const Statement& statemen
   std::optional<Error> prepare_error;
   if (prepared_here) {
     auto prepared = co_await read_statement_result();
-    if (!statement.prepared) {
+    if (!statement.fixed) {
       if (auto it = built_.find(statement.sql); !prepared && it != built_.end()) built_.erase(it);
     } else if (prepared) {
       prepared_.emplace(statement.name, statement.sql);

@@ -150,7 +150,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::unique_ptr<Descriptor> socket_;
   std::shared_ptr<pg_cancel> cancel_;
   std::unordered_map<std::string_view, std::string_view> prepared_;  // name -> sql
-  // Built statements (Statement::prepared == false) are prepared too, under generated names, keyed
+  // Built statements (Statement::fixed == false) are prepared too, under generated names, keyed
   // by their SQL text: the same query shape with other values reuses its plan. Bounded: beyond
   // kMaxBuiltStatements new shapes run unnamed.
   struct TextHash {

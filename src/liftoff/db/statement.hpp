@@ -12,10 +12,11 @@ namespace liftoff::db {
 struct Statement {
   std::string_view name;
   std::string_view sql;
-  // false: SQL built per request (e.g. a compiled filter). It is sent unnamed (parsed every time,
-  // never cached on the connection), `sql` need only live until the query returns, and `name`
-  // only labels metrics.
-  bool prepared = true;
+  // false: SQL built per request (e.g. a compiled filter); `sql` need only live until the query
+  // returns, and `name` only labels metrics. The connection prepares it under a generated name
+  // keyed by its text (a bounded number of shapes per connection), so the same shape with other
+  // values reuses its plan.
+  bool fixed = true;
 };
 
 // One statement with its parameters, for pipelines.
