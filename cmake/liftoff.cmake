@@ -41,6 +41,8 @@ endfunction()
 function(liftoff_embed_migrations target dir)
   file(GLOB _files CONFIGURE_DEPENDS ${dir}/*.sql)  # data, not sources: new migrations need no CMake edit
   list(SORT _files)
+  # Their contents too: an edited migration must reach the binary without a manual re-configure.
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${_files})
   set(_out ${CMAKE_CURRENT_BINARY_DIR}/embedded_migrations.cpp)
   set(_body "")
   foreach(_f IN LISTS _files)

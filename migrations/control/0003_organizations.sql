@@ -53,8 +53,9 @@ CREATE UNIQUE INDEX api_keys_key_hash_key ON api_keys (key_hash);
 CREATE INDEX api_keys_org_id_idx ON api_keys (org_id, created_at);
 
 -- The audit log. Each org's events form a hash chain: hash = SHA-256(prev_hash || canonical event),
--- computed by the server (src/liftoff/audit/audit.cpp) and checked by `liftoff audit verify`.
--- before/after are `json`, not `jsonb`, so the stored text is exactly the hashed text.
+-- where the canonical event is json_build_array(...)::text of its columns (one expression, in
+-- src/liftoff/audit/audit.cpp, used to append and to verify). before/after are `json`, not
+-- `jsonb`, so the stored text is exactly the hashed text.
 -- No foreign key to orgs: the log outlives a purged organization.
 CREATE TABLE audit_events (
   org_id      uuid NOT NULL,
@@ -83,7 +84,8 @@ CREATE INDEX audit_events_actor_idx ON audit_events (org_id, actor_id, seq);
 CREATE TABLE audit_chains (
   org_id    uuid PRIMARY KEY,
   last_seq  bigint NOT NULL,
-  last_hash bytea NOT NULL
+  last_hash bytea NOT NULL,
+  last_prev bytea  -- the hash before last_hash (what the appended event stores as prev_hash)
 );
 
 -- The role the server acts as (config `database_role`): it reads and writes everything except the

@@ -22,17 +22,28 @@ namespace {
 constexpr Statement kStartChain{
     "audit.start_chain",
     "INSERT INTO audit_chains (org_id, last_seq, last_hash) VALUES ($1, 0, ''::bytea)"};
-// Locks the org's chain head until the transaction ends; RETURNING shows the new sequence number
-// and the hash of the event before it.
-constexpr Statement kAdvance{"audit.advance",
-                             "UPDATE audit_chains SET last_seq = last_seq + 1 WHERE org_id = $1 "
-                             "RETURNING last_seq, last_hash"};
-constexpr Statement kInsert{
-    "audit.insert",
-    "WITH head AS (UPDATE audit_chains SET last_hash = $16 WHERE org_id = $1) "
+// The canonical form of an event, over the given expressions for its columns: a JSON array of every
+// field in a fixed order (strings escaped, so no field can bleed into the next), times as integer
+// microseconds. Appending and verifying both have PostgreSQL build it, from the same values.
+#define LIFTOFF_AUDIT_CANONICAL(org, seq, id, at, actor_type, actor_id, action, target_type,       \
+                                target_id, before, after, ip, agent, request)                      \
+  "json_build_array(" org "::text, " seq ", " id "::text, (extract(epoch FROM " at                 \
+  ") * 1000000)::bigint, " actor_type "::text, " actor_id "::text, " action "::text, " target_type \
+  "::text, " target_id "::text, " before "::text, " after "::text, " ip "::text, " agent           \
+  "::text, " request "::text)::text"
+
+// One statement appends: it advances the org's chain head (locking it until the transaction ends),
+// computes the new hash from the previous one, and inserts the event with both.
+constexpr Statement kAppend{
+    "audit.append",
+    "WITH head AS (UPDATE audit_chains SET last_seq = last_seq + 1, last_prev = last_hash, "
+    "last_hash = sha256(last_hash || convert_to(" LIFTOFF_AUDIT_CANONICAL(
+        "org_id", "last_seq + 1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11",
+        "$12", "$13") ", 'UTF8')) WHERE org_id = $1 RETURNING last_seq, last_prev, last_hash) "
     "INSERT INTO audit_events (org_id, seq, id, occurred_at, actor_type, actor_id, action, "
     "target_type, target_id, before, after, ip, user_agent, request_id, prev_hash, hash) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::json, $11::json, $12, $13, $14, $15, $16)"};
+    "SELECT $1, last_seq, $2, $3, $4, $5, $6, $7, $8, $9::json, $10::json, $11, $12, $13, "
+    "last_prev, last_hash FROM head RETURNING seq, prev_hash, hash"};
 
 #define LIFTOFF_AUDIT_COLUMNS                                                            \
   "org_id, seq, id, occurred_at, actor_type, actor_id, action, target_type, target_id, " \
@@ -44,10 +55,13 @@ constexpr Statement kList{
     "AND ($3::uuid IS NULL OR actor_id = $3) AND ($4::timestamptz IS NULL OR occurred_at >= $4) "
     "AND ($5::timestamptz IS NULL OR occurred_at < $5) AND seq < $6 "
     "ORDER BY seq DESC LIMIT $7"};
-constexpr Statement kChainPage{"audit.chain_page",
-                               "SELECT " LIFTOFF_AUDIT_COLUMNS
-                               " FROM audit_events WHERE org_id = $1 AND seq > $2 "
-                               "ORDER BY seq LIMIT 1000"};
+constexpr Statement kChainPage{
+    "audit.chain_page",
+    "SELECT " LIFTOFF_AUDIT_COLUMNS ", " LIFTOFF_AUDIT_CANONICAL(
+        "org_id", "seq", "id", "occurred_at", "actor_type", "actor_id", "action", "target_type",
+        "target_id", "before", "after", "ip", "user_agent",
+        "request_id") " FROM audit_events WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT 1000"};
+#undef LIFTOFF_AUDIT_CANONICAL
 #undef LIFTOFF_AUDIT_COLUMNS
 constexpr Statement kChainHead{"audit.chain_head",
                                "SELECT last_seq, last_hash FROM audit_chains WHERE org_id = $1"};
@@ -73,10 +87,6 @@ Event event_from(const db::Row& row) {
   return e;
 }
 
-json::value optional_text(const std::optional<std::string>& text) {
-  return text ? json::value(*text) : json::value(nullptr);
-}
-
 std::string hex(const std::string& bytes) {
   std::string out(bytes.size() * 2 + 1, '\0');
   sodium_bin2hex(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
@@ -90,30 +100,13 @@ db::Deadline deadline() {
 }
 }  // namespace
 
-std::string chain_hash(const Event& e) {
-  // The canonical form: a JSON array of every field in a fixed order (strings escaped by the
-  // serializer, so no field can bleed into the next).
-  json::array canonical{e.org_id.to_string(),
-                        e.seq,
-                        e.id.to_string(),
-                        e.occurred_at.time_since_epoch().count(),
-                        e.actor.type,
-                        e.actor.id ? json::value(e.actor.id->to_string()) : json::value(nullptr),
-                        e.change.action,
-                        e.change.target_type,
-                        e.change.target_id,
-                        optional_text(e.change.before),
-                        optional_text(e.change.after),
-                        e.actor.ip,
-                        e.actor.user_agent,
-                        e.actor.request_id};
-  std::string text = json::serialize(canonical);
+std::string chain_hash(std::string_view prev_hash, std::string_view canonical) {
   crypto_hash_sha256_state state;
   crypto_hash_sha256_init(&state);
-  crypto_hash_sha256_update(&state, reinterpret_cast<const unsigned char*>(e.prev_hash.data()),
-                            e.prev_hash.size());
-  crypto_hash_sha256_update(&state, reinterpret_cast<const unsigned char*>(text.data()),
-                            text.size());
+  crypto_hash_sha256_update(&state, reinterpret_cast<const unsigned char*>(prev_hash.data()),
+                            prev_hash.size());
+  crypto_hash_sha256_update(&state, reinterpret_cast<const unsigned char*>(canonical.data()),
+                            canonical.size());
   std::string digest(crypto_hash_sha256_BYTES, '\0');
   crypto_hash_sha256_final(&state, reinterpret_cast<unsigned char*>(digest.data()));
   return digest;
@@ -128,28 +121,25 @@ asio::awaitable<Result<void>> start_chain(db::Transaction& tx, const db::Uuid& o
 
 asio::awaitable<Result<Event>> append_and_commit(db::Transaction& tx, const db::Uuid& org_id,
                                                  const Actor& actor, const Change& change) {
-  Params head_params(org_id);
-  auto head = co_await tx.query(kAdvance, head_params, deadline());
-  if (!head) co_return head.error();
-  if (head->empty()) co_return make_error(Errc::internal, "the organization has no audit chain");
   Event e;
   e.org_id = org_id;
-  e.seq = head->front().get<std::int64_t>(0);
-  e.prev_hash = head->front().get<db::Bytes>(1).data;
   e.id = db::Uuid{core::new_uuid_v7()};
   e.occurred_at =
       std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
   e.actor = actor;
   e.change = change;
-  e.hash = chain_hash(e);
   Params params;
-  params.add(e.org_id).add(e.seq).add(e.id).add(e.occurred_at).add(e.actor.type).add(e.actor.id);
+  params.add(e.org_id).add(e.id).add(e.occurred_at).add(e.actor.type).add(e.actor.id);
   params.add(e.change.action).add(e.change.target_type).add(e.change.target_id);
   params.add(e.change.before).add(e.change.after);
   params.add(e.actor.ip).add(e.actor.user_agent).add(e.actor.request_id);
-  params.add(db::Bytes{e.prev_hash}).add(db::Bytes{e.hash});
-  auto inserted = co_await tx.commit_after(kInsert, params, deadline());
-  if (!inserted) co_return inserted.error();
+  auto appended = co_await tx.commit_after(kAppend, params, deadline());
+  if (!appended) co_return appended.error();
+  if (appended->empty())
+    co_return make_error(Errc::internal, "the organization has no audit chain");
+  e.seq = appended->front().get<std::int64_t>(0);
+  e.prev_hash = appended->front().get<db::Bytes>(1).data;
+  e.hash = appended->front().get<db::Bytes>(2).data;
   co_return e;
 }
 
@@ -203,11 +193,12 @@ asio::awaitable<Result<VerifyReport>> verify(db::Connection& connection, const d
     if (rows->empty()) break;
     for (int i = 0; i < rows->size() && report.intact(); ++i) {
       auto e = event_from((*rows)[i]);
+      auto canonical = (*rows)[i].get<std::string>(16);
       if (e.seq != last_seq + 1) {
         fail(last_seq + 1, "event " + std::to_string(last_seq + 1) + " is missing");
       } else if (e.prev_hash != last_hash) {
         fail(e.seq, "its prev_hash does not match the hash of the event before it");
-      } else if (chain_hash(e) != e.hash) {
+      } else if (chain_hash(e.prev_hash, canonical) != e.hash) {
         fail(e.seq, "its contents do not match its hash (altered)");
       } else {
         ++report.events;

@@ -2,6 +2,8 @@
 // The audit log: who did what to which object of an organization, written in the same transaction
 // as the change itself, append-only, and chained per organization:
 //   hash(n) = SHA-256(hash(n-1) || canonical(event n)),  hash(0) = "" (empty)
+// computed in the appending statement itself, so the chain head is held for one round trip (the
+// append and the COMMIT travel together).
 // so `verify` can name the first event that was altered, removed or inserted behind the server's
 // back. The server's database role cannot UPDATE or DELETE audit rows (migrations/control/0003).
 #include <boost/asio/awaitable.hpp>
@@ -55,8 +57,9 @@ struct Event {
   std::string hash;
 };
 
-// SHA-256(prev_hash || canonical(event)); every field but `hash` takes part.
-[[nodiscard]] std::string chain_hash(const Event& event);
+// SHA-256(prev_hash || canonical): one link of the chain. The canonical text of an event is built by
+// PostgreSQL from every column but the hashes (see audit.cpp), when appending and when verifying.
+[[nodiscard]] std::string chain_hash(std::string_view prev_hash, std::string_view canonical);
 
 // Starts an organization's chain; call in the transaction that creates the organization.
 [[nodiscard]] boost::asio::awaitable<Result<void>> start_chain(db::Transaction& tx,
