@@ -119,11 +119,7 @@ Result<std::optional<records::Idempotency>> idempotency(const http::RequestConte
 // {"operations": [{"op": "create"|"update"|"replace"|"delete", "id", "data", "if_match"}]}: the
 // shape of every item is checked here (422 naming "operations[i].member").
 Result<std::vector<records::BatchOperation>> batch_operations(const json::object& body) {
-  Error unknown{Errc::bad_request, "unknown fields in the body", {}};
-  for (const auto& [key, value] : body) {
-    if (key != "operations") unknown.fields.push_back({key, "is not a known field"});
-  }
-  if (!unknown.fields.empty()) return unknown;
+  if (auto unknown = unknown_members(body, {"operations"})) return *unknown;
   auto list = body.if_contains("operations");
   if (!list || !list->is_array() || list->get_array().empty() ||
       list->get_array().size() > records::kMaxBatchOperations) {
@@ -208,11 +204,7 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
     if (!who) co_return problem(who.error(), ctx);
     auto body = object_body(ctx.request, limits);
     if (!body) co_return problem(body.error(), ctx);
-    Error unknown{Errc::bad_request, "unknown fields in the body", {}};
-    for (const auto& [key, value] : *body) {
-      if (key != "name" && key != "fields") unknown.fields.push_back({key, "is not a known field"});
-    }
-    if (!unknown.fields.empty()) co_return problem(unknown, ctx);
+    if (auto unknown = unknown_members(*body, {"name", "fields"})) co_return problem(*unknown, ctx);
     auto name = body->if_contains("name");
     auto fields = body->if_contains("fields");
     if (!name || !name->is_string() || !fields) {
@@ -253,15 +245,11 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
         if (!who) co_return problem(who.error(), ctx);
         auto body = object_body(ctx.request, limits);
         if (!body) co_return problem(body.error(), ctx);
-        Error unknown{Errc::bad_request, "unknown fields in the body", {}};
-        for (const auto& [key, value] : *body) {
-          if (key != "add") {
-            unknown.fields.push_back(
-                {key,
-                 "is not a known field (adding fields is the schema change supported so far)"});
-          }
+        if (auto unknown = unknown_members(
+                *body, {"add"},
+                "is not a known field (adding fields is the schema change supported so far)")) {
+          co_return problem(*unknown, ctx);
         }
-        if (!unknown.fields.empty()) co_return problem(unknown, ctx);
         auto additions = body->if_contains("add");
         if (!additions) {
           co_return problem(

@@ -12,18 +12,24 @@
 namespace liftoff::api {
 namespace json = boost::json;
 
+std::optional<Error> unknown_members(const json::object& object,
+                                     std::initializer_list<std::string_view> known,
+                                     std::string_view hint) {
+  Error unknown{Errc::bad_request, "unknown fields in the body", {}};
+  for (const auto& [key, value] : object) {
+    if (std::find(known.begin(), known.end(), std::string_view(key)) == known.end())
+      unknown.fields.push_back({std::string(key), std::string(hint)});
+  }
+  if (unknown.fields.empty()) return std::nullopt;
+  return unknown;
+}
+
 Result<std::map<std::string, std::string>> string_fields(
     const http::Request& request, std::initializer_list<std::string_view> required) {
   auto body = http::parse_json_body(request);
   if (!body) return body.error();
   const auto& object = body->as_object();
-  Error unknown{Errc::bad_request, "unknown fields in the body", {}};
-  for (const auto& [key, value] : object) {
-    if (std::find(required.begin(), required.end(), std::string_view(key)) == required.end()) {
-      unknown.fields.push_back({std::string(key), "is not a known field"});
-    }
-  }
-  if (!unknown.fields.empty()) return unknown;
+  if (auto unknown = unknown_members(object, required)) return *unknown;
   Error invalid{Errc::validation_failed, "the body is invalid", {}};
   std::map<std::string, std::string> out;
   for (auto name : required) {

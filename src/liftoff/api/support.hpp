@@ -5,6 +5,7 @@
 #include <boost/json/object.hpp>
 #include <initializer_list>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "liftoff/core/error.hpp"
@@ -19,6 +20,11 @@ class IdentityService;
 namespace liftoff::api {
 
 using Awaitable = boost::asio::awaitable<http::Response>;
+
+// A 400 naming every member of `object` that is not in `known`; nullopt when there is none.
+[[nodiscard]] std::optional<Error> unknown_members(const boost::json::object& object,
+                                                   std::initializer_list<std::string_view> known,
+                                                   std::string_view hint = "is not a known field");
 
 // The body as an object of exactly `required` string members: unknown members are a 400 naming
 // them; missing or non-string members a 422 naming each.
