@@ -352,6 +352,58 @@ TEST_F(Orgs, DeletionIsSoftAndAnOwnerCanRestore) {
   EXPECT_EQ(status(send_json(port(), "GET", "/v1/orgs/" + org, admin.token)), 200);
 }
 
+TEST(OrgsPurge, AnOrgPastItsGracePeriodIsPurgedAndItsAuditLogKept) {
+  Server server(
+      Server::Env{{"LIFTOFF_ORG_DELETION_GRACE", "0ms"}, {"LIFTOFF_ORG_PURGE_INTERVAL", "200ms"}});
+  ASSERT_TRUE(server.wait_ready()) << server.process->log();
+  auto owner = sign_up(server.port, "purge-owner");
+  auto created =
+      send_json(server.port, "POST", "/v1/orgs", owner.token, body_of({{"name", "Short-lived"}}));
+  ASSERT_EQ(status(created), 201);
+  std::string org(json_of(*created).at("id").as_string());
+  ASSERT_EQ(status(send_json(server.port, "POST", "/v1/orgs/" + org + "/collections", owner.token,
+                             R"({"name":"notes","fields":[{"name":"text","type":"text"}]})")),
+            201);
+  ASSERT_EQ(status(send_json(server.port, "POST", "/v1/orgs/" + org + "/collections/notes/records",
+                             owner.token, R"({"text":"x"})")),
+            201);
+  ASSERT_EQ(status(send_json(server.port, "DELETE", "/v1/orgs/" + org, owner.token)), 200);
+  bool gone = false;
+  for (int i = 0; i < 50 && !gone; ++i) {
+    std::this_thread::sleep_for(100ms);
+    block_on([&]() -> boost::asio::awaitable<void> {
+      auto conn = co_await connect_test();
+      db::Statement count{"test.org_rows",
+                          "SELECT (SELECT count(*) FROM orgs WHERE id = $1::uuid) + "
+                          "(SELECT count(*) FROM records WHERE org_id = $1::uuid)"};
+      db::Params params(org);
+      auto rows = co_await conn->query(count, params, db::deadline_after(5s));
+      gone = rows && rows->front().get<std::int64_t>(0) == 0;
+    }());
+  }
+  EXPECT_TRUE(gone) << server.process->log();
+  EXPECT_EQ(status(send_json(server.port, "POST", "/v1/orgs/" + org + "/restore", owner.token)),
+            404);
+  // The audit log outlives the org, and its chain still verifies, ending in org.purged.
+  Process verify({LIFTOFF_BINARY, "audit", "verify", "--org", org},
+                 {{"LIFTOFF_DATABASE_URL", test_database_url()}},
+                 "/tmp/liftoff-e2e-purge-verify-" + std::to_string(::getpid()) + ".log");
+  EXPECT_EQ(verify.wait(30s), 0) << verify.log();
+  std::string last_action;
+  block_on([&]() -> boost::asio::awaitable<void> {
+    auto conn = co_await connect_test();
+    db::Statement last{"test.last_audit",
+                       "SELECT action FROM audit_events WHERE org_id = $1::uuid ORDER BY seq DESC "
+                       "LIMIT 1"};
+    db::Params params(org);
+    auto rows = co_await conn->query(last, params, db::deadline_after(5s));
+    if (rows && !rows->empty()) last_action = rows->front().get<std::string>(0);
+  }());
+  EXPECT_EQ(last_action, "org.purged");
+  server.process->signal(SIGTERM);
+  EXPECT_EQ(server.process->wait(15s), 0) << server.process->log();
+}
+
 TEST_F(Orgs, EveryMutationIsAuditedAndTheLogPagesAndFilters) {
   auto owner = sign_up(port(), "audit-owner"), member = sign_up(port(), "audit-member");
   auto org = create_org(owner);

@@ -3,8 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_future.hpp>
 #include <fstream>
 #include <functional>
@@ -110,6 +113,26 @@ Result<void> prepare_schema(const std::string& url, bool auto_migrate) {
   }());
 }
 
+// Deletes organizations past their grace period, every `interval`, until `stopping`.
+asio::awaitable<void> purge_organizations(identity::OrgService& orgs,
+                                          const std::atomic<bool>& stopping,
+                                          std::chrono::milliseconds interval) {
+  auto executor = co_await asio::this_coro::executor;
+  auto next = std::chrono::steady_clock::now() + interval;
+  while (!stopping.load(std::memory_order_relaxed)) {
+    asio::steady_timer tick(executor, std::chrono::milliseconds(250));  // notices `stopping` soon
+    co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (std::chrono::steady_clock::now() < next) continue;
+    next = std::chrono::steady_clock::now() + interval;
+    auto purged = co_await orgs.purge_expired(100);
+    if (!purged) {
+      spdlog::warn("purging deleted organizations: {}", purged.error().detail);
+    } else if (*purged > 0) {
+      spdlog::info("purged {} organization(s) past their grace period", *purged);
+    }
+  }
+}
+
 int serve(const core::Config& config) {
   spdlog::info("liftoff {} ({}) starting", LIFTOFF_VERSION, LIFTOFF_GIT_COMMIT);
   for (const auto& [key, value] : core::describe(config))
@@ -184,7 +207,11 @@ int serve(const core::Config& config) {
   options.idle_timeout = config.idle_timeout;
   options.shutdown_timeout = config.shutdown_timeout;
   options.trusted_proxies = config.trusted_proxies;
-  options.on_drain = [&revocations] { revocations.stop(); };
+  std::atomic<bool> stopping{false};
+  options.on_drain = [&revocations, &stopping] {
+    revocations.stop();
+    stopping.store(true, std::memory_order_relaxed);
+  };
   http::Server server(options, router, metrics);
   try {
     server.bind();
@@ -195,12 +222,16 @@ int serve(const core::Config& config) {
   spdlog::info("serving on http://{}:{} with {} worker threads", config.listen_host, server.port(),
                threads);
   auto cut = server.run(
-      [&revocations](std::size_t worker, asio::io_context& io) {
+      [&revocations, &org_service, &stopping, &config](std::size_t worker, asio::io_context& io) {
         // One listener per process keeps the session cache honest (see SessionRevocationListener).
         if (worker == 0) {
           asio::co_spawn(io, revocations.run(), [](const std::exception_ptr& e) {
             if (e) spdlog::error("session revocation listener failed");
           });
+          asio::co_spawn(io, purge_organizations(org_service, stopping, config.org_purge_interval),
+                         [](const std::exception_ptr& e) {
+                           if (e) spdlog::error("organization purger failed");
+                         });
         }
       },
       [&database](std::size_t worker, asio::io_context&) { database.stop_worker(worker); });

@@ -57,8 +57,9 @@ struct Event {
   std::string hash;
 };
 
-// SHA-256(prev_hash || canonical): one link of the chain. The canonical text of an event is built by
-// PostgreSQL from every column but the hashes (see audit.cpp), when appending and when verifying.
+// SHA-256(prev_hash || canonical): one link of the chain. The canonical text of an event is built
+// by PostgreSQL from every column but the hashes (see audit.cpp), when appending and when
+// verifying.
 [[nodiscard]] std::string chain_hash(std::string_view prev_hash, std::string_view canonical);
 
 // Starts an organization's chain; call in the transaction that creates the organization.

@@ -47,6 +47,7 @@ struct Config {
   std::vector<std::string> trusted_proxies;   // peers whose X-Forwarded-For names the client
   std::string database_role = "liftoff_app";  // SET ROLE for serving; empty: the connecting user
   milliseconds org_deletion_grace{30LL * 24 * 3600 * 1000};
+  milliseconds org_purge_interval{10LL * 60 * 1000};  // how often a process purges expired orgs
   milliseconds invitation_ttl{7LL * 24 * 3600 * 1000};
   std::size_t collections_per_org = 100;
   std::size_t fields_per_collection = 64;

@@ -49,6 +49,13 @@ constexpr Statement kSoftDelete{
 constexpr Statement kRestore{"orgs.restore",
                              "UPDATE orgs SET deleted_at = NULL, purge_after = NULL, "
                              "updated_at = now() WHERE id = $1 RETURNING updated_at"};
+// One org whose grace period is over, locked (another process purging skips it).
+constexpr Statement kNextExpired{
+    "orgs.next_expired",
+    "SELECT id, name FROM orgs WHERE purge_after < now() ORDER BY purge_after LIMIT 1 "
+    "FOR UPDATE SKIP LOCKED"};
+constexpr Statement kPurge{"orgs.purge", "DELETE FROM orgs WHERE id = $1"};
+constexpr Statement kPurgeTimeout{"orgs.purge_timeout", "SET LOCAL statement_timeout = '10min'"};
 constexpr Statement kNotify{"orgs.notify", "SELECT pg_notify('liftoff_sessions', $1)"};
 constexpr Statement kNotifyMembers{
     "orgs.notify_members",
@@ -616,6 +623,30 @@ asio::awaitable<Result<Org>> OrgService::accept_invitation(const Caller& caller,
                 std::nullopt,
                 std::nullopt,
                 role};
+}
+
+asio::awaitable<Result<std::size_t>> OrgService::purge_expired(std::size_t limit) {
+  std::size_t purged = 0;
+  for (; purged < limit; ++purged) {
+    auto tx = co_await db_.begin(Tenant::control(), deadline());
+    if (!tx) co_return tx.error();
+    auto next = co_await run(*tx, kNextExpired, Params::none());
+    if (!next) co_return next.error();
+    if (next->empty()) break;
+    auto org_id = next->front().get<db::Uuid>(0);
+    // A big tenant's records go with it: this statement may take long.
+    auto longer = co_await run(*tx, kPurgeTimeout, Params::none());
+    if (!longer) co_return longer.error();
+    Params params(org_id);
+    auto deleted = co_await tx->query(kPurge, params, db::deadline_after(std::chrono::minutes(10)));
+    if (!deleted) co_return deleted.error();
+    audit::Change change{"org.purged", "org", org_id.to_string(),
+                         object_text({{"name", next->front().get<std::string>(1)}}), std::nullopt};
+    audit::Actor system{"system", std::nullopt, "", "", ""};
+    auto event = co_await audit::append_and_commit(*tx, org_id, system, change);
+    if (!event) co_return event.error();
+  }
+  co_return purged;
 }
 
 asio::awaitable<Result<ApiKey>> OrgService::create_api_key(const Caller& caller,

@@ -133,6 +133,11 @@ class OrgService {
   [[nodiscard]] boost::asio::awaitable<Result<Org>> accept_invitation(const Caller& caller,
                                                                       std::string_view token);
 
+  // Deletes, for good, organizations whose grace period is over (with their memberships,
+  // invitations, keys, collections and records; the audit log stays, ending in `org.purged`).
+  // At most `limit` per call; safe to run on every process at once. Returns how many it purged.
+  [[nodiscard]] boost::asio::awaitable<Result<std::size_t>> purge_expired(std::size_t limit);
+
   [[nodiscard]] boost::asio::awaitable<Result<ApiKey>> create_api_key(const Caller& caller,
                                                                       const db::Uuid& org_id,
                                                                       const std::string& name,
