@@ -352,7 +352,7 @@ TEST_F(Orgs, DeletionIsSoftAndAnOwnerCanRestore) {
   EXPECT_EQ(status(send_json(port(), "GET", "/v1/orgs/" + org, admin.token)), 200);
 }
 
-TEST(OrgsPurge, AnOrgPastItsGracePeriodIsPurgedAndItsAuditLogKept) {
+TEST(Housekeeping, PurgesOrgsPastTheirGracePeriodKeepingTheAuditLogAndForgetsOldIdempotencyKeys) {
   Server server(
       Server::Env{{"LIFTOFF_ORG_DELETION_GRACE", "0ms"}, {"LIFTOFF_ORG_PURGE_INTERVAL", "200ms"}});
   ASSERT_TRUE(server.wait_ready()) << server.process->log();
@@ -400,6 +400,24 @@ TEST(OrgsPurge, AnOrgPastItsGracePeriodIsPurgedAndItsAuditLogKept) {
     if (rows && !rows->empty()) last_action = rows->front().get<std::string>(0);
   }());
   EXPECT_EQ(last_action, "org.purged");
+
+  // The same housekeeping forgets Idempotency-Keys older than 24 hours.
+  run_sql_as_superuser(
+      "INSERT INTO idempotency_keys (org_id, key, scope, request_hash, status, body, created_at) "
+      "VALUES (gen_random_uuid(), 'old-key', 'POST records', '\\x00', 201, '{}', "
+      "now() - interval '25 hours')");
+  std::int64_t left = 1;
+  for (int i = 0; i < 50 && left > 0; ++i) {
+    std::this_thread::sleep_for(100ms);
+    block_on([&]() -> boost::asio::awaitable<void> {
+      auto conn = co_await connect_test();
+      db::Statement count{"test.old_keys",
+                          "SELECT count(*) FROM idempotency_keys WHERE key = 'old-key'"};
+      auto rows = co_await conn->query(count, db::Params::none(), db::deadline_after(5s));
+      if (rows) left = rows->front().get<std::int64_t>(0);
+    }());
+  }
+  EXPECT_EQ(left, 0);
   server.process->signal(SIGTERM);
   EXPECT_EQ(server.process->wait(15s), 0) << server.process->log();
 }

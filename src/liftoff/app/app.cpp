@@ -113,10 +113,11 @@ Result<void> prepare_schema(const std::string& url, bool auto_migrate) {
   }());
 }
 
-// Deletes organizations past their grace period, every `interval`, until `stopping`.
-asio::awaitable<void> purge_organizations(identity::OrgService& orgs,
-                                          const std::atomic<bool>& stopping,
-                                          std::chrono::milliseconds interval) {
+// Housekeeping, every `interval` until `stopping`: purges organizations past their grace period and
+// forgets expired Idempotency-Keys. Every process runs it; both are safe to run concurrently.
+asio::awaitable<void> housekeeping(identity::OrgService& orgs, records::RecordService& records,
+                                   const std::atomic<bool>& stopping,
+                                   std::chrono::milliseconds interval) {
   auto executor = co_await asio::this_coro::executor;
   auto next = std::chrono::steady_clock::now() + interval;
   while (!stopping.load(std::memory_order_relaxed)) {
@@ -130,6 +131,8 @@ asio::awaitable<void> purge_organizations(identity::OrgService& orgs,
     } else if (*purged > 0) {
       spdlog::info("purged {} organization(s) past their grace period", *purged);
     }
+    auto expired = co_await records.expire_idempotency_keys(10'000);
+    if (!expired) spdlog::warn("expiring idempotency keys: {}", expired.error().detail);
   }
 }
 
@@ -222,16 +225,18 @@ int serve(const core::Config& config) {
   spdlog::info("serving on http://{}:{} with {} worker threads", config.listen_host, server.port(),
                threads);
   auto cut = server.run(
-      [&revocations, &org_service, &stopping, &config](std::size_t worker, asio::io_context& io) {
+      [&revocations, &org_service, &record_service, &stopping, &config](std::size_t worker,
+                                                                        asio::io_context& io) {
         // One listener per process keeps the session cache honest (see SessionRevocationListener).
         if (worker == 0) {
           asio::co_spawn(io, revocations.run(), [](const std::exception_ptr& e) {
             if (e) spdlog::error("session revocation listener failed");
           });
-          asio::co_spawn(io, purge_organizations(org_service, stopping, config.org_purge_interval),
-                         [](const std::exception_ptr& e) {
-                           if (e) spdlog::error("organization purger failed");
-                         });
+          asio::co_spawn(
+              io, housekeeping(org_service, record_service, stopping, config.org_purge_interval),
+              [](const std::exception_ptr& e) {
+                if (e) spdlog::error("housekeeping failed");
+              });
         }
       },
       [&database](std::size_t worker, asio::io_context&) { database.stop_worker(worker); });

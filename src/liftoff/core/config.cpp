@@ -223,9 +223,10 @@ std::vector<ConfigKey> make_keys() {
   keys.push_back(duration_key("org_deletion_grace",
                               "a deleted organization stays restorable this long",
                               &Config::org_deletion_grace, 0ms, std::chrono::hours(24 * 365)));
-  keys.push_back(duration_key(
-      "org_purge_interval", "how often each process deletes organizations past their grace period",
-      &Config::org_purge_interval, 100ms, std::chrono::hours(24)));
+  keys.push_back(duration_key("org_purge_interval",
+                              "how often each process purges organizations past their grace period "
+                              "and expired idempotency keys",
+                              &Config::org_purge_interval, 100ms, std::chrono::hours(24)));
   keys.push_back(duration_key("invitation_ttl", "an invitation expires this long after it is sent",
                               &Config::invitation_ttl, 1min, std::chrono::hours(24 * 90)));
   keys.push_back(size_key("collections_per_org", "collections one organization may have",

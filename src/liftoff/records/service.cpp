@@ -93,6 +93,10 @@ constexpr Statement kIdempotentResponse{
     "records.idempotent_response",
     "SELECT scope, request_hash, status, body FROM idempotency_keys "
     "WHERE org_id = $1 AND key = $2"};
+constexpr Statement kExpireIdempotencyKeys{
+    "records.expire_idempotency_keys",
+    "DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys "
+    "WHERE created_at < now() - interval '24 hours' LIMIT $1)"};
 constexpr std::string_view kCreateScope = "POST records";
 
 db::Deadline deadline() {
@@ -653,6 +657,14 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
   auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
   if (!event) co_return event.error();
   co_return results;
+}
+
+asio::awaitable<Result<std::int64_t>> RecordService::expire_idempotency_keys(std::int64_t limit) {
+  Params params(limit);
+  auto rows = co_await db_.query(Intent::write, Tenant::control(), kExpireIdempotencyKeys, params,
+                                 deadline());
+  if (!rows) co_return rows.error();
+  co_return rows->affected();
 }
 
 asio::awaitable<Result<void>> RecordService::expand(const db::Uuid& org_id, const Schema& schema,

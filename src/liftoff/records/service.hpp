@@ -142,6 +142,10 @@ class RecordService {
       const audit::Actor& actor, const db::Uuid& org_id, std::string_view collection,
       const std::vector<BatchOperation>& operations);
 
+  // Forgets Idempotency-Keys older than 24 h (at most `limit`); returns how many.
+  [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> expire_idempotency_keys(
+      std::int64_t limit);
+
   // Replaces, in each record's data, the value of each relation field in `fields` by the related
   // record (null when it no longer exists). One query per field, for all records at once; only
   // records of the same org are ever read.
