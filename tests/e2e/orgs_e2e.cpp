@@ -549,6 +549,26 @@ TEST_F(Orgs, TheServerCannotRewriteTheAuditLogAndVerifyFindsTampering) {
   EXPECT_NE(gap_out.find("TAMPERED at event 2"), std::string::npos) << gap_out;
 }
 
+TEST_F(Orgs, ARevokedApiKeyIsRefusedByAnotherProcessWithinASecond) {
+  Server other(Server::Env{{"LIFTOFF_SESSION_CACHE_TTL", "30s"}});  // only NOTIFY can evict
+  ASSERT_TRUE(other.wait_ready()) << other.process->log();
+  auto owner = sign_up(port(), "xkey-owner");
+  auto org = create_org(owner);
+  auto created = send_json(port(), "POST", "/v1/orgs/" + org + "/api-keys", owner.token,
+                           body_of({{"name", "ci"}, {"role", "viewer"}}));
+  ASSERT_EQ(status(created), 201);
+  std::string key(json_of(*created).at("key").as_string());
+  std::string key_id(json_of(*created).at("id").as_string());
+  EXPECT_EQ(status(send_json(other.port, "GET", "/v1/orgs/" + org, key)), 200);  // cached there
+  ASSERT_EQ(
+      status(send_json(port(), "DELETE", "/v1/orgs/" + org + "/api-keys/" + key_id, owner.token)),
+      204);
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(status(send_json(other.port, "GET", "/v1/orgs/" + org, key)), 401);
+  other.process->signal(SIGTERM);
+  EXPECT_EQ(other.process->wait(15s), 0) << other.process->log();
+}
+
 TEST_F(Orgs, ARemovedMemberLosesAccessOnAnotherProcessWithinASecond) {
   Server other(Server::Env{{"LIFTOFF_SESSION_CACHE_TTL", "30s"}});  // only NOTIFY can evict
   ASSERT_TRUE(other.wait_ready()) << other.process->log();
