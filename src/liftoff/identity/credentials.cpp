@@ -7,6 +7,8 @@
 #include <string>
 #include <unordered_set>
 
+#include "liftoff/core/text.hpp"
+
 namespace liftoff::identity {
 namespace {
 
@@ -30,29 +32,6 @@ const std::unordered_set<std::string>& common_passwords() {
   return kSet;
 }
 
-std::size_t utf8_code_points(std::string_view s) {
-  return static_cast<std::size_t>(std::count_if(
-      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
-
-bool valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = c < 0x80           ? 1
-                    : (c >> 5) == 0x6  ? 2
-                    : (c >> 4) == 0xE  ? 3
-                    : (c >> 3) == 0x1E ? 4
-                                       : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (std::size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    }
-    i += n;
-  }
-  return true;
-}
-
 std::string lower_ascii(std::string_view s) {
   std::string out(s);
   std::transform(out.begin(), out.end(), out.begin(),
@@ -71,7 +50,7 @@ void ensure_sodium() {
 std::optional<std::string> normalize_email(std::string_view email) {
   while (!email.empty() && (email.front() == ' ' || email.front() == '\t')) email.remove_prefix(1);
   while (!email.empty() && (email.back() == ' ' || email.back() == '\t')) email.remove_suffix(1);
-  if (email.empty() || email.size() > 254 || !valid_utf8(email)) return std::nullopt;
+  if (email.empty() || email.size() > 254 || !core::valid_utf8(email)) return std::nullopt;
   auto at = email.find('@');
   if (at == std::string_view::npos || at == 0 || email.find('@', at + 1) != std::string_view::npos)
     return std::nullopt;
@@ -99,8 +78,8 @@ bool is_common_password(std::string_view password) {
 }
 
 std::optional<std::string> password_problem(std::string_view password) {
-  if (!valid_utf8(password)) return "must be valid UTF-8";
-  auto length = utf8_code_points(password);
+  if (!core::valid_utf8(password)) return "must be valid UTF-8";
+  auto length = core::utf8_length(password);
   if (length < kMinPasswordLength)
     return "must be at least " + std::to_string(kMinPasswordLength) + " characters";
   if (length > kMaxPasswordLength)
@@ -110,7 +89,7 @@ std::optional<std::string> password_problem(std::string_view password) {
 }
 
 std::optional<std::string> name_problem(std::string_view name) {
-  auto length = utf8_code_points(name);
+  auto length = core::utf8_length(name);
   if (length == 0 || length > kMaxNameLength)
     return "must be 1 to " + std::to_string(kMaxNameLength) + " characters";
   return std::nullopt;
@@ -120,11 +99,7 @@ std::string new_token(std::string_view prefix) {
   ensure_sodium();
   unsigned char raw[32];
   randombytes_buf(raw, sizeof(raw));
-  std::string encoded(
-      sodium_base64_ENCODED_LEN(sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
-  sodium_bin2base64(encoded.data(), encoded.size(), raw, sizeof(raw),
-                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-  encoded.resize(std::char_traits<char>::length(encoded.c_str()));
+  auto encoded = core::base64url(std::string_view(reinterpret_cast<const char*>(raw), sizeof(raw)));
   sodium_memzero(raw, sizeof(raw));
   return std::string(prefix) + encoded;
 }

@@ -1,12 +1,12 @@
 #include "liftoff/records/query.hpp"
 
 #include <fmt/format.h>
-#include <sodium.h>
 
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "liftoff/core/text.hpp"
 #include "liftoff/core/time.hpp"
 
 namespace liftoff::records {
@@ -230,27 +230,6 @@ std::string sort_spec(const std::vector<SortKey>& sort) {
   return out;
 }
 
-std::string base64url(std::string_view bytes) {
-  std::string out(sodium_base64_ENCODED_LEN(bytes.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING),
-                  '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
-                    bytes.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-  out.resize(std::char_traits<char>::length(out.c_str()));
-  return out;
-}
-
-std::optional<std::string> unbase64url(std::string_view text) {
-  std::string out(text.size(), '\0');
-  std::size_t length = 0;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(),
-                        text.size(), nullptr, &length, nullptr,
-                        sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0) {
-    return std::nullopt;
-  }
-  out.resize(length);
-  return out;
-}
-
 Error bad_cursor() {
   return Error{Errc::bad_request,
                "invalid query parameter",
@@ -335,7 +314,7 @@ Result<CompiledQuery> compile_list(const Schema& schema, const db::Uuid& collect
     columns.push_back(*col);
   }
   if (request.cursor) {
-    auto decoded = unbase64url(*request.cursor);
+    auto decoded = core::from_base64url(*request.cursor);
     if (!decoded) return bad_cursor();
     boost::system::error_code ec;
     auto parsed = json::parse(*decoded, ec);
@@ -427,7 +406,8 @@ std::string make_cursor(const std::vector<SortKey>& sort,
   json::array v;
   for (const auto& value : values)
     v.emplace_back(value ? json::value(*value) : json::value(nullptr));
-  return base64url(json::serialize(json::object{{"s", sort_spec(sort)}, {"v", std::move(v)}}));
+  return core::base64url(
+      json::serialize(json::object{{"s", sort_spec(sort)}, {"v", std::move(v)}}));
 }
 
 }  // namespace liftoff::records

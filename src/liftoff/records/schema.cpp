@@ -10,6 +10,7 @@
 #include <span>
 #include <utility>
 
+#include "liftoff/core/text.hpp"
 #include "liftoff/core/time.hpp"
 
 namespace liftoff::records {
@@ -30,11 +31,6 @@ constexpr std::array<std::pair<FieldType, std::string_view>, 9> kTypeNames{{
 constexpr std::size_t kMaxTextLength = 1'000'000;
 constexpr std::size_t kMaxEnumValues = 200;
 constexpr std::size_t kMaxListItems = 1'000;
-
-std::size_t code_points(std::string_view s) {
-  return static_cast<std::size_t>(std::count_if(
-      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
 
 bool indexable(FieldType t) {
   return t != FieldType::json && t != FieldType::text_list;
@@ -62,7 +58,7 @@ Result<json::value> check_value(const Field& f, const json::value& v) {
   switch (f.type) {
     case FieldType::text:
       if (!v.is_string()) return bad("must be a string");
-      if (code_points(v.get_string()) > f.max_length)
+      if (core::utf8_length(v.get_string()) > f.max_length)
         return bad("must be at most " + std::to_string(f.max_length) + " characters");
       return v;
     case FieldType::integer:
@@ -103,7 +99,7 @@ Result<json::value> check_value(const Field& f, const json::value& v) {
         return bad("must have at most " + std::to_string(kMaxListItems) + " items");
       for (const auto& item : v.get_array()) {
         if (!item.is_string()) return bad("must be an array of strings");
-        if (code_points(item.get_string()) > f.max_length)
+        if (core::utf8_length(item.get_string()) > f.max_length)
           return bad("items must be at most " + std::to_string(f.max_length) + " characters");
       }
       return v;
