@@ -66,40 +66,15 @@ Result<records::CountMode> count_param(const http::QueryParams& query) {
 // ?fields=a,b: only those data fields in each record (400 for a field the schema lacks).
 Result<std::optional<std::vector<std::string>>> fields_param(const http::QueryParams& query,
                                                              const records::Schema& schema) {
-  auto it = query.find("fields");
-  if (it == query.end()) return std::optional<std::vector<std::string>>{};
-  std::vector<std::string> fields;
-  std::string_view text = it->second;
-  std::size_t pos = 0;
-  while (pos <= text.size()) {
-    auto comma = text.find(',', pos);
-    auto name = text.substr(pos, comma == std::string_view::npos ? text.npos : comma - pos);
+  auto fields = http::list_param(query, "fields");
+  for (const auto& name : fields.value_or(std::vector<std::string>{})) {
     if (!schema.find(name)) {
       return Error{Errc::bad_request,
                    "invalid query parameter",
-                   {{"fields", "'" + std::string(name) + "' is not a field of this collection"}}};
+                   {{"fields", "'" + name + "' is not a field of this collection"}}};
     }
-    fields.emplace_back(name);
-    if (comma == std::string_view::npos) break;
-    pos = comma + 1;
   }
-  return std::optional<std::vector<std::string>>{std::move(fields)};
-}
-
-// ?expand=a,b: the relation fields whose targets are inlined.
-std::vector<std::string> expand_param(const http::QueryParams& query) {
-  std::vector<std::string> out;
-  auto it = query.find("expand");
-  if (it == query.end()) return out;
-  std::string_view text = it->second;
-  std::size_t pos = 0;
-  while (pos <= text.size()) {
-    auto comma = text.find(',', pos);
-    out.emplace_back(text.substr(pos, comma == std::string_view::npos ? text.npos : comma - pos));
-    if (comma == std::string_view::npos) break;
-    pos = comma + 1;
-  }
-  return out;
+  return fields;
 }
 
 Result<std::optional<records::Idempotency>> idempotency(const http::RequestContext& ctx) {
@@ -353,7 +328,7 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
     if (!fields) co_return problem(fields.error(), ctx);
     auto page = co_await service.list_records(**collection, request, *count);
     if (!page) co_return problem(page.error(), ctx);
-    auto expand = expand_param(*query);
+    auto expand = http::list_param(*query, "expand").value_or(std::vector<std::string>{});
     auto expanded = co_await service.expand((*collection)->org_id, schema, expand, page->records);
     if (!expanded) co_return problem(expanded.error(), ctx);
     std::string body = R"({"records":[)";
@@ -376,7 +351,8 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
     auto record =
         co_await service.record(who->access.org_id, *ctx.param("collection"), *ctx.param("id"));
     if (!record) co_return problem(record.error(), ctx);
-    if (auto expand = expand_param(*query); !expand.empty()) {
+    if (auto expand = http::list_param(*query, "expand").value_or(std::vector<std::string>{});
+        !expand.empty()) {
       auto collection = co_await service.collection(who->access.org_id, *ctx.param("collection"));
       if (!collection) co_return problem(collection.error(), ctx);
       std::vector<records::Record> one{std::move(*record)};

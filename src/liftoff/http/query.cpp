@@ -47,4 +47,19 @@ Result<std::int32_t> int_param(const QueryParams& query, std::string_view name,
   return value;
 }
 
+std::optional<std::vector<std::string>> list_param(const QueryParams& query,
+                                                   std::string_view name) {
+  auto it = query.find(name);
+  if (it == query.end()) return std::nullopt;
+  std::vector<std::string> items;
+  std::string_view text = it->second;
+  for (;;) {
+    auto comma = text.find(',');
+    items.emplace_back(text.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return items;
+}
+
 }  // namespace liftoff::http

@@ -4,8 +4,10 @@
 #include <cstdint>
 #include <initializer_list>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "liftoff/core/error.hpp"
 
@@ -20,5 +22,9 @@ using QueryParams = std::map<std::string, std::string, std::less<>>;
 [[nodiscard]] Result<std::int32_t> int_param(const QueryParams& query, std::string_view name,
                                              std::int32_t fallback, std::int32_t min,
                                              std::int32_t max);
+
+// A comma-separated list parameter ("a,b,c"), item by item; nullopt when absent.
+[[nodiscard]] std::optional<std::vector<std::string>> list_param(const QueryParams& query,
+                                                                 std::string_view name);
 
 }  // namespace liftoff::http
