@@ -155,6 +155,18 @@ json::object role_object(Role role) {
   return {{"role", to_string(role)}};
 }
 
+// An org from the columns id, name, created_at, updated_at (0-3), which every org query starts
+// with.
+Org org_from(const db::Row& row, Role role) {
+  return {row.get<db::Uuid>(0),
+          row.get<std::string>(1),
+          row.get<db::Timestamp>(2),
+          row.get<db::Timestamp>(3),
+          std::nullopt,
+          std::nullopt,
+          role};
+}
+
 Member member_from(const db::Row& row) {
   return {User{row.get<db::Uuid>(0), row.get<std::string>(1), row.get<std::string>(2),
                row.get<db::Timestamp>(3)},
@@ -220,13 +232,9 @@ asio::awaitable<Result<OrgService::Locked>> OrgService::lock(db::Transaction& tx
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return org_not_found();
   auto row = rows->front();
-  Org org{row.get<db::Uuid>(0),
-          row.get<std::string>(1),
-          row.get<db::Timestamp>(2),
-          row.get<db::Timestamp>(3),
-          row.get<std::optional<db::Timestamp>>(4),
-          row.get<std::optional<db::Timestamp>>(5),
-          Role::viewer};
+  Org org = org_from(row, Role::viewer);
+  org.deleted_at = row.get<std::optional<db::Timestamp>>(4);
+  org.purge_after = row.get<std::optional<db::Timestamp>>(5);
   bool deleted = org.deleted_at.has_value();
   bool restorable = row.get<std::optional<bool>>(6).value_or(false);
   if (row.is_null(7) || (deleted && !(deleted_too && restorable))) co_return org_not_found();
@@ -273,8 +281,7 @@ asio::awaitable<Result<std::vector<Org>>> OrgService::list(const Principal& prin
   std::vector<Org> orgs;
   for (int i = 0; i < rows->size(); ++i) {
     auto row = (*rows)[i];
-    orgs.push_back({row.get<db::Uuid>(0), row.get<std::string>(1), row.get<db::Timestamp>(2),
-                    row.get<db::Timestamp>(3), std::nullopt, std::nullopt, role_from(row, 4)});
+    orgs.push_back(org_from(row, role_from(row, 4)));
   }
   co_return orgs;
 }
@@ -285,14 +292,7 @@ asio::awaitable<Result<Org>> OrgService::get(const Access& access) {
       co_await db_.query(Intent::read_your_writes, Tenant::control(), kGetOrg, params, deadline());
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return org_not_found();
-  auto row = rows->front();
-  co_return Org{row.get<db::Uuid>(0),
-                row.get<std::string>(1),
-                row.get<db::Timestamp>(2),
-                row.get<db::Timestamp>(3),
-                std::nullopt,
-                std::nullopt,
-                access.role};
+  co_return org_from(rows->front(), access.role);
 }
 
 asio::awaitable<Result<Org>> OrgService::rename(const Caller& caller, const db::Uuid& org_id,
@@ -615,14 +615,7 @@ asio::awaitable<Result<Org>> OrgService::accept_invitation(const Caller& caller,
   auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
   if (!event) co_return event.error();
   evict_user(caller.principal.user.id);
-  auto org = org_row->front();
-  co_return Org{org_id,
-                org.get<std::string>(1),
-                org.get<db::Timestamp>(2),
-                org.get<db::Timestamp>(3),
-                std::nullopt,
-                std::nullopt,
-                role};
+  co_return org_from(org_row->front(), role);
 }
 
 asio::awaitable<Result<std::size_t>> OrgService::purge_expired(std::size_t limit) {
