@@ -173,6 +173,8 @@ int serve(const core::Config& config) {
                                    config.password_hash_threads, config.password_hash_queue});
   identity::IdentityStore identity_store(database);
   identity::SessionCache session_cache(config.session_cache_ttl, 100'000);
+  // No cache at all when its TTL is 0: every request then checks its credential in the database.
+  identity::SessionCache* cache = config.session_cache_ttl.count() > 0 ? &session_cache : nullptr;
   identity::SessionRevocationListener revocations(db::ConnectOptions{*url, {}, "liftoff-listener"},
                                                   session_cache);
   identity::IdentityService identity_service(
@@ -180,12 +182,12 @@ int serve(const core::Config& config) {
       {std::chrono::duration_cast<std::chrono::seconds>(config.session_ttl),
        std::chrono::duration_cast<std::chrono::seconds>(config.session_idle),
        {}},
-      config.session_cache_ttl.count() > 0 ? &session_cache : nullptr);
+      cache);
   identity::OrgService org_service(
       database,
       {std::chrono::duration_cast<std::chrono::seconds>(config.org_deletion_grace),
        std::chrono::duration_cast<std::chrono::seconds>(config.invitation_ttl)},
-      config.session_cache_ttl.count() > 0 ? &session_cache : nullptr);
+      cache);
   records::RecordsOptions records_options;
   records_options.max_collections = config.collections_per_org;
   records_options.schema.max_fields = config.fields_per_collection;
