@@ -13,13 +13,19 @@ SessionCache::Shard& SessionCache::shard_for(const std::string& digest) {
   return shards_[index];
 }
 
+std::unordered_map<std::string, SessionCache::Entry>::iterator SessionCache::Shard::erase(
+    std::unordered_map<std::string, Entry>::iterator it) {
+  digest_by_credential.erase(it->second.principal.credential_id.to_string());
+  return by_digest.erase(it);
+}
+
 std::optional<Principal> SessionCache::get(const std::string& digest) {
   auto& shard = shard_for(digest);
   std::lock_guard lock(shard.mutex);
   auto it = shard.by_digest.find(digest);
   if (it == shard.by_digest.end()) return std::nullopt;
   if (SteadyClock::now() >= it->second.valid_until) {
-    shard.by_digest.erase(it);
+    shard.erase(it);
     return std::nullopt;
   }
   return it->second.principal;
@@ -38,22 +44,36 @@ void SessionCache::put(const std::string& digest, const Principal& principal,
   // so either we see its bump here or it runs after our insert and removes the entry.
   if (generation_.load(std::memory_order_acquire) != generation) return;
   if (shard.by_digest.size() >= shard_capacity_ && !shard.by_digest.contains(digest)) {
-    shard.by_digest.erase(shard.by_digest.begin());
+    shard.erase(shard.by_digest.begin());
   }
   shard.by_digest.insert_or_assign(digest, Entry{principal, SteadyClock::now() + lifetime});
+  shard.digest_by_credential.insert_or_assign(principal.credential_id.to_string(), digest);
 }
 
 void SessionCache::evict_if(const std::function<bool(const Principal&)>& matches) {
   generation_.fetch_add(1, std::memory_order_acq_rel);
   for (auto& shard : shards_) {
     std::lock_guard lock(shard.mutex);
-    std::erase_if(shard.by_digest,
-                  [&](const auto& item) { return matches(item.second.principal); });
+    for (auto it = shard.by_digest.begin(); it != shard.by_digest.end();) {
+      it = matches(it->second.principal) ? shard.erase(it) : std::next(it);
+    }
   }
 }
 
 void SessionCache::evict_credential(const db::Uuid& credential_id) {
-  evict_if([&](const Principal& p) { return p.credential_id == credential_id; });
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  auto key = credential_id.to_string();
+  for (auto& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    auto found = shard.digest_by_credential.find(key);
+    if (found == shard.digest_by_credential.end()) continue;
+    auto entry = shard.by_digest.find(found->second);
+    if (entry != shard.by_digest.end()) {
+      shard.erase(entry);
+    } else {
+      shard.digest_by_credential.erase(found);
+    }
+  }
 }
 
 void SessionCache::evict_user(const db::Uuid& user_id) {

@@ -51,6 +51,12 @@ class SessionCache {
   struct alignas(64) Shard {
     std::mutex mutex;
     std::unordered_map<std::string, Entry> by_digest;
+    // The same entries by credential id (text), so revoking one session or key is a lookup per
+    // shard, not a scan.
+    std::unordered_map<std::string, std::string> digest_by_credential;
+    // Removes an entry from both maps; returns the next entry of by_digest.
+    std::unordered_map<std::string, Entry>::iterator erase(
+        std::unordered_map<std::string, Entry>::iterator it);
   };
   Shard& shard_for(const std::string& digest);
   void evict_if(const std::function<bool(const Principal&)>& matches);
