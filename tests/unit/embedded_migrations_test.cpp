@@ -1,5 +1,5 @@
-// The binary carries exactly the migrations in migrations/control (an edited file once did not reach
-// the build until CMake was re-run by hand).
+// The binary carries exactly the migrations in migrations/control (an edited file once did not
+// reach the build until CMake was re-run by hand).
 #include <gtest/gtest.h>
 
 #include <filesystem>
