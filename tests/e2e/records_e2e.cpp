@@ -3,6 +3,7 @@
 #include <set>
 
 #include "e2e/e2e.hpp"
+#include "e2e/records_support.hpp"
 #include "liftoff/records/query.hpp"
 #include "support/async.hpp"
 
@@ -15,70 +16,6 @@ class Records : public E2E {
   using E2E::port;
 };
 
-int status(const std::optional<HttpResponse>& r) {
-  return r ? r->status : 0;
-}
-
-std::string body_of(const json::value& v) {
-  return json::serialize(v);
-}
-
-// Percent-encodes a query parameter value.
-std::string encode(std::string_view text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
-struct Tenant {
-  TestUser owner;
-  std::string org;
-  std::string base;  // /v1/orgs/{org}/collections
-};
-
-Tenant new_tenant(const std::string& tag) {
-  Tenant t{sign_up(Records::port(), tag), "", ""};
-  auto r = send_json(Records::port(), "POST", "/v1/orgs", t.owner.token,
-                     body_of(json::object{{"name", tag}}));
-  EXPECT_EQ(status(r), 201);
-  t.org = std::string(json_of(*r).at("id").as_string());
-  t.base = "/v1/orgs/" + t.org + "/collections";
-  return t;
-}
-
-const char* kTicketFields = R"([
-  {"name": "title", "type": "text", "required": true, "max_length": 200},
-  {"name": "status", "type": "enum", "values": ["open", "closed"], "required": true,
-   "indexed": true},
-  {"name": "priority", "type": "integer", "required": true, "indexed": true},
-  {"name": "code", "type": "text", "unique": true},
-  {"name": "due", "type": "datetime"},
-  {"name": "urgent", "type": "boolean", "default": false},
-  {"name": "tags", "type": "list_of_text"},
-  {"name": "meta", "type": "json"}
-])";
-
-void create_tickets(const Tenant& t) {
-  auto r = send_json(Records::port(), "POST", t.base, t.owner.token,
-                     R"({"name":"tickets","fields":)" + std::string(kTicketFields) + "}");
-  ASSERT_EQ(status(r), 201) << r->body;
-}
-
-std::optional<HttpResponse> create(const Tenant& t, const json::object& data,
-                                   const std::string& extra_headers = "") {
-  std::string headers = "Content-Type: application/json\r\nAuthorization: Bearer " + t.owner.token +
-                        "\r\n" + extra_headers;
-  return http_request(Records::port(), "POST", t.base + "/tickets/records", headers, body_of(data));
-}
-
 std::vector<std::string> titles(const HttpResponse& r) {
   std::vector<std::string> out;
   auto body = json_of(r);
@@ -88,7 +25,7 @@ std::vector<std::string> titles(const HttpResponse& r) {
 }
 
 TEST_F(Records, CollectionsValidateTheirSchema) {
-  auto t = new_tenant("schema");
+  auto t = new_tenant(port(), "schema");
   create_tickets(t);
   auto got = send_json(port(), "GET", t.base + "/tickets", t.owner.token);
   ASSERT_EQ(status(got), 200);
@@ -126,19 +63,11 @@ TEST_F(Records, CollectionsValidateTheirSchema) {
 }
 
 TEST_F(Records, RolesGovernSchemasAndRecordsAndOtherTenantsSeeNothing) {
-  auto t = new_tenant("roles");
+  auto t = new_tenant(port(), "roles");
   create_tickets(t);
   auto viewer = sign_up(port(), "rec-viewer"), member = sign_up(port(), "rec-member");
-  for (auto [user, role] : {std::pair{&viewer, "viewer"}, {&member, "member"}}) {
-    auto inv = send_json(port(), "POST", "/v1/orgs/" + t.org + "/invitations", t.owner.token,
-                         body_of(json::object{{"email", user->email}, {"role", role}}));
-    ASSERT_EQ(status(inv), 201);
-    ASSERT_EQ(status(send_json(port(), "POST",
-                               "/v1/invitations/" +
-                                   std::string(json_of(*inv).at("token").as_string()) + "/accept",
-                               user->token)),
-              200);
-  }
+  add_member(t, viewer, "viewer");
+  add_member(t, member, "member");
   auto ticket = body_of(json::object{{"title", "T"}, {"status", "open"}, {"priority", 1}});
   EXPECT_EQ(status(send_json(port(), "POST", t.base, member.token, R"({"name":"m","fields":[]})")),
             403);
@@ -149,7 +78,7 @@ TEST_F(Records, RolesGovernSchemasAndRecordsAndOtherTenantsSeeNothing) {
   std::string id(json_of(*created).at("id").as_string());
   EXPECT_EQ(status(send_json(port(), "GET", t.base + "/tickets/records/" + id, viewer.token)), 200);
 
-  auto other = new_tenant("other-tenant");
+  auto other = new_tenant(port(), "other-tenant");
   create_tickets(other);
   // Another org's record id, through my org or theirs: 404 either way.
   EXPECT_EQ(
@@ -162,7 +91,7 @@ TEST_F(Records, RolesGovernSchemasAndRecordsAndOtherTenantsSeeNothing) {
 }
 
 TEST_F(Records, CreateReadUpdateDeleteWithVersions) {
-  auto t = new_tenant("crud");
+  auto t = new_tenant(port(), "crud");
   create_tickets(t);
   auto created = create(t, {{"title", "Printer on fire"},
                             {"status", "open"},
@@ -223,7 +152,7 @@ TEST_F(Records, CreateReadUpdateDeleteWithVersions) {
 }
 
 TEST_F(Records, InvalidRecordsNameEveryBadField) {
-  auto t = new_tenant("invalid");
+  auto t = new_tenant(port(), "invalid");
   create_tickets(t);
   auto r = create(t, {{"title", 5},
                       {"status", "pending"},
@@ -257,7 +186,7 @@ TEST_F(Records, InvalidRecordsNameEveryBadField) {
 }
 
 TEST_F(Records, UniqueFieldsAndIdempotencyKeys) {
-  auto t = new_tenant("unique");
+  auto t = new_tenant(port(), "unique");
   create_tickets(t);
   json::object ticket{{"title", "A"}, {"status", "open"}, {"priority", 1}, {"code", "T-1"}};
   ASSERT_EQ(status(create(t, ticket)), 201);
@@ -279,7 +208,7 @@ TEST_F(Records, UniqueFieldsAndIdempotencyKeys) {
 }
 
 TEST_F(Records, ConcurrentUpdatesWithTheSameIfMatchHaveOneWinner) {
-  auto t = new_tenant("race");
+  auto t = new_tenant(port(), "race");
   create_tickets(t);
   auto created = create(t, {{"title", "A"}, {"status", "open"}, {"priority", 1}});
   std::string path =
@@ -301,7 +230,7 @@ TEST_F(Records, ConcurrentUpdatesWithTheSameIfMatchHaveOneWinner) {
 }
 
 TEST_F(Records, FiltersSortsAndCursors) {
-  auto t = new_tenant("query");
+  auto t = new_tenant(port(), "query");
   create_tickets(t);
   for (int i = 1; i <= 7; ++i) {
     json::object data{{"title", "ticket " + std::to_string(i)},
@@ -381,7 +310,7 @@ TEST_F(Records, FiltersSortsAndCursors) {
 }
 
 TEST_F(Records, BatchesAreAllOrNothingAndNameTheFailingItem) {
-  auto t = new_tenant("batch");
+  auto t = new_tenant(port(), "batch");
   create_tickets(t);
   auto first = create(t, {{"title", "A"}, {"status", "open"}, {"priority", 1}});
   std::string a(json_of(*first).at("id").as_string());
@@ -442,9 +371,9 @@ TEST_F(Records, BatchesAreAllOrNothingAndNameTheFailingItem) {
 }
 
 TEST_F(Records, FullTextSearchFindsWordsRankedAndPages) {
-  auto t = new_tenant("search");
+  auto t = new_tenant(port(), "search");
   create_tickets(t);
-  auto other = new_tenant("search-other");
+  auto other = new_tenant(port(), "search-other");
   create_tickets(other);
   for (auto [title, tags] : {std::pair{"Printer on fire", "hardware"},
                              {"printer paper jam, printer offline", "hardware"},
@@ -494,7 +423,7 @@ TEST_F(Records, FullTextSearchFindsWordsRankedAndPages) {
 }
 
 TEST_F(Records, FieldsCanBeAddedToALiveCollection) {
-  auto t = new_tenant("evolve");
+  auto t = new_tenant(port(), "evolve");
   create_tickets(t);
   auto old = create(t, {{"title", "Old"}, {"status", "open"}, {"priority", 1}});
   std::string old_id(json_of(*old).at("id").as_string());
@@ -533,7 +462,7 @@ TEST_F(Records, FieldsCanBeAddedToALiveCollection) {
 }
 
 TEST_F(Records, RelationsPointIntoTheSameOrg) {
-  auto t = new_tenant("relations");
+  auto t = new_tenant(port(), "relations");
   create_tickets(t);
   auto r = send_json(port(), "POST", t.base, t.owner.token,
                      R"({"name":"comments","fields":[{"name":"ticket","type":"relation",
@@ -570,7 +499,7 @@ TEST_F(Records, RelationsPointIntoTheSameOrg) {
                 body_of(json::object{{"ticket", "0190b5b0-0000-7000-8000-000000000000"}}));
   EXPECT_EQ(status(dangling), 422);
   // A record of another org is no target either.
-  auto other = new_tenant("relations-other");
+  auto other = new_tenant(port(), "relations-other");
   create_tickets(other);
   auto foreign = create(other, {{"title", "F"}, {"status", "open"}, {"priority", 1}});
   auto cross = send_json(port(), "POST", t.base + "/comments/records", t.owner.token,
@@ -589,7 +518,7 @@ namespace {
 // rows. (Speed is measured in bench/run-records, not here.)
 TEST_F(Records, ABigCollectionIsFilteredAndSortedByAnIndex) {
   constexpr int kRecords = 1'000'000;
-  auto t = new_tenant("big");
+  auto t = new_tenant(port(), "big");
   create_tickets(t);
   auto collection = send_json(port(), "GET", t.base + "/tickets", t.owner.token);
   auto collection_body = json_of(*collection);

@@ -54,9 +54,8 @@ RawConnection::Fill RawConnection::fill(std::chrono::steady_clock::time_point de
   return Fill::data;
 }
 
-std::optional<HttpResponse> RawConnection::read_response(std::chrono::milliseconds timeout,
-                                                         bool head) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
+std::optional<HttpResponse> RawConnection::read_head(
+    std::chrono::steady_clock::time_point deadline) {
   std::size_t end;
   while ((end = buffer_.find("\r\n\r\n")) == std::string::npos) {
     if (fill(deadline) != Fill::data) return std::nullopt;
@@ -83,6 +82,15 @@ std::optional<HttpResponse> RawConnection::read_response(std::chrono::millisecon
     }
     pos = next + 2;
   }
+  return res;
+}
+
+std::optional<HttpResponse> RawConnection::read_response(std::chrono::milliseconds timeout,
+                                                         bool head) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto read = read_head(deadline);
+  if (!read) return std::nullopt;
+  auto& res = *read;
   if (res.status == 100) return read_response(timeout, head);
   std::size_t length =
       res.headers.count("content-length") ? std::stoul(res.headers["content-length"]) : 0;

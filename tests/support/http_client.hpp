@@ -31,13 +31,18 @@ class RawConnection {
   // Reads one response (Content-Length framed); nullopt on timeout or a closed connection.
   std::optional<HttpResponse> read_response(
       std::chrono::milliseconds timeout = std::chrono::seconds(5), bool head = false);
+  // Reads a response's status line and headers, leaving its body unread.
+  std::optional<HttpResponse> read_head(std::chrono::steady_clock::time_point deadline);
   // True when the server closed the connection (EOF) within the timeout.
   bool closed_by_peer(std::chrono::milliseconds timeout);
 
- private:
   enum class Fill { data, closed, timeout };
-  // Appends what arrives before the deadline to buffer_.
+  // Appends what arrives before the deadline to buffer().
   Fill fill(std::chrono::steady_clock::time_point deadline);
+  // What arrived and was not read yet.
+  std::string& buffer() { return buffer_; }
+
+ private:
   int fd_ = -1;
   std::string buffer_;
 };

@@ -9,6 +9,7 @@
 #include "liftoff/db/database.hpp"
 #include "liftoff/identity/organizations.hpp"
 #include "liftoff/identity/service.hpp"
+#include "liftoff/records/events.hpp"
 #include "liftoff/records/service.hpp"
 
 namespace liftoff::api {
@@ -22,8 +23,9 @@ TEST(OpenApi, DocumentsEveryRegisteredRoute) {
   identity::IdentityService service(store, hasher, {});
   identity::OrgService orgs(database, {});
   records::RecordService records(database, {});
+  records::EventHub events(database, {}, {});
   http::Router router;
-  add_routes(router, {{database, metrics, 1}, service, orgs, records, {}});
+  add_routes(router, {{database, metrics, 1}, service, orgs, records, {}, events, {}});
 
   auto document = boost::json::parse(kOpenApiDocument).as_object();
   EXPECT_EQ(document.at("openapi").as_string(), "3.1.0");

@@ -11,6 +11,8 @@ void add_routes(http::Router& router, const Services& services) {
   add_identity_routes(router, services.identity);
   add_org_routes(router, services.identity, services.orgs, services.system.database);
   add_record_routes(router, services.identity, services.records, services.json_limits);
+  add_event_routes(router, services.identity, services.records, services.events,
+                   services.event_streams);
 }
 
 }  // namespace liftoff::api

@@ -1,5 +1,6 @@
 #pragma once
 // Every route of the API, registered in one place (the server and the OpenAPI test use this).
+#include "liftoff/api/events.hpp"
 #include "liftoff/api/system.hpp"
 #include "liftoff/http/json_body.hpp"
 #include "liftoff/http/router.hpp"
@@ -9,8 +10,9 @@ class IdentityService;
 class OrgService;
 }  // namespace liftoff::identity
 namespace liftoff::records {
+class EventHub;
 class RecordService;
-}
+}  // namespace liftoff::records
 
 namespace liftoff::api {
 
@@ -20,6 +22,8 @@ struct Services {
   identity::OrgService& orgs;
   records::RecordService& records;
   http::JsonLimits json_limits;  // for record bodies
+  records::EventHub& events;
+  EventStreamOptions event_streams;
 };
 
 void add_routes(http::Router& router, const Services& services);

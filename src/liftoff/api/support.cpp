@@ -57,19 +57,24 @@ http::Response no_content() {
   return http::Response{http::beast_http::status::no_content, 11};
 }
 
-boost::asio::awaitable<Result<identity::Principal>> authenticate(identity::IdentityService& service,
-                                                                 const http::RequestContext& ctx) {
-  std::string header(ctx.request[http::beast_http::field::authorization]);
+Result<std::string> bearer_token(const http::RequestContext& ctx) {
+  std::string_view header = ctx.request[http::beast_http::field::authorization];
   constexpr std::string_view kScheme = "bearer ";
   if (header.size() <= kScheme.size() ||
       !std::equal(kScheme.begin(), kScheme.end(), header.begin(), [](char a, char b) {
         return a == std::tolower(static_cast<unsigned char>(b));
       })) {
-    co_return make_error(Errc::unauthenticated,
-                         "missing bearer token (Authorization: Bearer <token>)");
+    return make_error(Errc::unauthenticated,
+                      "missing bearer token (Authorization: Bearer <token>)");
   }
-  std::string token = header.substr(kScheme.size());
-  co_return co_await service.authenticate(token);
+  return std::string(header.substr(kScheme.size()));
+}
+
+boost::asio::awaitable<Result<identity::Principal>> authenticate(identity::IdentityService& service,
+                                                                 const http::RequestContext& ctx) {
+  auto token = bearer_token(ctx);
+  if (!token) co_return token.error();
+  co_return co_await service.authenticate(*token);
 }
 
 boost::asio::awaitable<Result<identity::Principal>> authenticate_user(
@@ -84,13 +89,23 @@ boost::asio::awaitable<Result<identity::Principal>> authenticate_user(
 }
 
 boost::asio::awaitable<Result<Authorized>> authorize(identity::IdentityService& service,
-                                                     const http::RequestContext& ctx,
+                                                     const std::string& token,
+                                                     std::string_view org_text,
                                                      identity::Action action) {
-  auto who = co_await authenticate(service, ctx);
+  auto who = co_await service.authenticate(token);
   if (!who) co_return who.error();
-  auto access = identity::OrgService::access(*who, ctx.param("org").value_or(""), action);
+  auto access = identity::OrgService::access(*who, org_text, action);
   if (!access) co_return access.error();
   co_return Authorized{std::move(*who), *access};
+}
+
+boost::asio::awaitable<Result<Authorized>> authorize(identity::IdentityService& service,
+                                                     const http::RequestContext& ctx,
+                                                     identity::Action action) {
+  auto token = bearer_token(ctx);
+  if (!token) co_return token.error();
+  auto org_text = ctx.param("org").value_or("");
+  co_return co_await authorize(service, *token, org_text, action);
 }
 
 identity::Caller caller_of(identity::Principal principal, const http::RequestContext& ctx) {

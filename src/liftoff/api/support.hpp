@@ -36,7 +36,9 @@ using Awaitable = boost::asio::awaitable<http::Response>;
 
 [[nodiscard]] http::Response no_content();
 
-// The principal behind `Authorization: Bearer <session token or API key>`.
+// The token of `Authorization: Bearer <session token or API key>` (401 without one).
+[[nodiscard]] Result<std::string> bearer_token(const http::RequestContext& ctx);
+// The principal behind the bearer token.
 [[nodiscard]] boost::asio::awaitable<Result<identity::Principal>> authenticate(
     identity::IdentityService& service, const http::RequestContext& ctx);
 // The same, but only a user's session will do (permission_denied for an API key).
@@ -51,6 +53,10 @@ struct Authorized {
 };
 [[nodiscard]] boost::asio::awaitable<Result<Authorized>> authorize(
     identity::IdentityService& service, const http::RequestContext& ctx, identity::Action action);
+// The same for a token and an org id kept from a request (an event stream checks again).
+[[nodiscard]] boost::asio::awaitable<Result<Authorized>> authorize(
+    identity::IdentityService& service, const std::string& token, std::string_view org_text,
+    identity::Action action);
 
 // The principal with where the request came from, as the audit log records it.
 [[nodiscard]] identity::Caller caller_of(identity::Principal principal,

@@ -29,6 +29,7 @@
 #include "liftoff/identity/service.hpp"
 #include "liftoff/identity/session_cache.hpp"
 #include "liftoff/identity/store.hpp"
+#include "liftoff/records/events.hpp"
 #include "liftoff/records/service.hpp"
 
 #ifndef LIFTOFF_VERSION
@@ -188,10 +189,21 @@ int serve(const core::Config& config) {
       {std::chrono::duration_cast<std::chrono::seconds>(config.org_deletion_grace),
        std::chrono::duration_cast<std::chrono::seconds>(config.invitation_ttl)},
       cache);
+  records::EventHubOptions hub_options;
+  hub_options.max_subscribers = config.events_max_streams;
+  records::EventHub event_hub(database, db::ConnectOptions{*url, {}, "liftoff-events"},
+                              hub_options);
   records::RecordsOptions records_options;
   records_options.max_collections = config.collections_per_org;
   records_options.schema.max_fields = config.fields_per_collection;
+  records_options.on_published = [&event_hub](const db::Uuid& org_id, std::int64_t seq) {
+    event_hub.published(org_id, seq);
+  };
   records::RecordService record_service(database, records_options);
+  api::EventStreamOptions event_streams;
+  event_streams.heartbeat = config.events_heartbeat;
+  event_streams.replay_window = config.events_replay_window;
+  event_streams.max_replay = config.events_max_replay;
   http::JsonLimits json_limits;
   json_limits.max_depth = config.json_max_depth;
   json_limits.max_string_length = config.json_max_string_length;
@@ -199,7 +211,9 @@ int serve(const core::Config& config) {
                            identity_service,
                            org_service,
                            record_service,
-                           json_limits});
+                           json_limits,
+                           event_hub,
+                           event_streams});
 
   http::ServerOptions options;
   options.host = config.listen_host;
@@ -213,8 +227,9 @@ int serve(const core::Config& config) {
   options.shutdown_timeout = config.shutdown_timeout;
   options.trusted_proxies = config.trusted_proxies;
   std::atomic<bool> stopping{false};
-  options.on_drain = [&revocations, &stopping] {
+  options.on_drain = [&revocations, &event_hub, &stopping] {
     revocations.stop();
+    event_hub.stop();
     stopping.store(true, std::memory_order_relaxed);
   };
   http::Server server(options, router, metrics);
@@ -227,12 +242,15 @@ int serve(const core::Config& config) {
   spdlog::info("serving on http://{}:{} with {} worker threads", config.listen_host, server.port(),
                threads);
   auto cut = server.run(
-      [&revocations, &org_service, &record_service, &stopping, &config](std::size_t worker,
-                                                                        asio::io_context& io) {
+      [&revocations, &event_hub, &org_service, &record_service, &stopping, &config](
+          std::size_t worker, asio::io_context& io) {
         // One listener per process keeps the session cache honest (see SessionRevocationListener).
         if (worker == 0) {
           asio::co_spawn(io, revocations.run(), [](const std::exception_ptr& e) {
             if (e) spdlog::error("session revocation listener failed");
+          });
+          asio::co_spawn(io, event_hub.run(), [](const std::exception_ptr& e) {
+            if (e) spdlog::error("record event hub failed");
           });
           asio::co_spawn(
               io, housekeeping(org_service, record_service, stopping, config.org_purge_interval),

@@ -238,6 +238,19 @@ std::vector<ConfigKey> make_keys() {
   keys.push_back(size_key("json_max_string_length",
                           "longest string in a record body, bytes (400 beyond)",
                           &Config::json_max_string_length, 16, 64ull * 1024 * 1024));
+  keys.push_back(duration_key("events_heartbeat",
+                              "an idle event stream sends a comment this often (keeps proxies and "
+                              "clients from timing out, finds dead clients)",
+                              &Config::events_heartbeat, 100ms, std::chrono::hours(1)));
+  keys.push_back(duration_key("events_replay_window",
+                              "Last-Event-ID resumes an event stream within this window; older "
+                              "positions get a reset event",
+                              &Config::events_replay_window, 0ms, std::chrono::hours(24 * 90)));
+  keys.push_back(size_key("events_max_replay",
+                          "most events a resumed stream replays (a reset event beyond)",
+                          &Config::events_max_replay, 1, 1'000'000));
+  keys.push_back(size_key("events_max_streams", "open event streams per process (503 beyond)",
+                          &Config::events_max_streams, 1, 1'000'000));
   keys.push_back(
       {"trusted_proxies",
        "comma-separated IP addresses of load balancers whose X-Forwarded-For is believed", false,

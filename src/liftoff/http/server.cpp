@@ -124,6 +124,7 @@ struct Server::Impl {
     Clock::time_point deadline = Clock::time_point::max();
     bool idle = false;
     bool timed_out = false;
+    Stream* stream = nullptr;  // while the response body is a stream: woken by the drain
 
     void expire_after(std::chrono::milliseconds d) {
       timed_out = false;
@@ -132,6 +133,58 @@ struct Server::Impl {
     void expire_never() { deadline = Clock::time_point::max(); }
   };
   static constexpr auto kSweepInterval = std::chrono::milliseconds(100);
+
+  // A streamed response body in HTTP/1.1 chunked encoding. Each write has the request timeout to
+  // complete, so a client that stops reading is dropped rather than buffered for.
+  class ChunkedStream final : public Stream {
+   public:
+    ChunkedStream(Session& session, const bool& draining, std::chrono::milliseconds write_timeout)
+        : session_(session),
+          draining_(draining),
+          write_timeout_(write_timeout),
+          timer_(session.socket.get_executor()) {
+      session_.stream = this;
+    }
+    ~ChunkedStream() override { session_.stream = nullptr; }
+    ChunkedStream(const ChunkedStream&) = delete;
+    ChunkedStream& operator=(const ChunkedStream&) = delete;
+
+    asio::awaitable<bool> write(std::string_view chunk) override {
+      if (chunk.empty()) co_return true;  // an empty chunk would end the message
+      buffer_.clear();
+      fmt::format_to(std::back_inserter(buffer_), "{:x}\r\n", chunk.size());
+      buffer_.append(chunk).append("\r\n");
+      bytes_ += buffer_.size();
+      co_return co_await write_all(session_, buffer_, write_timeout_);
+    }
+    asio::awaitable<bool> finish() {
+      buffer_ = "0\r\n\r\n";
+      bytes_ += buffer_.size();
+      co_return co_await write_all(session_, buffer_, write_timeout_);
+    }
+    asio::awaitable<void> wait_until(Clock::time_point deadline) override {
+      if (!woken_ && !draining_) {
+        timer_.expires_at(deadline);
+        co_await timer_.async_wait(kUseTuple);
+      }
+      woken_ = false;
+    }
+    void wake() override {
+      woken_ = true;
+      timer_.cancel();
+    }
+    [[nodiscard]] bool closing() const override { return draining_; }
+    [[nodiscard]] std::size_t bytes() const { return bytes_; }
+
+   private:
+    Session& session_;
+    const bool& draining_;
+    std::chrono::milliseconds write_timeout_;
+    asio::steady_timer timer_;
+    std::string buffer_;
+    std::size_t bytes_ = 0;
+    bool woken_ = false;
+  };
 
   struct Worker {
     std::size_t index = 0;
@@ -155,6 +208,7 @@ struct Server::Impl {
   core::Counter& rejected_connections;
   core::Counter& protocol_errors;
   core::Counter& handler_failures;
+  core::Gauge& open_streams;
   std::atomic<std::size_t> open_connections{0};
   std::atomic<bool> stop_requested{false};
   std::uint16_t bound_port = 0;
@@ -172,7 +226,9 @@ struct Server::Impl {
             m.counter("http_protocol_errors_total",
                       "Requests answered 4xx before routing (malformed, limits, timeouts)")),
         handler_failures(
-            m.counter("http_handler_failures_total", "Handlers that threw; answered 500")) {
+            m.counter("http_handler_failures_total", "Handlers that threw; answered 500")),
+        open_streams(
+            m.gauge("http_streams_open", "Responses being streamed (Server-Sent Events)")) {
     for (const auto& route : router.routes())
       route_metrics[&route] = make_route_metrics(route.pattern);
     unmatched_metrics = make_route_metrics("unmatched");
@@ -404,27 +460,49 @@ struct Server::Impl {
     const Router::Route* route = nullptr;
     std::string request_id;
     auto client = client_address(req, s.remote);
-    auto res = co_await dispatch(req, started, client, route, request_id);
+    StreamBody stream_body;
+    auto res = co_await dispatch(req, started, client, route, request_id, stream_body);
     in_flight.add(-1);
 
     bool keep_alive = req.keep_alive() && !draining;
     res.keep_alive(keep_alive);
+    bool streaming = stream_body && res.result() == beast_http::status::ok;
     if (req.method() == Verb::head) {
       // Keep the GET Content-Length; send no body.
+      streaming = false;
       auto length = res.body().size();
       res.body().clear();
       res.content_length(length);
+    } else if (streaming) {
+      res.body().clear();
+      res.chunked(true);
     }
     serialize(res, request_id, out);
     bool written = co_await write_all(s, out, options.request_timeout);
     auto elapsed = Clock::now() - started;
     auto& rm = route ? route_metrics.at(route) : unmatched_metrics;
     rm.by_class[std::min<unsigned>(4, res.result_int() / 100 - 1)]->inc();
-    rm.latency->observe(elapsed);
+    rm.latency->observe(elapsed);  // for a stream: the time to its header
+    std::size_t bytes_out = out.size();
+    if (written && streaming) {
+      ChunkedStream stream(s, draining, options.request_timeout);
+      open_streams.add(1);
+      try {
+        co_await stream_body(stream);
+      } catch (const std::exception& e) {
+        handler_failures.inc();
+        spdlog::error("stream of request {} failed: {}", request_id, e.what());
+        keep_alive = false;
+      }
+      open_streams.add(-1);
+      written = co_await stream.finish();
+      bytes_out += stream.bytes();
+      elapsed = Clock::now() - started;
+    }
     log_access(request_id, req.method_string(),
                route ? std::string_view(route->pattern) : "unmatched", res.result_int(), elapsed,
-               req.body().size(), out.size(), client);
-    co_return written&& keep_alive;
+               req.body().size(), bytes_out, client);
+    co_return written&& keep_alive && !draining;
   }
 
   // The client behind a trusted proxy is the last hop it appended; anyone can forge the rest.
@@ -446,7 +524,7 @@ struct Server::Impl {
 
   asio::awaitable<Response> dispatch(Request& req, Clock::time_point started,
                                      std::string_view remote, const Router::Route*& route,
-                                     std::string& request_id) {
+                                     std::string& request_id, StreamBody& stream) {
     auto incoming = req["X-Request-Id"];
     request_id = valid_request_id(incoming) ? std::string(incoming) : generate_request_id();
 
@@ -480,6 +558,7 @@ struct Server::Impl {
     try {
       auto res = co_await (*match.handler)(ctx);
       res.version(req.version());
+      stream = std::move(ctx.stream);
       co_return res;
     } catch (const ErrorException& e) {
       failure = e.error();
@@ -519,6 +598,7 @@ struct Server::Impl {
     w.acceptor->close(ec);
     for (auto* s : w.sessions) {
       if (s->idle) s->socket.cancel(ec);
+      if (s->stream) s->stream->wake();
     }
     auto deadline = Clock::now() + options.shutdown_timeout;
     asio::steady_timer timer(*w.ioc);

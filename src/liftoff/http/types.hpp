@@ -20,6 +20,26 @@ using Response = beast_http::response<beast_http::string_body>;
 using Verb = beast_http::verb;
 using Clock = std::chrono::steady_clock;
 
+// A response body produced after the header is sent: Server-Sent Events. A handler that streams
+// returns the header as its Response (200) and sets RequestContext::stream; the server sends the
+// header with Transfer-Encoding: chunked, runs the body, then ends the chunked message. Every
+// member is used on the connection's own thread (its worker's io_context); to wake a waiting body
+// from elsewhere, post wake() to that executor.
+class Stream {
+ public:
+  virtual ~Stream() = default;
+  // Sends one chunk; false once the client is gone or too slow to take it (stop producing then).
+  virtual boost::asio::awaitable<bool> write(std::string_view chunk) = 0;
+  // Returns at `deadline`, at a wake(), or when the server starts shutting down; a wake() that came
+  // before the wait makes it return at once.
+  virtual boost::asio::awaitable<void> wait_until(
+      std::chrono::steady_clock::time_point deadline) = 0;
+  virtual void wake() = 0;
+  // True once the server is shutting down: end the body promptly.
+  [[nodiscard]] virtual bool closing() const = 0;
+};
+using StreamBody = std::function<boost::asio::awaitable<void>(Stream&)>;
+
 struct RequestContext {
   Request& request;
   std::string_view request_id;
@@ -30,6 +50,8 @@ struct RequestContext {
   // The client's IP address: the peer's, or, when the peer is a trusted proxy, the last address it
   // appended to X-Forwarded-For.
   std::string_view remote;
+  // Set by a handler whose response body is a stream (see Stream).
+  StreamBody stream;
 
   [[nodiscard]] std::optional<std::string_view> param(std::string_view name) const {
     for (const auto& [k, v] : params) {

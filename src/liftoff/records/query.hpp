@@ -6,6 +6,7 @@
 // Sorting: by system fields (id, created_at, updated_at, version) or required scalar fields, with
 // `id` as the final tiebreaker. Cursors are opaque (base64url of the sort spec and the last row's
 // sort values) and the next page starts strictly after that row (keyset, never OFFSET).
+#include <boost/json/object.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,6 +59,15 @@ struct CompiledQuery {
                                                   const db::Uuid& org_id,
                                                   const std::optional<FilterNode>& filter,
                                                   const std::optional<std::string>& q);
+
+// The filter evaluated in memory against a record in its API form ({id, version, created_at,
+// updated_at, data}), for the event stream. It agrees with the compiled SQL, three-valued logic
+// included: a comparison with an absent field is unknown, `not unknown` is unknown, and only a true
+// filter matches; `!=` is IS DISTINCT FROM. Text compares by code point (the database's C.UTF-8
+// collation); `contains` folds ASCII case only. The filter must have compiled against `schema`
+// (compile_count), which checked its fields and value types.
+[[nodiscard]] bool matches(const Schema& schema, const FilterNode& filter,
+                           const boost::json::object& record);
 
 // The cursor that continues after a row whose sort columns hold `values`.
 [[nodiscard]] std::string make_cursor(const std::vector<SortKey>& sort,

@@ -8,6 +8,7 @@
 #include "liftoff/core/id.hpp"
 #include "liftoff/core/time.hpp"
 #include "liftoff/db/database.hpp"
+#include "liftoff/records/events.hpp"
 
 namespace liftoff::records {
 namespace asio = boost::asio;
@@ -72,7 +73,8 @@ constexpr Statement kLockRecord{"records.lock",
                                 "WHERE collection_id = $1 AND id = $2 AND org_id = $3 FOR UPDATE"};
 constexpr Statement kDeleteRecord{
     "records.delete",
-    "DELETE FROM records WHERE collection_id = $1 AND id = $2 AND org_id = $3 RETURNING version"};
+    "DELETE FROM records WHERE collection_id = $1 AND id = $2 AND org_id = $3 "
+    "RETURNING id, version, created_at, updated_at, data"};
 constexpr Statement kRelationExists{
     "records.relation_exists",
     "SELECT 1 FROM records r JOIN collections c ON c.id = r.collection_id "
@@ -189,9 +191,6 @@ Error version_moved(std::int64_t version, std::int64_t expected) {
                                                    std::to_string(expected));
 }
 
-std::string version_text(std::int64_t version) {
-  return json::serialize(json::object{{"version", version}});
-}
 }  // namespace
 
 json::object collection_json(const Collection& c) {
@@ -454,9 +453,9 @@ asio::awaitable<Result<StoredResponse>> RecordService::create_record(
   auto inserted = co_await insert_in(*tx, *collection, data);
   if (!inserted) co_return inserted.error();
   auto& record = *inserted;
-  audit::Change change{"record.created", collection->name, record.id.to_string(), std::nullopt,
-                       version_text(record.version)};
   StoredResponse response{201, record_json(record), false};
+  audit::Change change{"record.created", collection->name, record.id.to_string(), std::nullopt,
+                       response.body};
   if (idempotency) {
     Params store(org_id, idempotency->key, static_cast<std::int32_t>(response.status),
                  response.body);
@@ -465,6 +464,7 @@ asio::awaitable<Result<StoredResponse>> RecordService::create_record(
   }
   auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
   if (!event) co_return event.error();
+  published(org_id, event->seq);
   co_return response;
 }
 
@@ -504,16 +504,15 @@ asio::awaitable<Result<Record>> RecordService::insert_in(db::Transaction& tx,
   co_return record;
 }
 
-asio::awaitable<Result<Record>> RecordService::update_in(db::Transaction& tx,
-                                                         const Collection& collection,
-                                                         const db::Uuid& id,
-                                                         const json::object& data, bool merge,
-                                                         std::optional<std::int64_t> if_match) {
+asio::awaitable<Result<RecordChange>> RecordService::update_in(
+    db::Transaction& tx, const Collection& collection, const db::Uuid& id, const json::object& data,
+    bool merge, std::optional<std::int64_t> if_match) {
   Params key(collection.id, id, collection.org_id);
   auto current = co_await tx.query(kLockRecord, key, deadline());
   if (!current) co_return current.error();
   if (current->empty()) co_return no_record();
-  auto record = record_from(current->front());
+  RecordChange change{record_from(current->front()), std::nullopt};
+  auto record = *change.previous;
   if (if_match && *if_match != record.version) co_return version_moved(record.version, *if_match);
   json::object next = merge ? merge_patch(json::parse(record.data), data).as_object() : data;
   auto valid = validate_record(collection.schema, next);
@@ -534,12 +533,14 @@ asio::awaitable<Result<Record>> RecordService::update_in(db::Transaction& tx,
   if (updated->empty()) co_return no_record();  // cannot happen: the row is locked
   record.version = updated->front().get<std::int64_t>(0);
   record.updated_at = updated->front().get<db::Timestamp>(2);
-  co_return record;
+  change.record = std::move(record);
+  co_return change;
 }
 
-asio::awaitable<Result<std::int64_t>> RecordService::delete_in(
-    db::Transaction& tx, const Collection& collection, const db::Uuid& id,
-    std::optional<std::int64_t> if_match) {
+asio::awaitable<Result<Record>> RecordService::delete_in(db::Transaction& tx,
+                                                         const Collection& collection,
+                                                         const db::Uuid& id,
+                                                         std::optional<std::int64_t> if_match) {
   Params key(collection.id, id, collection.org_id);
   if (if_match) {
     auto current = co_await tx.query(kLockRecord, key, deadline());
@@ -551,7 +552,7 @@ asio::awaitable<Result<std::int64_t>> RecordService::delete_in(
   auto deleted = co_await tx.query(kDeleteRecord, key, deadline());
   if (!deleted) co_return deleted.error();
   if (deleted->empty()) co_return no_record();
-  co_return deleted->front().get<std::int64_t>(0);
+  co_return record_from(deleted->front());
 }
 
 asio::awaitable<Result<Record>> RecordService::update_record(const audit::Actor& actor,
@@ -566,13 +567,14 @@ asio::awaitable<Result<Record>> RecordService::update_record(const audit::Actor&
   if (!tx) co_return tx.error();
   auto collection = co_await collection_in(*tx, org_id, collection_name);
   if (!collection) co_return collection.error();
-  auto record = co_await update_in(*tx, *collection, *id, data, merge, if_match);
-  if (!record) co_return record.error();
+  auto updated = co_await update_in(*tx, *collection, *id, data, merge, if_match);
+  if (!updated) co_return updated.error();
   audit::Change change{"record.updated", collection->name, id->to_string(),
-                       version_text(record->version - 1), version_text(record->version)};
+                       record_json(*updated->previous), record_json(*updated->record)};
   auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
   if (!event) co_return event.error();
-  co_return std::move(*record);
+  published(org_id, event->seq);
+  co_return std::move(*updated->record);
 }
 
 asio::awaitable<Result<void>> RecordService::delete_record(const audit::Actor& actor,
@@ -586,12 +588,13 @@ asio::awaitable<Result<void>> RecordService::delete_record(const audit::Actor& a
   if (!tx) co_return tx.error();
   auto collection = co_await collection_in(*tx, org_id, collection_name);
   if (!collection) co_return collection.error();
-  auto version = co_await delete_in(*tx, *collection, *id, if_match);
-  if (!version) co_return version.error();
-  audit::Change change{"record.deleted", collection->name, id->to_string(), version_text(*version),
+  auto previous = co_await delete_in(*tx, *collection, *id, if_match);
+  if (!previous) co_return previous.error();
+  audit::Change change{"record.deleted", collection->name, id->to_string(), record_json(*previous),
                        std::nullopt};
   auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
   if (!event) co_return event.error();
+  published(org_id, event->seq);
   co_return Result<void>{};
 }
 
@@ -628,35 +631,49 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
   if (!invalid.fields.empty()) co_return invalid;
 
   std::vector<BatchResult> results;
-  json::array created, updated, deleted;
+  // The audit event lists every change in order, as the single-record events describe theirs.
+  std::string changes = R"({"changes":[)";
+  auto add_change = [&](std::string_view op, const Record* previous, const Record* record) {
+    if (changes.back() != '[') changes += ',';
+    changes += R"({"op":")";
+    changes += op;
+    changes += '"';
+    if (previous) changes += R"(,"previous":)" + record_json(*previous);
+    if (record) changes += R"(,"record":)" + record_json(*record);
+    changes += '}';
+  };
   for (std::size_t i = 0; i < operations.size(); ++i) {
     const auto& op = operations[i];
     BatchResult result;
     if (op.kind == BatchOperation::Kind::create) {
       auto record = co_await insert_in(*tx, *collection, op.data);
       if (!record) co_return failed_at(i, record.error());
-      created.emplace_back(record->id.to_string());
+      add_change(kCreated, nullptr, &*record);
       result = {201, std::move(*record)};
     } else if (op.kind == BatchOperation::Kind::update) {
-      auto record = co_await update_in(*tx, *collection, op.id, op.data, op.merge, op.if_match);
-      if (!record) co_return failed_at(i, record.error());
-      updated.emplace_back(record->id.to_string());
-      result = {200, std::move(*record)};
+      auto updated = co_await update_in(*tx, *collection, op.id, op.data, op.merge, op.if_match);
+      if (!updated) co_return failed_at(i, updated.error());
+      add_change(kUpdated, &*updated->previous, &*updated->record);
+      result = {200, std::move(updated->record)};
     } else {
-      auto version = co_await delete_in(*tx, *collection, op.id, op.if_match);
-      if (!version) co_return failed_at(i, version.error());
-      deleted.emplace_back(op.id.to_string());
+      auto previous = co_await delete_in(*tx, *collection, op.id, op.if_match);
+      if (!previous) co_return failed_at(i, previous.error());
+      add_change(kDeleted, &*previous, nullptr);
       result = {204, std::nullopt};
     }
     results.push_back(std::move(result));
   }
+  changes += "]}";
   audit::Change change{"records.batch", collection->name, collection->id.to_string(), std::nullopt,
-                       json::serialize(json::object{{"created", std::move(created)},
-                                                    {"updated", std::move(updated)},
-                                                    {"deleted", std::move(deleted)}})};
+                       std::move(changes)};
   auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
   if (!event) co_return event.error();
+  published(org_id, event->seq);
   co_return results;
+}
+
+void RecordService::published(const db::Uuid& org_id, std::int64_t seq) {
+  if (options_.on_published) options_.on_published(org_id, seq);
 }
 
 asio::awaitable<Result<std::int64_t>> RecordService::expire_idempotency_keys(std::int64_t limit) {

@@ -5,6 +5,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -32,6 +33,9 @@ struct RecordsOptions {
   // Reads (lists) trust a collection's schema this long per process; changes on this process evict
   // at once, on others within the TTL.
   std::chrono::milliseconds schema_cache_ttl{5'000};
+  // Called after a record mutation committed, with the org and the audit seq of its event: how the
+  // event stream learns of changes (see events.hpp). Thread-safe; must not block.
+  std::function<void(const db::Uuid& org_id, std::int64_t seq)> on_published;
 };
 
 struct Collection {
@@ -49,6 +53,12 @@ struct Record {
   db::Timestamp created_at;
   db::Timestamp updated_at;
   std::string data;  // the fields as a serialized JSON object, as stored (reads pass it through)
+};
+
+// An update: the record before and after.
+struct RecordChange {
+  std::optional<Record> previous;
+  std::optional<Record> record;
 };
 
 // A response the service decided on, as it is (or was) sent: for Idempotency-Key replays.
@@ -175,14 +185,15 @@ class RecordService {
   [[nodiscard]] boost::asio::awaitable<Result<Record>> insert_in(db::Transaction& tx,
                                                                  const Collection& collection,
                                                                  const boost::json::object& data);
-  [[nodiscard]] boost::asio::awaitable<Result<Record>> update_in(
+  [[nodiscard]] boost::asio::awaitable<Result<RecordChange>> update_in(
       db::Transaction& tx, const Collection& collection, const db::Uuid& id,
       const boost::json::object& data, bool merge, std::optional<std::int64_t> if_match);
-  // The deleted record's version.
-  [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> delete_in(
+  // The deleted record, as it was.
+  [[nodiscard]] boost::asio::awaitable<Result<Record>> delete_in(
       db::Transaction& tx, const Collection& collection, const db::Uuid& id,
       std::optional<std::int64_t> if_match);
   void forget(const db::Uuid& org_id, std::string_view name);
+  void published(const db::Uuid& org_id, std::int64_t seq);
 
   db::Database& db_;
   RecordsOptions options_;

@@ -1,0 +1,198 @@
+#include "liftoff/api/events.hpp"
+
+#include <boost/asio/this_coro.hpp>
+#include <boost/beast/http/field.hpp>
+#include <limits>
+
+#include "liftoff/api/support.hpp"
+#include "liftoff/core/time.hpp"
+#include "liftoff/http/problem.hpp"
+#include "liftoff/http/query.hpp"
+#include "liftoff/identity/service.hpp"
+#include "liftoff/records/events.hpp"
+#include "liftoff/records/service.hpp"
+
+namespace liftoff::api {
+namespace {
+namespace asio = boost::asio;
+using http::beast_http::field;
+using http::beast_http::status;
+using identity::Action;
+using records::EventPosition;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::int32_t kWholeSeq = std::numeric_limits<std::int32_t>::max();
+
+// One stream: everything its body needs after the request is gone.
+struct StreamPlan {
+  std::string token;
+  std::string org_text;
+  db::Uuid org_id;
+  std::shared_ptr<const records::Collection> collection;
+  std::optional<records::FilterNode> filter;
+  std::optional<EventPosition> resume;  // from Last-Event-ID
+};
+
+// Whether the subscriber sees the event: without a filter every one; with one, an event whose
+// record matches before or after the change (so a client also learns what left its view).
+bool visible(const StreamPlan& plan, const records::RecordEvent& event) {
+  if (!plan.filter) return true;
+  const auto& schema = plan.collection->schema;
+  return (event.record && records::matches(schema, *plan.filter, *event.record)) ||
+         (event.previous && records::matches(schema, *plan.filter, *event.previous));
+}
+
+void append_frame(std::string& out, const records::RecordEvent& event) {
+  out += "id: ";
+  out += event.position.to_string();
+  out += "\nevent: ";
+  out += event.type;
+  out += "\ndata: ";
+  out += event.data;  // compact JSON: no line breaks
+  out += "\n\n";
+}
+
+void append_reset(std::string& out, std::int64_t seq, std::string_view why) {
+  out += "id: " + std::to_string(seq) + "\nevent: reset\ndata: {\"reason\":\"";
+  out += why;
+  out += "\"}\n\n";
+}
+
+asio::awaitable<void> run_stream(http::Stream& stream, StreamPlan plan,
+                                 identity::IdentityService& identity, records::EventHub& hub,
+                                 const EventStreamOptions& options,
+                                 std::shared_ptr<records::Subscriber> subscriber) {
+  std::string out = "retry: 2000\n\n";
+  auto head = co_await hub.head(plan.org_id);
+  if (!head) co_return;
+  // Where this stream stands: events at or before `position` are behind it.
+  EventPosition position{*head, kWholeSeq};
+  std::int64_t after = *head;
+  if (plan.resume) {
+    position = plan.resume->index < 0 ? EventPosition{plan.resume->seq, kWholeSeq} : *plan.resume;
+    after = plan.resume->index < 0 ? plan.resume->seq : plan.resume->seq - 1;
+  }
+  auto until = hub.subscribe(subscriber, std::min(after, *head));
+  if (!until) co_return;  // the process is at events_max_streams
+  subscriber->on_push([&stream] { stream.wake(); });
+  struct Leave {
+    records::EventHub& hub;
+    std::shared_ptr<records::Subscriber> subscriber;
+    ~Leave() {
+      subscriber->on_push({});
+      hub.unsubscribe(subscriber);
+    }
+  } leave{hub, subscriber};
+
+  if (plan.resume) {
+    std::optional<std::string_view> reset;
+    std::int64_t last = std::max(*until, *head);
+    auto replay = co_await hub.replay(plan.org_id, plan.collection->name, after, last,
+                                      static_cast<std::int32_t>(options.max_replay));
+    if (!replay) co_return;
+    if (plan.resume->seq > *head) {
+      reset = "Last-Event-ID is not an event of this organization";
+    } else if (replay->truncated) {
+      reset = "more events than a stream replays (events_max_replay) happened since Last-Event-ID";
+    } else if (replay->first_at &&
+               *replay->first_at < std::chrono::time_point_cast<std::chrono::microseconds>(
+                                       std::chrono::system_clock::now() - options.replay_window)) {
+      reset = "Last-Event-ID is older than the replay window (events_replay_window)";
+    }
+    if (reset) {
+      append_reset(out, last, *reset);
+      position = {last, kWholeSeq};
+    } else {
+      for (const auto& event : replay->events) {
+        if (event->position <= position) continue;
+        position = event->position;
+        if (visible(plan, *event)) append_frame(out, *event);
+      }
+    }
+  }
+  if (!co_await stream.write(out)) co_return;
+
+  auto next_heartbeat = Clock::now() + options.heartbeat;
+  while (!stream.closing() && !subscriber->overflowed()) {
+    auto events = subscriber->take();
+    auto now = Clock::now();
+    if (!events.empty() || now >= next_heartbeat) {
+      // Access may have ended (membership removed, session or key revoked): ask again.
+      auto still = co_await authorize(identity, plan.token, plan.org_text, Action::records_read);
+      if (!still) co_return;
+    }
+    out.clear();
+    for (const auto& event : events) {
+      if (event->position <= position) continue;
+      position = event->position;
+      if (visible(plan, *event)) append_frame(out, *event);
+    }
+    if (out.empty() && now >= next_heartbeat) out = ": heartbeat\n\n";
+    if (!out.empty()) {
+      if (!co_await stream.write(out)) co_return;
+      next_heartbeat = Clock::now() + options.heartbeat;
+    }
+    co_await stream.wait_until(next_heartbeat);
+  }
+  // Overflowed: the client was too slow for the events; it resumes with Last-Event-ID.
+}
+
+}  // namespace
+
+void add_event_routes(http::Router& router, identity::IdentityService& identity,
+                      records::RecordService& records, records::EventHub& hub,
+                      EventStreamOptions options) {
+  router.add(
+      http::Verb::get, "/v1/orgs/{org}/collections/{collection}/events",
+      [&, options](http::RequestContext& ctx) -> Awaitable {
+        auto token = bearer_token(ctx);
+        if (!token) co_return problem(token.error(), ctx);
+        auto who = co_await authorize(identity, ctx, Action::records_read);
+        if (!who) co_return problem(who.error(), ctx);
+        auto query = http::parse_query(ctx.query, {"filter"});
+        if (!query) co_return problem(query.error(), ctx);
+        auto collection = co_await records.collection(who->access.org_id, *ctx.param("collection"));
+        if (!collection) co_return problem(collection.error(), ctx);
+        StreamPlan plan{*token,
+                        std::string(*ctx.param("org")),
+                        who->access.org_id,
+                        *collection,
+                        std::nullopt,
+                        std::nullopt};
+        if (auto it = query->find("filter"); it != query->end()) {
+          auto filter = records::parse_filter(it->second, records.options().filter);
+          if (!filter) co_return problem(filter.error(), ctx);
+          // Compiling checks the fields and value types, exactly as a list would.
+          auto checked = records::compile_count((*collection)->schema, (*collection)->id,
+                                                who->access.org_id, *filter, std::nullopt);
+          if (!checked) co_return problem(checked.error(), ctx);
+          plan.filter = std::move(*filter);
+        }
+        if (auto last = ctx.request["Last-Event-ID"]; !last.empty()) {
+          plan.resume = EventPosition::parse(last);
+          if (!plan.resume) {
+            co_return problem(Error{Errc::bad_request,
+                                    "invalid header",
+                                    {{"Last-Event-ID", "is not an id this stream sent"}}},
+                              ctx);
+          }
+        }
+        if (!hub.has_room()) {
+          co_return problem(make_error(Errc::unavailable, "too many open event streams"), ctx);
+        }
+        auto executor = co_await asio::this_coro::executor;
+        auto subscriber = std::make_shared<records::Subscriber>(
+            who->access.org_id, (*collection)->name, executor, hub.options().max_queue);
+        ctx.stream = [&identity, &hub, options, subscriber,
+                      plan = std::move(plan)](http::Stream& stream) -> asio::awaitable<void> {
+          co_await run_stream(stream, plan, identity, hub, options, subscriber);
+        };
+        http::Response res{status::ok, 11};
+        res.set(field::content_type, "text/event-stream");
+        res.set(field::cache_control, "no-store");
+        res.set("X-Accel-Buffering", "no");  // nginx: pass events through as they come
+        co_return res;
+      });
+}
+
+}  // namespace liftoff::api

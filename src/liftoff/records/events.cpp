@@ -1,0 +1,465 @@
+#include "liftoff/records/events.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <charconv>
+
+#include "liftoff/db/database.hpp"
+
+namespace liftoff::records {
+namespace asio = boost::asio;
+namespace json = boost::json;
+using db::Intent;
+using db::Params;
+using db::Statement;
+using db::Tenant;
+
+namespace {
+#define LIFTOFF_EVENT_COLUMNS \
+  "org_id, seq, occurred_at, action, target_type, target_id, before::text, after::text"
+constexpr Statement kHead{"events.head", "SELECT last_seq FROM audit_chains WHERE org_id = $1"};
+constexpr Statement kReplay{"events.replay",
+                            "SELECT " LIFTOFF_EVENT_COLUMNS
+                            " FROM audit_events WHERE org_id = $1 AND seq > $2 AND seq <= $3 "
+                            "ORDER BY seq LIMIT $4"};
+// The next entries of several orgs' logs at once: $1 is [{"org_id": …, "after_seq": seq}, …].
+constexpr std::int32_t kReadLimit = 500;  // per org and round
+constexpr Statement kReadNew{
+    "events.read_new",
+    "SELECT e." LIFTOFF_EVENT_COLUMNS
+    " FROM jsonb_to_recordset($1) AS s(org_id uuid, after_seq bigint) CROSS JOIN LATERAL "
+    "(SELECT * FROM audit_events a WHERE a.org_id = s.org_id AND a.seq > s.after_seq ORDER BY "
+    "a.seq "
+    "LIMIT 500) e"};
+#undef LIFTOFF_EVENT_COLUMNS
+constexpr Statement kAnnounce{
+    "events.announce",
+    "SELECT pg_notify('liftoff_records', p) FROM jsonb_array_elements_text($1) AS p"};
+
+db::Deadline deadline() {
+  return db::deadline_after(std::chrono::seconds(5));
+}
+
+std::optional<json::object> object_of(const json::value* value) {
+  if (value == nullptr || !value->is_object()) return std::nullopt;
+  return value->get_object();
+}
+
+EventPtr make_event(const db::Uuid& org_id, EventPosition position, db::Timestamp occurred_at,
+                    std::string_view collection, std::string_view type,
+                    std::optional<json::object> record, std::optional<json::object> previous) {
+  auto event = std::make_shared<RecordEvent>();
+  event->org_id = org_id;
+  event->position = position;
+  event->occurred_at = occurred_at;
+  event->collection = std::string(collection);
+  event->type = type;
+  const auto& some = record ? *record : *previous;
+  if (const auto* id = some.if_contains("id"); id && id->is_string())
+    event->record_id = std::string(id->get_string());
+  json::object data{{"id", event->record_id}};
+  if (record) data["record"] = *record;
+  if (previous) data["previous"] = *previous;
+  event->data = json::serialize(data);
+  event->record = std::move(record);
+  event->previous = std::move(previous);
+  return event;
+}
+
+std::optional<json::object> parse_object(const std::optional<std::string>& text) {
+  if (!text) return std::nullopt;
+  boost::system::error_code ec;
+  auto value = json::parse(*text, ec);
+  if (ec || !value.is_object()) return std::nullopt;
+  return std::move(value.get_object());
+}
+
+void append_events_of(std::vector<EventPtr>& out, const db::Row& row) {
+  append_record_events(out, row.get<db::Uuid>(0), row.get<std::int64_t>(1),
+                       row.get<db::Timestamp>(2), row.get<std::string>(3), row.get<std::string>(4),
+                       row.get<std::string>(5), row.get<std::optional<std::string>>(6),
+                       row.get<std::optional<std::string>>(7));
+}
+
+}  // namespace
+
+std::string EventPosition::to_string() const {
+  return index < 0 ? std::to_string(seq) : std::to_string(seq) + "-" + std::to_string(index);
+}
+
+std::optional<EventPosition> EventPosition::parse(std::string_view text) {
+  auto number = [](std::string_view digits, auto& out) {
+    if (digits.empty() || digits.size() > 18 || digits.front() == '-' || digits.front() == '+')
+      return false;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
+    return ec == std::errc{} && end == digits.data() + digits.size();
+  };
+  EventPosition position;
+  auto dash = text.find('-');
+  if (!number(text.substr(0, dash), position.seq)) return std::nullopt;
+  if (dash != std::string_view::npos && !number(text.substr(dash + 1), position.index))
+    return std::nullopt;
+  return position;
+}
+
+void append_record_events(std::vector<EventPtr>& out, const db::Uuid& org_id, std::int64_t seq,
+                          db::Timestamp occurred_at, std::string_view action,
+                          std::string_view target_type, std::string_view target_id,
+                          const std::optional<std::string>& before,
+                          const std::optional<std::string>& after) {
+  (void)target_id;
+  EventPosition position{seq, -1};
+  if (action == "record.created" || action == "record.updated" || action == "record.deleted") {
+    auto type = action == "record.created"   ? kCreated
+                : action == "record.updated" ? kUpdated
+                                             : kDeleted;
+    auto record = parse_object(after);
+    auto previous = parse_object(before);
+    if (!record && !previous) return;  // written before events carried the record
+    out.push_back(make_event(org_id, position, occurred_at, target_type, type, std::move(record),
+                             std::move(previous)));
+    return;
+  }
+  if (action != "records.batch") return;
+  auto batch = parse_object(after);
+  const auto* changes = batch ? batch->if_contains("changes") : nullptr;
+  if (changes == nullptr || !changes->is_array()) return;
+  std::int32_t index = 0;
+  for (const auto& change : changes->get_array()) {
+    position.index = index++;
+    if (!change.is_object()) continue;
+    const auto& c = change.get_object();
+    const auto* op = c.if_contains("op");
+    if (op == nullptr || !op->is_string()) continue;
+    std::string_view type = op->get_string() == kCreated   ? kCreated
+                            : op->get_string() == kUpdated ? kUpdated
+                                                           : kDeleted;
+    auto record = object_of(c.if_contains("record"));
+    auto previous = object_of(c.if_contains("previous"));
+    if (!record && !previous) continue;
+    out.push_back(make_event(org_id, position, occurred_at, target_type, type, std::move(record),
+                             std::move(previous)));
+  }
+}
+
+void Subscriber::push(EventPtr event) {
+  {
+    std::lock_guard lock(mutex_);
+    if (overflowed_) return;
+    if (queue_.size() >= max_queue_) {
+      overflowed_ = true;
+      queue_.clear();
+    } else {
+      queue_.push_back(std::move(event));
+    }
+    if (wake_posted_) return;
+    wake_posted_ = true;
+  }
+  asio::post(executor_, [self = shared_from_this()] {
+    {
+      std::lock_guard lock(self->mutex_);
+      self->wake_posted_ = false;
+    }
+    if (self->wake_) self->wake_();
+  });
+}
+
+std::vector<EventPtr> Subscriber::take() {
+  std::lock_guard lock(mutex_);
+  std::vector<EventPtr> out;
+  out.swap(queue_);
+  return out;
+}
+
+bool Subscriber::overflowed() {
+  std::lock_guard lock(mutex_);
+  return overflowed_;
+}
+
+std::optional<std::int64_t> EventHub::subscribe(const std::shared_ptr<Subscriber>& subscriber,
+                                                std::int64_t after) {
+  std::lock_guard lock(mutex_);
+  if (subscribers_ >= options_.max_subscribers) return std::nullopt;
+  ++subscribers_;
+  auto [it, created] = orgs_.try_emplace(subscriber->org_id().to_string());
+  auto& org = it->second;
+  if (created) {
+    org.read = after;
+    org.generation = ++generations_;
+  }
+  org.due = true;
+  org.subscribers.push_back(subscriber);
+  wake_pump();
+  return org.read;
+}
+
+bool EventHub::has_room() {
+  std::lock_guard lock(mutex_);
+  return subscribers_ < options_.max_subscribers;
+}
+
+void EventHub::unsubscribe(const std::shared_ptr<Subscriber>& subscriber) {
+  std::lock_guard lock(mutex_);
+  auto it = orgs_.find(subscriber->org_id().to_string());
+  if (it == orgs_.end()) return;
+  auto& list = it->second.subscribers;
+  auto found = std::find(list.begin(), list.end(), subscriber);
+  if (found == list.end()) return;
+  list.erase(found);
+  --subscribers_;
+  if (list.empty()) orgs_.erase(it);
+}
+
+void EventHub::published(const db::Uuid& org_id, std::int64_t seq) {
+  std::lock_guard lock(mutex_);
+  auto key = org_id.to_string();
+  auto& latest = unannounced_[key];
+  latest = std::max(latest, seq);
+  wake_pump();
+}
+
+// Under mutex_.
+void EventHub::wake_pump() {
+  if (!executor_ || wake_posted_) return;
+  wake_posted_ = true;
+  asio::post(*executor_, [this] {
+    {
+      std::lock_guard lock(mutex_);
+      wake_posted_ = false;
+    }
+    if (wake_) wake_();
+  });
+}
+
+void EventHub::mark_due(std::string_view payload) {
+  auto colon = payload.find(':');
+  std::int64_t seq = 0;
+  auto digits = payload.substr(colon == std::string_view::npos ? payload.size() : colon + 1);
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), seq);
+  std::lock_guard lock(mutex_);
+  auto it = orgs_.find(std::string(payload.substr(0, colon)));
+  if (it == orgs_.end()) return;
+  if (ec != std::errc{} || seq > it->second.read) it->second.due = true;
+}
+
+asio::awaitable<Result<std::int64_t>> EventHub::head(const db::Uuid& org_id) {
+  Params params(org_id);
+  auto rows =
+      co_await db_.query(Intent::read_your_writes, Tenant::control(), kHead, params, deadline());
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return make_error(Errc::not_found, "no such organization");
+  co_return rows->front().get<std::int64_t>(0);
+}
+
+asio::awaitable<Result<EventHub::Replay>> EventHub::replay(const db::Uuid& org_id,
+                                                           std::string_view collection,
+                                                           std::int64_t after, std::int64_t until,
+                                                           std::int32_t limit) {
+  Replay replay;
+  if (until <= after) co_return replay;
+  Params params(org_id, after, until, limit + 1);
+  auto rows =
+      co_await db_.query(Intent::read_your_writes, Tenant::control(), kReplay, params, deadline());
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return replay;
+  replay.first_at = rows->front().get<db::Timestamp>(2);
+  replay.truncated = rows->size() > limit;
+  std::vector<EventPtr> events;
+  for (int i = 0; i < std::min(rows->size(), limit); ++i) append_events_of(events, (*rows)[i]);
+  for (auto& e : events) {
+    if (e->collection == collection) replay.events.push_back(std::move(e));
+  }
+  co_return replay;
+}
+
+asio::awaitable<void> EventHub::run() {
+  auto executor = co_await asio::this_coro::executor;
+  {
+    std::lock_guard lock(mutex_);
+    executor_ = executor;
+  }
+  asio::co_spawn(executor, listen(), [](const std::exception_ptr& e) {
+    if (e) spdlog::error("record event listener failed");
+  });
+  co_await pump();
+  std::lock_guard lock(mutex_);
+  executor_.reset();
+}
+
+void EventHub::stop() {
+  std::lock_guard lock(mutex_);
+  stopping_ = true;
+  wake_pump();
+}
+
+asio::awaitable<void> EventHub::listen() {
+  constexpr auto kPoll = std::chrono::milliseconds(250);  // how soon stop() is noticed
+  auto executor = co_await asio::this_coro::executor;
+  auto stopping = [this] {
+    std::lock_guard lock(mutex_);
+    return stopping_;
+  };
+  std::chrono::milliseconds backoff{100};
+  while (!stopping()) {
+    auto conn = co_await db::Connection::connect(executor, listen_, deadline());
+    Result<void> listening = conn ? Result<void>{} : Result<void>(conn.error());
+    if (listening) {
+      std::string sql = "LISTEN " + std::string(kRecordsChannel);
+      listening = co_await (*conn)->execute_script(sql, deadline());
+    }
+    if (!listening) {
+      spdlog::warn("record event listener: {}; retrying in {} ms", listening.error().detail,
+                   backoff.count());
+      asio::steady_timer timer(executor, backoff);
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+      continue;
+    }
+    backoff = std::chrono::milliseconds(100);
+    {
+      // Whatever was announced while nobody listened: read every tracked org again.
+      std::lock_guard lock(mutex_);
+      for (auto& [key, org] : orgs_) org.due = true;
+      wake_pump();
+    }
+    while (!stopping()) {
+      auto batch = co_await (*conn)->notifications(db::deadline_after(kPoll));
+      if (!batch) {
+        spdlog::warn("record event listener lost its connection: {}", batch.error().detail);
+        break;
+      }
+      if (batch->empty()) continue;
+      for (const auto& n : *batch) mark_due(n.payload);
+      std::lock_guard lock(mutex_);
+      wake_pump();
+    }
+  }
+}
+
+asio::awaitable<void> EventHub::pump() {
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer timer(executor);
+  bool woken = false;
+  wake_ = [&] {
+    woken = true;
+    timer.cancel();
+  };
+  auto next_poll = std::chrono::steady_clock::now() + options_.poll_interval;
+  for (;;) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) break;
+    }
+    co_await announce();
+    if (std::chrono::steady_clock::now() >= next_poll) {
+      std::lock_guard lock(mutex_);
+      for (auto& [key, org] : orgs_) org.due = true;
+      next_poll = std::chrono::steady_clock::now() + options_.poll_interval;
+    }
+    bool more = false;
+    if (!co_await read_due()) {
+      // The database is unwell: try again a little later rather than spin.
+      timer.expires_after(std::chrono::milliseconds(200));
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      more = !unannounced_.empty() ||
+             std::any_of(orgs_.begin(), orgs_.end(), [](const auto& o) { return o.second.due; });
+    }
+    if (more) continue;
+    if (!woken) {
+      timer.expires_at(next_poll);
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    woken = false;
+  }
+  wake_ = nullptr;
+}
+
+asio::awaitable<void> EventHub::announce() {
+  json::array payloads;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [org, seq] : unannounced_)
+      payloads.emplace_back(org + ":" + std::to_string(seq));
+    unannounced_.clear();
+    // This process's own subscribers need no round trip through NOTIFY.
+  }
+  if (payloads.empty()) co_return;
+  for (const auto& p : payloads) mark_due(p.get_string());
+  Params params(db::Json{json::serialize(payloads)});
+  auto sent = co_await db_.query(Intent::write, Tenant::control(), kAnnounce, params, deadline());
+  if (!sent) spdlog::warn("announcing record events failed: {}", sent.error().detail);
+}
+
+asio::awaitable<bool> EventHub::read_due() {
+  struct Reading {
+    std::int64_t after;
+    std::uint64_t generation;
+  };
+  std::unordered_map<std::string, Reading> reading;
+  json::array request;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [key, org] : orgs_) {
+      if (!org.due) continue;
+      org.due = false;
+      reading[key] = {org.read, org.generation};
+      request.push_back(json::object{{"org_id", key}, {"after_seq", org.read}});
+    }
+  }
+  if (request.empty()) co_return true;
+  Params params(db::Json{json::serialize(request)});
+  auto rows =
+      co_await db_.query(Intent::read_your_writes, Tenant::control(), kReadNew, params, deadline());
+  if (!rows) {
+    spdlog::warn("reading record events failed: {}", rows.error().detail);
+    std::lock_guard lock(mutex_);
+    for (auto& [key, r] : reading) {
+      if (auto it = orgs_.find(key); it != orgs_.end()) it->second.due = true;
+    }
+    co_return false;
+  }
+  struct Read {
+    std::int64_t last = 0;
+    std::int32_t entries = 0;
+    std::vector<EventPtr> events;
+  };
+  std::unordered_map<std::string, Read> read;
+  for (int i = 0; i < rows->size(); ++i) {
+    auto row = (*rows)[i];
+    auto& r = read[row.get<db::Uuid>(0).to_string()];
+    r.last = std::max(r.last, row.get<std::int64_t>(1));
+    ++r.entries;
+    append_events_of(r.events, row);
+  }
+  std::lock_guard lock(mutex_);
+  for (auto& [key, r] : read) {
+    auto it = orgs_.find(key);
+    // Recreated meanwhile (its subscribers replay from their own position): read it afresh.
+    if (it == orgs_.end() || it->second.generation != reading[key].generation) continue;
+    auto& org = it->second;
+    org.read = std::max(org.read, r.last);
+    if (r.entries >= kReadLimit) org.due = true;
+    for (const auto& event : r.events) {
+      for (const auto& subscriber : org.subscribers) {
+        if (subscriber->collection() == event->collection) subscriber->push(event);
+      }
+    }
+  }
+  co_return true;
+}
+
+}  // namespace liftoff::records

@@ -1,0 +1,387 @@
+// End-to-end: a collection's record changes as Server-Sent Events, against the real server(s) and
+// database.
+#include <boost/json/array.hpp>
+#include <set>
+
+#include "e2e/e2e.hpp"
+#include "e2e/records_support.hpp"
+#include "support/event_stream.hpp"
+
+namespace liftoff::testing {
+namespace {
+
+// A server with a short heartbeat and a small replay limit, so both show within a test.
+const Server::Env kEventsEnv = {{"LIFTOFF_EVENTS_HEARTBEAT", "300ms"},
+                                {"LIFTOFF_EVENTS_MAX_REPLAY", "20"}};
+
+class Events : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = new Server(kEventsEnv);
+    ASSERT_TRUE(server_->wait_ready()) << server_->process->log();
+  }
+  static void TearDownTestSuite() {
+    server_->process->signal(SIGTERM);
+    EXPECT_EQ(server_->process->wait(15s), 0) << server_->process->log();
+    delete server_;
+  }
+  static unsigned short port() { return server_->port; }
+  static inline Server* server_ = nullptr;
+};
+
+std::string bearer(const std::string& token) {
+  return "Authorization: Bearer " + token + "\r\n";
+}
+
+std::string events_path(const Tenant& t, const std::string& filter = "") {
+  return t.base + "/tickets/events" + (filter.empty() ? "" : "?filter=" + encode(filter));
+}
+
+json::object data_of(const ServerSentEvent& e) {
+  return json::parse(e.data).as_object();
+}
+
+std::string record_id(const std::optional<HttpResponse>& created) {
+  EXPECT_EQ(status(created), 201) << (created ? created->body : "no response");
+  return created ? std::string(json_of(*created).at("id").as_string()) : "";
+}
+
+json::object ticket(const std::string& title, const std::string& state, int priority) {
+  return {{"title", title}, {"status", state}, {"priority", priority}};
+}
+
+// The events that arrive until the stream stays quiet for `quiet`.
+std::vector<ServerSentEvent> drain(EventStream& stream, std::chrono::milliseconds quiet = 700ms) {
+  std::vector<ServerSentEvent> out;
+  while (auto e = stream.next(quiet)) out.push_back(std::move(*e));
+  return out;
+}
+
+TEST_F(Events, StreamCreatesUpdatesAndDeletesInCommitOrder) {
+  auto t = new_tenant(port(), "ev-order");
+  create_tickets(t);
+  EventStream stream(port(), events_path(t), bearer(t.owner.token));
+  ASSERT_TRUE(stream.open()) << (stream.response() ? stream.response()->body : "no response");
+  EXPECT_EQ(stream.response()->header("content-type"), "text/event-stream");
+  EXPECT_EQ(stream.response()->header("transfer-encoding"), "chunked");
+
+  auto id = record_id(create(t, ticket("Printer", "open", 1)));
+  auto path = t.base + "/tickets/records/" + id;
+  ASSERT_EQ(status(send_json(port(), "PATCH", path, t.owner.token, R"({"status":"closed"})")), 200);
+  ASSERT_EQ(status(send_json(port(), "DELETE", path, t.owner.token)), 204);
+  auto batch = send_json(
+      port(), "POST", t.base + "/tickets/records:batch", t.owner.token,
+      body_of(json::object{
+          {"operations", json::array{
+                             json::object{{"op", "create"}, {"data", ticket("B", "open", 2)}},
+                             json::object{{"op", "create"}, {"data", ticket("C", "open", 3)}},
+                         }}}));
+  ASSERT_EQ(status(batch), 200) << batch->body;
+
+  auto created = stream.next();
+  ASSERT_TRUE(created);
+  EXPECT_EQ(stream.retry(), "2000");
+  EXPECT_EQ(created->event, "created");
+  auto c = data_of(*created);
+  EXPECT_EQ(c.at("id"), id.c_str());
+  EXPECT_EQ(c.at("record").at("data").at("title"), "Printer");
+  EXPECT_EQ(c.at("record").at("version"), 1);
+  EXPECT_FALSE(c.contains("previous"));
+
+  auto updated = stream.next();
+  ASSERT_TRUE(updated);
+  EXPECT_EQ(updated->event, "updated");
+  auto u = data_of(*updated);
+  EXPECT_EQ(u.at("record").at("data").at("status"), "closed");
+  EXPECT_EQ(u.at("record").at("version"), 2);
+  EXPECT_EQ(u.at("previous").at("data").at("status"), "open");
+  EXPECT_EQ(u.at("previous").at("version"), 1);
+
+  auto deleted = stream.next();
+  ASSERT_TRUE(deleted);
+  EXPECT_EQ(deleted->event, "deleted");
+  auto d = data_of(*deleted);
+  EXPECT_EQ(d.at("id"), id.c_str());
+  EXPECT_EQ(d.at("previous").at("version"), 2);
+  EXPECT_FALSE(d.contains("record"));
+
+  // One batch: one audit entry, so one seq; its changes are numbered within it.
+  auto b0 = stream.next(), b1 = stream.next();
+  ASSERT_TRUE(b0 && b1);
+  EXPECT_EQ(b0->event, "created");
+  EXPECT_EQ(data_of(*b0).at("record").at("data").at("title"), "B");
+  EXPECT_EQ(data_of(*b1).at("record").at("data").at("title"), "C");
+  auto seq = [](const std::string& id) { return std::stoll(id.substr(0, id.find('-'))); };
+  EXPECT_LT(seq(created->id), seq(updated->id));
+  EXPECT_LT(seq(updated->id), seq(deleted->id));
+  EXPECT_EQ(b0->id, std::to_string(seq(deleted->id) + 1) + "-0");
+  EXPECT_EQ(b1->id, std::to_string(seq(deleted->id) + 1) + "-1");
+  EXPECT_FALSE(stream.next(500ms)) << "nothing else happened";
+}
+
+TEST_F(Events, FilterNarrowsTheStreamAndAgreesWithTheList) {
+  auto t = new_tenant(port(), "ev-filter");
+  create_tickets(t);
+  EventStream filtered(port(), events_path(t, "status = 'open' and priority >= 2"),
+                       bearer(t.owner.token));
+  EventStream everything(port(), events_path(t), bearer(t.owner.token));
+  ASSERT_TRUE(filtered.open() && everything.open());
+
+  auto wanted = record_id(create(t, ticket("wanted", "open", 3)));
+  record_id(create(t, ticket("closed", "closed", 5)));
+  auto low = record_id(create(t, ticket("low", "open", 1)));
+  // Leaves the view: delivered, so the client can drop it.
+  ASSERT_EQ(status(send_json(port(), "PATCH", t.base + "/tickets/records/" + wanted, t.owner.token,
+                             R"({"status":"closed"})")),
+            200);
+  // Never in view: not delivered.
+  ASSERT_EQ(status(send_json(port(), "PATCH", t.base + "/tickets/records/" + low, t.owner.token,
+                             R"({"title":"still low"})")),
+            200);
+  auto last = record_id(create(t, ticket("last", "open", 9)));
+
+  auto got = drain(filtered);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].event, "created");
+  EXPECT_EQ(data_of(got[0]).at("id"), wanted.c_str());
+  EXPECT_EQ(got[1].event, "updated");
+  EXPECT_EQ(data_of(got[1]).at("id"), wanted.c_str());
+  EXPECT_EQ(got[2].event, "created");
+  EXPECT_EQ(data_of(got[2]).at("id"), last.c_str());
+  auto all = drain(everything);
+  ASSERT_EQ(all.size(), 6u);
+
+  // The in-memory filter agrees with the SQL one: replay every creation through a filtered stream
+  // and compare with the list under the same filter.
+  auto start = all.front().id;  // the first creation; replays start after it
+  std::vector<json::object> varied = {
+      {{"title", "Alpha beta"}, {"status", "open"}, {"priority", 2}, {"tags", json::array{"x"}}},
+      {{"title", "alphabet"},
+       {"status", "closed"},
+       {"priority", 7},
+       {"due", "2026-01-02T00:00:00Z"}},
+      {{"title", "Gamma"}, {"status", "open"}, {"priority", 4}, {"urgent", true}},
+      {{"title", "delta ALPHA"}, {"status", "open"}, {"priority", 10}, {"code", "D-1"}},
+      {{"title", "epsilon"},
+       {"status", "closed"},
+       {"priority", 0},
+       {"tags", json::array{"x", "y"}}},
+  };
+  for (const auto& v : varied) record_id(create(t, v));
+  for (std::string filter :
+       {"priority > 3", "not (priority > 3)", "title contains 'alpha'", "title prefix 'Al'",
+        "status in ('closed')", "due is null", "due is not null", "due < '2027-01-01T00:00:00Z'",
+        "not (due < '2027-01-01T00:00:00Z')", "urgent = true", "urgent != true", "code != 'D-1'",
+        "tags contains 'x'", "not (tags contains 'y')",
+        "(status = 'open' or priority = 0) and not title contains 'gamma'"}) {
+    auto list =
+        send_json(port(), "GET", t.base + "/tickets/records?limit=200&filter=" + encode(filter),
+                  t.owner.token);
+    ASSERT_EQ(status(list), 200) << filter << ": " << list->body;
+    std::set<std::string> listed;
+    auto page = json_of(*list);
+    for (const auto& r : page.at("records").as_array()) {
+      if (r.at("id") != wanted.c_str()) listed.insert(std::string(r.at("id").as_string()));
+    }
+    EventStream replay(port(), events_path(t, filter),
+                       bearer(t.owner.token) + "Last-Event-ID: " + start + "\r\n");
+    ASSERT_TRUE(replay.open()) << filter;
+    // Replayed creations whose record matches now (none of them changed since, except `wanted`,
+    // which is left out of both sides).
+    std::set<std::string> streamed;
+    for (const auto& e : drain(replay, 400ms)) {
+      auto id = std::string(data_of(e).at("id").as_string());
+      if (e.event == "created" && id != wanted && id != low) streamed.insert(id);
+      if (e.event == "updated" && id == low) streamed.insert(id);
+    }
+    EXPECT_EQ(streamed, listed) << filter;
+  }
+}
+
+TEST_F(Events, LastEventIdResumesExactlyOnce) {
+  auto t = new_tenant(port(), "ev-resume");
+  create_tickets(t);
+  std::vector<ServerSentEvent> first;
+  {
+    EventStream stream(port(), events_path(t), bearer(t.owner.token));
+    ASSERT_TRUE(stream.open());
+    for (int i = 0; i < 3; ++i) record_id(create(t, ticket("r" + std::to_string(i), "open", i)));
+    for (int i = 0; i < 3; ++i) {
+      auto e = stream.next();
+      ASSERT_TRUE(e);
+      first.push_back(*e);
+    }
+  }
+  // While nobody listens.
+  for (int i = 3; i < 5; ++i) record_id(create(t, ticket("r" + std::to_string(i), "open", i)));
+
+  EventStream resumed(port(), events_path(t),
+                      bearer(t.owner.token) + "Last-Event-ID: " + first[1].id + "\r\n");
+  ASSERT_TRUE(resumed.open());
+  auto replayed = drain(resumed, 500ms);
+  ASSERT_EQ(replayed.size(), 3u);
+  EXPECT_EQ(replayed[0].id, first[2].id);
+  EXPECT_EQ(replayed[0].data, first[2].data);
+  EXPECT_EQ(data_of(replayed[1]).at("record").at("data").at("title"), "r3");
+  EXPECT_EQ(data_of(replayed[2]).at("record").at("data").at("title"), "r4");
+  record_id(create(t, ticket("live", "open", 1)));
+  auto live = resumed.next();
+  ASSERT_TRUE(live);
+  EXPECT_EQ(data_of(*live).at("record").at("data").at("title"), "live");
+  EXPECT_FALSE(resumed.next(300ms));
+
+  // Within a batch.
+  ASSERT_EQ(
+      status(send_json(port(), "POST", t.base + "/tickets/records:batch", t.owner.token,
+                       body_of(json::object{
+                           {"operations",
+                            json::array{
+                                json::object{{"op", "create"}, {"data", ticket("b0", "open", 1)}},
+                                json::object{{"op", "create"}, {"data", ticket("b1", "open", 1)}},
+                                json::object{{"op", "create"}, {"data", ticket("b2", "open", 1)}},
+                            }}}))),
+      200);
+  auto b0 = resumed.next();
+  ASSERT_TRUE(b0);
+  EventStream mid_batch(port(), events_path(t),
+                        bearer(t.owner.token) + "Last-Event-ID: " + b0->id + "\r\n");
+  auto rest = drain(mid_batch, 500ms);
+  ASSERT_EQ(rest.size(), 2u);
+  EXPECT_EQ(data_of(rest[0]).at("record").at("data").at("title"), "b1");
+  EXPECT_EQ(data_of(rest[1]).at("record").at("data").at("title"), "b2");
+}
+
+TEST_F(Events, PositionsThatCannotBeReplayedGetAReset) {
+  auto t = new_tenant(port(), "ev-reset");
+  create_tickets(t);
+  // An id this org never reached.
+  EventStream future(port(), events_path(t),
+                     bearer(t.owner.token) + "Last-Event-ID: 999999999\r\n");
+  auto reset = future.next();
+  ASSERT_TRUE(reset);
+  EXPECT_EQ(reset->event, "reset");
+  EXPECT_TRUE(data_of(*reset).contains("reason"));
+
+  // More changes than a stream replays (events_max_replay is 20 on this server).
+  std::string start;
+  {
+    EventStream stream(port(), events_path(t), bearer(t.owner.token));
+    record_id(create(t, ticket("first", "open", 1)));
+    auto e = stream.next();
+    ASSERT_TRUE(e);
+    start = e->id;
+  }
+  for (int i = 0; i < 25; ++i) record_id(create(t, ticket("n" + std::to_string(i), "open", 1)));
+  EventStream late(port(), events_path(t),
+                   bearer(t.owner.token) + "Last-Event-ID: " + start + "\r\n");
+  auto lost = late.next();
+  ASSERT_TRUE(lost);
+  EXPECT_EQ(lost->event, "reset");
+  // The stream goes on from the reset's position.
+  record_id(create(t, ticket("after reset", "open", 1)));
+  auto next = late.next();
+  ASSERT_TRUE(next);
+  EXPECT_EQ(data_of(*next).at("record").at("data").at("title"), "after reset");
+  EXPECT_GT(std::stoll(next->id), std::stoll(lost->id));
+}
+
+TEST_F(Events, BadRequestsGetPreciseErrors) {
+  auto t = new_tenant(port(), "ev-bad");
+  create_tickets(t);
+  auto status_of = [&](const std::string& target, const std::string& headers) {
+    EventStream s(port(), target, headers);
+    return s.response() ? s.response()->status : 0;
+  };
+  auto owner = bearer(t.owner.token);
+  EXPECT_EQ(status_of(events_path(t), ""), 401);
+  EXPECT_EQ(status_of(events_path(t), owner + "Last-Event-ID: abc\r\n"), 400);
+  EXPECT_EQ(status_of(events_path(t), owner + "Last-Event-ID: 12-x\r\n"), 400);
+  EXPECT_EQ(status_of(events_path(t), owner + "Last-Event-ID: -3\r\n"), 400);
+  EXPECT_EQ(status_of(t.base + "/tickets/events?since=1", owner), 400);
+  EXPECT_EQ(status_of(t.base + "/nope/events", owner), 404);
+  EventStream syntax(port(), events_path(t, "priority >"), owner);
+  ASSERT_TRUE(syntax.response());
+  EXPECT_EQ(syntax.response()->status, 400);
+  EXPECT_NE(syntax.response()->body.find("position"), std::string::npos);
+  EXPECT_EQ(status_of(events_path(t, "nope = 1"), owner), 400);
+  EXPECT_EQ(status_of(events_path(t, "priority = 'high'"), owner), 400);
+  EXPECT_EQ(status_of(events_path(t, "title = 'x'; DROP TABLE records"), owner), 400);
+
+  auto stranger = sign_up(port(), "ev-stranger");
+  EXPECT_EQ(status_of(events_path(t), bearer(stranger.token)), 404);
+  auto viewer = sign_up(port(), "ev-viewer");
+  add_member(t, viewer, "viewer");
+  EXPECT_EQ(status_of(events_path(t), bearer(viewer.token)), 200);
+}
+
+TEST_F(Events, HeartbeatsKeepAnIdleStreamAlive) {
+  auto t = new_tenant(port(), "ev-heartbeat");
+  create_tickets(t);
+  EventStream stream(port(), events_path(t), bearer(t.owner.token));
+  ASSERT_TRUE(stream.open());
+  EXPECT_FALSE(stream.next(1300ms));  // nothing happens...
+  EXPECT_GE(stream.comments(), 2);    // ...but the stream says it is alive every 300 ms
+}
+
+TEST_F(Events, OtherTenantsChangesNeverArrive) {
+  auto mine = new_tenant(port(), "ev-mine"), theirs = new_tenant(port(), "ev-theirs");
+  create_tickets(mine);
+  create_tickets(theirs);
+  EventStream stream(port(), events_path(mine), bearer(mine.owner.token));
+  ASSERT_TRUE(stream.open());
+  for (int i = 0; i < 3; ++i) record_id(create(theirs, ticket("theirs", "open", 1)));
+  auto marker = record_id(create(mine, ticket("mine", "open", 1)));
+  auto e = stream.next();
+  ASSERT_TRUE(e);
+  EXPECT_EQ(data_of(*e).at("id"), marker.c_str());
+  EXPECT_FALSE(stream.next(300ms));
+}
+
+TEST_F(Events, AStreamEndsWhenItsReaderLosesAccess) {
+  auto t = new_tenant(port(), "ev-revoke");
+  create_tickets(t);
+  auto viewer = sign_up(port(), "ev-leaver");
+  add_member(t, viewer, "viewer");
+  EventStream stream(port(), events_path(t), bearer(viewer.token));
+  ASSERT_TRUE(stream.open());
+  record_id(create(t, ticket("seen", "open", 1)));
+  ASSERT_TRUE(stream.next());
+  ASSERT_EQ(status(send_json(port(), "DELETE", "/v1/orgs/" + t.org + "/members/" + viewer.id,
+                             t.owner.token)),
+            204);
+  record_id(create(t, ticket("not for you", "open", 1)));
+  EXPECT_FALSE(stream.next(2s)) << "a removed member got an event";
+  EXPECT_TRUE(stream.ends_within(2s));
+}
+
+TEST_F(Events, ChangesReachSubscribersOfOtherProcesses) {
+  Server other(kEventsEnv);
+  ASSERT_TRUE(other.wait_ready()) << other.process->log();
+  auto t = new_tenant(port(), "ev-cross");
+  create_tickets(t);
+  EventStream there(other.port, events_path(t), bearer(t.owner.token));
+  EventStream here(port(), events_path(t), bearer(t.owner.token));
+  ASSERT_TRUE(there.open() && here.open());
+
+  auto written_here = record_id(create(t, ticket("written here", "open", 1)));
+  auto on_other = there.next(5s);
+  ASSERT_TRUE(on_other) << "no event on the other process";
+  EXPECT_EQ(data_of(*on_other).at("id"), written_here.c_str());
+
+  Tenant via_other = t;
+  via_other.port = other.port;
+  auto written_there = record_id(create(via_other, ticket("written there", "open", 1)));
+  auto a = here.next(5s);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(data_of(*a).at("id"), written_here.c_str());
+  auto b = here.next(5s);
+  ASSERT_TRUE(b) << "no event from the other process";
+  EXPECT_EQ(data_of(*b).at("id"), written_there.c_str());
+
+  other.process->signal(SIGTERM);
+  EXPECT_TRUE(there.ends_within(5s)) << "shutdown left a stream open";
+  EXPECT_EQ(other.process->wait(10s), 0) << other.process->log();
+}
+
+}  // namespace
+}  // namespace liftoff::testing

@@ -1,0 +1,46 @@
+#pragma once
+// A Server-Sent Events client for tests: opens GET <target> on its own connection, decodes the
+// chunked body as it arrives and hands out events one at a time.
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "support/http_client.hpp"
+
+namespace liftoff::testing {
+
+struct ServerSentEvent {
+  std::string id;
+  std::string event;  // the `event:` name
+  std::string data;
+};
+
+class EventStream {
+ public:
+  EventStream(unsigned short port, const std::string& target, const std::string& headers);
+
+  // The response head (and, for anything but a 200, its body). nullopt: no answer in time.
+  [[nodiscard]] const std::optional<HttpResponse>& response() const { return response_; }
+  [[nodiscard]] bool open() const { return response_ && response_->status == 200; }
+
+  // The next event within the timeout; nullopt on timeout or when the stream ended.
+  std::optional<ServerSentEvent> next(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // True when the server ended the stream (last chunk or closed connection) within the timeout;
+  // events that arrive meanwhile are dropped.
+  bool ends_within(std::chrono::milliseconds timeout);
+
+  [[nodiscard]] int comments() const { return comments_; }  // heartbeats seen so far
+  [[nodiscard]] const std::string& retry() const { return retry_; }
+
+ private:
+  // Moves whole chunks from the connection into text_; false when the stream is over.
+  bool decode();
+  RawConnection connection_;
+  std::optional<HttpResponse> response_;
+  std::string text_;  // decoded body not yet parsed into events
+  bool ended_ = false;
+  int comments_ = 0;
+  std::string retry_;
+};
+
+}  // namespace liftoff::testing
