@@ -84,6 +84,72 @@ TEST(Filter, CompilesToParametersNeverToUserText) {
   EXPECT_NE(out->sql.find("ORDER BY id DESC"), std::string::npos);  // newest first by default
 }
 
+TEST(SchemaChange, RenamesDropsAndReindexesStartANewLayout) {
+  auto schema = tickets();
+  auto changed = schema.changed(boost::json::parse(R"({"drop":["tags"],"rename":{"title":"name"},
+      "indexed":{"due":true,"status":false}})")
+                                    .as_object(),
+                                {});
+  ASSERT_TRUE(changed) << changed.error().fields[0].field;
+  EXPECT_EQ(changed->evolution().layout, 1);
+  EXPECT_TRUE(changed->rewriting());
+  EXPECT_FALSE(changed->find("title"));
+  EXPECT_TRUE(changed->find("name"));
+  EXPECT_TRUE(changed->find("due")->building);
+  EXPECT_EQ(changed->find("due")->slot, "d1");
+  EXPECT_EQ(changed->evolution().draining, (std::vector<std::string>{"t1"}));
+  // The drained slot is not handed out again until the rewrite settles.
+  auto again = changed->changed(boost::json::parse(R"({"indexed":{"name":true}})").as_object(), {});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->find("name")->slot, "t2");
+  EXPECT_EQ(again->evolution().layout, 2);
+  auto settled = again->settled();
+  EXPECT_FALSE(settled.rewriting());
+  EXPECT_EQ(settled.evolution().layout, 2);
+
+  // A record written before the change reads as if written after it.
+  auto data = boost::json::parse(R"({"title":"t","tags":["a"],"priority":1})").as_object();
+  changed->upgrade(data, 0);
+  EXPECT_EQ(data, boost::json::parse(R"({"name":"t","priority":1})").as_object());
+  // Filters reach old and new records by their layout.
+  ListRequest request;
+  request.filter = *parse_filter("name = 'x' and due is null");
+  request.sort = *parse_sort("", *changed);
+  auto out = compile_list(*changed, db::Uuid{}, db::Uuid{}, request);
+  ASSERT_TRUE(out);
+  EXPECT_NE(out->sql.find("CASE WHEN layout >= 1 THEN data->>$3 ELSE data->>$4 END"),
+            std::string::npos)
+      << out->sql;
+  EXPECT_EQ(out->sql.find("d1"), std::string::npos) << "a building slot is not read yet";
+  auto ready = compile_list(changed->settled(), db::Uuid{}, db::Uuid{}, request);
+  EXPECT_NE(ready->sql.find("d1 IS NULL"), std::string::npos) << ready->sql;
+
+  auto bad = schema.changed(boost::json::parse(R"({"rename":{"title":"priority","x":"y"},
+      "unique":{"title":true},"indexed":{"tags":true}})")
+                                .as_object(),
+                            {});
+  ASSERT_FALSE(bad);
+  std::vector<std::string> named;
+  for (const auto& f : bad.error().fields) named.push_back(f.field);
+  EXPECT_EQ(named,
+            (std::vector<std::string>{"rename.title", "rename.x", "indexed.tags", "unique.title"}));
+}
+
+TEST(SchemaChange, ADroppedNameAddedAgainIsANewField) {
+  auto dropped = tickets().changed(boost::json::parse(R"({"drop":["title"]})").as_object(), {});
+  ASSERT_TRUE(dropped);
+  auto added = dropped->changed(
+      boost::json::parse(R"({"add":[{"name":"title","type":"integer"}]})").as_object(), {});
+  ASSERT_TRUE(added);
+  auto keys = added->stored_keys("title");
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[0], (std::pair<std::int32_t, std::optional<std::string>>{1, "title"}));
+  EXPECT_EQ(keys[1].second, std::nullopt);  // older records' title was another field
+  auto old = boost::json::parse(R"({"title":"text of the old field"})").as_object();
+  added->upgrade(old, 0);
+  EXPECT_TRUE(old.empty());
+}
+
 TEST(Filter, TypeMismatchesAndUnknownFieldsAre400s) {
   auto compile = [](std::string_view filter) {
     ListRequest request;

@@ -220,19 +220,17 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
         if (!who) co_return problem(who.error(), ctx);
         auto body = object_body(ctx.request, limits);
         if (!body) co_return problem(body.error(), ctx);
-        if (auto unknown = unknown_members(
-                *body, {"add"},
-                "is not a known field (adding fields is the schema change supported so far)")) {
+        if (auto unknown = unknown_members(*body, {"add", "rename", "drop", "indexed", "unique"}))
           co_return problem(*unknown, ctx);
-        }
-        auto additions = body->if_contains("add");
-        if (!additions) {
-          co_return problem(
-              Error{Errc::validation_failed, "nothing to change", {{"add", "is required"}}}, ctx);
+        if (body->empty()) {
+          co_return problem(Error{Errc::validation_failed,
+                                  "nothing to change",
+                                  {{"add", "or rename, drop, indexed, unique is required"}}},
+                            ctx);
         }
         auto actor = caller_of(std::move(who->principal), ctx).actor();
-        auto changed = co_await service.add_fields(actor, who->access.org_id,
-                                                   *ctx.param("collection"), *additions);
+        auto changed = co_await service.change_schema(actor, who->access.org_id,
+                                                      *ctx.param("collection"), *body);
         if (!changed) co_return problem(changed.error(), ctx);
         co_return http::json_response(status::ok, records::collection_json(*changed));
       });

@@ -137,6 +137,24 @@ asio::awaitable<void> housekeeping(identity::OrgService& orgs, records::RecordSe
   }
 }
 
+// Rewrites records of collections whose schema changed, a batch at a time, until `stopping`: at
+// once while there is work, otherwise checking every second. Every process runs it; each collection
+// has one rewriter at a time (RecordService::rewrite_some).
+asio::awaitable<void> rewrite_records(records::RecordService& records,
+                                      const std::atomic<bool>& stopping) {
+  constexpr std::int32_t kBatch = 500;
+  auto executor = co_await asio::this_coro::executor;
+  while (!stopping.load(std::memory_order_relaxed)) {
+    auto rewritten = co_await records.rewrite_some(kBatch);
+    if (!rewritten) spdlog::warn("rewriting records: {}", rewritten.error().detail);
+    bool busy = rewritten && *rewritten > 0;
+    // Between batches a short pause leaves the database to the tenants' own requests.
+    asio::steady_timer pause(
+        executor, busy ? std::chrono::milliseconds(10) : std::chrono::milliseconds(1'000));
+    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
 int serve(const core::Config& config) {
   spdlog::info("liftoff {} ({}) starting", LIFTOFF_VERSION, LIFTOFF_GIT_COMMIT);
   for (const auto& [key, value] : core::describe(config))
@@ -257,6 +275,10 @@ int serve(const core::Config& config) {
               [](const std::exception_ptr& e) {
                 if (e) spdlog::error("housekeeping failed");
               });
+          asio::co_spawn(io, rewrite_records(record_service, stopping),
+                         [](const std::exception_ptr& e) {
+                           if (e) spdlog::error("record rewriting failed");
+                         });
         }
       },
       [&database](std::size_t worker, asio::io_context&) { database.stop_worker(worker); });

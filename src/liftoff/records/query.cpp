@@ -87,13 +87,28 @@ class Builder {
       default:
         kind = Kind::text;
     }
-    if (!f->slot.empty()) return Column{f->slot, kind, true};
-    if (kind == Kind::list || kind == Kind::json)
-      return Column{"(data->" + text_param(f->name) + ")", kind, false};
-    auto expr = "(data->>" + text_param(f->name) + ")";
+    if (!f->slot.empty() && !f->building) return Column{f->slot, kind, true};
+    bool as_json = kind == Kind::list || kind == Kind::json;
+    auto expr = stored_value(schema, f->name, as_json ? "->" : "->>");
     if (kind == Kind::numeric || kind == Kind::time)
       expr = "(" + expr + std::string(cast_for(kind)) + ")";
     return Column{expr, kind, false};
+  }
+
+  // The field's value in `data` (`op` "->" for JSON, "->>" for text). While records of older
+  // layouts may exist, the key depends on the record's layout (a renamed field's old name; nothing
+  // for a field dropped and added again).
+  std::string stored_value(const Schema& schema, std::string_view name, std::string_view op) {
+    auto keys = schema.stored_keys(name);
+    auto value = [&](const std::optional<std::string>& key) {
+      return key ? "data" + std::string(op) + text_param(*key)
+                 : std::string(op == "->" ? "NULL::jsonb" : "NULL::text");
+    };
+    if (keys.size() == 1) return "(" + value(keys.front().second) + ")";
+    std::string out = "(CASE";
+    for (std::size_t i = 0; i + 1 < keys.size(); ++i)
+      out += " WHEN layout >= " + std::to_string(keys[i].first) + " THEN " + value(keys[i].second);
+    return out + " ELSE " + value(keys.back().second) + " END)";
   }
 
   // A filter value as a parameter of the column's kind.
@@ -160,7 +175,9 @@ class Builder {
       case CompareOp::is_null:
       case CompareOp::is_not_null: {
         bool want_null = c.op == CompareOp::is_null;
-        if (col->indexed || col->kind == Kind::list || col->kind == Kind::json) {
+        const auto* field = schema.find(c.field);
+        if (col->indexed || col->kind == Kind::list || col->kind == Kind::json || !field ||
+            schema.stored_keys(c.field).size() > 1) {
           return col->sql + (want_null ? " IS NULL" : " IS NOT NULL");
         }
         // Absent and null are the same in a record (null is never stored).
@@ -377,7 +394,7 @@ Result<CompiledQuery> compile_list(const Schema& schema, const db::Uuid& collect
     *where += " AND " + after;
   }
 
-  std::string select = "SELECT id, version, created_at, updated_at, data";
+  std::string select = "SELECT id, version, created_at, updated_at, data, layout";
   std::string order;
   for (std::size_t i = 0; i < columns.size(); ++i) {
     select += ", (" + columns[i].sql + ")::text AS sort_" + std::to_string(i);

@@ -46,8 +46,8 @@ struct CompiledQuery {
   std::size_t sort_columns = 0;  // extra result columns after the record's (for the next cursor)
 };
 
-// Columns: id, version, created_at, updated_at, data, then one text column per sort key. It asks
-// for limit + 1 rows, so the caller knows whether there is a next page.
+// Columns: id, version, created_at, updated_at, data, layout, then one text column per sort key. It
+// asks for limit + 1 rows, so the caller knows whether there is a next page.
 [[nodiscard]] Result<CompiledQuery> compile_list(const Schema& schema,
                                                  const db::Uuid& collection_id,
                                                  const db::Uuid& org_id,

@@ -52,6 +52,31 @@ std::span<const std::string_view> slots_for(FieldType t) {
   }
 }
 
+// The first of `slots` not in `taken` (which it joins), if any.
+std::optional<std::string> free_slot(std::span<const std::string_view> slots,
+                                     std::set<std::string>& taken) {
+  for (auto slot : slots) {
+    if (taken.insert(std::string(slot)).second) return std::string(slot);
+  }
+  return std::nullopt;
+}
+
+// A free index slot for a field of type `t`, or why there is none.
+Result<std::string> index_slot(FieldType t, std::set<std::string>& taken) {
+  if (!indexable(t))
+    return make_error(Errc::validation_failed,
+                      "a " + std::string(to_string(t)) + " field cannot be indexed");
+  auto slots = slots_for(t);
+  if (auto slot = free_slot(slots, taken)) return *slot;
+  return make_error(Errc::validation_failed,
+                    "at most " + std::to_string(slots.size()) + " indexed " +
+                        (slots.data() == kTextSlots   ? "text, enum, boolean or relation"
+                         : slots.data() == kTimeSlots ? "datetime"
+                                                      : "integer or number") +
+                        " fields per collection (slots of removed indexes count until their "
+                        "records are rewritten)");
+}
+
 // Checks one value against its field; returns the value to store or why not.
 Result<json::value> check_value(const Field& f, const json::value& v) {
   auto bad = [](std::string message) { return make_error(Errc::validation_failed, message); };
@@ -134,10 +159,6 @@ Result<Schema> Schema::parse(const json::value& input, const SchemaLimits& limit
   return Schema().extend(input, limits, "fields");
 }
 
-Result<Schema> Schema::extended(const json::value& additions, const SchemaLimits& limits) const {
-  return extend(additions, limits, "add");
-}
-
 Result<Schema> Schema::extend(const json::value& input, const SchemaLimits& limits,
                               std::string_view path) const {
   Error invalid{Errc::validation_failed, "the collection's fields are invalid", {}};
@@ -157,17 +178,8 @@ Result<Schema> Schema::extend(const json::value& input, const SchemaLimits& limi
                                                     "max_length", "values",  "collection"};
   std::vector<Field> fields = fields_;
   std::set<std::string> names;
-  std::size_t used_text = 0, used_number = 0, used_time = 0, used_unique = 0;
-  for (const auto& f : fields_) {
-    names.insert(f.name);
-    auto in = [&](std::span<const std::string_view> slots) {
-      return std::find(slots.begin(), slots.end(), f.slot) != slots.end();
-    };
-    used_text += in(kTextSlots);
-    used_number += in(kNumberSlots);
-    used_time += in(kTimeSlots);
-    used_unique += !f.unique_slot.empty();
-  }
+  std::set<std::string> taken = taken_slots();
+  for (const auto& f : fields_) names.insert(f.name);
   bool adding = !fields_.empty() || path != "fields";
   for (std::size_t i = 0; i < items.size(); ++i) {
     std::string at = list + "[" + std::to_string(i) + "]";
@@ -251,30 +263,22 @@ Result<Schema> Schema::extend(const json::value& input, const SchemaLimits& limi
       problem("collection", "applies to relation fields only");
     }
     if (f.indexed) {
-      auto slots = slots_for(f.type);
-      auto& used = f.type == FieldType::datetime
-                       ? used_time
-                       : (slots.data() == kNumberSlots ? used_number : used_text);
-      if (!indexable(f.type)) {
-        problem("indexed", "a " + std::string(to_string(f.type)) + " field cannot be indexed");
-      } else if (used >= slots.size()) {
-        problem("indexed", "at most " + std::to_string(slots.size()) + " indexed " +
-                               (slots.data() == kTextSlots   ? "text, enum, boolean or relation"
-                                : slots.data() == kTimeSlots ? "datetime"
-                                                             : "integer or number") +
-                               " fields per collection");
+      auto slot = index_slot(f.type, taken);
+      if (!slot) {
+        problem("indexed", slot.error().detail);
       } else {
-        f.slot = std::string(slots[used++]);
+        f.slot = std::move(*slot);
       }
     }
     if (f.unique) {
       if (!uniqueable(f.type)) {
         problem("unique", "a " + std::string(to_string(f.type)) + " field cannot be unique");
-      } else if (used_unique >= std::size(kUniqueSlots)) {
-        problem("unique", "at most " + std::to_string(std::size(kUniqueSlots)) +
-                              " unique fields per collection");
+      } else if (auto slot = free_slot(kUniqueSlots, taken)) {
+        f.unique_slot = std::move(*slot);
       } else {
-        f.unique_slot = std::string(kUniqueSlots[used_unique++]);
+        problem("unique", "at most " + std::to_string(std::size(kUniqueSlots)) +
+                              " unique fields per collection (slots of removed fields count until "
+                              "their records are rewritten)");
       }
     }
     if (auto v = def.if_contains("default")) {
@@ -291,7 +295,199 @@ Result<Schema> Schema::extend(const json::value& input, const SchemaLimits& limi
     fields.push_back(std::move(f));
   }
   if (!invalid.fields.empty()) return invalid;
-  return Schema(std::move(fields));
+  return Schema(std::move(fields), evolution_);
+}
+
+std::set<std::string> Schema::taken_slots() const {
+  std::set<std::string> taken(evolution_.draining.begin(), evolution_.draining.end());
+  for (const auto& f : fields_) {
+    if (!f.slot.empty()) taken.insert(f.slot);
+    if (!f.unique_slot.empty()) taken.insert(f.unique_slot);
+  }
+  return taken;
+}
+
+Result<Schema> Schema::changed(const json::object& patch, const SchemaLimits& limits) const {
+  Error invalid{Errc::validation_failed, "the change is invalid; nothing was changed", {}};
+  auto problem = [&](std::string at, std::string message) {
+    invalid.fields.push_back({std::move(at), std::move(message)});
+  };
+  Schema next = *this;
+  auto& fields = next.fields_;
+  auto& evolution = next.evolution_;
+  const std::int32_t layout = evolution_.layout + 1;
+  bool restored = false;  // whether a change affects storage (and so starts `layout`)
+  auto field_named = [&](std::string_view name) {
+    return std::find_if(fields.begin(), fields.end(),
+                        [&](const Field& f) { return f.name == name; });
+  };
+  auto drain = [&](std::string& slot) {
+    if (slot.empty()) return;
+    evolution.draining.push_back(slot);
+    slot.clear();
+  };
+
+  if (const auto* drop = patch.if_contains("drop")) {
+    if (!drop->is_array()) {
+      problem("drop", "must be an array of field names");
+    } else {
+      for (std::size_t i = 0; i < drop->get_array().size(); ++i) {
+        const auto& name = drop->get_array()[i];
+        auto it = name.is_string() ? field_named(name.get_string()) : fields.end();
+        if (it == fields.end()) {
+          problem("drop[" + std::to_string(i) + "]", "is not a field of this collection");
+          continue;
+        }
+        drain(it->slot);
+        drain(it->unique_slot);
+        evolution.steps.push_back({layout, it->name, std::nullopt});
+        fields.erase(it);
+        restored = true;
+      }
+    }
+  }
+  if (const auto* rename = patch.if_contains("rename")) {
+    if (!rename->is_object()) {
+      problem("rename", "must be an object of {\"old name\": \"new name\"}");
+    } else {
+      for (const auto& [from, to] : rename->get_object()) {
+        std::string at = "rename." + std::string(from);
+        auto it = field_named(from);
+        if (it == fields.end()) {
+          problem(at, "is not a field of this collection");
+        } else if (!to.is_string() || !is_identifier(to.get_string())) {
+          problem(at, "must be an identifier: a-z, then a-z, 0-9 or _ (at most 63)");
+        } else if (std::find(std::begin(kSystemFields), std::end(kSystemFields),
+                             std::string_view(to.get_string())) != std::end(kSystemFields)) {
+          problem(at, "is a system field");
+        } else if (field_named(to.get_string()) != fields.end()) {
+          problem(at, "names a field that exists");
+        } else {
+          evolution.steps.push_back({layout, it->name, std::string(to.get_string())});
+          it->name = std::string(to.get_string());
+          restored = true;
+        }
+      }
+    }
+  }
+  if (const auto* indexed = patch.if_contains("indexed")) {
+    if (!indexed->is_object()) {
+      problem("indexed", "must be an object of {\"field\": true | false}");
+    } else {
+      auto taken = next.taken_slots();
+      for (const auto& [name, on] : indexed->get_object()) {
+        std::string at = "indexed." + std::string(name);
+        auto it = field_named(name);
+        if (it == fields.end()) {
+          problem(at, "is not a field of this collection");
+        } else if (!on.is_bool()) {
+          problem(at, "must be true or false");
+        } else if (on.get_bool() && !it->indexed) {
+          auto slot = index_slot(it->type, taken);
+          if (!slot) {
+            problem(at, slot.error().detail);
+            continue;
+          }
+          it->indexed = true;
+          it->slot = std::move(*slot);
+          it->building = true;
+          restored = true;
+        } else if (!on.get_bool() && it->indexed) {
+          drain(it->slot);
+          it->indexed = false;
+          it->building = false;
+          restored = true;
+        }
+      }
+    }
+  }
+  if (const auto* unique = patch.if_contains("unique")) {
+    if (!unique->is_object()) {
+      problem("unique", "must be an object of {\"field\": false}");
+    } else {
+      for (const auto& [name, on] : unique->get_object()) {
+        std::string at = "unique." + std::string(name);
+        auto it = field_named(name);
+        if (it == fields.end()) {
+          problem(at, "is not a field of this collection");
+        } else if (!on.is_bool()) {
+          problem(at, "must be true or false");
+        } else if (on.get_bool() && !it->unique) {
+          problem(at,
+                  "an existing field cannot become unique (its records may hold duplicates); add "
+                  "a new unique field and copy the values into it");
+        } else if (!on.get_bool() && it->unique) {
+          drain(it->unique_slot);
+          it->unique = false;
+          restored = true;
+        }
+      }
+    }
+  }
+  if (restored) evolution.layout = layout;
+  if (const auto* add = patch.if_contains("add")) {
+    if (invalid.fields.empty()) {
+      auto extended = next.extend(*add, limits, "add");
+      if (!extended) return extended.error();
+      next = std::move(*extended);
+    }
+  }
+  if (!invalid.fields.empty()) return invalid;
+  return next;
+}
+
+bool Schema::rewriting() const {
+  return !evolution_.steps.empty() || !evolution_.draining.empty() ||
+         std::any_of(fields_.begin(), fields_.end(), [](const Field& f) { return f.building; });
+}
+
+Schema Schema::settled() const {
+  Schema out = *this;
+  out.evolution_.steps.clear();
+  out.evolution_.draining.clear();
+  for (auto& f : out.fields_) f.building = false;
+  return out;
+}
+
+void Schema::upgrade(json::object& data, std::int32_t layout) const {
+  for (const auto& step : evolution_.steps) {
+    if (step.layout <= layout) continue;
+    auto it = data.find(step.from);
+    if (it == data.end()) continue;
+    if (step.to) {
+      json::value value = std::move(it->value());
+      data.erase(it);
+      data[*step.to] = std::move(value);
+    } else {
+      data.erase(it);
+    }
+  }
+}
+
+std::vector<std::pair<std::int32_t, std::optional<std::string>>> Schema::stored_keys(
+    std::string_view name) const {
+  std::vector<std::pair<std::int32_t, std::optional<std::string>>> out;
+  std::optional<std::string> key{std::string(name)};
+  for (auto it = evolution_.steps.rbegin(); it != evolution_.steps.rend() && key; ++it) {
+    if (it->to ? *it->to == *key : it->from == *key) {
+      out.emplace_back(it->layout, key);
+      key = it->to ? std::optional<std::string>(it->from) : std::nullopt;
+    }
+  }
+  out.emplace_back(0, key);
+  return out;
+}
+
+json::object Schema::evolution_json() const {
+  json::array steps;
+  for (const auto& s : evolution_.steps) {
+    steps.push_back(json::object{{"layout", s.layout},
+                                 {"from", s.from},
+                                 {"to", s.to ? json::value(*s.to) : json::value(nullptr)}});
+  }
+  json::array draining;
+  for (const auto& d : evolution_.draining) draining.emplace_back(d);
+  return {{"steps", std::move(steps)}, {"draining", std::move(draining)}};
 }
 
 json::array Schema::to_json() const {
@@ -312,12 +508,14 @@ json::array Schema::to_json() const {
     if (f.type == FieldType::relation) o["collection"] = f.collection;
     if (!f.slot.empty()) o["slot"] = f.slot;
     if (!f.unique_slot.empty()) o["unique_slot"] = f.unique_slot;
+    if (f.building) o["building"] = true;
     out.push_back(std::move(o));
   }
   return out;
 }
 
-Schema Schema::from_stored(const json::value& stored) {
+Schema Schema::from_stored(const json::value& stored, std::int32_t layout,
+                           const json::value* evolution) {
   std::vector<Field> fields;
   for (const auto& item : stored.as_array()) {
     const auto& o = item.as_object();
@@ -336,9 +534,27 @@ Schema Schema::from_stored(const json::value& stored) {
     if (auto v = o.if_contains("collection")) f.collection = std::string(v->as_string());
     if (auto v = o.if_contains("slot")) f.slot = std::string(v->as_string());
     if (auto v = o.if_contains("unique_slot")) f.unique_slot = std::string(v->as_string());
+    if (auto v = o.if_contains("building")) f.building = v->as_bool();
     fields.push_back(std::move(f));
   }
-  return Schema(std::move(fields));
+  Evolution ev;
+  ev.layout = layout;
+  if (evolution != nullptr && evolution->is_object()) {
+    if (auto steps = evolution->as_object().if_contains("steps")) {
+      for (const auto& item : steps->as_array()) {
+        const auto& o = item.as_object();
+        LayoutStep step;
+        step.layout = static_cast<std::int32_t>(o.at("layout").as_int64());
+        step.from = std::string(o.at("from").as_string());
+        if (o.at("to").is_string()) step.to = std::string(o.at("to").as_string());
+        ev.steps.push_back(std::move(step));
+      }
+    }
+    if (auto draining = evolution->as_object().if_contains("draining")) {
+      for (const auto& d : draining->as_array()) ev.draining.emplace_back(d.as_string());
+    }
+  }
+  return Schema(std::move(fields), std::move(ev));
 }
 
 const Field* Schema::find(std::string_view name) const {

@@ -25,24 +25,51 @@ constexpr Statement kInsertCollection{
     "records.insert_collection",
     "INSERT INTO collections (id, org_id, name, fields) VALUES ($1, $2, $3, $4) "
     "RETURNING created_at, updated_at"};
-constexpr Statement kCollections{
-    "records.collections",
-    "SELECT id, org_id, name, fields, created_at, updated_at FROM collections "
-    "WHERE org_id = $1 ORDER BY name LIMIT 1000"};
+#define LIFTOFF_COLLECTION_COLUMNS \
+  "id, org_id, name, fields, created_at, updated_at, layout, evolution"
+constexpr Statement kCollections{"records.collections",
+                                 "SELECT " LIFTOFF_COLLECTION_COLUMNS
+                                 " FROM collections "
+                                 "WHERE org_id = $1 ORDER BY name LIMIT 1000"};
 constexpr Statement kCollection{"records.collection",
-                                "SELECT id, org_id, name, fields, created_at, updated_at "
-                                "FROM collections WHERE org_id = $1 AND name = $2"};
-constexpr Statement kCollectionForShare{
-    "records.collection_for_share",
-    "SELECT id, org_id, name, fields, created_at, updated_at FROM collections "
-    "WHERE org_id = $1 AND name = $2 FOR SHARE"};
-constexpr Statement kCollectionForUpdate{
-    "records.collection_for_update",
-    "SELECT id, org_id, name, fields, created_at, updated_at FROM collections "
-    "WHERE org_id = $1 AND name = $2 FOR UPDATE"};
-constexpr Statement kUpdateFields{
-    "records.update_fields",
-    "UPDATE collections SET fields = $2, updated_at = now() WHERE id = $1 RETURNING updated_at"};
+                                "SELECT " LIFTOFF_COLLECTION_COLUMNS
+                                " FROM collections WHERE org_id = $1 AND name = $2"};
+constexpr Statement kCollectionForShare{"records.collection_for_share",
+                                        "SELECT " LIFTOFF_COLLECTION_COLUMNS
+                                        " FROM collections "
+                                        "WHERE org_id = $1 AND name = $2 FOR SHARE"};
+constexpr Statement kCollectionForUpdate{"records.collection_for_update",
+                                         "SELECT " LIFTOFF_COLLECTION_COLUMNS
+                                         " FROM collections "
+                                         "WHERE org_id = $1 AND name = $2 FOR UPDATE"};
+constexpr Statement kCollectionById{"records.collection_by_id", "SELECT " LIFTOFF_COLLECTION_COLUMNS
+                                                                " FROM collections WHERE id = $1"};
+constexpr Statement kCollectionByIdForUpdate{"records.collection_by_id_for_update",
+                                             "SELECT " LIFTOFF_COLLECTION_COLUMNS
+                                             " FROM collections WHERE id = $1 FOR UPDATE"};
+#undef LIFTOFF_COLLECTION_COLUMNS
+constexpr Statement kUpdateSchema{
+    "records.update_schema",
+    "UPDATE collections SET fields = $2, layout = $3, evolution = $4, "
+    "updated_at = now() WHERE id = $1 RETURNING updated_at"};
+// Rewrites of collections' records to their current layout (see rewrite_some()).
+constexpr Statement kScheduleRewrite{
+    "records.schedule_rewrite",
+    "INSERT INTO collection_rewrites (collection_id, layout) VALUES ($1, $2) "
+    "ON CONFLICT (collection_id) DO UPDATE SET layout = EXCLUDED.layout, after_id = NULL"};
+constexpr Statement kClaimRewrite{"records.claim_rewrite",
+                                  "SELECT collection_id, layout, after_id FROM collection_rewrites "
+                                  "ORDER BY started_at LIMIT 1 FOR UPDATE SKIP LOCKED"};
+constexpr Statement kAdvanceRewrite{
+    "records.advance_rewrite",
+    "UPDATE collection_rewrites SET layout = $2, after_id = $3 WHERE collection_id = $1"};
+constexpr Statement kFinishRewrite{"records.finish_rewrite",
+                                   "DELETE FROM collection_rewrites WHERE collection_id = $1"};
+constexpr Statement kOutdatedRecords{
+    "records.outdated",
+    "SELECT id, version, created_at, updated_at, data, layout FROM records "
+    "WHERE collection_id = $1 AND layout < $2 AND ($3::uuid IS NULL OR id > $3) "
+    "ORDER BY id LIMIT $4 FOR UPDATE"};
 constexpr Statement kDeleteCollection{
     "records.delete_collection",
     "DELETE FROM collections WHERE org_id = $1 AND name = $2 RETURNING id"};
@@ -52,29 +79,36 @@ constexpr Statement kDeleteCollection{
 constexpr Statement kInsertRecord{
     "records.insert",
     "INSERT INTO records (collection_id, id, org_id, data, t1, t2, t3, n1, n2, d1, d2, u1, u2, "
-    "search) VALUES ($1, $2, $3, $4, " LIFTOFF_SLOT_VALUES
-    ", to_tsvector('simple', $14)) "
+    "search, layout) VALUES ($1, $2, $3, $4, " LIFTOFF_SLOT_VALUES
+    ", to_tsvector('simple', $14), $15) "
     "RETURNING version, created_at, updated_at"};
 constexpr Statement kUpdateRecord{
     "records.update",
     "UPDATE records SET data = $4, version = version + 1, updated_at = now(), "
     "(t1, t2, t3, n1, n2, d1, d2, u1, u2) = (" LIFTOFF_SLOT_VALUES
-    "), search = to_tsvector('simple', $15) "
+    "), search = to_tsvector('simple', $15), layout = $16 "
     "WHERE collection_id = $1 AND id = $2 AND org_id = $3 AND version = $14 "
     "RETURNING version, created_at, updated_at"};
+// A rewrite to the current layout: the stored form changes, the record does not (same version).
+constexpr Statement kRewriteRecord{"records.rewrite",
+                                   "UPDATE records SET data = $4, "
+                                   "(t1, t2, t3, n1, n2, d1, d2, u1, u2) = (" LIFTOFF_SLOT_VALUES
+                                   "), search = to_tsvector('simple', $14), layout = $15 "
+                                   "WHERE collection_id = $1 AND id = $2 AND org_id = $3"};
 #undef LIFTOFF_SLOT_VALUES
 constexpr Statement kGetRecord{
     "records.get",
-    "SELECT r.id, r.version, r.created_at, r.updated_at, r.data FROM records r "
-    "JOIN collections c ON c.id = r.collection_id "
+    "SELECT r.id, r.version, r.created_at, r.updated_at, r.data, r.layout, c.layout "
+    "FROM records r JOIN collections c ON c.id = r.collection_id "
     "WHERE c.org_id = $1 AND c.name = $2 AND r.id = $3 AND r.org_id = $1"};
 constexpr Statement kLockRecord{"records.lock",
-                                "SELECT id, version, created_at, updated_at, data FROM records "
-                                "WHERE collection_id = $1 AND id = $2 AND org_id = $3 FOR UPDATE"};
+                                "SELECT id, version, created_at, updated_at, data, layout "
+                                "FROM records WHERE collection_id = $1 AND id = $2 AND org_id = $3 "
+                                "FOR UPDATE"};
 constexpr Statement kDeleteRecord{
     "records.delete",
     "DELETE FROM records WHERE collection_id = $1 AND id = $2 AND org_id = $3 "
-    "RETURNING id, version, created_at, updated_at, data"};
+    "RETURNING id, version, created_at, updated_at, data, layout"};
 constexpr Statement kRelationExists{
     "records.relation_exists",
     "SELECT 1 FROM records r JOIN collections c ON c.id = r.collection_id "
@@ -114,13 +148,17 @@ Error no_record() {
 
 Collection collection_from(const db::Row& row) {
   auto fields = json::parse(row.get<db::Json>(3).text);
-  return {row.get<db::Uuid>(0),        row.get<db::Uuid>(1),      row.get<std::string>(2),
-          Schema::from_stored(fields), row.get<db::Timestamp>(4), row.get<db::Timestamp>(5)};
+  auto evolution = json::parse(row.get<db::Json>(7).text);
+  return {
+      row.get<db::Uuid>(0),      row.get<db::Uuid>(1),
+      row.get<std::string>(2),   Schema::from_stored(fields, row.get<std::int32_t>(6), &evolution),
+      row.get<db::Timestamp>(4), row.get<db::Timestamp>(5)};
 }
 
+// Columns: id, version, created_at, updated_at, data, layout.
 Record record_from(const db::Row& row) {
-  return {row.get<db::Uuid>(0), row.get<std::int64_t>(1), row.get<db::Timestamp>(2),
-          row.get<db::Timestamp>(3), row.get<db::Json>(4).text};
+  return {row.get<db::Uuid>(0),      row.get<std::int64_t>(1),  row.get<db::Timestamp>(2),
+          row.get<db::Timestamp>(3), row.get<db::Json>(4).text, row.get<std::int32_t>(5)};
 }
 
 // The slot parameters ($5..$13) for a validated record.
@@ -197,6 +235,7 @@ json::object collection_json(const Collection& c) {
   return {{"id", c.id.to_string()},
           {"name", c.name},
           {"fields", c.schema.to_json()},
+          {"rewriting", c.schema.rewriting()},
           {"created_at", core::format_rfc3339(c.created_at)},
           {"updated_at", core::format_rfc3339(c.updated_at)}};
 }
@@ -228,6 +267,16 @@ std::string record_json(const Record& r) {
   std::string out;
   append_record_json(out, r);
   return out;
+}
+
+void upgrade(const Schema& schema, std::vector<Record>& records) {
+  for (auto& r : records) {
+    if (r.layout >= schema.evolution().layout) continue;
+    auto data = json::parse(r.data).as_object();
+    schema.upgrade(data, r.layout);
+    r.data = json::serialize(data);
+    r.layout = schema.evolution().layout;
+  }
 }
 
 asio::awaitable<Result<Collection>> RecordService::create_collection(const audit::Actor& actor,
@@ -342,10 +391,10 @@ asio::awaitable<Result<void>> RecordService::check_relation_targets(
   co_return Result<void>{};
 }
 
-asio::awaitable<Result<Collection>> RecordService::add_fields(const audit::Actor& actor,
-                                                              const db::Uuid& org_id,
-                                                              std::string_view name,
-                                                              const json::value& additions) {
+asio::awaitable<Result<Collection>> RecordService::change_schema(const audit::Actor& actor,
+                                                                 const db::Uuid& org_id,
+                                                                 std::string_view name,
+                                                                 const json::object& patch) {
   if (!is_identifier(name)) co_return no_collection();
   auto tx = co_await db_.begin(Tenant::control(), deadline());
   if (!tx) co_return tx.error();
@@ -354,26 +403,106 @@ asio::awaitable<Result<Collection>> RecordService::add_fields(const audit::Actor
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return no_collection();
   auto collection = collection_from(rows->front());
-  auto schema = collection.schema.extended(additions, options_.schema);
+  auto schema = collection.schema.changed(patch, options_.schema);
   if (!schema) co_return schema.error();
-  std::vector<Field> added(
-      schema->fields().begin() + static_cast<std::ptrdiff_t>(collection.schema.fields().size()),
-      schema->fields().end());
+  std::vector<Field> added;
+  for (const auto& f : schema->fields()) {
+    if (!collection.schema.find(f.name) && f.type == FieldType::relation) added.push_back(f);
+  }
   auto targets = co_await check_relation_targets(*tx, org_id, name, added);
   if (!targets) co_return targets.error();
+  auto before = collection.schema.to_json();
   collection.schema = std::move(*schema);
-  Params update(collection.id, db::Json{json::serialize(collection.schema.to_json())});
-  auto updated = co_await tx->query(kUpdateFields, update, deadline());
+  auto updated = co_await store_schema(*tx, collection);
   if (!updated) co_return updated.error();
-  collection.updated_at = updated->front().get<db::Timestamp>(0);
-  json::array names;
-  for (const auto& f : added) names.emplace_back(f.name);
-  audit::Change change{"collection.fields_added", "collection", collection.id.to_string(),
-                       std::nullopt, json::serialize(json::object{{"fields", std::move(names)}})};
+  if (collection.schema.rewriting()) {
+    Params schedule(collection.id, collection.schema.evolution().layout);
+    auto scheduled = co_await tx->query(kScheduleRewrite, schedule, deadline());
+    if (!scheduled) co_return scheduled.error();
+  }
+  audit::Change change{
+      "collection.schema_changed", "collection", collection.id.to_string(),
+      json::serialize(json::object{{"fields", std::move(before)}}),
+      json::serialize(json::object{{"change", patch}, {"fields", collection.schema.to_json()}})};
   auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
   if (!event) co_return event.error();
   forget(org_id, name);
   co_return collection;
+}
+
+asio::awaitable<Result<void>> RecordService::store_schema(db::Transaction& tx,
+                                                          Collection& collection) {
+  Params update(collection.id, db::Json{json::serialize(collection.schema.to_json())},
+                collection.schema.evolution().layout,
+                db::Json{json::serialize(collection.schema.evolution_json())});
+  auto updated = co_await tx.query(kUpdateSchema, update, deadline());
+  if (!updated) co_return updated.error();
+  collection.updated_at = updated->front().get<db::Timestamp>(0);
+  co_return Result<void>{};
+}
+
+asio::awaitable<Result<std::int64_t>> RecordService::rewrite_some(std::int32_t limit) {
+  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  if (!tx) co_return tx.error();
+  // The claim's row lock makes this process the collection's only rewriter until commit.
+  auto claimed = co_await tx->query(kClaimRewrite, Params::none(), deadline());
+  if (!claimed) co_return claimed.error();
+  if (claimed->empty()) co_return std::int64_t{0};
+  auto collection_id = claimed->front().get<db::Uuid>(0);
+  auto layout = claimed->front().get<std::int32_t>(1);
+  auto after = claimed->front().get<std::optional<db::Uuid>>(2);
+  Params id(collection_id);
+  auto rows = co_await tx->query(kCollectionById, id, deadline());
+  if (!rows) co_return rows.error();
+  if (rows->empty()) {  // deleted meanwhile (the cascade removed the claim too)
+    auto done = co_await tx->commit(deadline());
+    if (!done) co_return done.error();
+    co_return std::int64_t{0};
+  }
+  auto collection = collection_from(rows->front());
+  const auto& schema = collection.schema;
+  if (layout != schema.evolution().layout) after.reset();  // changed again: start over
+  Params page(collection_id, schema.evolution().layout, after, limit);
+  auto outdated = co_await tx->query(kOutdatedRecords, page, deadline());
+  if (!outdated) co_return outdated.error();
+  std::vector<Record> records;
+  for (int i = 0; i < outdated->size(); ++i) records.push_back(record_from((*outdated)[i]));
+  upgrade(schema, records);
+  for (const auto& r : records) {
+    auto data = json::parse(r.data).as_object();
+    Params params(collection_id, r.id, collection.org_id, db::Json{r.data});
+    add_slots(params, schema, data);
+    params.add(search_text(schema, data));
+    params.add(schema.evolution().layout);
+    auto rewritten = co_await tx->query(kRewriteRecord, params, deadline());
+    if (!rewritten) co_return rewritten.error();
+  }
+  if (static_cast<std::int32_t>(records.size()) == limit) {
+    Params advance(collection_id, schema.evolution().layout, records.back().id);
+    auto advanced = co_await tx->query(kAdvanceRewrite, advance, deadline());
+    if (!advanced) co_return advanced.error();
+  } else {
+    // The pass is complete: every record is at the current layout (writers since the change
+    // wrote it). Settle the schema, holding the collection for a moment.
+    auto locked = co_await tx->query(kCollectionByIdForUpdate, id, deadline());
+    if (!locked) co_return locked.error();
+    auto current = collection_from(locked->front());
+    if (current.schema.evolution().layout != schema.evolution().layout) {
+      Params restart(collection_id, current.schema.evolution().layout, std::optional<db::Uuid>{});
+      auto restarted = co_await tx->query(kAdvanceRewrite, restart, deadline());
+      if (!restarted) co_return restarted.error();
+    } else {
+      current.schema = current.schema.settled();
+      auto stored = co_await store_schema(*tx, current);
+      if (!stored) co_return stored.error();
+      auto finished = co_await tx->query(kFinishRewrite, id, deadline());
+      if (!finished) co_return finished.error();
+    }
+  }
+  auto committed = co_await tx->commit(deadline());
+  if (!committed) co_return committed.error();
+  forget(collection.org_id, collection.name);
+  co_return static_cast<std::int64_t>(records.size());
 }
 
 asio::awaitable<Result<void>> RecordService::delete_collection(const audit::Actor& actor,
@@ -478,7 +607,28 @@ asio::awaitable<Result<Record>> RecordService::record(const db::Uuid& org_id,
                                  deadline());
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return no_record();
-  co_return record_from(rows->front());
+  std::vector<Record> one{record_from(rows->front())};
+  auto current =
+      co_await bring_current(org_id, collection, one, rows->front().get<std::int32_t>(6));
+  if (!current) co_return current.error();
+  co_return std::move(one.front());
+}
+
+asio::awaitable<Result<void>> RecordService::bring_current(const db::Uuid& org_id,
+                                                           std::string_view name,
+                                                           std::vector<Record>& records,
+                                                           std::int32_t layout) {
+  bool outdated = std::any_of(records.begin(), records.end(),
+                              [&](const Record& r) { return r.layout < layout; });
+  if (!outdated) co_return Result<void>{};
+  auto collection = co_await this->collection(org_id, name);
+  if (collection && (*collection)->schema.evolution().layout < layout) {
+    forget(org_id, name);  // the cache predates the change these records are older than
+    collection = co_await this->collection(org_id, name);
+  }
+  if (!collection) co_return collection.error();
+  upgrade((*collection)->schema, records);
+  co_return Result<void>{};
 }
 
 asio::awaitable<Result<Record>> RecordService::insert_in(db::Transaction& tx,
@@ -489,9 +639,11 @@ asio::awaitable<Result<Record>> RecordService::insert_in(db::Transaction& tx,
   auto related = co_await check_relations(tx, collection.org_id, collection.schema, *valid);
   if (!related) co_return related.error();
   Record record{db::Uuid{core::new_uuid_v7()}, 1, {}, {}, json::serialize(*valid)};
+  record.layout = collection.schema.evolution().layout;
   Params params(collection.id, record.id, collection.org_id, db::Json{record.data});
   add_slots(params, collection.schema, *valid);
   params.add(search_text(collection.schema, *valid));
+  params.add(record.layout);
   auto inserted = co_await tx.query(kInsertRecord, params, deadline());
   if (!inserted) {
     if (inserted.error().code == Errc::conflict)
@@ -511,7 +663,9 @@ asio::awaitable<Result<RecordChange>> RecordService::update_in(
   auto current = co_await tx.query(kLockRecord, key, deadline());
   if (!current) co_return current.error();
   if (current->empty()) co_return no_record();
-  RecordChange change{record_from(current->front()), std::nullopt};
+  std::vector<Record> previous{record_from(current->front())};
+  upgrade(collection.schema, previous);
+  RecordChange change{previous.front(), std::nullopt};
   auto record = *change.previous;
   if (if_match && *if_match != record.version) co_return version_moved(record.version, *if_match);
   json::object next = merge ? merge_patch(json::parse(record.data), data).as_object() : data;
@@ -520,10 +674,12 @@ asio::awaitable<Result<RecordChange>> RecordService::update_in(
   auto related = co_await check_relations(tx, collection.org_id, collection.schema, *valid);
   if (!related) co_return related.error();
   record.data = json::serialize(*valid);
+  record.layout = collection.schema.evolution().layout;
   Params params(collection.id, id, collection.org_id, db::Json{record.data});
   add_slots(params, collection.schema, *valid);
   params.add(record.version);
   params.add(search_text(collection.schema, *valid));
+  params.add(record.layout);
   auto updated = co_await tx.query(kUpdateRecord, params, deadline());
   if (!updated) {
     if (updated.error().code == Errc::conflict)
@@ -552,7 +708,9 @@ asio::awaitable<Result<Record>> RecordService::delete_in(db::Transaction& tx,
   auto deleted = co_await tx.query(kDeleteRecord, key, deadline());
   if (!deleted) co_return deleted.error();
   if (deleted->empty()) co_return no_record();
-  co_return record_from(deleted->front());
+  std::vector<Record> previous{record_from(deleted->front())};
+  upgrade(collection.schema, previous);
+  co_return std::move(previous.front());
 }
 
 asio::awaitable<Result<Record>> RecordService::update_record(const audit::Actor& actor,
@@ -708,8 +866,9 @@ asio::awaitable<Result<void>> RecordService::expand(const db::Uuid& org_id, cons
     if (!ids.empty()) {
       Params params(org_id, field->collection);
       std::string sql =
-          "SELECT r.id, r.version, r.created_at, r.updated_at, r.data FROM records r "
-          "JOIN collections c ON c.id = r.collection_id WHERE c.org_id = $1 AND c.name = $2 "
+          "SELECT r.id, r.version, r.created_at, r.updated_at, r.data, r.layout, c.layout "
+          "FROM records r JOIN collections c ON c.id = r.collection_id "
+          "WHERE c.org_id = $1 AND c.name = $2 "
           "AND r.org_id = $1 AND r.id IN (";
       for (std::size_t i = 0; i < ids.size(); ++i) {
         params.add(ids[i]);
@@ -720,10 +879,14 @@ asio::awaitable<Result<void>> RecordService::expand(const db::Uuid& org_id, cons
       auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), statement, params,
                                      deadline());
       if (!rows) co_return rows.error();
-      for (int i = 0; i < rows->size(); ++i) {
-        auto r = record_from((*rows)[i]);
-        related.emplace(r.id.to_string(), json::parse(record_json(r)));
+      std::vector<Record> found;
+      for (int i = 0; i < rows->size(); ++i) found.push_back(record_from((*rows)[i]));
+      if (!found.empty()) {
+        auto current = co_await bring_current(org_id, field->collection, found,
+                                              rows->front().get<std::int32_t>(6));
+        if (!current) co_return current.error();
       }
+      for (const auto& r : found) related.emplace(r.id.to_string(), json::parse(record_json(r)));
     }
     for (auto& data : parsed) {
       auto v = data.if_contains(name);
@@ -748,11 +911,12 @@ asio::awaitable<Result<Page>> RecordService::list_records(const Collection& coll
   Page page;
   int n = std::min(rows->size(), request.limit);
   for (int i = 0; i < n; ++i) page.records.push_back(record_from((*rows)[i]));
+  upgrade(collection.schema, page.records);
   if (rows->size() > request.limit && n > 0) {
     std::vector<std::optional<std::string>> values;
     auto last = (*rows)[n - 1];
     for (std::size_t c = 0; c < compiled->sort_columns; ++c)
-      values.push_back(last.get<std::optional<std::string>>(static_cast<int>(5 + c)));
+      values.push_back(last.get<std::optional<std::string>>(static_cast<int>(6 + c)));
     page.next_cursor = make_cursor(request.sort, values);
   }
   if (count != CountMode::none) {

@@ -53,7 +53,11 @@ struct Record {
   db::Timestamp created_at;
   db::Timestamp updated_at;
   std::string data;  // the fields as a serialized JSON object, as stored (reads pass it through)
+  std::int32_t layout = 0;  // the collection's layout it was written with (see Schema::upgrade)
 };
+
+// Brings records written at older layouts up to the schema's (a no-op for current ones).
+void upgrade(const Schema& schema, std::vector<Record>& records);
 
 // An update: the record before and after.
 struct RecordChange {
@@ -120,11 +124,18 @@ class RecordService {
   // From the schema cache when fresh (see RecordsOptions::schema_cache_ttl).
   [[nodiscard]] boost::asio::awaitable<Result<std::shared_ptr<const Collection>>> collection(
       const db::Uuid& org_id, std::string_view name);
-  // Appends fields to a collection's schema. A metadata change: it holds the collection's row for
-  // a moment (record writes wait that long), rewrites no records.
-  [[nodiscard]] boost::asio::awaitable<Result<Collection>> add_fields(
+  // Changes a collection's schema (Schema::changed: add, rename, drop, indexing). A metadata
+  // change: it holds the collection's row for a moment (record writes wait that long); records
+  // written before look current on every read at once, and rewrite_some() brings the stored rows up
+  // to date.
+  [[nodiscard]] boost::asio::awaitable<Result<Collection>> change_schema(
       const audit::Actor& actor, const db::Uuid& org_id, std::string_view name,
-      const boost::json::value& additions);
+      const boost::json::object& patch);
+  // One step of the background rewrite: up to `limit` records of one collection whose schema
+  // changed are rewritten to its current layout (slots and search included; versions unchanged),
+  // in one short transaction; the last step settles the schema. Returns how many were rewritten
+  // (0: nothing to do). Any number of processes may call it: each collection has one rewriter.
+  [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> rewrite_some(std::int32_t limit);
   [[nodiscard]] boost::asio::awaitable<Result<void>> delete_collection(const audit::Actor& actor,
                                                                        const db::Uuid& org_id,
                                                                        std::string_view name);
@@ -192,6 +203,14 @@ class RecordService {
   [[nodiscard]] boost::asio::awaitable<Result<Record>> delete_in(
       db::Transaction& tx, const Collection& collection, const db::Uuid& id,
       std::optional<std::int64_t> if_match);
+  // Records read with a collection at `layout`: those written before it are upgraded with the
+  // collection's schema (from the cache unless it predates `layout`).
+  [[nodiscard]] boost::asio::awaitable<Result<void>> bring_current(const db::Uuid& org_id,
+                                                                   std::string_view name,
+                                                                   std::vector<Record>& records,
+                                                                   std::int32_t layout);
+  [[nodiscard]] boost::asio::awaitable<Result<void>> store_schema(db::Transaction& tx,
+                                                                  Collection& collection);
   void forget(const db::Uuid& org_id, std::string_view name);
   void published(const db::Uuid& org_id, std::int64_t seq);
 
