@@ -1,14 +1,18 @@
 -- wrk script for bench/run-records. Environment:
 --   TOKEN     bearer token
 --   BASE      /v1/orgs/<org>/collections/tickets/records
---   MODE      get | list | create
+--   MODE      get | list | create | create_spread
 --   IDS_FILE  record ids, one per line (get)
+--   BASES_FILE  records paths of collections in other orgs, one per line (create_spread)
 local token = os.getenv("TOKEN")
 local base = os.getenv("BASE")
 local mode = os.getenv("MODE")
 local ids = {}
+local bases = {}
 if mode == "get" then
   for line in io.lines(os.getenv("IDS_FILE")) do ids[#ids + 1] = line end
+elseif mode == "create_spread" then
+  for line in io.lines(os.getenv("BASES_FILE")) do bases[#bases + 1] = line end
 end
 wrk.headers["Authorization"] = "Bearer " .. token
 wrk.headers["Content-Type"] = "application/json"
@@ -24,6 +28,7 @@ request = function()
     counter = counter + 1
     local body = string.format('{"title":"bench %d","status":"open","priority":%d}', counter,
                                math.random(0, 99))
+    if mode == "create_spread" then return wrk.format("POST", bases[math.random(#bases)], nil, body) end
     return wrk.format("POST", base, nil, body)
   end
 end

@@ -655,6 +655,50 @@ TEST_F(Records, FieldsAreRenamedDroppedAndReindexedWhileRecordsAreRewrittenInThe
             200);
 }
 
+TEST_F(Records, CachedListsNeverHideACommittedWrite) {
+  auto t = new_tenant(port(), "list-cache");
+  create_tickets(t);
+  Server other;  // a second process sharing the database, with its own list cache
+  ASSERT_TRUE(other.wait_ready()) << other.process->log();
+  auto path = t.base + "/tickets/records?filter=" + encode("status = 'open'");
+  auto count_on = [&](unsigned short on) {
+    auto r = send_json(on, "GET", path, t.owner.token);
+    EXPECT_EQ(status(r), 200);
+    return r ? json_of(*r).at("records").as_array().size() : 0;
+  };
+  Tenant via_other = t;
+  via_other.port = other.port;
+  for (int i = 0; i < 5; ++i) {
+    // Read on both (filling both caches), write on one, read on the other at once.
+    count_on(port());
+    count_on(other.port);
+    auto& writer = i % 2 ? t : via_other;
+    ASSERT_EQ(status(create(writer, {{"title", "T"}, {"status", "open"}, {"priority", i}})), 201);
+    EXPECT_EQ(count_on(port()), static_cast<std::size_t>(i + 1));
+    EXPECT_EQ(count_on(other.port), static_cast<std::size_t>(i + 1));
+  }
+  // A polling client revalidates with the ETag: 304 until something in the org changes.
+  auto first = send_json(port(), "GET", path, t.owner.token);
+  auto tag = first->header("etag");
+  ASSERT_FALSE(tag.empty());
+  auto conditional =
+      "Authorization: Bearer " + t.owner.token + "\r\nIf-None-Match: " + tag + "\r\n";
+  EXPECT_EQ(status(http_request(port(), "GET", path, conditional)), 304);
+  EXPECT_EQ(status(http_request(other.port, "GET", path, conditional)), 304);
+  ASSERT_EQ(status(create(via_other, {{"title", "U"}, {"status", "closed"}, {"priority", 1}})),
+            201);
+  auto changed = http_request(port(), "GET", path, conditional);
+  EXPECT_EQ(status(changed), 200);
+  EXPECT_NE(changed->header("etag"), tag);
+  // Another query is another answer.
+  auto closed =
+      send_json(port(), "GET", t.base + "/tickets/records?filter=" + encode("status = 'closed'"),
+                t.owner.token);
+  EXPECT_EQ(json_of(*closed).at("records").as_array().size(), 1u);
+  other.process->signal(SIGTERM);
+  EXPECT_EQ(other.process->wait(10s), 0);
+}
+
 TEST_F(Records, ABigCollectionIsFilteredAndSortedByAnIndex) {
   constexpr int kRecords = 1'000'000;
   auto t = new_tenant(port(), "big");

@@ -72,7 +72,9 @@ asio::awaitable<void> run_stream(http::Stream& stream, StreamPlan plan,
     position = plan.resume->index < 0 ? EventPosition{plan.resume->seq, kWholeSeq} : *plan.resume;
     after = plan.resume->index < 0 ? plan.resume->seq : plan.resume->seq - 1;
   }
-  auto until = hub.subscribe(subscriber, std::min(after, *head));
+  // Registered at the head: what came before it, this stream replays from the log itself (below),
+  // so the hub never reads an old backlog for one subscriber.
+  auto until = hub.subscribe(subscriber, *head);
   if (!until) co_return;  // the process is at events_max_streams
   subscriber->on_push([&stream] { stream.wake(); });
   struct Leave {

@@ -1,9 +1,12 @@
 #include "liftoff/api/records.hpp"
 
+#include <fmt/format.h>
+
 #include <boost/beast/http/field.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
 #include <charconv>
+#include <functional>
 
 #include "liftoff/api/support.hpp"
 #include "liftoff/http/json_body.hpp"
@@ -25,6 +28,12 @@ constexpr std::int32_t kMaxPage = 200;
 
 std::string etag(std::int64_t version) {
   return "\"" + std::to_string(version) + "\"";
+}
+
+// A list's ETag: weak (two encodings of the same answer are equal), from the org's state and the
+// request, so a client polling a list revalidates with one primary-key lookup (304).
+std::string list_etag(const std::string& key, std::int64_t state) {
+  return fmt::format("W/\"{}-{:016x}\"", state, std::hash<std::string>{}(key));
 }
 
 // If-Match: "N" -> N; "*" or absent -> nullopt. Anything else can match no version of ours: 412.
@@ -324,6 +333,24 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
     if (auto it = query->find("cursor"); it != query->end()) request.cursor = it->second;
     auto fields = fields_param(*query, schema);
     if (!fields) co_return problem(fields.error(), ctx);
+    // The org's committed state identifies the answer: a list made at that state is still true.
+    // The schema's layout is part of the key, so a process whose schema cache is behind a change
+    // never stores its answer where an up-to-date one would look.
+    auto state = co_await service.org_state(who->access.org_id);
+    if (!state) co_return problem(state.error(), ctx);
+    std::string key = who->access.org_id.to_string() + '/' + (*collection)->name + '/' +
+                      std::to_string(schema.evolution().layout) + '?' + std::string(ctx.query);
+    auto tag = list_etag(key, *state);
+    if (ctx.request[field::if_none_match] == tag) {
+      http::Response res{status::not_modified, 11};
+      res.set(field::etag, tag);
+      co_return res;
+    }
+    if (auto cached = service.list_cache().find(key, *state)) {
+      auto res = http::text_response(status::ok, std::move(*cached), "application/json");
+      res.set(field::etag, tag);
+      co_return res;
+    }
     auto page = co_await service.list_records(**collection, request, *count);
     if (!page) co_return problem(page.error(), ctx);
     auto expand = http::list_param(*query, "expand").value_or(std::vector<std::string>{});
@@ -338,7 +365,10 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
     body += page->next_cursor ? json::serialize(json::value(*page->next_cursor)) : "null";
     if (page->count) body += R"(,"count":)" + std::to_string(*page->count);
     body += '}';
-    co_return http::text_response(status::ok, std::move(body), "application/json");
+    service.list_cache().store(key, *state, body);
+    auto res = http::text_response(status::ok, std::move(body), "application/json");
+    res.set(field::etag, tag);
+    co_return res;
   });
 
   router.add(http::Verb::get, one_record, [&](http::RequestContext& ctx) -> Awaitable {

@@ -214,6 +214,7 @@ int serve(const core::Config& config) {
   records::RecordsOptions records_options;
   records_options.max_collections = config.collections_per_org;
   records_options.schema.max_fields = config.fields_per_collection;
+  records_options.list_cache_bytes = config.list_cache_bytes;
   records_options.on_published = [&event_hub](const db::Uuid& org_id, std::int64_t seq) {
     event_hub.published(org_id, seq);
   };

@@ -66,6 +66,8 @@ constexpr Statement kChainPage{
 constexpr Statement kChainHead{"audit.chain_head",
                                "SELECT last_seq, last_hash FROM audit_chains WHERE org_id = $1"};
 
+constexpr Statement kHead{"audit.head", "SELECT last_seq FROM audit_chains WHERE org_id = $1"};
+
 Event event_from(const db::Row& row) {
   Event e;
   e.org_id = row.get<db::Uuid>(0);
@@ -224,6 +226,15 @@ asio::awaitable<Result<VerifyReport>> verify(db::Connection& connection, const d
     fail(last_seq, "the last event's hash does not match the chain head (altered)");
   }
   co_return report;
+}
+
+asio::awaitable<Result<std::int64_t>> head(db::Database& database, const db::Uuid& org_id) {
+  Params params(org_id);
+  auto rows = co_await database.query(db::Intent::read_your_writes, db::Tenant::control(), kHead,
+                                      params, database.default_deadline());
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return make_error(Errc::not_found, "no such organization");
+  co_return rows->front().get<std::int64_t>(0);
 }
 
 }  // namespace liftoff::audit

@@ -75,6 +75,11 @@ struct Event {
                                                                       const Actor& actor,
                                                                       const Change& change);
 
+// The org's newest seq: every audited change of the org advances it in its own transaction, so it
+// identifies the org's committed state (what record list caches are keyed on).
+[[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> head(db::Database& database,
+                                                                const db::Uuid& org_id);
+
 struct Filter {
   std::optional<std::string> action;
   std::optional<db::Uuid> actor_id;

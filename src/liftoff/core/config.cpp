@@ -249,6 +249,10 @@ std::vector<ConfigKey> make_keys() {
   keys.push_back(size_key("events_max_replay",
                           "most events a resumed stream replays (a reset event beyond)",
                           &Config::events_max_replay, 1, 1'000'000));
+  keys.push_back(size_key("list_cache_bytes",
+                          "record list answers kept per process, valid while their organization "
+                          "does not change (0: off)",
+                          &Config::list_cache_bytes, 0, 64ull * 1024 * 1024 * 1024));
   keys.push_back(size_key("events_max_streams", "open event streams per process (503 beyond)",
                           &Config::events_max_streams, 1, 1'000'000));
   keys.push_back(

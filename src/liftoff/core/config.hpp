@@ -56,7 +56,8 @@ struct Config {
   milliseconds events_heartbeat{15'000};           // event streams: idle comment interval
   milliseconds events_replay_window{24LL * 3600 * 1000};
   std::size_t events_max_replay = 10'000;
-  std::size_t events_max_streams = 10'000;  // per process
+  std::size_t events_max_streams = 10'000;          // per process
+  std::size_t list_cache_bytes = 64 * 1024 * 1024;  // record list bodies kept per process
 
   [[nodiscard]] bool embedded_database() const { return database_url.empty(); }
   [[nodiscard]] unsigned effective_threads() const;

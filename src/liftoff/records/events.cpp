@@ -14,6 +14,7 @@
 #include <boost/json/serialize.hpp>
 #include <charconv>
 
+#include "liftoff/audit/audit.hpp"
 #include "liftoff/db/database.hpp"
 
 namespace liftoff::records {
@@ -27,7 +28,6 @@ using db::Tenant;
 namespace {
 #define LIFTOFF_EVENT_COLUMNS \
   "org_id, seq, occurred_at, action, target_type, target_id, before::text, after::text"
-constexpr Statement kHead{"events.head", "SELECT last_seq FROM audit_chains WHERE org_id = $1"};
 constexpr Statement kReplay{"events.replay",
                             "SELECT " LIFTOFF_EVENT_COLUMNS
                             " FROM audit_events WHERE org_id = $1 AND seq > $2 AND seq <= $3 "
@@ -253,12 +253,7 @@ void EventHub::mark_due(std::string_view payload) {
 }
 
 asio::awaitable<Result<std::int64_t>> EventHub::head(const db::Uuid& org_id) {
-  Params params(org_id);
-  auto rows =
-      co_await db_.query(Intent::read_your_writes, Tenant::control(), kHead, params, deadline());
-  if (!rows) co_return rows.error();
-  if (rows->empty()) co_return make_error(Errc::not_found, "no such organization");
-  co_return rows->front().get<std::int64_t>(0);
+  co_return co_await audit::head(db_, org_id);
 }
 
 asio::awaitable<Result<EventHub::Replay>> EventHub::replay(const db::Uuid& org_id,

@@ -279,6 +279,10 @@ void upgrade(const Schema& schema, std::vector<Record>& records) {
   }
 }
 
+asio::awaitable<Result<std::int64_t>> RecordService::org_state(const db::Uuid& org_id) {
+  co_return co_await audit::head(db_, org_id);
+}
+
 asio::awaitable<Result<Collection>> RecordService::create_collection(const audit::Actor& actor,
                                                                      const db::Uuid& org_id,
                                                                      const std::string& name,

@@ -16,6 +16,7 @@
 #include "liftoff/audit/audit.hpp"
 #include "liftoff/core/error.hpp"
 #include "liftoff/db/value.hpp"
+#include "liftoff/records/list_cache.hpp"
 #include "liftoff/records/query.hpp"
 #include "liftoff/records/schema.hpp"
 
@@ -36,6 +37,8 @@ struct RecordsOptions {
   // Called after a record mutation committed, with the org and the audit seq of its event: how the
   // event stream learns of changes (see events.hpp). Thread-safe; must not block.
   std::function<void(const db::Uuid& org_id, std::int64_t seq)> on_published;
+  // Bytes of list response bodies kept per process (see ListCache); 0: no list cache.
+  std::size_t list_cache_bytes = 64 * 1024 * 1024;
 };
 
 struct Collection {
@@ -111,9 +114,14 @@ void append_record_json(std::string& out, const Record& record,
 class RecordService {
  public:
   RecordService(db::Database& database, RecordsOptions options)
-      : db_(database), options_(std::move(options)) {}
+      : db_(database), options_(std::move(options)), list_cache_(options_.list_cache_bytes) {}
 
   [[nodiscard]] const RecordsOptions& options() const { return options_; }
+
+  // Record lists by the org's committed state (audit::head): a list request reads the state and
+  // serves a body made at it, or makes and stores one.
+  [[nodiscard]] ListCache& list_cache() { return list_cache_; }
+  [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> org_state(const db::Uuid& org_id);
 
   // 422 for a bad name or schema; 409 when the name is taken or the org has max_collections.
   [[nodiscard]] boost::asio::awaitable<Result<Collection>> create_collection(
@@ -222,6 +230,7 @@ class RecordService {
   };
   std::mutex cache_mutex_;
   std::unordered_map<std::string, Cached> cache_;  // org id + '/' + name
+  ListCache list_cache_;
 };
 
 }  // namespace liftoff::records

@@ -1,0 +1,45 @@
+#pragma once
+// Response bodies of record lists, each valid for one state of its organization: the org's audit
+// head (audit::head), which every record and schema change advances in its own transaction. A list
+// request reads the head (one primary-key lookup), and serves the stored body if it was made at
+// that head; otherwise it runs the query and stores the result. That keeps read-your-writes exact
+// on every process (the head is read from the database, not from a notification), at the price of
+// one lookup on a miss. Thread-safe; bounded by bytes, least recently used out first.
+#include <array>
+#include <cstdint>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+namespace liftoff::records {
+
+class ListCache {
+ public:
+  explicit ListCache(std::size_t max_bytes) : max_bytes_per_shard_(max_bytes / kShards) {}
+
+  [[nodiscard]] bool enabled() const { return max_bytes_per_shard_ > 0; }
+  // The body stored for `key` at `head`, if any.
+  [[nodiscard]] std::optional<std::string> find(const std::string& key, std::int64_t head);
+  void store(const std::string& key, std::int64_t head, std::string body);
+
+ private:
+  static constexpr std::size_t kShards = 16;
+  struct Entry {
+    std::string key;
+    std::int64_t head = 0;
+    std::string body;
+  };
+  struct Shard {
+    std::mutex mutex;
+    std::list<Entry> entries;  // most recently used first
+    std::unordered_map<std::string, std::list<Entry>::iterator> by_key;
+    std::size_t bytes = 0;
+  };
+  Shard& shard_for(const std::string& key);
+  std::size_t max_bytes_per_shard_;
+  std::array<Shard, kShards> shards_;
+};
+
+}  // namespace liftoff::records
