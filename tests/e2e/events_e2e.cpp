@@ -1,6 +1,7 @@
 // End-to-end: a collection's record changes as Server-Sent Events, against the real server(s) and
 // database.
 #include <boost/json/array.hpp>
+#include <cstdio>
 #include <set>
 
 #include "e2e/e2e.hpp"
@@ -381,6 +382,56 @@ TEST_F(Events, ChangesReachSubscribersOfOtherProcesses) {
   other.process->signal(SIGTERM);
   EXPECT_TRUE(there.ends_within(5s)) << "shutdown left a stream open";
   EXPECT_EQ(other.process->wait(10s), 0) << other.process->log();
+}
+
+// The output of a shell command (for redis-cli).
+std::string output_of(const std::string& command) {
+  std::string out;
+  if (FILE* pipe = ::popen(command.c_str(), "r")) {
+    char buffer[256];
+    while (std::fgets(buffer, sizeof buffer, pipe)) out += buffer;
+    ::pclose(pipe);
+  }
+  return out;
+}
+
+TEST_F(Events, WithRedisConfiguredChangesTravelByPubSub) {
+  auto redis_port = std::to_string(free_port());
+  Process redis({"/usr/bin/redis-server", "--port", redis_port, "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no"},
+                {}, "/tmp/liftoff-e2e-redis-" + std::to_string(::getpid()) + ".log");
+  auto cli = "redis-cli -p " + redis_port + " ";
+  for (int i = 0; i < 100 && output_of(cli + "PING").find("PONG") == std::string::npos; ++i)
+    std::this_thread::sleep_for(50ms);
+  auto env = kEventsEnv;
+  env["LIFTOFF_REDIS_URL"] = "redis://127.0.0.1:" + redis_port;
+  Server writer(env), reader(env);
+  ASSERT_TRUE(writer.wait_ready()) << writer.process->log();
+  ASSERT_TRUE(reader.wait_ready()) << reader.process->log();
+  // Both hubs subscribe to the channel on Redis (and so listen on no database connection).
+  std::string subscribers;
+  for (int i = 0; i < 100; ++i) {
+    subscribers = output_of(cli + "PUBSUB NUMSUB liftoff_records");
+    if (subscribers.find("\n2") != std::string::npos) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_NE(subscribers.find("\n2"), std::string::npos) << subscribers;
+
+  auto t = new_tenant(writer.port, "ev-redis");
+  create_tickets(t);
+  EventStream stream(reader.port, events_path(t), bearer(t.owner.token));
+  ASSERT_TRUE(stream.open());
+  // Redis carries the news at once; without it the reader's poll (every second) would.
+  auto id = record_id(create(t, ticket("by redis", "open", 1)));
+  auto e = stream.next(5s);
+  ASSERT_TRUE(e) << "no event through redis";
+  EXPECT_EQ(data_of(*e).at("id"), id.c_str());
+
+  reader.process->signal(SIGTERM);
+  EXPECT_TRUE(stream.ends_within(5s));
+  EXPECT_EQ(reader.process->wait(10s), 0) << reader.process->log();
+  writer.process->signal(SIGTERM);
+  EXPECT_EQ(writer.process->wait(10s), 0) << writer.process->log();
 }
 
 }  // namespace

@@ -86,6 +86,7 @@ TEST(Config, SecretsAreMaskedWhenDescribed) {
             "postgresql://user:***@db:5432/app");
   EXPECT_EQ(mask_secrets("host=db password=s3cret user=x"), "host=db password=*** user=x");
   EXPECT_EQ(mask_secrets("postgresql://db/app"), "postgresql://db/app");
+  EXPECT_EQ(mask_secrets("redis://:s3cret@cache:6380"), "redis://:***@cache:6380");
   ConfigSources s;
   s.env = {{"LIFTOFF_DATABASE_URL", "postgres://u:topsecret@h/db"}};
   auto c = load_config(s);

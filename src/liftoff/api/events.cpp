@@ -58,41 +58,50 @@ void append_reset(std::string& out, std::int64_t seq, std::string_view why) {
   out += "\"}\n\n";
 }
 
-asio::awaitable<void> run_stream(http::Stream& stream, StreamPlan plan,
+// A subscriber's place in the hub, for exactly as long as its stream (or, if the response is never
+// streamed, its handler's answer) exists.
+struct Registration {
+  records::EventHub& hub;
+  std::shared_ptr<records::Subscriber> subscriber;
+  std::int64_t head = 0;   // the org's head when it registered
+  std::int64_t until = 0;  // what the hub had read by then (see EventHub::subscribe)
+  Registration(records::EventHub& h, std::shared_ptr<records::Subscriber> s)
+      : hub(h), subscriber(std::move(s)) {}
+  Registration(const Registration&) = delete;
+  Registration& operator=(const Registration&) = delete;
+  ~Registration() {
+    subscriber->on_push({});
+    hub.unsubscribe(subscriber);
+  }
+};
+
+asio::awaitable<void> run_stream(http::Stream& stream, const StreamPlan& plan,
                                  identity::IdentityService& identity, records::EventHub& hub,
                                  const EventStreamOptions& options,
-                                 std::shared_ptr<records::Subscriber> subscriber) {
+                                 const Registration& registration) {
+  const auto& subscriber = registration.subscriber;
+  const std::int64_t head = registration.head;
   std::string out = "retry: 2000\n\n";
-  auto head = co_await hub.head(plan.org_id);
-  if (!head) co_return;
   // Where this stream stands: events at or before `position` are behind it.
-  EventPosition position{*head, kWholeSeq};
-  std::int64_t after = *head;
+  EventPosition position{head, kWholeSeq};
+  std::int64_t after = head;
   if (plan.resume) {
     position = plan.resume->index < 0 ? EventPosition{plan.resume->seq, kWholeSeq} : *plan.resume;
     after = plan.resume->index < 0 ? plan.resume->seq : plan.resume->seq - 1;
   }
-  // Registered at the head: what came before it, this stream replays from the log itself (below),
-  // so the hub never reads an old backlog for one subscriber.
-  auto until = hub.subscribe(subscriber, *head);
-  if (!until) co_return;  // the process is at events_max_streams
   subscriber->on_push([&stream] { stream.wake(); });
-  struct Leave {
-    records::EventHub& hub;
-    std::shared_ptr<records::Subscriber> subscriber;
-    ~Leave() {
-      subscriber->on_push({});
-      hub.unsubscribe(subscriber);
-    }
-  } leave{hub, subscriber};
+  struct Detach {  // the stream goes before the registration: no wake may reach it after
+    const std::shared_ptr<records::Subscriber>& subscriber;
+    ~Detach() { subscriber->on_push({}); }
+  } detach{subscriber};
 
   if (plan.resume) {
     std::optional<std::string_view> reset;
-    std::int64_t last = std::max(*until, *head);
+    std::int64_t last = std::max(registration.until, head);
     auto replay = co_await hub.replay(plan.org_id, plan.collection->name, after, last,
                                       static_cast<std::int32_t>(options.max_replay));
     if (!replay) co_return;
-    if (plan.resume->seq > *head) {
+    if (plan.resume->seq > head) {
       reset = "Last-Event-ID is not an event of this organization";
     } else if (replay->truncated) {
       reset = "more events than a stream replays (events_max_replay) happened since Last-Event-ID";
@@ -179,15 +188,24 @@ void add_event_routes(http::Router& router, identity::IdentityService& identity,
                               ctx);
           }
         }
-        if (!hub.has_room()) {
-          co_return problem(make_error(Errc::unavailable, "too many open event streams"), ctx);
-        }
+        // Registered before the answer goes out: a change committed after the client sees 200
+        // reaches it. Registered at the head: what came before, the stream replays from the log
+        // itself, so the hub never reads an old backlog for one subscriber.
+        auto head = co_await hub.head(who->access.org_id);
+        if (!head) co_return problem(head.error(), ctx);
         auto executor = co_await asio::this_coro::executor;
         auto subscriber = std::make_shared<records::Subscriber>(
             who->access.org_id, (*collection)->name, executor, hub.options().max_queue);
-        ctx.stream = [&identity, &hub, options, subscriber,
+        auto until = hub.subscribe(subscriber, *head);
+        if (!until) {
+          co_return problem(make_error(Errc::unavailable, "too many open event streams"), ctx);
+        }
+        auto registration = std::make_shared<Registration>(hub, subscriber);
+        registration->head = *head;
+        registration->until = *until;
+        ctx.stream = [&identity, &hub, options, registration,
                       plan = std::move(plan)](http::Stream& stream) -> asio::awaitable<void> {
-          co_await run_stream(stream, plan, identity, hub, options, subscriber);
+          co_await run_stream(stream, plan, identity, hub, options, *registration);
         };
         http::Response res{status::ok, 11};
         res.set(field::content_type, "text/event-stream");

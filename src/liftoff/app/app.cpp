@@ -209,6 +209,14 @@ int serve(const core::Config& config) {
       cache);
   records::EventHubOptions hub_options;
   hub_options.max_subscribers = config.events_max_streams;
+  if (!config.redis_url.empty()) {
+    auto redis = pubsub::parse_redis_url(config.redis_url);
+    if (!redis) {
+      spdlog::error("redis_url: {}", redis.error().detail);
+      return kExitFailure;
+    }
+    hub_options.redis = *redis;
+  }
   records::EventHub event_hub(database, db::ConnectOptions{*url, {}, "liftoff-events"},
                               hub_options);
   records::RecordsOptions records_options;

@@ -111,6 +111,17 @@ std::vector<ConfigKey> make_keys() {
          return std::nullopt;
        },
        [](const Config& c) { return mask_secrets(c.database_url); }});
+  keys.push_back(
+      {"redis_url",
+       "redis://[:password@]host[:port]: record events travel between processes by Redis pub/sub "
+       "instead of PostgreSQL NOTIFY; empty: no Redis",
+       true,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (!v.empty() && v.rfind("redis://", 0) != 0) return "expected a redis:// URI";
+         c.redis_url = v;
+         return std::nullopt;
+       },
+       [](const Config& c) { return mask_secrets(c.redis_url); }});
   keys.push_back({"listen", "host:port to serve HTTP on", false,
                   [](Config& c, const std::string& v) -> std::optional<std::string> {
                     auto colon = v.rfind(':');
@@ -390,7 +401,7 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& config) 
 }
 
 std::string mask_secrets(const std::string& connection_string) {
-  static const std::regex kUriPassword(R"(^(postgres(?:ql)?://[^:/@]*:)[^@]*@)");
+  static const std::regex kUriPassword(R"(^((?:postgres(?:ql)?|redis)://[^:/@]*:)[^@]*@)");
   static const std::regex kKeywordPassword(R"((password\s*=\s*)('[^']*'|\S+))");
   std::string out = std::regex_replace(connection_string, kUriPassword, "$1***@");
   out = std::regex_replace(out, kKeywordPassword, "$1***");

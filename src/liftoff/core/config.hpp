@@ -19,6 +19,7 @@ using std::chrono::milliseconds;
 
 struct Config {
   std::string database_url;  // libpq URI; empty: the embedded private PostgreSQL
+  std::string redis_url;     // redis://[:password@]host[:port]; empty: no Redis
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;
   unsigned threads = 0;  // 0: one per core
@@ -91,7 +92,8 @@ struct ConfigSources {
 // `key = value` lines, one per key, for logging at start; secrets masked.
 [[nodiscard]] std::vector<std::pair<std::string, std::string>> describe(const Config& config);
 
-// postgresql://user:secret@host/db -> postgresql://user:***@host/db; also masks password=... pairs.
+// postgresql://user:secret@host/db -> postgresql://user:***@host/db (redis:// too); also masks
+// password=... pairs.
 [[nodiscard]] std::string mask_secrets(const std::string& connection_string);
 
 }  // namespace liftoff::core

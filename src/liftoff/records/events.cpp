@@ -203,11 +203,6 @@ std::optional<std::int64_t> EventHub::subscribe(const std::shared_ptr<Subscriber
   return org.read;
 }
 
-bool EventHub::has_room() {
-  std::lock_guard lock(mutex_);
-  return subscribers_ < options_.max_subscribers;
-}
-
 void EventHub::unsubscribe(const std::shared_ptr<Subscriber>& subscriber) {
   std::lock_guard lock(mutex_);
   auto it = orgs_.find(subscriber->org_id().to_string());
@@ -283,10 +278,23 @@ asio::awaitable<void> EventHub::run() {
     std::lock_guard lock(mutex_);
     executor_ = executor;
   }
-  asio::co_spawn(executor, listen(), [](const std::exception_ptr& e) {
-    if (e) spdlog::error("record event listener failed");
-  });
+  if (options_.redis) {
+    redis_ = std::make_unique<pubsub::RedisChannel>(
+        *options_.redis, std::string(kRecordsChannel),
+        [this](std::string_view payload) {
+          mark_due(payload);
+          std::lock_guard lock(mutex_);
+          wake_pump();
+        },
+        [this] { mark_all_due(); });
+    redis_->start();
+  } else {
+    asio::co_spawn(executor, listen(), [](const std::exception_ptr& e) {
+      if (e) spdlog::error("record event listener failed");
+    });
+  }
   co_await pump();
+  if (redis_) redis_->stop();
   std::lock_guard lock(mutex_);
   executor_.reset();
 }
@@ -294,6 +302,12 @@ asio::awaitable<void> EventHub::run() {
 void EventHub::stop() {
   std::lock_guard lock(mutex_);
   stopping_ = true;
+  wake_pump();
+}
+
+void EventHub::mark_all_due() {
+  std::lock_guard lock(mutex_);
+  for (auto& [key, org] : orgs_) org.due = true;
   wake_pump();
 }
 
@@ -321,12 +335,7 @@ asio::awaitable<void> EventHub::listen() {
       continue;
     }
     backoff = std::chrono::milliseconds(100);
-    {
-      // Whatever was announced while nobody listened: read every tracked org again.
-      std::lock_guard lock(mutex_);
-      for (auto& [key, org] : orgs_) org.due = true;
-      wake_pump();
-    }
+    mark_all_due();  // whatever was announced while nobody listened: read every tracked org again
     while (!stopping()) {
       auto batch = co_await (*conn)->notifications(db::deadline_after(kPoll));
       if (!batch) {
@@ -357,8 +366,7 @@ asio::awaitable<void> EventHub::pump() {
     }
     co_await announce();
     if (std::chrono::steady_clock::now() >= next_poll) {
-      std::lock_guard lock(mutex_);
-      for (auto& [key, org] : orgs_) org.due = true;
+      mark_all_due();
       next_poll = std::chrono::steady_clock::now() + options_.poll_interval;
     }
     bool more = false;
@@ -394,6 +402,10 @@ asio::awaitable<void> EventHub::announce() {
   }
   if (payloads.empty()) co_return;
   for (const auto& p : payloads) mark_due(p.get_string());
+  if (redis_) {
+    for (const auto& p : payloads) redis_->publish(std::string(p.get_string()));
+    co_return;
+  }
   Params params(db::Json{json::serialize(payloads)});
   auto sent = co_await db_.query(Intent::write, Tenant::control(), kAnnounce, params, deadline());
   if (!sent) spdlog::warn("announcing record events failed: {}", sent.error().detail);

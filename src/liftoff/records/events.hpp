@@ -8,7 +8,9 @@
 // Fan-out, per process: one EventHub tracks the orgs its subscribers watch and how far it has read
 // each org's log. When a process commits a record change it tells its hub (published()); the hub
 // NOTIFYs the others (`liftoff_records`, payload "<org>:<seq>", batched, after the commit and off
-// the write path) and every hub LISTENs. A hub that learns of new events for an org it tracks
+// the write path) and every hub LISTENs (or, with Redis configured, PUBLISH and SUBSCRIBE on a
+// channel of the same name, which spares the database the notifications and the listening
+// connections). A hub that learns of new events for an org it tracks
 // reads them once, in one query for all such orgs, and hands each to the subscribers of its
 // collection; a poll every `poll_interval` covers notifications lost to a crash or a reconnect.
 // Filtering and permission checks happen in each subscriber's own thread, in memory.
@@ -28,6 +30,7 @@
 #include "liftoff/core/error.hpp"
 #include "liftoff/db/connection.hpp"
 #include "liftoff/db/value.hpp"
+#include "liftoff/pubsub/redis_channel.hpp"
 
 namespace liftoff::db {
 class Database;
@@ -103,6 +106,8 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
 };
 
 struct EventHubOptions {
+  // Where hubs tell each other about commits: Redis pub/sub when set, else PostgreSQL NOTIFY.
+  std::optional<pubsub::RedisOptions> redis;
   std::chrono::milliseconds poll_interval{1'000};
   std::size_t max_subscribers = 10'000;  // per process
   std::size_t max_queue = 10'000;        // events waiting per subscriber
@@ -121,8 +126,6 @@ class EventHub {
   [[nodiscard]] std::optional<std::int64_t> subscribe(const std::shared_ptr<Subscriber>& subscriber,
                                                       std::int64_t after);
   void unsubscribe(const std::shared_ptr<Subscriber>& subscriber);
-  // Whether another subscriber would be taken now.
-  [[nodiscard]] bool has_room();
 
   // A record change of `org` committed here with audit seq `seq`. Thread-safe; never blocks.
   void published(const db::Uuid& org_id, std::int64_t seq);
@@ -158,6 +161,7 @@ class EventHub {
   // False when the read failed (the orgs stay due).
   [[nodiscard]] boost::asio::awaitable<bool> read_due();
   void mark_due(std::string_view payload);
+  void mark_all_due();
   void wake_pump();
 
   db::Database& db_;
@@ -172,6 +176,7 @@ class EventHub {
   bool wake_posted_ = false;
   std::optional<boost::asio::any_io_executor> executor_;  // the pump's, once run() started
   std::function<void()> wake_;                            // on executor_: cuts the pump's wait
+  std::unique_ptr<pubsub::RedisChannel> redis_;           // when options_.redis
 };
 
 // The record events one audit log entry holds (none for other actions). Exposed for tests.
