@@ -16,6 +16,7 @@
 
 #include "liftoff/audit/audit.hpp"
 #include "liftoff/db/database.hpp"
+#include "liftoff/db/listener.hpp"
 
 namespace liftoff::records {
 namespace asio = boost::asio;
@@ -312,42 +313,19 @@ void EventHub::mark_all_due() {
 }
 
 asio::awaitable<void> EventHub::listen() {
-  constexpr auto kPoll = std::chrono::milliseconds(250);  // how soon stop() is noticed
-  auto executor = co_await asio::this_coro::executor;
-  auto stopping = [this] {
-    std::lock_guard lock(mutex_);
-    return stopping_;
-  };
-  std::chrono::milliseconds backoff{100};
-  while (!stopping()) {
-    auto conn = co_await db::Connection::connect(executor, listen_, deadline());
-    Result<void> listening = conn ? Result<void>{} : Result<void>(conn.error());
-    if (listening) {
-      std::string sql = "LISTEN " + std::string(kRecordsChannel);
-      listening = co_await (*conn)->execute_script(sql, deadline());
-    }
-    if (!listening) {
-      spdlog::warn("record event listener: {}; retrying in {} ms", listening.error().detail,
-                   backoff.count());
-      asio::steady_timer timer(executor, backoff);
-      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
-      continue;
-    }
-    backoff = std::chrono::milliseconds(100);
-    mark_all_due();  // whatever was announced while nobody listened: read every tracked org again
-    while (!stopping()) {
-      auto batch = co_await (*conn)->notifications(db::deadline_after(kPoll));
-      if (!batch) {
-        spdlog::warn("record event listener lost its connection: {}", batch.error().detail);
-        break;
-      }
-      if (batch->empty()) continue;
-      for (const auto& n : *batch) mark_due(n.payload);
-      std::lock_guard lock(mutex_);
-      wake_pump();
-    }
-  }
+  co_await db::listen(listen_, std::string(kRecordsChannel),
+                      {[this] {
+                         std::lock_guard lock(mutex_);
+                         return stopping_;
+                       },
+                       // Whatever was announced while nobody listened: read every org again.
+                       [this] { mark_all_due(); },
+                       [this](const std::vector<db::Notification>& batch) {
+                         for (const auto& n : batch) mark_due(n.payload);
+                         std::lock_guard lock(mutex_);
+                         wake_pump();
+                       },
+                       [] {}});
 }
 
 asio::awaitable<void> EventHub::pump() {

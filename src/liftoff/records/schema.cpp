@@ -370,60 +370,53 @@ Result<Schema> Schema::changed(const json::object& patch, const SchemaLimits& li
       }
     }
   }
-  if (const auto* indexed = patch.if_contains("indexed")) {
-    if (!indexed->is_object()) {
-      problem("indexed", "must be an object of {\"field\": true | false}");
-    } else {
-      auto taken = next.taken_slots();
-      for (const auto& [name, on] : indexed->get_object()) {
-        std::string at = "indexed." + std::string(name);
-        auto it = field_named(name);
-        if (it == fields.end()) {
-          problem(at, "is not a field of this collection");
-        } else if (!on.is_bool()) {
-          problem(at, "must be true or false");
-        } else if (on.get_bool() && !it->indexed) {
-          auto slot = index_slot(it->type, taken);
-          if (!slot) {
-            problem(at, slot.error().detail);
-            continue;
-          }
-          it->indexed = true;
-          it->slot = std::move(*slot);
-          it->building = true;
-          restored = true;
-        } else if (!on.get_bool() && it->indexed) {
-          drain(it->slot);
-          it->indexed = false;
-          it->building = false;
-          restored = true;
-        }
+  // {"field": true | false} members: each entry with its field, or a problem named "member.field".
+  auto each_flag = [&](std::string_view member, const auto& apply) {
+    const auto* flags = patch.if_contains(member);
+    if (flags == nullptr) return;
+    if (!flags->is_object()) {
+      problem(std::string(member), "must be an object of {\"field\": true | false}");
+      return;
+    }
+    for (const auto& [name, on] : flags->get_object()) {
+      std::string at = std::string(member) + "." + std::string(name);
+      auto it = field_named(name);
+      if (it == fields.end()) {
+        problem(at, "is not a field of this collection");
+      } else if (!on.is_bool()) {
+        problem(at, "must be true or false");
+      } else {
+        apply(at, *it, on.get_bool());
       }
     }
-  }
-  if (const auto* unique = patch.if_contains("unique")) {
-    if (!unique->is_object()) {
-      problem("unique", "must be an object of {\"field\": false}");
-    } else {
-      for (const auto& [name, on] : unique->get_object()) {
-        std::string at = "unique." + std::string(name);
-        auto it = field_named(name);
-        if (it == fields.end()) {
-          problem(at, "is not a field of this collection");
-        } else if (!on.is_bool()) {
-          problem(at, "must be true or false");
-        } else if (on.get_bool() && !it->unique) {
-          problem(at,
-                  "an existing field cannot become unique (its records may hold duplicates); add "
-                  "a new unique field and copy the values into it");
-        } else if (!on.get_bool() && it->unique) {
-          drain(it->unique_slot);
-          it->unique = false;
-          restored = true;
-        }
-      }
+  };
+  auto taken = next.taken_slots();
+  each_flag("indexed", [&](const std::string& at, Field& f, bool on) {
+    if (on && !f.indexed) {
+      auto slot = index_slot(f.type, taken);
+      if (!slot) return problem(at, slot.error().detail);
+      f.indexed = true;
+      f.slot = std::move(*slot);
+      f.building = true;
+      restored = true;
+    } else if (!on && f.indexed) {
+      drain(f.slot);
+      f.indexed = false;
+      f.building = false;
+      restored = true;
     }
-  }
+  });
+  each_flag("unique", [&](const std::string& at, Field& f, bool on) {
+    if (on && !f.unique) {
+      problem(at,
+              "an existing field cannot become unique (its records may hold duplicates); add a new "
+              "unique field and copy the values into it");
+    } else if (!on && f.unique) {
+      drain(f.unique_slot);
+      f.unique = false;
+      restored = true;
+    }
+  });
   if (restored) evolution.layout = layout;
   if (const auto* add = patch.if_contains("add")) {
     if (invalid.fields.empty()) {
