@@ -1,5 +1,10 @@
-// liftoff-bench: the harness every performance claim uses (issue 5). So far: `run`, one scenario
-// against a running server, closed or open loop, with a table, JSON and an SVG chart.
+// liftoff-bench: the harness every performance claim uses (issue 5). So far: `seed`, a data set
+// written with COPY whose ids and session tokens follow from its name (load/dataset.hpp), and
+// `run`, one scenario against a running server, closed or open loop, with a table, JSON and an SVG
+// chart.
+//
+//   liftoff-bench seed --database-url postgresql://... --run b1 --users 1000000
+//   liftoff-bench run --run b1 --users 1000000 --scenario me -c 64 -d 10
 //
 //   liftoff-bench run --url http://127.0.0.1:8080 --scenario list --token T
 //     --records /v1/orgs/O/collections/tickets/records --connections 64 --duration 10
@@ -7,14 +12,17 @@
 //
 // Exit status 1 when more than 0.1% of the requests failed (an error is any wrong answer).
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <boost/url/parse.hpp>
 #include <fstream>
 
+#include "load/dataset.hpp"
 #include "load/report.hpp"
 #include "load/runner.hpp"
 #include "load/scenarios.hpp"
+#include "load/seed.hpp"
 
 namespace {
 
@@ -58,16 +66,61 @@ int run_command(const std::string& url, const std::string& scenario_name,
 
 }  // namespace
 
+// The flags that define a data set: `seed` and `run` must be given the same ones.
+void add_dataset_options(CLI::App* command, liftoff::load::Dataset& d) {
+  command->add_option("--run", d.run, "the data set's name (ids and tokens derive from it)");
+  command->add_option("--users", d.users, "users (one org per 10)")
+      ->check(CLI::Range(1ull, 100'000'000ull));
+  command->add_option("--records-per-user", d.records_per_user, "records per user, in their org");
+  command->add_option("--big-orgs", d.big_orgs, "orgs that hold --big-org-records more records");
+  command->add_option("--big-org-records", d.big_org_records, "extra records of each big org");
+}
+
+int seed_command(const std::string& database_url, const liftoff::load::Dataset& dataset) {
+  fmt::print(stderr, "seeding '{}': {} users, {} orgs, {} records\n", dataset.run, dataset.users,
+             dataset.orgs(), dataset.total_records());
+  bool terminal = ::isatty(2) != 0;
+  auto started = std::chrono::steady_clock::now();
+  std::string last_table;
+  auto progress = [&](const liftoff::load::SeedProgress& p) {
+    if (!terminal) {
+      if (p.table != last_table) fmt::print(stderr, "  {} ({} rows)\n", p.table, p.total);
+      last_table = p.table;
+      return;
+    }
+    constexpr int kWidth = 30;
+    int filled = p.total ? static_cast<int>(kWidth * p.done / p.total) : kWidth;
+    fmt::print(stderr, "\r  {:<12} [{}{}] {:>3}% {:>11}/{}", p.table, std::string(filled, '#'),
+               std::string(kWidth - filled, ' '), p.total ? 100 * p.done / p.total : 100, p.done,
+               p.total);
+    if (p.done == p.total) fmt::print(stderr, "\n");
+  };
+  auto seeded = liftoff::load::seed(database_url, dataset, progress);
+  if (!seeded) {
+    fmt::print(stderr, "seed failed: {}\n", seeded.error().detail);
+    return 1;
+  }
+  fmt::print(stderr, "seeded in {:.1f} s\n",
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  return 0;
+}
+
 int main(int argc, char** argv) {
   CLI::App cli{"liftoff-bench: load generator and benchmark harness"};
   cli.require_subcommand(1);
+  liftoff::load::Dataset dataset;
+  auto* seed = cli.add_subcommand("seed", "write a benchmark data set into a migrated database");
+  std::string database_url;
+  seed->add_option("--database-url", database_url, "libpq URI of the Liftoff database")->required();
+  add_dataset_options(seed, dataset);
   auto* run = cli.add_subcommand("run", "load one scenario against a running server");
+  bool use_dataset = false;
   std::string url = "http://127.0.0.1:8080", scenario = "healthz", json_path, svg_path, ids_file;
   liftoff::load::RunOptions options;
   liftoff::load::ScenarioOptions scenario_options;
   double seconds = 10, think_ms = 0, timeout_s = 10;
   run->add_option("--url", url, "server base URL");
-  run->add_option("--scenario", scenario, "healthz, me, get, list or create")
+  run->add_option("--scenario", scenario, "healthz, me, get, list, create or login")
       ->check(CLI::IsMember(liftoff::load::scenario_names()));
   run->add_option("--connections,-c", options.connections, "keep-alive connections")
       ->check(CLI::Range(1u, 100'000u));
@@ -84,7 +137,12 @@ int main(int argc, char** argv) {
   run->add_option("--ids", ids_file, "file of record ids, one per line (get)");
   run->add_option("--json", json_path, "write the results as JSON here");
   run->add_option("--svg", svg_path, "write the latency charts as SVG here");
+  add_dataset_options(run, dataset);
   CLI11_PARSE(cli, argc, argv);
+  if (seed->parsed()) return seed_command(database_url, dataset);
+  // Requests come from the seeded data set unless a fixed token was given.
+  use_dataset = scenario_options.token.empty();
+  if (use_dataset) scenario_options.dataset = dataset;
 
   if (!ids_file.empty()) {
     std::ifstream in(ids_file);

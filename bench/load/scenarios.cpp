@@ -2,10 +2,21 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <functional>
 #include <stdexcept>
 
 namespace liftoff::load {
 namespace {
+
+// Who sends a request, and about what.
+struct Target {
+  std::string authorization;
+  std::string records;    // records path of the sender's org
+  std::string record_id;  // a record in it
+  std::string email;      // the sender's (login)
+};
+using Picker = std::function<Target(std::mt19937_64&)>;
 
 std::optional<std::string> expect(int status, int wanted, std::string_view body,
                                   std::string_view must_contain) {
@@ -24,28 +35,35 @@ class Healthz final : public Scenario {
   }
 };
 
-class Me final : public Scenario {
+// A scenario whose requests come from a picker.
+class Picked : public Scenario {
  public:
-  explicit Me(std::string token) : auth_("Bearer " + std::move(token)) {}
+  explicit Picked(Picker pick) : pick_(std::move(pick)) {}
+
+ protected:
+  Picker pick_;
+};
+
+class Me final : public Picked {
+ public:
+  using Picked::Picked;
   std::string name() const override { return "me"; }
-  Request next(std::mt19937_64&) override { return {"GET", "/v1/me", "", auth_}; }
+  Request next(std::mt19937_64& rng) override {
+    return {"GET", "/v1/me", "", pick_(rng).authorization};
+  }
   std::optional<std::string> check(const Request&, int status,
                                    std::string_view body) const override {
     return expect(status, 200, body, "\"memberships\"");
   }
-
- private:
-  std::string auth_;
 };
 
-class RecordGet final : public Scenario {
+class RecordGet final : public Picked {
  public:
-  RecordGet(std::string token, std::string records, std::vector<std::string> ids)
-      : auth_("Bearer " + std::move(token)), records_(std::move(records)), ids_(std::move(ids)) {}
+  using Picked::Picked;
   std::string name() const override { return "get"; }
   Request next(std::mt19937_64& rng) override {
-    const auto& id = ids_[rng() % ids_.size()];
-    return {"GET", records_ + "/" + id, "", auth_};
+    auto t = pick_(rng);
+    return {"GET", t.records + "/" + t.record_id, "", t.authorization};
   }
   std::optional<std::string> check(const Request& request, int status,
                                    std::string_view body) const override {
@@ -53,42 +71,35 @@ class RecordGet final : public Scenario {
     auto id = std::string_view(request.target).substr(request.target.rfind('/') + 1);
     return expect(status, 200, body, "{\"id\":\"" + std::string(id) + "\"");
   }
-
- private:
-  std::string auth_, records_;
-  std::vector<std::string> ids_;
 };
 
-class RecordList final : public Scenario {
+class RecordList final : public Picked {
  public:
-  RecordList(std::string token, std::string records)
-      : auth_("Bearer " + std::move(token)), records_(std::move(records)) {}
+  using Picked::Picked;
   std::string name() const override { return "list"; }
   Request next(std::mt19937_64& rng) override {
-    // 20 newest of one priority (an indexed field): about 1% of the seeded collection.
-    return {"GET", fmt::format("{}?limit=20&filter=priority%20%3D%20{}", records_, rng() % 100), "",
-            auth_};
+    // 20 newest of one priority (an indexed field): about 1% of a seeded collection.
+    auto t = pick_(rng);
+    return {"GET", fmt::format("{}?limit=20&filter=priority%20%3D%20{}", t.records, rng() % 100),
+            "", t.authorization};
   }
   std::optional<std::string> check(const Request&, int status,
                                    std::string_view body) const override {
     return expect(status, 200, body, "{\"records\":[");
   }
-
- private:
-  std::string auth_, records_;
 };
 
-class RecordCreate final : public Scenario {
+class RecordCreate final : public Picked {
  public:
-  RecordCreate(std::string token, std::string records)
-      : auth_("Bearer " + std::move(token)), records_(std::move(records)) {}
+  using Picked::Picked;
   std::string name() const override { return "create"; }
   Request next(std::mt19937_64& rng) override {
+    auto t = pick_(rng);
     auto n = rng();
-    return {"POST", records_,
+    return {"POST", t.records,
             fmt::format(R"({{"title":"bench {}","status":"open","priority":{}}})", n % 1000000,
                         n % 100),
-            auth_};
+            t.authorization};
   }
   std::optional<std::string> check(const Request& request, int status,
                                    std::string_view body) const override {
@@ -96,9 +107,21 @@ class RecordCreate final : public Scenario {
     auto title = request.body.substr(10, request.body.find('"', 10) - 10);
     return expect(status, 201, body, "\"title\":\"" + title + "\"");
   }
+};
 
- private:
-  std::string auth_, records_;
+class Login final : public Picked {
+ public:
+  using Picked::Picked;
+  std::string name() const override { return "login"; }
+  Request next(std::mt19937_64& rng) override {
+    return {"POST", "/v1/auth/login",
+            fmt::format(R"({{"email":"{}","password":"{}"}})", pick_(rng).email, kBenchPassword),
+            ""};
+  }
+  std::optional<std::string> check(const Request&, int status,
+                                   std::string_view body) const override {
+    return expect(status, 200, body, "\"token\":\"ls_");
+  }
 };
 
 void need(bool present, std::string_view scenario, std::string_view option) {
@@ -109,20 +132,40 @@ void need(bool present, std::string_view scenario, std::string_view option) {
 }  // namespace
 
 const std::vector<std::string>& scenario_names() {
-  static const std::vector<std::string> names = {"healthz", "me", "get", "list", "create"};
+  static const std::vector<std::string> names = {"healthz", "me", "get", "list", "create", "login"};
   return names;
 }
 
 std::unique_ptr<Scenario> make_scenario(std::string_view name, const ScenarioOptions& o) {
+  const auto& names = scenario_names();
+  if (std::find(names.begin(), names.end(), name) == names.end()) return nullptr;
   if (name == "healthz") return std::make_unique<Healthz>();
-  if (name != "me" && name != "get" && name != "list" && name != "create") return nullptr;
-  need(!o.token.empty(), name, "token");
-  if (name == "me") return std::make_unique<Me>(o.token);
-  need(!o.records.empty(), name, "records");
-  if (name == "list") return std::make_unique<RecordList>(o.token, o.records);
-  if (name == "create") return std::make_unique<RecordCreate>(o.token, o.records);
-  need(!o.ids.empty(), name, "ids");
-  return std::make_unique<RecordGet>(o.token, o.records, o.ids);
+  Picker pick;
+  if (o.dataset) {
+    // A random user of the data set, their org, and a record of that org.
+    pick = [d = *o.dataset](std::mt19937_64& rng) {
+      auto user = rng() % d.users;
+      auto org = Dataset::org_of(user);
+      return Target{
+          "Bearer " + d.session_token(user), d.records_path(org),
+          d.record_id(org, rng() % std::max<std::uint64_t>(1, d.records_in_org(org))).to_string(),
+          d.user_email(user)};
+    };
+  } else {
+    need(name != "login", name, "run (a seeded data set)");
+    need(!o.token.empty(), name, "token");
+    need(name == "me" || !o.records.empty(), name, "records");
+    need(name != "get" || !o.ids.empty(), name, "ids");
+    pick = [auth = "Bearer " + o.token, records = o.records, ids = o.ids](std::mt19937_64& rng) {
+      return Target{auth, records, ids.empty() ? "" : ids[rng() % ids.size()], ""};
+    };
+  }
+  if (name == "me") return std::make_unique<Me>(std::move(pick));
+  if (name == "get") return std::make_unique<RecordGet>(std::move(pick));
+  if (name == "list") return std::make_unique<RecordList>(std::move(pick));
+  if (name == "create") return std::make_unique<RecordCreate>(std::move(pick));
+  if (name == "login") return std::make_unique<Login>(std::move(pick));
+  return nullptr;
 }
 
 }  // namespace liftoff::load

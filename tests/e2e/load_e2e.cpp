@@ -3,6 +3,8 @@
 #include "e2e/e2e.hpp"
 #include "load/runner.hpp"
 #include "load/scenarios.hpp"
+#include "load/seed.hpp"
+#include "support/async.hpp"
 
 namespace liftoff::testing {
 namespace {
@@ -32,7 +34,7 @@ TEST_F(Load, AClosedLoopCountsRightAnswers) {
 
 TEST_F(Load, AnOpenLoopSendsOrReportsEveryRequestItOwed) {
   auto user = sign_up(port(), "load");
-  auto scenario = load::make_scenario("me", {user.token, "", {}});
+  auto scenario = load::make_scenario("me", {std::nullopt, user.token, "", {}});
   auto options = options_for(port());
   options.rate = 250;  // 200 requests due in 0.8 s
   auto report = load::run(options, *scenario);
@@ -65,6 +67,82 @@ TEST_F(Load, WrongAnswersAreErrorsByKind) {
   auto refused = load::run(closed, picky);
   EXPECT_EQ(refused.completed, 0u);
   EXPECT_GT(refused.error_count(), 0u);
+}
+
+TEST_F(Load, ASeededDataSetIsWhatTheLoaderExpects) {
+  load::Dataset d;
+  d.run = "e2e" + std::to_string(::getpid());
+  d.users = 25;  // orgs of 10, 10 and 5
+  d.records_per_user = 2;
+  d.big_orgs = 1;
+  d.big_org_records = 30;
+  ASSERT_EQ(d.orgs(), 3u);
+  ASSERT_EQ(d.records_in_org(0), 50u);
+  ASSERT_EQ(d.records_in_org(2), 10u);
+  auto seeded = load::seed(test_database_url(), d);
+  ASSERT_TRUE(seeded) << seeded.error().detail;
+  auto again = load::seed(test_database_url(), d);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Errc::conflict);
+
+  // A member signs in with the token derived from their number, and sees their org and role.
+  auto me = with_token(port(), "GET", "/v1/me", d.session_token(17));
+  ASSERT_EQ(me ? me->status : 0, 200) << (me ? me->body : "");
+  auto body = json_of(*me);
+  EXPECT_EQ(body.at("email"), d.user_email(17).c_str());
+  auto memberships = body.at("memberships").as_array();
+  ASSERT_EQ(memberships.size(), 1u);
+  EXPECT_EQ(memberships[0].at("org_id"), d.org_id(1).to_string().c_str());
+  EXPECT_EQ(memberships[0].at("role"), "member");
+  auto owner = with_token(port(), "GET", "/v1/me", d.session_token(20));
+  EXPECT_EQ(json_of(*owner).at("memberships").at(0).at("role"), "owner");
+
+  // Records are where the loader looks for them, with their slots and search text.
+  auto list =
+      with_token(port(), "GET", d.records_path(0) + "?count=exact&limit=1", d.session_token(3));
+  ASSERT_EQ(list ? list->status : 0, 200);
+  EXPECT_EQ(json_of(*list).at("count"), 50);
+  auto one = with_token(port(), "GET", d.records_path(1) + "/" + d.record_id(1, 5).to_string(),
+                        d.session_token(12));
+  ASSERT_EQ(one ? one->status : 0, 200);
+  EXPECT_EQ(json_of(*one).at("data").at("title"), "ticket 5");
+  auto open = with_token(port(), "GET",
+                         d.records_path(0) + "?count=exact&limit=1&filter=status%20%3D%20'open'",
+                         d.session_token(3));
+  EXPECT_EQ(json_of(*open).at("count"), 5);  // every tenth
+  auto found = with_token(port(), "GET", d.records_path(2) + "?q=ticket%207", d.session_token(21));
+  EXPECT_EQ(json_of(*found).at("records").at(0).at("data").at("title"), "ticket 7");
+  std::int64_t mismatched = -1;
+  block_on([&]() -> boost::asio::awaitable<void> {
+    auto conn = co_await connect_test();
+    // A Statement only points at its SQL: keep the text alive.
+    std::string sql = "SELECT count(*) FROM records WHERE org_id = '" + d.org_id(0).to_string() +
+                      "' AND search <> to_tsvector('simple', (data->>'title') || ' ' || "
+                      "(data->>'status') || ' ')";
+    db::Statement check{"test.search", sql, false};
+    auto rows = co_await conn->query(check, db::Params::none(), db::deadline_after(10s));
+    if (rows) mismatched = (*rows)[0].get<std::int64_t>(0);
+  }());
+  EXPECT_EQ(mismatched, 0);
+
+  // The loader, driven by the data set alone: every answer right.
+  load::ScenarioOptions from_dataset;
+  from_dataset.dataset = d;
+  for (auto name : {"me", "get", "list"}) {
+    auto scenario = load::make_scenario(name, from_dataset);
+    auto options = options_for(port());
+    options.duration = std::chrono::milliseconds(400);
+    auto report = load::run(options, *scenario);
+    EXPECT_GT(report.completed, 0u) << name;
+    EXPECT_EQ(report.error_count(), 0u) << name << ": " << report.errors.begin()->first;
+  }
+  auto login = load::make_scenario("login", from_dataset);
+  std::mt19937_64 rng(1);
+  auto request = login->next(rng);
+  auto answer = http_request(port(), "POST", request.target, "Content-Type: application/json\r\n",
+                             request.body);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(login->check(request, answer->status, answer->body), std::nullopt) << answer->body;
 }
 
 }  // namespace
