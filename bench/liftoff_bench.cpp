@@ -120,7 +120,8 @@ int main(int argc, char** argv) {
   liftoff::load::ScenarioOptions scenario_options;
   double seconds = 10, think_ms = 0, timeout_s = 10;
   run->add_option("--url", url, "server base URL");
-  run->add_option("--scenario", scenario, "healthz, me, get, list, create or login")
+  run->add_option("--scenario", scenario,
+                  "healthz, me, get, list, create, update, login, audit, search or mix")
       ->check(CLI::IsMember(liftoff::load::scenario_names()));
   run->add_option("--connections,-c", options.connections, "keep-alive connections")
       ->check(CLI::Range(1u, 100'000u));

@@ -25,6 +25,7 @@ struct Request {
   std::string target;
   std::string body;  // JSON when not empty
   std::string authorization;
+  std::string kind;  // which part of a mixed scenario made it (for its check)
 };
 
 // What to send and what a right answer is. next() and check() run on the loader's threads,

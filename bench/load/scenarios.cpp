@@ -15,6 +15,8 @@ struct Target {
   std::string records;    // records path of the sender's org
   std::string record_id;  // a record in it
   std::string email;      // the sender's (login)
+  std::string org_owner;  // authorization of the owner of the sender's org (audit)
+  std::string org;        // the org's id
 };
 using Picker = std::function<Target(std::mt19937_64&)>;
 
@@ -124,6 +126,96 @@ class Login final : public Picked {
   }
 };
 
+class RecordUpdate final : public Picked {
+ public:
+  using Picked::Picked;
+  std::string name() const override { return "update"; }
+  Request next(std::mt19937_64& rng) override {
+    auto t = pick_(rng);
+    return {"PATCH", t.records + "/" + t.record_id,
+            fmt::format(R"({{"priority":{}}})", rng() % 100), t.authorization};
+  }
+  std::optional<std::string> check(const Request& request, int status,
+                                   std::string_view body) const override {
+    return expect(status, 200, body, request.body.substr(1, request.body.size() - 2));
+  }
+};
+
+class AuditList final : public Picked {
+ public:
+  using Picked::Picked;
+  std::string name() const override { return "audit"; }
+  Request next(std::mt19937_64& rng) override {
+    auto t = pick_(rng);
+    return {"GET", "/v1/orgs/" + t.org + "/audit?limit=20", "", t.org_owner};
+  }
+  std::optional<std::string> check(const Request&, int status,
+                                   std::string_view body) const override {
+    return expect(status, 200, body, "{\"events\":[");
+  }
+};
+
+class Search final : public Picked {
+ public:
+  using Picked::Picked;
+  std::string name() const override { return "search"; }
+  Request next(std::mt19937_64& rng) override {
+    auto t = pick_(rng);
+    return {"GET", fmt::format("{}?limit=20&q=ticket%20{}", t.records, rng() % 100), "",
+            t.authorization};
+  }
+  std::optional<std::string> check(const Request&, int status,
+                                   std::string_view body) const override {
+    return expect(status, 200, body, "{\"records\":[");
+  }
+};
+
+// A B2B day: reads 80% (me 20, get 30, list 30), writes 15% (create 10, update 5), audit and
+// search 5% (2.5 each), by weight, each answer checked by the part that asked.
+class Mix final : public Scenario {
+ public:
+  explicit Mix(const Picker& pick) {
+    add(20, std::make_unique<Me>(pick));
+    add(30, std::make_unique<RecordGet>(pick));
+    add(30, std::make_unique<RecordList>(pick));
+    add(10, std::make_unique<RecordCreate>(pick));
+    add(5, std::make_unique<RecordUpdate>(pick));
+    add(2.5, std::make_unique<AuditList>(pick));
+    add(2.5, std::make_unique<Search>(pick));
+  }
+  std::string name() const override { return "mix"; }
+  Request next(std::mt19937_64& rng) override {
+    double r = std::uniform_real_distribution<double>(0, total_)(rng);
+    for (auto& [upto, part] : parts_) {
+      if (r < upto || &part == &parts_.back().second) {
+        auto request = part->next(rng);
+        request.kind = part->name();
+        return request;
+      }
+    }
+    return {};
+  }
+  std::optional<std::string> check(const Request& request, int status,
+                                   std::string_view body) const override {
+    for (const auto& [upto, part] : parts_) {
+      if (part->name() == request.kind) {
+        auto error = part->check(request, status, body);
+        if (error) return request.kind + ": " + *error;
+        return std::nullopt;
+      }
+    }
+    return "unknown part";
+  }
+
+ private:
+  void add(double weight, std::unique_ptr<Scenario> part) {
+    total_ += weight;
+    parts_.emplace_back(total_, std::move(part));
+  }
+  double total_ = 0;
+  std::vector<std::pair<double, std::unique_ptr<Scenario>>> parts_;  // cumulative weight
+};
+
 void need(bool present, std::string_view scenario, std::string_view option) {
   if (!present)
     throw std::invalid_argument(fmt::format("scenario {} needs --{}", scenario, option));
@@ -132,7 +224,8 @@ void need(bool present, std::string_view scenario, std::string_view option) {
 }  // namespace
 
 const std::vector<std::string>& scenario_names() {
-  static const std::vector<std::string> names = {"healthz", "me", "get", "list", "create", "login"};
+  static const std::vector<std::string> names = {"healthz", "me",    "get",   "list",   "create",
+                                                 "update",  "login", "audit", "search", "mix"};
   return names;
 }
 
@@ -147,17 +240,20 @@ std::unique_ptr<Scenario> make_scenario(std::string_view name, const ScenarioOpt
       auto user = rng() % d.users;
       auto org = Dataset::org_of(user);
       return Target{
-          "Bearer " + d.session_token(user), d.records_path(org),
+          "Bearer " + d.session_token(user),
+          d.records_path(org),
           d.record_id(org, rng() % std::max<std::uint64_t>(1, d.records_in_org(org))).to_string(),
-          d.user_email(user)};
+          d.user_email(user),
+          "Bearer " + d.session_token(org * kUsersPerOrg),
+          d.org_id(org).to_string()};
     };
   } else {
-    need(name != "login", name, "run (a seeded data set)");
+    need(name != "login" && name != "audit" && name != "mix", name, "run (a seeded data set)");
     need(!o.token.empty(), name, "token");
     need(name == "me" || !o.records.empty(), name, "records");
-    need(name != "get" || !o.ids.empty(), name, "ids");
+    need((name != "get" && name != "update") || !o.ids.empty(), name, "ids");
     pick = [auth = "Bearer " + o.token, records = o.records, ids = o.ids](std::mt19937_64& rng) {
-      return Target{auth, records, ids.empty() ? "" : ids[rng() % ids.size()], ""};
+      return Target{auth, records, ids.empty() ? "" : ids[rng() % ids.size()], "", "", ""};
     };
   }
   if (name == "me") return std::make_unique<Me>(std::move(pick));
@@ -165,6 +261,10 @@ std::unique_ptr<Scenario> make_scenario(std::string_view name, const ScenarioOpt
   if (name == "list") return std::make_unique<RecordList>(std::move(pick));
   if (name == "create") return std::make_unique<RecordCreate>(std::move(pick));
   if (name == "login") return std::make_unique<Login>(std::move(pick));
+  if (name == "update") return std::make_unique<RecordUpdate>(std::move(pick));
+  if (name == "audit") return std::make_unique<AuditList>(std::move(pick));
+  if (name == "search") return std::make_unique<Search>(std::move(pick));
+  if (name == "mix") return std::make_unique<Mix>(pick);
   return nullptr;
 }
 

@@ -128,8 +128,9 @@ TEST_F(Load, ASeededDataSetIsWhatTheLoaderExpects) {
   // The loader, driven by the data set alone: every answer right.
   load::ScenarioOptions from_dataset;
   from_dataset.dataset = d;
-  for (auto name : {"me", "get", "list"}) {
+  for (auto name : {"me", "get", "list", "create", "update", "audit", "search", "mix"}) {
     auto scenario = load::make_scenario(name, from_dataset);
+    ASSERT_TRUE(scenario) << name;
     auto options = options_for(port());
     options.duration = std::chrono::milliseconds(400);
     auto report = load::run(options, *scenario);
