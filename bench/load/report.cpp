@@ -30,8 +30,9 @@ std::string mode(const RunOptions& o) {
 }  // namespace
 
 std::string table(const RunReport& r) {
-  std::string out = fmt::format("{} — {} connections, {}, {:.1f} s\n", r.scenario,
-                                r.options.connections, mode(r.options), r.seconds);
+  std::string out =
+      fmt::format("{} — {} connections ({} open at the start), {}, {:.1f} s\n", r.scenario,
+                  r.options.connections, r.connected, mode(r.options), r.seconds);
   out += fmt::format("  {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8}\n", "req/s", "p50 ms",
                      "p90 ms", "p99 ms", "p99.9 ms", "max ms", "answers", "errors");
   out += fmt::format("  {:>10.0f} {:>9.2f} {:>9.2f} {:>9.2f} {:>9.2f} {:>9.2f} {:>9} {:>8}\n",
@@ -60,6 +61,7 @@ std::string to_json(const RunReport& r) {
   }
   json::object out{{"scenario", r.scenario},
                    {"connections", r.options.connections},
+                   {"connected_at_start", r.connected},
                    {"mode", r.options.rate > 0 ? "open" : "closed"},
                    {"offered_rate", r.options.rate},
                    {"seconds", r.seconds},

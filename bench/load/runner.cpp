@@ -69,6 +69,7 @@ struct Shared {
   Clock::time_point start;
   Clock::time_point end;
   std::atomic<std::uint64_t> next_ticket{0};
+  std::atomic<unsigned> connected{0};    // before start
   std::chrono::nanoseconds interval{0};  // open loop: between due times
 };
 
@@ -88,6 +89,17 @@ asio::awaitable<void> connection(Shared& shared, Tally& tally, std::uint64_t see
   std::optional<beast::tcp_stream> stream;
   beast::flat_buffer buffer;
   const bool open_loop = shared.options.rate > 0;
+  // Open the connection before the measurement starts, then wait for the start.
+  stream.emplace(executor);
+  stream->expires_after(shared.options.timeout);
+  if (auto [ec] = co_await stream->async_connect(shared.endpoint, kUseTuple); ec) {
+    stream.reset();
+  } else {
+    stream->socket().set_option(tcp::no_delay(true));
+    shared.connected.fetch_add(1, std::memory_order_relaxed);
+  }
+  timer.expires_at(shared.start);
+  co_await timer.async_wait(kUseTuple);
   while (Clock::now() < shared.end) {
     if (!stream) {
       stream.emplace(executor);
@@ -177,7 +189,10 @@ RunReport run(const RunOptions& options, Scenario& scenario) {
   std::vector<Tally> tallies(threads);
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   for (unsigned t = 0; t < threads; ++t) contexts.push_back(std::make_unique<asio::io_context>(1));
-  shared.start = Clock::now();
+  auto connect_time = options.connect_time.count() > 0
+                          ? options.connect_time
+                          : std::chrono::milliseconds(1'000 + options.connections / 5);
+  shared.start = Clock::now() + connect_time;
   shared.end = shared.start + options.duration;
   for (unsigned c = 0; c < options.connections; ++c) {
     auto t = c % threads;
@@ -193,6 +208,7 @@ RunReport run(const RunOptions& options, Scenario& scenario) {
   report.scenario = scenario.name();
   report.options = options;
   report.seconds = std::chrono::duration<double>(finished - shared.start).count();
+  report.connected = shared.connected.load();
   for (auto& tally : tallies) {
     report.completed += tally.completed;
     report.ok += tally.ok;
