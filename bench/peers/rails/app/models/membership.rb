@@ -1,0 +1,4 @@
+class Membership < ApplicationRecord
+  belongs_to :org
+  belongs_to :user
+end
