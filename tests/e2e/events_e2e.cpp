@@ -384,6 +384,34 @@ TEST_F(Events, ChangesReachSubscribersOfOtherProcesses) {
   EXPECT_EQ(other.process->wait(10s), 0) << other.process->log();
 }
 
+// The number after `name ` in the server's /metrics.
+double metric(unsigned short port, const std::string& name) {
+  auto r = http_request(port, "GET", "/metrics");
+  if (!r) return -1;
+  auto at = r->body.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(r->body.substr(at + name.size() + 2));
+}
+
+TEST_F(Events, AStreamEndsWhenItsClientGoesAwayNotAtTheNextHeartbeat) {
+  Server server;  // the default heartbeat: 15 s
+  ASSERT_TRUE(server.wait_ready()) << server.process->log();
+  auto t = new_tenant(server.port, "ev-gone");
+  create_tickets(t);
+  {
+    EventStream stream(server.port, events_path(t), bearer(t.owner.token));
+    ASSERT_TRUE(stream.open());
+    EXPECT_EQ(metric(server.port, "http_streams_open"), 1);
+  }  // the client closes its connection
+  double open = 1;
+  for (int i = 0; i < 50 && open != 0; ++i) {
+    std::this_thread::sleep_for(100ms);
+    open = metric(server.port, "http_streams_open");
+  }
+  EXPECT_EQ(open, 0) << "a stream outlived its client";
+  server.process->signal(SIGTERM);
+  EXPECT_EQ(server.process->wait(10s), 0) << server.process->log();
+}
+
 // The output of a shell command (for redis-cli).
 std::string output_of(const std::string& command) {
   std::string out;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/logger.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
@@ -21,6 +22,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/url/parse.hpp>
+#include <cerrno>
 #include <ctime>
 #include <random>
 #include <thread>
@@ -144,8 +146,12 @@ struct Server::Impl {
           write_timeout_(write_timeout),
           timer_(session.socket.get_executor()) {
       session_.stream = this;
+      watch_->timer = &timer_;
     }
-    ~ChunkedStream() override { session_.stream = nullptr; }
+    ~ChunkedStream() override {
+      session_.stream = nullptr;
+      watch_->timer = nullptr;
+    }
     ChunkedStream(const ChunkedStream&) = delete;
     ChunkedStream& operator=(const ChunkedStream&) = delete;
 
@@ -163,7 +169,8 @@ struct Server::Impl {
       co_return co_await write_all(session_, buffer_, write_timeout_);
     }
     asio::awaitable<void> wait_until(Clock::time_point deadline) override {
-      if (!woken_ && !draining_) {
+      if (!woken_ && !closing()) {
+        watch_client();
         timer_.expires_at(deadline);
         co_await timer_.async_wait(kUseTuple);
       }
@@ -173,10 +180,40 @@ struct Server::Impl {
       woken_ = true;
       timer_.cancel();
     }
-    [[nodiscard]] bool closing() const override { return draining_; }
+    [[nodiscard]] bool closing() const override { return draining_ || client_gone(); }
     [[nodiscard]] std::size_t bytes() const { return bytes_; }
 
    private:
+    // A client of a stream sends nothing after its request, so the socket turning readable means it
+    // closed (or broke the protocol): either way the stream ends then, not at its next write. The
+    // wait's handler outlives the stream when the connection stays open, so it shares only `Watch`.
+    struct Watch {
+      bool pending = false;
+      bool readable = false;
+      asio::steady_timer* timer = nullptr;  // cleared when the stream ends
+    };
+    void watch_client() {
+      if (watch_->pending || watch_->readable) return;
+      watch_->pending = true;
+      session_.socket.async_wait(tcp::socket::wait_read,
+                                 [watch = watch_](const beast::error_code& ec) {
+                                   watch->pending = false;
+                                   if (ec) return;
+                                   watch->readable = true;
+                                   if (watch->timer) watch->timer->cancel();
+                                 });
+    }
+    [[nodiscard]] bool client_gone() const {
+      if (!watch_->readable) return false;
+      char byte = 0;
+      auto n = ::recv(session_.socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        watch_->readable = false;  // nothing after all: watch again
+        return false;
+      }
+      return true;  // closed (0), broken (< 0), or sending where it should only read (> 0)
+    }
+
     Session& session_;
     const bool& draining_;
     std::chrono::milliseconds write_timeout_;
@@ -184,6 +221,7 @@ struct Server::Impl {
     std::string buffer_;
     std::size_t bytes_ = 0;
     bool woken_ = false;
+    std::shared_ptr<Watch> watch_ = std::make_shared<Watch>();
   };
 
   struct Worker {
