@@ -102,9 +102,9 @@ TEST(EventIds, AuditEntriesBecomeRecordEvents) {
   std::vector<EventPtr> out;
   std::string rec = R"({"id":"r1","version":2,"data":{"title":"x"}})";
   std::string prev = R"({"id":"r1","version":1,"data":{"title":"w"}})";
-  append_record_events(out, org, 5, {}, "record.updated", "tickets", "r1", prev, rec);
-  append_record_events(out, org, 6, {}, "member.added", "user", "u", std::nullopt, "{}");
-  append_record_events(out, org, 7, {}, "records.batch", "tickets", "c", std::nullopt,
+  append_record_events(out, org, 5, {}, "record.updated", "tickets", prev, rec);
+  append_record_events(out, org, 6, {}, "member.added", "user", std::nullopt, "{}");
+  append_record_events(out, org, 7, {}, "records.batch", "tickets", std::nullopt,
                        R"({"changes":[{"op":"created","record":{"id":"a"}},)"
                        R"({"op":"deleted","previous":{"id":"b"}}]})");
   ASSERT_EQ(out.size(), 3u);

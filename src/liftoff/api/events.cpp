@@ -158,7 +158,8 @@ void add_event_routes(http::Router& router, identity::IdentityService& identity,
       [&, options](http::RequestContext& ctx) -> Awaitable {
         auto token = bearer_token(ctx);
         if (!token) co_return problem(token.error(), ctx);
-        auto who = co_await authorize(identity, ctx, Action::records_read);
+        auto org_text = ctx.param("org").value_or("");
+        auto who = co_await authorize(identity, *token, org_text, Action::records_read);
         if (!who) co_return problem(who.error(), ctx);
         auto query = http::parse_query(ctx.query, {"filter"});
         if (!query) co_return problem(query.error(), ctx);
@@ -191,7 +192,7 @@ void add_event_routes(http::Router& router, identity::IdentityService& identity,
         // Registered before the answer goes out: a change committed after the client sees 200
         // reaches it. Registered at the head: what came before, the stream replays from the log
         // itself, so the hub never reads an old backlog for one subscriber.
-        auto head = co_await hub.head(who->access.org_id);
+        auto head = co_await records.org_state(who->access.org_id);
         if (!head) co_return problem(head.error(), ctx);
         auto executor = co_await asio::this_coro::executor;
         auto subscriber = std::make_shared<records::Subscriber>(

@@ -14,7 +14,6 @@
 #include <boost/json/serialize.hpp>
 #include <charconv>
 
-#include "liftoff/audit/audit.hpp"
 #include "liftoff/db/database.hpp"
 #include "liftoff/db/listener.hpp"
 
@@ -28,7 +27,7 @@ using db::Tenant;
 
 namespace {
 #define LIFTOFF_EVENT_COLUMNS \
-  "org_id, seq, occurred_at, action, target_type, target_id, before::text, after::text"
+  "org_id, seq, occurred_at, action, target_type, before::text, after::text"
 constexpr Statement kReplay{"events.replay",
                             "SELECT " LIFTOFF_EVENT_COLUMNS
                             " FROM audit_events WHERE org_id = $1 AND seq > $2 AND seq <= $3 "
@@ -88,8 +87,8 @@ std::optional<json::object> parse_object(const std::optional<std::string>& text)
 void append_events_of(std::vector<EventPtr>& out, const db::Row& row) {
   append_record_events(out, row.get<db::Uuid>(0), row.get<std::int64_t>(1),
                        row.get<db::Timestamp>(2), row.get<std::string>(3), row.get<std::string>(4),
-                       row.get<std::string>(5), row.get<std::optional<std::string>>(6),
-                       row.get<std::optional<std::string>>(7));
+                       row.get<std::optional<std::string>>(5),
+                       row.get<std::optional<std::string>>(6));
 }
 
 }  // namespace
@@ -115,10 +114,8 @@ std::optional<EventPosition> EventPosition::parse(std::string_view text) {
 
 void append_record_events(std::vector<EventPtr>& out, const db::Uuid& org_id, std::int64_t seq,
                           db::Timestamp occurred_at, std::string_view action,
-                          std::string_view target_type, std::string_view target_id,
-                          const std::optional<std::string>& before,
+                          std::string_view target_type, const std::optional<std::string>& before,
                           const std::optional<std::string>& after) {
-  (void)target_id;
   EventPosition position{seq, -1};
   if (action == "record.created" || action == "record.updated" || action == "record.deleted") {
     auto type = action == "record.created"   ? kCreated
@@ -246,10 +243,6 @@ void EventHub::mark_due(std::string_view payload) {
   auto it = orgs_.find(std::string(payload.substr(0, colon)));
   if (it == orgs_.end()) return;
   if (ec != std::errc{} || seq > it->second.read) it->second.due = true;
-}
-
-asio::awaitable<Result<std::int64_t>> EventHub::head(const db::Uuid& org_id) {
-  co_return co_await audit::head(db_, org_id);
 }
 
 asio::awaitable<Result<EventHub::Replay>> EventHub::replay(const db::Uuid& org_id,

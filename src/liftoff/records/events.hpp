@@ -130,8 +130,6 @@ class EventHub {
   // A record change of `org` committed here with audit seq `seq`. Thread-safe; never blocks.
   void published(const db::Uuid& org_id, std::int64_t seq);
 
-  // The org's newest seq.
-  [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> head(const db::Uuid& org_id);
   struct Replay {
     std::vector<EventPtr> events;           // record events of the collection, oldest first
     std::optional<db::Timestamp> first_at;  // when the log entry after `after` was written
@@ -182,8 +180,7 @@ class EventHub {
 // The record events one audit log entry holds (none for other actions). Exposed for tests.
 void append_record_events(std::vector<EventPtr>& out, const db::Uuid& org_id, std::int64_t seq,
                           db::Timestamp occurred_at, std::string_view action,
-                          std::string_view target_type, std::string_view target_id,
-                          const std::optional<std::string>& before,
+                          std::string_view target_type, const std::optional<std::string>& before,
                           const std::optional<std::string>& after);
 
 }  // namespace liftoff::records

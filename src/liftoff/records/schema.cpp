@@ -316,7 +316,7 @@ Result<Schema> Schema::changed(const json::object& patch, const SchemaLimits& li
   auto& fields = next.fields_;
   auto& evolution = next.evolution_;
   const std::int32_t layout = evolution_.layout + 1;
-  bool restored = false;  // whether a change affects storage (and so starts `layout`)
+  bool storage_changed = false;  // a change affects how records are stored: starts `layout`
   auto field_named = [&](std::string_view name) {
     return std::find_if(fields.begin(), fields.end(),
                         [&](const Field& f) { return f.name == name; });
@@ -342,7 +342,7 @@ Result<Schema> Schema::changed(const json::object& patch, const SchemaLimits& li
         drain(it->unique_slot);
         evolution.steps.push_back({layout, it->name, std::nullopt});
         fields.erase(it);
-        restored = true;
+        storage_changed = true;
       }
     }
   }
@@ -365,7 +365,7 @@ Result<Schema> Schema::changed(const json::object& patch, const SchemaLimits& li
         } else {
           evolution.steps.push_back({layout, it->name, std::string(to.get_string())});
           it->name = std::string(to.get_string());
-          restored = true;
+          storage_changed = true;
         }
       }
     }
@@ -398,12 +398,12 @@ Result<Schema> Schema::changed(const json::object& patch, const SchemaLimits& li
       f.indexed = true;
       f.slot = std::move(*slot);
       f.building = true;
-      restored = true;
+      storage_changed = true;
     } else if (!on && f.indexed) {
       drain(f.slot);
       f.indexed = false;
       f.building = false;
-      restored = true;
+      storage_changed = true;
     }
   });
   each_flag("unique", [&](const std::string& at, Field& f, bool on) {
@@ -414,10 +414,10 @@ Result<Schema> Schema::changed(const json::object& patch, const SchemaLimits& li
     } else if (!on && f.unique) {
       drain(f.unique_slot);
       f.unique = false;
-      restored = true;
+      storage_changed = true;
     }
   });
-  if (restored) evolution.layout = layout;
+  if (storage_changed) evolution.layout = layout;
   if (const auto* add = patch.if_contains("add")) {
     if (invalid.fields.empty()) {
       auto extended = next.extend(*add, limits, "add");

@@ -370,10 +370,11 @@ void RecordService::forget(const db::Uuid& org_id, std::string_view name) {
 
 asio::awaitable<Result<Collection>> RecordService::collection_in(db::Transaction& tx,
                                                                  const db::Uuid& org_id,
-                                                                 std::string_view name) {
+                                                                 std::string_view name, Lock lock) {
   if (!is_identifier(name)) co_return no_collection();
   Params params(org_id, name);
-  auto rows = co_await tx.query(kCollectionForShare, params, deadline());
+  const auto& statement = lock == Lock::share ? kCollectionForShare : kCollectionForUpdate;
+  auto rows = co_await tx.query(statement, params, deadline());
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return no_collection();
   co_return collection_from(rows->front());
@@ -399,14 +400,11 @@ asio::awaitable<Result<Collection>> RecordService::change_schema(const audit::Ac
                                                                  const db::Uuid& org_id,
                                                                  std::string_view name,
                                                                  const json::object& patch) {
-  if (!is_identifier(name)) co_return no_collection();
   auto tx = co_await db_.begin(Tenant::control(), deadline());
   if (!tx) co_return tx.error();
-  Params key(org_id, name);
-  auto rows = co_await tx->query(kCollectionForUpdate, key, deadline());
-  if (!rows) co_return rows.error();
-  if (rows->empty()) co_return no_collection();
-  auto collection = collection_from(rows->front());
+  auto locked = co_await collection_in(*tx, org_id, name, Lock::update);
+  if (!locked) co_return locked.error();
+  auto& collection = *locked;
   auto schema = collection.schema.changed(patch, options_.schema);
   if (!schema) co_return schema.error();
   std::vector<Field> added;
@@ -471,10 +469,11 @@ asio::awaitable<Result<std::int64_t>> RecordService::rewrite_some(std::int32_t l
   if (!outdated) co_return outdated.error();
   std::vector<Record> records;
   for (int i = 0; i < outdated->size(); ++i) records.push_back(record_from((*outdated)[i]));
-  upgrade(schema, records);
   for (const auto& r : records) {
+    // Every record here is older than the layout: upgrade it, parsing it once.
     auto data = json::parse(r.data).as_object();
-    Params params(collection_id, r.id, collection.org_id, db::Json{r.data});
+    schema.upgrade(data, r.layout);
+    Params params(collection_id, r.id, collection.org_id, db::Json{json::serialize(data)});
     add_slots(params, schema, data);
     params.add(search_text(schema, data));
     params.add(schema.evolution().layout);

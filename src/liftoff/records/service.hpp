@@ -188,9 +188,13 @@ class RecordService {
                                                                   CountMode count);
 
  private:
+  // The collection, locked in `tx`: FOR SHARE for record writes (a schema change waits for them),
+  // FOR UPDATE for a schema change (record writes wait for it).
+  enum class Lock { share, update };
   [[nodiscard]] boost::asio::awaitable<Result<Collection>> collection_in(db::Transaction& tx,
                                                                          const db::Uuid& org_id,
-                                                                         std::string_view name);
+                                                                         std::string_view name,
+                                                                         Lock lock = Lock::share);
   // 422 naming each relation field (of `fields`) whose target collection does not exist.
   [[nodiscard]] boost::asio::awaitable<Result<void>> check_relation_targets(
       db::Transaction& tx, const db::Uuid& org_id, std::string_view self,
