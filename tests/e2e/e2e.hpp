@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/async.hpp"
 #include "support/http_client.hpp"
 #include "support/postgres.hpp"
 #include "support/process.hpp"
@@ -88,6 +89,21 @@ class E2E : public ::testing::Test {
 inline boost::json::object problem(const HttpResponse& r) {
   EXPECT_EQ(r.header("content-type"), "application/problem+json");
   return boost::json::parse(r.body).as_object();
+}
+
+// One number from the test database, as its superuser (what only an operator could read); -1 when
+// the query fails (which is also a test failure).
+inline std::int64_t count_of(const std::string& sql,
+                             const db::Params& params = db::Params::none()) {
+  std::int64_t out = -1;
+  block_on([&]() -> boost::asio::awaitable<void> {
+    auto conn = co_await connect_test();
+    db::Statement statement{"test.count", sql, false};  // points at `sql`, which outlives it
+    auto rows = co_await conn->query(statement, params, db::deadline_after(10s));
+    EXPECT_TRUE(rows) << (rows ? "" : rows.error().detail);
+    if (rows) out = (*rows)[0].get<std::int64_t>(0);
+  }());
+  return out;
 }
 
 // ---- request helpers ----

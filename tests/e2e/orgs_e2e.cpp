@@ -371,15 +371,10 @@ TEST(Housekeeping, PurgesOrgsPastTheirGracePeriodKeepingTheAuditLogAndForgetsOld
   bool gone = false;
   for (int i = 0; i < 50 && !gone; ++i) {
     std::this_thread::sleep_for(100ms);
-    block_on([&]() -> boost::asio::awaitable<void> {
-      auto conn = co_await connect_test();
-      db::Statement count{"test.org_rows",
-                          "SELECT (SELECT count(*) FROM orgs WHERE id = $1::uuid) + "
-                          "(SELECT count(*) FROM records WHERE org_id = $1::uuid)"};
-      db::Params params(org);
-      auto rows = co_await conn->query(count, params, db::deadline_after(5s));
-      gone = rows && rows->front().get<std::int64_t>(0) == 0;
-    }());
+    gone = count_of(
+               "SELECT (SELECT count(*) FROM orgs WHERE id = $1::uuid) + "
+               "(SELECT count(*) FROM records WHERE org_id = $1::uuid)",
+               db::Params(org)) == 0;
   }
   EXPECT_TRUE(gone) << server.process->log();
   EXPECT_EQ(status(send_json(server.port, "POST", "/v1/orgs/" + org + "/restore", owner.token)),

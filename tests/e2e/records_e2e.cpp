@@ -515,22 +515,6 @@ TEST_F(Records, RelationsPointIntoTheSameOrg) {
 namespace liftoff::testing {
 namespace {
 
-// A big tenant: one collection with many records. The list query the server compiles for "filtered
-// on an indexed field, sorted" must be answered by walking an index, never by sorting the tenant's
-// rows. (Speed is measured in bench/run-records, not here.)
-// One number from the test database (as its superuser).
-std::int64_t count_of(const std::string& sql) {
-  std::int64_t out = -1;
-  block_on([&]() -> boost::asio::awaitable<void> {
-    auto conn = co_await connect_test();
-    db::Statement statement{"test.count", sql, false};
-    auto rows = co_await conn->query(statement, db::Params::none(), db::deadline_after(10s));
-    EXPECT_TRUE(rows) << (rows ? "" : rows.error().detail);
-    if (rows) out = (*rows)[0].get<std::int64_t>(0);
-  }());
-  return out;
-}
-
 TEST_F(Records, FieldsAreRenamedDroppedAndReindexedWhileRecordsAreRewrittenInTheBackground) {
   auto t = new_tenant(port(), "evolve");
   ASSERT_EQ(status(send_json(port(), "POST", t.base, t.owner.token, R"({"name":"items","fields":[
@@ -699,6 +683,9 @@ TEST_F(Records, CachedListsNeverHideACommittedWrite) {
   EXPECT_EQ(other.process->wait(10s), 0);
 }
 
+// A big tenant: one collection with many records. The list query the server compiles for "filtered
+// on an indexed field, sorted" must be answered by walking an index, never by sorting the tenant's
+// rows. (Speed is measured in bench/run-records, not here.)
 TEST_F(Records, ABigCollectionIsFilteredAndSortedByAnIndex) {
   constexpr int kRecords = 1'000'000;
   auto t = new_tenant(port(), "big");
