@@ -1,10 +1,13 @@
 // liftoff-bench: the harness every performance claim uses (issue 5). So far: `seed`, a data set
 // written with COPY whose ids and session tokens follow from its name (load/dataset.hpp), and
 // `run`, one scenario against a running server, closed or open loop, with a table, JSON and an SVG
-// chart.
+// chart (and, with --cpu-of, the CPU the server and its database spent per answer), and
+// `capacity`, machines and cost for N users from that CPU per answer and stated assumptions.
 //
 //   liftoff-bench seed --database-url postgresql://... --run b1 --users 1000000
 //   liftoff-bench run --run b1 --users 1000000 --scenario me -c 64 -d 10
+//
+//   liftoff-bench capacity --measured liftoff=liftoff-mix.json --measured rails=rails-mix.json
 //
 //   liftoff-bench run --url http://127.0.0.1:8080 --scenario list --token T
 //     --records /v1/orgs/O/collections/tickets/records --connections 64 --duration 10
@@ -15,9 +18,14 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/url/parse.hpp>
+#include <charconv>
 #include <fstream>
+#include <optional>
+#include <sstream>
 
+#include "load/capacity.hpp"
 #include "load/dataset.hpp"
 #include "load/report.hpp"
 #include "load/runner.hpp"
@@ -105,6 +113,35 @@ int seed_command(const std::string& database_url, const liftoff::load::Dataset& 
   return 0;
 }
 
+// The CPU per answer a `run --json` file measured, for capacity planning.
+std::optional<liftoff::load::Measured> measured_from(const std::string& named) {
+  auto eq = named.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    fmt::print(stderr, "--measured wants SYSTEM=FILE, got '{}'\n", named);
+    return std::nullopt;
+  }
+  auto path = named.substr(eq + 1);
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  boost::system::error_code ec;
+  auto doc = boost::json::parse(text.str(), ec);
+  const auto* cpu =
+      !ec && doc.is_object() ? doc.as_object().if_contains("cpu_ms_per_answer") : nullptr;
+  const auto* server = cpu && cpu->is_object() ? cpu->as_object().if_contains("server") : nullptr;
+  const auto* database =
+      cpu && cpu->is_object() ? cpu->as_object().if_contains("database") : nullptr;
+  if (!server || !database || !server->is_number() || !database->is_number()) {
+    fmt::print(stderr,
+               "{}: not the JSON of a run measured with --cpu-of server=PID --cpu-of "
+               "database=PID\n",
+               path);
+    return std::nullopt;
+  }
+  return liftoff::load::Measured{named.substr(0, eq), server->to_number<double>(),
+                                 database->to_number<double>()};
+}
+
 int main(int argc, char** argv) {
   CLI::App cli{"liftoff-bench: load generator and benchmark harness"};
   cli.require_subcommand(1);
@@ -136,11 +173,53 @@ int main(int argc, char** argv) {
   run->add_option("--records", scenario_options.records,
                   "records path /v1/orgs/{org}/collections/{c}/records (get, list, create)");
   run->add_option("--ids", ids_file, "file of record ids, one per line (get)");
+  std::vector<std::string> cpu_of;
+  run->add_option("--cpu-of", cpu_of,
+                  "NAME=PID: report the CPU time per answer of this process and its descendants "
+                  "(repeatable; a descendant that is itself named counts for its own name)");
   run->add_option("--json", json_path, "write the results as JSON here");
   run->add_option("--svg", svg_path, "write the latency charts as SVG here");
   add_dataset_options(run, dataset);
+
+  auto* capacity = cli.add_subcommand(
+      "capacity", "machines and cost for N users, from measured CPU per request and assumptions");
+  liftoff::load::CapacityAssumptions assume;
+  std::vector<std::string> measured;
+  capacity
+      ->add_option("--measured", measured,
+                   "SYSTEM=FILE: a `run --json` file with CPU per answer (repeatable)")
+      ->required();
+  capacity->add_option("--users", assume.users)->check(CLI::PositiveNumber);
+  capacity->add_option("--daily-active", assume.daily_active)->check(CLI::Range(0.0, 1.0));
+  capacity->add_option("--requests-per-active-hour", assume.requests_per_active_hour)
+      ->check(CLI::NonNegativeNumber);
+  capacity->add_option("--active-hours", assume.active_hours)->check(CLI::Range(0.0, 24.0));
+  capacity->add_option("--peak-factor", assume.peak_factor)->check(CLI::Range(1.0, 100.0));
+  capacity->add_option("--cpu-target", assume.cpu_target)->check(CLI::Range(0.05, 1.0));
+  capacity->add_option("--vcpus-per-core", assume.vcpus_per_core)->check(CLI::PositiveNumber);
+  capacity->add_option("--machine-vcpus", assume.machine_vcpus)->check(CLI::PositiveNumber);
+  capacity->add_option("--machine-hourly", assume.machine_hourly)->check(CLI::NonNegativeNumber);
+  capacity->add_option("--min-machines", assume.min_machines)->check(CLI::Range(1u, 10'000u));
+  capacity->add_option("--db-vcpus", assume.db_vcpus)->check(CLI::PositiveNumber);
+  capacity->add_option("--db-hourly", assume.db_hourly)->check(CLI::NonNegativeNumber);
+  capacity->add_option("--db-multi-az", assume.db_multi_az);
+  capacity->add_option("--storage-bytes-per-user", assume.storage_bytes_per_user)
+      ->check(CLI::NonNegativeNumber);
+  capacity->add_option("--storage-gb-month", assume.storage_gb_month)
+      ->check(CLI::NonNegativeNumber);
+
   CLI11_PARSE(cli, argc, argv);
   if (seed->parsed()) return seed_command(database_url, dataset);
+  if (capacity->parsed()) {
+    std::vector<liftoff::load::CapacityPlan> plans;
+    for (const auto& named : measured) {
+      auto m = measured_from(named);
+      if (!m) return 2;
+      plans.push_back(liftoff::load::plan(assume, *m));
+    }
+    fmt::print("{}", liftoff::load::capacity_report(assume, plans));
+    return 0;
+  }
   // Requests come from the seeded data set unless a fixed token was given.
   use_dataset = scenario_options.token.empty();
   if (use_dataset) scenario_options.dataset = dataset;
@@ -149,6 +228,18 @@ int main(int argc, char** argv) {
     std::ifstream in(ids_file);
     for (std::string line; std::getline(in, line);)
       if (!line.empty()) scenario_options.ids.push_back(line);
+  }
+  for (const auto& named : cpu_of) {
+    auto eq = named.find('=');
+    int pid = 0;
+    if (eq == std::string::npos || eq == 0 ||
+        std::from_chars(named.data() + eq + 1, named.data() + named.size(), pid).ec !=
+            std::errc{} ||
+        pid <= 1) {
+      fmt::print(stderr, "--cpu-of wants NAME=PID, got '{}'\n", named);
+      return 2;
+    }
+    options.cpu_roots.emplace_back(named.substr(0, eq), pid);
   }
   options.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
   return run_command(url, scenario, options, seconds, think_ms, scenario_options, json_path,

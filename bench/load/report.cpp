@@ -8,6 +8,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <cmath>
+#include <map>
 
 namespace liftoff::load {
 namespace {
@@ -27,6 +28,14 @@ std::string mode(const RunOptions& o) {
                            o.think.count() ? fmt::format(", think {} ms", o.think.count()) : "");
 }
 
+// CPU milliseconds each measured process tree spent per answer.
+std::map<std::string, double> cpu_ms_per_answer(const RunReport& r) {
+  std::map<std::string, double> out;
+  for (const auto& [name, seconds] : r.cpu_seconds)
+    out[name] = r.completed ? seconds * 1000.0 / static_cast<double>(r.completed) : 0;
+  return out;
+}
+
 }  // namespace
 
 std::string table(const RunReport& r) {
@@ -39,7 +48,17 @@ std::string table(const RunReport& r) {
                      r.throughput(), ms(r.latency.quantile(0.5)), ms(r.latency.quantile(0.9)),
                      ms(r.latency.quantile(0.99)), ms(r.latency.quantile(0.999)),
                      ms(r.latency.max()), r.completed, r.error_count());
-  for (const auto& [kind, n] : r.errors) out += fmt::format("  error {}: {}\n", kind, n);
+  for (const auto& [kind, n] : r.errors) {
+    out += fmt::format("  error {}: {}\n", kind, n);
+    if (auto example = r.error_examples.find(kind); example != r.error_examples.end())
+      out += fmt::format("    first: {}\n", example->second);
+  }
+  if (!r.cpu_seconds.empty()) {
+    out += "  CPU per answer:";
+    for (const auto& [name, ms_each] : cpu_ms_per_answer(r))
+      out += fmt::format(" {} {:.3f} ms", name, ms_each);
+    out += "\n";
+  }
   return out;
 }
 
@@ -48,8 +67,11 @@ std::string to_json(const RunReport& r) {
   for (const auto& [name, q] : kPercentiles)
     latency[name == std::string("p100") ? "max" : name] = ms(r.latency.quantile(q));
   latency["mean"] = r.latency.mean() / 1000.0;
-  json::object errors;
+  json::object errors, examples;
   for (const auto& [kind, n] : r.errors) errors[kind] = n;
+  for (const auto& [kind, example] : r.error_examples) examples[kind] = example;
+  json::object cpu_ms;
+  for (const auto& [name, ms_each] : cpu_ms_per_answer(r)) cpu_ms[name] = ms_each;
   json::array timeline;
   for (std::size_t i = 0; i < r.timeline.size(); ++i) {
     const auto& s = r.timeline[i];
@@ -70,7 +92,9 @@ std::string to_json(const RunReport& r) {
                    {"ok", r.ok},
                    {"error_fraction", r.error_fraction()},
                    {"errors", std::move(errors)},
+                   {"error_examples", std::move(examples)},
                    {"latency_ms", std::move(latency)},
+                   {"cpu_ms_per_answer", std::move(cpu_ms)},
                    {"timeline", std::move(timeline)}};
   return json::serialize(out);
 }

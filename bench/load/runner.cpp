@@ -31,11 +31,13 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 struct Tally {
   std::uint64_t completed = 0, ok = 0, due_not_sent = 0;
   std::map<std::string, std::uint64_t> errors;
+  std::map<std::string, std::string> error_examples;
   Histogram latency;
   std::vector<Second> timeline;
 
   void answer(Clock::time_point start, Clock::time_point done, Clock::time_point due,
-              const std::optional<std::string>& error) {
+              const std::optional<std::string>& error, const Request& request,
+              std::string_view body) {
     auto micros = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(done - due).count());
     latency.record(micros);
@@ -46,6 +48,10 @@ struct Tally {
     if (error) {
       ++errors[*error];
       ++second.errors;
+      if (!error_examples.contains(*error)) {
+        error_examples[*error] =
+            request.method + " " + request.target + " -> " + std::string(body.substr(0, 300));
+      }
     } else {
       ++ok;
     }
@@ -151,7 +157,7 @@ asio::awaitable<void> connection(Shared& shared, Tally& tally, std::uint64_t see
       continue;
     }
     tally.answer(shared.start, done, due,
-                 shared.scenario.check(request, res.result_int(), res.body()));
+                 shared.scenario.check(request, res.result_int(), res.body()), request, res.body());
     if (!res.keep_alive()) {
       stream.reset();
       buffer.clear();
@@ -201,6 +207,13 @@ RunReport run(const RunOptions& options, Scenario& scenario) {
   }
   std::vector<std::thread> workers;
   for (unsigned t = 0; t < threads; ++t) workers.emplace_back([&, t] { contexts[t]->run(); });
+  std::map<std::string, double> cpu_at_start;
+  if (!options.cpu_roots.empty()) {
+    workers.emplace_back([&] {
+      std::this_thread::sleep_until(shared.start);
+      cpu_at_start = cpu_seconds(read_processes(), options.cpu_roots);
+    });
+  }
   for (auto& w : workers) w.join();
   auto finished = Clock::now();
 
@@ -209,10 +222,15 @@ RunReport run(const RunOptions& options, Scenario& scenario) {
   report.options = options;
   report.seconds = std::chrono::duration<double>(finished - shared.start).count();
   report.connected = shared.connected.load();
+  if (!options.cpu_roots.empty()) {
+    for (const auto& [name, seconds] : cpu_seconds(read_processes(), options.cpu_roots))
+      report.cpu_seconds[name] = seconds - cpu_at_start[name];
+  }
   for (auto& tally : tallies) {
     report.completed += tally.completed;
     report.ok += tally.ok;
     for (const auto& [kind, n] : tally.errors) report.errors[kind] += n;
+    report.error_examples.merge(tally.error_examples);
     report.latency.merge(tally.latency);
     if (report.timeline.size() < tally.timeline.size())
       report.timeline.resize(tally.timeline.size());

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "load/cpu.hpp"
 #include "load/histogram.hpp"
 
 namespace liftoff::load {
@@ -52,6 +53,8 @@ struct RunOptions {
   // per connection), so a connect storm is not measured as the server's latency.
   std::chrono::milliseconds connect_time{0};
   unsigned threads = 1;
+  // Process trees whose CPU time over the measured window is reported (e.g. server, database).
+  CpuRoots cpu_roots;
 };
 
 struct Second {
@@ -67,10 +70,12 @@ struct RunReport {
   unsigned connected = 0;       // connections open when the measurement started
   std::uint64_t completed = 0;  // answers received (right or wrong)
   std::uint64_t ok = 0;
-  std::map<std::string, std::uint64_t> errors;  // by kind, including connection failures
-  Histogram latency;                            // of every answer
-  std::vector<Second> timeline;                 // one entry per second of the run
+  std::map<std::string, std::uint64_t> errors;        // by kind, including connection failures
+  std::map<std::string, std::string> error_examples;  // kind -> the first request and answer
+  Histogram latency;                                  // of every answer
+  std::vector<Second> timeline;                       // one entry per second of the run
   std::uint64_t due_not_sent = 0;  // open loop: requests due that no connection could send in time
+  std::map<std::string, double> cpu_seconds;  // of each of options.cpu_roots, over the window
 
   [[nodiscard]] std::uint64_t error_count() const;
   [[nodiscard]] double error_fraction() const;

@@ -21,7 +21,12 @@ load::RunOptions options_for(unsigned short port) {
 
 TEST_F(Load, AClosedLoopCountsRightAnswers) {
   auto scenario = load::make_scenario("healthz", {});
-  auto report = load::run(options_for(port()), *scenario);
+  auto options = options_for(port());
+  // The server is a child of this process (the loader): each is charged its own time.
+  options.cpu_roots = {{"loader", ::getpid()}, {"server", server_->process->pid()}};
+  auto report = load::run(options, *scenario);
+  EXPECT_GT(report.cpu_seconds.at("loader"), 0.0);
+  EXPECT_GT(report.cpu_seconds.at("server"), 0.0);
   EXPECT_GT(report.completed, 0u);
   EXPECT_EQ(report.ok, report.completed);
   EXPECT_EQ(report.error_count(), 0u);
@@ -60,6 +65,10 @@ TEST_F(Load, WrongAnswersAreErrorsByKind) {
   EXPECT_EQ(report.ok, 0u);
   EXPECT_EQ(report.errors.at("status 401"), report.completed);
   EXPECT_DOUBLE_EQ(report.error_fraction(), 1.0);
+  // The first wrong answer of each kind is kept, with what was asked.
+  auto example = report.error_examples.at("status 401");
+  EXPECT_EQ(example.rfind("GET /v1/me -> {", 0), 0u) << example;
+  EXPECT_NE(example.find("401"), std::string::npos) << example;
 
   auto closed = options_for(free_port());  // nobody listens there
   closed.duration = std::chrono::milliseconds(300);
