@@ -91,6 +91,57 @@ TEST(Pipelined, DeadlineReturnsTimeoutAndTheConnectionCarriesOn) {
   }());
 }
 
+// Found under load (10,000 connections, queries past their deadline): the reader touched the
+// Statement of a caller that had timed out and returned, whose built SQL was gone (a crash in
+// release builds; heap-use-after-free under ASan).
+TEST(Pipelined, ABuiltStatementIsAnsweredAfterItsCallerGaveUpAndLeft) {
+  block_on([&]() -> asio::awaitable<void> {
+    auto conn = co_await testing::connect_test();
+    {
+      auto sql = std::make_unique<std::string>("SELECT pg_sleep($1::float8), 'built'");
+      auto built = std::make_unique<Statement>(Statement{"pipetest.built", *sql, false});
+      Params slow(0.3);
+      auto r = co_await conn->submit(*built, slow, deadline_after(50ms));
+      EXPECT_FALSE(r);
+      EXPECT_EQ(r.error().code, Errc::timeout);
+      sql->assign(sql->size(), '?');  // what a reused buffer would hold
+      built.reset();
+      sql.reset();
+    }
+    Params p(std::int64_t{1}, std::int64_t{2});
+    auto next = co_await conn->submit(kAdd, p, deadline_after(5s));  // read after the late answer
+    EXPECT_TRUE(next) << next.error().detail;
+    if (next) {
+      EXPECT_EQ(next->front().get<std::int64_t>(0), 3);
+    }
+  }());
+}
+
+// Found under load: a Parse cancelled by statement_timeout left every execute pipelined behind it
+// failing with "prepared statement does not exist" (500s); they answer with the Parse's error.
+TEST(Pipelined, StatementsBehindAFailedPrepareAnswerWithItsError) {
+  static constexpr Statement kBroken{"pipetest.broken", "SELECT no_such_column FROM pg_class"};
+  std::vector<std::optional<Error>> errors(10);
+  block_on([&]() -> asio::awaitable<void> {
+    auto conn = co_await testing::connect_test();
+    auto ex = co_await asio::this_coro::executor;
+    for (std::size_t i = 0; i < errors.size(); ++i) {  // one flush: one Parse, ten executes
+      asio::co_spawn(
+          ex,
+          [&, i]() -> asio::awaitable<void> {
+            auto r = co_await conn->submit(kBroken, Params::none(), deadline_after(5s));
+            errors[i] = r ? Error{Errc::internal, "succeeded", {}} : r.error();
+          },
+          asio::detached);
+    }
+    co_return;
+  }());
+  for (const auto& e : errors) {
+    ASSERT_TRUE(e);
+    EXPECT_NE(e->detail.find("SQLSTATE 42703"), std::string::npos) << e->detail;
+  }
+}
+
 TEST(Pipelined, AKilledBackendFailsInFlightStatementsAsUnavailable) {
   block_on([&]() -> asio::awaitable<void> {
     auto victim = co_await testing::connect_test();

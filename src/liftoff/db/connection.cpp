@@ -337,6 +337,7 @@ asio::awaitable<Result<Rows>> Connection::read_segment(const Statement& statemen
                                                        bool prepared_here) {
   // No co_await inside a conditional expression: GCC 12 destroys its temporaries twice.
   std::optional<Error> prepare_error;
+  auto key = statement.fixed ? statement.name : statement.sql;  // as in failed_prepares_
   if (prepared_here) {
     auto prepared = co_await read_statement_result();
     if (!statement.fixed) {
@@ -344,11 +345,25 @@ asio::awaitable<Result<Rows>> Connection::read_segment(const Statement& statemen
     } else if (prepared) {
       prepared_.emplace(statement.name, statement.sql);
     }
-    if (!prepared) prepare_error = prepared.error();
+    if (prepared) {
+      if (auto it = failed_prepares_.find(key); it != failed_prepares_.end())
+        failed_prepares_.erase(it);
+    } else {
+      prepare_error = prepared.error();
+      if (failed_prepares_.size() >= kMaxFailedPrepares) failed_prepares_.clear();
+      failed_prepares_.insert_or_assign(std::string(key), prepared.error());
+    }
     if (!usable()) co_return prepared ? broken_error("prepare") : prepared.error();
   }
   auto rows = co_await read_statement_result();
   if (!usable()) co_return rows ? broken_error("execute") : rows.error();
+  if (!rows && !prepared_here) {
+    // Sent behind a segment whose Parse then failed (a statement timeout, a cancel): the server
+    // answers "prepared statement does not exist"; the caller gets the reason instead.
+    auto failed = failed_prepares_.find(key);
+    bool known = statement.fixed ? prepared_.contains(statement.name) : built_.contains(key);
+    if (failed != failed_prepares_.end() && !known) rows = failed->second;
+  }
   auto synced = co_await read_sync();
   if (!synced) co_return synced.error();
   if (prepare_error) co_return *prepare_error;
@@ -468,9 +483,17 @@ asio::awaitable<Result<void>> Connection::execute_script(std::string_view sql, D
 
 struct Connection::Submission {
   Submission(const Statement& s, const Params& p, Deadline d, const asio::any_io_executor& ex)
-      : statement(&s), params(p), deadline(d), signal(ex, asio::steady_timer::time_point::max()) {}
-  const Statement* statement;
-  Params params;  // copied: the caller may give up (deadline) before the statement is sent
+      : built_name(s.fixed ? "" : s.name),
+        built_sql(s.fixed ? "" : s.sql),
+        statement{s.fixed ? s.name : built_name, s.fixed ? s.sql : built_sql, s.fixed},
+        params(p),
+        deadline(d),
+        signal(ex, asio::steady_timer::time_point::max()) {}
+  // The caller may give up (deadline) before the statement is sent or answered, taking a built
+  // statement's text with it: the submission keeps copies (a fixed statement's text is static).
+  std::string built_name, built_sql;
+  Statement statement;
+  Params params;
   Deadline deadline;
   bool prepare = false;
   std::optional<Result<Rows>> result;  // set once: the answer, or the timeout
@@ -541,12 +564,12 @@ void Connection::flush_submissions() {
   }
   std::unordered_set<std::string_view> preparing;  // by segments still in flight
   for (const auto& sent : sent_) {
-    if (sent->prepare) preparing.insert(sent->statement->name);
+    if (sent->prepare) preparing.insert(sent->statement.name);
   }
   while (!unsent_.empty()) {
     auto sub = std::move(unsent_.front());
     unsent_.pop_front();
-    auto prepare = send_segment(*sub->statement, sub->params, preparing);
+    auto prepare = send_segment(sub->statement, sub->params, preparing);
     if (!prepare) {
       sub->answer(prepare.error());
       if (!usable()) {
@@ -581,7 +604,7 @@ void Connection::flush_submissions() {
 asio::awaitable<void> Connection::read_submissions() {
   while (!sent_.empty()) {
     auto sub = sent_.front();
-    auto rows = co_await read_segment(*sub->statement, sub->prepare);
+    auto rows = co_await read_segment(sub->statement, sub->prepare);
     if (!usable()) {
       fail_submissions(rows ? broken_error("receive") : rows.error());
       break;
@@ -590,7 +613,7 @@ asio::awaitable<void> Connection::read_submissions() {
     sent_.pop_front();
     bool ok = rows.has_value();
     sub->answer(std::move(rows));
-    if (observer_) observer_->observed(sub->statement->name, Clock::now() - sub->submitted, ok);
+    if (observer_) observer_->observed(sub->statement.name, Clock::now() - sub->submitted, ok);
   }
   reader_running_ = false;
 }

@@ -158,6 +158,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   std::unordered_map<std::string, std::string, TextHash, std::equal_to<>> built_;  // sql -> name
+  // Why the last Parse of a statement (by name; built ones by text) failed, until one succeeds:
+  // segments pipelined behind it answer with this instead of "does not exist". Bounded.
+  static constexpr std::size_t kMaxFailedPrepares = 256;
+  std::unordered_map<std::string, Error, TextHash, std::equal_to<>> failed_prepares_;
   std::size_t built_counter_ = 0;
   QueryObserver* observer_ = nullptr;
   bool broken_ = false;
