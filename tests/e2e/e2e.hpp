@@ -45,6 +45,7 @@ struct Server {
         // Cheap Argon2id parameters: the tests are about behaviour, not hash strength.
         {"LIFTOFF_PASSWORD_HASH_OPS", "1"},
         {"LIFTOFF_PASSWORD_HASH_MEMORY", "64k"},
+        {"LIFTOFF_CREDENTIAL_USE_FLUSH", "100ms"},
     };
     for (auto& [k, v] : overrides) env[k] = v;
     std::vector<std::string> argv = {LIFTOFF_BINARY};

@@ -355,6 +355,30 @@ TEST_F(E2E, SessionsCanBeListedRevokedAndLoggedOut) {
   EXPECT_EQ(with_token(port(), "GET", "/v1/me", second_token)->status, 401);
 }
 
+// A request only notes its session's use; the server writes the notes in batches
+// (credential_use_flush, 100 ms in these tests) instead of a write per request.
+TEST_F(E2E, SessionUseIsRecordedInBatches) {
+  auto user = sign_up(port(), "lastseen");
+  db::Params who(*db::Uuid::parse(user.id));
+  auto aged = count_of(
+      "WITH aged AS (UPDATE sessions SET last_seen_at = now() - interval '2 minutes' "
+      "WHERE user_id = $1 RETURNING 1) SELECT count(*) FROM aged",
+      who);
+  ASSERT_EQ(aged, 1);
+  auto recent = [&] {
+    return count_of(
+        "SELECT count(*) FROM sessions WHERE user_id = $1 "
+        "AND last_seen_at > now() - interval '1 minute'",
+        who);
+  };
+  EXPECT_EQ(recent(), 0);
+  auto me = with_token(port(), "GET", "/v1/me", user.token);  // not cached yet: read, and noted
+  ASSERT_TRUE(me);
+  ASSERT_EQ(me->status, 200);
+  for (int i = 0; i < 100 && recent() == 0; ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(recent(), 1);
+}
+
 TEST_F(E2E, PasswordChangeRevokesEveryOtherSession) {
   auto email = unique_email("change");
   auto first = post_json(port(), "/v1/auth/signup", signup_body(email));

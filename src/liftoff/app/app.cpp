@@ -137,6 +137,25 @@ asio::awaitable<void> housekeeping(identity::OrgService& orgs, records::RecordSe
   }
 }
 
+// Writes when credentials were last used, every `interval` until `stopping`, then once more:
+// requests only note their credential (IdentityService::authenticate), so no read waits for a
+// write.
+asio::awaitable<void> record_credential_uses(identity::IdentityService& identity,
+                                             const std::atomic<bool>& stopping,
+                                             std::chrono::milliseconds interval) {
+  auto executor = co_await asio::this_coro::executor;
+  auto next = std::chrono::steady_clock::now() + interval;
+  for (bool last = false; !last;) {
+    asio::steady_timer tick(executor, std::min(interval, std::chrono::milliseconds(250)));
+    co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
+    last = stopping.load(std::memory_order_relaxed);
+    if (!last && std::chrono::steady_clock::now() < next) continue;
+    next = std::chrono::steady_clock::now() + interval;
+    auto recorded = co_await identity.record_uses();
+    if (!recorded) spdlog::warn("recording credential use: {}", recorded.error().detail);
+  }
+}
+
 // Rewrites records of collections whose schema changed, a batch at a time, until `stopping`: at
 // once while there is work, otherwise checking every second. Every process runs it; each collection
 // has one rewriter at a time (RecordService::rewrite_some).
@@ -269,8 +288,8 @@ int serve(const core::Config& config) {
   spdlog::info("serving on http://{}:{} with {} worker threads", config.listen_host, server.port(),
                threads);
   auto cut = server.run(
-      [&revocations, &event_hub, &org_service, &record_service, &stopping, &config](
-          std::size_t worker, asio::io_context& io) {
+      [&revocations, &event_hub, &identity_service, &org_service, &record_service, &stopping,
+       &config](std::size_t worker, asio::io_context& io) {
         // One listener per process keeps the session cache honest (see SessionRevocationListener).
         if (worker == 0) {
           asio::co_spawn(io, revocations.run(), [](const std::exception_ptr& e) {
@@ -283,6 +302,11 @@ int serve(const core::Config& config) {
               io, housekeeping(org_service, record_service, stopping, config.org_purge_interval),
               [](const std::exception_ptr& e) {
                 if (e) spdlog::error("housekeeping failed");
+              });
+          asio::co_spawn(
+              io, record_credential_uses(identity_service, stopping, config.credential_use_flush),
+              [](const std::exception_ptr& e) {
+                if (e) spdlog::error("recording credential use failed");
               });
           asio::co_spawn(io, rewrite_records(record_service, stopping),
                          [](const std::exception_ptr& e) {

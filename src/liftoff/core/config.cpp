@@ -216,6 +216,10 @@ std::vector<ConfigKey> make_keys() {
                               "how long a process trusts a checked session (0: off)",
                               &Config::session_cache_ttl, 0ms, 1min));
   keys.push_back(
+      duration_key("credential_use_flush",
+                   "how often a process writes when sessions and API keys were last used",
+                   &Config::credential_use_flush, 10ms, 10min));
+  keys.push_back(
       {"database_role",
        "role the server acts as (may only append to the audit log); empty: the connecting user",
        false,

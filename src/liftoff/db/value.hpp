@@ -7,6 +7,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -36,6 +37,15 @@ struct Uuid {
   [[nodiscard]] std::string to_string() const;
   [[nodiscard]] static std::optional<Uuid> parse(std::string_view text);
   bool operator==(const Uuid&) const = default;
+};
+
+// For unordered containers of ids (v4 and v7 ids are random enough in their last eight bytes).
+struct UuidHash {
+  std::size_t operator()(const Uuid& id) const noexcept {
+    std::uint64_t tail = 0;
+    std::memcpy(&tail, id.bytes.data() + 8, sizeof tail);
+    return std::hash<std::uint64_t>{}(tail);
+  }
 };
 
 namespace oid {

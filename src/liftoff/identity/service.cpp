@@ -119,17 +119,29 @@ asio::awaitable<Result<Principal>> IdentityService::authenticate(std::string_vie
   if (!found) co_return found.error();
   if (!*found) co_return make_error(Errc::unauthenticated, "invalid or expired credentials");
   auto& live = **found;
-  // Use is recorded at most once a minute per credential: no write per request.
+  // Use is recorded at most once a minute per credential, by record_uses() in batches: a request
+  // neither writes nor waits for a write.
   if (now() - live.last_used_at > std::chrono::minutes(1)) {
-    // Best effort: a failed touch does not fail the request.
-    if (session) {
-      (void)co_await store_.touch_session(live.principal.credential_id);
-    } else {
-      (void)co_await store_.touch_api_key(live.principal.credential_id);
-    }
+    std::lock_guard lock(uses_mutex_);
+    (session ? used_sessions_ : used_api_keys_).insert(live.principal.credential_id);
   }
   if (cache_) cache_->put(digest, live.principal, live.expires_at, generation);
   co_return std::move(live.principal);
+}
+
+asio::awaitable<Result<std::size_t>> IdentityService::record_uses() {
+  std::vector<db::Uuid> sessions, api_keys;
+  {
+    std::lock_guard lock(uses_mutex_);
+    sessions.assign(used_sessions_.begin(), used_sessions_.end());
+    api_keys.assign(used_api_keys_.begin(), used_api_keys_.end());
+    used_sessions_.clear();
+    used_api_keys_.clear();
+  }
+  if (sessions.empty() && api_keys.empty()) co_return std::size_t{0};
+  auto touched = co_await store_.touch(sessions, api_keys);
+  if (!touched) co_return touched.error();  // lost: the next use notes them again
+  co_return sessions.size() + api_keys.size();
 }
 
 asio::awaitable<Result<void>> IdentityService::logout(const Principal& who) {

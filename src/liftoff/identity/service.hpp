@@ -3,7 +3,9 @@
 // sessions. No HTTP types here; handlers in api/identity.cpp translate.
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "liftoff/core/error.hpp"
@@ -57,6 +59,10 @@ class IdentityService {
   // unauthenticated unless `token` is a live session's token or a live API key.
   [[nodiscard]] boost::asio::awaitable<Result<Principal>> authenticate(std::string_view token);
   [[nodiscard]] boost::asio::awaitable<Result<void>> logout(const Principal& who);
+  // Writes when the sessions and API keys authenticated since the last call were used (a batch of
+  // statements; the server calls it every `credential_use_flush` and at shutdown). Returns how
+  // many credentials it recorded.
+  [[nodiscard]] boost::asio::awaitable<Result<std::size_t>> record_uses();
   // validation_failed when the current password is wrong or the new one breaks the policy; on
   // success every other session of the user is revoked.
   [[nodiscard]] boost::asio::awaitable<Result<void>> change_password(
@@ -76,6 +82,8 @@ class IdentityService {
   IdentityOptions options_;
   LoginThrottle throttle_;
   SessionCache* cache_;
+  std::mutex uses_mutex_;  // authenticate() runs on every worker thread
+  std::unordered_set<db::Uuid, db::UuidHash> used_sessions_, used_api_keys_;
 };
 
 }  // namespace liftoff::identity

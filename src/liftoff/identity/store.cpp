@@ -48,13 +48,15 @@ constexpr Statement kApiKeyByDigest{
     "SELECT k.id, k.org_id, o.name, k.role, COALESCE(k.last_used_at, 'epoch') "
     "FROM api_keys k JOIN orgs o ON o.id = k.org_id "
     "WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND o.deleted_at IS NULL"};
-constexpr Statement kTouchApiKey{
-    "identity.touch_api_key",
-    "UPDATE api_keys SET last_used_at = now() WHERE id = $1 "
+// Ids come as one comma-separated text parameter (ids this process generated or read back).
+constexpr Statement kTouchApiKeys{
+    "identity.touch_api_keys",
+    "UPDATE api_keys SET last_used_at = now() WHERE id = ANY(string_to_array($1, ',')::uuid[]) "
     "AND (last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')"};
-constexpr Statement kTouchSession{"identity.touch_session",
-                                  "UPDATE sessions SET last_seen_at = now() "
-                                  "WHERE id = $1 AND last_seen_at < now() - interval '60 seconds'"};
+constexpr Statement kTouchSessions{
+    "identity.touch_sessions",
+    "UPDATE sessions SET last_seen_at = now() WHERE id = ANY(string_to_array($1, ',')::uuid[]) "
+    "AND last_seen_at < now() - interval '60 seconds'"};
 constexpr Statement kRevokeSession{
     "identity.revoke_session",
     "WITH revoked AS (UPDATE sessions SET revoked_at = now() "
@@ -187,19 +189,26 @@ IdentityStore::api_key_by_digest(const std::string& digest) {
   co_return live;
 }
 
-asio::awaitable<Result<void>> IdentityStore::touch_api_key(const db::Uuid& key_id) {
-  Params params(key_id);
-  auto rows =
-      co_await db_.query(Intent::write, Tenant::control(), kTouchApiKey, params, deadline());
-  if (!rows) co_return rows.error();
-  co_return Result<void>{};
-}
-
-asio::awaitable<Result<void>> IdentityStore::touch_session(const db::Uuid& session_id) {
-  Params params(session_id);
-  auto rows =
-      co_await db_.query(Intent::write, Tenant::control(), kTouchSession, params, deadline());
-  if (!rows) co_return rows.error();
+asio::awaitable<Result<void>> IdentityStore::touch(const std::vector<db::Uuid>& sessions,
+                                                   const std::vector<db::Uuid>& api_keys) {
+  // On a connection of its own, in statements of a thousand rows: a long UPDATE on the shared
+  // pipelined connections would hold up every request's statements queued behind it.
+  constexpr std::size_t kPerStatement = 1'000;
+  auto lease = co_await db_.acquire(Intent::write, Tenant::control(), deadline());
+  if (!lease) co_return lease.error();
+  for (auto [ids, statement] :
+       {std::pair{&sessions, &kTouchSessions}, {&api_keys, &kTouchApiKeys}}) {
+    for (std::size_t at = 0; at < ids->size(); at += kPerStatement) {
+      std::string list;
+      for (std::size_t i = at; i < std::min(ids->size(), at + kPerStatement); ++i) {
+        if (!list.empty()) list += ',';
+        list += (*ids)[i].to_string();
+      }
+      Params params(list);
+      auto rows = co_await (*lease)->query(*statement, params, deadline());
+      if (!rows) co_return rows.error();
+    }
+  }
   co_return Result<void>{};
 }
 

@@ -105,10 +105,10 @@ class IdentityStore {
   // The live API key (not revoked, its org not deleted) as a principal.
   [[nodiscard]] boost::asio::awaitable<Result<std::optional<LiveCredential>>> api_key_by_digest(
       const std::string& digest);
-  // Records an API key's use, at most once a minute per key.
-  [[nodiscard]] boost::asio::awaitable<Result<void>> touch_api_key(const db::Uuid& key_id);
-  // Records use, at most once a minute per session (no write per request).
-  [[nodiscard]] boost::asio::awaitable<Result<void>> touch_session(const db::Uuid& session_id);
+  // Records that these sessions and API keys were used now (rows touched in the last minute are
+  // left alone): a few statements for any number of credentials.
+  [[nodiscard]] boost::asio::awaitable<Result<void>> touch(const std::vector<db::Uuid>& sessions,
+                                                           const std::vector<db::Uuid>& api_keys);
   // False when there was no live session of that user with that id.
   [[nodiscard]] boost::asio::awaitable<Result<bool>> revoke_session(const db::Uuid& session_id,
                                                                     const db::Uuid& user_id);
