@@ -103,6 +103,22 @@ TEST(SessionCache, StaysWithinItsCapacity) {
   EXPECT_LE(cache.size(), 160u);
 }
 
+// While its revocation listener is not connected an eviction could be missed: the cache then
+// neither answers nor keeps anything, and what it held is gone.
+TEST(SessionCache, UntrustedItAnswersNothingAndKeepsNothing) {
+  SessionCache cache(60s, 1000);
+  auto held = new_digest(), offered = new_digest();
+  cache.put(held, user_principal(), in(3600s), cache.generation());
+  cache.trust(false);
+  EXPECT_FALSE(cache.get(held));
+  cache.put(offered, user_principal(), in(3600s), cache.generation());
+  EXPECT_EQ(cache.size(), 0u);
+  cache.trust(true);
+  EXPECT_FALSE(cache.get(held));  // cleared, not just hidden
+  cache.put(offered, user_principal(), in(3600s), cache.generation());
+  EXPECT_TRUE(cache.get(offered));
+}
+
 TEST(SessionCache, ZeroTtlDisablesIt) {
   SessionCache cache(0ms, 1000);
   auto digest = new_digest();

@@ -214,7 +214,7 @@ std::vector<ConfigKey> make_keys() {
                               &Config::session_idle, 1min, std::chrono::hours(24 * 365)));
   keys.push_back(duration_key("session_cache_ttl",
                               "how long a process trusts a checked session (0: off)",
-                              &Config::session_cache_ttl, 0ms, 1min));
+                              &Config::session_cache_ttl, 0ms, 10min));
   keys.push_back(
       duration_key("credential_use_flush",
                    "how often a process writes when sessions and API keys were last used",

@@ -44,7 +44,7 @@ struct Config {
   std::size_t password_hash_queue = 64;  // admitted hashes before 429
   milliseconds session_ttl{30LL * 24 * 3600 * 1000};
   milliseconds session_idle{7LL * 24 * 3600 * 1000};
-  milliseconds session_cache_ttl{5'000};      // 0: every request checks the session in the database
+  milliseconds session_cache_ttl{60'000};     // 0: every request checks the session in the database
   milliseconds credential_use_flush{10'000};  // last-use times are written in batches this often
   std::vector<std::string> trusted_proxies;   // peers whose X-Forwarded-For names the client
   std::string database_role = "liftoff_app";  // SET ROLE for serving; empty: the connecting user

@@ -24,11 +24,14 @@ void evict(SessionCache& cache, std::string_view payload) {
 }
 
 asio::awaitable<void> SessionRevocationListener::run() {
+  // The cache is trusted only while we listen: evictions sent while we are not would be missed.
+  cache_.trust(false);
   co_await db::listen(
       connect_, std::string(kSessionsChannel),
       {[this] { return stopping_.load(std::memory_order_relaxed); },
        [this] {
          cache_.clear();  // whatever was revoked while we were not listening is forgotten with it
+         cache_.trust(true);
          listening_.store(true, std::memory_order_relaxed);
        },
        [this](const std::vector<db::Notification>& batch) {
@@ -36,7 +39,7 @@ asio::awaitable<void> SessionRevocationListener::run() {
        },
        [this] {
          listening_.store(false, std::memory_order_relaxed);
-         cache_.clear();
+         cache_.trust(false);
        }});
 }
 

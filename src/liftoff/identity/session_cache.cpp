@@ -20,6 +20,7 @@ std::unordered_map<std::string, SessionCache::Entry>::iterator SessionCache::Sha
 }
 
 std::optional<Principal> SessionCache::get(const std::string& digest) {
+  if (!trusted_.load(std::memory_order_acquire)) return std::nullopt;
   auto& shard = shard_for(digest);
   std::lock_guard lock(shard.mutex);
   auto it = shard.by_digest.find(digest);
@@ -33,7 +34,7 @@ std::optional<Principal> SessionCache::get(const std::string& digest) {
 
 void SessionCache::put(const std::string& digest, const Principal& principal,
                        db::Timestamp expires_at, std::uint64_t generation) {
-  if (ttl_.count() == 0) return;
+  if (ttl_.count() == 0 || !trusted_.load(std::memory_order_acquire)) return;
   auto remaining = expires_at - std::chrono::time_point_cast<std::chrono::microseconds>(
                                     std::chrono::system_clock::now());
   auto lifetime = std::min<std::chrono::microseconds>(ttl_, remaining);
@@ -82,6 +83,11 @@ void SessionCache::evict_user(const db::Uuid& user_id) {
 
 void SessionCache::evict_org(const db::Uuid& org_id) {
   evict_if([&](const Principal& p) { return p.role_in(org_id).has_value(); });
+}
+
+void SessionCache::trust(bool trusted) {
+  trusted_.store(trusted, std::memory_order_release);
+  if (!trusted) clear();
 }
 
 void SessionCache::clear() {

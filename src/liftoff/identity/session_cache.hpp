@@ -40,6 +40,9 @@ class SessionCache {
   void evict_user(const db::Uuid& user_id);
   void evict_org(const db::Uuid& org_id);
   void clear();
+  // While untrusted (its listener is not connected, so evictions may be missed) the cache answers
+  // nothing and keeps nothing; distrust also clears it. Trusted when constructed.
+  void trust(bool trusted);
   [[nodiscard]] std::size_t size();
 
  private:
@@ -64,6 +67,7 @@ class SessionCache {
   std::chrono::milliseconds ttl_;
   std::size_t shard_capacity_;
   std::atomic<std::uint64_t> generation_{0};
+  std::atomic<bool> trusted_{true};
   std::array<Shard, 16> shards_;
 };
 
