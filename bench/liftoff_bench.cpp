@@ -189,23 +189,37 @@ int main(int argc, char** argv) {
       ->add_option("--measured", measured,
                    "SYSTEM=FILE: a `run --json` file with CPU per answer (repeatable)")
       ->required();
-  capacity->add_option("--users", assume.users)->check(CLI::PositiveNumber);
-  capacity->add_option("--daily-active", assume.daily_active)->check(CLI::Range(0.0, 1.0));
-  capacity->add_option("--requests-per-active-hour", assume.requests_per_active_hour)
+  capacity->add_option("--users", assume.users, "users to plan for")->check(CLI::PositiveNumber);
+  capacity->add_option("--daily-active", assume.daily_active, "share of users active on a day")
+      ->check(CLI::Range(0.0, 1.0));
+  capacity
+      ->add_option("--requests-per-active-hour", assume.requests_per_active_hour,
+                   "API requests an active user makes per working hour")
       ->check(CLI::NonNegativeNumber);
-  capacity->add_option("--active-hours", assume.active_hours)->check(CLI::Range(0.0, 24.0));
-  capacity->add_option("--peak-factor", assume.peak_factor)->check(CLI::Range(1.0, 100.0));
-  capacity->add_option("--cpu-target", assume.cpu_target)->check(CLI::Range(0.05, 1.0));
-  capacity->add_option("--vcpus-per-core", assume.vcpus_per_core)->check(CLI::PositiveNumber);
-  capacity->add_option("--machine-vcpus", assume.machine_vcpus)->check(CLI::PositiveNumber);
-  capacity->add_option("--machine-hourly", assume.machine_hourly)->check(CLI::NonNegativeNumber);
-  capacity->add_option("--min-machines", assume.min_machines)->check(CLI::Range(1u, 10'000u));
-  capacity->add_option("--db-vcpus", assume.db_vcpus)->check(CLI::PositiveNumber);
-  capacity->add_option("--db-hourly", assume.db_hourly)->check(CLI::NonNegativeNumber);
-  capacity->add_option("--db-multi-az", assume.db_multi_az);
-  capacity->add_option("--storage-bytes-per-user", assume.storage_bytes_per_user)
+  capacity->add_option("--active-hours", assume.active_hours, "working hours a day")
+      ->check(CLI::Range(0.0, 24.0));
+  capacity->add_option("--peak-factor", assume.peak_factor, "busiest second over the day's mean")
+      ->check(CLI::Range(1.0, 100.0));
+  capacity->add_option("--cpu-target", assume.cpu_target, "CPU utilization to plan for at peak")
+      ->check(CLI::Range(0.05, 1.0));
+  capacity->add_option("--vcpus-per-core", assume.vcpus_per_core, "cloud vCPUs per measured core")
+      ->check(CLI::PositiveNumber);
+  capacity->add_option("--machine-vcpus", assume.machine_vcpus, "vCPUs of an application machine")
+      ->check(CLI::PositiveNumber);
+  capacity->add_option("--machine-hourly", assume.machine_hourly, "USD per machine-hour")
       ->check(CLI::NonNegativeNumber);
-  capacity->add_option("--storage-gb-month", assume.storage_gb_month)
+  capacity->add_option("--min-machines", assume.min_machines, "fewest application machines")
+      ->check(CLI::Range(1u, 10'000u));
+  capacity->add_option("--db-vcpus", assume.db_vcpus, "vCPUs of a database instance")
+      ->check(CLI::PositiveNumber);
+  capacity->add_option("--db-hourly", assume.db_hourly, "USD per database instance-hour")
+      ->check(CLI::NonNegativeNumber);
+  capacity->add_option("--db-multi-az", assume.db_multi_az, "a standby per database instance");
+  capacity
+      ->add_option("--storage-bytes-per-user", assume.storage_bytes_per_user,
+                   "database bytes per user")
+      ->check(CLI::NonNegativeNumber);
+  capacity->add_option("--storage-gb-month", assume.storage_gb_month, "USD per GB-month")
       ->check(CLI::NonNegativeNumber);
 
   CLI11_PARSE(cli, argc, argv);
@@ -232,10 +246,12 @@ int main(int argc, char** argv) {
   for (const auto& named : cpu_of) {
     auto eq = named.find('=');
     int pid = 0;
-    if (eq == std::string::npos || eq == 0 ||
-        std::from_chars(named.data() + eq + 1, named.data() + named.size(), pid).ec !=
-            std::errc{} ||
-        pid <= 1) {
+    bool ok = eq != std::string::npos && eq > 0;
+    if (ok) {
+      auto [end, ec] = std::from_chars(named.data() + eq + 1, named.data() + named.size(), pid);
+      ok = ec == std::errc{} && end == named.data() + named.size() && pid > 1;
+    }
+    if (!ok) {
       fmt::print(stderr, "--cpu-of wants NAME=PID, got '{}'\n", named);
       return 2;
     }
