@@ -24,6 +24,7 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <utility>
 
 #include "load/capacity.hpp"
 #include "load/dataset.hpp"
@@ -113,14 +114,21 @@ int seed_command(const std::string& database_url, const liftoff::load::Dataset& 
   return 0;
 }
 
+// "NAME=VALUE" as its two parts, both non-empty (the --cpu-of and --measured arguments).
+std::optional<std::pair<std::string, std::string>> split_named(const std::string& text) {
+  auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == text.size()) return std::nullopt;
+  return std::pair{text.substr(0, eq), text.substr(eq + 1)};
+}
+
 // The CPU per answer a `run --json` file measured, for capacity planning.
 std::optional<liftoff::load::Measured> measured_from(const std::string& named) {
-  auto eq = named.find('=');
-  if (eq == std::string::npos || eq == 0) {
+  auto parts = split_named(named);
+  if (!parts) {
     fmt::print(stderr, "--measured wants SYSTEM=FILE, got '{}'\n", named);
     return std::nullopt;
   }
-  auto path = named.substr(eq + 1);
+  const auto& [system, path] = *parts;
   std::ifstream in(path);
   std::stringstream text;
   text << in.rdbuf();
@@ -138,7 +146,7 @@ std::optional<liftoff::load::Measured> measured_from(const std::string& named) {
                path);
     return std::nullopt;
   }
-  return liftoff::load::Measured{named.substr(0, eq), server->to_number<double>(),
+  return liftoff::load::Measured{system, server->to_number<double>(),
                                  database->to_number<double>()};
 }
 
@@ -244,18 +252,19 @@ int main(int argc, char** argv) {
       if (!line.empty()) scenario_options.ids.push_back(line);
   }
   for (const auto& named : cpu_of) {
-    auto eq = named.find('=');
+    auto parts = split_named(named);
     int pid = 0;
-    bool ok = eq != std::string::npos && eq > 0;
+    bool ok = parts.has_value();
     if (ok) {
-      auto [end, ec] = std::from_chars(named.data() + eq + 1, named.data() + named.size(), pid);
-      ok = ec == std::errc{} && end == named.data() + named.size() && pid > 1;
+      const auto& digits = parts->second;
+      auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), pid);
+      ok = ec == std::errc{} && end == digits.data() + digits.size() && pid > 1;
     }
     if (!ok) {
       fmt::print(stderr, "--cpu-of wants NAME=PID, got '{}'\n", named);
       return 2;
     }
-    options.cpu_roots.emplace_back(named.substr(0, eq), pid);
+    options.cpu_roots.emplace_back(parts->first, pid);
   }
   options.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
   return run_command(url, scenario, options, seconds, think_ms, scenario_options, json_path,
