@@ -10,6 +10,18 @@ namespace {
 
 class Load : public E2E {};
 
+// Each kind of error a run saw, with its count and first example: what a failure should say.
+std::string describe_errors(const load::RunReport& report) {
+  std::string out;
+  for (const auto& [kind, count] : report.errors) {
+    out += kind + " x" + std::to_string(count);
+    if (auto example = report.error_examples.find(kind); example != report.error_examples.end())
+      out += ": " + example->second;
+    out += "\n";
+  }
+  return out;
+}
+
 load::RunOptions options_for(unsigned short port) {
   load::RunOptions o;
   o.port = port;
@@ -28,7 +40,7 @@ TEST_F(Load, AClosedLoopCountsRightAnswers) {
   EXPECT_GT(report.cpu_seconds.at("loader"), 0.0);
   EXPECT_GT(report.cpu_seconds.at("server"), 0.0);
   EXPECT_GT(report.completed, 0u);
-  EXPECT_EQ(report.ok, report.completed);
+  EXPECT_EQ(report.ok, report.completed) << describe_errors(report);
   EXPECT_EQ(report.error_count(), 0u);
   std::uint64_t per_second = 0;
   for (const auto& s : report.timeline) per_second += s.completed;
@@ -43,7 +55,7 @@ TEST_F(Load, AnOpenLoopSendsOrReportsEveryRequestItOwed) {
   options.rate = 250;  // 200 requests due in 0.8 s
   auto report = load::run(options, *scenario);
   EXPECT_EQ(report.completed + report.due_not_sent, 200u);
-  EXPECT_EQ(report.ok, report.completed);
+  EXPECT_EQ(report.ok, report.completed) << describe_errors(report);
 }
 
 // A scenario whose idea of a right answer the server does not share.

@@ -169,6 +169,28 @@ TEST_F(E2E, IdleKeepAliveConnectionIsClosedQuietly) {
   EXPECT_GE(std::chrono::steady_clock::now() - started, 1200ms);
 }
 
+// A connection opened as another closes can be woken by the closed one's readiness (asio reuses
+// per-descriptor state). Such a wake-up finds nothing to read: the connection is still idle, so
+// a request sent after the request timeout (but before the idle timeout) must be served.
+TEST_F(E2E, ANewConnectionIsIdleUntilItsFirstByte) {
+  std::vector<std::unique_ptr<RawConnection>> waiting;
+  for (int round = 0; round < 20; ++round) {
+    auto closing = std::make_unique<RawConnection>(port());
+    ASSERT_TRUE(closing->send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_TRUE(closing->read_response());
+    closing.reset();
+    for (int i = 0; i < 4; ++i) waiting.push_back(std::make_unique<RawConnection>(port()));
+  }
+  std::this_thread::sleep_for(1000ms);  // past the request timeout (700 ms), within the idle one
+  for (auto& c : waiting) ASSERT_TRUE(c->send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  int served = 0;
+  for (auto& c : waiting) {
+    auto r = c->read_response();
+    if (r && r->status == 200) ++served;
+  }
+  EXPECT_EQ(served, static_cast<int>(waiting.size()));
+}
+
 TEST_F(E2E, MalformedRequestsGet400) {
   const std::vector<std::string> bad = {
       "GARBAGE\r\n\r\n",
