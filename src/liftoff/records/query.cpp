@@ -328,6 +328,10 @@ Result<CompiledQuery> compile_list(const Schema& schema, const db::Uuid& collect
   for (const auto& key : request.sort) {
     auto col = b.column(schema, key.field);
     if (!col) return make_error(Errc::internal, "sort key not in schema");
+    // Slot indexes hold only filled slots (migrations/control/0007). A sort key is a required
+    // field, so every record's slot is filled once the slot is ready: saying so changes no
+    // result and lets PostgreSQL walk the index instead of sorting the collection.
+    if (col->indexed && schema.find(key.field)) *where += " AND " + col->sql + " IS NOT NULL";
     columns.push_back(*col);
   }
   if (request.cursor) {
