@@ -169,26 +169,34 @@ TEST_F(E2E, IdleKeepAliveConnectionIsClosedQuietly) {
   EXPECT_GE(std::chrono::steady_clock::now() - started, 1200ms);
 }
 
-// A connection opened as another closes can be woken by the closed one's readiness (asio reuses
-// per-descriptor state). Such a wake-up finds nothing to read: the connection is still idle, so
-// a request sent after the request timeout (but before the idle timeout) must be served.
+// A connection accepted just as another closes can be woken as readable with nothing to read
+// (seen with asio's epoll reactor: 5-6 of these 80 connections, every run, before the fix). It is
+// still idle then: a request sent after the request timeout (700 ms here) but within the idle
+// timeout (1500 ms) must be served, not answered 408.
 TEST_F(E2E, ANewConnectionIsIdleUntilItsFirstByte) {
-  std::vector<std::unique_ptr<RawConnection>> waiting;
+  using Clock = std::chrono::steady_clock;
+  std::vector<std::pair<std::unique_ptr<RawConnection>, Clock::time_point>> waiting;
   for (int round = 0; round < 20; ++round) {
     auto closing = std::make_unique<RawConnection>(port());
     ASSERT_TRUE(closing->send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
     ASSERT_TRUE(closing->read_response());
     closing.reset();
-    for (int i = 0; i < 4; ++i) waiting.push_back(std::make_unique<RawConnection>(port()));
+    for (int i = 0; i < 4; ++i)
+      waiting.emplace_back(std::make_unique<RawConnection>(port()), Clock::now());
   }
-  std::this_thread::sleep_for(1000ms);  // past the request timeout (700 ms), within the idle one
-  for (auto& c : waiting) ASSERT_TRUE(c->send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
-  int served = 0;
-  for (auto& c : waiting) {
+  std::this_thread::sleep_for(850ms);  // the request timeout and one sweep of deadlines
+  auto sent = Clock::now();
+  for (auto& [c, opened] : waiting)
+    ASSERT_TRUE(c->send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  int due = 0, served = 0;
+  for (auto& [c, opened] : waiting) {
     auto r = c->read_response();
+    if (sent - opened > 1300ms) continue;  // a slow machine: the idle timeout may have closed it
+    ++due;
     if (r && r->status == 200) ++served;
   }
-  EXPECT_EQ(served, static_cast<int>(waiting.size()));
+  EXPECT_GT(due, 0);
+  EXPECT_EQ(served, due);
 }
 
 TEST_F(E2E, MalformedRequestsGet400) {

@@ -459,9 +459,9 @@ struct Server::Impl {
   // Waits on an idle connection for the first bytes of its next request and reads them into
   // `buffer`, holding no read buffer while idle (memory per idle connection). False when the
   // peer closed or broke the connection, or the wait was cancelled (idle timeout, shutdown).
-  // A readiness wake-up can find nothing to read: asio's epoll reactor wakes a connection
-  // accepted just as another closed (e2e ANewConnectionIsIdleUntilItsFirstByte). Then the
-  // connection is still idle and the wait goes on, to the same deadline.
+  // A readiness wake-up can find nothing to read (seen for connections accepted just as another
+  // closed: e2e ANewConnectionIsIdleUntilItsFirstByte). Then the connection is still idle and
+  // the wait goes on, to the same deadline.
   static asio::awaitable<bool> await_request(Session& s, beast::flat_buffer& buffer) {
     static constexpr std::size_t kFirstRead = 4096;
     for (;;) {
