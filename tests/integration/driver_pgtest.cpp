@@ -193,6 +193,41 @@ TEST(Driver, UniqueViolationIsConflict) {
   }());
 }
 
+// A deferred constraint is checked when a statement's implicit transaction commits: at the sync
+// that ends its segment, after the statement itself reported success. The write is then rolled
+// back, so the caller must get the error; it was told "inserted" before (an acknowledged write
+// that was never stored).
+TEST(Driver, AnErrorAtTheSegmentsSyncFailsItsStatement) {
+  static constexpr Statement kDeferred{
+      "test.deferred",
+      "CREATE TEMP TABLE driver_deferred (id int8 UNIQUE DEFERRABLE INITIALLY DEFERRED)"};
+  static constexpr Statement kInsertDeferred{"test.insert_deferred",
+                                             "INSERT INTO driver_deferred (id) VALUES ($1)"};
+  static constexpr Statement kCountDeferred{"test.count_deferred",
+                                            "SELECT count(*) FROM driver_deferred"};
+  block_on([]() -> asio::awaitable<void> {
+    auto conn = co_await testing::connect_test();
+    EXPECT_TRUE(co_await conn->query(kDeferred, Params::none(), soon()));
+    Params row(std::int64_t{7});
+    EXPECT_TRUE(co_await conn->query(kInsertDeferred, row, soon()));
+    auto exclusive = co_await conn->query(kInsertDeferred, row, soon());
+    EXPECT_FALSE(exclusive);
+    if (!exclusive) {
+      EXPECT_EQ(exclusive.error().code, Errc::conflict) << exclusive.error().detail;
+    }
+    auto pipelined = co_await conn->submit(kInsertDeferred, row, soon());
+    EXPECT_FALSE(pipelined);
+    if (!pipelined) {
+      EXPECT_EQ(pipelined.error().code, Errc::conflict) << pipelined.error().detail;
+    }
+    auto count = co_await conn->query(kCountDeferred, Params::none(), soon());
+    EXPECT_TRUE(count);
+    if (count) {
+      EXPECT_EQ(count->front().get<std::int64_t>(0), 1);
+    }
+  }());
+}
+
 TEST(Driver, ConnectFailureIsUnavailable) {
   block_on([]() -> asio::awaitable<void> {
     ConnectOptions options{

@@ -240,6 +240,12 @@ asio::awaitable<Result<pg_result*>> Connection::next_result() {
   co_return PQgetResult(conn_);
 }
 
+Error Connection::failure_of(const pg_result* result) const {
+  auto error = error_from_result(result);
+  if (error.code == Errc::timeout && timed_out_) error.detail = "query exceeded its deadline";
+  return error;
+}
+
 // Reads the result of one statement: its PGresult, then the NULL that ends it.
 asio::awaitable<Result<Rows>> Connection::read_statement_result() {
   auto first = co_await next_result();
@@ -259,23 +265,27 @@ asio::awaitable<Result<Rows>> Connection::read_statement_result() {
     case PGRES_PIPELINE_ABORTED:
       co_return make_error(Errc::internal,
                            "statement skipped: an earlier statement in its segment failed");
-    default: {
-      auto error = error_from_result(rows.native());
-      if (error.code == Errc::timeout && timed_out_) error.detail = "query exceeded its deadline";
-      co_return error;
-    }
+    default:
+      co_return failure_of(rows.native());
   }
 }
 
+// Reads to the sync that ends a segment. An error reported there, after the statement's own
+// result, fails the segment: a deferred constraint checked as the statement's implicit
+// transaction commits rolls its write back (integration AnErrorAtTheSegmentsSyncFailsItsStatement).
 asio::awaitable<Result<void>> Connection::read_sync() {
+  std::optional<Error> failed;
   for (;;) {
     auto r = co_await next_result();
     if (!r) co_return r.error();
     if (*r == nullptr) continue;
     auto status = PQresultStatus(*r);
+    if (status == PGRES_FATAL_ERROR && !failed) failed = failure_of(*r);
     PQclear(*r);
-    if (status == PGRES_PIPELINE_SYNC) co_return Result<void>{};
+    if (status == PGRES_PIPELINE_SYNC) break;
   }
+  if (failed) co_return *failed;
+  co_return Result<void>{};
 }
 
 Result<bool> Connection::send_segment(const Statement& statement, const Params& params,

@@ -134,6 +134,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   [[nodiscard]] boost::asio::awaitable<Result<Rows>> read_segment(const Statement& statement,
                                                                   bool prepared_here);
   [[nodiscard]] boost::asio::awaitable<Result<void>> read_sync();
+  // The error a failed result reports (a cancel at our deadline reads as the deadline).
+  [[nodiscard]] Error failure_of(const pg_result* result) const;
   [[nodiscard]] Error broken_error(std::string_view what);
   void request_cancel();
   void force_close();
