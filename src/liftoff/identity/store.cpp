@@ -1,5 +1,9 @@
 #include "liftoff/identity/store.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 
 #include "liftoff/db/database.hpp"
@@ -191,14 +195,26 @@ IdentityStore::api_key_by_digest(const std::string& digest) {
 
 asio::awaitable<Result<void>> IdentityStore::touch(const std::vector<db::Uuid>& sessions,
                                                    const std::vector<db::Uuid>& api_keys) {
-  // On a connection of its own, in statements of a thousand rows: a long UPDATE on the shared
-  // pipelined connections would hold up every request's statements queued behind it.
-  constexpr std::size_t kPerStatement = 1'000;
+  // On a connection of its own: a long UPDATE on the shared pipelined connections would hold up
+  // every request's statements queued behind it. In small statements with a pause between them:
+  // written back to back, the thousands of sessions first seen in ten seconds took a core for a
+  // moment, a spike in every request's latency (the mix over 10,000 connections at 2,000 req/s:
+  // p99.9 31-36 ms with a 38-49 ms second, 8.5 ms and no spike once paced).
+  constexpr std::size_t kPerStatement = 250;
+  constexpr auto kPause = std::chrono::milliseconds(10);
   auto lease = co_await db_.acquire(Intent::write, Tenant::control(), deadline());
   if (!lease) co_return lease.error();
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer pause(executor);
+  bool first = true;
   for (auto [ids, statement] :
        {std::pair{&sessions, &kTouchSessions}, {&api_keys, &kTouchApiKeys}}) {
     for (std::size_t at = 0; at < ids->size(); at += kPerStatement) {
+      if (!first) {
+        pause.expires_after(kPause);
+        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+      }
+      first = false;
       std::string list;
       for (std::size_t i = at; i < std::min(ids->size(), at + kPerStatement); ++i) {
         if (!list.empty()) list += ',';
