@@ -114,27 +114,43 @@ Result<void> prepare_schema(const std::string& url, bool auto_migrate) {
   }());
 }
 
+// Runs `work` every `interval`, checking `stopping` every `tick`: at `AtStop::leave` it returns
+// as soon as it sees `stopping`, at `AtStop::run_once_more` it runs `work` a last time first.
+enum class AtStop { leave, run_once_more };
+template <typename Work>
+asio::awaitable<void> every(std::chrono::milliseconds interval, std::chrono::milliseconds tick,
+                            const std::atomic<bool>& stopping, AtStop at_stop, Work work) {
+  auto executor = co_await asio::this_coro::executor;
+  auto next = std::chrono::steady_clock::now() + interval;
+  for (;;) {
+    if (at_stop == AtStop::leave && stopping.load(std::memory_order_relaxed)) co_return;
+    asio::steady_timer timer(executor, tick);
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    bool last = at_stop == AtStop::run_once_more && stopping.load(std::memory_order_relaxed);
+    if (!last && std::chrono::steady_clock::now() < next) continue;
+    next = std::chrono::steady_clock::now() + interval;
+    co_await work();
+    if (last) co_return;
+  }
+}
+
 // Housekeeping, every `interval` until `stopping`: purges organizations past their grace period and
 // forgets expired Idempotency-Keys. Every process runs it; both are safe to run concurrently.
 asio::awaitable<void> housekeeping(identity::OrgService& orgs, records::RecordService& records,
                                    const std::atomic<bool>& stopping,
                                    std::chrono::milliseconds interval) {
-  auto executor = co_await asio::this_coro::executor;
-  auto next = std::chrono::steady_clock::now() + interval;
-  while (!stopping.load(std::memory_order_relaxed)) {
-    asio::steady_timer tick(executor, std::chrono::milliseconds(250));  // notices `stopping` soon
-    co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (std::chrono::steady_clock::now() < next) continue;
-    next = std::chrono::steady_clock::now() + interval;
-    auto purged = co_await orgs.purge_expired(100);
-    if (!purged) {
-      spdlog::warn("purging deleted organizations: {}", purged.error().detail);
-    } else if (*purged > 0) {
-      spdlog::info("purged {} organization(s) past their grace period", *purged);
-    }
-    auto expired = co_await records.expire_idempotency_keys(10'000);
-    if (!expired) spdlog::warn("expiring idempotency keys: {}", expired.error().detail);
-  }
+  co_await every(interval, std::chrono::milliseconds(250), stopping, AtStop::leave,
+                 [&orgs, &records]() -> asio::awaitable<void> {
+                   auto purged = co_await orgs.purge_expired(100);
+                   if (!purged) {
+                     spdlog::warn("purging deleted organizations: {}", purged.error().detail);
+                   } else if (*purged > 0) {
+                     spdlog::info("purged {} organization(s) past their grace period", *purged);
+                   }
+                   auto expired = co_await records.expire_idempotency_keys(10'000);
+                   if (!expired)
+                     spdlog::warn("expiring idempotency keys: {}", expired.error().detail);
+                 });
 }
 
 // Writes when credentials were last used, every `interval` until `stopping`, then once more:
@@ -143,17 +159,12 @@ asio::awaitable<void> housekeeping(identity::OrgService& orgs, records::RecordSe
 asio::awaitable<void> record_credential_uses(identity::IdentityService& identity,
                                              const std::atomic<bool>& stopping,
                                              std::chrono::milliseconds interval) {
-  auto executor = co_await asio::this_coro::executor;
-  auto next = std::chrono::steady_clock::now() + interval;
-  for (bool last = false; !last;) {
-    asio::steady_timer tick(executor, std::min(interval, std::chrono::milliseconds(250)));
-    co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
-    last = stopping.load(std::memory_order_relaxed);
-    if (!last && std::chrono::steady_clock::now() < next) continue;
-    next = std::chrono::steady_clock::now() + interval;
-    auto recorded = co_await identity.record_uses();
-    if (!recorded) spdlog::warn("recording credential use: {}", recorded.error().detail);
-  }
+  co_await every(interval, std::min(interval, std::chrono::milliseconds(250)), stopping,
+                 AtStop::run_once_more, [&identity]() -> asio::awaitable<void> {
+                   auto recorded = co_await identity.record_uses();
+                   if (!recorded)
+                     spdlog::warn("recording credential use: {}", recorded.error().detail);
+                 });
 }
 
 // Rewrites records of collections whose schema changed, a batch at a time, until `stopping`: at
