@@ -328,6 +328,50 @@ TEST_F(TransactionTest, ErrorInsideTransactionFailsCommit) {
   }());
 }
 
+// BEGIN goes out with the first statement: the statement runs inside the transaction BEGIN opened
+// (its isolation level), a failing first statement fails the commit, and a transaction that ran
+// nothing commits and rolls back without a word to the server.
+TEST_F(TransactionTest, BeginTravelsWithTheFirstStatement) {
+  static constexpr Statement kIsolation{"test.isolation",
+                                        "SELECT current_setting('transaction_isolation')"};
+  block_on(io, [&]() -> asio::awaitable<void> {
+    EXPECT_TRUE(
+        co_await db->query(Intent::write, Tenant::control(), kCreateTable, Params::none(), soon()));
+    {
+      auto tx = co_await db->begin(Tenant::control(), soon(), Isolation::repeatable_read);
+      auto level = co_await tx->query(kIsolation, Params::none(), soon());
+      EXPECT_TRUE(level);
+      if (level) {
+        EXPECT_EQ(level->front().get<std::string>(0), "repeatable read");
+      }
+      EXPECT_TRUE(co_await tx->commit(soon()));
+    }
+    {
+      auto tx = co_await db->begin(Tenant::control(), soon());
+      Params row(std::int64_t{6001}, std::string("first"));
+      EXPECT_FALSE(co_await tx->query(kDivide, Params(std::int32_t{0}), soon()));
+      EXPECT_FALSE(co_await tx->query(kInsert, row, soon()));  // the transaction is aborted
+      EXPECT_FALSE(co_await tx->commit(soon()));
+    }
+    {
+      auto tx = co_await db->begin(Tenant::control(), soon());
+      EXPECT_TRUE(co_await tx->commit(soon()));
+    }
+    {
+      auto tx = co_await db->begin(Tenant::control(), soon());
+      EXPECT_TRUE(co_await tx->rollback(soon()));
+    }
+    auto lease = co_await db->acquire(Intent::write, Tenant::control(), soon());
+    EXPECT_EQ((*lease)->transaction_state(), TransactionState::idle);
+    Params id(std::int64_t{6001});
+    auto count = co_await (*lease)->query(kCount, id, soon());
+    EXPECT_TRUE(count);
+    if (count) {
+      EXPECT_EQ(count->front().get<std::int64_t>(0), 0);
+    }
+  }());
+}
+
 TEST_F(TransactionTest, StatementMetricsAreLabelledByName) {
   block_on(io, [&]() -> asio::awaitable<void> {
     Params p(std::int64_t{1}, std::int64_t{2});

@@ -214,6 +214,10 @@ asio::awaitable<Result<void>> Connection::wait_ready() {
     if (!socket_->sd.is_open()) co_return broken_error("wait");
     int flushed = PQflush(conn_);
     if (flushed < 0) co_return broken_error("send");
+    // A result already buffered needs no read: a segment's answer (its result, the NULL after
+    // it, its sync) arrives in one packet, and reading again for each would cost a system call
+    // that finds nothing.
+    if (flushed == 0 && PQisBusy(conn_) == 0) co_return Result<void>{};
     if (PQconsumeInput(conn_) == 0) co_return broken_error("receive");
     if (flushed == 0 && PQisBusy(conn_) == 0) co_return Result<void>{};
     boost::system::error_code ec;

@@ -55,20 +55,38 @@ class Database::StatementMetrics final : public QueryObserver {
   std::vector<std::unordered_map<const void*, Series>> caches_;
 };
 
-asio::awaitable<Result<Transaction>> Transaction::begin(Lease lease, Deadline deadline,
+asio::awaitable<Result<Transaction>> Transaction::begin(Lease lease, Deadline /*sent later*/,
                                                         Isolation isolation) {
   const Statement& begin = isolation == Isolation::serializable      ? kBeginSerializable
                            : isolation == Isolation::repeatable_read ? kBeginRepeatableRead
                                                                      : kBeginReadCommitted;
-  auto started = co_await lease->query(begin, Params::none(), deadline);
-  if (!started) co_return started.error();
-  co_return Transaction(std::move(lease));
+  co_return Transaction(std::move(lease), begin);
+}
+
+asio::awaitable<std::vector<Result<Rows>>> Transaction::run(std::span<const Query> queries,
+                                                            Deadline deadline) {
+  if (!unsent_begin_) co_return co_await lease_->pipeline(queries, deadline);
+  std::vector<Query> with_begin;
+  with_begin.reserve(queries.size() + 1);
+  with_begin.push_back(Query{unsent_begin_, Params()});
+  with_begin.insert(with_begin.end(), queries.begin(), queries.end());
+  unsent_begin_ = nullptr;
+  auto results = co_await lease_->pipeline(with_begin, deadline);
+  if (!results.front()) {  // nothing after a failed BEGIN ran in the transaction
+    auto failed = results.front().error();
+    for (auto& r : results) r = failed;
+  }
+  results.erase(results.begin());
+  co_return results;
 }
 
 asio::awaitable<Result<Rows>> Transaction::query(const Statement& statement, const Params& params,
                                                  Deadline deadline) {
   if (!open_) co_return make_error(Errc::internal, "transaction already ended");
-  co_return co_await lease_->query(statement, params, deadline);
+  if (!unsent_begin_) co_return co_await lease_->query(statement, params, deadline);
+  std::array<Query, 1> one{Query{&statement, params}};
+  auto results = co_await run(one, deadline);
+  co_return std::move(results.front());
 }
 
 asio::awaitable<std::vector<Result<Rows>>> Transaction::pipeline(std::span<const Query> queries,
@@ -79,12 +97,13 @@ asio::awaitable<std::vector<Result<Rows>>> Transaction::pipeline(std::span<const
       ended.emplace_back(make_error(Errc::internal, "transaction already ended"));
     co_return ended;
   }
-  co_return co_await lease_->pipeline(queries, deadline);
+  co_return co_await run(queries, deadline);
 }
 
 asio::awaitable<Result<void>> Transaction::commit(Deadline deadline) {
   if (!open_) co_return make_error(Errc::internal, "transaction already ended");
   open_ = false;
+  if (unsent_begin_) co_return Result<void>{};  // ran nothing
   // COMMIT of a failed transaction reports ROLLBACK; surface that as an error, not a success.
   auto failed = lease_->transaction_state() == TransactionState::failed;
   auto done = co_await lease_->query(kCommit, Params::none(), deadline);
@@ -99,14 +118,14 @@ asio::awaitable<Result<Rows>> Transaction::commit_after(const Statement& stateme
                                                         const Params& params, Deadline deadline) {
   if (!open_) co_return make_error(Errc::internal, "transaction already ended");
   open_ = false;
-  if (lease_->transaction_state() == TransactionState::failed) {
+  if (!unsent_begin_ && lease_->transaction_state() == TransactionState::failed) {
     auto rolled_back = co_await lease_->query(kRollback, Params::none(), deadline);
     (void)rolled_back;
     co_return make_error(Errc::conflict,
                          "transaction was aborted by an earlier error; rolled back");
   }
   std::array<Query, 2> queries{Query{&statement, params}, Query{&kCommit, Params()}};
-  auto results = co_await lease_->pipeline(queries, deadline);
+  auto results = co_await run(queries, deadline);
   if (!results[0]) co_return std::move(results[0]).error();  // the COMMIT rolled back
   if (!results[1]) co_return std::move(results[1]).error();
   co_return std::move(*results[0]);
@@ -115,6 +134,7 @@ asio::awaitable<Result<Rows>> Transaction::commit_after(const Statement& stateme
 asio::awaitable<Result<void>> Transaction::rollback(Deadline deadline) {
   if (!open_) co_return Result<void>{};
   open_ = false;
+  if (unsent_begin_) co_return Result<void>{};  // ran nothing
   auto done = co_await lease_->query(kRollback, Params::none(), deadline);
   if (!done) co_return done.error();
   co_return Result<void>{};

@@ -36,7 +36,8 @@ enum class Isolation { read_committed, repeatable_read, serializable };
 
 // A transaction owns its lease: the connection cannot be used outside it. commit() or rollback()
 // ends it; a Transaction destroyed while open returns its connection to the pool, which rolls it
-// back before reuse, so every path ends the transaction.
+// back before reuse, so every path ends the transaction. BEGIN goes out with the first statement,
+// in the same round trip (a transaction that runs nothing never reaches the server).
 class Transaction {
  public:
   [[nodiscard]] static boost::asio::awaitable<Result<Transaction>> begin(
@@ -58,8 +59,13 @@ class Transaction {
   [[nodiscard]] bool open() const { return open_; }
 
  private:
-  explicit Transaction(Lease lease) : lease_(std::move(lease)) {}
+  Transaction(Lease lease, const Statement& begin)
+      : lease_(std::move(lease)), unsent_begin_(&begin) {}
+  // Runs `queries` in one round trip, behind the BEGIN when it has not been sent yet.
+  [[nodiscard]] boost::asio::awaitable<std::vector<Result<Rows>>> run(
+      std::span<const Query> queries, Deadline deadline);
   Lease lease_;
+  const Statement* unsent_begin_;  // null once sent
   bool open_ = true;
 };
 
