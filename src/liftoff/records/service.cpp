@@ -343,29 +343,20 @@ asio::awaitable<Result<std::shared_ptr<const Collection>>> RecordService::collec
     const db::Uuid& org_id, std::string_view name) {
   if (!is_identifier(name)) co_return no_collection();
   auto key = org_id.to_string() + "/" + std::string(name);
-  auto now = std::chrono::steady_clock::now();
-  {
-    std::lock_guard lock(cache_mutex_);
-    auto it = cache_.find(key);
-    if (it != cache_.end() && it->second.valid_until > now) co_return it->second.collection;
-  }
+  auto now = SchemaCache::Clock::now();
+  if (auto cached = schema_cache_.find(key, now)) co_return cached;
   Params params(org_id, name);
   auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), kCollection, params,
                                  deadline());
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return no_collection();
   auto found = std::make_shared<const Collection>(collection_from(rows->front()));
-  if (options_.schema_cache_ttl.count() > 0) {
-    std::lock_guard lock(cache_mutex_);
-    if (cache_.size() >= 10'000) cache_.clear();  // bounded; refilled on demand
-    cache_[key] = Cached{found, now + options_.schema_cache_ttl};
-  }
+  schema_cache_.store(key, found, now);
   co_return found;
 }
 
 void RecordService::forget(const db::Uuid& org_id, std::string_view name) {
-  std::lock_guard lock(cache_mutex_);
-  cache_.erase(org_id.to_string() + "/" + std::string(name));
+  schema_cache_.forget(org_id.to_string() + "/" + std::string(name));
 }
 
 asio::awaitable<Result<Collection>> RecordService::collection_in(db::Transaction& tx,

@@ -7,10 +7,8 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "liftoff/audit/audit.hpp"
@@ -19,6 +17,7 @@
 #include "liftoff/records/list_cache.hpp"
 #include "liftoff/records/query.hpp"
 #include "liftoff/records/schema.hpp"
+#include "liftoff/records/schema_cache.hpp"
 
 namespace liftoff::db {
 class Database;
@@ -34,6 +33,7 @@ struct RecordsOptions {
   // Reads (lists) trust a collection's schema this long per process; changes on this process evict
   // at once, on others within the TTL.
   std::chrono::milliseconds schema_cache_ttl{5'000};
+  std::size_t schema_cache_entries = 50'000;  // collections per process (see SchemaCache)
   // Called after a record mutation committed, with the org and the audit seq of its event: how the
   // event stream learns of changes (see events.hpp). Thread-safe; must not block.
   std::function<void(const db::Uuid& org_id, std::int64_t seq)> on_published;
@@ -114,7 +114,10 @@ void append_record_json(std::string& out, const Record& record,
 class RecordService {
  public:
   RecordService(db::Database& database, RecordsOptions options)
-      : db_(database), options_(std::move(options)), list_cache_(options_.list_cache_bytes) {}
+      : db_(database),
+        options_(std::move(options)),
+        schema_cache_(options_.schema_cache_ttl, options_.schema_cache_entries),
+        list_cache_(options_.list_cache_bytes) {}
 
   [[nodiscard]] const RecordsOptions& options() const { return options_; }
 
@@ -228,12 +231,7 @@ class RecordService {
 
   db::Database& db_;
   RecordsOptions options_;
-  struct Cached {
-    std::shared_ptr<const Collection> collection;
-    std::chrono::steady_clock::time_point valid_until;
-  };
-  std::mutex cache_mutex_;
-  std::unordered_map<std::string, Cached> cache_;  // org id + '/' + name
+  SchemaCache schema_cache_;
   ListCache list_cache_;
 };
 

@@ -1,0 +1,31 @@
+#include "liftoff/records/schema_cache.hpp"
+
+namespace liftoff::records {
+
+std::shared_ptr<const Collection> SchemaCache::find(const std::string& key, Clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(key);
+  if (it == entries_.end() || it->second.valid_until <= now) return nullptr;
+  return it->second.collection;
+}
+
+void SchemaCache::store(const std::string& key, std::shared_ptr<const Collection> collection,
+                        Clock::time_point read_at) {
+  if (!enabled()) return;
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(key);
+  if (it == entries_.end() && entries_.size() >= capacity_) entries_.erase(entries_.begin());
+  entries_.insert_or_assign(key, Entry{std::move(collection), read_at + ttl_});
+}
+
+void SchemaCache::forget(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  entries_.erase(key);
+}
+
+std::size_t SchemaCache::size() {
+  std::lock_guard lock(mutex_);
+  return entries_.size();
+}
+
+}  // namespace liftoff::records

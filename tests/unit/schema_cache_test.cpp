@@ -1,0 +1,56 @@
+// The per-process schema cache: fresh for its TTL, evicted at once by forget, and bounded without
+// forgetting everything at the bound (it used to clear itself when full, so a process serving
+// more collections than the bound read every collection from the database again and again).
+#include "liftoff/records/schema_cache.hpp"
+
+#include <gtest/gtest.h>
+
+#include "liftoff/records/service.hpp"
+
+namespace liftoff::records {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::shared_ptr<const Collection> named(const std::string& name) {
+  auto c = std::make_shared<Collection>();
+  c->name = name;
+  return c;
+}
+
+TEST(SchemaCache, ServesACollectionForItsTtlAndForgetsItOnDemand) {
+  SchemaCache cache(5s, 100);
+  auto t0 = SchemaCache::Clock::now();
+  EXPECT_EQ(cache.find("org/tickets", t0), nullptr);
+  cache.store("org/tickets", named("tickets"), t0);
+  auto hit = cache.find("org/tickets", t0 + 4s);
+  EXPECT_NE(hit, nullptr);
+  if (hit) {
+    EXPECT_EQ(hit->name, "tickets");
+  }
+  EXPECT_EQ(cache.find("org/tickets", t0 + 5s), nullptr);  // stale: read it again
+  cache.store("org/tickets", named("tickets"), t0 + 5s);
+  cache.forget("org/tickets");
+  EXPECT_EQ(cache.find("org/tickets", t0 + 6s), nullptr);
+}
+
+TEST(SchemaCache, AFullCacheMakesRoomForOneByDroppingOne) {
+  SchemaCache cache(1min, 1000);
+  auto t0 = SchemaCache::Clock::now();
+  for (int i = 0; i < 4500; ++i) cache.store("org/c" + std::to_string(i), named("c"), t0);
+  EXPECT_EQ(cache.size(), 1000u);
+  int kept = 0;
+  for (int i = 0; i < 4500; ++i) kept += cache.find("org/c" + std::to_string(i), t0) != nullptr;
+  EXPECT_EQ(kept, 1000);
+  EXPECT_NE(cache.find("org/c4499", t0), nullptr);  // the newest is always in
+  cache.store("org/c4499", named("again"), t0);     // replacing an entry drops nothing
+  EXPECT_EQ(cache.size(), 1000u);
+
+  SchemaCache off(0ms, 1000);
+  EXPECT_FALSE(off.enabled());
+  off.store("org/c", named("c"), t0);
+  EXPECT_EQ(off.find("org/c", t0), nullptr);
+}
+
+}  // namespace
+}  // namespace liftoff::records
