@@ -64,7 +64,8 @@ db::EmbeddedPostgres& test_postgres() {
     options.data_dir = g_dir;
     options.port = free_port();
     options.database = "liftoff_test";
-    options.settings = {"fsync = off", "synchronous_commit = off", "full_page_writes = off"};
+    options.settings = {"fsync = off", "synchronous_commit = off", "full_page_writes = off",
+                        "shared_buffers = 128MB"};
     g_postgres = std::make_unique<db::EmbeddedPostgres>(options);
     auto started = g_postgres->start();
     if (!started) {

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <optional>
 #include <random>
@@ -168,12 +169,26 @@ Result<void> EmbeddedPostgres::init() {
        << "port = " << options_.port << "\n"
        << "unix_socket_directories = ''\n"
        << "max_connections = 200\n"
-       << "shared_buffers = 128MB\n"
        << "logging_collector = off\n";
+  auto pages = ::sysconf(_SC_PHYS_PAGES);
+  auto page_size = ::sysconf(_SC_PAGESIZE);
+  std::uint64_t ram = pages > 0 && page_size > 0 ? static_cast<std::uint64_t>(pages) *
+                                                       static_cast<std::uint64_t>(page_size)
+                                                 : 0;
+  for (const auto& s : memory_settings(ram)) conf << s << "\n";
   for (const auto& s : options_.settings) conf << s << "\n";
   conf.close();
   if (user) chown_tree(cluster_dir(), *user);
   return {};
+}
+
+std::vector<std::string> memory_settings(std::uint64_t ram_bytes) {
+  constexpr std::uint64_t kMiB = 1024 * 1024;
+  auto ram_mib = ram_bytes / kMiB;
+  auto buffers_mib = std::clamp<std::uint64_t>(ram_mib / 4, 128, 8192);
+  auto cache_mib = std::max<std::uint64_t>(ram_mib / 2, buffers_mib);
+  return {fmt::format("shared_buffers = {}MB", buffers_mib),
+          fmt::format("effective_cache_size = {}MB", cache_mib)};
 }
 
 bool EmbeddedPostgres::running() const {

@@ -18,7 +18,9 @@ struct EmbeddedPostgresOptions {
   std::uint16_t port = 54320;
   std::string database = "liftoff";
   std::filesystem::path bin_dir = "/usr/lib/postgresql/15/bin";
-  std::vector<std::string> settings;  // extra postgresql.conf lines at init, e.g. "fsync = off"
+  // postgresql.conf lines at init, after the defaults (memory_settings() for this machine), so they
+  // override them: e.g. "fsync = off".
+  std::vector<std::string> settings;
 };
 
 class EmbeddedPostgres {
@@ -45,6 +47,11 @@ class EmbeddedPostgres {
 
   EmbeddedPostgresOptions options_;
 };
+
+// PostgreSQL's memory for a machine with `ram_bytes` of memory: shared_buffers a quarter of it (the
+// PostgreSQL documentation's starting point), between 128 MB and 8 GB, and effective_cache_size
+// (the planner's estimate of what the OS caches) half of it. As postgresql.conf lines.
+[[nodiscard]] std::vector<std::string> memory_settings(std::uint64_t ram_bytes);
 
 // Runs a program (no shell) and waits; as `postgres` when we are root. Returns its exit status.
 int run_program(const std::vector<std::string>& argv, bool drop_root);
