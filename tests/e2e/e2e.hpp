@@ -87,6 +87,14 @@ class E2E : public ::testing::Test {
   static inline Server* server_ = nullptr;
 };
 
+// The number after `name ` (with its labels, if any) in the server's /metrics; -1 when absent.
+inline double metric(unsigned short port, const std::string& name) {
+  auto r = http_request(port, "GET", "/metrics");
+  if (!r) return -1;
+  auto at = r->body.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(r->body.substr(at + name.size() + 2));
+}
+
 inline boost::json::object problem(const HttpResponse& r) {
   EXPECT_EQ(r.header("content-type"), "application/problem+json");
   return boost::json::parse(r.body).as_object();

@@ -384,14 +384,6 @@ TEST_F(Events, ChangesReachSubscribersOfOtherProcesses) {
   EXPECT_EQ(other.process->wait(10s), 0) << other.process->log();
 }
 
-// The number after `name ` in the server's /metrics.
-double metric(unsigned short port, const std::string& name) {
-  auto r = http_request(port, "GET", "/metrics");
-  if (!r) return -1;
-  auto at = r->body.find("\n" + name + " ");
-  return at == std::string::npos ? -1 : std::stod(r->body.substr(at + name.size() + 2));
-}
-
 TEST_F(Events, AStreamEndsWhenItsClientGoesAwayNotAtTheNextHeartbeat) {
   Server server;  // the default heartbeat: 15 s
   ASSERT_TRUE(server.wait_ready()) << server.process->log();

@@ -463,6 +463,73 @@ TEST_F(Records, FieldsCanBeAddedToALiveCollection) {
   EXPECT_EQ(json_of(*audit).at("events").as_array().size(), 1u);
 }
 
+// Single-record writes take the collection from the process's schema cache and read it again
+// only when it changed: a process whose cache is behind a schema change made elsewhere still
+// writes with the current schema, and a collection deleted elsewhere is gone for it too.
+TEST_F(Records, WritesOnAProcessBehindASchemaChangeUseTheCurrentSchema) {
+  auto t = new_tenant(port(), "stale-schema");
+  create_tickets(t);
+  Server other;  // a second process sharing the database, with its own schema cache
+  ASSERT_TRUE(other.wait_ready()) << other.process->log();
+  Tenant via_other = t;
+  via_other.port = other.port;
+  auto first = create(via_other, {{"title", "Cached"}, {"status", "open"}, {"priority", 1}});
+  ASSERT_EQ(status(first), 201) << first->body;  // `other` now holds the schema
+  std::string first_id(json_of(*first).at("id").as_string());
+
+  // Writes with a warm cache read the collection in no statement of their own.
+  const std::string for_share =
+      R"(db_query_duration_seconds_count{statement="records.collection_for_share"})";
+  auto locked_reads = metric(other.port, for_share);
+  ASSERT_EQ(status(create(via_other, {{"title", "Warm"}, {"status", "open"}, {"priority", 2}})),
+            201);
+  EXPECT_EQ(metric(other.port, for_share), locked_reads);
+
+  auto data = [](const std::optional<HttpResponse>& r) {  // a missing field reads as null
+    return json_of(*r).at("data").as_object();
+  };
+  auto add_field = [&](const std::string& field) {
+    auto r = send_json(port(), "PATCH", t.base + "/tickets", t.owner.token,
+                       R"({"add":[)" + field + "]}");
+    ASSERT_EQ(status(r), 200) << r->body;
+  };
+  // Each change below is made on the first process while `other` has the previous schema cached.
+  // Valid under both: the write finds the collection changed and runs again with the new schema.
+  add_field(R"({"name":"points","type":"integer","required":true,"default":3})");
+  auto plain = create(via_other, {{"title", "Plain"}, {"status", "open"}, {"priority", 4}});
+  ASSERT_EQ(status(plain), 201) << plain->body;
+  EXPECT_EQ(data(plain)["points"], 3);
+  ASSERT_EQ(status(create(via_other, {{"title", "Recache"}, {"status", "open"}, {"priority", 4}})),
+            201);
+  add_field(R"({"name":"team","type":"enum","values":["a","b"]})");
+  auto updated = send_json(other.port, "PATCH", t.base + "/tickets/records/" + first_id,
+                           t.owner.token, R"({"team": "b"})");
+  ASSERT_EQ(status(updated), 200) << updated->body;
+  EXPECT_EQ(data(updated)["team"], "b");
+  EXPECT_EQ(data(updated)["points"], 3);
+  ASSERT_EQ(status(create(via_other, {{"title", "Recache"}, {"status", "open"}, {"priority", 4}})),
+            201);
+  // Valid only under the new schema: the cached one calls `area` unknown.
+  add_field(R"({"name":"area","type":"text"})");
+  auto with_area = create(
+      via_other, {{"title", "New field"}, {"status", "open"}, {"priority", 3}, {"area", "north"}});
+  ASSERT_EQ(status(with_area), 201) << with_area->body;
+  EXPECT_EQ(data(with_area)["area"], "north");
+  // Missing records are still 404 on the optimistic path.
+  auto missing = send_json(other.port, "PATCH",
+                           t.base + "/tickets/records/018f2d6e-0000-7000-8000-000000000000",
+                           t.owner.token, R"({"priority": 6})");
+  EXPECT_EQ(status(missing), 404);
+
+  auto gone = http_request(port(), "DELETE", t.base + "/tickets",
+                           "Authorization: Bearer " + t.owner.token + "\r\n");
+  ASSERT_EQ(status(gone), 204) << gone->body;
+  EXPECT_EQ(status(create(via_other, {{"title", "Late"}, {"status", "open"}, {"priority", 1}})),
+            404);
+  other.process->signal(SIGTERM);
+  EXPECT_EQ(other.process->wait(10s), 0);
+}
+
 TEST_F(Records, RelationsPointIntoTheSameOrg) {
   auto t = new_tenant(port(), "relations");
   create_tickets(t);

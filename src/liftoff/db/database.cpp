@@ -100,6 +100,10 @@ asio::awaitable<std::vector<Result<Rows>>> Transaction::pipeline(std::span<const
   co_return co_await run(queries, deadline);
 }
 
+bool Transaction::aborted() const {
+  return !unsent_begin_ && lease_->transaction_state() == TransactionState::failed;
+}
+
 asio::awaitable<Result<void>> Transaction::commit(Deadline deadline) {
   if (!open_) co_return make_error(Errc::internal, "transaction already ended");
   open_ = false;

@@ -57,6 +57,8 @@ class Transaction {
                                                                   Deadline deadline);
   [[nodiscard]] boost::asio::awaitable<Result<void>> rollback(Deadline deadline);
   [[nodiscard]] bool open() const { return open_; }
+  // Whether a statement failed in the transaction (it can only roll back now).
+  [[nodiscard]] bool aborted() const;
 
  private:
   Transaction(Lease lease, const Statement& begin)

@@ -25,8 +25,9 @@ constexpr Statement kInsertCollection{
     "records.insert_collection",
     "INSERT INTO collections (id, org_id, name, fields) VALUES ($1, $2, $3, $4) "
     "RETURNING created_at, updated_at"};
+// xmin::text::int8 is the row's version: every update of the collection changes it.
 #define LIFTOFF_COLLECTION_COLUMNS \
-  "id, org_id, name, fields, created_at, updated_at, layout, evolution"
+  "id, org_id, name, fields, created_at, updated_at, layout, evolution, xmin::text::int8"
 constexpr Statement kCollections{"records.collections",
                                  "SELECT " LIFTOFF_COLLECTION_COLUMNS
                                  " FROM collections "
@@ -76,11 +77,15 @@ constexpr Statement kDeleteCollection{
 
 #define LIFTOFF_SLOT_VALUES \
   "$5, $6, $7, $8::numeric, $9::numeric, $10::timestamptz, $11::timestamptz, $12, $13"
+// Record writes hold their collection (FOR KEY SHARE: a schema change's FOR UPDATE waits for them)
+// only while its row is the version the schema was read from ($16 / $4); otherwise they find
+// nothing (see RecordService::create_record).
 constexpr Statement kInsertRecord{
     "records.insert",
     "INSERT INTO records (collection_id, id, org_id, data, t1, t2, t3, n1, n2, d1, d2, u1, u2, "
-    "search, layout) VALUES ($1, $2, $3, $4, " LIFTOFF_SLOT_VALUES
-    ", to_tsvector('simple', $14), $15) "
+    "search, layout) SELECT $1, $2, $3, $4, " LIFTOFF_SLOT_VALUES
+    ", to_tsvector('simple', $14), $15 FROM collections "
+    "WHERE id = $1 AND xmin::text::int8 = $16 FOR KEY SHARE "
     "RETURNING version, created_at, updated_at"};
 constexpr Statement kUpdateRecord{
     "records.update",
@@ -101,10 +106,12 @@ constexpr Statement kGetRecord{
     "SELECT r.id, r.version, r.created_at, r.updated_at, r.data, r.layout, c.layout "
     "FROM records r JOIN collections c ON c.id = r.collection_id "
     "WHERE c.org_id = $1 AND c.name = $2 AND r.id = $3 AND r.org_id = $1"};
-constexpr Statement kLockRecord{"records.lock",
-                                "SELECT id, version, created_at, updated_at, data, layout "
-                                "FROM records WHERE collection_id = $1 AND id = $2 AND org_id = $3 "
-                                "FOR UPDATE"};
+constexpr Statement kLockRecord{
+    "records.lock",
+    "SELECT r.id, r.version, r.created_at, r.updated_at, r.data, r.layout "
+    "FROM records r JOIN collections c ON c.id = r.collection_id "
+    "WHERE r.collection_id = $1 AND r.id = $2 AND r.org_id = $3 AND c.xmin::text::int8 = $4 "
+    "FOR UPDATE OF r FOR KEY SHARE OF c"};
 constexpr Statement kDeleteRecord{
     "records.delete",
     "DELETE FROM records WHERE collection_id = $1 AND id = $2 AND org_id = $3 "
@@ -152,7 +159,8 @@ Collection collection_from(const db::Row& row) {
   return {
       row.get<db::Uuid>(0),      row.get<db::Uuid>(1),
       row.get<std::string>(2),   Schema::from_stored(fields, row.get<std::int32_t>(6), &evolution),
-      row.get<db::Timestamp>(4), row.get<db::Timestamp>(5)};
+      row.get<db::Timestamp>(4), row.get<db::Timestamp>(5),
+      row.get<std::int64_t>(8)};
 }
 
 // Columns: id, version, created_at, updated_at, data, layout.
@@ -192,6 +200,18 @@ std::string search_text(const Schema& schema, const json::object& data) {
 }
 
 // A unique-slot violation as a 409 naming the field.
+// Single-record writes run first against the collection as this process's schema cache has it,
+// without reading it in the transaction: the write's own statement holds the collection only if
+// its row is still the version the schema was read from, and finds nothing otherwise (the
+// collection changed or went, or, for an update, the record does not exist). The write then runs
+// once more against the collection read again under lock, as it does when the cached schema
+// rejected the input (a newer schema may accept it), provided nothing failed in the transaction.
+template <typename T>
+bool retry_locked(const db::Transaction& tx, const Result<std::optional<T>>& written) {
+  if (tx.aborted()) return false;
+  return written ? !written->has_value() : written.error().code == Errc::validation_failed;
+}
+
 Error unique_conflict(const Error& error, const Schema& schema) {
   for (const auto& f : schema.fields()) {
     if (!f.unique_slot.empty() &&
@@ -571,13 +591,23 @@ asio::awaitable<Result<StoredResponse>> RecordService::create_record(
       co_return StoredResponse{row.get<std::int32_t>(2), row.get<std::string>(3), true};
     }
   }
-  auto collection = co_await collection_in(*tx, org_id, collection_name);
+  // The write goes out against the collection as this process last read it, in the round trip
+  // that begins the transaction; see retry_locked() for when it runs again.
+  auto collection = co_await this->collection(org_id, collection_name);
   if (!collection) co_return collection.error();
-  auto inserted = co_await insert_in(*tx, *collection, data);
+  auto inserted = co_await insert_in(*tx, **collection, data);
+  if (retry_locked(*tx, inserted)) {
+    forget(org_id, collection_name);
+    auto locked = co_await collection_in(*tx, org_id, collection_name);
+    if (!locked) co_return locked.error();
+    *collection = std::make_shared<const Collection>(std::move(*locked));
+    inserted = co_await insert_in(*tx, **collection, data);
+  }
   if (!inserted) co_return inserted.error();
-  auto& record = *inserted;
+  if (!*inserted) co_return make_error(Errc::internal, "the collection changed while locked");
+  auto& record = **inserted;
   StoredResponse response{201, record_json(record), false};
-  audit::Change change{"record.created", collection->name, record.id.to_string(), std::nullopt,
+  audit::Change change{"record.created", (*collection)->name, record.id.to_string(), std::nullopt,
                        response.body};
   if (idempotency) {
     Params store(org_id, idempotency->key, static_cast<std::int32_t>(response.status),
@@ -625,9 +655,8 @@ asio::awaitable<Result<void>> RecordService::bring_current(const db::Uuid& org_i
   co_return Result<void>{};
 }
 
-asio::awaitable<Result<Record>> RecordService::insert_in(db::Transaction& tx,
-                                                         const Collection& collection,
-                                                         const json::object& data) {
+asio::awaitable<Result<std::optional<Record>>> RecordService::insert_in(
+    db::Transaction& tx, const Collection& collection, const json::object& data) {
   auto valid = validate_record(collection.schema, data);
   if (!valid) co_return valid.error();
   auto related = co_await check_relations(tx, collection.org_id, collection.schema, *valid);
@@ -638,25 +667,27 @@ asio::awaitable<Result<Record>> RecordService::insert_in(db::Transaction& tx,
   add_slots(params, collection.schema, *valid);
   params.add(search_text(collection.schema, *valid));
   params.add(record.layout);
+  params.add(collection.row_version);
   auto inserted = co_await tx.query(kInsertRecord, params, deadline());
   if (!inserted) {
     if (inserted.error().code == Errc::conflict)
       co_return unique_conflict(inserted.error(), collection.schema);
     co_return inserted.error();
   }
+  if (inserted->empty()) co_return std::optional<Record>{};  // the collection is not as read
   record.version = inserted->front().get<std::int64_t>(0);
   record.created_at = inserted->front().get<db::Timestamp>(1);
   record.updated_at = inserted->front().get<db::Timestamp>(2);
   co_return record;
 }
 
-asio::awaitable<Result<RecordChange>> RecordService::update_in(
+asio::awaitable<Result<std::optional<RecordChange>>> RecordService::update_in(
     db::Transaction& tx, const Collection& collection, const db::Uuid& id, const json::object& data,
     bool merge, std::optional<std::int64_t> if_match) {
-  Params key(collection.id, id, collection.org_id);
+  Params key(collection.id, id, collection.org_id, collection.row_version);
   auto current = co_await tx.query(kLockRecord, key, deadline());
   if (!current) co_return current.error();
-  if (current->empty()) co_return no_record();
+  if (current->empty()) co_return std::optional<RecordChange>{};
   std::vector<Record> previous{record_from(current->front())};
   upgrade(collection.schema, previous);
   RecordChange change{previous.front(), std::nullopt};
@@ -684,7 +715,7 @@ asio::awaitable<Result<RecordChange>> RecordService::update_in(
   record.version = updated->front().get<std::int64_t>(0);
   record.updated_at = updated->front().get<db::Timestamp>(2);
   change.record = std::move(record);
-  co_return change;
+  co_return std::optional<RecordChange>{std::move(change)};
 }
 
 asio::awaitable<Result<Record>> RecordService::delete_in(db::Transaction& tx,
@@ -693,7 +724,8 @@ asio::awaitable<Result<Record>> RecordService::delete_in(db::Transaction& tx,
                                                          std::optional<std::int64_t> if_match) {
   Params key(collection.id, id, collection.org_id);
   if (if_match) {
-    auto current = co_await tx.query(kLockRecord, key, deadline());
+    Params locking(collection.id, id, collection.org_id, collection.row_version);
+    auto current = co_await tx.query(kLockRecord, locking, deadline());
     if (!current) co_return current.error();
     if (current->empty()) co_return no_record();
     auto version = current->front().get<std::int64_t>(1);
@@ -717,16 +749,26 @@ asio::awaitable<Result<Record>> RecordService::update_record(const audit::Actor&
   if (!id) co_return no_record();
   auto tx = co_await db_.begin(Tenant::control(), deadline());
   if (!tx) co_return tx.error();
-  auto collection = co_await collection_in(*tx, org_id, collection_name);
+  // As create_record: against the collection as last read, again under lock when retry_locked().
+  auto collection = co_await this->collection(org_id, collection_name);
   if (!collection) co_return collection.error();
-  auto updated = co_await update_in(*tx, *collection, *id, data, merge, if_match);
+  auto updated = co_await update_in(*tx, **collection, *id, data, merge, if_match);
+  if (retry_locked(*tx, updated)) {
+    forget(org_id, collection_name);
+    auto locked = co_await collection_in(*tx, org_id, collection_name);
+    if (!locked) co_return locked.error();
+    *collection = std::make_shared<const Collection>(std::move(*locked));
+    updated = co_await update_in(*tx, **collection, *id, data, merge, if_match);
+  }
   if (!updated) co_return updated.error();
-  audit::Change change{"record.updated", collection->name, id->to_string(),
-                       record_json(*updated->previous), record_json(*updated->record)};
+  if (!*updated) co_return no_record();
+  auto& done = **updated;
+  audit::Change change{"record.updated", (*collection)->name, id->to_string(),
+                       record_json(*done.previous), record_json(*done.record)};
   auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
   if (!event) co_return event.error();
   published(org_id, event->seq);
-  co_return std::move(*updated->record);
+  co_return std::move(*done.record);
 }
 
 asio::awaitable<Result<void>> RecordService::delete_record(const audit::Actor& actor,
@@ -800,13 +842,15 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
     if (op.kind == BatchOperation::Kind::create) {
       auto record = co_await insert_in(*tx, *collection, op.data);
       if (!record) co_return failed_at(i, record.error());
-      add_change(kCreated, nullptr, &*record);
-      result = {201, std::move(*record)};
+      if (!*record) co_return make_error(Errc::internal, "the collection changed while locked");
+      add_change(kCreated, nullptr, &**record);
+      result = {201, std::move(**record)};
     } else if (op.kind == BatchOperation::Kind::update) {
       auto updated = co_await update_in(*tx, *collection, op.id, op.data, op.merge, op.if_match);
       if (!updated) co_return failed_at(i, updated.error());
-      add_change(kUpdated, &*updated->previous, &*updated->record);
-      result = {200, std::move(updated->record)};
+      if (!*updated) co_return failed_at(i, no_record());
+      add_change(kUpdated, &*(*updated)->previous, &*(*updated)->record);
+      result = {200, std::move((*updated)->record)};
     } else {
       auto previous = co_await delete_in(*tx, *collection, op.id, op.if_match);
       if (!previous) co_return failed_at(i, previous.error());

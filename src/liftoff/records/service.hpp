@@ -48,6 +48,7 @@ struct Collection {
   Schema schema;
   db::Timestamp created_at;
   db::Timestamp updated_at;
+  std::int64_t row_version = 0;  // of the collections row read (xmin): any update changes it
 };
 
 struct Record {
@@ -207,11 +208,12 @@ class RecordService {
       db::Transaction& tx, const db::Uuid& org_id, const Schema& schema,
       const boost::json::object& data);
 
-  // The single-record operations, inside a caller's transaction.
-  [[nodiscard]] boost::asio::awaitable<Result<Record>> insert_in(db::Transaction& tx,
-                                                                 const Collection& collection,
-                                                                 const boost::json::object& data);
-  [[nodiscard]] boost::asio::awaitable<Result<RecordChange>> update_in(
+  // The single-record operations, inside a caller's transaction. Insert and update find nothing
+  // (nullopt) when the collection's row is no longer `collection.row_version` (see
+  // retry_locked() in service.cpp), and an update also when the record does not exist.
+  [[nodiscard]] boost::asio::awaitable<Result<std::optional<Record>>> insert_in(
+      db::Transaction& tx, const Collection& collection, const boost::json::object& data);
+  [[nodiscard]] boost::asio::awaitable<Result<std::optional<RecordChange>>> update_in(
       db::Transaction& tx, const Collection& collection, const db::Uuid& id,
       const boost::json::object& data, bool merge, std::optional<std::int64_t> if_match);
   // The deleted record, as it was.
