@@ -29,9 +29,11 @@ TEST(SchemaCache, ServesACollectionForItsTtlAndForgetsItOnDemand) {
     EXPECT_EQ(hit->name, "tickets");
   }
   EXPECT_EQ(cache.find("org/tickets", t0 + 5s), nullptr);  // stale: read it again
+  EXPECT_NE(cache.find("org/tickets"), nullptr);           // unless any age will do
   cache.store("org/tickets", named("tickets"), t0 + 5s);
   cache.forget("org/tickets");
   EXPECT_EQ(cache.find("org/tickets", t0 + 6s), nullptr);
+  EXPECT_EQ(cache.find("org/tickets"), nullptr);
 }
 
 TEST(SchemaCache, AFullCacheMakesRoomForOneByDroppingOne) {

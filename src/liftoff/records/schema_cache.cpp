@@ -9,6 +9,12 @@ std::shared_ptr<const Collection> SchemaCache::find(const std::string& key, Cloc
   return it->second.collection;
 }
 
+std::shared_ptr<const Collection> SchemaCache::find(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(key);
+  return it == entries_.end() ? nullptr : it->second.collection;
+}
+
 void SchemaCache::store(const std::string& key, std::shared_ptr<const Collection> collection,
                         Clock::time_point read_at) {
   if (!enabled()) return;

@@ -24,6 +24,9 @@ class SchemaCache {
   // The collection stored under `key` if it is still fresh at `now`; null otherwise.
   [[nodiscard]] std::shared_ptr<const Collection> find(const std::string& key,
                                                        Clock::time_point now);
+  // The collection stored under `key`, however old: for a caller that checks it against the
+  // database's row anyway (a record write, see RecordService::create_record).
+  [[nodiscard]] std::shared_ptr<const Collection> find(const std::string& key);
   // Stores a collection read at `read_at` (fresh until read_at + ttl).
   void store(const std::string& key, std::shared_ptr<const Collection> collection,
              Clock::time_point read_at);

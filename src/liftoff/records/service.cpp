@@ -360,11 +360,12 @@ asio::awaitable<Result<std::vector<Collection>>> RecordService::collections(
 }
 
 asio::awaitable<Result<std::shared_ptr<const Collection>>> RecordService::collection(
-    const db::Uuid& org_id, std::string_view name) {
+    const db::Uuid& org_id, std::string_view name, Age age) {
   if (!is_identifier(name)) co_return no_collection();
   auto key = org_id.to_string() + "/" + std::string(name);
   auto now = SchemaCache::Clock::now();
-  if (auto cached = schema_cache_.find(key, now)) co_return cached;
+  auto cached = age == Age::any ? schema_cache_.find(key) : schema_cache_.find(key, now);
+  if (cached) co_return cached;
   Params params(org_id, name);
   auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), kCollection, params,
                                  deadline());
@@ -593,7 +594,7 @@ asio::awaitable<Result<StoredResponse>> RecordService::create_record(
   }
   // The write goes out against the collection as this process last read it, in the round trip
   // that begins the transaction; see retry_locked() for when it runs again.
-  auto collection = co_await this->collection(org_id, collection_name);
+  auto collection = co_await this->collection(org_id, collection_name, Age::any);
   if (!collection) co_return collection.error();
   auto inserted = co_await insert_in(*tx, **collection, data);
   if (retry_locked(*tx, inserted)) {
@@ -750,7 +751,7 @@ asio::awaitable<Result<Record>> RecordService::update_record(const audit::Actor&
   auto tx = co_await db_.begin(Tenant::control(), deadline());
   if (!tx) co_return tx.error();
   // As create_record: against the collection as last read, again under lock when retry_locked().
-  auto collection = co_await this->collection(org_id, collection_name);
+  auto collection = co_await this->collection(org_id, collection_name, Age::any);
   if (!collection) co_return collection.error();
   auto updated = co_await update_in(*tx, **collection, *id, data, merge, if_match);
   if (retry_locked(*tx, updated)) {

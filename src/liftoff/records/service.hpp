@@ -133,9 +133,11 @@ class RecordService {
       const boost::json::value& fields);
   [[nodiscard]] boost::asio::awaitable<Result<std::vector<Collection>>> collections(
       const db::Uuid& org_id);
-  // From the schema cache when fresh (see RecordsOptions::schema_cache_ttl).
+  // From the schema cache when fresh (see RecordsOptions::schema_cache_ttl), or at any age
+  // (Age::any) for a record write, whose statement checks it against the row.
+  enum class Age { fresh, any };
   [[nodiscard]] boost::asio::awaitable<Result<std::shared_ptr<const Collection>>> collection(
-      const db::Uuid& org_id, std::string_view name);
+      const db::Uuid& org_id, std::string_view name, Age age = Age::fresh);
   // Changes a collection's schema (Schema::changed: add, rename, drop, indexing). A metadata
   // change: it holds the collection's row for a moment (record writes wait that long); records
   // written before look current on every read at once, and rewrite_some() brings the stored rows up
