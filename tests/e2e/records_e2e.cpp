@@ -463,10 +463,11 @@ TEST_F(Records, FieldsCanBeAddedToALiveCollection) {
   EXPECT_EQ(json_of(*audit).at("events").as_array().size(), 1u);
 }
 
-// Single-record writes take the collection from the process's schema cache and read it again
-// only when it changed: a process whose cache is behind a schema change made elsewhere still
-// writes with the current schema, and a collection deleted elsewhere is gone for it too.
-TEST_F(Records, WritesOnAProcessBehindASchemaChangeUseTheCurrentSchema) {
+// Single-record writes and lists take the collection from the process's schema cache and read it
+// again only when it changed: a process whose cache is behind a schema change made elsewhere
+// still writes and lists with the current schema, and a collection deleted elsewhere is gone for
+// it too.
+TEST_F(Records, AProcessBehindASchemaChangeWritesAndListsWithTheCurrentSchema) {
   auto t = new_tenant(port(), "stale-schema");
   create_tickets(t);
   Server other;  // a second process sharing the database, with its own schema cache
@@ -515,6 +516,19 @@ TEST_F(Records, WritesOnAProcessBehindASchemaChangeUseTheCurrentSchema) {
       via_other, {{"title", "New field"}, {"status", "open"}, {"priority", 3}, {"area", "north"}});
   ASSERT_EQ(status(with_area), 201) << with_area->body;
   EXPECT_EQ(data(with_area)["area"], "north");
+  // Lists read the collection's row version with the org's state: never a schema behind.
+  auto list_on_other = [&](const std::string& filter) {
+    return send_json(other.port, "GET", t.base + "/tickets/records?filter=" + encode(filter),
+                     t.owner.token);
+  };
+  ASSERT_EQ(status(list_on_other("area = 'north'")), 200);  // `other` caches this schema
+  add_field(R"({"name":"zone","type":"text","indexed":true})");
+  ASSERT_EQ(
+      status(create(t, {{"title", "Zoned"}, {"status", "open"}, {"priority", 1}, {"zone", "z1"}})),
+      201);
+  auto zoned = list_on_other("zone = 'z1'");
+  ASSERT_EQ(status(zoned), 200) << zoned->body;
+  EXPECT_EQ(titles(*zoned), (std::vector<std::string>{"Zoned"}));
   // Missing records are still 404 on the optimistic path.
   auto missing = send_json(other.port, "PATCH",
                            t.base + "/tickets/records/018f2d6e-0000-7000-8000-000000000000",

@@ -307,8 +307,10 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
     if (!limit) co_return problem(limit.error(), ctx);
     auto count = count_param(*query);
     if (!count) co_return problem(count.error(), ctx);
-    auto collection = co_await service.collection(who->access.org_id, *ctx.param("collection"));
-    if (!collection) co_return problem(collection.error(), ctx);
+    // The org's committed state identifies the answer: a list made at that state is still true.
+    auto state = co_await service.collection_state(who->access.org_id, *ctx.param("collection"));
+    if (!state) co_return problem(state.error(), ctx);
+    const auto& collection = state->collection;
     records::ListRequest request;
     request.limit = *limit;
     if (auto it = query->find("filter"); it != query->end()) {
@@ -317,7 +319,7 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
       request.filter = std::move(*filter);
     }
     auto sort_text = query->contains("sort") ? query->at("sort") : std::string();
-    const auto& schema = (*collection)->schema;
+    const auto& schema = collection->schema;
     if (auto it = query->find("q"); it != query->end()) {
       if (it->second.empty() || it->second.size() > 500) {
         co_return problem(Error{Errc::bad_request,
@@ -333,28 +335,24 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
     if (auto it = query->find("cursor"); it != query->end()) request.cursor = it->second;
     auto fields = fields_param(*query, schema);
     if (!fields) co_return problem(fields.error(), ctx);
-    // The org's committed state identifies the answer: a list made at that state is still true.
-    // The schema's layout is part of the key, so a process whose schema cache is behind a change
-    // never stores its answer where an up-to-date one would look.
-    auto state = co_await service.org_state(who->access.org_id);
-    if (!state) co_return problem(state.error(), ctx);
-    std::string key = who->access.org_id.to_string() + '/' + (*collection)->name + '/' +
+    // The schema's layout is part of the key: an answer made with another layout is another one.
+    std::string key = who->access.org_id.to_string() + '/' + collection->name + '/' +
                       std::to_string(schema.evolution().layout) + '?' + std::string(ctx.query);
-    auto tag = list_etag(key, *state);
+    auto tag = list_etag(key, state->org_state);
     if (ctx.request[field::if_none_match] == tag) {
       http::Response res{status::not_modified, 11};
       res.set(field::etag, tag);
       co_return res;
     }
-    if (auto cached = service.list_cache().find(key, *state)) {
+    if (auto cached = service.list_cache().find(key, state->org_state)) {
       auto res = http::text_response(status::ok, std::move(*cached), "application/json");
       res.set(field::etag, tag);
       co_return res;
     }
-    auto page = co_await service.list_records(**collection, request, *count);
+    auto page = co_await service.list_records(*collection, request, *count);
     if (!page) co_return problem(page.error(), ctx);
     auto expand = http::list_param(*query, "expand").value_or(std::vector<std::string>{});
-    auto expanded = co_await service.expand((*collection)->org_id, schema, expand, page->records);
+    auto expanded = co_await service.expand(collection->org_id, schema, expand, page->records);
     if (!expanded) co_return problem(expanded.error(), ctx);
     std::string body = R"({"records":[)";
     for (std::size_t i = 0; i < page->records.size(); ++i) {
@@ -365,7 +363,7 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
     body += page->next_cursor ? json::serialize(json::value(*page->next_cursor)) : "null";
     if (page->count) body += R"(,"count":)" + std::to_string(*page->count);
     body += '}';
-    service.list_cache().store(key, *state, body);
+    service.list_cache().store(key, state->org_state, body);
     auto res = http::text_response(status::ok, std::move(body), "application/json");
     res.set(field::etag, tag);
     co_return res;

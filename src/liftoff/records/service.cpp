@@ -35,6 +35,10 @@ constexpr Statement kCollections{"records.collections",
 constexpr Statement kCollection{"records.collection",
                                 "SELECT " LIFTOFF_COLLECTION_COLUMNS
                                 " FROM collections WHERE org_id = $1 AND name = $2"};
+constexpr Statement kCollectionState{
+    "records.collection_state",
+    "SELECT (SELECT last_seq FROM audit_chains WHERE org_id = $1), "
+    "(SELECT xmin::text::int8 FROM collections WHERE org_id = $1 AND name = $2)"};
 constexpr Statement kCollectionForShare{"records.collection_for_share",
                                         "SELECT " LIFTOFF_COLLECTION_COLUMNS
                                         " FROM collections "
@@ -374,6 +378,27 @@ asio::awaitable<Result<std::shared_ptr<const Collection>>> RecordService::collec
   auto found = std::make_shared<const Collection>(collection_from(rows->front()));
   schema_cache_.store(key, found, now);
   co_return found;
+}
+
+asio::awaitable<Result<RecordService::CollectionState>> RecordService::collection_state(
+    const db::Uuid& org_id, std::string_view name) {
+  if (!is_identifier(name)) co_return no_collection();
+  Params params(org_id, name);
+  auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), kCollectionState,
+                                 params, deadline());
+  if (!rows) co_return rows.error();
+  auto org_state = rows->front().get<std::optional<std::int64_t>>(0);
+  auto version = rows->front().get<std::optional<std::int64_t>>(1);
+  if (!org_state) co_return make_error(Errc::not_found, "no such organization");
+  if (!version) co_return no_collection();
+  auto cached = co_await collection(org_id, name, Age::any);
+  if (!cached) co_return cached.error();
+  if ((*cached)->row_version != *version) {  // changed since this process read it
+    forget(org_id, name);
+    cached = co_await collection(org_id, name);
+    if (!cached) co_return cached.error();
+  }
+  co_return CollectionState{std::move(*cached), *org_state};
 }
 
 void RecordService::forget(const db::Uuid& org_id, std::string_view name) {

@@ -126,6 +126,15 @@ class RecordService {
   // serves a body made at it, or makes and stores one.
   [[nodiscard]] ListCache& list_cache() { return list_cache_; }
   [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> org_state(const db::Uuid& org_id);
+  // A collection and its org's state, read in one statement: the state, and the collection's row
+  // version, which says whether the schema cache's entry (of any age) is current; when it is not,
+  // the collection is read again. What a list needs: the schema it is made with is never behind.
+  struct CollectionState {
+    std::shared_ptr<const Collection> collection;
+    std::int64_t org_state = 0;
+  };
+  [[nodiscard]] boost::asio::awaitable<Result<CollectionState>> collection_state(
+      const db::Uuid& org_id, std::string_view name);
 
   // 422 for a bad name or schema; 409 when the name is taken or the org has max_collections.
   [[nodiscard]] boost::asio::awaitable<Result<Collection>> create_collection(
