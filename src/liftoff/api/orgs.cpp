@@ -329,13 +329,19 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
     filter->limit = *limit;
     auto events = co_await audit::list(database, who->access.org_id, *filter);
     if (!events) co_return problem(events.error(), ctx);
-    json::array items;
-    for (const auto& e : *events) items.push_back(audit::to_json(e));
-    json::value next = nullptr;
-    if (static_cast<std::int32_t>(events->size()) == *limit && events->back().seq > 1)
-      next = json::value(std::to_string(events->back().seq));
-    co_return http::json_response(
-        status::ok, json::object{{"events", std::move(items)}, {"next_cursor", next}});
+    std::string body = R"({"events":[)";
+    for (std::size_t i = 0; i < events->size(); ++i) {
+      if (i) body += ',';
+      audit::append_json(body, (*events)[i]);
+    }
+    body += R"(],"next_cursor":)";
+    if (static_cast<std::int32_t>(events->size()) == *limit && events->back().seq > 1) {
+      body += '"' + std::to_string(events->back().seq) + '"';
+    } else {
+      body += "null";
+    }
+    body += '}';
+    co_return http::text_response(status::ok, std::move(body), "application/json");
   });
 
   // NDJSON: one event per line, newest first; up to `limit` (default and max 100,000) events, with
@@ -359,7 +365,7 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
           auto events = co_await audit::list(database, who->access.org_id, *filter);
           if (!events) co_return problem(events.error(), ctx);
           for (const auto& e : *events) {
-            body += json::serialize(audit::to_json(e));
+            audit::append_json(body, e);
             body += '\n';
           }
           remaining -= static_cast<std::int32_t>(events->size());

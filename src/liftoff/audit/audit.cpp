@@ -160,24 +160,49 @@ asio::awaitable<Result<std::vector<Event>>> list(db::Database& database, const d
   co_return events;
 }
 
-json::object to_json(const Event& e) {
-  auto parsed = [](const std::optional<std::string>& text) {
-    return text ? json::parse(*text) : json::value(nullptr);
+void append_json(std::string& out, const Event& e) {
+  auto field = [&](std::string_view name, std::string_view text) {  // "name":"text", escaped
+    out += '"';
+    out += name;
+    out += "\":";
+    out += json::serialize(json::string_view(text.data(), text.size()));
   };
-  return {{"id", e.id.to_string()},
-          {"seq", e.seq},
-          {"occurred_at", core::format_rfc3339(e.occurred_at)},
-          {"actor",
-           {{"type", e.actor.type},
-            {"id", e.actor.id ? json::value(e.actor.id->to_string()) : json::value(nullptr)}}},
-          {"action", e.change.action},
-          {"target", {{"type", e.change.target_type}, {"id", e.change.target_id}}},
-          {"before", parsed(e.change.before)},
-          {"after", parsed(e.change.after)},
-          {"ip", e.actor.ip},
-          {"user_agent", e.actor.user_agent},
-          {"request_id", e.actor.request_id},
-          {"hash", hex(e.hash)}};
+  auto stored = [&](std::string_view name, const std::optional<std::string>& text) {
+    out += ",\"";
+    out += name;
+    out += "\":";
+    out += text ? std::string_view(*text) : std::string_view("null");  // JSON as stored
+  };
+  out += '{';
+  field("id", e.id.to_string());
+  out += ",\"seq\":" + std::to_string(e.seq) + ',';
+  field("occurred_at", core::format_rfc3339(e.occurred_at));
+  out += ",\"actor\":{";
+  field("type", e.actor.type);
+  out += ',';
+  if (e.actor.id) {
+    field("id", e.actor.id->to_string());
+  } else {
+    out += "\"id\":null";
+  }
+  out += "},";
+  field("action", e.change.action);
+  out += ",\"target\":{";
+  field("type", e.change.target_type);
+  out += ',';
+  field("id", e.change.target_id);
+  out += '}';
+  stored("before", e.change.before);
+  stored("after", e.change.after);
+  out += ',';
+  field("ip", e.actor.ip);
+  out += ',';
+  field("user_agent", e.actor.user_agent);
+  out += ',';
+  field("request_id", e.actor.request_id);
+  out += ',';
+  field("hash", hex(e.hash));
+  out += '}';
 }
 
 asio::awaitable<Result<VerifyReport>> verify(db::Connection& connection, const db::Uuid& org_id) {

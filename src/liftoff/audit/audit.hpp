@@ -94,8 +94,9 @@ struct Filter {
                                                                       const db::Uuid& org_id,
                                                                       const Filter& filter);
 
-// The API's JSON form of an event (before/after as objects, times in RFC 3339).
-[[nodiscard]] boost::json::object to_json(const Event& event);
+// Appends the API's JSON form of an event to `out`: before/after as stored (JSON the database
+// checked), times in RFC 3339.
+void append_json(std::string& out, const Event& event);
 
 struct VerifyReport {
   std::int64_t events = 0;  // events checked
