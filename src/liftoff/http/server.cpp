@@ -27,7 +27,7 @@
 #include <random>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
+#include <vector>
 
 #include "liftoff/core/log.hpp"
 #include "liftoff/core/metrics.hpp"
@@ -111,10 +111,19 @@ std::optional<Error> classify_read_error(const beast::error_code& ec) {
 }  // namespace
 
 struct Server::Impl {
+  struct Session;
+  // A worker's sessions, each with when its current socket operation must end, side by side in
+  // one array: the sweeper reads deadlines without visiting the sessions.
+  struct SessionSlot {
+    Clock::time_point deadline = Clock::time_point::max();
+    Session* session = nullptr;
+  };
+
   // One connection. Deadlines are not timers: a session stores when its current socket operation
-  // must end, and the worker's sweeper (every kSweepInterval) cancels the socket operations of
-  // sessions past their deadline. That costs nothing per request and keeps idle sessions small.
-  // A cancelled read leaves the socket writable, so a slow client can still be told 408.
+  // must end (in its worker's slot), and the worker's sweeper (every kSweepInterval) cancels the
+  // socket operations of sessions past their deadline. That costs nothing per request and keeps
+  // idle sessions small. A cancelled read leaves the socket writable, so a slow client can still
+  // be told 408.
   struct Session {
     explicit Session(tcp::socket s) : socket(std::move(s)) {
       beast::error_code ec;
@@ -122,17 +131,18 @@ struct Server::Impl {
       if (!ec) remote = endpoint.address().to_string();
     }
     tcp::socket socket;
-    std::string remote;  // peer address, for the access log
-    Clock::time_point deadline = Clock::time_point::max();
+    std::string remote;                         // peer address, for the access log
+    std::vector<SessionSlot>* slots = nullptr;  // its worker's (set by Registration)
+    std::size_t slot = 0;
     bool idle = false;
     bool timed_out = false;
     Stream* stream = nullptr;  // while the response body is a stream: woken by the drain
 
     void expire_after(std::chrono::milliseconds d) {
       timed_out = false;
-      deadline = Clock::now() + d;
+      (*slots)[slot].deadline = Clock::now() + d;
     }
-    void expire_never() { deadline = Clock::time_point::max(); }
+    void expire_never() { (*slots)[slot].deadline = Clock::time_point::max(); }
   };
   static constexpr auto kSweepInterval = std::chrono::milliseconds(100);
 
@@ -227,7 +237,7 @@ struct Server::Impl {
   struct Worker {
     std::size_t index = 0;
     std::unique_ptr<tcp::acceptor> acceptor;
-    std::unordered_set<Session*> sessions;  // touched only on this worker's thread
+    std::vector<SessionSlot> sessions;  // touched only on this worker's thread
     bool draining = false;
     std::size_t cut = 0;
     // Declared last, so destroyed first: coroutine frames it still holds refer to the members
@@ -349,11 +359,21 @@ struct Server::Impl {
   }
 
   // Keeps a session in its worker's list (for the sweeper and the drain) for exactly its lifetime.
+  // Leaving moves the last slot into the one freed.
   struct Registration {
     Worker& w;
     Session* s;
-    Registration(Worker& worker, Session* session) : w(worker), s(session) { w.sessions.insert(s); }
-    ~Registration() { w.sessions.erase(s); }
+    Registration(Worker& worker, Session* session) : w(worker), s(session) {
+      s->slots = &w.sessions;
+      s->slot = w.sessions.size();
+      w.sessions.push_back({Clock::time_point::max(), s});
+    }
+    ~Registration() {
+      auto last = w.sessions.back();
+      w.sessions[s->slot] = last;
+      last.session->slot = s->slot;
+      w.sessions.pop_back();
+    }
     Registration(const Registration&) = delete;
     Registration& operator=(const Registration&) = delete;
   };
@@ -365,12 +385,12 @@ struct Server::Impl {
       timer.expires_after(kSweepInterval);
       co_await timer.async_wait(kUseTuple);
       auto now = Clock::now();
-      for (auto* s : w.sessions) {
-        if (s->deadline <= now) {
-          s->timed_out = true;
-          s->deadline = Clock::time_point::max();
+      for (auto& slot : w.sessions) {
+        if (slot.deadline <= now) {
+          slot.deadline = Clock::time_point::max();
+          slot.session->timed_out = true;
           beast::error_code ignored;
-          s->socket.cancel(ignored);
+          slot.session->socket.cancel(ignored);
         }
       }
     }
@@ -654,9 +674,9 @@ struct Server::Impl {
     w.draining = true;
     beast::error_code ec;
     w.acceptor->close(ec);
-    for (auto* s : w.sessions) {
-      if (s->idle) s->socket.cancel(ec);
-      if (s->stream) s->stream->wake();
+    for (auto& slot : w.sessions) {
+      if (slot.session->idle) slot.session->socket.cancel(ec);
+      if (slot.session->stream) slot.session->stream->wake();
     }
     auto deadline = Clock::now() + options.shutdown_timeout;
     asio::steady_timer timer(*w.ioc);
@@ -665,7 +685,7 @@ struct Server::Impl {
       co_await timer.async_wait(kUseTuple);
     }
     w.cut = w.sessions.size();
-    for (auto* s : w.sessions) s->socket.close(ec);
+    for (auto& slot : w.sessions) slot.session->socket.close(ec);
   }
 
   std::size_t run(const WorkerHook& on_start, const WorkerHook& on_stop) {
