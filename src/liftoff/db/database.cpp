@@ -109,7 +109,7 @@ asio::awaitable<Result<void>> Transaction::commit(Deadline deadline) {
   open_ = false;
   if (unsent_begin_) co_return Result<void>{};  // ran nothing
   // COMMIT of a failed transaction reports ROLLBACK; surface that as an error, not a success.
-  auto failed = lease_->transaction_state() == TransactionState::failed;
+  auto failed = aborted();
   auto done = co_await lease_->query(kCommit, Params::none(), deadline);
   if (!done) co_return done.error();
   if (failed)
@@ -122,7 +122,7 @@ asio::awaitable<Result<Rows>> Transaction::commit_after(const Statement& stateme
                                                         const Params& params, Deadline deadline) {
   if (!open_) co_return make_error(Errc::internal, "transaction already ended");
   open_ = false;
-  if (!unsent_begin_ && lease_->transaction_state() == TransactionState::failed) {
+  if (aborted()) {
     auto rolled_back = co_await lease_->query(kRollback, Params::none(), deadline);
     (void)rolled_back;
     co_return make_error(Errc::conflict,

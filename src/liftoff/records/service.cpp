@@ -417,6 +417,14 @@ asio::awaitable<Result<Collection>> RecordService::collection_in(db::Transaction
   co_return collection_from(rows->front());
 }
 
+asio::awaitable<Result<std::shared_ptr<const Collection>>> RecordService::read_locked(
+    db::Transaction& tx, const db::Uuid& org_id, std::string_view name) {
+  forget(org_id, name);
+  auto locked = co_await collection_in(tx, org_id, name);
+  if (!locked) co_return locked.error();
+  co_return std::make_shared<const Collection>(std::move(*locked));
+}
+
 asio::awaitable<Result<void>> RecordService::check_relation_targets(
     db::Transaction& tx, const db::Uuid& org_id, std::string_view self,
     const std::vector<Field>& fields) {
@@ -623,10 +631,8 @@ asio::awaitable<Result<StoredResponse>> RecordService::create_record(
   if (!collection) co_return collection.error();
   auto inserted = co_await insert_in(*tx, **collection, data);
   if (retry_locked(*tx, inserted)) {
-    forget(org_id, collection_name);
-    auto locked = co_await collection_in(*tx, org_id, collection_name);
-    if (!locked) co_return locked.error();
-    *collection = std::make_shared<const Collection>(std::move(*locked));
+    collection = co_await read_locked(*tx, org_id, collection_name);
+    if (!collection) co_return collection.error();
     inserted = co_await insert_in(*tx, **collection, data);
   }
   if (!inserted) co_return inserted.error();
@@ -780,10 +786,8 @@ asio::awaitable<Result<Record>> RecordService::update_record(const audit::Actor&
   if (!collection) co_return collection.error();
   auto updated = co_await update_in(*tx, **collection, *id, data, merge, if_match);
   if (retry_locked(*tx, updated)) {
-    forget(org_id, collection_name);
-    auto locked = co_await collection_in(*tx, org_id, collection_name);
-    if (!locked) co_return locked.error();
-    *collection = std::make_shared<const Collection>(std::move(*locked));
+    collection = co_await read_locked(*tx, org_id, collection_name);
+    if (!collection) co_return collection.error();
     updated = co_await update_in(*tx, **collection, *id, data, merge, if_match);
   }
   if (!updated) co_return updated.error();

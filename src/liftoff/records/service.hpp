@@ -210,6 +210,10 @@ class RecordService {
                                                                          const db::Uuid& org_id,
                                                                          std::string_view name,
                                                                          Lock lock = Lock::share);
+  // For a write whose cached collection was not current (retry_locked() in service.cpp): forgets
+  // the cache's entry and reads the collection again, FOR SHARE in `tx`.
+  [[nodiscard]] boost::asio::awaitable<Result<std::shared_ptr<const Collection>>> read_locked(
+      db::Transaction& tx, const db::Uuid& org_id, std::string_view name);
   // 422 naming each relation field (of `fields`) whose target collection does not exist.
   [[nodiscard]] boost::asio::awaitable<Result<void>> check_relation_targets(
       db::Transaction& tx, const db::Uuid& org_id, std::string_view self,
