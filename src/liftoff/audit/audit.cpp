@@ -161,47 +161,44 @@ asio::awaitable<Result<std::vector<Event>>> list(db::Database& database, const d
 }
 
 void append_json(std::string& out, const Event& e) {
-  auto field = [&](std::string_view name, std::string_view text) {  // "name":"text", escaped
+  auto key = [&](std::string_view name) {  // "name": after a comma unless first in its object
+    if (out.back() != '{') out += ',';
     out += '"';
     out += name;
     out += "\":";
-    out += json::serialize(json::string_view(text.data(), text.size()));
   };
-  auto stored = [&](std::string_view name, const std::optional<std::string>& text) {
-    out += ",\"";
-    out += name;
-    out += "\":";
-    out += text ? std::string_view(*text) : std::string_view("null");  // JSON as stored
+  auto raw = [&](std::string_view name, std::string_view json_text) {
+    key(name);
+    out += json_text;
+  };
+  auto text = [&](std::string_view name, std::string_view value) {
+    raw(name, json::serialize(json::string_view(value.data(), value.size())));
   };
   out += '{';
-  field("id", e.id.to_string());
-  out += ",\"seq\":" + std::to_string(e.seq) + ',';
-  field("occurred_at", core::format_rfc3339(e.occurred_at));
-  out += ",\"actor\":{";
-  field("type", e.actor.type);
-  out += ',';
+  text("id", e.id.to_string());
+  raw("seq", std::to_string(e.seq));
+  text("occurred_at", core::format_rfc3339(e.occurred_at));
+  key("actor");
+  out += '{';
+  text("type", e.actor.type);
   if (e.actor.id) {
-    field("id", e.actor.id->to_string());
+    text("id", e.actor.id->to_string());
   } else {
-    out += "\"id\":null";
+    raw("id", "null");
   }
-  out += "},";
-  field("action", e.change.action);
-  out += ",\"target\":{";
-  field("type", e.change.target_type);
-  out += ',';
-  field("id", e.change.target_id);
   out += '}';
-  stored("before", e.change.before);
-  stored("after", e.change.after);
-  out += ',';
-  field("ip", e.actor.ip);
-  out += ',';
-  field("user_agent", e.actor.user_agent);
-  out += ',';
-  field("request_id", e.actor.request_id);
-  out += ',';
-  field("hash", hex(e.hash));
+  text("action", e.change.action);
+  key("target");
+  out += '{';
+  text("type", e.change.target_type);
+  text("id", e.change.target_id);
+  out += '}';
+  raw("before", e.change.before ? std::string_view(*e.change.before) : "null");  // as stored
+  raw("after", e.change.after ? std::string_view(*e.change.after) : "null");
+  text("ip", e.actor.ip);
+  text("user_agent", e.actor.user_agent);
+  text("request_id", e.actor.request_id);
+  text("hash", hex(e.hash));
   out += '}';
 }
 
