@@ -555,8 +555,13 @@ struct Server::Impl {
       res.body().clear();
       res.chunked(true);
     }
+    // A stream counts as open before its header goes out: a client that has seen the header
+    // finds it in http_streams_open (e2e AStreamEndsWhenItsClientGoesAwayNotAtTheNextHeartbeat
+    // once read 0 there, when counting began after the write completed).
+    if (streaming) open_streams.add(1);
     serialize(res, request_id, out);
     bool written = co_await write_all(s, out, options.request_timeout);
+    if (streaming && !written) open_streams.add(-1);
     auto elapsed = Clock::now() - started;
     auto& rm = route ? route_metrics.at(route) : unmatched_metrics;
     rm.by_class[std::min<unsigned>(4, res.result_int() / 100 - 1)]->inc();
@@ -564,7 +569,6 @@ struct Server::Impl {
     std::size_t bytes_out = out.size();
     if (written && streaming) {
       ChunkedStream stream(s, draining, options.request_timeout);
-      open_streams.add(1);
       try {
         co_await stream_body(stream);
       } catch (const std::exception& e) {
