@@ -30,8 +30,9 @@ struct RecordsOptions {
   SchemaLimits schema;
   std::size_t max_collections = 100;  // per organization
   FilterLimits filter;
-  // Reads (lists) trust a collection's schema this long per process; changes on this process evict
-  // at once, on others within the TTL.
+  // Reads of a schema alone (a collection, expand= on one record, an event stream's opening) trust
+  // a cached schema this long per process; changes on this process evict at once, on others within
+  // the TTL. Lists and record writes check the collection's row version instead, at any age.
   std::chrono::milliseconds schema_cache_ttl{5'000};
   std::size_t schema_cache_entries = 50'000;  // collections per process (see SchemaCache)
   // Called after a record mutation committed, with the org and the audit seq of its event: how the
