@@ -111,6 +111,74 @@ TEST(Driver, BuiltStatementsArePreparedOncePerShapeAndFailuresForgotten) {
   }());
 }
 
+constexpr Statement kPlanCounts{
+    "test.plan_counts",
+    "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1"};
+constexpr Statement kPlanCacheMode{"test.plan_cache_mode",
+                                   "SELECT current_setting('plan_cache_mode')"};
+
+TEST(Driver, AGenericPlanStatementIsPlannedOnceAndTheSettingEndsWithItsSegment) {
+  block_on([]() -> asio::awaitable<void> {
+    auto conn = co_await testing::connect_test();
+    // PostgreSQL plans a prepared statement for its values at its first five executions.
+    std::string generic_sql = "SELECT $1::int8 + 7", custom_sql = "SELECT $1::int8 + 8";
+    Statement generic{"test.generic", generic_sql, false, true};
+    Statement custom{"test.custom", custom_sql, false};
+    for (std::int64_t i = 0; i < 3; ++i) {
+      Params p(i);
+      auto a = co_await conn->query(generic, p, soon());
+      auto b = co_await conn->query(custom, p, soon());
+      EXPECT_TRUE(a && b);
+      if (a) {
+        EXPECT_EQ(a->front().get<std::int64_t>(0), i + 7);
+      }
+    }
+    Params of_generic(generic_sql), of_custom(custom_sql);
+    auto counted = co_await conn->query(kPlanCounts, of_generic, soon());
+    EXPECT_TRUE(counted && counted->size() == 1);
+    if (counted && counted->size() == 1) {
+      EXPECT_EQ(counted->front().get<std::int64_t>(0), 3);
+      EXPECT_EQ(counted->front().get<std::int64_t>(1), 0);
+    }
+    counted = co_await conn->query(kPlanCounts, of_custom, soon());
+    EXPECT_TRUE(counted && counted->size() == 1);
+    if (counted && counted->size() == 1) {
+      EXPECT_EQ(counted->front().get<std::int64_t>(1), 3);
+    }
+
+    // A failing one reports its own error, in a pipeline and multiplexed alike; nothing after it
+    // runs with the setting.
+    std::string divide_sql = "SELECT 1 / $1::int4";
+    Statement divide{"test.generic_divide", divide_sql, false, true};
+    std::vector<Query> batch{{&divide, Params(std::int32_t{0})},
+                             {&kPlanCacheMode, Params()},
+                             {&divide, Params(std::int32_t{1})}};
+    auto results = co_await conn->pipeline(batch, soon());
+    EXPECT_FALSE(results[0]);
+    if (!results[0]) {  // division_by_zero
+      EXPECT_EQ(results[0].error().code, Errc::bad_request);
+    }
+    EXPECT_TRUE(results[1]);
+    if (results[1]) {
+      EXPECT_EQ(results[1]->front().get<std::string>(0), "auto");
+    }
+    EXPECT_TRUE(results[2]);
+    Params zero(std::int32_t{0});
+    auto multiplexed = co_await conn->submit(divide, zero, soon());
+    EXPECT_FALSE(multiplexed);
+    if (!multiplexed) {
+      EXPECT_EQ(multiplexed.error().code, Errc::bad_request);
+    }
+    Params none;
+    auto mode = co_await conn->submit(kPlanCacheMode, none, soon());
+    EXPECT_TRUE(mode);
+    if (mode) {
+      EXPECT_EQ(mode->front().get<std::string>(0), "auto");
+    }
+    EXPECT_TRUE(conn->usable());
+  }());
+}
+
 TEST(Driver, PipelineRunsIndependentStatementsAndIsolatesFailures) {
   block_on([]() -> asio::awaitable<void> {
     auto conn = co_await testing::connect_test();

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
+#include <optional>
+#include <string>
 
 #include "liftoff/records/filter.hpp"
 #include "liftoff/records/query.hpp"
@@ -82,6 +84,36 @@ TEST(Filter, CompilesToParametersNeverToUserText) {
   EXPECT_NE(out->sql.find("n1 > $"), std::string::npos);
   EXPECT_NE(out->sql.find("(data->>$3)"), std::string::npos);       // title, by parameter
   EXPECT_NE(out->sql.find("ORDER BY id DESC"), std::string::npos);  // newest first by default
+}
+
+bool generic_plan(std::string_view filter, std::string_view sort = "",
+                  std::optional<std::string> q = std::nullopt) {
+  ListRequest request;
+  if (!filter.empty()) request.filter = *parse_filter(filter);
+  request.q = std::move(q);
+  request.sort = *parse_sort(sort, tickets(), request.q.has_value());
+  auto out = compile_list(tickets(), db::Uuid{}, db::Uuid{}, request);
+  EXPECT_TRUE(out);
+  return out && out->generic_plan;
+}
+
+TEST(Filter, OnlyListsWhosePlanIgnoresTheValuesArePlannedOnce) {
+  // Served in order by an index whatever the values: the primary key, or a slot's index.
+  EXPECT_TRUE(generic_plan(""));
+  EXPECT_TRUE(generic_plan("", "id"));
+  EXPECT_TRUE(generic_plan("priority = 3"));
+  EXPECT_TRUE(generic_plan("priority = 3 and status = 'open'"));
+  EXPECT_TRUE(generic_plan("id = '00000000-0000-0000-0000-000000000001'"));
+  // The best plan depends on how many rows match.
+  EXPECT_FALSE(generic_plan("priority > 3"));
+  EXPECT_FALSE(generic_plan("priority = 3 or status = 'open'"));
+  EXPECT_FALSE(generic_plan("not priority = 3"));
+  EXPECT_FALSE(generic_plan("priority in (1, 2)"));
+  EXPECT_FALSE(generic_plan("title = 'x'"));                          // not indexed
+  EXPECT_FALSE(generic_plan("created_at = '2026-01-01T00:00:00Z'"));  // no index of its own
+  EXPECT_FALSE(generic_plan("", "priority"));
+  EXPECT_FALSE(generic_plan("priority = 3", "-created_at"));
+  EXPECT_FALSE(generic_plan("", "", "urgent"));
 }
 
 TEST(SchemaChange, RenamesDropsAndReindexesStartANewLayout) {

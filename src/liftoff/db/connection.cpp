@@ -25,6 +25,11 @@ namespace {
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr auto kCancelGrace = std::chrono::seconds(1);
 constexpr auto kDeadlineSweep = std::chrono::milliseconds(50);
+// Run in a generic-plan statement's segment, ahead of it: transaction-local, so the setting ends
+// with the segment's implicit transaction (and a SET LOCAL there would log a warning).
+constexpr const char* kGenericPlanName = "liftoff.generic_plan";
+constexpr const char* kGenericPlanSql =
+    "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)";
 
 // PQcancel opens a new connection and blocks; it runs here, never on an event loop.
 asio::thread_pool& cancel_pool() {
@@ -149,7 +154,19 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(
   if (PQenterPipelineMode(conn.get()) != 1) {
     co_return make_error(Errc::internal, "cannot enter pipeline mode: " + pg_message(conn.get()));
   }
-  co_return std::unique_ptr<Connection>(new Connection(std::move(executor), conn.release()));
+  std::unique_ptr<Connection> connection(new Connection(std::move(executor), conn.release()));
+  // Prepared here, outside the statement cache: send_segment runs it ahead of generic-plan
+  // statements.
+  Watchdog watchdog(*connection, deadline);
+  if (PQsendPrepare(connection->conn_, kGenericPlanName, kGenericPlanSql, 0, nullptr) != 1 ||
+      PQpipelineSync(connection->conn_) != 1) {
+    co_return connection->broken_error("prepare");
+  }
+  auto prepared = co_await connection->read_statement_result();
+  if (!prepared) co_return prepared.error();
+  auto synced = co_await connection->read_sync();
+  if (!synced) co_return synced.error();
+  co_return connection;
 }
 
 bool Connection::usable() const {
@@ -294,6 +311,10 @@ asio::awaitable<Result<void>> Connection::read_sync() {
 
 Result<bool> Connection::send_segment(const Statement& statement, const Params& params,
                                       std::unordered_set<std::string_view>& preparing) {
+  if (statement.generic_plan &&
+      PQsendQueryPrepared(conn_, kGenericPlanName, 0, nullptr, nullptr, nullptr, 1) != 1) {
+    return broken_error("send");
+  }
   if (!statement.fixed) {
     constexpr std::size_t kMaxBuiltStatements = 256;
     auto values = params.values();
@@ -350,8 +371,13 @@ Result<bool> Connection::send_segment(const Statement& statement, const Params& 
 asio::awaitable<Result<Rows>> Connection::read_segment(const Statement& statement,
                                                        bool prepared_here) {
   // No co_await inside a conditional expression: GCC 12 destroys its temporaries twice.
-  std::optional<Error> prepare_error;
+  std::optional<Error> prepare_error, setting_error;
   auto key = statement.fixed ? statement.name : statement.sql;  // as in failed_prepares_
+  if (statement.generic_plan) {
+    auto set = co_await read_statement_result();
+    if (!usable()) co_return set ? broken_error("execute") : set.error();
+    if (!set) setting_error = set.error();  // the statement after it was skipped
+  }
   if (prepared_here) {
     auto prepared = co_await read_statement_result();
     if (!statement.fixed) {
@@ -380,6 +406,7 @@ asio::awaitable<Result<Rows>> Connection::read_segment(const Statement& statemen
   }
   auto synced = co_await read_sync();
   if (!synced) co_return synced.error();
+  if (setting_error) co_return *setting_error;
   if (prepare_error) co_return *prepare_error;
   co_return std::move(rows);
 }
@@ -499,7 +526,8 @@ struct Connection::Submission {
   Submission(const Statement& s, const Params& p, Deadline d, const asio::any_io_executor& ex)
       : built_name(s.fixed ? "" : s.name),
         built_sql(s.fixed ? "" : s.sql),
-        statement{s.fixed ? s.name : built_name, s.fixed ? s.sql : built_sql, s.fixed},
+        statement{s.fixed ? s.name : built_name, s.fixed ? s.sql : built_sql, s.fixed,
+                  s.generic_plan},
         params(p),
         deadline(d),
         signal(ex, asio::steady_timer::time_point::max()) {}

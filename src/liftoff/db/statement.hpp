@@ -17,6 +17,13 @@ struct Statement {
   // keyed by its text (a bounded number of shapes per connection), so the same shape with other
   // values reuses its plan.
   bool fixed = true;
+  // true: the statement's best plan is the same whatever its parameter values, so PostgreSQL may
+  // plan it once per connection (plan_cache_mode = force_generic_plan, for this statement's
+  // segment only; inside a transaction, until the transaction ends). Without it, PostgreSQL plans
+  // at every execution a statement whose first plans, made for their values, looked cheaper than
+  // the generic one, even when the plan comes out the same: for a list over a table with many
+  // indexes that planning costs more than running it.
+  bool generic_plan = false;
 };
 
 // One statement with its parameters, for pipelines.

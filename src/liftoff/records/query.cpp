@@ -50,6 +50,9 @@ class Builder {
 
   // The search's tsquery, once its text is a parameter (set by where_clause).
   std::string tsquery;
+  // Whether everything compiled so far is an equality on a column with an index, joined by AND:
+  // that index serves the condition whatever its value.
+  bool only_indexed_equalities = true;
 
   std::string text_param(std::string_view value) {
     params_.add(value);
@@ -153,6 +156,7 @@ class Builder {
 
   Result<std::string> compile(const Schema& schema, const FilterNode& node) {
     if (const auto* logical = std::get_if<Logical>(&node.node)) {
+      if (logical->kind != Logical::Kind::all) only_indexed_equalities = false;
       if (logical->kind == Logical::Kind::negate) {
         auto inner = compile(schema, logical->children.front());
         if (!inner) return inner;
@@ -171,6 +175,9 @@ class Builder {
     const auto& c = std::get<Comparison>(node.node);
     auto col = column(schema, c.field);
     if (!col) return filter_error("unknown field '" + c.field + "'", c.position);
+    // Of the system fields only id has an index (the primary key); a field's slot has its own.
+    bool has_index = col->indexed && (c.field == "id" || schema.find(c.field) != nullptr);
+    if (c.op != CompareOp::eq || !has_index) only_indexed_equalities = false;
     switch (c.op) {
       case CompareOp::is_null:
       case CompareOp::is_not_null: {
@@ -408,6 +415,13 @@ Result<CompiledQuery> compile_list(const Schema& schema, const db::Uuid& collect
   out.sql = select + " FROM records WHERE " + *where + " ORDER BY " + order + " LIMIT $" +
             std::to_string(out.params.size());
   out.sort_columns = columns.size();
+  // Newest or oldest first, filtered by indexed equalities only: the index of a filtered field
+  // (collection_id, slot, id), or the primary key without a filter, yields the rows in order
+  // whatever the values, so the plan does not depend on them. Any other shape keeps a plan made
+  // for its values: the best one for a range, a search or another order depends on how many rows
+  // match, and one collection may hold millions of records and the next ten.
+  out.generic_plan = !request.q && b.only_indexed_equalities && request.sort.size() == 1 &&
+                     request.sort.front().field == "id";
   return out;
 }
 

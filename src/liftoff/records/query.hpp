@@ -44,6 +44,8 @@ struct CompiledQuery {
   std::string sql;
   db::Params params;
   std::size_t sort_columns = 0;  // extra result columns after the record's (for the next cursor)
+  // The best plan is the same whatever the values (db::Statement::generic_plan).
+  bool generic_plan = false;
 };
 
 // Columns: id, version, created_at, updated_at, data, layout, then one text column per sort key. It

@@ -972,7 +972,7 @@ asio::awaitable<Result<Page>> RecordService::list_records(const Collection& coll
                                                           CountMode count) {
   auto compiled = compile_list(collection.schema, collection.id, collection.org_id, request);
   if (!compiled) co_return compiled.error();
-  Statement statement{"records.list", compiled->sql, false};
+  Statement statement{"records.list", compiled->sql, false, compiled->generic_plan};
   auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), statement,
                                  compiled->params, deadline());
   if (!rows) co_return rows.error();
