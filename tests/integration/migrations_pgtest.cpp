@@ -145,6 +145,17 @@ TEST(Migrations, EmbeddedMigrationsAreOrderedAndApply) {
     auto conn = co_await testing::connect_test(url);
     auto applied = co_await migrate_up(*conn, embedded, deadline_after(30s));
     EXPECT_TRUE(applied) << (applied ? "" : applied.error().detail);
+    // Searches never read a GIN pending list (0008): writes put words straight into the index.
+    static constexpr Statement kOptions{
+        "test.search_index_options",
+        "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = "
+        "'records_search_idx'"};
+    Params none;
+    auto options = co_await conn->query(kOptions, none, deadline_after(5s));
+    EXPECT_TRUE(options && options->size() == 1);
+    if (options && options->size() == 1) {
+      EXPECT_EQ(options->front().get<std::string>(0), "fastupdate=off");
+    }
   }());
 }
 
