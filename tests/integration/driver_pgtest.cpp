@@ -179,6 +179,22 @@ TEST(Driver, AGenericPlanStatementIsPlannedOnceAndTheSettingEndsWithItsSegment) 
   }());
 }
 
+TEST(Driver, TheEmbeddedClusterCompressesItsWalAndCheckpointsLessOften) {
+  static constexpr Statement kWalSettings{
+      "test.wal_settings",
+      "SELECT current_setting('wal_compression') || ' ' || current_setting('max_wal_size') || ' ' "
+      "|| current_setting('checkpoint_timeout')"};
+  block_on([]() -> asio::awaitable<void> {
+    auto conn = co_await testing::connect_test();
+    Params none;
+    auto rows = co_await conn->query(kWalSettings, none, soon());
+    EXPECT_TRUE(rows);
+    if (rows) {
+      EXPECT_EQ(rows->front().get<std::string>(0), "lz4 4GB 15min");
+    }
+  }());
+}
+
 TEST(Driver, PipelineRunsIndependentStatementsAndIsolatesFailures) {
   block_on([]() -> asio::awaitable<void> {
     auto conn = co_await testing::connect_test();
