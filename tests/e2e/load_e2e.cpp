@@ -1,5 +1,9 @@
 // liftoff-bench's load generator against the real server: it counts what it sends, checks what
 // comes back, and accounts for every request an open loop owed. No timing is asserted.
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "e2e/e2e.hpp"
 #include "load/runner.hpp"
 #include "load/scenarios.hpp"
@@ -56,6 +60,41 @@ TEST_F(Load, AnOpenLoopSendsOrReportsEveryRequestItOwed) {
   auto report = load::run(options, *scenario);
   EXPECT_EQ(report.completed + report.due_not_sent, 200u);
   EXPECT_EQ(report.ok, report.completed) << describe_errors(report);
+}
+
+TEST_F(Load, AnOpenLoopKeepsItsConnectionsOpenUntilTheWindowEnds) {
+  // 8 connections, 10 requests a second for 2 s: each connection holds the next due request as
+  // soon as it is free, so the 20 due requests are all taken 1.2 s into the window. Closing a
+  // connection then would put the disconnections into the measured seconds.
+  auto user = sign_up(port(), "load-open");
+  auto scenario = load::make_scenario("me", {std::nullopt, user.token, "", {}});
+  auto options = options_for(port());
+  options.connections = 8;
+  options.rate = 10;
+  options.duration = std::chrono::seconds(2);
+  options.connect_time = std::chrono::milliseconds(500);
+  using Clock = std::chrono::steady_clock;
+  auto start = Clock::now() + options.connect_time;  // run() starts no earlier than this
+  auto end = start + options.duration;
+  std::atomic<bool> done{false};
+  std::vector<double>
+      inside;  // open connections seen by requests sent and answered in [start, end]
+  std::thread sampler([&] {
+    while (!done) {
+      auto sent = Clock::now();
+      auto open = metric(port(), "http_connections_open");
+      auto answered = Clock::now();
+      // Skip the window's first 100 ms, when run() may not have begun.
+      if (sent >= start + std::chrono::milliseconds(100) && answered < end) inside.push_back(open);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  auto report = load::run(options, *scenario);
+  done = true;
+  sampler.join();
+  EXPECT_EQ(report.ok, 20u) << describe_errors(report);
+  EXPECT_FALSE(inside.empty());
+  for (double open : inside) EXPECT_GE(open, 8 + 1);  // the loader's and the sampler's own
 }
 
 // A scenario whose idea of a right answer the server does not share.
