@@ -253,6 +253,11 @@ Error version_moved(std::int64_t version, std::int64_t expected) {
                                                    std::to_string(expected));
 }
 
+// A collection's key in the schema cache.
+std::string schema_key(const db::Uuid& org_id, std::string_view name) {
+  return org_id.to_string() + "/" + std::string(name);
+}
+
 }  // namespace
 
 json::object collection_json(const Collection& c) {
@@ -366,7 +371,7 @@ asio::awaitable<Result<std::vector<Collection>>> RecordService::collections(
 asio::awaitable<Result<std::shared_ptr<const Collection>>> RecordService::collection(
     const db::Uuid& org_id, std::string_view name, Age age) {
   if (!is_identifier(name)) co_return no_collection();
-  auto key = org_id.to_string() + "/" + std::string(name);
+  auto key = schema_key(org_id, name);
   auto now = SchemaCache::Clock::now();
   auto cached = age == Age::any ? schema_cache_.find(key) : schema_cache_.find(key, now);
   if (cached) co_return cached;
@@ -402,7 +407,7 @@ asio::awaitable<Result<RecordService::CollectionState>> RecordService::collectio
 }
 
 void RecordService::forget(const db::Uuid& org_id, std::string_view name) {
-  schema_cache_.forget(org_id.to_string() + "/" + std::string(name));
+  schema_cache_.forget(schema_key(org_id, name));
 }
 
 asio::awaitable<Result<Collection>> RecordService::collection_in(db::Transaction& tx,
