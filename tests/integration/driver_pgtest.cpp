@@ -1,4 +1,5 @@
 // The driver against a real PostgreSQL 15 (tests/support/postgres.cpp starts it).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "liftoff/db/connection.hpp"
@@ -191,6 +192,31 @@ TEST(Driver, TheEmbeddedClusterCompressesItsWalAndCheckpointsLessOften) {
     EXPECT_TRUE(rows);
     if (rows) {
       EXPECT_EQ(rows->front().get<std::string>(0), "lz4 4GB 15min");
+    }
+  }());
+}
+
+// The embedded cluster's own URL goes over its Unix socket (no TCP between a server and the
+// database on its host), and the cluster still listens on 127.0.0.1 for everything else.
+TEST(Driver, TheEmbeddedClusterIsReachedOverItsUnixSocketAndStillListensOnTcp) {
+  static constexpr Statement kServerAddress{"test.server_address",
+                                            "SELECT coalesce(host(inet_server_addr()), 'unix')"};
+  auto url = testing::test_postgres().url();
+  EXPECT_NE(url.find("@/liftoff_test?host=%2F"), std::string::npos) << url;
+  constexpr std::string_view kUser = "postgresql://liftoff:";
+  auto password = url.substr(kUser.size(), url.find('@') - kUser.size());
+  auto tcp_url = fmt::format("postgresql://liftoff:{}@127.0.0.1:{}/liftoff_test", password,
+                             testing::test_postgres().options().port);
+  block_on([&]() -> asio::awaitable<void> {
+    Params none;
+    for (const auto& [to, expected] : {std::pair{url, "unix"}, std::pair{tcp_url, "127.0.0.1"}}) {
+      auto conn = co_await testing::connect_test(to);
+      if (!conn) continue;
+      auto rows = co_await conn->query(kServerAddress, none, soon());
+      EXPECT_TRUE(rows);
+      if (rows) {
+        EXPECT_EQ(rows->front().get<std::string>(0), expected);
+      }
     }
   }());
 }

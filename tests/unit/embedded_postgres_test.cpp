@@ -21,5 +21,15 @@ TEST(EmbeddedPostgres, MemoryFollowsTheMachineWithinBounds) {
             (Lines{"shared_buffers = 128MB", "effective_cache_size = 128MB"}));
 }
 
+// Without a running server's socket, or where the socket's path would not fit in a socket address,
+// the URL is TCP's.
+TEST(EmbeddedPostgres, TheUrlIsTcpsWithoutAUsableSocket) {
+  EmbeddedPostgres absent({"/nonexistent/liftoff", 54999, "db", "/usr/lib/postgresql/15/bin", {}});
+  EXPECT_EQ(absent.url(), "postgresql://liftoff:@127.0.0.1:54999/db");
+  EmbeddedPostgres long_path(
+      {"/" + std::string(120, 'd'), 54999, "db", "/usr/lib/postgresql/15/bin", {}});
+  EXPECT_EQ(long_path.url(), "postgresql://liftoff:@127.0.0.1:54999/db");
+}
+
 }  // namespace
 }  // namespace liftoff::db

@@ -1,9 +1,10 @@
 #pragma once
 // A private PostgreSQL 15 cluster for development, tests and the zero-configuration default:
-// initialized on first use in `data_dir` (kept across runs), listening on 127.0.0.1 only, with a
-// generated password (stored in data_dir, mode 0600) and scram-sha-256 authentication.
-// When run as root, the server runs as the `postgres` system user (PostgreSQL refuses root).
-// Blocking: use at startup or in test fixtures, never on an event loop.
+// initialized on first use in `data_dir` (kept across runs), listening on 127.0.0.1 and on a Unix
+// socket in data_dir/run (when its path fits in a socket address), with a generated password
+// (stored in data_dir, mode 0600) and scram-sha-256 authentication. When run as root, the server
+// runs as the `postgres` system user (PostgreSQL refuses root). Blocking: use at startup or in test
+// fixtures, never on an event loop.
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -32,7 +33,8 @@ class EmbeddedPostgres {
   // Fast shutdown; idempotent.
   [[nodiscard]] Result<void> stop();
   [[nodiscard]] bool running() const;
-  // libpq URI of the database (contains the password).
+  // libpq URI of the database (contains the password): over the Unix socket while it exists, else
+  // over 127.0.0.1.
   [[nodiscard]] std::string url() const;
   [[nodiscard]] std::string url_for(const std::string& database) const;
   [[nodiscard]] const EmbeddedPostgresOptions& options() const { return options_; }
@@ -44,6 +46,8 @@ class EmbeddedPostgres {
     return options_.data_dir / "pg.password";
   }
   [[nodiscard]] std::string password() const;
+  [[nodiscard]] std::filesystem::path socket_dir() const;
+  [[nodiscard]] bool socket_fits() const;
 
   EmbeddedPostgresOptions options_;
 };
