@@ -113,18 +113,20 @@ std::filesystem::path EmbeddedPostgres::socket_dir() const {
   return options_.data_dir / "run";
 }
 
+std::filesystem::path EmbeddedPostgres::socket_path() const {
+  return socket_dir() / (".s.PGSQL." + std::to_string(options_.port));
+}
+
 bool EmbeddedPostgres::socket_fits() const {
-  // PostgreSQL's socket is <dir>/.s.PGSQL.<port>; an address longer than sun_path cannot be bound,
-  // and pg_ctl's command line is a shell's, where the directory stands in single quotes.
-  auto path = (socket_dir() / (".s.PGSQL." + std::to_string(options_.port))).string();
-  return path.size() < sizeof(sockaddr_un::sun_path) &&
+  // An address longer than sun_path cannot be bound, and pg_ctl's command line is a shell's, where
+  // the directory stands in single quotes.
+  return socket_path().string().size() < sizeof(sockaddr_un::sun_path) &&
          socket_dir().string().find('\'') == std::string::npos;
 }
 
 std::string EmbeddedPostgres::url_for(const std::string& database) const {
-  auto socket = socket_dir() / (".s.PGSQL." + std::to_string(options_.port));
   std::error_code ec;
-  if (socket_fits() && fs::exists(socket, ec)) {
+  if (socket_fits() && fs::exists(socket_path(), ec)) {
     return fmt::format("postgresql://liftoff:{}@/{}?host={}&port={}", password(), database,
                        boost::urls::encode(socket_dir().string(), boost::urls::unreserved_chars),
                        options_.port);
@@ -251,9 +253,13 @@ Result<void> EmbeddedPostgres::start() {
     // connections skip TCP (a round trip costs both sides less CPU; pgbench -S measured 25-50%
     // more transactions per second over it here). Passed at start, so older clusters get it too.
     std::string server_options = "-p " + std::to_string(options_.port);
-    if (socket_fits()) {
-      std::error_code ec;
+    std::error_code ec;
+    bool socket = socket_fits();
+    if (socket) {
       fs::create_directories(socket_dir(), ec);
+      socket = fs::is_directory(socket_dir(), ec);
+    }
+    if (socket) {
       fs::permissions(socket_dir(), fs::perms::owner_all, ec);
       if (auto user = postgres_user()) ::chown(socket_dir().c_str(), user->uid, user->gid);
       server_options += " -k '" + socket_dir().string() + "'";
@@ -265,7 +271,8 @@ Result<void> EmbeddedPostgres::start() {
       return make_error(Errc::unavailable,
                         "the embedded PostgreSQL did not start (see " + log.string() + ")");
     }
-    spdlog::info("embedded PostgreSQL listening on 127.0.0.1:{}", options_.port);
+    spdlog::info("embedded PostgreSQL listening on 127.0.0.1:{}{}", options_.port,
+                 socket ? " and " + socket_path().string() : std::string());
   }
   // Create the application database on first start (blocking libpq is fine here: no event loop
   // yet).

@@ -47,6 +47,7 @@ class EmbeddedPostgres {
   }
   [[nodiscard]] std::string password() const;
   [[nodiscard]] std::filesystem::path socket_dir() const;
+  [[nodiscard]] std::filesystem::path socket_path() const;  // <socket_dir>/.s.PGSQL.<port>
   [[nodiscard]] bool socket_fits() const;
 
   EmbeddedPostgresOptions options_;
