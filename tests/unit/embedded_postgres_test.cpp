@@ -3,6 +3,10 @@
 #include "liftoff/db/embedded_postgres.hpp"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
 
 namespace liftoff::db {
 namespace {
@@ -21,14 +25,28 @@ TEST(EmbeddedPostgres, MemoryFollowsTheMachineWithinBounds) {
             (Lines{"shared_buffers = 128MB", "effective_cache_size = 128MB"}));
 }
 
-// Without a running server's socket, or where the socket's path would not fit in a socket address,
-// the URL is TCP's.
-TEST(EmbeddedPostgres, TheUrlIsTcpsWithoutAUsableSocket) {
-  EmbeddedPostgres absent({"/nonexistent/liftoff", 54999, "db", "/usr/lib/postgresql/15/bin", {}});
-  EXPECT_EQ(absent.url(), "postgresql://liftoff:@127.0.0.1:54999/db");
-  EmbeddedPostgres long_path(
-      {"/" + std::string(120, 'd'), 54999, "db", "/usr/lib/postgresql/15/bin", {}});
-  EXPECT_EQ(long_path.url(), "postgresql://liftoff:@127.0.0.1:54999/db");
+// The URL is the socket's while the socket exists and its path fits in a socket address; TCP's
+// otherwise.
+TEST(EmbeddedPostgres, TheUrlIsTheSocketsOnlyWhenItExistsAndFits) {
+  namespace fs = std::filesystem;
+  std::string pattern = (fs::temp_directory_path() / "liftoff-url-test-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  fs::path root = pattern;
+  auto with_socket_file = [](const fs::path& data_dir) {  // stands in for the server's socket
+    fs::create_directories(data_dir / "run");
+    std::ofstream(data_dir / "run" / ".s.PGSQL.54999") << "";
+    return EmbeddedPostgres({data_dir, 54999, "db", "/usr/lib/postgresql/15/bin", {}});
+  };
+  const std::string tcp = "postgresql://liftoff:@127.0.0.1:54999/db";
+  EXPECT_EQ(EmbeddedPostgres({root / "none", 54999, "db", "/usr/lib/postgresql/15/bin", {}}).url(),
+            tcp);
+  auto encoded = root.string();
+  for (std::size_t at = 0; (at = encoded.find('/', at)) != std::string::npos;)
+    encoded.replace(at, 1, "%2F");
+  EXPECT_EQ(with_socket_file(root / "short").url(),
+            "postgresql://liftoff:@/db?host=" + encoded + "%2Fshort%2Frun&port=54999");
+  EXPECT_EQ(with_socket_file(root / std::string(120, 'd')).url(), tcp);
+  fs::remove_all(root);
 }
 
 }  // namespace
