@@ -42,6 +42,8 @@ TEST_F(E2E, HealthzReadyzAndMetrics) {
         "http_connections_open", "db_pool_connections{database=\"primary\"}", "db_pool_in_use",
         "db_pool_waiters", "db_pool_acquire_wait_seconds_bucket",
         "db_query_duration_seconds_count{statement=\"system.schema_version\"}",
+        "cache_lookups_total{cache=\"session\",result=\"hit\"}", "cache_entries{cache=\"session\"}",
+        "cache_lookups_total{cache=\"schema\",result=\"miss\"}", "cache_entries{cache=\"list\"}",
         "liftoff_build_info{version="}) {
     EXPECT_NE(metrics->body.find(series), std::string::npos) << series;
   }

@@ -55,15 +55,19 @@ TEST(Config, SizesDurationsAndBounds) {
   s.flags = {{"body_limit", "2m"},
              {"header_limit", "8k"},
              {"request_timeout", "2s"},
-             {"idle_timeout", "1500ms"}};
+             {"idle_timeout", "1500ms"},
+             {"session_cache_entries", "250000"}};
   auto c = load_config(s);
   ASSERT_TRUE(c);
+  EXPECT_EQ(c->session_cache_entries, 250000u);
   EXPECT_EQ(c->body_limit, 2u * 1024 * 1024);
   EXPECT_EQ(c->header_limit, 8u * 1024);
   EXPECT_EQ(c->request_timeout, std::chrono::seconds(2));
   EXPECT_EQ(c->idle_timeout, std::chrono::milliseconds(1500));
 
   s.flags = {{"header_limit", "10"}};  // below the minimum
+  EXPECT_FALSE(load_config(s));
+  s.flags = {{"session_cache_entries", "0"}};  // a cache of no entries: use session_cache_ttl=0
   EXPECT_FALSE(load_config(s));
   s.flags = {{"request_timeout", "5h"}};
   EXPECT_FALSE(load_config(s));

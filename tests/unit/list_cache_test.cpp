@@ -37,5 +37,26 @@ TEST(ListCache, StaysWithinItsBytesLeastRecentlyUsedFirst) {
   EXPECT_FALSE(off.find("k", 1));
 }
 
+TEST(ListCache, CountsLookupsAndEntries) {
+  core::Registry registry;
+  auto metrics = core::CacheMetrics::in(registry, "list");
+  ListCache cache(16 * 4096, metrics);  // 4 KiB per shard
+  EXPECT_FALSE(cache.find("a", 1));
+  cache.store("a", 1, "one");
+  cache.store("a", 2, "two");  // replaced: still one entry
+  EXPECT_TRUE(cache.find("a", 2));
+  EXPECT_FALSE(cache.find("a", 1));
+  EXPECT_EQ(metrics.hits->value(), 1u);
+  EXPECT_EQ(metrics.misses->value(), 2u);
+  EXPECT_EQ(metrics.entries->value(), 1);
+
+  std::string body(600, 'x');
+  for (int i = 0; i < 2000; ++i) cache.store("key" + std::to_string(i), 1, body);
+  int kept = 0;
+  for (int i = 0; i < 2000; ++i) kept += cache.find("key" + std::to_string(i), 1).has_value();
+  kept += cache.find("a", 2).has_value();
+  EXPECT_EQ(metrics.entries->value(), kept);  // least recently used ones left and were counted out
+}
+
 }  // namespace
 }  // namespace liftoff::records

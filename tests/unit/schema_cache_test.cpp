@@ -54,5 +54,26 @@ TEST(SchemaCache, AFullCacheMakesRoomForOneByDroppingOne) {
   EXPECT_EQ(off.find("org/c", t0), nullptr);
 }
 
+TEST(SchemaCache, CountsLookupsAndEntries) {
+  core::Registry registry;
+  auto metrics = core::CacheMetrics::in(registry, "schema");
+  SchemaCache cache(5s, 10, metrics);
+  auto t0 = SchemaCache::Clock::now();
+  EXPECT_EQ(cache.find("org/a", t0), nullptr);
+  cache.store("org/a", named("a"), t0);
+  cache.store("org/a", named("a"), t0);  // replaced: still one entry
+  EXPECT_NE(cache.find("org/a", t0), nullptr);
+  EXPECT_NE(cache.find("org/a"), nullptr);
+  EXPECT_EQ(cache.find("org/a", t0 + 5s), nullptr);  // stale
+  EXPECT_EQ(metrics.hits->value(), 2u);
+  EXPECT_EQ(metrics.misses->value(), 2u);
+  EXPECT_EQ(metrics.entries->value(), 1);
+  for (int i = 0; i < 50; ++i) cache.store("org/c" + std::to_string(i), named("c"), t0);
+  EXPECT_EQ(metrics.entries->value(), 10);
+  cache.forget("org/c49");
+  cache.forget("org/c49");  // forgetting what is not there changes nothing
+  EXPECT_EQ(metrics.entries->value(), 9);
+}
+
 }  // namespace
 }  // namespace liftoff::records

@@ -103,6 +103,48 @@ TEST(SessionCache, StaysWithinItsCapacity) {
   EXPECT_LE(cache.size(), 160u);
 }
 
+// Hits, misses and the entries held are counted, and the count of entries stays true through
+// every way an entry leaves: expiry, eviction, a full shard, distrust.
+TEST(SessionCache, CountsLookupsAndEntries) {
+  core::Registry registry;
+  auto metrics = core::CacheMetrics::in(registry, "session");
+  SessionCache cache(60s, 160, metrics);  // 10 per shard
+  auto a = new_digest(), b = new_digest();
+  auto pa = user_principal();
+  EXPECT_FALSE(cache.get(a));
+  cache.put(a, pa, in(3600s), cache.generation());
+  cache.put(a, pa, in(3600s), cache.generation());  // again: still one entry
+  cache.put(b, user_principal(), in(3600s), cache.generation());
+  EXPECT_TRUE(cache.get(a));
+  EXPECT_TRUE(cache.get(b));
+  EXPECT_EQ(metrics.hits->value(), 2u);
+  EXPECT_EQ(metrics.misses->value(), 1u);
+  EXPECT_EQ(metrics.entries->value(), 2);
+
+  cache.evict_credential(pa.credential_id);
+  EXPECT_FALSE(cache.get(a));
+  EXPECT_EQ(metrics.misses->value(), 2u);
+  EXPECT_EQ(metrics.entries->value(), 1);
+
+  for (int i = 0; i < 1000; ++i)
+    cache.put(new_digest(), user_principal(), in(3600s), cache.generation());
+  EXPECT_EQ(metrics.entries->value(), static_cast<std::int64_t>(cache.size()));
+
+  cache.trust(false);
+  EXPECT_EQ(metrics.entries->value(), 0);
+  EXPECT_FALSE(cache.get(b));  // untrusted: a miss, the database is asked
+  EXPECT_EQ(metrics.misses->value(), 3u);
+  EXPECT_NE(registry.render().find("cache_lookups_total{cache=\"session\",result=\"hit\"} 2"),
+            std::string::npos);
+
+  SessionCache short_lived(20ms, 160, metrics);
+  short_lived.put(a, pa, in(3600s), short_lived.generation());
+  EXPECT_EQ(metrics.entries->value(), 1);
+  std::this_thread::sleep_for(40ms);
+  EXPECT_FALSE(short_lived.get(a));  // expired: dropped and counted out
+  EXPECT_EQ(metrics.entries->value(), 0);
+}
+
 // While its revocation listener is not connected an eviction could be missed: the cache then
 // neither answers nor keeps anything, and what it held is gone.
 TEST(SessionCache, UntrustedItAnswersNothingAndKeepsNothing) {

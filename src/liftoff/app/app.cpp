@@ -221,7 +221,8 @@ int serve(const core::Config& config) {
   identity::PasswordHasher hasher({config.password_hash_ops, config.password_hash_memory,
                                    config.password_hash_threads, config.password_hash_queue});
   identity::IdentityStore identity_store(database);
-  identity::SessionCache session_cache(config.session_cache_ttl, 100'000);
+  identity::SessionCache session_cache(config.session_cache_ttl, config.session_cache_entries,
+                                       core::CacheMetrics::in(metrics, "session"));
   // No cache at all when its TTL is 0: every request then checks its credential in the database.
   identity::SessionCache* cache = config.session_cache_ttl.count() > 0 ? &session_cache : nullptr;
   identity::SessionRevocationListener revocations(db::ConnectOptions{*url, {}, "liftoff-listener"},
@@ -256,7 +257,7 @@ int serve(const core::Config& config) {
   records_options.on_published = [&event_hub](const db::Uuid& org_id, std::int64_t seq) {
     event_hub.published(org_id, seq);
   };
-  records::RecordService record_service(database, records_options);
+  records::RecordService record_service(database, records_options, &metrics);
   api::EventStreamOptions event_streams;
   event_streams.heartbeat = config.events_heartbeat;
   event_streams.replay_window = config.events_replay_window;

@@ -215,6 +215,9 @@ std::vector<ConfigKey> make_keys() {
   keys.push_back(duration_key("session_cache_ttl",
                               "how long a process trusts a checked session (0: off)",
                               &Config::session_cache_ttl, 0ms, 10min));
+  keys.push_back(size_key("session_cache_entries",
+                          "checked sessions and API keys a process keeps (a full cache drops one)",
+                          &Config::session_cache_entries, 16, 100'000'000));
   keys.push_back(
       duration_key("credential_use_flush",
                    "how often a process writes when sessions and API keys were last used",

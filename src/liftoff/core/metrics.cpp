@@ -145,6 +145,15 @@ std::string Registry::render() const {
   return fmt::to_string(out);
 }
 
+CacheMetrics CacheMetrics::in(Registry& registry, std::string_view cache) {
+  auto name = "cache=\"" + label_value(cache) + "\"";
+  static const std::string kLookups = "cache_lookups_total";
+  static const std::string kLookupsHelp = "In-process cache lookups by result";
+  return {&registry.counter(kLookups, kLookupsHelp, name + ",result=\"hit\""),
+          &registry.counter(kLookups, kLookupsHelp, name + ",result=\"miss\""),
+          &registry.gauge("cache_entries", "Entries held by an in-process cache", name)};
+}
+
 std::string label_value(std::string_view value) {
   std::string out;
   out.reserve(value.size());

@@ -116,6 +116,26 @@ class Registry {
   std::deque<Histogram> histograms_;
 };
 
+// The series of one in-process cache: lookups by result and entries held, labelled with the cache's
+// name (cache_lookups_total{cache,result}, cache_entries{cache}). Default-constructed, it counts
+// nothing (a cache built without a registry, as in unit tests of other parts).
+struct CacheMetrics {
+  Counter* hits = nullptr;
+  Counter* misses = nullptr;
+  Gauge* entries = nullptr;
+
+  [[nodiscard]] static CacheMetrics in(Registry& registry, std::string_view cache);
+  void hit() const noexcept {
+    if (hits) hits->inc();
+  }
+  void miss() const noexcept {
+    if (misses) misses->inc();
+  }
+  void resized(std::int64_t by) const noexcept {
+    if (entries) entries->add(by);
+  }
+};
+
 // Escapes a label value per the exposition format.
 [[nodiscard]] std::string label_value(std::string_view value);
 

@@ -4,8 +4,9 @@
 
 namespace liftoff::identity {
 
-SessionCache::SessionCache(std::chrono::milliseconds ttl, std::size_t capacity)
-    : ttl_(ttl), shard_capacity_(std::max<std::size_t>(1, capacity / 16)) {}
+SessionCache::SessionCache(std::chrono::milliseconds ttl, std::size_t capacity,
+                           core::CacheMetrics metrics)
+    : ttl_(ttl), shard_capacity_(std::max<std::size_t>(1, capacity / 16)), metrics_(metrics) {}
 
 SessionCache::Shard& SessionCache::shard_for(const std::string& digest) {
   // The digest is a SHA-256: its first byte is uniformly distributed.
@@ -13,22 +14,29 @@ SessionCache::Shard& SessionCache::shard_for(const std::string& digest) {
   return shards_[index];
 }
 
-std::unordered_map<std::string, SessionCache::Entry>::iterator SessionCache::Shard::erase(
-    std::unordered_map<std::string, Entry>::iterator it) {
-  digest_by_credential.erase(it->second.principal.credential_id.to_string());
-  return by_digest.erase(it);
+SessionCache::EntryIt SessionCache::erase(Shard& shard, EntryIt it) {
+  shard.digest_by_credential.erase(it->second.principal.credential_id.to_string());
+  metrics_.resized(-1);
+  return shard.by_digest.erase(it);
 }
 
 std::optional<Principal> SessionCache::get(const std::string& digest) {
-  if (!trusted_.load(std::memory_order_acquire)) return std::nullopt;
+  if (!trusted_.load(std::memory_order_acquire)) {
+    metrics_.miss();
+    return std::nullopt;
+  }
   auto& shard = shard_for(digest);
   std::lock_guard lock(shard.mutex);
   auto it = shard.by_digest.find(digest);
-  if (it == shard.by_digest.end()) return std::nullopt;
-  if (SteadyClock::now() >= it->second.valid_until) {
-    shard.erase(it);
+  if (it != shard.by_digest.end() && SteadyClock::now() >= it->second.valid_until) {
+    erase(shard, it);
+    it = shard.by_digest.end();
+  }
+  if (it == shard.by_digest.end()) {
+    metrics_.miss();
     return std::nullopt;
   }
+  metrics_.hit();
   return it->second.principal;
 }
 
@@ -45,9 +53,10 @@ void SessionCache::put(const std::string& digest, const Principal& principal,
   // so either we see its bump here or it runs after our insert and removes the entry.
   if (generation_.load(std::memory_order_acquire) != generation) return;
   if (shard.by_digest.size() >= shard_capacity_ && !shard.by_digest.contains(digest)) {
-    shard.erase(shard.by_digest.begin());
+    erase(shard, shard.by_digest.begin());
   }
-  shard.by_digest.insert_or_assign(digest, Entry{principal, SteadyClock::now() + lifetime});
+  Entry entry{principal, SteadyClock::now() + lifetime};
+  if (shard.by_digest.insert_or_assign(digest, std::move(entry)).second) metrics_.resized(1);
   shard.digest_by_credential.insert_or_assign(principal.credential_id.to_string(), digest);
 }
 
@@ -56,7 +65,7 @@ void SessionCache::evict_if(const std::function<bool(const Principal&)>& matches
   for (auto& shard : shards_) {
     std::lock_guard lock(shard.mutex);
     for (auto it = shard.by_digest.begin(); it != shard.by_digest.end();) {
-      it = matches(it->second.principal) ? shard.erase(it) : std::next(it);
+      it = matches(it->second.principal) ? erase(shard, it) : std::next(it);
     }
   }
 }
@@ -70,7 +79,7 @@ void SessionCache::evict_credential(const db::Uuid& credential_id) {
     if (found == shard.digest_by_credential.end()) continue;
     auto entry = shard.by_digest.find(found->second);
     if (entry != shard.by_digest.end()) {
-      shard.erase(entry);
+      erase(shard, entry);
     } else {
       shard.digest_by_credential.erase(found);
     }

@@ -12,6 +12,7 @@
 //
 // Thread-safety: all members may be called from any thread. Striped by key: 16 shards, each under
 // its own mutex, so the worker threads rarely meet. Bounded: a full shard drops an arbitrary entry.
+// Counted (with a registry): lookups by hit or miss, entries held (cache="session").
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -21,6 +22,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "liftoff/core/metrics.hpp"
 #include "liftoff/db/value.hpp"
 #include "liftoff/identity/store.hpp"
 
@@ -28,7 +30,8 @@ namespace liftoff::identity {
 
 class SessionCache {
  public:
-  SessionCache(std::chrono::milliseconds ttl, std::size_t capacity);
+  SessionCache(std::chrono::milliseconds ttl, std::size_t capacity,
+               core::CacheMetrics metrics = {});
 
   [[nodiscard]] std::optional<Principal> get(const std::string& digest);
   [[nodiscard]] std::uint64_t generation() const {
@@ -57,15 +60,17 @@ class SessionCache {
     // The same entries by credential id (text), so revoking one session or key is a lookup per
     // shard, not a scan.
     std::unordered_map<std::string, std::string> digest_by_credential;
-    // Removes an entry from both maps; returns the next entry of by_digest.
-    std::unordered_map<std::string, Entry>::iterator erase(
-        std::unordered_map<std::string, Entry>::iterator it);
   };
+  using EntryIt = std::unordered_map<std::string, Entry>::iterator;
+  // Removes an entry from both maps of its shard (whose lock the caller holds); returns the next
+  // entry of by_digest.
+  EntryIt erase(Shard& shard, EntryIt it);
   Shard& shard_for(const std::string& digest);
   void evict_if(const std::function<bool(const Principal&)>& matches);
 
   std::chrono::milliseconds ttl_;
   std::size_t shard_capacity_;
+  core::CacheMetrics metrics_;
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<bool> trusted_{true};
   std::array<Shard, 16> shards_;

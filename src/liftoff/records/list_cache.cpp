@@ -13,7 +13,11 @@ std::optional<std::string> ListCache::find(const std::string& key, std::int64_t 
   auto& shard = shard_for(key);
   std::lock_guard lock(shard.mutex);
   auto it = shard.by_key.find(key);
-  if (it == shard.by_key.end() || it->second->head != head) return std::nullopt;
+  if (it == shard.by_key.end() || it->second->head != head) {
+    metrics_.miss();
+    return std::nullopt;
+  }
+  metrics_.hit();
   shard.entries.splice(shard.entries.begin(), shard.entries, it->second);
   return it->second->body;
 }
@@ -28,15 +32,18 @@ void ListCache::store(const std::string& key, std::int64_t head, std::string bod
     shard.bytes -= it->second->key.size() + it->second->body.size() + sizeof(Entry);
     shard.entries.erase(it->second);
     shard.by_key.erase(it);
+    metrics_.resized(-1);
   }
   shard.entries.push_front(Entry{key, head, std::move(body)});
   shard.by_key.emplace(key, shard.entries.begin());
   shard.bytes += size;
+  metrics_.resized(1);
   while (shard.bytes > max_bytes_per_shard_ && !shard.entries.empty()) {
     auto& last = shard.entries.back();
     shard.bytes -= last.key.size() + last.body.size() + sizeof(Entry);
     shard.by_key.erase(last.key);
     shard.entries.pop_back();
+    metrics_.resized(-1);
   }
 }
 

@@ -4,7 +4,8 @@
 // request reads the head (one primary-key lookup), and serves the stored body if it was made at
 // that head; otherwise it runs the query and stores the result. That keeps read-your-writes exact
 // on every process (the head is read from the database, not from a notification), at the price of
-// one lookup on a miss. Thread-safe; bounded by bytes, least recently used out first.
+// one lookup on a miss. Thread-safe; bounded by bytes, least recently used out first. Counted (with
+// a registry): lookups by hit or miss, entries held (cache="list").
 #include <array>
 #include <cstdint>
 #include <list>
@@ -13,11 +14,14 @@
 #include <string>
 #include <unordered_map>
 
+#include "liftoff/core/metrics.hpp"
+
 namespace liftoff::records {
 
 class ListCache {
  public:
-  explicit ListCache(std::size_t max_bytes) : max_bytes_per_shard_(max_bytes / kShards) {}
+  explicit ListCache(std::size_t max_bytes, core::CacheMetrics metrics = {})
+      : max_bytes_per_shard_(max_bytes / kShards), metrics_(metrics) {}
 
   [[nodiscard]] bool enabled() const { return max_bytes_per_shard_ > 0; }
   // The body stored for `key` at `head`, if any.
@@ -39,6 +43,7 @@ class ListCache {
   };
   Shard& shard_for(const std::string& key);
   std::size_t max_bytes_per_shard_;
+  core::CacheMetrics metrics_;
   std::array<Shard, kShards> shards_;
 };
 

@@ -115,11 +115,14 @@ void append_record_json(std::string& out, const Record& record,
 
 class RecordService {
  public:
-  RecordService(db::Database& database, RecordsOptions options)
+  // With a registry, the schema and list caches count their lookups and entries.
+  RecordService(db::Database& database, RecordsOptions options, core::Registry* metrics = nullptr)
       : db_(database),
         options_(std::move(options)),
-        schema_cache_(options_.schema_cache_ttl, options_.schema_cache_entries),
-        list_cache_(options_.list_cache_bytes) {}
+        schema_cache_(options_.schema_cache_ttl, options_.schema_cache_entries,
+                      metrics ? core::CacheMetrics::in(*metrics, "schema") : core::CacheMetrics{}),
+        list_cache_(options_.list_cache_bytes,
+                    metrics ? core::CacheMetrics::in(*metrics, "list") : core::CacheMetrics{}) {}
 
   [[nodiscard]] const RecordsOptions& options() const { return options_; }
 
