@@ -68,6 +68,11 @@ int run_command(const std::string& url, const std::string& scenario_name,
   if (report.completed == 0 || report.error_fraction() > kMaxErrorFraction) {
     fmt::print(stderr, "FAILED: {} of {} requests went wrong (more than {:.1f}%)\n",
                report.error_count(), report.ok + report.error_count(), kMaxErrorFraction * 100);
+    if (report.errors.contains("status 401")) {
+      fmt::print(stderr,
+                 "401s: the tokens derive from the data set, so `run` needs the --run, --users, "
+                 "--records-per-user, --big-orgs and --big-org-records that `seed` was given\n");
+    }
     return 1;
   }
   return 0;
