@@ -475,7 +475,18 @@ TEST_F(Orgs, EveryMutationIsAuditedAndTheLogPagesAndFilters) {
   auto ndjson = send_json(port(), "GET", audit + "/export", owner.token);
   ASSERT_EQ(status(ndjson), 200);
   EXPECT_EQ(ndjson->header("content-type"), "application/x-ndjson");
+  EXPECT_EQ(ndjson->header("transfer-encoding"), "chunked");
   EXPECT_EQ(std::count(ndjson->body.begin(), ndjson->body.end(), '\n'), 5);
+  EXPECT_EQ(ndjson->header("liftoff-next-cursor"), "");
+  // Two of the five: the cursor continues after the second, and the rest follows from it.
+  auto first_two = send_json(port(), "GET", audit + "/export?limit=2", owner.token);
+  ASSERT_EQ(status(first_two), 200);
+  EXPECT_EQ(std::count(first_two->body.begin(), first_two->body.end(), '\n'), 2);
+  auto after = first_two->header("liftoff-next-cursor");
+  ASSERT_FALSE(after.empty());
+  auto rest = send_json(port(), "GET", audit + "/export?cursor=" + after, owner.token);
+  ASSERT_EQ(status(rest), 200);
+  EXPECT_EQ(first_two->body + rest->body, ndjson->body);
 
   for (std::string bad : {"?since=yesterday", "?cursor=abc", "?limit=0", "?limit=201",
                           "?actor=nobody", "?colour=blue", "?limit=1&limit=2"}) {

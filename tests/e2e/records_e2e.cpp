@@ -331,11 +331,30 @@ TEST_F(Records, BatchesAreAllOrNothingAndNameTheFailingItem) {
                                 {"data", json::object{{"status", "closed"}}}},
                    json::object{{"op", "create"}, {"data", ticket}}});
   ASSERT_EQ(status(ok), 200) << ok->body;
+  // Minimal by default: each result's status, id and version, no record.
+  EXPECT_EQ(ok->header("preference-applied"), "return=minimal");
   auto results = json_of(*ok).at("results").as_array();
   ASSERT_EQ(results.size(), 3u);
   EXPECT_EQ(results[0].at("status"), 201);
-  EXPECT_EQ(results[1].at("record").at("version"), 2);
+  EXPECT_EQ(results[1].at("id").as_string(), a);
+  EXPECT_EQ(results[1].at("version"), 2);
+  EXPECT_FALSE(results[1].as_object().contains("record"));
   EXPECT_EQ(count(), 3);
+  // The records on request (RFC 7240), among other preferences.
+  auto echoed = http_request(
+      port(), "POST", t.base + "/tickets/records:batch",
+      "Content-Type: application/json\r\nAuthorization: Bearer " + t.owner.token +
+          "\r\nPrefer: respond-async, return=representation\r\n",
+      body_of(json::object{
+          {"operations",
+           json::array{json::object{
+               {"op", "update"}, {"id", a}, {"data", json::object{{"priority", 7}}}}}}}));
+  ASSERT_EQ(status(echoed), 200) << echoed->body;
+  EXPECT_EQ(echoed->header("preference-applied"), "return=representation");
+  auto echoed_result = json_of(*echoed).at("results").at(0);
+  EXPECT_EQ(echoed_result.at("record").at("version"), 3);
+  EXPECT_EQ(echoed_result.at("record").at("data").at("status"), "closed");
+  EXPECT_EQ(echoed_result.at("record").at("data").at("priority"), 7);
 
   // Invalid items are all named, and nothing is applied.
   auto invalid = batch({json::object{{"op", "create"}, {"data", ticket}},
@@ -357,7 +376,7 @@ TEST_F(Records, BatchesAreAllOrNothingAndNameTheFailingItem) {
   ASSERT_EQ(status(stale), 412) << stale->body;
   EXPECT_NE(stale->body.find("operations[1]"), std::string::npos);
   EXPECT_EQ(count(), 3);
-  auto deleted = batch({json::object{{"op", "delete"}, {"id", a}, {"if_match", 2}}});
+  auto deleted = batch({json::object{{"op", "delete"}, {"id", a}, {"if_match", 3}}});
   ASSERT_EQ(status(deleted), 200);
   EXPECT_EQ(count(), 2);
 

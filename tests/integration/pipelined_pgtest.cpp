@@ -1,5 +1,6 @@
 // Multiplexed statements on shared connections (Connection::submit, Database::query).
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <boost/asio/steady_timer.hpp>
 
@@ -226,5 +227,42 @@ TEST(Pipelined, DatabaseQueriesShareAFewConnectionsAndRecoverFromALostOne) {
   }());
 }
 
+}  // namespace
+}  // namespace liftoff::db
+
+namespace liftoff::db {
+namespace {
+// A server that stops answering without closing the connection (its backend frozen with SIGSTOP,
+// as a half-open connection after a failover looks from here): the watchdog closes the connection
+// and the waiting statement fails with unavailable, instead of every statement timing out until
+// TCP gives up.
+TEST(Pipelined, AConnectionWhoseServerFallsSilentIsClosedByTheWatchdog) {
+  std::optional<Result<Rows>> answer;
+  bool usable_after = true;
+  int backend = 0;
+  block_on([&]() -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    ConnectOptions options{testing::test_database_url(), {}, "watchdog-test"};
+    options.silence_limit = std::chrono::milliseconds(500);
+    auto connected = co_await Connection::connect(executor, options, deadline_after(10s));
+    EXPECT_TRUE(connected);
+    if (!connected) co_return;
+    std::shared_ptr<Connection> conn(std::move(*connected));
+    auto pid = co_await conn->submit(kPid, Params::none(), deadline_after(10s));
+    EXPECT_TRUE(pid);
+    if (!pid) co_return;
+    backend = pid->front().get<std::int32_t>(0);
+    EXPECT_EQ(::kill(backend, SIGSTOP), 0);
+    // A deadline far past the watchdog: what ends the wait must be the watchdog.
+    answer =
+        co_await conn->submit(kAdd, Params(std::int64_t{1}, std::int64_t{2}), deadline_after(60s));
+    usable_after = conn->usable();
+  }());
+  if (backend > 0) ::kill(backend, SIGCONT);
+  ASSERT_TRUE(answer);
+  ASSERT_FALSE(*answer);
+  EXPECT_EQ(answer->error().code, Errc::unavailable) << answer->error().detail;
+  EXPECT_FALSE(usable_after);
+}
 }  // namespace
 }  // namespace liftoff::db

@@ -92,6 +92,22 @@ std::optional<HttpResponse> RawConnection::read_response(std::chrono::millisecon
   if (!read) return std::nullopt;
   auto& res = *read;
   if (res.status == 100) return read_response(timeout, head);
+  if (!head && res.header("transfer-encoding") == "chunked") {
+    // Chunks until the last (0), without trailers.
+    for (;;) {
+      std::size_t line_end;
+      while ((line_end = buffer_.find("\r\n")) == std::string::npos) {
+        if (fill(deadline) != Fill::data) return std::nullopt;
+      }
+      auto size = std::stoul(buffer_.substr(0, line_end), nullptr, 16);
+      while (buffer_.size() < line_end + 2 + size + 2) {
+        if (fill(deadline) != Fill::data) return std::nullopt;
+      }
+      res.body.append(buffer_, line_end + 2, size);
+      buffer_.erase(0, line_end + 2 + size + 2);
+      if (size == 0) return res;
+    }
+  }
   std::size_t length =
       res.headers.count("content-length") ? std::stoul(res.headers["content-length"]) : 0;
   if (head) length = 0;

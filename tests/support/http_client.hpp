@@ -28,7 +28,8 @@ class RawConnection {
   [[nodiscard]] bool connected() const { return fd_ >= 0; }
   bool send(const std::string& bytes);
   void shutdown_write();
-  // Reads one response (Content-Length framed); nullopt on timeout or a closed connection.
+  // Reads one response (Content-Length framed or chunked); nullopt on timeout or a closed
+  // connection (a chunked body cut short included).
   std::optional<HttpResponse> read_response(
       std::chrono::milliseconds timeout = std::chrono::seconds(5), bool head = false);
   // Reads a response's status line and headers, leaving its body unread.

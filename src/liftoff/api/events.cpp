@@ -22,6 +22,8 @@ using records::EventPosition;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::int32_t kWholeSeq = std::numeric_limits<std::int32_t>::max();
+// Log entries per page of a replay (each entry's before/after bounded by audit_value_limit).
+constexpr std::int32_t kReplayPage = 50;
 
 // One stream: everything its body needs after the request is gone.
 struct StreamPlan {
@@ -96,33 +98,51 @@ asio::awaitable<void> run_stream(http::Stream& stream, const StreamPlan& plan,
   } detach{subscriber};
 
   if (plan.resume) {
-    std::optional<std::string_view> reset;
+    // The log is replayed page by page, each page written before the next is read: a resumed
+    // stream holds one page, however far back it resumes.
     std::int64_t last = std::max(registration.until, head);
-    auto replay = co_await hub.replay(plan.org_id, plan.collection->name, after, last,
-                                      static_cast<std::int32_t>(options.max_replay));
-    if (!replay) co_return;
+    std::optional<std::string_view> reset;
     if (plan.resume->seq > head) {
       reset = "Last-Event-ID is not an event of this organization";
-    } else if (replay->truncated) {
+    } else if (last - after > static_cast<std::int64_t>(options.max_replay)) {
+      // An org's seqs have no gaps: (after, last] holds last - after log entries.
       reset = "more events than a stream replays (events_max_replay) happened since Last-Event-ID";
-    } else if (replay->first_at &&
-               *replay->first_at < std::chrono::time_point_cast<std::chrono::microseconds>(
-                                       std::chrono::system_clock::now() - options.replay_window)) {
-      reset = "Last-Event-ID is older than the replay window (events_replay_window)";
+    }
+    std::optional<records::EventHub::Replay> page;
+    if (!reset) {
+      auto first =
+          co_await hub.replay(plan.org_id, plan.collection->name, after, last, kReplayPage);
+      if (!first) co_return;
+      if (first->first_at &&
+          *first->first_at < std::chrono::time_point_cast<std::chrono::microseconds>(
+                                 std::chrono::system_clock::now() - options.replay_window)) {
+        reset = "Last-Event-ID is older than the replay window (events_replay_window)";
+      } else {
+        page = std::move(*first);
+      }
     }
     if (reset) {
       append_reset(out, last, *reset);
       position = {last, kWholeSeq};
-    } else {
-      for (const auto& event : replay->events) {
+    }
+    while (page) {
+      for (const auto& event : page->events) {
         if (event->position <= position) continue;
         position = event->position;
         if (visible(plan, *event)) append_frame(out, *event);
       }
+      auto read_until = page->read_until;
+      page.reset();
+      if (read_until >= last || read_until == after || stream.closing()) break;
+      if (!co_await stream.write(out)) co_return;
+      out.clear();
+      after = read_until;
+      auto next = co_await hub.replay(plan.org_id, plan.collection->name, after, last, kReplayPage);
+      if (!next) co_return;
+      page = std::move(*next);
     }
   }
   if (!co_await stream.write(out)) co_return;
-
   auto next_heartbeat = Clock::now() + options.heartbeat;
   while (!stream.closing() && !subscriber->overflowed()) {
     auto events = subscriber->take();
@@ -196,11 +216,10 @@ void add_event_routes(http::Router& router, identity::IdentityService& identity,
         if (!head) co_return problem(head.error(), ctx);
         auto executor = co_await asio::this_coro::executor;
         auto subscriber = std::make_shared<records::Subscriber>(
-            who->access.org_id, (*collection)->name, executor, hub.options().max_queue);
+            who->access.org_id, (*collection)->name, executor, hub.options().max_queue,
+            hub.options().max_queue_bytes, std::string(ctx.remote));
         auto until = hub.subscribe(subscriber, *head);
-        if (!until) {
-          co_return problem(make_error(Errc::unavailable, "too many open event streams"), ctx);
-        }
+        if (!until) co_return problem(until.error(), ctx);
         auto registration = std::make_shared<Registration>(hub, subscriber);
         registration->head = *head;
         registration->until = *until;
@@ -213,7 +232,8 @@ void add_event_routes(http::Router& router, identity::IdentityService& identity,
         res.set(field::cache_control, "no-store");
         res.set("X-Accel-Buffering", "no");  // nginx: pass events through as they come
         co_return res;
-      });
+      },
+      http::Cost::heavy);
 }
 
 }  // namespace liftoff::api

@@ -15,13 +15,18 @@
 
 namespace liftoff::api {
 namespace {
+namespace asio = boost::asio;
 namespace json = boost::json;
+using http::beast_http::field;
 using http::beast_http::status;
 using identity::Action;
 
 constexpr std::int32_t kMaxPage = 200;
 constexpr std::int32_t kMaxExport = 100'000;
-constexpr std::int32_t kExportBatch = 1'000;
+// Events per page of an export: a page is read, written and released before the next is read, so
+// an export holds at most this many events (each before/after bounded, see
+// RecordsOptions::audit_value_limit) whatever its length.
+constexpr std::int32_t kExportPage = 50;
 
 json::value time_or_null(const std::optional<db::Timestamp>& t) {
   return t ? json::value(core::format_rfc3339(*t)) : json::value(nullptr);
@@ -316,38 +321,46 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
                co_return no_content();
              });
 
-  router.add(http::Verb::get, "/v1/orgs/{org}/audit", [&](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authorize(identity, ctx, Action::audit_read);
-    if (!who) co_return problem(who.error(), ctx);
-    auto query =
-        http::parse_query(ctx.query, {"action", "actor", "since", "until", "limit", "cursor"});
-    if (!query) co_return problem(query.error(), ctx);
-    auto filter = audit_filter(*query);
-    if (!filter) co_return problem(filter.error(), ctx);
-    auto limit = http::int_param(*query, "limit", 50, 1, kMaxPage);
-    if (!limit) co_return problem(limit.error(), ctx);
-    filter->limit = *limit;
-    auto events = co_await audit::list(database, who->access.org_id, *filter);
-    if (!events) co_return problem(events.error(), ctx);
-    std::string body = R"({"events":[)";
-    for (std::size_t i = 0; i < events->size(); ++i) {
-      if (i) body += ',';
-      audit::append_json(body, (*events)[i]);
-    }
-    body += R"(],"next_cursor":)";
-    if (static_cast<std::int32_t>(events->size()) == *limit && events->back().seq > 1) {
-      body += '"' + std::to_string(events->back().seq) + '"';
-    } else {
-      body += "null";
-    }
-    body += '}';
-    co_return http::text_response(status::ok, std::move(body), "application/json");
-  });
+  router.add(
+      http::Verb::get, "/v1/orgs/{org}/audit",
+      [&](http::RequestContext& ctx) -> Awaitable {
+        auto who = co_await authorize(identity, ctx, Action::audit_read);
+        if (!who) co_return problem(who.error(), ctx);
+        auto query =
+            http::parse_query(ctx.query, {"action", "actor", "since", "until", "limit", "cursor"});
+        if (!query) co_return problem(query.error(), ctx);
+        auto filter = audit_filter(*query);
+        if (!filter) co_return problem(filter.error(), ctx);
+        auto limit = http::int_param(*query, "limit", 50, 1, kMaxPage);
+        if (!limit) co_return problem(limit.error(), ctx);
+        filter->limit = *limit;
+        auto events = co_await audit::list(database, who->access.org_id, *filter);
+        if (!events) co_return problem(events.error(), ctx);
+        std::string body = R"({"events":[)";
+        for (std::size_t i = 0; i < events->size(); ++i) {
+          if (i) body += ',';
+          audit::append_json(body, (*events)[i]);
+        }
+        body += R"(],"next_cursor":)";
+        if (static_cast<std::int32_t>(events->size()) == *limit && events->back().seq > 1) {
+          body += '"' + std::to_string(events->back().seq) + '"';
+        } else {
+          body += "null";
+        }
+        body += '}';
+        co_return http::text_response(status::ok, std::move(body), "application/json");
+      },
+      http::Cost::heavy);
 
   // NDJSON: one event per line, newest first; up to `limit` (default and max 100,000) events, with
-  // the cursor to continue in the Liftoff-Next-Cursor header when there are more.
+  // the cursor to continue in the Liftoff-Next-Cursor header when there are more. Streamed in
+  // pages (chunked): the export holds one page in memory and writes it before reading the next, at
+  // the client's pace. It covers the log as it was when it began (events after it wait for the
+  // next export); a failure after the header cuts the response short (no final chunk), so a
+  // client never mistakes a partial export for a whole one.
   router.add(
-      http::Verb::get, "/v1/orgs/{org}/audit/export", [&](http::RequestContext& ctx) -> Awaitable {
+      http::Verb::get, "/v1/orgs/{org}/audit/export",
+      [&](http::RequestContext& ctx) -> Awaitable {
         auto who = co_await authorize(identity, ctx, Action::audit_read);
         if (!who) co_return problem(who.error(), ctx);
         auto query =
@@ -357,26 +370,40 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
         if (!filter) co_return problem(filter.error(), ctx);
         auto limit = http::int_param(*query, "limit", kMaxExport, 1, kMaxExport);
         if (!limit) co_return problem(limit.error(), ctx);
-        std::string body;
-        std::int32_t remaining = *limit;
-        std::optional<std::int64_t> next;
-        while (remaining > 0) {
-          filter->limit = std::min(remaining, kExportBatch);
-          auto events = co_await audit::list(database, who->access.org_id, *filter);
-          if (!events) co_return problem(events.error(), ctx);
-          for (const auto& e : *events) {
-            audit::append_json(body, e);
-            body += '\n';
-          }
-          remaining -= static_cast<std::int32_t>(events->size());
-          if (static_cast<std::int32_t>(events->size()) < filter->limit || events->empty()) break;
-          filter->before_seq = events->back().seq;
-          if (remaining == 0 && events->back().seq > 1) next = events->back().seq;
+        auto org_id = who->access.org_id;
+        if (!filter->before_seq) {
+          auto head = co_await audit::head(database, org_id);
+          if (!head) co_return problem(head.error(), ctx);
+          filter->before_seq = *head + 1;
         }
-        auto res = http::text_response(status::ok, std::move(body), "application/x-ndjson");
-        if (next) res.set("Liftoff-Next-Cursor", std::to_string(*next));
+        auto next = co_await audit::continuation(database, org_id, *filter, *limit);
+        if (!next) co_return problem(next.error(), ctx);
+        ctx.stream = [&database, org_id, filter = *filter,
+                      limit = *limit](http::Stream& stream) mutable -> asio::awaitable<void> {
+          std::string chunk;
+          std::int32_t remaining = limit;
+          while (remaining > 0 && !stream.closing()) {
+            filter.limit = std::min(remaining, kExportPage);
+            auto events = co_await audit::list(database, org_id, filter);
+            if (!events) throw ErrorException(events.error());
+            chunk.clear();
+            for (const auto& e : *events) {
+              audit::append_json(chunk, e);
+              chunk += '\n';
+            }
+            if (!co_await stream.write(chunk)) co_return;
+            remaining -= static_cast<std::int32_t>(events->size());
+            if (static_cast<std::int32_t>(events->size()) < filter.limit) break;
+            filter.before_seq = events->back().seq;
+          }
+        };
+        http::Response res{status::ok, 11};
+        res.set(field::content_type, "application/x-ndjson");
+        res.set(field::cache_control, "no-store");
+        if (*next) res.set("Liftoff-Next-Cursor", std::to_string(**next));
         co_return res;
-      });
+      },
+      http::Cost::heavy);
 }
 
 }  // namespace liftoff::api

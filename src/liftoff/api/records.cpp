@@ -100,6 +100,25 @@ Result<std::optional<records::Idempotency>> idempotency(const http::RequestConte
       records::Idempotency{std::string(key), identity::token_digest(request)}};
 }
 
+// Prefer: return=representation (RFC 7240), among other preferences, comma- or
+// semicolon-separated; return=minimal, or no preference, is the default.
+bool prefers_representation(const http::Request& request) {
+  auto [first, last] = request.equal_range(field::prefer);
+  for (auto it = first; it != last; ++it) {
+    std::string_view value = it->value();
+    while (!value.empty()) {
+      auto end = value.find_first_of(",;");
+      auto token = value.substr(0, end);
+      while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+      while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+      if (token == "return=representation") return true;
+      if (end == std::string_view::npos) break;
+      value.remove_prefix(end + 1);
+    }
+  }
+  return false;
+}
+
 // {"operations": [{"op": "create"|"update"|"replace"|"delete", "id", "data", "if_match"}]}: the
 // shape of every item is checked here (422 naming "operations[i].member").
 Result<std::vector<records::BatchOperation>> batch_operations(const json::object& body) {
@@ -254,120 +273,135 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
     co_return no_content();
   });
 
-  router.add(http::Verb::post, records_path, [&, limits](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authorize(identity, ctx, Action::records_write);
-    if (!who) co_return problem(who.error(), ctx);
-    auto key = idempotency(ctx);
-    if (!key) co_return problem(key.error(), ctx);
-    auto body = object_body(ctx.request, limits);
-    if (!body) co_return problem(body.error(), ctx);
-    auto actor = caller_of(std::move(who->principal), ctx).actor();
-    auto created = co_await service.create_record(actor, who->access.org_id,
-                                                  *ctx.param("collection"), *body, *key);
-    if (!created) co_return problem(created.error(), ctx);
-    auto res = http::text_response(static_cast<status>(created->status), created->body,
-                                   "application/json");
-    if (created->replayed) res.set("Idempotent-Replayed", "true");
-    co_return res;
-  });
+  router.add(
+      http::Verb::post, records_path,
+      [&, limits](http::RequestContext& ctx) -> Awaitable {
+        auto who = co_await authorize(identity, ctx, Action::records_write);
+        if (!who) co_return problem(who.error(), ctx);
+        auto key = idempotency(ctx);
+        if (!key) co_return problem(key.error(), ctx);
+        auto body = object_body(ctx.request, limits);
+        if (!body) co_return problem(body.error(), ctx);
+        auto actor = caller_of(std::move(who->principal), ctx).actor();
+        auto created = co_await service.create_record(actor, who->access.org_id,
+                                                      *ctx.param("collection"), *body, *key);
+        if (!created) co_return problem(created.error(), ctx);
+        auto res = http::text_response(static_cast<status>(created->status), created->body,
+                                       "application/json");
+        if (created->replayed) res.set("Idempotent-Replayed", "true");
+        co_return res;
+      },
+      http::Cost::heavy);
 
-  router.add(http::Verb::post, records_path + ":batch",
-             [&, limits](http::RequestContext& ctx) -> Awaitable {
-               auto who = co_await authorize(identity, ctx, Action::records_write);
-               if (!who) co_return problem(who.error(), ctx);
-               auto body = object_body(ctx.request, limits);
-               if (!body) co_return problem(body.error(), ctx);
-               auto operations = batch_operations(*body);
-               if (!operations) co_return problem(operations.error(), ctx);
-               auto actor = caller_of(std::move(who->principal), ctx).actor();
-               auto results = co_await service.batch(actor, who->access.org_id,
-                                                     *ctx.param("collection"), *operations);
-               if (!results) co_return problem(results.error(), ctx);
-               std::string out = R"({"results":[)";
-               for (std::size_t i = 0; i < results->size(); ++i) {
-                 const auto& r = (*results)[i];
-                 out += (i ? "," : "") + std::string(R"({"status":)") + std::to_string(r.status);
-                 if (r.record) {
-                   out += R"(,"record":)";
-                   records::append_record_json(out, *r.record);
-                 }
-                 out += '}';
-               }
-               out += "]}";
-               co_return http::text_response(status::ok, std::move(out), "application/json");
-             });
+  // Answers minimally ({status, id, version} per operation) unless the client asks for the
+  // records with Prefer: return=representation (RFC 7240); Preference-Applied says which.
+  router.add(
+      http::Verb::post, records_path + ":batch",
+      [&, limits](http::RequestContext& ctx) -> Awaitable {
+        auto who = co_await authorize(identity, ctx, Action::records_write);
+        if (!who) co_return problem(who.error(), ctx);
+        auto body = object_body(ctx.request, limits);
+        if (!body) co_return problem(body.error(), ctx);
+        auto operations = batch_operations(*body);
+        if (!operations) co_return problem(operations.error(), ctx);
+        bool echo = prefers_representation(ctx.request);
+        auto actor = caller_of(std::move(who->principal), ctx).actor();
+        auto results = co_await service.batch(actor, who->access.org_id, *ctx.param("collection"),
+                                              *operations, echo);
+        if (!results) co_return problem(results.error(), ctx);
+        std::string out = R"({"results":[)";
+        for (std::size_t i = 0; i < results->size(); ++i) {
+          const auto& r = (*results)[i];
+          out += (i ? "," : "") + std::string(R"({"status":)") + std::to_string(r.status);
+          out += R"(,"id":")" + r.id.to_string() + '"';
+          if (r.status != 204) out += R"(,"version":)" + std::to_string(r.version);
+          if (r.record) {
+            out += R"(,"record":)";
+            records::append_record_json(out, *r.record);
+          }
+          out += '}';
+        }
+        out += "]}";
+        auto res = http::text_response(status::ok, std::move(out), "application/json");
+        res.set("Preference-Applied", echo ? "return=representation" : "return=minimal");
+        co_return res;
+      },
+      http::Cost::heavy);
 
-  router.add(http::Verb::get, records_path, [&](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authorize(identity, ctx, Action::records_read);
-    if (!who) co_return problem(who.error(), ctx);
-    auto query = http::parse_query(
-        ctx.query, {"filter", "sort", "limit", "cursor", "fields", "count", "q", "expand"});
-    if (!query) co_return problem(query.error(), ctx);
-    auto limit = http::int_param(*query, "limit", 20, 1, kMaxPage);
-    if (!limit) co_return problem(limit.error(), ctx);
-    auto count = count_param(*query);
-    if (!count) co_return problem(count.error(), ctx);
-    // The org's committed state identifies the answer: a list made at that state is still true.
-    auto state = co_await service.collection_state(who->access.org_id, *ctx.param("collection"));
-    if (!state) co_return problem(state.error(), ctx);
-    const auto& collection = state->collection;
-    records::ListRequest request;
-    request.limit = *limit;
-    if (auto it = query->find("filter"); it != query->end()) {
-      auto filter = records::parse_filter(it->second, service.options().filter);
-      if (!filter) co_return problem(filter.error(), ctx);
-      request.filter = std::move(*filter);
-    }
-    auto sort_text = query->contains("sort") ? query->at("sort") : std::string();
-    const auto& schema = collection->schema;
-    if (auto it = query->find("q"); it != query->end()) {
-      if (it->second.empty() || it->second.size() > 500) {
-        co_return problem(Error{Errc::bad_request,
-                                "invalid query parameter",
-                                {{"q", "must be 1 to 500 characters"}}},
-                          ctx);
-      }
-      request.q = it->second;
-    }
-    auto sort = records::parse_sort(sort_text, schema, request.q.has_value());
-    if (!sort) co_return problem(sort.error(), ctx);
-    request.sort = std::move(*sort);
-    if (auto it = query->find("cursor"); it != query->end()) request.cursor = it->second;
-    auto fields = fields_param(*query, schema);
-    if (!fields) co_return problem(fields.error(), ctx);
-    // The schema's layout is part of the key: an answer made with another layout is another one.
-    std::string key = who->access.org_id.to_string() + '/' + collection->name + '/' +
-                      std::to_string(schema.evolution().layout) + '?' + std::string(ctx.query);
-    auto tag = list_etag(key, state->org_state);
-    if (ctx.request[field::if_none_match] == tag) {
-      http::Response res{status::not_modified, 11};
-      res.set(field::etag, tag);
-      co_return res;
-    }
-    if (auto cached = service.list_cache().find(key, state->org_state)) {
-      auto res = http::text_response(status::ok, std::move(*cached), "application/json");
-      res.set(field::etag, tag);
-      co_return res;
-    }
-    auto page = co_await service.list_records(*collection, request, *count);
-    if (!page) co_return problem(page.error(), ctx);
-    auto expand = http::list_param(*query, "expand").value_or(std::vector<std::string>{});
-    auto expanded = co_await service.expand(collection->org_id, schema, expand, page->records);
-    if (!expanded) co_return problem(expanded.error(), ctx);
-    std::string body = R"({"records":[)";
-    for (std::size_t i = 0; i < page->records.size(); ++i) {
-      if (i) body += ',';
-      records::append_record_json(body, page->records[i], *fields ? &**fields : nullptr);
-    }
-    body += R"(],"next_cursor":)";
-    body += page->next_cursor ? json::serialize(json::value(*page->next_cursor)) : "null";
-    if (page->count) body += R"(,"count":)" + std::to_string(*page->count);
-    body += '}';
-    service.list_cache().store(key, state->org_state, body);
-    auto res = http::text_response(status::ok, std::move(body), "application/json");
-    res.set(field::etag, tag);
-    co_return res;
-  });
+  router.add(
+      http::Verb::get, records_path,
+      [&](http::RequestContext& ctx) -> Awaitable {
+        auto who = co_await authorize(identity, ctx, Action::records_read);
+        if (!who) co_return problem(who.error(), ctx);
+        auto query = http::parse_query(
+            ctx.query, {"filter", "sort", "limit", "cursor", "fields", "count", "q", "expand"});
+        if (!query) co_return problem(query.error(), ctx);
+        auto limit = http::int_param(*query, "limit", 20, 1, kMaxPage);
+        if (!limit) co_return problem(limit.error(), ctx);
+        auto count = count_param(*query);
+        if (!count) co_return problem(count.error(), ctx);
+        // The org's committed state identifies the answer: a list made at that state is still true.
+        auto state =
+            co_await service.collection_state(who->access.org_id, *ctx.param("collection"));
+        if (!state) co_return problem(state.error(), ctx);
+        const auto& collection = state->collection;
+        records::ListRequest request;
+        request.limit = *limit;
+        if (auto it = query->find("filter"); it != query->end()) {
+          auto filter = records::parse_filter(it->second, service.options().filter);
+          if (!filter) co_return problem(filter.error(), ctx);
+          request.filter = std::move(*filter);
+        }
+        auto sort_text = query->contains("sort") ? query->at("sort") : std::string();
+        const auto& schema = collection->schema;
+        if (auto it = query->find("q"); it != query->end()) {
+          if (it->second.empty() || it->second.size() > 500) {
+            co_return problem(Error{Errc::bad_request,
+                                    "invalid query parameter",
+                                    {{"q", "must be 1 to 500 characters"}}},
+                              ctx);
+          }
+          request.q = it->second;
+        }
+        auto sort = records::parse_sort(sort_text, schema, request.q.has_value());
+        if (!sort) co_return problem(sort.error(), ctx);
+        request.sort = std::move(*sort);
+        if (auto it = query->find("cursor"); it != query->end()) request.cursor = it->second;
+        auto fields = fields_param(*query, schema);
+        if (!fields) co_return problem(fields.error(), ctx);
+        // The schema's layout is part of the key: an answer made with another layout is another
+        // one.
+        std::string key = who->access.org_id.to_string() + '/' + collection->name + '/' +
+                          std::to_string(schema.evolution().layout) + '?' + std::string(ctx.query);
+        auto tag = list_etag(key, state->org_state);
+        if (ctx.request[field::if_none_match] == tag) {
+          http::Response res{status::not_modified, 11};
+          res.set(field::etag, tag);
+          co_return res;
+        }
+        if (auto cached = service.list_cache().find(key, state->org_state)) {
+          auto res = http::text_response(status::ok, std::move(*cached), "application/json");
+          res.set(field::etag, tag);
+          co_return res;
+        }
+        auto expand = http::list_param(*query, "expand").value_or(std::vector<std::string>{});
+        auto page = co_await service.list_records(*collection, request, *count, expand);
+        if (!page) co_return problem(page.error(), ctx);
+        std::string body = R"({"records":[)";
+        for (std::size_t i = 0; i < page->records.size(); ++i) {
+          if (i) body += ',';
+          records::append_record_json(body, page->records[i], *fields ? &**fields : nullptr);
+        }
+        body += R"(],"next_cursor":)";
+        body += page->next_cursor ? json::serialize(json::value(*page->next_cursor)) : "null";
+        if (page->count) body += R"(,"count":)" + std::to_string(*page->count);
+        body += '}';
+        service.list_cache().store(key, state->org_state, body);
+        auto res = http::text_response(status::ok, std::move(body), "application/json");
+        res.set(field::etag, tag);
+        co_return res;
+      },
+      http::Cost::heavy);
 
   router.add(http::Verb::get, one_record, [&](http::RequestContext& ctx) -> Awaitable {
     auto who = co_await authorize(identity, ctx, Action::records_read);
@@ -382,8 +416,10 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
       auto collection = co_await service.collection(who->access.org_id, *ctx.param("collection"));
       if (!collection) co_return problem(collection.error(), ctx);
       std::vector<records::Record> one{std::move(*record)};
+      auto budget = service.options().request_budget;
       auto expanded =
-          co_await service.expand(who->access.org_id, (*collection)->schema, expand, one);
+          co_await service.expand(who->access.org_id, (*collection)->schema, expand, one,
+                                  budget - std::min(budget, one.front().data.size()));
       if (!expanded) co_return problem(expanded.error(), ctx);
       *record = std::move(one.front());
     }
@@ -397,20 +433,23 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
   });
 
   for (auto [verb, merge] : {std::pair{http::Verb::patch, true}, {http::Verb::put, false}}) {
-    router.add(verb, one_record, [&, limits, merge](http::RequestContext& ctx) -> Awaitable {
-      auto who = co_await authorize(identity, ctx, Action::records_write);
-      if (!who) co_return problem(who.error(), ctx);
-      auto expected = if_match(ctx.request);
-      if (!expected) co_return problem(expected.error(), ctx);
-      auto body = object_body(ctx.request, limits);
-      if (!body) co_return problem(body.error(), ctx);
-      auto actor = caller_of(std::move(who->principal), ctx).actor();
-      auto updated =
-          co_await service.update_record(actor, who->access.org_id, *ctx.param("collection"),
-                                         *ctx.param("id"), *body, merge, *expected);
-      if (!updated) co_return problem(updated.error(), ctx);
-      co_return record_response(status::ok, *updated);
-    });
+    router.add(
+        verb, one_record,
+        [&, limits, merge](http::RequestContext& ctx) -> Awaitable {
+          auto who = co_await authorize(identity, ctx, Action::records_write);
+          if (!who) co_return problem(who.error(), ctx);
+          auto expected = if_match(ctx.request);
+          if (!expected) co_return problem(expected.error(), ctx);
+          auto body = object_body(ctx.request, limits);
+          if (!body) co_return problem(body.error(), ctx);
+          auto actor = caller_of(std::move(who->principal), ctx).actor();
+          auto updated =
+              co_await service.update_record(actor, who->access.org_id, *ctx.param("collection"),
+                                             *ctx.param("id"), *body, merge, *expected);
+          if (!updated) co_return problem(updated.error(), ctx);
+          co_return record_response(status::ok, *updated);
+        },
+        http::Cost::heavy);
   }
 
   router.add(http::Verb::delete_, one_record, [&](http::RequestContext& ctx) -> Awaitable {

@@ -18,6 +18,7 @@
 #include "liftoff/audit/audit.hpp"
 #include "liftoff/core/config.hpp"
 #include "liftoff/core/log.hpp"
+#include "liftoff/core/memory_guard.hpp"
 #include "liftoff/core/metrics.hpp"
 #include "liftoff/db/database.hpp"
 #include "liftoff/db/embedded_postgres.hpp"
@@ -240,6 +241,8 @@ int serve(const core::Config& config) {
       cache);
   records::EventHubOptions hub_options;
   hub_options.max_subscribers = config.events_max_streams;
+  hub_options.max_per_org = config.events_max_streams_per_org;
+  hub_options.max_per_client = config.events_max_streams_per_client;
   if (!config.redis_url.empty()) {
     auto redis = pubsub::parse_redis_url(config.redis_url);
     if (!redis) {
@@ -254,6 +257,8 @@ int serve(const core::Config& config) {
   records_options.max_collections = config.collections_per_org;
   records_options.schema.max_fields = config.fields_per_collection;
   records_options.list_cache_bytes = config.list_cache_bytes;
+  records_options.request_budget = config.request_budget;
+  records_options.audit_value_limit = config.audit_value_limit;
   records_options.on_published = [&event_hub](const db::Uuid& org_id, std::int64_t seq) {
     event_hub.published(org_id, seq);
   };
@@ -278,6 +283,8 @@ int serve(const core::Config& config) {
   options.port = config.listen_port;
   options.threads = threads;
   options.max_connections = config.max_connections;
+  options.max_connections_per_client = config.max_connections_per_client;
+  options.first_byte_timeout = config.first_byte_timeout;
   options.header_limit = config.header_limit;
   options.body_limit = config.body_limit;
   options.request_timeout = config.request_timeout;
@@ -290,6 +297,11 @@ int serve(const core::Config& config) {
     event_hub.stop();
     stopping.store(true, std::memory_order_relaxed);
   };
+  core::MemoryGuard memory_guard({config.memory_high_water}, metrics);
+  spdlog::info("memory guard: heavy requests get 503 above {} MiB ({} now, read from {})",
+               memory_guard.high_water() >> 20, memory_guard.bytes() >> 20,
+               core::MemoryGuard::source());
+  options.memory_guard = &memory_guard;
   http::Server server(options, router, metrics);
   try {
     server.bind();

@@ -52,6 +52,13 @@ constexpr Statement kList{
     "AND ($3::uuid IS NULL OR actor_id = $3) AND ($4::timestamptz IS NULL OR occurred_at >= $4) "
     "AND ($5::timestamptz IS NULL OR occurred_at < $5) AND seq < $6 "
     "ORDER BY seq DESC LIMIT $7"};
+// The seq of the $7-th and next matching events, newest first (the same filter as kList).
+constexpr Statement kContinuation{
+    "audit.continuation",
+    "SELECT seq FROM audit_events WHERE org_id = $1 AND ($2::text IS NULL OR action = $2) "
+    "AND ($3::uuid IS NULL OR actor_id = $3) AND ($4::timestamptz IS NULL OR occurred_at >= $4) "
+    "AND ($5::timestamptz IS NULL OR occurred_at < $5) AND seq < $6 "
+    "ORDER BY seq DESC OFFSET $7 LIMIT 2"};
 constexpr Statement kChainPage{
     "audit.chain_page",
     "SELECT " LIFTOFF_AUDIT_COLUMNS ", " LIFTOFF_AUDIT_CANONICAL(
@@ -155,6 +162,21 @@ asio::awaitable<Result<std::vector<Event>>> list(db::Database& database, const d
   events.reserve(static_cast<std::size_t>(rows->size()));
   for (int i = 0; i < rows->size(); ++i) events.push_back(event_from((*rows)[i]));
   co_return events;
+}
+
+asio::awaitable<Result<std::optional<std::int64_t>>> continuation(db::Database& database,
+                                                                  const db::Uuid& org_id,
+                                                                  const Filter& filter,
+                                                                  std::int32_t limit) {
+  Params params;
+  params.add(org_id).add(filter.action).add(filter.actor_id).add(filter.since).add(filter.until);
+  params.add(filter.before_seq.value_or(std::numeric_limits<std::int64_t>::max()));
+  params.add(static_cast<std::int64_t>(limit - 1));
+  auto rows = co_await database.query(db::Intent::read_your_writes, db::Tenant::control(),
+                                      kContinuation, params, deadline());
+  if (!rows) co_return rows.error();
+  if (rows->size() < 2) co_return std::optional<std::int64_t>{};
+  co_return std::optional<std::int64_t>{rows->front().get<std::int64_t>(0)};
 }
 
 void append_json(std::string& out, const Event& e) {

@@ -57,6 +57,15 @@ struct Event {
   std::string hash;
 };
 
+// The form of a before/after value an audit event stores: `json_text` itself when it is at most
+// `limit` bytes; else the same JSON with its largest parts cut, each replaced by
+//   {"$cut":{"bytes":N,"sha256":"<hex of the cut part's JSON text>"}}
+// (largest first, innermost first, until the whole fits), so one event stays small while what was
+// cut stays provable against a copy of the record. Parts of at most 256 bytes are never cut alone,
+// and the top level's members are never cut whole, so a record keeps its id, version and times
+// (the result may then exceed a limit below about 1 KiB). Text that is not JSON becomes one marker.
+[[nodiscard]] std::string bounded_value(std::string json_text, std::size_t limit);
+
 // SHA-256(prev_hash || canonical): one link of the chain. The canonical text of an event is built
 // by PostgreSQL from every column but the hashes (see audit.cpp), when appending and when
 // verifying.
@@ -93,6 +102,12 @@ struct Filter {
 [[nodiscard]] boost::asio::awaitable<Result<std::vector<Event>>> list(db::Database& database,
                                                                       const db::Uuid& org_id,
                                                                       const Filter& filter);
+
+// Where a listing of at most `limit` events (newest first, from filter.before_seq down) stops when
+// more events match: the cursor that continues after it (the seq of its last event); nullopt when
+// `limit` covers them all. One index scan of at most limit + 1 entries.
+[[nodiscard]] boost::asio::awaitable<Result<std::optional<std::int64_t>>> continuation(
+    db::Database& database, const db::Uuid& org_id, const Filter& filter, std::int32_t limit);
 
 // Appends the API's JSON form of an event to `out`: before/after as stored (JSON the database
 // checked), times in RFC 3339.

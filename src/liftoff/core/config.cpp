@@ -168,6 +168,10 @@ std::vector<ConfigKey> make_keys() {
                   [](const Config& c) { return c.access_log; }});
   keys.push_back(size_key("max_connections", "open HTTP connections per process before 503",
                           &Config::max_connections, 1, 1'000'000));
+  keys.push_back(size_key("max_connections_per_client",
+                          "open HTTP connections from one client address before 429 (load "
+                          "balancers in trusted_proxies are exempt; 0: no cap)",
+                          &Config::max_connections_per_client, 0, 1'000'000));
   keys.push_back(size_key("header_limit", "largest request header block (431 beyond)",
                           &Config::header_limit, 1024, 1024 * 1024));
   keys.push_back(size_key("body_limit", "largest request body (413 beyond)", &Config::body_limit, 0,
@@ -177,6 +181,10 @@ std::vector<ConfigKey> make_keys() {
                               &Config::request_timeout, 10ms, 10min));
   keys.push_back(duration_key("idle_timeout", "keep-alive connection idle time before close",
                               &Config::idle_timeout, 10ms, 1h));
+  keys.push_back(duration_key("first_byte_timeout",
+                              "a new connection closes if its first request does not begin this "
+                              "soon (idle_timeout applies between requests)",
+                              &Config::first_byte_timeout, 10ms, 1h));
   keys.push_back(duration_key("shutdown_timeout", "time in-flight requests get on SIGTERM",
                               &Config::shutdown_timeout, 0ms, 10min));
   keys.push_back(size_key("db_pool_size", "database connections per worker thread",
@@ -271,6 +279,25 @@ std::vector<ConfigKey> make_keys() {
                           "record list answers kept per process, valid while their organization "
                           "does not change (0: off)",
                           &Config::list_cache_bytes, 0, 64ull * 1024 * 1024 * 1024));
+  keys.push_back(size_key("request_budget",
+                          "record data one request may read, write or answer with, bytes: a "
+                          "batch beyond is refused (413), a list page ends early",
+                          &Config::request_budget, 64 * 1024, 64ull * 1024 * 1024 * 1024));
+  keys.push_back(size_key("audit_value_limit",
+                          "bytes an audit event keeps of a record's before and after, each (larger "
+                          "parts are cut, their size and SHA-256 kept)",
+                          &Config::audit_value_limit, 1024, 64ull * 1024 * 1024));
+  keys.push_back(size_key("memory_high_water",
+                          "memory the process may hold before heavy requests (record lists and "
+                          "writes, batches, audit reads, event streams) get 503; 0: 80% of the "
+                          "cgroup's or machine's memory",
+                          &Config::memory_high_water, 0, 1ull << 50));
+  keys.push_back(size_key("events_max_streams_per_client",
+                          "open event streams from one client address (429 beyond)",
+                          &Config::events_max_streams_per_client, 1, 1'000'000));
+  keys.push_back(size_key("events_max_streams_per_org",
+                          "open event streams of one organization per process (429 beyond)",
+                          &Config::events_max_streams_per_org, 1, 1'000'000));
   keys.push_back(size_key("events_max_streams", "open event streams per process (503 beyond)",
                           &Config::events_max_streams, 1, 1'000'000));
   keys.push_back(

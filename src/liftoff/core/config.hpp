@@ -26,10 +26,12 @@ struct Config {
   std::string log_level = "info";
   std::string access_log = "-";  // "-": stdout, "off", or a file path
   std::size_t max_connections = 10000;
+  std::size_t max_connections_per_client = 1000;  // per client address; 0: no cap
   std::size_t header_limit = 16 * 1024;
   std::size_t body_limit = 1024 * 1024;
-  milliseconds request_timeout{10'000};  // first byte of a request to its last
-  milliseconds idle_timeout{60'000};     // keep-alive connection with no request
+  milliseconds request_timeout{10'000};    // first byte of a request to its last
+  milliseconds idle_timeout{60'000};       // keep-alive connection with no request
+  milliseconds first_byte_timeout{5'000};  // a new connection's wait for its first request
   milliseconds shutdown_timeout{10'000};
   std::size_t db_pool_size = 16;          // per worker thread
   std::size_t db_shared_connections = 2;  // per worker: pipelined connections for single statements
@@ -60,7 +62,12 @@ struct Config {
   milliseconds events_replay_window{24LL * 3600 * 1000};
   std::size_t events_max_replay = 10'000;
   std::size_t events_max_streams = 10'000;          // per process
+  std::size_t events_max_streams_per_client = 100;  // per client address
+  std::size_t events_max_streams_per_org = 1'000;   // per organization, per process
   std::size_t list_cache_bytes = 64 * 1024 * 1024;  // record list bodies kept per process
+  std::size_t request_budget = 32 * 1024 * 1024;    // record data one request may touch or answer
+  std::size_t audit_value_limit = 64 * 1024;        // an audit event's before/after, bytes each
+  std::size_t memory_high_water = 0;  // bytes held before heavy requests get 503; 0: 80% of limit
 
   [[nodiscard]] bool embedded_database() const { return database_url.empty(); }
   [[nodiscard]] unsigned effective_threads() const;

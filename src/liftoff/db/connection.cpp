@@ -155,6 +155,10 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(
     co_return make_error(Errc::internal, "cannot enter pipeline mode: " + pg_message(conn.get()));
   }
   std::unique_ptr<Connection> connection(new Connection(std::move(executor), conn.release()));
+  connection->silence_limit_ = options.silence_limit.count() > 0 ? options.silence_limit
+                               : options.statement_timeout.count() > 0
+                                   ? options.statement_timeout + std::chrono::seconds(2)
+                                   : std::chrono::milliseconds(0);
   // Prepared here, outside the statement cache: send_segment runs it ahead of generic-plan
   // statements.
   Watchdog watchdog(*connection, deadline);
@@ -565,7 +569,7 @@ asio::awaitable<Result<Rows>> Connection::submit(const Statement& statement, con
     flush_posted_ = true;
     asio::post(executor_, [self] { self->flush_submissions(); });
   }
-  if (!sweeper_running_ && deadline != Deadline::max()) {
+  if (!sweeper_running_ && (deadline != Deadline::max() || silence_limit_.count() > 0)) {
     sweeper_running_ = true;
     asio::co_spawn(executor_, sweep_deadlines(),
                    [self](const std::exception_ptr&) { self->sweeper_running_ = false; });
@@ -580,13 +584,24 @@ Clock::time_point Connection::oldest_submitted() const {
   return Clock::now();
 }
 
-// While statements are outstanding, answers those past their deadline with Errc::timeout.
+// While statements are outstanding, answers those past their deadline with Errc::timeout, and
+// closes the connection when the server has been silent past silence_limit_.
 asio::awaitable<void> Connection::sweep_deadlines() {
   asio::steady_timer timer(executor_);
   while (in_flight() > 0) {
     timer.expires_after(kDeadlineSweep);
     co_await timer.async_wait(kUseTuple);
     auto now = Clock::now();
+    if (silence_limit_.count() > 0 && !sent_.empty() && now - answered_at_ > silence_limit_) {
+      spdlog::warn(
+          "PostgreSQL sent nothing on connection {} for {} ms with {} statements waiting: "
+          "closing it",
+          backend_pid(), silence_limit_.count(), sent_.size());
+      force_close();
+      fail_submissions(
+          make_error(Errc::unavailable, "PostgreSQL stopped answering; the connection was closed"));
+      break;
+    }
     for (auto* queue : {&sent_, &unsent_}) {
       for (auto& sub : *queue) {
         if (!sub->result && sub->deadline <= now) {
@@ -621,6 +636,7 @@ void Connection::flush_submissions() {
       continue;  // a misnamed statement fails alone
     }
     sub->prepare = *prepare;
+    if (sent_.empty()) answered_at_ = Clock::now();  // the silence counts from here
     sent_.push_back(std::move(sub));
   }
   if (reader_running_) {
@@ -653,6 +669,7 @@ asio::awaitable<void> Connection::read_submissions() {
     }
     if (sent_.empty() || sent_.front() != sub) break;  // failed and cleared while we waited
     sent_.pop_front();
+    answered_at_ = Clock::now();
     bool ok = rows.has_value();
     sub->answer(std::move(rows));
     if (observer_) observer_->observed(sub->statement.name, Clock::now() - sub->submitted, ok);

@@ -48,6 +48,12 @@ struct ConnectOptions {
   // The role the session acts as (SET ROLE at connection start); empty: the connecting user. The
   // server uses a role that may only append to the audit log (migrations/control/0003).
   std::string role;
+  // Multiplexed use (submit()): a connection whose server sends nothing for this long while
+  // statements wait is closed and its statements fail with unavailable, so a half-open connection
+  // (a failover, a dead peer, a cut network) is replaced at once instead of answering every
+  // statement with a timeout until TCP gives up. 0: statement_timeout + 2 s (no statement can
+  // legitimately run longer); with neither, no watchdog.
+  std::chrono::milliseconds silence_limit{0};
 };
 
 // Observes statement latencies (the pool wires this to the metrics registry).
@@ -100,7 +106,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // order by one reader coroutine. The connection must be owned by a std::shared_ptr (the reader
   // keeps it alive). Only for connections that are never leased (Database's shared set) and never
   // in a transaction. At the deadline the caller gets Errc::timeout; the statement itself is left
-  // to the server-side statement_timeout (a cancel would hit whichever statement runs then).
+  // to the server-side statement_timeout (a cancel would hit whichever statement runs then). A
+  // server silent for ConnectOptions::silence_limit closes the connection (Errc::unavailable).
   [[nodiscard]] boost::asio::awaitable<Result<Rows>> submit(const Statement& statement,
                                                             const Params& params,
                                                             Deadline deadline);
@@ -171,6 +178,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::deque<std::shared_ptr<Submission>> unsent_;  // submitted, not yet written to libpq
   std::deque<std::shared_ptr<Submission>> sent_;    // written, awaiting results (in order)
   bool flush_posted_ = false;
+  std::chrono::milliseconds silence_limit_{0};  // 0: no watchdog (see ConnectOptions)
+  Clock::time_point answered_at_;  // when the server last answered a submission (or, with none
+                                   // waiting, when the next was sent)
   bool reader_running_ = false;
   bool sweeper_running_ = false;
   bool rewait_ = false;  // the reader's wait was cancelled to make it also wait for writability

@@ -34,7 +34,7 @@ std::vector<std::string> split_pattern(std::string_view pattern) {
 
 }  // namespace
 
-void Router::add(Verb method, std::string_view pattern, Handler handler) {
+void Router::add(Verb method, std::string_view pattern, Handler handler, Cost cost) {
   auto segments = split_pattern(pattern);
   for (auto& route : routes_) {
     if (route.segments.size() != segments.size()) continue;
@@ -48,17 +48,18 @@ void Router::add(Verb method, std::string_view pattern, Handler handler) {
       throw std::invalid_argument("route " + std::string(pattern) + " conflicts with " +
                                   route.pattern);
     }
-    for (const auto& [verb, h] : route.handlers) {
-      if (verb == method) throw std::invalid_argument("duplicate route " + std::string(pattern));
+    for (const auto& entry : route.handlers) {
+      if (entry.verb == method)
+        throw std::invalid_argument("duplicate route " + std::string(pattern));
     }
-    route.handlers.emplace_back(method, std::move(handler));
+    route.handlers.push_back({method, std::move(handler), cost});
     return;
   }
   Route route{std::string(pattern), std::move(segments), {}, 0};
   route.literal_count =
       static_cast<std::size_t>(std::count_if(route.segments.begin(), route.segments.end(),
                                              [](const std::string& s) { return !is_param(s); }));
-  route.handlers.emplace_back(method, std::move(handler));
+  route.handlers.push_back({method, std::move(handler), cost});
   routes_.push_back(std::move(route));
 }
 
@@ -87,18 +88,19 @@ Router::Outcome Router::match(Verb method, const std::vector<std::string>& segme
   }
   if (best == nullptr) return NotFound{};
 
-  const Handler* handler = nullptr;
-  for (const auto& [verb, h] : best->handlers) {
-    if (verb == method || (method == Verb::head && verb == Verb::get && handler == nullptr)) {
-      handler = &h;
-      if (verb == method) break;
+  const Entry* found = nullptr;
+  for (const auto& entry : best->handlers) {
+    if (entry.verb == method ||
+        (method == Verb::head && entry.verb == Verb::get && found == nullptr)) {
+      found = &entry;
+      if (entry.verb == method) break;
     }
   }
-  if (handler == nullptr) {
+  if (found == nullptr) {
     std::vector<std::string> allowed;
-    for (const auto& [verb, h] : best->handlers) {
-      allowed.emplace_back(beast_http::to_string(verb));
-      if (verb == Verb::get) allowed.emplace_back("HEAD");
+    for (const auto& entry : best->handlers) {
+      allowed.emplace_back(beast_http::to_string(entry.verb));
+      if (entry.verb == Verb::get) allowed.emplace_back("HEAD");
     }
     std::sort(allowed.begin(), allowed.end());
     allowed.erase(std::unique(allowed.begin(), allowed.end()), allowed.end());
@@ -106,7 +108,7 @@ Router::Outcome Router::match(Verb method, const std::vector<std::string>& segme
     for (const auto& a : allowed) allow += (allow.empty() ? "" : ", ") + a;
     return MethodNotAllowed{std::move(allow)};
   }
-  Match m{best, handler, {}};
+  Match m{best, &found->handler, {}, found->cost};
   for (std::size_t i = 0; i < segments.size(); ++i) {
     const auto& s = best->segments[i];
     if (is_param(s))

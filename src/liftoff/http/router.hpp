@@ -14,18 +14,28 @@
 
 namespace liftoff::http {
 
+// What a request may cost the process: a heavy one (record data and logs in bulk, large bodies,
+// streams) is refused while the process is short of memory (see ServerOptions::overloaded).
+enum class Cost { light, heavy };
+
 class Router {
  public:
+  struct Entry {
+    Verb verb;
+    Handler handler;
+    Cost cost;
+  };
   struct Route {
     std::string pattern;
     std::vector<std::string> segments;  // "{x}" marks a parameter
-    std::vector<std::pair<Verb, Handler>> handlers;
+    std::vector<Entry> handlers;
     std::size_t literal_count = 0;
   };
   struct Match {
     const Route* route;
     const Handler* handler;
     std::vector<std::pair<std::string_view, std::string>> params;
+    Cost cost = Cost::light;
   };
   struct NotFound {};
   struct MethodNotAllowed {
@@ -34,7 +44,7 @@ class Router {
   using Outcome = std::variant<Match, NotFound, MethodNotAllowed>;
 
   // Throws std::invalid_argument on a malformed pattern or a duplicate (method, pattern): a bug.
-  void add(Verb method, std::string_view pattern, Handler handler);
+  void add(Verb method, std::string_view pattern, Handler handler, Cost cost = Cost::light);
 
   // `segments` are the decoded path segments ("/a/b" -> {"a","b"}).
   [[nodiscard]] Outcome match(Verb method, const std::vector<std::string>& segments) const;

@@ -24,12 +24,14 @@
 #include <boost/url/parse.hpp>
 #include <cerrno>
 #include <ctime>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "liftoff/core/log.hpp"
+#include "liftoff/core/memory_guard.hpp"
 #include "liftoff/core/metrics.hpp"
 #include "liftoff/core/worker.hpp"
 #include "liftoff/http/problem.hpp"
@@ -245,6 +247,30 @@ struct Server::Impl {
     std::unique_ptr<asio::io_context> ioc;
   };
 
+  // Open connections per client address, across workers (taken at accept, given back at close).
+  class ClientConnections {
+   public:
+    explicit ClientConnections(std::size_t cap) : cap_(cap) {}
+    // False when `address` already holds the cap.
+    bool take(const std::string& address) {
+      std::lock_guard lock(mutex_);
+      auto& n = counts_[address];
+      if (n >= cap_) return false;
+      ++n;
+      return true;
+    }
+    void give_back(const std::string& address) {
+      std::lock_guard lock(mutex_);
+      auto it = counts_.find(address);
+      if (it != counts_.end() && --it->second == 0) counts_.erase(it);
+    }
+
+   private:
+    std::size_t cap_;
+    std::mutex mutex_;
+    std::unordered_map<std::string, std::size_t> counts_;
+  };
+
   ServerOptions options;
   const Router& router;
   core::Registry& registry;
@@ -257,6 +283,8 @@ struct Server::Impl {
   core::Counter& protocol_errors;
   core::Counter& handler_failures;
   core::Gauge& open_streams;
+  core::Counter& rejected_clients;
+  ClientConnections client_connections{options.max_connections_per_client};
   std::atomic<std::size_t> open_connections{0};
   std::atomic<bool> stop_requested{false};
   std::uint16_t bound_port = 0;
@@ -275,8 +303,10 @@ struct Server::Impl {
                       "Requests answered 4xx before routing (malformed, limits, timeouts)")),
         handler_failures(
             m.counter("http_handler_failures_total", "Handlers that threw; answered 500")),
-        open_streams(
-            m.gauge("http_streams_open", "Responses being streamed (Server-Sent Events)")) {
+        open_streams(m.gauge("http_streams_open", "Responses being streamed (Server-Sent Events)")),
+        rejected_clients(m.counter(
+            "http_client_connections_rejected_total",
+            "Connections refused with 429 at max_connections_per_client for their address")) {
     for (const auto& route : router.routes())
       route_metrics[&route] = make_route_metrics(route.pattern);
     unmatched_metrics = make_route_metrics("unmatched");
@@ -335,13 +365,37 @@ struct Server::Impl {
       }
       if (open_connections.load(std::memory_order_relaxed) >= options.max_connections) {
         rejected_connections.inc();
-        asio::co_spawn(*w.ioc, reject(w, std::move(socket)), log_failure("rejecting a connection"));
+        asio::co_spawn(*w.ioc,
+                       reject(w, std::move(socket),
+                              make_error(Errc::unavailable, "too many open connections")),
+                       log_failure("rejecting a connection"));
         continue;
+      }
+      // The per-client cap counts the peer's address; a trusted proxy speaks for many clients.
+      std::string client;
+      if (options.max_connections_per_client > 0) {
+        beast::error_code peer_ec;
+        auto peer = socket.remote_endpoint(peer_ec);
+        if (!peer_ec) client = peer.address().to_string();
+        if (std::find(options.trusted_proxies.begin(), options.trusted_proxies.end(), client) !=
+            options.trusted_proxies.end()) {
+          client.clear();
+        }
+        if (!client.empty() && !client_connections.take(client)) {
+          rejected_clients.inc();
+          auto error =
+              make_error(Errc::too_many_requests, "too many open connections from your address");
+          error.retry_after = std::chrono::seconds(1);
+          asio::co_spawn(*w.ioc, reject(w, std::move(socket), std::move(error)),
+                         log_failure("rejecting a connection"));
+          continue;
+        }
       }
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
       socket.non_blocking(true, ignored);  // synchronous reads return would_block, not wait
-      asio::co_spawn(*w.ioc, session(w, std::move(socket)), log_failure("connection"));
+      asio::co_spawn(*w.ioc, session(w, std::move(socket), std::move(client)),
+                     log_failure("connection"));
     }
   }
 
@@ -405,14 +459,15 @@ struct Server::Impl {
     co_return !ec;
   }
 
-  // Over max_connections: answer 503 with Retry-After and close, without holding a session slot.
-  asio::awaitable<void> reject(Worker& w, tcp::socket socket) {
+  // Over max_connections (503) or max_connections_per_client (429): answer `why` with Retry-After
+  // and close, without holding a session slot.
+  asio::awaitable<void> reject(Worker& w, tcp::socket socket, Error why) {
     Session s(std::move(socket));
     Registration registration(w, &s);
     s.expire_after(std::chrono::seconds(1));
     std::array<char, 1024> scratch{};
     co_await s.socket.async_read_some(asio::buffer(scratch), kUseTuple);
-    auto res = problem_response(make_error(Errc::unavailable, "too many open connections"), {});
+    auto res = problem_response(why, {});
     res.keep_alive(false);
     std::string bytes;
     serialize(res, "", bytes);
@@ -446,25 +501,31 @@ struct Server::Impl {
     out += res.body();
   }
 
-  asio::awaitable<void> session(Worker& w, tcp::socket socket) {
+  // `client`: the address this connection counts against max_connections_per_client (empty: none).
+  asio::awaitable<void> session(Worker& w, tcp::socket socket, std::string client) {
     Session s(std::move(socket));
     Registration registration(w, &s);
     open_connections.fetch_add(1, std::memory_order_relaxed);
     open_connections_gauge.add(1);
     struct Leave {
       Impl& impl;
+      std::string client;
       ~Leave() {
         impl.open_connections.fetch_sub(1, std::memory_order_relaxed);
         impl.open_connections_gauge.add(-1);
+        if (!client.empty()) impl.client_connections.give_back(client);
       }
-    } leave{*this};
+    } leave{*this, std::move(client)};
 
     beast::flat_buffer buffer;
+    bool first = true;  // a new connection gets first_byte_timeout to begin, not idle_timeout
     while (!w.draining) {
       if (buffer.size() == 0) {
         buffer.shrink_to_fit();
         s.idle = true;
-        s.expire_after(options.idle_timeout);
+        s.expire_after(first ? std::min(options.first_byte_timeout, options.idle_timeout)
+                             : options.idle_timeout);
+        first = false;
         bool arrived = co_await await_request(s, buffer);
         s.idle = false;
         s.expire_never();
@@ -569,15 +630,19 @@ struct Server::Impl {
     std::size_t bytes_out = out.size();
     if (written && streaming) {
       ChunkedStream stream(s, draining, options.request_timeout);
+      bool failed = false;
       try {
         co_await stream_body(stream);
       } catch (const std::exception& e) {
         handler_failures.inc();
         spdlog::error("stream of request {} failed: {}", request_id, e.what());
-        keep_alive = false;
+        failed = true;
       }
       open_streams.add(-1);
-      written = co_await stream.finish();
+      // A body that failed ends without its last chunk: the client sees the response cut short,
+      // never a partial body that looks whole.
+      written = false;
+      if (!failed) written = co_await stream.finish();
       bytes_out += stream.bytes();
       elapsed = Clock::now() - started;
     }
@@ -633,6 +698,13 @@ struct Server::Impl {
     }
     auto& match = std::get<Router::Match>(outcome);
     route = match.route;
+    if (match.cost == Cost::heavy && options.memory_guard && options.memory_guard->shedding()) {
+      options.memory_guard->shed();
+      auto error = make_error(Errc::unavailable,
+                              "the server is short of memory; retry this request shortly");
+      error.retry_after = std::chrono::seconds(1);
+      co_return problem_response(error, request_id, req.version());
+    }
     RequestContext ctx{
         req,     request_id, match.route->pattern, std::move(match.params), target->encoded_query(),
         started, remote};

@@ -19,8 +19,9 @@ namespace boost::asio {
 class io_context;
 }
 namespace liftoff::core {
+class MemoryGuard;
 class Registry;
-}
+}  // namespace liftoff::core
 
 namespace liftoff::http {
 
@@ -29,14 +30,23 @@ struct ServerOptions {
   std::uint16_t port = 8080;  // 0: any free port (see Server::port())
   unsigned threads = 1;
   std::size_t max_connections = 10000;
+  // Open connections from one client address (the peer's; trusted proxies are exempt) before new
+  // ones are answered 429 and closed. 0: no cap.
+  std::size_t max_connections_per_client = 1000;
   std::size_t header_limit = 16 * 1024;
   std::size_t body_limit = 1024 * 1024;
   std::chrono::milliseconds request_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};
+  // How long a new connection may take to begin its first request (a connection that sends
+  // nothing holds a slot for this long, not for idle_timeout; never longer than idle_timeout).
+  std::chrono::milliseconds first_byte_timeout{5'000};
   std::chrono::milliseconds shutdown_timeout{10'000};
   bool handle_signals = true;  // SIGINT/SIGTERM start a graceful shutdown
   // Peers (load balancers) whose X-Forwarded-For names the client; from anyone else it is ignored.
   std::vector<std::string> trusted_proxies;
+  // While it sheds, heavy routes (Cost::heavy) answer 503 with Retry-After; light ones (health,
+  // sign-in, single reads) are still served. Null: no memory guard.
+  const core::MemoryGuard* memory_guard = nullptr;
   // Called once when the shutdown begins (from the control thread): stop background loops here so
   // the workers' event loops can run dry.
   std::function<void()> on_drain;

@@ -22,7 +22,9 @@ using Clock = std::chrono::steady_clock;
 
 // A response body produced after the header is sent: Server-Sent Events. A handler that streams
 // returns the header as its Response (200) and sets RequestContext::stream; the server sends the
-// header with Transfer-Encoding: chunked, runs the body, then ends the chunked message. Every
+// header with Transfer-Encoding: chunked, runs the body, then ends the chunked message (unless the
+// body threw: then the connection closes without the last chunk, so the client sees an incomplete
+// response). Every
 // member is used on the connection's own thread (its worker's io_context); to wake a waiting body
 // from elsewhere, post wake() to that executor.
 class Stream {

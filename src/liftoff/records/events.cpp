@@ -154,10 +154,12 @@ void Subscriber::push(EventPtr event) {
   {
     std::lock_guard lock(mutex_);
     if (overflowed_) return;
-    if (queue_.size() >= max_queue_) {
+    if (queue_.size() >= max_queue_ || queue_bytes_ + event->data.size() > max_queue_bytes_) {
       overflowed_ = true;
       queue_.clear();
+      queue_bytes_ = 0;
     } else {
+      queue_bytes_ += event->data.size();
       queue_.push_back(std::move(event));
     }
     if (wake_posted_) return;
@@ -176,6 +178,7 @@ std::vector<EventPtr> Subscriber::take() {
   std::lock_guard lock(mutex_);
   std::vector<EventPtr> out;
   out.swap(queue_);
+  queue_bytes_ = 0;
   return out;
 }
 
@@ -184,12 +187,29 @@ bool Subscriber::overflowed() {
   return overflowed_;
 }
 
-std::optional<std::int64_t> EventHub::subscribe(const std::shared_ptr<Subscriber>& subscriber,
-                                                std::int64_t after) {
+Result<std::int64_t> EventHub::subscribe(const std::shared_ptr<Subscriber>& subscriber,
+                                         std::int64_t after) {
   std::lock_guard lock(mutex_);
-  if (subscribers_ >= options_.max_subscribers) return std::nullopt;
+  if (subscribers_ >= options_.max_subscribers)
+    return make_error(Errc::unavailable, "too many open event streams");
+  auto key = subscriber->org_id().to_string();
+  if (auto it = orgs_.find(key);
+      it != orgs_.end() && it->second.subscribers.size() >= options_.max_per_org) {
+    return make_error(Errc::too_many_requests,
+                      "too many open event streams for this organization "
+                      "(events_max_streams_per_org); close one first");
+  }
+  if (!subscriber->client().empty()) {
+    auto& open = clients_[subscriber->client()];
+    if (open >= options_.max_per_client) {
+      return make_error(Errc::too_many_requests,
+                        "too many open event streams from your address "
+                        "(events_max_streams_per_client); close one first");
+    }
+    ++open;
+  }
   ++subscribers_;
-  auto [it, created] = orgs_.try_emplace(subscriber->org_id().to_string());
+  auto [it, created] = orgs_.try_emplace(key);
   auto& org = it->second;
   if (created) {
     org.read = after;
@@ -210,6 +230,9 @@ void EventHub::unsubscribe(const std::shared_ptr<Subscriber>& subscriber) {
   if (found == list.end()) return;
   list.erase(found);
   --subscribers_;
+  if (auto client = clients_.find(subscriber->client()); client != clients_.end()) {
+    if (--client->second == 0) clients_.erase(client);
+  }
   if (list.empty()) orgs_.erase(it);
 }
 
@@ -250,16 +273,17 @@ asio::awaitable<Result<EventHub::Replay>> EventHub::replay(const db::Uuid& org_i
                                                            std::int64_t after, std::int64_t until,
                                                            std::int32_t limit) {
   Replay replay;
+  replay.read_until = after;
   if (until <= after) co_return replay;
-  Params params(org_id, after, until, limit + 1);
+  Params params(org_id, after, until, limit);
   auto rows =
       co_await db_.query(Intent::read_your_writes, Tenant::control(), kReplay, params, deadline());
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return replay;
   replay.first_at = rows->front().get<db::Timestamp>(2);
-  replay.truncated = rows->size() > limit;
+  replay.read_until = (*rows)[rows->size() - 1].get<std::int64_t>(1);
   std::vector<EventPtr> events;
-  for (int i = 0; i < std::min(rows->size(), limit); ++i) append_events_of(events, (*rows)[i]);
+  for (int i = 0; i < rows->size(); ++i) append_events_of(events, (*rows)[i]);
   for (auto& e : events) {
     if (e->collection == collection) replay.events.push_back(std::move(e));
   }

@@ -74,21 +74,26 @@ using EventPtr = std::shared_ptr<const RecordEvent>;
 // executor, where `wake` (set by the subscriber) is called after a push.
 class Subscriber : public std::enable_shared_from_this<Subscriber> {
  public:
+  // At most `max_queue` events and `max_queue_bytes` of them (by their SSE data's size) wait.
+  // `client`: the address it is open from (for EventHubOptions::max_per_client).
   Subscriber(db::Uuid org_id, std::string collection, boost::asio::any_io_executor executor,
-             std::size_t max_queue)
+             std::size_t max_queue, std::size_t max_queue_bytes, std::string client = {})
       : org_id_(org_id),
         collection_(std::move(collection)),
+        client_(std::move(client)),
         executor_(std::move(executor)),
-        max_queue_(max_queue) {}
+        max_queue_(max_queue),
+        max_queue_bytes_(max_queue_bytes) {}
 
   [[nodiscard]] const db::Uuid& org_id() const { return org_id_; }
+  [[nodiscard]] const std::string& client() const { return client_; }
   [[nodiscard]] const std::string& collection() const { return collection_; }
 
   void push(EventPtr event);
   // On the subscriber's executor: what arrived since the last take.
   [[nodiscard]] std::vector<EventPtr> take();
-  // True once more than max_queue events waited: the queue was dropped and the subscriber must
-  // start over from its last position (a client reconnects with Last-Event-ID).
+  // True once more than max_queue events (or max_queue_bytes) waited: the queue was dropped and the
+  // subscriber must start over from its last position (a client reconnects with Last-Event-ID).
   [[nodiscard]] bool overflowed();
   // On the subscriber's executor; an empty function stops the calls.
   void on_push(std::function<void()> wake) { wake_ = std::move(wake); }
@@ -96,10 +101,13 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
  private:
   db::Uuid org_id_;
   std::string collection_;
+  std::string client_;
   boost::asio::any_io_executor executor_;
   std::size_t max_queue_;
+  std::size_t max_queue_bytes_;
   std::mutex mutex_;
   std::vector<EventPtr> queue_;
+  std::size_t queue_bytes_ = 0;
   bool overflowed_ = false;
   bool wake_posted_ = false;
   std::function<void()> wake_;  // touched on executor_ only
@@ -109,8 +117,11 @@ struct EventHubOptions {
   // Where hubs tell each other about commits: Redis pub/sub when set, else PostgreSQL NOTIFY.
   std::optional<pubsub::RedisOptions> redis;
   std::chrono::milliseconds poll_interval{1'000};
-  std::size_t max_subscribers = 10'000;  // per process
-  std::size_t max_queue = 10'000;        // events waiting per subscriber
+  std::size_t max_subscribers = 10'000;   // per process
+  std::size_t max_per_org = 1'000;        // per organization, per process
+  std::size_t max_per_client = 100;       // per client address, per process
+  std::size_t max_queue = 10'000;         // events waiting per subscriber
+  std::size_t max_queue_bytes = 8 << 20;  // and their bytes: a stalled client holds no more
 };
 
 class EventHub {
@@ -122,9 +133,11 @@ class EventHub {
 
   // Registers `subscriber` for its org's events after seq `after`. Returns the seq up to which the
   // hub had already read the org's log: events in (after, that] are the subscriber's to replay
-  // (replay()); later ones arrive in its queue. nullopt when the process has max_subscribers.
-  [[nodiscard]] std::optional<std::int64_t> subscribe(const std::shared_ptr<Subscriber>& subscriber,
-                                                      std::int64_t after);
+  // (replay()); later ones arrive in its queue. Refused with unavailable when the process has
+  // max_subscribers, too_many_requests when the org has max_per_org or the subscriber's client
+  // max_per_client.
+  [[nodiscard]] Result<std::int64_t> subscribe(const std::shared_ptr<Subscriber>& subscriber,
+                                               std::int64_t after);
   void unsubscribe(const std::shared_ptr<Subscriber>& subscriber);
 
   // A record change of `org` committed here with audit seq `seq`. Thread-safe; never blocks.
@@ -132,10 +145,11 @@ class EventHub {
 
   struct Replay {
     std::vector<EventPtr> events;           // record events of the collection, oldest first
-    std::optional<db::Timestamp> first_at;  // when the log entry after `after` was written
-    bool truncated = false;                 // more than `limit` log entries in the range
+    std::optional<db::Timestamp> first_at;  // when the first log entry read was written
+    std::int64_t read_until = 0;            // the seq of the last log entry read (else `after`)
   };
-  // The org's log entries in (after, until], at most `limit`, as the collection's record events.
+  // The first `limit` of the org's log entries in (after, until], as the collection's record
+  // events: one page of a replay (a replay reads page after page, so it never holds more).
   [[nodiscard]] boost::asio::awaitable<Result<Replay>> replay(const db::Uuid& org_id,
                                                               std::string_view collection,
                                                               std::int64_t after,
@@ -168,6 +182,7 @@ class EventHub {
   std::mutex mutex_;
   std::unordered_map<std::string, OrgState> orgs_;  // by org id text
   std::unordered_map<std::string, std::int64_t> unannounced_;
+  std::unordered_map<std::string, std::size_t> clients_;  // open subscribers by client address
   std::size_t subscribers_ = 0;
   std::uint64_t generations_ = 0;
   bool stopping_ = false;

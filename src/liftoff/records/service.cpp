@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <limits>
 #include <unordered_map>
 
 #include "liftoff/core/id.hpp"
@@ -645,7 +646,7 @@ asio::awaitable<Result<StoredResponse>> RecordService::create_record(
   auto& record = **inserted;
   StoredResponse response{201, record_json(record), false};
   audit::Change change{"record.created", (*collection)->name, record.id.to_string(), std::nullopt,
-                       response.body};
+                       audit::bounded_value(response.body, options_.audit_value_limit)};
   if (idempotency) {
     Params store(org_id, idempotency->key, static_cast<std::int32_t>(response.status),
                  response.body);
@@ -798,8 +799,10 @@ asio::awaitable<Result<Record>> RecordService::update_record(const audit::Actor&
   if (!updated) co_return updated.error();
   if (!*updated) co_return no_record();
   auto& done = **updated;
-  audit::Change change{"record.updated", (*collection)->name, id->to_string(),
-                       record_json(*done.previous), record_json(*done.record)};
+  audit::Change change{
+      "record.updated", (*collection)->name, id->to_string(),
+      audit::bounded_value(record_json(*done.previous), options_.audit_value_limit),
+      audit::bounded_value(record_json(*done.record), options_.audit_value_limit)};
   auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
   if (!event) co_return event.error();
   published(org_id, event->seq);
@@ -819,7 +822,8 @@ asio::awaitable<Result<void>> RecordService::delete_record(const audit::Actor& a
   if (!collection) co_return collection.error();
   auto previous = co_await delete_in(*tx, *collection, *id, if_match);
   if (!previous) co_return previous.error();
-  audit::Change change{"record.deleted", collection->name, id->to_string(), record_json(*previous),
+  audit::Change change{"record.deleted", collection->name, id->to_string(),
+                       audit::bounded_value(record_json(*previous), options_.audit_value_limit),
                        std::nullopt};
   auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
   if (!event) co_return event.error();
@@ -829,7 +833,7 @@ asio::awaitable<Result<void>> RecordService::delete_record(const audit::Actor& a
 
 asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
     const audit::Actor& actor, const db::Uuid& org_id, std::string_view collection_name,
-    const std::vector<BatchOperation>& operations) {
+    const std::vector<BatchOperation>& operations, bool echo) {
   auto failed_at = [](std::size_t index, const Error& error) {
     Error out{
         error.code == Errc::validation_failed ? Errc::validation_failed : error.code,
@@ -859,38 +863,72 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
   }
   if (!invalid.fields.empty()) co_return invalid;
 
+  // The record data the batch reads and writes counts against the request budget, so one batch
+  // over a few large records cannot hold the process's memory or the database for long: beyond
+  // it the transaction rolls back.
+  std::size_t touched = 0;
+  auto over_budget = [&](std::size_t index) {
+    return Error{Errc::payload_too_large,
+                 "the batch reads and writes more than " + std::to_string(options_.request_budget) +
+                     " bytes of record data (request_budget); nothing was applied",
+                 {{"operations", "split the batch: operations before [" + std::to_string(index) +
+                                     "] fit in one request"}}};
+  };
+  // The audit event lists every change in order, as the single-record events describe theirs; the
+  // event's bound is shared among the records it lists.
+  const std::size_t share = options_.audit_value_limit / (2 * operations.size());
   std::vector<BatchResult> results;
-  // The audit event lists every change in order, as the single-record events describe theirs.
+  results.reserve(operations.size());
   std::string changes = R"({"changes":[)";
   auto add_change = [&](std::string_view op, const Record* previous, const Record* record) {
     if (changes.back() != '[') changes += ',';
     changes += R"({"op":")";
     changes += op;
     changes += '"';
-    if (previous) changes += R"(,"previous":)" + record_json(*previous);
-    if (record) changes += R"(,"record":)" + record_json(*record);
+    if (previous)
+      changes += R"(,"previous":)" + audit::bounded_value(record_json(*previous), share);
+    if (record) changes += R"(,"record":)" + audit::bounded_value(record_json(*record), share);
     changes += '}';
   };
   for (std::size_t i = 0; i < operations.size(); ++i) {
     const auto& op = operations[i];
     BatchResult result;
+    const Record* previous = nullptr;
+    std::optional<Record> written;
+    std::optional<RecordChange> updated;
+    std::optional<Record> deleted;
     if (op.kind == BatchOperation::Kind::create) {
       auto record = co_await insert_in(*tx, *collection, op.data);
       if (!record) co_return failed_at(i, record.error());
       if (!*record) co_return make_error(Errc::internal, "the collection changed while locked");
-      add_change(kCreated, nullptr, &**record);
-      result = {201, std::move(**record)};
+      written = std::move(**record);
+      result.status = 201;
     } else if (op.kind == BatchOperation::Kind::update) {
-      auto updated = co_await update_in(*tx, *collection, op.id, op.data, op.merge, op.if_match);
-      if (!updated) co_return failed_at(i, updated.error());
-      if (!*updated) co_return failed_at(i, no_record());
-      add_change(kUpdated, &*(*updated)->previous, &*(*updated)->record);
-      result = {200, std::move((*updated)->record)};
+      auto change = co_await update_in(*tx, *collection, op.id, op.data, op.merge, op.if_match);
+      if (!change) co_return failed_at(i, change.error());
+      if (!*change) co_return failed_at(i, no_record());
+      updated = std::move(**change);
+      previous = &*updated->previous;
+      written = std::move(updated->record);
+      result.status = 200;
     } else {
-      auto previous = co_await delete_in(*tx, *collection, op.id, op.if_match);
-      if (!previous) co_return failed_at(i, previous.error());
-      add_change(kDeleted, &*previous, nullptr);
-      result = {204, std::nullopt};
+      auto removed = co_await delete_in(*tx, *collection, op.id, op.if_match);
+      if (!removed) co_return failed_at(i, removed.error());
+      deleted = std::move(*removed);
+      previous = &*deleted;
+      result.status = 204;
+      result.id = deleted->id;
+    }
+    touched += (previous ? previous->data.size() : 0) + (written ? written->data.size() : 0);
+    if (touched > options_.request_budget) co_return over_budget(i);
+    add_change(result.status == 201   ? kCreated
+               : result.status == 200 ? kUpdated
+                                      : kDeleted,
+               previous, written ? &*written : nullptr);
+    if (written) {
+      result.id = written->id;
+      result.version = written->version;
+      if (echo) result.record = std::move(written);
     }
     results.push_back(std::move(result));
   }
@@ -915,13 +953,16 @@ asio::awaitable<Result<std::int64_t>> RecordService::expire_idempotency_keys(std
   co_return rows->affected();
 }
 
-asio::awaitable<Result<void>> RecordService::expand(const db::Uuid& org_id, const Schema& schema,
-                                                    const std::vector<std::string>& fields,
-                                                    std::vector<Record>& records) {
-  if (records.empty() || fields.empty()) co_return Result<void>{};
+asio::awaitable<Result<std::size_t>> RecordService::expand(const db::Uuid& org_id,
+                                                           const Schema& schema,
+                                                           const std::vector<std::string>& fields,
+                                                           std::vector<Record>& records,
+                                                           std::size_t budget) {
+  if (records.empty() || fields.empty()) co_return records.size();
   std::vector<json::object> parsed;
   parsed.reserve(records.size());
   for (const auto& r : records) parsed.push_back(json::parse(r.data).as_object());
+  std::size_t fit = records.size();  // records whose every related record was read
   for (const auto& name : fields) {
     const auto* field = schema.find(name);
     if (!field || field->type != FieldType::relation) {
@@ -929,25 +970,39 @@ asio::awaitable<Result<void>> RecordService::expand(const db::Uuid& org_id, cons
                       "invalid query parameter",
                       {{"expand", "'" + name + "' is not a relation field"}}};
     }
+    // The related ids in the order the records first name them.
     std::vector<db::Uuid> ids;
-    for (const auto& data : parsed) {
-      auto v = data.if_contains(name);
+    std::vector<std::size_t> id_of_record(fit, std::numeric_limits<std::size_t>::max());
+    for (std::size_t i = 0; i < fit; ++i) {
+      auto v = parsed[i].if_contains(name);
       auto id = v && v->is_string() ? parse_id(v->get_string()) : std::nullopt;
-      if (id && std::find(ids.begin(), ids.end(), *id) == ids.end()) ids.push_back(*id);
+      if (!id) continue;
+      auto at = std::find(ids.begin(), ids.end(), *id);
+      id_of_record[i] = static_cast<std::size_t>(at - ids.begin());
+      if (at == ids.end()) ids.push_back(*id);
     }
     std::unordered_map<std::string, json::value> related;
     if (!ids.empty()) {
-      Params params(org_id, field->collection);
-      std::string sql =
-          "SELECT r.id, r.version, r.created_at, r.updated_at, r.data, r.layout, c.layout "
-          "FROM records r JOIN collections c ON c.id = r.collection_id "
-          "WHERE c.org_id = $1 AND c.name = $2 "
-          "AND r.org_id = $1 AND r.id IN (";
+      // Related records in that order while their running size stays within the budget (the
+      // first always): nothing past the budget leaves the database.
+      Params params(org_id, field->collection, static_cast<std::int64_t>(budget));
+      std::string list;
       for (std::size_t i = 0; i < ids.size(); ++i) {
         params.add(ids[i]);
-        sql += (i ? ", $" : "$") + std::to_string(params.size());
+        list += (i ? ", $" : "$") + std::to_string(params.size());
       }
-      sql += ")";
+      std::string position = "array_position(ARRAY[" + list + "]::uuid[], r.id)";
+      std::string sql =
+          "SELECT id, version, created_at, updated_at, data, layout, collection_layout, position, "
+          "total, running FROM (SELECT r.id, r.version, r.created_at, r.updated_at, r.data, "
+          "r.layout, c.layout AS collection_layout, " +
+          position +
+          " AS position, count(*) OVER () AS total, sum(octet_length(r.data::text)) OVER (ORDER "
+          "BY " +
+          position +
+          ") AS running FROM records r JOIN collections c ON c.id = r.collection_id "
+          "WHERE c.org_id = $1 AND c.name = $2 AND r.org_id = $1 AND r.id IN (" +
+          list + ")) s WHERE running <= $3 OR position = 1 ORDER BY position";
       Statement statement{"records.expand", sql, false};
       auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), statement, params,
                                      deadline());
@@ -958,23 +1013,39 @@ asio::awaitable<Result<void>> RecordService::expand(const db::Uuid& org_id, cons
         auto current = co_await bring_current(org_id, field->collection, found,
                                               rows->front().get<std::int32_t>(6));
         if (!current) co_return current.error();
+        auto last = (*rows)[rows->size() - 1];
+        auto spent = static_cast<std::size_t>(last.get<std::int64_t>(9));
+        budget = spent < budget ? budget - spent : 0;
+        if (last.get<std::int64_t>(8) > rows->size()) {
+          // Cut short: records naming an id past the last one read end the answer.
+          auto read_up_to = static_cast<std::size_t>(last.get<std::int32_t>(7));  // 1-based
+          for (std::size_t i = 0; i < fit; ++i) {
+            if (id_of_record[i] != std::numeric_limits<std::size_t>::max() &&
+                id_of_record[i] >= read_up_to) {
+              fit = std::max<std::size_t>(i, 1);
+              break;
+            }
+          }
+        }
       }
       for (const auto& r : found) related.emplace(r.id.to_string(), json::parse(record_json(r)));
     }
-    for (auto& data : parsed) {
-      auto v = data.if_contains(name);
+    for (std::size_t i = 0; i < fit; ++i) {
+      auto v = parsed[i].if_contains(name);
       if (!v || !v->is_string()) continue;
       auto it = related.find(std::string(v->get_string()));
       *v = it == related.end() ? json::value(nullptr) : it->second;
     }
   }
-  for (std::size_t i = 0; i < records.size(); ++i) records[i].data = json::serialize(parsed[i]);
-  co_return Result<void>{};
+  records.resize(fit);
+  for (std::size_t i = 0; i < fit; ++i) records[i].data = json::serialize(parsed[i]);
+  co_return fit;
 }
 
 asio::awaitable<Result<Page>> RecordService::list_records(const Collection& collection,
                                                           const ListRequest& request,
-                                                          CountMode count) {
+                                                          CountMode count,
+                                                          const std::vector<std::string>& expand) {
   auto compiled = compile_list(collection.schema, collection.id, collection.org_id, request);
   if (!compiled) co_return compiled.error();
   Statement statement{"records.list", compiled->sql, false, compiled->generic_plan};
@@ -982,12 +1053,26 @@ asio::awaitable<Result<Page>> RecordService::list_records(const Collection& coll
                                  compiled->params, deadline());
   if (!rows) co_return rows.error();
   Page page;
+  // The page ends early where its records pass the request budget (the first always fits).
+  std::size_t bytes = 0;
   int n = std::min(rows->size(), request.limit);
-  for (int i = 0; i < n; ++i) page.records.push_back(record_from((*rows)[i]));
+  for (int i = 0; i < n; ++i) {
+    auto record = record_from((*rows)[i]);
+    bytes += record.data.size();
+    if (i > 0 && bytes > options_.request_budget) break;
+    page.records.push_back(std::move(record));
+  }
   upgrade(collection.schema, page.records);
-  if (rows->size() > request.limit && n > 0) {
+  if (!expand.empty()) {
+    auto left = bytes < options_.request_budget ? options_.request_budget - bytes : 0;
+    auto fit =
+        co_await this->expand(collection.org_id, collection.schema, expand, page.records, left);
+    if (!fit) co_return fit.error();
+  }
+  auto kept = static_cast<int>(page.records.size());
+  if (rows->size() > kept && kept > 0) {
     std::vector<std::optional<std::string>> values;
-    auto last = (*rows)[n - 1];
+    auto last = (*rows)[kept - 1];
     for (std::size_t c = 0; c < compiled->sort_columns; ++c)
       values.push_back(last.get<std::optional<std::string>>(static_cast<int>(6 + c)));
     page.next_cursor = make_cursor(request.sort, values);

@@ -40,6 +40,13 @@ struct RecordsOptions {
   std::function<void(const db::Uuid& org_id, std::int64_t seq)> on_published;
   // Bytes of list response bodies kept per process (see ListCache); 0: no list cache.
   std::size_t list_cache_bytes = 64 * 1024 * 1024;
+  // An audit event keeps a record's before and after up to this many bytes each
+  // (audit::bounded_value); a batch's event shares it among the records it lists.
+  std::size_t audit_value_limit = 64 * 1024;
+  // The most record data (serialized bytes) one request may touch or answer with: a batch that
+  // would touch more is refused (413, nothing applied), a page of a list ends early (its cursor
+  // continues after its last record), and expansions stop where the budget ends.
+  std::size_t request_budget = 32 * 1024 * 1024;
 };
 
 struct Collection {
@@ -94,8 +101,10 @@ struct BatchOperation {
 };
 
 struct BatchResult {
-  int status = 0;                // 201, 200 or 204
-  std::optional<Record> record;  // create, update
+  int status = 0;  // 201, 200 or 204
+  db::Uuid id;
+  std::int64_t version = 0;      // create, update: the version written
+  std::optional<Record> record;  // create, update, when the batch echoes records
 };
 
 inline constexpr std::size_t kMaxBatchOperations = 1000;
@@ -186,9 +195,11 @@ class RecordService {
 
   // All operations in one transaction, in order: all or nothing. A failure names its item
   // ("operations[3]...") and nothing is applied. One audit event (records.batch) lists the ids.
+  // `echo`: each result carries the record written (else only its id and version). A batch whose
+  // records (read and written) exceed request_budget is refused with payload_too_large.
   [[nodiscard]] boost::asio::awaitable<Result<std::vector<BatchResult>>> batch(
       const audit::Actor& actor, const db::Uuid& org_id, std::string_view collection,
-      const std::vector<BatchOperation>& operations);
+      const std::vector<BatchOperation>& operations, bool echo);
 
   // Forgets Idempotency-Keys older than 24 h (at most `limit`); returns how many.
   [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> expire_idempotency_keys(
@@ -196,15 +207,20 @@ class RecordService {
 
   // Replaces, in each record's data, the value of each relation field in `fields` by the related
   // record (null when it no longer exists). One query per field, for all records at once; only
-  // records of the same org are ever read.
-  [[nodiscard]] boost::asio::awaitable<Result<void>> expand(const db::Uuid& org_id,
-                                                            const Schema& schema,
-                                                            const std::vector<std::string>& fields,
-                                                            std::vector<Record>& records);
+  // records of the same org are ever read. Related records are read only while what they bring
+  // stays within `budget` bytes; returns how many of `records`, from the first, were expanded
+  // whole (at least one: the first record's related records are always read). Callers end their
+  // answer there.
+  [[nodiscard]] boost::asio::awaitable<Result<std::size_t>> expand(
+      const db::Uuid& org_id, const Schema& schema, const std::vector<std::string>& fields,
+      std::vector<Record>& records, std::size_t budget);
 
-  [[nodiscard]] boost::asio::awaitable<Result<Page>> list_records(const Collection& collection,
-                                                                  const ListRequest& request,
-                                                                  CountMode count);
+  // A page of records with `expand` fields expanded. The page ends early (its next_cursor
+  // continuing after its last record) where its records and their expansions would pass
+  // request_budget; it always holds at least one record when any matches.
+  [[nodiscard]] boost::asio::awaitable<Result<Page>> list_records(
+      const Collection& collection, const ListRequest& request, CountMode count,
+      const std::vector<std::string>& expand = {});
 
  private:
   // The collection, locked in `tx`: FOR SHARE for record writes (a schema change waits for them),

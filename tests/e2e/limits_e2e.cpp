@@ -1,0 +1,140 @@
+// The process's own limits under hostile clients: the memory guard that refuses heavy requests
+// above the high-water mark, connections and event streams per client address and per
+// organization, and the first-byte timeout of a new connection. Each runs its own server with the
+// limit set low.
+#include "e2e/records_support.hpp"
+#include "support/event_stream.hpp"
+
+namespace liftoff::testing {
+namespace {
+
+// A server with `env`, ready, stopped cleanly at the end of the test.
+struct OwnServer {
+  Server server;
+  explicit OwnServer(Server::Env env) : server(std::move(env)) {
+    EXPECT_TRUE(server.wait_ready()) << server.process->log();
+  }
+  ~OwnServer() {
+    server.process->signal(SIGTERM);
+    EXPECT_EQ(server.process->wait(15s), 0) << server.process->log();
+  }
+  [[nodiscard]] unsigned short port() const { return server.port; }
+};
+
+// Polls until `done` holds (an observable state the server reaches on its own), for at most 10 s.
+template <class Condition>
+bool eventually(Condition done) {
+  for (int i = 0; i < 200; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+TEST(Limits, AboveTheMemoryHighWaterHeavyRequestsGet503AndLightOnesAreServed) {
+  // Always above: the process holds more than 1 MiB.
+  OwnServer own(Server::Env{{"LIFTOFF_MEMORY_HIGH_WATER", "1m"}});
+  auto port = own.port();
+  ASSERT_TRUE(eventually([&] { return metric(port, "memory_shedding") == 1; }));
+  // Light: health, sign-up, an org and a collection.
+  auto t = new_tenant(port, "guard");
+  create_tickets(t);
+  // Heavy: record lists and writes, the audit log.
+  auto list = send_json(port, "GET", t.base + "/tickets/records", t.owner.token);
+  ASSERT_EQ(status(list), 503);
+  EXPECT_EQ(list->header("retry-after"), "1");
+  EXPECT_NE(std::string(problem(*list).at("detail").as_string()).find("short of memory"),
+            std::string::npos);
+  EXPECT_EQ(status(create(t, {{"title", "A"}, {"status", "open"}, {"priority", 1}})), 503);
+  EXPECT_EQ(status(send_json(port, "GET", "/v1/orgs/" + t.org + "/audit", t.owner.token)), 503);
+  EXPECT_GE(metric(port, "memory_shed_requests_total"), 3);
+  EXPECT_GT(metric(port, "memory_watched_bytes"), metric(port, "memory_high_water_bytes"));
+  EXPECT_EQ(status(http_request(port, "GET", "/healthz")), 200);
+}
+
+TEST(Limits, OneClientAddressHoldsAtMostItsShareOfConnections) {
+  OwnServer own(Server::Env{{"LIFTOFF_MAX_CONNECTIONS_PER_CLIENT", "3"},
+                            {"LIFTOFF_IDLE_TIMEOUT", "60s"},
+                            {"LIFTOFF_FIRST_BYTE_TIMEOUT", "60s"}});
+  auto port = own.port();
+  // The connections that asked whether the server was ready are gone (the one asking is the only
+  // one open).
+  ASSERT_TRUE(eventually([&] { return metric(port, "http_connections_open") == 1; }));
+  std::vector<std::unique_ptr<RawConnection>> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(std::make_unique<RawConnection>(port));
+    ASSERT_TRUE(held.back()->connected());
+  }
+  // The three are accepted (each answers), and the fourth is refused with 429.
+  for (auto& c : held) {
+    ASSERT_TRUE(c->send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto r = c->read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  auto refused = http_request(port, "GET", "/healthz");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 429);
+  EXPECT_EQ(refused->header("retry-after"), "1");
+  // One closes: its place is free again.
+  held.pop_back();
+  EXPECT_TRUE(eventually([&] { return status(http_request(port, "GET", "/healthz")) == 200; }));
+  // Counted (read on a connection already held: a new one could still be over the cap).
+  ASSERT_TRUE(held.front()->send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto metrics = held.front()->read_response();
+  ASSERT_TRUE(metrics);
+  auto at = metrics->body.find("\nhttp_client_connections_rejected_total ");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_GE(std::stod(metrics->body.substr(at + 40)), 1);
+}
+
+TEST(Limits, ANewConnectionMustBeginWithinTheFirstByteTimeoutNotTheIdleTimeout) {
+  OwnServer own(
+      Server::Env{{"LIFTOFF_FIRST_BYTE_TIMEOUT", "300ms"}, {"LIFTOFF_IDLE_TIMEOUT", "60s"}});
+  RawConnection silent(own.port());
+  ASSERT_TRUE(silent.connected());
+  EXPECT_TRUE(silent.closed_by_peer(20s));  // long before the 60 s idle timeout
+  // After a request, the idle timeout applies: the connection serves a second one.
+  RawConnection used(own.port());
+  ASSERT_TRUE(used.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(used.read_response());
+  std::this_thread::sleep_for(600ms);  // twice the first-byte timeout, a fiftieth of the idle one
+  ASSERT_TRUE(used.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto second = used.read_response();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->status, 200);
+}
+
+TEST(Limits, EventStreamsAreCappedPerClientAddressAndPerOrganization) {
+  OwnServer own(Server::Env{{"LIFTOFF_EVENTS_MAX_STREAMS_PER_CLIENT", "3"},
+                            {"LIFTOFF_EVENTS_MAX_STREAMS_PER_ORG", "2"}});
+  auto port = own.port();
+  auto a = new_tenant(port, "streams-a");
+  auto b = new_tenant(port, "streams-b");
+  create_tickets(a);
+  create_tickets(b);
+  auto open = [&](const Tenant& t) {
+    return std::make_unique<EventStream>(port, t.base + "/tickets/events",
+                                         "Authorization: Bearer " + t.owner.token + "\r\n");
+  };
+  auto a1 = open(a);
+  auto a2 = open(a);
+  ASSERT_TRUE(a1->open());
+  ASSERT_TRUE(a2->open());
+  auto a3 = open(a);  // the org's third
+  ASSERT_TRUE(a3->response());
+  EXPECT_EQ(a3->response()->status, 429);
+  EXPECT_NE(a3->response()->body.find("events_max_streams_per_org"), std::string::npos);
+  auto b1 = open(b);  // the client's third
+  ASSERT_TRUE(b1->open());
+  auto b2 = open(b);  // the client's fourth
+  ASSERT_TRUE(b2->response());
+  EXPECT_EQ(b2->response()->status, 429);
+  EXPECT_NE(b2->response()->body.find("events_max_streams_per_client"), std::string::npos);
+  // Closing one frees its place (the stream notices its client left, see events_e2e).
+  a1.reset();
+  EXPECT_TRUE(eventually([&] { return open(b)->open(); }));
+}
+
+}  // namespace
+}  // namespace liftoff::testing
