@@ -68,8 +68,10 @@ struct Server {
 
 class E2E : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    server_ = new Server();
+  static void SetUpTestSuite() { start(); }
+  // A suite that needs other settings calls this from its own SetUpTestSuite.
+  static void start(Server::Env overrides = {}) {
+    server_ = new Server(std::move(overrides));
     ASSERT_TRUE(server_->wait_ready()) << server_->process->log();
   }
   static void TearDownTestSuite() {

@@ -42,10 +42,10 @@ class PeakGrowth {
   std::int64_t start_kb_ = 0;
 };
 
-class Hostile : public ::testing::Test {
+class Hostile : public E2E {
  protected:
   static void SetUpTestSuite() {
-    server_ = new Server({
+    start({
         {"LIFTOFF_BODY_LIMIT", "1m"},
         {"LIFTOFF_JSON_MAX_STRING_LENGTH", "64k"},
         {"LIFTOFF_REQUEST_BUDGET", std::to_string(kBudget)},
@@ -54,21 +54,8 @@ class Hostile : public ::testing::Test {
         // A small quarantine, so freed memory counts as freed (sanitizer builds only).
         {"ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1:quarantine_size_mb=16"},
     });
-    ASSERT_TRUE(server_->wait_ready()) << server_->process->log();
   }
-  static void TearDownTestSuite() {
-    server_->process->signal(SIGTERM);
-    EXPECT_EQ(server_->process->wait(15s), 0) << server_->process->log();
-    delete server_;
-  }
-  void TearDown() override {
-    auto r = http_request(port(), "GET", "/healthz");
-    ASSERT_TRUE(r) << "server stopped answering; log:\n" << server_->process->log();
-    EXPECT_EQ(r->status, 200);
-  }
-  static unsigned short port() { return server_->port; }
   static pid_t pid() { return server_->process->pid(); }
-  static inline Server* server_ = nullptr;
 };
 
 // A docs collection whose records are about 700 kB each (eleven 64 kB strings).
@@ -291,10 +278,13 @@ TEST_F(Hostile, APageOfLargeRecordsEndsAtTheBudgetAndItsCursorContinues) {
     EXPECT_GT(pages, 1u) << path;
     return seen;
   };
+  PeakGrowth growth(pid());
   auto docs = walk(t.base + "/docs/records?limit=200", false);
   EXPECT_EQ(docs, std::set<std::string>(ids.begin(), ids.end()));
   auto refs = walk(t.base + "/refs/records?limit=200&expand=doc", true);
   EXPECT_EQ(refs.size(), 8u);
+  RecordProperty("peak_rss_growth_kb", std::to_string(growth.kb()));
+  EXPECT_LT(growth.kb(), kGrowthBoundKb);
 }
 
 }  // namespace

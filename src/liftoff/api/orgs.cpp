@@ -85,18 +85,25 @@ Result<identity::Role> role_field(const std::string& text) {
   return *role;
 }
 
-// The audit filter from ?action=&actor=&since=&until=&cursor= (limit apart).
-Result<audit::Filter> audit_filter(const http::QueryParams& query) {
+// The audit filter from ?action=&actor=&since=&until=&cursor=&limit= (limit 1..max_limit).
+Result<audit::Filter> audit_filter(std::string_view query_text, std::int32_t default_limit,
+                                   std::int32_t max_limit) {
+  auto query =
+      http::parse_query(query_text, {"action", "actor", "since", "until", "limit", "cursor"});
+  if (!query) return query.error();
+  auto limit = http::int_param(*query, "limit", default_limit, 1, max_limit);
+  if (!limit) return limit.error();
   audit::Filter filter;
+  filter.limit = *limit;
   Error invalid{Errc::bad_request, "invalid query parameters", {}};
-  if (auto it = query.find("action"); it != query.end()) filter.action = it->second;
-  if (auto it = query.find("actor"); it != query.end()) {
+  if (auto it = query->find("action"); it != query->end()) filter.action = it->second;
+  if (auto it = query->find("actor"); it != query->end()) {
     filter.actor_id = db::Uuid::parse(it->second);
     if (!filter.actor_id) invalid.fields.push_back({"actor", "must be a user or API key id"});
   }
   for (const char* name : {"since", "until"}) {
-    auto it = query.find(name);
-    if (it == query.end()) continue;
+    auto it = query->find(name);
+    if (it == query->end()) continue;
     auto t = core::parse_rfc3339(it->second);
     if (!t) {
       invalid.fields.push_back({name, "must be an RFC 3339 time, e.g. 2026-11-27T12:00:00Z"});
@@ -104,7 +111,7 @@ Result<audit::Filter> audit_filter(const http::QueryParams& query) {
       (std::string_view(name) == "since" ? filter.since : filter.until) = t;
     }
   }
-  if (auto it = query.find("cursor"); it != query.end()) {
+  if (auto it = query->find("cursor"); it != query->end()) {
     std::int64_t seq = 0;
     auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), seq);
     if (ec != std::errc{} || end != it->second.data() + it->second.size() || seq < 1) {
@@ -326,14 +333,8 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
       [&](http::RequestContext& ctx) -> Awaitable {
         auto who = co_await authorize(identity, ctx, Action::audit_read);
         if (!who) co_return problem(who.error(), ctx);
-        auto query =
-            http::parse_query(ctx.query, {"action", "actor", "since", "until", "limit", "cursor"});
-        if (!query) co_return problem(query.error(), ctx);
-        auto filter = audit_filter(*query);
+        auto filter = audit_filter(ctx.query, 50, kMaxPage);
         if (!filter) co_return problem(filter.error(), ctx);
-        auto limit = http::int_param(*query, "limit", 50, 1, kMaxPage);
-        if (!limit) co_return problem(limit.error(), ctx);
-        filter->limit = *limit;
         auto events = co_await audit::list(database, who->access.org_id, *filter);
         if (!events) co_return problem(events.error(), ctx);
         std::string body = R"({"events":[)";
@@ -342,7 +343,7 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
           audit::append_json(body, (*events)[i]);
         }
         body += R"(],"next_cursor":)";
-        if (static_cast<std::int32_t>(events->size()) == *limit && events->back().seq > 1) {
+        if (static_cast<std::int32_t>(events->size()) == filter->limit && events->back().seq > 1) {
           body += '"' + std::to_string(events->back().seq) + '"';
         } else {
           body += "null";
@@ -363,23 +364,19 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
       [&](http::RequestContext& ctx) -> Awaitable {
         auto who = co_await authorize(identity, ctx, Action::audit_read);
         if (!who) co_return problem(who.error(), ctx);
-        auto query =
-            http::parse_query(ctx.query, {"action", "actor", "since", "until", "limit", "cursor"});
-        if (!query) co_return problem(query.error(), ctx);
-        auto filter = audit_filter(*query);
+        auto filter = audit_filter(ctx.query, kMaxExport, kMaxExport);  // limit: the whole export
         if (!filter) co_return problem(filter.error(), ctx);
-        auto limit = http::int_param(*query, "limit", kMaxExport, 1, kMaxExport);
-        if (!limit) co_return problem(limit.error(), ctx);
+        auto limit = filter->limit;
         auto org_id = who->access.org_id;
         if (!filter->before_seq) {
           auto head = co_await audit::head(database, org_id);
           if (!head) co_return problem(head.error(), ctx);
           filter->before_seq = *head + 1;
         }
-        auto next = co_await audit::continuation(database, org_id, *filter, *limit);
+        auto next = co_await audit::continuation(database, org_id, *filter, limit);
         if (!next) co_return problem(next.error(), ctx);
         ctx.stream = [&database, org_id, filter = *filter,
-                      limit = *limit](http::Stream& stream) mutable -> asio::awaitable<void> {
+                      limit](http::Stream& stream) mutable -> asio::awaitable<void> {
           std::string chunk;
           std::int32_t remaining = limit;
           while (remaining > 0 && !stream.closing()) {
