@@ -1,6 +1,9 @@
 #include "liftoff/records/service.hpp"
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <limits>
@@ -88,23 +91,24 @@ constexpr Statement kDeleteCollection{
 constexpr Statement kInsertRecord{
     "records.insert",
     "INSERT INTO records (collection_id, id, org_id, data, t1, t2, t3, n1, n2, d1, d2, u1, u2, "
-    "search, layout) SELECT $1, $2, $3, $4, " LIFTOFF_SLOT_VALUES
-    ", to_tsvector('simple', $14), $15 FROM collections "
+    "search, layout, data_bytes) SELECT $1, $2, $3, $4, " LIFTOFF_SLOT_VALUES
+    ", to_tsvector('simple', $14), $15, $17 FROM collections "
     "WHERE id = $1 AND xmin::text::int8 = $16 FOR KEY SHARE "
     "RETURNING version, created_at, updated_at"};
 constexpr Statement kUpdateRecord{
     "records.update",
     "UPDATE records SET data = $4, version = version + 1, updated_at = now(), "
     "(t1, t2, t3, n1, n2, d1, d2, u1, u2) = (" LIFTOFF_SLOT_VALUES
-    "), search = to_tsvector('simple', $15), layout = $16 "
+    "), search = to_tsvector('simple', $15), layout = $16, data_bytes = $17 "
     "WHERE collection_id = $1 AND id = $2 AND org_id = $3 AND version = $14 "
     "RETURNING version, created_at, updated_at"};
 // A rewrite to the current layout: the stored form changes, the record does not (same version).
 constexpr Statement kRewriteRecord{"records.rewrite",
                                    "UPDATE records SET data = $4, "
                                    "(t1, t2, t3, n1, n2, d1, d2, u1, u2) = (" LIFTOFF_SLOT_VALUES
-                                   "), search = to_tsvector('simple', $14), layout = $15 "
-                                   "WHERE collection_id = $1 AND id = $2 AND org_id = $3"};
+                                   "), search = to_tsvector('simple', $14), layout = $15, "
+                                   "data_bytes = $16 WHERE collection_id = $1 AND id = $2 AND "
+                                   "org_id = $3"};
 #undef LIFTOFF_SLOT_VALUES
 constexpr Statement kGetRecord{
     "records.get",
@@ -121,6 +125,17 @@ constexpr Statement kDeleteRecord{
     "records.delete",
     "DELETE FROM records WHERE collection_id = $1 AND id = $2 AND org_id = $3 "
     "RETURNING id, version, created_at, updated_at, data, layout"};
+// The size of the records a batch's updates and deletes name, once per mention ($3 is a JSON array
+// of ids): what the batch reads before it writes anything. From data_bytes, written with each
+// record (one index lookup, nothing detoasted); rows older than that column count their stored
+// size.
+constexpr Statement kBatchReads{
+    "records.batch_reads",
+    "SELECT coalesce(sum(coalesce(r.data_bytes, pg_column_size(r.data))::int8 * m.n), 0)::int8 "
+    "FROM (SELECT id::uuid AS id, count(*) AS n FROM jsonb_array_elements_text($3) AS o(id) "
+    "GROUP BY id) m "
+    "JOIN records r ON r.id = m.id AND r.org_id = $1 "
+    "JOIN collections c ON c.id = r.collection_id AND c.org_id = $1 AND c.name = $2"};
 constexpr Statement kRelationExists{
     "records.relation_exists",
     "SELECT 1 FROM records r JOIN collections c ON c.id = r.collection_id "
@@ -253,6 +268,23 @@ Error version_moved(std::int64_t version, std::int64_t expected) {
                                                    std::to_string(version) + ", not " +
                                                    std::to_string(expected));
 }
+
+// Long CPU work on an event loop, in slices: after every kSlice bytes parsed or written, other
+// ready work (other requests on this worker) runs before the next slice, so a request that expands
+// megabytes of records delays its neighbours by one slice, not by all of it.
+class CpuSlices {
+ public:
+  asio::awaitable<void> spent(std::size_t bytes) {
+    since_yield_ += bytes;
+    if (since_yield_ < kSlice) co_return;
+    since_yield_ = 0;
+    co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+  }
+
+ private:
+  static constexpr std::size_t kSlice = 256 * 1024;
+  std::size_t since_yield_ = 0;
+};
 
 // A collection's key in the schema cache.
 std::string schema_key(const db::Uuid& org_id, std::string_view name) {
@@ -524,10 +556,13 @@ asio::awaitable<Result<std::int64_t>> RecordService::rewrite_some(std::int32_t l
     // Every record here is older than the layout: upgrade it, parsing it once.
     auto data = json::parse(r.data).as_object();
     schema.upgrade(data, r.layout);
-    Params params(collection_id, r.id, collection.org_id, db::Json{json::serialize(data)});
+    auto text = json::serialize(data);
+    auto bytes = static_cast<std::int32_t>(text.size());
+    Params params(collection_id, r.id, collection.org_id, db::Json{std::move(text)});
     add_slots(params, schema, data);
     params.add(search_text(schema, data));
     params.add(schema.evolution().layout);
+    params.add(bytes);
     auto rewritten = co_await tx->query(kRewriteRecord, params, deadline());
     if (!rewritten) co_return rewritten.error();
   }
@@ -706,6 +741,7 @@ asio::awaitable<Result<std::optional<Record>>> RecordService::insert_in(
   params.add(search_text(collection.schema, *valid));
   params.add(record.layout);
   params.add(collection.row_version);
+  params.add(static_cast<std::int32_t>(record.data.size()));
   auto inserted = co_await tx.query(kInsertRecord, params, deadline());
   if (!inserted) {
     if (inserted.error().code == Errc::conflict)
@@ -743,6 +779,7 @@ asio::awaitable<Result<std::optional<RecordChange>>> RecordService::update_in(
   params.add(record.version);
   params.add(search_text(collection.schema, *valid));
   params.add(record.layout);
+  params.add(static_cast<std::int32_t>(record.data.size()));
   auto updated = co_await tx.query(kUpdateRecord, params, deadline());
   if (!updated) {
     if (updated.error().code == Errc::conflict)
@@ -845,6 +882,32 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
       out.fields.push_back({"operations[" + std::to_string(index) + "]", error.detail});
     return out;
   };
+  // Refused up front when what it would read and write is already past the budget: the records
+  // its updates and deletes name (a merge patch writes about as much again) and what its creates
+  // and replacements bring.
+  std::size_t expected = 0;
+  json::array mentioned;
+  for (const auto& op : operations) {
+    if (op.kind != BatchOperation::Kind::remove) expected += json::serialize(op.data).size();
+    if (op.kind == BatchOperation::Kind::create) continue;
+    mentioned.emplace_back(op.id.to_string());  // read (and, for a merge patch, written again)
+    if (op.kind == BatchOperation::Kind::update && op.merge)
+      mentioned.emplace_back(op.id.to_string());
+  }
+  if (!mentioned.empty()) {
+    Params params(org_id, collection_name, db::Json{json::serialize(mentioned)});
+    auto reads = co_await db_.query(Intent::read_your_writes, Tenant::control(), kBatchReads,
+                                    params, deadline());
+    if (!reads) co_return reads.error();
+    expected += static_cast<std::size_t>(reads->front().get<std::int64_t>(0));
+  }
+  if (expected > options_.request_budget) {
+    co_return Error{Errc::payload_too_large,
+                    "the batch would read and write about " + std::to_string(expected) +
+                        " bytes of record data, more than request_budget (" +
+                        std::to_string(options_.request_budget) + "); nothing was applied",
+                    {{"operations", "split the batch into smaller ones"}}};
+  }
   auto tx = co_await db_.begin(Tenant::control(), deadline());
   if (!tx) co_return tx.error();
   auto collection = co_await collection_in(*tx, org_id, collection_name);
@@ -959,9 +1022,13 @@ asio::awaitable<Result<std::size_t>> RecordService::expand(const db::Uuid& org_i
                                                            std::vector<Record>& records,
                                                            std::size_t budget) {
   if (records.empty() || fields.empty()) co_return records.size();
+  CpuSlices slices;
   std::vector<json::object> parsed;
   parsed.reserve(records.size());
-  for (const auto& r : records) parsed.push_back(json::parse(r.data).as_object());
+  for (const auto& r : records) {
+    parsed.push_back(json::parse(r.data).as_object());
+    co_await slices.spent(r.data.size());
+  }
   std::size_t fit = records.size();  // records whose every related record was read
   for (const auto& name : fields) {
     const auto* field = schema.find(name);
@@ -1028,7 +1095,10 @@ asio::awaitable<Result<std::size_t>> RecordService::expand(const db::Uuid& org_i
           }
         }
       }
-      for (const auto& r : found) related.emplace(r.id.to_string(), json::parse(record_json(r)));
+      for (const auto& r : found) {
+        related.emplace(r.id.to_string(), json::parse(record_json(r)));
+        co_await slices.spent(r.data.size());
+      }
     }
     for (std::size_t i = 0; i < fit; ++i) {
       auto v = parsed[i].if_contains(name);
@@ -1038,7 +1108,10 @@ asio::awaitable<Result<std::size_t>> RecordService::expand(const db::Uuid& org_i
     }
   }
   records.resize(fit);
-  for (std::size_t i = 0; i < fit; ++i) records[i].data = json::serialize(parsed[i]);
+  for (std::size_t i = 0; i < fit; ++i) {
+    records[i].data = json::serialize(parsed[i]);
+    co_await slices.spent(records[i].data.size());
+  }
   co_return fit;
 }
 
