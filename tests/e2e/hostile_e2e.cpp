@@ -51,6 +51,7 @@ class Hostile : public E2E {
         {"LIFTOFF_REQUEST_BUDGET", std::to_string(kBudget)},
         {"LIFTOFF_AUDIT_VALUE_LIMIT", std::to_string(kAuditValueLimit)},
         {"LIFTOFF_REQUEST_TIMEOUT", "30s"},
+        {"LIFTOFF_ORG_READ_RATE", "0"},  // these tests read far past it, on purpose
         // A small quarantine, so freed memory counts as freed (sanitizer builds only).
         {"ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1:quarantine_size_mb=16"},
     });

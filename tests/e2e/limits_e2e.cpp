@@ -136,5 +136,38 @@ TEST(Limits, EventStreamsAreCappedPerClientAddressAndPerOrganization) {
   EXPECT_TRUE(eventually([&] { return open(b)->open(); }));
 }
 
+TEST(Limits, AnOrganizationReadingPastItsReadRateGets429WithRetryAfter) {
+  // 64 kB at once, then 1 kB a second: the third read of a 40 kB record waits about 16 s.
+  OwnServer own(Server::Env{{"LIFTOFF_ORG_READ_RATE", "1k"}, {"LIFTOFF_REQUEST_BUDGET", "64k"}});
+  auto port = own.port();
+  auto heavy = new_tenant(port, "reader");
+  auto other = new_tenant(port, "neighbour");
+  create_tickets(heavy);
+  create_tickets(other);
+  json::object ticket{{"title", "T"},
+                      {"status", "open"},
+                      {"priority", 1},
+                      {"meta", {{"a", std::string(20000, 'x')}, {"b", std::string(20000, 'y')}}}};
+  ASSERT_EQ(status(create(heavy, ticket)), 201);
+  ASSERT_EQ(status(create(other, ticket)), 201);
+  // Each with another limit: an answer from the list cache costs no read, so none is counted.
+  int limit = 10;
+  auto list = [&](const Tenant& t) {
+    return send_json(port, "GET", t.base + "/tickets/records?limit=" + std::to_string(++limit),
+                     t.owner.token);
+  };
+  EXPECT_EQ(status(list(heavy)), 200);
+  EXPECT_EQ(status(list(heavy)), 200);  // into debt: a read is never cut short
+  auto refused = list(heavy);
+  ASSERT_EQ(status(refused), 429);
+  auto retry = std::stoi(refused->header("retry-after"));
+  EXPECT_GE(retry, 10);
+  EXPECT_LE(retry, 17);
+  EXPECT_NE(std::string(problem(*refused).at("detail").as_string()).find("read_rate"),
+            std::string::npos);
+  // The neighbour reads on.
+  EXPECT_EQ(status(list(other)), 200);
+}
+
 }  // namespace
 }  // namespace liftoff::testing

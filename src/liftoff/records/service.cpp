@@ -699,12 +699,14 @@ asio::awaitable<Result<Record>> RecordService::record(const db::Uuid& org_id,
                                                       std::string_view id_text) {
   auto id = parse_id(id_text);
   if (!id || !is_identifier(collection)) co_return no_record();
+  if (auto within = within_read_rate(org_id); !within) co_return within.error();
   Params params(org_id, collection, *id);
   auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), kGetRecord, params,
                                  deadline());
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return no_record();
   std::vector<Record> one{record_from(rows->front())};
+  read(org_id, one.front().data.size());
   auto current =
       co_await bring_current(org_id, collection, one, rows->front().get<std::int32_t>(6));
   if (!current) co_return current.error();
@@ -882,6 +884,7 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
       out.fields.push_back({"operations[" + std::to_string(index) + "]", error.detail});
     return out;
   };
+  if (auto within = within_read_rate(org_id); !within) co_return within.error();
   // Refused up front when what it would read and write is already past the budget: the records
   // its updates and deletes name (a merge patch writes about as much again) and what its creates
   // and replacements bring.
@@ -902,6 +905,7 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
     expected += static_cast<std::size_t>(reads->front().get<std::int64_t>(0));
   }
   if (expected > options_.request_budget) {
+    read(org_id, options_.request_budget);  // a refusal costs what the largest batch may
     co_return Error{Errc::payload_too_large,
                     "the batch would read and write about " + std::to_string(expected) +
                         " bytes of record data, more than request_budget (" +
@@ -983,7 +987,10 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
       result.id = deleted->id;
     }
     touched += (previous ? previous->data.size() : 0) + (written ? written->data.size() : 0);
-    if (touched > options_.request_budget) co_return over_budget(i);
+    if (touched > options_.request_budget) {
+      read(org_id, touched);
+      co_return over_budget(i);
+    }
     add_change(result.status == 201   ? kCreated
                : result.status == 200 ? kUpdated
                                       : kDeleted,
@@ -996,12 +1003,27 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
     results.push_back(std::move(result));
   }
   changes += "]}";
+  read(org_id, touched);
   audit::Change change{"records.batch", collection->name, collection->id.to_string(), std::nullopt,
                        std::move(changes)};
   auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
   if (!event) co_return event.error();
   published(org_id, event->seq);
   co_return results;
+}
+
+Result<void> RecordService::within_read_rate(const db::Uuid& org_id) {
+  auto wait = read_rate_.wait(org_id.to_string());
+  if (wait.count() == 0) return {};
+  auto error = make_error(Errc::too_many_requests,
+                          "this organization has read more record data than read_rate allows on "
+                          "this server; retry after the Retry-After seconds");
+  error.retry_after = std::chrono::ceil<std::chrono::seconds>(wait);
+  return error;
+}
+
+void RecordService::read(const db::Uuid& org_id, std::size_t bytes) {
+  read_rate_.spend(org_id.to_string(), bytes);
 }
 
 void RecordService::published(const db::Uuid& org_id, std::int64_t seq) {
@@ -1064,8 +1086,8 @@ asio::awaitable<Result<std::size_t>> RecordService::expand(const db::Uuid& org_i
           "total, running FROM (SELECT r.id, r.version, r.created_at, r.updated_at, r.data, "
           "r.layout, c.layout AS collection_layout, " +
           position +
-          " AS position, count(*) OVER () AS total, sum(octet_length(r.data::text)) OVER (ORDER "
-          "BY " +
+          " AS position, count(*) OVER () AS total, sum(coalesce(r.data_bytes, "
+          "pg_column_size(r.data))) OVER (ORDER BY " +
           position +
           ") AS running FROM records r JOIN collections c ON c.id = r.collection_id "
           "WHERE c.org_id = $1 AND c.name = $2 AND r.org_id = $1 AND r.id IN (" +
@@ -1082,6 +1104,7 @@ asio::awaitable<Result<std::size_t>> RecordService::expand(const db::Uuid& org_i
         if (!current) co_return current.error();
         auto last = (*rows)[rows->size() - 1];
         auto spent = static_cast<std::size_t>(last.get<std::int64_t>(9));
+        read(org_id, spent);
         budget = spent < budget ? budget - spent : 0;
         if (last.get<std::int64_t>(8) > rows->size()) {
           // Cut short: records naming an id past the last one read end the answer.
@@ -1119,6 +1142,7 @@ asio::awaitable<Result<Page>> RecordService::list_records(const Collection& coll
                                                           const ListRequest& request,
                                                           CountMode count,
                                                           const std::vector<std::string>& expand) {
+  if (auto within = within_read_rate(collection.org_id); !within) co_return within.error();
   auto compiled = compile_list(collection.schema, collection.id, collection.org_id, request);
   if (!compiled) co_return compiled.error();
   Statement statement{"records.list", compiled->sql, false, compiled->generic_plan};
@@ -1136,6 +1160,7 @@ asio::awaitable<Result<Page>> RecordService::list_records(const Collection& coll
     page.records.push_back(std::move(record));
   }
   upgrade(collection.schema, page.records);
+  read(collection.org_id, bytes);
   if (!expand.empty()) {
     auto left = bytes < options_.request_budget ? options_.request_budget - bytes : 0;
     auto fit =

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "liftoff/audit/audit.hpp"
+#include "liftoff/core/byte_rate.hpp"
 #include "liftoff/core/error.hpp"
 #include "liftoff/db/value.hpp"
 #include "liftoff/records/list_cache.hpp"
@@ -47,6 +48,10 @@ struct RecordsOptions {
   // would touch more is refused (413, nothing applied), a page of a list ends early (its cursor
   // continues after its last record), and expansions stop where the budget ends.
   std::size_t request_budget = 32 * 1024 * 1024;
+  // Record data an organization may read per second on this process (lists, expansions, single
+  // reads, and what its batches touch), averaged: a token bucket as deep as request_budget. Past
+  // it, those requests get 429 with Retry-After. 0: no limit.
+  std::size_t read_rate = 8 * 1024 * 1024;
 };
 
 struct Collection {
@@ -131,7 +136,9 @@ class RecordService {
         schema_cache_(options_.schema_cache_ttl, options_.schema_cache_entries,
                       metrics ? core::CacheMetrics::in(*metrics, "schema") : core::CacheMetrics{}),
         list_cache_(options_.list_cache_bytes,
-                    metrics ? core::CacheMetrics::in(*metrics, "list") : core::CacheMetrics{}) {}
+                    metrics ? core::CacheMetrics::in(*metrics, "list") : core::CacheMetrics{}),
+        read_rate_(static_cast<double>(options_.read_rate),
+                   static_cast<double>(options_.request_budget)) {}
 
   [[nodiscard]] const RecordsOptions& options() const { return options_; }
 
@@ -264,12 +271,16 @@ class RecordService {
   [[nodiscard]] boost::asio::awaitable<Result<void>> store_schema(db::Transaction& tx,
                                                                   Collection& collection);
   void forget(const db::Uuid& org_id, std::string_view name);
+  // too_many_requests (with Retry-After) while the org has read past its read_rate.
+  [[nodiscard]] Result<void> within_read_rate(const db::Uuid& org_id);
+  void read(const db::Uuid& org_id, std::size_t bytes);
   void published(const db::Uuid& org_id, std::int64_t seq);
 
   db::Database& db_;
   RecordsOptions options_;
   SchemaCache schema_cache_;
   ListCache list_cache_;
+  core::ByteRate read_rate_;
 };
 
 }  // namespace liftoff::records
