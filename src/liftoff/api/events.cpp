@@ -108,38 +108,29 @@ asio::awaitable<void> run_stream(http::Stream& stream, const StreamPlan& plan,
       // An org's seqs have no gaps: (after, last] holds last - after log entries.
       reset = "more events than a stream replays (events_max_replay) happened since Last-Event-ID";
     }
-    std::optional<records::EventHub::Replay> page;
-    if (!reset) {
-      auto first =
-          co_await hub.replay(plan.org_id, plan.collection->name, after, last, kReplayPage);
-      if (!first) co_return;
-      if (first->first_at &&
-          *first->first_at < std::chrono::time_point_cast<std::chrono::microseconds>(
-                                 std::chrono::system_clock::now() - options.replay_window)) {
+    // Page after page until `last`; the first page also says whether the replay is too old.
+    for (bool first = true; !reset; first = false) {
+      auto page = co_await hub.replay(plan.org_id, plan.collection->name, after, last, kReplayPage);
+      if (!page) co_return;
+      if (first && page->first_at &&
+          *page->first_at < std::chrono::time_point_cast<std::chrono::microseconds>(
+                                std::chrono::system_clock::now() - options.replay_window)) {
         reset = "Last-Event-ID is older than the replay window (events_replay_window)";
-      } else {
-        page = std::move(*first);
+        break;
       }
-    }
-    if (reset) {
-      append_reset(out, last, *reset);
-      position = {last, kWholeSeq};
-    }
-    while (page) {
       for (const auto& event : page->events) {
         if (event->position <= position) continue;
         position = event->position;
         if (visible(plan, *event)) append_frame(out, *event);
       }
-      auto read_until = page->read_until;
-      page.reset();
-      if (read_until >= last || read_until == after || stream.closing()) break;
+      if (page->read_until >= last || page->read_until == after || stream.closing()) break;
       if (!co_await stream.write(out)) co_return;
       out.clear();
-      after = read_until;
-      auto next = co_await hub.replay(plan.org_id, plan.collection->name, after, last, kReplayPage);
-      if (!next) co_return;
-      page = std::move(*next);
+      after = page->read_until;
+    }
+    if (reset) {
+      append_reset(out, last, *reset);
+      position = {last, kWholeSeq};
     }
   }
   if (!co_await stream.write(out)) co_return;

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "liftoff/core/id.hpp"
+#include "liftoff/core/text.hpp"
 #include "liftoff/core/time.hpp"
 #include "liftoff/db/database.hpp"
 
@@ -91,14 +92,6 @@ Event event_from(const db::Row& row) {
   e.prev_hash = row.get<db::Bytes>(14).data;
   e.hash = row.get<db::Bytes>(15).data;
   return e;
-}
-
-std::string hex(const std::string& bytes) {
-  std::string out(bytes.size() * 2 + 1, '\0');
-  sodium_bin2hex(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
-                 bytes.size());
-  out.pop_back();
-  return out;
 }
 
 db::Deadline deadline() {
@@ -217,7 +210,7 @@ void append_json(std::string& out, const Event& e) {
   text("ip", e.actor.ip);
   text("user_agent", e.actor.user_agent);
   text("request_id", e.actor.request_id);
-  text("hash", hex(e.hash));
+  text("hash", core::hex(e.hash));
   out += '}';
 }
 

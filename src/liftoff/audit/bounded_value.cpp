@@ -1,5 +1,3 @@
-#include <sodium.h>
-
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -8,6 +6,7 @@
 #include <vector>
 
 #include "liftoff/audit/audit.hpp"
+#include "liftoff/core/text.hpp"
 
 namespace liftoff::audit {
 namespace json = boost::json;
@@ -16,17 +15,11 @@ namespace {
 // Values no larger than this are never cut on their own: a marker costs about 100 bytes.
 constexpr std::size_t kMinCut = 256;
 
-std::string sha256_hex(std::string_view text) {
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(text.data()), text.size());
-  char hex[crypto_hash_sha256_BYTES * 2 + 1];
-  sodium_bin2hex(hex, sizeof(hex), digest, sizeof(digest));
-  return hex;
-}
-
+// The part's size and SHA-256 (a chain link with no predecessor is the SHA-256 of its text).
 json::value marker(const json::value& cut) {
   auto text = json::serialize(cut);
-  return json::object{{"$cut", json::object{{"bytes", text.size()}, {"sha256", sha256_hex(text)}}}};
+  return json::object{
+      {"$cut", json::object{{"bytes", text.size()}, {"sha256", core::hex(chain_hash({}, text))}}}};
 }
 
 std::size_t string_size(json::string_view s) {

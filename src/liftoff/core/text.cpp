@@ -38,6 +38,14 @@ std::string base64url(std::string_view bytes) {
   return out;
 }
 
+std::string hex(std::string_view bytes) {
+  std::string out(bytes.size() * 2 + 1, '\0');
+  sodium_bin2hex(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
+                 bytes.size());
+  out.pop_back();
+  return out;
+}
+
 std::optional<std::string> from_base64url(std::string_view text) {
   std::string out(text.size(), '\0');
   std::size_t length = 0;

@@ -1,5 +1,5 @@
 #pragma once
-// Small text helpers every domain needs: UTF-8 checks and lengths, base64url.
+// Small text helpers every domain needs: UTF-8 checks and lengths, base64url, hex.
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -16,5 +16,8 @@ namespace liftoff::core {
 // URL-safe base64 without padding (RFC 4648 section 5), and back (nullopt when malformed).
 [[nodiscard]] std::string base64url(std::string_view bytes);
 [[nodiscard]] std::optional<std::string> from_base64url(std::string_view text);
+
+// Lower-case hexadecimal, two digits a byte.
+[[nodiscard]] std::string hex(std::string_view bytes);
 
 }  // namespace liftoff::core

@@ -884,6 +884,10 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
       out.fields.push_back({"operations[" + std::to_string(index) + "]", error.detail});
     return out;
   };
+  // Past request_budget: 413 naming `operations`, nothing applied.
+  auto too_large = [](std::string detail, std::string hint) {
+    return Error{Errc::payload_too_large, std::move(detail), {{"operations", std::move(hint)}}};
+  };
   if (auto within = within_read_rate(org_id); !within) co_return within.error();
   // Refused up front when what it would read and write is already past the budget: the records
   // its updates and deletes name (a merge patch writes about as much again) and what its creates
@@ -906,11 +910,10 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
   }
   if (expected > options_.request_budget) {
     read(org_id, options_.request_budget);  // a refusal costs what the largest batch may
-    co_return Error{Errc::payload_too_large,
-                    "the batch would read and write about " + std::to_string(expected) +
-                        " bytes of record data, more than request_budget (" +
-                        std::to_string(options_.request_budget) + "); nothing was applied",
-                    {{"operations", "split the batch into smaller ones"}}};
+    co_return too_large("the batch would read and write about " + std::to_string(expected) +
+                            " bytes of record data, more than request_budget (" +
+                            std::to_string(options_.request_budget) + "); nothing was applied",
+                        "split the batch into smaller ones");
   }
   auto tx = co_await db_.begin(Tenant::control(), deadline());
   if (!tx) co_return tx.error();
@@ -934,13 +937,6 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
   // over a few large records cannot hold the process's memory or the database for long: beyond
   // it the transaction rolls back.
   std::size_t touched = 0;
-  auto over_budget = [&](std::size_t index) {
-    return Error{Errc::payload_too_large,
-                 "the batch reads and writes more than " + std::to_string(options_.request_budget) +
-                     " bytes of record data (request_budget); nothing was applied",
-                 {{"operations", "split the batch: operations before [" + std::to_string(index) +
-                                     "] fit in one request"}}};
-  };
   // The audit event lists every change in order, as the single-record events describe theirs; the
   // event's bound is shared among the records it lists.
   const std::size_t share = options_.audit_value_limit / (2 * operations.size());
@@ -960,45 +956,45 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
   for (std::size_t i = 0; i < operations.size(); ++i) {
     const auto& op = operations[i];
     BatchResult result;
-    const Record* previous = nullptr;
-    std::optional<Record> written;
-    std::optional<RecordChange> updated;
-    std::optional<Record> deleted;
+    std::string_view kind;
+    std::optional<Record> before;  // updates and deletes
+    std::optional<Record> after;   // creates and updates
     if (op.kind == BatchOperation::Kind::create) {
       auto record = co_await insert_in(*tx, *collection, op.data);
       if (!record) co_return failed_at(i, record.error());
       if (!*record) co_return make_error(Errc::internal, "the collection changed while locked");
-      written = std::move(**record);
+      after = std::move(**record);
       result.status = 201;
+      kind = kCreated;
     } else if (op.kind == BatchOperation::Kind::update) {
       auto change = co_await update_in(*tx, *collection, op.id, op.data, op.merge, op.if_match);
       if (!change) co_return failed_at(i, change.error());
       if (!*change) co_return failed_at(i, no_record());
-      updated = std::move(**change);
-      previous = &*updated->previous;
-      written = std::move(updated->record);
+      before = std::move((*change)->previous);
+      after = std::move((*change)->record);
       result.status = 200;
+      kind = kUpdated;
     } else {
       auto removed = co_await delete_in(*tx, *collection, op.id, op.if_match);
       if (!removed) co_return failed_at(i, removed.error());
-      deleted = std::move(*removed);
-      previous = &*deleted;
+      before = std::move(*removed);
       result.status = 204;
-      result.id = deleted->id;
+      result.id = before->id;
+      kind = kDeleted;
     }
-    touched += (previous ? previous->data.size() : 0) + (written ? written->data.size() : 0);
+    touched += (before ? before->data.size() : 0) + (after ? after->data.size() : 0);
     if (touched > options_.request_budget) {
       read(org_id, touched);
-      co_return over_budget(i);
+      co_return too_large(
+          "the batch reads and writes more than " + std::to_string(options_.request_budget) +
+              " bytes of record data (request_budget); nothing was applied",
+          "split the batch: operations before [" + std::to_string(i) + "] fit in one request");
     }
-    add_change(result.status == 201   ? kCreated
-               : result.status == 200 ? kUpdated
-                                      : kDeleted,
-               previous, written ? &*written : nullptr);
-    if (written) {
-      result.id = written->id;
-      result.version = written->version;
-      if (echo) result.record = std::move(written);
+    add_change(kind, before ? &*before : nullptr, after ? &*after : nullptr);
+    if (after) {
+      result.id = after->id;
+      result.version = after->version;
+      if (echo) result.record = std::move(after);
     }
     results.push_back(std::move(result));
   }
