@@ -15,6 +15,7 @@ namespace {
 
 // What this server may hold for one request, and the attack data sizes that dwarf it.
 constexpr std::size_t kBudget = 4 << 20;            // request_budget
+constexpr std::size_t kPageBudget = 1536 << 10;     // page_budget: two large docs, not three
 constexpr std::size_t kAuditValueLimit = 16 << 10;  // audit_value_limit
 constexpr std::int64_t kGrowthBoundKb = 64 * 1024;  // peak RSS growth allowed during an attack
 
@@ -49,6 +50,7 @@ class Hostile : public E2E {
         {"LIFTOFF_BODY_LIMIT", "1m"},
         {"LIFTOFF_JSON_MAX_STRING_LENGTH", "64k"},
         {"LIFTOFF_REQUEST_BUDGET", std::to_string(kBudget)},
+        {"LIFTOFF_PAGE_BUDGET", std::to_string(kPageBudget)},
         {"LIFTOFF_AUDIT_VALUE_LIMIT", std::to_string(kAuditValueLimit)},
         {"LIFTOFF_REQUEST_TIMEOUT", "30s"},
         {"LIFTOFF_ORG_READ_RATE", "0"},  // these tests read far past it, on purpose
@@ -256,7 +258,7 @@ TEST_F(Hostile, AStreamResumedFarBackReplaysPageByPageInBoundedMemory) {
 
 TEST_F(Hostile, APageOfLargeRecordsEndsAtTheBudgetAndItsCursorContinues) {
   auto t = new_tenant(port(), "hostile-page");
-  auto ids = create_large_docs(t, 8);  // about 5.6 MB, over the 4 MB budget
+  auto ids = create_large_docs(t, 8);  // about 5.6 MB: two fit in a page
   ASSERT_EQ(ids.size(), 8u);
   ASSERT_EQ(status(send_json(port(), "POST", t.base, t.owner.token,
                              R"({"name":"refs","fields":[{"name":"doc","type":"relation",)"
@@ -277,10 +279,10 @@ TEST_F(Hostile, APageOfLargeRecordsEndsAtTheBudgetAndItsCursorContinues) {
                          t.owner.token);
       EXPECT_EQ(status(r), 200);
       if (status(r) != 200) break;
-      EXPECT_LT(r->body.size(), kBudget + 800'000);  // the budget, and the record that crossed it
+      EXPECT_LT(r->body.size(), kPageBudget + 64 * 1024);  // nothing past the budget is sent
       auto page = json_of(*r);
       const auto& records = page.at("records").as_array();
-      EXPECT_FALSE(records.empty());
+      EXPECT_EQ(records.size(), 2u) << "each page holds the two records that fit";
       for (const auto& record : records) {
         seen.emplace(record.at("id").as_string());
         if (expanded) {  // each kept record is expanded whole
@@ -289,10 +291,10 @@ TEST_F(Hostile, APageOfLargeRecordsEndsAtTheBudgetAndItsCursorContinues) {
         }
       }
       ++pages;
-      if (page.at("next_cursor").is_null() || pages > 8) break;
+      if (page.at("next_cursor").is_null() || pages > 8) break;  // 4 pages expected
       cursor = std::string(page.at("next_cursor").as_string());
     }
-    EXPECT_GT(pages, 1u) << path;
+    EXPECT_EQ(pages, 4u) << path;
     return seen;
   };
   PeakGrowth growth(pid());

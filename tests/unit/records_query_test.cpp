@@ -86,6 +86,27 @@ TEST(Filter, CompilesToParametersNeverToUserText) {
   EXPECT_NE(out->sql.find("ORDER BY id DESC"), std::string::npos);  // newest first by default
 }
 
+TEST(Filter, APageBudgetBoundsTheRowsInTheListsOwnOrder) {
+  ListRequest request;
+  request.filter = *parse_filter("priority = 3");
+  request.sort = *parse_sort("-priority", tickets());
+  auto bounded = compile_list(tickets(), db::Uuid{}, db::Uuid{}, request, 1 << 20);
+  auto unbounded = compile_list(tickets(), db::Uuid{}, db::Uuid{}, request);
+  ASSERT_TRUE(bounded && unbounded);
+  EXPECT_TRUE(bounded->budget_column);
+  EXPECT_FALSE(unbounded->budget_column);
+  EXPECT_EQ(bounded->sort_columns, unbounded->sort_columns);
+  // One more parameter, the budget, after the limit; the running size follows the page's order.
+  ASSERT_EQ(bounded->params.size(), unbounded->params.size() + 1);
+  auto budget = "$" + std::to_string(bounded->params.size());
+  EXPECT_NE(bounded->sql.find("running <= " + budget), std::string::npos);
+  EXPECT_NE(bounded->sql.find("WINDOW w AS (ORDER BY n1 DESC, id DESC ROWS UNBOUNDED PRECEDING) "
+                              "ORDER BY n1 DESC, id DESC"),
+            std::string::npos)
+      << bounded->sql;
+  EXPECT_EQ(bounded->generic_plan, unbounded->generic_plan);
+}
+
 bool generic_plan(std::string_view filter, std::string_view sort = "",
                   std::optional<std::string> q = std::nullopt) {
   ListRequest request;

@@ -78,7 +78,8 @@ struct Registration {
 };
 
 asio::awaitable<void> run_stream(http::Stream& stream, const StreamPlan& plan,
-                                 identity::IdentityService& identity, records::EventHub& hub,
+                                 identity::IdentityService& identity,
+                                 records::RecordService& records, records::EventHub& hub,
                                  const EventStreamOptions& options,
                                  const Registration& registration) {
   const auto& subscriber = registration.subscriber;
@@ -109,7 +110,13 @@ asio::awaitable<void> run_stream(http::Stream& stream, const StreamPlan& plan,
       reset = "more events than a stream replays (events_max_replay) happened since Last-Event-ID";
     }
     // Page after page until `last`; the first page also says whether the replay is too old.
+    // A replay draws from the org's read rate: past it, the replay slows down to it.
     for (bool first = true; !reset; first = false) {
+      while (!stream.closing()) {
+        auto wait = records.read_wait(plan.org_id);
+        if (wait.count() == 0) break;
+        co_await stream.wait_until(Clock::now() + wait);
+      }
       auto page = co_await hub.replay(plan.org_id, plan.collection->name, after, last, kReplayPage);
       if (!page) co_return;
       if (first && page->first_at &&
@@ -123,6 +130,7 @@ asio::awaitable<void> run_stream(http::Stream& stream, const StreamPlan& plan,
         position = event->position;
         if (visible(plan, *event)) append_frame(out, *event);
       }
+      records.charge_read(plan.org_id, out.size());
       if (page->read_until >= last || page->read_until == after || stream.closing()) break;
       if (!co_await stream.write(out)) co_return;
       out.clear();
@@ -199,6 +207,8 @@ void add_event_routes(http::Router& router, identity::IdentityService& identity,
                                     {{"Last-Event-ID", "is not an id this stream sent"}}},
                               ctx);
           }
+          if (auto within = records.admit_read(who->access.org_id); !within)
+            co_return problem(within.error(), ctx);
         }
         // Registered before the answer goes out: a change committed after the client sees 200
         // reaches it. Registered at the head: what came before, the stream replays from the log
@@ -214,9 +224,9 @@ void add_event_routes(http::Router& router, identity::IdentityService& identity,
         auto registration = std::make_shared<Registration>(hub, subscriber);
         registration->head = *head;
         registration->until = *until;
-        ctx.stream = [&identity, &hub, options, registration,
+        ctx.stream = [&identity, &records, &hub, options, registration,
                       plan = std::move(plan)](http::Stream& stream) -> asio::awaitable<void> {
-          co_await run_stream(stream, plan, identity, hub, options, *registration);
+          co_await run_stream(stream, plan, identity, records, hub, options, *registration);
         };
         http::Response res{status::ok, 11};
         res.set(field::content_type, "text/event-stream");

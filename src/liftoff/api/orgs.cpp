@@ -12,6 +12,7 @@
 #include "liftoff/http/query.hpp"
 #include "liftoff/identity/organizations.hpp"
 #include "liftoff/identity/service.hpp"
+#include "liftoff/records/service.hpp"
 
 namespace liftoff::api {
 namespace {
@@ -127,7 +128,8 @@ Result<audit::Filter> audit_filter(std::string_view query_text, std::int32_t def
 }  // namespace
 
 void add_org_routes(http::Router& router, identity::IdentityService& identity,
-                    identity::OrgService& orgs, db::Database& database) {
+                    identity::OrgService& orgs, db::Database& database,
+                    records::RecordService& records) {
   router.add(http::Verb::post, "/v1/orgs", [&](http::RequestContext& ctx) -> Awaitable {
     auto who = co_await authenticate_user(identity, ctx);
     if (!who) co_return problem(who.error(), ctx);
@@ -335,6 +337,8 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
         if (!who) co_return problem(who.error(), ctx);
         auto filter = audit_filter(ctx.query, 50, kMaxPage);
         if (!filter) co_return problem(filter.error(), ctx);
+        if (auto within = records.admit_read(who->access.org_id); !within)
+          co_return problem(within.error(), ctx);
         auto events = co_await audit::list(database, who->access.org_id, *filter);
         if (!events) co_return problem(events.error(), ctx);
         std::string body = R"({"events":[)";
@@ -349,6 +353,7 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
           body += "null";
         }
         body += '}';
+        records.charge_read(who->access.org_id, body.size());
         co_return http::text_response(status::ok, std::move(body), "application/json");
       },
       http::Cost::heavy);
@@ -368,6 +373,8 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
         if (!filter) co_return problem(filter.error(), ctx);
         auto limit = filter->limit;
         auto org_id = who->access.org_id;
+        if (auto within = records.admit_read(org_id); !within)
+          co_return problem(within.error(), ctx);
         if (!filter->before_seq) {
           auto head = co_await audit::head(database, org_id);
           if (!head) co_return problem(head.error(), ctx);
@@ -375,11 +382,16 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
         }
         auto next = co_await audit::continuation(database, org_id, *filter, limit);
         if (!next) co_return problem(next.error(), ctx);
-        ctx.stream = [&database, org_id, filter = *filter,
+        ctx.stream = [&database, &records, org_id, filter = *filter,
                       limit](http::Stream& stream) mutable -> asio::awaitable<void> {
           std::string chunk;
           std::int32_t remaining = limit;
           while (remaining > 0 && !stream.closing()) {
+            // Past the org's read rate the export slows down to it.
+            if (auto wait = records.read_wait(org_id); wait.count() > 0) {
+              co_await stream.wait_until(std::chrono::steady_clock::now() + wait);
+              continue;
+            }
             filter.limit = std::min(remaining, kExportPage);
             auto events = co_await audit::list(database, org_id, filter);
             if (!events) throw ErrorException(events.error());
@@ -388,6 +400,7 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
               audit::append_json(chunk, e);
               chunk += '\n';
             }
+            records.charge_read(org_id, chunk.size());
             if (!co_await stream.write(chunk)) co_return;
             remaining -= static_cast<std::int32_t>(events->size());
             if (static_cast<std::int32_t>(events->size()) < filter.limit) break;

@@ -11,9 +11,15 @@ class IdentityService;
 class OrgService;
 }  // namespace liftoff::identity
 
+namespace liftoff::records {
+class RecordService;
+}  // namespace liftoff::records
+
 namespace liftoff::api {
 
+// The audit log's reads draw from the organization's read rate (RecordService::admit_read).
 void add_org_routes(http::Router& router, identity::IdentityService& identity,
-                    identity::OrgService& orgs, db::Database& database);
+                    identity::OrgService& orgs, db::Database& database,
+                    records::RecordService& records);
 
 }  // namespace liftoff::api

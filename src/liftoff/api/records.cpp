@@ -379,7 +379,11 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
           res.set(field::etag, tag);
           co_return res;
         }
+        // A cached answer costs no query, but it is data the org reads all the same.
+        if (auto within = service.admit_read(who->access.org_id); !within)
+          co_return problem(within.error(), ctx);
         if (auto cached = service.list_cache().find(key, state->org_state)) {
+          service.charge_read(who->access.org_id, cached->size());
           auto res = http::text_response(status::ok, std::move(*cached), "application/json");
           res.set(field::etag, tag);
           co_return res;
@@ -416,7 +420,7 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
       auto collection = co_await service.collection(who->access.org_id, *ctx.param("collection"));
       if (!collection) co_return problem(collection.error(), ctx);
       std::vector<records::Record> one{std::move(*record)};
-      auto budget = service.options().request_budget;
+      auto budget = service.page_budget();
       auto expanded =
           co_await service.expand(who->access.org_id, (*collection)->schema, expand, one,
                                   budget - std::min(budget, one.front().data.size()));

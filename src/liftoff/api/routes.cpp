@@ -9,7 +9,8 @@ namespace liftoff::api {
 void add_routes(http::Router& router, const Services& services) {
   add_system_routes(router, services.system);
   add_identity_routes(router, services.identity);
-  add_org_routes(router, services.identity, services.orgs, services.system.database);
+  add_org_routes(router, services.identity, services.orgs, services.system.database,
+                 services.records);
   add_record_routes(router, services.identity, services.records, services.json_limits);
   add_event_routes(router, services.identity, services.records, services.events,
                    services.event_streams);

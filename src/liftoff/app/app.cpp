@@ -258,6 +258,7 @@ int serve(const core::Config& config) {
   records_options.schema.max_fields = config.fields_per_collection;
   records_options.list_cache_bytes = config.list_cache_bytes;
   records_options.request_budget = config.request_budget;
+  records_options.page_budget = config.page_budget;
   records_options.audit_value_limit = config.audit_value_limit;
   records_options.read_rate = config.org_read_rate;
   records_options.on_published = [&event_hub](const db::Uuid& org_id, std::int64_t seq) {

@@ -283,10 +283,16 @@ std::vector<ConfigKey> make_keys() {
                           "record data one request may read, write or answer with, bytes: a "
                           "batch beyond is refused (413), a list page ends early",
                           &Config::request_budget, 64 * 1024, 64ull * 1024 * 1024 * 1024));
+  keys.push_back(size_key("page_budget",
+                          "record data one list page (with its expansions) or one expanded record "
+                          "answers with, bytes: the page ends early, its cursor continues (at "
+                          "most request_budget)",
+                          &Config::page_budget, 4 * 1024, 64ull * 1024 * 1024 * 1024));
   keys.push_back(size_key("org_read_rate",
-                          "record data one organization may read per second on one process "
-                          "(lists, expansions, single reads, what its batches touch), averaged, in "
-                          "bursts up to request_budget; 429 with Retry-After beyond (0: no limit)",
+                          "data one organization may read per second on one process (record "
+                          "lists, expansions, single reads, what its batches touch, audit reads, "
+                          "event replays), averaged, in bursts up to request_budget; 429 with "
+                          "Retry-After beyond, exports and replays slow down (0: no limit)",
                           &Config::org_read_rate, 0, 64ull * 1024 * 1024 * 1024));
   keys.push_back(size_key("audit_value_limit",
                           "bytes an audit event keeps of a record's before and after, each (larger "

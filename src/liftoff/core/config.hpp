@@ -66,6 +66,7 @@ struct Config {
   std::size_t events_max_streams_per_org = 1'000;   // per organization, per process
   std::size_t list_cache_bytes = 64 * 1024 * 1024;  // record list bodies kept per process
   std::size_t request_budget = 32 * 1024 * 1024;    // record data one request may touch or answer
+  std::size_t page_budget = 1024 * 1024;            // record data one list page or record answers
   std::size_t audit_value_limit = 64 * 1024;        // an audit event's before/after, bytes each
   std::size_t org_read_rate = 8 * 1024 * 1024;      // record bytes/s an org may read per process
   std::size_t memory_high_water = 0;  // bytes held before heavy requests get 503; 0: 80% of limit

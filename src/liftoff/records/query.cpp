@@ -324,7 +324,8 @@ Result<std::vector<SortKey>> parse_sort(std::string_view text, const Schema& sch
 }
 
 Result<CompiledQuery> compile_list(const Schema& schema, const db::Uuid& collection_id,
-                                   const db::Uuid& org_id, const ListRequest& request) {
+                                   const db::Uuid& org_id, const ListRequest& request,
+                                   std::size_t page_bytes) {
   CompiledQuery out;
   Builder b(out.params);
   auto where =
@@ -405,16 +406,38 @@ Result<CompiledQuery> compile_list(const Schema& schema, const db::Uuid& collect
     *where += " AND " + after;
   }
 
-  std::string select = "SELECT id, version, created_at, updated_at, data, layout";
+  std::string sorts;
   std::string order;
   for (std::size_t i = 0; i < columns.size(); ++i) {
-    select += ", (" + columns[i].sql + ")::text AS sort_" + std::to_string(i);
+    sorts += ", (" + columns[i].sql + ")::text AS sort_" + std::to_string(i);
     order += (i ? ", " : "") + columns[i].sql + (request.sort[i].descending ? " DESC" : "");
   }
   out.params.add(static_cast<std::int64_t>(request.limit) + 1);
-  out.sql = select + " FROM records WHERE " + *where + " ORDER BY " + order + " LIMIT $" +
-            std::to_string(out.params.size());
+  std::string limit = "$" + std::to_string(out.params.size());
   out.sort_columns = columns.size();
+  if (page_bytes == 0) {
+    out.sql = "SELECT id, version, created_at, updated_at, data, layout" + sorts +
+              " FROM records WHERE " + *where + " ORDER BY " + order + " LIMIT " + limit;
+  } else {
+    // The running size of the page in its order (a window over the same order, so the rows still
+    // come from the index or one sort, and the LIMIT still stops the scan). Rows past the budget
+    // never leave the database; the first row past it comes without its data, to say that the
+    // page goes on. Values are detoasted only for the rows that are sent.
+    out.params.add(static_cast<std::int64_t>(page_bytes));
+    std::string budget = "$" + std::to_string(out.params.size());
+    std::string sort_names;
+    for (std::size_t i = 0; i < columns.size(); ++i) sort_names += ", sort_" + std::to_string(i);
+    out.sql = "SELECT id, version, created_at, updated_at, CASE WHEN running <= " + budget +
+              " OR n = 1 THEN data END, layout" + sort_names +
+              ", running FROM (SELECT id, version, created_at, updated_at, data, layout" + sorts +
+              ", sum(coalesce(data_bytes, pg_column_size(data))) OVER w AS running, "
+              "coalesce(data_bytes, pg_column_size(data)) AS bytes, row_number() OVER w AS n "
+              "FROM records WHERE " +
+              *where + " WINDOW w AS (ORDER BY " + order + " ROWS UNBOUNDED PRECEDING) ORDER BY " +
+              order + " LIMIT " + limit + ") page WHERE running - bytes <= " + budget +
+              " OR n = 1 ORDER BY n";
+    out.budget_column = true;
+  }
   // Newest or oldest first, filtered by indexed equalities only: the index of a filtered field
   // (collection_id, slot, id), or the primary key without a filter, yields the rows in order
   // whatever the values, so the plan does not depend on them. Any other shape keeps a plan made

@@ -44,16 +44,21 @@ struct CompiledQuery {
   std::string sql;
   db::Params params;
   std::size_t sort_columns = 0;  // extra result columns after the record's (for the next cursor)
+  // A last column, after the sort columns: the running size of the page's record data (int8).
+  bool budget_column = false;
   // The best plan is the same whatever the values (db::Statement::generic_plan).
   bool generic_plan = false;
 };
 
 // Columns: id, version, created_at, updated_at, data, layout, then one text column per sort key. It
-// asks for limit + 1 rows, so the caller knows whether there is a next page.
+// asks for limit + 1 rows, so the caller knows whether there is a next page. With `page_bytes`, the
+// rows end where their record data (records.data_bytes, in order) passes it, the first row always
+// included; a last column holds that running size, and one more row past the budget, its data
+// null, says that the page goes on.
 [[nodiscard]] Result<CompiledQuery> compile_list(const Schema& schema,
                                                  const db::Uuid& collection_id,
-                                                 const db::Uuid& org_id,
-                                                 const ListRequest& request);
+                                                 const db::Uuid& org_id, const ListRequest& request,
+                                                 std::size_t page_bytes = 0);
 
 // The same filter as a count: SELECT count(*) ... (no sort, cursor or limit).
 [[nodiscard]] Result<CompiledQuery> compile_count(const Schema& schema,

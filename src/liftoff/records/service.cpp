@@ -699,14 +699,14 @@ asio::awaitable<Result<Record>> RecordService::record(const db::Uuid& org_id,
                                                       std::string_view id_text) {
   auto id = parse_id(id_text);
   if (!id || !is_identifier(collection)) co_return no_record();
-  if (auto within = within_read_rate(org_id); !within) co_return within.error();
+  if (auto within = admit_read(org_id); !within) co_return within.error();
   Params params(org_id, collection, *id);
   auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), kGetRecord, params,
                                  deadline());
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return no_record();
   std::vector<Record> one{record_from(rows->front())};
-  read(org_id, one.front().data.size());
+  charge_read(org_id, one.front().data.size());
   auto current =
       co_await bring_current(org_id, collection, one, rows->front().get<std::int32_t>(6));
   if (!current) co_return current.error();
@@ -888,7 +888,7 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
   auto too_large = [](std::string detail, std::string hint) {
     return Error{Errc::payload_too_large, std::move(detail), {{"operations", std::move(hint)}}};
   };
-  if (auto within = within_read_rate(org_id); !within) co_return within.error();
+  if (auto within = admit_read(org_id); !within) co_return within.error();
   // Refused up front when what it would read and write is already past the budget: the records
   // its updates and deletes name (a merge patch writes about as much again) and what its creates
   // and replacements bring.
@@ -909,7 +909,7 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
     expected += static_cast<std::size_t>(reads->front().get<std::int64_t>(0));
   }
   if (expected > options_.request_budget) {
-    read(org_id, options_.request_budget);  // a refusal costs what the largest batch may
+    charge_read(org_id, options_.request_budget);  // a refusal costs what the largest batch may
     co_return too_large("the batch would read and write about " + std::to_string(expected) +
                             " bytes of record data, more than request_budget (" +
                             std::to_string(options_.request_budget) + "); nothing was applied",
@@ -984,7 +984,7 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
     }
     touched += (before ? before->data.size() : 0) + (after ? after->data.size() : 0);
     if (touched > options_.request_budget) {
-      read(org_id, touched);
+      charge_read(org_id, touched);
       co_return too_large(
           "the batch reads and writes more than " + std::to_string(options_.request_budget) +
               " bytes of record data (request_budget); nothing was applied",
@@ -999,7 +999,7 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
     results.push_back(std::move(result));
   }
   changes += "]}";
-  read(org_id, touched);
+  charge_read(org_id, touched);
   audit::Change change{"records.batch", collection->name, collection->id.to_string(), std::nullopt,
                        std::move(changes)};
   auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
@@ -1008,17 +1008,21 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
   co_return results;
 }
 
-Result<void> RecordService::within_read_rate(const db::Uuid& org_id) {
-  auto wait = read_rate_.wait(org_id.to_string());
+std::chrono::milliseconds RecordService::read_wait(const db::Uuid& org_id) {
+  return read_rate_.wait(org_id.to_string());
+}
+
+Result<void> RecordService::admit_read(const db::Uuid& org_id) {
+  auto wait = read_wait(org_id);
   if (wait.count() == 0) return {};
   auto error = make_error(Errc::too_many_requests,
-                          "this organization has read more record data than read_rate allows on "
-                          "this server; retry after the Retry-After seconds");
+                          "this organization has read more data than org_read_rate allows on this "
+                          "server; retry after the Retry-After seconds");
   error.retry_after = std::chrono::ceil<std::chrono::seconds>(wait);
   return error;
 }
 
-void RecordService::read(const db::Uuid& org_id, std::size_t bytes) {
+void RecordService::charge_read(const db::Uuid& org_id, std::size_t bytes) {
   read_rate_.spend(org_id.to_string(), bytes);
 }
 
@@ -1100,7 +1104,7 @@ asio::awaitable<Result<std::size_t>> RecordService::expand(const db::Uuid& org_i
         if (!current) co_return current.error();
         auto last = (*rows)[rows->size() - 1];
         auto spent = static_cast<std::size_t>(last.get<std::int64_t>(9));
-        read(org_id, spent);
+        charge_read(org_id, spent);
         budget = spent < budget ? budget - spent : 0;
         if (last.get<std::int64_t>(8) > rows->size()) {
           // Cut short: records naming an id past the last one read end the answer.
@@ -1138,27 +1142,32 @@ asio::awaitable<Result<Page>> RecordService::list_records(const Collection& coll
                                                           const ListRequest& request,
                                                           CountMode count,
                                                           const std::vector<std::string>& expand) {
-  if (auto within = within_read_rate(collection.org_id); !within) co_return within.error();
-  auto compiled = compile_list(collection.schema, collection.id, collection.org_id, request);
+  if (auto within = admit_read(collection.org_id); !within) co_return within.error();
+  auto budget = page_budget();
+  auto compiled =
+      compile_list(collection.schema, collection.id, collection.org_id, request, budget);
   if (!compiled) co_return compiled.error();
   Statement statement{"records.list", compiled->sql, false, compiled->generic_plan};
   auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), statement,
                                  compiled->params, deadline());
   if (!rows) co_return rows.error();
   Page page;
-  // The page ends early where its records pass the request budget (the first always fits).
+  // The page ends where its records pass the budget (the first always fits): the database sent
+  // the records within it and, past it, one row without data.
+  auto running_column = static_cast<int>(6 + compiled->sort_columns);
   std::size_t bytes = 0;
   int n = std::min(rows->size(), request.limit);
   for (int i = 0; i < n; ++i) {
-    auto record = record_from((*rows)[i]);
-    bytes += record.data.size();
-    if (i > 0 && bytes > options_.request_budget) break;
-    page.records.push_back(std::move(record));
+    auto row = (*rows)[i];
+    auto running = static_cast<std::size_t>(row.get<std::int64_t>(running_column));
+    if (i > 0 && running > budget) break;
+    page.records.push_back(record_from(row));
+    bytes += page.records.back().data.size();
   }
   upgrade(collection.schema, page.records);
-  read(collection.org_id, bytes);
+  charge_read(collection.org_id, bytes);
   if (!expand.empty()) {
-    auto left = bytes < options_.request_budget ? options_.request_budget - bytes : 0;
+    auto left = bytes < budget ? budget - bytes : 0;
     auto fit =
         co_await this->expand(collection.org_id, collection.schema, expand, page.records, left);
     if (!fit) co_return fit.error();

@@ -2,6 +2,7 @@
 // Collections and their records: the data API for a product's own business objects. Rules here,
 // SQL through db/, no HTTP types. Every mutation runs in one transaction with its audit event.
 // Storage: docs/decisions/0003-records-storage.md.
+#include <algorithm>
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 #include <chrono>
@@ -48,6 +49,11 @@ struct RecordsOptions {
   // would touch more is refused (413, nothing applied), a page of a list ends early (its cursor
   // continues after its last record), and expansions stop where the budget ends.
   std::size_t request_budget = 32 * 1024 * 1024;
+  // The most record data one read answer carries: a page of a list (with its expansions) ends
+  // where it would pass it, and one record's expansions stop there (never past request_budget).
+  // Small pages keep one request's work in slices short enough that its neighbours on the same
+  // worker and database connection do not wait behind it.
+  std::size_t page_budget = 1024 * 1024;
   // Record data an organization may read per second on this process (lists, expansions, single
   // reads, and what its batches touch), averaged: a token bucket as deep as request_budget. Past
   // it, those requests get 429 with Retry-After. 0: no limit.
@@ -141,6 +147,18 @@ class RecordService {
                    static_cast<double>(options_.request_budget)) {}
 
   [[nodiscard]] const RecordsOptions& options() const { return options_; }
+  // An organization's reads on this process (record data, audit events, replayed events) draw
+  // from one bucket of read_rate bytes a second: admit_read() is too_many_requests (with
+  // Retry-After) while the org has read past it; charge_read() spends what a read moved. A long
+  // answer (an export, a replay) waits read_wait() between its pages instead: it slows down.
+  [[nodiscard]] Result<void> admit_read(const db::Uuid& org_id);
+  [[nodiscard]] std::chrono::milliseconds read_wait(const db::Uuid& org_id);
+  void charge_read(const db::Uuid& org_id, std::size_t bytes);
+
+  // The record data one read answer may carry (page_budget, within request_budget).
+  [[nodiscard]] std::size_t page_budget() const {
+    return std::min(options_.page_budget, options_.request_budget);
+  }
 
   // Record lists by the org's committed state (audit::head): a list request reads the state and
   // serves a body made at it, or makes and stores one.
@@ -224,7 +242,7 @@ class RecordService {
 
   // A page of records with `expand` fields expanded. The page ends early (its next_cursor
   // continuing after its last record) where its records and their expansions would pass
-  // request_budget; it always holds at least one record when any matches.
+  // page_budget(); it always holds at least one record when any matches.
   [[nodiscard]] boost::asio::awaitable<Result<Page>> list_records(
       const Collection& collection, const ListRequest& request, CountMode count,
       const std::vector<std::string>& expand = {});
@@ -271,9 +289,6 @@ class RecordService {
   [[nodiscard]] boost::asio::awaitable<Result<void>> store_schema(db::Transaction& tx,
                                                                   Collection& collection);
   void forget(const db::Uuid& org_id, std::string_view name);
-  // too_many_requests (with Retry-After) while the org has read past its read_rate.
-  [[nodiscard]] Result<void> within_read_rate(const db::Uuid& org_id);
-  void read(const db::Uuid& org_id, std::size_t bytes);
   void published(const db::Uuid& org_id, std::int64_t seq);
 
   db::Database& db_;
