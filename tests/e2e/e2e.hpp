@@ -17,23 +17,43 @@
 
 #include "support/async.hpp"
 #include "support/http_client.hpp"
+#include "support/notify_socket.hpp"
 #include "support/postgres.hpp"
 #include "support/process.hpp"
+#include "support/run_dir.hpp"
 
 namespace liftoff::testing {
 using namespace std::chrono_literals;
 
+// Waits until `done` holds (a state the system under test reaches on its own), polling every 20 ms.
+// The deadline (30 s, generous on a loaded 2-core machine under sanitizers) only fails a test that
+// hangs: no test depends on how soon the condition holds.
+template <class Condition>
+bool eventually(Condition done, std::chrono::milliseconds deadline = 30s) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  for (;;) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+// A `liftoff serve` child on a port the kernel chooses (listen 127.0.0.1:0), which it reports, once
+// it is ready, on a notify socket (NOTIFY_SOCKET, the systemd protocol) with its own PID: no port
+// is chosen here and released for someone else to take, and no other process's answer is taken for
+// its.
 struct Server {
-  unsigned short port = 0;
+  unsigned short port = 0;  // known once wait_ready() is true
+  std::unique_ptr<NotifySocket> notify = std::make_unique<NotifySocket>();
   std::unique_ptr<Process> process;
 
   using Env = std::map<std::string, std::string>;
   explicit Server(Env overrides = {}) {
     std::vector<std::string> args = {"serve"};
-    port = free_port();
     std::map<std::string, std::string> env = {
         {"LIFTOFF_DATABASE_URL", test_database_url()},
-        {"LIFTOFF_LISTEN", "127.0.0.1:" + std::to_string(port)},
+        {"LIFTOFF_LISTEN", "127.0.0.1:0"},
+        {"NOTIFY_SOCKET", notify->path()},
         {"LIFTOFF_THREADS", "2"},
         {"LIFTOFF_AUTO_MIGRATE", "true"},
         {"LIFTOFF_ACCESS_LOG", "-"},
@@ -50,17 +70,24 @@ struct Server {
     for (auto& [k, v] : overrides) env[k] = v;
     std::vector<std::string> argv = {LIFTOFF_BINARY};
     argv.insert(argv.end(), args.begin(), args.end());
-    static int counter = 0;
-    process = std::make_unique<Process>(argv, env,
-                                        "/tmp/liftoff-e2e-" + std::to_string(::getpid()) + "-" +
-                                            std::to_string(++counter) + ".log");
+    process = std::make_unique<Process>(argv, env, log_path("liftoff"));
   }
 
+  // Whether the child said READY=1 (and on which port) before it exited or 60 s passed: the
+  // deadline only ends a hung start.
   bool wait_ready() {
-    for (int i = 0; i < 300; ++i) {
-      if (auto r = http_request(port, "GET", "/healthz"); r && r->status == 200) return true;
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (std::chrono::steady_clock::now() < deadline) {
       if (process->wait(0ms)) return false;
-      std::this_thread::sleep_for(50ms);
+      auto message = notify->receive_from(process->pid(), 200ms);
+      if (!message || message->find("READY=1") == std::string::npos) continue;
+      constexpr std::string_view kServing = "STATUS=serving on http://";
+      auto at = message->find(kServing);
+      if (at == std::string::npos) return false;
+      auto colon = message->find(':', at + kServing.size());
+      if (colon == std::string::npos) return false;
+      port = static_cast<unsigned short>(std::stoi(message->substr(colon + 1)));
+      return port != 0;
     }
     return false;
   }

@@ -416,13 +416,22 @@ std::string output_of(const std::string& command) {
 }
 
 TEST_F(Events, WithRedisConfiguredChangesTravelByPubSub) {
-  auto redis_port = std::to_string(free_port());
-  Process redis({"/usr/bin/redis-server", "--port", redis_port, "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no"},
-                {}, "/tmp/liftoff-e2e-redis-" + std::to_string(::getpid()) + ".log");
-  auto cli = "redis-cli -p " + redis_port + " ";
-  for (int i = 0; i < 100 && output_of(cli + "PING").find("PONG") == std::string::npos; ++i)
-    std::this_thread::sleep_for(50ms);
+  // A free port may be taken before Redis binds it: then Redis exits, and starts again on another.
+  std::string redis_port, cli;
+  std::unique_ptr<Process> redis;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    redis_port = std::to_string(free_port());
+    redis = std::make_unique<Process>(
+        std::vector<std::string>{"/usr/bin/redis-server", "--port", redis_port, "--bind",
+                                 "127.0.0.1", "--save", "", "--appendonly", "no"},
+        std::map<std::string, std::string>{}, log_path("redis"));
+    cli = "redis-cli -p " + redis_port + " ";
+    bool up = eventually([&] {
+      return redis->wait(0ms) || output_of(cli + "PING").find("PONG") != std::string::npos;
+    });
+    if (up && !redis->wait(0ms)) break;
+  }
+  ASSERT_FALSE(redis->wait(0ms)) << redis->log();
   auto env = kEventsEnv;
   env["LIFTOFF_REDIS_URL"] = "redis://127.0.0.1:" + redis_port;
   Server writer(env), reader(env);

@@ -21,16 +21,6 @@ struct OwnServer {
   [[nodiscard]] unsigned short port() const { return server.port; }
 };
 
-// Polls until `done` holds (an observable state the server reaches on its own), for at most 10 s.
-template <class Condition>
-bool eventually(Condition done) {
-  for (int i = 0; i < 200; ++i) {
-    if (done()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return false;
-}
-
 TEST(Limits, AboveTheMemoryHighWaterHeavyRequestsGet503AndLightOnesAreServed) {
   // Always above: the process holds more than 1 MiB.
   OwnServer own(Server::Env{{"LIFTOFF_MEMORY_HIGH_WATER", "1m"}});

@@ -387,8 +387,7 @@ TEST(Housekeeping, PurgesOrgsPastTheirGracePeriodKeepingTheAuditLogAndForgetsOld
             404);
   // The audit log outlives the org, and its chain still verifies, ending in org.purged.
   Process verify({LIFTOFF_BINARY, "audit", "verify", "--org", org},
-                 {{"LIFTOFF_DATABASE_URL", test_database_url()}},
-                 "/tmp/liftoff-e2e-purge-verify-" + std::to_string(::getpid()) + ".log");
+                 {{"LIFTOFF_DATABASE_URL", test_database_url()}}, log_path("purge-verify"));
   EXPECT_EQ(verify.wait(30s), 0) << verify.log();
   std::string last_action;
   block_on([&]() -> boost::asio::awaitable<void> {
@@ -523,8 +522,7 @@ TEST_F(Orgs, TheServerCannotRewriteTheAuditLogAndVerifyFindsTampering) {
 
   auto verify = [&] {
     Process p({LIFTOFF_BINARY, "audit", "verify", "--org", org},
-              {{"LIFTOFF_DATABASE_URL", test_database_url()}},
-              "/tmp/liftoff-e2e-verify-" + std::to_string(::getpid()) + ".log");
+              {{"LIFTOFF_DATABASE_URL", test_database_url()}}, log_path("verify"));
     auto code = p.wait(30s);
     return std::make_pair(code.value_or(-1), p.log());
   };

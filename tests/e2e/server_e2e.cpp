@@ -534,6 +534,9 @@ TEST(E2EServer, InvalidConfigurationExitsWith2NamingTheKey) {
 TEST(E2EServer, StartupLogsConfigurationWithSecretsMasked) {
   Server server;
   ASSERT_TRUE(server.wait_ready());
+  auto health = http_request(server.port, "GET", "/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
   server.process->signal(SIGINT);
   EXPECT_EQ(server.process->wait(15s), 0);
   auto log = server.process->log();
@@ -564,26 +567,24 @@ TEST(E2EServer, BehindATrustedProxyTheForwardedClientIsThrottledNotTheProxy) {
 }
 
 TEST(E2EServer, EmbeddedPostgresOnABusyPortSaysSo) {
-  char dir[] = "/tmp/liftoff-e2e-busy-XXXXXX";
-  ASSERT_NE(::mkdtemp(dir), nullptr);
+  auto dir = (run_dir() / "busy").string();
+  std::filesystem::create_directory(dir);
   std::filesystem::permissions(dir, std::filesystem::perms::owner_all |
                                         std::filesystem::perms::group_exec |
                                         std::filesystem::perms::others_exec);
   auto busy = std::to_string(test_postgres().options().port);  // the test cluster holds it
   Process start({LIFTOFF_BINARY, "pg", "start", "--data-dir", dir, "--embedded-pg-port", busy}, {},
-                std::string(dir) + ".log");
+                log_path("busy-pg"));
   EXPECT_EQ(start.wait(60s), 1) << start.log();
   EXPECT_NE(start.log().find("port " + busy + " on 127.0.0.1 is in use"), std::string::npos)
       << start.log();
-  std::filesystem::remove_all(dir);
-  std::filesystem::remove(std::string(dir) + ".log");
 }
 
 TEST(E2EServer, MigrateStatusAndUpCommands) {
   std::map<std::string, std::string> env = {{"LIFTOFF_DATABASE_URL", test_database_url()}};
-  Process up({LIFTOFF_BINARY, "migrate", "up"}, env, "/tmp/liftoff-e2e-migrate-up.log");
+  Process up({LIFTOFF_BINARY, "migrate", "up"}, env, log_path("migrate-up"));
   EXPECT_EQ(up.wait(30s), 0) << up.log();
-  Process status({LIFTOFF_BINARY, "migrate", "status"}, env, "/tmp/liftoff-e2e-migrate-status.log");
+  Process status({LIFTOFF_BINARY, "migrate", "status"}, env, log_path("migrate-status"));
   EXPECT_EQ(status.wait(30s), 0) << status.log();
   EXPECT_NE(status.log().find("0001 foundation"), std::string::npos) << status.log();
   EXPECT_NE(status.log().find("0 pending"), std::string::npos) << status.log();

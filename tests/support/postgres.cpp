@@ -1,5 +1,6 @@
 #include "support/postgres.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -30,6 +31,32 @@ class PostgresEnvironment : public ::testing::Environment {
 
 [[maybe_unused]] auto* const kEnvironment =
     ::testing::AddGlobalTestEnvironment(new PostgresEnvironment);
+
+// The cluster is a daemon, not a child: if the test binary dies before its environment's TearDown
+// (an abort, a timeout's SIGKILL), a reaper stops the cluster and removes its directory. The reaper
+// waits on a pipe that only this process holds open (close-on-exec), and sees its end when this
+// process ends, however it ends. After a clean TearDown it finds nothing left to do.
+void start_reaper(const db::EmbeddedPostgres& postgres) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return;
+  auto pg_ctl = (postgres.options().bin_dir / "pg_ctl").string();
+  std::string script =
+      "read _; if [ \"$(id -u)\" = 0 ]; then as='runuser -u postgres --'; else as=; fi; "
+      "$as '" +
+      pg_ctl + "' stop -D '" + (postgres.options().data_dir / "pgdata").string() +
+      "' -m immediate -w >/dev/null 2>&1; rm -rf '" + g_dir.string() + "'";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setsid();  // not in the test binary's process group: a ^C or kill of the group spares it
+    ::dup2(fds[0], STDIN_FILENO);
+    int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, STDOUT_FILENO);
+    ::dup2(null, STDERR_FILENO);
+    ::execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ::close(fds[0]);  // fds[1] stays open, unused, until this process ends
+}
 
 }  // namespace
 
@@ -62,16 +89,22 @@ db::EmbeddedPostgres& test_postgres() {
                                             std::filesystem::perms::group_exec);
     db::EmbeddedPostgresOptions options;
     options.data_dir = g_dir;
-    options.port = free_port();
     options.database = "liftoff_test";
     options.settings = {"fsync = off", "synchronous_commit = off", "full_page_writes = off",
                         "shared_buffers = 128MB"};
-    g_postgres = std::make_unique<db::EmbeddedPostgres>(options);
-    auto started = g_postgres->start();
+    // A free port may be taken between the probe and PostgreSQL's bind (another test binary runs
+    // beside this one): then again on another.
+    Result<void> started = make_error(Errc::unavailable, "not started");
+    for (int attempt = 0; attempt < 5 && !started; ++attempt) {
+      options.port = free_port();
+      g_postgres = std::make_unique<db::EmbeddedPostgres>(options);
+      started = g_postgres->start();
+    }
     if (!started) {
       ADD_FAILURE() << "cannot start the test PostgreSQL: " << started.error().detail;
       std::abort();
     }
+    start_reaper(*g_postgres);
   }
   return *g_postgres;
 }

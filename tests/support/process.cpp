@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,8 +15,14 @@ namespace liftoff::testing {
 Process::Process(std::vector<std::string> argv, std::map<std::string, std::string> env,
                  std::string log_path)
     : log_path_(std::move(log_path)) {
+  pid_t parent = ::getpid();
   pid_ = ::fork();
   if (pid_ == 0) {
+    // The child dies with the test binary, however that ends (an abort, a timeout's SIGKILL): no
+    // server outlives its test. (The signal follows the forking thread: tests start children from
+    // the thread that runs them.)
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) _exit(127);
     int fd = ::open(log_path_.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);
     if (fd >= 0) {
       ::dup2(fd, STDOUT_FILENO);

@@ -1,5 +1,6 @@
 #pragma once
-// A child process for end-to-end tests: the real `liftoff` binary with its own environment.
+// A child process for end-to-end tests: the real `liftoff` binary with its own environment. It is
+// killed when the test binary ends, however it ends (PR_SET_PDEATHSIG).
 #include <sys/types.h>
 
 #include <chrono>

@@ -1,6 +1,7 @@
 #include "liftoff/app/app.hpp"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -20,6 +21,7 @@
 #include "liftoff/core/log.hpp"
 #include "liftoff/core/memory_guard.hpp"
 #include "liftoff/core/metrics.hpp"
+#include "liftoff/core/service_notify.hpp"
 #include "liftoff/db/database.hpp"
 #include "liftoff/db/embedded_postgres.hpp"
 #include "liftoff/db/migrations.hpp"
@@ -295,6 +297,7 @@ int serve(const core::Config& config) {
   options.trusted_proxies = config.trusted_proxies;
   std::atomic<bool> stopping{false};
   options.on_drain = [&revocations, &event_hub, &stopping] {
+    (void)core::notify_service_manager("STOPPING=1");
     revocations.stop();
     event_hub.stop();
     stopping.store(true, std::memory_order_relaxed);
@@ -313,6 +316,11 @@ int serve(const core::Config& config) {
   }
   spdlog::info("serving on http://{}:{} with {} worker threads", config.listen_host, server.port(),
                threads);
+  // systemd's Type=notify (and the test harness, which learns the port the kernel chose from it).
+  if (!core::notify_service_manager(
+          fmt::format("READY=1\nMAINPID={}\nSTATUS=serving on http://{}:{}", ::getpid(),
+                      config.listen_host, server.port())))
+    spdlog::warn("could not tell the service manager (NOTIFY_SOCKET) that Liftoff is ready");
   auto cut = server.run(
       [&revocations, &event_hub, &identity_service, &org_service, &record_service, &stopping,
        &config](std::size_t worker, asio::io_context& io) {

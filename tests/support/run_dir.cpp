@@ -1,0 +1,56 @@
+#include "support/run_dir.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+
+namespace liftoff::testing {
+namespace {
+
+std::filesystem::path g_run_dir;
+
+class RunDirEnvironment : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    if (g_run_dir.empty()) return;
+    if (::testing::UnitTest::GetInstance()->Passed()) {
+      std::error_code ec;
+      std::filesystem::remove_all(g_run_dir, ec);
+    } else {
+      std::fprintf(stderr, "test logs kept in %s\n", g_run_dir.c_str());
+    }
+  }
+};
+
+[[maybe_unused]] auto* const kEnvironment =
+    ::testing::AddGlobalTestEnvironment(new RunDirEnvironment);
+
+}  // namespace
+
+const std::filesystem::path& run_dir() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::string pattern = "/tmp/liftoff-test-" + std::to_string(::getpid()) + "-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      ADD_FAILURE() << "mkdtemp failed";
+      std::abort();
+    }
+    g_run_dir = pattern;
+    // As root, PostgreSQL runs as `postgres` and must reach its directory inside this one.
+    std::filesystem::permissions(g_run_dir, std::filesystem::perms::owner_all |
+                                                std::filesystem::perms::group_exec |
+                                                std::filesystem::perms::others_exec);
+  });
+  return g_run_dir;
+}
+
+std::string log_path(const std::string& stem) {
+  static std::atomic<int> n = 0;
+  return (run_dir() / (stem + "-" + std::to_string(++n) + ".log")).string();
+}
+
+}  // namespace liftoff::testing
