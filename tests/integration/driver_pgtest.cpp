@@ -277,13 +277,12 @@ TEST(Driver, SyntaxErrorIsInternalAndTheConnectionStaysUsable) {
 TEST(Driver, DeadlineCancelsTheQueryAsTimeout) {
   block_on([]() -> asio::awaitable<void> {
     auto conn = co_await testing::connect_test();
-    auto started = Clock::now();
-    Params p(5.0);
+    Params p(30.0);
     auto slow = co_await conn->query(kSleep, p, deadline_after(200ms));
     EXPECT_FALSE(slow);
     EXPECT_EQ(slow.error().code, Errc::timeout);
-    EXPECT_LT(Clock::now() - started, 3s);
-    // The cancel ended the statement, not the connection.
+    // The cancel ended the statement, not the connection (the next statement, due soon(), would
+    // time out behind a thirty-second sleep that was not cancelled).
     EXPECT_TRUE(conn->usable());
     Params q(std::int64_t{1}, std::int64_t{1});
     auto next = co_await conn->query(kAdd, q, soon());

@@ -30,4 +30,17 @@ inline boost::asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
   co_await t.async_wait(boost::asio::use_awaitable);
 }
 
+// Suspends the calling coroutine until `done` holds (other coroutines on the loop make it so),
+// checking every 5 ms; false after `deadline`, which only fails a test that hangs.
+template <class Condition>
+boost::asio::awaitable<bool> until(Condition done,
+                                   std::chrono::milliseconds deadline = std::chrono::seconds(30)) {
+  auto end = std::chrono::steady_clock::now() + deadline;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= end) co_return false;
+    co_await sleep_for(std::chrono::milliseconds(5));
+  }
+  co_return true;
+}
+
 }  // namespace liftoff::testing
