@@ -146,11 +146,9 @@ TEST_F(E2E, OversizedBodyGets413) {
 TEST_F(E2E, StalledClientGets408) {
   RawConnection c(port());
   ASSERT_TRUE(c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n"));  // never finishes the header
-  auto started = std::chrono::steady_clock::now();
   auto r = c.read_response(5s);
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 408);
-  EXPECT_GE(std::chrono::steady_clock::now() - started, 500ms);
+  EXPECT_EQ(r->status, 408);  // the request timeout, not a parse error: the header was valid
   EXPECT_TRUE(c.closed_by_peer(2s));
 }
 
@@ -235,9 +233,12 @@ TEST_F(E2E, ExpectContinueIsAnswered) {
   RawConnection c(port());
   ASSERT_TRUE(c.send(
       "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
-  std::this_thread::sleep_for(100ms);
+  // The client waits for the interim answer before it sends the body, as curl does.
+  auto interim = c.read_head(std::chrono::steady_clock::now() + 5s);
+  ASSERT_TRUE(interim) << "no 100 Continue before the body";
+  EXPECT_EQ(interim->status, 100);
   ASSERT_TRUE(c.send("hello"));
-  auto r = c.read_response();  // skips the interim 100
+  auto r = c.read_response();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 405);
 }
@@ -466,7 +467,7 @@ TEST_F(E2E, RepeatedLoginFailuresSlowDownThenLockTheAccount) {
   EXPECT_EQ(problem(*locked).at("type").as_string(), "urn:liftoff:problem:too-many-requests");
 }
 
-TEST_F(E2E, ARevokedSessionIsRefusedByAnotherProcessWithinASecond) {
+TEST_F(E2E, ARevokedSessionIsRefusedByAnotherProcessBeforeItsCacheExpires) {
   Server other(
       Server::Env{{"LIFTOFF_SESSION_CACHE_TTL", "30s"}});  // a long cache: only NOTIFY can evict
   ASSERT_TRUE(other.wait_ready()) << other.process->log();
@@ -477,16 +478,20 @@ TEST_F(E2E, ARevokedSessionIsRefusedByAnotherProcessWithinASecond) {
 
   EXPECT_EQ(post_json(port(), "/v1/auth/logout", "", token)->status,
             204);  // revoked on this process
-  std::this_thread::sleep_for(1s);
-  EXPECT_EQ(with_token(other.port, "GET", "/v1/me", token)->status, 401);
+  // Well before the other process's 30 s cache would forget it: only the NOTIFY can tell it.
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto r = with_token(other.port, "GET", "/v1/me", token);
+        return r && r->status == 401;
+      },
+      20s));
   other.process->signal(SIGTERM);
   EXPECT_EQ(other.process->wait(15s), 0) << other.process->log();
 }
 
 TEST(E2EServer, MaxConnectionsGets503WithRetryAfter) {
   Server server(Server::Env{{"LIFTOFF_MAX_CONNECTIONS", "2"}, {"LIFTOFF_IDLE_TIMEOUT", "10s"}});
-  ASSERT_TRUE(server.wait_ready()) << server.process->log();
-  std::this_thread::sleep_for(100ms);  // let the readiness probe's connection close
+  ASSERT_TRUE(server.wait_ready()) << server.process->log();  // readiness opens no connection
   RawConnection a(server.port), b(server.port);
   ASSERT_TRUE(a.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_TRUE(b.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));

@@ -47,9 +47,14 @@ TEST(LoginThrottle, MemoryIsBounded) {
   o.max_keys = 10;
   LoginThrottle t(o);
   auto now = Clock::now();
-  for (int i = 0; i < 1000; ++i)
+  for (unsigned i = 0; i < o.account_limit; ++i) t.failed("victim@x.io", "1.1.1.1", now);
+  ASSERT_TRUE(t.locked("victim@x.io", "1.1.1.1", now));
+  for (int i = 0; i < 1000; ++i) {
     t.failed("u" + std::to_string(i) + "@x.io", std::to_string(i), now);
-  EXPECT_FALSE(t.locked("u0@x.io", "0", now));  // forgotten, not crashed
+    ASSERT_LE(t.size(), o.max_keys) << i;
+  }
+  // The least recently touched keys went first: the lock was forgotten (the price of the bound).
+  EXPECT_FALSE(t.locked("victim@x.io", "1.1.1.1", now));
 }
 
 }  // namespace

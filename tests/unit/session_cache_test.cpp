@@ -33,15 +33,24 @@ std::string new_digest() {
   return token_digest(new_session_token());
 }
 
+// A clock the test moves by hand.
+std::chrono::steady_clock::time_point g_now{};
+std::chrono::steady_clock::time_point test_now() {
+  return g_now;
+}
+
 TEST(SessionCache, RemembersUntilTheTtl) {
-  SessionCache cache(50ms, 1000);
+  g_now = std::chrono::steady_clock::time_point{} + 1h;
+  SessionCache cache(50ms, 1000, {}, &test_now);
   auto digest = new_digest();
   auto p = user_principal();
   cache.put(digest, p, in(3600s), cache.generation());
   ASSERT_TRUE(cache.get(digest));
   EXPECT_EQ(cache.get(digest)->credential_id, p.credential_id);
-  std::this_thread::sleep_for(80ms);
-  EXPECT_FALSE(cache.get(digest));
+  g_now += 49ms;
+  EXPECT_TRUE(cache.get(digest));  // still within the TTL
+  g_now += 1ms;
+  EXPECT_FALSE(cache.get(digest));  // at the TTL: gone
 }
 
 TEST(SessionCache, NeverOutlivesTheSession) {

@@ -69,4 +69,9 @@ void LoginThrottle::succeeded(const std::string& account) {
   entries_.erase(it);
 }
 
+std::size_t LoginThrottle::size() {
+  std::lock_guard lock(mutex_);
+  return entries_.size();
+}
+
 }  // namespace liftoff::identity

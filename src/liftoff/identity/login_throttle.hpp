@@ -39,6 +39,8 @@ class LoginThrottle {
   std::chrono::milliseconds failed(const std::string& account, const std::string& ip,
                                    Clock::time_point now = Clock::now());
   void succeeded(const std::string& account);
+  // Keys (accounts and addresses) remembered now: never more than max_keys.
+  [[nodiscard]] std::size_t size();
 
  private:
   struct Entry {

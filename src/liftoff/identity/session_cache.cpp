@@ -5,8 +5,11 @@
 namespace liftoff::identity {
 
 SessionCache::SessionCache(std::chrono::milliseconds ttl, std::size_t capacity,
-                           core::CacheMetrics metrics)
-    : ttl_(ttl), shard_capacity_(std::max<std::size_t>(1, capacity / 16)), metrics_(metrics) {}
+                           core::CacheMetrics metrics, Now now)
+    : ttl_(ttl),
+      shard_capacity_(std::max<std::size_t>(1, capacity / 16)),
+      metrics_(metrics),
+      now_(now) {}
 
 SessionCache::Shard& SessionCache::shard_for(const std::string& digest) {
   // The digest is a SHA-256: its first byte is uniformly distributed.
@@ -28,7 +31,7 @@ std::optional<Principal> SessionCache::get(const std::string& digest) {
   auto& shard = shard_for(digest);
   std::lock_guard lock(shard.mutex);
   auto it = shard.by_digest.find(digest);
-  if (it != shard.by_digest.end() && SteadyClock::now() >= it->second.valid_until) {
+  if (it != shard.by_digest.end() && now_() >= it->second.valid_until) {
     erase(shard, it);
     it = shard.by_digest.end();
   }
@@ -55,7 +58,7 @@ void SessionCache::put(const std::string& digest, const Principal& principal,
   if (shard.by_digest.size() >= shard_capacity_ && !shard.by_digest.contains(digest)) {
     erase(shard, shard.by_digest.begin());
   }
-  Entry entry{principal, SteadyClock::now() + lifetime};
+  Entry entry{principal, now_() + lifetime};
   if (shard.by_digest.insert_or_assign(digest, std::move(entry)).second) metrics_.resized(1);
   shard.digest_by_credential.insert_or_assign(principal.credential_id.to_string(), digest);
 }

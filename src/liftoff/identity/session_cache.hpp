@@ -30,8 +30,11 @@ namespace liftoff::identity {
 
 class SessionCache {
  public:
-  SessionCache(std::chrono::milliseconds ttl, std::size_t capacity,
-               core::CacheMetrics metrics = {});
+  using SteadyClock = std::chrono::steady_clock;
+  // The clock the TTL is measured on (tests drive their own).
+  using Now = SteadyClock::time_point (*)();
+  SessionCache(std::chrono::milliseconds ttl, std::size_t capacity, core::CacheMetrics metrics = {},
+               Now now = &SteadyClock::now);
 
   [[nodiscard]] std::optional<Principal> get(const std::string& digest);
   [[nodiscard]] std::uint64_t generation() const {
@@ -49,7 +52,6 @@ class SessionCache {
   [[nodiscard]] std::size_t size();
 
  private:
-  using SteadyClock = std::chrono::steady_clock;
   struct Entry {
     Principal principal;
     SteadyClock::time_point valid_until;
@@ -71,6 +73,7 @@ class SessionCache {
   std::chrono::milliseconds ttl_;
   std::size_t shard_capacity_;
   core::CacheMetrics metrics_;
+  Now now_;
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<bool> trusted_{true};
   std::array<Shard, 16> shards_;
