@@ -51,10 +51,32 @@ json::object ticket(const std::string& title, const std::string& state, int prio
   return {{"title", title}, {"status", state}, {"priority", priority}};
 }
 
-// The events that arrive until the stream stays quiet for `quiet`.
-std::vector<ServerSentEvent> drain(EventStream& stream, std::chrono::milliseconds quiet = 700ms) {
+// The events a stream sends before its next heartbeat. On a stream just opened with Last-Event-ID
+// that is its whole replay: the server writes the replay first, and a heartbeat only once it has
+// caught up and nothing happens (300 ms here). No quiet window to guess at: a slow server makes
+// this wait longer, never cut the replay short.
+std::vector<ServerSentEvent> until_heartbeat(EventStream& stream) {
   std::vector<ServerSentEvent> out;
-  while (auto e = stream.next(quiet)) out.push_back(std::move(*e));
+  auto before = stream.comments();
+  for (auto end = std::chrono::steady_clock::now() + 30s;
+       stream.comments() == before && std::chrono::steady_clock::now() < end;) {
+    if (auto e = stream.next(50ms)) out.push_back(std::move(*e));
+  }
+  EXPECT_GT(stream.comments(), before) << "no heartbeat after the replay";
+  return out;
+}
+
+// The events a stream sends up to and including the first about record `id` (changes arrive in
+// commit order, so a last change made by the test marks the end of what it waits for).
+std::vector<ServerSentEvent> through(EventStream& stream, const std::string& id) {
+  std::vector<ServerSentEvent> out;
+  for (auto end = std::chrono::steady_clock::now() + 30s; std::chrono::steady_clock::now() < end;) {
+    auto e = stream.next(1s);
+    if (!e) continue;
+    out.push_back(std::move(*e));
+    if (json::parse(out.back().data).as_object().at("id") == id.c_str()) return out;
+  }
+  ADD_FAILURE() << "no event about " << id;
   return out;
 }
 
@@ -141,7 +163,7 @@ TEST_F(Events, FilterNarrowsTheStreamAndAgreesWithTheList) {
             200);
   auto last = record_id(create(t, ticket("last", "open", 9)));
 
-  auto got = drain(filtered);
+  auto got = through(filtered, last);
   ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(got[0].event, "created");
   EXPECT_EQ(data_of(got[0]).at("id"), wanted.c_str());
@@ -149,7 +171,7 @@ TEST_F(Events, FilterNarrowsTheStreamAndAgreesWithTheList) {
   EXPECT_EQ(data_of(got[1]).at("id"), wanted.c_str());
   EXPECT_EQ(got[2].event, "created");
   EXPECT_EQ(data_of(got[2]).at("id"), last.c_str());
-  auto all = drain(everything);
+  auto all = through(everything, last);
   ASSERT_EQ(all.size(), 6u);
 
   // The in-memory filter agrees with the SQL one: replay every creation through a filtered stream
@@ -190,7 +212,7 @@ TEST_F(Events, FilterNarrowsTheStreamAndAgreesWithTheList) {
     // Replayed creations whose record matches now (none of them changed since, except `wanted`,
     // which is left out of both sides).
     std::set<std::string> streamed;
-    for (const auto& e : drain(replay, 400ms)) {
+    for (const auto& e : until_heartbeat(replay)) {
       auto id = std::string(data_of(e).at("id").as_string());
       if (e.event == "created" && id != wanted && id != low) streamed.insert(id);
       if (e.event == "updated" && id == low) streamed.insert(id);
@@ -219,7 +241,7 @@ TEST_F(Events, LastEventIdResumesExactlyOnce) {
   EventStream resumed(port(), events_path(t),
                       bearer(t.owner.token) + "Last-Event-ID: " + first[1].id + "\r\n");
   ASSERT_TRUE(resumed.open());
-  auto replayed = drain(resumed, 500ms);
+  auto replayed = until_heartbeat(resumed);
   ASSERT_EQ(replayed.size(), 3u);
   EXPECT_EQ(replayed[0].id, first[2].id);
   EXPECT_EQ(replayed[0].data, first[2].data);
@@ -246,7 +268,7 @@ TEST_F(Events, LastEventIdResumesExactlyOnce) {
   ASSERT_TRUE(b0);
   EventStream mid_batch(port(), events_path(t),
                         bearer(t.owner.token) + "Last-Event-ID: " + b0->id + "\r\n");
-  auto rest = drain(mid_batch, 500ms);
+  auto rest = until_heartbeat(mid_batch);
   ASSERT_EQ(rest.size(), 2u);
   EXPECT_EQ(data_of(rest[0]).at("record").at("data").at("title"), "b1");
   EXPECT_EQ(data_of(rest[1]).at("record").at("data").at("title"), "b2");
@@ -320,8 +342,12 @@ TEST_F(Events, HeartbeatsKeepAnIdleStreamAlive) {
   create_tickets(t);
   EventStream stream(port(), events_path(t), bearer(t.owner.token));
   ASSERT_TRUE(stream.open());
-  EXPECT_FALSE(stream.next(1300ms));  // nothing happens...
-  EXPECT_GE(stream.comments(), 2);    // ...but the stream says it is alive every 300 ms
+  // Nothing happens, but the stream says it is alive (every 300 ms here), again and again.
+  for (auto end = std::chrono::steady_clock::now() + 30s;
+       stream.comments() < 2 && std::chrono::steady_clock::now() < end;) {
+    EXPECT_FALSE(stream.next(50ms)) << "an event on an idle stream";
+  }
+  EXPECT_GE(stream.comments(), 2);
 }
 
 TEST_F(Events, OtherTenantsChangesNeverArrive) {
@@ -394,12 +420,9 @@ TEST_F(Events, AStreamEndsWhenItsClientGoesAwayNotAtTheNextHeartbeat) {
     ASSERT_TRUE(stream.open());
     EXPECT_EQ(metric(server.port, "http_streams_open"), 1);
   }  // the client closes its connection
-  double open = 1;
-  for (int i = 0; i < 50 && open != 0; ++i) {
-    std::this_thread::sleep_for(100ms);
-    open = metric(server.port, "http_streams_open");
-  }
-  EXPECT_EQ(open, 0) << "a stream outlived its client";
+  // Well before the next heartbeat (15 s), which would find the connection gone anyway.
+  EXPECT_TRUE(eventually([&] { return metric(server.port, "http_streams_open") == 0; }, 10s))
+      << "a stream outlived its client";
   server.process->signal(SIGTERM);
   EXPECT_EQ(server.process->wait(10s), 0) << server.process->log();
 }
@@ -439,12 +462,10 @@ TEST_F(Events, WithRedisConfiguredChangesTravelByPubSub) {
   ASSERT_TRUE(reader.wait_ready()) << reader.process->log();
   // Both hubs subscribe to the channel on Redis (and so listen on no database connection).
   std::string subscribers;
-  for (int i = 0; i < 100; ++i) {
+  EXPECT_TRUE(eventually([&] {
     subscribers = output_of(cli + "PUBSUB NUMSUB liftoff_records");
-    if (subscribers.find("\n2") != std::string::npos) break;
-    std::this_thread::sleep_for(50ms);
-  }
-  EXPECT_NE(subscribers.find("\n2"), std::string::npos) << subscribers;
+    return subscribers.find("\n2") != std::string::npos;
+  })) << subscribers;
 
   auto t = new_tenant(writer.port, "ev-redis");
   create_tickets(t);
