@@ -559,7 +559,7 @@ TEST_F(Orgs, TheServerCannotRewriteTheAuditLogAndVerifyFindsTampering) {
   EXPECT_NE(gap_out.find("TAMPERED at event 2"), std::string::npos) << gap_out;
 }
 
-TEST_F(Orgs, ARevokedApiKeyIsRefusedByAnotherProcessWithinASecond) {
+TEST_F(Orgs, ARevokedApiKeyIsRefusedByAnotherProcessBeforeItsCacheExpires) {
   Server other(Server::Env{{"LIFTOFF_SESSION_CACHE_TTL", "30s"}});  // only NOTIFY can evict
   ASSERT_TRUE(other.wait_ready()) << other.process->log();
   auto owner = sign_up(port(), "xkey-owner");
@@ -573,13 +573,14 @@ TEST_F(Orgs, ARevokedApiKeyIsRefusedByAnotherProcessWithinASecond) {
   ASSERT_EQ(
       status(send_json(port(), "DELETE", "/v1/orgs/" + org + "/api-keys/" + key_id, owner.token)),
       204);
-  std::this_thread::sleep_for(1s);
-  EXPECT_EQ(status(send_json(other.port, "GET", "/v1/orgs/" + org, key)), 401);
+  // Well before the other process's 30 s cache would forget it: only the NOTIFY can tell it.
+  EXPECT_TRUE(eventually(
+      [&] { return status(send_json(other.port, "GET", "/v1/orgs/" + org, key)) == 401; }, 20s));
   other.process->signal(SIGTERM);
   EXPECT_EQ(other.process->wait(15s), 0) << other.process->log();
 }
 
-TEST_F(Orgs, ARemovedMemberLosesAccessOnAnotherProcessWithinASecond) {
+TEST_F(Orgs, ARemovedMemberLosesAccessOnAnotherProcessBeforeItsCacheExpires) {
   Server other(Server::Env{{"LIFTOFF_SESSION_CACHE_TTL", "30s"}});  // only NOTIFY can evict
   ASSERT_TRUE(other.wait_ready()) << other.process->log();
   auto owner = sign_up(port(), "x-owner"), member = sign_up(port(), "x-member");
@@ -589,8 +590,9 @@ TEST_F(Orgs, ARemovedMemberLosesAccessOnAnotherProcessWithinASecond) {
   ASSERT_EQ(
       status(send_json(port(), "DELETE", "/v1/orgs/" + org + "/members/" + member.id, owner.token)),
       204);
-  std::this_thread::sleep_for(1s);
-  EXPECT_EQ(status(send_json(other.port, "GET", "/v1/orgs/" + org, member.token)), 404);
+  EXPECT_TRUE(eventually(
+      [&] { return status(send_json(other.port, "GET", "/v1/orgs/" + org, member.token)) == 404; },
+      20s));
   other.process->signal(SIGTERM);
   EXPECT_EQ(other.process->wait(15s), 0) << other.process->log();
 }
