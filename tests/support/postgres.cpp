@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <memory>
 
+#include "support/run_dir.hpp"
+
 namespace liftoff::testing {
 namespace {
 
@@ -77,16 +79,7 @@ db::EmbeddedPostgres& test_postgres() {
   if (!g_postgres) {
     // /tmp, not the build tree: as root the server runs as `postgres`, which must reach the
     // directory.
-    std::string pattern = "/tmp/liftoff-test-pg-XXXXXX";
-    char* dir = ::mkdtemp(pattern.data());
-    if (dir == nullptr) {
-      ADD_FAILURE() << "mkdtemp failed";
-      std::abort();
-    }
-    g_dir = dir;
-    std::filesystem::permissions(g_dir, std::filesystem::perms::owner_all |
-                                            std::filesystem::perms::others_exec |
-                                            std::filesystem::perms::group_exec);
+    g_dir = make_temp_dir("/tmp/liftoff-test-pg-");
     db::EmbeddedPostgresOptions options;
     options.data_dir = g_dir;
     options.database = "liftoff_test";

@@ -34,18 +34,21 @@ class RunDirEnvironment : public ::testing::Environment {
 const std::filesystem::path& run_dir() {
   static std::once_flag once;
   std::call_once(once, [] {
-    std::string pattern = "/tmp/liftoff-test-" + std::to_string(::getpid()) + "-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      ADD_FAILURE() << "mkdtemp failed";
-      std::abort();
-    }
-    g_run_dir = pattern;
-    // As root, PostgreSQL runs as `postgres` and must reach its directory inside this one.
-    std::filesystem::permissions(g_run_dir, std::filesystem::perms::owner_all |
-                                                std::filesystem::perms::group_exec |
-                                                std::filesystem::perms::others_exec);
+    g_run_dir = make_temp_dir("/tmp/liftoff-test-" + std::to_string(::getpid()) + "-");
   });
   return g_run_dir;
+}
+
+std::filesystem::path make_temp_dir(const std::string& prefix) {
+  std::string pattern = prefix + "XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    ADD_FAILURE() << "mkdtemp failed for " << pattern;
+    std::abort();
+  }
+  std::filesystem::permissions(pattern, std::filesystem::perms::owner_all |
+                                            std::filesystem::perms::group_exec |
+                                            std::filesystem::perms::others_exec);
+  return pattern;
 }
 
 std::string log_path(const std::string& stem) {
