@@ -116,12 +116,23 @@ class E2E : public ::testing::Test {
   static inline Server* server_ = nullptr;
 };
 
-// The number after `name ` (with its labels, if any) in the server's /metrics; -1 when absent.
-inline double metric(unsigned short port, const std::string& name) {
-  auto r = http_request(port, "GET", "/metrics");
+// The number after `name ` (with its labels, if any) in a /metrics answer; -1 when absent.
+inline double metric_in(const std::optional<HttpResponse>& r, const std::string& name) {
   if (!r) return -1;
   auto at = r->body.find("\n" + name + " ");
   return at == std::string::npos ? -1 : std::stod(r->body.substr(at + name.size() + 2));
+}
+
+// `name` in the server's /metrics, read on a new connection.
+inline double metric(unsigned short port, const std::string& name) {
+  return metric_in(http_request(port, "GET", "/metrics"), name);
+}
+
+// `name` in the server's /metrics, read on a connection already open (where a new one could be
+// refused, or would itself be counted).
+inline double metric(RawConnection& c, const std::string& name) {
+  if (!c.send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")) return -1;
+  return metric_in(c.read_response(), name);
 }
 
 inline boost::json::object problem(const HttpResponse& r) {
