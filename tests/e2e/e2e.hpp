@@ -25,19 +25,6 @@
 namespace liftoff::testing {
 using namespace std::chrono_literals;
 
-// Waits until `done` holds (a state the system under test reaches on its own), polling every 20 ms.
-// The deadline (30 s, generous on a loaded 2-core machine under sanitizers) only fails a test that
-// hangs: no test depends on how soon the condition holds.
-template <class Condition>
-bool eventually(Condition done, std::chrono::milliseconds deadline = 30s) {
-  auto until = std::chrono::steady_clock::now() + deadline;
-  for (;;) {
-    if (done()) return true;
-    if (std::chrono::steady_clock::now() >= until) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-}
-
 // A `liftoff serve` child on a port the kernel chooses (listen 127.0.0.1:0), which it reports, once
 // it is ready, on a notify socket (NOTIFY_SOCKET, the systemd protocol) with its own PID: no port
 // is chosen here and released for someone else to take, and no other process's answer is taken for

@@ -7,13 +7,16 @@
 #include "e2e/e2e.hpp"
 #include "e2e/records_support.hpp"
 #include "support/event_stream.hpp"
+#include "support/redis.hpp"
 
 namespace liftoff::testing {
 namespace {
 
 // A server with a short heartbeat and a small replay limit, so both show within a test.
+// No fallback poll: a change from another process arrives by NOTIFY or Redis, or not at all.
 const Server::Env kEventsEnv = {{"LIFTOFF_EVENTS_HEARTBEAT", "300ms"},
-                                {"LIFTOFF_EVENTS_MAX_REPLAY", "20"}};
+                                {"LIFTOFF_EVENTS_MAX_REPLAY", "20"},
+                                {"LIFTOFF_EVENTS_POLL_INTERVAL", "0s"}};
 
 class Events : public ::testing::Test {
  protected:
@@ -427,61 +430,78 @@ TEST_F(Events, AStreamEndsWhenItsClientGoesAwayNotAtTheNextHeartbeat) {
   EXPECT_EQ(server.process->wait(10s), 0) << server.process->log();
 }
 
-// The output of a shell command (for redis-cli).
-std::string output_of(const std::string& command) {
-  std::string out;
-  if (FILE* pipe = ::popen(command.c_str(), "r")) {
-    char buffer[256];
-    while (std::fgets(buffer, sizeof buffer, pipe)) out += buffer;
-    ::pclose(pipe);
+// Two processes whose hubs talk through `redis`, both subscribed.
+struct RedisPair {
+  Server writer, reader;
+  explicit RedisPair(const TestRedis& redis)
+      : writer(with_redis(redis)), reader(with_redis(redis)) {
+    EXPECT_TRUE(writer.wait_ready()) << writer.process->log();
+    EXPECT_TRUE(reader.wait_ready()) << reader.process->log();
   }
-  return out;
+  static Server::Env with_redis(const TestRedis& redis) {
+    auto env = kEventsEnv;
+    env["LIFTOFF_REDIS_URL"] = redis.url();
+    return env;
+  }
+  ~RedisPair() {
+    for (Server* s : {&reader, &writer}) {
+      s->process->signal(SIGTERM);
+      EXPECT_EQ(s->process->wait(10s), 0) << s->process->log();
+    }
+  }
+};
+
+// Both hubs subscribe to the channel on Redis (and so listen on no database connection).
+bool both_subscribed(const TestRedis& redis) {
+  return eventually(
+      [&] { return redis.cli("PUBSUB NUMSUB liftoff_records").find("\n2") != std::string::npos; });
 }
 
 TEST_F(Events, WithRedisConfiguredChangesTravelByPubSub) {
-  // A free port may be taken before Redis binds it: then Redis exits, and starts again on another.
-  std::string redis_port, cli;
-  std::unique_ptr<Process> redis;
-  for (int attempt = 0; attempt < 5; ++attempt) {
-    redis_port = std::to_string(free_port());
-    redis = std::make_unique<Process>(
-        std::vector<std::string>{"/usr/bin/redis-server", "--port", redis_port, "--bind",
-                                 "127.0.0.1", "--save", "", "--appendonly", "no"},
-        std::map<std::string, std::string>{}, log_path("redis"));
-    cli = "redis-cli -p " + redis_port + " ";
-    bool up = eventually([&] {
-      return redis->wait(0ms) || output_of(cli + "PING").find("PONG") != std::string::npos;
-    });
-    if (up && !redis->wait(0ms)) break;
-  }
-  ASSERT_FALSE(redis->wait(0ms)) << redis->log();
-  auto env = kEventsEnv;
-  env["LIFTOFF_REDIS_URL"] = "redis://127.0.0.1:" + redis_port;
-  Server writer(env), reader(env);
-  ASSERT_TRUE(writer.wait_ready()) << writer.process->log();
-  ASSERT_TRUE(reader.wait_ready()) << reader.process->log();
-  // Both hubs subscribe to the channel on Redis (and so listen on no database connection).
-  std::string subscribers;
-  EXPECT_TRUE(eventually([&] {
-    subscribers = output_of(cli + "PUBSUB NUMSUB liftoff_records");
-    return subscribers.find("\n2") != std::string::npos;
-  })) << subscribers;
+  TestRedis redis;
+  ASSERT_TRUE(redis.running());
+  RedisPair pair(redis);
+  EXPECT_TRUE(both_subscribed(redis)) << redis.cli("PUBSUB NUMSUB liftoff_records");
 
-  auto t = new_tenant(writer.port, "ev-redis");
+  auto t = new_tenant(pair.writer.port, "ev-redis");
   create_tickets(t);
-  EventStream stream(reader.port, events_path(t), bearer(t.owner.token));
+  EventStream stream(pair.reader.port, events_path(t), bearer(t.owner.token));
   ASSERT_TRUE(stream.open());
-  // Redis carries the news at once; without it the reader's poll (every second) would.
+  // Only Redis can carry the news: there is no fallback poll.
   auto id = record_id(create(t, ticket("by redis", "open", 1)));
-  auto e = stream.next(5s);
+  auto e = stream.next(10s);
   ASSERT_TRUE(e) << "no event through redis";
   EXPECT_EQ(data_of(*e).at("id"), id.c_str());
 
-  reader.process->signal(SIGTERM);
+  pair.reader.process->signal(SIGTERM);
   EXPECT_TRUE(stream.ends_within(5s));
-  EXPECT_EQ(reader.process->wait(10s), 0) << reader.process->log();
-  writer.process->signal(SIGTERM);
-  EXPECT_EQ(writer.process->wait(10s), 0) << writer.process->log();
+}
+
+// Redis gone (killed, as a crash leaves it): the writes go on, their news is lost, and when Redis
+// is back each hub subscribes again and reads every org it serves, so no change is missed.
+TEST_F(Events, ChangesMadeWhileRedisWasDownArriveWhenItIsBack) {
+  TestRedis redis;
+  ASSERT_TRUE(redis.running());
+  RedisPair pair(redis);
+  ASSERT_TRUE(both_subscribed(redis));
+  auto t = new_tenant(pair.writer.port, "ev-redis-down");
+  create_tickets(t);
+  EventStream stream(pair.reader.port, events_path(t), bearer(t.owner.token));
+  ASSERT_TRUE(stream.open());
+
+  redis.kill();
+  auto id = record_id(create(t, ticket("while redis was down", "open", 1)));
+  ASSERT_FALSE(id.empty()) << "a write failed because Redis was down";
+  ASSERT_TRUE(redis.restart());
+  EXPECT_TRUE(both_subscribed(redis)) << redis.cli("PUBSUB NUMSUB liftoff_records");
+  auto e = stream.next(30s);
+  ASSERT_TRUE(e) << "the change made while Redis was down never arrived";
+  EXPECT_EQ(data_of(*e).at("id"), id.c_str());
+  // And the news travels by Redis again.
+  auto after = record_id(create(t, ticket("after redis came back", "open", 2)));
+  auto next = stream.next(10s);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(data_of(*next).at("id"), after.c_str());
 }
 
 }  // namespace

@@ -301,6 +301,59 @@ TEST(Driver, UniqueViolationIsConflict) {
   }());
 }
 
+// The SQLSTATEs of constraints and locks, each mapped to what the caller does next: an exclusion
+// violation is a conflict (409), a check violation invalid input (422), a lock not available (a
+// NOWAIT, a lock_timeout) worth retrying (503 with Retry-After: 0).
+TEST(Driver, ExclusionViolationIsConflict) {
+  block_on([]() -> asio::awaitable<void> {
+    auto conn = co_await testing::connect_test();
+    EXPECT_TRUE(co_await conn->execute_script(
+        "CREATE TEMP TABLE driver_bookings (during int4range, EXCLUDE USING gist (during WITH &&))",
+        soon()));
+    constexpr Statement kBook{"test.book",
+                              "INSERT INTO driver_bookings VALUES (int4range($1::int4, $2::int4))"};
+    EXPECT_TRUE(co_await conn->query(kBook, Params(std::int32_t{1}, std::int32_t{5}), soon()));
+    auto overlap = co_await conn->query(kBook, Params(std::int32_t{3}, std::int32_t{8}), soon());
+    CO_ASSERT_FALSE(overlap);
+    EXPECT_EQ(overlap.error().code, Errc::conflict);
+    EXPECT_NE(overlap.error().detail.find("23P01"), std::string::npos) << overlap.error().detail;
+  }());
+}
+
+TEST(Driver, CheckViolationIsValidationFailed) {
+  block_on([]() -> asio::awaitable<void> {
+    auto conn = co_await testing::connect_test();
+    EXPECT_TRUE(co_await conn->execute_script(
+        "CREATE TEMP TABLE driver_checked (n int4 CHECK (n > 0))", soon()));
+    constexpr Statement kPut{"test.put_checked", "INSERT INTO driver_checked VALUES ($1::int4)"};
+    auto negative = co_await conn->query(kPut, Params(std::int32_t{-1}), soon());
+    CO_ASSERT_FALSE(negative);
+    EXPECT_EQ(negative.error().code, Errc::validation_failed);
+    EXPECT_NE(negative.error().detail.find("23514"), std::string::npos);
+  }());
+}
+
+TEST(Driver, LockNotAvailableIsRetryable) {
+  block_on([]() -> asio::awaitable<void> {
+    auto holder = co_await testing::connect_test();
+    auto other = co_await testing::connect_test();
+    EXPECT_TRUE(co_await holder->execute_script(
+        "CREATE TABLE IF NOT EXISTS driver_locked (id int8 PRIMARY KEY); "
+        "INSERT INTO driver_locked VALUES (1) ON CONFLICT DO NOTHING",
+        soon()));
+    EXPECT_TRUE(co_await holder->execute_script(
+        "BEGIN; SELECT id FROM driver_locked WHERE id = 1 FOR UPDATE", soon()));
+    constexpr Statement kTake{"test.take_nowait",
+                              "SELECT id FROM driver_locked WHERE id = 1 FOR UPDATE NOWAIT"};
+    auto taken = co_await other->query(kTake, Params::none(), soon());
+    CO_ASSERT_FALSE(taken);
+    EXPECT_EQ(taken.error().code, Errc::retryable);
+    EXPECT_NE(taken.error().detail.find("55P03"), std::string::npos);
+    EXPECT_TRUE(co_await holder->execute_script("ROLLBACK", soon()));
+    EXPECT_TRUE(co_await other->query(kTake, Params::none(), soon()));
+  }());
+}
+
 // A deferred constraint is checked when a statement's implicit transaction commits: at the sync
 // that ends its segment, after the statement itself reported success. The write is then rolled
 // back, so the caller must get the error; it was told "inserted" before (an acknowledged write

@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <chrono>
+#include <thread>
 
 namespace liftoff::testing {
 
@@ -43,4 +44,34 @@ boost::asio::awaitable<bool> until(Condition done,
   co_return true;
 }
 
+// The same for a test body (not a coroutine): waits until `done` holds (a state the system under
+// test reaches on its own), polling every 20 ms. The deadline (30 s, generous on a loaded 2-core
+// machine under sanitizers) only fails a test that hangs: no test depends on how soon the condition
+// holds.
+template <class Condition>
+bool eventually(Condition done, std::chrono::milliseconds deadline = std::chrono::seconds(30)) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  for (;;) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 }  // namespace liftoff::testing
+
+// gtest's ASSERT_* return void, which a coroutine cannot: these fail the test and co_return.
+#define CO_ASSERT_TRUE(condition)                    \
+  do {                                               \
+    if (!(condition)) {                              \
+      ADD_FAILURE() << "expected true: " #condition; \
+      co_return;                                     \
+    }                                                \
+  } while (0)
+#define CO_ASSERT_FALSE(condition)                    \
+  do {                                                \
+    if (condition) {                                  \
+      ADD_FAILURE() << "expected false: " #condition; \
+      co_return;                                      \
+    }                                                 \
+  } while (0)

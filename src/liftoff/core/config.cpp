@@ -268,6 +268,11 @@ std::vector<ConfigKey> make_keys() {
                               "an idle event stream sends a comment this often (keeps proxies and "
                               "clients from timing out, finds dead clients)",
                               &Config::events_heartbeat, 100ms, std::chrono::hours(1)));
+  keys.push_back(duration_key("events_poll_interval",
+                              "every open event stream's org is read again this often, covering "
+                              "notifications lost to a reconnect or crash (0: never; tests of "
+                              "NOTIFY and Redis delivery)",
+                              &Config::events_poll_interval, 0ms, std::chrono::hours(1)));
   keys.push_back(duration_key("events_replay_window",
                               "Last-Event-ID resumes an event stream within this window; older "
                               "positions get a reset event",

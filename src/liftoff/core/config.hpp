@@ -59,6 +59,7 @@ struct Config {
   std::size_t json_max_depth = 32;                 // record bodies: nesting
   std::size_t json_max_string_length = 64 * 1024;  // record bodies: longest string, bytes
   milliseconds events_heartbeat{15'000};           // event streams: idle comment interval
+  milliseconds events_poll_interval{1'000};        // event streams: fallback read of every org
   milliseconds events_replay_window{24LL * 3600 * 1000};
   std::size_t events_max_replay = 10'000;
   std::size_t events_max_streams = 10'000;          // per process

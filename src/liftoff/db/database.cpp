@@ -204,8 +204,11 @@ std::shared_ptr<Connection> Database::shared_connection(const asio::any_io_execu
   std::shared_ptr<Connection> best;
   auto now = Clock::now();
   for (auto& slot : shared_[worker]) {
-    if (slot.conn && !slot.conn->usable())
-      slot.conn.reset();  // in-flight readers keep their own reference
+    // An idle connection is asked whether the server closed it meanwhile (one non-blocking read):
+    // a restart, a failover or an administrator's pg_terminate_backend is noticed here, not by
+    // the request that would be sent on it. In-flight readers keep their own reference.
+    if (slot.conn && !(slot.conn->in_flight() > 0 ? slot.conn->usable() : slot.conn->check_alive()))
+      slot.conn.reset();
     if (!slot.conn) {
       if (!slot.connecting && now >= slot.retry_at) {
         slot.connecting = true;

@@ -131,8 +131,11 @@ std::string EmbeddedPostgres::url_for(const std::string& database) const {
                        boost::urls::encode(socket_dir().string(), boost::urls::unreserved_chars),
                        options_.port);
   }
-  return fmt::format("postgresql://liftoff:{}@127.0.0.1:{}/{}", password(), options_.port,
-                     database);
+  return tcp_url(options_.port, database);
+}
+
+std::string EmbeddedPostgres::tcp_url(unsigned short port, const std::string& database) const {
+  return fmt::format("postgresql://liftoff:{}@127.0.0.1:{}/{}", password(), port, database);
 }
 
 std::string EmbeddedPostgres::url() const {

@@ -37,6 +37,9 @@ class EmbeddedPostgres {
   // over 127.0.0.1.
   [[nodiscard]] std::string url() const;
   [[nodiscard]] std::string url_for(const std::string& database) const;
+  // libpq URI of `database` over TCP to 127.0.0.1:`port`: this server's own port, or one that
+  // forwards to it (a connection pooler, or a test's fault-injecting proxy).
+  [[nodiscard]] std::string tcp_url(unsigned short port, const std::string& database) const;
   [[nodiscard]] const EmbeddedPostgresOptions& options() const { return options_; }
 
  private:

@@ -353,7 +353,13 @@ asio::awaitable<void> EventHub::pump() {
     woken = true;
     timer.cancel();
   };
-  auto next_poll = std::chrono::steady_clock::now() + options_.poll_interval;
+  // The fallback read of every org; off (never due) at a zero interval.
+  auto poll_after = [&] {
+    return options_.poll_interval.count() == 0
+               ? std::chrono::steady_clock::time_point::max()
+               : std::chrono::steady_clock::now() + options_.poll_interval;
+  };
+  auto next_poll = poll_after();
   for (;;) {
     {
       std::lock_guard lock(mutex_);
@@ -362,7 +368,7 @@ asio::awaitable<void> EventHub::pump() {
     co_await announce();
     if (std::chrono::steady_clock::now() >= next_poll) {
       mark_all_due();
-      next_poll = std::chrono::steady_clock::now() + options_.poll_interval;
+      next_poll = poll_after();
     }
     bool more = false;
     if (!co_await read_due()) {

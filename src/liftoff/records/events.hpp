@@ -116,7 +116,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
 struct EventHubOptions {
   // Where hubs tell each other about commits: Redis pub/sub when set, else PostgreSQL NOTIFY.
   std::optional<pubsub::RedisOptions> redis;
-  std::chrono::milliseconds poll_interval{1'000};
+  std::chrono::milliseconds poll_interval{1'000};  // 0: no fallback read
   std::size_t max_subscribers = 10'000;   // per process
   std::size_t max_per_org = 1'000;        // per organization, per process
   std::size_t max_per_client = 100;       // per client address, per process
