@@ -122,6 +122,7 @@ TEST(Faults, ASessionRevokedWhileTheListenerWasDownIsRefusedWhenItIsBack) {
 
   own.proxy.refuse();
   own.proxy.cut();  // the listener, and every pooled connection, is gone and cannot come back
+  ASSERT_TRUE(eventually([&] { return own.proxy.open_connections() == 0; }));
   EXPECT_EQ(post_json(other.port, "/v1/auth/logout", "", user.token)->status, 204);
   own.proxy.pass();
   EXPECT_TRUE(eventually([&] {

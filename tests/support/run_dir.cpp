@@ -12,19 +12,25 @@ namespace liftoff::testing {
 namespace {
 
 std::filesystem::path g_run_dir;
+bool g_failed = false;  // in any iteration (--gtest_repeat runs the environment once per iteration)
 
 class RunDirEnvironment : public ::testing::Environment {
  public:
-  void TearDown() override {
+  void TearDown() override { g_failed |= !::testing::UnitTest::GetInstance()->Passed(); }
+};
+
+// At exit, after every iteration: removed when all passed, else kept and named.
+struct RunDirCleanup {
+  ~RunDirCleanup() {
     if (g_run_dir.empty()) return;
-    if (::testing::UnitTest::GetInstance()->Passed()) {
+    if (!g_failed) {
       std::error_code ec;
       std::filesystem::remove_all(g_run_dir, ec);
     } else {
       std::fprintf(stderr, "test logs kept in %s\n", g_run_dir.c_str());
     }
   }
-};
+} g_cleanup;
 
 [[maybe_unused]] auto* const kEnvironment =
     ::testing::AddGlobalTestEnvironment(new RunDirEnvironment);
