@@ -15,6 +15,11 @@ if(LIFTOFF_SANITIZE)
     target_compile_options(liftoff_options INTERFACE -Wno-tsan)
   endif()
 endif()
+if(LIFTOFF_COVERAGE)
+  # Atomic counters: the server's worker threads run the same code at once.
+  target_compile_options(liftoff_options INTERFACE --coverage -fprofile-update=atomic)
+  target_link_options(liftoff_options INTERFACE --coverage)
+endif()
 
 # liftoff_add_library(name SOURCES ... DEPS ...)
 function(liftoff_add_library name)

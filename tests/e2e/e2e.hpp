@@ -80,6 +80,23 @@ struct Server {
   }
 };
 
+// A server of one test's own, with its settings: ready when constructed, stopped (and expected to
+// exit 0) when destroyed.
+struct OwnServer {
+  Server server;
+  explicit OwnServer(Server::Env env = {}) : server(std::move(env)) {
+    EXPECT_TRUE(server.wait_ready()) << server.process->log();
+  }
+  ~OwnServer() {
+    server.process->signal(SIGTERM);
+    EXPECT_EQ(server.process->wait(15s), 0) << server.process->log();
+  }
+  OwnServer(const OwnServer&) = delete;
+  OwnServer& operator=(const OwnServer&) = delete;
+  [[nodiscard]] unsigned short port() const { return server.port; }
+  [[nodiscard]] Process& process() const { return *server.process; }
+};
+
 class E2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { start(); }
@@ -177,6 +194,11 @@ inline std::optional<HttpResponse> send_json(unsigned short port, const std::str
   if (!body.empty()) headers += "Content-Type: application/json\r\n";
   if (!token.empty()) headers += "Authorization: Bearer " + token + "\r\n";
   return http_request(port, method, path, headers, body);
+}
+
+// The status of an answer; 0 for none.
+inline int status(const std::optional<HttpResponse>& r) {
+  return r ? r->status : 0;
 }
 
 inline boost::json::object json_of(const HttpResponse& r) {

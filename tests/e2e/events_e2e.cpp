@@ -504,5 +504,90 @@ TEST_F(Events, ChangesMadeWhileRedisWasDownArriveWhenItIsBack) {
   EXPECT_EQ(data_of(*next).at("id"), after.c_str());
 }
 
+// A client that stops reading: the events it has not taken wait on the server only up to
+// events_max_backlog; then its stream ends, and it resumes with Last-Event-ID from what it got,
+// missing nothing and receiving nothing twice.
+TEST(EventBacklog, AClientThatStopsReadingIsDisconnectedAndResumesWithoutLoss) {
+  // More than one commit's events (a batch of 20 here, 600 KB), far less than all of them.
+  OwnServer own(Server::Env{{"LIFTOFF_EVENTS_MAX_BACKLOG", "1m"},
+                            // Writes to the stalled client wait rather than time out.
+                            {"LIFTOFF_REQUEST_TIMEOUT", "60s"},
+                            {"LIFTOFF_BODY_LIMIT", "1m"},
+                            {"LIFTOFF_JSON_MAX_STRING_LENGTH", "64k"},
+                            // Events carry what the audit log keeps of a record: all of it here.
+                            {"LIFTOFF_AUDIT_VALUE_LIMIT", "2m"}});
+  auto t = new_tenant(own.port(), "backlog");
+  create_tickets(t);
+  // A small receive buffer: what the server cannot send waits on its side (its own send buffer
+  // holds at most net.ipv4.tcp_wmem's 4 MB).
+  EventStream stalled(own.port(), events_path(t), bearer(t.owner.token), 16 * 1024);
+  ASSERT_TRUE(stalled.open());
+  // 12 MB of events: far more than the socket buffers between the server and this reader hold, so
+  // most of them would wait on the server.
+  const std::string filler(30'000, 'x');
+  constexpr int kRecords = 400, kPerBatch = 20;
+  for (int b = 0; b < kRecords / kPerBatch; ++b) {
+    json::array operations;
+    for (int i = b * kPerBatch; i < (b + 1) * kPerBatch; ++i) {
+      auto data = ticket(std::to_string(i), "open", 1);
+      data["meta"] = json::object{{"filler", filler}};
+      operations.push_back(json::object{{"op", "create"}, {"data", data}});
+    }
+    ASSERT_EQ(status(send_json(own.port(), "POST", t.base + "/tickets/records:batch", t.owner.token,
+                               body_of(json::object{{"operations", operations}}))),
+              200);
+  }
+  std::vector<int> received;  // the records' numbers, in the order their events came
+  std::string last_id;
+  auto take = [&](EventStream& stream) {
+    while (auto e = stream.next(10s)) {
+      received.push_back(
+          std::stoi(std::string(data_of(*e).at("record").at("data").at("title").as_string())));
+      last_id = e->id;
+      if (received.size() == kRecords) break;
+    }
+  };
+  take(stalled);
+  EXPECT_TRUE(stalled.ended()) << "the stream neither ended nor delivered every event";
+  ASSERT_LT(received.size(), static_cast<std::size_t>(kRecords));
+  ASSERT_FALSE(last_id.empty());
+  EventStream resumed(own.port(), events_path(t),
+                      bearer(t.owner.token) + "Last-Event-ID: " + last_id + "\r\n");
+  ASSERT_TRUE(resumed.open());
+  take(resumed);
+  ASSERT_EQ(received.size(), static_cast<std::size_t>(kRecords));
+  for (int i = 0; i < kRecords; ++i) EXPECT_EQ(received[i], i);
+}
+
+// A position older than events_replay_window gets a reset, not a replay. The window is measured
+// against when the events were committed (the database's clock, which no test can drive), so the
+// test lets a short window pass.
+TEST(EventReplayWindow, APositionOlderThanTheWindowGetsAReset) {
+  OwnServer own(Server::Env{{"LIFTOFF_EVENTS_REPLAY_WINDOW", "1s"}});
+  auto t = new_tenant(own.port(), "window");
+  create_tickets(t);
+  std::string first;
+  {
+    EventStream stream(own.port(), events_path(t), bearer(t.owner.token));
+    ASSERT_TRUE(stream.open());
+    record_id(create(t, ticket("old", "open", 1)));
+    auto e = stream.next();
+    ASSERT_TRUE(e);
+    first = e->id;
+  }
+  record_id(create(t, ticket("since", "open", 1)));
+  std::optional<ServerSentEvent> answer;
+  EXPECT_TRUE(eventually([&] {
+    EventStream resumed(own.port(), events_path(t),
+                        bearer(t.owner.token) + "Last-Event-ID: " + first + "\r\n");
+    answer = resumed.next();
+    return answer && answer->event == "reset";
+  }));
+  ASSERT_TRUE(answer);
+  EXPECT_NE(std::string(data_of(*answer).at("reason").as_string()).find("events_replay_window"),
+            std::string::npos)
+      << answer->data;
+}
+
 }  // namespace
 }  // namespace liftoff::testing

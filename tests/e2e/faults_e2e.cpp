@@ -12,16 +12,10 @@ namespace {
 // A server whose every database connection goes through `proxy`.
 struct ProxiedServer {
   TcpProxy proxy{"127.0.0.1", test_postgres().options().port};
-  Server server;
-  explicit ProxiedServer(Server::Env env = {}) : server(through(proxy, std::move(env))) {
-    EXPECT_TRUE(server.wait_ready()) << server.process->log();
-  }
-  ~ProxiedServer() {
-    proxy.pass();
-    server.process->signal(SIGTERM);
-    EXPECT_EQ(server.process->wait(15s), 0) << server.process->log();
-  }
-  [[nodiscard]] unsigned short port() const { return server.port; }
+  OwnServer own;
+  explicit ProxiedServer(Server::Env env = {}) : own(through(proxy, std::move(env))) {}
+  ~ProxiedServer() { proxy.pass(); }  // then `own` stops
+  [[nodiscard]] unsigned short port() const { return own.port(); }
 
   static Server::Env through(const TcpProxy& proxy, Server::Env env) {
     env["LIFTOFF_DATABASE_URL"] = test_postgres().tcp_url(proxy.port(), "liftoff_test");
@@ -132,6 +126,176 @@ TEST(Faults, ASessionRevokedWhileTheListenerWasDownIsRefusedWhenItIsBack) {
   })) << "a session revoked while the listener was down was still served from the cache";
   other.process->signal(SIGTERM);
   EXPECT_EQ(other.process->wait(15s), 0) << other.process->log();
+}
+
+// A request stuck in the database: the test takes the lock on the org's audit chain head in a
+// transaction of its own, so the next audited write of that org waits for it, holding its pooled
+// connection, until release().
+class StuckWrite {
+ public:
+  explicit StuckWrite(const Tenant& t) : tenant_(t) {
+    EXPECT_TRUE(
+        lock_.run("BEGIN; SELECT 1 FROM audit_chains WHERE org_id = '" + t.org + "' FOR UPDATE"));
+    request_ = std::thread([this] {
+      answer_ = create(tenant_, {{"title", "stuck"}, {"status", "open"}, {"priority", 1}});
+    });
+    // In flight: this metrics request and the stuck one.
+    EXPECT_TRUE(eventually([&] { return metric(t.port, "http_requests_in_flight") >= 2; }));
+  }
+  ~StuckWrite() {
+    release();
+    if (request_.joinable()) request_.join();
+  }
+  void release() {
+    if (!released_) lock_.run("COMMIT");
+    released_ = true;
+  }
+  // Once released, what the stuck request was answered (nullopt: the connection closed unanswered).
+  const std::optional<HttpResponse>& answer() {
+    release();
+    request_.join();
+    return answer_;
+  }
+
+ private:
+  const Tenant& tenant_;
+  SqlSession lock_;
+  bool released_ = false;
+  std::thread request_;
+  std::optional<HttpResponse> answer_;
+};
+
+std::int64_t stuck_records(const Tenant& t) {
+  return count_of("SELECT count(*) FROM records WHERE org_id = $1 AND data->>'title' = 'stuck'",
+                  db::Params(*db::Uuid::parse(t.org)));
+}
+
+// Every pooled connection of the only worker is held: a request that needs one waits
+// db_acquire_timeout, then is told to come back (503 + Retry-After), not queued without end.
+TEST(Faults, AWaitForAPooledConnectionPastItsTimeoutGets503WithRetryAfter) {
+  OwnServer own(Server::Env{{"LIFTOFF_THREADS", "1"},
+                            {"LIFTOFF_DB_POOL_SIZE", "1"},
+                            {"LIFTOFF_DB_ACQUIRE_TIMEOUT", "100ms"},
+                            {"LIFTOFF_REQUEST_TIMEOUT", "30s"}});
+  auto stuck_org = new_tenant(own.port(), "pool-held");
+  auto other_org = new_tenant(own.port(), "pool-wait");
+  create_tickets(stuck_org);
+  create_tickets(other_org);
+  StuckWrite stuck(stuck_org);
+  auto waited = create(other_org, {{"title", "waits"}, {"status", "open"}, {"priority", 1}});
+  ASSERT_TRUE(waited);
+  EXPECT_EQ(waited->status, 503) << waited->body;
+  EXPECT_FALSE(waited->header("retry-after").empty());
+  EXPECT_EQ(problem(*waited).at("type"), "urn:liftoff:problem:unavailable");
+  // Reads that need no exclusive connection are still served meanwhile.
+  EXPECT_EQ(status(send_json(own.port(), "GET", other_org.base + "/tickets/records",
+                             other_org.owner.token)),
+            200);
+  EXPECT_EQ(status(stuck.answer()), 201);
+  EXPECT_EQ(status(create(other_org, {{"title", "now"}, {"status", "open"}, {"priority", 1}})),
+            201);
+}
+
+// SIGTERM: idle keep-alive connections close at once, the request in flight is finished and
+// answered (with Connection: close), then the process exits 0.
+TEST(Faults, ShutdownFinishesTheRequestInFlightAndClosesIdleConnections) {
+  OwnServer own(Server::Env{{"LIFTOFF_REQUEST_TIMEOUT", "30s"},
+                            {"LIFTOFF_IDLE_TIMEOUT", "60s"},
+                            {"LIFTOFF_SHUTDOWN_TIMEOUT", "60s"}});
+  auto t = new_tenant(own.port(), "drain");
+  create_tickets(t);
+  RawConnection idle(own.port());
+  ASSERT_TRUE(idle.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(idle.read_response());
+  StuckWrite stuck(t);
+  own.process().signal(SIGTERM);
+  EXPECT_TRUE(idle.closed_by_peer(30s));
+  EXPECT_FALSE(own.process().wait(0ms)) << "exited with a request in flight";
+  auto answer = stuck.answer();
+  ASSERT_TRUE(answer) << own.process().log();
+  EXPECT_EQ(answer->status, 201);
+  EXPECT_EQ(answer->header("connection"), "close");
+  EXPECT_EQ(own.process().wait(30s), 0) << own.process().log();
+  EXPECT_EQ(stuck_records(t), 1);
+  EXPECT_EQ(http_request(own.port(), "GET", "/healthz"), std::nullopt);  // no longer listening
+}
+
+// A request still running at shutdown_timeout is cut: its connection closes unanswered, its
+// transaction rolls back (nothing acknowledged, nothing stored) and the process still exits 0.
+// (It exits once the statement it was waiting on reaches its own deadline, 5 s: the cut closes
+// client connections, not database ones; see docs/operations.md.)
+TEST(Faults, ShutdownPastItsTimeoutCutsTheRequestAndStoresNothing) {
+  OwnServer own(
+      Server::Env{{"LIFTOFF_REQUEST_TIMEOUT", "30s"}, {"LIFTOFF_SHUTDOWN_TIMEOUT", "200ms"}});
+  auto t = new_tenant(own.port(), "cut-at-shutdown");
+  create_tickets(t);
+  StuckWrite stuck(t);
+  own.process().signal(SIGTERM);
+  EXPECT_EQ(own.process().wait(30s), 0) << own.process().log();
+  EXPECT_NE(own.process().log().find("1 connections cut at the shutdown deadline"),
+            std::string::npos)
+      << own.process().log();
+  EXPECT_EQ(stuck.answer(), std::nullopt);
+  EXPECT_EQ(stuck_records(t), 0);
+}
+
+// A process killed in the middle of a collection's background rewrite: the rewrite's state is in
+// the database, so another process takes it over from where it was and settles the schema; no
+// record is lost or changed (versions stay as they were).
+TEST(Faults, ARewriteWhoseProcessIsKilledIsFinishedByAnother) {
+  Server first;
+  ASSERT_TRUE(first.wait_ready()) << first.process->log();
+  auto t = new_tenant(first.port, "rewrite-killed");
+  ASSERT_EQ(
+      status(send_json(first.port, "POST", t.base, t.owner.token, R"({"name":"items","fields":[
+      {"name": "title", "type": "text"}, {"name": "size", "type": "integer"}]})")),
+      201);
+  constexpr int kRecords = 1200;  // more than two of the rewriter's batches (500)
+  for (int b = 0; b < kRecords / 400; ++b) {
+    json::array operations;
+    for (int i = b * 400; i < (b + 1) * 400; ++i)
+      operations.push_back(json::object{
+          {"op", "create"},
+          {"data", json::object{{"title", "item " + std::to_string(i)}, {"size", i}}}});
+    ASSERT_EQ(status(send_json(first.port, "POST", t.base + "/items/records:batch", t.owner.token,
+                               body_of(json::object{{"operations", operations}}))),
+              200);
+  }
+  auto collection =
+      "(SELECT id FROM collections WHERE org_id = '" + t.org + "' AND name = 'items')";
+  // The last record (in the rewriter's order) is held, so the rewrite stops short of it.
+  SqlSession holder;
+  ASSERT_TRUE(holder.run("BEGIN; SELECT 1 FROM records WHERE collection_id = " + collection +
+                         " ORDER BY id DESC LIMIT 1 FOR UPDATE"));
+  ASSERT_EQ(status(send_json(first.port, "PATCH", t.base + "/items", t.owner.token,
+                             R"({"rename":{"title":"name"},"indexed":{"size":true}})")),
+            200);
+  ASSERT_TRUE(eventually([&] {
+    return count_of("SELECT count(*) FROM collection_rewrites WHERE collection_id = " + collection +
+                    " AND after_id IS NOT NULL") == 1;
+  })) << "the rewrite did not get under way";
+  first.process->signal(SIGKILL);
+  EXPECT_EQ(first.process->wait(30s), 128 + SIGKILL);
+  ASSERT_TRUE(holder.run("COMMIT"));
+
+  OwnServer second;
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto got = send_json(second.port(), "GET", t.base + "/items", t.owner.token);
+        return status(got) == 200 && json_of(*got).at("rewriting") == false;
+      },
+      60s))
+      << second.process().log();
+  EXPECT_EQ(count_of("SELECT count(*) FROM records r JOIN collections c ON c.id = r.collection_id "
+                     "WHERE c.id = " +
+                     collection + " AND r.layout = c.layout AND r.version = 1"),
+            kRecords);
+  auto found =
+      send_json(second.port(), "GET",
+                t.base + "/items/records?filter=" + encode("name = 'item 1199' and size = 1199"),
+                t.owner.token);
+  ASSERT_EQ(status(found), 200);
+  EXPECT_EQ(json_of(*found).at("records").as_array().size(), 1u);
 }
 
 }  // namespace

@@ -8,19 +8,6 @@
 namespace liftoff::testing {
 namespace {
 
-// A server with `env`, ready, stopped cleanly at the end of the test.
-struct OwnServer {
-  Server server;
-  explicit OwnServer(Server::Env env) : server(std::move(env)) {
-    EXPECT_TRUE(server.wait_ready()) << server.process->log();
-  }
-  ~OwnServer() {
-    server.process->signal(SIGTERM);
-    EXPECT_EQ(server.process->wait(15s), 0) << server.process->log();
-  }
-  [[nodiscard]] unsigned short port() const { return server.port; }
-};
-
 TEST(Limits, AboveTheMemoryHighWaterHeavyRequestsGet503AndLightOnesAreServed) {
   // Always above: the process holds more than 1 MiB.
   OwnServer own(Server::Env{{"LIFTOFF_MEMORY_HIGH_WATER", "1m"}});

@@ -37,10 +37,6 @@ std::optional<HttpResponse> join(const std::string& org, const TestUser& inviter
   return send_json(Orgs::port(), "POST", "/v1/invitations/" + token + "/accept", user.token);
 }
 
-int status(const std::optional<HttpResponse>& r) {
-  return r ? r->status : 0;
-}
-
 std::string role_of(const std::string& org, const TestUser& reader, const std::string& user_id) {
   auto r = send_json(Orgs::port(), "GET", "/v1/orgs/" + org + "/members", reader.token);
   if (!r || r->status != 200) return "";
@@ -53,11 +49,7 @@ std::string role_of(const std::string& org, const TestUser& reader, const std::s
 
 // Runs SQL on the test database as its superuser (what only an operator could do).
 void run_sql_as_superuser(const std::string& sql) {
-  block_on([&]() -> boost::asio::awaitable<void> {
-    auto conn = co_await connect_test();
-    auto done = co_await conn->execute_script(sql, db::deadline_after(5s));
-    EXPECT_TRUE(done) << (done ? "" : done.error().detail);
-  }());
+  SqlSession().run(sql);
 }
 
 TEST_F(Orgs, CreatorIsOwnerAndTheOrgShowsInMeAndMyList) {
@@ -307,13 +299,12 @@ TEST_F(Orgs, ApiKeysActForTheirOrgWithTheirRole) {
 
   // The first use is recorded (in the next batch of credential uses: 100 ms in these tests).
   boost::json::array keys;
-  for (int i = 0; i < 100; ++i) {
+  EXPECT_TRUE(eventually([&] {
     auto listed = send_json(port(), "GET", "/v1/orgs/" + org + "/api-keys", owner.token);
-    ASSERT_EQ(status(listed), 200);
-    keys = json_of(*listed).at("api_keys").as_array();
-    if (keys.size() != 1 || keys[0].at("last_used_at").is_string()) break;
-    std::this_thread::sleep_for(50ms);
-  }
+    keys =
+        status(listed) == 200 ? json_of(*listed).at("api_keys").as_array() : boost::json::array{};
+    return keys.size() != 1 || keys[0].at("last_used_at").is_string();
+  }));
   ASSERT_EQ(keys.size(), 1u);
   EXPECT_FALSE(keys[0].as_object().contains("key"));
   EXPECT_TRUE(keys[0].at("last_used_at").is_string());
@@ -374,15 +365,12 @@ TEST(Housekeeping, PurgesOrgsPastTheirGracePeriodKeepingTheAuditLogAndForgetsOld
                              owner.token, R"({"text":"x"})")),
             201);
   ASSERT_EQ(status(send_json(server.port, "DELETE", "/v1/orgs/" + org, owner.token)), 200);
-  bool gone = false;
-  for (int i = 0; i < 50 && !gone; ++i) {
-    std::this_thread::sleep_for(100ms);
-    gone = count_of(
+  EXPECT_TRUE(eventually([&] {
+    return count_of(
                "SELECT (SELECT count(*) FROM orgs WHERE id = $1::uuid) + "
                "(SELECT count(*) FROM records WHERE org_id = $1::uuid)",
                db::Params(org)) == 0;
-  }
-  EXPECT_TRUE(gone) << server.process->log();
+  })) << server.process->log();
   EXPECT_EQ(status(send_json(server.port, "POST", "/v1/orgs/" + org + "/restore", owner.token)),
             404);
   // The audit log outlives the org, and its chain still verifies, ending in org.purged.
@@ -406,18 +394,8 @@ TEST(Housekeeping, PurgesOrgsPastTheirGracePeriodKeepingTheAuditLogAndForgetsOld
       "INSERT INTO idempotency_keys (org_id, key, scope, request_hash, status, body, created_at) "
       "VALUES (gen_random_uuid(), 'old-key', 'POST records', '\\x00', 201, '{}', "
       "now() - interval '25 hours')");
-  std::int64_t left = 1;
-  for (int i = 0; i < 50 && left > 0; ++i) {
-    std::this_thread::sleep_for(100ms);
-    block_on([&]() -> boost::asio::awaitable<void> {
-      auto conn = co_await connect_test();
-      db::Statement count{"test.old_keys",
-                          "SELECT count(*) FROM idempotency_keys WHERE key = 'old-key'"};
-      auto rows = co_await conn->query(count, db::Params::none(), db::deadline_after(5s));
-      if (rows) left = rows->front().get<std::int64_t>(0);
-    }());
-  }
-  EXPECT_EQ(left, 0);
+  EXPECT_TRUE(eventually(
+      [] { return count_of("SELECT count(*) FROM idempotency_keys WHERE key = 'old-key'") == 0; }));
   server.process->signal(SIGTERM);
   EXPECT_EQ(server.process->wait(15s), 0) << server.process->log();
 }

@@ -207,6 +207,66 @@ TEST_F(Records, UniqueFieldsAndIdempotencyKeys) {
   EXPECT_EQ(json_of(*list).at("count"), 2);  // A and B once
 }
 
+// A client that retries before its first attempt answered (a timeout, two tabs, a queue consumer
+// run twice) sends the same key concurrently: one record is stored, and every attempt gets its
+// answer, the later ones marked as replays.
+TEST_F(Records, ConcurrentCreatesWithOneIdempotencyKeyStoreOneRecord) {
+  auto t = new_tenant(port(), "idem-race");
+  create_tickets(t);
+  constexpr int kAttempts = 6;
+  std::vector<std::optional<HttpResponse>> answers(kAttempts);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kAttempts; ++i) {
+    threads.emplace_back([&, i] {
+      answers[i] = create(t, {{"title", "once"}, {"status", "open"}, {"priority", 1}},
+                          "Idempotency-Key: race-1\r\n");
+    });
+  }
+  for (auto& th : threads) th.join();
+  int replays = 0;
+  std::set<std::string> bodies;
+  for (const auto& a : answers) {
+    ASSERT_EQ(status(a), 201) << (a ? a->body : "no answer");
+    bodies.insert(a->body);
+    if (a->header("idempotent-replayed") == "true") ++replays;
+  }
+  EXPECT_EQ(bodies.size(), 1u);  // the same record, id and version, in every answer
+  EXPECT_EQ(replays, kAttempts - 1);
+  auto list = send_json(port(), "GET", t.base + "/tickets/records?count=exact", t.owner.token);
+  ASSERT_EQ(status(list), 200);
+  EXPECT_EQ(json_of(*list).at("count"), 1);
+}
+
+// If-Match takes the ETags this API hands out ("3"); anything else can match no version, so the
+// write is refused as a failed precondition and nothing changes.
+TEST_F(Records, AMalformedIfMatchIs412AndChangesNothing) {
+  auto t = new_tenant(port(), "if-match");
+  create_tickets(t);
+  auto created = create(t, {{"title", "A"}, {"status", "open"}, {"priority", 1}});
+  ASSERT_EQ(status(created), 201);
+  std::string path =
+      t.base + "/tickets/records/" + std::string(json_of(*created).at("id").as_string());
+  auto auth = "Authorization: Bearer " + t.owner.token + "\r\nContent-Type: application/json\r\n";
+  for (std::string value :
+       {"1", "\"\"", "\"1", "W/\"1\"", "\"one\"", "\"1x\"", "\"-\"", "\"99999999999999999999\""}) {
+    auto r = http_request(port(), "PATCH", path, auth + "If-Match: " + value + "\r\n",
+                          R"({"priority":2})");
+    ASSERT_EQ(status(r), 412) << value << ": " << (r ? r->body : "no answer");
+    EXPECT_EQ(problem(*r).at("type"), "urn:liftoff:problem:precondition-failed");
+    EXPECT_EQ(status(http_request(port(), "DELETE", path, auth + "If-Match: " + value + "\r\n")),
+              412)
+        << value;
+  }
+  auto got = send_json(port(), "GET", path, t.owner.token);
+  ASSERT_EQ(status(got), 200);
+  EXPECT_EQ(json_of(*got).at("version"), 1);
+  EXPECT_EQ(json_of(*got).at("data").at("priority"), 1);
+  // "*" matches any current version.
+  EXPECT_EQ(
+      status(http_request(port(), "PATCH", path, auth + "If-Match: *\r\n", R"({"priority":3})")),
+      200);
+}
+
 TEST_F(Records, ConcurrentUpdatesWithTheSameIfMatchHaveOneWinner) {
   auto t = new_tenant(port(), "race");
   create_tickets(t);
@@ -715,13 +775,13 @@ TEST_F(Records, FieldsAreRenamedDroppedAndReindexedWhileRecordsAreRewrittenInThe
             422);
 
   // The background rewrite finishes and the schema settles.
-  bool settled = false;
-  for (int i = 0; i < 600 && !settled; ++i) {
-    auto got = send_json(port(), "GET", t.base + "/items", t.owner.token);
-    settled = got && json_of(*got).at("rewriting") == false;
-    if (!settled) std::this_thread::sleep_for(100ms);
-  }
-  ASSERT_TRUE(settled) << "the rewrite did not finish";
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto got = send_json(port(), "GET", t.base + "/items", t.owner.token);
+        return status(got) == 200 && json_of(*got).at("rewriting") == false;
+      },
+      60s))
+      << "the rewrite did not finish";
   check_reads("after the rewrite");
   auto where = "collection_id = (SELECT id FROM collections WHERE org_id = '" + t.org +
                "' AND name = 'items')";

@@ -10,10 +10,6 @@
 namespace liftoff::testing {
 namespace json = boost::json;
 
-inline int status(const std::optional<HttpResponse>& r) {
-  return r ? r->status : 0;
-}
-
 inline std::string body_of(const json::value& v) {
   return json::serialize(v);
 }

@@ -39,7 +39,7 @@ TEST(Driver, RoundTripsEveryTypeInBinary) {
     Params p(std::int32_t{-42}, std::int64_t{9'000'000'000}, std::string("héllo 'quoted' \"x\""),
              true, ts, Json{R"({"a": [1, 2]})"}, Bytes{std::string("\0\1\2\xff", 4)}, uuid, 2.5);
     auto rows = co_await conn->query(kEcho, p, soon());
-    EXPECT_TRUE(rows) << (rows ? "" : rows.error().detail);
+    CO_ASSERT_OK(rows);
     auto row = rows->front();
     EXPECT_EQ(row.get<std::int32_t>(0), -42);
     EXPECT_EQ(row.get<std::int64_t>(1), 9'000'000'000);
@@ -61,7 +61,7 @@ TEST(Driver, NullsAreExplicit) {
              std::optional<Json>{}, std::optional<Bytes>{}, std::optional<Uuid>{},
              std::optional<double>{});
     auto rows = co_await conn->query(kEcho, p, soon());
-    EXPECT_TRUE(rows);
+    CO_ASSERT_TRUE(rows);
     auto row = rows->front();
     for (int i = 0; i < 9; ++i) EXPECT_TRUE(row.is_null(i));
     EXPECT_EQ(row.get<std::optional<std::int64_t>>(1), std::nullopt);
@@ -421,7 +421,7 @@ TEST_F(TransactionTest, CommitPersistsRollbackDiscards) {
         co_await db->query(Intent::write, Tenant::control(), kCreateTable, Params::none(), soon()));
     {
       auto tx = co_await db->begin(Tenant::control(), soon());
-      EXPECT_TRUE(tx);
+      CO_ASSERT_TRUE(tx);
       Params row(std::int64_t{2001}, std::string("committed"));
       EXPECT_TRUE(co_await tx->query(kInsert, row, soon()));
       EXPECT_TRUE(co_await tx->commit(soon()));

@@ -27,7 +27,7 @@ std::string fresh_database(const std::string& name) {
     ConnectOptions options{testing::test_postgres().url_for("postgres"), {}, "liftoff-test"};
     auto conn = co_await Connection::connect(co_await asio::this_coro::executor, options,
                                              deadline_after(5s));
-    EXPECT_TRUE(conn);
+    CO_ASSERT_TRUE(conn);
     std::string drop = "DROP DATABASE IF EXISTS " + name;
     std::string create = "CREATE DATABASE " + name;
     EXPECT_TRUE(co_await (*conn)->execute_script(drop, deadline_after(10s)));
@@ -41,10 +41,10 @@ TEST(Migrations, ApplyOnceThenNothingToDo) {
   block_on([&]() -> asio::awaitable<void> {
     auto conn = co_await testing::connect_test(url);
     auto first = co_await migrate_up(*conn, kMigrations, deadline_after(10s));
-    EXPECT_TRUE(first);
+    CO_ASSERT_TRUE(first);
     EXPECT_EQ(*first, (std::vector<int>{1, 2}));
     auto second = co_await migrate_up(*conn, kMigrations, deadline_after(10s));
-    EXPECT_TRUE(second);
+    CO_ASSERT_TRUE(second);
     EXPECT_TRUE(second->empty());
     auto count = co_await conn->query(kCountWidgets, Params::none(), deadline_after(5s));
     EXPECT_EQ(count->front().get<std::int64_t>(0), 2);
@@ -62,7 +62,7 @@ TEST(Migrations, StatusListsPendingMigrations) {
     std::vector<Migration> first_only(kMigrations.begin(), kMigrations.begin() + 1);
     EXPECT_TRUE(co_await migrate_up(*conn, first_only, deadline_after(10s)));
     auto status = co_await schema_status(*conn, kMigrations, deadline_after(5s));
-    EXPECT_TRUE(status);
+    CO_ASSERT_TRUE(status);
     EXPECT_FALSE(status->current());
     EXPECT_EQ(status->pending(), 1u);
     EXPECT_FALSE(status->migrations[1].applied);

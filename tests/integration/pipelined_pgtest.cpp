@@ -87,7 +87,7 @@ TEST(Pipelined, DeadlineReturnsTimeoutAndTheConnectionCarriesOn) {
     EXPECT_EQ(r.error().code, Errc::timeout);
     Params p(std::int64_t{1}, std::int64_t{2});
     auto next = co_await conn->submit(kAdd, p, deadline_after(5s));  // queued behind the sleep
-    EXPECT_TRUE(next);
+    CO_ASSERT_TRUE(next);
     EXPECT_EQ(next->front().get<std::int64_t>(0), 3);
   }());
 }

@@ -84,7 +84,7 @@ TEST(PoolWithServer, RecoversAfterTheServerRestarts) {
   block_on(io, [&]() -> asio::awaitable<void> {
     auto pid = co_await db->query(Intent::write, Tenant::control(), kPid, Params::none(),
                                   deadline_after(5s));
-    EXPECT_TRUE(pid);
+    CO_ASSERT_TRUE(pid);
     before = pid->front().get<std::int32_t>(0);
   }());
 

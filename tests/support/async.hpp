@@ -75,3 +75,11 @@ bool eventually(Condition done, std::chrono::milliseconds deadline = std::chrono
       co_return;                                      \
     }                                                 \
   } while (0)
+// A Result that must hold a value: on an error, fails with the error's detail and co_returns.
+#define CO_ASSERT_OK(result)                                                         \
+  do {                                                                               \
+    if (!(result)) {                                                                 \
+      ADD_FAILURE() << "expected a value: " #result ": " << (result).error().detail; \
+      co_return;                                                                     \
+    }                                                                                \
+  } while (0)

@@ -2,8 +2,9 @@
 
 namespace liftoff::testing {
 
-EventStream::EventStream(unsigned short port, const std::string& target, const std::string& headers)
-    : connection_(port) {
+EventStream::EventStream(unsigned short port, const std::string& target, const std::string& headers,
+                         int receive_buffer)
+    : connection_(port, receive_buffer) {
   if (!connection_.connected()) return;
   connection_.send("GET " + target +
                    " HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n" + headers +
@@ -73,7 +74,9 @@ std::optional<ServerSentEvent> EventStream::next(std::chrono::milliseconds timeo
       if (any) return event;
     }
     if (ended_) return std::nullopt;
-    if (connection_.fill(deadline) != RawConnection::Fill::data) return std::nullopt;
+    auto got = connection_.fill(deadline);
+    if (got == RawConnection::Fill::closed) ended_ = true;
+    if (got != RawConnection::Fill::data) return std::nullopt;
   }
 }
 

@@ -17,7 +17,9 @@ struct ServerSentEvent {
 
 class EventStream {
  public:
-  EventStream(unsigned short port, const std::string& target, const std::string& headers);
+  // receive_buffer: see RawConnection.
+  EventStream(unsigned short port, const std::string& target, const std::string& headers,
+              int receive_buffer = 0);
 
   // The response head (and, for anything but a 200, its body). nullopt: no answer in time.
   [[nodiscard]] const std::optional<HttpResponse>& response() const { return response_; }
@@ -29,6 +31,8 @@ class EventStream {
   // events that arrive meanwhile are dropped.
   bool ends_within(std::chrono::milliseconds timeout);
 
+  // Whether the server ended the stream (last chunk or closed connection), as next() found.
+  [[nodiscard]] bool ended() const { return ended_; }
   [[nodiscard]] int comments() const { return comments_; }  // heartbeats seen so far
   [[nodiscard]] const std::string& retry() const { return retry_; }
 

@@ -11,8 +11,10 @@
 
 namespace liftoff::testing {
 
-RawConnection::RawConnection(unsigned short port) {
+RawConnection::RawConnection(unsigned short port, int receive_buffer) {
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (receive_buffer > 0)  // before connect: it sets the window the peer may fill
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);

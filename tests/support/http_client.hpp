@@ -20,7 +20,8 @@ struct HttpResponse {
 
 class RawConnection {
  public:
-  explicit RawConnection(unsigned short port);
+  // receive_buffer > 0: SO_RCVBUF, fixed (no autotuning), e.g. for a client that reads slowly.
+  explicit RawConnection(unsigned short port, int receive_buffer = 0);
   ~RawConnection();
   RawConnection(const RawConnection&) = delete;
   RawConnection& operator=(const RawConnection&) = delete;

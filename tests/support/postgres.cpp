@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "support/async.hpp"
 #include "support/run_dir.hpp"
 
 namespace liftoff::testing {
@@ -116,6 +117,18 @@ boost::asio::awaitable<std::shared_ptr<db::Connection>> connect_test(std::string
     co_return nullptr;
   }
   co_return std::shared_ptr<db::Connection>(std::move(*conn));
+}
+
+SqlSession::SqlSession(std::string url) {
+  conn_ = block_on(io_, connect_test(std::move(url)));
+}
+
+bool SqlSession::run(const std::string& sql) {
+  if (!conn_) return false;
+  auto done =
+      block_on(io_, conn_->execute_script(sql, db::deadline_after(std::chrono::seconds(30))));
+  EXPECT_TRUE(done) << sql << ": " << (done ? "" : done.error().detail);
+  return static_cast<bool>(done);
 }
 
 }  // namespace liftoff::testing

@@ -2,6 +2,7 @@
 // The private PostgreSQL 15 every integration and end-to-end test binary shares: started once per
 // process in a temporary directory on a free loopback port, removed when the process ends.
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
 #include <memory>
 #include <string>
 
@@ -16,6 +17,19 @@ std::string test_database_url();
 
 // A connection to `url` (default: the test database); fails the test when it cannot connect.
 boost::asio::awaitable<std::shared_ptr<db::Connection>> connect_test(std::string url = {});
+
+// A connection of the test's own, kept from one statement to the next, for a synchronous test body:
+// a transaction it leaves open holds its locks while the server under test runs into them.
+class SqlSession {
+ public:
+  explicit SqlSession(std::string url = {});
+  // Runs `sql` (one or more statements, no parameters); false, and a test failure, on an error.
+  bool run(const std::string& sql);
+
+ private:
+  boost::asio::io_context io_{1};
+  std::shared_ptr<db::Connection> conn_;
+};
 
 // A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
 unsigned short free_port();

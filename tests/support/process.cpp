@@ -46,6 +46,7 @@ Process::~Process() {
 }
 
 void Process::signal(int sig) const {
+  if (status_) return;  // reaped: the PID may be another process's by now
   ::kill(pid_, sig);
 }
 

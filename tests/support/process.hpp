@@ -20,7 +20,7 @@ class Process {
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
 
-  void signal(int sig) const;
+  void signal(int sig) const;  // none once wait() saw it exit
   // Exit status (or 128 + signal), or nullopt if still running after `timeout`.
   std::optional<int> wait(std::chrono::milliseconds timeout);
   [[nodiscard]] std::string log() const;

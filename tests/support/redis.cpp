@@ -31,11 +31,13 @@ bool TestRedis::start() {
       std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind",
                                "127.0.0.1", "--save", "", "--appendonly", "no"},
       std::map<std::string, std::string>{}, log_path("redis"));
-  // Up once it answers (or gone, when the port was taken); 30 s only ends a hung start.
+  // Up once it answers with its own PID (not another test binary's Redis on a port taken first:
+  // then ours exits); 30 s only ends a hung start.
+  auto ours = "process_id:" + std::to_string(process_->pid()) + "\r";
   auto deadline = std::chrono::steady_clock::now() + 30s;
   while (std::chrono::steady_clock::now() < deadline) {
     if (process_->wait(0ms)) return false;
-    if (cli("PING").find("PONG") != std::string::npos) return true;
+    if (cli("INFO server").find(ours) != std::string::npos) return true;
     std::this_thread::sleep_for(20ms);
   }
   return false;

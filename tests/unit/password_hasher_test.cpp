@@ -30,7 +30,7 @@ TEST(PasswordHasher, HashesWithArgon2idAndVerifies) {
     const std::string wrong = "correct horse battery stapler";
     const std::string x = "x", not_a_hash = "not a hash";
     auto h = co_await hasher.hash(password);
-    EXPECT_TRUE(h);
+    CO_ASSERT_TRUE(h);
     EXPECT_EQ(h->rfind("$argon2id$", 0), 0u) << *h;
     auto again = co_await hasher.hash(password);
     EXPECT_NE(*h, *again);  // salted
@@ -63,7 +63,7 @@ TEST(PasswordHasher, DecoyHashNeverMatchesButCostsAVerification) {
   block_on([&]() -> asio::awaitable<void> {
     const std::string password = "anything at all";
     auto v = co_await hasher.verify(password, hasher.decoy_hash());
-    EXPECT_TRUE(v);
+    CO_ASSERT_TRUE(v);
     EXPECT_FALSE(v->matches);
   }());
 }

@@ -74,7 +74,7 @@ TEST(Pool, ReusesIdleConnectionsLifo) {
     int first = 0;
     {
       auto a = co_await pool->acquire();
-      EXPECT_TRUE(a);
+      CO_ASSERT_TRUE(a);
       first = (*a)->id;
     }
     auto b = co_await pool->acquire();

@@ -2,6 +2,7 @@
 // audit log entries become events.
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
 #include <boost/json/parse.hpp>
 
 #include "liftoff/records/events.hpp"
@@ -119,6 +120,46 @@ TEST(EventIds, AuditEntriesBecomeRecordEvents) {
   EXPECT_EQ(out[2]->position.to_string(), "7-1");
   EXPECT_EQ(out[2]->type, kDeleted);
   EXPECT_EQ(json::parse(out[2]->data), json::parse(R"({"id":"b","previous":{"id":"b"}})"));
+}
+
+EventPtr event_of(std::int64_t seq, std::size_t bytes) {
+  auto e = std::make_shared<RecordEvent>();
+  e->position = {seq, -1};
+  e->data.assign(bytes, 'x');
+  return e;
+}
+
+// A subscriber that falls behind holds at most its bounds; past either, what waited is dropped
+// (memory back at once), it says so, and it takes nothing more: its stream ends and the client
+// resumes from its last position.
+TEST(Subscriber, PastItsBoundsItDropsTheQueueAndTakesNoMore) {
+  boost::asio::io_context io;
+  int wakes = 0;
+  auto by_count = std::make_shared<Subscriber>(db::Uuid{}, "tickets", io.get_executor(), 3, 1000);
+  by_count->on_push([&] { ++wakes; });
+  for (int i = 1; i <= 3; ++i) by_count->push(event_of(i, 10));
+  EXPECT_FALSE(by_count->overflowed());
+  io.run();
+  EXPECT_EQ(wakes, 1);  // one wake for the pushes made before it ran
+  auto taken = by_count->take();
+  ASSERT_EQ(taken.size(), 3u);
+  EXPECT_EQ(taken[2]->position.seq, 3);
+  for (int i = 4; i <= 7; ++i) by_count->push(event_of(i, 10));  // the fourth waiting overflows
+  EXPECT_TRUE(by_count->overflowed());
+  EXPECT_TRUE(by_count->take().empty());
+  by_count->push(event_of(8, 10));
+  EXPECT_TRUE(by_count->take().empty());
+
+  auto by_bytes = std::make_shared<Subscriber>(db::Uuid{}, "tickets", io.get_executor(), 100, 1000);
+  by_bytes->push(event_of(1, 600));
+  by_bytes->push(event_of(2, 400));  // exactly at the bound: kept
+  EXPECT_FALSE(by_bytes->overflowed());
+  EXPECT_EQ(by_bytes->take().size(), 2u);
+  by_bytes->push(event_of(3, 600));  // taken events no longer count
+  EXPECT_FALSE(by_bytes->overflowed());
+  by_bytes->push(event_of(4, 401));
+  EXPECT_TRUE(by_bytes->overflowed());
+  EXPECT_TRUE(by_bytes->take().empty());
 }
 
 }  // namespace

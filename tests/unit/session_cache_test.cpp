@@ -54,10 +54,17 @@ TEST(SessionCache, RemembersUntilTheTtl) {
 }
 
 TEST(SessionCache, NeverOutlivesTheSession) {
-  SessionCache cache(60s, 1000);
-  auto digest = new_digest();
-  cache.put(digest, user_principal(), in(-1s), cache.generation());  // already expired
-  EXPECT_FALSE(cache.get(digest));
+  g_now = std::chrono::steady_clock::time_point{} + 1h;
+  SessionCache cache(60s, 1000, {}, &test_now);
+  auto expired = new_digest();
+  cache.put(expired, user_principal(), in(-1s), cache.generation());
+  EXPECT_FALSE(cache.get(expired));
+  // A session with 10 s left is kept 10 s (less the moment put() took), not the 60 s TTL.
+  auto ending = new_digest();
+  cache.put(ending, user_principal(), in(10s), cache.generation());
+  EXPECT_TRUE(cache.get(ending));
+  g_now += 10s;
+  EXPECT_FALSE(cache.get(ending));
 }
 
 TEST(SessionCache, EvictsByCredentialAndClears) {
@@ -146,10 +153,11 @@ TEST(SessionCache, CountsLookupsAndEntries) {
   EXPECT_NE(registry.render().find("cache_lookups_total{cache=\"session\",result=\"hit\"} 2"),
             std::string::npos);
 
-  SessionCache short_lived(20ms, 160, metrics);
+  g_now = std::chrono::steady_clock::time_point{} + 1h;
+  SessionCache short_lived(20ms, 160, metrics, &test_now);
   short_lived.put(a, pa, in(3600s), short_lived.generation());
   EXPECT_EQ(metrics.entries->value(), 1);
-  std::this_thread::sleep_for(40ms);
+  g_now += 20ms;
   EXPECT_FALSE(short_lived.get(a));  // expired: dropped and counted out
   EXPECT_EQ(metrics.entries->value(), 0);
 }

@@ -245,6 +245,7 @@ int serve(const core::Config& config) {
   hub_options.max_subscribers = config.events_max_streams;
   hub_options.max_per_org = config.events_max_streams_per_org;
   hub_options.max_per_client = config.events_max_streams_per_client;
+  hub_options.max_queue_bytes = config.events_max_backlog;
   hub_options.poll_interval = config.events_poll_interval;
   if (!config.redis_url.empty()) {
     auto redis = pubsub::parse_redis_url(config.redis_url);

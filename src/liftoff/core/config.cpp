@@ -316,6 +316,10 @@ std::vector<ConfigKey> make_keys() {
                           &Config::events_max_streams_per_org, 1, 1'000'000));
   keys.push_back(size_key("events_max_streams", "open event streams per process (503 beyond)",
                           &Config::events_max_streams, 1, 1'000'000));
+  keys.push_back(size_key("events_max_backlog",
+                          "event data one stream holds while its client reads too slowly, bytes; "
+                          "beyond, the stream ends and the client resumes with Last-Event-ID",
+                          &Config::events_max_backlog, 4 * 1024, 1024ull * 1024 * 1024));
   keys.push_back(
       {"trusted_proxies",
        "comma-separated IP addresses of load balancers whose X-Forwarded-For is believed", false,

@@ -65,6 +65,7 @@ struct Config {
   std::size_t events_max_streams = 10'000;          // per process
   std::size_t events_max_streams_per_client = 100;  // per client address
   std::size_t events_max_streams_per_org = 1'000;   // per organization, per process
+  std::size_t events_max_backlog = 8 << 20;         // event data one stream holds for its client
   std::size_t list_cache_bytes = 64 * 1024 * 1024;  // record list bodies kept per process
   std::size_t request_budget = 32 * 1024 * 1024;    // record data one request may touch or answer
   std::size_t page_budget = 1024 * 1024;            // record data one list page or record answers
