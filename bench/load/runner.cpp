@@ -236,6 +236,8 @@ RunReport run(const RunOptions& options, Scenario& scenario) {
   for (const auto& tally : tallies) last = std::max(last, tally.last);
   if (options.rate > 0) finished = std::min(finished, last);
   report.seconds = std::chrono::duration<double>(finished - shared.start).count();
+  report.window_start = shared.start;
+  report.window_end = shared.end;
   report.connected = shared.connected.load();
   if (!options.cpu_roots.empty()) {
     for (const auto& [name, seconds] : cpu_seconds(read_processes(), options.cpu_roots))

@@ -66,7 +66,10 @@ struct Second {
 struct RunReport {
   std::string scenario;
   RunOptions options;
-  double seconds = 0;           // measured wall time
+  double seconds = 0;  // measured wall time
+  // The measurement window as planned (requests are sent from its start; the open loop's last are
+  // due before its end).
+  std::chrono::steady_clock::time_point window_start, window_end;
   unsigned connected = 0;       // connections open when the measurement started
   std::uint64_t completed = 0;  // answers received (right or wrong)
   std::uint64_t ok = 0;

@@ -16,6 +16,7 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using testing::sleep_for;
+using testing::until;
 
 struct FakeConnection {
   enum class TxState { idle, in_transaction };
@@ -128,10 +129,9 @@ TEST(Pool, ReturnedConnectionGoesToTheFirstWaiter) {
           },
           asio::detached);
     }
-    co_await sleep_for(10ms);
-    EXPECT_EQ(pool->stats().waiters, 2u);
+    CO_ASSERT_TRUE(co_await until([&] { return pool->stats().waiters == 2u; }));
     held = FakePool::Lease{};  // return it
-    co_await sleep_for(50ms);
+    CO_ASSERT_TRUE(co_await until([&] { return order.size() == 2; }));
   }());
   EXPECT_EQ(order, (std::vector<int>{1, 2}));
   EXPECT_EQ(h.connects, 1);
@@ -151,11 +151,10 @@ TEST(Pool, BrokenConnectionIsDiscardedAndAWaiterReplacesIt) {
           got = static_cast<bool>(lease) && (*lease)->id == 2;
         },
         asio::detached);
-    co_await sleep_for(10ms);
+    CO_ASSERT_TRUE(co_await until([&] { return pool->stats().waiters == 1u; }));
     (*held)->broken = true;
     held = FakePool::Lease{};
-    co_await sleep_for(20ms);
-    EXPECT_TRUE(got);
+    EXPECT_TRUE(co_await until([&] { return got; }));
   }());
   EXPECT_EQ(pool->stats().discarded, 1u);
   EXPECT_EQ(h.connects, 2);
@@ -183,7 +182,7 @@ TEST(Pool, ConnectionReturnedInsideATransactionIsRolledBack) {
       auto a = co_await pool->acquire();
       (*a)->tx = FakeConnection::TxState::in_transaction;
     }
-    co_await sleep_for(5ms);
+    CO_ASSERT_TRUE(co_await until([&] { return pool->stats().idle == 1u; }));  // rolled back
     auto b = co_await pool->acquire();
     EXPECT_EQ((*b)->tx, FakeConnection::TxState::idle);
     EXPECT_EQ((*b)->id, 1);
@@ -230,9 +229,9 @@ TEST(Pool, CloseFailsWaitersAndDiscardsReturns) {
           if (!lease) waiter_error = lease.error().code;
         },
         asio::detached);
-    co_await sleep_for(5ms);
+    CO_ASSERT_TRUE(co_await until([&] { return pool->stats().waiters == 1u; }));
     pool->close();
-    co_await sleep_for(5ms);
+    CO_ASSERT_TRUE(co_await until([&] { return waiter_error.has_value(); }));
     EXPECT_EQ(waiter_error, Errc::unavailable);
     held = FakePool::Lease{};
     EXPECT_EQ(pool->stats().size, 0u);
