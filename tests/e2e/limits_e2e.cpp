@@ -110,6 +110,19 @@ TEST(Limits, EventStreamsAreCappedPerClientAddressAndPerOrganization) {
   EXPECT_TRUE(eventually([&] { return open(b)->open(); }));
 }
 
+TEST(Limits, EventStreamsAreCappedPerProcess) {
+  OwnServer own(Server::Env{{"LIFTOFF_EVENTS_MAX_STREAMS", "1"}});
+  auto t = new_tenant(own.port(), "streams-process");
+  create_tickets(t);
+  auto headers = "Authorization: Bearer " + t.owner.token + "\r\n";
+  EventStream first(own.port(), t.base + "/tickets/events", headers);
+  ASSERT_TRUE(first.open());
+  EventStream second(own.port(), t.base + "/tickets/events", headers);
+  ASSERT_TRUE(second.response());
+  EXPECT_EQ(second.response()->status, 503);
+  EXPECT_FALSE(second.response()->header("retry-after").empty());
+}
+
 TEST(Limits, AnOrganizationReadingPastItsReadRateGets429WithRetryAfter) {
   // 64 kB at once, then 1 kB a second: the third read of a 40 kB record waits about 16 s.
   OwnServer own(Server::Env{{"LIFTOFF_ORG_READ_RATE", "1k"}, {"LIFTOFF_REQUEST_BUDGET", "64k"}});

@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <list>
+#include <mutex>
 #include <thread>
 
 namespace liftoff::testing {
@@ -34,7 +35,19 @@ struct TcpProxy::Impl {
   // Waiters for a change of mode (cancelled on every change; never expires by itself).
   asio::steady_timer changed{io, asio::steady_timer::time_point::max()};
 
+  std::mutex events_mutex;
+  std::string events;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  void note(const std::string& what) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - started)
+                  .count();
+    std::lock_guard lock(events_mutex);
+    events += std::to_string(ms) + " ms: " + what + "\n";
+  }
+
   struct Link {
+    std::size_t id = 0;
     tcp::socket client;
     tcp::socket server;
     void close() {
@@ -47,6 +60,7 @@ struct TcpProxy::Impl {
   std::thread thread;
 
   void set_mode(Mode m) {
+    note(m == Mode::pass ? "pass" : m == Mode::blackhole ? "blackhole" : "refuse");
     mode = m;
     asio::post(io, [this] { changed.cancel(); });
   }
@@ -61,7 +75,10 @@ struct TcpProxy::Impl {
     asio::steady_timer late(io);
     for (;;) {
       auto [ec, n] = co_await from.async_read_some(asio::buffer(buffer), kTuple);
-      if (ec) break;
+      if (ec) {
+        note("link " + std::to_string(link->id) + ": read ended: " + ec.message());
+        break;
+      }
       co_await while_blackholed(*link);
       if (auto d = delay_ms.load(); d > 0) {
         late.expires_after(std::chrono::milliseconds(d));
@@ -76,14 +93,17 @@ struct TcpProxy::Impl {
   asio::awaitable<void> serve(std::shared_ptr<Link> link) {
     co_await while_blackholed(*link);
     if (mode == Mode::refuse || !link->client.is_open()) {
+      note("link " + std::to_string(link->id) + ": closed before connecting");
       link->close();
       co_return;
     }
     auto [ec] = co_await link->server.async_connect(upstream, kTuple);
     if (ec) {
+      note("link " + std::to_string(link->id) + ": connect failed: " + ec.message());
       link->close();
       co_return;
     }
+    note("link " + std::to_string(link->id) + ": connected");
     asio::co_spawn(io, pump(link, link->server, link->client), asio::detached);
     co_await pump(link, link->client, link->server);
   }
@@ -93,13 +113,18 @@ struct TcpProxy::Impl {
       auto [ec, socket] = co_await acceptor.async_accept(kTuple);
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       if (ec) continue;
-      ++accepted;
-      if (mode == Mode::refuse) continue;  // the socket closes as it leaves scope
-      auto link = std::make_shared<Link>(Link{std::move(socket), tcp::socket(io)});
+      auto id = ++accepted;
+      if (mode == Mode::refuse) {
+        note("link " + std::to_string(id) + ": refused");
+        continue;  // the socket closes as it leaves scope
+      }
+      note("link " + std::to_string(id) + ": accepted");
+      auto link = std::make_shared<Link>(Link{id, std::move(socket), tcp::socket(io)});
       links.push_back(link);
       auto at = std::prev(links.end());
       ++open;
       asio::co_spawn(io, serve(link), [this, at](const std::exception_ptr&) {
+        note("link " + std::to_string((*at)->id) + ": done");
         (*at)->close();
         links.erase(at);
         --open;
@@ -156,6 +181,7 @@ void TcpProxy::refuse() {
 
 void TcpProxy::cut() {
   asio::post(impl_->io, [impl = impl_.get()] {
+    impl->note("cut: " + std::to_string(impl->links.size()) + " links");
     for (auto& link : impl->links) link->close();
     impl->changed.cancel();  // what a blackhole holds sees its link closed
   });
@@ -166,6 +192,11 @@ std::size_t TcpProxy::open_connections() const {
 }
 std::size_t TcpProxy::accepted() const {
   return impl_->accepted;
+}
+
+std::string TcpProxy::events() const {
+  std::lock_guard lock(impl_->events_mutex);
+  return impl_->events;
 }
 
 }  // namespace liftoff::testing

@@ -35,6 +35,9 @@ class TcpProxy {
   // Connections open through the proxy now, and accepted since it started.
   [[nodiscard]] std::size_t open_connections() const;
   [[nodiscard]] std::size_t accepted() const;
+  // What happened, one line per event (accepted, refused, connected, closed, cut), with the time:
+  // for a failing test's message.
+  [[nodiscard]] std::string events() const;
 
  private:
   struct Impl;

@@ -18,7 +18,8 @@ Schema tickets() {
     {"name": "status", "type": "enum", "values": ["open", "closed"], "indexed": true, "required": true},
     {"name": "priority", "type": "integer", "indexed": true, "required": true},
     {"name": "due", "type": "datetime"},
-    {"name": "tags", "type": "list_of_text"}
+    {"name": "tags", "type": "list_of_text"},
+    {"name": "urgent", "type": "boolean"}
   ])"),
                               {});
   EXPECT_TRUE(schema) << (schema ? "" : schema.error().fields[0].message);
@@ -219,6 +220,11 @@ TEST(Filter, TypeMismatchesAndUnknownFieldsAre400s) {
   EXPECT_EQ(compile("priority contains 'x'"),
             "filter: contains needs a text or list field at position 0");
   EXPECT_EQ(compile("id = 'nope'"), "filter: expected a record id at position 5");
+  EXPECT_EQ(compile("title = 3"), "filter: expected a string at position 8");
+  EXPECT_EQ(compile("urgent = 'yes'"), "filter: expected true or false at position 9");
+  EXPECT_EQ(compile("urgent > false"), "filter: booleans compare only with = and != at position 0");
+  EXPECT_EQ(compile("tags contains 3"), "filter: expected a string at position 14");
+  EXPECT_EQ(compile("priority prefix 'a'"), "filter: prefix needs a text field at position 0");
   EXPECT_EQ(compile("priority >= 1 and status in ('open', 'closed')"), "");
 }
 

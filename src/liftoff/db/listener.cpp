@@ -31,6 +31,7 @@ asio::awaitable<void> listen(ConnectOptions connect, std::string channel, Listen
       continue;
     }
     backoff = std::chrono::milliseconds(100);
+    spdlog::info("listening on {}", channel);
     handlers.on_listening();
     while (!handlers.stopping()) {
       auto batch = co_await (*conn)->notifications(deadline_after(kPoll));
