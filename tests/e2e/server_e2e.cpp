@@ -1,11 +1,14 @@
 // End-to-end: the real `liftoff serve` binary, a real PostgreSQL, raw sockets.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <filesystem>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "e2e/e2e.hpp"
@@ -559,6 +562,28 @@ TEST(E2EServer, MaxConnectionsGets503WithRetryAfter) {
   EXPECT_EQ(problem(*third).at("type").as_string(), "urn:liftoff:problem:unavailable");
   server.process->signal(SIGTERM);
   EXPECT_EQ(server.process->wait(15s), 0);
+}
+
+// A child holds nothing of the test binary's but its standard streams. An inherited socket (Asio's
+// are not close-on-exec) once kept a proxied connection open after its TcpProxy had cut it: a
+// server started after another's listeners connected held their descriptors, and the first never
+// learnt that its listener was gone.
+TEST(Harness, AChildInheritsOnlyItsStandardStreams) {
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);  // not close-on-exec
+  int high = ::fcntl(pair[0], F_DUPFD, 100);                  // far from what ls opens itself
+  ASSERT_GE(high, 100);
+  Process ls({"/bin/ls", "/proc/self/fd"}, {}, log_path("child-fds"));
+  EXPECT_EQ(ls.wait(30s), 0);
+  std::set<std::string> listed;
+  std::istringstream lines(ls.log());
+  for (std::string line; std::getline(lines, line);) listed.insert(line);
+  // Its standard streams, and the directory ls itself opened to list them.
+  EXPECT_EQ(listed, (std::set<std::string>{"0", "1", "2", "3"})) << ls.log();
+  EXPECT_FALSE(listed.contains(std::to_string(high)));
+  ::close(high);
+  ::close(pair[0]);
+  ::close(pair[1]);
 }
 
 TEST(E2EServer, InvalidConfigurationExitsWith2NamingTheKey) {

@@ -55,6 +55,7 @@ void start_reaper(const db::EmbeddedPostgres& postgres) {
     int null = ::open("/dev/null", O_WRONLY);
     ::dup2(null, STDOUT_FILENO);
     ::dup2(null, STDERR_FILENO);
+    ::close_range(3, ~0U, 0);  // holds nothing of the test binary's (see Process)
     ::execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }

@@ -28,6 +28,10 @@ Process::Process(std::vector<std::string> argv, std::map<std::string, std::strin
       ::dup2(fd, STDOUT_FILENO);
       ::dup2(fd, STDERR_FILENO);
     }
+    // Nothing else of the test binary's: an inherited socket (Asio's are not close-on-exec) would
+    // keep a connection open after the test closed it. A TcpProxy's cut did not reach a server when
+    // another server had been started meanwhile: it held the proxied connections' descriptors.
+    ::close_range(3, ~0U, 0);
     for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());

@@ -37,9 +37,6 @@ asio::thread_pool& cancel_pool() {
   return pool;
 }
 
-void log_notice(void*, const char* message) {
-  spdlog::debug("postgres: {}", message);
-}
 
 std::string pg_message(pg_conn* conn) {
   std::string m = conn ? PQerrorMessage(conn) : "out of memory";
@@ -104,7 +101,23 @@ Connection::Connection(asio::any_io_executor executor, pg_conn* conn)
   cancel_ = std::shared_ptr<pg_cancel>(PQgetCancel(conn_), [](pg_cancel* c) {
     if (c) PQfreeCancel(c);
   });
-  PQsetNoticeProcessor(conn_, log_notice, nullptr);
+  PQsetNoticeReceiver(conn_, on_notice, this);
+}
+
+// Notices, and errors the server sends while no statement runs, which libpq passes as notices: a
+// FATAL one (57P01 at a shutdown or pg_terminate_backend) means the server is ending this session,
+// and its EOF may not have arrived yet.
+void Connection::on_notice(void* self, const pg_result* notice) {
+  const char* severity = PQresultErrorField(notice, PG_DIAG_SEVERITY_NONLOCALIZED);
+  std::string_view level = severity ? severity : "";
+  std::string message = PQresultErrorMessage(notice);
+  while (!message.empty() && message.back() == '\n') message.pop_back();
+  if (level == "FATAL" || level == "PANIC") {
+    static_cast<Connection*>(self)->broken_ = true;
+    spdlog::info("postgres ended a connection: {}", message);
+  } else {
+    spdlog::debug("postgres: {}", message);
+  }
 }
 
 Connection::~Connection() {
@@ -199,7 +212,7 @@ TransactionState Connection::transaction_state() const {
 bool Connection::check_alive() {
   if (!usable()) return false;
   // Non-blocking: reads a termination notice or EOF the server sent while we were idle.
-  if (PQconsumeInput(conn_) == 0 || PQstatus(conn_) != CONNECTION_OK) {
+  if (PQconsumeInput(conn_) == 0 || !usable()) {  // on_notice may have seen a FATAL
     broken_ = true;
     return false;
   }

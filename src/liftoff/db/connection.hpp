@@ -127,6 +127,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void set_observer(QueryObserver* observer) { observer_ = observer; }
 
  private:
+  static void on_notice(void* self, const pg_result* notice);
   struct Watchdog;
   Connection(boost::asio::any_io_executor executor, pg_conn* conn);
   [[nodiscard]] boost::asio::awaitable<Result<void>> wait_ready();
