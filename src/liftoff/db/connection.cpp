@@ -37,7 +37,6 @@ asio::thread_pool& cancel_pool() {
   return pool;
 }
 
-
 std::string pg_message(pg_conn* conn) {
   std::string m = conn ? PQerrorMessage(conn) : "out of memory";
   while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
@@ -211,12 +210,14 @@ TransactionState Connection::transaction_state() const {
 
 bool Connection::check_alive() {
   if (!usable()) return false;
-  // Non-blocking: reads a termination notice or EOF the server sent while we were idle.
-  if (PQconsumeInput(conn_) == 0 || !usable()) {  // on_notice may have seen a FATAL
+  // Non-blocking: reads a termination notice or EOF the server sent while we were idle. Parsing
+  // what was read (PQisBusy) hands a notice to on_notice, which marks a FATAL one.
+  if (PQconsumeInput(conn_) == 0) {
     broken_ = true;
     return false;
   }
-  return true;
+  (void)PQisBusy(conn_);
+  return usable();
 }
 
 Error Connection::broken_error(std::string_view what) {
