@@ -34,6 +34,17 @@ void expect_dependency_problem_or(const std::optional<HttpResponse>& r, int ok) 
   EXPECT_FALSE(r->header("retry-after").empty()) << r->body;
 }
 
+// Sends `request` until it is answered `ok`; every answer meanwhile is `ok` or a dependency
+// problem (see above). False when that did not happen before eventually()'s deadline.
+template <class Request>
+bool eventually_answered(Request request, int ok) {
+  return eventually([&] {
+    auto r = request();
+    expect_dependency_problem_or(r, ok);
+    return status(r) == ok;
+  });
+}
+
 TEST(Faults, WhileTheDatabaseIsSilentRequestsGet503AndTheServerRecoversAfter) {
   ProxiedServer own;
   auto t = new_tenant(own.port(), "silent-db");
@@ -80,11 +91,11 @@ TEST(Faults, CutConnectionsAreReplacedWithoutA500) {
   own.proxy.cut();
   // Each answer is a success or a 503 (the connection a request held was lost), and the server
   // connects again on its own.
-  bool created = eventually([&] {
-    auto r = create(t, {{"title", "after the cut"}, {"status", "open"}, {"priority", 1}});
-    expect_dependency_problem_or(r, 201);
-    return status(r) == 201;
-  });
+  bool created = eventually_answered(
+      [&] {
+        return create(t, {{"title", "after the cut"}, {"status", "open"}, {"priority", 1}});
+      },
+      201);
   EXPECT_TRUE(created);
   EXPECT_GT(own.proxy.accepted(), accepted_before);
   EXPECT_EQ(status(send_json(own.port(), "GET", t.base + "/tickets/records", t.owner.token)), 200);
@@ -343,17 +354,14 @@ TEST(Faults, PostgresStoppedAndStartedAgainUnderARunningServer) {
 
   EXPECT_TRUE(
       eventually([&] { return status(http_request(own.port(), "GET", "/readyz")) == 200; }));
-  EXPECT_TRUE(eventually([&] {
-    auto r = create(t, {{"title", "after"}, {"status", "open"}, {"priority", 1}});
-    expect_dependency_problem_or(r, 201);
-    return status(r) == 201;
-  }));
+  EXPECT_TRUE(eventually_answered(
+      [&] {
+        return create(t, {{"title", "after"}, {"status", "open"}, {"priority", 1}});
+      },
+      201));
   // Each worker's pool may still be backing off from the connects that failed meanwhile.
-  ASSERT_TRUE(eventually([&] {
-    auto r = with_token(own.port(), "GET", "/v1/me", user.token);
-    expect_dependency_problem_or(r, 200);
-    return status(r) == 200;
-  }));
+  ASSERT_TRUE(eventually_answered(
+      [&] { return with_token(own.port(), "GET", "/v1/me", user.token); }, 200));
   ASSERT_EQ(status(with_token(own.port(), "GET", "/v1/me", user.token)), 200);  // cached here
   OwnServer other;
   EXPECT_EQ(post_json(other.port(), "/v1/auth/logout", "", user.token)->status, 204);

@@ -45,6 +45,9 @@ struct TcpProxy::Impl {
     std::lock_guard lock(events_mutex);
     events += std::to_string(ms) + " ms: " + what + "\n";
   }
+  void note(std::size_t link, const std::string& what) {
+    note("link " + std::to_string(link) + ": " + what);
+  }
 
   struct Link {
     std::size_t id = 0;
@@ -76,7 +79,7 @@ struct TcpProxy::Impl {
     for (;;) {
       auto [ec, n] = co_await from.async_read_some(asio::buffer(buffer), kTuple);
       if (ec) {
-        note("link " + std::to_string(link->id) + ": read ended: " + ec.message());
+        note(link->id, "read ended: " + ec.message());
         break;
       }
       co_await while_blackholed(*link);
@@ -93,17 +96,17 @@ struct TcpProxy::Impl {
   asio::awaitable<void> serve(std::shared_ptr<Link> link) {
     co_await while_blackholed(*link);
     if (mode == Mode::refuse || !link->client.is_open()) {
-      note("link " + std::to_string(link->id) + ": closed before connecting");
+      note(link->id, "closed before connecting");
       link->close();
       co_return;
     }
     auto [ec] = co_await link->server.async_connect(upstream, kTuple);
     if (ec) {
-      note("link " + std::to_string(link->id) + ": connect failed: " + ec.message());
+      note(link->id, "connect failed: " + ec.message());
       link->close();
       co_return;
     }
-    note("link " + std::to_string(link->id) + ": connected");
+    note(link->id, "connected");
     asio::co_spawn(io, pump(link, link->server, link->client), asio::detached);
     co_await pump(link, link->client, link->server);
   }
@@ -115,16 +118,16 @@ struct TcpProxy::Impl {
       if (ec) continue;
       auto id = ++accepted;
       if (mode == Mode::refuse) {
-        note("link " + std::to_string(id) + ": refused");
+        note(id, "refused");
         continue;  // the socket closes as it leaves scope
       }
-      note("link " + std::to_string(id) + ": accepted");
+      note(id, "accepted");
       auto link = std::make_shared<Link>(Link{id, std::move(socket), tcp::socket(io)});
       links.push_back(link);
       auto at = std::prev(links.end());
       ++open;
       asio::co_spawn(io, serve(link), [this, at](const std::exception_ptr&) {
-        note("link " + std::to_string((*at)->id) + ": done");
+        note((*at)->id, "done");
         (*at)->close();
         links.erase(at);
         --open;

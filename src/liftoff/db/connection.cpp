@@ -37,10 +37,14 @@ asio::thread_pool& cancel_pool() {
   return pool;
 }
 
-std::string pg_message(pg_conn* conn) {
-  std::string m = conn ? PQerrorMessage(conn) : "out of memory";
+// libpq's messages end in a newline (and sometimes a space).
+std::string trimmed(std::string m) {
   while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
   return m;
+}
+
+std::string pg_message(pg_conn* conn) {
+  return trimmed(conn ? PQerrorMessage(conn) : "out of memory");
 }
 
 // Waits until `sd` is ready for `first`, or `second` when given, or until the deadline passes.
@@ -109,8 +113,7 @@ Connection::Connection(asio::any_io_executor executor, pg_conn* conn)
 void Connection::on_notice(void* self, const pg_result* notice) {
   const char* severity = PQresultErrorField(notice, PG_DIAG_SEVERITY_NONLOCALIZED);
   std::string_view level = severity ? severity : "";
-  std::string message = PQresultErrorMessage(notice);
-  while (!message.empty() && message.back() == '\n') message.pop_back();
+  auto message = trimmed(PQresultErrorMessage(notice));
   if (level == "FATAL" || level == "PANIC") {
     static_cast<Connection*>(self)->broken_ = true;
     spdlog::info("postgres ended a connection: {}", message);
