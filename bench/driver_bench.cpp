@@ -23,7 +23,7 @@ namespace asio = boost::asio;
 using namespace liftoff;
 
 namespace {
-constexpr db::Statement kPointSelect{"bench.point_select",
+constexpr db::Statement kPointSelect{db::Plane::any, "bench.point_select",
                                      "SELECT abalance FROM pgbench_accounts WHERE aid = $1"};
 }
 
@@ -70,9 +70,8 @@ int main(int argc, char** argv) {
                 auto now = std::chrono::steady_clock::now();
                 if (now >= end) break;
                 db::Params params(aid(rng));
-                auto rows =
-                    co_await database.query(db::Intent::read, db::Tenant::control(), kPointSelect,
-                                            params, db::deadline_after(std::chrono::seconds(5)));
+                db::Scope scope{db::Tenant::control(), db::deadline_after(std::chrono::seconds(5))};
+                auto rows = co_await database.query(db::Intent::read, scope, kPointSelect, params);
                 if (now < warmup_end) continue;
                 if (rows && rows->size() == 1) {
                   done.fetch_add(1, std::memory_order_relaxed);

@@ -151,7 +151,8 @@ inline std::int64_t count_of(const std::string& sql,
   std::int64_t out = -1;
   block_on([&]() -> boost::asio::awaitable<void> {
     auto conn = co_await connect_test();
-    db::Statement statement{"test.count", sql, false};  // points at `sql`, which outlives it
+    db::Statement statement{db::Plane::any, "test.count", sql,
+                            false};  // points at `sql`, which outlives it
     auto rows = co_await conn->query(statement, params, db::deadline_after(10s));
     EXPECT_TRUE(rows) << (rows ? "" : rows.error().detail);
     if (rows) out = (*rows)[0].get<std::int64_t>(0);

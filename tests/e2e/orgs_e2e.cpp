@@ -380,7 +380,7 @@ TEST(Housekeeping, PurgesOrgsPastTheirGracePeriodKeepingTheAuditLogAndForgetsOld
   std::string last_action;
   block_on([&]() -> boost::asio::awaitable<void> {
     auto conn = co_await connect_test();
-    db::Statement last{"test.last_audit",
+    db::Statement last{db::Plane::any, "test.last_audit",
                        "SELECT action FROM audit_events WHERE org_id = $1::uuid ORDER BY seq DESC "
                        "LIMIT 1"};
     db::Params params(org);

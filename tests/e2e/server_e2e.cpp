@@ -345,6 +345,13 @@ TEST_F(E2E, LoginFailuresAreIndistinguishable) {
                       R"({"email":")" + email + R"(","password":"a sturdy passphrase"})");
   ASSERT_EQ(ok->status, 200) << ok->body;
   EXPECT_FALSE(boost::json::parse(ok->body).as_object().at("token").as_string().empty());
+  // The token is a secret: no browser or proxy keeps the answer. A GET answer of the user's own
+  // may be kept by the client (never shared) and is revalidated before reuse.
+  EXPECT_EQ(ok->header("cache-control"), "no-store");
+  auto token = std::string(boost::json::parse(ok->body).as_object().at("token").as_string());
+  auto me = with_token(port(), "GET", "/v1/me", token);
+  ASSERT_EQ(me->status, 200);
+  EXPECT_EQ(me->header("cache-control"), "private, no-cache");
 }
 
 TEST_F(E2E, MissingOrGuessedTokensAre401) {

@@ -14,18 +14,21 @@ using namespace std::chrono_literals;
 using testing::block_on;
 
 constexpr Statement kEcho{
-    "test.echo",
+    Plane::any, "test.echo",
     "SELECT $1::int4, $2::int8, $3::text, $4::bool, $5::timestamptz, $6::jsonb, $7::bytea, "
     "$8::uuid, $9::float8"};
-constexpr Statement kAdd{"test.add", "SELECT $1::int8 + $2::int8"};
-constexpr Statement kSleep{"test.sleep", "SELECT pg_sleep($1::float8)"};
-constexpr Statement kBackendPid{"test.pid", "SELECT pg_backend_pid()"};
+constexpr Statement kAdd{Plane::any, "test.add", "SELECT $1::int8 + $2::int8"};
+constexpr Statement kSleep{Plane::any, "test.sleep", "SELECT pg_sleep($1::float8)"};
+constexpr Statement kBackendPid{Plane::any, "test.pid", "SELECT pg_backend_pid()"};
 constexpr Statement kCreateTable{
-    "test.create", "CREATE TABLE IF NOT EXISTS driver_items (id int8 PRIMARY KEY, v text)"};
-constexpr Statement kInsert{"test.insert", "INSERT INTO driver_items (id, v) VALUES ($1, $2)"};
-constexpr Statement kCount{"test.count", "SELECT count(*) FROM driver_items WHERE id = $1"};
-constexpr Statement kBadSql{"test.bad", "SELEC 1"};
-constexpr Statement kDivide{"test.divide", "SELECT 1 / $1::int4"};
+    Plane::any, "test.create",
+    "CREATE TABLE IF NOT EXISTS driver_items (id int8 PRIMARY KEY, v text)"};
+constexpr Statement kInsert{Plane::any, "test.insert",
+                            "INSERT INTO driver_items (id, v) VALUES ($1, $2)"};
+constexpr Statement kCount{Plane::any, "test.count",
+                           "SELECT count(*) FROM driver_items WHERE id = $1"};
+constexpr Statement kBadSql{Plane::any, "test.bad", "SELEC 1"};
+constexpr Statement kDivide{Plane::any, "test.divide", "SELECT 1 / $1::int4"};
 
 Deadline soon() {
   return deadline_after(5s);
@@ -90,7 +93,7 @@ TEST(Driver, BuiltStatementsArePreparedOncePerShapeAndFailuresForgotten) {
       // SQL built at run time, in a string that dies after each query.
       for (std::int64_t i = 0; i < 3; ++i) {
         std::string sql = "SELECT $1::int8 + " + std::to_string(shape);
-        Statement built{"test.built", sql, false};
+        Statement built{Plane::any, "test.built", sql, false};
         Params p(i);
         auto rows = co_await conn->query(built, p, soon());
         EXPECT_TRUE(rows);
@@ -101,21 +104,21 @@ TEST(Driver, BuiltStatementsArePreparedOncePerShapeAndFailuresForgotten) {
     }
     // A built statement that fails to parse is not remembered: fixed, the same text works.
     std::string bad = "SELEC $1::int8";
-    Statement broken{"test.built", bad, false};
+    Statement broken{Plane::any, "test.built", bad, false};
     Params p(std::int64_t{1});
     EXPECT_FALSE(co_await conn->query(broken, p, soon()));
     EXPECT_FALSE(co_await conn->query(broken, p, soon()));  // fails again, not "no such statement"
     bad = "SELECT $1::int8";
-    Statement fixed{"test.built", bad, false};
+    Statement fixed{Plane::any, "test.built", bad, false};
     auto rows = co_await conn->query(fixed, p, soon());
     EXPECT_TRUE(rows) << (rows ? "" : rows.error().detail);
   }());
 }
 
 constexpr Statement kPlanCounts{
-    "test.plan_counts",
+    Plane::any, "test.plan_counts",
     "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1"};
-constexpr Statement kPlanCacheMode{"test.plan_cache_mode",
+constexpr Statement kPlanCacheMode{Plane::any, "test.plan_cache_mode",
                                    "SELECT current_setting('plan_cache_mode')"};
 
 TEST(Driver, AGenericPlanStatementIsPlannedOnceAndTheSettingEndsWithItsSegment) {
@@ -123,8 +126,8 @@ TEST(Driver, AGenericPlanStatementIsPlannedOnceAndTheSettingEndsWithItsSegment) 
     auto conn = co_await testing::connect_test();
     // PostgreSQL plans a prepared statement for its values at its first five executions.
     std::string generic_sql = "SELECT $1::int8 + 7", custom_sql = "SELECT $1::int8 + 8";
-    Statement generic{"test.generic", generic_sql, false, true};
-    Statement custom{"test.custom", custom_sql, false};
+    Statement generic{Plane::any, "test.generic", generic_sql, false, true};
+    Statement custom{Plane::any, "test.custom", custom_sql, false};
     for (std::int64_t i = 0; i < 3; ++i) {
       Params p(i);
       auto a = co_await conn->query(generic, p, soon());
@@ -150,7 +153,7 @@ TEST(Driver, AGenericPlanStatementIsPlannedOnceAndTheSettingEndsWithItsSegment) 
     // A failing one reports its own error, in a pipeline and multiplexed alike; nothing after it
     // runs with the setting.
     std::string divide_sql = "SELECT 1 / $1::int4";
-    Statement divide{"test.generic_divide", divide_sql, false, true};
+    Statement divide{Plane::any, "test.generic_divide", divide_sql, false, true};
     std::vector<Query> batch{{&divide, Params(std::int32_t{0})},
                              {&kPlanCacheMode, Params()},
                              {&divide, Params(std::int32_t{1})}};
@@ -182,7 +185,7 @@ TEST(Driver, AGenericPlanStatementIsPlannedOnceAndTheSettingEndsWithItsSegment) 
 
 TEST(Driver, TheEmbeddedClusterCompressesItsWalAndCheckpointsLessOften) {
   static constexpr Statement kWalSettings{
-      "test.wal_settings",
+      Plane::any, "test.wal_settings",
       "SELECT current_setting('wal_compression') || ' ' || current_setting('max_wal_size') || ' ' "
       "|| current_setting('checkpoint_timeout')"};
   block_on([]() -> asio::awaitable<void> {
@@ -199,7 +202,7 @@ TEST(Driver, TheEmbeddedClusterCompressesItsWalAndCheckpointsLessOften) {
 // The embedded cluster's own URL goes over its Unix socket (no TCP between a server and the
 // database on its host), and the cluster still listens on 127.0.0.1 for everything else.
 TEST(Driver, TheEmbeddedClusterIsReachedOverItsUnixSocketAndStillListensOnTcp) {
-  static constexpr Statement kServerAddress{"test.server_address",
+  static constexpr Statement kServerAddress{Plane::any, "test.server_address",
                                             "SELECT coalesce(host(inet_server_addr()), 'unix')"};
   auto url = testing::test_postgres().url();
   EXPECT_NE(url.find("@/liftoff_test?host=%2F"), std::string::npos) << url;
@@ -241,7 +244,7 @@ TEST(Driver, PipelineRunsIndependentStatementsAndIsolatesFailures) {
 
 TEST(Driver, AMisnamedStatementInAPipelineFailsAloneAndLeavesNothingUnread) {
   // Same name as kAdd, other SQL: a bug in the caller, refused before anything is sent for it.
-  static constexpr Statement kImpostor{"test.add", "SELECT 42"};
+  static constexpr Statement kImpostor{Plane::any, "test.add", "SELECT 42"};
   block_on([]() -> asio::awaitable<void> {
     auto conn = co_await testing::connect_test();
     Params warm(std::int64_t{1}, std::int64_t{1});
@@ -310,7 +313,7 @@ TEST(Driver, ExclusionViolationIsConflict) {
     EXPECT_TRUE(co_await conn->execute_script(
         "CREATE TEMP TABLE driver_bookings (during int4range, EXCLUDE USING gist (during WITH &&))",
         soon()));
-    constexpr Statement kBook{"test.book",
+    constexpr Statement kBook{Plane::any, "test.book",
                               "INSERT INTO driver_bookings VALUES (int4range($1::int4, $2::int4))"};
     EXPECT_TRUE(co_await conn->query(kBook, Params(std::int32_t{1}, std::int32_t{5}), soon()));
     auto overlap = co_await conn->query(kBook, Params(std::int32_t{3}, std::int32_t{8}), soon());
@@ -325,7 +328,8 @@ TEST(Driver, CheckViolationIsValidationFailed) {
     auto conn = co_await testing::connect_test();
     EXPECT_TRUE(co_await conn->execute_script(
         "CREATE TEMP TABLE driver_checked (n int4 CHECK (n > 0))", soon()));
-    constexpr Statement kPut{"test.put_checked", "INSERT INTO driver_checked VALUES ($1::int4)"};
+    constexpr Statement kPut{Plane::any, "test.put_checked",
+                             "INSERT INTO driver_checked VALUES ($1::int4)"};
     auto negative = co_await conn->query(kPut, Params(std::int32_t{-1}), soon());
     CO_ASSERT_FALSE(negative);
     EXPECT_EQ(negative.error().code, Errc::validation_failed);
@@ -343,7 +347,7 @@ TEST(Driver, LockNotAvailableIsRetryable) {
         soon()));
     EXPECT_TRUE(co_await holder->execute_script(
         "BEGIN; SELECT id FROM driver_locked WHERE id = 1 FOR UPDATE", soon()));
-    constexpr Statement kTake{"test.take_nowait",
+    constexpr Statement kTake{Plane::any, "test.take_nowait",
                               "SELECT id FROM driver_locked WHERE id = 1 FOR UPDATE NOWAIT"};
     auto taken = co_await other->query(kTake, Params::none(), soon());
     CO_ASSERT_FALSE(taken);
@@ -360,11 +364,11 @@ TEST(Driver, LockNotAvailableIsRetryable) {
 // that was never stored).
 TEST(Driver, AnErrorAtTheSegmentsSyncFailsItsStatement) {
   static constexpr Statement kDeferred{
-      "test.deferred",
+      Plane::any, "test.deferred",
       "CREATE TEMP TABLE driver_deferred (id int8 UNIQUE DEFERRABLE INITIALLY DEFERRED)"};
-  static constexpr Statement kInsertDeferred{"test.insert_deferred",
+  static constexpr Statement kInsertDeferred{Plane::any, "test.insert_deferred",
                                              "INSERT INTO driver_deferred (id) VALUES ($1)"};
-  static constexpr Statement kCountDeferred{"test.count_deferred",
+  static constexpr Statement kCountDeferred{Plane::any, "test.count_deferred",
                                             "SELECT count(*) FROM driver_deferred"};
   block_on([]() -> asio::awaitable<void> {
     auto conn = co_await testing::connect_test();
@@ -418,26 +422,26 @@ class TransactionTest : public ::testing::Test {
 TEST_F(TransactionTest, CommitPersistsRollbackDiscards) {
   block_on(io, [&]() -> asio::awaitable<void> {
     EXPECT_TRUE(
-        co_await db->query(Intent::write, Tenant::control(), kCreateTable, Params::none(), soon()));
+        co_await db->query(Intent::write, testing::control_scope(), kCreateTable, Params::none()));
     {
-      auto tx = co_await db->begin(Tenant::control(), soon());
+      auto tx = co_await db->begin(testing::control_scope());
       CO_ASSERT_TRUE(tx);
       Params row(std::int64_t{2001}, std::string("committed"));
-      EXPECT_TRUE(co_await tx->query(kInsert, row, soon()));
-      EXPECT_TRUE(co_await tx->commit(soon()));
+      EXPECT_TRUE(co_await tx->query(kInsert, row));
+      EXPECT_TRUE(co_await tx->commit());
     }
     {
-      auto tx = co_await db->begin(Tenant::control(), soon());
+      auto tx = co_await db->begin(testing::control_scope());
       Params row(std::int64_t{2002}, std::string("rolled back"));
-      EXPECT_TRUE(co_await tx->query(kInsert, row, soon()));
-      EXPECT_TRUE(co_await tx->rollback(soon()));
+      EXPECT_TRUE(co_await tx->query(kInsert, row));
+      EXPECT_TRUE(co_await tx->rollback());
     }
     Params a(std::int64_t{2001});
     Params b(std::int64_t{2002});
     auto committed =
-        co_await db->query(Intent::read_your_writes, Tenant::control(), kCount, a, soon());
+        co_await db->query(Intent::read_your_writes, testing::control_scope(), kCount, a);
     auto discarded =
-        co_await db->query(Intent::read_your_writes, Tenant::control(), kCount, b, soon());
+        co_await db->query(Intent::read_your_writes, testing::control_scope(), kCount, b);
     EXPECT_EQ(committed->front().get<std::int64_t>(0), 1);
     EXPECT_EQ(discarded->front().get<std::int64_t>(0), 0);
   }());
@@ -446,19 +450,19 @@ TEST_F(TransactionTest, CommitPersistsRollbackDiscards) {
 TEST_F(TransactionTest, AbandonedTransactionIsRolledBackBeforeReuse) {
   block_on(io, [&]() -> asio::awaitable<void> {
     EXPECT_TRUE(
-        co_await db->query(Intent::write, Tenant::control(), kCreateTable, Params::none(), soon()));
+        co_await db->query(Intent::write, testing::control_scope(), kCreateTable, Params::none()));
     int pid = 0;
     {
-      auto tx = co_await db->begin(Tenant::control(), soon());
+      auto tx = co_await db->begin(testing::control_scope());
       Params row(std::int64_t{3001}, std::string("abandoned"));
-      EXPECT_TRUE(co_await tx->query(kInsert, row, soon()));
-      auto p = co_await tx->query(kBackendPid, Params::none(), soon());
+      EXPECT_TRUE(co_await tx->query(kInsert, row));
+      auto p = co_await tx->query(kBackendPid, Params::none());
       pid = p->front().get<std::int32_t>(0);
       // Leaves scope without commit or rollback: an early return on some error path.
     }
     auto timer = asio::steady_timer(co_await asio::this_coro::executor, 50ms);
     co_await timer.async_wait(asio::use_awaitable);
-    auto lease = co_await db->acquire(Intent::write, Tenant::control(), soon());
+    auto lease = co_await db->acquire(Intent::write, testing::control_scope());
     auto p = co_await (*lease)->query(kBackendPid, Params::none(), soon());
     EXPECT_EQ(p->front().get<std::int32_t>(0), pid);  // same pooled connection (pool size 1)
     EXPECT_EQ((*lease)->transaction_state(), TransactionState::idle);
@@ -471,17 +475,17 @@ TEST_F(TransactionTest, AbandonedTransactionIsRolledBackBeforeReuse) {
 TEST_F(TransactionTest, ErrorInsideTransactionFailsCommit) {
   block_on(io, [&]() -> asio::awaitable<void> {
     EXPECT_TRUE(
-        co_await db->query(Intent::write, Tenant::control(), kCreateTable, Params::none(), soon()));
+        co_await db->query(Intent::write, testing::control_scope(), kCreateTable, Params::none()));
     {
-      auto tx = co_await db->begin(Tenant::control(), soon());
+      auto tx = co_await db->begin(testing::control_scope());
       Params row(std::int64_t{4001}, std::string("x"));
-      EXPECT_TRUE(co_await tx->query(kInsert, row, soon()));
-      EXPECT_FALSE(co_await tx->query(kInsert, row, soon()));  // duplicate: aborts the transaction
-      auto committed = co_await tx->commit(soon());
+      EXPECT_TRUE(co_await tx->query(kInsert, row));
+      EXPECT_FALSE(co_await tx->query(kInsert, row));  // duplicate: aborts the transaction
+      auto committed = co_await tx->commit();
       EXPECT_FALSE(committed);
     }  // the transaction owns the only connection until here
     Params id(std::int64_t{4001});
-    auto count = co_await db->query(Intent::write, Tenant::control(), kCount, id, soon());
+    auto count = co_await db->query(Intent::write, testing::control_scope(), kCount, id);
     EXPECT_TRUE(count) << (count ? "" : count.error().detail);
     if (count) {
       EXPECT_EQ(count->front().get<std::int64_t>(0), 0);
@@ -493,36 +497,36 @@ TEST_F(TransactionTest, ErrorInsideTransactionFailsCommit) {
 // (its isolation level), a failing first statement fails the commit, and a transaction that ran
 // nothing commits and rolls back without a word to the server.
 TEST_F(TransactionTest, BeginTravelsWithTheFirstStatement) {
-  static constexpr Statement kIsolation{"test.isolation",
+  static constexpr Statement kIsolation{Plane::any, "test.isolation",
                                         "SELECT current_setting('transaction_isolation')"};
   block_on(io, [&]() -> asio::awaitable<void> {
     EXPECT_TRUE(
-        co_await db->query(Intent::write, Tenant::control(), kCreateTable, Params::none(), soon()));
+        co_await db->query(Intent::write, testing::control_scope(), kCreateTable, Params::none()));
     {
-      auto tx = co_await db->begin(Tenant::control(), soon(), Isolation::repeatable_read);
-      auto level = co_await tx->query(kIsolation, Params::none(), soon());
+      auto tx = co_await db->begin(testing::control_scope(), Isolation::repeatable_read);
+      auto level = co_await tx->query(kIsolation, Params::none());
       EXPECT_TRUE(level);
       if (level) {
         EXPECT_EQ(level->front().get<std::string>(0), "repeatable read");
       }
-      EXPECT_TRUE(co_await tx->commit(soon()));
+      EXPECT_TRUE(co_await tx->commit());
     }
     {
-      auto tx = co_await db->begin(Tenant::control(), soon());
+      auto tx = co_await db->begin(testing::control_scope());
       Params row(std::int64_t{6001}, std::string("first"));
-      EXPECT_FALSE(co_await tx->query(kDivide, Params(std::int32_t{0}), soon()));
-      EXPECT_FALSE(co_await tx->query(kInsert, row, soon()));  // the transaction is aborted
-      EXPECT_FALSE(co_await tx->commit(soon()));
+      EXPECT_FALSE(co_await tx->query(kDivide, Params(std::int32_t{0})));
+      EXPECT_FALSE(co_await tx->query(kInsert, row));  // the transaction is aborted
+      EXPECT_FALSE(co_await tx->commit());
     }
     {
-      auto tx = co_await db->begin(Tenant::control(), soon());
-      EXPECT_TRUE(co_await tx->commit(soon()));
+      auto tx = co_await db->begin(testing::control_scope());
+      EXPECT_TRUE(co_await tx->commit());
     }
     {
-      auto tx = co_await db->begin(Tenant::control(), soon());
-      EXPECT_TRUE(co_await tx->rollback(soon()));
+      auto tx = co_await db->begin(testing::control_scope());
+      EXPECT_TRUE(co_await tx->rollback());
     }
-    auto lease = co_await db->acquire(Intent::write, Tenant::control(), soon());
+    auto lease = co_await db->acquire(Intent::write, testing::control_scope());
     EXPECT_EQ((*lease)->transaction_state(), TransactionState::idle);
     Params id(std::int64_t{6001});
     auto count = co_await (*lease)->query(kCount, id, soon());
@@ -536,7 +540,7 @@ TEST_F(TransactionTest, BeginTravelsWithTheFirstStatement) {
 TEST_F(TransactionTest, StatementMetricsAreLabelledByName) {
   block_on(io, [&]() -> asio::awaitable<void> {
     Params p(std::int64_t{1}, std::int64_t{2});
-    EXPECT_TRUE(co_await db->query(Intent::read, Tenant::control(), kAdd, p, soon()));
+    EXPECT_TRUE(co_await db->query(Intent::read, testing::control_scope(), kAdd, p));
   }());
   auto text = registry.render();
   EXPECT_NE(text.find("db_query_duration_seconds_count{statement=\"test.add\"} 1"),
@@ -547,29 +551,29 @@ TEST_F(TransactionTest, StatementMetricsAreLabelledByName) {
 TEST_F(TransactionTest, CommitAfterRunsTheLastStatementAndCommitsInOneGo) {
   block_on(io, [&]() -> asio::awaitable<void> {
     EXPECT_TRUE(
-        co_await db->query(Intent::write, Tenant::control(), kCreateTable, Params::none(), soon()));
+        co_await db->query(Intent::write, testing::control_scope(), kCreateTable, Params::none()));
     {
-      auto tx = co_await db->begin(Tenant::control(), soon());
+      auto tx = co_await db->begin(testing::control_scope());
       Params row(std::int64_t{5001}, std::string("last"));
-      auto done = co_await tx->commit_after(kInsert, row, soon());
+      auto done = co_await tx->commit_after(kInsert, row);
       EXPECT_TRUE(done) << (done ? "" : done.error().detail);
       EXPECT_FALSE(tx->open());
     }
     {
       // The last statement fails: nothing of the transaction survives.
-      auto tx = co_await db->begin(Tenant::control(), soon());
+      auto tx = co_await db->begin(testing::control_scope());
       Params fresh(std::int64_t{5002}, std::string("x"));
-      EXPECT_TRUE(co_await tx->query(kInsert, fresh, soon()));
+      EXPECT_TRUE(co_await tx->query(kInsert, fresh));
       Params duplicate(std::int64_t{5001}, std::string("again"));
-      auto failed = co_await tx->commit_after(kInsert, duplicate, soon());
+      auto failed = co_await tx->commit_after(kInsert, duplicate);
       EXPECT_FALSE(failed);
       if (!failed) co_return;
       EXPECT_EQ(failed.error().code, Errc::conflict);
     }
     Params a(std::int64_t{5001});
     Params b(std::int64_t{5002});
-    auto kept = co_await db->query(Intent::write, Tenant::control(), kCount, a, soon());
-    auto gone = co_await db->query(Intent::write, Tenant::control(), kCount, b, soon());
+    auto kept = co_await db->query(Intent::write, testing::control_scope(), kCount, a);
+    auto gone = co_await db->query(Intent::write, testing::control_scope(), kCount, b);
     EXPECT_EQ(kept->front().get<std::int64_t>(0), 1);
     EXPECT_EQ(gone->front().get<std::int64_t>(0), 0);
   }());

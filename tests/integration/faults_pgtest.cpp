@@ -17,7 +17,7 @@ using namespace std::chrono_literals;
 using testing::block_on;
 using testing::TcpProxy;
 
-constexpr Statement kOne{"faults.one", "SELECT 1::int8"};
+constexpr Statement kOne{Plane::any, "faults.one", "SELECT 1::int8"};
 
 Deadline soon() {
   return deadline_after(10s);
@@ -78,7 +78,7 @@ TEST(Faults, ADelayedConnectionStillAnswersInOrder) {
   block_on([&]() -> asio::awaitable<void> {
     auto conn = co_await testing::connect_test(url_through(proxy));
     if (!conn) co_return;
-    constexpr Statement kEcho{"faults.echo", "SELECT $1::int8"};
+    constexpr Statement kEcho{Plane::any, "faults.echo", "SELECT $1::int8"};
     std::vector<Query> queries;
     std::vector<Params> params;
     params.reserve(5);
@@ -114,9 +114,9 @@ TEST(Faults, ATerminatedBackendIsUnavailableAndUnusable) {
     auto victim = co_await testing::connect_test();
     auto admin = co_await testing::connect_test();
     if (!victim || !admin) co_return;
-    constexpr Statement kSleep{"faults.sleep", "SELECT pg_sleep(30)"};
+    constexpr Statement kSleep{Plane::any, "faults.sleep", "SELECT pg_sleep(30)"};
     constexpr Statement kTerminate{
-        "faults.terminate",
+        Plane::any, "faults.terminate",
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT "
         "pg_sleep(30)' AND state = 'active'"};
     std::optional<Result<Rows>> result;

@@ -14,7 +14,7 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using testing::block_on;
 
-constexpr Statement kCountWidgets{"migtest.count", "SELECT count(*) FROM widgets"};
+constexpr Statement kCountWidgets{Plane::any, "migtest.count", "SELECT count(*) FROM widgets"};
 
 const std::vector<Migration> kMigrations = {
     {1, "widgets", "CREATE TABLE widgets (id bigserial PRIMARY KEY, name text NOT NULL);"},
@@ -147,7 +147,7 @@ TEST(Migrations, EmbeddedMigrationsAreOrderedAndApply) {
     EXPECT_TRUE(applied) << (applied ? "" : applied.error().detail);
     // Searches never read a GIN pending list (0008): writes put words straight into the index.
     static constexpr Statement kOptions{
-        "test.search_index_options",
+        Plane::any, "test.search_index_options",
         "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = "
         "'records_search_idx'"};
     Params none;

@@ -14,8 +14,8 @@ using namespace std::chrono_literals;
 using testing::block_on;
 using testing::sleep_for;
 
-constexpr Statement kPid{"pooltest.pid", "SELECT pg_backend_pid()"};
-constexpr Statement kSleep{"pooltest.sleep", "SELECT pg_sleep($1::float8)"};
+constexpr Statement kPid{Plane::any, "pooltest.pid", "SELECT pg_backend_pid()"};
+constexpr Statement kSleep{Plane::any, "pooltest.sleep", "SELECT pg_sleep($1::float8)"};
 
 std::unique_ptr<Database> make_database(core::Registry& registry, std::size_t size,
                                         std::chrono::milliseconds timeout) {
@@ -42,11 +42,10 @@ TEST(PoolWithServer, ConcurrentQueriesShareABoundedPool) {
           ex,
           [&]() -> asio::awaitable<void> {
             Params p(0.01);
-            auto slept = co_await db->query(Intent::write, Tenant::control(), kSleep, p,
-                                            deadline_after(10s));
+            auto slept = co_await db->query(Intent::write, testing::control_scope(10s), kSleep, p);
             EXPECT_TRUE(slept);
-            auto pid = co_await db->query(Intent::write, Tenant::control(), kPid, Params::none(),
-                                          deadline_after(10s));
+            auto pid = co_await db->query(Intent::write, testing::control_scope(10s), kPid,
+                                          Params::none());
             if (pid) pids.insert(pid->front().get<std::int32_t>(0));
             ++done;
           },
@@ -64,11 +63,11 @@ TEST(PoolWithServer, ExhaustionTimesOutWithUnavailable) {
   asio::io_context io(1);
   auto db = make_database(registry, 1, 100ms);
   block_on(io, [&]() -> asio::awaitable<void> {
-    auto held = co_await db->acquire(Intent::write, Tenant::control(), deadline_after(5s));
+    auto held = co_await db->acquire(Intent::write, testing::control_scope(5s));
     EXPECT_TRUE(held);
     // The pool's acquire_timeout (100 ms) ends the wait, not the caller's 5 s deadline: the answer
     // is unavailable (503), not timeout.
-    auto second = co_await db->acquire(Intent::write, Tenant::control(), deadline_after(5s));
+    auto second = co_await db->acquire(Intent::write, testing::control_scope(5s));
     EXPECT_FALSE(second);
     EXPECT_EQ(second.error().code, Errc::unavailable);
   }());
@@ -82,16 +81,14 @@ TEST(PoolWithServer, RecoversAfterTheServerRestarts) {
   auto db = make_database(registry, 2, 2s);
   int before = 0;
   block_on(io, [&]() -> asio::awaitable<void> {
-    auto pid = co_await db->query(Intent::write, Tenant::control(), kPid, Params::none(),
-                                  deadline_after(5s));
+    auto pid = co_await db->query(Intent::write, testing::control_scope(5s), kPid, Params::none());
     CO_ASSERT_TRUE(pid);
     before = pid->front().get<std::int32_t>(0);
   }());
 
   ASSERT_TRUE(testing::test_postgres().stop());
   block_on(io, [&]() -> asio::awaitable<void> {
-    auto down = co_await db->query(Intent::write, Tenant::control(), kPid, Params::none(),
-                                   deadline_after(2s));
+    auto down = co_await db->query(Intent::write, testing::control_scope(2s), kPid, Params::none());
     EXPECT_FALSE(down);
     EXPECT_EQ(down.error().code, Errc::unavailable);
   }());
@@ -101,8 +98,7 @@ TEST(PoolWithServer, RecoversAfterTheServerRestarts) {
     // Backoff after the failed connect lasts at most 200 ms here; retry for a few seconds.
     Result<Rows> pid = make_error(Errc::unavailable, "not tried");
     for (int attempt = 0; attempt < 50 && !pid; ++attempt) {
-      pid = co_await db->query(Intent::write, Tenant::control(), kPid, Params::none(),
-                               deadline_after(2s));
+      pid = co_await db->query(Intent::write, testing::control_scope(2s), kPid, Params::none());
       if (!pid) co_await sleep_for(100ms);
     }
     EXPECT_TRUE(pid) << (pid ? "" : pid.error().detail);

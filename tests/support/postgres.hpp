@@ -15,6 +15,14 @@ namespace liftoff::testing {
 db::EmbeddedPostgres& test_postgres();
 std::string test_database_url();
 
+// The control plane's scope with `budget` from now, for tests that call Database directly. (A
+// function, not a braced Scope{...} in the co_await expression: GCC 12 destroys such a temporary
+// twice, seen by ASan as a bad free.)
+[[nodiscard]] inline db::Scope control_scope(
+    std::chrono::milliseconds budget = std::chrono::seconds(5)) {
+  return db::Scope{db::Tenant::control(), db::deadline_after(budget), {}, std::nullopt};
+}
+
 // A connection to `url` (default: the test database); fails the test when it cannot connect.
 boost::asio::awaitable<std::shared_ptr<db::Connection>> connect_test(std::string url = {});
 

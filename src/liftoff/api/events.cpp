@@ -30,6 +30,8 @@ struct StreamPlan {
   std::string token;
   std::string org_text;
   db::Uuid org_id;
+  db::Scope scope;           // the request's, for the org; renewed for each step of the stream
+  Clock::duration budget{};  // the time each step has: the request's
   std::shared_ptr<const records::Collection> collection;
   std::optional<records::FilterNode> filter;
   std::optional<EventPosition> resume;  // from Last-Event-ID
@@ -117,7 +119,8 @@ asio::awaitable<void> run_stream(http::Stream& stream, const StreamPlan& plan,
         if (wait.count() == 0) break;
         co_await stream.wait_until(Clock::now() + wait);
       }
-      auto page = co_await hub.replay(plan.org_id, plan.collection->name, after, last, kReplayPage);
+      auto page = co_await hub.replay(plan.scope.renewed(plan.budget), plan.collection->name, after,
+                                      last, kReplayPage);
       if (!page) co_return;
       if (first && page->first_at &&
           *page->first_at < std::chrono::time_point_cast<std::chrono::microseconds>(
@@ -148,7 +151,8 @@ asio::awaitable<void> run_stream(http::Stream& stream, const StreamPlan& plan,
     auto now = Clock::now();
     if (!events.empty() || now >= next_heartbeat) {
       // Access may have ended (membership removed, session or key revoked): ask again.
-      auto still = co_await authorize(identity, plan.token, plan.org_text, Action::records_read);
+      auto still = co_await authorize(identity, plan.scope.renewed(plan.budget).control(),
+                                      plan.token, plan.org_text, Action::records_read);
       if (!still) co_return;
     }
     out.clear();
@@ -178,15 +182,18 @@ void add_event_routes(http::Router& router, identity::IdentityService& identity,
         auto token = bearer_token(ctx);
         if (!token) co_return problem(token.error(), ctx);
         auto org_text = ctx.param("org").value_or("");
-        auto who = co_await authorize(identity, *token, org_text, Action::records_read);
+        auto who =
+            co_await authorize(identity, scope_of(ctx), *token, org_text, Action::records_read);
         if (!who) co_return problem(who.error(), ctx);
         auto query = http::parse_query(ctx.query, {"filter"});
         if (!query) co_return problem(query.error(), ctx);
-        auto collection = co_await records.collection(who->access.org_id, *ctx.param("collection"));
+        auto collection = co_await records.collection(who->scope, *ctx.param("collection"));
         if (!collection) co_return problem(collection.error(), ctx);
         StreamPlan plan{*token,
                         std::string(*ctx.param("org")),
                         who->access.org_id,
+                        who->scope,
+                        ctx.deadline - ctx.received_at,
                         *collection,
                         std::nullopt,
                         std::nullopt};
@@ -213,7 +220,7 @@ void add_event_routes(http::Router& router, identity::IdentityService& identity,
         // Registered before the answer goes out: a change committed after the client sees 200
         // reaches it. Registered at the head: what came before, the stream replays from the log
         // itself, so the hub never reads an old backlog for one subscriber.
-        auto head = co_await records.org_state(who->access.org_id);
+        auto head = co_await records.org_state(who->scope);
         if (!head) co_return problem(head.error(), ctx);
         auto executor = co_await asio::this_coro::executor;
         auto subscriber = std::make_shared<records::Subscriber>(

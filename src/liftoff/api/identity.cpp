@@ -21,10 +21,6 @@ json::object issued_json(const identity::IssuedSession& issued) {
           {"expires_at", core::format_rfc3339(issued.expires_at)}};
 }
 
-identity::ClientInfo client_of(const http::RequestContext& ctx) {
-  return {std::string(ctx.remote), std::string(ctx.request[http::beast_http::field::user_agent])};
-}
-
 }  // namespace
 
 void add_identity_routes(http::Router& router, identity::IdentityService& service) {
@@ -32,43 +28,42 @@ void add_identity_routes(http::Router& router, identity::IdentityService& servic
              [&service](http::RequestContext& ctx) -> Awaitable {
                auto fields = string_fields(ctx.request, {"email", "password", "name"});
                if (!fields) co_return problem(fields.error(), ctx);
-               auto client = client_of(ctx);
-               auto issued = co_await service.signup((*fields)["email"], (*fields)["password"],
-                                                     (*fields)["name"], client);
+               auto issued = co_await service.signup(scope_of(ctx), (*fields)["email"],
+                                                     (*fields)["password"], (*fields)["name"]);
                if (!issued) co_return problem(issued.error(), ctx);
                co_return http::json_response(status::created, issued_json(*issued));
              });
 
-  router.add(
-      http::Verb::post, "/v1/auth/login", [&service](http::RequestContext& ctx) -> Awaitable {
-        auto fields = string_fields(ctx.request, {"email", "password"});
-        if (!fields) co_return problem(fields.error(), ctx);
-        auto client = client_of(ctx);
-        auto issued = co_await service.login((*fields)["email"], (*fields)["password"], client);
-        if (!issued) co_return problem(issued.error(), ctx);
-        co_return http::json_response(status::ok, issued_json(*issued));
-      });
+  router.add(http::Verb::post, "/v1/auth/login",
+             [&service](http::RequestContext& ctx) -> Awaitable {
+               auto fields = string_fields(ctx.request, {"email", "password"});
+               if (!fields) co_return problem(fields.error(), ctx);
+               auto issued =
+                   co_await service.login(scope_of(ctx), (*fields)["email"], (*fields)["password"]);
+               if (!issued) co_return problem(issued.error(), ctx);
+               co_return http::json_response(status::ok, issued_json(*issued));
+             });
 
   router.add(http::Verb::post, "/v1/auth/logout",
              [&service](http::RequestContext& ctx) -> Awaitable {
                auto who = co_await authenticate_user(service, ctx);
                if (!who) co_return problem(who.error(), ctx);
-               auto done = co_await service.logout(*who);
+               auto done = co_await service.logout(scope_of(ctx, *who), *who);
                if (!done) co_return problem(done.error(), ctx);
                co_return no_content();
              });
 
-  router.add(http::Verb::post, "/v1/auth/password",
-             [&service](http::RequestContext& ctx) -> Awaitable {
-               auto who = co_await authenticate_user(service, ctx);
-               if (!who) co_return problem(who.error(), ctx);
-               auto fields = string_fields(ctx.request, {"current_password", "new_password"});
-               if (!fields) co_return problem(fields.error(), ctx);
-               auto done = co_await service.change_password(*who, (*fields)["current_password"],
-                                                            (*fields)["new_password"]);
-               if (!done) co_return problem(done.error(), ctx);
-               co_return no_content();
-             });
+  router.add(
+      http::Verb::post, "/v1/auth/password", [&service](http::RequestContext& ctx) -> Awaitable {
+        auto who = co_await authenticate_user(service, ctx);
+        if (!who) co_return problem(who.error(), ctx);
+        auto fields = string_fields(ctx.request, {"current_password", "new_password"});
+        if (!fields) co_return problem(fields.error(), ctx);
+        auto done = co_await service.change_password(
+            scope_of(ctx, *who), *who, (*fields)["current_password"], (*fields)["new_password"]);
+        if (!done) co_return problem(done.error(), ctx);
+        co_return no_content();
+      });
 
   router.add(http::Verb::get, "/v1/me", [&service](http::RequestContext& ctx) -> Awaitable {
     auto who = co_await authenticate_user(service, ctx);
@@ -87,7 +82,7 @@ void add_identity_routes(http::Router& router, identity::IdentityService& servic
   router.add(http::Verb::get, "/v1/sessions", [&service](http::RequestContext& ctx) -> Awaitable {
     auto who = co_await authenticate_user(service, ctx);
     if (!who) co_return problem(who.error(), ctx);
-    auto sessions = co_await service.sessions(*who);
+    auto sessions = co_await service.sessions(scope_of(ctx, *who), *who);
     if (!sessions) co_return problem(sessions.error(), ctx);
     json::array list;
     for (const auto& s : *sessions) {
@@ -109,7 +104,7 @@ void add_identity_routes(http::Router& router, identity::IdentityService& servic
                if (!who) co_return problem(who.error(), ctx);
                auto id = db::Uuid::parse(*ctx.param("id"));
                if (!id) co_return problem(make_error(Errc::not_found, "no such session"), ctx);
-               auto done = co_await service.revoke(*who, *id);
+               auto done = co_await service.revoke(scope_of(ctx, *who), *who, *id);
                if (!done) co_return problem(done.error(), ctx);
                co_return no_content();
              });

@@ -135,8 +135,7 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
     if (!who) co_return problem(who.error(), ctx);
     auto fields = string_fields(ctx.request, {"name"});
     if (!fields) co_return problem(fields.error(), ctx);
-    auto caller = caller_of(std::move(*who), ctx);
-    auto org = co_await orgs.create(caller, (*fields)["name"]);
+    auto org = co_await orgs.create(scope_of(ctx, *who), *who, (*fields)["name"]);
     if (!org) co_return problem(org.error(), ctx);
     co_return http::json_response(status::created, org_json(*org));
   });
@@ -144,7 +143,7 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
   router.add(http::Verb::get, "/v1/orgs", [&](http::RequestContext& ctx) -> Awaitable {
     auto who = co_await authenticate_user(identity, ctx);
     if (!who) co_return problem(who.error(), ctx);
-    auto list = co_await orgs.list(*who);
+    auto list = co_await orgs.list(scope_of(ctx, *who), *who);
     if (!list) co_return problem(list.error(), ctx);
     json::array items;
     for (const auto& org : *list) items.push_back(org_json(org));
@@ -154,7 +153,7 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
   router.add(http::Verb::get, "/v1/orgs/{org}", [&](http::RequestContext& ctx) -> Awaitable {
     auto who = co_await authorize(identity, ctx, Action::org_read);
     if (!who) co_return problem(who.error(), ctx);
-    auto org = co_await orgs.get(who->access);
+    auto org = co_await orgs.get(who->scope, who->access);
     if (!org) co_return problem(org.error(), ctx);
     co_return http::json_response(status::ok, org_json(*org));
   });
@@ -164,8 +163,7 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
     if (!who) co_return problem(who.error(), ctx);
     auto fields = string_fields(ctx.request, {"name"});
     if (!fields) co_return problem(fields.error(), ctx);
-    auto caller = caller_of(std::move(who->principal), ctx);
-    auto org = co_await orgs.rename(caller, who->access.org_id, (*fields)["name"]);
+    auto org = co_await orgs.rename(who->scope, who->principal, (*fields)["name"]);
     if (!org) co_return problem(org.error(), ctx);
     co_return http::json_response(status::ok, org_json(*org));
   });
@@ -173,8 +171,7 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
   router.add(http::Verb::delete_, "/v1/orgs/{org}", [&](http::RequestContext& ctx) -> Awaitable {
     auto who = co_await authorize(identity, ctx, Action::org_delete);
     if (!who) co_return problem(who.error(), ctx);
-    auto caller = caller_of(std::move(who->principal), ctx);
-    auto org = co_await orgs.remove(caller, who->access.org_id);
+    auto org = co_await orgs.remove(who->scope, who->principal);
     if (!org) co_return problem(org.error(), ctx);
     co_return http::json_response(status::ok, org_json(*org));
   });
@@ -184,8 +181,7 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
              [&](http::RequestContext& ctx) -> Awaitable {
                auto who = co_await authenticate(identity, ctx);
                if (!who) co_return problem(who.error(), ctx);
-               auto caller = caller_of(std::move(*who), ctx);
-               auto org = co_await orgs.restore(caller, *ctx.param("org"));
+               auto org = co_await orgs.restore(scope_of(ctx, *who), *who, *ctx.param("org"));
                if (!org) co_return problem(org.error(), ctx);
                co_return http::json_response(status::ok, org_json(*org));
              });
@@ -208,7 +204,7 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
                                      ctx);
                  }
                }
-               auto members = co_await orgs.members(who->access, after, *limit);
+               auto members = co_await orgs.members(who->scope, who->access, after, *limit);
                if (!members) co_return problem(members.error(), ctx);
                json::array items;
                for (const auto& m : *members) items.push_back(member_json(m));
@@ -227,9 +223,8 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
                if (!fields) co_return problem(fields.error(), ctx);
                auto role = role_field((*fields)["role"]);
                if (!role) co_return problem(role.error(), ctx);
-               auto caller = caller_of(std::move(who->principal), ctx);
                auto member =
-                   co_await orgs.change_role(caller, who->access.org_id, *ctx.param("user"), *role);
+                   co_await orgs.change_role(who->scope, who->principal, *ctx.param("user"), *role);
                if (!member) co_return problem(member.error(), ctx);
                co_return http::json_response(status::ok, member_json(*member));
              });
@@ -239,9 +234,8 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
                // Anyone may leave; removing others is checked in the transaction.
                auto who = co_await authorize(identity, ctx, Action::org_read);
                if (!who) co_return problem(who.error(), ctx);
-               auto caller = caller_of(std::move(who->principal), ctx);
                auto done =
-                   co_await orgs.remove_member(caller, who->access.org_id, *ctx.param("user"));
+                   co_await orgs.remove_member(who->scope, who->principal, *ctx.param("user"));
                if (!done) co_return problem(done.error(), ctx);
                co_return no_content();
              });
@@ -254,9 +248,8 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
                if (!fields) co_return problem(fields.error(), ctx);
                auto role = role_field((*fields)["role"]);
                if (!role) co_return problem(role.error(), ctx);
-               auto caller = caller_of(std::move(who->principal), ctx);
                auto invitation =
-                   co_await orgs.invite(caller, who->access.org_id, (*fields)["email"], *role);
+                   co_await orgs.invite(who->scope, who->principal, (*fields)["email"], *role);
                if (!invitation) co_return problem(invitation.error(), ctx);
                co_return http::json_response(status::created, invitation_json(*invitation));
              });
@@ -265,7 +258,7 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
       http::Verb::get, "/v1/orgs/{org}/invitations", [&](http::RequestContext& ctx) -> Awaitable {
         auto who = co_await authorize(identity, ctx, Action::invitations_manage);
         if (!who) co_return problem(who.error(), ctx);
-        auto list = co_await orgs.invitations(who->access);
+        auto list = co_await orgs.invitations(who->scope, who->access);
         if (!list) co_return problem(list.error(), ctx);
         json::array items;
         for (const auto& i : *list) items.push_back(invitation_json(i));
@@ -276,8 +269,7 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
              [&](http::RequestContext& ctx) -> Awaitable {
                auto who = co_await authorize(identity, ctx, Action::invitations_manage);
                if (!who) co_return problem(who.error(), ctx);
-               auto caller = caller_of(std::move(who->principal), ctx);
-               auto done = co_await orgs.revoke_invitation(caller, who->access.org_id,
+               auto done = co_await orgs.revoke_invitation(who->scope, who->principal,
                                                            *ctx.param("invitation"));
                if (!done) co_return problem(done.error(), ctx);
                co_return no_content();
@@ -287,8 +279,8 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
              [&](http::RequestContext& ctx) -> Awaitable {
                auto who = co_await authenticate_user(identity, ctx);
                if (!who) co_return problem(who.error(), ctx);
-               auto caller = caller_of(std::move(*who), ctx);
-               auto org = co_await orgs.accept_invitation(caller, *ctx.param("token"));
+               auto org =
+                   co_await orgs.accept_invitation(scope_of(ctx, *who), *who, *ctx.param("token"));
                if (!org) co_return problem(org.error(), ctx);
                co_return http::json_response(status::ok, org_json(*org));
              });
@@ -301,9 +293,8 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
         if (!fields) co_return problem(fields.error(), ctx);
         auto role = role_field((*fields)["role"]);
         if (!role) co_return problem(role.error(), ctx);
-        auto caller = caller_of(std::move(who->principal), ctx);
         auto key =
-            co_await orgs.create_api_key(caller, who->access.org_id, (*fields)["name"], *role);
+            co_await orgs.create_api_key(who->scope, who->principal, (*fields)["name"], *role);
         if (!key) co_return problem(key.error(), ctx);
         co_return http::json_response(status::created, api_key_json(*key));
       });
@@ -312,7 +303,7 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
       http::Verb::get, "/v1/orgs/{org}/api-keys", [&](http::RequestContext& ctx) -> Awaitable {
         auto who = co_await authorize(identity, ctx, Action::api_keys_manage);
         if (!who) co_return problem(who.error(), ctx);
-        auto keys = co_await orgs.api_keys(who->access);
+        auto keys = co_await orgs.api_keys(who->scope, who->access);
         if (!keys) co_return problem(keys.error(), ctx);
         json::array items;
         for (const auto& k : *keys) items.push_back(api_key_json(k));
@@ -323,9 +314,8 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
              [&](http::RequestContext& ctx) -> Awaitable {
                auto who = co_await authorize(identity, ctx, Action::api_keys_manage);
                if (!who) co_return problem(who.error(), ctx);
-               auto caller = caller_of(std::move(who->principal), ctx);
                auto done =
-                   co_await orgs.revoke_api_key(caller, who->access.org_id, *ctx.param("key"));
+                   co_await orgs.revoke_api_key(who->scope, who->principal, *ctx.param("key"));
                if (!done) co_return problem(done.error(), ctx);
                co_return no_content();
              });
@@ -339,7 +329,7 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
         if (!filter) co_return problem(filter.error(), ctx);
         if (auto within = records.admit_read(who->access.org_id); !within)
           co_return problem(within.error(), ctx);
-        auto events = co_await audit::list(database, who->access.org_id, *filter);
+        auto events = co_await audit::list(database, who->scope, *filter);
         if (!events) co_return problem(events.error(), ctx);
         std::string body = R"({"events":[)";
         for (std::size_t i = 0; i < events->size(); ++i) {
@@ -376,14 +366,16 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
         if (auto within = records.admit_read(org_id); !within)
           co_return problem(within.error(), ctx);
         if (!filter->before_seq) {
-          auto head = co_await audit::head(database, org_id);
+          auto head = co_await audit::head(database, who->scope);
           if (!head) co_return problem(head.error(), ctx);
           filter->before_seq = *head + 1;
         }
-        auto next = co_await audit::continuation(database, org_id, *filter, limit);
+        auto next = co_await audit::continuation(database, who->scope, *filter, limit);
         if (!next) co_return problem(next.error(), ctx);
-        ctx.stream = [&database, &records, org_id, filter = *filter,
-                      limit](http::Stream& stream) mutable -> asio::awaitable<void> {
+        // The export outlives the request's deadline: each page has the request's time again.
+        ctx.stream = [&database, &records, org_id, filter = *filter, limit, scope = who->scope,
+                      budget = ctx.deadline - ctx.received_at](
+                         http::Stream& stream) mutable -> asio::awaitable<void> {
           std::string chunk;
           std::int32_t remaining = limit;
           while (remaining > 0 && !stream.closing()) {
@@ -393,7 +385,7 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
               continue;
             }
             filter.limit = std::min(remaining, kExportPage);
-            auto events = co_await audit::list(database, org_id, filter);
+            auto events = co_await audit::list(database, scope.renewed(budget), filter);
             if (!events) throw ErrorException(events.error());
             chunk.clear();
             for (const auto& e : *events) {

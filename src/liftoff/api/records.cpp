@@ -216,10 +216,8 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
       if (!fields) invalid.fields.push_back({"fields", "is required"});
       co_return problem(invalid, ctx);
     }
-    auto actor = caller_of(std::move(who->principal), ctx).actor();
     std::string name_text(name->get_string());
-    auto created =
-        co_await service.create_collection(actor, who->access.org_id, name_text, *fields);
+    auto created = co_await service.create_collection(who->scope, name_text, *fields);
     if (!created) co_return problem(created.error(), ctx);
     co_return http::json_response(status::created, records::collection_json(*created));
   });
@@ -227,7 +225,7 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
   router.add(http::Verb::get, collections, [&](http::RequestContext& ctx) -> Awaitable {
     auto who = co_await authorize(identity, ctx, Action::records_read);
     if (!who) co_return problem(who.error(), ctx);
-    auto list = co_await service.collections(who->access.org_id);
+    auto list = co_await service.collections(who->scope);
     if (!list) co_return problem(list.error(), ctx);
     json::array items;
     for (const auto& c : *list) items.push_back(records::collection_json(c));
@@ -237,7 +235,7 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
   router.add(http::Verb::get, one_collection, [&](http::RequestContext& ctx) -> Awaitable {
     auto who = co_await authorize(identity, ctx, Action::records_read);
     if (!who) co_return problem(who.error(), ctx);
-    auto c = co_await service.collection(who->access.org_id, *ctx.param("collection"));
+    auto c = co_await service.collection(who->scope, *ctx.param("collection"));
     if (!c) co_return problem(c.error(), ctx);
     co_return http::json_response(status::ok, records::collection_json(**c));
   });
@@ -256,9 +254,7 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
                                   {{"add", "or rename, drop, indexed, unique is required"}}},
                             ctx);
         }
-        auto actor = caller_of(std::move(who->principal), ctx).actor();
-        auto changed = co_await service.change_schema(actor, who->access.org_id,
-                                                      *ctx.param("collection"), *body);
+        auto changed = co_await service.change_schema(who->scope, *ctx.param("collection"), *body);
         if (!changed) co_return problem(changed.error(), ctx);
         co_return http::json_response(status::ok, records::collection_json(*changed));
       });
@@ -266,9 +262,7 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
   router.add(http::Verb::delete_, one_collection, [&](http::RequestContext& ctx) -> Awaitable {
     auto who = co_await authorize(identity, ctx, Action::schema_manage);
     if (!who) co_return problem(who.error(), ctx);
-    auto actor = caller_of(std::move(who->principal), ctx).actor();
-    auto done =
-        co_await service.delete_collection(actor, who->access.org_id, *ctx.param("collection"));
+    auto done = co_await service.delete_collection(who->scope, *ctx.param("collection"));
     if (!done) co_return problem(done.error(), ctx);
     co_return no_content();
   });
@@ -282,9 +276,8 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
         if (!key) co_return problem(key.error(), ctx);
         auto body = object_body(ctx.request, limits);
         if (!body) co_return problem(body.error(), ctx);
-        auto actor = caller_of(std::move(who->principal), ctx).actor();
-        auto created = co_await service.create_record(actor, who->access.org_id,
-                                                      *ctx.param("collection"), *body, *key);
+        auto created =
+            co_await service.create_record(who->scope, *ctx.param("collection"), *body, *key);
         if (!created) co_return problem(created.error(), ctx);
         auto res = http::text_response(static_cast<status>(created->status), created->body,
                                        "application/json");
@@ -305,9 +298,8 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
         auto operations = batch_operations(*body);
         if (!operations) co_return problem(operations.error(), ctx);
         bool echo = prefers_representation(ctx.request);
-        auto actor = caller_of(std::move(who->principal), ctx).actor();
-        auto results = co_await service.batch(actor, who->access.org_id, *ctx.param("collection"),
-                                              *operations, echo);
+        auto results =
+            co_await service.batch(who->scope, *ctx.param("collection"), *operations, echo);
         if (!results) co_return problem(results.error(), ctx);
         std::string out = R"({"results":[)";
         for (std::size_t i = 0; i < results->size(); ++i) {
@@ -341,8 +333,7 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
         auto count = count_param(*query);
         if (!count) co_return problem(count.error(), ctx);
         // The org's committed state identifies the answer: a list made at that state is still true.
-        auto state =
-            co_await service.collection_state(who->access.org_id, *ctx.param("collection"));
+        auto state = co_await service.collection_state(who->scope, *ctx.param("collection"));
         if (!state) co_return problem(state.error(), ctx);
         const auto& collection = state->collection;
         records::ListRequest request;
@@ -389,7 +380,7 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
           co_return res;
         }
         auto expand = http::list_param(*query, "expand").value_or(std::vector<std::string>{});
-        auto page = co_await service.list_records(*collection, request, *count, expand);
+        auto page = co_await service.list_records(who->scope, *collection, request, *count, expand);
         if (!page) co_return problem(page.error(), ctx);
         std::string body = R"({"records":[)";
         for (std::size_t i = 0; i < page->records.size(); ++i) {
@@ -412,18 +403,16 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
     if (!who) co_return problem(who.error(), ctx);
     auto query = http::parse_query(ctx.query, {"expand"});
     if (!query) co_return problem(query.error(), ctx);
-    auto record =
-        co_await service.record(who->access.org_id, *ctx.param("collection"), *ctx.param("id"));
+    auto record = co_await service.record(who->scope, *ctx.param("collection"), *ctx.param("id"));
     if (!record) co_return problem(record.error(), ctx);
     if (auto expand = http::list_param(*query, "expand").value_or(std::vector<std::string>{});
         !expand.empty()) {
-      auto collection = co_await service.collection(who->access.org_id, *ctx.param("collection"));
+      auto collection = co_await service.collection(who->scope, *ctx.param("collection"));
       if (!collection) co_return problem(collection.error(), ctx);
       std::vector<records::Record> one{std::move(*record)};
       auto budget = service.page_budget();
-      auto expanded =
-          co_await service.expand(who->access.org_id, (*collection)->schema, expand, one,
-                                  budget - std::min(budget, one.front().data.size()));
+      auto expanded = co_await service.expand(who->scope, (*collection)->schema, expand, one,
+                                              budget - std::min(budget, one.front().data.size()));
       if (!expanded) co_return problem(expanded.error(), ctx);
       *record = std::move(one.front());
     }
@@ -446,10 +435,8 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
           if (!expected) co_return problem(expected.error(), ctx);
           auto body = object_body(ctx.request, limits);
           if (!body) co_return problem(body.error(), ctx);
-          auto actor = caller_of(std::move(who->principal), ctx).actor();
-          auto updated =
-              co_await service.update_record(actor, who->access.org_id, *ctx.param("collection"),
-                                             *ctx.param("id"), *body, merge, *expected);
+          auto updated = co_await service.update_record(who->scope, *ctx.param("collection"),
+                                                        *ctx.param("id"), *body, merge, *expected);
           if (!updated) co_return problem(updated.error(), ctx);
           co_return record_response(status::ok, *updated);
         },
@@ -461,8 +448,7 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
     if (!who) co_return problem(who.error(), ctx);
     auto expected = if_match(ctx.request);
     if (!expected) co_return problem(expected.error(), ctx);
-    auto actor = caller_of(std::move(who->principal), ctx).actor();
-    auto done = co_await service.delete_record(actor, who->access.org_id, *ctx.param("collection"),
+    auto done = co_await service.delete_record(who->scope, *ctx.param("collection"),
                                                *ctx.param("id"), *expected);
     if (!done) co_return problem(done.error(), ctx);
     co_return no_content();

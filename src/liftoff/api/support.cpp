@@ -70,11 +70,33 @@ Result<std::string> bearer_token(const http::RequestContext& ctx) {
   return std::string(header.substr(kScheme.size()));
 }
 
+namespace {
+void act_as(db::Scope& scope, const identity::Principal& principal) {
+  scope.actor.type = principal.is_user() ? "user" : "api_key";
+  scope.actor.id = principal.actor_id();
+}
+}  // namespace
+
+db::Scope scope_of(const http::RequestContext& ctx) {
+  constexpr std::size_t kMaxUserAgent = 512;
+  auto agent = ctx.request[http::beast_http::field::user_agent];
+  db::Actor actor{"anonymous", std::nullopt, std::string(ctx.remote),
+                  std::string(agent.substr(0, std::min(agent.size(), kMaxUserAgent))),
+                  std::string(ctx.request_id)};
+  return db::Scope{db::Tenant::control(), ctx.deadline, std::move(actor), std::nullopt};
+}
+
+db::Scope scope_of(const http::RequestContext& ctx, const identity::Principal& principal) {
+  auto scope = scope_of(ctx);
+  act_as(scope, principal);
+  return scope;
+}
+
 boost::asio::awaitable<Result<identity::Principal>> authenticate(identity::IdentityService& service,
                                                                  const http::RequestContext& ctx) {
   auto token = bearer_token(ctx);
   if (!token) co_return token.error();
-  co_return co_await service.authenticate(*token);
+  co_return co_await service.authenticate(scope_of(ctx), *token);
 }
 
 boost::asio::awaitable<Result<identity::Principal>> authenticate_user(
@@ -89,14 +111,17 @@ boost::asio::awaitable<Result<identity::Principal>> authenticate_user(
 }
 
 boost::asio::awaitable<Result<Authorized>> authorize(identity::IdentityService& service,
+                                                     const db::Scope& scope,
                                                      const std::string& token,
                                                      std::string_view org_text,
                                                      identity::Action action) {
-  auto who = co_await service.authenticate(token);
+  auto who = co_await service.authenticate(scope, token);
   if (!who) co_return who.error();
   auto access = identity::OrgService::access(*who, org_text, action);
   if (!access) co_return access.error();
-  co_return Authorized{std::move(*who), *access};
+  auto org_scope = scope.for_tenant(db::Tenant::org(access->org_id));
+  act_as(org_scope, *who);
+  co_return Authorized{std::move(*who), *access, std::move(org_scope)};
 }
 
 boost::asio::awaitable<Result<Authorized>> authorize(identity::IdentityService& service,
@@ -105,15 +130,7 @@ boost::asio::awaitable<Result<Authorized>> authorize(identity::IdentityService& 
   auto token = bearer_token(ctx);
   if (!token) co_return token.error();
   auto org_text = ctx.param("org").value_or("");
-  co_return co_await authorize(service, *token, org_text, action);
-}
-
-identity::Caller caller_of(identity::Principal principal, const http::RequestContext& ctx) {
-  constexpr std::size_t kMaxUserAgent = 512;
-  auto agent = ctx.request[http::beast_http::field::user_agent];
-  return {std::move(principal), std::string(ctx.remote),
-          std::string(agent.substr(0, std::min(agent.size(), kMaxUserAgent))),
-          std::string(ctx.request_id)};
+  co_return co_await authorize(service, scope_of(ctx), *token, org_text, action);
 }
 
 json::object user_json(const identity::User& user) {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "liftoff/core/error.hpp"
+#include "liftoff/db/scope.hpp"
 #include "liftoff/http/types.hpp"
 #include "liftoff/identity/organizations.hpp"
 #include "liftoff/identity/store.hpp"
@@ -36,6 +37,13 @@ using Awaitable = boost::asio::awaitable<http::Response>;
 
 [[nodiscard]] http::Response no_content();
 
+// The request's scope on the control plane: the request's deadline, and as the actor the principal
+// (anonymous without one) with the client's address, user agent and the request id. An org's
+// routes get theirs from authorize().
+[[nodiscard]] db::Scope scope_of(const http::RequestContext& ctx);
+[[nodiscard]] db::Scope scope_of(const http::RequestContext& ctx,
+                                 const identity::Principal& principal);
+
 // The token of `Authorization: Bearer <session token or API key>` (401 without one).
 [[nodiscard]] Result<std::string> bearer_token(const http::RequestContext& ctx);
 // The principal behind the bearer token.
@@ -46,21 +54,19 @@ using Awaitable = boost::asio::awaitable<http::Response>;
     identity::IdentityService& service, const http::RequestContext& ctx);
 
 // authenticate(), then OrgService::access() for the path's {org}: not a member -> 404, too small a
-// role for `action` -> 403.
+// role for `action` -> 403. The scope acts for the org, as the principal.
 struct Authorized {
   identity::Principal principal;
   identity::Access access;
+  db::Scope scope;
 };
 [[nodiscard]] boost::asio::awaitable<Result<Authorized>> authorize(
     identity::IdentityService& service, const http::RequestContext& ctx, identity::Action action);
-// The same for a token and an org id kept from a request (an event stream checks again).
+// The same for a token and an org id kept from a request (an event stream checks again), within
+// `scope` (the control plane's, with the deadline and actor to use).
 [[nodiscard]] boost::asio::awaitable<Result<Authorized>> authorize(
-    identity::IdentityService& service, const std::string& token, std::string_view org_text,
-    identity::Action action);
-
-// The principal with where the request came from, as the audit log records it.
-[[nodiscard]] identity::Caller caller_of(identity::Principal principal,
-                                         const http::RequestContext& ctx);
+    identity::IdentityService& service, const db::Scope& scope, const std::string& token,
+    std::string_view org_text, identity::Action action);
 
 [[nodiscard]] boost::json::object user_json(const identity::User& user);
 

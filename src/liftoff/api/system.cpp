@@ -10,7 +10,8 @@
 namespace liftoff::api {
 namespace {
 inline constexpr db::Statement kSchemaVersion{
-    "system.schema_version", "SELECT coalesce(max(version), 0) FROM liftoff_schema_migrations"};
+    db::Plane::any, "system.schema_version",
+    "SELECT coalesce(max(version), 0) FROM liftoff_schema_migrations"};
 constexpr auto kReadyTimeout = std::chrono::seconds(1);
 }  // namespace
 
@@ -24,9 +25,13 @@ void add_system_routes(http::Router& router, SystemDeps deps) {
 
   router.add(http::Verb::get, "/readyz",
              [deps](http::RequestContext& ctx) -> boost::asio::awaitable<http::Response> {
-               auto rows = co_await deps.database.query(db::Intent::write, db::Tenant::control(),
-                                                        kSchemaVersion, db::Params::none(),
-                                                        db::deadline_after(kReadyTimeout));
+               db::Scope probe{db::Tenant::control(),
+                               std::min(ctx.deadline, db::deadline_after(kReadyTimeout)),
+                               {"system", std::nullopt, std::string(ctx.remote), "",
+                                std::string(ctx.request_id)},
+                               std::nullopt};
+               auto rows = co_await deps.database.query(db::Intent::write, probe, kSchemaVersion,
+                                                        db::Params::none());
                if (!rows) {
                  co_return http::problem_response(
                      make_error(Errc::unavailable, "database not ready: " + rows.error().detail),

@@ -139,18 +139,21 @@ asio::awaitable<void> every(std::chrono::milliseconds interval, std::chrono::mil
 
 // Housekeeping, every `interval` until `stopping`: purges organizations past their grace period and
 // forgets expired Idempotency-Keys. Every process runs it; both are safe to run concurrently.
+// Each statement of background work may take `statement_timeout` (db_query_timeout).
 asio::awaitable<void> housekeeping(identity::OrgService& orgs, records::RecordService& records,
                                    const std::atomic<bool>& stopping,
-                                   std::chrono::milliseconds interval) {
+                                   std::chrono::milliseconds interval,
+                                   std::chrono::milliseconds statement_timeout) {
   co_await every(interval, std::chrono::milliseconds(250), stopping, AtStop::leave,
-                 [&orgs, &records]() -> asio::awaitable<void> {
+                 [&orgs, &records, statement_timeout]() -> asio::awaitable<void> {
                    auto purged = co_await orgs.purge_expired(100);
                    if (!purged) {
                      spdlog::warn("purging deleted organizations: {}", purged.error().detail);
                    } else if (*purged > 0) {
                      spdlog::info("purged {} organization(s) past their grace period", *purged);
                    }
-                   auto expired = co_await records.expire_idempotency_keys(10'000);
+                   auto expired = co_await records.expire_idempotency_keys(
+                       db::Scope::background(db::Tenant::every_org(), statement_timeout), 10'000);
                    if (!expired)
                      spdlog::warn("expiring idempotency keys: {}", expired.error().detail);
                  });
@@ -161,10 +164,12 @@ asio::awaitable<void> housekeeping(identity::OrgService& orgs, records::RecordSe
 // write.
 asio::awaitable<void> record_credential_uses(identity::IdentityService& identity,
                                              const std::atomic<bool>& stopping,
-                                             std::chrono::milliseconds interval) {
+                                             std::chrono::milliseconds interval,
+                                             std::chrono::milliseconds statement_timeout) {
   co_await every(interval, std::min(interval, std::chrono::milliseconds(250)), stopping,
-                 AtStop::run_once_more, [&identity]() -> asio::awaitable<void> {
-                   auto recorded = co_await identity.record_uses();
+                 AtStop::run_once_more, [&identity, statement_timeout]() -> asio::awaitable<void> {
+                   auto recorded = co_await identity.record_uses(
+                       db::Scope::background(db::Tenant::control(), statement_timeout));
                    if (!recorded)
                      spdlog::warn("recording credential use: {}", recorded.error().detail);
                  });
@@ -174,11 +179,13 @@ asio::awaitable<void> record_credential_uses(identity::IdentityService& identity
 // once while there is work, otherwise checking every second. Every process runs it; each collection
 // has one rewriter at a time (RecordService::rewrite_some).
 asio::awaitable<void> rewrite_records(records::RecordService& records,
-                                      const std::atomic<bool>& stopping) {
+                                      const std::atomic<bool>& stopping,
+                                      std::chrono::milliseconds statement_timeout) {
   constexpr std::int32_t kBatch = 500;
   auto executor = co_await asio::this_coro::executor;
   while (!stopping.load(std::memory_order_relaxed)) {
-    auto rewritten = co_await records.rewrite_some(kBatch);
+    auto rewritten = co_await records.rewrite_some(
+        db::Scope::background(db::Tenant::every_org(), statement_timeout), kBatch);
     if (!rewritten) spdlog::warn("rewriting records: {}", rewritten.error().detail);
     bool busy = rewritten && *rewritten > 0;
     // Between batches a short pause leaves the database to the tenants' own requests.
@@ -334,17 +341,20 @@ int serve(const core::Config& config) {
           asio::co_spawn(io, event_hub.run(), [](const std::exception_ptr& e) {
             if (e) spdlog::error("record event hub failed");
           });
+          asio::co_spawn(io,
+                         housekeeping(org_service, record_service, stopping,
+                                      config.org_purge_interval, config.db_query_timeout),
+                         [](const std::exception_ptr& e) {
+                           if (e) spdlog::error("housekeeping failed");
+                         });
           asio::co_spawn(
-              io, housekeeping(org_service, record_service, stopping, config.org_purge_interval),
-              [](const std::exception_ptr& e) {
-                if (e) spdlog::error("housekeeping failed");
-              });
-          asio::co_spawn(
-              io, record_credential_uses(identity_service, stopping, config.credential_use_flush),
+              io,
+              record_credential_uses(identity_service, stopping, config.credential_use_flush,
+                                     config.db_query_timeout),
               [](const std::exception_ptr& e) {
                 if (e) spdlog::error("recording credential use failed");
               });
-          asio::co_spawn(io, rewrite_records(record_service, stopping),
+          asio::co_spawn(io, rewrite_records(record_service, stopping, config.db_query_timeout),
                          [](const std::exception_ptr& e) {
                            if (e) spdlog::error("record rewriting failed");
                          });
@@ -413,7 +423,7 @@ int audit_verify(const core::Config& config, const std::string& org_text) {
     return kExitUsage;
   }
   return with_admin_connection(config, [&](db::Connection& conn) -> asio::awaitable<int> {
-    auto report = co_await audit::verify(conn, *org_id);
+    auto report = co_await audit::verify(conn, *org_id, config.db_query_timeout);
     if (!report) {
       spdlog::error("{}", report.error().detail);
       co_return kExitFailure;

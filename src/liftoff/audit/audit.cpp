@@ -18,7 +18,7 @@ using db::Statement;
 
 namespace {
 constexpr Statement kStartChain{
-    "audit.start_chain",
+    db::Plane::tenant, "audit.start_chain",
     "INSERT INTO audit_chains (org_id, last_seq, last_hash) VALUES ($1, 0, ''::bytea)"};
 // The canonical form of an event, over the given expressions for its columns: a JSON array of every
 // field in a fixed order (strings escaped, so no field can bleed into the next), times as integer
@@ -33,7 +33,7 @@ constexpr Statement kStartChain{
 // One statement appends: it advances the org's chain head (locking it until the transaction ends),
 // computes the new hash from the previous one, and inserts the event with both.
 constexpr Statement kAppend{
-    "audit.append",
+    db::Plane::tenant, "audit.append",
     "WITH head AS (UPDATE audit_chains SET last_seq = last_seq + 1, last_prev = last_hash, "
     "last_hash = sha256(last_hash || convert_to(" LIFTOFF_AUDIT_CANONICAL(
         "org_id", "last_seq + 1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11",
@@ -47,7 +47,7 @@ constexpr Statement kAppend{
   "org_id, seq, id, occurred_at, actor_type, actor_id, action, target_type, target_id, " \
   "before::text, after::text, ip, user_agent, request_id, prev_hash, hash"
 constexpr Statement kList{
-    "audit.list",
+    db::Plane::tenant, "audit.list",
     "SELECT " LIFTOFF_AUDIT_COLUMNS
     " FROM audit_events WHERE org_id = $1 AND ($2::text IS NULL OR action = $2) "
     "AND ($3::uuid IS NULL OR actor_id = $3) AND ($4::timestamptz IS NULL OR occurred_at >= $4) "
@@ -55,23 +55,24 @@ constexpr Statement kList{
     "ORDER BY seq DESC LIMIT $7"};
 // The seq of the $7-th and next matching events, newest first (the same filter as kList).
 constexpr Statement kContinuation{
-    "audit.continuation",
+    db::Plane::tenant, "audit.continuation",
     "SELECT seq FROM audit_events WHERE org_id = $1 AND ($2::text IS NULL OR action = $2) "
     "AND ($3::uuid IS NULL OR actor_id = $3) AND ($4::timestamptz IS NULL OR occurred_at >= $4) "
     "AND ($5::timestamptz IS NULL OR occurred_at < $5) AND seq < $6 "
     "ORDER BY seq DESC OFFSET $7 LIMIT 2"};
 constexpr Statement kChainPage{
-    "audit.chain_page",
+    db::Plane::tenant, "audit.chain_page",
     "SELECT " LIFTOFF_AUDIT_COLUMNS ", " LIFTOFF_AUDIT_CANONICAL(
         "org_id", "seq", "id", "occurred_at", "actor_type", "actor_id", "action", "target_type",
         "target_id", "before", "after", "ip", "user_agent",
         "request_id") " FROM audit_events WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT 1000"};
 #undef LIFTOFF_AUDIT_CANONICAL
 #undef LIFTOFF_AUDIT_COLUMNS
-constexpr Statement kChainHead{"audit.chain_head",
+constexpr Statement kChainHead{db::Plane::tenant, "audit.chain_head",
                                "SELECT last_seq, last_hash FROM audit_chains WHERE org_id = $1"};
 
-constexpr Statement kHead{"audit.head", "SELECT last_seq FROM audit_chains WHERE org_id = $1"};
+constexpr Statement kHead{db::Plane::tenant, "audit.head",
+                          "SELECT last_seq FROM audit_chains WHERE org_id = $1"};
 
 Event event_from(const db::Row& row) {
   Event e;
@@ -93,10 +94,6 @@ Event event_from(const db::Row& row) {
   e.hash = row.get<db::Bytes>(15).data;
   return e;
 }
-
-db::Deadline deadline() {
-  return db::deadline_after(std::chrono::seconds(5));
-}
 }  // namespace
 
 std::string chain_hash(std::string_view prev_hash, std::string_view canonical) {
@@ -113,26 +110,26 @@ std::string chain_hash(std::string_view prev_hash, std::string_view canonical) {
 
 asio::awaitable<Result<void>> start_chain(db::Transaction& tx, const db::Uuid& org_id) {
   Params params(org_id);
-  auto rows = co_await tx.query(kStartChain, params, deadline());
+  auto rows = co_await tx.query(kStartChain, params);
   if (!rows) co_return rows.error();
   co_return Result<void>{};
 }
 
-asio::awaitable<Result<Event>> append_and_commit(db::Transaction& tx, const db::Uuid& org_id,
-                                                 const Actor& actor, const Change& change) {
+asio::awaitable<Result<Event>> append_and_commit(db::Transaction& tx, const db::Scope& scope,
+                                                 const Change& change) {
   Event e;
-  e.org_id = org_id;
+  e.org_id = scope.org();
   e.id = db::Uuid{core::new_uuid_v7()};
   e.occurred_at =
       std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
-  e.actor = actor;
+  e.actor = scope.actor;
   e.change = change;
   Params params;
   params.add(e.org_id).add(e.id).add(e.occurred_at).add(e.actor.type).add(e.actor.id);
   params.add(e.change.action).add(e.change.target_type).add(e.change.target_id);
   params.add(e.change.before).add(e.change.after);
   params.add(e.actor.ip).add(e.actor.user_agent).add(e.actor.request_id);
-  auto appended = co_await tx.commit_after(kAppend, params, deadline());
+  auto appended = co_await tx.commit_after(kAppend, params);
   if (!appended) co_return appended.error();
   if (appended->empty())
     co_return make_error(Errc::internal, "the organization has no audit chain");
@@ -142,14 +139,17 @@ asio::awaitable<Result<Event>> append_and_commit(db::Transaction& tx, const db::
   co_return e;
 }
 
-asio::awaitable<Result<std::vector<Event>>> list(db::Database& database, const db::Uuid& org_id,
+asio::awaitable<Result<std::vector<Event>>> list(db::Database& database, const db::Scope& scope,
                                                  const Filter& filter) {
   Params params;
-  params.add(org_id).add(filter.action).add(filter.actor_id).add(filter.since).add(filter.until);
+  params.add(scope.org())
+      .add(filter.action)
+      .add(filter.actor_id)
+      .add(filter.since)
+      .add(filter.until);
   params.add(filter.before_seq.value_or(std::numeric_limits<std::int64_t>::max()));
   params.add(static_cast<std::int64_t>(filter.limit));
-  auto rows = co_await database.query(db::Intent::read_your_writes, db::Tenant::control(), kList,
-                                      params, deadline());
+  auto rows = co_await database.query(db::Intent::read_your_writes, scope, kList, params);
   if (!rows) co_return rows.error();
   std::vector<Event> events;
   events.reserve(static_cast<std::size_t>(rows->size()));
@@ -158,15 +158,18 @@ asio::awaitable<Result<std::vector<Event>>> list(db::Database& database, const d
 }
 
 asio::awaitable<Result<std::optional<std::int64_t>>> continuation(db::Database& database,
-                                                                  const db::Uuid& org_id,
+                                                                  const db::Scope& scope,
                                                                   const Filter& filter,
                                                                   std::int32_t limit) {
   Params params;
-  params.add(org_id).add(filter.action).add(filter.actor_id).add(filter.since).add(filter.until);
+  params.add(scope.org())
+      .add(filter.action)
+      .add(filter.actor_id)
+      .add(filter.since)
+      .add(filter.until);
   params.add(filter.before_seq.value_or(std::numeric_limits<std::int64_t>::max()));
   params.add(static_cast<std::int64_t>(limit - 1));
-  auto rows = co_await database.query(db::Intent::read_your_writes, db::Tenant::control(),
-                                      kContinuation, params, deadline());
+  auto rows = co_await database.query(db::Intent::read_your_writes, scope, kContinuation, params);
   if (!rows) co_return rows.error();
   if (rows->size() < 2) co_return std::optional<std::int64_t>{};
   co_return std::optional<std::int64_t>{rows->front().get<std::int64_t>(0)};
@@ -214,7 +217,8 @@ void append_json(std::string& out, const Event& e) {
   out += '}';
 }
 
-asio::awaitable<Result<VerifyReport>> verify(db::Connection& connection, const db::Uuid& org_id) {
+asio::awaitable<Result<VerifyReport>> verify(db::Connection& connection, const db::Uuid& org_id,
+                                             std::chrono::milliseconds statement_timeout) {
   VerifyReport report;
   std::int64_t last_seq = 0;
   std::string last_hash;
@@ -224,7 +228,8 @@ asio::awaitable<Result<VerifyReport>> verify(db::Connection& connection, const d
   };
   while (report.intact()) {
     Params page_params(org_id, last_seq);
-    auto rows = co_await connection.query(kChainPage, page_params, deadline());
+    auto rows =
+        co_await connection.query(kChainPage, page_params, db::deadline_after(statement_timeout));
     if (!rows) co_return rows.error();
     if (rows->empty()) break;
     for (int i = 0; i < rows->size() && report.intact(); ++i) {
@@ -245,7 +250,8 @@ asio::awaitable<Result<VerifyReport>> verify(db::Connection& connection, const d
   }
   if (!report.intact()) co_return report;
   Params head_params(org_id);
-  auto head = co_await connection.query(kChainHead, head_params, deadline());
+  auto head =
+      co_await connection.query(kChainHead, head_params, db::deadline_after(statement_timeout));
   if (!head) co_return head.error();
   if (head->empty()) {
     if (last_seq > 0) fail(1, "the organization's chain head is missing");
@@ -262,10 +268,9 @@ asio::awaitable<Result<VerifyReport>> verify(db::Connection& connection, const d
   co_return report;
 }
 
-asio::awaitable<Result<std::int64_t>> head(db::Database& database, const db::Uuid& org_id) {
-  Params params(org_id);
-  auto rows = co_await database.query(db::Intent::read_your_writes, db::Tenant::control(), kHead,
-                                      params, database.default_deadline());
+asio::awaitable<Result<std::int64_t>> head(db::Database& database, const db::Scope& scope) {
+  Params params(scope.org());
+  auto rows = co_await database.query(db::Intent::read_your_writes, scope, kHead, params);
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return make_error(Errc::not_found, "no such organization");
   co_return rows->front().get<std::int64_t>(0);

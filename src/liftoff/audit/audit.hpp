@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "liftoff/core/error.hpp"
+#include "liftoff/db/scope.hpp"
 #include "liftoff/db/value.hpp"
 
 namespace boost::json {
@@ -26,15 +27,6 @@ class Transaction;
 }  // namespace liftoff::db
 
 namespace liftoff::audit {
-
-// Who acted, and from where.
-struct Actor {
-  std::string type;            // "user" or "api_key"
-  std::optional<db::Uuid> id;  // the user's or the key's id
-  std::string ip;
-  std::string user_agent;
-  std::string request_id;
-};
 
 // What happened: an action on a target, with its state before and after where meaningful.
 struct Change {
@@ -51,7 +43,7 @@ struct Event {
   std::int64_t seq = 0;  // 1, 2, 3, ... per org
   db::Uuid id;
   db::Timestamp occurred_at;
-  Actor actor;
+  db::Actor actor;
   Change change;
   std::string prev_hash;  // raw 32 bytes; empty for the first event
   std::string hash;
@@ -75,19 +67,19 @@ struct Event {
 [[nodiscard]] boost::asio::awaitable<Result<void>> start_chain(db::Transaction& tx,
                                                                const db::Uuid& org_id);
 
-// Appends one event to the org's chain as the last statement of `tx`, and commits: the event
+// Appends one event, by the scope's actor, to the chain of the scope's org as the last statement
+// of `tx`, and commits: the event
 // commits or rolls back with the change it records. Appending takes the org's chain-head row lock,
 // which serializes one org's audited writes until the commit; doing it last, with the insert and
 // COMMIT in one round trip, keeps that window to two round trips.
 [[nodiscard]] boost::asio::awaitable<Result<Event>> append_and_commit(db::Transaction& tx,
-                                                                      const db::Uuid& org_id,
-                                                                      const Actor& actor,
+                                                                      const db::Scope& scope,
                                                                       const Change& change);
 
 // The org's newest seq: every audited change of the org advances it in its own transaction, so it
 // identifies the org's committed state (what record list caches are keyed on).
 [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> head(db::Database& database,
-                                                                const db::Uuid& org_id);
+                                                                const db::Scope& scope);
 
 struct Filter {
   std::optional<std::string> action;
@@ -100,14 +92,14 @@ struct Filter {
 
 // Newest first.
 [[nodiscard]] boost::asio::awaitable<Result<std::vector<Event>>> list(db::Database& database,
-                                                                      const db::Uuid& org_id,
+                                                                      const db::Scope& scope,
                                                                       const Filter& filter);
 
 // Where a listing of at most `limit` events (newest first, from filter.before_seq down) stops when
 // more events match: the cursor that continues after it (the seq of its last event); nullopt when
 // `limit` covers them all. One index scan of at most limit + 1 entries.
 [[nodiscard]] boost::asio::awaitable<Result<std::optional<std::int64_t>>> continuation(
-    db::Database& database, const db::Uuid& org_id, const Filter& filter, std::int32_t limit);
+    db::Database& database, const db::Scope& scope, const Filter& filter, std::int32_t limit);
 
 // Appends the API's JSON form of an event to `out`: before/after as stored (JSON the database
 // checked), times in RFC 3339.
@@ -120,8 +112,10 @@ struct VerifyReport {
   [[nodiscard]] bool intact() const { return !first_bad_seq && problem.empty(); }
 };
 
-// Walks the org's whole chain in order, recomputing every hash.
-[[nodiscard]] boost::asio::awaitable<Result<VerifyReport>> verify(db::Connection& connection,
-                                                                  const db::Uuid& org_id);
+// Walks the org's whole chain in order, recomputing every hash; each page of events may take
+// `statement_timeout`.
+[[nodiscard]] boost::asio::awaitable<Result<VerifyReport>> verify(
+    db::Connection& connection, const db::Uuid& org_id,
+    std::chrono::milliseconds statement_timeout);
 
 }  // namespace liftoff::audit

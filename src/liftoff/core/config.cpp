@@ -177,7 +177,8 @@ std::vector<ConfigKey> make_keys() {
   keys.push_back(size_key("body_limit", "largest request body (413 beyond)", &Config::body_limit, 0,
                           1024ull * 1024 * 1024));
   keys.push_back(duration_key("request_timeout",
-                              "time from a request's first byte to its last (408 beyond)",
+                              "time from a request's first byte to its last (408 beyond), and "
+                              "for handling it: every statement it runs ends by then",
                               &Config::request_timeout, 10ms, 10min));
   keys.push_back(duration_key("idle_timeout", "keep-alive connection idle time before close",
                               &Config::idle_timeout, 10ms, 1h));

@@ -547,7 +547,7 @@ struct Connection::Submission {
   Submission(const Statement& s, const Params& p, Deadline d, const asio::any_io_executor& ex)
       : built_name(s.fixed ? "" : s.name),
         built_sql(s.fixed ? "" : s.sql),
-        statement{s.fixed ? s.name : built_name, s.fixed ? s.sql : built_sql, s.fixed,
+        statement{s.plane, s.fixed ? s.name : built_name, s.fixed ? s.sql : built_sql, s.fixed,
                   s.generic_plan},
         params(p),
         deadline(d),

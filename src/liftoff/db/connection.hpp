@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "liftoff/core/error.hpp"
+#include "liftoff/db/scope.hpp"
 #include "liftoff/db/statement.hpp"
 #include "liftoff/db/value.hpp"
 
@@ -33,13 +34,6 @@ class Registry;
 }
 
 namespace liftoff::db {
-
-using Clock = std::chrono::steady_clock;
-using Deadline = Clock::time_point;
-
-[[nodiscard]] inline Deadline deadline_after(std::chrono::milliseconds d) {
-  return Clock::now() + d;
-}
 
 struct ConnectOptions {
   std::string conninfo;                            // libpq URI or key=value string

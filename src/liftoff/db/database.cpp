@@ -6,6 +6,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <cassert>
 #include <unordered_map>
 
 #include "liftoff/core/metrics.hpp"
@@ -15,14 +16,27 @@ namespace liftoff::db {
 namespace asio = boost::asio;
 
 namespace {
-inline constexpr Statement kBeginReadCommitted{"liftoff.begin", "BEGIN"};
-inline constexpr Statement kBeginRepeatableRead{"liftoff.begin_repeatable_read",
+inline constexpr Statement kBeginReadCommitted{Plane::any, "liftoff.begin", "BEGIN"};
+inline constexpr Statement kBeginRepeatableRead{Plane::any, "liftoff.begin_repeatable_read",
                                                 "BEGIN ISOLATION LEVEL REPEATABLE READ"};
-inline constexpr Statement kBeginSerializable{"liftoff.begin_serializable",
+inline constexpr Statement kBeginSerializable{Plane::any, "liftoff.begin_serializable",
                                               "BEGIN ISOLATION LEVEL SERIALIZABLE"};
-inline constexpr Statement kCommit{"liftoff.commit", "COMMIT"};
-inline constexpr Statement kRollback{"liftoff.rollback", "ROLLBACK"};
+inline constexpr Statement kCommit{Plane::any, "liftoff.commit", "COMMIT"};
+inline constexpr Statement kRollback{Plane::any, "liftoff.rollback", "ROLLBACK"};
+
+// A rollback is sent even when the transaction's deadline has passed.
+constexpr auto kRollbackGrace = std::chrono::seconds(1);
 }  // namespace
+
+Result<void> check_plane(const Statement& statement, const Tenant& tenant, Planes planes) {
+  bool allowed = statement.plane == Plane::any || statement.plane == tenant.plane() ||
+                 (statement.plane == Plane::control && planes == Planes::both);
+  if (allowed) return {};
+  spdlog::error("statement {} of the {} plane issued for {}", statement.name,
+                to_string(statement.plane), tenant.describe());
+  assert(allowed && "a statement was issued for a tenant of another plane");
+  return make_error(Errc::internal, "a statement was issued for the wrong plane");
+}
 
 // Query latency by statement name. Series are created on a statement's first use; each worker keeps
 // its own name -> series cache (touched only by that worker's thread) so the hot path takes no
@@ -55,16 +69,26 @@ class Database::StatementMetrics final : public QueryObserver {
   std::vector<std::unordered_map<const void*, Series>> caches_;
 };
 
-asio::awaitable<Result<Transaction>> Transaction::begin(Lease lease, Deadline /*sent later*/,
-                                                        Isolation isolation) {
-  const Statement& begin = isolation == Isolation::serializable      ? kBeginSerializable
-                           : isolation == Isolation::repeatable_read ? kBeginRepeatableRead
-                                                                     : kBeginReadCommitted;
-  co_return Transaction(std::move(lease), begin);
+asio::awaitable<Result<Transaction>> Transaction::begin(Lease lease, Options options) {
+  const Statement& begin = options.isolation == Isolation::serializable      ? kBeginSerializable
+                           : options.isolation == Isolation::repeatable_read ? kBeginRepeatableRead
+                                                                             : kBeginReadCommitted;
+  co_return Transaction(std::move(lease), options, begin);
 }
 
-asio::awaitable<std::vector<Result<Rows>>> Transaction::run(std::span<const Query> queries,
-                                                            Deadline deadline) {
+Deadline Transaction::statement_deadline() const {
+  return std::min(options_.deadline, deadline_after(options_.statement_timeout));
+}
+
+asio::awaitable<std::vector<Result<Rows>>> Transaction::run(std::span<const Query> queries) {
+  for (const auto& query : queries) {
+    if (auto allowed = check_plane(*query.statement, options_.tenant, options_.planes); !allowed) {
+      std::vector<Result<Rows>> refused;
+      for (std::size_t i = 0; i < queries.size(); ++i) refused.emplace_back(allowed.error());
+      co_return refused;
+    }
+  }
+  auto deadline = statement_deadline();
   if (!unsent_begin_) co_return co_await lease_->pipeline(queries, deadline);
   std::vector<Query> with_begin;
   with_begin.reserve(queries.size() + 1);
@@ -80,37 +104,39 @@ asio::awaitable<std::vector<Result<Rows>>> Transaction::run(std::span<const Quer
   co_return results;
 }
 
-asio::awaitable<Result<Rows>> Transaction::query(const Statement& statement, const Params& params,
-                                                 Deadline deadline) {
+asio::awaitable<Result<Rows>> Transaction::query(const Statement& statement, const Params& params) {
   if (!open_) co_return make_error(Errc::internal, "transaction already ended");
-  if (!unsent_begin_) co_return co_await lease_->query(statement, params, deadline);
+  if (!unsent_begin_) {
+    if (auto allowed = check_plane(statement, options_.tenant, options_.planes); !allowed)
+      co_return allowed.error();
+    co_return co_await lease_->query(statement, params, statement_deadline());
+  }
   std::array<Query, 1> one{Query{&statement, params}};
-  auto results = co_await run(one, deadline);
+  auto results = co_await run(one);
   co_return std::move(results.front());
 }
 
-asio::awaitable<std::vector<Result<Rows>>> Transaction::pipeline(std::span<const Query> queries,
-                                                                 Deadline deadline) {
+asio::awaitable<std::vector<Result<Rows>>> Transaction::pipeline(std::span<const Query> queries) {
   if (!open_) {
     std::vector<Result<Rows>> ended;
     for (std::size_t i = 0; i < queries.size(); ++i)
       ended.emplace_back(make_error(Errc::internal, "transaction already ended"));
     co_return ended;
   }
-  co_return co_await run(queries, deadline);
+  co_return co_await run(queries);
 }
 
 bool Transaction::aborted() const {
   return !unsent_begin_ && lease_->transaction_state() == TransactionState::failed;
 }
 
-asio::awaitable<Result<void>> Transaction::commit(Deadline deadline) {
+asio::awaitable<Result<void>> Transaction::commit() {
   if (!open_) co_return make_error(Errc::internal, "transaction already ended");
   open_ = false;
   if (unsent_begin_) co_return Result<void>{};  // ran nothing
   // COMMIT of a failed transaction reports ROLLBACK; surface that as an error, not a success.
   auto failed = aborted();
-  auto done = co_await lease_->query(kCommit, Params::none(), deadline);
+  auto done = co_await lease_->query(kCommit, Params::none(), statement_deadline());
   if (!done) co_return done.error();
   if (failed)
     co_return make_error(Errc::conflict,
@@ -119,27 +145,29 @@ asio::awaitable<Result<void>> Transaction::commit(Deadline deadline) {
 }
 
 asio::awaitable<Result<Rows>> Transaction::commit_after(const Statement& statement,
-                                                        const Params& params, Deadline deadline) {
+                                                        const Params& params) {
   if (!open_) co_return make_error(Errc::internal, "transaction already ended");
   open_ = false;
   if (aborted()) {
-    auto rolled_back = co_await lease_->query(kRollback, Params::none(), deadline);
+    auto rolled_back = co_await lease_->query(
+        kRollback, Params::none(), std::max(statement_deadline(), deadline_after(kRollbackGrace)));
     (void)rolled_back;
     co_return make_error(Errc::conflict,
                          "transaction was aborted by an earlier error; rolled back");
   }
   std::array<Query, 2> queries{Query{&statement, params}, Query{&kCommit, Params()}};
-  auto results = co_await run(queries, deadline);
+  auto results = co_await run(queries);
   if (!results[0]) co_return std::move(results[0]).error();  // the COMMIT rolled back
   if (!results[1]) co_return std::move(results[1]).error();
   co_return std::move(*results[0]);
 }
 
-asio::awaitable<Result<void>> Transaction::rollback(Deadline deadline) {
+asio::awaitable<Result<void>> Transaction::rollback() {
   if (!open_) co_return Result<void>{};
   open_ = false;
   if (unsent_begin_) co_return Result<void>{};  // ran nothing
-  auto done = co_await lease_->query(kRollback, Params::none(), deadline);
+  auto done = co_await lease_->query(
+      kRollback, Params::none(), std::max(statement_deadline(), deadline_after(kRollbackGrace)));
   if (!done) co_return done.error();
   co_return Result<void>{};
 }
@@ -167,14 +195,24 @@ Database::Database(DatabaseOptions options, core::Registry& metrics, std::size_t
 
 Database::~Database() = default;
 
-std::shared_ptr<Pool>& Database::pool_for(Intent, Tenant) {
+std::shared_ptr<Pool>& Database::pool_for(Intent, const Tenant&) {
   // One primary today; replicas (Intent::read) and shards (Tenant) are routed here later.
   auto worker = core::this_worker();
   if (worker >= primary_.size()) worker = 0;
   return primary_[worker];
 }
 
-asio::awaitable<Result<Lease>> Database::acquire(Intent intent, Tenant tenant, Deadline deadline) {
+Deadline Database::statement_deadline(const Scope& scope) const {
+  return std::min(scope.deadline,
+                  deadline_after(scope.statement_timeout.value_or(options_.query_timeout)));
+}
+
+asio::awaitable<Result<Lease>> Database::acquire(Intent intent, const Scope& scope) {
+  co_return co_await lease(intent, scope.tenant, statement_deadline(scope));
+}
+
+asio::awaitable<Result<Lease>> Database::lease(Intent intent, const Tenant& tenant,
+                                               Deadline deadline) {
   auto& pool = pool_for(intent, tenant);
   if (!pool) {
     auto executor = co_await asio::this_coro::executor;
@@ -246,24 +284,28 @@ asio::awaitable<void> Database::connect_shared(SharedSlot& slot, asio::any_io_ex
   slot.conn = std::shared_ptr<Connection>(std::move(*conn));
 }
 
-asio::awaitable<Result<Rows>> Database::query(Intent intent, Tenant tenant,
-                                              const Statement& statement, const Params& params,
-                                              Deadline deadline) {
+asio::awaitable<Result<Rows>> Database::query(Intent intent, const Scope& scope,
+                                              const Statement& statement, const Params& params) {
+  if (auto allowed = check_plane(statement, scope.tenant); !allowed) co_return allowed.error();
+  auto deadline = statement_deadline(scope);
   if (options_.shared_connections > 0) {
     if (auto shared = shared_connection(co_await asio::this_coro::executor)) {
       co_return co_await shared->submit(statement, params, deadline);
     }
   }
-  auto lease = co_await acquire(intent, tenant, deadline);
-  if (!lease) co_return lease.error();
-  co_return co_await (*lease)->query(statement, params, deadline);
+  auto leased = co_await lease(intent, scope.tenant, deadline);
+  if (!leased) co_return leased.error();
+  co_return co_await (*leased)->query(statement, params, deadline);
 }
 
-asio::awaitable<Result<Transaction>> Database::begin(Tenant tenant, Deadline deadline,
-                                                     Isolation isolation) {
-  auto lease = co_await acquire(Intent::write, tenant, deadline);
-  if (!lease) co_return lease.error();
-  co_return co_await Transaction::begin(std::move(*lease), deadline, isolation);
+asio::awaitable<Result<Transaction>> Database::begin(const Scope& scope, Isolation isolation,
+                                                     Planes planes) {
+  auto leased = co_await lease(Intent::write, scope.tenant, statement_deadline(scope));
+  if (!leased) co_return leased.error();
+  co_return co_await Transaction::begin(
+      std::move(*leased),
+      Transaction::Options{scope.tenant, planes, scope.deadline,
+                           scope.statement_timeout.value_or(options_.query_timeout), isolation});
 }
 
 void Database::stop_worker(std::size_t worker) {

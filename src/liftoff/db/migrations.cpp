@@ -21,16 +21,17 @@ CREATE TABLE IF NOT EXISTS liftoff_schema_migrations (
 ))sql";
 
 inline constexpr Statement kTableExists{
-    "migrations.table_exists", "SELECT to_regclass('liftoff_schema_migrations') IS NOT NULL"};
+    Plane::any, "migrations.table_exists",
+    "SELECT to_regclass('liftoff_schema_migrations') IS NOT NULL"};
 inline constexpr Statement kApplied{
-    "migrations.applied",
+    Plane::any, "migrations.applied",
     "SELECT version, name, checksum, to_char(applied_at AT TIME ZONE 'UTC', "
     "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM liftoff_schema_migrations ORDER BY version"};
 inline constexpr Statement kRecord{
-    "migrations.record",
+    Plane::any, "migrations.record",
     "INSERT INTO liftoff_schema_migrations (version, name, checksum) "
     "VALUES ($1, $2, $3)"};
-inline constexpr Statement kLock{"migrations.lock", "SELECT pg_advisory_xact_lock($1)"};
+inline constexpr Statement kLock{Plane::any, "migrations.lock", "SELECT pg_advisory_xact_lock($1)"};
 
 struct Applied {
   std::string name;

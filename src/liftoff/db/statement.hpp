@@ -1,15 +1,19 @@
 #pragma once
 // Every fixed SQL statement is a named constant: the name labels metrics and slow-query logs, and
 // keys the per-connection prepared-statement cache. Names are unique per process; the SQL of a name
-// never changes while the process runs. Define them as `inline constexpr Statement kX{"x", "SELECT
-// ..."};`.
+// never changes while the process runs. Define them as
+// `inline constexpr Statement kX{Plane::control, "x", "SELECT ..."};`: the plane first, which the
+// Database checks against the tenant each statement is issued for (see Plane in scope.hpp), and
+// tests/unit/planes_test.cpp against the tables its SQL names.
 #include <string_view>
 
+#include "liftoff/db/scope.hpp"
 #include "liftoff/db/value.hpp"
 
 namespace liftoff::db {
 
 struct Statement {
+  Plane plane;
   std::string_view name;
   std::string_view sql;
   // false: SQL built per request (e.g. a compiled filter); `sql` need only live until the query

@@ -557,6 +557,16 @@ struct Server::Impl {
     }
   }
 
+  // Unless the handler chose: a GET answer may be kept by the client but not shared (it depends on
+  // the Authorization header) and is revalidated before reuse (its ETag makes that a 304); any
+  // other answer, such as the tokens and keys that sign-up, login and key creation return, is never
+  // stored.
+  static void set_cache_control(const Request& req, Response& res) {
+    if (res.find(beast_http::field::cache_control) != res.end()) return;
+    bool read = req.method() == Verb::get || req.method() == Verb::head;
+    res.set(beast_http::field::cache_control, read ? "private, no-cache" : "no-store");
+  }
+
   // Reads, handles and answers one request. Returns whether the connection stays open. A separate
   // coroutine, so the parser, request and response exist only while a request is in progress.
   asio::awaitable<bool> serve_one(Session& s, beast::flat_buffer& buffer, const bool& draining) {
@@ -602,6 +612,7 @@ struct Server::Impl {
     StreamBody stream_body;
     auto res = co_await dispatch(req, started, client, route, request_id, stream_body);
     in_flight.add(-1);
+    set_cache_control(req, res);
 
     bool keep_alive = req.keep_alive() && !draining;
     res.keep_alive(keep_alive);
@@ -705,9 +716,14 @@ struct Server::Impl {
       error.retry_after = std::chrono::seconds(1);
       co_return problem_response(error, request_id, req.version());
     }
-    RequestContext ctx{
-        req,     request_id, match.route->pattern, std::move(match.params), target->encoded_query(),
-        started, remote};
+    RequestContext ctx{req,
+                       request_id,
+                       match.route->pattern,
+                       std::move(match.params),
+                       target->encoded_query(),
+                       started,
+                       started + options.request_timeout,
+                       remote};
     std::optional<Error> failure;
     try {
       auto res = co_await (*match.handler)(ctx);

@@ -16,116 +16,117 @@ namespace json = boost::json;
 using db::Intent;
 using db::Params;
 using db::Statement;
-using db::Tenant;
 
 namespace {
 constexpr Statement kInsertOrg{
-    "orgs.insert", "INSERT INTO orgs (id, name) VALUES ($1, $2) RETURNING created_at, updated_at"};
+    db::Plane::control, "orgs.insert",
+    "INSERT INTO orgs (id, name) VALUES ($1, $2) RETURNING created_at, updated_at"};
 constexpr Statement kInsertMembership{
-    "orgs.insert_membership",
+    db::Plane::control, "orgs.insert_membership",
     "INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, $3) RETURNING created_at"};
 constexpr Statement kListOrgs{
-    "orgs.list",
+    db::Plane::control, "orgs.list",
     "SELECT o.id, o.name, o.created_at, o.updated_at, m.role FROM memberships m "
     "JOIN orgs o ON o.id = m.org_id WHERE m.user_id = $1 AND o.deleted_at IS NULL "
     "ORDER BY o.name, o.id LIMIT 1000"};
-constexpr Statement kGetOrg{"orgs.get",
+constexpr Statement kGetOrg{db::Plane::control, "orgs.get",
                             "SELECT id, name, created_at, updated_at FROM orgs "
                             "WHERE id = $1 AND deleted_at IS NULL"};
 // The org row, locked, with the caller's role there: a key's own role, or the user's membership.
 constexpr Statement kLockOrg{
-    "orgs.lock",
+    db::Plane::control, "orgs.lock",
     "SELECT o.id, o.name, o.created_at, o.updated_at, o.deleted_at, o.purge_after, "
     "o.purge_after > now(), CASE WHEN $3 THEN (SELECT k.role FROM api_keys k WHERE k.id = $2 "
     "AND k.org_id = o.id AND k.revoked_at IS NULL) ELSE (SELECT m.role FROM memberships m "
     "WHERE m.org_id = o.id AND m.user_id = $2) END FROM orgs o WHERE o.id = $1 FOR UPDATE OF o"};
-constexpr Statement kRename{"orgs.rename",
+constexpr Statement kRename{db::Plane::control, "orgs.rename",
                             "UPDATE orgs SET name = $2, updated_at = now() WHERE id = $1 "
                             "RETURNING updated_at"};
 constexpr Statement kSoftDelete{
-    "orgs.soft_delete",
+    db::Plane::control, "orgs.soft_delete",
     "UPDATE orgs SET deleted_at = now(), purge_after = now() + make_interval(secs => $2), "
     "updated_at = now() WHERE id = $1 RETURNING updated_at, deleted_at, purge_after"};
-constexpr Statement kRestore{"orgs.restore",
+constexpr Statement kRestore{db::Plane::control, "orgs.restore",
                              "UPDATE orgs SET deleted_at = NULL, purge_after = NULL, "
                              "updated_at = now() WHERE id = $1 RETURNING updated_at"};
 // One org whose grace period is over, locked (another process purging skips it).
 constexpr Statement kNextExpired{
-    "orgs.next_expired",
+    db::Plane::control, "orgs.next_expired",
     "SELECT id, name FROM orgs WHERE purge_after < now() ORDER BY purge_after LIMIT 1 "
     "FOR UPDATE SKIP LOCKED"};
-constexpr Statement kPurge{"orgs.purge", "DELETE FROM orgs WHERE id = $1"};
-constexpr Statement kPurgeTimeout{"orgs.purge_timeout", "SET LOCAL statement_timeout = '10min'"};
-constexpr Statement kNotify{"orgs.notify", "SELECT pg_notify('liftoff_sessions', $1)"};
+constexpr Statement kPurge{db::Plane::control, "orgs.purge", "DELETE FROM orgs WHERE id = $1"};
+// Deleting an org deletes its tenant-plane rows by cascade: a big tenant's take long.
+constexpr auto kPurgeTimeout = std::chrono::minutes(10);
+constexpr Statement kSetPurgeTimeout{db::Plane::any, "orgs.purge_timeout",
+                                     "SET LOCAL statement_timeout = '10min'"};
+constexpr Statement kNotify{db::Plane::any, "orgs.notify",
+                            "SELECT pg_notify('liftoff_sessions', $1)"};
 constexpr Statement kNotifyMembers{
-    "orgs.notify_members",
+    db::Plane::control, "orgs.notify_members",
     "SELECT user_id, pg_notify('liftoff_sessions', 'user:' || user_id::text) FROM memberships "
     "WHERE org_id = $1"};
 
 constexpr Statement kMembers{
-    "orgs.members",
+    db::Plane::control, "orgs.members",
     "SELECT u.id, u.email, u.name, u.created_at, m.role, m.created_at FROM memberships m "
     "JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 AND m.user_id > $2 "
     "ORDER BY m.user_id LIMIT $3"};
 constexpr Statement kLockMember{
-    "orgs.lock_member",
+    db::Plane::control, "orgs.lock_member",
     "SELECT u.id, u.email, u.name, u.created_at, m.role, m.created_at FROM memberships m "
     "JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 AND m.user_id = $2 FOR UPDATE OF m"};
 constexpr Statement kOwnerCount{
-    "orgs.owner_count", "SELECT count(*) FROM memberships WHERE org_id = $1 AND role = 'owner'"};
+    db::Plane::control, "orgs.owner_count",
+    "SELECT count(*) FROM memberships WHERE org_id = $1 AND role = 'owner'"};
 constexpr Statement kSetRole{
-    "orgs.set_role",
+    db::Plane::control, "orgs.set_role",
     "UPDATE memberships SET role = $3, updated_at = now() WHERE org_id = $1 AND user_id = $2"};
-constexpr Statement kDeleteMember{"orgs.delete_member",
+constexpr Statement kDeleteMember{db::Plane::control, "orgs.delete_member",
                                   "DELETE FROM memberships WHERE org_id = $1 AND user_id = $2"};
 
-constexpr Statement kMemberByEmail{"invitations.member_by_email",
+constexpr Statement kMemberByEmail{db::Plane::control, "invitations.member_by_email",
                                    "SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id "
                                    "WHERE m.org_id = $1 AND u.email = $2"};
 // An expired invitation no longer blocks a new one to the same address.
 constexpr Statement kCloseExpiredInvitations{
-    "invitations.close_expired",
+    db::Plane::control, "invitations.close_expired",
     "UPDATE invitations SET revoked_at = now() WHERE org_id = $1 AND email = $2 "
     "AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at <= now()"};
 constexpr Statement kInsertInvitation{
-    "invitations.insert",
+    db::Plane::control, "invitations.insert",
     "INSERT INTO invitations (id, org_id, email, role, token_hash, invited_by, expires_at) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at"};
 constexpr Statement kPendingInvitations{
-    "invitations.pending",
+    db::Plane::control, "invitations.pending",
     "SELECT id, org_id, email, role, invited_by, created_at, expires_at FROM invitations "
     "WHERE org_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL "
     "ORDER BY created_at DESC LIMIT 1000"};
 constexpr Statement kRevokeInvitation{
-    "invitations.revoke",
+    db::Plane::control, "invitations.revoke",
     "UPDATE invitations SET revoked_at = now() WHERE id = $1 AND org_id = $2 "
     "AND accepted_at IS NULL AND revoked_at IS NULL RETURNING email, role"};
-constexpr Statement kInvitationOrg{"invitations.org",
+constexpr Statement kInvitationOrg{db::Plane::control, "invitations.org",
                                    "SELECT org_id FROM invitations WHERE token_hash = $1"};
 constexpr Statement kLockInvitation{
-    "invitations.lock",
+    db::Plane::control, "invitations.lock",
     "SELECT id, email, role, expires_at <= now(), accepted_at IS NOT NULL, revoked_at IS NOT NULL "
     "FROM invitations WHERE token_hash = $1 FOR UPDATE"};
 constexpr Statement kAcceptInvitation{
-    "invitations.accept",
+    db::Plane::control, "invitations.accept",
     "UPDATE invitations SET accepted_at = now(), accepted_by = $2 WHERE id = $1"};
 
 constexpr Statement kInsertApiKey{
-    "api_keys.insert",
+    db::Plane::control, "api_keys.insert",
     "INSERT INTO api_keys (id, org_id, name, role, key_hash, created_by) "
     "VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at"};
 constexpr Statement kApiKeys{
-    "api_keys.list",
+    db::Plane::control, "api_keys.list",
     "SELECT id, name, role, created_by, created_at, last_used_at FROM api_keys "
     "WHERE org_id = $1 AND revoked_at IS NULL ORDER BY created_at, id LIMIT 1000"};
 constexpr Statement kRevokeApiKey{
-    "api_keys.revoke",
+    db::Plane::control, "api_keys.revoke",
     "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL "
     "RETURNING name, role"};
-
-db::Deadline deadline() {
-  return db::deadline_after(std::chrono::seconds(5));
-}
 
 db::Uuid new_id() {
   return db::Uuid{core::new_uuid_v7()};
@@ -182,12 +183,12 @@ Invitation invitation_from(const db::Row& row) {
 // Runs `statement` in `tx`; only whether it worked matters.
 asio::awaitable<Result<db::Rows>> run(db::Transaction& tx, const Statement& statement,
                                       const Params& params) {
-  co_return co_await tx.query(statement, params, deadline());
+  co_return co_await tx.query(statement, params);
 }
 
 asio::awaitable<Result<void>> notify(db::Transaction& tx, const std::string& payload) {
   Params params(payload);
-  auto rows = co_await tx.query(kNotify, params, deadline());
+  auto rows = co_await tx.query(kNotify, params);
   if (!rows) co_return rows.error();
   co_return Result<void>{};
 }
@@ -199,11 +200,6 @@ std::string org_payload(const db::Uuid& id) {
   return std::string(kOrgPayloadPrefix) + id.to_string();
 }
 }  // namespace
-
-audit::Actor Caller::actor() const {
-  return {principal.is_user() ? "user" : "api_key", principal.actor_id(), ip, user_agent,
-          request_id};
-}
 
 Result<Access> OrgService::access(const Principal& principal, std::string_view org_text,
                                   Action action) {
@@ -224,11 +220,11 @@ void OrgService::evict_org(const db::Uuid& org_id) {
 }
 
 asio::awaitable<Result<OrgService::Locked>> OrgService::lock(db::Transaction& tx,
-                                                             const Caller& caller,
+                                                             const Principal& principal,
                                                              const db::Uuid& org_id, Action action,
                                                              bool deleted_too) {
-  Params params(org_id, caller.principal.actor_id(), !caller.principal.is_user());
-  auto rows = co_await tx.query(kLockOrg, params, deadline());
+  Params params(org_id, principal.actor_id(), !principal.is_user());
+  auto rows = co_await tx.query(kLockOrg, params);
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return org_not_found();
   auto row = rows->front();
@@ -244,39 +240,40 @@ asio::awaitable<Result<OrgService::Locked>> OrgService::lock(db::Transaction& tx
   co_return Locked{std::move(org), role};
 }
 
-asio::awaitable<Result<Org>> OrgService::create(const Caller& caller, const std::string& name) {
+asio::awaitable<Result<Org>> OrgService::create(const db::Scope& scope, const Principal& principal,
+                                                const std::string& name) {
   if (auto problem = name_problem(name)) {
     co_return Error{Errc::validation_failed, "the organization is invalid", {{"name", *problem}}};
   }
-  auto tx = co_await db_.begin(Tenant::control(), deadline());
-  if (!tx) co_return tx.error();
   Org org{new_id(), name, {}, {}, {}, {}, Role::owner};
+  auto org_scope = scope.for_tenant(db::Tenant::org(org.id));
+  auto tx = co_await db_.begin(org_scope, db::Isolation::read_committed, db::Planes::both);
+  if (!tx) co_return tx.error();
   Params org_params(org.id, name);
   auto inserted = co_await run(*tx, kInsertOrg, org_params);
   if (!inserted) co_return inserted.error();
   org.created_at = inserted->front().get<db::Timestamp>(0);
   org.updated_at = inserted->front().get<db::Timestamp>(1);
   std::string owner(to_string(Role::owner));
-  Params member_params(org.id, caller.principal.user.id, owner);
+  Params member_params(org.id, principal.user.id, owner);
   auto member = co_await run(*tx, kInsertMembership, member_params);
   if (!member) co_return member.error();
   auto chain = co_await audit::start_chain(*tx, org.id);
   if (!chain) co_return chain.error();
   audit::Change change{"org.created", "org", org.id.to_string(), std::nullopt,
                        object_text({{"name", name}})};
-  auto actor = caller.actor();
-  auto notified = co_await notify(*tx, user_payload(caller.principal.user.id));
+  auto notified = co_await notify(*tx, user_payload(principal.user.id));
   if (!notified) co_return notified.error();
-  auto event = co_await audit::append_and_commit(*tx, org.id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, org_scope, change);
   if (!event) co_return event.error();
-  evict_user(caller.principal.user.id);
+  evict_user(principal.user.id);
   co_return org;
 }
 
-asio::awaitable<Result<std::vector<Org>>> OrgService::list(const Principal& principal) {
+asio::awaitable<Result<std::vector<Org>>> OrgService::list(const db::Scope& scope,
+                                                           const Principal& principal) {
   Params params(principal.user.id);
-  auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), kListOrgs, params,
-                                 deadline());
+  auto rows = co_await db_.query(Intent::read_your_writes, scope, kListOrgs, params);
   if (!rows) co_return rows.error();
   std::vector<Org> orgs;
   for (int i = 0; i < rows->size(); ++i) {
@@ -286,23 +283,23 @@ asio::awaitable<Result<std::vector<Org>>> OrgService::list(const Principal& prin
   co_return orgs;
 }
 
-asio::awaitable<Result<Org>> OrgService::get(const Access& access) {
+asio::awaitable<Result<Org>> OrgService::get(const db::Scope& scope, const Access& access) {
   Params params(access.org_id);
-  auto rows =
-      co_await db_.query(Intent::read_your_writes, Tenant::control(), kGetOrg, params, deadline());
+  auto rows = co_await db_.query(Intent::read_your_writes, scope.control(), kGetOrg, params);
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return org_not_found();
   co_return org_from(rows->front(), access.role);
 }
 
-asio::awaitable<Result<Org>> OrgService::rename(const Caller& caller, const db::Uuid& org_id,
+asio::awaitable<Result<Org>> OrgService::rename(const db::Scope& scope, const Principal& principal,
                                                 const std::string& name) {
+  const auto& org_id = scope.org();
   if (auto problem = name_problem(name)) {
     co_return Error{Errc::validation_failed, "the organization is invalid", {{"name", *problem}}};
   }
-  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  auto tx = co_await db_.begin(scope, db::Isolation::read_committed, db::Planes::both);
   if (!tx) co_return tx.error();
-  auto locked = co_await lock(*tx, caller, org_id, Action::org_update);
+  auto locked = co_await lock(*tx, principal, org_id, Action::org_update);
   if (!locked) co_return locked.error();
   Org org = std::move(locked->org);
   if (org.name == name) co_return org;  // nothing changes, nothing to record
@@ -312,20 +309,21 @@ asio::awaitable<Result<Org>> OrgService::rename(const Caller& caller, const db::
   org.updated_at = updated->front().get<db::Timestamp>(0);
   audit::Change change{"org.renamed", "org", org_id.to_string(), object_text({{"name", org.name}}),
                        object_text({{"name", name}})};
-  auto actor = caller.actor();
   auto notified = co_await notify(*tx, org_payload(org_id));
   if (!notified) co_return notified.error();
-  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
   evict_org(org_id);
   org.name = name;
   co_return org;
 }
 
-asio::awaitable<Result<Org>> OrgService::remove(const Caller& caller, const db::Uuid& org_id) {
-  auto tx = co_await db_.begin(Tenant::control(), deadline());
+asio::awaitable<Result<Org>> OrgService::remove(const db::Scope& scope,
+                                                const Principal& principal) {
+  const auto& org_id = scope.org();
+  auto tx = co_await db_.begin(scope, db::Isolation::read_committed, db::Planes::both);
   if (!tx) co_return tx.error();
-  auto locked = co_await lock(*tx, caller, org_id, Action::org_delete);
+  auto locked = co_await lock(*tx, principal, org_id, Action::org_delete);
   if (!locked) co_return locked.error();
   Org org = std::move(locked->org);
   Params params(org_id, static_cast<double>(options_.deletion_grace.count()));
@@ -336,21 +334,22 @@ asio::awaitable<Result<Org>> OrgService::remove(const Caller& caller, const db::
   org.purge_after = updated->front().get<db::Timestamp>(2);
   audit::Change change{"org.deleted", "org", org_id.to_string(), std::nullopt,
                        object_text({{"purge_after", core::format_rfc3339(*org.purge_after)}})};
-  auto actor = caller.actor();
   auto notified = co_await notify(*tx, org_payload(org_id));
   if (!notified) co_return notified.error();
-  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
   evict_org(org_id);
   co_return org;
 }
 
-asio::awaitable<Result<Org>> OrgService::restore(const Caller& caller, std::string_view org_text) {
+asio::awaitable<Result<Org>> OrgService::restore(const db::Scope& scope, const Principal& principal,
+                                                 std::string_view org_text) {
   auto org_id = db::Uuid::parse(org_text);
   if (!org_id) co_return org_not_found();
-  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  auto org_scope = scope.for_tenant(db::Tenant::org(*org_id));
+  auto tx = co_await db_.begin(org_scope, db::Isolation::read_committed, db::Planes::both);
   if (!tx) co_return tx.error();
-  auto locked = co_await lock(*tx, caller, *org_id, Action::org_delete, /*deleted_too=*/true);
+  auto locked = co_await lock(*tx, principal, *org_id, Action::org_delete, /*deleted_too=*/true);
   if (!locked) co_return locked.error();
   Org org = std::move(locked->org);
   if (!org.deleted_at) co_return make_error(Errc::conflict, "the organization is not deleted");
@@ -361,36 +360,36 @@ asio::awaitable<Result<Org>> OrgService::restore(const Caller& caller, std::stri
   org.deleted_at.reset();
   org.purge_after.reset();
   audit::Change change{"org.restored", "org", org_id->to_string(), std::nullopt, std::nullopt};
-  auto actor = caller.actor();
   // Members' cached principals left the org out while it was deleted: each is told by user.
   Params members_params(*org_id);
   auto notified = co_await run(*tx, kNotifyMembers, members_params);
   if (!notified) co_return notified.error();
-  auto event = co_await audit::append_and_commit(*tx, *org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, org_scope, change);
   if (!event) co_return event.error();
   for (int i = 0; i < notified->size(); ++i) evict_user((*notified)[i].get<db::Uuid>(0));
   co_return org;
 }
 
 asio::awaitable<Result<std::vector<Member>>> OrgService::members(
-    const Access& access, const std::optional<db::Uuid>& after, std::int32_t limit) {
+    const db::Scope& scope, const Access& access, const std::optional<db::Uuid>& after,
+    std::int32_t limit) {
   Params params(access.org_id, after.value_or(db::Uuid{}), static_cast<std::int64_t>(limit));
-  auto rows =
-      co_await db_.query(Intent::read_your_writes, Tenant::control(), kMembers, params, deadline());
+  auto rows = co_await db_.query(Intent::read_your_writes, scope.control(), kMembers, params);
   if (!rows) co_return rows.error();
   std::vector<Member> members;
   for (int i = 0; i < rows->size(); ++i) members.push_back(member_from((*rows)[i]));
   co_return members;
 }
 
-asio::awaitable<Result<Member>> OrgService::change_role(const Caller& caller,
-                                                        const db::Uuid& org_id,
+asio::awaitable<Result<Member>> OrgService::change_role(const db::Scope& scope,
+                                                        const Principal& principal,
                                                         std::string_view user_text, Role role) {
+  const auto& org_id = scope.org();
   auto user_id = db::Uuid::parse(user_text);
   if (!user_id) co_return make_error(Errc::not_found, "no such member");
-  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  auto tx = co_await db_.begin(scope, db::Isolation::read_committed, db::Planes::both);
   if (!tx) co_return tx.error();
-  auto locked = co_await lock(*tx, caller, org_id, Action::members_manage);
+  auto locked = co_await lock(*tx, principal, org_id, Action::members_manage);
   if (!locked) co_return locked.error();
   Params member_params(org_id, *user_id);
   auto rows = co_await run(*tx, kLockMember, member_params);
@@ -419,26 +418,26 @@ asio::awaitable<Result<Member>> OrgService::change_role(const Caller& caller,
   if (!updated) co_return updated.error();
   audit::Change change{"member.role_changed", "user", user_id->to_string(),
                        object_text(role_object(member.role)), object_text(role_object(role))};
-  auto actor = caller.actor();
   auto notified = co_await notify(*tx, user_payload(*user_id));
   if (!notified) co_return notified.error();
-  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
   evict_user(*user_id);
   member.role = role;
   co_return member;
 }
 
-asio::awaitable<Result<void>> OrgService::remove_member(const Caller& caller,
-                                                        const db::Uuid& org_id,
+asio::awaitable<Result<void>> OrgService::remove_member(const db::Scope& scope,
+                                                        const Principal& principal,
                                                         std::string_view user_text) {
+  const auto& org_id = scope.org();
   auto user_id = db::Uuid::parse(user_text);
   if (!user_id) co_return make_error(Errc::not_found, "no such member");
-  bool leaving = caller.principal.is_user() && caller.principal.user.id == *user_id;
-  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  bool leaving = principal.is_user() && principal.user.id == *user_id;
+  auto tx = co_await db_.begin(scope, db::Isolation::read_committed, db::Planes::both);
   if (!tx) co_return tx.error();
   auto locked =
-      co_await lock(*tx, caller, org_id, leaving ? Action::org_read : Action::members_manage);
+      co_await lock(*tx, principal, org_id, leaving ? Action::org_read : Action::members_manage);
   if (!locked) co_return locked.error();
   Params member_params(org_id, *user_id);
   auto rows = co_await run(*tx, kLockMember, member_params);
@@ -464,26 +463,27 @@ asio::awaitable<Result<void>> OrgService::remove_member(const Caller& caller,
   if (!deleted) co_return deleted.error();
   audit::Change change{leaving ? "member.left" : "member.removed", "user", user_id->to_string(),
                        object_text(role_object(member.role)), std::nullopt};
-  auto actor = caller.actor();
   auto notified = co_await notify(*tx, user_payload(*user_id));
   if (!notified) co_return notified.error();
-  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
   evict_user(*user_id);
   co_return Result<void>{};
 }
 
-asio::awaitable<Result<Invitation>> OrgService::invite(const Caller& caller, const db::Uuid& org_id,
+asio::awaitable<Result<Invitation>> OrgService::invite(const db::Scope& scope,
+                                                       const Principal& principal,
                                                        const std::string& email, Role role) {
+  const auto& org_id = scope.org();
   auto normalized = normalize_email(email);
   if (!normalized) {
     co_return Error{Errc::validation_failed,
                     "the invitation is invalid",
                     {{"email", "is not a valid email address"}}};
   }
-  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  auto tx = co_await db_.begin(scope, db::Isolation::read_committed, db::Planes::both);
   if (!tx) co_return tx.error();
-  auto locked = co_await lock(*tx, caller, org_id, Action::invitations_manage);
+  auto locked = co_await lock(*tx, principal, org_id, Action::invitations_manage);
   if (!locked) co_return locked.error();
   if (!may_grant(locked->role, role)) {
     co_return make_error(Errc::permission_denied,
@@ -502,7 +502,7 @@ asio::awaitable<Result<Invitation>> OrgService::invite(const Caller& caller, con
                         org_id,
                         *normalized,
                         role,
-                        caller.principal.actor_id(),
+                        principal.actor_id(),
                         {},
                         {},
                         new_token(kInvitationTokenPrefix)};
@@ -525,30 +525,31 @@ asio::awaitable<Result<Invitation>> OrgService::invite(const Caller& caller, con
                        object_text({{"email", invitation.email},
                                     {"role", role_text},
                                     {"expires_at", core::format_rfc3339(invitation.expires_at)}})};
-  auto actor = caller.actor();
-  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
   co_return invitation;
 }
 
-asio::awaitable<Result<std::vector<Invitation>>> OrgService::invitations(const Access& access) {
+asio::awaitable<Result<std::vector<Invitation>>> OrgService::invitations(const db::Scope& scope,
+                                                                         const Access& access) {
   Params params(access.org_id);
-  auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), kPendingInvitations,
-                                 params, deadline());
+  auto rows =
+      co_await db_.query(Intent::read_your_writes, scope.control(), kPendingInvitations, params);
   if (!rows) co_return rows.error();
   std::vector<Invitation> out;
   for (int i = 0; i < rows->size(); ++i) out.push_back(invitation_from((*rows)[i]));
   co_return out;
 }
 
-asio::awaitable<Result<void>> OrgService::revoke_invitation(const Caller& caller,
-                                                            const db::Uuid& org_id,
+asio::awaitable<Result<void>> OrgService::revoke_invitation(const db::Scope& scope,
+                                                            const Principal& principal,
                                                             std::string_view id_text) {
+  const auto& org_id = scope.org();
   auto id = db::Uuid::parse(id_text);
   if (!id) co_return make_error(Errc::not_found, "no such pending invitation");
-  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  auto tx = co_await db_.begin(scope, db::Isolation::read_committed, db::Planes::both);
   if (!tx) co_return tx.error();
-  auto locked = co_await lock(*tx, caller, org_id, Action::invitations_manage);
+  auto locked = co_await lock(*tx, principal, org_id, Action::invitations_manage);
   if (!locked) co_return locked.error();
   Params params(*id, org_id);
   auto revoked = co_await run(*tx, kRevokeInvitation, params);
@@ -558,27 +559,27 @@ asio::awaitable<Result<void>> OrgService::revoke_invitation(const Caller& caller
                        object_text({{"email", revoked->front().get<std::string>(0)},
                                     {"role", revoked->front().get<std::string>(1)}}),
                        std::nullopt};
-  auto actor = caller.actor();
-  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
   co_return Result<void>{};
 }
 
-asio::awaitable<Result<Org>> OrgService::accept_invitation(const Caller& caller,
+asio::awaitable<Result<Org>> OrgService::accept_invitation(const db::Scope& scope,
+                                                           const Principal& principal,
                                                            std::string_view token) {
   auto not_found = make_error(Errc::not_found, "no such invitation");
   if (!token_shaped(token, kInvitationTokenPrefix)) co_return not_found;
   Params token_params(db::Bytes{token_digest(token)});
   // The org first, then the invitation: every path locks an org's rows in that order.
-  auto org_rows = co_await db_.query(Intent::write, Tenant::control(), kInvitationOrg, token_params,
-                                     deadline());
+  auto org_rows = co_await db_.query(Intent::write, scope, kInvitationOrg, token_params);
   if (!org_rows) co_return org_rows.error();
   if (org_rows->empty()) co_return not_found;
   auto org_id = org_rows->front().get<db::Uuid>(0);
 
-  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  auto org_scope = scope.for_tenant(db::Tenant::org(org_id));
+  auto tx = co_await db_.begin(org_scope, db::Isolation::read_committed, db::Planes::both);
   if (!tx) co_return tx.error();
-  Params lock_params(org_id, caller.principal.user.id, false);
+  Params lock_params(org_id, principal.user.id, false);
   auto org_row = co_await run(*tx, kLockOrg, lock_params);
   if (!org_row) co_return org_row.error();
   if (org_row->empty() || !org_row->front().is_null(4)) co_return not_found;  // gone or deleted
@@ -592,7 +593,7 @@ asio::awaitable<Result<Org>> OrgService::accept_invitation(const Caller& caller,
   if (row.get<bool>(4)) co_return make_error(Errc::conflict, "the invitation was used already");
   if (row.get<bool>(5)) co_return make_error(Errc::gone, "the invitation was revoked");
   if (row.get<bool>(3)) co_return make_error(Errc::gone, "the invitation has expired");
-  if (email != caller.principal.user.email) {
+  if (email != principal.user.email) {
     co_return make_error(Errc::permission_denied,
                          "the invitation is for another email address; sign in as that user");
   }
@@ -600,71 +601,68 @@ asio::awaitable<Result<Org>> OrgService::accept_invitation(const Caller& caller,
     co_return make_error(Errc::conflict, "you are a member of the organization already");
 
   std::string role_text(to_string(role));
-  Params member_params(org_id, caller.principal.user.id, role_text);
+  Params member_params(org_id, principal.user.id, role_text);
   auto member = co_await run(*tx, kInsertMembership, member_params);
   if (!member) co_return member.error();
-  Params accept_params(invitation_id, caller.principal.user.id);
+  Params accept_params(invitation_id, principal.user.id);
   auto accepted = co_await run(*tx, kAcceptInvitation, accept_params);
   if (!accepted) co_return accepted.error();
   audit::Change change{
-      "member.joined", "user", caller.principal.user.id.to_string(), std::nullopt,
+      "member.joined", "user", principal.user.id.to_string(), std::nullopt,
       object_text({{"role", role_text}, {"invitation_id", invitation_id.to_string()}})};
-  auto actor = caller.actor();
-  auto notified = co_await notify(*tx, user_payload(caller.principal.user.id));
+  auto notified = co_await notify(*tx, user_payload(principal.user.id));
   if (!notified) co_return notified.error();
-  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, org_scope, change);
   if (!event) co_return event.error();
-  evict_user(caller.principal.user.id);
+  evict_user(principal.user.id);
   co_return org_from(org_row->front(), role);
 }
 
 asio::awaitable<Result<std::size_t>> OrgService::purge_expired(std::size_t limit) {
   std::size_t purged = 0;
   for (; purged < limit; ++purged) {
-    auto tx = co_await db_.begin(Tenant::control(), deadline());
+    // A big tenant's records go with it: its statements may take long.
+    auto scope = db::Scope::background(db::Tenant::every_org(), kPurgeTimeout);
+    scope.statement_timeout = kPurgeTimeout;
+    auto tx = co_await db_.begin(scope, db::Isolation::read_committed, db::Planes::both);
     if (!tx) co_return tx.error();
     auto next = co_await run(*tx, kNextExpired, Params::none());
     if (!next) co_return next.error();
     if (next->empty()) break;
     auto org_id = next->front().get<db::Uuid>(0);
-    // A big tenant's records go with it: this statement may take long.
-    auto longer = co_await run(*tx, kPurgeTimeout, Params::none());
+    auto longer = co_await run(*tx, kSetPurgeTimeout, Params::none());
     if (!longer) co_return longer.error();
     Params params(org_id);
-    auto deleted = co_await tx->query(kPurge, params, db::deadline_after(std::chrono::minutes(10)));
+    auto deleted = co_await tx->query(kPurge, params);
     if (!deleted) co_return deleted.error();
     audit::Change change{"org.purged", "org", org_id.to_string(),
                          object_text({{"name", next->front().get<std::string>(1)}}), std::nullopt};
-    audit::Actor system{"system", std::nullopt, "", "", ""};
-    auto event = co_await audit::append_and_commit(*tx, org_id, system, change);
+    auto event =
+        co_await audit::append_and_commit(*tx, scope.for_tenant(db::Tenant::org(org_id)), change);
     if (!event) co_return event.error();
   }
   co_return purged;
 }
 
-asio::awaitable<Result<ApiKey>> OrgService::create_api_key(const Caller& caller,
-                                                           const db::Uuid& org_id,
+asio::awaitable<Result<ApiKey>> OrgService::create_api_key(const db::Scope& scope,
+                                                           const Principal& principal,
                                                            const std::string& name, Role role) {
+  const auto& org_id = scope.org();
   Error invalid{Errc::validation_failed, "the API key is invalid", {}};
   if (auto problem = name_problem(name)) invalid.fields.push_back({"name", *problem});
   if (role == Role::owner)
     invalid.fields.push_back({"role", "must be admin, member or viewer (keys cannot own)"});
   if (!invalid.fields.empty()) co_return invalid;
-  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  auto tx = co_await db_.begin(scope, db::Isolation::read_committed, db::Planes::both);
   if (!tx) co_return tx.error();
-  auto locked = co_await lock(*tx, caller, org_id, Action::api_keys_manage);
+  auto locked = co_await lock(*tx, principal, org_id, Action::api_keys_manage);
   if (!locked) co_return locked.error();
   if (!may_grant(locked->role, role)) {
     co_return make_error(Errc::permission_denied,
                          "you cannot create a key with a role above your own");
   }
-  ApiKey key{new_id(),
-             name,
-             role,
-             caller.principal.actor_id(),
-             {},
-             std::nullopt,
-             new_token(kApiKeyPrefix)};
+  ApiKey key{
+      new_id(), name, role, principal.actor_id(), {}, std::nullopt, new_token(kApiKeyPrefix)};
   std::string role_text(to_string(role));
   Params params;
   params.add(key.id).add(org_id).add(name).add(role_text).add(db::Bytes{token_digest(key.key)});
@@ -674,16 +672,15 @@ asio::awaitable<Result<ApiKey>> OrgService::create_api_key(const Caller& caller,
   key.created_at = inserted->front().get<db::Timestamp>(0);
   audit::Change change{"api_key.created", "api_key", key.id.to_string(), std::nullopt,
                        object_text({{"name", name}, {"role", role_text}})};
-  auto actor = caller.actor();
-  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
   co_return key;
 }
 
-asio::awaitable<Result<std::vector<ApiKey>>> OrgService::api_keys(const Access& access) {
+asio::awaitable<Result<std::vector<ApiKey>>> OrgService::api_keys(const db::Scope& scope,
+                                                                  const Access& access) {
   Params params(access.org_id);
-  auto rows =
-      co_await db_.query(Intent::read_your_writes, Tenant::control(), kApiKeys, params, deadline());
+  auto rows = co_await db_.query(Intent::read_your_writes, scope.control(), kApiKeys, params);
   if (!rows) co_return rows.error();
   std::vector<ApiKey> keys;
   for (int i = 0; i < rows->size(); ++i) {
@@ -699,14 +696,15 @@ asio::awaitable<Result<std::vector<ApiKey>>> OrgService::api_keys(const Access& 
   co_return keys;
 }
 
-asio::awaitable<Result<void>> OrgService::revoke_api_key(const Caller& caller,
-                                                         const db::Uuid& org_id,
+asio::awaitable<Result<void>> OrgService::revoke_api_key(const db::Scope& scope,
+                                                         const Principal& principal,
                                                          std::string_view id_text) {
+  const auto& org_id = scope.org();
   auto id = db::Uuid::parse(id_text);
   if (!id) co_return make_error(Errc::not_found, "no such API key");
-  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  auto tx = co_await db_.begin(scope, db::Isolation::read_committed, db::Planes::both);
   if (!tx) co_return tx.error();
-  auto locked = co_await lock(*tx, caller, org_id, Action::api_keys_manage);
+  auto locked = co_await lock(*tx, principal, org_id, Action::api_keys_manage);
   if (!locked) co_return locked.error();
   Params params(*id, org_id);
   auto revoked = co_await run(*tx, kRevokeApiKey, params);
@@ -716,10 +714,9 @@ asio::awaitable<Result<void>> OrgService::revoke_api_key(const Caller& caller,
                        object_text({{"name", revoked->front().get<std::string>(0)},
                                     {"role", revoked->front().get<std::string>(1)}}),
                        std::nullopt};
-  auto actor = caller.actor();
   auto notified = co_await notify(*tx, id->to_string());
   if (!notified) co_return notified.error();
-  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
   if (cache_) cache_->evict_credential(*id);
   co_return Result<void>{};

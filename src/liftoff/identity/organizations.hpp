@@ -14,6 +14,7 @@
 
 #include "liftoff/audit/audit.hpp"
 #include "liftoff/core/error.hpp"
+#include "liftoff/db/scope.hpp"
 #include "liftoff/identity/roles.hpp"
 #include "liftoff/identity/store.hpp"
 
@@ -29,15 +30,6 @@ class SessionCache;
 struct OrgOptions {
   std::chrono::seconds deletion_grace{std::chrono::hours(24 * 30)};  // restorable this long
   std::chrono::seconds invitation_ttl{std::chrono::hours(24 * 7)};
-};
-
-// Who calls, and from where (for the audit log).
-struct Caller {
-  Principal principal;
-  std::string ip;
-  std::string user_agent;
-  std::string request_id;
-  [[nodiscard]] audit::Actor actor() const;
 };
 
 struct Org {
@@ -93,44 +85,50 @@ class OrgService {
   [[nodiscard]] static Result<Access> access(const Principal& principal, std::string_view org_text,
                                              Action action);
 
-  [[nodiscard]] boost::asio::awaitable<Result<Org>> create(const Caller& caller,
+  [[nodiscard]] boost::asio::awaitable<Result<Org>> create(const db::Scope& scope,
+                                                           const Principal& principal,
                                                            const std::string& name);
-  [[nodiscard]] boost::asio::awaitable<Result<std::vector<Org>>> list(const Principal& principal);
-  [[nodiscard]] boost::asio::awaitable<Result<Org>> get(const Access& access);
-  [[nodiscard]] boost::asio::awaitable<Result<Org>> rename(const Caller& caller,
-                                                           const db::Uuid& org_id,
+  [[nodiscard]] boost::asio::awaitable<Result<std::vector<Org>>> list(const db::Scope& scope,
+                                                                      const Principal& principal);
+  [[nodiscard]] boost::asio::awaitable<Result<Org>> get(const db::Scope& scope,
+                                                        const Access& access);
+  [[nodiscard]] boost::asio::awaitable<Result<Org>> rename(const db::Scope& scope,
+                                                           const Principal& principal,
                                                            const std::string& name);
   // Soft delete: hidden at once, restorable by an owner until purge_after.
-  [[nodiscard]] boost::asio::awaitable<Result<Org>> remove(const Caller& caller,
-                                                           const db::Uuid& org_id);
-  [[nodiscard]] boost::asio::awaitable<Result<Org>> restore(const Caller& caller,
+  [[nodiscard]] boost::asio::awaitable<Result<Org>> remove(const db::Scope& scope,
+                                                           const Principal& principal);
+  [[nodiscard]] boost::asio::awaitable<Result<Org>> restore(const db::Scope& scope,
+                                                            const Principal& principal,
                                                             std::string_view org_text);
 
   // Ordered by user id; `after` is the last user id of the previous page.
   [[nodiscard]] boost::asio::awaitable<Result<std::vector<Member>>> members(
-      const Access& access, const std::optional<db::Uuid>& after, std::int32_t limit);
+      const db::Scope& scope, const Access& access, const std::optional<db::Uuid>& after,
+      std::int32_t limit);
   // conflict when it would leave the org without an owner.
-  [[nodiscard]] boost::asio::awaitable<Result<Member>> change_role(const Caller& caller,
-                                                                   const db::Uuid& org_id,
+  [[nodiscard]] boost::asio::awaitable<Result<Member>> change_role(const db::Scope& scope,
+                                                                   const Principal& principal,
                                                                    std::string_view user_text,
                                                                    Role role);
   // Removing oneself is leaving; conflict for the last owner.
-  [[nodiscard]] boost::asio::awaitable<Result<void>> remove_member(const Caller& caller,
-                                                                   const db::Uuid& org_id,
+  [[nodiscard]] boost::asio::awaitable<Result<void>> remove_member(const db::Scope& scope,
+                                                                   const Principal& principal,
                                                                    std::string_view user_text);
 
-  [[nodiscard]] boost::asio::awaitable<Result<Invitation>> invite(const Caller& caller,
-                                                                  const db::Uuid& org_id,
+  [[nodiscard]] boost::asio::awaitable<Result<Invitation>> invite(const db::Scope& scope,
+                                                                  const Principal& principal,
                                                                   const std::string& email,
                                                                   Role role);
   [[nodiscard]] boost::asio::awaitable<Result<std::vector<Invitation>>> invitations(
-      const Access& access);
-  [[nodiscard]] boost::asio::awaitable<Result<void>> revoke_invitation(const Caller& caller,
-                                                                       const db::Uuid& org_id,
+      const db::Scope& scope, const Access& access);
+  [[nodiscard]] boost::asio::awaitable<Result<void>> revoke_invitation(const db::Scope& scope,
+                                                                       const Principal& principal,
                                                                        std::string_view id_text);
   // By a signed-in user whose email is the invited one. not_found for an unknown token, conflict
   // when already used, gone when expired or revoked.
-  [[nodiscard]] boost::asio::awaitable<Result<Org>> accept_invitation(const Caller& caller,
+  [[nodiscard]] boost::asio::awaitable<Result<Org>> accept_invitation(const db::Scope& scope,
+                                                                      const Principal& principal,
                                                                       std::string_view token);
 
   // Deletes, for good, organizations whose grace period is over (with their memberships,
@@ -138,13 +136,14 @@ class OrgService {
   // At most `limit` per call; safe to run on every process at once. Returns how many it purged.
   [[nodiscard]] boost::asio::awaitable<Result<std::size_t>> purge_expired(std::size_t limit);
 
-  [[nodiscard]] boost::asio::awaitable<Result<ApiKey>> create_api_key(const Caller& caller,
-                                                                      const db::Uuid& org_id,
+  [[nodiscard]] boost::asio::awaitable<Result<ApiKey>> create_api_key(const db::Scope& scope,
+                                                                      const Principal& principal,
                                                                       const std::string& name,
                                                                       Role role);
-  [[nodiscard]] boost::asio::awaitable<Result<std::vector<ApiKey>>> api_keys(const Access& access);
-  [[nodiscard]] boost::asio::awaitable<Result<void>> revoke_api_key(const Caller& caller,
-                                                                    const db::Uuid& org_id,
+  [[nodiscard]] boost::asio::awaitable<Result<std::vector<ApiKey>>> api_keys(const db::Scope& scope,
+                                                                             const Access& access);
+  [[nodiscard]] boost::asio::awaitable<Result<void>> revoke_api_key(const db::Scope& scope,
+                                                                    const Principal& principal,
                                                                     std::string_view id_text);
 
  private:
@@ -154,7 +153,7 @@ class OrgService {
   };
   // In `tx`: locks the org row, then checks the caller may do `action` there.
   [[nodiscard]] boost::asio::awaitable<Result<Locked>> lock(db::Transaction& tx,
-                                                            const Caller& caller,
+                                                            const Principal& principal,
                                                             const db::Uuid& org_id, Action action,
                                                             bool deleted_too = false);
   // After a commit: this process's cache forgets at once what the NOTIFY tells the others.

@@ -28,25 +28,25 @@ db::Timestamp now() {
 }
 }  // namespace
 
-asio::awaitable<Result<IssuedSession>> IdentityService::issue(const User& user,
-                                                              const ClientInfo& client) {
+asio::awaitable<Result<IssuedSession>> IdentityService::issue(const db::Scope& scope,
+                                                              const User& user) {
   auto token = new_session_token();
   NewSession session{
       new_id(),
       user.id,
       token_digest(token),
       now() + std::chrono::duration_cast<std::chrono::microseconds>(options_.session_ttl),
-      client.ip,
-      client.user_agent.substr(0, kMaxUserAgentLength)};
-  auto created = co_await store_.create_session(session);
+      scope.actor.ip,
+      scope.actor.user_agent.substr(0, kMaxUserAgentLength)};
+  auto created = co_await store_.create_session(scope, session);
   if (!created) co_return created.error();
   co_return IssuedSession{user, session.id, std::move(token), session.expires_at};
 }
 
-asio::awaitable<Result<IssuedSession>> IdentityService::signup(const std::string& email,
+asio::awaitable<Result<IssuedSession>> IdentityService::signup(const db::Scope& scope,
+                                                               const std::string& email,
                                                                const std::string& password,
-                                                               const std::string& name,
-                                                               const ClientInfo& client) {
+                                                               const std::string& name) {
   Error invalid{Errc::validation_failed, "the account details are invalid", {}};
   auto normalized = normalize_email(email);
   if (!normalized) invalid.fields.push_back({"email", "is not a valid email address"});
@@ -57,22 +57,22 @@ asio::awaitable<Result<IssuedSession>> IdentityService::signup(const std::string
   auto hash = co_await hasher_.hash(password);
   if (!hash) co_return hash.error();
   auto id = new_id();
-  auto user = co_await store_.create_user(id, *normalized, name, *hash);
+  auto user = co_await store_.create_user(scope, id, *normalized, name, *hash);
   if (!user) co_return user.error();
-  co_return co_await issue(*user, client);
+  co_return co_await issue(scope, *user);
 }
 
-asio::awaitable<Result<IssuedSession>> IdentityService::login(const std::string& email,
-                                                              const std::string& password,
-                                                              const ClientInfo& client) {
+asio::awaitable<Result<IssuedSession>> IdentityService::login(const db::Scope& scope,
+                                                              const std::string& email,
+                                                              const std::string& password) {
   auto normalized = normalize_email(email).value_or("");
   auto account = normalized.empty() ? email.substr(0, 254) : normalized;
-  if (auto wait = throttle_.locked(account, client.ip)) {
+  if (auto wait = throttle_.locked(account, scope.actor.ip)) {
     co_return Error{Errc::too_many_requests, "too many failed logins; try again later", {}, *wait};
   }
   std::optional<StoredUser> stored;
   if (!normalized.empty()) {
-    auto found = co_await store_.user_by_email(normalized);
+    auto found = co_await store_.user_by_email(scope, normalized);
     if (!found) co_return found.error();
     stored = std::move(*found);
   }
@@ -81,7 +81,7 @@ asio::awaitable<Result<IssuedSession>> IdentityService::login(const std::string&
   auto verified = co_await hasher_.verify(password, hash);
   if (!verified) co_return verified.error();
   if (!stored || !verified->matches) {
-    auto delay = throttle_.failed(account, client.ip);
+    auto delay = throttle_.failed(account, scope.actor.ip);
     if (delay.count() > 0) {
       asio::steady_timer timer(co_await asio::this_coro::executor, delay);
       co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -92,12 +92,13 @@ asio::awaitable<Result<IssuedSession>> IdentityService::login(const std::string&
   if (verified->needs_rehash) {
     auto rehashed = co_await hasher_.hash(password);
     if (rehashed)
-      (void)co_await store_.set_password_hash(stored->user.id, *rehashed);  // best effort
+      (void)co_await store_.set_password_hash(scope, stored->user.id, *rehashed);  // best effort
   }
-  co_return co_await issue(stored->user, client);
+  co_return co_await issue(scope, stored->user);
 }
 
-asio::awaitable<Result<Principal>> IdentityService::authenticate(std::string_view token) {
+asio::awaitable<Result<Principal>> IdentityService::authenticate(const db::Scope& scope,
+                                                                 std::string_view token) {
   bool session = token_shaped(token, kSessionTokenPrefix);
   if (!session && !token_shaped(token, kApiKeyPrefix)) {
     co_return make_error(Errc::unauthenticated, "invalid or expired credentials");
@@ -112,9 +113,9 @@ asio::awaitable<Result<Principal>> IdentityService::authenticate(std::string_vie
   Result<std::optional<IdentityStore::LiveCredential>> found = std::nullopt;
   if (session) {
     auto idle = static_cast<std::int32_t>(options_.session_idle.count());
-    found = co_await store_.session_by_digest(digest, idle);
+    found = co_await store_.session_by_digest(scope, digest, idle);
   } else {
-    found = co_await store_.api_key_by_digest(digest);
+    found = co_await store_.api_key_by_digest(scope, digest);
   }
   if (!found) co_return found.error();
   if (!*found) co_return make_error(Errc::unauthenticated, "invalid or expired credentials");
@@ -129,7 +130,7 @@ asio::awaitable<Result<Principal>> IdentityService::authenticate(std::string_vie
   co_return std::move(live.principal);
 }
 
-asio::awaitable<Result<std::size_t>> IdentityService::record_uses() {
+asio::awaitable<Result<std::size_t>> IdentityService::record_uses(const db::Scope& scope) {
   std::vector<db::Uuid> sessions, api_keys;
   {
     std::lock_guard lock(uses_mutex_);
@@ -139,19 +140,21 @@ asio::awaitable<Result<std::size_t>> IdentityService::record_uses() {
     used_api_keys_.clear();
   }
   if (sessions.empty() && api_keys.empty()) co_return std::size_t{0};
-  auto touched = co_await store_.touch(sessions, api_keys);
+  auto touched = co_await store_.touch(scope, sessions, api_keys);
   if (!touched) co_return touched.error();  // lost: the next use notes them again
   co_return sessions.size() + api_keys.size();
 }
 
-asio::awaitable<Result<void>> IdentityService::logout(const Principal& who) {
-  auto revoked = co_await store_.revoke_session(who.credential_id, who.user.id);
+asio::awaitable<Result<void>> IdentityService::logout(const db::Scope& scope,
+                                                      const Principal& who) {
+  auto revoked = co_await store_.revoke_session(scope, who.credential_id, who.user.id);
   if (!revoked) co_return revoked.error();
   if (cache_) cache_->evict_credential(who.credential_id);
   co_return Result<void>{};
 }
 
-asio::awaitable<Result<void>> IdentityService::change_password(const Principal& who,
+asio::awaitable<Result<void>> IdentityService::change_password(const db::Scope& scope,
+                                                               const Principal& who,
                                                                const std::string& current_password,
                                                                const std::string& new_password) {
   if (auto problem = password_problem(new_password)) {
@@ -159,7 +162,7 @@ asio::awaitable<Result<void>> IdentityService::change_password(const Principal& 
                     "the new password is not acceptable",
                     {{"new_password", *problem}}};
   }
-  auto stored = co_await store_.user_by_email(who.user.email);
+  auto stored = co_await store_.user_by_email(scope, who.user.email);
   if (!stored) co_return stored.error();
   if (!*stored) co_return make_error(Errc::unauthenticated, "invalid or expired session token");
   auto verified = co_await hasher_.verify(current_password, (*stored)->password_hash);
@@ -171,7 +174,7 @@ asio::awaitable<Result<void>> IdentityService::change_password(const Principal& 
   }
   auto hash = co_await hasher_.hash(new_password);
   if (!hash) co_return hash.error();
-  auto revoked = co_await store_.change_password(who.user.id, *hash, who.credential_id);
+  auto revoked = co_await store_.change_password(scope, who.user.id, *hash, who.credential_id);
   if (!revoked) co_return revoked.error();
   if (cache_) {
     for (const auto& id : *revoked) cache_->evict_credential(id);
@@ -180,13 +183,13 @@ asio::awaitable<Result<void>> IdentityService::change_password(const Principal& 
 }
 
 asio::awaitable<Result<std::vector<SessionRecord>>> IdentityService::sessions(
-    const Principal& who) {
-  co_return co_await store_.live_sessions(who.user.id);
+    const db::Scope& scope, const Principal& who) {
+  co_return co_await store_.live_sessions(scope, who.user.id);
 }
 
-asio::awaitable<Result<void>> IdentityService::revoke(const Principal& who,
+asio::awaitable<Result<void>> IdentityService::revoke(const db::Scope& scope, const Principal& who,
                                                       const db::Uuid& session_id) {
-  auto revoked = co_await store_.revoke_session(session_id, who.user.id);
+  auto revoked = co_await store_.revoke_session(scope, session_id, who.user.id);
   if (!revoked) co_return revoked.error();
   if (!*revoked) co_return make_error(Errc::not_found, "no such session");
   if (cache_) cache_->evict_credential(session_id);

@@ -22,11 +22,6 @@ struct IdentityOptions {
   LoginThrottleOptions throttle;
 };
 
-struct ClientInfo {
-  std::string ip;
-  std::string user_agent;
-};
-
 struct IssuedSession {
   User user;
   db::Uuid session_id;
@@ -47,35 +42,39 @@ class IdentityService {
         cache_(cache) {}
 
   // validation_failed with per-field errors; conflict when the email is registered.
-  [[nodiscard]] boost::asio::awaitable<Result<IssuedSession>> signup(const std::string& email,
+  [[nodiscard]] boost::asio::awaitable<Result<IssuedSession>> signup(const db::Scope& scope,
+                                                                     const std::string& email,
                                                                      const std::string& password,
-                                                                     const std::string& name,
-                                                                     const ClientInfo& client);
+                                                                     const std::string& name);
   // unauthenticated for a wrong email or a wrong password alike, at the cost of one Argon2id check;
   // repeated failures are slowed down, then refused with too_many_requests (see LoginThrottle).
-  [[nodiscard]] boost::asio::awaitable<Result<IssuedSession>> login(const std::string& email,
-                                                                    const std::string& password,
-                                                                    const ClientInfo& client);
+  [[nodiscard]] boost::asio::awaitable<Result<IssuedSession>> login(const db::Scope& scope,
+                                                                    const std::string& email,
+                                                                    const std::string& password);
   // unauthenticated unless `token` is a live session's token or a live API key.
-  [[nodiscard]] boost::asio::awaitable<Result<Principal>> authenticate(std::string_view token);
-  [[nodiscard]] boost::asio::awaitable<Result<void>> logout(const Principal& who);
+  [[nodiscard]] boost::asio::awaitable<Result<Principal>> authenticate(const db::Scope& scope,
+                                                                       std::string_view token);
+  [[nodiscard]] boost::asio::awaitable<Result<void>> logout(const db::Scope& scope,
+                                                            const Principal& who);
   // Writes when the sessions and API keys authenticated since the last call were used (a batch of
   // statements; the server calls it every `credential_use_flush` and at shutdown). Returns how
   // many credentials it recorded.
-  [[nodiscard]] boost::asio::awaitable<Result<std::size_t>> record_uses();
+  [[nodiscard]] boost::asio::awaitable<Result<std::size_t>> record_uses(const db::Scope& scope);
   // validation_failed when the current password is wrong or the new one breaks the policy; on
   // success every other session of the user is revoked.
   [[nodiscard]] boost::asio::awaitable<Result<void>> change_password(
-      const Principal& who, const std::string& current_password, const std::string& new_password);
+      const db::Scope& scope, const Principal& who, const std::string& current_password,
+      const std::string& new_password);
   [[nodiscard]] boost::asio::awaitable<Result<std::vector<SessionRecord>>> sessions(
-      const Principal& who);
+      const db::Scope& scope, const Principal& who);
   // not_found unless `session_id` is one of who's live sessions.
-  [[nodiscard]] boost::asio::awaitable<Result<void>> revoke(const Principal& who,
+  [[nodiscard]] boost::asio::awaitable<Result<void>> revoke(const db::Scope& scope,
+                                                            const Principal& who,
                                                             const db::Uuid& session_id);
 
  private:
-  [[nodiscard]] boost::asio::awaitable<Result<IssuedSession>> issue(const User& user,
-                                                                    const ClientInfo& client);
+  [[nodiscard]] boost::asio::awaitable<Result<IssuedSession>> issue(const db::Scope& scope,
+                                                                    const User& user);
 
   IdentityStore& store_;
   PasswordHasher& hasher_;

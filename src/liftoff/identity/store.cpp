@@ -13,33 +13,32 @@ namespace asio = boost::asio;
 using db::Intent;
 using db::Params;
 using db::Statement;
-using db::Tenant;
 
 namespace {
 constexpr Statement kInsertUser{
-    "identity.insert_user",
+    db::Plane::control, "identity.insert_user",
     "INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4) "
     "RETURNING created_at"};
 constexpr Statement kUserByEmail{
-    "identity.user_by_email",
+    db::Plane::control, "identity.user_by_email",
     "SELECT id, email, name, created_at, password_hash FROM users WHERE email = $1"};
 constexpr Statement kSetPassword{
-    "identity.set_password",
+    db::Plane::control, "identity.set_password",
     "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1"};
 // Revocations NOTIFY the session ids in the same transaction, so every process's session cache
 // evicts them when (and only if) the revocation commits.
 constexpr Statement kRevokeOtherSessions{
-    "identity.revoke_other_sessions",
+    db::Plane::control, "identity.revoke_other_sessions",
     "WITH revoked AS (UPDATE sessions SET revoked_at = now() "
     "WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL RETURNING id) "
     "SELECT id, pg_notify('liftoff_sessions', id::text) FROM revoked"};
 constexpr Statement kInsertSession{
-    "identity.insert_session",
+    db::Plane::control, "identity.insert_session",
     "INSERT INTO sessions (id, user_id, token_hash, expires_at, ip, user_agent) "
     "VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at"};
 // The user's organizations come along as one JSON array of [org id, org name, role].
 constexpr Statement kSessionByDigest{
-    "identity.session_by_digest",
+    db::Plane::control, "identity.session_by_digest",
     "SELECT s.id, s.user_id, s.last_seen_at, s.expires_at, u.email, u.name, u.created_at, "
     "(SELECT COALESCE(json_agg(json_build_array(o.id, o.name, m.role) ORDER BY o.name, o.id), "
     "'[]')::text FROM memberships m JOIN orgs o ON o.id = m.org_id "
@@ -48,33 +47,29 @@ constexpr Statement kSessionByDigest{
     "WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now() "
     "AND s.last_seen_at > now() - make_interval(secs => $2)"};
 constexpr Statement kApiKeyByDigest{
-    "identity.api_key_by_digest",
+    db::Plane::control, "identity.api_key_by_digest",
     "SELECT k.id, k.org_id, o.name, k.role, COALESCE(k.last_used_at, 'epoch') "
     "FROM api_keys k JOIN orgs o ON o.id = k.org_id "
     "WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND o.deleted_at IS NULL"};
 // Ids come as one comma-separated text parameter (ids this process generated or read back).
 constexpr Statement kTouchApiKeys{
-    "identity.touch_api_keys",
+    db::Plane::control, "identity.touch_api_keys",
     "UPDATE api_keys SET last_used_at = now() WHERE id = ANY(string_to_array($1, ',')::uuid[]) "
     "AND (last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')"};
 constexpr Statement kTouchSessions{
-    "identity.touch_sessions",
+    db::Plane::control, "identity.touch_sessions",
     "UPDATE sessions SET last_seen_at = now() WHERE id = ANY(string_to_array($1, ',')::uuid[]) "
     "AND last_seen_at < now() - interval '60 seconds'"};
 constexpr Statement kRevokeSession{
-    "identity.revoke_session",
+    db::Plane::control, "identity.revoke_session",
     "WITH revoked AS (UPDATE sessions SET revoked_at = now() "
     "WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now() RETURNING id) "
     "SELECT id, pg_notify('liftoff_sessions', id::text) FROM revoked"};
 constexpr Statement kLiveSessions{
-    "identity.live_sessions",
+    db::Plane::control, "identity.live_sessions",
     "SELECT id, user_id, created_at, last_seen_at, expires_at, ip, user_agent "
     "FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() "
     "ORDER BY created_at DESC LIMIT 100"};
-
-db::Deadline deadline() {
-  return db::deadline_after(std::chrono::seconds(5));
-}
 
 SessionRecord session_from(const db::Row& row) {
   return {row.get<db::Uuid>(0),
@@ -87,12 +82,12 @@ SessionRecord session_from(const db::Row& row) {
 }
 }  // namespace
 
-asio::awaitable<Result<User>> IdentityStore::create_user(const db::Uuid& id,
+asio::awaitable<Result<User>> IdentityStore::create_user(const db::Scope& scope, const db::Uuid& id,
                                                          const std::string& email,
                                                          const std::string& name,
                                                          const std::string& password_hash) {
   Params params(id, email, name, password_hash);
-  auto rows = co_await db_.query(Intent::write, Tenant::control(), kInsertUser, params, deadline());
+  auto rows = co_await db_.query(Intent::write, scope, kInsertUser, params);
   if (!rows) {
     if (rows.error().code == Errc::conflict)
       co_return make_error(Errc::conflict, "that email is already registered");
@@ -102,10 +97,9 @@ asio::awaitable<Result<User>> IdentityStore::create_user(const db::Uuid& id,
 }
 
 asio::awaitable<Result<std::optional<StoredUser>>> IdentityStore::user_by_email(
-    const std::string& email) {
+    const db::Scope& scope, const std::string& email) {
   Params params(email);
-  auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), kUserByEmail, params,
-                                 deadline());
+  auto rows = co_await db_.query(Intent::read_your_writes, scope, kUserByEmail, params);
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return std::optional<StoredUser>{};
   auto row = rows->front();
@@ -114,45 +108,46 @@ asio::awaitable<Result<std::optional<StoredUser>>> IdentityStore::user_by_email(
                        row.get<std::string>(4)};
 }
 
-asio::awaitable<Result<void>> IdentityStore::set_password_hash(const db::Uuid& user_id,
+asio::awaitable<Result<void>> IdentityStore::set_password_hash(const db::Scope& scope,
+                                                               const db::Uuid& user_id,
                                                                const std::string& password_hash) {
   Params params(user_id, password_hash);
-  auto rows =
-      co_await db_.query(Intent::write, Tenant::control(), kSetPassword, params, deadline());
+  auto rows = co_await db_.query(Intent::write, scope, kSetPassword, params);
   if (!rows) co_return rows.error();
   co_return Result<void>{};
 }
 
 asio::awaitable<Result<std::vector<db::Uuid>>> IdentityStore::change_password(
-    const db::Uuid& user_id, const std::string& password_hash, const db::Uuid& keep_session_id) {
-  auto tx = co_await db_.begin(Tenant::control(), deadline());
+    const db::Scope& scope, const db::Uuid& user_id, const std::string& password_hash,
+    const db::Uuid& keep_session_id) {
+  auto tx = co_await db_.begin(scope);
   if (!tx) co_return tx.error();
   Params password(user_id, password_hash);
-  auto updated = co_await tx->query(kSetPassword, password, deadline());
+  auto updated = co_await tx->query(kSetPassword, password);
   if (!updated) co_return updated.error();
   Params others(user_id, keep_session_id);
-  auto revoked = co_await tx->query(kRevokeOtherSessions, others, deadline());
+  auto revoked = co_await tx->query(kRevokeOtherSessions, others);
   if (!revoked) co_return revoked.error();
   std::vector<db::Uuid> ids;
   for (int i = 0; i < revoked->size(); ++i) ids.push_back((*revoked)[i].get<db::Uuid>(0));
-  auto committed = co_await tx->commit(deadline());
+  auto committed = co_await tx->commit();
   if (!committed) co_return committed.error();
   co_return ids;
 }
 
-asio::awaitable<Result<db::Timestamp>> IdentityStore::create_session(const NewSession& s) {
+asio::awaitable<Result<db::Timestamp>> IdentityStore::create_session(const db::Scope& scope,
+                                                                     const NewSession& s) {
   Params params(s.id, s.user_id, db::Bytes{s.token_digest}, s.expires_at, s.ip, s.user_agent);
-  auto rows =
-      co_await db_.query(Intent::write, Tenant::control(), kInsertSession, params, deadline());
+  auto rows = co_await db_.query(Intent::write, scope, kInsertSession, params);
   if (!rows) co_return rows.error();
   co_return rows->front().get<db::Timestamp>(0);
 }
 
 asio::awaitable<Result<std::optional<IdentityStore::LiveCredential>>>
-IdentityStore::session_by_digest(const std::string& digest, std::int32_t idle_seconds) {
+IdentityStore::session_by_digest(const db::Scope& scope, const std::string& digest,
+                                 std::int32_t idle_seconds) {
   Params params(db::Bytes{digest}, static_cast<double>(idle_seconds));
-  auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), kSessionByDigest,
-                                 params, deadline());
+  auto rows = co_await db_.query(Intent::read_your_writes, scope, kSessionByDigest, params);
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return std::optional<LiveCredential>{};
   auto row = rows->front();
@@ -175,10 +170,9 @@ IdentityStore::session_by_digest(const std::string& digest, std::int32_t idle_se
 }
 
 asio::awaitable<Result<std::optional<IdentityStore::LiveCredential>>>
-IdentityStore::api_key_by_digest(const std::string& digest) {
+IdentityStore::api_key_by_digest(const db::Scope& scope, const std::string& digest) {
   Params params(db::Bytes{digest});
-  auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), kApiKeyByDigest,
-                                 params, deadline());
+  auto rows = co_await db_.query(Intent::read_your_writes, scope, kApiKeyByDigest, params);
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return std::optional<LiveCredential>{};
   auto row = rows->front();
@@ -193,7 +187,8 @@ IdentityStore::api_key_by_digest(const std::string& digest) {
   co_return live;
 }
 
-asio::awaitable<Result<void>> IdentityStore::touch(const std::vector<db::Uuid>& sessions,
+asio::awaitable<Result<void>> IdentityStore::touch(const db::Scope& scope,
+                                                   const std::vector<db::Uuid>& sessions,
                                                    const std::vector<db::Uuid>& api_keys) {
   // On a connection of its own: a long UPDATE on the shared pipelined connections would hold up
   // every request's statements queued behind it. In small statements with a pause between them:
@@ -202,7 +197,7 @@ asio::awaitable<Result<void>> IdentityStore::touch(const std::vector<db::Uuid>& 
   // p99.9 31-36 ms with a 38-49 ms second, 8.5 ms and no spike once paced).
   constexpr std::size_t kPerStatement = 250;
   constexpr auto kPause = std::chrono::milliseconds(10);
-  auto lease = co_await db_.acquire(Intent::write, Tenant::control(), deadline());
+  auto lease = co_await db_.acquire(Intent::write, scope);
   if (!lease) co_return lease.error();
   auto executor = co_await asio::this_coro::executor;
   asio::steady_timer pause(executor);
@@ -221,27 +216,26 @@ asio::awaitable<Result<void>> IdentityStore::touch(const std::vector<db::Uuid>& 
         list += (*ids)[i].to_string();
       }
       Params params(list);
-      auto rows = co_await (*lease)->query(*statement, params, deadline());
+      auto rows = co_await (*lease)->query(*statement, params, db_.statement_deadline(scope));
       if (!rows) co_return rows.error();
     }
   }
   co_return Result<void>{};
 }
 
-asio::awaitable<Result<bool>> IdentityStore::revoke_session(const db::Uuid& session_id,
+asio::awaitable<Result<bool>> IdentityStore::revoke_session(const db::Scope& scope,
+                                                            const db::Uuid& session_id,
                                                             const db::Uuid& user_id) {
   Params params(session_id, user_id);
-  auto rows =
-      co_await db_.query(Intent::write, Tenant::control(), kRevokeSession, params, deadline());
+  auto rows = co_await db_.query(Intent::write, scope, kRevokeSession, params);
   if (!rows) co_return rows.error();
   co_return rows->size() == 1;
 }
 
 asio::awaitable<Result<std::vector<SessionRecord>>> IdentityStore::live_sessions(
-    const db::Uuid& user_id) {
+    const db::Scope& scope, const db::Uuid& user_id) {
   Params params(user_id);
-  auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), kLiveSessions, params,
-                                 deadline());
+  auto rows = co_await db_.query(Intent::read_your_writes, scope, kLiveSessions, params);
   if (!rows) co_return rows.error();
   std::vector<SessionRecord> out;
   for (int i = 0; i < rows->size(); ++i) out.push_back(session_from((*rows)[i]));

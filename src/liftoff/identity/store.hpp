@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "liftoff/core/error.hpp"
+#include "liftoff/db/scope.hpp"
 #include "liftoff/db/value.hpp"
 #include "liftoff/identity/roles.hpp"
 
@@ -77,22 +78,24 @@ class IdentityStore {
   explicit IdentityStore(db::Database& database) : db_(database) {}
 
   // Errc::conflict when the email is taken.
-  [[nodiscard]] boost::asio::awaitable<Result<User>> create_user(const db::Uuid& id,
+  [[nodiscard]] boost::asio::awaitable<Result<User>> create_user(const db::Scope& scope,
+                                                                 const db::Uuid& id,
                                                                  const std::string& email,
                                                                  const std::string& name,
                                                                  const std::string& password_hash);
   [[nodiscard]] boost::asio::awaitable<Result<std::optional<StoredUser>>> user_by_email(
-      const std::string& email);
+      const db::Scope& scope, const std::string& email);
   [[nodiscard]] boost::asio::awaitable<Result<void>> set_password_hash(
-      const db::Uuid& user_id, const std::string& password_hash);
+      const db::Scope& scope, const db::Uuid& user_id, const std::string& password_hash);
 
   // In one transaction: the new hash, and every other session of the user revoked (their ids
   // returned).
   [[nodiscard]] boost::asio::awaitable<Result<std::vector<db::Uuid>>> change_password(
-      const db::Uuid& user_id, const std::string& password_hash, const db::Uuid& keep_session_id);
+      const db::Scope& scope, const db::Uuid& user_id, const std::string& password_hash,
+      const db::Uuid& keep_session_id);
 
   [[nodiscard]] boost::asio::awaitable<Result<db::Timestamp>> create_session(
-      const NewSession& session);
+      const db::Scope& scope, const NewSession& session);
   // The live session (not revoked, not expired, used within `idle_seconds`) as a principal: its
   // user with their memberships; and when it was last seen and expires.
   struct LiveCredential {
@@ -101,19 +104,21 @@ class IdentityStore {
     db::Timestamp expires_at;
   };
   [[nodiscard]] boost::asio::awaitable<Result<std::optional<LiveCredential>>> session_by_digest(
-      const std::string& digest, std::int32_t idle_seconds);
+      const db::Scope& scope, const std::string& digest, std::int32_t idle_seconds);
   // The live API key (not revoked, its org not deleted) as a principal.
   [[nodiscard]] boost::asio::awaitable<Result<std::optional<LiveCredential>>> api_key_by_digest(
-      const std::string& digest);
+      const db::Scope& scope, const std::string& digest);
   // Records that these sessions and API keys were used now (rows touched in the last minute are
   // left alone): a few statements for any number of credentials.
-  [[nodiscard]] boost::asio::awaitable<Result<void>> touch(const std::vector<db::Uuid>& sessions,
+  [[nodiscard]] boost::asio::awaitable<Result<void>> touch(const db::Scope& scope,
+                                                           const std::vector<db::Uuid>& sessions,
                                                            const std::vector<db::Uuid>& api_keys);
   // False when there was no live session of that user with that id.
-  [[nodiscard]] boost::asio::awaitable<Result<bool>> revoke_session(const db::Uuid& session_id,
+  [[nodiscard]] boost::asio::awaitable<Result<bool>> revoke_session(const db::Scope& scope,
+                                                                    const db::Uuid& session_id,
                                                                     const db::Uuid& user_id);
   [[nodiscard]] boost::asio::awaitable<Result<std::vector<SessionRecord>>> live_sessions(
-      const db::Uuid& user_id);
+      const db::Scope& scope, const db::Uuid& user_id);
 
  private:
   db::Database& db_;

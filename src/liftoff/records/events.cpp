@@ -23,19 +23,18 @@ namespace json = boost::json;
 using db::Intent;
 using db::Params;
 using db::Statement;
-using db::Tenant;
 
 namespace {
 #define LIFTOFF_EVENT_COLUMNS \
   "org_id, seq, occurred_at, action, target_type, before::text, after::text"
-constexpr Statement kReplay{"events.replay",
+constexpr Statement kReplay{db::Plane::tenant, "events.replay",
                             "SELECT " LIFTOFF_EVENT_COLUMNS
                             " FROM audit_events WHERE org_id = $1 AND seq > $2 AND seq <= $3 "
                             "ORDER BY seq LIMIT $4"};
 // The next entries of several orgs' logs at once: $1 is [{"org_id": …, "after_seq": seq}, …].
 constexpr std::int32_t kReadLimit = 500;  // per org and round
 constexpr Statement kReadNew{
-    "events.read_new",
+    db::Plane::tenant, "events.read_new",
     "SELECT e." LIFTOFF_EVENT_COLUMNS
     " FROM jsonb_to_recordset($1) AS s(org_id uuid, after_seq bigint) CROSS JOIN LATERAL "
     "(SELECT * FROM audit_events a WHERE a.org_id = s.org_id AND a.seq > s.after_seq ORDER BY "
@@ -43,12 +42,8 @@ constexpr Statement kReadNew{
     "LIMIT 500) e"};
 #undef LIFTOFF_EVENT_COLUMNS
 constexpr Statement kAnnounce{
-    "events.announce",
+    db::Plane::any, "events.announce",
     "SELECT pg_notify('liftoff_records', p) FROM jsonb_array_elements_text($1) AS p"};
-
-db::Deadline deadline() {
-  return db::deadline_after(std::chrono::seconds(5));
-}
 
 std::optional<json::object> object_of(const json::value* value) {
   if (value == nullptr || !value->is_object()) return std::nullopt;
@@ -268,16 +263,15 @@ void EventHub::mark_due(std::string_view payload) {
   if (ec != std::errc{} || seq > it->second.read) it->second.due = true;
 }
 
-asio::awaitable<Result<EventHub::Replay>> EventHub::replay(const db::Uuid& org_id,
+asio::awaitable<Result<EventHub::Replay>> EventHub::replay(const db::Scope& scope,
                                                            std::string_view collection,
                                                            std::int64_t after, std::int64_t until,
                                                            std::int32_t limit) {
   Replay replay;
   replay.read_until = after;
   if (until <= after) co_return replay;
-  Params params(org_id, after, until, limit);
-  auto rows =
-      co_await db_.query(Intent::read_your_writes, Tenant::control(), kReplay, params, deadline());
+  Params params(scope.org(), after, until, limit);
+  auto rows = co_await db_.query(Intent::read_your_writes, scope, kReplay, params);
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return replay;
   replay.first_at = rows->front().get<db::Timestamp>(2);
@@ -288,6 +282,10 @@ asio::awaitable<Result<EventHub::Replay>> EventHub::replay(const db::Uuid& org_i
     if (e->collection == collection) replay.events.push_back(std::move(e));
   }
   co_return replay;
+}
+
+db::Scope EventHub::background_scope() const {
+  return db::Scope::background(db::Tenant::every_org(), db_.options().query_timeout);
 }
 
 asio::awaitable<void> EventHub::run() {
@@ -408,7 +406,7 @@ asio::awaitable<void> EventHub::announce() {
     co_return;
   }
   Params params(db::Json{json::serialize(payloads)});
-  auto sent = co_await db_.query(Intent::write, Tenant::control(), kAnnounce, params, deadline());
+  auto sent = co_await db_.query(Intent::write, background_scope(), kAnnounce, params);
   if (!sent) spdlog::warn("announcing record events failed: {}", sent.error().detail);
 }
 
@@ -430,8 +428,7 @@ asio::awaitable<bool> EventHub::read_due() {
   }
   if (request.empty()) co_return true;
   Params params(db::Json{json::serialize(request)});
-  auto rows =
-      co_await db_.query(Intent::read_your_writes, Tenant::control(), kReadNew, params, deadline());
+  auto rows = co_await db_.query(Intent::read_your_writes, background_scope(), kReadNew, params);
   if (!rows) {
     spdlog::warn("reading record events failed: {}", rows.error().detail);
     std::lock_guard lock(mutex_);

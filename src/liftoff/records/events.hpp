@@ -117,10 +117,10 @@ struct EventHubOptions {
   // Where hubs tell each other about commits: Redis pub/sub when set, else PostgreSQL NOTIFY.
   std::optional<pubsub::RedisOptions> redis;
   std::chrono::milliseconds poll_interval{1'000};  // 0: no fallback read
-  std::size_t max_subscribers = 10'000;   // per process
-  std::size_t max_per_org = 1'000;        // per organization, per process
-  std::size_t max_per_client = 100;       // per client address, per process
-  std::size_t max_queue = 10'000;         // events waiting per subscriber
+  std::size_t max_subscribers = 10'000;            // per process
+  std::size_t max_per_org = 1'000;                 // per organization, per process
+  std::size_t max_per_client = 100;                // per client address, per process
+  std::size_t max_queue = 10'000;                  // events waiting per subscriber
   std::size_t max_queue_bytes = 8 << 20;  // and their bytes: a stalled client holds no more
 };
 
@@ -150,7 +150,7 @@ class EventHub {
   };
   // The first `limit` of the org's log entries in (after, until], as the collection's record
   // events: one page of a replay (a replay reads page after page, so it never holds more).
-  [[nodiscard]] boost::asio::awaitable<Result<Replay>> replay(const db::Uuid& org_id,
+  [[nodiscard]] boost::asio::awaitable<Result<Replay>> replay(const db::Scope& scope,
                                                               std::string_view collection,
                                                               std::int64_t after,
                                                               std::int64_t until,
@@ -173,6 +173,8 @@ class EventHub {
   // False when the read failed (the orgs stay due).
   [[nodiscard]] boost::asio::awaitable<bool> read_due();
   void mark_due(std::string_view payload);
+  // Reading and announcing the log for every org (a statement's worth of time).
+  [[nodiscard]] db::Scope background_scope() const;
   void mark_all_due();
   void wake_pump();
 

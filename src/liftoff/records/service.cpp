@@ -20,67 +20,67 @@ namespace json = boost::json;
 using db::Intent;
 using db::Params;
 using db::Statement;
-using db::Tenant;
 
 namespace {
-constexpr Statement kCountCollections{"records.count_collections",
+constexpr Statement kCountCollections{db::Plane::tenant, "records.count_collections",
                                       "SELECT count(*) FROM collections WHERE org_id = $1"};
 constexpr Statement kInsertCollection{
-    "records.insert_collection",
+    db::Plane::tenant, "records.insert_collection",
     "INSERT INTO collections (id, org_id, name, fields) VALUES ($1, $2, $3, $4) "
     "RETURNING created_at, updated_at"};
 // xmin::text::int8 is the row's version: every update of the collection changes it.
 #define LIFTOFF_COLLECTION_COLUMNS \
   "id, org_id, name, fields, created_at, updated_at, layout, evolution, xmin::text::int8"
-constexpr Statement kCollections{"records.collections",
+constexpr Statement kCollections{db::Plane::tenant, "records.collections",
                                  "SELECT " LIFTOFF_COLLECTION_COLUMNS
                                  " FROM collections "
                                  "WHERE org_id = $1 ORDER BY name LIMIT 1000"};
-constexpr Statement kCollection{"records.collection",
+constexpr Statement kCollection{db::Plane::tenant, "records.collection",
                                 "SELECT " LIFTOFF_COLLECTION_COLUMNS
                                 " FROM collections WHERE org_id = $1 AND name = $2"};
 constexpr Statement kCollectionState{
-    "records.collection_state",
+    db::Plane::tenant, "records.collection_state",
     "SELECT (SELECT last_seq FROM audit_chains WHERE org_id = $1), "
     "(SELECT xmin::text::int8 FROM collections WHERE org_id = $1 AND name = $2)"};
-constexpr Statement kCollectionForShare{"records.collection_for_share",
+constexpr Statement kCollectionForShare{db::Plane::tenant, "records.collection_for_share",
                                         "SELECT " LIFTOFF_COLLECTION_COLUMNS
                                         " FROM collections "
                                         "WHERE org_id = $1 AND name = $2 FOR SHARE"};
-constexpr Statement kCollectionForUpdate{"records.collection_for_update",
+constexpr Statement kCollectionForUpdate{db::Plane::tenant, "records.collection_for_update",
                                          "SELECT " LIFTOFF_COLLECTION_COLUMNS
                                          " FROM collections "
                                          "WHERE org_id = $1 AND name = $2 FOR UPDATE"};
-constexpr Statement kCollectionById{"records.collection_by_id", "SELECT " LIFTOFF_COLLECTION_COLUMNS
-                                                                " FROM collections WHERE id = $1"};
-constexpr Statement kCollectionByIdForUpdate{"records.collection_by_id_for_update",
-                                             "SELECT " LIFTOFF_COLLECTION_COLUMNS
-                                             " FROM collections WHERE id = $1 FOR UPDATE"};
+constexpr Statement kCollectionById{db::Plane::tenant, "records.collection_by_id",
+                                    "SELECT " LIFTOFF_COLLECTION_COLUMNS
+                                    " FROM collections WHERE id = $1"};
+constexpr Statement kCollectionByIdForUpdate{
+    db::Plane::tenant, "records.collection_by_id_for_update",
+    "SELECT " LIFTOFF_COLLECTION_COLUMNS " FROM collections WHERE id = $1 FOR UPDATE"};
 #undef LIFTOFF_COLLECTION_COLUMNS
 constexpr Statement kUpdateSchema{
-    "records.update_schema",
+    db::Plane::tenant, "records.update_schema",
     "UPDATE collections SET fields = $2, layout = $3, evolution = $4, "
     "updated_at = now() WHERE id = $1 RETURNING updated_at"};
 // Rewrites of collections' records to their current layout (see rewrite_some()).
 constexpr Statement kScheduleRewrite{
-    "records.schedule_rewrite",
+    db::Plane::tenant, "records.schedule_rewrite",
     "INSERT INTO collection_rewrites (collection_id, layout) VALUES ($1, $2) "
     "ON CONFLICT (collection_id) DO UPDATE SET layout = EXCLUDED.layout, after_id = NULL"};
-constexpr Statement kClaimRewrite{"records.claim_rewrite",
+constexpr Statement kClaimRewrite{db::Plane::tenant, "records.claim_rewrite",
                                   "SELECT collection_id, layout, after_id FROM collection_rewrites "
                                   "ORDER BY started_at LIMIT 1 FOR UPDATE SKIP LOCKED"};
 constexpr Statement kAdvanceRewrite{
-    "records.advance_rewrite",
+    db::Plane::tenant, "records.advance_rewrite",
     "UPDATE collection_rewrites SET layout = $2, after_id = $3 WHERE collection_id = $1"};
-constexpr Statement kFinishRewrite{"records.finish_rewrite",
+constexpr Statement kFinishRewrite{db::Plane::tenant, "records.finish_rewrite",
                                    "DELETE FROM collection_rewrites WHERE collection_id = $1"};
 constexpr Statement kOutdatedRecords{
-    "records.outdated",
+    db::Plane::tenant, "records.outdated",
     "SELECT id, version, created_at, updated_at, data, layout FROM records "
     "WHERE collection_id = $1 AND layout < $2 AND ($3::uuid IS NULL OR id > $3) "
     "ORDER BY id LIMIT $4 FOR UPDATE"};
 constexpr Statement kDeleteCollection{
-    "records.delete_collection",
+    db::Plane::tenant, "records.delete_collection",
     "DELETE FROM collections WHERE org_id = $1 AND name = $2 RETURNING id"};
 
 #define LIFTOFF_SLOT_VALUES \
@@ -89,21 +89,21 @@ constexpr Statement kDeleteCollection{
 // only while its row is the version the schema was read from ($16 / $4); otherwise they find
 // nothing (see RecordService::create_record).
 constexpr Statement kInsertRecord{
-    "records.insert",
+    db::Plane::tenant, "records.insert",
     "INSERT INTO records (collection_id, id, org_id, data, t1, t2, t3, n1, n2, d1, d2, u1, u2, "
     "search, layout, data_bytes) SELECT $1, $2, $3, $4, " LIFTOFF_SLOT_VALUES
     ", to_tsvector('simple', $14), $15, $17 FROM collections "
     "WHERE id = $1 AND xmin::text::int8 = $16 FOR KEY SHARE "
     "RETURNING version, created_at, updated_at"};
 constexpr Statement kUpdateRecord{
-    "records.update",
+    db::Plane::tenant, "records.update",
     "UPDATE records SET data = $4, version = version + 1, updated_at = now(), "
     "(t1, t2, t3, n1, n2, d1, d2, u1, u2) = (" LIFTOFF_SLOT_VALUES
     "), search = to_tsvector('simple', $15), layout = $16, data_bytes = $17 "
     "WHERE collection_id = $1 AND id = $2 AND org_id = $3 AND version = $14 "
     "RETURNING version, created_at, updated_at"};
 // A rewrite to the current layout: the stored form changes, the record does not (same version).
-constexpr Statement kRewriteRecord{"records.rewrite",
+constexpr Statement kRewriteRecord{db::Plane::tenant, "records.rewrite",
                                    "UPDATE records SET data = $4, "
                                    "(t1, t2, t3, n1, n2, d1, d2, u1, u2) = (" LIFTOFF_SLOT_VALUES
                                    "), search = to_tsvector('simple', $14), layout = $15, "
@@ -111,18 +111,18 @@ constexpr Statement kRewriteRecord{"records.rewrite",
                                    "org_id = $3"};
 #undef LIFTOFF_SLOT_VALUES
 constexpr Statement kGetRecord{
-    "records.get",
+    db::Plane::tenant, "records.get",
     "SELECT r.id, r.version, r.created_at, r.updated_at, r.data, r.layout, c.layout "
     "FROM records r JOIN collections c ON c.id = r.collection_id "
     "WHERE c.org_id = $1 AND c.name = $2 AND r.id = $3 AND r.org_id = $1"};
 constexpr Statement kLockRecord{
-    "records.lock",
+    db::Plane::tenant, "records.lock",
     "SELECT r.id, r.version, r.created_at, r.updated_at, r.data, r.layout "
     "FROM records r JOIN collections c ON c.id = r.collection_id "
     "WHERE r.collection_id = $1 AND r.id = $2 AND r.org_id = $3 AND c.xmin::text::int8 = $4 "
     "FOR UPDATE OF r FOR KEY SHARE OF c"};
 constexpr Statement kDeleteRecord{
-    "records.delete",
+    db::Plane::tenant, "records.delete",
     "DELETE FROM records WHERE collection_id = $1 AND id = $2 AND org_id = $3 "
     "RETURNING id, version, created_at, updated_at, data, layout"};
 // The size of the records a batch's updates and deletes name, once per mention ($3 is a JSON array
@@ -130,41 +130,37 @@ constexpr Statement kDeleteRecord{
 // record (one index lookup, nothing detoasted); rows older than that column count their stored
 // size.
 constexpr Statement kBatchReads{
-    "records.batch_reads",
+    db::Plane::tenant, "records.batch_reads",
     "SELECT coalesce(sum(coalesce(r.data_bytes, pg_column_size(r.data))::int8 * m.n), 0)::int8 "
     "FROM (SELECT id::uuid AS id, count(*) AS n FROM jsonb_array_elements_text($3) AS o(id) "
     "GROUP BY id) m "
     "JOIN records r ON r.id = m.id AND r.org_id = $1 "
     "JOIN collections c ON c.id = r.collection_id AND c.org_id = $1 AND c.name = $2"};
 constexpr Statement kRelationExists{
-    "records.relation_exists",
+    db::Plane::tenant, "records.relation_exists",
     "SELECT 1 FROM records r JOIN collections c ON c.id = r.collection_id "
     "WHERE c.org_id = $1 AND c.name = $2 AND r.id = $3 AND r.org_id = $1"};
 
 // Claims the key (or reclaims one older than 24 h); no row back: the key is taken.
 constexpr Statement kClaimIdempotencyKey{
-    "records.claim_idempotency_key",
+    db::Plane::tenant, "records.claim_idempotency_key",
     "INSERT INTO idempotency_keys (org_id, key, scope, request_hash, status, body) "
     "VALUES ($1, $2, $3, $4, 0, '') ON CONFLICT (org_id, key) DO UPDATE SET "
     "scope = EXCLUDED.scope, request_hash = EXCLUDED.request_hash, status = 0, body = '', "
     "created_at = now() WHERE idempotency_keys.created_at < now() - interval '24 hours' "
     "RETURNING 1"};
 constexpr Statement kStoreIdempotentResponse{
-    "records.store_idempotent_response",
+    db::Plane::tenant, "records.store_idempotent_response",
     "UPDATE idempotency_keys SET status = $3, body = $4 WHERE org_id = $1 AND key = $2"};
 constexpr Statement kIdempotentResponse{
-    "records.idempotent_response",
+    db::Plane::tenant, "records.idempotent_response",
     "SELECT scope, request_hash, status, body FROM idempotency_keys "
     "WHERE org_id = $1 AND key = $2"};
 constexpr Statement kExpireIdempotencyKeys{
-    "records.expire_idempotency_keys",
+    db::Plane::tenant, "records.expire_idempotency_keys",
     "DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys "
     "WHERE created_at < now() - interval '24 hours' LIMIT $1)"};
 constexpr std::string_view kCreateScope = "POST records";
-
-db::Deadline deadline() {
-  return db::deadline_after(std::chrono::seconds(5));
-}
 
 Error no_collection() {
   return make_error(Errc::not_found, "no such collection");
@@ -341,14 +337,14 @@ void upgrade(const Schema& schema, std::vector<Record>& records) {
   }
 }
 
-asio::awaitable<Result<std::int64_t>> RecordService::org_state(const db::Uuid& org_id) {
-  co_return co_await audit::head(db_, org_id);
+asio::awaitable<Result<std::int64_t>> RecordService::org_state(const db::Scope& scope) {
+  co_return co_await audit::head(db_, scope);
 }
 
-asio::awaitable<Result<Collection>> RecordService::create_collection(const audit::Actor& actor,
-                                                                     const db::Uuid& org_id,
+asio::awaitable<Result<Collection>> RecordService::create_collection(const db::Scope& scope,
                                                                      const std::string& name,
                                                                      const json::value& fields) {
+  const auto& org_id = scope.org();
   Error invalid{Errc::validation_failed, "the collection is invalid", {}};
   if (!is_identifier(name)) {
     invalid.fields.push_back(
@@ -359,10 +355,10 @@ asio::awaitable<Result<Collection>> RecordService::create_collection(const audit
     for (auto& f : schema.error().fields) invalid.fields.push_back(f);
   }
   if (!invalid.fields.empty()) co_return invalid;
-  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  auto tx = co_await db_.begin(scope);
   if (!tx) co_return tx.error();
   Params org_params(org_id);
-  auto count = co_await tx->query(kCountCollections, org_params, deadline());
+  auto count = co_await tx->query(kCountCollections, org_params);
   if (!count) co_return count.error();
   if (static_cast<std::size_t>(count->front().get<std::int64_t>(0)) >= options_.max_collections) {
     co_return make_error(Errc::conflict, "the organization has " +
@@ -373,7 +369,7 @@ asio::awaitable<Result<Collection>> RecordService::create_collection(const audit
   auto targets = co_await check_relation_targets(*tx, org_id, name, c.schema.fields());
   if (!targets) co_return targets.error();
   Params params(c.id, org_id, name, db::Json{json::serialize(c.schema.to_json())});
-  auto inserted = co_await tx->query(kInsertCollection, params, deadline());
+  auto inserted = co_await tx->query(kInsertCollection, params);
   if (!inserted) {
     if (inserted.error().code == Errc::conflict)
       co_return make_error(Errc::conflict, "a collection with that name exists");
@@ -384,17 +380,17 @@ asio::awaitable<Result<Collection>> RecordService::create_collection(const audit
   audit::Change change{
       "collection.created", "collection", c.id.to_string(), std::nullopt,
       json::serialize(json::object{{"name", name}, {"fields", c.schema.to_json()}})};
-  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
   forget(org_id, name);
   co_return c;
 }
 
 asio::awaitable<Result<std::vector<Collection>>> RecordService::collections(
-    const db::Uuid& org_id) {
+    const db::Scope& scope) {
+  const auto& org_id = scope.org();
   Params params(org_id);
-  auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), kCollections, params,
-                                 deadline());
+  auto rows = co_await db_.query(Intent::read_your_writes, scope, kCollections, params);
   if (!rows) co_return rows.error();
   std::vector<Collection> out;
   for (int i = 0; i < rows->size(); ++i) out.push_back(collection_from((*rows)[i]));
@@ -402,15 +398,15 @@ asio::awaitable<Result<std::vector<Collection>>> RecordService::collections(
 }
 
 asio::awaitable<Result<std::shared_ptr<const Collection>>> RecordService::collection(
-    const db::Uuid& org_id, std::string_view name, Age age) {
+    const db::Scope& scope, std::string_view name, Age age) {
+  const auto& org_id = scope.org();
   if (!is_identifier(name)) co_return no_collection();
   auto key = schema_key(org_id, name);
   auto now = SchemaCache::Clock::now();
   auto cached = age == Age::any ? schema_cache_.find(key) : schema_cache_.find(key, now);
   if (cached) co_return cached;
   Params params(org_id, name);
-  auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), kCollection, params,
-                                 deadline());
+  auto rows = co_await db_.query(Intent::read_your_writes, scope, kCollection, params);
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return no_collection();
   auto found = std::make_shared<const Collection>(collection_from(rows->front()));
@@ -419,21 +415,21 @@ asio::awaitable<Result<std::shared_ptr<const Collection>>> RecordService::collec
 }
 
 asio::awaitable<Result<RecordService::CollectionState>> RecordService::collection_state(
-    const db::Uuid& org_id, std::string_view name) {
+    const db::Scope& scope, std::string_view name) {
+  const auto& org_id = scope.org();
   if (!is_identifier(name)) co_return no_collection();
   Params params(org_id, name);
-  auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), kCollectionState,
-                                 params, deadline());
+  auto rows = co_await db_.query(Intent::read_your_writes, scope, kCollectionState, params);
   if (!rows) co_return rows.error();
   auto org_state = rows->front().get<std::optional<std::int64_t>>(0);
   auto version = rows->front().get<std::optional<std::int64_t>>(1);
   if (!org_state) co_return make_error(Errc::not_found, "no such organization");
   if (!version) co_return no_collection();
-  auto cached = co_await collection(org_id, name, Age::any);
+  auto cached = co_await collection(scope, name, Age::any);
   if (!cached) co_return cached.error();
   if ((*cached)->row_version != *version) {  // changed since this process read it
     forget(org_id, name);
-    cached = co_await collection(org_id, name);
+    cached = co_await collection(scope, name);
     if (!cached) co_return cached.error();
   }
   co_return CollectionState{std::move(*cached), *org_state};
@@ -449,7 +445,7 @@ asio::awaitable<Result<Collection>> RecordService::collection_in(db::Transaction
   if (!is_identifier(name)) co_return no_collection();
   Params params(org_id, name);
   const auto& statement = lock == Lock::share ? kCollectionForShare : kCollectionForUpdate;
-  auto rows = co_await tx.query(statement, params, deadline());
+  auto rows = co_await tx.query(statement, params);
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return no_collection();
   co_return collection_from(rows->front());
@@ -470,7 +466,7 @@ asio::awaitable<Result<void>> RecordService::check_relation_targets(
   for (const auto& f : fields) {
     if (f.type != FieldType::relation || f.collection == self) continue;
     Params target(org_id, f.collection);
-    auto found = co_await tx.query(kCollection, target, deadline());
+    auto found = co_await tx.query(kCollection, target);
     if (!found) co_return found.error();
     if (found->empty())
       invalid.fields.push_back({f.name, "relates to '" + f.collection + "', which does not exist"});
@@ -479,11 +475,11 @@ asio::awaitable<Result<void>> RecordService::check_relation_targets(
   co_return Result<void>{};
 }
 
-asio::awaitable<Result<Collection>> RecordService::change_schema(const audit::Actor& actor,
-                                                                 const db::Uuid& org_id,
+asio::awaitable<Result<Collection>> RecordService::change_schema(const db::Scope& scope,
                                                                  std::string_view name,
                                                                  const json::object& patch) {
-  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  const auto& org_id = scope.org();
+  auto tx = co_await db_.begin(scope);
   if (!tx) co_return tx.error();
   auto locked = co_await collection_in(*tx, org_id, name, Lock::update);
   if (!locked) co_return locked.error();
@@ -502,14 +498,14 @@ asio::awaitable<Result<Collection>> RecordService::change_schema(const audit::Ac
   if (!updated) co_return updated.error();
   if (collection.schema.rewriting()) {
     Params schedule(collection.id, collection.schema.evolution().layout);
-    auto scheduled = co_await tx->query(kScheduleRewrite, schedule, deadline());
+    auto scheduled = co_await tx->query(kScheduleRewrite, schedule);
     if (!scheduled) co_return scheduled.error();
   }
   audit::Change change{
       "collection.schema_changed", "collection", collection.id.to_string(),
       json::serialize(json::object{{"fields", std::move(before)}}),
       json::serialize(json::object{{"change", patch}, {"fields", collection.schema.to_json()}})};
-  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
   forget(org_id, name);
   co_return collection;
@@ -520,27 +516,28 @@ asio::awaitable<Result<void>> RecordService::store_schema(db::Transaction& tx,
   Params update(collection.id, db::Json{json::serialize(collection.schema.to_json())},
                 collection.schema.evolution().layout,
                 db::Json{json::serialize(collection.schema.evolution_json())});
-  auto updated = co_await tx.query(kUpdateSchema, update, deadline());
+  auto updated = co_await tx.query(kUpdateSchema, update);
   if (!updated) co_return updated.error();
   collection.updated_at = updated->front().get<db::Timestamp>(0);
   co_return Result<void>{};
 }
 
-asio::awaitable<Result<std::int64_t>> RecordService::rewrite_some(std::int32_t limit) {
-  auto tx = co_await db_.begin(Tenant::control(), deadline());
+asio::awaitable<Result<std::int64_t>> RecordService::rewrite_some(const db::Scope& scope,
+                                                                  std::int32_t limit) {
+  auto tx = co_await db_.begin(scope);
   if (!tx) co_return tx.error();
   // The claim's row lock makes this process the collection's only rewriter until commit.
-  auto claimed = co_await tx->query(kClaimRewrite, Params::none(), deadline());
+  auto claimed = co_await tx->query(kClaimRewrite, Params::none());
   if (!claimed) co_return claimed.error();
   if (claimed->empty()) co_return std::int64_t{0};
   auto collection_id = claimed->front().get<db::Uuid>(0);
   auto layout = claimed->front().get<std::int32_t>(1);
   auto after = claimed->front().get<std::optional<db::Uuid>>(2);
   Params id(collection_id);
-  auto rows = co_await tx->query(kCollectionById, id, deadline());
+  auto rows = co_await tx->query(kCollectionById, id);
   if (!rows) co_return rows.error();
   if (rows->empty()) {  // deleted meanwhile (the cascade removed the claim too)
-    auto done = co_await tx->commit(deadline());
+    auto done = co_await tx->commit();
     if (!done) co_return done.error();
     co_return std::int64_t{0};
   }
@@ -548,7 +545,7 @@ asio::awaitable<Result<std::int64_t>> RecordService::rewrite_some(std::int32_t l
   const auto& schema = collection.schema;
   if (layout != schema.evolution().layout) after.reset();  // changed again: start over
   Params page(collection_id, schema.evolution().layout, after, limit);
-  auto outdated = co_await tx->query(kOutdatedRecords, page, deadline());
+  auto outdated = co_await tx->query(kOutdatedRecords, page);
   if (!outdated) co_return outdated.error();
   std::vector<Record> records;
   for (int i = 0; i < outdated->size(); ++i) records.push_back(record_from((*outdated)[i]));
@@ -563,51 +560,51 @@ asio::awaitable<Result<std::int64_t>> RecordService::rewrite_some(std::int32_t l
     params.add(search_text(schema, data));
     params.add(schema.evolution().layout);
     params.add(bytes);
-    auto rewritten = co_await tx->query(kRewriteRecord, params, deadline());
+    auto rewritten = co_await tx->query(kRewriteRecord, params);
     if (!rewritten) co_return rewritten.error();
   }
   if (static_cast<std::int32_t>(records.size()) == limit) {
     Params advance(collection_id, schema.evolution().layout, records.back().id);
-    auto advanced = co_await tx->query(kAdvanceRewrite, advance, deadline());
+    auto advanced = co_await tx->query(kAdvanceRewrite, advance);
     if (!advanced) co_return advanced.error();
   } else {
     // The pass is complete: every record is at the current layout (writers since the change
     // wrote it). Settle the schema, holding the collection for a moment.
-    auto locked = co_await tx->query(kCollectionByIdForUpdate, id, deadline());
+    auto locked = co_await tx->query(kCollectionByIdForUpdate, id);
     if (!locked) co_return locked.error();
     auto current = collection_from(locked->front());
     if (current.schema.evolution().layout != schema.evolution().layout) {
       Params restart(collection_id, current.schema.evolution().layout, std::optional<db::Uuid>{});
-      auto restarted = co_await tx->query(kAdvanceRewrite, restart, deadline());
+      auto restarted = co_await tx->query(kAdvanceRewrite, restart);
       if (!restarted) co_return restarted.error();
     } else {
       current.schema = current.schema.settled();
       auto stored = co_await store_schema(*tx, current);
       if (!stored) co_return stored.error();
-      auto finished = co_await tx->query(kFinishRewrite, id, deadline());
+      auto finished = co_await tx->query(kFinishRewrite, id);
       if (!finished) co_return finished.error();
     }
   }
-  auto committed = co_await tx->commit(deadline());
+  auto committed = co_await tx->commit();
   if (!committed) co_return committed.error();
   forget(collection.org_id, collection.name);
   co_return static_cast<std::int64_t>(records.size());
 }
 
-asio::awaitable<Result<void>> RecordService::delete_collection(const audit::Actor& actor,
-                                                               const db::Uuid& org_id,
+asio::awaitable<Result<void>> RecordService::delete_collection(const db::Scope& scope,
                                                                std::string_view name) {
+  const auto& org_id = scope.org();
   if (!is_identifier(name)) co_return no_collection();
-  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  auto tx = co_await db_.begin(scope);
   if (!tx) co_return tx.error();
   Params params(org_id, name);
-  auto deleted = co_await tx->query(kDeleteCollection, params, deadline());
+  auto deleted = co_await tx->query(kDeleteCollection, params);
   if (!deleted) co_return deleted.error();
   if (deleted->empty()) co_return no_collection();
   audit::Change change{"collection.deleted", "collection",
                        deleted->front().get<db::Uuid>(0).to_string(),
                        json::serialize(json::object{{"name", name}}), std::nullopt};
-  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
   forget(org_id, name);
   co_return Result<void>{};
@@ -626,7 +623,7 @@ asio::awaitable<Result<void>> RecordService::check_relations(db::Transaction& tx
     bool exists = false;
     if (target) {
       Params params(org_id, f.collection, *target);
-      auto rows = co_await tx.query(kRelationExists, params, deadline());
+      auto rows = co_await tx.query(kRelationExists, params);
       if (!rows) co_return rows.error();
       exists = !rows->empty();
     }
@@ -638,21 +635,21 @@ asio::awaitable<Result<void>> RecordService::check_relations(db::Transaction& tx
 }
 
 asio::awaitable<Result<StoredResponse>> RecordService::create_record(
-    const audit::Actor& actor, const db::Uuid& org_id, std::string_view collection_name,
-    const json::object& data, const std::optional<Idempotency>& idempotency) {
-  auto tx = co_await db_.begin(Tenant::control(), deadline());
+    const db::Scope& scope, std::string_view collection_name, const json::object& data,
+    const std::optional<Idempotency>& idempotency) {
+  const auto& org_id = scope.org();
+  auto tx = co_await db_.begin(scope);
   if (!tx) co_return tx.error();
   if (idempotency) {
     Params claim(org_id, idempotency->key, kCreateScope, db::Bytes{idempotency->request_hash});
-    auto claimed = co_await tx->query(kClaimIdempotencyKey, claim, deadline());
+    auto claimed = co_await tx->query(kClaimIdempotencyKey, claim);
     if (!claimed) co_return claimed.error();
     if (claimed->empty()) {
       // Used within 24 h (its transaction committed: the insert waited for it): replay.
-      auto rolled_back = co_await tx->rollback(deadline());
+      auto rolled_back = co_await tx->rollback();
       if (!rolled_back) co_return rolled_back.error();
       Params lookup(org_id, idempotency->key);
-      auto rows = co_await db_.query(Intent::write, Tenant::control(), kIdempotentResponse, lookup,
-                                     deadline());
+      auto rows = co_await db_.query(Intent::write, scope, kIdempotentResponse, lookup);
       if (!rows) co_return rows.error();
       if (rows->empty()) co_return make_error(Errc::retryable, "the idempotency key is in flux");
       auto row = rows->front();
@@ -668,7 +665,7 @@ asio::awaitable<Result<StoredResponse>> RecordService::create_record(
   }
   // The write goes out against the collection as this process last read it, in the round trip
   // that begins the transaction; see retry_locked() for when it runs again.
-  auto collection = co_await this->collection(org_id, collection_name, Age::any);
+  auto collection = co_await this->collection(scope, collection_name, Age::any);
   if (!collection) co_return collection.error();
   auto inserted = co_await insert_in(*tx, **collection, data);
   if (retry_locked(*tx, inserted)) {
@@ -685,45 +682,45 @@ asio::awaitable<Result<StoredResponse>> RecordService::create_record(
   if (idempotency) {
     Params store(org_id, idempotency->key, static_cast<std::int32_t>(response.status),
                  response.body);
-    auto stored = co_await tx->query(kStoreIdempotentResponse, store, deadline());
+    auto stored = co_await tx->query(kStoreIdempotentResponse, store);
     if (!stored) co_return stored.error();
   }
-  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
   published(org_id, event->seq);
   co_return response;
 }
 
-asio::awaitable<Result<Record>> RecordService::record(const db::Uuid& org_id,
+asio::awaitable<Result<Record>> RecordService::record(const db::Scope& scope,
                                                       std::string_view collection,
                                                       std::string_view id_text) {
+  const auto& org_id = scope.org();
   auto id = parse_id(id_text);
   if (!id || !is_identifier(collection)) co_return no_record();
   if (auto within = admit_read(org_id); !within) co_return within.error();
   Params params(org_id, collection, *id);
-  auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), kGetRecord, params,
-                                 deadline());
+  auto rows = co_await db_.query(Intent::read_your_writes, scope, kGetRecord, params);
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return no_record();
   std::vector<Record> one{record_from(rows->front())};
   charge_read(org_id, one.front().data.size());
-  auto current =
-      co_await bring_current(org_id, collection, one, rows->front().get<std::int32_t>(6));
+  auto current = co_await bring_current(scope, collection, one, rows->front().get<std::int32_t>(6));
   if (!current) co_return current.error();
   co_return std::move(one.front());
 }
 
-asio::awaitable<Result<void>> RecordService::bring_current(const db::Uuid& org_id,
+asio::awaitable<Result<void>> RecordService::bring_current(const db::Scope& scope,
                                                            std::string_view name,
                                                            std::vector<Record>& records,
                                                            std::int32_t layout) {
+  const auto& org_id = scope.org();
   bool outdated = std::any_of(records.begin(), records.end(),
                               [&](const Record& r) { return r.layout < layout; });
   if (!outdated) co_return Result<void>{};
-  auto collection = co_await this->collection(org_id, name);
+  auto collection = co_await this->collection(scope, name);
   if (collection && (*collection)->schema.evolution().layout < layout) {
     forget(org_id, name);  // the cache predates the change these records are older than
-    collection = co_await this->collection(org_id, name);
+    collection = co_await this->collection(scope, name);
   }
   if (!collection) co_return collection.error();
   upgrade((*collection)->schema, records);
@@ -744,7 +741,7 @@ asio::awaitable<Result<std::optional<Record>>> RecordService::insert_in(
   params.add(record.layout);
   params.add(collection.row_version);
   params.add(static_cast<std::int32_t>(record.data.size()));
-  auto inserted = co_await tx.query(kInsertRecord, params, deadline());
+  auto inserted = co_await tx.query(kInsertRecord, params);
   if (!inserted) {
     if (inserted.error().code == Errc::conflict)
       co_return unique_conflict(inserted.error(), collection.schema);
@@ -761,7 +758,7 @@ asio::awaitable<Result<std::optional<RecordChange>>> RecordService::update_in(
     db::Transaction& tx, const Collection& collection, const db::Uuid& id, const json::object& data,
     bool merge, std::optional<std::int64_t> if_match) {
   Params key(collection.id, id, collection.org_id, collection.row_version);
-  auto current = co_await tx.query(kLockRecord, key, deadline());
+  auto current = co_await tx.query(kLockRecord, key);
   if (!current) co_return current.error();
   if (current->empty()) co_return std::optional<RecordChange>{};
   std::vector<Record> previous{record_from(current->front())};
@@ -782,7 +779,7 @@ asio::awaitable<Result<std::optional<RecordChange>>> RecordService::update_in(
   params.add(search_text(collection.schema, *valid));
   params.add(record.layout);
   params.add(static_cast<std::int32_t>(record.data.size()));
-  auto updated = co_await tx.query(kUpdateRecord, params, deadline());
+  auto updated = co_await tx.query(kUpdateRecord, params);
   if (!updated) {
     if (updated.error().code == Errc::conflict)
       co_return unique_conflict(updated.error(), collection.schema);
@@ -802,13 +799,13 @@ asio::awaitable<Result<Record>> RecordService::delete_in(db::Transaction& tx,
   Params key(collection.id, id, collection.org_id);
   if (if_match) {
     Params locking(collection.id, id, collection.org_id, collection.row_version);
-    auto current = co_await tx.query(kLockRecord, locking, deadline());
+    auto current = co_await tx.query(kLockRecord, locking);
     if (!current) co_return current.error();
     if (current->empty()) co_return no_record();
     auto version = current->front().get<std::int64_t>(1);
     if (version != *if_match) co_return version_moved(version, *if_match);
   }
-  auto deleted = co_await tx.query(kDeleteRecord, key, deadline());
+  auto deleted = co_await tx.query(kDeleteRecord, key);
   if (!deleted) co_return deleted.error();
   if (deleted->empty()) co_return no_record();
   std::vector<Record> previous{record_from(deleted->front())};
@@ -816,18 +813,18 @@ asio::awaitable<Result<Record>> RecordService::delete_in(db::Transaction& tx,
   co_return std::move(previous.front());
 }
 
-asio::awaitable<Result<Record>> RecordService::update_record(const audit::Actor& actor,
-                                                             const db::Uuid& org_id,
+asio::awaitable<Result<Record>> RecordService::update_record(const db::Scope& scope,
                                                              std::string_view collection_name,
                                                              std::string_view id_text,
                                                              const json::object& data, bool merge,
                                                              std::optional<std::int64_t> if_match) {
+  const auto& org_id = scope.org();
   auto id = parse_id(id_text);
   if (!id) co_return no_record();
-  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  auto tx = co_await db_.begin(scope);
   if (!tx) co_return tx.error();
   // As create_record: against the collection as last read, again under lock when retry_locked().
-  auto collection = co_await this->collection(org_id, collection_name, Age::any);
+  auto collection = co_await this->collection(scope, collection_name, Age::any);
   if (!collection) co_return collection.error();
   auto updated = co_await update_in(*tx, **collection, *id, data, merge, if_match);
   if (retry_locked(*tx, updated)) {
@@ -842,20 +839,20 @@ asio::awaitable<Result<Record>> RecordService::update_record(const audit::Actor&
       "record.updated", (*collection)->name, id->to_string(),
       audit::bounded_value(record_json(*done.previous), options_.audit_value_limit),
       audit::bounded_value(record_json(*done.record), options_.audit_value_limit)};
-  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
   published(org_id, event->seq);
   co_return std::move(*done.record);
 }
 
-asio::awaitable<Result<void>> RecordService::delete_record(const audit::Actor& actor,
-                                                           const db::Uuid& org_id,
+asio::awaitable<Result<void>> RecordService::delete_record(const db::Scope& scope,
                                                            std::string_view collection_name,
                                                            std::string_view id_text,
                                                            std::optional<std::int64_t> if_match) {
+  const auto& org_id = scope.org();
   auto id = parse_id(id_text);
   if (!id) co_return no_record();
-  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  auto tx = co_await db_.begin(scope);
   if (!tx) co_return tx.error();
   auto collection = co_await collection_in(*tx, org_id, collection_name);
   if (!collection) co_return collection.error();
@@ -864,15 +861,16 @@ asio::awaitable<Result<void>> RecordService::delete_record(const audit::Actor& a
   audit::Change change{"record.deleted", collection->name, id->to_string(),
                        audit::bounded_value(record_json(*previous), options_.audit_value_limit),
                        std::nullopt};
-  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
   published(org_id, event->seq);
   co_return Result<void>{};
 }
 
 asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
-    const audit::Actor& actor, const db::Uuid& org_id, std::string_view collection_name,
+    const db::Scope& scope, std::string_view collection_name,
     const std::vector<BatchOperation>& operations, bool echo) {
+  const auto& org_id = scope.org();
   auto failed_at = [](std::size_t index, const Error& error) {
     Error out{
         error.code == Errc::validation_failed ? Errc::validation_failed : error.code,
@@ -903,8 +901,7 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
   }
   if (!mentioned.empty()) {
     Params params(org_id, collection_name, db::Json{json::serialize(mentioned)});
-    auto reads = co_await db_.query(Intent::read_your_writes, Tenant::control(), kBatchReads,
-                                    params, deadline());
+    auto reads = co_await db_.query(Intent::read_your_writes, scope, kBatchReads, params);
     if (!reads) co_return reads.error();
     expected += static_cast<std::size_t>(reads->front().get<std::int64_t>(0));
   }
@@ -915,7 +912,7 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
                             std::to_string(options_.request_budget) + "); nothing was applied",
                         "split the batch into smaller ones");
   }
-  auto tx = co_await db_.begin(Tenant::control(), deadline());
+  auto tx = co_await db_.begin(scope);
   if (!tx) co_return tx.error();
   auto collection = co_await collection_in(*tx, org_id, collection_name);
   if (!collection) co_return collection.error();
@@ -1002,7 +999,7 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
   charge_read(org_id, touched);
   audit::Change change{"records.batch", collection->name, collection->id.to_string(), std::nullopt,
                        std::move(changes)};
-  auto event = co_await audit::append_and_commit(*tx, org_id, actor, change);
+  auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
   published(org_id, event->seq);
   co_return results;
@@ -1030,19 +1027,20 @@ void RecordService::published(const db::Uuid& org_id, std::int64_t seq) {
   if (options_.on_published) options_.on_published(org_id, seq);
 }
 
-asio::awaitable<Result<std::int64_t>> RecordService::expire_idempotency_keys(std::int64_t limit) {
+asio::awaitable<Result<std::int64_t>> RecordService::expire_idempotency_keys(const db::Scope& scope,
+                                                                             std::int64_t limit) {
   Params params(limit);
-  auto rows = co_await db_.query(Intent::write, Tenant::control(), kExpireIdempotencyKeys, params,
-                                 deadline());
+  auto rows = co_await db_.query(Intent::write, scope, kExpireIdempotencyKeys, params);
   if (!rows) co_return rows.error();
   co_return rows->affected();
 }
 
-asio::awaitable<Result<std::size_t>> RecordService::expand(const db::Uuid& org_id,
+asio::awaitable<Result<std::size_t>> RecordService::expand(const db::Scope& scope,
                                                            const Schema& schema,
                                                            const std::vector<std::string>& fields,
                                                            std::vector<Record>& records,
                                                            std::size_t budget) {
+  const auto& org_id = scope.org();
   if (records.empty() || fields.empty()) co_return records.size();
   CpuSlices slices;
   std::vector<json::object> parsed;
@@ -1092,14 +1090,13 @@ asio::awaitable<Result<std::size_t>> RecordService::expand(const db::Uuid& org_i
           ") AS running FROM records r JOIN collections c ON c.id = r.collection_id "
           "WHERE c.org_id = $1 AND c.name = $2 AND r.org_id = $1 AND r.id IN (" +
           list + ")) s WHERE running <= $3 OR position = 1 ORDER BY position";
-      Statement statement{"records.expand", sql, false};
-      auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), statement, params,
-                                     deadline());
+      Statement statement{db::Plane::tenant, "records.expand", sql, false};
+      auto rows = co_await db_.query(Intent::read_your_writes, scope, statement, params);
       if (!rows) co_return rows.error();
       std::vector<Record> found;
       for (int i = 0; i < rows->size(); ++i) found.push_back(record_from((*rows)[i]));
       if (!found.empty()) {
-        auto current = co_await bring_current(org_id, field->collection, found,
+        auto current = co_await bring_current(scope, field->collection, found,
                                               rows->front().get<std::int32_t>(6));
         if (!current) co_return current.error();
         auto last = (*rows)[rows->size() - 1];
@@ -1138,7 +1135,8 @@ asio::awaitable<Result<std::size_t>> RecordService::expand(const db::Uuid& org_i
   co_return fit;
 }
 
-asio::awaitable<Result<Page>> RecordService::list_records(const Collection& collection,
+asio::awaitable<Result<Page>> RecordService::list_records(const db::Scope& scope,
+                                                          const Collection& collection,
                                                           const ListRequest& request,
                                                           CountMode count,
                                                           const std::vector<std::string>& expand) {
@@ -1147,9 +1145,9 @@ asio::awaitable<Result<Page>> RecordService::list_records(const Collection& coll
   auto compiled =
       compile_list(collection.schema, collection.id, collection.org_id, request, budget);
   if (!compiled) co_return compiled.error();
-  Statement statement{"records.list", compiled->sql, false, compiled->generic_plan};
-  auto rows = co_await db_.query(Intent::read_your_writes, Tenant::control(), statement,
-                                 compiled->params, deadline());
+  Statement statement{db::Plane::tenant, "records.list", compiled->sql, false,
+                      compiled->generic_plan};
+  auto rows = co_await db_.query(Intent::read_your_writes, scope, statement, compiled->params);
   if (!rows) co_return rows.error();
   Page page;
   // The page ends where its records pass the budget (the first always fits): the database sent
@@ -1168,8 +1166,7 @@ asio::awaitable<Result<Page>> RecordService::list_records(const Collection& coll
   charge_read(collection.org_id, bytes);
   if (!expand.empty()) {
     auto left = bytes < budget ? budget - bytes : 0;
-    auto fit =
-        co_await this->expand(collection.org_id, collection.schema, expand, page.records, left);
+    auto fit = co_await this->expand(scope, collection.schema, expand, page.records, left);
     if (!fit) co_return fit.error();
   }
   auto kept = static_cast<int>(page.records.size());
@@ -1185,9 +1182,8 @@ asio::awaitable<Result<Page>> RecordService::list_records(const Collection& coll
                                   request.filter, request.q);
     if (!counting) co_return counting.error();
     if (count == CountMode::estimate) counting->sql = "EXPLAIN (FORMAT JSON) " + counting->sql;
-    Statement count_statement{"records.count", counting->sql, false};
-    auto counted = co_await db_.query(Intent::read, Tenant::control(), count_statement,
-                                      counting->params, deadline());
+    Statement count_statement{db::Plane::tenant, "records.count", counting->sql, false};
+    auto counted = co_await db_.query(Intent::read, scope, count_statement, counting->params);
     if (!counted) co_return counted.error();
     if (count == CountMode::exact) {
       page.count = counted->front().get<std::int64_t>(0);

@@ -15,6 +15,7 @@
 #include "liftoff/audit/audit.hpp"
 #include "liftoff/core/byte_rate.hpp"
 #include "liftoff/core/error.hpp"
+#include "liftoff/db/scope.hpp"
 #include "liftoff/db/value.hpp"
 #include "liftoff/records/list_cache.hpp"
 #include "liftoff/records/query.hpp"
@@ -163,7 +164,7 @@ class RecordService {
   // Record lists by the org's committed state (audit::head): a list request reads the state and
   // serves a body made at it, or makes and stores one.
   [[nodiscard]] ListCache& list_cache() { return list_cache_; }
-  [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> org_state(const db::Uuid& org_id);
+  [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> org_state(const db::Scope& scope);
   // A collection and its org's state, read in one statement: the state, and the collection's row
   // version, which says whether the schema cache's entry (of any age) is current; when it is not,
   // the collection is read again. What a list needs: the schema it is made with is never behind.
@@ -172,63 +173,60 @@ class RecordService {
     std::int64_t org_state = 0;
   };
   [[nodiscard]] boost::asio::awaitable<Result<CollectionState>> collection_state(
-      const db::Uuid& org_id, std::string_view name);
+      const db::Scope& scope, std::string_view name);
 
   // 422 for a bad name or schema; 409 when the name is taken or the org has max_collections.
   [[nodiscard]] boost::asio::awaitable<Result<Collection>> create_collection(
-      const audit::Actor& actor, const db::Uuid& org_id, const std::string& name,
-      const boost::json::value& fields);
+      const db::Scope& scope, const std::string& name, const boost::json::value& fields);
   [[nodiscard]] boost::asio::awaitable<Result<std::vector<Collection>>> collections(
-      const db::Uuid& org_id);
+      const db::Scope& scope);
   // From the schema cache when fresh (see RecordsOptions::schema_cache_ttl), or at any age
   // (Age::any) for a record write, whose statement checks it against the row.
   enum class Age { fresh, any };
   [[nodiscard]] boost::asio::awaitable<Result<std::shared_ptr<const Collection>>> collection(
-      const db::Uuid& org_id, std::string_view name, Age age = Age::fresh);
+      const db::Scope& scope, std::string_view name, Age age = Age::fresh);
   // Changes a collection's schema (Schema::changed: add, rename, drop, indexing). A metadata
   // change: it holds the collection's row for a moment (record writes wait that long); records
   // written before look current on every read at once, and rewrite_some() brings the stored rows up
   // to date.
   [[nodiscard]] boost::asio::awaitable<Result<Collection>> change_schema(
-      const audit::Actor& actor, const db::Uuid& org_id, std::string_view name,
-      const boost::json::object& patch);
+      const db::Scope& scope, std::string_view name, const boost::json::object& patch);
   // One step of the background rewrite: up to `limit` records of one collection whose schema
   // changed are rewritten to its current layout (slots and search included; versions unchanged),
   // in one short transaction; the last step settles the schema. Returns how many were rewritten
   // (0: nothing to do). Any number of processes may call it: each collection has one rewriter.
-  [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> rewrite_some(std::int32_t limit);
-  [[nodiscard]] boost::asio::awaitable<Result<void>> delete_collection(const audit::Actor& actor,
-                                                                       const db::Uuid& org_id,
+  [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> rewrite_some(const db::Scope& scope,
+                                                                          std::int32_t limit);
+  [[nodiscard]] boost::asio::awaitable<Result<void>> delete_collection(const db::Scope& scope,
                                                                        std::string_view name);
 
   [[nodiscard]] boost::asio::awaitable<Result<StoredResponse>> create_record(
-      const audit::Actor& actor, const db::Uuid& org_id, std::string_view collection,
-      const boost::json::object& data, const std::optional<Idempotency>& idempotency);
+      const db::Scope& scope, std::string_view collection, const boost::json::object& data,
+      const std::optional<Idempotency>& idempotency);
   // One query: no schema needed to read a record.
-  [[nodiscard]] boost::asio::awaitable<Result<Record>> record(const db::Uuid& org_id,
+  [[nodiscard]] boost::asio::awaitable<Result<Record>> record(const db::Scope& scope,
                                                               std::string_view collection,
                                                               std::string_view id);
   // `merge`: data is a JSON merge patch (RFC 7396), else the whole new record. `if_match`: the
   // version the client last saw (412 when it moved on).
   [[nodiscard]] boost::asio::awaitable<Result<Record>> update_record(
-      const audit::Actor& actor, const db::Uuid& org_id, std::string_view collection,
-      std::string_view id, const boost::json::object& data, bool merge,
-      std::optional<std::int64_t> if_match);
+      const db::Scope& scope, std::string_view collection, std::string_view id,
+      const boost::json::object& data, bool merge, std::optional<std::int64_t> if_match);
   [[nodiscard]] boost::asio::awaitable<Result<void>> delete_record(
-      const audit::Actor& actor, const db::Uuid& org_id, std::string_view collection,
-      std::string_view id, std::optional<std::int64_t> if_match);
+      const db::Scope& scope, std::string_view collection, std::string_view id,
+      std::optional<std::int64_t> if_match);
 
   // All operations in one transaction, in order: all or nothing. A failure names its item
   // ("operations[3]...") and nothing is applied. One audit event (records.batch) lists the ids.
   // `echo`: each result carries the record written (else only its id and version). A batch whose
   // records (read and written) exceed request_budget is refused with payload_too_large.
   [[nodiscard]] boost::asio::awaitable<Result<std::vector<BatchResult>>> batch(
-      const audit::Actor& actor, const db::Uuid& org_id, std::string_view collection,
+      const db::Scope& scope, std::string_view collection,
       const std::vector<BatchOperation>& operations, bool echo);
 
   // Forgets Idempotency-Keys older than 24 h (at most `limit`); returns how many.
   [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> expire_idempotency_keys(
-      std::int64_t limit);
+      const db::Scope& scope, std::int64_t limit);
 
   // Replaces, in each record's data, the value of each relation field in `fields` by the related
   // record (null when it no longer exists). One query per field, for all records at once; only
@@ -237,15 +235,15 @@ class RecordService {
   // whole (at least one: the first record's related records are always read). Callers end their
   // answer there.
   [[nodiscard]] boost::asio::awaitable<Result<std::size_t>> expand(
-      const db::Uuid& org_id, const Schema& schema, const std::vector<std::string>& fields,
+      const db::Scope& scope, const Schema& schema, const std::vector<std::string>& fields,
       std::vector<Record>& records, std::size_t budget);
 
   // A page of records with `expand` fields expanded. The page ends early (its next_cursor
   // continuing after its last record) where its records and their expansions would pass
   // page_budget(); it always holds at least one record when any matches.
   [[nodiscard]] boost::asio::awaitable<Result<Page>> list_records(
-      const Collection& collection, const ListRequest& request, CountMode count,
-      const std::vector<std::string>& expand = {});
+      const db::Scope& scope, const Collection& collection, const ListRequest& request,
+      CountMode count, const std::vector<std::string>& expand = {});
 
  private:
   // The collection, locked in `tx`: FOR SHARE for record writes (a schema change waits for them),
@@ -282,7 +280,7 @@ class RecordService {
       std::optional<std::int64_t> if_match);
   // Records read with a collection at `layout`: those written before it are upgraded with the
   // collection's schema (from the cache unless it predates `layout`).
-  [[nodiscard]] boost::asio::awaitable<Result<void>> bring_current(const db::Uuid& org_id,
+  [[nodiscard]] boost::asio::awaitable<Result<void>> bring_current(const db::Scope& scope,
                                                                    std::string_view name,
                                                                    std::vector<Record>& records,
                                                                    std::int32_t layout);

@@ -1,0 +1,94 @@
+#pragma once
+// What every statement is issued for: the tenant it acts for, the time by which it must finish, and
+// who acts. Built once per request (api::scope_of) or per unit of background work
+// (Scope::background), and passed unchanged from the handler through services and stores into
+// every Database call, which routes by the tenant (docs/architecture.md, "Two planes").
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "liftoff/db/value.hpp"
+
+namespace liftoff::db {
+
+using Clock = std::chrono::steady_clock;
+using Deadline = Clock::time_point;
+
+[[nodiscard]] inline Deadline deadline_after(std::chrono::milliseconds d) {
+  return Clock::now() + d;
+}
+
+// Where a table lives. The control plane holds what authentication needs before it knows a tenant
+// (users, sessions, the organization directory, memberships, invitations, API keys); the tenant
+// plane holds what belongs to one organization (collections, records, idempotency keys, audit
+// chains and events, rewrites). Every Statement declares its plane; `any` is for statements that
+// touch no table (transaction control, probes).
+enum class Plane : std::uint8_t { control, tenant, any };
+
+[[nodiscard]] std::string_view to_string(Plane plane);
+
+// The tenant a statement acts for: one organization, every organization (background sweeps over
+// the tenant plane; with tenant shards they run on each shard), or the control plane.
+class Tenant {
+ public:
+  [[nodiscard]] static Tenant control() { return Tenant{Kind::control, {}}; }
+  [[nodiscard]] static Tenant org(const Uuid& id) { return Tenant{Kind::org, id}; }
+  [[nodiscard]] static Tenant every_org() { return Tenant{Kind::every_org, {}}; }
+
+  [[nodiscard]] Plane plane() const {
+    return kind_ == Kind::control ? Plane::control : Plane::tenant;
+  }
+  // The organization; nullopt for control() and every_org().
+  [[nodiscard]] const std::optional<Uuid>& org_id() const { return org_; }
+  // "control", "every org" or the org's id: for logs and errors.
+  [[nodiscard]] std::string describe() const;
+  bool operator==(const Tenant&) const = default;
+
+ private:
+  enum class Kind : std::uint8_t { control, org, every_org };
+  Tenant(Kind kind, std::optional<Uuid> org) : kind_(kind), org_(org) {}
+  Kind kind_;
+  std::optional<Uuid> org_;
+};
+
+// Who acts, and from where: what the audit log records of a change.
+struct Actor {
+  std::string type;        // "user", "api_key" or "system" (background work)
+  std::optional<Uuid> id;  // the user's or the key's id
+  std::string ip;
+  std::string user_agent;
+  std::string request_id;
+};
+
+struct Scope {
+  Tenant tenant = Tenant::control();
+  Deadline deadline{};
+  Actor actor;
+  // How long each statement may take when not db_query_timeout (background work whose statements
+  // are long by nature, such as deleting a big tenant).
+  std::optional<std::chrono::milliseconds> statement_timeout;
+
+  // The same request's deadline and actor, for another tenant (a request that reads the control
+  // plane before it acts for an org, or the reverse).
+  [[nodiscard]] Scope for_tenant(Tenant other) const {
+    Scope scope = *this;
+    scope.tenant = std::move(other);
+    return scope;
+  }
+  [[nodiscard]] Scope control() const { return for_tenant(Tenant::control()); }
+  // The same scope with `budget` from now: for work that outlives its request, such as the pages
+  // of a stream, each of which has the request's time again.
+  [[nodiscard]] Scope renewed(Clock::duration budget) const {
+    Scope scope = *this;
+    scope.deadline = Clock::now() + budget;
+    return scope;
+  }
+  // The organization the scope acts for; throws std::logic_error when it acts for none (a bug in
+  // the caller: services that act for one org are only given such scopes).
+  [[nodiscard]] const Uuid& org() const;
+
+  // Background work (purges, rewrites, flushes, sweeps): the system acts, within `budget`.
+  [[nodiscard]] static Scope background(Tenant tenant, std::chrono::milliseconds budget);
+};
+
+}  // namespace liftoff::db
