@@ -321,6 +321,10 @@ TEST_F(Records, FiltersSortsAndCursors) {
   EXPECT_EQ(by("urgent = false and status != 'open'"), (V{"ticket 2", "ticket 4", "ticket 6"}));
   EXPECT_EQ(by("status = 'open'", "-priority"),
             (V{"ticket 7", "ticket 5", "ticket 3", "ticket 1"}));
+  // Form-encoded, as browsers, URLSearchParams and Python's urlencode send it: '+' for a space.
+  auto form = list("filter=status+%3D+%27open%27+and+priority+%3E%3D+3&sort=priority");
+  ASSERT_EQ(status(form), 200) << form->body;
+  EXPECT_EQ(titles(*form), (V{"ticket 3", "ticket 5", "ticket 7"}));
   // Injection attempts are data.
   EXPECT_TRUE(by("title = 'x\\' OR 1=1 --'").empty());
   EXPECT_EQ(status(list("filter=" + encode("title = 'x'' OR 1=1 --'"))), 400);  // SQL quoting: no
@@ -881,7 +885,7 @@ TEST_F(Records, ABigCollectionIsFilteredAndSortedByAnIndex) {
       EXPECT_TRUE(compiled);
       if (!compiled) continue;
       std::string explain = "EXPLAIN " + compiled->sql;
-      db::Statement statement{"test.explain", explain, false};
+      db::Statement statement{db::Plane::any, "test.explain", explain, false};
       auto plan = co_await conn->query(statement, compiled->params, db::deadline_after(10s));
       EXPECT_TRUE(plan) << (plan ? "" : plan.error().detail);
       if (!plan) continue;
@@ -895,7 +899,8 @@ TEST_F(Records, ABigCollectionIsFilteredAndSortedByAnIndex) {
       EXPECT_EQ(text.find("Seq Scan"), std::string::npos) << filter << "\n" << text;
     }
     // Slot indexes are sparse: a million records that fill t1 and n1 add nothing to t2's index.
-    db::Statement size{"test.index_size", "SELECT pg_relation_size('records_t2_idx')", false};
+    db::Statement size{db::Plane::any, "test.index_size",
+                       "SELECT pg_relation_size('records_t2_idx')", false};
     db::Params none;
     auto bytes = co_await conn->query(size, none, db::deadline_after(10s));
     EXPECT_TRUE(bytes);

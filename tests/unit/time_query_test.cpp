@@ -45,6 +45,18 @@ TEST(Query, DecodesKnownParameters) {
   EXPECT_TRUE(http::parse_query("", {"a"})->empty());
 }
 
+// What browsers' forms, URLSearchParams, curl --data-urlencode and Python's urlencode send: a space
+// as '+', a '+' as %2B (this answered 400 when '+' was kept as is).
+TEST(Query, APlusIsASpace) {
+  auto q = http::parse_query("filter=priority+%3E%3D+2&q=a%2Bb+c", {"filter", "q"});
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->at("filter"), "priority >= 2");
+  EXPECT_EQ(q->at("q"), "a+b c");
+  auto key = http::parse_query("sort+order=1", {"sort order"});
+  ASSERT_TRUE(key);
+  EXPECT_EQ(key->at("sort order"), "1");
+}
+
 TEST(Query, NamesUnknownAndRepeatedParameters) {
   auto unknown = http::parse_query("a=1&colour=blue&size=2", {"a"});
   ASSERT_FALSE(unknown);
