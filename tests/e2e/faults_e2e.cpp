@@ -183,7 +183,11 @@ class StuckWrite {
   // Once released, what the stuck request was answered (nullopt: the connection closed unanswered).
   const std::optional<HttpResponse>& answer() {
     release();
-    request_.join();
+    return answer_while_held();
+  }
+  // What the request was answered while the lock is still held (it must end by itself).
+  const std::optional<HttpResponse>& answer_while_held() {
+    if (request_.joinable()) request_.join();
     return answer_;
   }
 
@@ -226,6 +230,21 @@ TEST(Faults, AWaitForAPooledConnectionPastItsTimeoutGets503WithRetryAfter) {
   EXPECT_EQ(status(stuck.answer()), 201);
   EXPECT_EQ(status(create(other_org, {{"title", "now"}, {"status", "open"}, {"priority", 1}})),
             201);
+}
+
+// A request's statements end by its handling_timeout, not each by db_query_timeout: a write stuck
+// behind a lock is answered 504 (before the request scope, each statement had 5 s of its own).
+TEST(Faults, AStuckRequestIsAnswered504AtItsHandlingTimeout) {
+  OwnServer own(Server::Env{{"LIFTOFF_HANDLING_TIMEOUT", "300ms"},
+                            {"LIFTOFF_DB_QUERY_TIMEOUT", "10m"},
+                            {"LIFTOFF_REQUEST_TIMEOUT", "30s"}});
+  auto t = new_tenant(own.port(), "handling-timeout");
+  create_tickets(t);
+  StuckWrite stuck(t);
+  const auto& answer = stuck.answer_while_held();
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 504) << answer->body;
+  EXPECT_EQ(problem(*answer).at("type"), "urn:liftoff:problem:timeout");
 }
 
 // SIGTERM: idle keep-alive connections close at once, the request in flight is finished and

@@ -494,7 +494,7 @@ TEST_F(Orgs, TheServerCannotRewriteTheAuditLogAndVerifyFindsTampering) {
       auto done = co_await (*conn)->execute_script(sql, db::deadline_after(5s));
       EXPECT_FALSE(done) << sql;
       if (done) continue;
-      EXPECT_NE(done.error().detail.find("42501"), std::string::npos) << done.error().detail;
+      EXPECT_NE(done.error().cause.find("42501"), std::string::npos) << done.error().cause;
     }
   }());
 

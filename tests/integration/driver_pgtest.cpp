@@ -270,7 +270,7 @@ TEST(Driver, SyntaxErrorIsInternalAndTheConnectionStaysUsable) {
     auto bad = co_await conn->query(kBadSql, Params::none(), soon());
     EXPECT_FALSE(bad);
     EXPECT_EQ(bad.error().code, Errc::internal);
-    EXPECT_NE(bad.error().detail.find("42601"), std::string::npos);
+    EXPECT_NE(bad.error().cause.find("42601"), std::string::npos);
     Params p(std::int64_t{2}, std::int64_t{3});
     auto good = co_await conn->query(kAdd, p, soon());
     EXPECT_EQ(good->front().get<std::int64_t>(0), 5);
@@ -299,8 +299,10 @@ TEST(Driver, UniqueViolationIsConflict) {
     Params row(std::int64_t{1001}, std::string("a"));
     EXPECT_TRUE(co_await conn->query(kInsert, row, soon()));
     auto dup = co_await conn->query(kInsert, row, soon());
-    EXPECT_FALSE(dup);
+    CO_ASSERT_FALSE(dup);
     EXPECT_EQ(dup.error().code, Errc::conflict);
+    EXPECT_EQ(dup.error().constraint, "driver_items_pkey");
+    EXPECT_EQ(dup.error().detail, "the change conflicts with existing data");
   }());
 }
 
@@ -319,7 +321,7 @@ TEST(Driver, ExclusionViolationIsConflict) {
     auto overlap = co_await conn->query(kBook, Params(std::int32_t{3}, std::int32_t{8}), soon());
     CO_ASSERT_FALSE(overlap);
     EXPECT_EQ(overlap.error().code, Errc::conflict);
-    EXPECT_NE(overlap.error().detail.find("23P01"), std::string::npos) << overlap.error().detail;
+    EXPECT_NE(overlap.error().cause.find("23P01"), std::string::npos) << overlap.error().cause;
   }());
 }
 
@@ -333,7 +335,28 @@ TEST(Driver, CheckViolationIsValidationFailed) {
     auto negative = co_await conn->query(kPut, Params(std::int32_t{-1}), soon());
     CO_ASSERT_FALSE(negative);
     EXPECT_EQ(negative.error().code, Errc::validation_failed);
-    EXPECT_NE(negative.error().detail.find("23514"), std::string::npos);
+    EXPECT_NE(negative.error().cause.find("23514"), std::string::npos);
+    // The constraint's name comes from libpq's field, and PostgreSQL's text stays out of the
+    // detail a client may see.
+    EXPECT_EQ(negative.error().constraint, "driver_checked_n_check");
+    EXPECT_EQ(negative.error().detail, "a value is not acceptable to the database");
+  }());
+}
+
+// A value too large for a btree index (SQLSTATE 54000) is the client's to fix: 422, not 500.
+TEST(Driver, AValueTooLargeToIndexIsValidationFailed) {
+  block_on([]() -> asio::awaitable<void> {
+    auto conn = co_await testing::connect_test();
+    EXPECT_TRUE(co_await conn->execute_script(
+        "CREATE TEMP TABLE driver_indexed (t text); CREATE INDEX ON driver_indexed (t)", soon()));
+    constexpr Statement kPut{Plane::any, "test.put_indexed",
+                             "INSERT INTO driver_indexed SELECT string_agg(md5(i::text), '') "
+                             "FROM generate_series(1, $1::int4) i"};
+    auto huge = co_await conn->query(kPut, Params(std::int32_t{400}), soon());  // 12.8 kB
+    CO_ASSERT_FALSE(huge);
+    EXPECT_EQ(huge.error().code, Errc::validation_failed);
+    EXPECT_NE(huge.error().cause.find("54000"), std::string::npos) << huge.error().cause;
+    EXPECT_EQ(huge.error().detail.find("driver_indexed"), std::string::npos);
   }());
 }
 
@@ -352,7 +375,7 @@ TEST(Driver, LockNotAvailableIsRetryable) {
     auto taken = co_await other->query(kTake, Params::none(), soon());
     CO_ASSERT_FALSE(taken);
     EXPECT_EQ(taken.error().code, Errc::retryable);
-    EXPECT_NE(taken.error().detail.find("55P03"), std::string::npos);
+    EXPECT_NE(taken.error().cause.find("55P03"), std::string::npos);
     EXPECT_TRUE(co_await holder->execute_script("ROLLBACK", soon()));
     EXPECT_TRUE(co_await other->query(kTake, Params::none(), soon()));
   }());

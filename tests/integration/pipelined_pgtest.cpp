@@ -142,7 +142,7 @@ TEST(Pipelined, StatementsBehindAFailedPrepareAnswerWithItsError) {
   }());
   for (const auto& e : errors) {
     ASSERT_TRUE(e);
-    EXPECT_NE(e->detail.find("SQLSTATE 42703"), std::string::npos) << e->detail;
+    EXPECT_NE(e->cause.find("SQLSTATE 42703"), std::string::npos) << e->cause;
   }
 }
 

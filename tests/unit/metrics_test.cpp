@@ -1,6 +1,15 @@
 #include "liftoff/core/metrics.hpp"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <sstream>
+#include <stdexcept>
+
+#include "liftoff/core/log.hpp"
 
 namespace liftoff::core {
 namespace {
@@ -36,6 +45,28 @@ TEST(Metrics, SameNameAndLabelsIsTheSameSeries) {
 
 TEST(Metrics, LabelValuesAreEscaped) {
   EXPECT_EQ(label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+}
+
+// A spawned task that ends by an exception is logged with the exception's text and counted; one
+// that ends normally is neither (background tasks used to log only "... failed").
+TEST(Failures, ATaskThatThrowsIsLoggedWithItsTextAndCounted) {
+  std::ostringstream out;
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(out)));
+  Registry r;
+  auto& failures = r.counter("background_failures_total", "Failures", "task=\"test\"");
+  boost::asio::io_context io;
+  boost::asio::co_spawn(
+      io, []() -> boost::asio::awaitable<void> { throw std::runtime_error("the disk is a lie"); },
+      failure_handler("rewriting", &failures));
+  boost::asio::co_spawn(
+      io, []() -> boost::asio::awaitable<void> { co_return; }, failure_handler("idle", &failures));
+  io.run();
+  spdlog::set_default_logger(previous);
+  EXPECT_EQ(failures.value(), 1u);
+  EXPECT_NE(out.str().find("rewriting failed: the disk is a lie"), std::string::npos) << out.str();
+  EXPECT_EQ(out.str().find("idle"), std::string::npos);
 }
 
 }  // namespace

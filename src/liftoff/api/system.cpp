@@ -33,9 +33,10 @@ void add_system_routes(http::Router& router, SystemDeps deps) {
                auto rows = co_await deps.database.query(db::Intent::write, probe, kSchemaVersion,
                                                         db::Params::none());
                if (!rows) {
-                 co_return http::problem_response(
-                     make_error(Errc::unavailable, "database not ready: " + rows.error().detail),
-                     ctx.request_id);
+                 auto not_ready = rows.error();
+                 not_ready.code = Errc::unavailable;
+                 not_ready.detail = "database not ready: " + not_ready.detail;
+                 co_return http::problem_response(not_ready, ctx.request_id);
                }
                auto version = rows->front().get<std::int32_t>(0);
                if (version != deps.known_schema_version) {

@@ -117,12 +117,36 @@ Result<void> prepare_schema(const std::string& url, bool auto_migrate) {
   }());
 }
 
+// Background work that throws (a bug) is logged with the exception's text, counted in
+// background_failures_total{task}, and runs again at its next turn.
+struct BackgroundTask {
+  std::string name;
+  core::Counter* failures;
+  BackgroundTask(core::Registry& metrics, std::string task)
+      : name(std::move(task)),
+        failures(&metrics.counter("background_failures_total",
+                                  "Background work that ended by an unexpected exception",
+                                  "task=\"" + name + "\"")) {}
+  // Runs one turn of the work, catching what it throws.
+  template <typename Work>
+  asio::awaitable<void> turn(Work& work) const {
+    std::exception_ptr failure;
+    try {
+      co_await work();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    if (failure) core::log_failure(name, failure, failures);
+  }
+};
+
 // Runs `work` every `interval`, checking `stopping` every `tick`: at `AtStop::leave` it returns
 // as soon as it sees `stopping`, at `AtStop::run_once_more` it runs `work` a last time first.
 enum class AtStop { leave, run_once_more };
 template <typename Work>
-asio::awaitable<void> every(std::chrono::milliseconds interval, std::chrono::milliseconds tick,
-                            const std::atomic<bool>& stopping, AtStop at_stop, Work work) {
+asio::awaitable<void> every(const BackgroundTask& task, std::chrono::milliseconds interval,
+                            std::chrono::milliseconds tick, const std::atomic<bool>& stopping,
+                            AtStop at_stop, Work work) {
   auto executor = co_await asio::this_coro::executor;
   auto next = std::chrono::steady_clock::now() + interval;
   for (;;) {
@@ -132,7 +156,7 @@ asio::awaitable<void> every(std::chrono::milliseconds interval, std::chrono::mil
     bool last = at_stop == AtStop::run_once_more && stopping.load(std::memory_order_relaxed);
     if (!last && std::chrono::steady_clock::now() < next) continue;
     next = std::chrono::steady_clock::now() + interval;
-    co_await work();
+    co_await task.turn(work);
     if (last) co_return;
   }
 }
@@ -140,54 +164,60 @@ asio::awaitable<void> every(std::chrono::milliseconds interval, std::chrono::mil
 // Housekeeping, every `interval` until `stopping`: purges organizations past their grace period and
 // forgets expired Idempotency-Keys. Every process runs it; both are safe to run concurrently.
 // Each statement of background work may take `statement_timeout` (db_query_timeout).
-asio::awaitable<void> housekeeping(identity::OrgService& orgs, records::RecordService& records,
+asio::awaitable<void> housekeeping(const BackgroundTask& task, identity::OrgService& orgs,
+                                   records::RecordService& records,
                                    const std::atomic<bool>& stopping,
                                    std::chrono::milliseconds interval,
                                    std::chrono::milliseconds statement_timeout) {
-  co_await every(interval, std::chrono::milliseconds(250), stopping, AtStop::leave,
+  co_await every(task, interval, std::chrono::milliseconds(250), stopping, AtStop::leave,
                  [&orgs, &records, statement_timeout]() -> asio::awaitable<void> {
                    auto purged = co_await orgs.purge_expired(100);
                    if (!purged) {
-                     spdlog::warn("purging deleted organizations: {}", purged.error().detail);
+                     spdlog::warn("purging deleted organizations: {}", purged.error().for_log());
                    } else if (*purged > 0) {
                      spdlog::info("purged {} organization(s) past their grace period", *purged);
                    }
                    auto expired = co_await records.expire_idempotency_keys(
                        db::Scope::background(db::Tenant::every_org(), statement_timeout), 10'000);
                    if (!expired)
-                     spdlog::warn("expiring idempotency keys: {}", expired.error().detail);
+                     spdlog::warn("expiring idempotency keys: {}", expired.error().for_log());
                  });
 }
 
 // Writes when credentials were last used, every `interval` until `stopping`, then once more:
 // requests only note their credential (IdentityService::authenticate), so no read waits for a
 // write.
-asio::awaitable<void> record_credential_uses(identity::IdentityService& identity,
+asio::awaitable<void> record_credential_uses(const BackgroundTask& task,
+                                             identity::IdentityService& identity,
                                              const std::atomic<bool>& stopping,
                                              std::chrono::milliseconds interval,
                                              std::chrono::milliseconds statement_timeout) {
-  co_await every(interval, std::min(interval, std::chrono::milliseconds(250)), stopping,
+  co_await every(task, interval, std::min(interval, std::chrono::milliseconds(250)), stopping,
                  AtStop::run_once_more, [&identity, statement_timeout]() -> asio::awaitable<void> {
                    auto recorded = co_await identity.record_uses(
                        db::Scope::background(db::Tenant::control(), statement_timeout));
                    if (!recorded)
-                     spdlog::warn("recording credential use: {}", recorded.error().detail);
+                     spdlog::warn("recording credential use: {}", recorded.error().for_log());
                  });
 }
 
 // Rewrites records of collections whose schema changed, a batch at a time, until `stopping`: at
 // once while there is work, otherwise checking every second. Every process runs it; each collection
 // has one rewriter at a time (RecordService::rewrite_some).
-asio::awaitable<void> rewrite_records(records::RecordService& records,
+asio::awaitable<void> rewrite_records(const BackgroundTask& task, records::RecordService& records,
                                       const std::atomic<bool>& stopping,
                                       std::chrono::milliseconds statement_timeout) {
   constexpr std::int32_t kBatch = 500;
   auto executor = co_await asio::this_coro::executor;
   while (!stopping.load(std::memory_order_relaxed)) {
-    auto rewritten = co_await records.rewrite_some(
-        db::Scope::background(db::Tenant::every_org(), statement_timeout), kBatch);
-    if (!rewritten) spdlog::warn("rewriting records: {}", rewritten.error().detail);
-    bool busy = rewritten && *rewritten > 0;
+    bool busy = false;
+    auto batch = [&]() -> asio::awaitable<void> {
+      auto rewritten = co_await records.rewrite_some(
+          db::Scope::background(db::Tenant::every_org(), statement_timeout), kBatch);
+      if (!rewritten) spdlog::warn("rewriting records: {}", rewritten.error().for_log());
+      busy = rewritten && *rewritten > 0;
+    };
+    co_await task.turn(batch);
     // Between batches a short pause leaves the database to the tenants' own requests.
     asio::steady_timer pause(
         executor, busy ? std::chrono::milliseconds(10) : std::chrono::milliseconds(1'000));
@@ -202,12 +232,12 @@ int serve(const core::Config& config) {
 
   auto url = database_url(config);
   if (!url) {
-    spdlog::error("{}", url.error().detail);
+    spdlog::error("{}", url.error().for_log());
     return kExitFailure;
   }
   bool auto_migrate = config.auto_migrate.value_or(config.embedded_database());
   if (auto ok = prepare_schema(*url, auto_migrate); !ok) {
-    spdlog::error("database schema: {}", ok.error().detail);
+    spdlog::error("database schema: {}", ok.error().for_log());
     return kExitFailure;
   }
 
@@ -257,7 +287,7 @@ int serve(const core::Config& config) {
   if (!config.redis_url.empty()) {
     auto redis = pubsub::parse_redis_url(config.redis_url);
     if (!redis) {
-      spdlog::error("redis_url: {}", redis.error().detail);
+      spdlog::error("redis_url: {}", redis.error().for_log());
       return kExitFailure;
     }
     hub_options.redis = *redis;
@@ -301,6 +331,7 @@ int serve(const core::Config& config) {
   options.header_limit = config.header_limit;
   options.body_limit = config.body_limit;
   options.request_timeout = config.request_timeout;
+  options.handling_timeout = config.handling_timeout;
   options.idle_timeout = config.idle_timeout;
   options.shutdown_timeout = config.shutdown_timeout;
   options.trusted_proxies = config.trusted_proxies;
@@ -330,34 +361,31 @@ int serve(const core::Config& config) {
           fmt::format("READY=1\nMAINPID={}\nSTATUS=serving on http://{}:{}", ::getpid(),
                       config.listen_host, server.port())))
     spdlog::warn("could not tell the service manager (NOTIFY_SOCKET) that Liftoff is ready");
+  // Each long-running task of the process, with its failure count.
+  const BackgroundTask revocation_task(metrics, "session revocation listener"),
+      events_task(metrics, "record event hub"), housekeeping_task(metrics, "housekeeping"),
+      uses_task(metrics, "credential use recording"), rewrite_task(metrics, "record rewriting");
+  auto spawned = [](const BackgroundTask& task) {
+    return core::failure_handler(task.name, task.failures);
+  };
   auto cut = server.run(
-      [&revocations, &event_hub, &identity_service, &org_service, &record_service, &stopping,
-       &config](std::size_t worker, asio::io_context& io) {
+      [&](std::size_t worker, asio::io_context& io) {
         // One listener per process keeps the session cache honest (see SessionRevocationListener).
         if (worker == 0) {
-          asio::co_spawn(io, revocations.run(), [](const std::exception_ptr& e) {
-            if (e) spdlog::error("session revocation listener failed");
-          });
-          asio::co_spawn(io, event_hub.run(), [](const std::exception_ptr& e) {
-            if (e) spdlog::error("record event hub failed");
-          });
+          asio::co_spawn(io, revocations.run(), spawned(revocation_task));
+          asio::co_spawn(io, event_hub.run(), spawned(events_task));
           asio::co_spawn(io,
-                         housekeeping(org_service, record_service, stopping,
+                         housekeeping(housekeeping_task, org_service, record_service, stopping,
                                       config.org_purge_interval, config.db_query_timeout),
-                         [](const std::exception_ptr& e) {
-                           if (e) spdlog::error("housekeeping failed");
-                         });
+                         spawned(housekeeping_task));
           asio::co_spawn(
               io,
-              record_credential_uses(identity_service, stopping, config.credential_use_flush,
-                                     config.db_query_timeout),
-              [](const std::exception_ptr& e) {
-                if (e) spdlog::error("recording credential use failed");
-              });
-          asio::co_spawn(io, rewrite_records(record_service, stopping, config.db_query_timeout),
-                         [](const std::exception_ptr& e) {
-                           if (e) spdlog::error("record rewriting failed");
-                         });
+              record_credential_uses(uses_task, identity_service, stopping,
+                                     config.credential_use_flush, config.db_query_timeout),
+              spawned(uses_task));
+          asio::co_spawn(
+              io, rewrite_records(rewrite_task, record_service, stopping, config.db_query_timeout),
+              spawned(rewrite_task));
         }
       },
       [&database](std::size_t worker, asio::io_context&) { database.stop_worker(worker); });
@@ -373,13 +401,13 @@ int with_admin_connection(const core::Config& config,
                           const std::function<asio::awaitable<int>(db::Connection&)>& task) {
   auto url = database_url(config);
   if (!url) {
-    spdlog::error("{}", url.error().detail);
+    spdlog::error("{}", url.error().for_log());
     return kExitFailure;
   }
   return block_on([&]() -> asio::awaitable<int> {
     auto conn = co_await connect(*url);
     if (!conn) {
-      spdlog::error("{}", conn.error().detail);
+      spdlog::error("{}", conn.error().for_log());
       co_return kExitFailure;
     }
     co_return co_await task(**conn);
@@ -392,7 +420,7 @@ int migrate(const core::Config& config, bool up) {
     if (up) {
       auto applied = co_await db::migrate_up(conn, db::embedded_migrations(), deadline);
       if (!applied) {
-        spdlog::error("{}", applied.error().detail);
+        spdlog::error("{}", applied.error().for_log());
         co_return kExitFailure;
       }
       std::cout << (applied->empty() ? "schema is current"
@@ -402,7 +430,7 @@ int migrate(const core::Config& config, bool up) {
     }
     auto status = co_await db::schema_status(conn, db::embedded_migrations(), deadline);
     if (!status) {
-      spdlog::error("{}", status.error().detail);
+      spdlog::error("{}", status.error().for_log());
       co_return kExitFailure;
     }
     for (const auto& m : status->migrations) {
@@ -425,7 +453,7 @@ int audit_verify(const core::Config& config, const std::string& org_text) {
   return with_admin_connection(config, [&](db::Connection& conn) -> asio::awaitable<int> {
     auto report = co_await audit::verify(conn, *org_id, config.db_query_timeout);
     if (!report) {
-      spdlog::error("{}", report.error().detail);
+      spdlog::error("{}", report.error().for_log());
       co_return kExitFailure;
     }
     if (report->intact()) {
@@ -448,7 +476,7 @@ int embedded(const core::Config& config, const std::string& action) {
   }
   auto done = action == "start" ? pg.start() : pg.stop();
   if (!done) {
-    spdlog::error("{}", done.error().detail);
+    spdlog::error("{}", done.error().for_log());
     return kExitFailure;
   }
   std::cout << (action == "start" ? "started" : "stopped") << "\n";

@@ -177,9 +177,12 @@ std::vector<ConfigKey> make_keys() {
   keys.push_back(size_key("body_limit", "largest request body (413 beyond)", &Config::body_limit, 0,
                           1024ull * 1024 * 1024));
   keys.push_back(duration_key("request_timeout",
-                              "time from a request's first byte to its last (408 beyond), and "
-                              "for handling it: every statement it runs ends by then",
+                              "time from a request's first byte to its last (408 beyond)",
                               &Config::request_timeout, 10ms, 10min));
+  keys.push_back(duration_key("handling_timeout",
+                              "time from a request's last byte to its answer: every statement it "
+                              "runs ends by then (504 beyond)",
+                              &Config::handling_timeout, 10ms, 10min));
   keys.push_back(duration_key("idle_timeout", "keep-alive connection idle time before close",
                               &Config::idle_timeout, 10ms, 1h));
   keys.push_back(duration_key("first_byte_timeout",

@@ -30,6 +30,7 @@ struct Config {
   std::size_t header_limit = 16 * 1024;
   std::size_t body_limit = 1024 * 1024;
   milliseconds request_timeout{10'000};    // first byte of a request to its last
+  milliseconds handling_timeout{10'000};   // a request's last byte to its answer
   milliseconds idle_timeout{60'000};       // keep-alive connection with no request
   milliseconds first_byte_timeout{5'000};  // a new connection's wait for its first request
   milliseconds shutdown_timeout{10'000};

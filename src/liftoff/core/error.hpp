@@ -45,6 +45,17 @@ struct Error {
   std::string detail;                               // human-readable, safe to show to the client
   std::vector<FieldError> fields;                   // validation errors only
   std::optional<std::chrono::seconds> retry_after;  // when the client may try again (429, 503)
+  // For the server's log only, never sent to a client: what the detail does not say (PostgreSQL's
+  // message and SQLSTATE, a failed connection's host and port).
+  std::string cause;
+  // The database constraint a conflict or check violated (PostgreSQL's constraint name): how a
+  // service tells which of its fields a conflict is about.
+  std::string constraint;
+
+  // The detail with its cause, for logs.
+  [[nodiscard]] std::string for_log() const {
+    return cause.empty() ? detail : detail + ": " + cause;
+  }
 };
 
 [[nodiscard]] inline Error make_error(Errc code, std::string detail) {

@@ -6,6 +6,8 @@
 
 #include <chrono>
 
+#include "liftoff/core/metrics.hpp"
+
 namespace liftoff::core {
 namespace {
 std::shared_ptr<spdlog::logger> g_access;
@@ -67,6 +69,23 @@ void append_json_escaped(std::string& out, std::string_view value) {
         }
     }
   }
+}
+
+void log_failure(std::string_view what, const std::exception_ptr& failure, Counter* failures) {
+  if (failures) failures->inc();
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    spdlog::error("{} failed: {}", what, e.what());
+  } catch (...) {
+    spdlog::error("{} failed: an exception that is not a std::exception", what);
+  }
+}
+
+std::function<void(std::exception_ptr)> failure_handler(std::string what, Counter* failures) {
+  return [what = std::move(what), failures](const std::exception_ptr& failure) {
+    if (failure) log_failure(what, failure, failures);
+  };
 }
 
 }  // namespace liftoff::core

@@ -141,19 +141,19 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(
   pg_conn* raw = PQconnectStartParams(keys, values, /*expand_dbname=*/1);
   std::unique_ptr<pg_conn, void (*)(pg_conn*)> conn(raw, PQfinish);
   if (!conn || PQstatus(conn.get()) == CONNECTION_BAD) {
-    co_return make_error(Errc::unavailable,
-                         "cannot connect to PostgreSQL: " + pg_message(conn.get()));
+    co_return connection_error(Errc::unavailable, "cannot connect to PostgreSQL",
+                               pg_message(conn.get()));
   }
   if (PQsetnonblocking(conn.get(), 1) != 0) {
-    co_return make_error(Errc::unavailable,
-                         "cannot set non-blocking mode: " + pg_message(conn.get()));
+    co_return connection_error(Errc::unavailable, "cannot connect to PostgreSQL",
+                               "cannot set non-blocking mode: " + pg_message(conn.get()));
   }
   for (;;) {
     auto status = PQconnectPoll(conn.get());
     if (status == PGRES_POLLING_OK) break;
     if (status == PGRES_POLLING_FAILED) {
-      co_return make_error(Errc::unavailable,
-                           "cannot connect to PostgreSQL: " + pg_message(conn.get()));
+      co_return connection_error(Errc::unavailable, "cannot connect to PostgreSQL",
+                                 pg_message(conn.get()));
     }
     // The socket can change between attempts (several hosts, SSL fallback): register it anew.
     asio::posix::stream_descriptor sd(executor, ::dup(PQsocket(conn.get())));
@@ -164,10 +164,11 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(
       co_return make_error(Errc::timeout, "connecting to PostgreSQL timed out");
     }
     if (ec)
-      co_return make_error(Errc::unavailable, "cannot connect to PostgreSQL: " + ec.message());
+      co_return connection_error(Errc::unavailable, "cannot connect to PostgreSQL", ec.message());
   }
   if (PQenterPipelineMode(conn.get()) != 1) {
-    co_return make_error(Errc::internal, "cannot enter pipeline mode: " + pg_message(conn.get()));
+    co_return connection_error(Errc::internal, "cannot enter pipeline mode",
+                               pg_message(conn.get()));
   }
   std::unique_ptr<Connection> connection(new Connection(std::move(executor), conn.release()));
   connection->silence_limit_ = options.silence_limit.count() > 0 ? options.silence_limit
@@ -227,8 +228,8 @@ Error Connection::broken_error(std::string_view what) {
   broken_ = true;
   if (timed_out_)
     return make_error(Errc::timeout, "query exceeded its deadline; connection closed");
-  return make_error(Errc::unavailable,
-                    std::string(what) + ": connection to PostgreSQL lost: " + pg_message(conn_));
+  return connection_error(Errc::unavailable, "the connection to PostgreSQL was lost",
+                          std::string(what) + ": " + pg_message(conn_));
 }
 
 void Connection::request_cancel() {
@@ -516,7 +517,7 @@ asio::awaitable<Result<void>> Connection::execute_script(std::string_view sql, D
   if (!usable()) co_return make_error(Errc::unavailable, "connection to PostgreSQL is not usable");
   Watchdog watchdog(*this, deadline);
   if (PQexitPipelineMode(conn_) != 1) {
-    co_return make_error(Errc::internal, "cannot leave pipeline mode: " + pg_message(conn_));
+    co_return connection_error(Errc::internal, "cannot leave pipeline mode", pg_message(conn_));
   }
   std::optional<Error> first_error;
   if (PQsendQuery(conn_, std::string(sql).c_str()) != 1) {

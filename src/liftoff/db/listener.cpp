@@ -23,7 +23,7 @@ asio::awaitable<void> listen(ConnectOptions connect, std::string channel, Listen
       listening = co_await (*conn)->execute_script(sql, deadline_after(std::chrono::seconds(5)));
     }
     if (!listening) {
-      spdlog::warn("listening on {}: {}; retrying in {} ms", channel, listening.error().detail,
+      spdlog::warn("listening on {}: {}; retrying in {} ms", channel, listening.error().for_log(),
                    backoff.count());
       asio::steady_timer timer(executor, backoff);
       co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -36,7 +36,7 @@ asio::awaitable<void> listen(ConnectOptions connect, std::string channel, Listen
     while (!handlers.stopping()) {
       auto batch = co_await (*conn)->notifications(deadline_after(kPoll));
       if (!batch) {
-        spdlog::warn("listening on {}: lost the connection: {}", channel, batch.error().detail);
+        spdlog::warn("listening on {}: lost the connection: {}", channel, batch.error().for_log());
         break;
       }
       if (!batch->empty()) handlers.on_batch(*batch);

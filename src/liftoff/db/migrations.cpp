@@ -134,7 +134,7 @@ asio::awaitable<Result<std::vector<int>>> migrate_up(Connection& conn,
       co_await rollback();
       auto error = ran.error();
       error.detail = "migration " + std::to_string(m.version) + " (" + std::string(m.name) +
-                     ") failed: " + error.detail;
+                     ") failed: " + error.for_log();
       co_return error;
     }
     done.push_back(m.version);

@@ -18,10 +18,13 @@ Response problem_response(const Error& error, std::string_view request_id, unsig
   body["status"] = meta.http_status;
   if (error.code == Errc::internal) {
     // Internal details (SQL, stack traces) stay in the server log, keyed by the request id.
-    spdlog::error("request {}: internal error: {}", request_id, error.detail);
+    spdlog::error("request {}: internal error: {}", request_id, error.for_log());
     body["detail"] =
         "internal error; the server log has the details for request " + std::string(request_id);
   } else {
+    // The cause (PostgreSQL's message, a host and port) is the server's to know.
+    if (!error.cause.empty() && meta.http_status >= 500)
+      spdlog::warn("request {}: {}", request_id, error.for_log());
     body["detail"] = error.detail;
   }
   if (!request_id.empty()) body["request_id"] = request_id;

@@ -401,15 +401,7 @@ struct Server::Impl {
 
   // The completion handler of every coroutine the server spawns: a failure is logged and counted.
   std::function<void(std::exception_ptr)> log_failure(const char* what) {
-    return [this, what](const std::exception_ptr& e) {
-      if (!e) return;
-      handler_failures.inc();
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        spdlog::error("{} failed: {}", what, ex.what());
-      }
-    };
+    return core::failure_handler(what, &handler_failures);
   }
 
   // Keeps a session in its worker's list (for the sweeper and the drain) for exactly its lifetime.
@@ -722,7 +714,7 @@ struct Server::Impl {
                        std::move(match.params),
                        target->encoded_query(),
                        started,
-                       started + options.request_timeout,
+                       started + options.handling_timeout,
                        remote};
     std::optional<Error> failure;
     try {

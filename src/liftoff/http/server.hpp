@@ -36,6 +36,8 @@ struct ServerOptions {
   std::size_t header_limit = 16 * 1024;
   std::size_t body_limit = 1024 * 1024;
   std::chrono::milliseconds request_timeout{10'000};
+  // From a request's last byte to its answer: RequestContext::deadline.
+  std::chrono::milliseconds handling_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};
   // How long a new connection may take to begin its first request (a connection that sends
   // nothing holds a slot for this long, not for idle_timeout; never longer than idle_timeout).

@@ -49,7 +49,7 @@ struct RequestContext {
   std::vector<std::pair<std::string_view, std::string>> params;  // decoded path parameters
   std::string_view query;                                        // raw query string, without '?'
   Clock::time_point received_at;
-  // By when the answer should be made (received_at + request_timeout): every statement the
+  // By when the answer should be made (received_at + handling_timeout): every statement the
   // request runs ends by then (api::scope_of).
   Clock::time_point deadline;
   // The client's IP address: the peer's, or, when the peer is a trusted proxy, the last address it

@@ -14,6 +14,7 @@
 #include <boost/json/serialize.hpp>
 #include <charconv>
 
+#include "liftoff/core/log.hpp"
 #include "liftoff/db/database.hpp"
 #include "liftoff/db/listener.hpp"
 
@@ -305,9 +306,7 @@ asio::awaitable<void> EventHub::run() {
         [this] { mark_all_due(); });
     redis_->start();
   } else {
-    asio::co_spawn(executor, listen(), [](const std::exception_ptr& e) {
-      if (e) spdlog::error("record event listener failed");
-    });
+    asio::co_spawn(executor, listen(), core::failure_handler("record event listener", nullptr));
   }
   co_await pump();
   if (redis_) redis_->stop();
@@ -407,7 +406,7 @@ asio::awaitable<void> EventHub::announce() {
   }
   Params params(db::Json{json::serialize(payloads)});
   auto sent = co_await db_.query(Intent::write, background_scope(), kAnnounce, params);
-  if (!sent) spdlog::warn("announcing record events failed: {}", sent.error().detail);
+  if (!sent) spdlog::warn("announcing record events failed: {}", sent.error().for_log());
 }
 
 asio::awaitable<bool> EventHub::read_due() {
@@ -430,7 +429,7 @@ asio::awaitable<bool> EventHub::read_due() {
   Params params(db::Json{json::serialize(request)});
   auto rows = co_await db_.query(Intent::read_your_writes, background_scope(), kReadNew, params);
   if (!rows) {
-    spdlog::warn("reading record events failed: {}", rows.error().detail);
+    spdlog::warn("reading record events failed: {}", rows.error().for_log());
     std::lock_guard lock(mutex_);
     for (auto& [key, r] : reading) {
       if (auto it = orgs_.find(key); it != orgs_.end()) it->second.due = true;

@@ -31,6 +31,9 @@ constexpr std::array<std::pair<FieldType, std::string_view>, 9> kTypeNames{{
 constexpr std::size_t kMaxTextLength = 1'000'000;
 constexpr std::size_t kMaxEnumValues = 200;
 constexpr std::size_t kMaxListItems = 1'000;
+// A btree index entry holds at most about 2,700 bytes (PostgreSQL's limit for 8 kB pages, SQLSTATE
+// 54000 beyond): an indexed or unique text value stays well within it.
+constexpr std::size_t kMaxIndexedTextBytes = 2'000;
 
 bool indexable(FieldType t) {
   return t != FieldType::json && t != FieldType::text_list;
@@ -85,6 +88,10 @@ Result<json::value> check_value(const Field& f, const json::value& v) {
       if (!v.is_string()) return bad("must be a string");
       if (core::utf8_length(v.get_string()) > f.max_length)
         return bad("must be at most " + std::to_string(f.max_length) + " characters");
+      if ((f.indexed || f.unique) && v.get_string().size() > kMaxIndexedTextBytes) {
+        return bad("must be at most " + std::to_string(kMaxIndexedTextBytes) +
+                   " bytes (UTF-8) in an indexed or unique field");
+      }
       return v;
     case FieldType::integer:
       if (v.is_int64()) return v;

@@ -198,7 +198,21 @@ void add_slots(Params& params, const Schema& schema, const json::object& data) {
   }
 }
 
-// The words full-text search finds a record by: its text, enum and list-of-text values.
+// A record's search vector (tsvector) holds at most 1 MB, and for text of short distinct words it
+// takes about three times the text's size (SQLSTATE 54000 beyond): only the first 128 KiB of a
+// record's text is searchable.
+constexpr std::size_t kMaxSearchTextBytes = 128 * 1024;
+
+// Cuts `text` to at most `limit` bytes at a character boundary.
+void cut_utf8(std::string& text, std::size_t limit) {
+  if (text.size() <= limit) return;
+  auto end = limit;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  text.resize(end);
+}
+
+// The words full-text search finds a record by: its text, enum and list-of-text values (the first
+// kMaxSearchTextBytes of them).
 std::string search_text(const Schema& schema, const json::object& data) {
   std::string out;
   for (const auto& f : schema.fields()) {
@@ -212,6 +226,7 @@ std::string search_text(const Schema& schema, const json::object& data) {
       }
     }
   }
+  cut_utf8(out, kMaxSearchTextBytes);
   return out;
 }
 
@@ -230,8 +245,7 @@ bool retry_locked(const db::Transaction& tx, const Result<std::optional<T>>& wri
 
 Error unique_conflict(const Error& error, const Schema& schema) {
   for (const auto& f : schema.fields()) {
-    if (!f.unique_slot.empty() &&
-        error.detail.find("records_" + f.unique_slot + "_key") != std::string::npos) {
+    if (!f.unique_slot.empty() && error.constraint == "records_" + f.unique_slot + "_key") {
       return Error{Errc::conflict,
                    "another record has the same value of a unique field",
                    {{f.name, "must be unique in the collection"}}};
