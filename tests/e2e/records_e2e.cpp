@@ -1,4 +1,7 @@
 // End-to-end: collections and records against the real server and database.
+#include <zlib.h>
+#include <zstd.h>
+
 #include <boost/json/array.hpp>
 #include <set>
 
@@ -183,6 +186,74 @@ TEST_F(Records, InvalidRecordsNameEveryBadField) {
             422);
   EXPECT_EQ(status(send_json(port(), "POST", t.base + "/tickets/records", t.owner.token, "{")),
             400);
+}
+
+// A list (weak ETag) goes gzip- or zstd-compressed to a client that accepts it, with Vary; the same
+// bytes once unpacked. A record's answer, whose ETag is strong (its version, sent back in
+// If-Match), goes as it is.
+TEST_F(Records, ListsAreCompressedForClientsThatAcceptIt) {
+  auto t = new_tenant(port(), "compressed");
+  create_tickets(t);
+  std::string id;
+  for (int i = 0; i < 30; ++i) {
+    auto r = create(t, {{"title", "ticket number " + std::to_string(i)},
+                        {"status", "open"},
+                        {"priority", i},
+                        {"tags", json::array{std::string(60, 'a' + i % 26)}}});
+    ASSERT_EQ(status(r), 201);
+    id = std::string(json_of(*r).at("id").as_string());
+  }
+  auto get = [&](const std::string& path, const std::string& accept) {
+    return http_request(port(), "GET", path,
+                        "Authorization: Bearer " + t.owner.token + "\r\n" +
+                            (accept.empty() ? "" : "Accept-Encoding: " + accept + "\r\n"));
+  };
+  auto list = t.base + "/tickets/records?limit=30";
+  auto plain = get(list, "");
+  ASSERT_EQ(status(plain), 200);
+  ASSERT_GT(plain->body.size(), 2'000u);
+  EXPECT_EQ(plain->header("content-encoding"), "");
+  EXPECT_EQ(plain->header("vary"), "Accept-Encoding");
+
+  auto gzipped = get(list, "gzip, deflate");
+  ASSERT_EQ(status(gzipped), 200);
+  EXPECT_EQ(gzipped->header("content-encoding"), "gzip");
+  EXPECT_EQ(gzipped->header("vary"), "Accept-Encoding");
+  EXPECT_LT(gzipped->body.size(), plain->body.size() / 3);
+  std::string unpacked(plain->body.size(), '\0');
+  auto length = static_cast<uLongf>(unpacked.size());
+  z_stream z{};
+  ASSERT_EQ(inflateInit2(&z, 15 + 16), Z_OK);
+  z.next_in = reinterpret_cast<Bytef*>(gzipped->body.data());
+  z.avail_in = static_cast<uInt>(gzipped->body.size());
+  z.next_out = reinterpret_cast<Bytef*>(unpacked.data());
+  z.avail_out = static_cast<uInt>(length);
+  EXPECT_EQ(inflate(&z, Z_FINISH), Z_STREAM_END);
+  unpacked.resize(z.total_out);
+  inflateEnd(&z);
+  EXPECT_EQ(unpacked, plain->body);
+
+  auto zstd = get(list, "gzip, deflate, br, zstd");
+  ASSERT_EQ(status(zstd), 200);
+  EXPECT_EQ(zstd->header("content-encoding"), "zstd");
+  std::string out(plain->body.size(), '\0');
+  auto n = ZSTD_decompress(out.data(), out.size(), zstd->body.data(), zstd->body.size());
+  ASSERT_FALSE(ZSTD_isError(n));
+  out.resize(n);
+  EXPECT_EQ(out, plain->body);
+
+  EXPECT_EQ(status(get(list, "gzip;q=0, zstd;q=0")), 200);
+  EXPECT_EQ(get(list, "gzip;q=0, zstd;q=0")->header("content-encoding"), "");
+  // HEAD tells the length of what a GET with the same Accept-Encoding sends.
+  auto head =
+      http_request(port(), "HEAD", list,
+                   "Authorization: Bearer " + t.owner.token + "\r\nAccept-Encoding: gzip\r\n");
+  ASSERT_EQ(status(head), 200);
+  EXPECT_EQ(head->header("content-encoding"), "gzip");
+
+  auto one = get(t.base + "/tickets/records/" + id, "gzip");
+  ASSERT_EQ(status(one), 200);
+  EXPECT_EQ(one->header("content-encoding"), "");
 }
 
 TEST_F(Records, UniqueFieldsAndIdempotencyKeys) {

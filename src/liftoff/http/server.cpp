@@ -34,6 +34,7 @@
 #include "liftoff/core/memory_guard.hpp"
 #include "liftoff/core/metrics.hpp"
 #include "liftoff/core/worker.hpp"
+#include "liftoff/http/compression.hpp"
 #include "liftoff/http/problem.hpp"
 
 namespace liftoff::http {
@@ -559,6 +560,27 @@ struct Server::Impl {
     res.set(beast_http::field::cache_control, read ? "private, no-cache" : "no-store");
   }
 
+  // Compresses a body worth it (kMinCompressedBytes, a compressible type) for a client that
+  // accepts gzip or zstd, and says that the answer varies with Accept-Encoding. Not an answer with
+  // a strong ETag (a record's version): a strong validator names one exact representation
+  // (RFC 9110 8.8.1), and clients send it back in If-Match as it is.
+  static void compress_response(const Request& req, Response& res) {
+    if (res.body().size() < kMinCompressedBytes ||
+        !compressible(res[beast_http::field::content_type]) ||
+        res.find(beast_http::field::content_encoding) != res.end())
+      return;
+    auto etag = res[beast_http::field::etag];
+    if (!etag.empty() && !etag.starts_with("W/")) return;
+    res.set(beast_http::field::vary, "Accept-Encoding");
+    auto encoding = choose_encoding(req[beast_http::field::accept_encoding]);
+    if (encoding == Encoding::identity) return;
+    auto packed = compress(encoding, res.body());
+    if (!packed || packed->size() >= res.body().size()) return;
+    res.body() = std::move(*packed);
+    res.set(beast_http::field::content_encoding, to_string(encoding));
+    res.prepare_payload();
+  }
+
   // Reads, handles and answers one request. Returns whether the connection stays open. A separate
   // coroutine, so the parser, request and response exist only while a request is in progress.
   asio::awaitable<bool> serve_one(Session& s, beast::flat_buffer& buffer, const bool& draining) {
@@ -605,6 +627,7 @@ struct Server::Impl {
     auto res = co_await dispatch(req, started, client, route, request_id, stream_body);
     in_flight.add(-1);
     set_cache_control(req, res);
+    if (!stream_body) compress_response(req, res);
 
     bool keep_alive = req.keep_alive() && !draining;
     res.keep_alive(keep_alive);

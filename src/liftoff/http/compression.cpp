@@ -1,0 +1,127 @@
+#include "liftoff/http/compression.hpp"
+
+#include <zlib.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+namespace liftoff::http {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// "q=0.5" -> 500 (thousandths, RFC 9110 12.4.2: at most three decimals); malformed -> 0.
+int qvalue(std::string_view params) {
+  int q = 1000;
+  while (!params.empty()) {
+    auto semi = params.find(';');
+    auto param = trim(params.substr(0, semi));
+    params = semi == std::string_view::npos ? std::string_view{} : params.substr(semi + 1);
+    if (param.size() < 2 || std::tolower(static_cast<unsigned char>(param[0])) != 'q' ||
+        param[1] != '=')
+      continue;
+    auto value = param.substr(2);
+    if (value.empty() || (value[0] != '0' && value[0] != '1')) return 0;
+    int whole = value[0] - '0';
+    int thousandths = 0;
+    if (value.size() > 1) {
+      if (value[1] != '.' || value.size() > 5) return 0;
+      auto digits = value.substr(2);
+      for (std::size_t i = 0; i < 3; ++i) {
+        thousandths *= 10;
+        if (i < digits.size()) {
+          if (!std::isdigit(static_cast<unsigned char>(digits[i]))) return 0;
+          thousandths += digits[i] - '0';
+        }
+      }
+    }
+    q = whole * 1000 + thousandths;
+    return q > 1000 ? 0 : q;
+  }
+  return q;
+}
+
+}  // namespace
+
+std::string_view to_string(Encoding encoding) {
+  switch (encoding) {
+    case Encoding::gzip:
+      return "gzip";
+    case Encoding::zstd:
+      return "zstd";
+    case Encoding::identity:
+      break;
+  }
+  return "identity";
+}
+
+Encoding choose_encoding(std::string_view header) {
+  int gzip = -1, zstd = -1, any = -1;  // -1: not named
+  while (!header.empty()) {
+    auto comma = header.find(',');
+    auto item = trim(header.substr(0, comma));
+    header = comma == std::string_view::npos ? std::string_view{} : header.substr(comma + 1);
+    auto semi = item.find(';');
+    auto coding = trim(item.substr(0, semi));
+    int q = semi == std::string_view::npos ? 1000 : qvalue(item.substr(semi + 1));
+    if (iequals(coding, "gzip") || iequals(coding, "x-gzip")) {
+      gzip = std::max(gzip, q);
+    } else if (iequals(coding, "zstd")) {
+      zstd = std::max(zstd, q);
+    } else if (coding == "*") {
+      any = std::max(any, q);
+    }
+  }
+  if (gzip < 0) gzip = any;
+  if (zstd < 0) zstd = any;
+  if (zstd > 0 && zstd >= gzip) return Encoding::zstd;
+  if (gzip > 0) return Encoding::gzip;
+  return Encoding::identity;
+}
+
+std::optional<std::string> compress(Encoding encoding, std::string_view body) {
+  if (encoding == Encoding::zstd) {
+    std::string out(ZSTD_compressBound(body.size()), '\0');
+    auto n = ZSTD_compress(out.data(), out.size(), body.data(), body.size(), 1);
+    if (ZSTD_isError(n)) return std::nullopt;
+    out.resize(n);
+    return out;
+  }
+  if (encoding != Encoding::gzip) return std::nullopt;
+  z_stream z{};
+  // windowBits 15 + 16: a gzip header and trailer around the deflate stream.
+  if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return std::nullopt;
+  std::string out(deflateBound(&z, static_cast<uLong>(body.size())) + 32, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(body.data()));
+  z.avail_in = static_cast<uInt>(body.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  int rc = deflate(&z, Z_FINISH);
+  auto written = z.total_out;
+  deflateEnd(&z);
+  if (rc != Z_STREAM_END) return std::nullopt;
+  out.resize(written);
+  return out;
+}
+
+bool compressible(std::string_view content_type) {
+  auto type = trim(content_type.substr(0, content_type.find(';')));
+  return iequals(type, "application/json") || iequals(type, "application/problem+json") ||
+         iequals(type, "application/x-ndjson") || iequals(type, "text/plain") ||
+         iequals(type, "text/html");
+}
+
+}  // namespace liftoff::http
