@@ -176,58 +176,54 @@ asio::awaitable<void> run_stream(http::Stream& stream, const StreamPlan& plan,
 void add_event_routes(http::Router& router, identity::IdentityService& identity,
                       records::RecordService& records, records::EventHub& hub,
                       EventStreamOptions options) {
-  router.add(
-      http::Verb::get, "/v1/orgs/{org}/collections/{collection}/events",
-      [&, options](http::RequestContext& ctx) -> Awaitable {
-        auto token = bearer_token(ctx);
-        if (!token) co_return problem(token.error(), ctx);
-        auto org_text = ctx.param("org").value_or("");
-        auto who =
-            co_await authorize(identity, scope_of(ctx), *token, org_text, Action::records_read);
-        if (!who) co_return problem(who.error(), ctx);
+  Routes routes(router, identity);
+  routes.org(
+      http::Verb::get, "/v1/orgs/{org}/collections/{collection}/events", Action::records_read,
+      [&, options](http::RequestContext& ctx, const Authorized& who) -> Answer {
+        auto token = bearer_token(ctx);  // kept: the stream checks access again with it
+        if (!token) co_return token.error();
         auto query = http::parse_query(ctx.query, {"filter"});
-        if (!query) co_return problem(query.error(), ctx);
-        auto collection = co_await records.collection(who->scope, *ctx.param("collection"));
-        if (!collection) co_return problem(collection.error(), ctx);
+        if (!query) co_return query.error();
+        auto collection = co_await records.collection(who.scope, *ctx.param("collection"));
+        if (!collection) co_return collection.error();
         StreamPlan plan{*token,
                         std::string(*ctx.param("org")),
-                        who->access.org_id,
-                        who->scope,
+                        who.access.org_id,
+                        who.scope,
                         ctx.deadline - ctx.received_at,
                         *collection,
                         std::nullopt,
                         std::nullopt};
         if (auto it = query->find("filter"); it != query->end()) {
           auto filter = records::parse_filter(it->second, records.options().filter);
-          if (!filter) co_return problem(filter.error(), ctx);
+          if (!filter) co_return filter.error();
           // Compiling checks the fields and value types, exactly as a list would.
           auto checked = records::compile_count((*collection)->schema, (*collection)->id,
-                                                who->access.org_id, *filter, std::nullopt);
-          if (!checked) co_return problem(checked.error(), ctx);
+                                                who.access.org_id, *filter, std::nullopt);
+          if (!checked) co_return checked.error();
           plan.filter = std::move(*filter);
         }
         if (auto last = ctx.request["Last-Event-ID"]; !last.empty()) {
           plan.resume = EventPosition::parse(last);
           if (!plan.resume) {
-            co_return problem(Error{Errc::bad_request,
-                                    "invalid header",
-                                    {{"Last-Event-ID", "is not an id this stream sent"}}},
-                              ctx);
+            co_return Error{Errc::bad_request,
+                            "invalid header",
+                            {{"Last-Event-ID", "is not an id this stream sent"}}};
           }
-          if (auto within = records.admit_read(who->access.org_id); !within)
-            co_return problem(within.error(), ctx);
+          if (auto within = records.admit_read(who.access.org_id); !within)
+            co_return within.error();
         }
         // Registered before the answer goes out: a change committed after the client sees 200
         // reaches it. Registered at the head: what came before, the stream replays from the log
         // itself, so the hub never reads an old backlog for one subscriber.
-        auto head = co_await records.org_state(who->scope);
-        if (!head) co_return problem(head.error(), ctx);
+        auto head = co_await records.org_state(who.scope);
+        if (!head) co_return head.error();
         auto executor = co_await asio::this_coro::executor;
         auto subscriber = std::make_shared<records::Subscriber>(
-            who->access.org_id, (*collection)->name, executor, hub.options().max_queue,
+            who.access.org_id, (*collection)->name, executor, hub.options().max_queue,
             hub.options().max_queue_bytes, std::string(ctx.remote));
         auto until = hub.subscribe(subscriber, *head);
-        if (!until) co_return problem(until.error(), ctx);
+        if (!until) co_return until.error();
         auto registration = std::make_shared<Registration>(hub, subscriber);
         registration->head = *head;
         registration->until = *until;

@@ -130,82 +130,73 @@ Result<audit::Filter> audit_filter(std::string_view query_text, std::int32_t def
 void add_org_routes(http::Router& router, identity::IdentityService& identity,
                     identity::OrgService& orgs, db::Database& database,
                     records::RecordService& records) {
-  router.add(http::Verb::post, "/v1/orgs", [&](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authenticate_user(identity, ctx);
-    if (!who) co_return problem(who.error(), ctx);
-    auto fields = string_fields(ctx.request, {"name"});
-    if (!fields) co_return problem(fields.error(), ctx);
-    auto org = co_await orgs.create(scope_of(ctx, *who), *who, (*fields)["name"]);
-    if (!org) co_return problem(org.error(), ctx);
-    co_return http::json_response(status::created, org_json(*org));
-  });
+  Routes routes(router, identity);
+  routes.user(http::Verb::post, "/v1/orgs",
+              [&](http::RequestContext& ctx, const SignedIn& who) -> Answer {
+                auto fields = string_fields(ctx.request, {"name"});
+                if (!fields) co_return fields.error();
+                auto org = co_await orgs.create(who.scope, who.principal, (*fields)["name"]);
+                if (!org) co_return org.error();
+                co_return http::json_response(status::created, org_json(*org));
+              });
 
-  router.add(http::Verb::get, "/v1/orgs", [&](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authenticate_user(identity, ctx);
-    if (!who) co_return problem(who.error(), ctx);
-    auto list = co_await orgs.list(scope_of(ctx, *who), *who);
-    if (!list) co_return problem(list.error(), ctx);
-    json::array items;
-    for (const auto& org : *list) items.push_back(org_json(org));
-    co_return http::json_response(status::ok, json::object{{"orgs", std::move(items)}});
-  });
+  routes.user(http::Verb::get, "/v1/orgs",
+              [&](http::RequestContext& /*ctx*/, const SignedIn& who) -> Answer {
+                auto list = co_await orgs.list(who.scope, who.principal);
+                if (!list) co_return list.error();
+                json::array items;
+                for (const auto& org : *list) items.push_back(org_json(org));
+                co_return http::json_response(status::ok, json::object{{"orgs", std::move(items)}});
+              });
 
-  router.add(http::Verb::get, "/v1/orgs/{org}", [&](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authorize(identity, ctx, Action::org_read);
-    if (!who) co_return problem(who.error(), ctx);
-    auto org = co_await orgs.get(who->scope, who->access);
-    if (!org) co_return problem(org.error(), ctx);
-    co_return http::json_response(status::ok, org_json(*org));
-  });
-
-  router.add(http::Verb::patch, "/v1/orgs/{org}", [&](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authorize(identity, ctx, Action::org_update);
-    if (!who) co_return problem(who.error(), ctx);
-    auto fields = string_fields(ctx.request, {"name"});
-    if (!fields) co_return problem(fields.error(), ctx);
-    auto org = co_await orgs.rename(who->scope, who->principal, (*fields)["name"]);
-    if (!org) co_return problem(org.error(), ctx);
-    co_return http::json_response(status::ok, org_json(*org));
-  });
-
-  router.add(http::Verb::delete_, "/v1/orgs/{org}", [&](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authorize(identity, ctx, Action::org_delete);
-    if (!who) co_return problem(who.error(), ctx);
-    auto org = co_await orgs.remove(who->scope, who->principal);
-    if (!org) co_return problem(org.error(), ctx);
-    co_return http::json_response(status::ok, org_json(*org));
-  });
-
-  // A deleted org is invisible to access(): restore checks ownership in its own transaction.
-  router.add(http::Verb::post, "/v1/orgs/{org}/restore",
-             [&](http::RequestContext& ctx) -> Awaitable {
-               auto who = co_await authenticate(identity, ctx);
-               if (!who) co_return problem(who.error(), ctx);
-               auto org = co_await orgs.restore(scope_of(ctx, *who), *who, *ctx.param("org"));
-               if (!org) co_return problem(org.error(), ctx);
+  routes.org(http::Verb::get, "/v1/orgs/{org}", Action::org_read,
+             [&](http::RequestContext& /*ctx*/, const Authorized& who) -> Answer {
+               auto org = co_await orgs.get(who.scope, who.access);
+               if (!org) co_return org.error();
                co_return http::json_response(status::ok, org_json(*org));
              });
 
-  router.add(http::Verb::get, "/v1/orgs/{org}/members",
-             [&](http::RequestContext& ctx) -> Awaitable {
-               auto who = co_await authorize(identity, ctx, Action::org_read);
-               if (!who) co_return problem(who.error(), ctx);
+  routes.org(http::Verb::patch, "/v1/orgs/{org}", Action::org_update,
+             [&](http::RequestContext& ctx, const Authorized& who) -> Answer {
+               auto fields = string_fields(ctx.request, {"name"});
+               if (!fields) co_return fields.error();
+               auto org = co_await orgs.rename(who.scope, who.principal, (*fields)["name"]);
+               if (!org) co_return org.error();
+               co_return http::json_response(status::ok, org_json(*org));
+             });
+
+  routes.org(http::Verb::delete_, "/v1/orgs/{org}", Action::org_delete,
+             [&](http::RequestContext& /*ctx*/, const Authorized& who) -> Answer {
+               auto org = co_await orgs.remove(who.scope, who.principal);
+               if (!org) co_return org.error();
+               co_return http::json_response(status::ok, org_json(*org));
+             });
+
+  // A deleted org is invisible to access(): restore checks ownership in its own transaction.
+  routes.principal(http::Verb::post, "/v1/orgs/{org}/restore",
+                   [&](http::RequestContext& ctx, const SignedIn& who) -> Answer {
+                     auto org = co_await orgs.restore(who.scope, who.principal, *ctx.param("org"));
+                     if (!org) co_return org.error();
+                     co_return http::json_response(status::ok, org_json(*org));
+                   });
+
+  routes.org(http::Verb::get, "/v1/orgs/{org}/members", Action::org_read,
+             [&](http::RequestContext& ctx, const Authorized& who) -> Answer {
                auto query = http::parse_query(ctx.query, {"limit", "cursor"});
-               if (!query) co_return problem(query.error(), ctx);
+               if (!query) co_return query.error();
                auto limit = http::int_param(*query, "limit", 100, 1, kMaxPage);
-               if (!limit) co_return problem(limit.error(), ctx);
+               if (!limit) co_return limit.error();
                std::optional<db::Uuid> after;
                if (auto it = query->find("cursor"); it != query->end()) {
                  after = db::Uuid::parse(it->second);
                  if (!after) {
-                   co_return problem(Error{Errc::bad_request,
-                                           "invalid query parameter",
-                                           {{"cursor", "is not a cursor this endpoint returned"}}},
-                                     ctx);
+                   co_return Error{Errc::bad_request,
+                                   "invalid query parameter",
+                                   {{"cursor", "is not a cursor this endpoint returned"}}};
                  }
                }
-               auto members = co_await orgs.members(who->scope, who->access, after, *limit);
-               if (!members) co_return problem(members.error(), ctx);
+               auto members = co_await orgs.members(who.scope, who.access, after, *limit);
+               if (!members) co_return members.error();
                json::array items;
                for (const auto& m : *members) items.push_back(member_json(m));
                json::value next = nullptr;
@@ -215,122 +206,104 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
                    status::ok, json::object{{"members", std::move(items)}, {"next_cursor", next}});
              });
 
-  router.add(http::Verb::patch, "/v1/orgs/{org}/members/{user}",
-             [&](http::RequestContext& ctx) -> Awaitable {
-               auto who = co_await authorize(identity, ctx, Action::members_manage);
-               if (!who) co_return problem(who.error(), ctx);
+  routes.org(http::Verb::patch, "/v1/orgs/{org}/members/{user}", Action::members_manage,
+             [&](http::RequestContext& ctx, const Authorized& who) -> Answer {
                auto fields = string_fields(ctx.request, {"role"});
-               if (!fields) co_return problem(fields.error(), ctx);
+               if (!fields) co_return fields.error();
                auto role = role_field((*fields)["role"]);
-               if (!role) co_return problem(role.error(), ctx);
+               if (!role) co_return role.error();
                auto member =
-                   co_await orgs.change_role(who->scope, who->principal, *ctx.param("user"), *role);
-               if (!member) co_return problem(member.error(), ctx);
+                   co_await orgs.change_role(who.scope, who.principal, *ctx.param("user"), *role);
+               if (!member) co_return member.error();
                co_return http::json_response(status::ok, member_json(*member));
              });
 
-  router.add(http::Verb::delete_, "/v1/orgs/{org}/members/{user}",
-             [&](http::RequestContext& ctx) -> Awaitable {
-               // Anyone may leave; removing others is checked in the transaction.
-               auto who = co_await authorize(identity, ctx, Action::org_read);
-               if (!who) co_return problem(who.error(), ctx);
+  // Any member may leave; removing others is checked in the transaction.
+  routes.org(http::Verb::delete_, "/v1/orgs/{org}/members/{user}", Action::org_read,
+             [&](http::RequestContext& ctx, const Authorized& who) -> Answer {
                auto done =
-                   co_await orgs.remove_member(who->scope, who->principal, *ctx.param("user"));
-               if (!done) co_return problem(done.error(), ctx);
+                   co_await orgs.remove_member(who.scope, who.principal, *ctx.param("user"));
+               if (!done) co_return done.error();
                co_return no_content();
              });
 
-  router.add(http::Verb::post, "/v1/orgs/{org}/invitations",
-             [&](http::RequestContext& ctx) -> Awaitable {
-               auto who = co_await authorize(identity, ctx, Action::invitations_manage);
-               if (!who) co_return problem(who.error(), ctx);
+  routes.org(http::Verb::post, "/v1/orgs/{org}/invitations", Action::invitations_manage,
+             [&](http::RequestContext& ctx, const Authorized& who) -> Answer {
                auto fields = string_fields(ctx.request, {"email", "role"});
-               if (!fields) co_return problem(fields.error(), ctx);
+               if (!fields) co_return fields.error();
                auto role = role_field((*fields)["role"]);
-               if (!role) co_return problem(role.error(), ctx);
+               if (!role) co_return role.error();
                auto invitation =
-                   co_await orgs.invite(who->scope, who->principal, (*fields)["email"], *role);
-               if (!invitation) co_return problem(invitation.error(), ctx);
+                   co_await orgs.invite(who.scope, who.principal, (*fields)["email"], *role);
+               if (!invitation) co_return invitation.error();
                co_return http::json_response(status::created, invitation_json(*invitation));
              });
 
-  router.add(
-      http::Verb::get, "/v1/orgs/{org}/invitations", [&](http::RequestContext& ctx) -> Awaitable {
-        auto who = co_await authorize(identity, ctx, Action::invitations_manage);
-        if (!who) co_return problem(who.error(), ctx);
-        auto list = co_await orgs.invitations(who->scope, who->access);
-        if (!list) co_return problem(list.error(), ctx);
+  routes.org(
+      http::Verb::get, "/v1/orgs/{org}/invitations", Action::invitations_manage,
+      [&](http::RequestContext& /*ctx*/, const Authorized& who) -> Answer {
+        auto list = co_await orgs.invitations(who.scope, who.access);
+        if (!list) co_return list.error();
         json::array items;
         for (const auto& i : *list) items.push_back(invitation_json(i));
         co_return http::json_response(status::ok, json::object{{"invitations", std::move(items)}});
       });
 
-  router.add(http::Verb::delete_, "/v1/orgs/{org}/invitations/{invitation}",
-             [&](http::RequestContext& ctx) -> Awaitable {
-               auto who = co_await authorize(identity, ctx, Action::invitations_manage);
-               if (!who) co_return problem(who.error(), ctx);
-               auto done = co_await orgs.revoke_invitation(who->scope, who->principal,
-                                                           *ctx.param("invitation"));
-               if (!done) co_return problem(done.error(), ctx);
-               co_return no_content();
-             });
-
-  router.add(http::Verb::post, "/v1/invitations/{token}/accept",
-             [&](http::RequestContext& ctx) -> Awaitable {
-               auto who = co_await authenticate_user(identity, ctx);
-               if (!who) co_return problem(who.error(), ctx);
-               auto org =
-                   co_await orgs.accept_invitation(scope_of(ctx, *who), *who, *ctx.param("token"));
-               if (!org) co_return problem(org.error(), ctx);
-               co_return http::json_response(status::ok, org_json(*org));
-             });
-
-  router.add(
-      http::Verb::post, "/v1/orgs/{org}/api-keys", [&](http::RequestContext& ctx) -> Awaitable {
-        auto who = co_await authorize(identity, ctx, Action::api_keys_manage);
-        if (!who) co_return problem(who.error(), ctx);
-        auto fields = string_fields(ctx.request, {"name", "role"});
-        if (!fields) co_return problem(fields.error(), ctx);
-        auto role = role_field((*fields)["role"]);
-        if (!role) co_return problem(role.error(), ctx);
-        auto key =
-            co_await orgs.create_api_key(who->scope, who->principal, (*fields)["name"], *role);
-        if (!key) co_return problem(key.error(), ctx);
-        co_return http::json_response(status::created, api_key_json(*key));
+  routes.org(
+      http::Verb::delete_, "/v1/orgs/{org}/invitations/{invitation}", Action::invitations_manage,
+      [&](http::RequestContext& ctx, const Authorized& who) -> Answer {
+        auto done =
+            co_await orgs.revoke_invitation(who.scope, who.principal, *ctx.param("invitation"));
+        if (!done) co_return done.error();
+        co_return no_content();
       });
 
-  router.add(
-      http::Verb::get, "/v1/orgs/{org}/api-keys", [&](http::RequestContext& ctx) -> Awaitable {
-        auto who = co_await authorize(identity, ctx, Action::api_keys_manage);
-        if (!who) co_return problem(who.error(), ctx);
-        auto keys = co_await orgs.api_keys(who->scope, who->access);
-        if (!keys) co_return problem(keys.error(), ctx);
+  routes.user(http::Verb::post, "/v1/invitations/{token}/accept",
+              [&](http::RequestContext& ctx, const SignedIn& who) -> Answer {
+                auto org =
+                    co_await orgs.accept_invitation(who.scope, who.principal, *ctx.param("token"));
+                if (!org) co_return org.error();
+                co_return http::json_response(status::ok, org_json(*org));
+              });
+
+  routes.org(http::Verb::post, "/v1/orgs/{org}/api-keys", Action::api_keys_manage,
+             [&](http::RequestContext& ctx, const Authorized& who) -> Answer {
+               auto fields = string_fields(ctx.request, {"name", "role"});
+               if (!fields) co_return fields.error();
+               auto role = role_field((*fields)["role"]);
+               if (!role) co_return role.error();
+               auto key =
+                   co_await orgs.create_api_key(who.scope, who.principal, (*fields)["name"], *role);
+               if (!key) co_return key.error();
+               co_return http::json_response(status::created, api_key_json(*key));
+             });
+
+  routes.org(
+      http::Verb::get, "/v1/orgs/{org}/api-keys", Action::api_keys_manage,
+      [&](http::RequestContext& /*ctx*/, const Authorized& who) -> Answer {
+        auto keys = co_await orgs.api_keys(who.scope, who.access);
+        if (!keys) co_return keys.error();
         json::array items;
         for (const auto& k : *keys) items.push_back(api_key_json(k));
         co_return http::json_response(status::ok, json::object{{"api_keys", std::move(items)}});
       });
 
-  router.add(http::Verb::delete_, "/v1/orgs/{org}/api-keys/{key}",
-             [&](http::RequestContext& ctx) -> Awaitable {
-               auto who = co_await authorize(identity, ctx, Action::api_keys_manage);
-               if (!who) co_return problem(who.error(), ctx);
+  routes.org(http::Verb::delete_, "/v1/orgs/{org}/api-keys/{key}", Action::api_keys_manage,
+             [&](http::RequestContext& ctx, const Authorized& who) -> Answer {
                auto done =
-                   co_await orgs.revoke_api_key(who->scope, who->principal, *ctx.param("key"));
-               if (!done) co_return problem(done.error(), ctx);
+                   co_await orgs.revoke_api_key(who.scope, who.principal, *ctx.param("key"));
+               if (!done) co_return done.error();
                co_return no_content();
              });
 
-  router.add(
-      http::Verb::get, "/v1/orgs/{org}/audit",
-      [&](http::RequestContext& ctx) -> Awaitable {
-        auto who = co_await authorize(identity, ctx, Action::audit_read);
-        if (!who) co_return problem(who.error(), ctx);
+  routes.org(
+      http::Verb::get, "/v1/orgs/{org}/audit", Action::audit_read,
+      [&](http::RequestContext& ctx, const Authorized& who) -> Answer {
         auto filter = audit_filter(ctx.query, 50, kMaxPage);
-        if (!filter) co_return problem(filter.error(), ctx);
-        if (auto within = records.admit_read(who->access.org_id); !within)
-          co_return problem(within.error(), ctx);
-        auto events = co_await audit::list(database, who->scope, *filter);
-        if (!events) co_return problem(events.error(), ctx);
+        if (!filter) co_return filter.error();
+        if (auto within = records.admit_read(who.access.org_id); !within) co_return within.error();
+        auto events = co_await audit::list(database, who.scope, *filter);
+        if (!events) co_return events.error();
         std::string body = R"({"events":[)";
         for (std::size_t i = 0; i < events->size(); ++i) {
           if (i) body += ',';
@@ -343,7 +316,7 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
           body += "null";
         }
         body += '}';
-        records.charge_read(who->access.org_id, body.size());
+        records.charge_read(who.access.org_id, body.size());
         co_return http::text_response(status::ok, std::move(body), "application/json");
       },
       http::Cost::heavy);
@@ -354,26 +327,23 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
   // the client's pace. It covers the log as it was when it began (events after it wait for the
   // next export); a failure after the header cuts the response short (no final chunk), so a
   // client never mistakes a partial export for a whole one.
-  router.add(
-      http::Verb::get, "/v1/orgs/{org}/audit/export",
-      [&](http::RequestContext& ctx) -> Awaitable {
-        auto who = co_await authorize(identity, ctx, Action::audit_read);
-        if (!who) co_return problem(who.error(), ctx);
+  routes.org(
+      http::Verb::get, "/v1/orgs/{org}/audit/export", Action::audit_read,
+      [&](http::RequestContext& ctx, const Authorized& who) -> Answer {
         auto filter = audit_filter(ctx.query, kMaxExport, kMaxExport);  // limit: the whole export
-        if (!filter) co_return problem(filter.error(), ctx);
+        if (!filter) co_return filter.error();
         auto limit = filter->limit;
-        auto org_id = who->access.org_id;
-        if (auto within = records.admit_read(org_id); !within)
-          co_return problem(within.error(), ctx);
+        auto org_id = who.access.org_id;
+        if (auto within = records.admit_read(org_id); !within) co_return within.error();
         if (!filter->before_seq) {
-          auto head = co_await audit::head(database, who->scope);
-          if (!head) co_return problem(head.error(), ctx);
+          auto head = co_await audit::head(database, who.scope);
+          if (!head) co_return head.error();
           filter->before_seq = *head + 1;
         }
-        auto next = co_await audit::continuation(database, who->scope, *filter, limit);
-        if (!next) co_return problem(next.error(), ctx);
+        auto next = co_await audit::continuation(database, who.scope, *filter, limit);
+        if (!next) co_return next.error();
         // The export outlives the request's deadline: each page has the request's time again.
-        ctx.stream = [&database, &records, org_id, filter = *filter, limit, scope = who->scope,
+        ctx.stream = [&database, &records, org_id, filter = *filter, limit, scope = who.scope,
                       budget = ctx.deadline - ctx.received_at](
                          http::Stream& stream) mutable -> asio::awaitable<void> {
           std::string chunk;

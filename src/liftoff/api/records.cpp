@@ -197,88 +197,83 @@ Result<std::vector<records::BatchOperation>> batch_operations(const json::object
 
 void add_record_routes(http::Router& router, identity::IdentityService& identity,
                        records::RecordService& service, http::JsonLimits limits) {
+  Routes routes(router, identity);
   const std::string collections = "/v1/orgs/{org}/collections";
   const std::string one_collection = collections + "/{collection}";
   const std::string records_path = one_collection + "/records";
   const std::string one_record = records_path + "/{id}";
 
-  router.add(http::Verb::post, collections, [&, limits](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authorize(identity, ctx, Action::schema_manage);
-    if (!who) co_return problem(who.error(), ctx);
-    auto body = object_body(ctx.request, limits);
-    if (!body) co_return problem(body.error(), ctx);
-    if (auto unknown = unknown_members(*body, {"name", "fields"})) co_return problem(*unknown, ctx);
-    auto name = body->if_contains("name");
-    auto fields = body->if_contains("fields");
-    if (!name || !name->is_string() || !fields) {
-      Error invalid{Errc::validation_failed, "the collection is invalid", {}};
-      if (!name || !name->is_string()) invalid.fields.push_back({"name", "must be a string"});
-      if (!fields) invalid.fields.push_back({"fields", "is required"});
-      co_return problem(invalid, ctx);
-    }
-    std::string name_text(name->get_string());
-    auto created = co_await service.create_collection(who->scope, name_text, *fields);
-    if (!created) co_return problem(created.error(), ctx);
-    co_return http::json_response(status::created, records::collection_json(*created));
-  });
+  routes.org(http::Verb::post, collections, Action::schema_manage,
+             [&, limits](http::RequestContext& ctx, const Authorized& who) -> Answer {
+               auto body = object_body(ctx.request, limits);
+               if (!body) co_return body.error();
+               if (auto unknown = unknown_members(*body, {"name", "fields"})) co_return *unknown;
+               auto name = body->if_contains("name");
+               auto fields = body->if_contains("fields");
+               if (!name || !name->is_string() || !fields) {
+                 Error invalid{Errc::validation_failed, "the collection is invalid", {}};
+                 if (!name || !name->is_string())
+                   invalid.fields.push_back({"name", "must be a string"});
+                 if (!fields) invalid.fields.push_back({"fields", "is required"});
+                 co_return invalid;
+               }
+               std::string name_text(name->get_string());
+               auto created = co_await service.create_collection(who.scope, name_text, *fields);
+               if (!created) co_return created.error();
+               co_return http::json_response(status::created, records::collection_json(*created));
+             });
 
-  router.add(http::Verb::get, collections, [&](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authorize(identity, ctx, Action::records_read);
-    if (!who) co_return problem(who.error(), ctx);
-    auto list = co_await service.collections(who->scope);
-    if (!list) co_return problem(list.error(), ctx);
-    json::array items;
-    for (const auto& c : *list) items.push_back(records::collection_json(c));
-    co_return http::json_response(status::ok, json::object{{"collections", std::move(items)}});
-  });
+  routes.org(
+      http::Verb::get, collections, Action::records_read,
+      [&](http::RequestContext& /*ctx*/, const Authorized& who) -> Answer {
+        auto list = co_await service.collections(who.scope);
+        if (!list) co_return list.error();
+        json::array items;
+        for (const auto& c : *list) items.push_back(records::collection_json(c));
+        co_return http::json_response(status::ok, json::object{{"collections", std::move(items)}});
+      });
 
-  router.add(http::Verb::get, one_collection, [&](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authorize(identity, ctx, Action::records_read);
-    if (!who) co_return problem(who.error(), ctx);
-    auto c = co_await service.collection(who->scope, *ctx.param("collection"));
-    if (!c) co_return problem(c.error(), ctx);
-    co_return http::json_response(status::ok, records::collection_json(**c));
-  });
+  routes.org(http::Verb::get, one_collection, Action::records_read,
+             [&](http::RequestContext& ctx, const Authorized& who) -> Answer {
+               auto c = co_await service.collection(who.scope, *ctx.param("collection"));
+               if (!c) co_return c.error();
+               co_return http::json_response(status::ok, records::collection_json(**c));
+             });
 
-  router.add(
-      http::Verb::patch, one_collection, [&, limits](http::RequestContext& ctx) -> Awaitable {
-        auto who = co_await authorize(identity, ctx, Action::schema_manage);
-        if (!who) co_return problem(who.error(), ctx);
+  routes.org(
+      http::Verb::patch, one_collection, Action::schema_manage,
+      [&, limits](http::RequestContext& ctx, const Authorized& who) -> Answer {
         auto body = object_body(ctx.request, limits);
-        if (!body) co_return problem(body.error(), ctx);
+        if (!body) co_return body.error();
         if (auto unknown = unknown_members(*body, {"add", "rename", "drop", "indexed", "unique"}))
-          co_return problem(*unknown, ctx);
+          co_return *unknown;
         if (body->empty()) {
-          co_return problem(Error{Errc::validation_failed,
-                                  "nothing to change",
-                                  {{"add", "or rename, drop, indexed, unique is required"}}},
-                            ctx);
+          co_return Error{Errc::validation_failed,
+                          "nothing to change",
+                          {{"add", "or rename, drop, indexed, unique is required"}}};
         }
-        auto changed = co_await service.change_schema(who->scope, *ctx.param("collection"), *body);
-        if (!changed) co_return problem(changed.error(), ctx);
+        auto changed = co_await service.change_schema(who.scope, *ctx.param("collection"), *body);
+        if (!changed) co_return changed.error();
         co_return http::json_response(status::ok, records::collection_json(*changed));
       });
 
-  router.add(http::Verb::delete_, one_collection, [&](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authorize(identity, ctx, Action::schema_manage);
-    if (!who) co_return problem(who.error(), ctx);
-    auto done = co_await service.delete_collection(who->scope, *ctx.param("collection"));
-    if (!done) co_return problem(done.error(), ctx);
-    co_return no_content();
-  });
+  routes.org(http::Verb::delete_, one_collection, Action::schema_manage,
+             [&](http::RequestContext& ctx, const Authorized& who) -> Answer {
+               auto done = co_await service.delete_collection(who.scope, *ctx.param("collection"));
+               if (!done) co_return done.error();
+               co_return no_content();
+             });
 
-  router.add(
-      http::Verb::post, records_path,
-      [&, limits](http::RequestContext& ctx) -> Awaitable {
-        auto who = co_await authorize(identity, ctx, Action::records_write);
-        if (!who) co_return problem(who.error(), ctx);
+  routes.org(
+      http::Verb::post, records_path, Action::records_write,
+      [&, limits](http::RequestContext& ctx, const Authorized& who) -> Answer {
         auto key = idempotency(ctx);
-        if (!key) co_return problem(key.error(), ctx);
+        if (!key) co_return key.error();
         auto body = object_body(ctx.request, limits);
-        if (!body) co_return problem(body.error(), ctx);
+        if (!body) co_return body.error();
         auto created =
-            co_await service.create_record(who->scope, *ctx.param("collection"), *body, *key);
-        if (!created) co_return problem(created.error(), ctx);
+            co_await service.create_record(who.scope, *ctx.param("collection"), *body, *key);
+        if (!created) co_return created.error();
         auto res = http::text_response(static_cast<status>(created->status), created->body,
                                        "application/json");
         if (created->replayed) res.set("Idempotent-Replayed", "true");
@@ -288,19 +283,17 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
 
   // Answers minimally ({status, id, version} per operation) unless the client asks for the
   // records with Prefer: return=representation (RFC 7240); Preference-Applied says which.
-  router.add(
-      http::Verb::post, records_path + ":batch",
-      [&, limits](http::RequestContext& ctx) -> Awaitable {
-        auto who = co_await authorize(identity, ctx, Action::records_write);
-        if (!who) co_return problem(who.error(), ctx);
+  routes.org(
+      http::Verb::post, records_path + ":batch", Action::records_write,
+      [&, limits](http::RequestContext& ctx, const Authorized& who) -> Answer {
         auto body = object_body(ctx.request, limits);
-        if (!body) co_return problem(body.error(), ctx);
+        if (!body) co_return body.error();
         auto operations = batch_operations(*body);
-        if (!operations) co_return problem(operations.error(), ctx);
+        if (!operations) co_return operations.error();
         bool echo = prefers_representation(ctx.request);
         auto results =
-            co_await service.batch(who->scope, *ctx.param("collection"), *operations, echo);
-        if (!results) co_return problem(results.error(), ctx);
+            co_await service.batch(who.scope, *ctx.param("collection"), *operations, echo);
+        if (!results) co_return results.error();
         std::string out = R"({"results":[)";
         for (std::size_t i = 0; i < results->size(); ++i) {
           const auto& r = (*results)[i];
@@ -320,49 +313,46 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
       },
       http::Cost::heavy);
 
-  router.add(
-      http::Verb::get, records_path,
-      [&](http::RequestContext& ctx) -> Awaitable {
-        auto who = co_await authorize(identity, ctx, Action::records_read);
-        if (!who) co_return problem(who.error(), ctx);
+  routes.org(
+      http::Verb::get, records_path, Action::records_read,
+      [&](http::RequestContext& ctx, const Authorized& who) -> Answer {
         auto query = http::parse_query(
             ctx.query, {"filter", "sort", "limit", "cursor", "fields", "count", "q", "expand"});
-        if (!query) co_return problem(query.error(), ctx);
+        if (!query) co_return query.error();
         auto limit = http::int_param(*query, "limit", 20, 1, kMaxPage);
-        if (!limit) co_return problem(limit.error(), ctx);
+        if (!limit) co_return limit.error();
         auto count = count_param(*query);
-        if (!count) co_return problem(count.error(), ctx);
+        if (!count) co_return count.error();
         // The org's committed state identifies the answer: a list made at that state is still true.
-        auto state = co_await service.collection_state(who->scope, *ctx.param("collection"));
-        if (!state) co_return problem(state.error(), ctx);
+        auto state = co_await service.collection_state(who.scope, *ctx.param("collection"));
+        if (!state) co_return state.error();
         const auto& collection = state->collection;
         records::ListRequest request;
         request.limit = *limit;
         if (auto it = query->find("filter"); it != query->end()) {
           auto filter = records::parse_filter(it->second, service.options().filter);
-          if (!filter) co_return problem(filter.error(), ctx);
+          if (!filter) co_return filter.error();
           request.filter = std::move(*filter);
         }
         auto sort_text = query->contains("sort") ? query->at("sort") : std::string();
         const auto& schema = collection->schema;
         if (auto it = query->find("q"); it != query->end()) {
           if (it->second.empty() || it->second.size() > 500) {
-            co_return problem(Error{Errc::bad_request,
-                                    "invalid query parameter",
-                                    {{"q", "must be 1 to 500 characters"}}},
-                              ctx);
+            co_return Error{Errc::bad_request,
+                            "invalid query parameter",
+                            {{"q", "must be 1 to 500 characters"}}};
           }
           request.q = it->second;
         }
         auto sort = records::parse_sort(sort_text, schema, request.q.has_value());
-        if (!sort) co_return problem(sort.error(), ctx);
+        if (!sort) co_return sort.error();
         request.sort = std::move(*sort);
         if (auto it = query->find("cursor"); it != query->end()) request.cursor = it->second;
         auto fields = fields_param(*query, schema);
-        if (!fields) co_return problem(fields.error(), ctx);
+        if (!fields) co_return fields.error();
         // The schema's layout is part of the key: an answer made with another layout is another
         // one.
-        std::string key = who->access.org_id.to_string() + '/' + collection->name + '/' +
+        std::string key = who.access.org_id.to_string() + '/' + collection->name + '/' +
                           std::to_string(schema.evolution().layout) + '?' + std::string(ctx.query);
         auto tag = list_etag(key, state->org_state);
         if (ctx.request[field::if_none_match] == tag) {
@@ -371,17 +361,16 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
           co_return res;
         }
         // A cached answer costs no query, but it is data the org reads all the same.
-        if (auto within = service.admit_read(who->access.org_id); !within)
-          co_return problem(within.error(), ctx);
+        if (auto within = service.admit_read(who.access.org_id); !within) co_return within.error();
         if (auto cached = service.list_cache().find(key, state->org_state)) {
-          service.charge_read(who->access.org_id, cached->size());
+          service.charge_read(who.access.org_id, cached->size());
           auto res = http::text_response(status::ok, std::move(*cached), "application/json");
           res.set(field::etag, tag);
           co_return res;
         }
         auto expand = http::list_param(*query, "expand").value_or(std::vector<std::string>{});
-        auto page = co_await service.list_records(who->scope, *collection, request, *count, expand);
-        if (!page) co_return problem(page.error(), ctx);
+        auto page = co_await service.list_records(who.scope, *collection, request, *count, expand);
+        if (!page) co_return page.error();
         std::string body = R"({"records":[)";
         for (std::size_t i = 0; i < page->records.size(); ++i) {
           if (i) body += ',';
@@ -398,61 +387,60 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
       },
       http::Cost::heavy);
 
-  router.add(http::Verb::get, one_record, [&](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authorize(identity, ctx, Action::records_read);
-    if (!who) co_return problem(who.error(), ctx);
-    auto query = http::parse_query(ctx.query, {"expand"});
-    if (!query) co_return problem(query.error(), ctx);
-    auto record = co_await service.record(who->scope, *ctx.param("collection"), *ctx.param("id"));
-    if (!record) co_return problem(record.error(), ctx);
-    if (auto expand = http::list_param(*query, "expand").value_or(std::vector<std::string>{});
-        !expand.empty()) {
-      auto collection = co_await service.collection(who->scope, *ctx.param("collection"));
-      if (!collection) co_return problem(collection.error(), ctx);
-      std::vector<records::Record> one{std::move(*record)};
-      auto budget = service.page_budget();
-      auto expanded = co_await service.expand(who->scope, (*collection)->schema, expand, one,
-                                              budget - std::min(budget, one.front().data.size()));
-      if (!expanded) co_return problem(expanded.error(), ctx);
-      *record = std::move(one.front());
-    }
-    auto none_match = ctx.request[field::if_none_match];
-    if (!none_match.empty() && (none_match == "*" || none_match == etag(record->version))) {
-      http::Response res{status::not_modified, 11};
-      res.set(field::etag, etag(record->version));
-      co_return res;
-    }
-    co_return record_response(status::ok, *record);
-  });
+  routes.org(
+      http::Verb::get, one_record, Action::records_read,
+      [&](http::RequestContext& ctx, const Authorized& who) -> Answer {
+        auto query = http::parse_query(ctx.query, {"expand"});
+        if (!query) co_return query.error();
+        auto record =
+            co_await service.record(who.scope, *ctx.param("collection"), *ctx.param("id"));
+        if (!record) co_return record.error();
+        if (auto expand = http::list_param(*query, "expand").value_or(std::vector<std::string>{});
+            !expand.empty()) {
+          auto collection = co_await service.collection(who.scope, *ctx.param("collection"));
+          if (!collection) co_return collection.error();
+          std::vector<records::Record> one{std::move(*record)};
+          auto budget = service.page_budget();
+          auto expanded =
+              co_await service.expand(who.scope, (*collection)->schema, expand, one,
+                                      budget - std::min(budget, one.front().data.size()));
+          if (!expanded) co_return expanded.error();
+          *record = std::move(one.front());
+        }
+        auto none_match = ctx.request[field::if_none_match];
+        if (!none_match.empty() && (none_match == "*" || none_match == etag(record->version))) {
+          http::Response res{status::not_modified, 11};
+          res.set(field::etag, etag(record->version));
+          co_return res;
+        }
+        co_return record_response(status::ok, *record);
+      });
 
   for (auto [verb, merge] : {std::pair{http::Verb::patch, true}, {http::Verb::put, false}}) {
-    router.add(
-        verb, one_record,
-        [&, limits, merge](http::RequestContext& ctx) -> Awaitable {
-          auto who = co_await authorize(identity, ctx, Action::records_write);
-          if (!who) co_return problem(who.error(), ctx);
+    routes.org(
+        verb, one_record, Action::records_write,
+        [&, limits, merge](http::RequestContext& ctx, const Authorized& who) -> Answer {
           auto expected = if_match(ctx.request);
-          if (!expected) co_return problem(expected.error(), ctx);
+          if (!expected) co_return expected.error();
           auto body = object_body(ctx.request, limits);
-          if (!body) co_return problem(body.error(), ctx);
-          auto updated = co_await service.update_record(who->scope, *ctx.param("collection"),
+          if (!body) co_return body.error();
+          auto updated = co_await service.update_record(who.scope, *ctx.param("collection"),
                                                         *ctx.param("id"), *body, merge, *expected);
-          if (!updated) co_return problem(updated.error(), ctx);
+          if (!updated) co_return updated.error();
           co_return record_response(status::ok, *updated);
         },
         http::Cost::heavy);
   }
 
-  router.add(http::Verb::delete_, one_record, [&](http::RequestContext& ctx) -> Awaitable {
-    auto who = co_await authorize(identity, ctx, Action::records_write);
-    if (!who) co_return problem(who.error(), ctx);
-    auto expected = if_match(ctx.request);
-    if (!expected) co_return problem(expected.error(), ctx);
-    auto done = co_await service.delete_record(who->scope, *ctx.param("collection"),
-                                               *ctx.param("id"), *expected);
-    if (!done) co_return problem(done.error(), ctx);
-    co_return no_content();
-  });
+  routes.org(http::Verb::delete_, one_record, Action::records_write,
+             [&](http::RequestContext& ctx, const Authorized& who) -> Answer {
+               auto expected = if_match(ctx.request);
+               if (!expected) co_return expected.error();
+               auto done = co_await service.delete_record(who.scope, *ctx.param("collection"),
+                                                          *ctx.param("id"), *expected);
+               if (!done) co_return done.error();
+               co_return no_content();
+             });
 }
 
 }  // namespace liftoff::api

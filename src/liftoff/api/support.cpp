@@ -46,12 +46,15 @@ Result<std::map<std::string, std::string>> string_fields(
   return out;
 }
 
+namespace {
+// The error as problem+json (with WWW-Authenticate: Bearer on a 401).
 http::Response problem(const Error& error, const http::RequestContext& ctx) {
   auto res = http::problem_response(error, ctx.request_id);
   if (error.code == Errc::unauthenticated)
     res.set(http::beast_http::field::www_authenticate, "Bearer");
   return res;
 }
+}  // namespace
 
 http::Response no_content() {
   return http::Response{http::beast_http::status::no_content, 11};
@@ -138,6 +141,71 @@ json::object user_json(const identity::User& user) {
           {"email", user.email},
           {"name", user.name},
           {"created_at", core::format_rfc3339(user.created_at)}};
+}
+
+namespace {
+// Awaits the handler's answer and turns its error into problem+json.
+Awaitable respond(http::RequestContext& ctx, Answer answer) {
+  auto result = co_await std::move(answer);
+  if (!result) co_return problem(result.error(), ctx);
+  co_return std::move(*result);
+}
+}  // namespace
+
+void Routes::open(http::Verb verb, std::string_view path,
+                  std::function<Answer(http::RequestContext&, const db::Scope&)> handler,
+                  Cost cost) {
+  router_.add(
+      verb, path,
+      [handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
+        auto scope = scope_of(ctx);
+        co_return co_await respond(ctx, handler(ctx, scope));
+      },
+      cost);
+}
+
+void Routes::user(http::Verb verb, std::string_view path,
+                  std::function<Answer(http::RequestContext&, const SignedIn&)> handler,
+                  Cost cost) {
+  router_.add(
+      verb, path,
+      [&identity = identity_,
+       handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
+        auto who = co_await authenticate_user(identity, ctx);
+        if (!who) co_return problem(who.error(), ctx);
+        SignedIn signed_in{*who, scope_of(ctx, *who)};
+        co_return co_await respond(ctx, handler(ctx, signed_in));
+      },
+      cost);
+}
+
+void Routes::principal(http::Verb verb, std::string_view path,
+                       std::function<Answer(http::RequestContext&, const SignedIn&)> handler,
+                       Cost cost) {
+  router_.add(
+      verb, path,
+      [&identity = identity_,
+       handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
+        auto who = co_await authenticate(identity, ctx);
+        if (!who) co_return problem(who.error(), ctx);
+        SignedIn signed_in{*who, scope_of(ctx, *who)};
+        co_return co_await respond(ctx, handler(ctx, signed_in));
+      },
+      cost);
+}
+
+void Routes::org(http::Verb verb, std::string_view path, identity::Action action,
+                 std::function<Answer(http::RequestContext&, const Authorized&)> handler,
+                 Cost cost) {
+  router_.add(
+      verb, path,
+      [&identity = identity_, action,
+       handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
+        auto who = co_await authorize(identity, ctx, action);
+        if (!who) co_return problem(who.error(), ctx);
+        co_return co_await respond(ctx, handler(ctx, *who));
+      },
+      cost);
 }
 
 }  // namespace liftoff::api

@@ -3,6 +3,7 @@
 // and finding out who calls (a user's session or an organization's API key).
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
+#include <functional>
 #include <initializer_list>
 #include <map>
 #include <optional>
@@ -10,6 +11,7 @@
 
 #include "liftoff/core/error.hpp"
 #include "liftoff/db/scope.hpp"
+#include "liftoff/http/router.hpp"
 #include "liftoff/http/types.hpp"
 #include "liftoff/identity/organizations.hpp"
 #include "liftoff/identity/store.hpp"
@@ -21,6 +23,9 @@ class IdentityService;
 namespace liftoff::api {
 
 using Awaitable = boost::asio::awaitable<http::Response>;
+// What a handler of this layer returns: the response, or the error that Routes turns into
+// problem+json (one place).
+using Answer = boost::asio::awaitable<Result<http::Response>>;
 
 // A 400 naming every member of `object` that is not in `known`; nullopt when there is none.
 [[nodiscard]] std::optional<Error> unknown_members(const boost::json::object& object,
@@ -31,9 +36,6 @@ using Awaitable = boost::asio::awaitable<http::Response>;
 // them; missing or non-string members a 422 naming each.
 [[nodiscard]] Result<std::map<std::string, std::string>> string_fields(
     const http::Request& request, std::initializer_list<std::string_view> required);
-
-// The error as problem+json (with WWW-Authenticate: Bearer on a 401).
-[[nodiscard]] http::Response problem(const Error& error, const http::RequestContext& ctx);
 
 [[nodiscard]] http::Response no_content();
 
@@ -69,5 +71,44 @@ struct Authorized {
     std::string_view org_text, identity::Action action);
 
 [[nodiscard]] boost::json::object user_json(const identity::User& user);
+
+// A signed-in user, with the request's scope acting as them (control plane).
+struct SignedIn {
+  identity::Principal principal;
+  db::Scope scope;
+};
+
+// Adds routes whose handlers return an Answer (a Routes may go once they are added: the routes
+// keep only the identity service, which outlives the router); each kind first establishes who
+// calls, and an error at any step (theirs or the handler's) is answered as problem+json with
+// WWW-Authenticate on a 401.
+class Routes {
+ public:
+  using Cost = http::Cost;
+  Routes(http::Router& router, identity::IdentityService& identity)
+      : router_(router), identity_(identity) {}
+
+  // Anyone: the scope is the request's, anonymous.
+  void open(http::Verb verb, std::string_view path,
+            std::function<Answer(http::RequestContext&, const db::Scope&)> handler,
+            Cost cost = Cost::light);
+  // A user's session (401 without one, 403 for an API key).
+  void user(http::Verb verb, std::string_view path,
+            std::function<Answer(http::RequestContext&, const SignedIn&)> handler,
+            Cost cost = Cost::light);
+  // A user's session or an API key.
+  void principal(http::Verb verb, std::string_view path,
+                 std::function<Answer(http::RequestContext&, const SignedIn&)> handler,
+                 Cost cost = Cost::light);
+  // A member (or key) of the path's {org} allowed `action` (404 for others, 403 for too small a
+  // role); the scope acts for the org.
+  void org(http::Verb verb, std::string_view path, identity::Action action,
+           std::function<Answer(http::RequestContext&, const Authorized&)> handler,
+           Cost cost = Cost::light);
+
+ private:
+  http::Router& router_;
+  identity::IdentityService& identity_;
+};
 
 }  // namespace liftoff::api
