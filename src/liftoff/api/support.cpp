@@ -167,29 +167,32 @@ void Routes::open(http::Verb verb, std::string_view path,
 void Routes::user(http::Verb verb, std::string_view path,
                   std::function<Answer(http::RequestContext&, const SignedIn&)> handler,
                   Cost cost) {
-  router_.add(
-      verb, path,
-      [&identity = identity_,
-       handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
-        auto who = co_await authenticate_user(identity, ctx);
-        if (!who) co_return problem(who.error(), ctx);
-        SignedIn signed_in{*who, scope_of(ctx, *who)};
-        co_return co_await respond(ctx, handler(ctx, signed_in));
-      },
-      cost);
+  signed_in(verb, path, std::move(handler), cost, /*users_only=*/true);
 }
 
 void Routes::principal(http::Verb verb, std::string_view path,
                        std::function<Answer(http::RequestContext&, const SignedIn&)> handler,
                        Cost cost) {
+  signed_in(verb, path, std::move(handler), cost, /*users_only=*/false);
+}
+
+void Routes::signed_in(http::Verb verb, std::string_view path,
+                       std::function<Answer(http::RequestContext&, const SignedIn&)> handler,
+                       Cost cost, bool users_only) {
   router_.add(
       verb, path,
-      [&identity = identity_,
+      [&identity = identity_, users_only,
        handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
-        auto who = co_await authenticate(identity, ctx);
+        // No co_await inside ?: (GCC 12 evaluates it twice; see Params::none()).
+        Result<identity::Principal> who = make_error(Errc::unauthenticated, "not checked");
+        if (users_only) {
+          who = co_await authenticate_user(identity, ctx);
+        } else {
+          who = co_await authenticate(identity, ctx);
+        }
         if (!who) co_return problem(who.error(), ctx);
-        SignedIn signed_in{*who, scope_of(ctx, *who)};
-        co_return co_await respond(ctx, handler(ctx, signed_in));
+        SignedIn caller{*who, scope_of(ctx, *who)};
+        co_return co_await respond(ctx, handler(ctx, caller));
       },
       cost);
 }

@@ -107,6 +107,9 @@ class Routes {
            Cost cost = Cost::light);
 
  private:
+  void signed_in(http::Verb verb, std::string_view path,
+                 std::function<Answer(http::RequestContext&, const SignedIn&)> handler, Cost cost,
+                 bool users_only);
   http::Router& router_;
   identity::IdentityService& identity_;
 };
