@@ -1,12 +1,9 @@
 #include "liftoff/api/records.hpp"
 
-#include <fmt/format.h>
-
 #include <boost/beast/http/field.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
 #include <charconv>
-#include <functional>
 
 #include "liftoff/api/support.hpp"
 #include "liftoff/http/json_body.hpp"
@@ -30,10 +27,12 @@ std::string etag(std::int64_t version) {
   return "\"" + std::to_string(version) + "\"";
 }
 
-// A list's ETag: weak (two encodings of the same answer are equal), from the org's state and the
-// request, so a client polling a list revalidates with one primary-key lookup (304).
-std::string list_etag(const std::string& key, std::int64_t state) {
-  return fmt::format("W/\"{}-{:016x}\"", state, std::hash<std::string>{}(key));
+// A list's ETag is weak (two encodings of the same answer are equal), from the version the
+// service gives the answer (the org's state and the query), so a client polling a list revalidates
+// with one primary-key lookup (304). W/"v" -> v; anything else names no version of a list.
+std::string_view weak_etag_value(std::string_view header) {
+  if (header.size() < 4 || !header.starts_with("W/\"") || !header.ends_with('"')) return {};
+  return header.substr(3, header.size() - 4);
 }
 
 // If-Match: "N" -> N; "*" or absent -> nullopt. Anything else can match no version of ours: 412.
@@ -73,19 +72,6 @@ Result<records::CountMode> count_param(const http::QueryParams& query) {
 }
 
 // ?fields=a,b: only those data fields in each record (400 for a field the schema lacks).
-Result<std::optional<std::vector<std::string>>> fields_param(const http::QueryParams& query,
-                                                             const records::Schema& schema) {
-  auto fields = http::list_param(query, "fields");
-  for (const auto& name : fields.value_or(std::vector<std::string>{})) {
-    if (!schema.find(name)) {
-      return Error{Errc::bad_request,
-                   "invalid query parameter",
-                   {{"fields", "'" + name + "' is not a field of this collection"}}};
-    }
-  }
-  return fields;
-}
-
 Result<std::optional<records::Idempotency>> idempotency(const http::RequestContext& ctx) {
   auto key = ctx.request["Idempotency-Key"];
   if (key.empty()) return std::optional<records::Idempotency>{};
@@ -323,65 +309,29 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
         if (!limit) co_return limit.error();
         auto count = count_param(*query);
         if (!count) co_return count.error();
-        // The org's committed state identifies the answer: a list made at that state is still true.
-        auto state = co_await service.collection_state(who.scope, *ctx.param("collection"));
-        if (!state) co_return state.error();
-        const auto& collection = state->collection;
-        records::ListRequest request;
-        request.limit = *limit;
-        if (auto it = query->find("filter"); it != query->end()) {
-          auto filter = records::parse_filter(it->second, service.options().filter);
-          if (!filter) co_return filter.error();
-          request.filter = std::move(*filter);
-        }
-        auto sort_text = query->contains("sort") ? query->at("sort") : std::string();
-        const auto& schema = collection->schema;
-        if (auto it = query->find("q"); it != query->end()) {
-          if (it->second.empty() || it->second.size() > 500) {
-            co_return Error{Errc::bad_request,
-                            "invalid query parameter",
-                            {{"q", "must be 1 to 500 characters"}}};
-          }
-          request.q = it->second;
-        }
-        auto sort = records::parse_sort(sort_text, schema, request.q.has_value());
-        if (!sort) co_return sort.error();
-        request.sort = std::move(*sort);
-        if (auto it = query->find("cursor"); it != query->end()) request.cursor = it->second;
-        auto fields = fields_param(*query, schema);
-        if (!fields) co_return fields.error();
-        // The schema's layout is part of the key: an answer made with another layout is another
-        // one.
-        std::string key = who.access.org_id.to_string() + '/' + collection->name + '/' +
-                          std::to_string(schema.evolution().layout) + '?' + std::string(ctx.query);
-        auto tag = list_etag(key, state->org_state);
-        if (ctx.request[field::if_none_match] == tag) {
+        auto text = [&](const char* name) {
+          auto it = query->find(name);
+          return it == query->end() ? std::nullopt : std::optional<std::string>(it->second);
+        };
+        records::ListQuery list{
+            text("filter"),
+            text("sort"),
+            text("q"),
+            text("cursor"),
+            *limit,
+            *count,
+            http::list_param(*query, "expand").value_or(std::vector<std::string>{}),
+            http::list_param(*query, "fields")};
+        auto answer = co_await service.list(who.scope, *ctx.param("collection"), list,
+                                            weak_etag_value(ctx.request[field::if_none_match]));
+        if (!answer) co_return answer.error();
+        auto tag = "W/\"" + answer->version + "\"";
+        if (!answer->body) {
           http::Response res{status::not_modified, 11};
           res.set(field::etag, tag);
           co_return res;
         }
-        // A cached answer costs no query, but it is data the org reads all the same.
-        if (auto within = service.admit_read(who.access.org_id); !within) co_return within.error();
-        if (auto cached = service.list_cache().find(key, state->org_state)) {
-          service.charge_read(who.access.org_id, cached->size());
-          auto res = http::text_response(status::ok, std::move(*cached), "application/json");
-          res.set(field::etag, tag);
-          co_return res;
-        }
-        auto expand = http::list_param(*query, "expand").value_or(std::vector<std::string>{});
-        auto page = co_await service.list_records(who.scope, *collection, request, *count, expand);
-        if (!page) co_return page.error();
-        std::string body = R"({"records":[)";
-        for (std::size_t i = 0; i < page->records.size(); ++i) {
-          if (i) body += ',';
-          records::append_record_json(body, page->records[i], *fields ? &**fields : nullptr);
-        }
-        body += R"(],"next_cursor":)";
-        body += page->next_cursor ? json::serialize(json::value(*page->next_cursor)) : "null";
-        if (page->count) body += R"(,"count":)" + std::to_string(*page->count);
-        body += '}';
-        service.list_cache().store(key, state->org_state, body);
-        auto res = http::text_response(status::ok, std::move(body), "application/json");
+        auto res = http::text_response(status::ok, std::move(*answer->body), "application/json");
         res.set(field::etag, tag);
         co_return res;
       },
@@ -392,21 +342,10 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
       [&](http::RequestContext& ctx, const Authorized& who) -> Answer {
         auto query = http::parse_query(ctx.query, {"expand"});
         if (!query) co_return query.error();
-        auto record =
-            co_await service.record(who.scope, *ctx.param("collection"), *ctx.param("id"));
+        auto record = co_await service.record(
+            who.scope, *ctx.param("collection"), *ctx.param("id"),
+            http::list_param(*query, "expand").value_or(std::vector<std::string>{}));
         if (!record) co_return record.error();
-        if (auto expand = http::list_param(*query, "expand").value_or(std::vector<std::string>{});
-            !expand.empty()) {
-          auto collection = co_await service.collection(who.scope, *ctx.param("collection"));
-          if (!collection) co_return collection.error();
-          std::vector<records::Record> one{std::move(*record)};
-          auto budget = service.page_budget();
-          auto expanded =
-              co_await service.expand(who.scope, (*collection)->schema, expand, one,
-                                      budget - std::min(budget, one.front().data.size()));
-          if (!expanded) co_return expanded.error();
-          *record = std::move(one.front());
-        }
         auto none_match = ctx.request[field::if_none_match];
         if (!none_match.empty() && (none_match == "*" || none_match == etag(record->version))) {
           http::Response res{status::not_modified, 11};

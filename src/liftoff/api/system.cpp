@@ -4,14 +4,11 @@
 #include <boost/json/value.hpp>
 
 #include "liftoff/core/metrics.hpp"
-#include "liftoff/db/database.hpp"
+#include "liftoff/db/migrations.hpp"
 #include "liftoff/http/problem.hpp"
 
 namespace liftoff::api {
 namespace {
-inline constexpr db::Statement kSchemaVersion{
-    db::Plane::any, "system.schema_version",
-    "SELECT coalesce(max(version), 0) FROM liftoff_schema_migrations"};
 constexpr auto kReadyTimeout = std::chrono::seconds(1);
 }  // namespace
 
@@ -30,26 +27,24 @@ void add_system_routes(http::Router& router, SystemDeps deps) {
                                {"system", std::nullopt, std::string(ctx.remote), "",
                                 std::string(ctx.request_id)},
                                std::nullopt};
-               auto rows = co_await deps.database.query(db::Intent::write, probe, kSchemaVersion,
-                                                        db::Params::none());
-               if (!rows) {
-                 auto not_ready = rows.error();
+               auto version = co_await db::applied_version(deps.database, probe);
+               if (!version) {
+                 auto not_ready = version.error();
                  not_ready.code = Errc::unavailable;
                  not_ready.detail = "database not ready: " + not_ready.detail;
                  co_return http::problem_response(not_ready, ctx.request_id);
                }
-               auto version = rows->front().get<std::int32_t>(0);
-               if (version != deps.known_schema_version) {
+               if (*version != deps.known_schema_version) {
                  co_return http::problem_response(
                      make_error(Errc::unavailable, "database schema at version " +
-                                                       std::to_string(version) + ", expected " +
+                                                       std::to_string(*version) + ", expected " +
                                                        std::to_string(deps.known_schema_version) +
                                                        "; run `liftoff migrate up`"),
                      ctx.request_id);
                }
                co_return http::json_response(
                    http::beast_http::status::ok,
-                   boost::json::object{{"status", "ready"}, {"schema_version", version}});
+                   boost::json::object{{"status", "ready"}, {"schema_version", *version}});
              });
 
   router.add(http::Verb::get, "/v1/openapi.json",

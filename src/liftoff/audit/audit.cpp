@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <limits>
 
@@ -71,8 +73,34 @@ constexpr Statement kChainPage{
 constexpr Statement kChainHead{db::Plane::tenant, "audit.chain_head",
                                "SELECT last_seq, last_hash FROM audit_chains WHERE org_id = $1"};
 
-constexpr Statement kHead{db::Plane::tenant, "audit.head",
-                          "SELECT last_seq FROM audit_chains WHERE org_id = $1"};
+constexpr Statement kHead{db::Plane::tenant, "audit.head", "SELECT " LIFTOFF_AUDIT_HEAD_OF_ORG_1};
+
+#define LIFTOFF_ENTRY_COLUMNS \
+  "org_id, seq, occurred_at, action, target_type, before::text, after::text"
+constexpr Statement kEntries{db::Plane::tenant, "audit.entries",
+                             "SELECT " LIFTOFF_ENTRY_COLUMNS
+                             " FROM audit_events WHERE org_id = $1 AND seq > $2 AND seq <= $3 "
+                             "ORDER BY seq LIMIT $4"};
+// $1 is [{"org_id": …, "after_seq": seq}, …].
+constexpr Statement kEntriesAfter{
+    db::Plane::tenant, "audit.entries_after",
+    "SELECT e." LIFTOFF_ENTRY_COLUMNS
+    " FROM jsonb_to_recordset($1) AS s(org_id uuid, after_seq bigint) CROSS JOIN LATERAL "
+    "(SELECT * FROM audit_events a WHERE a.org_id = s.org_id AND a.seq > s.after_seq "
+    "ORDER BY a.seq LIMIT $2) e"};
+#undef LIFTOFF_ENTRY_COLUMNS
+
+std::vector<Entry> entries_from(const db::Rows& rows) {
+  std::vector<Entry> out;
+  out.reserve(static_cast<std::size_t>(rows.size()));
+  for (int i = 0; i < rows.size(); ++i) {
+    auto row = rows[i];
+    out.push_back({row.get<db::Uuid>(0), row.get<std::int64_t>(1), row.get<db::Timestamp>(2),
+                   row.get<std::string>(3), row.get<std::string>(4),
+                   row.get<std::optional<std::string>>(5), row.get<std::optional<std::string>>(6)});
+  }
+  return out;
+}
 
 Event event_from(const db::Row& row) {
   Event e;
@@ -274,6 +302,28 @@ asio::awaitable<Result<std::int64_t>> head(db::Database& database, const db::Sco
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return make_error(Errc::not_found, "no such organization");
   co_return rows->front().get<std::int64_t>(0);
+}
+
+asio::awaitable<Result<std::vector<Entry>>> entries(db::Database& database, const db::Scope& scope,
+                                                    std::int64_t after, std::int64_t until,
+                                                    std::int32_t limit) {
+  Params params(scope.org(), after, until, limit);
+  auto rows = co_await database.query(db::Intent::read_your_writes, scope, kEntries, params);
+  if (!rows) co_return rows.error();
+  co_return entries_from(*rows);
+}
+
+asio::awaitable<Result<std::vector<Entry>>> entries_after(db::Database& database,
+                                                          const db::Scope& scope,
+                                                          const std::vector<ReadFrom>& from,
+                                                          std::int32_t per_org) {
+  json::array request;
+  for (const auto& f : from)
+    request.push_back(json::object{{"org_id", f.org_id.to_string()}, {"after_seq", f.after}});
+  Params params(db::Json{json::serialize(request)}, per_org);
+  auto rows = co_await database.query(db::Intent::read_your_writes, scope, kEntriesAfter, params);
+  if (!rows) co_return rows.error();
+  co_return entries_from(*rows);
 }
 
 }  // namespace liftoff::audit

@@ -80,6 +80,39 @@ struct Event {
 // identifies the org's committed state (what record list caches are keyed on).
 [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> head(db::Database& database,
                                                                 const db::Scope& scope);
+// head() of the org in $1 as a scalar subquery (NULL: no such org), for another domain's statement
+// that must read the head in the same snapshot and round trip as its own rows. The only audit SQL
+// outside audit.cpp, and written here so that audit keeps owning it.
+#define LIFTOFF_AUDIT_HEAD_OF_ORG_1 "(SELECT last_seq FROM audit_chains WHERE org_id = $1)"
+
+// An event as readers of what happened need it (the record event streams): no actor, no hashes.
+struct Entry {
+  db::Uuid org_id;
+  std::int64_t seq = 0;
+  db::Timestamp occurred_at;
+  std::string action;
+  std::string target_type;
+  std::optional<std::string> before;  // serialized JSON
+  std::optional<std::string> after;
+};
+
+// The scope's org's events after seq `after` up to seq `until` (inclusive), oldest first, at most
+// `limit`.
+[[nodiscard]] boost::asio::awaitable<Result<std::vector<Entry>>> entries(db::Database& database,
+                                                                         const db::Scope& scope,
+                                                                         std::int64_t after,
+                                                                         std::int64_t until,
+                                                                         std::int32_t limit);
+
+// Several orgs' events at once, in one statement (for a scope of every org): of each org, those
+// after its seq, oldest first, at most `per_org`.
+struct ReadFrom {
+  db::Uuid org_id;
+  std::int64_t after = 0;
+};
+[[nodiscard]] boost::asio::awaitable<Result<std::vector<Entry>>> entries_after(
+    db::Database& database, const db::Scope& scope, const std::vector<ReadFrom>& from,
+    std::int32_t per_org);
 
 struct Filter {
   std::optional<std::string> action;

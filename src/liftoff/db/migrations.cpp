@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <map>
 
+#include "liftoff/db/database.hpp"
+
 namespace liftoff::db {
 namespace asio = boost::asio;
 
@@ -74,6 +76,9 @@ Result<void> check_compatible(const std::map<int, Applied>& applied,
   }
   return {};
 }
+constexpr Statement kAppliedVersion{
+    Plane::any, "system.schema_version",  // the name metrics and dashboards know it by
+    "SELECT coalesce(max(version), 0) FROM liftoff_schema_migrations"};
 }  // namespace
 
 std::size_t SchemaStatus::pending() const {
@@ -160,6 +165,12 @@ asio::awaitable<Result<SchemaStatus>> schema_status(Connection& conn,
                                  it != applied->end() ? it->second.applied_at : ""});
   }
   co_return status;
+}
+
+asio::awaitable<Result<int>> applied_version(Database& database, const Scope& scope) {
+  auto rows = co_await database.query(Intent::write, scope, kAppliedVersion, Params::none());
+  if (!rows) co_return rows.error();
+  co_return rows->front().get<std::int32_t>(0);
 }
 
 }  // namespace liftoff::db

@@ -12,6 +12,8 @@
 
 namespace liftoff::db {
 
+class Database;
+
 struct Migration {
   int version;
   std::string_view name;
@@ -46,5 +48,10 @@ struct SchemaStatus {
 // applied migration's checksum differs.
 [[nodiscard]] boost::asio::awaitable<Result<SchemaStatus>> schema_status(
     Connection& conn, const std::vector<Migration>& migrations, Deadline deadline);
+
+// The highest applied migration's version (0 for none), in one statement through `database`: what
+// the readiness probe compares with the binary's.
+[[nodiscard]] boost::asio::awaitable<Result<int>> applied_version(Database& database,
+                                                                  const Scope& scope);
 
 }  // namespace liftoff::db

@@ -15,6 +15,7 @@
 #include "liftoff/audit/audit.hpp"
 #include "liftoff/core/error.hpp"
 #include "liftoff/db/scope.hpp"
+#include "liftoff/identity/org_store.hpp"
 #include "liftoff/identity/roles.hpp"
 #include "liftoff/identity/store.hpp"
 
@@ -32,43 +33,6 @@ struct OrgOptions {
   std::chrono::seconds invitation_ttl{std::chrono::hours(24 * 7)};
 };
 
-struct Org {
-  db::Uuid id;
-  std::string name;
-  db::Timestamp created_at;
-  db::Timestamp updated_at;
-  std::optional<db::Timestamp> deleted_at;
-  std::optional<db::Timestamp> purge_after;
-  Role role = Role::viewer;  // the caller's
-};
-
-struct Member {
-  User user;
-  Role role = Role::viewer;
-  db::Timestamp joined_at;
-};
-
-struct Invitation {
-  db::Uuid id;
-  db::Uuid org_id;
-  std::string email;
-  Role role = Role::viewer;
-  db::Uuid invited_by;
-  db::Timestamp created_at;
-  db::Timestamp expires_at;
-  std::string token;  // only when just created: shown once
-};
-
-struct ApiKey {
-  db::Uuid id;
-  std::string name;
-  Role role = Role::viewer;
-  db::Uuid created_by;
-  db::Timestamp created_at;
-  std::optional<db::Timestamp> last_used_at;
-  std::string key;  // only when just created: shown once
-};
-
 // The caller's standing in one organization, established by OrgService::access().
 struct Access {
   db::Uuid org_id;
@@ -78,7 +42,7 @@ struct Access {
 class OrgService {
  public:
   OrgService(db::Database& database, OrgOptions options, SessionCache* cache = nullptr)
-      : db_(database), options_(options), cache_(cache) {}
+      : db_(database), store_(database), options_(options), cache_(cache) {}
 
   // May the principal do `action` in the org named by `org_text` (a path segment)? From the
   // principal's memberships (kept current by the session cache's NOTIFY), no database round trip.
@@ -161,6 +125,7 @@ class OrgService {
   void evict_org(const db::Uuid& org_id);
 
   db::Database& db_;
+  OrgStore store_;
   OrgOptions options_;
   SessionCache* cache_;
 };

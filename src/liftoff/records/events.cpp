@@ -14,6 +14,7 @@
 #include <boost/json/serialize.hpp>
 #include <charconv>
 
+#include "liftoff/audit/audit.hpp"
 #include "liftoff/core/log.hpp"
 #include "liftoff/db/database.hpp"
 #include "liftoff/db/listener.hpp"
@@ -26,22 +27,8 @@ using db::Params;
 using db::Statement;
 
 namespace {
-#define LIFTOFF_EVENT_COLUMNS \
-  "org_id, seq, occurred_at, action, target_type, before::text, after::text"
-constexpr Statement kReplay{db::Plane::tenant, "events.replay",
-                            "SELECT " LIFTOFF_EVENT_COLUMNS
-                            " FROM audit_events WHERE org_id = $1 AND seq > $2 AND seq <= $3 "
-                            "ORDER BY seq LIMIT $4"};
-// The next entries of several orgs' logs at once: $1 is [{"org_id": …, "after_seq": seq}, …].
-constexpr std::int32_t kReadLimit = 500;  // per org and round
-constexpr Statement kReadNew{
-    db::Plane::tenant, "events.read_new",
-    "SELECT e." LIFTOFF_EVENT_COLUMNS
-    " FROM jsonb_to_recordset($1) AS s(org_id uuid, after_seq bigint) CROSS JOIN LATERAL "
-    "(SELECT * FROM audit_events a WHERE a.org_id = s.org_id AND a.seq > s.after_seq ORDER BY "
-    "a.seq "
-    "LIMIT 500) e"};
-#undef LIFTOFF_EVENT_COLUMNS
+// The next entries of each org's log read in one round (per org).
+constexpr std::int32_t kReadLimit = 500;
 constexpr Statement kAnnounce{
     db::Plane::any, "events.announce",
     "SELECT pg_notify('liftoff_records', p) FROM jsonb_array_elements_text($1) AS p"};
@@ -80,11 +67,9 @@ std::optional<json::object> parse_object(const std::optional<std::string>& text)
   return std::move(value.get_object());
 }
 
-void append_events_of(std::vector<EventPtr>& out, const db::Row& row) {
-  append_record_events(out, row.get<db::Uuid>(0), row.get<std::int64_t>(1),
-                       row.get<db::Timestamp>(2), row.get<std::string>(3), row.get<std::string>(4),
-                       row.get<std::optional<std::string>>(5),
-                       row.get<std::optional<std::string>>(6));
+void append_events_of(std::vector<EventPtr>& out, const audit::Entry& entry) {
+  append_record_events(out, entry.org_id, entry.seq, entry.occurred_at, entry.action,
+                       entry.target_type, entry.before, entry.after);
 }
 
 }  // namespace
@@ -271,14 +256,13 @@ asio::awaitable<Result<EventHub::Replay>> EventHub::replay(const db::Scope& scop
   Replay replay;
   replay.read_until = after;
   if (until <= after) co_return replay;
-  Params params(scope.org(), after, until, limit);
-  auto rows = co_await db_.query(Intent::read_your_writes, scope, kReplay, params);
-  if (!rows) co_return rows.error();
-  if (rows->empty()) co_return replay;
-  replay.first_at = rows->front().get<db::Timestamp>(2);
-  replay.read_until = (*rows)[rows->size() - 1].get<std::int64_t>(1);
+  auto entries = co_await audit::entries(db_, scope, after, until, limit);
+  if (!entries) co_return entries.error();
+  if (entries->empty()) co_return replay;
+  replay.first_at = entries->front().occurred_at;
+  replay.read_until = entries->back().seq;
   std::vector<EventPtr> events;
-  for (int i = 0; i < rows->size(); ++i) append_events_of(events, (*rows)[i]);
+  for (const auto& entry : *entries) append_events_of(events, entry);
   for (auto& e : events) {
     if (e->collection == collection) replay.events.push_back(std::move(e));
   }
@@ -415,21 +399,20 @@ asio::awaitable<bool> EventHub::read_due() {
     std::uint64_t generation;
   };
   std::unordered_map<std::string, Reading> reading;
-  json::array request;
+  std::vector<audit::ReadFrom> request;
   {
     std::lock_guard lock(mutex_);
     for (auto& [key, org] : orgs_) {
       if (!org.due) continue;
       org.due = false;
       reading[key] = {org.read, org.generation};
-      request.push_back(json::object{{"org_id", key}, {"after_seq", org.read}});
+      if (auto id = db::Uuid::parse(key)) request.push_back({*id, org.read});
     }
   }
   if (request.empty()) co_return true;
-  Params params(db::Json{json::serialize(request)});
-  auto rows = co_await db_.query(Intent::read_your_writes, background_scope(), kReadNew, params);
-  if (!rows) {
-    spdlog::warn("reading record events failed: {}", rows.error().for_log());
+  auto entries = co_await audit::entries_after(db_, background_scope(), request, kReadLimit);
+  if (!entries) {
+    spdlog::warn("reading record events failed: {}", entries.error().for_log());
     std::lock_guard lock(mutex_);
     for (auto& [key, r] : reading) {
       if (auto it = orgs_.find(key); it != orgs_.end()) it->second.due = true;
@@ -442,12 +425,11 @@ asio::awaitable<bool> EventHub::read_due() {
     std::vector<EventPtr> events;
   };
   std::unordered_map<std::string, Read> read;
-  for (int i = 0; i < rows->size(); ++i) {
-    auto row = (*rows)[i];
-    auto& r = read[row.get<db::Uuid>(0).to_string()];
-    r.last = std::max(r.last, row.get<std::int64_t>(1));
+  for (const auto& entry : *entries) {
+    auto& r = read[entry.org_id.to_string()];
+    r.last = std::max(r.last, entry.seq);
     ++r.entries;
-    append_events_of(r.events, row);
+    append_events_of(r.events, entry);
   }
   std::lock_guard lock(mutex_);
   for (auto& [key, r] : read) {

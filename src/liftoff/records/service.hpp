@@ -1,6 +1,7 @@
 #pragma once
-// Collections and their records: the data API for a product's own business objects. Rules here,
-// SQL through db/, no HTTP types. Every mutation runs in one transaction with its audit event.
+// Collections and their records: the data API for a product's own business objects. The rules
+// here; SQL and rows in store.hpp (and idempotency.hpp), the API's JSON forms in json.hpp; no HTTP
+// types. Every mutation runs in one transaction with its audit event.
 // Storage: docs/decisions/0003-records-storage.md.
 #include <algorithm>
 #include <boost/asio/awaitable.hpp>
@@ -17,10 +18,13 @@
 #include "liftoff/core/error.hpp"
 #include "liftoff/db/scope.hpp"
 #include "liftoff/db/value.hpp"
+#include "liftoff/records/idempotency.hpp"
+#include "liftoff/records/json.hpp"
 #include "liftoff/records/list_cache.hpp"
 #include "liftoff/records/query.hpp"
 #include "liftoff/records/schema.hpp"
 #include "liftoff/records/schema_cache.hpp"
+#include "liftoff/records/store.hpp"
 
 namespace liftoff::db {
 class Database;
@@ -61,25 +65,6 @@ struct RecordsOptions {
   std::size_t read_rate = 8 * 1024 * 1024;
 };
 
-struct Collection {
-  db::Uuid id;
-  db::Uuid org_id;
-  std::string name;
-  Schema schema;
-  db::Timestamp created_at;
-  db::Timestamp updated_at;
-  std::int64_t row_version = 0;  // of the collections row read (xmin): any update changes it
-};
-
-struct Record {
-  db::Uuid id;
-  std::int64_t version = 0;
-  db::Timestamp created_at;
-  db::Timestamp updated_at;
-  std::string data;  // the fields as a serialized JSON object, as stored (reads pass it through)
-  std::int32_t layout = 0;  // the collection's layout it was written with (see Schema::upgrade)
-};
-
 // Brings records written at older layouts up to the schema's (a no-op for current ones).
 void upgrade(const Schema& schema, std::vector<Record>& records);
 
@@ -87,18 +72,6 @@ void upgrade(const Schema& schema, std::vector<Record>& records);
 struct RecordChange {
   std::optional<Record> previous;
   std::optional<Record> record;
-};
-
-// A response the service decided on, as it is (or was) sent: for Idempotency-Key replays.
-struct StoredResponse {
-  int status = 0;
-  std::string body;  // JSON
-  bool replayed = false;
-};
-
-struct Idempotency {
-  std::string key;           // the client's Idempotency-Key
-  std::string request_hash;  // SHA-256 of method, path and body
 };
 
 enum class CountMode { none, exact, estimate };
@@ -127,12 +100,25 @@ struct Page {
   std::optional<std::int64_t> count;
 };
 
-[[nodiscard]] boost::json::object collection_json(const Collection& collection);
-// Appends {"id":…,"version":…,"created_at":…,"updated_at":…,"data":{…}} to `out`. The stored data
-// text is copied as is, unless `fields` asks for a subset.
-void append_record_json(std::string& out, const Record& record,
-                        const std::vector<std::string>* fields = nullptr);
-[[nodiscard]] std::string record_json(const Record& record);
+// What a list of records asks, as the client wrote it: the service parses and checks each part
+// against the collection's schema (a bad part is a 400 naming it).
+struct ListQuery {
+  std::optional<std::string> filter;  // the filter language (filter.hpp)
+  std::optional<std::string> sort;    // "priority,-created_at"
+  std::optional<std::string> q;       // full-text search
+  std::optional<std::string> cursor;
+  std::int32_t limit = 20;
+  CountMode count = CountMode::none;
+  std::vector<std::string> expand;                 // relation fields to expand
+  std::optional<std::vector<std::string>> fields;  // a subset of the data fields to answer with
+};
+
+// A list's answer and the version that identifies it: the org's committed state with the query and
+// the schema's layout. `body` is empty when the caller already holds that version.
+struct ListAnswer {
+  std::string version;
+  std::optional<std::string> body;  // {"records":[…],"next_cursor":…[,"count":N]}
+};
 
 class RecordService {
  public:
@@ -144,6 +130,7 @@ class RecordService {
                       metrics ? core::CacheMetrics::in(*metrics, "schema") : core::CacheMetrics{}),
         list_cache_(options_.list_cache_bytes,
                     metrics ? core::CacheMetrics::in(*metrics, "list") : core::CacheMetrics{}),
+        store_(database),
         read_rate_(static_cast<double>(options_.read_rate),
                    static_cast<double>(options_.request_budget)) {}
 
@@ -161,19 +148,16 @@ class RecordService {
     return std::min(options_.page_budget, options_.request_budget);
   }
 
-  // Record lists by the org's committed state (audit::head): a list request reads the state and
-  // serves a body made at it, or makes and stores one.
-  [[nodiscard]] ListCache& list_cache() { return list_cache_; }
+  // The org's committed state (audit::head): what caches of its reads are keyed on.
   [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> org_state(const db::Scope& scope);
-  // A collection and its org's state, read in one statement: the state, and the collection's row
-  // version, which says whether the schema cache's entry (of any age) is current; when it is not,
-  // the collection is read again. What a list needs: the schema it is made with is never behind.
-  struct CollectionState {
-    std::shared_ptr<const Collection> collection;
-    std::int64_t org_state = 0;
-  };
-  [[nodiscard]] boost::asio::awaitable<Result<CollectionState>> collection_state(
-      const db::Scope& scope, std::string_view name);
+
+  // A page of the collection's records. The answer is the same for the same query while the org's
+  // state is (an audited change advances it), so it is served from the list cache when made
+  // before at that state, and not at all (no body) when the caller holds `known_version`.
+  [[nodiscard]] boost::asio::awaitable<Result<ListAnswer>> list(const db::Scope& scope,
+                                                                std::string_view collection,
+                                                                const ListQuery& query,
+                                                                std::string_view known_version);
 
   // 422 for a bad name or schema; 409 when the name is taken or the org has max_collections.
   [[nodiscard]] boost::asio::awaitable<Result<Collection>> create_collection(
@@ -203,10 +187,10 @@ class RecordService {
   [[nodiscard]] boost::asio::awaitable<Result<StoredResponse>> create_record(
       const db::Scope& scope, std::string_view collection, const boost::json::object& data,
       const std::optional<Idempotency>& idempotency);
-  // One query: no schema needed to read a record.
-  [[nodiscard]] boost::asio::awaitable<Result<Record>> record(const db::Scope& scope,
-                                                              std::string_view collection,
-                                                              std::string_view id);
+  // One query (no schema needed to read a record), and one per `expand` field.
+  [[nodiscard]] boost::asio::awaitable<Result<Record>> record(
+      const db::Scope& scope, std::string_view collection, std::string_view id,
+      const std::vector<std::string>& expand = {});
   // `merge`: data is a JSON merge patch (RFC 7396), else the whole new record. `if_match`: the
   // version the client last saw (412 when it moved on).
   [[nodiscard]] boost::asio::awaitable<Result<Record>> update_record(
@@ -228,6 +212,7 @@ class RecordService {
   [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> expire_idempotency_keys(
       const db::Scope& scope, std::int64_t limit);
 
+ private:
   // Replaces, in each record's data, the value of each relation field in `fields` by the related
   // record (null when it no longer exists). One query per field, for all records at once; only
   // records of the same org are ever read. Related records are read only while what they bring
@@ -238,6 +223,15 @@ class RecordService {
       const db::Scope& scope, const Schema& schema, const std::vector<std::string>& fields,
       std::vector<Record>& records, std::size_t budget);
 
+  // A collection and its org's state, read in one statement: the state, and the collection's row
+  // version, which says whether the schema cache's entry (of any age) is current; when it is not,
+  // the collection is read again. What a list needs: the schema it is made with is never behind.
+  struct CollectionState {
+    std::shared_ptr<const Collection> collection;
+    std::int64_t org_state = 0;
+  };
+  [[nodiscard]] boost::asio::awaitable<Result<CollectionState>> collection_state(
+      const db::Scope& scope, std::string_view name);
   // A page of records with `expand` fields expanded. The page ends early (its next_cursor
   // continuing after its last record) where its records and their expansions would pass
   // page_budget(); it always holds at least one record when any matches.
@@ -245,14 +239,10 @@ class RecordService {
       const db::Scope& scope, const Collection& collection, const ListRequest& request,
       CountMode count, const std::vector<std::string>& expand = {});
 
- private:
-  // The collection, locked in `tx`: FOR SHARE for record writes (a schema change waits for them),
-  // FOR UPDATE for a schema change (record writes wait for it).
-  enum class Lock { share, update };
-  [[nodiscard]] boost::asio::awaitable<Result<Collection>> collection_in(db::Transaction& tx,
-                                                                         const db::Uuid& org_id,
-                                                                         std::string_view name,
-                                                                         Lock lock = Lock::share);
+  // The org's collection, locked in `tx` (see RecordStore::Lock); not_found when there is none.
+  [[nodiscard]] boost::asio::awaitable<Result<Collection>> collection_in(
+      db::Transaction& tx, const db::Uuid& org_id, std::string_view name,
+      RecordStore::Lock lock = RecordStore::Lock::share);
   // For a write whose cached collection was not current (retry_locked() in service.cpp): forgets
   // the cache's entry and reads the collection again, FOR SHARE in `tx`.
   [[nodiscard]] boost::asio::awaitable<Result<std::shared_ptr<const Collection>>> read_locked(
@@ -284,8 +274,6 @@ class RecordService {
                                                                    std::string_view name,
                                                                    std::vector<Record>& records,
                                                                    std::int32_t layout);
-  [[nodiscard]] boost::asio::awaitable<Result<void>> store_schema(db::Transaction& tx,
-                                                                  Collection& collection);
   void forget(const db::Uuid& org_id, std::string_view name);
   void published(const db::Uuid& org_id, std::int64_t seq);
 
@@ -293,6 +281,7 @@ class RecordService {
   RecordsOptions options_;
   SchemaCache schema_cache_;
   ListCache list_cache_;
+  RecordStore store_;
   core::ByteRate read_rate_;
 };
 

@@ -1,0 +1,432 @@
+#include "liftoff/identity/org_store.hpp"
+
+#include "liftoff/db/database.hpp"
+
+namespace liftoff::identity {
+namespace asio = boost::asio;
+using db::Intent;
+using db::Params;
+using db::Statement;
+
+namespace {
+constexpr Statement kInsertOrg{
+    db::Plane::control, "orgs.insert",
+    "INSERT INTO orgs (id, name) VALUES ($1, $2) RETURNING created_at, updated_at"};
+constexpr Statement kInsertMembership{
+    db::Plane::control, "orgs.insert_membership",
+    "INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, $3) RETURNING created_at"};
+constexpr Statement kListOrgs{
+    db::Plane::control, "orgs.list",
+    "SELECT o.id, o.name, o.created_at, o.updated_at, m.role FROM memberships m "
+    "JOIN orgs o ON o.id = m.org_id WHERE m.user_id = $1 AND o.deleted_at IS NULL "
+    "ORDER BY o.name, o.id LIMIT 1000"};
+constexpr Statement kGetOrg{db::Plane::control, "orgs.get",
+                            "SELECT id, name, created_at, updated_at FROM orgs "
+                            "WHERE id = $1 AND deleted_at IS NULL"};
+// The org row, locked, with the caller's role there: a key's own role, or the user's membership.
+constexpr Statement kLockOrg{
+    db::Plane::control, "orgs.lock",
+    "SELECT o.id, o.name, o.created_at, o.updated_at, o.deleted_at, o.purge_after, "
+    "o.purge_after > now(), CASE WHEN $3 THEN (SELECT k.role FROM api_keys k WHERE k.id = $2 "
+    "AND k.org_id = o.id AND k.revoked_at IS NULL) ELSE (SELECT m.role FROM memberships m "
+    "WHERE m.org_id = o.id AND m.user_id = $2) END FROM orgs o WHERE o.id = $1 FOR UPDATE OF o"};
+constexpr Statement kRename{db::Plane::control, "orgs.rename",
+                            "UPDATE orgs SET name = $2, updated_at = now() WHERE id = $1 "
+                            "RETURNING updated_at"};
+constexpr Statement kSoftDelete{
+    db::Plane::control, "orgs.soft_delete",
+    "UPDATE orgs SET deleted_at = now(), purge_after = now() + make_interval(secs => $2), "
+    "updated_at = now() WHERE id = $1 RETURNING updated_at, deleted_at, purge_after"};
+constexpr Statement kRestore{db::Plane::control, "orgs.restore",
+                             "UPDATE orgs SET deleted_at = NULL, purge_after = NULL, "
+                             "updated_at = now() WHERE id = $1 RETURNING updated_at"};
+// One org whose grace period is over, locked (another process purging skips it).
+constexpr Statement kNextExpired{
+    db::Plane::control, "orgs.next_expired",
+    "SELECT id, name FROM orgs WHERE purge_after < now() ORDER BY purge_after LIMIT 1 "
+    "FOR UPDATE SKIP LOCKED"};
+constexpr Statement kPurge{db::Plane::control, "orgs.purge", "DELETE FROM orgs WHERE id = $1"};
+// Deleting an org deletes its tenant-plane rows by cascade: a big tenant's take long.
+constexpr Statement kSetPurgeTimeout{db::Plane::any, "orgs.purge_timeout",
+                                     "SET LOCAL statement_timeout = '10min'"};
+constexpr Statement kNotify{db::Plane::any, "orgs.notify",
+                            "SELECT pg_notify('liftoff_sessions', $1)"};
+constexpr Statement kNotifyMembers{
+    db::Plane::control, "orgs.notify_members",
+    "SELECT user_id, pg_notify('liftoff_sessions', 'user:' || user_id::text) FROM memberships "
+    "WHERE org_id = $1"};
+
+constexpr Statement kMembers{
+    db::Plane::control, "orgs.members",
+    "SELECT u.id, u.email, u.name, u.created_at, m.role, m.created_at FROM memberships m "
+    "JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 AND m.user_id > $2 "
+    "ORDER BY m.user_id LIMIT $3"};
+constexpr Statement kLockMember{
+    db::Plane::control, "orgs.lock_member",
+    "SELECT u.id, u.email, u.name, u.created_at, m.role, m.created_at FROM memberships m "
+    "JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 AND m.user_id = $2 FOR UPDATE OF m"};
+constexpr Statement kOwnerCount{
+    db::Plane::control, "orgs.owner_count",
+    "SELECT count(*) FROM memberships WHERE org_id = $1 AND role = 'owner'"};
+constexpr Statement kSetRole{
+    db::Plane::control, "orgs.set_role",
+    "UPDATE memberships SET role = $3, updated_at = now() WHERE org_id = $1 AND user_id = $2"};
+constexpr Statement kDeleteMember{db::Plane::control, "orgs.delete_member",
+                                  "DELETE FROM memberships WHERE org_id = $1 AND user_id = $2"};
+
+constexpr Statement kMemberByEmail{db::Plane::control, "invitations.member_by_email",
+                                   "SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id "
+                                   "WHERE m.org_id = $1 AND u.email = $2"};
+// An expired invitation no longer blocks a new one to the same address.
+constexpr Statement kCloseExpiredInvitations{
+    db::Plane::control, "invitations.close_expired",
+    "UPDATE invitations SET revoked_at = now() WHERE org_id = $1 AND email = $2 "
+    "AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at <= now()"};
+constexpr Statement kInsertInvitation{
+    db::Plane::control, "invitations.insert",
+    "INSERT INTO invitations (id, org_id, email, role, token_hash, invited_by, expires_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at"};
+constexpr Statement kPendingInvitations{
+    db::Plane::control, "invitations.pending",
+    "SELECT id, org_id, email, role, invited_by, created_at, expires_at FROM invitations "
+    "WHERE org_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL "
+    "ORDER BY created_at DESC LIMIT 1000"};
+constexpr Statement kRevokeInvitation{
+    db::Plane::control, "invitations.revoke",
+    "UPDATE invitations SET revoked_at = now() WHERE id = $1 AND org_id = $2 "
+    "AND accepted_at IS NULL AND revoked_at IS NULL RETURNING email, role"};
+constexpr Statement kInvitationOrg{db::Plane::control, "invitations.org",
+                                   "SELECT org_id FROM invitations WHERE token_hash = $1"};
+constexpr Statement kLockInvitation{
+    db::Plane::control, "invitations.lock",
+    "SELECT id, email, role, expires_at <= now(), accepted_at IS NOT NULL, revoked_at IS NOT NULL "
+    "FROM invitations WHERE token_hash = $1 FOR UPDATE"};
+constexpr Statement kAcceptInvitation{
+    db::Plane::control, "invitations.accept",
+    "UPDATE invitations SET accepted_at = now(), accepted_by = $2 WHERE id = $1"};
+
+constexpr Statement kInsertApiKey{
+    db::Plane::control, "api_keys.insert",
+    "INSERT INTO api_keys (id, org_id, name, role, key_hash, created_by) "
+    "VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at"};
+constexpr Statement kApiKeys{
+    db::Plane::control, "api_keys.list",
+    "SELECT id, name, role, created_by, created_at, last_used_at FROM api_keys "
+    "WHERE org_id = $1 AND revoked_at IS NULL ORDER BY created_at, id LIMIT 1000"};
+constexpr Statement kRevokeApiKey{
+    db::Plane::control, "api_keys.revoke",
+    "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL "
+    "RETURNING name, role"};
+
+Role role_from(const db::Row& row, int column) {
+  auto role = parse_role(row.get<std::string>(column));
+  if (!role) throw db::DecodeError("unknown role in the database");
+  return *role;
+}
+
+// An org from the columns id, name, created_at, updated_at (0-3), which every org query starts
+// with.
+Org org_from(const db::Row& row, Role role) {
+  return {row.get<db::Uuid>(0),
+          row.get<std::string>(1),
+          row.get<db::Timestamp>(2),
+          row.get<db::Timestamp>(3),
+          std::nullopt,
+          std::nullopt,
+          role};
+}
+
+Member member_from(const db::Row& row) {
+  return {User{row.get<db::Uuid>(0), row.get<std::string>(1), row.get<std::string>(2),
+               row.get<db::Timestamp>(3)},
+          role_from(row, 4), row.get<db::Timestamp>(5)};
+}
+
+Invitation invitation_from(const db::Row& row) {
+  return {
+      row.get<db::Uuid>(0), row.get<db::Uuid>(1),      row.get<std::string>(2),   role_from(row, 3),
+      row.get<db::Uuid>(4), row.get<db::Timestamp>(5), row.get<db::Timestamp>(6), {}};
+}
+
+// Runs a statement whose rows do not matter.
+asio::awaitable<Result<void>> run(db::Transaction& tx, const Statement& statement,
+                                  const Params& params) {
+  auto rows = co_await tx.query(statement, params);
+  if (!rows) co_return rows.error();
+  co_return Result<void>{};
+}
+
+std::optional<std::pair<std::string, Role>> name_and_role(const db::Rows& rows) {
+  if (rows.empty()) return std::nullopt;
+  return std::pair{rows.front().get<std::string>(0), role_from(rows.front(), 1)};
+}
+}  // namespace
+
+asio::awaitable<Result<void>> OrgStore::insert_org(db::Transaction& tx, Org& org) {
+  Params params(org.id, org.name);
+  auto rows = co_await tx.query(kInsertOrg, params);
+  if (!rows) co_return rows.error();
+  org.created_at = rows->front().get<db::Timestamp>(0);
+  org.updated_at = rows->front().get<db::Timestamp>(1);
+  co_return Result<void>{};
+}
+
+asio::awaitable<Result<std::vector<Org>>> OrgStore::orgs_of(const db::Scope& scope,
+                                                            const db::Uuid& user_id) {
+  Params params(user_id);
+  auto rows = co_await db_.query(Intent::read_your_writes, scope, kListOrgs, params);
+  if (!rows) co_return rows.error();
+  std::vector<Org> orgs;
+  for (int i = 0; i < rows->size(); ++i) {
+    auto row = (*rows)[i];
+    orgs.push_back(org_from(row, role_from(row, 4)));
+  }
+  co_return orgs;
+}
+
+asio::awaitable<Result<std::optional<Org>>> OrgStore::org(const db::Scope& scope,
+                                                          const db::Uuid& org_id) {
+  Params params(org_id);
+  auto rows = co_await db_.query(Intent::read_your_writes, scope, kGetOrg, params);
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return std::optional<Org>{};
+  co_return org_from(rows->front(), Role::viewer);
+}
+
+asio::awaitable<Result<std::optional<OrgStore::LockedOrg>>> OrgStore::lock_org(
+    db::Transaction& tx, const db::Uuid& org_id, const db::Uuid& actor_id, bool actor_is_key) {
+  Params params(org_id, actor_id, actor_is_key);
+  auto rows = co_await tx.query(kLockOrg, params);
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return std::optional<LockedOrg>{};
+  auto row = rows->front();
+  LockedOrg locked{org_from(row, Role::viewer), row.get<std::optional<bool>>(6).value_or(false),
+                   std::nullopt};
+  locked.org.deleted_at = row.get<std::optional<db::Timestamp>>(4);
+  locked.org.purge_after = row.get<std::optional<db::Timestamp>>(5);
+  if (!row.is_null(7)) locked.actor_role = role_from(row, 7);
+  co_return locked;
+}
+
+asio::awaitable<Result<db::Timestamp>> OrgStore::rename(db::Transaction& tx, const db::Uuid& org_id,
+                                                        const std::string& name) {
+  Params params(org_id, name);
+  auto rows = co_await tx.query(kRename, params);
+  if (!rows) co_return rows.error();
+  co_return rows->front().get<db::Timestamp>(0);
+}
+
+asio::awaitable<Result<void>> OrgStore::soft_delete(db::Transaction& tx, Org& org,
+                                                    std::chrono::seconds grace) {
+  Params params(org.id, static_cast<double>(grace.count()));
+  auto rows = co_await tx.query(kSoftDelete, params);
+  if (!rows) co_return rows.error();
+  org.updated_at = rows->front().get<db::Timestamp>(0);
+  org.deleted_at = rows->front().get<db::Timestamp>(1);
+  org.purge_after = rows->front().get<db::Timestamp>(2);
+  co_return Result<void>{};
+}
+
+asio::awaitable<Result<db::Timestamp>> OrgStore::restore(db::Transaction& tx,
+                                                         const db::Uuid& org_id) {
+  Params params(org_id);
+  auto rows = co_await tx.query(kRestore, params);
+  if (!rows) co_return rows.error();
+  co_return rows->front().get<db::Timestamp>(0);
+}
+
+asio::awaitable<Result<std::optional<std::pair<db::Uuid, std::string>>>> OrgStore::next_expired(
+    db::Transaction& tx) {
+  auto rows = co_await tx.query(kNextExpired, Params::none());
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return std::optional<std::pair<db::Uuid, std::string>>{};
+  co_return std::pair{rows->front().get<db::Uuid>(0), rows->front().get<std::string>(1)};
+}
+
+asio::awaitable<Result<void>> OrgStore::purge(db::Transaction& tx, const db::Uuid& org_id) {
+  auto longer = co_await run(tx, kSetPurgeTimeout, Params::none());
+  if (!longer) co_return longer.error();
+  Params params(org_id);
+  co_return co_await run(tx, kPurge, params);
+}
+
+asio::awaitable<Result<void>> OrgStore::notify(db::Transaction& tx, const std::string& payload) {
+  Params params(payload);
+  co_return co_await run(tx, kNotify, params);
+}
+
+asio::awaitable<Result<std::vector<db::Uuid>>> OrgStore::notify_members(db::Transaction& tx,
+                                                                        const db::Uuid& org_id) {
+  Params params(org_id);
+  auto rows = co_await tx.query(kNotifyMembers, params);
+  if (!rows) co_return rows.error();
+  std::vector<db::Uuid> members;
+  for (int i = 0; i < rows->size(); ++i) members.push_back((*rows)[i].get<db::Uuid>(0));
+  co_return members;
+}
+
+asio::awaitable<Result<void>> OrgStore::add_member(db::Transaction& tx, const db::Uuid& org_id,
+                                                   const db::Uuid& user_id, Role role) {
+  std::string role_text(to_string(role));
+  Params params(org_id, user_id, role_text);
+  co_return co_await run(tx, kInsertMembership, params);
+}
+
+asio::awaitable<Result<std::vector<Member>>> OrgStore::members(const db::Scope& scope,
+                                                               const db::Uuid& org_id,
+                                                               const db::Uuid& after,
+                                                               std::int32_t limit) {
+  Params params(org_id, after, static_cast<std::int64_t>(limit));
+  auto rows = co_await db_.query(Intent::read_your_writes, scope, kMembers, params);
+  if (!rows) co_return rows.error();
+  std::vector<Member> members;
+  for (int i = 0; i < rows->size(); ++i) members.push_back(member_from((*rows)[i]));
+  co_return members;
+}
+
+asio::awaitable<Result<std::optional<Member>>> OrgStore::lock_member(db::Transaction& tx,
+                                                                     const db::Uuid& org_id,
+                                                                     const db::Uuid& user_id) {
+  Params params(org_id, user_id);
+  auto rows = co_await tx.query(kLockMember, params);
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return std::optional<Member>{};
+  co_return member_from(rows->front());
+}
+
+asio::awaitable<Result<std::int64_t>> OrgStore::owner_count(db::Transaction& tx,
+                                                            const db::Uuid& org_id) {
+  Params params(org_id);
+  auto rows = co_await tx.query(kOwnerCount, params);
+  if (!rows) co_return rows.error();
+  co_return rows->front().get<std::int64_t>(0);
+}
+
+asio::awaitable<Result<void>> OrgStore::set_role(db::Transaction& tx, const db::Uuid& org_id,
+                                                 const db::Uuid& user_id, Role role) {
+  std::string role_text(to_string(role));
+  Params params(org_id, user_id, role_text);
+  co_return co_await run(tx, kSetRole, params);
+}
+
+asio::awaitable<Result<void>> OrgStore::delete_member(db::Transaction& tx, const db::Uuid& org_id,
+                                                      const db::Uuid& user_id) {
+  Params params(org_id, user_id);
+  co_return co_await run(tx, kDeleteMember, params);
+}
+
+asio::awaitable<Result<bool>> OrgStore::has_member_email(db::Transaction& tx,
+                                                         const db::Uuid& org_id,
+                                                         const std::string& email) {
+  Params params(org_id, email);
+  auto rows = co_await tx.query(kMemberByEmail, params);
+  if (!rows) co_return rows.error();
+  co_return !rows->empty();
+}
+
+asio::awaitable<Result<void>> OrgStore::close_expired_invitations(db::Transaction& tx,
+                                                                  const db::Uuid& org_id,
+                                                                  const std::string& email) {
+  Params params(org_id, email);
+  co_return co_await run(tx, kCloseExpiredInvitations, params);
+}
+
+asio::awaitable<Result<void>> OrgStore::insert_invitation(db::Transaction& tx,
+                                                          Invitation& invitation,
+                                                          const std::string& token_digest) {
+  std::string role_text(to_string(invitation.role));
+  Params params;
+  params.add(invitation.id).add(invitation.org_id).add(invitation.email).add(role_text);
+  params.add(db::Bytes{token_digest}).add(invitation.invited_by);
+  params.add(invitation.expires_at);
+  auto rows = co_await tx.query(kInsertInvitation, params);
+  if (!rows) co_return rows.error();
+  invitation.created_at = rows->front().get<db::Timestamp>(0);
+  co_return Result<void>{};
+}
+
+asio::awaitable<Result<std::vector<Invitation>>> OrgStore::pending_invitations(
+    const db::Scope& scope, const db::Uuid& org_id) {
+  Params params(org_id);
+  auto rows = co_await db_.query(Intent::read_your_writes, scope, kPendingInvitations, params);
+  if (!rows) co_return rows.error();
+  std::vector<Invitation> out;
+  for (int i = 0; i < rows->size(); ++i) out.push_back(invitation_from((*rows)[i]));
+  co_return out;
+}
+
+asio::awaitable<Result<std::optional<std::pair<std::string, Role>>>> OrgStore::revoke_invitation(
+    db::Transaction& tx, const db::Uuid& id, const db::Uuid& org_id) {
+  Params params(id, org_id);
+  auto rows = co_await tx.query(kRevokeInvitation, params);
+  if (!rows) co_return rows.error();
+  co_return name_and_role(*rows);
+}
+
+asio::awaitable<Result<std::optional<db::Uuid>>> OrgStore::invitation_org(
+    const db::Scope& scope, const std::string& token_digest) {
+  Params params(db::Bytes{token_digest});
+  auto rows = co_await db_.query(Intent::write, scope, kInvitationOrg, params);
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return std::optional<db::Uuid>{};
+  co_return rows->front().get<db::Uuid>(0);
+}
+
+asio::awaitable<Result<std::optional<OrgStore::InvitationState>>> OrgStore::lock_invitation(
+    db::Transaction& tx, const std::string& token_digest) {
+  Params params(db::Bytes{token_digest});
+  auto rows = co_await tx.query(kLockInvitation, params);
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return std::optional<InvitationState>{};
+  auto row = rows->front();
+  co_return InvitationState{row.get<db::Uuid>(0), row.get<std::string>(1), role_from(row, 2),
+                            row.get<bool>(3),     row.get<bool>(4),        row.get<bool>(5)};
+}
+
+asio::awaitable<Result<void>> OrgStore::mark_accepted(db::Transaction& tx,
+                                                      const db::Uuid& invitation_id,
+                                                      const db::Uuid& user_id) {
+  Params params(invitation_id, user_id);
+  co_return co_await run(tx, kAcceptInvitation, params);
+}
+
+asio::awaitable<Result<void>> OrgStore::insert_api_key(db::Transaction& tx, const db::Uuid& org_id,
+                                                       ApiKey& key, const std::string& key_digest) {
+  std::string role_text(to_string(key.role));
+  Params params;
+  params.add(key.id).add(org_id).add(key.name).add(role_text).add(db::Bytes{key_digest});
+  params.add(key.created_by);
+  auto rows = co_await tx.query(kInsertApiKey, params);
+  if (!rows) co_return rows.error();
+  key.created_at = rows->front().get<db::Timestamp>(0);
+  co_return Result<void>{};
+}
+
+asio::awaitable<Result<std::vector<ApiKey>>> OrgStore::api_keys(const db::Scope& scope,
+                                                                const db::Uuid& org_id) {
+  Params params(org_id);
+  auto rows = co_await db_.query(Intent::read_your_writes, scope, kApiKeys, params);
+  if (!rows) co_return rows.error();
+  std::vector<ApiKey> keys;
+  for (int i = 0; i < rows->size(); ++i) {
+    auto row = (*rows)[i];
+    keys.push_back({row.get<db::Uuid>(0),
+                    row.get<std::string>(1),
+                    role_from(row, 2),
+                    row.get<db::Uuid>(3),
+                    row.get<db::Timestamp>(4),
+                    row.get<std::optional<db::Timestamp>>(5),
+                    {}});
+  }
+  co_return keys;
+}
+
+asio::awaitable<Result<std::optional<std::pair<std::string, Role>>>> OrgStore::revoke_api_key(
+    db::Transaction& tx, const db::Uuid& id, const db::Uuid& org_id) {
+  Params params(id, org_id);
+  auto rows = co_await tx.query(kRevokeApiKey, params);
+  if (!rows) co_return rows.error();
+  co_return name_and_role(*rows);
+}
+
+}  // namespace liftoff::identity

@@ -1,0 +1,66 @@
+#include "integration/services_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include "liftoff/core/id.hpp"
+#include "liftoff/db/migrations.hpp"
+#include "support/async.hpp"
+#include "support/postgres.hpp"
+
+namespace liftoff::testing {
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+std::string migrated_database(const std::string& name) {
+  block_on([&]() -> asio::awaitable<void> {
+    auto admin = co_await connect_test(test_postgres().url_for("postgres"));
+    CO_ASSERT_TRUE(admin);
+    std::string drop = "DROP DATABASE IF EXISTS " + name;
+    std::string create = "CREATE DATABASE " + name;
+    EXPECT_TRUE(co_await admin->execute_script(drop, db::deadline_after(10s)));
+    EXPECT_TRUE(co_await admin->execute_script(create, db::deadline_after(10s)));
+    auto conn = co_await connect_test(test_postgres().url_for(name));
+    CO_ASSERT_TRUE(conn);
+    auto applied =
+        co_await db::migrate_up(*conn, db::embedded_migrations(), db::deadline_after(30s));
+    EXPECT_TRUE(applied) << (applied ? "" : applied.error().for_log());
+  }());
+  return test_postgres().url_for(name);
+}
+
+ServiceWorld::ServiceWorld(const std::string& database_name) {
+  db::DatabaseOptions options;
+  options.connect = {migrated_database(database_name), {}, "liftoff-test"};
+  database = std::make_unique<db::Database>(options, metrics, 1);
+  identities = std::make_unique<identity::IdentityStore>(*database);
+  orgs = std::make_unique<identity::OrgService>(*database, identity::OrgOptions{});
+}
+
+db::Scope ServiceWorld::scope_of(const identity::Principal& principal,
+                                 const std::optional<db::Uuid>& org) {
+  db::Scope scope{org ? db::Tenant::org(*org) : db::Tenant::control(),
+                  db::deadline_after(10s),
+                  {"user", principal.actor_id(), "127.0.0.1", "services-test", "test"},
+                  std::nullopt};
+  return scope;
+}
+
+asio::awaitable<ServiceWorld::Owner> ServiceWorld::new_owner(const std::string& email) {
+  Owner owner;
+  owner.principal.kind = identity::Principal::Kind::user;
+  auto id = db::Uuid{core::new_uuid_v7()};
+  auto user = co_await identities->create_user(scope_of(owner.principal, std::nullopt), id, email,
+                                               "Test User", "not-a-real-hash");
+  EXPECT_TRUE(user) << (user ? "" : user.error().for_log());
+  if (!user) co_return owner;
+  owner.principal.user = *user;
+  auto org = co_await orgs->create(scope_of(owner.principal, std::nullopt), owner.principal,
+                                   "Org of " + email);
+  EXPECT_TRUE(org) << (org ? "" : org.error().for_log());
+  if (!org) co_return owner;
+  owner.org = *org;
+  owner.principal.memberships.push_back({org->id, org->name, identity::Role::owner});
+  co_return owner;
+}
+
+}  // namespace liftoff::testing
