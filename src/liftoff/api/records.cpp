@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "liftoff/api/support.hpp"
+#include "liftoff/http/header_list.hpp"
 #include "liftoff/http/json_body.hpp"
 #include "liftoff/http/problem.hpp"
 #include "liftoff/http/query.hpp"
@@ -86,20 +87,13 @@ Result<std::optional<records::Idempotency>> idempotency(const http::RequestConte
       records::Idempotency{std::string(key), identity::token_digest(request)}};
 }
 
-// Prefer: return=representation (RFC 7240), among other preferences, comma- or
-// semicolon-separated; return=minimal, or no preference, is the default.
+// Prefer: return=representation (RFC 7240), among other preferences (comma-separated, each with
+// its ;-parameters); return=minimal, or no preference, is the default.
 bool prefers_representation(const http::Request& request) {
   auto [first, last] = request.equal_range(field::prefer);
   for (auto it = first; it != last; ++it) {
-    std::string_view value = it->value();
-    while (!value.empty()) {
-      auto end = value.find_first_of(",;");
-      auto token = value.substr(0, end);
-      while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-      while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
-      if (token == "return=representation") return true;
-      if (end == std::string_view::npos) break;
-      value.remove_prefix(end + 1);
+    for (const auto& preference : http::list_elements(it->value())) {
+      if (preference.value == "return=representation") return true;
     }
   }
   return false;

@@ -9,7 +9,7 @@
 // while backing off with no live connection, acquire() fails fast instead of piling up waiters.
 //
 // Generic over the connection type so that the state machine is unit-tested without a server
-// (tests/unit/pool_test.cpp); production uses Pool = BasicPool<Connection>.
+// (tests/unit/db/pool_test.cpp); production uses Pool = BasicPool<Connection>.
 // Thread-safety: none; all calls on the pool's executor. Lifetime: leases keep the pool alive.
 #include <algorithm>
 #include <boost/asio/any_io_executor.hpp>

@@ -4,7 +4,7 @@
 // never changes while the process runs. Define them as
 // `inline constexpr Statement kX{Plane::control, "x", "SELECT ..."};`: the plane first, which the
 // Database checks against the tenant each statement is issued for (see Plane in scope.hpp), and
-// tests/unit/planes_test.cpp against the tables its SQL names.
+// tests/unit/architecture/planes_test.cpp against the tables its SQL names.
 #include <string_view>
 
 #include "liftoff/db/scope.hpp"

@@ -8,6 +8,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "liftoff/http/header_list.hpp"
+
 namespace liftoff::http {
 namespace {
 
@@ -17,37 +19,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
-}
-
-// "q=0.5" -> 500 (thousandths, RFC 9110 12.4.2: at most three decimals); malformed -> 0.
-int qvalue(std::string_view params) {
-  int q = 1000;
-  while (!params.empty()) {
-    auto semi = params.find(';');
-    auto param = trim(params.substr(0, semi));
-    params = semi == std::string_view::npos ? std::string_view{} : params.substr(semi + 1);
-    if (param.size() < 2 || std::tolower(static_cast<unsigned char>(param[0])) != 'q' ||
-        param[1] != '=')
-      continue;
-    auto value = param.substr(2);
-    if (value.empty() || (value[0] != '0' && value[0] != '1')) return 0;
-    int whole = value[0] - '0';
-    int thousandths = 0;
-    if (value.size() > 1) {
-      if (value[1] != '.' || value.size() > 5) return 0;
-      auto digits = value.substr(2);
-      for (std::size_t i = 0; i < 3; ++i) {
-        thousandths *= 10;
-        if (i < digits.size()) {
-          if (!std::isdigit(static_cast<unsigned char>(digits[i]))) return 0;
-          thousandths += digits[i] - '0';
-        }
-      }
-    }
-    q = whole * 1000 + thousandths;
-    return q > 1000 ? 0 : q;
-  }
-  return q;
 }
 
 }  // namespace
@@ -66,13 +37,9 @@ std::string_view to_string(Encoding encoding) {
 
 Encoding choose_encoding(std::string_view header) {
   int gzip = -1, zstd = -1, any = -1;  // -1: not named
-  while (!header.empty()) {
-    auto comma = header.find(',');
-    auto item = trim(header.substr(0, comma));
-    header = comma == std::string_view::npos ? std::string_view{} : header.substr(comma + 1);
-    auto semi = item.find(';');
-    auto coding = trim(item.substr(0, semi));
-    int q = semi == std::string_view::npos ? 1000 : qvalue(item.substr(semi + 1));
+  for (const auto& element : list_elements(header)) {
+    const auto& coding = element.value;
+    int q = weight(element);
     if (iequals(coding, "gzip") || iequals(coding, "x-gzip")) {
       gzip = std::max(gzip, q);
     } else if (iequals(coding, "zstd")) {

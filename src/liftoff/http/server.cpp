@@ -23,9 +23,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/url/parse.hpp>
 #include <cerrno>
-#include <ctime>
 #include <mutex>
-#include <random>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -34,8 +32,8 @@
 #include "liftoff/core/memory_guard.hpp"
 #include "liftoff/core/metrics.hpp"
 #include "liftoff/core/worker.hpp"
-#include "liftoff/http/compression.hpp"
 #include "liftoff/http/problem.hpp"
+#include "liftoff/http/wire.hpp"
 
 namespace liftoff::http {
 namespace {
@@ -44,72 +42,12 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t kMaxRequestIdLength = 200;
 
 // Per-route series, created when the server starts so the hot path only follows pointers.
 struct RouteMetrics {
   std::array<core::Counter*, 5> by_class{};  // 1xx..5xx
   core::Histogram* latency = nullptr;
 };
-
-bool valid_request_id(std::string_view id) {
-  if (id.empty() || id.size() > kMaxRequestIdLength) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
-           c == ':';
-  });
-}
-
-// "<16 hex random per thread><8 hex counter>": unique per process run with overwhelming
-// probability.
-std::string generate_request_id() {
-  thread_local const std::uint64_t prefix =
-      (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
-  thread_local std::uint32_t counter = 0;
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id(24, '0');
-  std::uint64_t p = prefix;
-  for (int i = 15; i >= 0; --i, p >>= 4) id[static_cast<std::size_t>(i)] = kHex[p & 0xF];
-  std::uint32_t c = ++counter;
-  for (int i = 23; i >= 16; --i, c >>= 4) id[static_cast<std::size_t>(i)] = kHex[c & 0xF];
-  return id;
-}
-
-// RFC 9110 Date header, formatted once per second per thread.
-std::string_view http_date() {
-  thread_local std::time_t cached_second = 0;
-  thread_local std::array<char, 64> buffer{};
-  thread_local std::size_t length = 0;
-  std::time_t now = std::time(nullptr);
-  if (now != cached_second) {
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    length = std::strftime(buffer.data(), buffer.size(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    cached_second = now;
-  }
-  return {buffer.data(), length};
-}
-
-// Maps a read error to the answer the client gets; nullopt: the client is gone, just close.
-std::optional<Error> classify_read_error(const beast::error_code& ec) {
-  if (ec == beast::error::timeout) {
-    return make_error(Errc::request_timeout, "the request was not received in time");
-  }
-  if (ec == beast_http::error::header_limit) {
-    return make_error(Errc::headers_too_large, "the request header block exceeds the limit");
-  }
-  if (ec == beast_http::error::body_limit) {
-    return make_error(Errc::payload_too_large, "the request body exceeds the limit");
-  }
-  if (ec.category() == beast_http::make_error_code(beast_http::error::bad_method).category()) {
-    if (ec == beast_http::error::end_of_stream) return std::nullopt;  // closed between requests
-    if (ec == beast_http::error::partial_message) {
-      return make_error(Errc::bad_request, "the connection closed before the request was complete");
-    }
-    return make_error(Errc::bad_request, "malformed request: " + ec.message());
-  }
-  return std::nullopt;  // I/O errors: reset, eof, aborted by shutdown
-}
 
 }  // namespace
 
@@ -463,35 +401,10 @@ struct Server::Impl {
     auto res = problem_response(why, {});
     res.keep_alive(false);
     std::string bytes;
-    serialize(res, "", bytes);
+    serialize_response(res, "", bytes);
     co_await write_all(s, bytes, std::chrono::seconds(1));
     beast::error_code ec;
     s.socket.shutdown(tcp::socket::shutdown_both, ec);
-  }
-
-  // HTTP/1.1 serialization into one contiguous buffer: one send per response, no scatter machinery.
-  static void serialize(const Response& res, std::string_view request_id, std::string& out) {
-    out.clear();
-    out.reserve(256 + res.body().size());
-    out += res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-    out += std::to_string(res.result_int());
-    out += ' ';
-    out += res.reason();
-    out += "\r\n";
-    for (const auto& field : res) {
-      out += field.name_string();
-      out += ": ";
-      out += field.value();
-      out += "\r\n";
-    }
-    out += "Date: ";
-    out += http_date();
-    if (!request_id.empty()) {
-      out += "\r\nX-Request-Id: ";
-      out += request_id;
-    }
-    out += "\r\n\r\n";
-    out += res.body();
   }
 
   // `client`: the address this connection counts against max_connections_per_client (empty: none).
@@ -550,37 +463,6 @@ struct Server::Impl {
     }
   }
 
-  // Unless the handler chose: a GET answer may be kept by the client but not shared (it depends on
-  // the Authorization header) and is revalidated before reuse (its ETag makes that a 304); any
-  // other answer, such as the tokens and keys that sign-up, login and key creation return, is never
-  // stored.
-  static void set_cache_control(const Request& req, Response& res) {
-    if (res.find(beast_http::field::cache_control) != res.end()) return;
-    bool read = req.method() == Verb::get || req.method() == Verb::head;
-    res.set(beast_http::field::cache_control, read ? "private, no-cache" : "no-store");
-  }
-
-  // Compresses a body worth it (kMinCompressedBytes, a compressible type) for a client that
-  // accepts gzip or zstd, and says that the answer varies with Accept-Encoding. Not an answer with
-  // a strong ETag (a record's version): a strong validator names one exact representation
-  // (RFC 9110 8.8.1), and clients send it back in If-Match as it is.
-  static void compress_response(const Request& req, Response& res) {
-    if (res.body().size() < kMinCompressedBytes ||
-        !compressible(res[beast_http::field::content_type]) ||
-        res.find(beast_http::field::content_encoding) != res.end())
-      return;
-    auto etag = res[beast_http::field::etag];
-    if (!etag.empty() && !etag.starts_with("W/")) return;
-    res.set(beast_http::field::vary, "Accept-Encoding");
-    auto encoding = choose_encoding(req[beast_http::field::accept_encoding]);
-    if (encoding == Encoding::identity) return;
-    auto packed = compress(encoding, res.body());
-    if (!packed || packed->size() >= res.body().size()) return;
-    res.body() = std::move(*packed);
-    res.set(beast_http::field::content_encoding, to_string(encoding));
-    res.prepare_payload();
-  }
-
   // Reads, handles and answers one request. Returns whether the connection stays open. A separate
   // coroutine, so the parser, request and response exist only while a request is in progress.
   asio::awaitable<bool> serve_one(Session& s, beast::flat_buffer& buffer, const bool& draining) {
@@ -610,7 +492,7 @@ struct Server::Impl {
       protocol_errors.inc();
       auto res = problem_response(*error, {});
       res.keep_alive(false);
-      serialize(res, "", out);
+      serialize_response(res, "", out);
       co_await write_all(s, out, std::chrono::seconds(1));
       log_access("-", beast_http::to_string(parser.get().method()), "unparsed", res.result_int(),
                  std::chrono::nanoseconds(0), 0, out.size(), s.remote);
@@ -626,7 +508,7 @@ struct Server::Impl {
     StreamBody stream_body;
     auto res = co_await dispatch(req, started, client, route, request_id, stream_body);
     in_flight.add(-1);
-    set_cache_control(req, res);
+    set_default_cache_control(req, res);
     if (!stream_body) compress_response(req, res);
 
     bool keep_alive = req.keep_alive() && !draining;
@@ -646,7 +528,7 @@ struct Server::Impl {
     // finds it in http_streams_open (e2e AStreamEndsWhenItsClientGoesAwayNotAtTheNextHeartbeat
     // once read 0 there, when counting began after the write completed).
     if (streaming) open_streams.add(1);
-    serialize(res, request_id, out);
+    serialize_response(res, request_id, out);
     bool written = co_await write_all(s, out, options.request_timeout);
     if (streaming && !written) open_streams.add(-1);
     auto elapsed = Clock::now() - started;
