@@ -64,7 +64,7 @@ void add_identity_routes(http::Router& router, identity::IdentityService& servic
               });
 
   routes.user(http::Verb::get, "/v1/me",
-              [&service](http::RequestContext& /*ctx*/, const SignedIn& who) -> Answer {
+              [](http::RequestContext& /*ctx*/, const SignedIn& who) -> Answer {
                 json::object body = user_json(who.principal.user);
                 json::array memberships;
                 for (const auto& m : who.principal.memberships) {

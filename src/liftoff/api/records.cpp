@@ -118,7 +118,7 @@ Result<std::vector<records::BatchOperation>> batch_operations(const json::object
   for (std::size_t i = 0; i < items.size(); ++i) {
     std::string at = "operations[" + std::to_string(i) + "]";
     auto problem_at = [&](const std::string& member, const std::string& message) {
-      invalid.fields.push_back({member.empty() ? at : at + "." + member, message});
+      invalid.fields.push_back({member.empty() ? at : at + '.' + member, message});
     };
     if (!items[i].is_object()) {
       problem_at("", "must be an object");
@@ -349,7 +349,9 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
         co_return record_response(status::ok, *record);
       });
 
-  for (auto [verb, merge] : {std::pair{http::Verb::patch, true}, {http::Verb::put, false}}) {
+  for (auto [verb, is_merge] : {std::pair{http::Verb::patch, true}, {http::Verb::put, false}}) {
+    bool merge =
+        is_merge;  // a structured binding cannot be captured before C++20's P1091 (clang 14)
     routes.org(
         verb, one_record, Action::records_write,
         [&, limits, merge](http::RequestContext& ctx, const Authorized& who) -> Answer {

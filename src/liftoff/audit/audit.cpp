@@ -90,16 +90,14 @@ constexpr Statement kEntriesAfter{
     "ORDER BY a.seq LIMIT $2) e"};
 #undef LIFTOFF_ENTRY_COLUMNS
 
-std::vector<Entry> entries_from(const db::Rows& rows) {
-  std::vector<Entry> out;
-  out.reserve(static_cast<std::size_t>(rows.size()));
-  for (int i = 0; i < rows.size(); ++i) {
-    auto row = rows[i];
-    out.push_back({row.get<db::Uuid>(0), row.get<std::int64_t>(1), row.get<db::Timestamp>(2),
-                   row.get<std::string>(3), row.get<std::string>(4),
-                   row.get<std::optional<std::string>>(5), row.get<std::optional<std::string>>(6)});
-  }
-  return out;
+Entry entry_from(const db::Row& row) {
+  return {row.get<db::Uuid>(0),
+          row.get<std::int64_t>(1),
+          row.get<db::Timestamp>(2),
+          row.get<std::string>(3),
+          row.get<std::string>(4),
+          row.get<std::optional<std::string>>(5),
+          row.get<std::optional<std::string>>(6)};
 }
 
 Event event_from(const db::Row& row) {
@@ -179,10 +177,7 @@ asio::awaitable<Result<std::vector<Event>>> list(db::Database& database, const d
   params.add(static_cast<std::int64_t>(filter.limit));
   auto rows = co_await database.query(db::Intent::read_your_writes, scope, kList, params);
   if (!rows) co_return rows.error();
-  std::vector<Event> events;
-  events.reserve(static_cast<std::size_t>(rows->size()));
-  for (int i = 0; i < rows->size(); ++i) events.push_back(event_from((*rows)[i]));
-  co_return events;
+  co_return db::decode_all(*rows, event_from);
 }
 
 asio::awaitable<Result<std::optional<std::int64_t>>> continuation(db::Database& database,
@@ -310,7 +305,7 @@ asio::awaitable<Result<std::vector<Entry>>> entries(db::Database& database, cons
   Params params(scope.org(), after, until, limit);
   auto rows = co_await database.query(db::Intent::read_your_writes, scope, kEntries, params);
   if (!rows) co_return rows.error();
-  co_return entries_from(*rows);
+  co_return db::decode_all(*rows, entry_from);
 }
 
 asio::awaitable<Result<std::vector<Entry>>> entries_after(db::Database& database,
@@ -323,7 +318,7 @@ asio::awaitable<Result<std::vector<Entry>>> entries_after(db::Database& database
   Params params(db::Json{json::serialize(request)}, per_org);
   auto rows = co_await database.query(db::Intent::read_your_writes, scope, kEntriesAfter, params);
   if (!rows) co_return rows.error();
-  co_return entries_from(*rows);
+  co_return db::decode_all(*rows, entry_from);
 }
 
 }  // namespace liftoff::audit

@@ -73,6 +73,7 @@ bool port_free(std::uint16_t port) {
 int run_program(const std::vector<std::string>& argv, bool drop_root) {
   auto user = drop_root ? postgres_user() : std::nullopt;
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = ::fork();

@@ -59,7 +59,8 @@ asio::awaitable<Result<std::map<int, Applied>>> read_applied(Connection& conn, D
 Result<void> check_compatible(const std::map<int, Applied>& applied,
                               const std::vector<Migration>& migrations) {
   int known = migrations.empty() ? 0 : migrations.back().version;
-  for (const auto& [version, a] : applied) {
+  for (const auto& [applied_version, a] : applied) {
+    int version = applied_version;  // captured below: clang 14 cannot capture a structured binding
     if (version > known) {
       return make_error(Errc::conflict, "the database schema is at version " +
                                             std::to_string(applied.rbegin()->first) +

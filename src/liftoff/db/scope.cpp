@@ -34,7 +34,7 @@ const Uuid& Scope::org() const {
 }
 
 Scope Scope::background(Tenant tenant, std::chrono::milliseconds budget) {
-  return Scope{std::move(tenant), deadline_after(budget), Actor{"system", {}, {}, {}, {}}};
+  return Scope{tenant, deadline_after(budget), Actor{"system", {}, {}, {}, {}}};
 }
 
 }  // namespace liftoff::db

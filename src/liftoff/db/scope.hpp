@@ -72,7 +72,7 @@ struct Scope {
   // plane before it acts for an org, or the reverse).
   [[nodiscard]] Scope for_tenant(Tenant other) const {
     Scope scope = *this;
-    scope.tenant = std::move(other);
+    scope.tenant = other;
     return scope;
   }
   [[nodiscard]] Scope control() const { return for_tenant(Tenant::control()); }

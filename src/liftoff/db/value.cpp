@@ -324,6 +324,7 @@ T Row::get(int column) const {
   return Decoder<T>::get(rows_->native(), index_, column);
 }
 
+// NOLINTBEGIN(bugprone-macro-parentheses): T is a type
 #define LIFTOFF_DB_DECODABLE(T)      \
   template T Row::get<T>(int) const; \
   template std::optional<T> Row::get<std::optional<T>>(int) const;
@@ -337,5 +338,6 @@ LIFTOFF_DB_DECODABLE(Timestamp)
 LIFTOFF_DB_DECODABLE(Json)
 LIFTOFF_DB_DECODABLE(Uuid)
 #undef LIFTOFF_DB_DECODABLE
+// NOLINTEND(bugprone-macro-parentheses)
 
 }  // namespace liftoff::db

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 struct pg_result;
@@ -177,5 +178,14 @@ class Rows {
  private:
   pg_result* result_ = nullptr;
 };
+
+// Every row of `rows`, in order, as `decode` makes it of each.
+template <class Decode>
+[[nodiscard]] auto decode_all(const Rows& rows, Decode decode) {
+  std::vector<std::invoke_result_t<Decode&, Row>> out;
+  out.reserve(static_cast<std::size_t>(rows.size()));
+  for (int i = 0; i < rows.size(); ++i) out.push_back(decode(rows[i]));
+  return out;
+}
 
 }  // namespace liftoff::db

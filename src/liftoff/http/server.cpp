@@ -737,7 +737,7 @@ std::uint16_t Server::port() const {
   return impl_->bound_port;
 }
 
-std::size_t Server::run(WorkerHook on_start, WorkerHook on_stop) {
+std::size_t Server::run(const WorkerHook& on_start, const WorkerHook& on_stop) {
   return impl_->run(on_start, on_stop);
 }
 

@@ -71,7 +71,7 @@ class Server {
 
   // Serves until stop() (or a signal) and the drain finish. Returns the number of connections that
   // had to be cut at the shutdown deadline.
-  std::size_t run(WorkerHook on_start = {}, WorkerHook on_stop = {});
+  std::size_t run(const WorkerHook& on_start = {}, const WorkerHook& on_stop = {});
   void stop();
 
  private:

@@ -22,12 +22,12 @@ bool valid_request_id(std::string_view id) {
 }
 
 std::string generate_request_id() {
-  thread_local const std::uint64_t prefix =
+  thread_local const std::uint64_t kPrefix =
       (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
   thread_local std::uint32_t counter = 0;
   static constexpr char kHex[] = "0123456789abcdef";
   std::string id(24, '0');
-  std::uint64_t p = prefix;
+  std::uint64_t p = kPrefix;
   for (int i = 15; i >= 0; --i, p >>= 4) id[static_cast<std::size_t>(i)] = kHex[p & 0xF];
   std::uint32_t c = ++counter;
   for (int i = 23; i >= 16; --i, c >>= 4) id[static_cast<std::size_t>(i)] = kHex[c & 0xF];

@@ -176,12 +176,8 @@ asio::awaitable<Result<std::vector<Org>>> OrgStore::orgs_of(const db::Scope& sco
   Params params(user_id);
   auto rows = co_await db_.query(Intent::read_your_writes, scope, kListOrgs, params);
   if (!rows) co_return rows.error();
-  std::vector<Org> orgs;
-  for (int i = 0; i < rows->size(); ++i) {
-    auto row = (*rows)[i];
-    orgs.push_back(org_from(row, role_from(row, 4)));
-  }
-  co_return orgs;
+  co_return db::decode_all(*rows,
+                           [](const db::Row& row) { return org_from(row, role_from(row, 4)); });
 }
 
 asio::awaitable<Result<std::optional<Org>>> OrgStore::org(const db::Scope& scope,
@@ -260,9 +256,7 @@ asio::awaitable<Result<std::vector<db::Uuid>>> OrgStore::notify_members(db::Tran
   Params params(org_id);
   auto rows = co_await tx.query(kNotifyMembers, params);
   if (!rows) co_return rows.error();
-  std::vector<db::Uuid> members;
-  for (int i = 0; i < rows->size(); ++i) members.push_back((*rows)[i].get<db::Uuid>(0));
-  co_return members;
+  co_return db::decode_all(*rows, [](const db::Row& row) { return row.get<db::Uuid>(0); });
 }
 
 asio::awaitable<Result<void>> OrgStore::add_member(db::Transaction& tx, const db::Uuid& org_id,
@@ -279,9 +273,7 @@ asio::awaitable<Result<std::vector<Member>>> OrgStore::members(const db::Scope& 
   Params params(org_id, after, static_cast<std::int64_t>(limit));
   auto rows = co_await db_.query(Intent::read_your_writes, scope, kMembers, params);
   if (!rows) co_return rows.error();
-  std::vector<Member> members;
-  for (int i = 0; i < rows->size(); ++i) members.push_back(member_from((*rows)[i]));
-  co_return members;
+  co_return db::decode_all(*rows, member_from);
 }
 
 asio::awaitable<Result<std::optional<Member>>> OrgStore::lock_member(db::Transaction& tx,
@@ -350,9 +342,7 @@ asio::awaitable<Result<std::vector<Invitation>>> OrgStore::pending_invitations(
   Params params(org_id);
   auto rows = co_await db_.query(Intent::read_your_writes, scope, kPendingInvitations, params);
   if (!rows) co_return rows.error();
-  std::vector<Invitation> out;
-  for (int i = 0; i < rows->size(); ++i) out.push_back(invitation_from((*rows)[i]));
-  co_return out;
+  co_return db::decode_all(*rows, invitation_from);
 }
 
 asio::awaitable<Result<std::optional<std::pair<std::string, Role>>>> OrgStore::revoke_invitation(
@@ -407,18 +397,15 @@ asio::awaitable<Result<std::vector<ApiKey>>> OrgStore::api_keys(const db::Scope&
   Params params(org_id);
   auto rows = co_await db_.query(Intent::read_your_writes, scope, kApiKeys, params);
   if (!rows) co_return rows.error();
-  std::vector<ApiKey> keys;
-  for (int i = 0; i < rows->size(); ++i) {
-    auto row = (*rows)[i];
-    keys.push_back({row.get<db::Uuid>(0),
-                    row.get<std::string>(1),
-                    role_from(row, 2),
-                    row.get<db::Uuid>(3),
-                    row.get<db::Timestamp>(4),
-                    row.get<std::optional<db::Timestamp>>(5),
-                    {}});
-  }
-  co_return keys;
+  co_return db::decode_all(*rows, [](const db::Row& row) {
+    return ApiKey{row.get<db::Uuid>(0),
+                  row.get<std::string>(1),
+                  role_from(row, 2),
+                  row.get<db::Uuid>(3),
+                  row.get<db::Timestamp>(4),
+                  row.get<std::optional<db::Timestamp>>(5),
+                  {}};
+  });
 }
 
 asio::awaitable<Result<std::optional<std::pair<std::string, Role>>>> OrgStore::revoke_api_key(

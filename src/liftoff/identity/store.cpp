@@ -128,8 +128,7 @@ asio::awaitable<Result<std::vector<db::Uuid>>> IdentityStore::change_password(
   Params others(user_id, keep_session_id);
   auto revoked = co_await tx->query(kRevokeOtherSessions, others);
   if (!revoked) co_return revoked.error();
-  std::vector<db::Uuid> ids;
-  for (int i = 0; i < revoked->size(); ++i) ids.push_back((*revoked)[i].get<db::Uuid>(0));
+  auto ids = db::decode_all(*revoked, [](const db::Row& row) { return row.get<db::Uuid>(0); });
   auto committed = co_await tx->commit();
   if (!committed) co_return committed.error();
   co_return ids;
@@ -237,9 +236,7 @@ asio::awaitable<Result<std::vector<SessionRecord>>> IdentityStore::live_sessions
   Params params(user_id);
   auto rows = co_await db_.query(Intent::read_your_writes, scope, kLiveSessions, params);
   if (!rows) co_return rows.error();
-  std::vector<SessionRecord> out;
-  for (int i = 0; i < rows->size(); ++i) out.push_back(session_from((*rows)[i]));
-  co_return out;
+  co_return db::decode_all(*rows, session_from);
 }
 
 }  // namespace liftoff::identity

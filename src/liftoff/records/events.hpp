@@ -127,7 +127,7 @@ struct EventHubOptions {
 class EventHub {
  public:
   EventHub(db::Database& database, db::ConnectOptions listen, EventHubOptions options)
-      : db_(database), listen_(std::move(listen)), options_(options) {}
+      : db_(database), listen_(std::move(listen)), options_(std::move(options)) {}
 
   [[nodiscard]] const EventHubOptions& options() const { return options_; }
 

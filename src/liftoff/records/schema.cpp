@@ -82,7 +82,9 @@ Result<std::string> index_slot(FieldType t, std::set<std::string>& taken) {
 
 // Checks one value against its field; returns the value to store or why not.
 Result<json::value> check_value(const Field& f, const json::value& v) {
-  auto bad = [](std::string message) { return make_error(Errc::validation_failed, message); };
+  auto bad = [](std::string message) {
+    return make_error(Errc::validation_failed, std::move(message));
+  };
   switch (f.type) {
     case FieldType::text:
       if (!v.is_string()) return bad("must be a string");
@@ -190,7 +192,7 @@ Result<Schema> Schema::extend(const json::value& input, const SchemaLimits& limi
   bool adding = !fields_.empty() || path != "fields";
   for (std::size_t i = 0; i < items.size(); ++i) {
     std::string at = list + "[" + std::to_string(i) + "]";
-    auto problem = [&](std::string_view member, std::string message) {
+    auto problem = [&](std::string_view member, const std::string& message) {
       invalid.fields.push_back({member.empty() ? at : at + "." + std::string(member), message});
     };
     if (!items[i].is_object()) {

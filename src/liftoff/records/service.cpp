@@ -20,9 +20,6 @@
 namespace liftoff::records {
 namespace asio = boost::asio;
 namespace json = boost::json;
-using db::Intent;
-using db::Params;
-using db::Statement;
 
 namespace {
 Error no_collection() {

@@ -222,9 +222,7 @@ asio::awaitable<Result<std::vector<Collection>>> RecordStore::collections(const 
   Params params(scope.org());
   auto rows = co_await db_.query(Intent::read_your_writes, scope, kCollections, params);
   if (!rows) co_return rows.error();
-  std::vector<Collection> out;
-  for (int i = 0; i < rows->size(); ++i) out.push_back(collection_from((*rows)[i]));
-  co_return out;
+  co_return db::decode_all(*rows, collection_from);
 }
 
 asio::awaitable<Result<std::optional<Collection>>> RecordStore::collection(const db::Scope& scope,
@@ -331,9 +329,7 @@ asio::awaitable<Result<std::vector<Record>>> RecordStore::outdated_records(
   Params page(collection_id, layout, after, limit);
   auto rows = co_await tx.query(kOutdatedRecords, page);
   if (!rows) co_return rows.error();
-  std::vector<Record> records;
-  for (int i = 0; i < rows->size(); ++i) records.push_back(record_from((*rows)[i]));
-  co_return records;
+  co_return db::decode_all(*rows, record_from);
 }
 
 asio::awaitable<Result<bool>> RecordStore::insert_record(db::Transaction& tx,
@@ -464,7 +460,7 @@ asio::awaitable<Result<RecordStore::Related>> RecordStore::related(const db::Sco
   auto rows = co_await db_.query(Intent::read_your_writes, scope, statement, params);
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return out;
-  for (int i = 0; i < rows->size(); ++i) out.records.push_back(record_from((*rows)[i]));
+  out.records = db::decode_all(*rows, record_from);
   out.collection_layout = rows->front().get<std::int32_t>(6);
   auto last = (*rows)[rows->size() - 1];
   out.bytes = static_cast<std::size_t>(last.get<std::int64_t>(9));
@@ -494,6 +490,7 @@ asio::awaitable<Result<RecordStore::Listed>> RecordStore::list(const db::Scope& 
     out.records.push_back(record_from(row));
     out.bytes += out.records.back().data.size();
     std::vector<std::optional<std::string>> values;
+    values.reserve(compiled.sort_columns);
     for (int c = 0; c < sort_columns; ++c)
       values.push_back(row.get<std::optional<std::string>>(6 + c));
     out.sort_values.push_back(std::move(values));
