@@ -104,6 +104,13 @@ asio::awaitable<std::vector<Result<Rows>>> Transaction::run(std::span<const Quer
   co_return results;
 }
 
+asio::awaitable<Result<void>> Transaction::execute(const Statement& statement,
+                                                   const Params& params) {
+  auto rows = co_await query(statement, params);
+  if (!rows) co_return rows.error();
+  co_return Result<void>{};
+}
+
 asio::awaitable<Result<Rows>> Transaction::query(const Statement& statement, const Params& params) {
   if (!open_) co_return make_error(Errc::internal, "transaction already ended");
   if (!unsent_begin_) {

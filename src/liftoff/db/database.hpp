@@ -62,6 +62,9 @@ class Transaction {
 
   [[nodiscard]] boost::asio::awaitable<Result<Rows>> query(const Statement& statement,
                                                            const Params& params);
+  // query() for a statement whose rows do not matter, only whether it worked.
+  [[nodiscard]] boost::asio::awaitable<Result<void>> execute(const Statement& statement,
+                                                             const Params& params);
   [[nodiscard]] boost::asio::awaitable<std::vector<Result<Rows>>> pipeline(
       std::span<const Query> queries);
   [[nodiscard]] boost::asio::awaitable<Result<void>> commit();

@@ -148,14 +148,6 @@ Invitation invitation_from(const db::Row& row) {
       row.get<db::Uuid>(4), row.get<db::Timestamp>(5), row.get<db::Timestamp>(6), {}};
 }
 
-// Runs a statement whose rows do not matter.
-asio::awaitable<Result<void>> run(db::Transaction& tx, const Statement& statement,
-                                  const Params& params) {
-  auto rows = co_await tx.query(statement, params);
-  if (!rows) co_return rows.error();
-  co_return Result<void>{};
-}
-
 std::optional<std::pair<std::string, Role>> name_and_role(const db::Rows& rows) {
   if (rows.empty()) return std::nullopt;
   return std::pair{rows.front().get<std::string>(0), role_from(rows.front(), 1)};
@@ -240,15 +232,15 @@ asio::awaitable<Result<std::optional<std::pair<db::Uuid, std::string>>>> OrgStor
 }
 
 asio::awaitable<Result<void>> OrgStore::purge(db::Transaction& tx, const db::Uuid& org_id) {
-  auto longer = co_await run(tx, kSetPurgeTimeout, Params::none());
+  auto longer = co_await tx.execute(kSetPurgeTimeout, Params::none());
   if (!longer) co_return longer.error();
   Params params(org_id);
-  co_return co_await run(tx, kPurge, params);
+  co_return co_await tx.execute(kPurge, params);
 }
 
 asio::awaitable<Result<void>> OrgStore::notify(db::Transaction& tx, const std::string& payload) {
   Params params(payload);
-  co_return co_await run(tx, kNotify, params);
+  co_return co_await tx.execute(kNotify, params);
 }
 
 asio::awaitable<Result<std::vector<db::Uuid>>> OrgStore::notify_members(db::Transaction& tx,
@@ -263,7 +255,7 @@ asio::awaitable<Result<void>> OrgStore::add_member(db::Transaction& tx, const db
                                                    const db::Uuid& user_id, Role role) {
   std::string role_text(to_string(role));
   Params params(org_id, user_id, role_text);
-  co_return co_await run(tx, kInsertMembership, params);
+  co_return co_await tx.execute(kInsertMembership, params);
 }
 
 asio::awaitable<Result<std::vector<Member>>> OrgStore::members(const db::Scope& scope,
@@ -298,13 +290,13 @@ asio::awaitable<Result<void>> OrgStore::set_role(db::Transaction& tx, const db::
                                                  const db::Uuid& user_id, Role role) {
   std::string role_text(to_string(role));
   Params params(org_id, user_id, role_text);
-  co_return co_await run(tx, kSetRole, params);
+  co_return co_await tx.execute(kSetRole, params);
 }
 
 asio::awaitable<Result<void>> OrgStore::delete_member(db::Transaction& tx, const db::Uuid& org_id,
                                                       const db::Uuid& user_id) {
   Params params(org_id, user_id);
-  co_return co_await run(tx, kDeleteMember, params);
+  co_return co_await tx.execute(kDeleteMember, params);
 }
 
 asio::awaitable<Result<bool>> OrgStore::has_member_email(db::Transaction& tx,
@@ -320,7 +312,7 @@ asio::awaitable<Result<void>> OrgStore::close_expired_invitations(db::Transactio
                                                                   const db::Uuid& org_id,
                                                                   const std::string& email) {
   Params params(org_id, email);
-  co_return co_await run(tx, kCloseExpiredInvitations, params);
+  co_return co_await tx.execute(kCloseExpiredInvitations, params);
 }
 
 asio::awaitable<Result<void>> OrgStore::insert_invitation(db::Transaction& tx,
@@ -377,7 +369,7 @@ asio::awaitable<Result<void>> OrgStore::mark_accepted(db::Transaction& tx,
                                                       const db::Uuid& invitation_id,
                                                       const db::Uuid& user_id) {
   Params params(invitation_id, user_id);
-  co_return co_await run(tx, kAcceptInvitation, params);
+  co_return co_await tx.execute(kAcceptInvitation, params);
 }
 
 asio::awaitable<Result<void>> OrgStore::insert_api_key(db::Transaction& tx, const db::Uuid& org_id,

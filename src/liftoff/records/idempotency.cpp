@@ -60,9 +60,7 @@ asio::awaitable<Result<void>> store_idempotent_response(db::Transaction& tx, con
                                                         const Idempotency& idempotency,
                                                         const StoredResponse& response) {
   Params store(org_id, idempotency.key, static_cast<std::int32_t>(response.status), response.body);
-  auto stored = co_await tx.query(kStoreIdempotentResponse, store);
-  if (!stored) co_return stored.error();
-  co_return Result<void>{};
+  co_return co_await tx.execute(kStoreIdempotentResponse, store);
 }
 
 asio::awaitable<Result<std::int64_t>> expire_idempotency_keys(db::Database& database,

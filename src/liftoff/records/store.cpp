@@ -290,9 +290,7 @@ asio::awaitable<Result<std::optional<db::Uuid>>> RecordStore::delete_collection(
 asio::awaitable<Result<void>> RecordStore::schedule_rewrite(db::Transaction& tx,
                                                             const Collection& collection) {
   Params params(collection.id, collection.schema.evolution().layout);
-  auto scheduled = co_await tx.query(kScheduleRewrite, params);
-  if (!scheduled) co_return scheduled.error();
-  co_return Result<void>{};
+  co_return co_await tx.execute(kScheduleRewrite, params);
 }
 
 asio::awaitable<Result<std::optional<RecordStore::RewriteClaim>>> RecordStore::claim_rewrite(
@@ -310,17 +308,13 @@ asio::awaitable<Result<void>> RecordStore::advance_rewrite(db::Transaction& tx,
                                                            std::int32_t layout,
                                                            const std::optional<db::Uuid>& after) {
   Params params(collection_id, layout, after);
-  auto advanced = co_await tx.query(kAdvanceRewrite, params);
-  if (!advanced) co_return advanced.error();
-  co_return Result<void>{};
+  co_return co_await tx.execute(kAdvanceRewrite, params);
 }
 
 asio::awaitable<Result<void>> RecordStore::finish_rewrite(db::Transaction& tx,
                                                           const db::Uuid& collection_id) {
   Params params(collection_id);
-  auto finished = co_await tx.query(kFinishRewrite, params);
-  if (!finished) co_return finished.error();
-  co_return Result<void>{};
+  co_return co_await tx.execute(kFinishRewrite, params);
 }
 
 asio::awaitable<Result<std::vector<Record>>> RecordStore::outdated_records(
@@ -379,9 +373,7 @@ asio::awaitable<Result<void>> RecordStore::rewrite_record(db::Transaction& tx,
   params.add(search_text(schema, data));
   params.add(record.layout);
   params.add(static_cast<std::int32_t>(record.data.size()));
-  auto rewritten = co_await tx.query(kRewriteRecord, params);
-  if (!rewritten) co_return rewritten.error();
-  co_return Result<void>{};
+  co_return co_await tx.execute(kRewriteRecord, params);
 }
 
 asio::awaitable<Result<std::optional<Record>>> RecordStore::lock_record(
