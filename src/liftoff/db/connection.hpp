@@ -141,6 +141,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   [[nodiscard]] Error broken_error(std::string_view what);
   void request_cancel();
   void force_close();
+  // Wakes a coroutine waiting on the socket (it waits again, for what it then needs).
+  void interrupt_socket_wait();
 
   struct Submission;
   void flush_submissions();
