@@ -72,7 +72,6 @@ Result<records::CountMode> count_param(const http::QueryParams& query) {
       Errc::bad_request, "invalid query parameter", {{"count", "must be none, exact or estimate"}}};
 }
 
-// ?fields=a,b: only those data fields in each record (400 for a field the schema lacks).
 Result<std::optional<records::Idempotency>> idempotency(const http::RequestContext& ctx) {
   auto key = ctx.request["Idempotency-Key"];
   if (key.empty()) return std::optional<records::Idempotency>{};
