@@ -302,15 +302,11 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
         if (!limit) co_return limit.error();
         auto count = count_param(*query);
         if (!count) co_return count.error();
-        auto text = [&](const char* name) {
-          auto it = query->find(name);
-          return it == query->end() ? std::nullopt : std::optional<std::string>(it->second);
-        };
         records::ListQuery list{
-            text("filter"),
-            text("sort"),
-            text("q"),
-            text("cursor"),
+            http::text_param(*query, "filter"),
+            http::text_param(*query, "sort"),
+            http::text_param(*query, "q"),
+            http::text_param(*query, "cursor"),
             *limit,
             *count,
             http::list_param(*query, "expand").value_or(std::vector<std::string>{}),

@@ -56,6 +56,12 @@ Result<std::int32_t> int_param(const QueryParams& query, std::string_view name,
   return value;
 }
 
+std::optional<std::string> text_param(const QueryParams& query, std::string_view name) {
+  auto it = query.find(name);
+  if (it == query.end()) return std::nullopt;
+  return it->second;
+}
+
 std::optional<std::vector<std::string>> list_param(const QueryParams& query,
                                                    std::string_view name) {
   auto it = query.find(name);

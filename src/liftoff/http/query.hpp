@@ -23,6 +23,10 @@ using QueryParams = std::map<std::string, std::string, std::less<>>;
                                              std::int32_t fallback, std::int32_t min,
                                              std::int32_t max);
 
+// A text parameter as given; nullopt when absent.
+[[nodiscard]] std::optional<std::string> text_param(const QueryParams& query,
+                                                    std::string_view name);
+
 // A comma-separated list parameter ("a,b,c"), item by item; nullopt when absent.
 [[nodiscard]] std::optional<std::vector<std::string>> list_param(const QueryParams& query,
                                                                  std::string_view name);

@@ -60,8 +60,8 @@ asio::awaitable<Result<Member>> OrgService::change_role(const db::Scope& scope,
   }
   auto updated = co_await store_.set_role(*tx, org_id, *user_id, role);
   if (!updated) co_return updated.error();
-  audit::Change change{"member.role_changed", "user", user_id->to_string(), role_text(member.role),
-                       role_text(role)};
+  audit::Change change{"member.role_changed", "user", user_id->to_string(), role_json(member.role),
+                       role_json(role)};
   auto notified = co_await store_.notify(*tx, user_payload(*user_id));
   if (!notified) co_return notified.error();
   auto event = co_await audit::append_and_commit(*tx, scope, change);
@@ -99,7 +99,7 @@ asio::awaitable<Result<void>> OrgService::remove_member(const db::Scope& scope,
   auto deleted = co_await store_.delete_member(*tx, org_id, *user_id);
   if (!deleted) co_return deleted.error();
   audit::Change change{leaving ? "member.left" : "member.removed", "user", user_id->to_string(),
-                       role_text(member.role), std::nullopt};
+                       role_json(member.role), std::nullopt};
   auto notified = co_await store_.notify(*tx, user_payload(*user_id));
   if (!notified) co_return notified.error();
   auto event = co_await audit::append_and_commit(*tx, scope, change);

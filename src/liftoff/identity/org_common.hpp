@@ -20,7 +20,7 @@ inline std::string object_text(const boost::json::object& object) {
   return boost::json::serialize(object);
 }
 
-inline std::string role_text(Role role) {
+inline std::string role_json(Role role) {  // {"role": "..."}
   return object_text({{"role", to_string(role)}});
 }
 

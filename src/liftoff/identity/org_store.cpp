@@ -118,12 +118,6 @@ constexpr Statement kRevokeApiKey{
     "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL "
     "RETURNING name, role"};
 
-Role role_from(const db::Row& row, int column) {
-  auto role = parse_role(row.get<std::string>(column));
-  if (!role) throw db::DecodeError("unknown role in the database");
-  return *role;
-}
-
 // An org from the columns id, name, created_at, updated_at (0-3), which every org query starts
 // with.
 Org org_from(const db::Row& row, Role role) {
@@ -253,8 +247,7 @@ asio::awaitable<Result<std::vector<db::Uuid>>> OrgStore::notify_members(db::Tran
 
 asio::awaitable<Result<void>> OrgStore::add_member(db::Transaction& tx, const db::Uuid& org_id,
                                                    const db::Uuid& user_id, Role role) {
-  std::string role_text(to_string(role));
-  Params params(org_id, user_id, role_text);
+  Params params(org_id, user_id, to_string(role));
   co_return co_await tx.execute(kInsertMembership, params);
 }
 
@@ -288,8 +281,7 @@ asio::awaitable<Result<std::int64_t>> OrgStore::owner_count(db::Transaction& tx,
 
 asio::awaitable<Result<void>> OrgStore::set_role(db::Transaction& tx, const db::Uuid& org_id,
                                                  const db::Uuid& user_id, Role role) {
-  std::string role_text(to_string(role));
-  Params params(org_id, user_id, role_text);
+  Params params(org_id, user_id, to_string(role));
   co_return co_await tx.execute(kSetRole, params);
 }
 
@@ -318,9 +310,11 @@ asio::awaitable<Result<void>> OrgStore::close_expired_invitations(db::Transactio
 asio::awaitable<Result<void>> OrgStore::insert_invitation(db::Transaction& tx,
                                                           Invitation& invitation,
                                                           const std::string& token_digest) {
-  std::string role_text(to_string(invitation.role));
   Params params;
-  params.add(invitation.id).add(invitation.org_id).add(invitation.email).add(role_text);
+  params.add(invitation.id)
+      .add(invitation.org_id)
+      .add(invitation.email)
+      .add(to_string(invitation.role));
   params.add(db::Bytes{token_digest}).add(invitation.invited_by);
   params.add(invitation.expires_at);
   auto rows = co_await tx.query(kInsertInvitation, params);
@@ -374,9 +368,8 @@ asio::awaitable<Result<void>> OrgStore::mark_accepted(db::Transaction& tx,
 
 asio::awaitable<Result<void>> OrgStore::insert_api_key(db::Transaction& tx, const db::Uuid& org_id,
                                                        ApiKey& key, const std::string& key_digest) {
-  std::string role_text(to_string(key.role));
   Params params;
-  params.add(key.id).add(org_id).add(key.name).add(role_text).add(db::Bytes{key_digest});
+  params.add(key.id).add(org_id).add(key.name).add(to_string(key.role)).add(db::Bytes{key_digest});
   params.add(key.created_by);
   auto rows = co_await tx.query(kInsertApiKey, params);
   if (!rows) co_return rows.error();

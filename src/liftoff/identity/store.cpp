@@ -82,6 +82,12 @@ SessionRecord session_from(const db::Row& row) {
 }
 }  // namespace
 
+Role role_from(const db::Row& row, int column) {
+  auto role = parse_role(row.get<std::string>(column));
+  if (!role) throw db::DecodeError("unknown role in the database");
+  return *role;
+}
+
 asio::awaitable<Result<User>> IdentityStore::create_user(const db::Scope& scope, const db::Uuid& id,
                                                          const std::string& email,
                                                          const std::string& name,
@@ -175,12 +181,11 @@ IdentityStore::api_key_by_digest(const db::Scope& scope, const std::string& dige
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return std::optional<LiveCredential>{};
   auto row = rows->front();
-  auto role = parse_role(row.get<std::string>(3));
-  if (!role) throw db::DecodeError("malformed api key role");
   LiveCredential live;
   live.principal.kind = Principal::Kind::api_key;
   live.principal.credential_id = row.get<db::Uuid>(0);
-  live.principal.memberships.push_back({row.get<db::Uuid>(1), row.get<std::string>(2), *role});
+  live.principal.memberships.push_back(
+      {row.get<db::Uuid>(1), row.get<std::string>(2), role_from(row, 3)});
   live.last_used_at = row.get<db::Timestamp>(4);
   live.expires_at = db::Timestamp::max();
   co_return live;

@@ -73,6 +73,9 @@ struct NewSession {
   std::string user_agent;
 };
 
+// A role column (its name) as a Role; db::DecodeError for a name this binary does not know.
+[[nodiscard]] Role role_from(const db::Row& row, int column);
+
 class IdentityStore {
  public:
   explicit IdentityStore(db::Database& database) : db_(database) {}

@@ -6,9 +6,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/value_from.hpp>
 #include <limits>
 #include <unordered_map>
 
@@ -786,22 +786,11 @@ asio::awaitable<Result<ListAnswer>> RecordService::list(const db::Scope& scope,
   }
   // The key names the query and the schema's layout (an answer made with another layout is
   // another one); JSON keeps its parts apart.
-  auto text = [](const std::optional<std::string>& v) {
-    return v ? json::value(*v) : json::value(nullptr);
-  };
-  json::array expand;
-  for (const auto& e : query.expand) expand.emplace_back(e);
-  json::value fields(nullptr);
-  if (query.fields) {
-    json::array some;
-    for (const auto& f : *query.fields) some.emplace_back(f);
-    fields = std::move(some);
-  }
   auto key = org_id.to_string() + '/' + collection.name + '/' +
              std::to_string(schema.evolution().layout) + '?' +
-             json::serialize(json::array{
-                 text(query.filter), text(query.sort), text(query.q), text(query.cursor),
-                 query.limit, static_cast<int>(query.count), std::move(expand), std::move(fields)});
+             json::serialize(json::value_from(
+                 std::forward_as_tuple(query.filter, query.sort, query.q, query.cursor, query.limit,
+                                       static_cast<int>(query.count), query.expand, query.fields)));
   ListAnswer answer{fmt::format("{}-{:016x}", state->org_state, std::hash<std::string>{}(key)),
                     std::nullopt};
   if (answer.version == known_version) co_return answer;

@@ -78,32 +78,36 @@ constexpr Statement kDeleteCollection{
     db::Plane::tenant, "records.delete_collection",
     "DELETE FROM collections WHERE org_id = $1 AND name = $2 RETURNING id"};
 
+// A record's stored form, $1..$16 of every record write (see stored_form()): the collection, id
+// and org ($1-$3), the data ($4), its slots ($5-$13), search words ($14), layout ($15) and size
+// ($16).
 #define LIFTOFF_SLOT_VALUES \
   "$5, $6, $7, $8::numeric, $9::numeric, $10::timestamptz, $11::timestamptz, $12, $13"
+#define LIFTOFF_STORED_FORM                                                 \
+  "data = $4, (t1, t2, t3, n1, n2, d1, d2, u1, u2) = (" LIFTOFF_SLOT_VALUES \
+  "), search = to_tsvector('simple', $14), layout = $15, data_bytes = $16"
 // Record writes hold their collection (FOR KEY SHARE: a schema change's FOR UPDATE waits for them)
-// only while its row is the version the schema was read from ($16 / $4); otherwise they find
+// only while its row is the version the schema was read from ($17 / $4); otherwise they find
 // nothing (see RecordService::create_record).
 constexpr Statement kInsertRecord{
     db::Plane::tenant, "records.insert",
     "INSERT INTO records (collection_id, id, org_id, data, t1, t2, t3, n1, n2, d1, d2, u1, u2, "
     "search, layout, data_bytes) SELECT $1, $2, $3, $4, " LIFTOFF_SLOT_VALUES
-    ", to_tsvector('simple', $14), $15, $17 FROM collections "
-    "WHERE id = $1 AND xmin::text::int8 = $16 FOR KEY SHARE "
+    ", to_tsvector('simple', $14), $15, $16 FROM collections "
+    "WHERE id = $1 AND xmin::text::int8 = $17 FOR KEY SHARE "
     "RETURNING version, created_at, updated_at"};
+// $17: the version the write replaces.
 constexpr Statement kUpdateRecord{
     db::Plane::tenant, "records.update",
-    "UPDATE records SET data = $4, version = version + 1, updated_at = now(), "
-    "(t1, t2, t3, n1, n2, d1, d2, u1, u2) = (" LIFTOFF_SLOT_VALUES
-    "), search = to_tsvector('simple', $15), layout = $16, data_bytes = $17 "
-    "WHERE collection_id = $1 AND id = $2 AND org_id = $3 AND version = $14 "
+    "UPDATE records SET " LIFTOFF_STORED_FORM
+    ", version = version + 1, updated_at = now() "
+    "WHERE collection_id = $1 AND id = $2 AND org_id = $3 AND version = $17 "
     "RETURNING version, created_at, updated_at"};
 // A rewrite to the current layout: the stored form changes, the record does not (same version).
 constexpr Statement kRewriteRecord{db::Plane::tenant, "records.rewrite",
-                                   "UPDATE records SET data = $4, "
-                                   "(t1, t2, t3, n1, n2, d1, d2, u1, u2) = (" LIFTOFF_SLOT_VALUES
-                                   "), search = to_tsvector('simple', $14), layout = $15, "
-                                   "data_bytes = $16 WHERE collection_id = $1 AND id = $2 AND "
-                                   "org_id = $3"};
+                                   "UPDATE records SET " LIFTOFF_STORED_FORM
+                                   " WHERE collection_id = $1 AND id = $2 AND org_id = $3"};
+#undef LIFTOFF_STORED_FORM
 #undef LIFTOFF_SLOT_VALUES
 constexpr Statement kGetRecord{
     db::Plane::tenant, "records.get",
@@ -195,6 +199,17 @@ std::string search_text(const Schema& schema, const json::object& data) {
   }
   cut_utf8(out, kMaxSearchTextBytes);
   return out;
+}
+
+// $1..$16 of a record write (LIFTOFF_STORED_FORM): `record` with its valid `data` at the layout it
+// names.
+Params stored_form(const Collection& collection, const Record& record, const json::object& data) {
+  Params params(collection.id, record.id, collection.org_id, db::Json{record.data});
+  add_slots(params, collection.schema, data);
+  params.add(search_text(collection.schema, data));
+  params.add(record.layout);
+  params.add(static_cast<std::int32_t>(record.data.size()));
+  return params;
 }
 
 }  // namespace
@@ -329,13 +344,8 @@ asio::awaitable<Result<std::vector<Record>>> RecordStore::outdated_records(
 asio::awaitable<Result<bool>> RecordStore::insert_record(db::Transaction& tx,
                                                          const Collection& collection,
                                                          Record& record, const json::object& data) {
-  const auto& schema = collection.schema;
-  Params params(collection.id, record.id, collection.org_id, db::Json{record.data});
-  add_slots(params, schema, data);
-  params.add(search_text(schema, data));
-  params.add(record.layout);
+  auto params = stored_form(collection, record, data);
   params.add(collection.row_version);
-  params.add(static_cast<std::int32_t>(record.data.size()));
   auto inserted = co_await tx.query(kInsertRecord, params);
   if (!inserted) co_return inserted.error();
   if (inserted->empty()) co_return false;
@@ -348,13 +358,8 @@ asio::awaitable<Result<bool>> RecordStore::insert_record(db::Transaction& tx,
 asio::awaitable<Result<bool>> RecordStore::update_record(db::Transaction& tx,
                                                          const Collection& collection,
                                                          Record& record, const json::object& data) {
-  const auto& schema = collection.schema;
-  Params params(collection.id, record.id, collection.org_id, db::Json{record.data});
-  add_slots(params, schema, data);
+  auto params = stored_form(collection, record, data);
   params.add(record.version);
-  params.add(search_text(schema, data));
-  params.add(record.layout);
-  params.add(static_cast<std::int32_t>(record.data.size()));
   auto updated = co_await tx.query(kUpdateRecord, params);
   if (!updated) co_return updated.error();
   if (updated->empty()) co_return false;
@@ -367,13 +372,7 @@ asio::awaitable<Result<void>> RecordStore::rewrite_record(db::Transaction& tx,
                                                           const Collection& collection,
                                                           const Record& record,
                                                           const json::object& data) {
-  const auto& schema = collection.schema;
-  Params params(collection.id, record.id, collection.org_id, db::Json{record.data});
-  add_slots(params, schema, data);
-  params.add(search_text(schema, data));
-  params.add(record.layout);
-  params.add(static_cast<std::int32_t>(record.data.size()));
-  co_return co_await tx.execute(kRewriteRecord, params);
+  co_return co_await tx.execute(kRewriteRecord, stored_form(collection, record, data));
 }
 
 asio::awaitable<Result<std::optional<Record>>> RecordStore::lock_record(
