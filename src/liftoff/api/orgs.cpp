@@ -8,6 +8,7 @@
 #include "liftoff/api/support.hpp"
 #include "liftoff/audit/audit.hpp"
 #include "liftoff/core/time.hpp"
+#include "liftoff/http/json_body.hpp"
 #include "liftoff/http/problem.hpp"
 #include "liftoff/http/query.hpp"
 #include "liftoff/identity/organizations.hpp"
@@ -163,6 +164,40 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
                auto org = co_await orgs.rename(who.scope, who.principal, (*fields)["name"]);
                if (!org) co_return org.error();
                co_return http::json_response(status::ok, org_json(*org));
+             });
+
+  auto origins_json = [](const std::vector<std::string>& origins) {
+    return json::object{{"origins", json::array(origins.begin(), origins.end())}};
+  };
+  routes.org(http::Verb::get, "/v1/orgs/{org}/cors-origins", Action::org_read,
+             [&, origins_json](http::RequestContext& /*ctx*/, const Authorized& who) -> Answer {
+               auto origins = co_await orgs.cors_origins(who.scope, who.access);
+               if (!origins) co_return origins.error();
+               co_return http::json_response(status::ok, origins_json(*origins));
+             });
+
+  routes.org(http::Verb::put, "/v1/orgs/{org}/cors-origins", Action::org_update,
+             [&, origins_json](http::RequestContext& ctx, const Authorized& who) -> Answer {
+               auto body = http::parse_json_body(ctx.request);
+               if (!body) co_return body.error();
+               const auto& object = body->as_object();
+               if (auto unknown = unknown_members(object, {"origins"})) co_return *unknown;
+               const auto* list = object.if_contains("origins");
+               std::vector<std::string> origins;
+               bool strings = list != nullptr && list->is_array();
+               for (std::size_t i = 0; strings && i < list->as_array().size(); ++i) {
+                 const auto& item = list->as_array()[i];
+                 strings = item.is_string();
+                 if (strings) origins.emplace_back(item.as_string());
+               }
+               if (!strings) {
+                 co_return Error{Errc::validation_failed,
+                                 "the body is invalid",
+                                 {{"origins", "must be an array of origins (strings)"}}};
+               }
+               auto set = co_await orgs.set_cors_origins(who.scope, who.principal, origins);
+               if (!set) co_return set.error();
+               co_return http::json_response(status::ok, origins_json(*set));
              });
 
   routes.org(http::Verb::delete_, "/v1/orgs/{org}", Action::org_delete,

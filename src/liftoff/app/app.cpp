@@ -26,6 +26,7 @@
 #include "liftoff/db/embedded_postgres.hpp"
 #include "liftoff/db/migrations.hpp"
 #include "liftoff/http/server.hpp"
+#include "liftoff/identity/org_origins.hpp"
 #include "liftoff/identity/organizations.hpp"
 #include "liftoff/identity/password_hasher.hpp"
 #include "liftoff/identity/revocation_listener.hpp"
@@ -265,8 +266,9 @@ int serve(const core::Config& config) {
                                        core::CacheMetrics::in(metrics, "session"));
   // No cache at all when its TTL is 0: every request then checks its credential in the database.
   identity::SessionCache* cache = config.session_cache_ttl.count() > 0 ? &session_cache : nullptr;
+  identity::OrgOrigins org_origins(identity::OrgStore(database), config.db_query_timeout);
   identity::SessionRevocationListener revocations(db::ConnectOptions{*url, {}, "liftoff-listener"},
-                                                  session_cache);
+                                                  session_cache, &org_origins);
   identity::IdentityService identity_service(
       identity_store, hasher,
       {std::chrono::duration_cast<std::chrono::seconds>(config.session_ttl),
@@ -335,6 +337,15 @@ int serve(const core::Config& config) {
   options.idle_timeout = config.idle_timeout;
   options.shutdown_timeout = config.shutdown_timeout;
   options.trusted_proxies = config.trusted_proxies;
+  options.cors.origins = config.cors_origins;
+  options.cors.max_age = std::chrono::duration_cast<std::chrono::seconds>(config.cors_max_age);
+  options.cors.allowed_by_route = [&org_origins](const http::Router::Params& params,
+                                                 std::string_view origin) {
+    for (const auto& [name, value] : params) {
+      if (name == "org") return org_origins.allows(value, origin);
+    }
+    return false;
+  };
   std::atomic<bool> stopping{false};
   options.on_drain = [&revocations, &event_hub, &stopping] {
     (void)core::notify_service_manager("STOPPING=1");
@@ -364,6 +375,7 @@ int serve(const core::Config& config) {
   // Each long-running task of the process, with its failure count.
   const BackgroundTask revocation_task(metrics, "session revocation listener"),
       events_task(metrics, "record event hub"), housekeeping_task(metrics, "housekeeping"),
+      origins_task(metrics, "organizations' CORS origins"),
       uses_task(metrics, "credential use recording"), rewrite_task(metrics, "record rewriting");
   auto spawned = [](const BackgroundTask& task) {
     return core::failure_handler(task.name, task.failures);
@@ -374,6 +386,7 @@ int serve(const core::Config& config) {
         if (worker == 0) {
           asio::co_spawn(io, revocations.run(), spawned(revocation_task));
           asio::co_spawn(io, event_hub.run(), spawned(events_task));
+          asio::co_spawn(io, org_origins.run(stopping), spawned(origins_task));
           asio::co_spawn(io,
                          housekeeping(housekeeping_task, org_service, record_service, stopping,
                                       config.org_purge_interval, config.db_query_timeout),

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <thread>
 
+#include "liftoff/core/origin.hpp"
+
 namespace liftoff::core {
 namespace {
 
@@ -95,6 +97,26 @@ std::string trim(std::string s) {
   s.erase(s.begin(), std::find_if(s.begin(), s.end(), not_space));
   s.erase(std::find_if(s.rbegin(), s.rend(), not_space).base(), s.end());
   return s;
+}
+
+// "a, b,c" -> {"a", "b", "c"}; "" -> {}.
+std::vector<std::string> comma_list(const std::string& text) {
+  std::vector<std::string> out;
+  if (trim(text).empty()) return out;
+  std::size_t pos = 0;
+  while (true) {
+    auto comma = text.find(',', pos);
+    out.push_back(
+        trim(text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos)));
+    if (comma == std::string::npos) return out;
+    pos = comma + 1;
+  }
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ",") + item;
+  return out.empty() ? std::string("none") : out;
 }
 
 std::vector<ConfigKey> make_keys() {
@@ -328,27 +350,43 @@ std::vector<ConfigKey> make_keys() {
       {"trusted_proxies",
        "comma-separated IP addresses of load balancers whose X-Forwarded-For is believed", false,
        [](Config& c, const std::string& v) -> std::optional<std::string> {
-         c.trusted_proxies.clear();
-         std::size_t pos = 0;
-         while (pos <= v.size() && !v.empty()) {
-           auto comma = v.find(',', pos);
-           auto item =
-               trim(v.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+         c.trusted_proxies = comma_list(v);
+         for (const auto& item : c.trusted_proxies) {
            if (item.empty() ||
                item.find_first_not_of("0123456789abcdefABCDEF.:") != std::string::npos) {
              return "expected IP addresses separated by commas";
            }
-           c.trusted_proxies.push_back(item);
-           if (comma == std::string::npos) break;
-           pos = comma + 1;
          }
          return std::nullopt;
        },
-       [](const Config& c) {
-         std::string out;
-         for (const auto& p : c.trusted_proxies) out += (out.empty() ? "" : ",") + p;
-         return out.empty() ? std::string("none") : out;
-       }});
+       [](const Config& c) { return joined(c.trusted_proxies); }});
+  keys.push_back(
+      {"cors_origins",
+       "comma-separated origins (scheme://host[:port]) whose pages may call the API from a "
+       "browser, on every route; * for any origin; each organization adds its own",
+       false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         c.cors_origins.clear();
+         auto items = comma_list(v);
+         if (items.size() == 1 && items.front() == "*") {
+           c.cors_origins = std::move(items);
+           return std::nullopt;
+         }
+         for (const auto& item : items) {
+           if (item == "*") return "* allows every origin: give it alone";
+           auto origin = canonical_origin(item);
+           if (!origin || *origin == "null") {
+             return "'" + item + "' is not an origin (scheme://host[:port], no path)";
+           }
+           c.cors_origins.push_back(std::move(*origin));
+         }
+         return std::nullopt;
+       },
+       [](const Config& c) { return joined(c.cors_origins); }});
+  keys.push_back(duration_key("cors_max_age",
+                              "how long a browser may reuse a CORS preflight's answer "
+                              "(Access-Control-Max-Age; Chromium caps it at 2h)",
+                              &Config::cors_max_age, 0ms, 24h));
   keys.push_back({"auto_migrate",
                   "apply pending migrations at start (default: true for the embedded database)",
                   false,

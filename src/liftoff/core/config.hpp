@@ -48,10 +48,12 @@ struct Config {
   milliseconds session_ttl{30LL * 24 * 3600 * 1000};
   milliseconds session_idle{7LL * 24 * 3600 * 1000};
   milliseconds session_cache_ttl{60'000};  // 0: every request checks the session in the database
-  std::size_t session_cache_entries = 100'000;  // checked sessions and API keys kept per process
-  milliseconds credential_use_flush{10'000};    // last-use times are written in batches this often
-  std::vector<std::string> trusted_proxies;     // peers whose X-Forwarded-For names the client
-  std::string database_role = "liftoff_app";    // SET ROLE for serving; empty: the connecting user
+  std::size_t session_cache_entries = 100'000;   // checked sessions and API keys kept per process
+  milliseconds credential_use_flush{10'000};     // last-use times are written in batches this often
+  std::vector<std::string> trusted_proxies;      // peers whose X-Forwarded-For names the client
+  std::vector<std::string> cors_origins;         // canonical origins, or just "*"
+  milliseconds cors_max_age{2LL * 3600 * 1000};  // Access-Control-Max-Age of a preflight
+  std::string database_role = "liftoff_app";     // SET ROLE for serving; empty: the connecting user
   milliseconds org_deletion_grace{30LL * 24 * 3600 * 1000};
   milliseconds org_purge_interval{10LL * 60 * 1000};  // how often a process purges expired orgs
   milliseconds invitation_ttl{7LL * 24 * 3600 * 1000};

@@ -32,9 +32,25 @@ std::vector<std::string> split_pattern(std::string_view pattern) {
   return out;
 }
 
+// The Allow value of a route: its methods, HEAD with GET, and OPTIONS, which the server answers.
+std::string allow_of(const std::vector<Router::Entry>& handlers) {
+  std::vector<std::string> allowed{"OPTIONS"};
+  for (const auto& entry : handlers) {
+    allowed.emplace_back(beast_http::to_string(entry.verb));
+    if (entry.verb == Verb::get) allowed.emplace_back("HEAD");
+  }
+  std::sort(allowed.begin(), allowed.end());
+  allowed.erase(std::unique(allowed.begin(), allowed.end()), allowed.end());
+  std::string allow;
+  for (const auto& a : allowed) allow += (allow.empty() ? "" : ", ") + a;
+  return allow;
+}
+
 }  // namespace
 
 void Router::add(Verb method, std::string_view pattern, Handler handler, Cost cost) {
+  if (method == Verb::options)
+    throw std::invalid_argument("OPTIONS is answered by the server: " + std::string(pattern));
   auto segments = split_pattern(pattern);
   for (auto& route : routes_) {
     if (route.segments.size() != segments.size()) continue;
@@ -53,13 +69,15 @@ void Router::add(Verb method, std::string_view pattern, Handler handler, Cost co
         throw std::invalid_argument("duplicate route " + std::string(pattern));
     }
     route.handlers.push_back({method, std::move(handler), cost});
+    route.allow = allow_of(route.handlers);
     return;
   }
-  Route route{std::string(pattern), std::move(segments), {}, 0};
+  Route route{std::string(pattern), std::move(segments), {}, 0, {}};
   route.literal_count =
       static_cast<std::size_t>(std::count_if(route.segments.begin(), route.segments.end(),
                                              [](const std::string& s) { return !is_param(s); }));
   route.handlers.push_back({method, std::move(handler), cost});
+  route.allow = allow_of(route.handlers);
   routes_.push_back(std::move(route));
 }
 
@@ -96,24 +114,13 @@ Router::Outcome Router::match(Verb method, const std::vector<std::string>& segme
       if (entry.verb == method) break;
     }
   }
-  if (found == nullptr) {
-    std::vector<std::string> allowed;
-    for (const auto& entry : best->handlers) {
-      allowed.emplace_back(beast_http::to_string(entry.verb));
-      if (entry.verb == Verb::get) allowed.emplace_back("HEAD");
-    }
-    std::sort(allowed.begin(), allowed.end());
-    allowed.erase(std::unique(allowed.begin(), allowed.end()), allowed.end());
-    std::string allow;
-    for (const auto& a : allowed) allow += (allow.empty() ? "" : ", ") + a;
-    return MethodNotAllowed{std::move(allow)};
-  }
-  Match m{best, &found->handler, {}, found->cost};
+  Params params;
   for (std::size_t i = 0; i < segments.size(); ++i) {
     const auto& s = best->segments[i];
-    if (is_param(s))
-      m.params.emplace_back(std::string_view(s).substr(1, s.size() - 2), segments[i]);
+    if (is_param(s)) params.emplace_back(std::string_view(s).substr(1, s.size() - 2), segments[i]);
   }
+  if (found == nullptr) return MethodNotAllowed{best, std::move(params)};
+  Match m{best, &found->handler, std::move(params), found->cost};
   return m;
 }
 

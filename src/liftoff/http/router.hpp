@@ -2,8 +2,9 @@
 // Maps (method, path) to a handler. Patterns are literal segments and `{name}` parameters:
 // "/v1/orgs/{org}/members/{user}". A literal segment beats a parameter at the same position, so
 // "/v1/orgs/mine" and "/v1/orgs/{org}" can coexist. No match: 404; path matches but method does
-// not: 405 with Allow. HEAD is served by the GET handler. Not thread-safe for `add`; `match` is
-// const and safe from any thread once routes are added (all adds happen before the server starts).
+// not: 405 with Allow. HEAD is served by the GET handler; OPTIONS by the server (see cors.hpp). Not
+// thread-safe for `add`; `match` is const and safe from any thread once routes are added (all adds
+// happen before the server starts).
 #include <deque>
 #include <string>
 #include <string_view>
@@ -30,16 +31,19 @@ class Router {
     std::vector<std::string> segments;  // "{x}" marks a parameter
     std::vector<Entry> handlers;
     std::size_t literal_count = 0;
+    std::string allow;  // the methods served, for Allow: "GET, HEAD, OPTIONS, POST"
   };
+  using Params = std::vector<std::pair<std::string_view, std::string>>;
   struct Match {
     const Route* route;
     const Handler* handler;
-    std::vector<std::pair<std::string_view, std::string>> params;
+    Params params;
     Cost cost = Cost::light;
   };
   struct NotFound {};
-  struct MethodNotAllowed {
-    std::string allow;  // "GET, HEAD, POST"
+  struct MethodNotAllowed {  // the path is a route's (Allow: route->allow), the method is not
+    const Route* route;
+    Params params;
   };
   using Outcome = std::variant<Match, NotFound, MethodNotAllowed>;
 

@@ -32,6 +32,7 @@
 #include "liftoff/core/memory_guard.hpp"
 #include "liftoff/core/metrics.hpp"
 #include "liftoff/core/worker.hpp"
+#include "liftoff/http/cors.hpp"
 #include "liftoff/http/problem.hpp"
 #include "liftoff/http/wire.hpp"
 
@@ -216,6 +217,9 @@ struct Server::Impl {
   std::vector<std::unique_ptr<Worker>> workers;
   std::unordered_map<const Router::Route*, RouteMetrics> route_metrics;
   RouteMetrics unmatched_metrics;
+  RouteMetrics options_metrics;  // OPTIONS on any route: preflights, mostly
+  Cors cors;
+  std::array<core::Counter*, 2> cors_preflights{};  // allowed, refused
   core::Gauge& in_flight;
   core::Gauge& open_connections_gauge;
   core::Counter& rejected_connections;
@@ -233,6 +237,7 @@ struct Server::Impl {
       : options(std::move(o)),
         router(r),
         registry(m),
+        cors(options.cors),
         in_flight(m.gauge("http_requests_in_flight", "Requests being handled")),
         open_connections_gauge(m.gauge("http_connections_open", "Open HTTP connections")),
         rejected_connections(m.counter("http_connections_rejected_total",
@@ -249,6 +254,12 @@ struct Server::Impl {
     for (const auto& route : router.routes())
       route_metrics[&route] = make_route_metrics(route.pattern);
     unmatched_metrics = make_route_metrics("unmatched");
+    options_metrics = make_route_metrics("OPTIONS");
+    for (auto [i, result] : {std::pair{0, "allowed"}, std::pair{1, "refused"}}) {
+      cors_preflights[i] = &m.counter("http_cors_preflights_total",
+                                      "CORS preflights by whether the origin was allowed",
+                                      std::string("result=\"") + result + "\"");
+    }
   }
 
   RouteMetrics make_route_metrics(const std::string& route) {
@@ -532,7 +543,9 @@ struct Server::Impl {
     bool written = co_await write_all(s, out, options.request_timeout);
     if (streaming && !written) open_streams.add(-1);
     auto elapsed = Clock::now() - started;
-    auto& rm = route ? route_metrics.at(route) : unmatched_metrics;
+    auto& rm = req.method() == Verb::options ? options_metrics
+               : route                       ? route_metrics.at(route)
+                                             : unmatched_metrics;
     rm.by_class[std::min<unsigned>(4, res.result_int() / 100 - 1)]->inc();
     rm.latency->observe(elapsed);  // for a stream: the time to its header
     std::size_t bytes_out = out.size();
@@ -582,7 +595,20 @@ struct Server::Impl {
                                      std::string& request_id, StreamBody& stream) {
     auto incoming = req["X-Request-Id"];
     request_id = valid_request_id(incoming) ? std::string(incoming) : generate_request_id();
+    // Every answer, errors too, says whether the page that asked may read it (cors.hpp).
+    std::string_view allow_origin;
+    auto res =
+        co_await route_request(req, started, remote, route, request_id, stream, allow_origin);
+    if (req.method() != Verb::options) cors.decorate(res, allow_origin);
+    co_return res;
+  }
 
+  asio::awaitable<Response> route_request(Request& req, Clock::time_point started,
+                                          std::string_view remote, const Router::Route*& route,
+                                          const std::string& request_id, StreamBody& stream,
+                                          std::string_view& allow_origin) {
+    auto origin = Cors::origin(req);
+    if (!origin) co_return problem_response(origin.error(), request_id, req.version());
     auto target = boost::urls::parse_origin_form(req.target());
     if (!target) {
       co_return problem_response(make_error(Errc::bad_request, "invalid request target"),
@@ -592,20 +618,29 @@ struct Server::Impl {
     for (auto segment : target->segments()) segments.push_back(segment);
     auto outcome = router.match(req.method(), segments);
     if (std::holds_alternative<Router::NotFound>(outcome)) {
+      allow_origin = cors.allow_origin(*origin, {});
       co_return problem_response(
           make_error(Errc::not_found, "no route for " + std::string(target->encoded_path())),
           request_id, req.version());
     }
     if (auto* mna = std::get_if<Router::MethodNotAllowed>(&outcome)) {
-      auto res = problem_response(
-          make_error(Errc::method_not_allowed, std::string(req.method_string()) +
-                                                   " is not allowed here; allowed: " + mna->allow),
-          request_id, req.version());
-      res.set(beast_http::field::allow, mna->allow);
+      route = mna->route;
+      allow_origin = cors.allow_origin(*origin, mna->params);
+      if (req.method() == Verb::options) {
+        if (Cors::is_preflight(req)) cors_preflights[allow_origin.empty() ? 1 : 0]->inc();
+        co_return cors.options(req, allow_origin, mna->route->allow);
+      }
+      auto res =
+          problem_response(make_error(Errc::method_not_allowed,
+                                      std::string(req.method_string()) +
+                                          " is not allowed here; allowed: " + mna->route->allow),
+                           request_id, req.version());
+      res.set(beast_http::field::allow, mna->route->allow);
       co_return res;
     }
     auto& match = std::get<Router::Match>(outcome);
     route = match.route;
+    allow_origin = cors.allow_origin(*origin, match.params);
     if (match.cost == Cost::heavy && options.memory_guard && options.memory_guard->shedding()) {
       options.memory_guard->shed();
       auto error = make_error(Errc::unavailable,

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "liftoff/http/cors.hpp"
 #include "liftoff/http/router.hpp"
 
 namespace boost::asio {
@@ -49,6 +50,8 @@ struct ServerOptions {
   // While it sheds, heavy routes (Cost::heavy) answer 503 with Retry-After; light ones (health,
   // sign-in, single reads) are still served. Null: no memory guard.
   const core::MemoryGuard* memory_guard = nullptr;
+  // Which browser origins may read the answers (cors.hpp).
+  CorsOptions cors;
   // Called once when the shutdown begins (from the control thread): stop background loops here so
   // the workers' event loops can run dry.
   std::function<void()> on_drain;

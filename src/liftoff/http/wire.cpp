@@ -96,6 +96,18 @@ void serialize_response(const Response& res, std::string_view request_id, std::s
   out += res.body();
 }
 
+void add_vary(Response& res, std::string_view name) {
+  auto present = res[beast_http::field::vary];
+  if (present.empty()) {
+    res.set(beast_http::field::vary, name);
+    return;
+  }
+  std::string merged(present);
+  merged += ", ";
+  merged += name;
+  res.set(beast_http::field::vary, merged);
+}
+
 void set_default_cache_control(const Request& req, Response& res) {
   if (res.find(beast_http::field::cache_control) != res.end()) return;
   bool read = req.method() == Verb::get || req.method() == Verb::head;
@@ -109,7 +121,7 @@ void compress_response(const Request& req, Response& res) {
     return;
   auto etag = res[beast_http::field::etag];
   if (!etag.empty() && !etag.starts_with("W/")) return;
-  res.set(beast_http::field::vary, "Accept-Encoding");
+  add_vary(res, "Accept-Encoding");
   auto encoding = choose_encoding(req[beast_http::field::accept_encoding]);
   if (encoding == Encoding::identity) return;
   auto packed = compress(encoding, res.body());

@@ -27,6 +27,9 @@ namespace liftoff::http {
 // stored.
 void set_default_cache_control(const Request& req, Response& res);
 
+// Adds `name` to the answer's Vary (which may already name others).
+void add_vary(Response& res, std::string_view name);
+
 // Compresses a body worth it (kMinCompressedBytes, a compressible type) for a client that
 // accepts gzip or zstd, and says that the answer varies with Accept-Encoding. Not an answer with
 // a strong ETag (a record's version): a strong validator names one exact representation

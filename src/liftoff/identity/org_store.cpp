@@ -1,5 +1,9 @@
 #include "liftoff/identity/org_store.hpp"
 
+#include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
 #include "liftoff/db/database.hpp"
 
 namespace liftoff::identity {
@@ -40,6 +44,17 @@ constexpr Statement kSoftDelete{
 constexpr Statement kRestore{db::Plane::control, "orgs.restore",
                              "UPDATE orgs SET deleted_at = NULL, purge_after = NULL, "
                              "updated_at = now() WHERE id = $1 RETURNING updated_at"};
+// The old list comes from the row as it was (the org's row is locked by the caller).
+constexpr Statement kSetCorsOrigins{
+    db::Plane::control, "orgs.set_cors_origins",
+    "UPDATE orgs o SET cors_origins = $2, updated_at = now() FROM orgs old "
+    "WHERE o.id = $1 AND old.id = $1 RETURNING old.cors_origins"};
+constexpr Statement kCorsOrigins{
+    db::Plane::control, "orgs.cors_origins",
+    "SELECT cors_origins FROM orgs WHERE id = $1 AND deleted_at IS NULL"};
+constexpr Statement kAllCorsOrigins{
+    db::Plane::control, "orgs.all_cors_origins",
+    "SELECT id, cors_origins FROM orgs WHERE cors_origins <> '[]' AND deleted_at IS NULL"};
 // One org whose grace period is over, locked (another process purging skips it).
 constexpr Statement kNextExpired{
     db::Plane::control, "orgs.next_expired",
@@ -173,6 +188,41 @@ asio::awaitable<Result<std::optional<Org>>> OrgStore::org(const db::Scope& scope
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return std::optional<Org>{};
   co_return org_from(rows->front(), Role::viewer);
+}
+
+namespace {
+std::vector<std::string> origins_from(const db::Json& array) {
+  std::vector<std::string> out;
+  auto parsed = boost::json::parse(array.text);
+  for (const auto& item : parsed.as_array()) out.emplace_back(item.as_string());
+  return out;
+}
+}  // namespace
+
+asio::awaitable<Result<std::vector<std::string>>> OrgStore::set_cors_origins(
+    db::Transaction& tx, const db::Uuid& org_id, const std::vector<std::string>& origins) {
+  boost::json::array array(origins.begin(), origins.end());
+  Params params(org_id, db::Json{boost::json::serialize(array)});
+  auto rows = co_await tx.query(kSetCorsOrigins, params);
+  if (!rows) co_return rows.error();
+  co_return origins_from(rows->front().get<db::Json>(0));
+}
+
+asio::awaitable<Result<std::optional<std::vector<std::string>>>> OrgStore::cors_origins(
+    const db::Scope& scope, const db::Uuid& org_id) {
+  Params params(org_id);
+  auto rows = co_await db_.query(Intent::read_your_writes, scope, kCorsOrigins, params);
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return std::optional<std::vector<std::string>>{};
+  co_return origins_from(rows->front().get<db::Json>(0));
+}
+
+asio::awaitable<Result<OrgStore::OriginsByOrg>> OrgStore::all_cors_origins(const db::Scope& scope) {
+  auto rows = co_await db_.query(Intent::read_your_writes, scope, kAllCorsOrigins, Params::none());
+  if (!rows) co_return rows.error();
+  co_return db::decode_all(*rows, [](const db::Row& row) {
+    return std::pair{row.get<db::Uuid>(0), origins_from(row.get<db::Json>(1))};
+  });
 }
 
 asio::awaitable<Result<std::optional<OrgStore::LockedOrg>>> OrgStore::lock_org(

@@ -101,6 +101,19 @@ class OrgStore {
   [[nodiscard]] boost::asio::awaitable<Result<void>> purge(db::Transaction& tx,
                                                            const db::Uuid& org_id);
 
+  // --- CORS origins (org_origins.hpp) ---
+  // The org's origins, replaced by `origins` (a JSON array of canonical origins); returns the ones
+  // it had.
+  [[nodiscard]] boost::asio::awaitable<Result<std::vector<std::string>>> set_cors_origins(
+      db::Transaction& tx, const db::Uuid& org_id, const std::vector<std::string>& origins);
+  // The org's origins; nullopt when it is deleted or gone.
+  [[nodiscard]] boost::asio::awaitable<Result<std::optional<std::vector<std::string>>>>
+  cors_origins(const db::Scope& scope, const db::Uuid& org_id);
+  // Every org (not deleted) that has any.
+  using OriginsByOrg = std::vector<std::pair<db::Uuid, std::vector<std::string>>>;
+  [[nodiscard]] boost::asio::awaitable<Result<OriginsByOrg>> all_cors_origins(
+      const db::Scope& scope);
+
   // --- Session caches (LISTEN liftoff_sessions; see revocation_listener.hpp) ---
   // Tells every process at commit to forget what `payload` names.
   [[nodiscard]] boost::asio::awaitable<Result<void>> notify(db::Transaction& tx,

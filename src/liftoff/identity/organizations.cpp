@@ -1,5 +1,9 @@
 #include "liftoff/identity/organizations.hpp"
 
+#include <algorithm>
+#include <boost/json/array.hpp>
+
+#include "liftoff/core/origin.hpp"
 #include "liftoff/core/time.hpp"
 #include "liftoff/db/database.hpp"
 #include "liftoff/identity/credentials.hpp"
@@ -120,6 +124,54 @@ asio::awaitable<Result<Org>> OrgService::rename(const db::Scope& scope, const Pr
   evict_org(org_id);
   org.name = name;
   co_return org;
+}
+
+asio::awaitable<Result<std::vector<std::string>>> OrgService::cors_origins(const db::Scope& scope,
+                                                                           const Access& access) {
+  auto origins = co_await store_.cors_origins(scope.control(), access.org_id);
+  if (!origins) co_return origins.error();
+  if (!*origins) co_return org_not_found();
+  co_return std::move(**origins);
+}
+
+asio::awaitable<Result<std::vector<std::string>>> OrgService::set_cors_origins(
+    const db::Scope& scope, const Principal& principal, const std::vector<std::string>& origins) {
+  const auto& org_id = scope.org();
+  Error invalid{Errc::validation_failed, "the origins are invalid", {}};
+  if (origins.size() > kMaxCorsOrigins) {
+    invalid.fields.push_back(
+        {"origins", "may list at most " + std::to_string(kMaxCorsOrigins) + " origins"});
+  }
+  std::vector<std::string> canonical;
+  for (std::size_t i = 0; i < origins.size() && invalid.fields.empty(); ++i) {
+    auto origin = core::canonical_origin(origins[i]);
+    if (!origin || *origin == "null") {
+      invalid.fields.push_back({"origins[" + std::to_string(i) + "]",
+                                "is not an origin: scheme://host[:port], without a path"});
+    } else if (std::find(canonical.begin(), canonical.end(), *origin) == canonical.end()) {
+      canonical.push_back(std::move(*origin));
+    }
+  }
+  if (!invalid.fields.empty()) co_return invalid;
+  auto tx = co_await db_.begin(scope, db::Isolation::read_committed, db::Planes::both);
+  if (!tx) co_return tx.error();
+  auto locked = co_await lock(*tx, principal, org_id, Action::org_update);
+  if (!locked) co_return locked.error();
+  auto before = co_await store_.set_cors_origins(*tx, org_id, canonical);
+  if (!before) co_return before.error();
+  if (*before == canonical) co_return canonical;  // nothing changes, nothing to record
+  auto as_object = [](const std::vector<std::string>& list) {
+    return object_text({{"origins", boost::json::array(list.begin(), list.end())}});
+  };
+  audit::Change change{"org.cors_origins_changed", "org", org_id.to_string(), as_object(*before),
+                       as_object(canonical)};
+  // Every process reloads the org's origins (OrgOrigins), this one too.
+  auto notified = co_await store_.notify(*tx, org_payload(org_id));
+  if (!notified) co_return notified.error();
+  auto event = co_await audit::append_and_commit(*tx, scope, change);
+  if (!event) co_return event.error();
+  evict_org(org_id);
+  co_return canonical;
 }
 
 asio::awaitable<Result<Org>> OrgService::remove(const db::Scope& scope,

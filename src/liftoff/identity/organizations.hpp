@@ -66,6 +66,17 @@ class OrgService {
                                                             const Principal& principal,
                                                             std::string_view org_text);
 
+  // The org's own CORS origins: the front ends whose pages may call its routes from a browser,
+  // beside the deployment's (http/cors.hpp). Every process keeps them in memory (OrgOrigins).
+  static constexpr std::size_t kMaxCorsOrigins = 20;
+  [[nodiscard]] boost::asio::awaitable<Result<std::vector<std::string>>> cors_origins(
+      const db::Scope& scope, const Access& access);
+  // Replaces them, canonical and without repeats (returned). Each must be an origin,
+  // scheme://host[:port] (validation_failed naming origins[i]; "*" and "null" are not: any origin
+  // is the deployment's choice), at most kMaxCorsOrigins. Audited as org.cors_origins_changed.
+  [[nodiscard]] boost::asio::awaitable<Result<std::vector<std::string>>> set_cors_origins(
+      const db::Scope& scope, const Principal& principal, const std::vector<std::string>& origins);
+
   // Ordered by user id; `after` is the last user id of the previous page.
   [[nodiscard]] boost::asio::awaitable<Result<std::vector<Member>>> members(
       const db::Scope& scope, const Access& access, const std::optional<db::Uuid>& after,

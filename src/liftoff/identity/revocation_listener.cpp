@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "liftoff/db/listener.hpp"
+#include "liftoff/identity/org_origins.hpp"
 
 namespace liftoff::identity {
 namespace asio = boost::asio;
@@ -30,12 +31,20 @@ asio::awaitable<void> SessionRevocationListener::run() {
       connect_, std::string(kSessionsChannel),
       {[this] { return stopping_.load(std::memory_order_relaxed); },
        [this] {
+         if (origins_) origins_->stale_all();  // what changed while we were not listening
          cache_.clear();  // whatever was revoked while we were not listening is forgotten with it
          cache_.trust(true);
          listening_.store(true, std::memory_order_relaxed);
        },
        [this](const std::vector<db::Notification>& batch) {
-         for (const auto& n : batch) evict(cache_, n.payload);
+         for (const auto& n : batch) {
+           evict(cache_, n.payload);
+           std::string_view payload = n.payload;
+           if (origins_ && payload.starts_with(kOrgPayloadPrefix)) {
+             if (auto org = db::Uuid::parse(payload.substr(kOrgPayloadPrefix.size())))
+               origins_->stale(*org);
+           }
+         }
        },
        [this] {
          listening_.store(false, std::memory_order_relaxed);

@@ -4,7 +4,7 @@
 //   "<uuid>"       a revoked session or API key
 //   "user:<uuid>"  a user whose memberships changed
 //   "org:<uuid>"   an organization renamed, deleted or restored
-// and evicts what the payload names. While
+// and evicts what the payload names (and has OrgOrigins reload an org's CORS origins). While
 // the listening connection is down the cache is bypassed-by-clearing: it is emptied on every
 // (re)connect, so no revocation can be missed.
 #include <atomic>
@@ -12,6 +12,10 @@
 
 #include "liftoff/db/connection.hpp"
 #include "liftoff/identity/session_cache.hpp"
+
+namespace liftoff::identity {
+class OrgOrigins;
+}
 
 namespace liftoff::identity {
 
@@ -24,8 +28,9 @@ void evict(SessionCache& cache, std::string_view payload);
 
 class SessionRevocationListener {
  public:
-  SessionRevocationListener(db::ConnectOptions connect, SessionCache& cache)
-      : connect_(std::move(connect)), cache_(cache) {}
+  SessionRevocationListener(db::ConnectOptions connect, SessionCache& cache,
+                            OrgOrigins* origins = nullptr)
+      : connect_(std::move(connect)), cache_(cache), origins_(origins) {}
 
   // Runs until stop(); spawn it on one worker. Reconnects with backoff.
   boost::asio::awaitable<void> run();
@@ -35,6 +40,7 @@ class SessionRevocationListener {
  private:
   db::ConnectOptions connect_;
   SessionCache& cache_;
+  OrgOrigins* origins_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> listening_{false};
 };

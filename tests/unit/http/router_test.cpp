@@ -38,7 +38,26 @@ TEST(Router, WrongMethodListsAllowedMethodsSorted) {
   auto outcome = r.match(Verb::delete_, {"v1", "orgs"});
   auto* mna = std::get_if<Router::MethodNotAllowed>(&outcome);
   ASSERT_NE(mna, nullptr);
-  EXPECT_EQ(mna->allow, "GET, HEAD, POST");
+  EXPECT_EQ(mna->route->allow, "GET, HEAD, OPTIONS, POST");
+}
+
+// A preflight for a method the route does not serve still needs the route's parameters: an org's
+// own CORS origins are found by the {org} of the path.
+TEST(Router, WrongMethodKeepsTheRouteAndItsParameters) {
+  Router r;
+  r.add(Verb::get, "/v1/orgs/{org}", noop());
+  auto outcome = r.match(Verb::options, {"v1", "orgs", "o-1"});
+  auto* mna = std::get_if<Router::MethodNotAllowed>(&outcome);
+  ASSERT_NE(mna, nullptr);
+  EXPECT_EQ(mna->route->pattern, "/v1/orgs/{org}");
+  ASSERT_EQ(mna->params.size(), 1u);
+  EXPECT_EQ(mna->params[0].first, "org");
+  EXPECT_EQ(mna->params[0].second, "o-1");
+}
+
+TEST(Router, OptionsIsTheServersNotARoutes) {
+  Router r;
+  EXPECT_THROW(r.add(Verb::options, "/v1/orgs", noop()), std::invalid_argument);
 }
 
 TEST(Router, HeadIsServedByGet) {
