@@ -27,7 +27,7 @@ constexpr std::int32_t kReplayPage = 50;
 
 // One stream: everything its body needs after the request is gone.
 struct StreamPlan {
-  std::string token;
+  identity::Credential credential;
   std::string org_text;
   db::Uuid org_id;
   db::Scope scope;           // the request's, for the org; renewed for each step of the stream
@@ -152,7 +152,7 @@ asio::awaitable<void> run_stream(http::Stream& stream, const StreamPlan& plan,
     if (!events.empty() || now >= next_heartbeat) {
       // Access may have ended (membership removed, session or key revoked): ask again.
       auto still = co_await authorize(identity, plan.scope.renewed(plan.budget).control(),
-                                      plan.token, plan.org_text, Action::records_read);
+                                      plan.credential, plan.org_text, Action::records_read);
       if (!still) co_return;
     }
     out.clear();
@@ -177,16 +177,32 @@ void add_event_routes(http::Router& router, identity::IdentityService& identity,
                       records::RecordService& records, records::EventHub& hub,
                       EventStreamOptions options) {
   Routes routes(router, identity);
-  routes.org(
+  // EventSource cannot send Authorization: a client trades its token for a ticket (single use,
+  // short-lived) and opens the stream with ?ticket=.
+  routes.org(http::Verb::post, "/v1/orgs/{org}/collections/{collection}/events/tickets",
+             Action::records_read, [&](http::RequestContext& ctx, const Authorized& who) -> Answer {
+               auto collection = co_await records.collection(who.scope, *ctx.param("collection"));
+               if (!collection) co_return collection.error();
+               auto issued = co_await identity.issue_stream_ticket(
+                   who.scope.control(), who.credential, who.access.org_id, (*collection)->name);
+               if (!issued) co_return issued.error();
+               auto url = "/v1/orgs/" + who.access.org_id.to_string() + "/collections/" +
+                          (*collection)->name + "/events?ticket=" + issued->ticket;
+               co_return http::json_response(
+                   status::created,
+                   boost::json::object{{"ticket", issued->ticket},
+                                       {"expires_at", core::format_rfc3339(issued->expires_at)},
+                                       {"url", url}});
+             });
+  routes.org_stream(
       http::Verb::get, "/v1/orgs/{org}/collections/{collection}/events", Action::records_read,
+      {"filter", "last_event_id"},
       [&, options](http::RequestContext& ctx, const Authorized& who) -> Answer {
-        auto token = bearer_token(ctx);  // kept: the stream checks access again with it
-        if (!token) co_return token.error();
-        auto query = http::parse_query(ctx.query, {"filter"});
+        auto query = http::parse_query(ctx.query, {"filter", "last_event_id", "ticket"});
         if (!query) co_return query.error();
         auto collection = co_await records.collection(who.scope, *ctx.param("collection"));
         if (!collection) co_return collection.error();
-        StreamPlan plan{*token,
+        StreamPlan plan{who.credential,
                         std::string(*ctx.param("org")),
                         who.access.org_id,
                         who.scope,
@@ -203,12 +219,20 @@ void add_event_routes(http::Router& router, identity::IdentityService& identity,
           if (!checked) co_return checked.error();
           plan.filter = std::move(*filter);
         }
-        if (auto last = ctx.request["Last-Event-ID"]; !last.empty()) {
+        // EventSource resends the last id as Last-Event-ID when it reconnects by itself; a
+        // client that opens a new stream (with a new ticket) passes it as ?last_event_id=.
+        std::string_view last = ctx.request["Last-Event-ID"];
+        std::string_view last_name = "Last-Event-ID";
+        if (auto it = query->find("last_event_id"); last.empty() && it != query->end()) {
+          last = it->second;
+          last_name = "last_event_id";
+        }
+        if (!last.empty()) {
           plan.resume = EventPosition::parse(last);
           if (!plan.resume) {
             co_return Error{Errc::bad_request,
-                            "invalid header",
-                            {{"Last-Event-ID", "is not an id this stream sent"}}};
+                            "invalid resume position",
+                            {{std::string(last_name), "is not an id this stream sent"}}};
           }
           if (auto within = records.admit_read(who.access.org_id); !within)
             co_return within.error();

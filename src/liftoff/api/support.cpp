@@ -7,6 +7,7 @@
 #include "liftoff/core/time.hpp"
 #include "liftoff/http/json_body.hpp"
 #include "liftoff/http/problem.hpp"
+#include "liftoff/http/query.hpp"
 #include "liftoff/identity/service.hpp"
 
 namespace liftoff::api {
@@ -115,16 +116,16 @@ boost::asio::awaitable<Result<identity::Principal>> authenticate_user(
 
 boost::asio::awaitable<Result<Authorized>> authorize(identity::IdentityService& service,
                                                      const db::Scope& scope,
-                                                     const std::string& token,
+                                                     const identity::Credential& credential,
                                                      std::string_view org_text,
                                                      identity::Action action) {
-  auto who = co_await service.authenticate(scope, token);
+  auto who = co_await service.authenticate(scope, credential);
   if (!who) co_return who.error();
   auto access = identity::OrgService::access(*who, org_text, action);
   if (!access) co_return access.error();
   auto org_scope = scope.for_tenant(db::Tenant::org(access->org_id));
   act_as(org_scope, *who);
-  co_return Authorized{std::move(*who), *access, std::move(org_scope)};
+  co_return Authorized{std::move(*who), *access, std::move(org_scope), credential};
 }
 
 boost::asio::awaitable<Result<Authorized>> authorize(identity::IdentityService& service,
@@ -132,8 +133,10 @@ boost::asio::awaitable<Result<Authorized>> authorize(identity::IdentityService& 
                                                      identity::Action action) {
   auto token = bearer_token(ctx);
   if (!token) co_return token.error();
+  auto credential = identity::credential_of(*token);
+  if (!credential) co_return credential.error();
   auto org_text = ctx.param("org").value_or("");
-  co_return co_await authorize(service, scope_of(ctx), *token, org_text, action);
+  co_return co_await authorize(service, scope_of(ctx), *credential, org_text, action);
 }
 
 json::object user_json(const identity::User& user) {
@@ -205,6 +208,49 @@ void Routes::org(http::Verb verb, std::string_view path, identity::Action action
       [&identity = identity_, action,
        handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
         auto who = co_await authorize(identity, ctx, action);
+        if (!who) co_return problem(who.error(), ctx);
+        co_return co_await respond(ctx, handler(ctx, *who));
+      },
+      cost);
+}
+
+namespace {
+// The caller of an event stream: by its stream ticket when the query has one (which must be for
+// this org and collection), else by its bearer token.
+boost::asio::awaitable<Result<Authorized>> authorize_stream(
+    identity::IdentityService& service, const http::RequestContext& ctx, identity::Action action,
+    const std::vector<std::string_view>& query_params) {
+  auto query = http::parse_query(ctx.query, query_params);
+  if (!query) co_return query.error();
+  auto ticket = query->find("ticket");
+  if (ticket == query->end()) co_return co_await authorize(service, ctx, action);
+  if (ctx.request.find(http::beast_http::field::authorization) != ctx.request.end()) {
+    co_return Error{Errc::bad_request,
+                    "a stream is opened with a ticket or with Authorization, not both",
+                    {{"ticket", "give either this or the Authorization header"}}};
+  }
+  auto scope = scope_of(ctx);
+  auto redeemed = co_await service.redeem_stream_ticket(scope, ticket->second);
+  if (!redeemed) co_return redeemed.error();
+  auto org_text = ctx.param("org").value_or("");
+  if (db::Uuid::parse(org_text) != redeemed->org_id ||
+      ctx.param("collection").value_or("") != redeemed->collection) {
+    co_return make_error(Errc::unauthenticated, "this stream ticket is for another stream");
+  }
+  co_return co_await authorize(service, scope, redeemed->credential, org_text, action);
+}
+}  // namespace
+
+void Routes::org_stream(http::Verb verb, std::string_view path, identity::Action action,
+                        std::vector<std::string_view> query_params,
+                        std::function<Answer(http::RequestContext&, const Authorized&)> handler,
+                        Cost cost) {
+  query_params.emplace_back("ticket");
+  router_.add(
+      verb, path,
+      [&identity = identity_, action, query_params = std::move(query_params),
+       handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
+        auto who = co_await authorize_stream(identity, ctx, action, query_params);
         if (!who) co_return problem(who.error(), ctx);
         co_return co_await respond(ctx, handler(ctx, *who));
       },

@@ -61,14 +61,15 @@ struct Authorized {
   identity::Principal principal;
   identity::Access access;
   db::Scope scope;
+  identity::Credential credential;  // what established the principal (kept by event streams)
 };
 [[nodiscard]] boost::asio::awaitable<Result<Authorized>> authorize(
     identity::IdentityService& service, const http::RequestContext& ctx, identity::Action action);
-// The same for a token and an org id kept from a request (an event stream checks again), within
-// `scope` (the control plane's, with the deadline and actor to use).
+// The same for a credential and an org id kept from a request (an event stream checks again),
+// within `scope` (the control plane's, with the deadline and actor to use).
 [[nodiscard]] boost::asio::awaitable<Result<Authorized>> authorize(
-    identity::IdentityService& service, const db::Scope& scope, const std::string& token,
-    std::string_view org_text, identity::Action action);
+    identity::IdentityService& service, const db::Scope& scope,
+    const identity::Credential& credential, std::string_view org_text, identity::Action action);
 
 [[nodiscard]] boost::json::object user_json(const identity::User& user);
 
@@ -105,6 +106,14 @@ class Routes {
   void org(http::Verb verb, std::string_view path, identity::Action action,
            std::function<Answer(http::RequestContext&, const Authorized&)> handler,
            Cost cost = Cost::light);
+  // The same for an org's collection's event stream (the path's {org} and {collection}), where a
+  // browser's EventSource, which cannot send Authorization, shows a stream ticket instead:
+  // `?ticket=` (IdentityService::issue_stream_ticket), used up by this request. `query_params`:
+  // the route's own query parameters, besides `ticket` (others are a 400 before anything is used).
+  void org_stream(http::Verb verb, std::string_view path, identity::Action action,
+                  std::vector<std::string_view> query_params,
+                  std::function<Answer(http::RequestContext&, const Authorized&)> handler,
+                  Cost cost = Cost::light);
 
  private:
   void signed_in(http::Verb verb, std::string_view path,

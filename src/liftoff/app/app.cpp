@@ -166,12 +166,13 @@ asio::awaitable<void> every(const BackgroundTask& task, std::chrono::millisecond
 // forgets expired Idempotency-Keys. Every process runs it; both are safe to run concurrently.
 // Each statement of background work may take `statement_timeout` (db_query_timeout).
 asio::awaitable<void> housekeeping(const BackgroundTask& task, identity::OrgService& orgs,
+                                   identity::IdentityService& identity,
                                    records::RecordService& records,
                                    const std::atomic<bool>& stopping,
                                    std::chrono::milliseconds interval,
                                    std::chrono::milliseconds statement_timeout) {
   co_await every(task, interval, std::chrono::milliseconds(250), stopping, AtStop::leave,
-                 [&orgs, &records, statement_timeout]() -> asio::awaitable<void> {
+                 [&orgs, &identity, &records, statement_timeout]() -> asio::awaitable<void> {
                    auto purged = co_await orgs.purge_expired(100);
                    if (!purged) {
                      spdlog::warn("purging deleted organizations: {}", purged.error().for_log());
@@ -182,6 +183,10 @@ asio::awaitable<void> housekeeping(const BackgroundTask& task, identity::OrgServ
                        db::Scope::background(db::Tenant::every_org(), statement_timeout), 10'000);
                    if (!expired)
                      spdlog::warn("expiring idempotency keys: {}", expired.error().for_log());
+                   auto tickets = co_await identity.expire_stream_tickets(
+                       db::Scope::background(db::Tenant::control(), statement_timeout));
+                   if (!tickets)
+                     spdlog::warn("expiring stream tickets: {}", tickets.error().for_log());
                  });
 }
 
@@ -273,6 +278,7 @@ int serve(const core::Config& config) {
       identity_store, hasher,
       {std::chrono::duration_cast<std::chrono::seconds>(config.session_ttl),
        std::chrono::duration_cast<std::chrono::seconds>(config.session_idle),
+       std::chrono::duration_cast<std::chrono::seconds>(config.stream_ticket_ttl),
        {}},
       cache);
   identity::OrgService org_service(
@@ -387,10 +393,11 @@ int serve(const core::Config& config) {
           asio::co_spawn(io, revocations.run(), spawned(revocation_task));
           asio::co_spawn(io, event_hub.run(), spawned(events_task));
           asio::co_spawn(io, org_origins.run(stopping), spawned(origins_task));
-          asio::co_spawn(io,
-                         housekeeping(housekeeping_task, org_service, record_service, stopping,
-                                      config.org_purge_interval, config.db_query_timeout),
-                         spawned(housekeeping_task));
+          asio::co_spawn(
+              io,
+              housekeeping(housekeeping_task, org_service, identity_service, record_service,
+                           stopping, config.org_purge_interval, config.db_query_timeout),
+              spawned(housekeeping_task));
           asio::co_spawn(
               io,
               record_credential_uses(uses_task, identity_service, stopping,

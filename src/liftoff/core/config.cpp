@@ -387,6 +387,10 @@ std::vector<ConfigKey> make_keys() {
                               "how long a browser may reuse a CORS preflight's answer "
                               "(Access-Control-Max-Age; Chromium caps it at 2h)",
                               &Config::cors_max_age, 0ms, 24h));
+  keys.push_back(duration_key("stream_ticket_ttl",
+                              "how long an event stream ticket (for a browser's EventSource) may "
+                              "wait for its one use",
+                              &Config::stream_ticket_ttl, 1s, 10min));
   keys.push_back({"auto_migrate",
                   "apply pending migrations at start (default: true for the embedded database)",
                   false,

@@ -17,6 +17,8 @@ using QueryParams = std::map<std::string, std::string, std::less<>>;
 
 [[nodiscard]] Result<QueryParams> parse_query(std::string_view query,
                                               std::initializer_list<std::string_view> known);
+[[nodiscard]] Result<QueryParams> parse_query(std::string_view query,
+                                              const std::vector<std::string_view>& known);
 
 // An integer parameter in [min, max]; `fallback` when absent; 400 naming it otherwise.
 [[nodiscard]] Result<std::int32_t> int_param(const QueryParams& query, std::string_view name,

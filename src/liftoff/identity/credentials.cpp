@@ -118,4 +118,12 @@ std::string token_digest(std::string_view token) {
   return digest;
 }
 
+Result<Credential> credential_of(std::string_view token) {
+  if (token_shaped(token, kSessionTokenPrefix))
+    return Credential{Credential::Kind::session, token_digest(token)};
+  if (token_shaped(token, kApiKeyPrefix))
+    return Credential{Credential::Kind::api_key, token_digest(token)};
+  return make_error(Errc::unauthenticated, "invalid or expired credentials");
+}
+
 }  // namespace liftoff::identity

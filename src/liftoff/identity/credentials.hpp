@@ -33,6 +33,7 @@ inline constexpr std::size_t kMaxPasswordLength = 1024;  // code points
 inline constexpr std::string_view kSessionTokenPrefix = "ls_";
 inline constexpr std::string_view kApiKeyPrefix = "lk_";
 inline constexpr std::string_view kInvitationTokenPrefix = "li_";
+inline constexpr std::string_view kStreamTicketPrefix = "lt_";
 inline constexpr std::size_t kTokenRandomChars = 43;
 
 [[nodiscard]] std::string new_token(std::string_view prefix);
@@ -45,5 +46,16 @@ inline constexpr std::size_t kTokenRandomChars = 43;
 
 // SHA-256 of the token: what the database stores and looks up by.
 [[nodiscard]] std::string token_digest(std::string_view token);
+
+// A bearer credential as the server keeps it past the request that showed it (an event stream
+// checks access again with it): what it is and its digest, never the token itself.
+struct Credential {
+  enum class Kind { session, api_key };
+  Kind kind = Kind::session;
+  std::string digest;
+};
+// The credential `token` would be; unauthenticated when it has the shape of neither a session
+// token nor an API key.
+[[nodiscard]] Result<Credential> credential_of(std::string_view token);
 
 }  // namespace liftoff::identity

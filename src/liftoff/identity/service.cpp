@@ -99,11 +99,15 @@ asio::awaitable<Result<IssuedSession>> IdentityService::login(const db::Scope& s
 
 asio::awaitable<Result<Principal>> IdentityService::authenticate(const db::Scope& scope,
                                                                  std::string_view token) {
-  bool session = token_shaped(token, kSessionTokenPrefix);
-  if (!session && !token_shaped(token, kApiKeyPrefix)) {
-    co_return make_error(Errc::unauthenticated, "invalid or expired credentials");
-  }
-  auto digest = token_digest(token);
+  auto credential = credential_of(token);
+  if (!credential) co_return credential.error();
+  co_return co_await authenticate(scope, *credential);
+}
+
+asio::awaitable<Result<Principal>> IdentityService::authenticate(const db::Scope& scope,
+                                                                 const Credential& credential) {
+  bool session = credential.kind == Credential::Kind::session;
+  const auto& digest = credential.digest;
   std::uint64_t generation = 0;
   if (cache_) {
     if (auto hit = cache_->get(digest)) co_return std::move(*hit);
@@ -128,6 +132,28 @@ asio::awaitable<Result<Principal>> IdentityService::authenticate(const db::Scope
   }
   if (cache_) cache_->put(digest, live.principal, live.expires_at, generation);
   co_return std::move(live.principal);
+}
+
+asio::awaitable<Result<IdentityService::IssuedTicket>> IdentityService::issue_stream_ticket(
+    const db::Scope& scope, const Credential& credential, const db::Uuid& org_id,
+    const std::string& collection) {
+  auto ticket = new_token(kStreamTicketPrefix);
+  // Named, not a braced temporary in the co_await (GCC 12 destroys such a temporary twice).
+  const StreamTicket stands_for{credential, org_id, collection};
+  auto expires_at = co_await store_.insert_stream_ticket(scope, token_digest(ticket), stands_for,
+                                                         options_.stream_ticket_ttl);
+  if (!expires_at) co_return expires_at.error();
+  co_return IssuedTicket{std::move(ticket), *expires_at};
+}
+
+asio::awaitable<Result<StreamTicket>> IdentityService::redeem_stream_ticket(
+    const db::Scope& scope, std::string_view ticket) {
+  auto invalid = make_error(Errc::unauthenticated, "invalid, used or expired stream ticket");
+  if (!token_shaped(ticket, kStreamTicketPrefix)) co_return invalid;
+  auto taken = co_await store_.take_stream_ticket(scope, token_digest(ticket));
+  if (!taken) co_return taken.error();
+  if (!*taken) co_return invalid;
+  co_return std::move(**taken);
 }
 
 asio::awaitable<Result<std::size_t>> IdentityService::record_uses(const db::Scope& scope) {

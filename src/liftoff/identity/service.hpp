@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "liftoff/core/error.hpp"
+#include "liftoff/identity/credentials.hpp"
 #include "liftoff/identity/login_throttle.hpp"
 #include "liftoff/identity/password_hasher.hpp"
 #include "liftoff/identity/session_cache.hpp"
@@ -19,6 +20,7 @@ namespace liftoff::identity {
 struct IdentityOptions {
   std::chrono::seconds session_ttl{std::chrono::hours(24 * 30)};  // absolute lifetime
   std::chrono::seconds session_idle{std::chrono::hours(24 * 7)};  // unused this long: expired
+  std::chrono::seconds stream_ticket_ttl{30};                     // a stream ticket's life
   LoginThrottleOptions throttle;
 };
 
@@ -54,6 +56,28 @@ class IdentityService {
   // unauthenticated unless `token` is a live session's token or a live API key.
   [[nodiscard]] boost::asio::awaitable<Result<Principal>> authenticate(const db::Scope& scope,
                                                                        std::string_view token);
+  // The same for a credential kept from a request.
+  [[nodiscard]] boost::asio::awaitable<Result<Principal>> authenticate(
+      const db::Scope& scope, const Credential& credential);
+
+  // A stream ticket: what a browser's EventSource, which cannot send Authorization, passes in the
+  // stream's URL instead. It stands for `credential` on one org's collection's event stream,
+  // once, until `ttl` is over; only its digest is stored.
+  struct IssuedTicket {
+    std::string ticket;  // shown once
+    db::Timestamp expires_at;
+  };
+  [[nodiscard]] boost::asio::awaitable<Result<IssuedTicket>> issue_stream_ticket(
+      const db::Scope& scope, const Credential& credential, const db::Uuid& org_id,
+      const std::string& collection);
+  // Uses the ticket up (a second use fails); unauthenticated when it is unknown, used or expired.
+  [[nodiscard]] boost::asio::awaitable<Result<StreamTicket>> redeem_stream_ticket(
+      const db::Scope& scope, std::string_view ticket);
+  // Deletes tickets that expired unused (housekeeping); returns how many.
+  [[nodiscard]] boost::asio::awaitable<Result<std::size_t>> expire_stream_tickets(
+      const db::Scope& scope) {
+    return store_.expire_stream_tickets(scope);
+  }
   [[nodiscard]] boost::asio::awaitable<Result<void>> logout(const db::Scope& scope,
                                                             const Principal& who);
   // Writes when the sessions and API keys authenticated since the last call were used (a batch of

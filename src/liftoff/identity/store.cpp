@@ -65,6 +65,18 @@ constexpr Statement kRevokeSession{
     "WITH revoked AS (UPDATE sessions SET revoked_at = now() "
     "WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now() RETURNING id) "
     "SELECT id, pg_notify('liftoff_sessions', id::text) FROM revoked"};
+constexpr Statement kInsertStreamTicket{
+    db::Plane::control, "identity.insert_stream_ticket",
+    "INSERT INTO stream_tickets (token_hash, credential_hash, credential_kind, org_id, collection, "
+    "expires_at) VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6)) "
+    "RETURNING expires_at"};
+constexpr Statement kTakeStreamTicket{
+    db::Plane::control, "identity.take_stream_ticket",
+    "DELETE FROM stream_tickets WHERE token_hash = $1 "
+    "RETURNING credential_hash, credential_kind, org_id, collection, expires_at > now()"};
+constexpr Statement kExpireStreamTickets{
+    db::Plane::control, "identity.expire_stream_tickets",
+    "DELETE FROM stream_tickets WHERE expires_at < now() - interval '1 minute'"};
 constexpr Statement kLiveSessions{
     db::Plane::control, "identity.live_sessions",
     "SELECT id, user_id, created_at, last_seen_at, expires_at, ip, user_agent "
@@ -242,6 +254,43 @@ asio::awaitable<Result<std::vector<SessionRecord>>> IdentityStore::live_sessions
   auto rows = co_await db_.query(Intent::read_your_writes, scope, kLiveSessions, params);
   if (!rows) co_return rows.error();
   co_return db::decode_all(*rows, session_from);
+}
+
+namespace {
+constexpr std::string_view kind_text(Credential::Kind kind) {
+  return kind == Credential::Kind::session ? "session" : "api_key";
+}
+}  // namespace
+
+asio::awaitable<Result<db::Timestamp>> IdentityStore::insert_stream_ticket(
+    const db::Scope& scope, const std::string& digest, const StreamTicket& ticket,
+    std::chrono::seconds ttl) {
+  Params params(db::Bytes{digest}, db::Bytes{ticket.credential.digest},
+                std::string(kind_text(ticket.credential.kind)), ticket.org_id, ticket.collection,
+                static_cast<double>(ttl.count()));
+  auto rows = co_await db_.query(Intent::write, scope, kInsertStreamTicket, params);
+  if (!rows) co_return rows.error();
+  co_return rows->front().get<db::Timestamp>(0);
+}
+
+asio::awaitable<Result<std::optional<StreamTicket>>> IdentityStore::take_stream_ticket(
+    const db::Scope& scope, const std::string& digest) {
+  Params params(db::Bytes{digest});
+  auto rows = co_await db_.query(Intent::write, scope, kTakeStreamTicket, params);
+  if (!rows) co_return rows.error();
+  if (rows->empty() || !rows->front().get<bool>(4)) co_return std::optional<StreamTicket>{};
+  auto row = rows->front();
+  auto kind = row.get<std::string>(1) == kind_text(Credential::Kind::session)
+                  ? Credential::Kind::session
+                  : Credential::Kind::api_key;
+  co_return StreamTicket{Credential{kind, row.get<db::Bytes>(0).data}, row.get<db::Uuid>(2),
+                         row.get<std::string>(3)};
+}
+
+asio::awaitable<Result<std::size_t>> IdentityStore::expire_stream_tickets(const db::Scope& scope) {
+  auto rows = co_await db_.query(Intent::write, scope, kExpireStreamTickets, Params::none());
+  if (!rows) co_return rows.error();
+  co_return static_cast<std::size_t>(rows->affected());
 }
 
 }  // namespace liftoff::identity

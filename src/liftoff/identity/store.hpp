@@ -1,6 +1,7 @@
 #pragma once
 // SQL for users and sessions. Every statement is a named constant; nothing here knows HTTP.
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -8,6 +9,7 @@
 #include "liftoff/core/error.hpp"
 #include "liftoff/db/scope.hpp"
 #include "liftoff/db/value.hpp"
+#include "liftoff/identity/credentials.hpp"
 #include "liftoff/identity/roles.hpp"
 
 namespace liftoff::db {
@@ -47,6 +49,13 @@ struct Principal {
     }
     return std::nullopt;
   }
+};
+
+// What a stream ticket stands for (IdentityService::issue_stream_ticket).
+struct StreamTicket {
+  Credential credential;
+  db::Uuid org_id;
+  std::string collection;
 };
 
 struct StoredUser {
@@ -122,6 +131,18 @@ class IdentityStore {
                                                                     const db::Uuid& user_id);
   [[nodiscard]] boost::asio::awaitable<Result<std::vector<SessionRecord>>> live_sessions(
       const db::Scope& scope, const db::Uuid& user_id);
+
+  // Returns when the ticket (by its digest) expires.
+  [[nodiscard]] boost::asio::awaitable<Result<db::Timestamp>> insert_stream_ticket(
+      const db::Scope& scope, const std::string& digest, const StreamTicket& ticket,
+      std::chrono::seconds ttl);
+  // Deletes the ticket and returns what it stood for, unless it expired (nullopt: unknown, used
+  // or expired).
+  [[nodiscard]] boost::asio::awaitable<Result<std::optional<StreamTicket>>> take_stream_ticket(
+      const db::Scope& scope, const std::string& digest);
+  // Deletes tickets that expired unused; returns how many.
+  [[nodiscard]] boost::asio::awaitable<Result<std::size_t>> expire_stream_tickets(
+      const db::Scope& scope);
 
  private:
   db::Database& db_;

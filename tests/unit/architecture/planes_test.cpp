@@ -29,6 +29,7 @@ const std::map<std::string, Plane>& table_planes() {
       {"memberships", Plane::control},
       {"invitations", Plane::control},
       {"api_keys", Plane::control},
+      {"stream_tickets", Plane::control},
       {"collections", Plane::tenant},
       {"records", Plane::tenant},
       {"collection_rewrites", Plane::tenant},
@@ -213,13 +214,13 @@ TEST(Planes, EveryStatementNamesOnlyTablesOfItsPlane) {
 // Another domain asks the owner (records asks audit for the org's head and its events).
 const std::map<std::string, std::string>& table_owners() {
   static const std::map<std::string, std::string> owners{
-      {"liftoff_installation", "db"},  {"users", "identity"},
-      {"sessions", "identity"},        {"orgs", "identity"},
-      {"memberships", "identity"},     {"invitations", "identity"},
-      {"api_keys", "identity"},        {"collections", "records"},
-      {"records", "records"},          {"collection_rewrites", "records"},
-      {"idempotency_keys", "records"}, {"audit_chains", "audit"},
-      {"audit_events", "audit"},
+      {"liftoff_installation", "db"},     {"users", "identity"},
+      {"sessions", "identity"},           {"orgs", "identity"},
+      {"memberships", "identity"},        {"invitations", "identity"},
+      {"api_keys", "identity"},           {"stream_tickets", "identity"},
+      {"collections", "records"},         {"records", "records"},
+      {"collection_rewrites", "records"}, {"idempotency_keys", "records"},
+      {"audit_chains", "audit"},          {"audit_events", "audit"},
   };
   return owners;
 }
