@@ -347,6 +347,127 @@ TEST_F(Events, BadRequestsGetPreciseErrors) {
   EXPECT_EQ(status_of(events_path(t), bearer(viewer.token)), 200);
 }
 
+// A stream ticket for the tenant's tickets collection, as `who`; its body ({ticket, expires_at,
+// url}).
+json::object stream_ticket(const Tenant& t, const std::string& token,
+                           const std::string& collection = "tickets") {
+  auto r = send_json(t.port, "POST", t.base + "/" + collection + "/events/tickets", token);
+  EXPECT_EQ(status(r), 201) << (r ? r->body : "no answer");
+  return status(r) == 201 ? json_of(*r) : json::object{};
+}
+
+// What a browser's EventSource does: no Authorization, the ticket in the URL; and when it opens a
+// new stream to resume, a new ticket and ?last_event_id=.
+TEST_F(Events, AStreamTicketOpensItsOneStreamOnceWithoutAuthorization) {
+  auto t = new_tenant(port(), "ev-ticket");
+  create_tickets(t);
+  auto issued = stream_ticket(t, t.owner.token);
+  ASSERT_TRUE(issued.contains("ticket"));
+  std::string url(issued.at("url").as_string());
+  std::string secret(issued.at("ticket").as_string());
+  EXPECT_EQ(url, events_path(t) + "?ticket=" + secret);
+  EXPECT_TRUE(secret.starts_with("lt_"));
+
+  std::vector<ServerSentEvent> seen;
+  {
+    EventStream stream(port(), url, "");
+    ASSERT_TRUE(stream.open()) << (stream.response() ? stream.response()->body : "no answer");
+    for (int i = 0; i < 3; ++i) record_id(create(t, ticket("t" + std::to_string(i), "open", i)));
+    for (int i = 0; i < 3; ++i) {
+      auto e = stream.next();
+      ASSERT_TRUE(e);
+      seen.push_back(*e);
+    }
+  }
+  // Used up: the same URL again (what EventSource's own reconnect would send) is refused.
+  EventStream again(port(), url, "Last-Event-ID: " + seen[2].id + "\r\n");
+  ASSERT_TRUE(again.response());
+  EXPECT_EQ(again.response()->status, 401);
+  EXPECT_EQ(again.response()->header("www-authenticate"), "Bearer");
+
+  // A new ticket resumes where the client stopped, with ?last_event_id=.
+  record_id(create(t, ticket("while away", "open", 1)));
+  auto renewed = stream_ticket(t, t.owner.token);
+  EventStream resumed(
+      port(), std::string(renewed.at("url").as_string()) + "&last_event_id=" + seen[0].id, "");
+  ASSERT_TRUE(resumed.open());
+  auto replayed = until_heartbeat(resumed);
+  ASSERT_EQ(replayed.size(), 3u);
+  EXPECT_EQ(replayed[0].id, seen[1].id);
+  EXPECT_EQ(replayed[1].id, seen[2].id);
+  EXPECT_EQ(data_of(replayed[2]).at("record").at("data").at("title"), "while away");
+
+  // The ticket is never written to the log, not even in part of the URL.
+  EXPECT_EQ(server_->process->log().find(secret), std::string::npos);
+}
+
+TEST_F(Events, AStreamTicketIsForItsOwnStreamOnly) {
+  auto t = new_tenant(port(), "ev-ticket-scope");
+  create_tickets(t);
+  ASSERT_EQ(status(send_json(port(), "POST", t.base, t.owner.token,
+                             R"({"name":"notes","fields":[{"name":"text","type":"text"}]})")),
+            201);
+  auto other = new_tenant(port(), "ev-ticket-other");
+  create_tickets(other);
+  auto status_of = [&](const std::string& target, const std::string& headers = "") {
+    EventStream s(port(), target, headers);
+    return s.response() ? s.response()->status : 0;
+  };
+  auto secret = [](const json::object& issued) {
+    return std::string(issued.at("ticket").as_string());
+  };
+  // Another collection, another org: refused, and the ticket is spent.
+  auto for_tickets = stream_ticket(t, t.owner.token);
+  EXPECT_EQ(status_of(t.base + "/notes/events?ticket=" + secret(for_tickets)), 401);
+  EXPECT_EQ(status_of(std::string(for_tickets.at("url").as_string())), 401);
+  EXPECT_EQ(status_of(events_path(other) + "?ticket=" + secret(stream_ticket(t, t.owner.token))),
+            401);
+  // Made up, or not ticket-shaped.
+  EXPECT_EQ(status_of(events_path(t) + "?ticket=lt_" + std::string(43, 'A')), 401);
+  EXPECT_EQ(status_of(events_path(t) + "?ticket=nope"), 401);
+  // A ticket and Authorization together: which one?
+  EXPECT_EQ(status_of(std::string(stream_ticket(t, t.owner.token).at("url").as_string()),
+                      bearer(t.owner.token)),
+            400);
+  // Unknown parameters are refused before the ticket is spent.
+  auto kept = stream_ticket(t, t.owner.token);
+  EXPECT_EQ(status_of(std::string(kept.at("url").as_string()) + "&since=1"), 400);
+  EXPECT_EQ(status_of(std::string(kept.at("url").as_string())), 200);
+  EXPECT_EQ(status_of(std::string(stream_ticket(t, t.owner.token).at("url").as_string()) +
+                      "&last_event_id=x"),
+            400);
+
+  // Only a reader of the collection gets a ticket; a stranger learns nothing.
+  auto stranger = sign_up(port(), "ev-ticket-stranger");
+  EXPECT_EQ(status(send_json(port(), "POST", t.base + "/tickets/events/tickets", stranger.token)),
+            404);
+  EXPECT_EQ(status(send_json(port(), "POST", t.base + "/nope/events/tickets", t.owner.token)), 404);
+  EXPECT_EQ(status(send_json(port(), "POST", t.base + "/tickets/events/tickets", "")), 401);
+
+  // A ticket stands for its credential: once the member is gone, it opens nothing.
+  auto viewer = sign_up(port(), "ev-ticket-viewer");
+  add_member(t, viewer, "viewer");
+  auto viewers = stream_ticket(t, viewer.token);
+  ASSERT_EQ(status(send_json(port(), "DELETE", "/v1/orgs/" + t.org + "/members/" + viewer.id,
+                             t.owner.token)),
+            204);
+  EXPECT_EQ(status_of(std::string(viewers.at("url").as_string())), 404);
+}
+
+TEST_F(Events, AStreamTicketExpires) {
+  auto env = kEventsEnv;
+  env["LIFTOFF_STREAM_TICKET_TTL"] = "1s";
+  OwnServer short_lived(env);
+  auto t = new_tenant(short_lived.port(), "ev-ticket-expiry");
+  create_tickets(t);
+  auto issued = stream_ticket(t, t.owner.token);
+  ASSERT_TRUE(issued.contains("url"));
+  std::this_thread::sleep_for(1500ms);
+  EventStream late(short_lived.port(), std::string(issued.at("url").as_string()), "");
+  ASSERT_TRUE(late.response());
+  EXPECT_EQ(late.response()->status, 401);
+}
+
 TEST_F(Events, HeartbeatsKeepAnIdleStreamAlive) {
   auto t = new_tenant(port(), "ev-heartbeat");
   create_tickets(t);
