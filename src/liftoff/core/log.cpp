@@ -1,10 +1,12 @@
 #include "liftoff/core/log.hpp"
 
 #include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <iostream>
 
 #include "liftoff/core/metrics.hpp"
 
@@ -23,10 +25,16 @@ void init_logging(const std::string& level, const std::string& access_log) {
     g_access.reset();
     return;
   }
-  // A file sink (also for stdout) buffers through stdio instead of flushing every line; the
-  // periodic flush below bounds how long a line can sit in the buffer.
-  std::string path = access_log == "-" ? "/dev/stdout" : access_log;
-  auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, false);
+  // Both sinks buffer through stdio instead of flushing every line (a write per request would cost
+  // a system call each); the periodic flush below bounds how long a line can sit in the buffer.
+  // Standard output is written through the stream the process has, never reopened by name:
+  // /dev/stdout cannot be opened when it is a socket (systemd's journal, a parent's socketpair).
+  spdlog::sink_ptr sink;
+  if (access_log == "-") {
+    sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(std::cout, /*force_flush=*/false);
+  } else {
+    sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(access_log, false);
+  }
   g_access = std::make_shared<spdlog::logger>("access", sink);
   g_access->set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ",%v)", spdlog::pattern_time_type::utc);
   g_access->set_level(spdlog::level::info);
