@@ -90,7 +90,7 @@ TEST_F(E2E, WrongMethodIs405WithAllow) {
   auto r = http_request(port(), "DELETE", "/healthz");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 405);
-  EXPECT_EQ(r->header("allow"), "GET, HEAD");
+  EXPECT_EQ(r->header("allow"), "GET, HEAD, OPTIONS");
   EXPECT_EQ(problem(*r).at("type").as_string(), "urn:liftoff:problem:method-not-allowed");
 }
 
