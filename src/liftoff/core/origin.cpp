@@ -1,5 +1,6 @@
 #include "liftoff/core/origin.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 
@@ -35,14 +36,22 @@ bool valid_host(std::string_view host) {
 
 }  // namespace
 
-std::optional<std::string> canonical_origin(std::string_view text) {
+namespace {
+struct OriginParts {
+  std::string_view scheme;
+  std::string_view host;
+  std::optional<unsigned> port;
+};
+
+// The parts of `text` when it is an origin (any case, any port); nullopt otherwise. "null" is not
+// handled here.
+std::optional<OriginParts> origin_parts(std::string_view text) {
   if (text.empty() || text.size() > kMaxOriginLength) return std::nullopt;
-  if (text == "null") return std::string(text);
   auto separator = text.find("://");
   if (separator == std::string_view::npos || separator == 0) return std::nullopt;
-  auto scheme = text.substr(0, separator);
-  if (!is_alpha(scheme.front())) return std::nullopt;
-  for (char c : scheme) {
+  OriginParts parts{text.substr(0, separator), {}, std::nullopt};
+  if (!is_alpha(parts.scheme.front())) return std::nullopt;
+  for (char c : parts.scheme) {
     if (!is_alpha(c) && !is_digit(c) && c != '+' && c != '-' && c != '.') return std::nullopt;
   }
   auto authority = text.substr(separator + 3);
@@ -50,9 +59,8 @@ std::optional<std::string> canonical_origin(std::string_view text) {
   auto colon = authority.rfind(':');
   if (colon != std::string_view::npos && authority.find(']', colon) != std::string_view::npos)
     colon = std::string_view::npos;
-  auto host = authority.substr(0, colon);
-  if (!valid_host(host)) return std::nullopt;
-  std::optional<unsigned> port;
+  parts.host = authority.substr(0, colon);
+  if (!valid_host(parts.host)) return std::nullopt;
   if (colon != std::string_view::npos) {
     auto digits = authority.substr(colon + 1);
     unsigned value = 0;
@@ -60,17 +68,43 @@ std::optional<std::string> canonical_origin(std::string_view text) {
     if (digits.empty() || digits.size() > 5 || ec != std::errc{} ||
         end != digits.data() + digits.size() || value > 65535)
       return std::nullopt;
-    port = value;
+    parts.port = value;
   }
+  return parts;
+}
+
+bool has_upper(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+}
+
+bool default_port(std::string_view scheme, unsigned port) {
+  auto is = [&](std::string_view name) {
+    return scheme.size() == name.size() && std::equal(scheme.begin(), scheme.end(), name.begin(),
+                                                      [](char a, char b) { return lower(a) == b; });
+  };
+  return (is("http") && port == 80) || (is("https") && port == 443);
+}
+}  // namespace
+
+std::optional<std::string> canonical_origin(std::string_view text) {
+  if (text == "null") return std::string(text);
+  auto parts = origin_parts(text);
+  if (!parts) return std::nullopt;
   std::string out;
   out.reserve(text.size());
-  for (char c : scheme) out += lower(c);
+  for (char c : parts->scheme) out += lower(c);
   out += "://";
-  for (char c : host) out += lower(c);
-  bool default_port = port && ((out.starts_with("http://") && *port == 80) ||
-                               (out.starts_with("https://") && *port == 443));
-  if (port && !default_port) out += ":" + std::to_string(*port);
+  for (char c : parts->host) out += lower(c);
+  if (parts->port && !default_port(parts->scheme, *parts->port))
+    out += ":" + std::to_string(*parts->port);
   return out;
+}
+
+bool is_canonical_origin(std::string_view text) {
+  if (text == "null") return true;
+  auto parts = origin_parts(text);
+  return parts && !has_upper(parts->scheme) && !has_upper(parts->host) &&
+         !(parts->port && default_port(parts->scheme, *parts->port));
 }
 
 }  // namespace liftoff::core

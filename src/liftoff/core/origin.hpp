@@ -18,4 +18,8 @@ inline constexpr std::size_t kMaxOriginLength = 512;
 // spaces, a bad port, longer than kMaxOriginLength).
 [[nodiscard]] std::optional<std::string> canonical_origin(std::string_view text);
 
+// Whether `text` is an origin in its canonical form already (what browsers send), without
+// allocating: canonical_origin(text) == text.
+[[nodiscard]] bool is_canonical_origin(std::string_view text);
+
 }  // namespace liftoff::core

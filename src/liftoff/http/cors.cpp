@@ -19,9 +19,8 @@ Result<std::string_view> Cors::origin(const Request& req) {
   auto range = req.equal_range(field::origin);
   if (range.first == range.second) return std::string_view{};
   std::string_view value = range.first->value();
-  auto canonical = core::canonical_origin(value);
   // Browsers send the canonical form; anything else did not come from one.
-  if (std::next(range.first) != range.second || !canonical || *canonical != value) {
+  if (std::next(range.first) != range.second || !core::is_canonical_origin(value)) {
     return Error{Errc::bad_request,
                  "invalid header",
                  {{"Origin", "is not one origin as browsers send it (scheme://host[:port])"}}};
@@ -51,20 +50,22 @@ bool Cors::is_preflight(const Request& req) {
          req.find(field::access_control_request_method) != req.end();
 }
 
-Response Cors::options(const Request& req, std::string_view allow_origin,
+Response Cors::options(const Request& req, bool preflight, std::string_view allow_origin,
                        const std::string& methods) const {
+  // A new response has none of these fields: insert, no search for one to replace.
   Response res{beast_http::status::no_content, req.version()};
-  res.set(field::allow, methods);
-  res.set(field::vary, "Origin, Access-Control-Request-Method, Access-Control-Request-Headers");
+  res.insert(field::allow, methods);
+  // The answer depends on the origin alone (not on what the preflight asked for).
+  res.insert(field::vary, "Origin");
   if (allow_origin.empty()) return res;
-  res.set(field::access_control_allow_origin, allow_origin);
-  if (!is_preflight(req)) {
-    res.set(field::access_control_expose_headers, kCorsExposedHeaders);
+  res.insert(field::access_control_allow_origin, allow_origin);
+  if (!preflight) {
+    res.insert(field::access_control_expose_headers, kCorsExposedHeaders);
     return res;
   }
-  res.set(field::access_control_allow_methods, methods);
-  res.set(field::access_control_allow_headers, kCorsAllowedHeaders);
-  res.set(field::access_control_max_age, max_age_);
+  res.insert(field::access_control_allow_methods, methods);
+  res.insert(field::access_control_allow_headers, kCorsAllowedHeaders);
+  res.insert(field::access_control_max_age, max_age_);
   return res;
 }
 

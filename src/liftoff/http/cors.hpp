@@ -57,12 +57,13 @@ class Cors {
   // empty, Access-Control-Allow-Origin and Access-Control-Expose-Headers.
   void decorate(Response& res, std::string_view allow_origin) const;
 
-  // The answer to OPTIONS on a route serving `methods`: 204 with Allow and, when the request is a
-  // preflight (Access-Control-Request-Method) from an allowed origin, what lets the browser go on.
-  [[nodiscard]] Response options(const Request& req, std::string_view allow_origin,
-                                 const std::string& methods) const;
-
+  // Whether the request is a preflight: OPTIONS with Origin and Access-Control-Request-Method.
   [[nodiscard]] static bool is_preflight(const Request& req);
+
+  // The answer to OPTIONS on a route serving `methods`: 204 with Allow and, for a preflight
+  // (is_preflight) from an allowed origin, what lets the browser go on.
+  [[nodiscard]] Response options(const Request& req, bool preflight, std::string_view allow_origin,
+                                 const std::string& methods) const;
 
  private:
   CorsOptions options_;

@@ -81,7 +81,7 @@ void Router::add(Verb method, std::string_view pattern, Handler handler, Cost co
   routes_.push_back(std::move(route));
 }
 
-Router::Outcome Router::match(Verb method, const std::vector<std::string>& segments) const {
+Router::Outcome Router::match(Verb method, std::span<const std::string> segments) const {
   // Among routes whose shape matches, prefer the one whose first differing segment is literal.
   const Route* best = nullptr;
   for (const auto& route : routes_) {

@@ -6,6 +6,7 @@
 // thread-safe for `add`; `match` is const and safe from any thread once routes are added (all adds
 // happen before the server starts).
 #include <deque>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -51,7 +52,10 @@ class Router {
   void add(Verb method, std::string_view pattern, Handler handler, Cost cost = Cost::light);
 
   // `segments` are the decoded path segments ("/a/b" -> {"a","b"}).
-  [[nodiscard]] Outcome match(Verb method, const std::vector<std::string>& segments) const;
+  [[nodiscard]] Outcome match(Verb method, std::span<const std::string> segments) const;
+  [[nodiscard]] Outcome match(Verb method, const std::vector<std::string>& segments) const {
+    return match(method, std::span(segments));
+  }
 
   [[nodiscard]] const std::deque<Route>& routes() const { return routes_; }
 

@@ -21,9 +21,11 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/url/grammar/string_token.hpp>
 #include <boost/url/parse.hpp>
 #include <cerrno>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -614,9 +616,15 @@ struct Server::Impl {
       co_return problem_response(make_error(Errc::bad_request, "invalid request target"),
                                  request_id, req.version());
     }
-    std::vector<std::string> segments;
-    for (auto segment : target->segments()) segments.push_back(segment);
-    auto outcome = router.match(req.method(), segments);
+    // The decoded path segments, in strings each worker thread keeps: once a thread has seen a
+    // path as long, the next costs no allocation (matching copies what it keeps).
+    thread_local std::vector<std::string> segments;
+    std::size_t count = 0;
+    for (auto segment : target->encoded_segments()) {
+      if (count == segments.size()) segments.emplace_back();
+      segment.decode({}, boost::urls::string_token::assign_to(segments[count++]));
+    }
+    auto outcome = router.match(req.method(), std::span(segments.data(), count));
     if (std::holds_alternative<Router::NotFound>(outcome)) {
       allow_origin = cors.allow_origin(*origin, {});
       co_return problem_response(
@@ -627,8 +635,9 @@ struct Server::Impl {
       route = mna->route;
       allow_origin = cors.allow_origin(*origin, mna->params);
       if (req.method() == Verb::options) {
-        if (Cors::is_preflight(req)) cors_preflights[allow_origin.empty() ? 1 : 0]->inc();
-        co_return cors.options(req, allow_origin, mna->route->allow);
+        bool preflight = Cors::is_preflight(req);
+        if (preflight) cors_preflights[allow_origin.empty() ? 1 : 0]->inc();
+        co_return cors.options(req, preflight, allow_origin, mna->route->allow);
       }
       auto res =
           problem_response(make_error(Errc::method_not_allowed,
