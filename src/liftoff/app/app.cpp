@@ -271,7 +271,7 @@ int serve(const core::Config& config) {
                                        core::CacheMetrics::in(metrics, "session"));
   // No cache at all when its TTL is 0: every request then checks its credential in the database.
   identity::SessionCache* cache = config.session_cache_ttl.count() > 0 ? &session_cache : nullptr;
-  identity::OrgOrigins org_origins(identity::OrgStore(database), config.db_query_timeout);
+  identity::OrgOrigins org_origins(database, config.db_query_timeout);
   identity::SessionRevocationListener revocations(db::ConnectOptions{*url, {}, "liftoff-listener"},
                                                   session_cache, &org_origins);
   identity::IdentityService identity_service(

@@ -31,8 +31,8 @@ namespace liftoff::identity {
 
 class OrgOrigins {
  public:
-  OrgOrigins(OrgStore store, std::chrono::milliseconds statement_timeout)
-      : store_(std::move(store)), statement_timeout_(statement_timeout) {}
+  OrgOrigins(db::Database& database, std::chrono::milliseconds statement_timeout)
+      : store_(database), statement_timeout_(statement_timeout) {}
 
   // Whether the org named by `org_text` (a path segment) lists `origin` (canonical).
   [[nodiscard]] bool allows(std::string_view org_text, std::string_view origin) const;
