@@ -78,7 +78,8 @@ db::EmbeddedPostgres embedded_postgres(const core::Config& config) {
                                config.embedded_pg_port,
                                "liftoff",
                                "/usr/lib/postgresql/15/bin",
-                               {}});
+                               {},
+                               static_cast<unsigned>(config.embedded_pg_replicas)});
 }
 
 // Resolves the database URL: the configured one, or the embedded cluster (started if needed).
@@ -489,9 +490,17 @@ int audit_verify(const core::Config& config, const std::string& org_text) {
 int embedded(const core::Config& config, const std::string& action) {
   auto pg = embedded_postgres(config);
   if (action == "status") {
-    std::cout << (pg.running() ? "running on 127.0.0.1:" + std::to_string(config.embedded_pg_port)
+    std::cout << "primary: "
+              << (pg.running() ? "running on 127.0.0.1:" + std::to_string(config.embedded_pg_port)
                                : "stopped")
               << "\n";
+    for (const auto& replica : pg.replicas()) {
+      std::cout << "replica: "
+                << (replica.running()
+                        ? "running on 127.0.0.1:" + std::to_string(replica.options().port)
+                        : "stopped")
+                << " (" << replica.options().data_dir.string() << ")\n";
+    }
     return 0;
   }
   auto done = action == "start" ? pg.start() : pg.stop();

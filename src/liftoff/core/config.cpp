@@ -233,6 +233,11 @@ std::vector<ConfigKey> make_keys() {
   keys.push_back({"embedded_pg_port", "loopback port of the embedded PostgreSQL", false,
                   [](Config& c, const std::string& v) { return parse_port(v, c.embedded_pg_port); },
                   [](const Config& c) { return std::to_string(c.embedded_pg_port); }});
+  keys.push_back(
+      size_key("embedded_pg_replicas",
+               "streaming replicas the embedded PostgreSQL starts beside its primary, on "
+               "the ports after embedded_pg_port (not yet read from by the server)",
+               &Config::embedded_pg_replicas, 0, 4));
   keys.push_back(size_key("password_hash_ops",
                           "Argon2id passes (raising it rehashes on next login)",
                           &Config::password_hash_ops, 1, 20));

@@ -40,6 +40,8 @@ struct Config {
   milliseconds db_query_timeout{5'000};
   std::string data_dir = ".liftoff";  // embedded PostgreSQL lives in <data_dir>/pgdata
   std::uint16_t embedded_pg_port = 54320;
+  std::size_t embedded_pg_replicas =
+      0;                              // streaming replicas on the next ports, data_dir/replica-<i>
   std::optional<bool> auto_migrate;   // default: on for the embedded database, off otherwise
   std::size_t password_hash_ops = 2;  // Argon2id passes
   std::size_t password_hash_memory = 64 * 1024 * 1024;  // Argon2id memory, bytes

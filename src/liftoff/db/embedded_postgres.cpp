@@ -234,49 +234,112 @@ bool EmbeddedPostgres::running() const {
              true) == 0;
 }
 
+Result<void> EmbeddedPostgres::start_server() {
+  if (!port_free(options_.port)) {
+    return make_error(Errc::unavailable,
+                      "port " + std::to_string(options_.port) +
+                          " on 127.0.0.1 is in use (another PostgreSQL?); set embedded_pg_port");
+  }
+  auto log = options_.data_dir / "postgres.log";
+  if (auto user = postgres_user()) {
+    int fd = ::open(log.c_str(), O_CREAT | O_WRONLY | O_APPEND, 0600);
+    if (fd >= 0) {
+      ::fchown(fd, user->uid, user->gid);
+      ::close(fd);
+    }
+  }
+  // Besides 127.0.0.1, a Unix socket in data_dir/run, which url() prefers: the same host's
+  // connections skip TCP (a round trip costs both sides less CPU; pgbench -S measured 25-50%
+  // more transactions per second over it here). Passed at start, so older clusters get it too.
+  std::string server_options = "-p " + std::to_string(options_.port);
+  std::error_code ec;
+  bool socket = socket_fits();
+  if (socket) {
+    fs::create_directories(socket_dir(), ec);
+    socket = fs::is_directory(socket_dir(), ec);
+  }
+  if (socket) {
+    fs::permissions(socket_dir(), fs::perms::owner_all, ec);
+    if (auto user = postgres_user()) ::chown(socket_dir().c_str(), user->uid, user->gid);
+    server_options += " -k '" + socket_dir().string() + "'";
+  }
+  int rc = run_program({(options_.bin_dir / "pg_ctl").string(), "start", "-w", "-t", "60", "-D",
+                        cluster_dir().string(), "-l", log.string(), "-o", server_options},
+                       true);
+  if (rc != 0) {
+    return make_error(Errc::unavailable,
+                      "the embedded PostgreSQL did not start (see " + log.string() + ")");
+  }
+  spdlog::info("embedded PostgreSQL listening on 127.0.0.1:{}{}", options_.port,
+               socket ? " and " + socket_path().string() : std::string());
+  return {};
+}
+
+std::vector<EmbeddedPostgres> EmbeddedPostgres::replicas() const {
+  std::vector<EmbeddedPostgres> out;
+  for (unsigned i = 1; i <= options_.replicas; ++i) {
+    out.emplace_back(EmbeddedPostgresOptions{options_.data_dir / ("replica-" + std::to_string(i)),
+                                             static_cast<std::uint16_t>(options_.port + i),
+                                             options_.database,
+                                             options_.bin_dir,
+                                             {},
+                                             0});
+  }
+  return out;
+}
+
+Result<void> EmbeddedPostgres::clone_from(const EmbeddedPostgres& primary,
+                                          const std::string& slot) {
+  std::error_code ec;
+  fs::create_directories(options_.data_dir, ec);
+  if (ec)
+    return make_error(Errc::unavailable,
+                      "cannot create " + options_.data_dir.string() + ": " + ec.message());
+  // The replica is the primary's copy: same role, same password.
+  {
+    std::ofstream out(password_file());
+    out << primary.password() << "\n";
+  }
+  fs::permissions(password_file(), fs::perms::owner_read | fs::perms::owner_write);
+  if (auto user = postgres_user()) ::chown(options_.data_dir.c_str(), user->uid, user->gid);
+  // Its slot first, so that the primary keeps the WAL from the backup on.
+  PGconn* conn = PQconnectdb(primary.url_for("postgres").c_str());
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::string message = PQerrorMessage(conn);
+    PQfinish(conn);
+    return make_error(Errc::unavailable, "cannot connect to the embedded PostgreSQL: " + message);
+  }
+  const char* params[] = {slot.c_str()};
+  PGresult* created =
+      PQexecParams(conn,
+                   "SELECT pg_create_physical_replication_slot($1) WHERE NOT EXISTS "
+                   "(SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
+                   1, nullptr, params, nullptr, nullptr, 0);
+  bool ok = PQresultStatus(created) == PGRES_TUPLES_OK;
+  std::string message = PQresultErrorMessage(created);
+  PQclear(created);
+  PQfinish(conn);
+  if (!ok) return make_error(Errc::unavailable, "cannot create slot " + slot + ": " + message);
+  spdlog::info("copying the embedded PostgreSQL into {} (pg_basebackup)", cluster_dir().string());
+  // -R writes the standby's primary_conninfo (with the slot) into its postgresql.auto.conf.
+  int rc = run_program({(options_.bin_dir / "pg_basebackup").string(), "-d",
+                        primary.tcp_url(primary.options().port, "postgres"), "-D",
+                        cluster_dir().string(), "-X", "stream", "-S", slot, "-R", "-c", "fast"},
+                       true);
+  if (rc != 0) {
+    fs::remove_all(cluster_dir(), ec);
+    return make_error(Errc::unavailable, "pg_basebackup failed with status " + std::to_string(rc));
+  }
+  return {};
+}
+
 Result<void> EmbeddedPostgres::start() {
   if (!fs::exists(cluster_dir() / "PG_VERSION")) {
     spdlog::info("initializing the embedded PostgreSQL in {}", cluster_dir().string());
     if (auto ok = init(); !ok) return ok;
   }
   if (!running()) {
-    if (!port_free(options_.port)) {
-      return make_error(Errc::unavailable,
-                        "port " + std::to_string(options_.port) +
-                            " on 127.0.0.1 is in use (another PostgreSQL?); set embedded_pg_port");
-    }
-    auto log = options_.data_dir / "postgres.log";
-    if (auto user = postgres_user()) {
-      int fd = ::open(log.c_str(), O_CREAT | O_WRONLY | O_APPEND, 0600);
-      if (fd >= 0) {
-        ::fchown(fd, user->uid, user->gid);
-        ::close(fd);
-      }
-    }
-    // Besides 127.0.0.1, a Unix socket in data_dir/run, which url() prefers: the same host's
-    // connections skip TCP (a round trip costs both sides less CPU; pgbench -S measured 25-50%
-    // more transactions per second over it here). Passed at start, so older clusters get it too.
-    std::string server_options = "-p " + std::to_string(options_.port);
-    std::error_code ec;
-    bool socket = socket_fits();
-    if (socket) {
-      fs::create_directories(socket_dir(), ec);
-      socket = fs::is_directory(socket_dir(), ec);
-    }
-    if (socket) {
-      fs::permissions(socket_dir(), fs::perms::owner_all, ec);
-      if (auto user = postgres_user()) ::chown(socket_dir().c_str(), user->uid, user->gid);
-      server_options += " -k '" + socket_dir().string() + "'";
-    }
-    int rc = run_program({(options_.bin_dir / "pg_ctl").string(), "start", "-w", "-t", "60", "-D",
-                          cluster_dir().string(), "-l", log.string(), "-o", server_options},
-                         true);
-    if (rc != 0) {
-      return make_error(Errc::unavailable,
-                        "the embedded PostgreSQL did not start (see " + log.string() + ")");
-    }
-    spdlog::info("embedded PostgreSQL listening on 127.0.0.1:{}{}", options_.port,
-                 socket ? " and " + socket_path().string() : std::string());
+    if (auto ok = start_server(); !ok) return ok;
   }
   // Create the application database on first start (blocking libpq is fine here: no event loop
   // yet).
@@ -305,10 +368,24 @@ Result<void> EmbeddedPostgres::start() {
     }
   }
   PQfinish(conn);
+  auto standbys = replicas();
+  for (std::size_t i = 0; i < standbys.size(); ++i) {
+    auto& replica = standbys[i];
+    if (!fs::exists(replica.cluster_dir() / "PG_VERSION")) {
+      if (auto ok = replica.clone_from(*this, "liftoff_replica_" + std::to_string(i + 1)); !ok)
+        return ok;
+    }
+    if (!replica.running()) {
+      if (auto ok = replica.start_server(); !ok) return ok;
+    }
+  }
   return {};
 }
 
 Result<void> EmbeddedPostgres::stop() {
+  for (auto& replica : replicas()) {
+    if (auto ok = replica.stop(); !ok) return ok;
+  }
   if (!running()) return {};
   int rc = run_program({(options_.bin_dir / "pg_ctl").string(), "stop", "-w", "-m", "fast", "-D",
                         cluster_dir().string()},

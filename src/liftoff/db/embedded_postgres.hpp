@@ -22,16 +22,24 @@ struct EmbeddedPostgresOptions {
   // postgresql.conf lines at init, after the defaults (memory_settings() for this machine), so they
   // override them: e.g. "fsync = off".
   std::vector<std::string> settings;
+  // Streaming replicas started beside the primary: replica i (1..replicas) lives in
+  // data_dir/replica-<i>, listens on port + i, and streams from the primary through its own
+  // physical replication slot (liftoff_replica_<i>), so the primary keeps the WAL it has not had.
+  unsigned replicas = 0;
 };
 
 class EmbeddedPostgres {
  public:
   explicit EmbeddedPostgres(EmbeddedPostgresOptions options);
 
-  // initdb when needed, start when not running, create the database; idempotent.
+  // initdb when needed, start when not running, create the database; then each replica: a base
+  // backup of the primary when it has none yet (pg_basebackup), started when not running.
+  // Idempotent.
   [[nodiscard]] Result<void> start();
-  // Fast shutdown; idempotent.
+  // Fast shutdown of the replicas, then the primary; idempotent.
   [[nodiscard]] Result<void> stop();
+  // The replicas (options().replicas of them), each an EmbeddedPostgres of its own.
+  [[nodiscard]] std::vector<EmbeddedPostgres> replicas() const;
   [[nodiscard]] bool running() const;
   // libpq URI of the database (contains the password): over the Unix socket while it exists, else
   // over 127.0.0.1.
@@ -44,6 +52,9 @@ class EmbeddedPostgres {
 
  private:
   [[nodiscard]] Result<void> init();
+  // A replica's first start: its password file, a slot on the primary, pg_basebackup of it.
+  [[nodiscard]] Result<void> clone_from(const EmbeddedPostgres& primary, const std::string& slot);
+  [[nodiscard]] Result<void> start_server();
   [[nodiscard]] std::filesystem::path cluster_dir() const { return options_.data_dir / "pgdata"; }
   [[nodiscard]] std::filesystem::path password_file() const {
     return options_.data_dir / "pg.password";
