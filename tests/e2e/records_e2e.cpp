@@ -283,6 +283,16 @@ TEST_F(Records, UniqueFieldsAndIdempotencyKeys) {
   ASSERT_EQ(status(again), 201);
   EXPECT_EQ(again->body, first->body);
   EXPECT_EQ(again->header("idempotent-replayed"), "true");
+  // A 201 names what it made: Location is the record's URL, ETag its version (as a GET answers),
+  // on the first answer and on its replay alike.
+  auto id = std::string(json_of(*first).at("id").as_string());
+  EXPECT_EQ(first->header("location"), t.base + "/tickets/records/" + id);
+  EXPECT_EQ(first->header("etag"), "\"1\"");
+  EXPECT_EQ(again->header("location"), first->header("location"));
+  EXPECT_EQ(again->header("etag"), first->header("etag"));
+  auto fetched = send_json(port(), "GET", first->header("location"), t.owner.token);
+  ASSERT_EQ(status(fetched), 200);
+  EXPECT_EQ(fetched->header("etag"), first->header("etag"));
   other["title"] = "C";
   EXPECT_EQ(status(create(t, other, "Idempotency-Key: abc-123\r\n")), 422);
   auto list = send_json(port(), "GET", t.base + "/tickets/records?count=exact", t.owner.token);

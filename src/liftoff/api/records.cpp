@@ -2,6 +2,7 @@
 
 #include <boost/beast/http/field.hpp>
 #include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <charconv>
 
@@ -49,6 +50,21 @@ Result<std::optional<std::int64_t>> if_match(const http::Request& request) {
   }
   return make_error(Errc::precondition_failed,
                     "If-Match must be an ETag this API returned, e.g. \"3\"");
+}
+
+// A 201's Location (the new record's URL: the collection's records path and its id) and ETag (its
+// version), from the answer's own body: the same for a first answer and for its replay under an
+// Idempotency-Key, which keeps only the body.
+void name_created(http::Response& res, std::string_view target) {
+  boost::system::error_code ec;
+  auto body = json::parse(res.body(), ec);
+  const auto* record = body.if_object();
+  const auto* id = record ? record->if_contains("id") : nullptr;
+  const auto* version = record ? record->if_contains("version") : nullptr;
+  if (ec || !id || !id->is_string() || !version || !version->is_int64()) return;
+  auto path = target.substr(0, target.find('?'));
+  res.set(field::location, std::string(path) + "/" + std::string(id->get_string()));
+  res.set(field::etag, etag(version->get_int64()));
 }
 
 http::Response record_response(status code, const records::Record& record) {
@@ -256,6 +272,7 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
         auto res = http::text_response(static_cast<status>(created->status), created->body,
                                        "application/json");
         if (created->replayed) res.set("Idempotent-Replayed", "true");
+        if (created->status == 201) name_created(res, ctx.request.target());
         co_return res;
       },
       http::Cost::heavy);
