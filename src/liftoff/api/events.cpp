@@ -197,9 +197,8 @@ void add_event_routes(http::Router& router, identity::IdentityService& identity,
   routes.org_stream(
       http::Verb::get, "/v1/orgs/{org}/collections/{collection}/events", Action::records_read,
       {"filter", "last_event_id"},
-      [&, options](http::RequestContext& ctx, const Authorized& who) -> Answer {
-        auto query = http::parse_query(ctx.query, {"filter", "last_event_id", "ticket"});
-        if (!query) co_return query.error();
+      [&, options](http::RequestContext& ctx, const Authorized& who,
+                   const http::QueryParams& query) -> Answer {
         auto collection = co_await records.collection(who.scope, *ctx.param("collection"));
         if (!collection) co_return collection.error();
         StreamPlan plan{who.credential,
@@ -210,7 +209,7 @@ void add_event_routes(http::Router& router, identity::IdentityService& identity,
                         *collection,
                         std::nullopt,
                         std::nullopt};
-        if (auto it = query->find("filter"); it != query->end()) {
+        if (auto it = query.find("filter"); it != query.end()) {
           auto filter = records::parse_filter(it->second, records.options().filter);
           if (!filter) co_return filter.error();
           // Compiling checks the fields and value types, exactly as a list would.
@@ -223,7 +222,7 @@ void add_event_routes(http::Router& router, identity::IdentityService& identity,
         // client that opens a new stream (with a new ticket) passes it as ?last_event_id=.
         std::string_view last = ctx.request["Last-Event-ID"];
         std::string_view last_name = "Last-Event-ID";
-        if (auto it = query->find("last_event_id"); last.empty() && it != query->end()) {
+        if (auto it = query.find("last_event_id"); last.empty() && it != query.end()) {
           last = it->second;
           last_name = "last_event_id";
         }

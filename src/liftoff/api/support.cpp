@@ -217,13 +217,12 @@ void Routes::org(http::Verb verb, std::string_view path, identity::Action action
 namespace {
 // The caller of an event stream: by its stream ticket when the query has one (which must be for
 // this org and collection), else by its bearer token.
-boost::asio::awaitable<Result<Authorized>> authorize_stream(
-    identity::IdentityService& service, const http::RequestContext& ctx, identity::Action action,
-    const std::vector<std::string_view>& query_params) {
-  auto query = http::parse_query(ctx.query, query_params);
-  if (!query) co_return query.error();
-  auto ticket = query->find("ticket");
-  if (ticket == query->end()) co_return co_await authorize(service, ctx, action);
+boost::asio::awaitable<Result<Authorized>> authorize_stream(identity::IdentityService& service,
+                                                            const http::RequestContext& ctx,
+                                                            identity::Action action,
+                                                            const http::QueryParams& query) {
+  auto ticket = query.find("ticket");
+  if (ticket == query.end()) co_return co_await authorize(service, ctx, action);
   if (ctx.request.find(http::beast_http::field::authorization) != ctx.request.end()) {
     co_return Error{Errc::bad_request,
                     "a stream is opened with a ticket or with Authorization, not both",
@@ -241,18 +240,23 @@ boost::asio::awaitable<Result<Authorized>> authorize_stream(
 }
 }  // namespace
 
-void Routes::org_stream(http::Verb verb, std::string_view path, identity::Action action,
-                        std::vector<std::string_view> query_params,
-                        std::function<Answer(http::RequestContext&, const Authorized&)> handler,
-                        Cost cost) {
+void Routes::org_stream(
+    http::Verb verb, std::string_view path, identity::Action action,
+    std::vector<std::string_view> query_params,
+    std::function<Answer(http::RequestContext&, const Authorized&, const http::QueryParams&)>
+        handler,
+    Cost cost) {
   query_params.emplace_back("ticket");
   router_.add(
       verb, path,
       [&identity = identity_, action, query_params = std::move(query_params),
        handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
-        auto who = co_await authorize_stream(identity, ctx, action, query_params);
+        // Unknown parameters are refused before a ticket is spent.
+        auto query = http::parse_query(ctx.query, query_params);
+        if (!query) co_return problem(query.error(), ctx);
+        auto who = co_await authorize_stream(identity, ctx, action, *query);
         if (!who) co_return problem(who.error(), ctx);
-        co_return co_await respond(ctx, handler(ctx, *who));
+        co_return co_await respond(ctx, handler(ctx, *who, *query));
       },
       cost);
 }

@@ -11,6 +11,7 @@
 
 #include "liftoff/core/error.hpp"
 #include "liftoff/db/scope.hpp"
+#include "liftoff/http/query.hpp"
 #include "liftoff/http/router.hpp"
 #include "liftoff/http/types.hpp"
 #include "liftoff/identity/organizations.hpp"
@@ -109,11 +110,14 @@ class Routes {
   // The same for an org's collection's event stream (the path's {org} and {collection}), where a
   // browser's EventSource, which cannot send Authorization, shows a stream ticket instead:
   // `?ticket=` (IdentityService::issue_stream_ticket), used up by this request. `query_params`:
-  // the route's own query parameters, besides `ticket` (others are a 400 before anything is used).
-  void org_stream(http::Verb verb, std::string_view path, identity::Action action,
-                  std::vector<std::string_view> query_params,
-                  std::function<Answer(http::RequestContext&, const Authorized&)> handler,
-                  Cost cost = Cost::light);
+  // the route's own query parameters, besides `ticket` (others are a 400 before anything is used);
+  // the handler gets the query parsed.
+  void org_stream(
+      http::Verb verb, std::string_view path, identity::Action action,
+      std::vector<std::string_view> query_params,
+      std::function<Answer(http::RequestContext&, const Authorized&, const http::QueryParams&)>
+          handler,
+      Cost cost = Cost::light);
 
  private:
   void signed_in(http::Verb verb, std::string_view path,

@@ -34,9 +34,6 @@ bool valid_host(std::string_view host) {
   return true;
 }
 
-}  // namespace
-
-namespace {
 struct OriginParts {
   std::string_view scheme;
   std::string_view host;
@@ -84,6 +81,7 @@ bool default_port(std::string_view scheme, unsigned port) {
   };
   return (is("http") && port == 80) || (is("https") && port == 443);
 }
+
 }  // namespace
 
 std::optional<std::string> canonical_origin(std::string_view text) {

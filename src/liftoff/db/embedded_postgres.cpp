@@ -17,6 +17,7 @@
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -302,24 +303,6 @@ Result<void> EmbeddedPostgres::clone_from(const EmbeddedPostgres& primary,
   }
   fs::permissions(password_file(), fs::perms::owner_read | fs::perms::owner_write);
   if (auto user = postgres_user()) ::chown(options_.data_dir.c_str(), user->uid, user->gid);
-  // Its slot first, so that the primary keeps the WAL from the backup on.
-  PGconn* conn = PQconnectdb(primary.url_for("postgres").c_str());
-  if (PQstatus(conn) != CONNECTION_OK) {
-    std::string message = PQerrorMessage(conn);
-    PQfinish(conn);
-    return make_error(Errc::unavailable, "cannot connect to the embedded PostgreSQL: " + message);
-  }
-  const char* params[] = {slot.c_str()};
-  PGresult* created =
-      PQexecParams(conn,
-                   "SELECT pg_create_physical_replication_slot($1) WHERE NOT EXISTS "
-                   "(SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
-                   1, nullptr, params, nullptr, nullptr, 0);
-  bool ok = PQresultStatus(created) == PGRES_TUPLES_OK;
-  std::string message = PQresultErrorMessage(created);
-  PQclear(created);
-  PQfinish(conn);
-  if (!ok) return make_error(Errc::unavailable, "cannot create slot " + slot + ": " + message);
   spdlog::info("copying the embedded PostgreSQL into {} (pg_basebackup)", cluster_dir().string());
   // -R writes the standby's primary_conninfo (with the slot) into its postgresql.auto.conf.
   int rc = run_program({(options_.bin_dir / "pg_basebackup").string(), "-d",
@@ -341,39 +324,49 @@ Result<void> EmbeddedPostgres::start() {
   if (!running()) {
     if (auto ok = start_server(); !ok) return ok;
   }
-  // Create the application database on first start (blocking libpq is fine here: no event loop
-  // yet).
-  PGconn* conn = PQconnectdb(url_for("postgres").c_str());
-  if (PQstatus(conn) != CONNECTION_OK) {
-    std::string message = PQerrorMessage(conn);
-    PQfinish(conn);
-    return make_error(Errc::unavailable, "cannot connect to the embedded PostgreSQL: " + message);
+  // Create the application database on first start, and a new replica's slot before its copy
+  // (blocking libpq is fine here: no event loop yet).
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(url_for("postgres").c_str()),
+                                                    &PQfinish);
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    return make_error(Errc::unavailable, "cannot connect to the embedded PostgreSQL: " +
+                                             std::string(PQerrorMessage(conn.get())));
   }
   const char* params[] = {options_.database.c_str()};
-  PGresult* exists = PQexecParams(conn, "SELECT 1 FROM pg_database WHERE datname = $1", 1, nullptr,
-                                  params, nullptr, nullptr, 0);
+  PGresult* exists = PQexecParams(conn.get(), "SELECT 1 FROM pg_database WHERE datname = $1", 1,
+                                  nullptr, params, nullptr, nullptr, 0);
   bool missing = PQresultStatus(exists) == PGRES_TUPLES_OK && PQntuples(exists) == 0;
   PQclear(exists);
   if (missing) {
-    char* ident = PQescapeIdentifier(conn, options_.database.c_str(), options_.database.size());
-    PGresult* created = PQexec(conn, ("CREATE DATABASE " + std::string(ident)).c_str());
+    char* ident =
+        PQescapeIdentifier(conn.get(), options_.database.c_str(), options_.database.size());
+    PGresult* created = PQexec(conn.get(), ("CREATE DATABASE " + std::string(ident)).c_str());
     PQfreemem(ident);
     bool ok = PQresultStatus(created) == PGRES_COMMAND_OK;
     std::string message = PQresultErrorMessage(created);
     PQclear(created);
     if (!ok && message.find("already exists") == std::string::npos) {
-      PQfinish(conn);
       return make_error(Errc::unavailable,
                         "cannot create database " + options_.database + ": " + message);
     }
   }
-  PQfinish(conn);
   auto standbys = replicas();
   for (std::size_t i = 0; i < standbys.size(); ++i) {
     auto& replica = standbys[i];
     if (!fs::exists(replica.cluster_dir() / "PG_VERSION")) {
-      if (auto ok = replica.clone_from(*this, "liftoff_replica_" + std::to_string(i + 1)); !ok)
-        return ok;
+      // Its slot first, so that the primary keeps the WAL from the backup on.
+      auto slot = "liftoff_replica_" + std::to_string(i + 1);
+      const char* slot_param[] = {slot.c_str()};
+      PGresult* created =
+          PQexecParams(conn.get(),
+                       "SELECT pg_create_physical_replication_slot($1) WHERE NOT EXISTS "
+                       "(SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
+                       1, nullptr, slot_param, nullptr, nullptr, 0);
+      bool ok = PQresultStatus(created) == PGRES_TUPLES_OK;
+      std::string message = PQresultErrorMessage(created);
+      PQclear(created);
+      if (!ok) return make_error(Errc::unavailable, "cannot create slot " + slot + ": " + message);
+      if (auto copied = replica.clone_from(*this, slot); !copied) return copied;
     }
     if (!replica.running()) {
       if (auto ok = replica.start_server(); !ok) return ok;

@@ -52,7 +52,8 @@ class EmbeddedPostgres {
 
  private:
   [[nodiscard]] Result<void> init();
-  // A replica's first start: its password file, a slot on the primary, pg_basebackup of it.
+  // A replica's first start: its password file, then pg_basebackup of the primary through `slot`
+  // (which the primary has).
   [[nodiscard]] Result<void> clone_from(const EmbeddedPostgres& primary, const std::string& slot);
   [[nodiscard]] Result<void> start_server();
   [[nodiscard]] std::filesystem::path cluster_dir() const { return options_.data_dir / "pgdata"; }

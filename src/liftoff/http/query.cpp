@@ -6,13 +6,7 @@
 
 namespace liftoff::http {
 
-Result<QueryParams> parse_query(std::string_view query,
-                                std::initializer_list<std::string_view> known) {
-  return parse_query(query, std::vector<std::string_view>(known));
-}
-
-Result<QueryParams> parse_query(std::string_view query,
-                                const std::vector<std::string_view>& known) {
+Result<QueryParams> parse_query(std::string_view query, std::span<const std::string_view> known) {
   QueryParams out;
   if (query.empty()) return out;
   // A NUL-terminated copy: Boost.URL 1.81's parse_query reads past the end of its argument with

@@ -5,6 +5,7 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,9 +17,11 @@ namespace liftoff::http {
 using QueryParams = std::map<std::string, std::string, std::less<>>;
 
 [[nodiscard]] Result<QueryParams> parse_query(std::string_view query,
-                                              std::initializer_list<std::string_view> known);
-[[nodiscard]] Result<QueryParams> parse_query(std::string_view query,
-                                              const std::vector<std::string_view>& known);
+                                              std::span<const std::string_view> known);
+[[nodiscard]] inline Result<QueryParams> parse_query(
+    std::string_view query, std::initializer_list<std::string_view> known) {
+  return parse_query(query, std::span(known.begin(), known.size()));
+}
 
 // An integer parameter in [min, max]; `fallback` when absent; 400 naming it otherwise.
 [[nodiscard]] Result<std::int32_t> int_param(const QueryParams& query, std::string_view name,

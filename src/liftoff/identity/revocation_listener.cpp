@@ -8,14 +8,18 @@
 namespace liftoff::identity {
 namespace asio = boost::asio;
 
+namespace {
+// The id after `prefix` in a payload ("org:<uuid>"); nullopt for a payload of another kind.
+std::optional<db::Uuid> id_after(std::string_view payload, std::string_view prefix) {
+  if (!payload.starts_with(prefix)) return std::nullopt;
+  return db::Uuid::parse(payload.substr(prefix.size()));
+}
+}  // namespace
+
 void evict(SessionCache& cache, std::string_view payload) {
-  auto id_after = [&](std::string_view prefix) -> std::optional<db::Uuid> {
-    if (!payload.starts_with(prefix)) return std::nullopt;
-    return db::Uuid::parse(payload.substr(prefix.size()));
-  };
-  if (auto user = id_after(kUserPayloadPrefix)) {
+  if (auto user = id_after(payload, kUserPayloadPrefix)) {
     cache.evict_user(*user);
-  } else if (auto org = id_after(kOrgPayloadPrefix)) {
+  } else if (auto org = id_after(payload, kOrgPayloadPrefix)) {
     cache.evict_org(*org);
   } else if (auto credential = db::Uuid::parse(payload)) {
     cache.evict_credential(*credential);
@@ -39,11 +43,8 @@ asio::awaitable<void> SessionRevocationListener::run() {
        [this](const std::vector<db::Notification>& batch) {
          for (const auto& n : batch) {
            evict(cache_, n.payload);
-           std::string_view payload = n.payload;
-           if (origins_ && payload.starts_with(kOrgPayloadPrefix)) {
-             if (auto org = db::Uuid::parse(payload.substr(kOrgPayloadPrefix.size())))
-               origins_->stale(*org);
-           }
+           if (!origins_) continue;
+           if (auto org = id_after(n.payload, kOrgPayloadPrefix)) origins_->stale(*org);
          }
        },
        [this] {

@@ -28,7 +28,8 @@ TEST(Router, UnknownPathIsNotFound) {
   EXPECT_TRUE(std::holds_alternative<Router::NotFound>(r.match(Verb::get, {"nope"})));
   EXPECT_TRUE(std::holds_alternative<Router::NotFound>(
       r.match(Verb::get, {"healthz", ""})));  // trailing slash
-  EXPECT_TRUE(std::holds_alternative<Router::NotFound>(r.match(Verb::get, std::vector<std::string>{})));
+  EXPECT_TRUE(
+      std::holds_alternative<Router::NotFound>(r.match(Verb::get, std::vector<std::string>{})));
 }
 
 TEST(Router, WrongMethodListsAllowedMethodsSorted) {
