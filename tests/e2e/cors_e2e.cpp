@@ -91,9 +91,9 @@ TEST_F(Cors, APreflightFromAnAllowedOriginIsAnsweredOnEveryRoute) {
 TEST_F(Cors, APreflightAllowsTheHeadersLiftoffReads) {
   auto r = preflight(port(), "/v1/me", kApp, "GET");
   ASSERT_EQ(status(r), 204);
-  for (const char* header :
-       {"Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match",
-        "Last-Event-ID", "Prefer", "traceparent", "tracestate", "X-Request-Id"}) {
+  for (const char* header : {"Authorization", "Content-Type", "Idempotency-Key", "If-Match",
+                             "If-None-Match", "Last-Event-ID", "Liftoff-Consistency", "Prefer",
+                             "traceparent", "tracestate", "X-Request-Id"}) {
     EXPECT_TRUE(names(r->header("access-control-allow-headers"), header)) << header;
   }
   // Origins are compared in their canonical form: the setting's upper case and :443 were dropped.
@@ -117,7 +117,7 @@ TEST_F(Cors, AnswersToAnAllowedOriginCarryAllowOriginAndExposeWhatClientsRead) {
   EXPECT_TRUE(names(ok->header("vary"), "Origin"));
   for (const char* header :
        {"ETag", "X-Request-Id", "Retry-After", "Location", "Liftoff-Next-Cursor", "RateLimit",
-        "RateLimit-Policy", "WWW-Authenticate", "Idempotent-Replayed"}) {
+        "RateLimit-Policy", "WWW-Authenticate", "Idempotent-Replayed", "Liftoff-Consistency"}) {
     EXPECT_TRUE(names(ok->header("access-control-expose-headers"), header)) << header;
   }
   // Errors too: a page must be able to read the problem (and WWW-Authenticate) of a 401.

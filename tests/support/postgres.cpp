@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -36,18 +37,23 @@ class PostgresEnvironment : public ::testing::Environment {
     ::testing::AddGlobalTestEnvironment(new PostgresEnvironment);
 
 // The cluster is a daemon, not a child: if the test binary dies before its environment's TearDown
-// (an abort, a timeout's SIGKILL), a reaper stops the cluster and removes its directory. The reaper
-// waits on a pipe that only this process holds open (close-on-exec), and sees its end when this
-// process ends, however it ends. After a clean TearDown it finds nothing left to do.
-void start_reaper(const db::EmbeddedPostgres& postgres) {
+// (an abort, a timeout's SIGKILL), a reaper stops the cluster (its replicas first) and removes its
+// directory `dir`. The reaper waits on a pipe that only this process holds open (close-on-exec),
+// and sees its end when this process ends, however it ends. After a clean TearDown it finds nothing
+// left to do.
+void start_reaper(const db::EmbeddedPostgres& postgres, const std::filesystem::path& dir) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return;
   auto pg_ctl = (postgres.options().bin_dir / "pg_ctl").string();
   std::string script =
-      "read _; if [ \"$(id -u)\" = 0 ]; then as='runuser -u postgres --'; else as=; fi; "
-      "$as '" +
-      pg_ctl + "' stop -D '" + (postgres.options().data_dir / "pgdata").string() +
-      "' -m immediate -w >/dev/null 2>&1; rm -rf '" + g_dir.string() + "'";
+      "read _; if [ \"$(id -u)\" = 0 ]; then as='runuser -u postgres --'; else as=; fi; ";
+  auto servers = postgres.replicas();
+  servers.push_back(postgres);
+  for (const auto& server : servers) {
+    script += "$as '" + pg_ctl + "' stop -D '" + (server.options().data_dir / "pgdata").string() +
+              "' -m immediate -w >/dev/null 2>&1; ";
+  }
+  script += "rm -rf '" + dir.string() + "'";
   pid_t pid = ::fork();
   if (pid == 0) {
     ::setsid();  // not in the test binary's process group: a ^C or kill of the group spares it
@@ -99,7 +105,7 @@ db::EmbeddedPostgres& test_postgres() {
       ADD_FAILURE() << "cannot start the test PostgreSQL: " << started.error().detail;
       std::abort();
     }
-    start_reaper(*g_postgres);
+    start_reaper(*g_postgres, g_dir);
   }
   return *g_postgres;
 }
@@ -130,6 +136,64 @@ bool SqlSession::run(const std::string& sql) {
       block_on(io_, conn_->execute_script(sql, db::deadline_after(std::chrono::seconds(30))));
   EXPECT_TRUE(done) << sql << ": " << (done ? "" : done.error().detail);
   return static_cast<bool>(done);
+}
+
+OwnCluster::~OwnCluster() {
+  if (pg) (void)pg->stop();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+std::vector<std::string> OwnCluster::replica_urls() const {
+  std::vector<std::string> urls;
+  for (const auto& replica : pg->replicas()) urls.push_back(replica.url());
+  return urls;
+}
+
+std::unique_ptr<OwnCluster> start_cluster(const std::string& database, unsigned replicas) {
+  auto cluster = std::make_unique<OwnCluster>();
+  cluster->dir = make_temp_dir("/tmp/liftoff-cluster-");
+  db::EmbeddedPostgresOptions options;
+  options.data_dir = cluster->dir;
+  options.database = database;
+  options.settings = {"fsync = off", "shared_buffers = 128MB"};
+  options.replicas = replicas;
+  // The primary and its replicas take consecutive ports: again on others if one is taken.
+  Result<void> started = make_error(Errc::unavailable, "not started");
+  for (int attempt = 0; attempt < 5 && !started; ++attempt) {
+    options.port = free_port();
+    if (options.port > 65000) continue;
+    cluster->pg = std::make_unique<db::EmbeddedPostgres>(options);
+    started = cluster->pg->start();
+    if (!started) (void)cluster->pg->stop();
+  }
+  if (!started) {
+    ADD_FAILURE() << "cannot start a replicated PostgreSQL: " << started.error().for_log();
+    return nullptr;
+  }
+  start_reaper(*cluster->pg, cluster->dir);
+  return cluster;
+}
+
+bool run_sql(const std::string& url, const std::string& sql) {
+  PGconn* conn = PQconnectdb(url.c_str());
+  bool ok = PQstatus(conn) == CONNECTION_OK;
+  if (!ok) ADD_FAILURE() << PQerrorMessage(conn);
+  if (ok) {
+    PGresult* result = PQexec(conn, sql.c_str());
+    ok = PQresultStatus(result) == PGRES_COMMAND_OK || PQresultStatus(result) == PGRES_TUPLES_OK;
+    if (!ok) ADD_FAILURE() << sql << ": " << PQresultErrorMessage(result);
+    PQclear(result);
+  }
+  PQfinish(conn);
+  return ok;
+}
+
+void delay_replay(const db::EmbeddedPostgres& pg, const std::string& delay) {
+  for (const auto& replica : pg.replicas()) {
+    run_sql(replica.url(), "ALTER SYSTEM SET recovery_min_apply_delay = '" + delay + "'");
+    run_sql(replica.url(), "SELECT pg_reload_conf()");
+  }
 }
 
 }  // namespace liftoff::testing

@@ -3,8 +3,10 @@
 // process in a temporary directory on a free loopback port, removed when the process ends.
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "liftoff/db/connection.hpp"
 #include "liftoff/db/embedded_postgres.hpp"
@@ -41,5 +43,27 @@ class SqlSession {
 
 // A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
 unsigned short free_port();
+
+// A cluster of a test's own: a primary with `replicas` streaming replicas, in a new directory, on
+// free consecutive ports. Stopped and removed when destroyed, or by a reaper if the binary dies.
+struct OwnCluster {
+  std::filesystem::path dir;
+  std::unique_ptr<db::EmbeddedPostgres> pg;
+  OwnCluster() = default;
+  OwnCluster(const OwnCluster&) = delete;
+  OwnCluster& operator=(const OwnCluster&) = delete;
+  ~OwnCluster();
+  [[nodiscard]] std::vector<std::string> replica_urls() const;
+};
+// Null, and a test failure, when it cannot start.
+[[nodiscard]] std::unique_ptr<OwnCluster> start_cluster(const std::string& database,
+                                                        unsigned replicas);
+
+// Runs `sql` (one statement) on `url` as the URL's user; false, and a test failure, on an error.
+bool run_sql(const std::string& url, const std::string& sql);
+
+// Every replica of `pg` applies a commit `delay` after it was made (recovery_min_apply_delay, e.g.
+// "1500ms"; "0": at once).
+void delay_replay(const db::EmbeddedPostgres& pg, const std::string& delay);
 
 }  // namespace liftoff::testing

@@ -17,6 +17,10 @@ class EventHub;
 class RecordService;
 }  // namespace liftoff::records
 
+namespace liftoff::db {
+class Database;
+}
+
 namespace liftoff::api {
 
 struct EventStreamOptions {
@@ -27,6 +31,6 @@ struct EventStreamOptions {
 
 void add_event_routes(http::Router& router, identity::IdentityService& identity,
                       records::RecordService& records, records::EventHub& hub,
-                      EventStreamOptions options);
+                      EventStreamOptions options, db::Database& database);
 
 }  // namespace liftoff::api

@@ -23,8 +23,9 @@ json::object issued_json(const identity::IssuedSession& issued) {
 
 }  // namespace
 
-void add_identity_routes(http::Router& router, identity::IdentityService& service) {
-  Routes routes(router, service);
+void add_identity_routes(http::Router& router, identity::IdentityService& service,
+                         db::Database& database) {
+  Routes routes(router, service, database);
   routes.open(http::Verb::post, "/v1/auth/signup",
               [&service](http::RequestContext& ctx, const db::Scope& scope) -> Answer {
                 auto fields = string_fields(ctx.request, {"email", "password", "name"});

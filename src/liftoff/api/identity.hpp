@@ -7,8 +7,13 @@ namespace liftoff::identity {
 class IdentityService;
 }
 
+namespace liftoff::db {
+class Database;
+}
+
 namespace liftoff::api {
 
-void add_identity_routes(http::Router& router, identity::IdentityService& service);
+void add_identity_routes(http::Router& router, identity::IdentityService& service,
+                         db::Database& database);
 
 }  // namespace liftoff::api

@@ -131,7 +131,7 @@ Result<audit::Filter> audit_filter(std::string_view query_text, std::int32_t def
 void add_org_routes(http::Router& router, identity::IdentityService& identity,
                     identity::OrgService& orgs, db::Database& database,
                     records::RecordService& records) {
-  Routes routes(router, identity);
+  Routes routes(router, identity, database);
   routes.user(http::Verb::post, "/v1/orgs",
               [&](http::RequestContext& ctx, const SignedIn& who) -> Answer {
                 auto fields = string_fields(ctx.request, {"name"});

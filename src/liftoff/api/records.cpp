@@ -191,8 +191,9 @@ Result<std::vector<records::BatchOperation>> batch_operations(const json::object
 }  // namespace
 
 void add_record_routes(http::Router& router, identity::IdentityService& identity,
-                       records::RecordService& service, http::JsonLimits limits) {
-  Routes routes(router, identity);
+                       records::RecordService& service, http::JsonLimits limits,
+                       db::Database& database) {
+  Routes routes(router, identity, database);
   const std::string collections = "/v1/orgs/{org}/collections";
   const std::string one_collection = collections + "/{collection}";
   const std::string records_path = one_collection + "/records";

@@ -11,9 +11,14 @@ namespace liftoff::records {
 class RecordService;
 }
 
+namespace liftoff::db {
+class Database;
+}
+
 namespace liftoff::api {
 
 void add_record_routes(http::Router& router, identity::IdentityService& identity,
-                       records::RecordService& service, http::JsonLimits limits);
+                       records::RecordService& service, http::JsonLimits limits,
+                       db::Database& database);
 
 }  // namespace liftoff::api

@@ -8,12 +8,13 @@ namespace liftoff::api {
 
 void add_routes(http::Router& router, const Services& services) {
   add_system_routes(router, services.system);
-  add_identity_routes(router, services.identity);
+  auto& database = services.system.database;
+  add_identity_routes(router, services.identity, database);
   add_org_routes(router, services.identity, services.orgs, services.system.database,
                  services.records);
-  add_record_routes(router, services.identity, services.records, services.json_limits);
+  add_record_routes(router, services.identity, services.records, services.json_limits, database);
   add_event_routes(router, services.identity, services.records, services.events,
-                   services.event_streams);
+                   services.event_streams, database);
 }
 
 }  // namespace liftoff::api

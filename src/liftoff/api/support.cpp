@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "liftoff/core/time.hpp"
+#include "liftoff/db/database.hpp"
 #include "liftoff/http/json_body.hpp"
 #include "liftoff/http/problem.hpp"
 #include "liftoff/http/query.hpp"
@@ -87,7 +88,8 @@ db::Scope scope_of(const http::RequestContext& ctx) {
   db::Actor actor{"anonymous", std::nullopt, std::string(ctx.remote),
                   std::string(agent.substr(0, std::min(agent.size(), kMaxUserAgent))),
                   std::string(ctx.request_id)};
-  return db::Scope{db::Tenant::control(), ctx.deadline, std::move(actor), std::nullopt};
+  return db::Scope{db::Tenant::control(), ctx.deadline, std::move(actor), std::nullopt,
+                   ctx.consistency};
 }
 
 db::Scope scope_of(const http::RequestContext& ctx, const identity::Principal& principal) {
@@ -153,6 +155,44 @@ Awaitable respond(http::RequestContext& ctx, Answer answer) {
   if (!result) co_return problem(result.error(), ctx);
   co_return std::move(*result);
 }
+
+constexpr std::string_view kConsistencyHeader = "Liftoff-Consistency";
+
+// The key of the caller's recent writes on this node: a hash of its Authorization header (0: none).
+// Only the caller has its credential; a collision costs another caller a stricter read, no more.
+std::uint64_t writer_of(const http::RequestContext& ctx) {
+  auto authorization = ctx.request[http::beast_http::field::authorization];
+  if (authorization.empty()) return 0;
+  return std::hash<std::string_view>{}(authorization) | 1;
+}
+
+// Runs `handle` for the request with read-your-writes across replicas: its reads reflect the
+// position the client echoes in Liftoff-Consistency and what this node saw its credential write
+// last, and the answer gives the client the position to echo next (docs/api.md, "Consistency").
+Awaitable consistently(http::RequestContext& ctx, db::Database& database,
+                       const std::function<Awaitable()>& handle) {
+  db::Lsn token;
+  if (auto header = ctx.request.find(kConsistencyHeader); header != ctx.request.end()) {
+    auto parsed = db::Lsn::parse(header->value());
+    if (!parsed || ctx.request.count(kConsistencyHeader) > 1) {
+      co_return problem(Error{Errc::bad_request,
+                              "invalid header",
+                              {{std::string(kConsistencyHeader),
+                                "must be one position this API answered with, such as 0/3000148"}}},
+                        ctx);
+    }
+    token = *parsed;
+  }
+  auto writer = writer_of(ctx);
+  ctx.consistency = database.consistency_for(writer, token);
+  auto response = co_await handle();
+  if (ctx.consistency) {
+    database.remember_writes(writer, *ctx.consistency);
+    if (ctx.consistency->read_after)
+      response.set(kConsistencyHeader, ctx.consistency->read_after.to_string());
+  }
+  co_return response;
+}
 }  // namespace
 
 void Routes::open(http::Verb verb, std::string_view path,
@@ -160,9 +200,12 @@ void Routes::open(http::Verb verb, std::string_view path,
                   Cost cost) {
   router_.add(
       verb, path,
-      [handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
-        auto scope = scope_of(ctx);
-        co_return co_await respond(ctx, handler(ctx, scope));
+      [&database = database_,
+       handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
+        co_return co_await consistently(ctx, database, [&]() -> Awaitable {
+          auto scope = scope_of(ctx);
+          co_return co_await respond(ctx, handler(ctx, scope));
+        });
       },
       cost);
 }
@@ -184,18 +227,20 @@ void Routes::signed_in(http::Verb verb, std::string_view path,
                        Cost cost, bool users_only) {
   router_.add(
       verb, path,
-      [&identity = identity_, users_only,
+      [&identity = identity_, &database = database_, users_only,
        handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
-        // No co_await inside ?: (GCC 12 evaluates it twice; see Params::none()).
-        Result<identity::Principal> who = make_error(Errc::unauthenticated, "not checked");
-        if (users_only) {
-          who = co_await authenticate_user(identity, ctx);
-        } else {
-          who = co_await authenticate(identity, ctx);
-        }
-        if (!who) co_return problem(who.error(), ctx);
-        SignedIn caller{*who, scope_of(ctx, *who)};
-        co_return co_await respond(ctx, handler(ctx, caller));
+        co_return co_await consistently(ctx, database, [&]() -> Awaitable {
+          // No co_await inside ?: (GCC 12 evaluates it twice; see Params::none()).
+          Result<identity::Principal> who = make_error(Errc::unauthenticated, "not checked");
+          if (users_only) {
+            who = co_await authenticate_user(identity, ctx);
+          } else {
+            who = co_await authenticate(identity, ctx);
+          }
+          if (!who) co_return problem(who.error(), ctx);
+          SignedIn caller{*who, scope_of(ctx, *who)};
+          co_return co_await respond(ctx, handler(ctx, caller));
+        });
       },
       cost);
 }
@@ -205,11 +250,13 @@ void Routes::org(http::Verb verb, std::string_view path, identity::Action action
                  Cost cost) {
   router_.add(
       verb, path,
-      [&identity = identity_, action,
+      [&identity = identity_, &database = database_, action,
        handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
-        auto who = co_await authorize(identity, ctx, action);
-        if (!who) co_return problem(who.error(), ctx);
-        co_return co_await respond(ctx, handler(ctx, *who));
+        co_return co_await consistently(ctx, database, [&]() -> Awaitable {
+          auto who = co_await authorize(identity, ctx, action);
+          if (!who) co_return problem(who.error(), ctx);
+          co_return co_await respond(ctx, handler(ctx, *who));
+        });
       },
       cost);
 }
@@ -249,14 +296,16 @@ void Routes::org_stream(
   query_params.emplace_back("ticket");
   router_.add(
       verb, path,
-      [&identity = identity_, action, query_params = std::move(query_params),
+      [&identity = identity_, &database = database_, action, query_params = std::move(query_params),
        handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
-        // Unknown parameters are refused before a ticket is spent.
-        auto query = http::parse_query(ctx.query, query_params);
-        if (!query) co_return problem(query.error(), ctx);
-        auto who = co_await authorize_stream(identity, ctx, action, *query);
-        if (!who) co_return problem(who.error(), ctx);
-        co_return co_await respond(ctx, handler(ctx, *who, *query));
+        co_return co_await consistently(ctx, database, [&]() -> Awaitable {
+          // Unknown parameters are refused before a ticket is spent.
+          auto query = http::parse_query(ctx.query, query_params);
+          if (!query) co_return problem(query.error(), ctx);
+          auto who = co_await authorize_stream(identity, ctx, action, *query);
+          if (!who) co_return problem(who.error(), ctx);
+          co_return co_await respond(ctx, handler(ctx, *who, *query));
+        });
       },
       cost);
 }

@@ -20,6 +20,9 @@
 namespace liftoff::identity {
 class IdentityService;
 }
+namespace liftoff::db {
+class Database;
+}
 
 namespace liftoff::api {
 
@@ -81,14 +84,15 @@ struct SignedIn {
 };
 
 // Adds routes whose handlers return an Answer (a Routes may go once they are added: the routes
-// keep only the identity service, which outlives the router); each kind first establishes who
-// calls, and an error at any step (theirs or the handler's) is answered as problem+json with
-// WWW-Authenticate on a 401.
+// keep only the identity service and the database, which outlive the router); each kind first
+// establishes who calls, and an error at any step (theirs or the handler's) is answered as
+// problem+json with WWW-Authenticate on a 401. Every request of these routes reads its own writes
+// across replicas (the Liftoff-Consistency header; see Database::consistency_for).
 class Routes {
  public:
   using Cost = http::Cost;
-  Routes(http::Router& router, identity::IdentityService& identity)
-      : router_(router), identity_(identity) {}
+  Routes(http::Router& router, identity::IdentityService& identity, db::Database& database)
+      : router_(router), identity_(identity), database_(database) {}
 
   // Anyone: the scope is the request's, anonymous.
   void open(http::Verb verb, std::string_view path,
@@ -125,6 +129,7 @@ class Routes {
                  bool users_only);
   http::Router& router_;
   identity::IdentityService& identity_;
+  db::Database& database_;
 };
 
 }  // namespace liftoff::api

@@ -90,6 +90,15 @@ Result<std::string> database_url(const core::Config& config) {
   return pg.url();
 }
 
+// The URIs of the replicas that serve reads: the configured ones, or the embedded cluster's
+// (started with it by database_url()).
+std::vector<std::string> replica_urls(const core::Config& config) {
+  if (!config.embedded_database()) return config.database_replica_urls;
+  std::vector<std::string> urls;
+  for (const auto& replica : embedded_postgres(config).replicas()) urls.push_back(replica.url());
+  return urls;
+}
+
 asio::awaitable<Result<std::unique_ptr<db::Connection>>> connect(const std::string& url) {
   // Named locals, not temporaries, in co_await expressions: see Params::none().
   auto executor = co_await asio::this_coro::executor;
@@ -261,6 +270,8 @@ int serve(const core::Config& config) {
   db_options.shared_connections = config.db_shared_connections;
   db_options.pool.acquire_timeout = config.db_acquire_timeout;
   db_options.query_timeout = config.db_query_timeout;
+  db_options.replicas = {replica_urls(config), config.max_replica_lag,
+                         config.replica_probe_interval};
   db::Database database(db_options, metrics, threads);
 
   http::Router router;
@@ -383,7 +394,8 @@ int serve(const core::Config& config) {
   const BackgroundTask revocation_task(metrics, "session revocation listener"),
       events_task(metrics, "record event hub"), housekeeping_task(metrics, "housekeeping"),
       origins_task(metrics, "organizations' CORS origins"),
-      uses_task(metrics, "credential use recording"), rewrite_task(metrics, "record rewriting");
+      uses_task(metrics, "credential use recording"), rewrite_task(metrics, "record rewriting"),
+      replicas_task(metrics, "replica watching");
   auto spawned = [](const BackgroundTask& task) {
     return core::failure_handler(task.name, task.failures);
   };
@@ -394,6 +406,7 @@ int serve(const core::Config& config) {
           asio::co_spawn(io, revocations.run(), spawned(revocation_task));
           asio::co_spawn(io, event_hub.run(), spawned(events_task));
           asio::co_spawn(io, org_origins.run(stopping), spawned(origins_task));
+          asio::co_spawn(io, database.watch_replicas(stopping), spawned(replicas_task));
           asio::co_spawn(
               io,
               housekeeping(housekeeping_task, org_service, identity_service, record_service,

@@ -303,7 +303,9 @@ asio::awaitable<Result<std::vector<Entry>>> entries(db::Database& database, cons
                                                     std::int64_t after, std::int64_t until,
                                                     std::int32_t limit) {
   Params params(scope.org(), after, until, limit);
-  auto rows = co_await database.query(db::Intent::read_your_writes, scope, kEntries, params);
+  // Up to `until`, a position the event hub learned from the primary: a lagging replica would
+  // leave out the end of the range.
+  auto rows = co_await database.query(db::Intent::latest, scope, kEntries, params);
   if (!rows) co_return rows.error();
   co_return db::decode_all(*rows, entry_from);
 }
@@ -316,7 +318,8 @@ asio::awaitable<Result<std::vector<Entry>>> entries_after(db::Database& database
   for (const auto& f : from)
     request.push_back(json::object{{"org_id", f.org_id.to_string()}, {"after_seq", f.after}});
   Params params(db::Json{json::serialize(request)}, per_org);
-  auto rows = co_await database.query(db::Intent::read_your_writes, scope, kEntriesAfter, params);
+  // What a notification announced, which a replica may not have replayed yet.
+  auto rows = co_await database.query(db::Intent::latest, scope, kEntriesAfter, params);
   if (!rows) co_return rows.error();
   co_return db::decode_all(*rows, entry_from);
 }

@@ -134,6 +134,32 @@ std::vector<ConfigKey> make_keys() {
        },
        [](const Config& c) { return mask_secrets(c.database_url); }});
   keys.push_back(
+      {"database_replica_urls",
+       "comma-separated libpq URIs of streaming replicas of database_url that serve reads (with "
+       "the embedded database, embedded_pg_replicas starts them instead)",
+       true,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         auto urls = comma_list(v);
+         for (const auto& url : urls) {
+           if (url.rfind("postgres://", 0) != 0 && url.rfind("postgresql://", 0) != 0)
+             return "expected comma-separated postgresql:// URIs";
+         }
+         c.database_replica_urls = std::move(urls);
+         return std::nullopt;
+       },
+       [](const Config& c) {
+         std::vector<std::string> masked;
+         for (const auto& url : c.database_replica_urls) masked.push_back(mask_secrets(url));
+         return joined(masked);
+       }});
+  keys.push_back(duration_key("max_replica_lag",
+                              "a replica further behind the primary leaves the read rotation (it "
+                              "returns within half of it)",
+                              &Config::max_replica_lag, 10ms, 1h));
+  keys.push_back(duration_key("replica_probe_interval",
+                              "how often each replica's replay position and health are read",
+                              &Config::replica_probe_interval, 10ms, 10'000ms));
+  keys.push_back(
       {"redis_url",
        "redis://[:password@]host[:port]: record events travel between processes by Redis pub/sub "
        "instead of PostgreSQL NOTIFY; empty: no Redis",
@@ -236,7 +262,7 @@ std::vector<ConfigKey> make_keys() {
   keys.push_back(
       size_key("embedded_pg_replicas",
                "streaming replicas the embedded PostgreSQL starts beside its primary, on "
-               "the ports after embedded_pg_port (not yet read from by the server)",
+               "the ports after embedded_pg_port; they serve reads",
                &Config::embedded_pg_replicas, 0, 4));
   keys.push_back(size_key("password_hash_ops",
                           "Argon2id passes (raising it rehashes on next login)",
@@ -494,6 +520,17 @@ Result<Config> load_config(const ConfigSources& sources) {
     if (auto problem = key.apply(config, it->second.first)) {
       error.fields.push_back({key.name, *problem + " (from " + it->second.second + ")"});
     }
+  }
+  if (!error.fields.empty()) return error;
+  if (config.embedded_database() && !config.database_replica_urls.empty()) {
+    error.fields.push_back({"database_replica_urls",
+                            "needs database_url (the embedded database's replicas come from "
+                            "embedded_pg_replicas)"});
+  }
+  if (!config.embedded_database() && config.embedded_pg_replicas > 0) {
+    error.fields.push_back({"embedded_pg_replicas",
+                            "is for the embedded database; with database_url, list the replicas "
+                            "in database_replica_urls"});
   }
   if (!error.fields.empty()) return error;
   return config;

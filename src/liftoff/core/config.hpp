@@ -19,7 +19,10 @@ using std::chrono::milliseconds;
 
 struct Config {
   std::string database_url;  // libpq URI; empty: the embedded private PostgreSQL
-  std::string redis_url;     // redis://[:password@]host[:port]; empty: no Redis
+  std::vector<std::string> database_replica_urls;  // libpq URIs of streaming replicas for reads
+  milliseconds max_replica_lag{5'000};             // a replica further behind leaves the rotation
+  milliseconds replica_probe_interval{100};        // how often replicas' positions are read
+  std::string redis_url;  // redis://[:password@]host[:port]; empty: no Redis
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;
   unsigned threads = 0;  // 0: one per core
@@ -40,10 +43,9 @@ struct Config {
   milliseconds db_query_timeout{5'000};
   std::string data_dir = ".liftoff";  // embedded PostgreSQL lives in <data_dir>/pgdata
   std::uint16_t embedded_pg_port = 54320;
-  std::size_t embedded_pg_replicas =
-      0;                              // streaming replicas on the next ports, data_dir/replica-<i>
-  std::optional<bool> auto_migrate;   // default: on for the embedded database, off otherwise
-  std::size_t password_hash_ops = 2;  // Argon2id passes
+  std::size_t embedded_pg_replicas = 0;  // streaming replicas on the next ports: they serve reads
+  std::optional<bool> auto_migrate;      // default: on for the embedded database, off otherwise
+  std::size_t password_hash_ops = 2;     // Argon2id passes
   std::size_t password_hash_memory = 64 * 1024 * 1024;  // Argon2id memory, bytes
   std::size_t password_hash_threads = 2;
   std::size_t password_hash_queue = 64;  // admitted hashes before 429

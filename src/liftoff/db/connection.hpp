@@ -105,6 +105,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   [[nodiscard]] boost::asio::awaitable<Result<Rows>> submit(const Statement& statement,
                                                             const Params& params,
                                                             Deadline deadline);
+  // submit() of statements that go out together, in order, each in its own segment (a statement
+  // that needs the effect of the one before, committed: its outcome is in the results).
+  [[nodiscard]] boost::asio::awaitable<std::vector<Result<Rows>>> submit(
+      std::span<const Query> queries, Deadline deadline);
   // Statements submitted and not yet answered.
   [[nodiscard]] std::size_t in_flight() const { return unsent_.size() + sent_.size(); }
   // When the oldest unanswered statement was submitted (now when there is none).
@@ -145,6 +149,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void interrupt_socket_wait();
 
   struct Submission;
+  std::shared_ptr<Submission> enqueue(const Statement& statement, const Params& params,
+                                      Deadline deadline);
+  static boost::asio::awaitable<Result<Rows>> answer_of(std::shared_ptr<Submission> submission);
   void flush_submissions();
   boost::asio::awaitable<void> read_submissions();
   boost::asio::awaitable<void> sweep_deadlines();

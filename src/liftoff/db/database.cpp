@@ -1,12 +1,17 @@
 #include "liftoff/db/database.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <cassert>
+#include <deque>
 #include <unordered_map>
 
 #include "liftoff/core/metrics.hpp"
@@ -23,6 +28,20 @@ inline constexpr Statement kBeginSerializable{Plane::any, "liftoff.begin_seriali
                                               "BEGIN ISOLATION LEVEL SERIALIZABLE"};
 inline constexpr Statement kCommit{Plane::any, "liftoff.commit", "COMMIT"};
 inline constexpr Statement kRollback{Plane::any, "liftoff.rollback", "ROLLBACK"};
+// Where the primary's log stands: after a commit, at or past the commit (what a replica must have
+// replayed for a read to see it).
+inline constexpr Statement kLogPosition{Plane::any, "liftoff.log_position",
+                                        "SELECT (pg_current_wal_lsn() - '0/0')::int8"};
+// Where a replica's replay stands (0 on a server that is not replaying: a promoted one), and
+// whether it is a replica at all.
+inline constexpr Statement kReplayPosition{
+    Plane::any, "liftoff.replay_position",
+    "SELECT COALESCE((pg_last_wal_replay_lsn() - '0/0')::int8, 0), pg_is_in_recovery()"};
+
+Lsn lsn_of(const Result<Rows>& rows) {
+  if (!rows || rows->empty()) return {};
+  return Lsn{static_cast<std::uint64_t>(rows->front().get<std::int64_t>(0))};
+}
 
 // A rollback is sent even when the transaction's deadline has passed.
 constexpr auto kRollbackGrace = std::chrono::seconds(1);
@@ -143,6 +162,13 @@ asio::awaitable<Result<void>> Transaction::commit() {
   if (unsent_begin_) co_return Result<void>{};  // ran nothing
   // COMMIT of a failed transaction reports ROLLBACK; surface that as an error, not a success.
   auto failed = aborted();
+  if (options_.consistency && !failed) {
+    std::array<Query, 2> queries{Query{&kCommit, Params()}, Query{&kLogPosition, Params()}};
+    auto results = co_await lease_->pipeline(queries, statement_deadline());
+    if (!results[0]) co_return results[0].error();
+    options_.consistency->wrote(lsn_of(results[1]));
+    co_return Result<void>{};
+  }
   auto done = co_await lease_->query(kCommit, Params::none(), statement_deadline());
   if (!done) co_return done.error();
   if (failed)
@@ -162,10 +188,12 @@ asio::awaitable<Result<Rows>> Transaction::commit_after(const Statement& stateme
     co_return make_error(Errc::conflict,
                          "transaction was aborted by an earlier error; rolled back");
   }
-  std::array<Query, 2> queries{Query{&statement, params}, Query{&kCommit, Params()}};
-  auto results = co_await run(queries);
+  std::array<Query, 3> queries{Query{&statement, params}, Query{&kCommit, Params()},
+                               Query{&kLogPosition, Params()}};
+  auto results = co_await run(std::span<const Query>(queries).first(options_.consistency ? 3 : 2));
   if (!results[0]) co_return std::move(results[0]).error();  // the COMMIT rolled back
   if (!results[1]) co_return std::move(results[1]).error();
+  if (options_.consistency) options_.consistency->wrote(lsn_of(results[2]));
   co_return std::move(*results[0]);
 }
 
@@ -179,34 +207,144 @@ asio::awaitable<Result<void>> Transaction::rollback() {
   co_return Result<void>{};
 }
 
+struct Database::SharedSlot {
+  std::shared_ptr<Connection> conn;
+  bool connecting = false;
+  Clock::time_point retry_at{};
+  std::chrono::milliseconds backoff{0};
+};
+
+// A server of the cluster: the primary, or a replica. Pools and shared connections are per worker
+// (each touched only by its worker); a replica's rotation state and position are written by its
+// watcher and read by every worker.
+struct Database::Node {
+  Node(std::string node_name, ConnectOptions options, std::size_t workers,
+       std::size_t shared_connections)
+      : name(std::move(node_name)),
+        connect(std::move(options)),
+        pools(workers),
+        shared(workers, std::vector<SharedSlot>(shared_connections)) {}
+  std::string name;
+  ConnectOptions connect;
+  PoolMetrics pool_metrics;
+  std::vector<std::shared_ptr<Pool>> pools;
+  std::vector<std::vector<SharedSlot>> shared;
+  std::atomic<bool> in_rotation{false};
+  std::atomic<std::uint64_t> replayed{0};
+  std::atomic<std::int64_t> lag_ms{0};
+  core::Counter* reads = nullptr;
+  core::Gauge* rotation_gauge = nullptr;
+  core::Gauge* lag_gauge = nullptr;
+
+  // This worker's statements waiting on the node's shared connections.
+  [[nodiscard]] std::size_t load(std::size_t worker) const {
+    std::size_t total = 0;
+    for (const auto& slot : shared[worker])
+      if (slot.conn) total += slot.conn->in_flight();
+    return total;
+  }
+  void replayed_at_least(Lsn lsn) {
+    auto seen = replayed.load(std::memory_order_relaxed);
+    while (seen < lsn.value &&
+           !replayed.compare_exchange_weak(seen, lsn.value, std::memory_order_relaxed)) {
+    }
+  }
+};
+
+// The primary's log position as sampled by watch_primary(), newest last, so that a replica's lag
+// is the time since the primary was where the replica's replay stands now: exact whether the
+// primary is busy or idle, unlike the time of the last replayed transaction.
+struct Database::LogSamples {
+  std::deque<std::pair<Clock::time_point, Lsn>> samples;
+  // How long ago the primary passed `replayed` (0: it has not, as far as sampled); at least the
+  // age of the oldest sample when even that one is past it.
+  [[nodiscard]] Clock::duration lag(Lsn replayed, Clock::time_point now) const {
+    for (const auto& [when, lsn] : samples) {
+      if (lsn > replayed) return now - when;
+    }
+    return Clock::duration::zero();
+  }
+};
+
+namespace {
+std::size_t worker_index(std::size_t workers) {
+  return std::min(core::this_worker(), workers - 1);
+}
+
+// Failures of a read on a replica that the primary answers instead: the replica went away or
+// stopped answering, or cancelled the query for a conflict with recovery (SQLSTATE 40001).
+bool retry_on_primary(const Error& error) {
+  return error.code == Errc::unavailable || error.code == Errc::retryable;
+}
+
+constexpr auto kMaxProbeBackoff = std::chrono::milliseconds(5'000);
+}  // namespace
+
 Database::Database(DatabaseOptions options, core::Registry& metrics, std::size_t workers)
     : options_(std::move(options)),
       statement_metrics_(
           std::make_unique<StatementMetrics>(metrics, std::max<std::size_t>(workers, 1))),
-      primary_(std::max<std::size_t>(workers, 1)),
-      shared_(std::max<std::size_t>(workers, 1),
-              std::vector<SharedSlot>(options_.shared_connections)) {
-  std::string label = "database=\"primary\"";
-  pool_metrics_.size =
-      &metrics.gauge("db_pool_connections", "Pooled connections (all workers)", label);
-  pool_metrics_.in_use = &metrics.gauge("db_pool_in_use", "Connections leased out", label);
-  pool_metrics_.waiters =
-      &metrics.gauge("db_pool_waiters", "Coroutines waiting for a connection", label);
-  pool_metrics_.acquire_wait =
-      &metrics.histogram("db_pool_acquire_wait_seconds", "Time to obtain a connection", label);
-  pool_metrics_.acquire_timeouts =
-      &metrics.counter("db_pool_acquire_timeouts_total", "Acquires that timed out", label);
-  pool_metrics_.connect_failures =
-      &metrics.counter("db_pool_connect_failures_total", "Failed connection attempts", label);
+      next_replica_(std::max<std::size_t>(workers, 1)) {
+  workers = std::max<std::size_t>(workers, 1);
+  nodes_.push_back(
+      std::make_unique<Node>("primary", options_.connect, workers, options_.shared_connections));
+  for (std::size_t i = 0; i < options_.replicas.conninfos.size(); ++i) {
+    auto connect = options_.connect;
+    connect.conninfo = options_.replicas.conninfos[i];
+    nodes_.push_back(std::make_unique<Node>(fmt::format("replica-{}", i + 1), std::move(connect),
+                                            workers, options_.shared_connections));
+  }
+  for (auto& node : nodes_) {
+    std::string label = "database=\"" + node->name + "\"";
+    auto& m = node->pool_metrics;
+    m.size = &metrics.gauge("db_pool_connections", "Pooled connections (all workers)", label);
+    m.in_use = &metrics.gauge("db_pool_in_use", "Connections leased out", label);
+    m.waiters = &metrics.gauge("db_pool_waiters", "Coroutines waiting for a connection", label);
+    m.acquire_wait =
+        &metrics.histogram("db_pool_acquire_wait_seconds", "Time to obtain a connection", label);
+    m.acquire_timeouts =
+        &metrics.counter("db_pool_acquire_timeouts_total", "Acquires that timed out", label);
+    m.connect_failures =
+        &metrics.counter("db_pool_connect_failures_total", "Failed connection attempts", label);
+    if (!has_replicas()) continue;
+    node->reads =
+        &metrics.counter("db_reads_total", "Reads (statements) each server answered", label);
+    if (node.get() == &primary()) continue;
+    node->rotation_gauge = &metrics.gauge(
+        "db_replica_in_rotation", "1 while the replica serves reads, 0 while it is out", label);
+    node->lag_gauge =
+        &metrics.gauge("db_replica_lag_milliseconds",
+                       "How long ago the primary was where the replica's replay is", label);
+  }
+  if (has_replicas()) {
+    // A writer's position is needed until every replica in rotation has replayed it: they are at
+    // most max_lag behind; kept twice that.
+    constexpr std::size_t kWriters = 100'000;
+    recent_writes_ = std::make_unique<RecentWrites>(2 * options_.replicas.max_lag, kWriters);
+    auto fallback = [&](std::string_view reason) {
+      return &metrics.counter("db_primary_reads_total",
+                              "Reads the primary answered although replicas are configured",
+                              "reason=\"" + std::string(reason) + "\"");
+    };
+    reads_behind_ = fallback("replicas_behind");
+    reads_unrouted_ = fallback("no_replica_in_rotation");
+    reads_retried_ = fallback("replica_failed");
+  }
 }
 
 Database::~Database() = default;
 
-std::shared_ptr<Pool>& Database::pool_for(Intent, const Tenant&) {
-  // One primary today; replicas (Intent::read) and shards (Tenant) are routed here later.
-  auto worker = core::this_worker();
-  if (worker >= primary_.size()) worker = 0;
-  return primary_[worker];
+std::shared_ptr<Consistency> Database::consistency_for(std::uint64_t writer, Lsn token) {
+  if (!has_replicas()) return nullptr;
+  auto consistency = std::make_shared<Consistency>();
+  consistency->read_after = token;
+  if (writer != 0) consistency->read_after = std::max(token, recent_writes_->last_write(writer));
+  return consistency;
+}
+
+void Database::remember_writes(std::uint64_t writer, const Consistency& consistency) {
+  if (recent_writes_ && writer != 0 && consistency.written)
+    recent_writes_->wrote(writer, consistency.written);
 }
 
 Deadline Database::statement_deadline(const Scope& scope) const {
@@ -214,16 +352,87 @@ Deadline Database::statement_deadline(const Scope& scope) const {
                   deadline_after(scope.statement_timeout.value_or(options_.query_timeout)));
 }
 
-asio::awaitable<Result<Lease>> Database::acquire(Intent intent, const Scope& scope) {
-  co_return co_await lease(intent, scope.tenant, statement_deadline(scope));
+asio::awaitable<Database::Node*> Database::node_for(Intent intent, const Scope& scope) {
+  if (!has_replicas() || intent == Intent::write || intent == Intent::latest) co_return &primary();
+  co_return co_await read_node(intent, scope);
 }
 
-asio::awaitable<Result<Lease>> Database::lease(Intent intent, const Tenant& tenant,
-                                               Deadline deadline) {
-  auto& pool = pool_for(intent, tenant);
+// The least loaded replica in rotation that has replayed what the scope must read (starting the
+// search at a rotating replica, so that equal loads take turns); else the replica furthest along,
+// asked where its replay stands now; else the primary. The choice sticks to the scope.
+asio::awaitable<Database::Node*> Database::read_node(Intent intent, const Scope& scope) {
+  auto* consistency = scope.consistency.get();
+  if (consistency && consistency->pinned_node >= 0) {
+    auto& pinned = *nodes_[static_cast<std::size_t>(consistency->pinned_node)];
+    if (&pinned == &primary() ||
+        (pinned.in_rotation.load(std::memory_order_relaxed) &&
+         (intent == Intent::read ||
+          Lsn{pinned.replayed.load(std::memory_order_relaxed)} >= consistency->read_after)))
+      co_return &pinned;
+    consistency->pinned_node = 0;  // never an older state than the request already read
+    co_return &primary();
+  }
+  Lsn needed = intent == Intent::read_your_writes && consistency ? consistency->read_after : Lsn{};
+  auto worker = worker_index(next_replica_.size());
+  auto replicas = nodes_.size() - 1;
+  auto start = next_replica_[worker]++;
+  Node* best = nullptr;
+  Node* furthest = nullptr;
+  std::size_t best_load = 0;
+  for (std::size_t i = 0; i < replicas; ++i) {
+    auto& node = *nodes_[1 + (start + i) % replicas];
+    if (!node.in_rotation.load(std::memory_order_relaxed)) continue;
+    if (Lsn{node.replayed.load(std::memory_order_relaxed)} < needed) {
+      if (!furthest || furthest->replayed.load(std::memory_order_relaxed) <
+                           node.replayed.load(std::memory_order_relaxed))
+        furthest = &node;
+      continue;
+    }
+    auto load = node.load(worker);
+    if (!best || load < best_load) {
+      best = &node;
+      best_load = load;
+    }
+  }
+  if (!best && furthest) {
+    auto now = co_await replayed_now(*furthest, statement_deadline(scope));
+    if (now && *now >= needed) best = furthest;
+  }
+  if (!best) (furthest ? reads_behind_ : reads_unrouted_)->inc();
+  Node* chosen = best ? best : &primary();
+  if (consistency) {
+    auto index = std::find_if(nodes_.begin(), nodes_.end(),
+                              [&](const auto& node) { return node.get() == chosen; }) -
+                 nodes_.begin();
+    consistency->pinned_node = static_cast<int>(index);
+  }
+  co_return chosen;
+}
+
+asio::awaitable<Result<Lsn>> Database::replayed_now(Node& node, Deadline deadline) {
+  std::array<Query, 1> probe{Query{&kReplayPosition, Params()}};
+  auto results = co_await run(node, probe, deadline);
+  if (!results.front()) co_return results.front().error();
+  const auto& rows = *results.front();
+  if (rows.empty() || !rows.front().get<bool>(1)) {
+    leave_rotation(node, "it is no longer a replica");
+    co_return make_error(Errc::unavailable, "not a replica");
+  }
+  auto lsn = lsn_of(results.front());
+  node.replayed_at_least(lsn);
+  co_return lsn;
+}
+
+asio::awaitable<Result<Lease>> Database::acquire(Intent intent, const Scope& scope) {
+  auto* node = co_await node_for(intent, scope);
+  co_return co_await lease(*node, statement_deadline(scope));
+}
+
+asio::awaitable<Result<Lease>> Database::lease(Node& node, Deadline deadline) {
+  auto& pool = node.pools[worker_index(node.pools.size())];
   if (!pool) {
     auto executor = co_await asio::this_coro::executor;
-    auto connect = options_.connect;
+    auto connect = node.connect;
     QueryObserver* observer = statement_metrics_.get();
     pool = Pool::create(
         executor, options_.pool,
@@ -233,7 +442,7 @@ asio::awaitable<Result<Lease>> Database::lease(Intent intent, const Tenant& tena
           if (conn) (*conn)->set_observer(observer);
           co_return conn;
         },
-        pool_metrics_);
+        node.pool_metrics);
   }
   auto keep = pool;  // the slot may be reset by stop_worker while we wait
   co_return co_await keep->acquire(deadline);
@@ -242,13 +451,13 @@ asio::awaitable<Result<Lease>> Database::lease(Intent intent, const Tenant& tena
 // Fill the first connection while it is answering promptly (bigger batches, fewer server backends),
 // spill to the others when it has a long queue or a slow statement at its head (head-of-line
 // blocking), and then take the least busy.
-std::shared_ptr<Connection> Database::shared_connection(const asio::any_io_executor& executor) {
+std::shared_ptr<Connection> Database::shared_connection(Node& node,
+                                                        const asio::any_io_executor& executor) {
   constexpr std::size_t kSpillQueue = 32;
   constexpr auto kSpillAge = std::chrono::milliseconds(2);
-  auto worker = std::min(core::this_worker(), shared_.size() - 1);
   std::shared_ptr<Connection> best;
   auto now = Clock::now();
-  for (auto& slot : shared_[worker]) {
+  for (auto& slot : node.shared[worker_index(node.shared.size())]) {
     // An idle connection is asked whether the server closed it meanwhile (one non-blocking read):
     // a restart, a failover or an administrator's pg_terminate_backend is noticed here, not by
     // the request that would be sent on it. In-flight readers keep their own reference.
@@ -257,12 +466,12 @@ std::shared_ptr<Connection> Database::shared_connection(const asio::any_io_execu
     if (!slot.conn) {
       if (!slot.connecting && now >= slot.retry_at) {
         slot.connecting = true;
-        asio::co_spawn(
-            executor, connect_shared(slot, executor), [&slot](const std::exception_ptr& e) {
-              if (!e) return;
-              slot.connecting = false;
-              spdlog::error("connecting a shared database connection failed unexpectedly");
-            });
+        asio::co_spawn(executor, connect_shared(node, slot, executor),
+                       [&slot](const std::exception_ptr& e) {
+                         if (!e) return;
+                         slot.connecting = false;
+                         spdlog::error("connecting a shared database connection failed");
+                       });
       }
       continue;
     }
@@ -274,9 +483,10 @@ std::shared_ptr<Connection> Database::shared_connection(const asio::any_io_execu
   return best;
 }
 
-asio::awaitable<void> Database::connect_shared(SharedSlot& slot, asio::any_io_executor executor) {
-  // `slot` lives in shared_, which is sized once and outlives every worker's coroutines.
-  auto conn = co_await Connection::connect(executor, options_.connect,
+asio::awaitable<void> Database::connect_shared(Node& node, SharedSlot& slot,
+                                               asio::any_io_executor executor) {
+  // `slot` lives in node.shared, which is sized once and outlives every worker's coroutines.
+  auto conn = co_await Connection::connect(executor, node.connect,
                                            deadline_after(options_.pool.acquire_timeout));
   slot.connecting = false;
   if (!conn) {
@@ -291,37 +501,202 @@ asio::awaitable<void> Database::connect_shared(SharedSlot& slot, asio::any_io_ex
   slot.conn = std::shared_ptr<Connection>(std::move(*conn));
 }
 
+asio::awaitable<std::vector<Result<Rows>>> Database::run(Node& node, std::span<const Query> queries,
+                                                         Deadline deadline) {
+  if (options_.shared_connections > 0) {
+    if (auto shared = shared_connection(node, co_await asio::this_coro::executor)) {
+      if (queries.size() == 1) {
+        std::vector<Result<Rows>> one;
+        one.push_back(
+            co_await shared->submit(*queries.front().statement, queries.front().params, deadline));
+        co_return one;
+      }
+      co_return co_await shared->submit(queries, deadline);
+    }
+  }
+  auto leased = co_await lease(node, deadline);
+  if (!leased) {
+    std::vector<Result<Rows>> failed;
+    for (std::size_t i = 0; i < queries.size(); ++i) failed.emplace_back(leased.error());
+    co_return failed;
+  }
+  co_return co_await (*leased)->pipeline(queries, deadline);
+}
+
 asio::awaitable<Result<Rows>> Database::query(Intent intent, const Scope& scope,
                                               const Statement& statement, const Params& params) {
   if (auto allowed = check_plane(statement, scope.tenant); !allowed) co_return allowed.error();
   auto deadline = statement_deadline(scope);
-  if (options_.shared_connections > 0) {
-    if (auto shared = shared_connection(co_await asio::this_coro::executor)) {
-      co_return co_await shared->submit(statement, params, deadline);
-    }
+  auto* node = co_await node_for(intent, scope);
+  if (node != &primary()) {
+    std::array<Query, 1> read{Query{&statement, params}};
+    auto results = co_await run(*node, read, deadline);
+    node->reads->inc();
+    if (results.front() || !retry_on_primary(results.front().error()))
+      co_return std::move(results.front());
+    if (results.front().error().code == Errc::unavailable)
+      leave_rotation(*node, results.front().error().for_log());
+    reads_retried_->inc();
+    if (scope.consistency) scope.consistency->pinned_node = 0;
   }
-  auto leased = co_await lease(intent, scope.tenant, deadline);
-  if (!leased) co_return leased.error();
-  co_return co_await (*leased)->query(statement, params, deadline);
+  // A write tracked for read-your-writes asks where the log stands in the same round trip.
+  bool track = intent == Intent::write && scope.consistency && has_replicas();
+  std::array<Query, 2> queries{Query{&statement, params}, Query{&kLogPosition, Params()}};
+  auto results =
+      co_await run(primary(), std::span<const Query>(queries).first(track ? 2 : 1), deadline);
+  if (has_replicas() && intent != Intent::write) primary().reads->inc();
+  if (track && results[0]) scope.consistency->wrote(lsn_of(results[1]));
+  co_return std::move(results[0]);
 }
 
 asio::awaitable<Result<Transaction>> Database::begin(const Scope& scope, Isolation isolation,
                                                      Planes planes) {
-  auto leased = co_await lease(Intent::write, scope.tenant, statement_deadline(scope));
+  auto leased = co_await lease(primary(), statement_deadline(scope));
   if (!leased) co_return leased.error();
-  co_return co_await Transaction::begin(
-      std::move(*leased),
-      Transaction::Options{scope.tenant, planes, scope.deadline,
-                           scope.statement_timeout.value_or(options_.query_timeout), isolation});
+  // A named local, not a braced temporary in the co_await expression (see Params::none()).
+  Transaction::Options options{
+      scope.tenant,   planes,
+      scope.deadline, scope.statement_timeout.value_or(options_.query_timeout),
+      isolation,      has_replicas() ? scope.consistency : nullptr};
+  co_return co_await Transaction::begin(std::move(*leased), std::move(options));
 }
 
 void Database::stop_worker(std::size_t worker) {
-  if (worker < shared_.size()) {
-    for (auto& slot : shared_[worker]) slot.conn.reset();
+  for (auto& node : nodes_) {
+    if (worker < node->shared.size()) {
+      for (auto& slot : node->shared[worker]) slot.conn.reset();
+    }
+    if (worker < node->pools.size() && node->pools[worker]) {
+      node->pools[worker]->close();
+      node->pools[worker].reset();
+    }
   }
-  if (worker < primary_.size() && primary_[worker]) {
-    primary_[worker]->close();
-    primary_[worker].reset();
+}
+
+std::vector<Database::ReplicaState> Database::replicas() const {
+  std::vector<ReplicaState> states;
+  for (std::size_t i = 1; i < nodes_.size(); ++i) {
+    const auto& node = *nodes_[i];
+    states.push_back({node.name, node.in_rotation.load(), Lsn{node.replayed.load()},
+                      std::chrono::milliseconds(node.lag_ms.load())});
+  }
+  return states;
+}
+
+void Database::leave_rotation(Node& node, std::string_view why) {
+  if (node.in_rotation.exchange(false)) {
+    spdlog::warn("replica {} leaves the rotation: {}", node.name, why);
+    if (node.rotation_gauge) node.rotation_gauge->set(0);
+  }
+}
+
+asio::awaitable<void> Database::watch_replicas(const std::atomic<bool>& stopping) {
+  if (!has_replicas()) co_return;
+  auto executor = co_await asio::this_coro::executor;
+  auto samples = std::make_shared<LogSamples>();
+  auto running = std::make_shared<std::size_t>(nodes_.size());
+  auto done = [running](const std::exception_ptr& e) {
+    --*running;
+    if (e) spdlog::error("a replica watcher ended by an unexpected exception");
+  };
+  asio::co_spawn(executor, watch_primary(samples, stopping), done);
+  for (std::size_t i = 1; i < nodes_.size(); ++i)
+    asio::co_spawn(executor, watch_replica(*nodes_[i], samples, stopping), done);
+  asio::steady_timer pause(executor);
+  while (*running > 0) {
+    pause.expires_after(options_.replicas.probe_interval);
+    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+asio::awaitable<void> Database::watch_primary(std::shared_ptr<LogSamples> samples,
+                                              const std::atomic<bool>& stopping) {
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer pause(executor);
+  std::unique_ptr<Connection> conn;
+  // Samples back to twice the lag limit: a replica further behind than the oldest is far out.
+  auto keep = 2 * options_.replicas.max_lag + std::chrono::seconds(1);
+  while (!stopping.load(std::memory_order_relaxed)) {
+    auto deadline = deadline_after(
+        std::max(options_.replicas.probe_interval * 10, std::chrono::milliseconds(1'000)));
+    if (!conn || !conn->usable()) {
+      auto connected = co_await Connection::connect(executor, options_.connect, deadline);
+      if (connected) conn = std::move(*connected);
+    }
+    if (conn && conn->usable()) {
+      auto rows = co_await conn->query(kLogPosition, Params::none(), deadline);
+      if (rows && !rows->empty()) {
+        auto now = Clock::now();
+        samples->samples.emplace_back(now, lsn_of(rows));
+        while (samples->samples.size() > 1 && now - samples->samples.front().first > keep)
+          samples->samples.pop_front();
+      }
+    }
+    pause.expires_after(options_.replicas.probe_interval);
+    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+asio::awaitable<void> Database::watch_replica(Node& node, std::shared_ptr<LogSamples> samples,
+                                              const std::atomic<bool>& stopping) {
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer pause(executor);
+  std::unique_ptr<Connection> conn;
+  std::chrono::milliseconds backoff{0};
+  const auto& options = options_.replicas;
+  if (node.rotation_gauge) node.rotation_gauge->set(0);
+  std::string out_because = "not probed yet";
+  while (!stopping.load(std::memory_order_relaxed)) {
+    auto deadline =
+        deadline_after(std::max(options.probe_interval * 10, std::chrono::milliseconds(1'000)));
+    std::string trouble;
+    if (!conn || !conn->usable()) {
+      auto connected = co_await Connection::connect(executor, node.connect, deadline);
+      if (connected) {
+        conn = std::move(*connected);
+      } else {
+        trouble = "unreachable: " + connected.error().for_log();
+      }
+    }
+    if (trouble.empty()) {
+      auto rows = co_await conn->query(kReplayPosition, Params::none(), deadline);
+      if (!rows || rows->empty()) {
+        trouble = "its probe failed: " + (rows ? std::string("no row") : rows.error().for_log());
+        conn.reset();
+      } else if (!rows->front().get<bool>(1)) {
+        trouble = "it is no longer a replica (promoted?)";
+      } else {
+        auto replayed = lsn_of(rows);
+        node.replayed_at_least(replayed);
+        auto lag = std::chrono::duration_cast<std::chrono::milliseconds>(
+            samples->lag(replayed, Clock::now()));
+        node.lag_ms.store(lag.count());
+        if (node.lag_gauge) node.lag_gauge->set(lag.count());
+        bool in = node.in_rotation.load();
+        if (lag > options.max_lag) {
+          trouble = fmt::format("it is {} ms behind the primary (max_replica_lag {} ms)",
+                                lag.count(), options.max_lag.count());
+        } else if (!in && lag > options.max_lag / 2) {
+          trouble = out_because;  // returns once within half the limit
+        }
+      }
+    }
+    if (trouble.empty()) {
+      backoff = {};
+      if (!node.in_rotation.exchange(true)) {
+        spdlog::info("replica {} joins the rotation (was out: {})", node.name, out_because);
+        if (node.rotation_gauge) node.rotation_gauge->set(1);
+      }
+    } else {
+      leave_rotation(node, trouble);
+      out_because = trouble;
+      if (!conn) {
+        backoff =
+            backoff.count() == 0 ? options.probe_interval : std::min(backoff * 2, kMaxProbeBackoff);
+      }
+    }
+    pause.expires_after(std::max(options.probe_interval, backoff));
+    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }
 

@@ -1,14 +1,17 @@
 #pragma once
-// The data tier's front door. Every query states its intent (write, read, read-your-writes) and its
-// tenant; today one primary serves everything, later read replicas and tenant shards are chosen
-// here without changing callers. One pool per worker thread per database; a caller always gets the
-// pool of the worker it runs on.
+// The data tier's front door. Every query states its intent (write, latest, read, read-your-writes)
+// and its tenant: writes and transactions go to the primary, reads to a replica in rotation that
+// has replayed what the scope must read back (docs/decisions/0010-read-your-writes.md), else to the
+// primary; tenant shards will be chosen here too, without changing callers. One pool and one set of
+// shared connections per worker thread per node; a caller always gets its own worker's.
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "liftoff/db/connection.hpp"
+#include "liftoff/db/consistency.hpp"
 #include "liftoff/db/pool.hpp"
 
 namespace liftoff::core {
@@ -22,8 +25,10 @@ using Lease = Pool::Lease;
 
 enum class Intent {
   write,             // the primary of the tenant's shard
-  read,              // any replica is fine (may lag)
-  read_your_writes,  // a replica that has replayed the caller's writes, else the primary
+  latest,            // a read that must see every commit, anyone's (credentials, revocations,
+                     // reloads after a notification): the primary
+  read,              // any replica in rotation (may lag, even behind the caller's own writes)
+  read_your_writes,  // a replica that has replayed the scope's Consistency, else the primary
 };
 
 enum class Isolation { read_committed, repeatable_read, serializable };
@@ -54,6 +59,9 @@ class Transaction {
     Deadline deadline{};
     std::chrono::milliseconds statement_timeout{5'000};
     Isolation isolation = Isolation::read_committed;
+    // Where the commit leaves the log is recorded here (asked in the COMMIT's round trip); null:
+    // not asked.
+    std::shared_ptr<Consistency> consistency;
   };
   [[nodiscard]] static boost::asio::awaitable<Result<Transaction>> begin(Lease lease,
                                                                          Options options);
@@ -90,8 +98,20 @@ class Transaction {
   bool open_ = true;
 };
 
+// Streaming replicas of the primary that serve reads (docs/architecture.md, "Replicas").
+struct ReplicaOptions {
+  std::vector<std::string> conninfos;  // libpq URIs, one per replica
+  // A replica further behind the primary than this leaves the rotation; it returns once it is
+  // within half of it again.
+  std::chrono::milliseconds max_lag{5'000};
+  // How often each replica's position and the primary's are read (a replica that fails a probe is
+  // probed again after an exponential backoff, up to 5 s).
+  std::chrono::milliseconds probe_interval{100};
+};
+
 struct DatabaseOptions {
   ConnectOptions connect;
+  ReplicaOptions replicas;
   PoolOptions pool;
   std::chrono::milliseconds query_timeout{5'000};
   // Connections per worker that Database::query() multiplexes single statements over (pipelined,
@@ -128,29 +148,64 @@ class Database {
   // Closes the worker's pools; call on that worker's thread when it stops.
   void stop_worker(std::size_t worker);
 
+  // Probes the primary's log position and each replica's health, replay position and lag every
+  // probe_interval, moving replicas in and out of the rotation, until `stopping`. Run once per
+  // process; returns at once without replicas.
+  [[nodiscard]] boost::asio::awaitable<void> watch_replicas(const std::atomic<bool>& stopping);
+
+  [[nodiscard]] bool has_replicas() const { return nodes_.size() > 1; }
+
+  // Read-your-writes for one request: what its reads must reflect, from the client's `token` (the
+  // position it echoes) and what this node knows `writer` (a hash of its credential; 0: none) last
+  // wrote. Null without replicas (every read then goes to the primary anyway).
+  [[nodiscard]] std::shared_ptr<Consistency> consistency_for(std::uint64_t writer, Lsn token);
+  // After the request: remembers where `writer`'s writes left the log (RecentWrites).
+  void remember_writes(std::uint64_t writer, const Consistency& consistency);
+  struct ReplicaState {
+    std::string name;  // "replica-1", ...
+    bool in_rotation = false;
+    Lsn replayed;
+    std::chrono::milliseconds lag{0};  // as last probed
+  };
+  [[nodiscard]] std::vector<ReplicaState> replicas() const;
+
   [[nodiscard]] const DatabaseOptions& options() const { return options_; }
 
  private:
   class StatementMetrics;
-  struct SharedSlot {
-    std::shared_ptr<Connection> conn;
-    bool connecting = false;
-    Clock::time_point retry_at{};
-    std::chrono::milliseconds backoff{0};
-  };
-  std::shared_ptr<Pool>& pool_for(Intent intent, const Tenant& tenant);
-  [[nodiscard]] boost::asio::awaitable<Result<Lease>> lease(Intent intent, const Tenant& tenant,
-                                                            Deadline deadline);
-  // The least busy usable shared connection of this worker, starting a (re)connect where needed.
-  std::shared_ptr<Connection> shared_connection(const boost::asio::any_io_executor& executor);
-  boost::asio::awaitable<void> connect_shared(SharedSlot& slot,
+  struct Node;
+  struct SharedSlot;
+  struct LogSamples;
+  [[nodiscard]] Node& primary() const { return *nodes_.front(); }
+  // The node a read of `intent` goes to (and the scope's reads after it): see Intent.
+  [[nodiscard]] boost::asio::awaitable<Node*> read_node(Intent intent, const Scope& scope);
+  [[nodiscard]] boost::asio::awaitable<Node*> node_for(Intent intent, const Scope& scope);
+  [[nodiscard]] boost::asio::awaitable<Result<Lease>> lease(Node& node, Deadline deadline);
+  // One statement on `node`: on one of its shared connections when one is usable, else leased.
+  [[nodiscard]] boost::asio::awaitable<std::vector<Result<Rows>>> run(
+      Node& node, std::span<const Query> queries, Deadline deadline);
+  // Where the replica's replay stands now (asked on its shared connection), and remembered.
+  [[nodiscard]] boost::asio::awaitable<Result<Lsn>> replayed_now(Node& node, Deadline deadline);
+  // The least busy usable shared connection of this worker to `node`, starting a (re)connect
+  // where needed.
+  std::shared_ptr<Connection> shared_connection(Node& node,
+                                                const boost::asio::any_io_executor& executor);
+  boost::asio::awaitable<void> connect_shared(Node& node, SharedSlot& slot,
                                               boost::asio::any_io_executor executor);
+  boost::asio::awaitable<void> watch_primary(std::shared_ptr<LogSamples> samples,
+                                             const std::atomic<bool>& stopping);
+  boost::asio::awaitable<void> watch_replica(Node& node, std::shared_ptr<LogSamples> samples,
+                                             const std::atomic<bool>& stopping);
+  void leave_rotation(Node& node, std::string_view why);
 
   DatabaseOptions options_;
   std::unique_ptr<StatementMetrics> statement_metrics_;
-  PoolMetrics pool_metrics_;
-  std::vector<std::shared_ptr<Pool>> primary_;   // one per worker, touched only by that worker
-  std::vector<std::vector<SharedSlot>> shared_;  // per worker, touched only by that worker
+  std::vector<std::unique_ptr<Node>> nodes_;     // the primary, then the replicas
+  std::unique_ptr<RecentWrites> recent_writes_;  // with replicas
+  std::vector<std::size_t> next_replica_;    // per worker: where the search for a replica starts
+  core::Counter* reads_behind_ = nullptr;    // reads the primary served: every replica was behind
+  core::Counter* reads_unrouted_ = nullptr;  // ... no replica was in rotation
+  core::Counter* reads_retried_ = nullptr;   // ... the replica failed them
 };
 
 }  // namespace liftoff::db

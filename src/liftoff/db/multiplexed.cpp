@@ -52,26 +52,55 @@ struct Connection::Submission {
   }
 };
 
-asio::awaitable<Result<Rows>> Connection::submit(const Statement& statement, const Params& params,
-                                                 Deadline deadline) {
-  if (!usable()) co_return make_error(Errc::unavailable, "connection to PostgreSQL is not usable");
-  auto self = weak_from_this().lock();
-  if (!self)
-    co_return make_error(Errc::internal, "submit() needs a connection owned by a shared_ptr");
+std::shared_ptr<Connection::Submission> Connection::enqueue(const Statement& statement,
+                                                            const Params& params,
+                                                            Deadline deadline) {
   auto submission = std::make_shared<Submission>(statement, params, deadline, executor_);
   unsent_.push_back(submission);
   if (!flush_posted_) {
     // Let every coroutine that runs in this turn of the event loop add its statement first.
     flush_posted_ = true;
-    asio::post(executor_, [self] { self->flush_submissions(); });
+    asio::post(executor_, [self = shared_from_this()] { self->flush_submissions(); });
   }
   if (!sweeper_running_ && (deadline != Deadline::max() || silence_limit_.count() > 0)) {
     sweeper_running_ = true;
-    asio::co_spawn(executor_, sweep_deadlines(),
-                   [self](const std::exception_ptr&) { self->sweeper_running_ = false; });
+    asio::co_spawn(
+        executor_, sweep_deadlines(),
+        [self = shared_from_this()](const std::exception_ptr&) { self->sweeper_running_ = false; });
   }
+  return submission;
+}
+
+asio::awaitable<Result<Rows>> Connection::answer_of(std::shared_ptr<Submission> submission) {
   if (!submission->result) co_await submission->signal.async_wait(kUseTuple);
   co_return std::move(*submission->result);
+}
+
+asio::awaitable<Result<Rows>> Connection::submit(const Statement& statement, const Params& params,
+                                                 Deadline deadline) {
+  if (!usable()) co_return make_error(Errc::unavailable, "connection to PostgreSQL is not usable");
+  auto self = weak_from_this().lock();  // alive until answered
+  if (!self)
+    co_return make_error(Errc::internal, "submit() needs a connection owned by a shared_ptr");
+  co_return co_await answer_of(enqueue(statement, params, deadline));
+}
+
+asio::awaitable<std::vector<Result<Rows>>> Connection::submit(std::span<const Query> queries,
+                                                              Deadline deadline) {
+  std::vector<Result<Rows>> results;
+  results.reserve(queries.size());
+  auto self = weak_from_this().lock();  // alive until answered
+  if (!usable() || !self) {
+    for (std::size_t i = 0; i < queries.size(); ++i)
+      results.emplace_back(make_error(Errc::unavailable, "connection to PostgreSQL is not usable"));
+    co_return results;
+  }
+  std::vector<std::shared_ptr<Submission>> submissions;
+  submissions.reserve(queries.size());
+  for (const auto& query : queries)
+    submissions.push_back(enqueue(*query.statement, query.params, deadline));
+  for (auto& submission : submissions) results.push_back(co_await answer_of(submission));
+  co_return results;
 }
 
 Clock::time_point Connection::oldest_submitted() const {

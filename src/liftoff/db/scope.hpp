@@ -4,9 +4,11 @@
 // (Scope::background), and passed unchanged from the handler through services and stores into
 // every Database call, which routes by the tenant (docs/architecture.md, "Two planes").
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "liftoff/db/consistency.hpp"
 #include "liftoff/db/value.hpp"
 
 namespace liftoff::db {
@@ -67,6 +69,10 @@ struct Scope {
   // How long each statement may take when not db_query_timeout (background work whose statements
   // are long by nature, such as deleting a big tenant).
   std::optional<std::chrono::milliseconds> statement_timeout;
+  // What the scope's reads must reflect and where its writes left the log (read-your-writes across
+  // replicas), shared by every copy of the scope; null: reads may go to any replica in rotation,
+  // and writes are not tracked. A request's scopes get one when the database has replicas.
+  std::shared_ptr<Consistency> consistency;
 
   // The same request's deadline and actor, for another tenant (a request that reads the control
   // plane before it acts for an org, or the reverse).

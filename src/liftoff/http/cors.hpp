@@ -24,12 +24,12 @@ namespace liftoff::http {
 
 // The request headers Liftoff reads, which a preflight allows.
 inline constexpr std::string_view kCorsAllowedHeaders =
-    "Authorization, Content-Type, Idempotency-Key, If-Match, If-None-Match, Last-Event-ID, Prefer, "
-    "traceparent, tracestate, X-Request-Id";
+    "Authorization, Content-Type, Idempotency-Key, If-Match, If-None-Match, Last-Event-ID, "
+    "Liftoff-Consistency, Prefer, traceparent, tracestate, X-Request-Id";
 // The response headers a page may read beyond the CORS-safelisted ones.
 inline constexpr std::string_view kCorsExposedHeaders =
-    "ETag, Idempotent-Replayed, Liftoff-Next-Cursor, Location, Preference-Applied, RateLimit, "
-    "RateLimit-Policy, Retry-After, WWW-Authenticate, X-Request-Id";
+    "ETag, Idempotent-Replayed, Liftoff-Consistency, Liftoff-Next-Cursor, Location, "
+    "Preference-Applied, RateLimit, RateLimit-Policy, Retry-After, WWW-Authenticate, X-Request-Id";
 
 struct CorsOptions {
   // Canonical origins (core::canonical_origin) allowed on every route; {"*"}: any origin.

@@ -6,11 +6,16 @@
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+namespace liftoff::db {
+struct Consistency;
+}
 
 namespace liftoff::http {
 
@@ -57,6 +62,9 @@ struct RequestContext {
   std::string_view remote;
   // Set by a handler whose response body is a stream (see Stream).
   StreamBody stream;
+  // What the request's reads must reflect and what it wrote, shared by all its database scopes
+  // (set by the API layer when the database has replicas; api::scope_of).
+  std::shared_ptr<db::Consistency> consistency;
 
   [[nodiscard]] std::optional<std::string_view> param(std::string_view name) const {
     for (const auto& [k, v] : params) {

@@ -211,14 +211,14 @@ asio::awaitable<Result<std::vector<std::string>>> OrgStore::set_cors_origins(
 asio::awaitable<Result<std::optional<std::vector<std::string>>>> OrgStore::cors_origins(
     const db::Scope& scope, const db::Uuid& org_id) {
   Params params(org_id);
-  auto rows = co_await db_.query(Intent::read_your_writes, scope, kCorsOrigins, params);
+  auto rows = co_await db_.query(Intent::latest, scope, kCorsOrigins, params);
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return std::optional<std::vector<std::string>>{};
   co_return origins_from(rows->front().get<db::Json>(0));
 }
 
 asio::awaitable<Result<OrgStore::OriginsByOrg>> OrgStore::all_cors_origins(const db::Scope& scope) {
-  auto rows = co_await db_.query(Intent::read_your_writes, scope, kAllCorsOrigins, Params::none());
+  auto rows = co_await db_.query(Intent::latest, scope, kAllCorsOrigins, Params::none());
   if (!rows) co_return rows.error();
   co_return db::decode_all(*rows, [](const db::Row& row) {
     return std::pair{row.get<db::Uuid>(0), origins_from(row.get<db::Json>(1))};

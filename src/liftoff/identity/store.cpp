@@ -117,7 +117,7 @@ asio::awaitable<Result<User>> IdentityStore::create_user(const db::Scope& scope,
 asio::awaitable<Result<std::optional<StoredUser>>> IdentityStore::user_by_email(
     const db::Scope& scope, const std::string& email) {
   Params params(email);
-  auto rows = co_await db_.query(Intent::read_your_writes, scope, kUserByEmail, params);
+  auto rows = co_await db_.query(Intent::latest, scope, kUserByEmail, params);
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return std::optional<StoredUser>{};
   auto row = rows->front();
@@ -164,7 +164,7 @@ asio::awaitable<Result<std::optional<IdentityStore::LiveCredential>>>
 IdentityStore::session_by_digest(const db::Scope& scope, const std::string& digest,
                                  std::int32_t idle_seconds) {
   Params params(db::Bytes{digest}, static_cast<double>(idle_seconds));
-  auto rows = co_await db_.query(Intent::read_your_writes, scope, kSessionByDigest, params);
+  auto rows = co_await db_.query(Intent::latest, scope, kSessionByDigest, params);
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return std::optional<LiveCredential>{};
   auto row = rows->front();
@@ -189,7 +189,7 @@ IdentityStore::session_by_digest(const db::Scope& scope, const std::string& dige
 asio::awaitable<Result<std::optional<IdentityStore::LiveCredential>>>
 IdentityStore::api_key_by_digest(const db::Scope& scope, const std::string& digest) {
   Params params(db::Bytes{digest});
-  auto rows = co_await db_.query(Intent::read_your_writes, scope, kApiKeyByDigest, params);
+  auto rows = co_await db_.query(Intent::latest, scope, kApiKeyByDigest, params);
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return std::optional<LiveCredential>{};
   auto row = rows->front();

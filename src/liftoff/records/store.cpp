@@ -494,7 +494,7 @@ asio::awaitable<Result<std::int64_t>> RecordStore::count(const db::Scope& scope,
                                                          CompiledQuery compiled, bool estimate) {
   if (estimate) compiled.sql = "EXPLAIN (FORMAT JSON) " + compiled.sql;
   Statement statement{db::Plane::tenant, "records.count", compiled.sql, false};
-  auto counted = co_await db_.query(Intent::read, scope, statement, compiled.params);
+  auto counted = co_await db_.query(Intent::read_your_writes, scope, statement, compiled.params);
   if (!counted) co_return counted.error();
   if (!estimate) co_return counted->front().get<std::int64_t>(0);
   // The planner's row estimate of the scan under the aggregate: no rows are read.

@@ -1,0 +1,80 @@
+#include "liftoff/db/consistency.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <vector>
+
+namespace liftoff::db {
+
+namespace {
+std::optional<std::uint32_t> hex32(std::string_view text) {
+  if (text.empty() || text.size() > 8) return std::nullopt;
+  std::uint32_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, 16);
+  if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+}  // namespace
+
+std::optional<Lsn> Lsn::parse(std::string_view text) {
+  auto slash = text.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  auto high = hex32(text.substr(0, slash));
+  auto low = hex32(text.substr(slash + 1));
+  if (!high || !low) return std::nullopt;
+  return Lsn{(std::uint64_t{*high} << 32) | *low};
+}
+
+std::string Lsn::to_string() const {
+  return fmt::format("{:X}/{:X}", value >> 32, value & 0xFFFFFFFFu);
+}
+
+void RecentWrites::wrote(std::uint64_t key, Lsn at) {
+  auto now = Clock::now();
+  auto& shard = shard_of(key);
+  std::lock_guard lock(shard.mutex);
+  auto [it, added] = shard.entries.try_emplace(key, Entry{at, now});
+  if (!added) {
+    it->second.at = std::max(it->second.at, at);
+    it->second.when = now;
+  }
+  if (shard.entries.size() > capacity_per_shard_) trim(shard, now);
+}
+
+Lsn RecentWrites::last_write(std::uint64_t key) {
+  auto& shard = shard_of(key);
+  std::lock_guard lock(shard.mutex);
+  auto it = shard.entries.find(key);
+  if (it == shard.entries.end()) return {};
+  if (Clock::now() - it->second.when > keep_) {
+    shard.entries.erase(it);
+    return {};
+  }
+  return it->second.at;
+}
+
+std::size_t RecentWrites::size() {
+  std::size_t total = 0;
+  for (auto& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    total += shard.entries.size();
+  }
+  return total;
+}
+
+// Drops the expired entries; when none was, the oldest quarter (a trim then pays for many inserts).
+void RecentWrites::trim(Shard& shard, Clock::time_point now) {
+  std::erase_if(shard.entries, [&](const auto& e) { return now - e.second.when > keep_; });
+  if (shard.entries.size() <= capacity_per_shard_) return;
+  std::vector<std::pair<Clock::time_point, std::uint64_t>> by_age;
+  by_age.reserve(shard.entries.size());
+  for (const auto& [key, entry] : shard.entries) by_age.emplace_back(entry.when, key);
+  auto cut =
+      by_age.begin() + static_cast<std::ptrdiff_t>(std::max<std::size_t>(by_age.size() / 4, 1));
+  std::nth_element(by_age.begin(), cut, by_age.end());
+  for (auto it = by_age.begin(); it != cut; ++it) shard.entries.erase(it->second);
+}
+
+}  // namespace liftoff::db
