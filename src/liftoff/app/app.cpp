@@ -90,6 +90,12 @@ Result<std::string> database_url(const core::Config& config) {
   return pg.url();
 }
 
+// The URI that reaches the primary without a pooler, for LISTEN, migrations and admin tasks.
+Result<std::string> direct_url(const core::Config& config) {
+  if (!config.database_direct_url.empty()) return config.database_direct_url;
+  return database_url(config);
+}
+
 // The URIs of the replicas that serve reads: the configured ones, or the embedded cluster's
 // (started with it by database_url()).
 std::vector<std::string> replica_urls(const core::Config& config) {
@@ -123,6 +129,40 @@ Result<void> prepare_schema(const std::string& url, bool auto_migrate) {
     if (!status->current()) {
       spdlog::warn("{} migration(s) pending; /readyz answers 503 until `liftoff migrate up` runs",
                    status->pending());
+    }
+    co_return Result<void>{};
+  }());
+}
+
+// Through a transaction-mode pooler Liftoff sends no startup options: the pooler must give its
+// sessions the role and time zone Liftoff would have set (docs/operations.md, "Behind PgBouncer").
+// Checked once at start on a connection through it; without a pooler there is nothing to check.
+Result<void> check_pooled_session(const db::ConnectOptions& options) {
+  if (!options.pooled) return {};
+  return block_on([&]() -> asio::awaitable<Result<void>> {
+    static constexpr db::Statement kSession{
+        db::Plane::any, "liftoff.pooled_session",
+        "SELECT current_user::text, current_setting('TimeZone')"};
+    auto executor = co_await asio::this_coro::executor;
+    auto deadline = db::deadline_after(std::chrono::seconds(10));
+    auto conn = co_await db::Connection::connect(executor, options, deadline);
+    if (!conn) co_return conn.error();
+    auto rows = co_await (*conn)->query(kSession, db::Params::none(), deadline);
+    if (!rows) co_return rows.error();
+    auto user = rows->front().get<std::string>(0);
+    auto zone = rows->front().get<std::string>(1);
+    if (!options.role.empty() && user != options.role) {
+      co_return make_error(Errc::validation_failed,
+                           fmt::format("sessions through the pooler act as '{}', not database_role "
+                                       "'{}': set the pooler's connect_query to SET ROLE {} (or "
+                                       "ALTER ROLE <login> SET role = '{}')",
+                                       user, options.role, options.role, options.role));
+    }
+    if (zone != "UTC") {
+      co_return make_error(Errc::validation_failed,
+                           fmt::format("sessions through the pooler have TimeZone '{}', not UTC: "
+                                       "set it in the pooler's connect_query or on the role",
+                                       zone));
     }
     co_return Result<void>{};
   }());
@@ -247,12 +287,13 @@ int serve(const core::Config& config) {
     spdlog::info("config {} = {}", key, value);
 
   auto url = database_url(config);
-  if (!url) {
-    spdlog::error("{}", url.error().for_log());
+  auto direct = direct_url(config);
+  if (!url || !direct) {
+    spdlog::error("{}", (url ? direct : url).error().for_log());
     return kExitFailure;
   }
   bool auto_migrate = config.auto_migrate.value_or(config.embedded_database());
-  if (auto ok = prepare_schema(*url, auto_migrate); !ok) {
+  if (auto ok = prepare_schema(*direct, auto_migrate); !ok) {
     spdlog::error("database schema: {}", ok.error().for_log());
     return kExitFailure;
   }
@@ -266,6 +307,11 @@ int serve(const core::Config& config) {
   db::DatabaseOptions db_options;
   db_options.connect =
       db::ConnectOptions{*url, config.db_query_timeout * 2, "liftoff", config.database_role};
+  db_options.connect.pooled = config.behind_pooler();
+  if (auto ok = check_pooled_session(db_options.connect); !ok) {
+    spdlog::error("database_pooler: {}", ok.error().for_log());
+    return kExitFailure;
+  }
   db_options.pool.max_size = config.db_pool_size;
   db_options.shared_connections = config.db_shared_connections;
   db_options.pool.acquire_timeout = config.db_acquire_timeout;
@@ -284,8 +330,8 @@ int serve(const core::Config& config) {
   // No cache at all when its TTL is 0: every request then checks its credential in the database.
   identity::SessionCache* cache = config.session_cache_ttl.count() > 0 ? &session_cache : nullptr;
   identity::OrgOrigins org_origins(database, config.db_query_timeout);
-  identity::SessionRevocationListener revocations(db::ConnectOptions{*url, {}, "liftoff-listener"},
-                                                  session_cache, &org_origins);
+  identity::SessionRevocationListener revocations(
+      db::ConnectOptions{*direct, {}, "liftoff-listener"}, session_cache, &org_origins);
   identity::IdentityService identity_service(
       identity_store, hasher,
       {std::chrono::duration_cast<std::chrono::seconds>(config.session_ttl),
@@ -312,7 +358,7 @@ int serve(const core::Config& config) {
     }
     hub_options.redis = *redis;
   }
-  records::EventHub event_hub(database, db::ConnectOptions{*url, {}, "liftoff-events"},
+  records::EventHub event_hub(database, db::ConnectOptions{*direct, {}, "liftoff-events"},
                               hub_options);
   records::RecordsOptions records_options;
   records_options.max_collections = config.collections_per_org;
@@ -433,7 +479,7 @@ int serve(const core::Config& config) {
 // configured (or embedded) database; the task's result is the exit status.
 int with_admin_connection(const core::Config& config,
                           const std::function<asio::awaitable<int>(db::Connection&)>& task) {
-  auto url = database_url(config);
+  auto url = direct_url(config);
   if (!url) {
     spdlog::error("{}", url.error().for_log());
     return kExitFailure;

@@ -134,6 +134,30 @@ std::vector<ConfigKey> make_keys() {
        },
        [](const Config& c) { return mask_secrets(c.database_url); }});
   keys.push_back(
+      {"database_pooler",
+       "none, or transaction: database_url goes through a transaction-mode pooler such as "
+       "PgBouncer (statements are sent unnamed; needs database_direct_url)",
+       false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v != "none" && v != "transaction") return "expected none or transaction";
+         c.database_pooler = v;
+         return std::nullopt;
+       },
+       [](const Config& c) { return c.database_pooler; }});
+  keys.push_back(
+      {"database_direct_url",
+       "libpq URI of the primary that bypasses the pooler, for LISTEN and migrations (empty: "
+       "database_url)",
+       true,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (!v.empty() && v.rfind("postgres://", 0) != 0 && v.rfind("postgresql://", 0) != 0) {
+           return "expected a postgresql:// URI";
+         }
+         c.database_direct_url = v;
+         return std::nullopt;
+       },
+       [](const Config& c) { return mask_secrets(c.database_direct_url); }});
+  keys.push_back(
       {"database_replica_urls",
        "comma-separated libpq URIs of streaming replicas of database_url that serve reads (with "
        "the embedded database, embedded_pg_replicas starts them instead)",
@@ -526,6 +550,15 @@ Result<Config> load_config(const ConfigSources& sources) {
     error.fields.push_back({"database_replica_urls",
                             "needs database_url (the embedded database's replicas come from "
                             "embedded_pg_replicas)"});
+  }
+  if (config.behind_pooler() && config.embedded_database()) {
+    error.fields.push_back({"database_pooler",
+                            "needs database_url (the pooler's address); the embedded database "
+                            "is reached directly"});
+  } else if (config.behind_pooler() && config.database_direct_url.empty()) {
+    error.fields.push_back({"database_direct_url",
+                            "is needed with database_pooler=transaction: LISTEN and migrations "
+                            "cannot go through a transaction-mode pooler"});
   }
   if (!config.embedded_database() && config.embedded_pg_replicas > 0) {
     error.fields.push_back({"embedded_pg_replicas",

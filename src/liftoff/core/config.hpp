@@ -19,6 +19,10 @@ using std::chrono::milliseconds;
 
 struct Config {
   std::string database_url;  // libpq URI; empty: the embedded private PostgreSQL
+  // "none", or "transaction": database_url (and the replicas') reach PostgreSQL through a
+  // transaction-mode pooler (PgBouncer); database_direct_url then reaches the primary directly.
+  std::string database_pooler = "none";
+  std::string database_direct_url;                 // for LISTEN and migrations; empty: database_url
   std::vector<std::string> database_replica_urls;  // libpq URIs of streaming replicas for reads
   milliseconds max_replica_lag{5'000};             // a replica further behind leaves the rotation
   milliseconds replica_probe_interval{100};        // how often replicas' positions are read
@@ -82,6 +86,7 @@ struct Config {
   std::size_t memory_high_water = 0;  // bytes held before heavy requests get 503; 0: 80% of limit
 
   [[nodiscard]] bool embedded_database() const { return database_url.empty(); }
+  [[nodiscard]] bool behind_pooler() const { return database_pooler == "transaction"; }
   [[nodiscard]] unsigned effective_threads() const;
 };
 

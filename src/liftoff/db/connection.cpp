@@ -134,7 +134,8 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(
     server_options += " -c statement_timeout=" + std::to_string(options.statement_timeout.count());
   }
   if (!options.role.empty()) server_options += " -c role=" + options.role;
-  const char* keys[] = {"dbname", "application_name", "options", nullptr};
+  const char* keys[] = {"dbname", "application_name", options.pooled ? nullptr : "options",
+                        nullptr};
   const char* values[] = {options.conninfo.c_str(), options.application_name.c_str(),
                           server_options.c_str(), nullptr};
   pg_conn* raw = PQconnectStartParams(keys, values, /*expand_dbname=*/1);
@@ -174,6 +175,8 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(
                                : options.statement_timeout.count() > 0
                                    ? options.statement_timeout + std::chrono::seconds(2)
                                    : std::chrono::milliseconds(0);
+  connection->unnamed_ = options.pooled;
+  if (options.pooled) co_return connection;
   // Prepared here, outside the statement cache: send_segment runs it ahead of generic-plan
   // statements.
   Watchdog watchdog(*connection, deadline);
@@ -330,8 +333,20 @@ asio::awaitable<Result<void>> Connection::read_sync() {
   co_return Result<void>{};
 }
 
+Result<bool> Connection::send_unnamed(const Statement& statement, const Params& params) {
+  auto values = params.values();
+  if (PQsendQueryParams(conn_, std::string(statement.sql).c_str(), params.size(), params.types(),
+                        values.data(), params.lengths(), params.formats(),
+                        /*resultFormat=binary*/ 1) != 1 ||
+      PQpipelineSync(conn_) != 1) {
+    return broken_error("send");
+  }
+  return false;
+}
+
 Result<bool> Connection::send_segment(const Statement& statement, const Params& params,
                                       std::unordered_set<std::string_view>& preparing) {
+  if (unnamed_) return send_unnamed(statement, params);
   if (statement.generic_plan &&
       PQsendQueryPrepared(conn_, kGenericPlanName, 0, nullptr, nullptr, nullptr, 1) != 1) {
     return broken_error("send");
@@ -356,13 +371,12 @@ Result<bool> Connection::send_segment(const Statement& statement, const Params& 
       }
       return true;
     }
-    int sent = built != built_.end()
-                   ? PQsendQueryPrepared(conn_, built->second.c_str(), params.size(), values.data(),
-                                         params.lengths(), params.formats(), 1)
-                   : PQsendQueryParams(conn_, std::string(statement.sql).c_str(), params.size(),
-                                       params.types(), values.data(), params.lengths(),
-                                       params.formats(), /*resultFormat=binary*/ 1);
-    if (sent != 1 || PQpipelineSync(conn_) != 1) return broken_error("send");
+    if (built == built_.end()) return send_unnamed(statement, params);
+    if (PQsendQueryPrepared(conn_, built->second.c_str(), params.size(), values.data(),
+                            params.lengths(), params.formats(), 1) != 1 ||
+        PQpipelineSync(conn_) != 1) {
+      return broken_error("send");
+    }
     return false;
   }
   auto known = prepared_.find(statement.name);
@@ -394,7 +408,7 @@ asio::awaitable<Result<Rows>> Connection::read_segment(const Statement& statemen
   // No co_await inside a conditional expression: GCC 12 destroys its temporaries twice.
   std::optional<Error> prepare_error, setting_error;
   auto key = statement.fixed ? statement.name : statement.sql;  // as in failed_prepares_
-  if (statement.generic_plan) {
+  if (statement.generic_plan && !unnamed_) {
     auto set = co_await read_statement_result();
     if (!usable()) co_return set ? broken_error("execute") : set.error();
     if (!set) setting_error = set.error();  // the statement after it was skipped

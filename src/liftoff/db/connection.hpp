@@ -48,6 +48,11 @@ struct ConnectOptions {
   // statement with a timeout until TCP gives up. 0: statement_timeout + 2 s (no statement can
   // legitimately run longer); with neither, no watchdog.
   std::chrono::milliseconds silence_limit{0};
+  // Through a transaction-mode pooler (PgBouncer), whose server connections change between
+  // transactions: every statement is sent unnamed (Parse, Bind, Execute: planned each time), and
+  // no startup options are sent (the pooler would refuse them; the role and settings are the
+  // pooler's or the database role's: docs/operations.md).
+  bool pooled = false;
 };
 
 // Observes statement latencies (the pool wires this to the metrics registry).
@@ -135,6 +140,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // statement is prepared or being prepared (`preparing`). Returns whether it sent a Parse.
   [[nodiscard]] Result<bool> send_segment(const Statement& statement, const Params& params,
                                           std::unordered_set<std::string_view>& preparing);
+  // The same, unnamed (Parse, Bind, Execute, Sync: planned for these values, kept by nobody).
+  [[nodiscard]] Result<bool> send_unnamed(const Statement& statement, const Params& params);
   // Reads what send_segment's segment produced; when it returns with !usable() the connection is
   // lost.
   [[nodiscard]] boost::asio::awaitable<Result<Rows>> read_segment(const Statement& statement,
@@ -179,6 +186,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   QueryObserver* observer_ = nullptr;
   bool broken_ = false;
   bool timed_out_ = false;
+  bool unnamed_ = false;                            // ConnectOptions::pooled
   std::deque<std::shared_ptr<Submission>> unsent_;  // submitted, not yet written to libpq
   std::deque<std::shared_ptr<Submission>> sent_;    // written, awaiting results (in order)
   bool flush_posted_ = false;
