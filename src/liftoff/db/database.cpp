@@ -207,6 +207,17 @@ asio::awaitable<Result<void>> Transaction::rollback() {
   co_return Result<void>{};
 }
 
+namespace {
+// A shared connection is filled while it answers promptly (bigger batches: fewer system calls and
+// server wake-ups per statement); beyond this queue, or with a statement this old at its head
+// (head-of-line blocking), statements spill to the next.
+constexpr std::size_t kSpillQueue = 32;
+constexpr auto kSpillAge = std::chrono::milliseconds(2);
+bool answers_promptly(const Connection& conn, Clock::time_point now) {
+  return conn.in_flight() < kSpillQueue && now - conn.oldest_submitted() < kSpillAge;
+}
+}  // namespace
+
 struct Database::SharedSlot {
   std::shared_ptr<Connection> conn;
   bool connecting = false;
@@ -242,6 +253,12 @@ struct Database::Node {
     for (const auto& slot : shared[worker])
       if (slot.conn) total += slot.conn->in_flight();
     return total;
+  }
+  // Whether one of this worker's shared connections to the node is answering promptly.
+  [[nodiscard]] bool prompt(std::size_t worker, Clock::time_point now) const {
+    return std::any_of(shared[worker].begin(), shared[worker].end(), [&](const SharedSlot& slot) {
+      return slot.conn && answers_promptly(*slot.conn, now);
+    });
   }
   void replayed_at_least(Lsn lsn) {
     auto seen = replayed.load(std::memory_order_relaxed);
@@ -283,8 +300,7 @@ constexpr auto kMaxProbeBackoff = std::chrono::milliseconds(5'000);
 Database::Database(DatabaseOptions options, core::Registry& metrics, std::size_t workers)
     : options_(std::move(options)),
       statement_metrics_(
-          std::make_unique<StatementMetrics>(metrics, std::max<std::size_t>(workers, 1))),
-      next_replica_(std::max<std::size_t>(workers, 1)) {
+          std::make_unique<StatementMetrics>(metrics, std::max<std::size_t>(workers, 1))) {
   workers = std::max<std::size_t>(workers, 1);
   nodes_.push_back(
       std::make_unique<Node>("primary", options_.connect, workers, options_.shared_connections));
@@ -357,9 +373,11 @@ asio::awaitable<Database::Node*> Database::node_for(Intent intent, const Scope& 
   co_return co_await read_node(intent, scope);
 }
 
-// The least loaded replica in rotation that has replayed what the scope must read (starting the
-// search at a rotating replica, so that equal loads take turns); else the replica furthest along,
-// asked where its replay stands now; else the primary. The choice sticks to the scope.
+// A replica in rotation that has replayed what the scope must read: the worker's own (worker i
+// starts at replica i % n, so a node's workers spread over the replicas) while it answers promptly,
+// as a shared connection is filled (whole batches, not halves), else the least loaded; failing
+// that, the replica furthest along, asked where its replay stands now; else the primary. The
+// choice sticks to the scope.
 asio::awaitable<Database::Node*> Database::read_node(Intent intent, const Scope& scope) {
   auto* consistency = scope.consistency.get();
   if (consistency && consistency->pinned_node >= 0) {
@@ -373,20 +391,24 @@ asio::awaitable<Database::Node*> Database::read_node(Intent intent, const Scope&
     co_return &primary();
   }
   Lsn needed = intent == Intent::read_your_writes && consistency ? consistency->read_after : Lsn{};
-  auto worker = worker_index(next_replica_.size());
+  auto worker = worker_index(primary().shared.size());
   auto replicas = nodes_.size() - 1;
-  auto start = next_replica_[worker]++;
+  auto now = Clock::now();
   Node* best = nullptr;
   Node* furthest = nullptr;
   std::size_t best_load = 0;
   for (std::size_t i = 0; i < replicas; ++i) {
-    auto& node = *nodes_[1 + (start + i) % replicas];
+    auto& node = *nodes_[1 + (worker + i) % replicas];
     if (!node.in_rotation.load(std::memory_order_relaxed)) continue;
     if (Lsn{node.replayed.load(std::memory_order_relaxed)} < needed) {
       if (!furthest || furthest->replayed.load(std::memory_order_relaxed) <
                            node.replayed.load(std::memory_order_relaxed))
         furthest = &node;
       continue;
+    }
+    if (node.prompt(worker, now)) {
+      best = &node;
+      break;
     }
     auto load = node.load(worker);
     if (!best || load < best_load) {
@@ -453,8 +475,6 @@ asio::awaitable<Result<Lease>> Database::lease(Node& node, Deadline deadline) {
 // blocking), and then take the least busy.
 std::shared_ptr<Connection> Database::shared_connection(Node& node,
                                                         const asio::any_io_executor& executor) {
-  constexpr std::size_t kSpillQueue = 32;
-  constexpr auto kSpillAge = std::chrono::milliseconds(2);
   std::shared_ptr<Connection> best;
   auto now = Clock::now();
   for (auto& slot : node.shared[worker_index(node.shared.size())]) {
@@ -475,9 +495,7 @@ std::shared_ptr<Connection> Database::shared_connection(Node& node,
       }
       continue;
     }
-    if (slot.conn->in_flight() < kSpillQueue && now - slot.conn->oldest_submitted() < kSpillAge) {
-      return slot.conn;
-    }
+    if (answers_promptly(*slot.conn, now)) return slot.conn;
     if (!best || slot.conn->in_flight() < best->in_flight()) best = slot.conn;
   }
   return best;

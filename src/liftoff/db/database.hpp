@@ -202,7 +202,6 @@ class Database {
   std::unique_ptr<StatementMetrics> statement_metrics_;
   std::vector<std::unique_ptr<Node>> nodes_;     // the primary, then the replicas
   std::unique_ptr<RecentWrites> recent_writes_;  // with replicas
-  std::vector<std::size_t> next_replica_;    // per worker: where the search for a replica starts
   core::Counter* reads_behind_ = nullptr;    // reads the primary served: every replica was behind
   core::Counter* reads_unrouted_ = nullptr;  // ... no replica was in rotation
   core::Counter* reads_retried_ = nullptr;   // ... the replica failed them
