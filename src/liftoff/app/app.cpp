@@ -134,40 +134,6 @@ Result<void> prepare_schema(const std::string& url, bool auto_migrate) {
   }());
 }
 
-// Through a transaction-mode pooler Liftoff sends no startup options: the pooler must give its
-// sessions the role and time zone Liftoff would have set (docs/operations.md, "Behind PgBouncer").
-// Checked once at start on a connection through it; without a pooler there is nothing to check.
-Result<void> check_pooled_session(const db::ConnectOptions& options) {
-  if (!options.pooled) return {};
-  return block_on([&]() -> asio::awaitable<Result<void>> {
-    static constexpr db::Statement kSession{
-        db::Plane::any, "liftoff.pooled_session",
-        "SELECT current_user::text, current_setting('TimeZone')"};
-    auto executor = co_await asio::this_coro::executor;
-    auto deadline = db::deadline_after(std::chrono::seconds(10));
-    auto conn = co_await db::Connection::connect(executor, options, deadline);
-    if (!conn) co_return conn.error();
-    auto rows = co_await (*conn)->query(kSession, db::Params::none(), deadline);
-    if (!rows) co_return rows.error();
-    auto user = rows->front().get<std::string>(0);
-    auto zone = rows->front().get<std::string>(1);
-    if (!options.role.empty() && user != options.role) {
-      co_return make_error(Errc::validation_failed,
-                           fmt::format("sessions through the pooler act as '{}', not database_role "
-                                       "'{}': set the pooler's connect_query to SET ROLE {} (or "
-                                       "ALTER ROLE <login> SET role = '{}')",
-                                       user, options.role, options.role, options.role));
-    }
-    if (zone != "UTC") {
-      co_return make_error(Errc::validation_failed,
-                           fmt::format("sessions through the pooler have TimeZone '{}', not UTC: "
-                                       "set it in the pooler's connect_query or on the role",
-                                       zone));
-    }
-    co_return Result<void>{};
-  }());
-}
-
 // Background work that throws (a bug) is logged with the exception's text, counted in
 // background_failures_total{task}, and runs again at its next turn.
 struct BackgroundTask {
@@ -308,7 +274,7 @@ int serve(const core::Config& config) {
   db_options.connect =
       db::ConnectOptions{*url, config.db_query_timeout * 2, "liftoff", config.database_role};
   db_options.connect.pooled = config.behind_pooler();
-  if (auto ok = check_pooled_session(db_options.connect); !ok) {
+  if (auto ok = block_on(db::check_pooled_session(db_options.connect)); !ok) {
     spdlog::error("database_pooler: {}", ok.error().for_log());
     return kExitFailure;
   }

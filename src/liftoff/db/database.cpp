@@ -218,6 +218,34 @@ bool answers_promptly(const Connection& conn, Clock::time_point now) {
 }
 }  // namespace
 
+asio::awaitable<Result<void>> check_pooled_session(const ConnectOptions& options) {
+  static constexpr Statement kSession{Plane::any, "liftoff.pooled_session",
+                                      "SELECT current_user::text, current_setting('TimeZone')"};
+  if (!options.pooled) co_return Result<void>{};
+  auto executor = co_await asio::this_coro::executor;
+  auto deadline = deadline_after(std::chrono::seconds(10));
+  auto conn = co_await Connection::connect(executor, options, deadline);
+  if (!conn) co_return conn.error();
+  auto rows = co_await (*conn)->query(kSession, Params::none(), deadline);
+  if (!rows) co_return rows.error();
+  auto user = rows->front().get<std::string>(0);
+  auto zone = rows->front().get<std::string>(1);
+  if (!options.role.empty() && user != options.role) {
+    co_return make_error(Errc::validation_failed,
+                         fmt::format("sessions through the pooler act as '{}', not database_role "
+                                     "'{}': set the pooler's connect_query to SET ROLE {} (or "
+                                     "ALTER ROLE <login> SET role = '{}')",
+                                     user, options.role, options.role, options.role));
+  }
+  if (zone != "UTC") {
+    co_return make_error(Errc::validation_failed,
+                         fmt::format("sessions through the pooler have TimeZone '{}', not UTC: "
+                                     "set it in the pooler's connect_query or on the role",
+                                     zone));
+  }
+  co_return Result<void>{};
+}
+
 struct Database::SharedSlot {
   std::shared_ptr<Connection> conn;
   bool connecting = false;

@@ -119,6 +119,13 @@ struct DatabaseOptions {
   std::size_t shared_connections = 2;
 };
 
+// Through a transaction-mode pooler (ConnectOptions::pooled) Liftoff sends no startup options: the
+// pooler must give its sessions the role (options.role) and the UTC time zone Liftoff would have
+// set (docs/operations.md, "Behind PgBouncer"). Checks both on a connection through it; an error
+// names what is wrong and how to set it. Without a pooler there is nothing to check.
+[[nodiscard]] boost::asio::awaitable<Result<void>> check_pooled_session(
+    const ConnectOptions& options);
+
 class Database {
  public:
   Database(DatabaseOptions options, core::Registry& metrics, std::size_t workers);

@@ -34,7 +34,7 @@ struct PoolOptions {
   std::size_t max_size = 16;
   std::chrono::milliseconds acquire_timeout{2'000};
   std::chrono::milliseconds backoff_min{50};
-  std::chrono::milliseconds backoff_max{5'000};
+  std::chrono::milliseconds backoff_max{1'000};  // a failover is followed within a second
   std::chrono::milliseconds reset_timeout{
       5'000};  // rollback of a connection returned mid-transaction
 };
