@@ -229,6 +229,10 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   capacity->add_option("--db-multi-az", assume.db_multi_az, "a standby per database instance");
   capacity
+      ->add_option("--replica-read-share", assume.replica_read_share,
+                   "share of the database CPU that read replicas may serve (0: no replicas)")
+      ->check(CLI::Range(0.0, 1.0));
+  capacity
       ->add_option("--storage-bytes-per-user", assume.storage_bytes_per_user,
                    "database bytes per user")
       ->check(CLI::NonNegativeNumber);

@@ -30,12 +30,17 @@ CapacityPlan plan(const CapacityAssumptions& a, const Measured& m) {
   p.app_vcpus = vcpus(m.server_cpu_ms);
   p.machines = at_least(p.app_vcpus, a.machine_vcpus, a.min_machines);
   p.db_vcpus_needed = vcpus(m.database_cpu_ms);
-  p.db_instances = at_least(p.db_vcpus_needed, a.db_vcpus, 1);
+  auto share = std::clamp(a.replica_read_share, 0.0, 1.0);
+  p.db_instances = at_least(p.db_vcpus_needed * (1 - share), a.db_vcpus, 1);
+  p.replicas = share > 0 ? at_least(p.db_vcpus_needed * share, a.db_vcpus, 0) : 0;
   double copies = a.db_multi_az ? 2 : 1;
   p.storage_gb = a.users * a.storage_bytes_per_user / 1e9;
+  // Each primary (a shard of the data) has its standby; each replica copies one primary's shard.
+  double database_instances = p.db_instances * copies + p.replicas;
+  double copies_of_data = copies + static_cast<double>(p.replicas) / p.db_instances;
   p.monthly_usd =
-      (p.machines * a.machine_hourly + p.db_instances * a.db_hourly * copies) * kHoursPerMonth +
-      p.storage_gb * copies * a.storage_gb_month;
+      (p.machines * a.machine_hourly + database_instances * a.db_hourly) * kHoursPerMonth +
+      p.storage_gb * copies_of_data * a.storage_gb_month;
   p.per_user_month_usd = a.users > 0 ? p.monthly_usd / a.users : 0;
   return p;
 }
@@ -65,19 +70,24 @@ std::string capacity_report(const CapacityAssumptions& a, const std::vector<Capa
   line("db-hourly", fmt::format("${:.3f}", a.db_hourly),
        "db.m7g.large single-AZ on demand (price table in hashicorp/terraform-provider-aws, 2024)");
   line("db-multi-az", a.db_multi_az ? "yes" : "no", "a standby doubles instance and storage");
+  line("replica-read-share", fmt::format("{:.2f}", a.replica_read_share),
+       "measured: get, list, audit, search database CPU in the mix, bench/run 2026-11-28");
   line("storage-bytes-per-user", fmt::format("{:.0f}", a.storage_bytes_per_user),
        "measured: database size / users of the seeded data set");
   line("storage-gb-month", fmt::format("${:.3f}", a.storage_gb_month),
        "RDS gp3 us-east-1, June 2026 (usage.ai)");
   out += fmt::format("\npeak: {:.0f} requests/s\n\n", peak_requests_per_second(a));
-  out += fmt::format("  {:<10} {:>10} {:>9} {:>10} {:>13} {:>11} {:>12} {:>14}\n", "system",
-                     "app vCPUs", "machines", "DB vCPUs", "DB instances", "storage GB", "USD/month",
-                     "USD/user/month");
+  out += fmt::format("  {:<10} {:>10} {:>9} {:>10} {:>10} {:>9} {:>11} {:>12} {:>14}\n", "system",
+                     "app vCPUs", "machines", "DB vCPUs", "primaries", "replicas", "storage GB",
+                     "USD/month", "USD/user/month");
   for (const auto& p : plans) {
-    out += fmt::format("  {:<10} {:>10.1f} {:>9} {:>10.1f} {:>13} {:>11.1f} {:>12.0f} {:>14.5f}\n",
-                       p.system, p.app_vcpus, p.machines, p.db_vcpus_needed, p.db_instances,
-                       p.storage_gb, p.monthly_usd, p.per_user_month_usd);
+    out += fmt::format(
+        "  {:<10} {:>10.1f} {:>9} {:>10.1f} {:>10} {:>9} {:>11.1f} {:>12.0f} {:>14.5f}\n", p.system,
+        p.app_vcpus, p.machines, p.db_vcpus_needed, p.db_instances, p.replicas, p.storage_gb,
+        p.monthly_usd, p.per_user_month_usd);
   }
+  out +=
+      "  (primaries beyond one are tenant shards; each primary has a standby with db-multi-az)\n";
   return out;
 }
 

@@ -21,8 +21,11 @@ struct CapacityAssumptions {
   double db_vcpus = 2;                    // database instance (db.m7g.large)
   double db_hourly = 0.168;               // USD, single-AZ
   bool db_multi_az = true;                // a standby in a second zone (doubles the instance)
-  double storage_bytes_per_user = 0;      // database size per user (measured)
-  double storage_gb_month = 0.115;        // USD per GB-month (gp3)
+  // Share of the database CPU that reads replicas may serve take (the rest, writes and credential
+  // checks, is the primaries'); replicas are single instances (a failover target is the standby).
+  double replica_read_share = 0.25;
+  double storage_bytes_per_user = 0;  // database size per user (measured)
+  double storage_gb_month = 0.115;    // USD per GB-month (gp3)
 };
 
 // What a run measured for one system.
@@ -38,7 +41,9 @@ struct CapacityPlan {
   double app_vcpus = 0;
   unsigned machines = 0;
   double db_vcpus_needed = 0;
-  unsigned db_instances = 0;  // each a primary (plus its standby with multi-AZ)
+  unsigned db_instances = 0;  // primaries, each plus its standby with multi-AZ (more than one:
+                              // tenant shards)
+  unsigned replicas = 0;      // read replicas
   double storage_gb = 0;
   double monthly_usd = 0;
   double per_user_month_usd = 0;

@@ -23,6 +23,7 @@ CapacityAssumptions round_numbers() {
   a.db_multi_az = true;
   a.storage_bytes_per_user = 100'000;  // 100 GB for 1M users
   a.storage_gb_month = 0.1;
+  a.replica_read_share = 0;
   return a;
 }
 
@@ -45,6 +46,19 @@ TEST(LoadCapacity, MachinesAndInstancesCoverThePeakAtTheCpuTarget) {
   EXPECT_NEAR(p.per_user_month_usd, 0.001261, 1e-12);
 }
 
+TEST(LoadCapacity, ReadsReplicasMayServeMoveToReplicas) {
+  auto a = round_numbers();
+  a.replica_read_share = 0.5;
+  // 6 database vCPUs: 3 on primaries (2 instances, with standbys), 3 on replicas (2 instances).
+  auto p = plan(a, {"x", 0.5, 0.3});
+  EXPECT_EQ(p.db_instances, 2u);
+  EXPECT_EQ(p.replicas, 2u);
+  // (5 x 0.1 + (2 x 2 + 2) x 0.2) x 730 + 100 GB x (2 + 2 / 2) copies x 0.1 = 1,241 + 30.
+  EXPECT_NEAR(p.monthly_usd, 1271, 1e-6);
+  a.replica_read_share = 0;
+  EXPECT_EQ(plan(a, {"x", 0.5, 0.3}).replicas, 0u);
+}
+
 TEST(LoadCapacity, KeepsTheMinimumOfMachinesAndOneDatabase) {
   auto a = round_numbers();
   a.users = 1000;
@@ -62,9 +76,10 @@ TEST(LoadCapacity, ExactFitsDoNotRoundUpAnExtraMachine) {
 TEST(LoadCapacity, ReportNamesEveryAssumptionAndEverySystem) {
   auto a = round_numbers();
   auto text = capacity_report(a, {plan(a, {"liftoff", 0.1, 0.1}), plan(a, {"rails", 5, 0.4})});
-  for (const char* flag : {"--users", "--daily-active", "--requests-per-active-hour",
-                           "--active-hours", "--peak-factor", "--cpu-target", "--vcpus-per-core",
-                           "--min-machines", "--db-multi-az", "--storage-gb-month"}) {
+  for (const char* flag :
+       {"--users", "--daily-active", "--requests-per-active-hour", "--active-hours",
+        "--peak-factor", "--cpu-target", "--vcpus-per-core", "--min-machines", "--db-multi-az",
+        "--replica-read-share", "--storage-gb-month"}) {
     EXPECT_NE(text.find(flag), std::string::npos) << flag;
   }
   EXPECT_NE(text.find("liftoff"), std::string::npos);
