@@ -119,20 +119,29 @@ std::string joined(const std::vector<std::string>& items) {
   return out.empty() ? std::string("none") : out;
 }
 
+bool is_postgres_uri(const std::string& text) {
+  return text.rfind("postgres://", 0) == 0 || text.rfind("postgresql://", 0) == 0;
+}
+
+// A key holding one libpq URI (empty allowed), shown with its password masked.
+ConfigKey postgres_uri_key(std::string name, std::string help, std::string Config::*field) {
+  return {std::move(name), std::move(help), true,
+          [=](Config& c, const std::string& v) -> std::optional<std::string> {
+            if (!v.empty() && !is_postgres_uri(v)) return "expected a postgresql:// URI";
+            c.*field = v;
+            return std::nullopt;
+          },
+          [=](const Config& c) { return mask_secrets(c.*field); }};
+}
+
 std::vector<ConfigKey> make_keys() {
   using namespace std::chrono_literals;
   std::vector<ConfigKey> keys;
-  keys.push_back(
-      {"database_url",
-       "libpq connection URI of the primary; empty starts the embedded private PostgreSQL", true,
-       [](Config& c, const std::string& v) -> std::optional<std::string> {
-         if (!v.empty() && v.rfind("postgres://", 0) != 0 && v.rfind("postgresql://", 0) != 0) {
-           return "expected a postgresql:// URI";
-         }
-         c.database_url = v;
-         return std::nullopt;
-       },
-       [](const Config& c) { return mask_secrets(c.database_url); }});
+  keys.push_back(postgres_uri_key(
+      "database_url",
+      "libpq connection URI of the primary (several hosts with target_session_attrs=read-write "
+      "follow a failover); empty starts the embedded private PostgreSQL",
+      &Config::database_url));
   keys.push_back(
       {"database_pooler",
        "none, or transaction: database_url goes through a transaction-mode pooler such as "
@@ -144,19 +153,10 @@ std::vector<ConfigKey> make_keys() {
          return std::nullopt;
        },
        [](const Config& c) { return c.database_pooler; }});
-  keys.push_back(
-      {"database_direct_url",
-       "libpq URI of the primary that bypasses the pooler, for LISTEN and migrations (empty: "
-       "database_url)",
-       true,
-       [](Config& c, const std::string& v) -> std::optional<std::string> {
-         if (!v.empty() && v.rfind("postgres://", 0) != 0 && v.rfind("postgresql://", 0) != 0) {
-           return "expected a postgresql:// URI";
-         }
-         c.database_direct_url = v;
-         return std::nullopt;
-       },
-       [](const Config& c) { return mask_secrets(c.database_direct_url); }});
+  keys.push_back(postgres_uri_key("database_direct_url",
+                                  "libpq URI of the primary that bypasses the pooler, for LISTEN "
+                                  "and migrations (empty: database_url)",
+                                  &Config::database_direct_url));
   keys.push_back(
       {"database_replica_urls",
        "comma-separated libpq URIs of streaming replicas of database_url that serve reads (with "
@@ -164,10 +164,8 @@ std::vector<ConfigKey> make_keys() {
        true,
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          auto urls = comma_list(v);
-         for (const auto& url : urls) {
-           if (url.rfind("postgres://", 0) != 0 && url.rfind("postgresql://", 0) != 0)
-             return "expected comma-separated postgresql:// URIs";
-         }
+         if (!std::all_of(urls.begin(), urls.end(), is_postgres_uri))
+           return "expected comma-separated postgresql:// URIs";
          c.database_replica_urls = std::move(urls);
          return std::nullopt;
        },

@@ -85,6 +85,42 @@ TEST(Config, DatabaseUrlMustBeAPostgresUri) {
   EXPECT_FALSE(c->embedded_database());
 }
 
+// The first field an invalid configuration names (empty when it loads).
+std::string refused_key(const ConfigSources& s) {
+  auto c = load_config(s);
+  return c ? "" : c.error().fields.front().field;
+}
+
+TEST(Config, ReplicasPoolerAndDirectUrlAreCheckedTogether) {
+  ConfigSources s;
+  s.env = {{"LIFTOFF_DATABASE_URL", "postgresql://u:p@h1,h2/db?target_session_attrs=read-write"},
+           {"LIFTOFF_DATABASE_REPLICA_URLS", "postgresql://u:p@r1/db, postgresql://u:p@r2/db"}};
+  auto c = load_config(s);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->database_replica_urls.size(), 2u);
+  s.env["LIFTOFF_DATABASE_REPLICA_URLS"] = "postgresql://u:p@r1/db,r2";
+  EXPECT_EQ(refused_key(s), "database_replica_urls");
+  // Replicas are the configured primary's: the embedded database brings its own.
+  s.env = {{"LIFTOFF_DATABASE_REPLICA_URLS", "postgresql://u:p@r1/db"}};
+  EXPECT_EQ(refused_key(s), "database_replica_urls");
+  s.env = {{"LIFTOFF_DATABASE_URL", "postgresql://u:p@h/db"},
+           {"LIFTOFF_EMBEDDED_PG_REPLICAS", "2"}};
+  EXPECT_EQ(refused_key(s), "embedded_pg_replicas");
+  // A transaction pooler needs the direct URL for LISTEN and migrations.
+  s.env = {{"LIFTOFF_DATABASE_URL", "postgresql://u:p@bouncer/db"},
+           {"LIFTOFF_DATABASE_POOLER", "transaction"}};
+  EXPECT_EQ(refused_key(s), "database_direct_url");
+  s.env["LIFTOFF_DATABASE_DIRECT_URL"] = "postgresql://u:p@h/db";
+  ASSERT_TRUE(load_config(s));
+  EXPECT_TRUE(load_config(s)->behind_pooler());
+  s.env["LIFTOFF_DATABASE_POOLER"] = "session";
+  EXPECT_EQ(refused_key(s), "database_pooler");
+  s.env = {{"LIFTOFF_DATABASE_POOLER", "transaction"}};
+  EXPECT_EQ(refused_key(s), "database_pooler");
+  s.env = {{"LIFTOFF_MAX_REPLICA_LAG", "5ms"}};
+  EXPECT_EQ(refused_key(s), "max_replica_lag");
+}
+
 TEST(Config, SecretsAreMaskedWhenDescribed) {
   EXPECT_EQ(mask_secrets("postgresql://user:s3cret@db:5432/app"),
             "postgresql://user:***@db:5432/app");
@@ -92,7 +128,9 @@ TEST(Config, SecretsAreMaskedWhenDescribed) {
   EXPECT_EQ(mask_secrets("postgresql://db/app"), "postgresql://db/app");
   EXPECT_EQ(mask_secrets("redis://:s3cret@cache:6380"), "redis://:***@cache:6380");
   ConfigSources s;
-  s.env = {{"LIFTOFF_DATABASE_URL", "postgres://u:topsecret@h/db"}};
+  s.env = {{"LIFTOFF_DATABASE_URL", "postgres://u:topsecret@h/db"},
+           {"LIFTOFF_DATABASE_REPLICA_URLS", "postgres://u:topsecret@r/db"},
+           {"LIFTOFF_DATABASE_DIRECT_URL", "postgres://u:topsecret@d/db"}};
   auto c = load_config(s);
   ASSERT_TRUE(c);
   for (const auto& [key, value] : describe(*c))
