@@ -170,7 +170,7 @@ std::uint64_t writer_of(const http::RequestContext& ctx) {
 // position the client echoes in Liftoff-Consistency and what this node saw its credential write
 // last, and the answer gives the client the position to echo next (docs/api.md, "Consistency").
 Awaitable consistently(http::RequestContext& ctx, db::Database& database,
-                       const std::function<Awaitable()>& handle) {
+                       const http::Handler& handle) {
   db::Lsn token;
   if (auto header = ctx.request.find(kConsistencyHeader); header != ctx.request.end()) {
     auto parsed = db::Lsn::parse(header->value());
@@ -185,7 +185,7 @@ Awaitable consistently(http::RequestContext& ctx, db::Database& database,
   }
   auto writer = writer_of(ctx);
   ctx.consistency = database.consistency_for(writer, token);
-  auto response = co_await handle();
+  auto response = co_await handle(ctx);
   if (ctx.consistency) {
     database.remember_writes(writer, *ctx.consistency);
     if (ctx.consistency->read_after)
@@ -195,17 +195,23 @@ Awaitable consistently(http::RequestContext& ctx, db::Database& database,
 }
 }  // namespace
 
+void Routes::add(http::Verb verb, std::string_view path, http::Handler handler, Cost cost) {
+  router_.add(
+      verb, path,
+      [&database = database_, handler = std::move(handler)](http::RequestContext& ctx) {
+        return consistently(ctx, database, handler);
+      },
+      cost);
+}
+
 void Routes::open(http::Verb verb, std::string_view path,
                   std::function<Answer(http::RequestContext&, const db::Scope&)> handler,
                   Cost cost) {
-  router_.add(
+  add(
       verb, path,
-      [&database = database_,
-       handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
-        co_return co_await consistently(ctx, database, [&]() -> Awaitable {
-          auto scope = scope_of(ctx);
-          co_return co_await respond(ctx, handler(ctx, scope));
-        });
+      [handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
+        auto scope = scope_of(ctx);
+        co_return co_await respond(ctx, handler(ctx, scope));
       },
       cost);
 }
@@ -225,22 +231,20 @@ void Routes::principal(http::Verb verb, std::string_view path,
 void Routes::signed_in(http::Verb verb, std::string_view path,
                        std::function<Answer(http::RequestContext&, const SignedIn&)> handler,
                        Cost cost, bool users_only) {
-  router_.add(
+  add(
       verb, path,
-      [&identity = identity_, &database = database_, users_only,
+      [&identity = identity_, users_only,
        handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
-        co_return co_await consistently(ctx, database, [&]() -> Awaitable {
-          // No co_await inside ?: (GCC 12 evaluates it twice; see Params::none()).
-          Result<identity::Principal> who = make_error(Errc::unauthenticated, "not checked");
-          if (users_only) {
-            who = co_await authenticate_user(identity, ctx);
-          } else {
-            who = co_await authenticate(identity, ctx);
-          }
-          if (!who) co_return problem(who.error(), ctx);
-          SignedIn caller{*who, scope_of(ctx, *who)};
-          co_return co_await respond(ctx, handler(ctx, caller));
-        });
+        // No co_await inside ?: (GCC 12 evaluates it twice; see Params::none()).
+        Result<identity::Principal> who = make_error(Errc::unauthenticated, "not checked");
+        if (users_only) {
+          who = co_await authenticate_user(identity, ctx);
+        } else {
+          who = co_await authenticate(identity, ctx);
+        }
+        if (!who) co_return problem(who.error(), ctx);
+        SignedIn caller{*who, scope_of(ctx, *who)};
+        co_return co_await respond(ctx, handler(ctx, caller));
       },
       cost);
 }
@@ -248,15 +252,13 @@ void Routes::signed_in(http::Verb verb, std::string_view path,
 void Routes::org(http::Verb verb, std::string_view path, identity::Action action,
                  std::function<Answer(http::RequestContext&, const Authorized&)> handler,
                  Cost cost) {
-  router_.add(
+  add(
       verb, path,
-      [&identity = identity_, &database = database_, action,
+      [&identity = identity_, action,
        handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
-        co_return co_await consistently(ctx, database, [&]() -> Awaitable {
-          auto who = co_await authorize(identity, ctx, action);
-          if (!who) co_return problem(who.error(), ctx);
-          co_return co_await respond(ctx, handler(ctx, *who));
-        });
+        auto who = co_await authorize(identity, ctx, action);
+        if (!who) co_return problem(who.error(), ctx);
+        co_return co_await respond(ctx, handler(ctx, *who));
       },
       cost);
 }
@@ -294,18 +296,16 @@ void Routes::org_stream(
         handler,
     Cost cost) {
   query_params.emplace_back("ticket");
-  router_.add(
+  add(
       verb, path,
-      [&identity = identity_, &database = database_, action, query_params = std::move(query_params),
+      [&identity = identity_, action, query_params = std::move(query_params),
        handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
-        co_return co_await consistently(ctx, database, [&]() -> Awaitable {
-          // Unknown parameters are refused before a ticket is spent.
-          auto query = http::parse_query(ctx.query, query_params);
-          if (!query) co_return problem(query.error(), ctx);
-          auto who = co_await authorize_stream(identity, ctx, action, *query);
-          if (!who) co_return problem(who.error(), ctx);
-          co_return co_await respond(ctx, handler(ctx, *who, *query));
-        });
+        // Unknown parameters are refused before a ticket is spent.
+        auto query = http::parse_query(ctx.query, query_params);
+        if (!query) co_return problem(query.error(), ctx);
+        auto who = co_await authorize_stream(identity, ctx, action, *query);
+        if (!who) co_return problem(who.error(), ctx);
+        co_return co_await respond(ctx, handler(ctx, *who, *query));
       },
       cost);
 }

@@ -124,6 +124,8 @@ class Routes {
       Cost cost = Cost::light);
 
  private:
+  // Every route of this layer: `handler` with read-your-writes set up for its request.
+  void add(http::Verb verb, std::string_view path, http::Handler handler, Cost cost);
   void signed_in(http::Verb verb, std::string_view path,
                  std::function<Answer(http::RequestContext&, const SignedIn&)> handler, Cost cost,
                  bool users_only);

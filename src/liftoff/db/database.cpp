@@ -460,15 +460,13 @@ asio::awaitable<Database::Node*> Database::read_node(Intent intent, const Scope&
 }
 
 asio::awaitable<Result<Lsn>> Database::replayed_now(Node& node, Deadline deadline) {
-  std::array<Query, 1> probe{Query{&kReplayPosition, Params()}};
-  auto results = co_await run(node, probe, deadline);
-  if (!results.front()) co_return results.front().error();
-  const auto& rows = *results.front();
-  if (rows.empty() || !rows.front().get<bool>(1)) {
+  auto rows = co_await run(node, kReplayPosition, Params::none(), deadline);
+  if (!rows) co_return rows.error();
+  if (rows->empty() || !rows->front().get<bool>(1)) {
     leave_rotation(node, "it is no longer a replica");
     co_return make_error(Errc::unavailable, "not a replica");
   }
-  auto lsn = lsn_of(results.front());
+  auto lsn = lsn_of(rows);
   node.replayed_at_least(lsn);
   co_return lsn;
 }
@@ -547,18 +545,22 @@ asio::awaitable<void> Database::connect_shared(Node& node, SharedSlot& slot,
   slot.conn = std::shared_ptr<Connection>(std::move(*conn));
 }
 
+asio::awaitable<Result<Rows>> Database::run(Node& node, const Statement& statement,
+                                            const Params& params, Deadline deadline) {
+  if (options_.shared_connections > 0) {
+    if (auto shared = shared_connection(node, co_await asio::this_coro::executor))
+      co_return co_await shared->submit(statement, params, deadline);
+  }
+  auto leased = co_await lease(node, deadline);
+  if (!leased) co_return leased.error();
+  co_return co_await (*leased)->query(statement, params, deadline);
+}
+
 asio::awaitable<std::vector<Result<Rows>>> Database::run(Node& node, std::span<const Query> queries,
                                                          Deadline deadline) {
   if (options_.shared_connections > 0) {
-    if (auto shared = shared_connection(node, co_await asio::this_coro::executor)) {
-      if (queries.size() == 1) {
-        std::vector<Result<Rows>> one;
-        one.push_back(
-            co_await shared->submit(*queries.front().statement, queries.front().params, deadline));
-        co_return one;
-      }
+    if (auto shared = shared_connection(node, co_await asio::this_coro::executor))
       co_return co_await shared->submit(queries, deadline);
-    }
   }
   auto leased = co_await lease(node, deadline);
   if (!leased) {
@@ -575,24 +577,22 @@ asio::awaitable<Result<Rows>> Database::query(Intent intent, const Scope& scope,
   auto deadline = statement_deadline(scope);
   auto* node = co_await node_for(intent, scope);
   if (node != &primary()) {
-    std::array<Query, 1> read{Query{&statement, params}};
-    auto results = co_await run(*node, read, deadline);
+    auto read = co_await run(*node, statement, params, deadline);
     node->reads->inc();
-    if (results.front() || !retry_on_primary(results.front().error()))
-      co_return std::move(results.front());
-    if (results.front().error().code == Errc::unavailable)
-      leave_rotation(*node, results.front().error().for_log());
+    if (read || !retry_on_primary(read.error())) co_return read;
+    if (read.error().code == Errc::unavailable) leave_rotation(*node, read.error().for_log());
     reads_retried_->inc();
     if (scope.consistency) scope.consistency->pinned_node = 0;
   }
-  // A write tracked for read-your-writes asks where the log stands in the same round trip.
-  bool track = intent == Intent::write && scope.consistency && has_replicas();
-  std::array<Query, 2> queries{Query{&statement, params}, Query{&kLogPosition, Params()}};
-  auto results =
-      co_await run(primary(), std::span<const Query>(queries).first(track ? 2 : 1), deadline);
+  if (intent == Intent::write && scope.consistency && has_replicas()) {
+    // A write tracked for read-your-writes asks where the log stands in the same round trip.
+    std::array<Query, 2> queries{Query{&statement, params}, Query{&kLogPosition, Params()}};
+    auto results = co_await run(primary(), queries, deadline);
+    if (results[0]) scope.consistency->wrote(lsn_of(results[1]));
+    co_return std::move(results[0]);
+  }
   if (has_replicas() && intent != Intent::write) primary().reads->inc();
-  if (track && results[0]) scope.consistency->wrote(lsn_of(results[1]));
-  co_return std::move(results[0]);
+  co_return co_await run(primary(), statement, params, deadline);
 }
 
 asio::awaitable<Result<Transaction>> Database::begin(const Scope& scope, Isolation isolation,
@@ -655,6 +655,24 @@ asio::awaitable<void> Database::watch_replicas(const std::atomic<bool>& stopping
   }
 }
 
+// A watcher's probe: `statement` on its own connection (made again when it was lost), by ten
+// probe intervals or a second, whichever is longer; a failed probe drops the connection.
+asio::awaitable<Result<Rows>> Database::probe(std::unique_ptr<Connection>& conn,
+                                              const ConnectOptions& options,
+                                              const Statement& statement) {
+  auto deadline = deadline_after(
+      std::max(options_.replicas.probe_interval * 10, std::chrono::milliseconds(1'000)));
+  if (!conn || !conn->usable()) {
+    auto executor = co_await asio::this_coro::executor;
+    auto connected = co_await Connection::connect(executor, options, deadline);
+    if (!connected) co_return connected.error();
+    conn = std::move(*connected);
+  }
+  auto rows = co_await conn->query(statement, Params::none(), deadline);
+  if (!rows || rows->empty()) conn.reset();
+  co_return rows;
+}
+
 asio::awaitable<void> Database::watch_primary(std::shared_ptr<LogSamples> samples,
                                               const std::atomic<bool>& stopping) {
   auto executor = co_await asio::this_coro::executor;
@@ -663,20 +681,12 @@ asio::awaitable<void> Database::watch_primary(std::shared_ptr<LogSamples> sample
   // Samples back to twice the lag limit: a replica further behind than the oldest is far out.
   auto keep = 2 * options_.replicas.max_lag + std::chrono::seconds(1);
   while (!stopping.load(std::memory_order_relaxed)) {
-    auto deadline = deadline_after(
-        std::max(options_.replicas.probe_interval * 10, std::chrono::milliseconds(1'000)));
-    if (!conn || !conn->usable()) {
-      auto connected = co_await Connection::connect(executor, options_.connect, deadline);
-      if (connected) conn = std::move(*connected);
-    }
-    if (conn && conn->usable()) {
-      auto rows = co_await conn->query(kLogPosition, Params::none(), deadline);
-      if (rows && !rows->empty()) {
-        auto now = Clock::now();
-        samples->samples.emplace_back(now, lsn_of(rows));
-        while (samples->samples.size() > 1 && now - samples->samples.front().first > keep)
-          samples->samples.pop_front();
-      }
+    auto rows = co_await probe(conn, options_.connect, kLogPosition);
+    if (rows && !rows->empty()) {
+      auto now = Clock::now();
+      samples->samples.emplace_back(now, lsn_of(rows));
+      while (samples->samples.size() > 1 && now - samples->samples.front().first > keep)
+        samples->samples.pop_front();
     }
     pause.expires_after(options_.replicas.probe_interval);
     co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -693,38 +703,24 @@ asio::awaitable<void> Database::watch_replica(Node& node, std::shared_ptr<LogSam
   if (node.rotation_gauge) node.rotation_gauge->set(0);
   std::string out_because = "not probed yet";
   while (!stopping.load(std::memory_order_relaxed)) {
-    auto deadline =
-        deadline_after(std::max(options.probe_interval * 10, std::chrono::milliseconds(1'000)));
     std::string trouble;
-    if (!conn || !conn->usable()) {
-      auto connected = co_await Connection::connect(executor, node.connect, deadline);
-      if (connected) {
-        conn = std::move(*connected);
-      } else {
-        trouble = "unreachable: " + connected.error().for_log();
-      }
-    }
-    if (trouble.empty()) {
-      auto rows = co_await conn->query(kReplayPosition, Params::none(), deadline);
-      if (!rows || rows->empty()) {
-        trouble = "its probe failed: " + (rows ? std::string("no row") : rows.error().for_log());
-        conn.reset();
-      } else if (!rows->front().get<bool>(1)) {
-        trouble = "it is no longer a replica (promoted?)";
-      } else {
-        auto replayed = lsn_of(rows);
-        node.replayed_at_least(replayed);
-        auto lag = std::chrono::duration_cast<std::chrono::milliseconds>(
-            samples->lag(replayed, Clock::now()));
-        node.lag_ms.store(lag.count());
-        if (node.lag_gauge) node.lag_gauge->set(lag.count());
-        bool in = node.in_rotation.load();
-        if (lag > options.max_lag) {
-          trouble = fmt::format("it is {} ms behind the primary (max_replica_lag {} ms)",
-                                lag.count(), options.max_lag.count());
-        } else if (!in && lag > options.max_lag / 2) {
-          trouble = out_because;  // returns once within half the limit
-        }
+    auto rows = co_await probe(conn, node.connect, kReplayPosition);
+    if (!rows || rows->empty()) {
+      trouble = "its probe failed: " + (rows ? std::string("no row") : rows.error().for_log());
+    } else if (!rows->front().get<bool>(1)) {
+      trouble = "it is no longer a replica (promoted?)";
+    } else {
+      auto replayed = lsn_of(rows);
+      node.replayed_at_least(replayed);
+      auto lag = std::chrono::duration_cast<std::chrono::milliseconds>(
+          samples->lag(replayed, Clock::now()));
+      node.lag_ms.store(lag.count());
+      if (node.lag_gauge) node.lag_gauge->set(lag.count());
+      if (lag > options.max_lag) {
+        trouble = fmt::format("it is {} ms behind the primary (max_replica_lag {} ms)", lag.count(),
+                              options.max_lag.count());
+      } else if (!node.in_rotation.load() && lag > options.max_lag / 2) {
+        trouble = out_because;  // returns once within half the limit
       }
     }
     if (trouble.empty()) {

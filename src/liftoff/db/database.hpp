@@ -189,6 +189,9 @@ class Database {
   [[nodiscard]] boost::asio::awaitable<Node*> node_for(Intent intent, const Scope& scope);
   [[nodiscard]] boost::asio::awaitable<Result<Lease>> lease(Node& node, Deadline deadline);
   // One statement on `node`: on one of its shared connections when one is usable, else leased.
+  [[nodiscard]] boost::asio::awaitable<Result<Rows>> run(Node& node, const Statement& statement,
+                                                         const Params& params, Deadline deadline);
+  // The same for statements that go out together, in order, each in its own segment.
   [[nodiscard]] boost::asio::awaitable<std::vector<Result<Rows>>> run(
       Node& node, std::span<const Query> queries, Deadline deadline);
   // Where the replica's replay stands now (asked on its shared connection), and remembered.
@@ -203,6 +206,9 @@ class Database {
                                              const std::atomic<bool>& stopping);
   boost::asio::awaitable<void> watch_replica(Node& node, std::shared_ptr<LogSamples> samples,
                                              const std::atomic<bool>& stopping);
+  boost::asio::awaitable<Result<Rows>> probe(std::unique_ptr<Connection>& conn,
+                                             const ConnectOptions& options,
+                                             const Statement& statement);
   void leave_rotation(Node& node, std::string_view why);
 
   DatabaseOptions options_;
