@@ -159,7 +159,10 @@ bool Transaction::aborted() const {
 asio::awaitable<Result<void>> Transaction::commit() {
   if (!open_) co_return make_error(Errc::internal, "transaction already ended");
   open_ = false;
-  if (unsent_begin_) co_return Result<void>{};  // ran nothing
+  if (unsent_begin_) {  // ran nothing
+    committed();
+    co_return Result<void>{};
+  }
   // COMMIT of a failed transaction reports ROLLBACK; surface that as an error, not a success.
   auto failed = aborted();
   if (options_.consistency && !failed) {
@@ -167,6 +170,7 @@ asio::awaitable<Result<void>> Transaction::commit() {
     auto results = co_await lease_->pipeline(queries, statement_deadline());
     if (!results[0]) co_return results[0].error();
     options_.consistency->wrote(lsn_of(results[1]));
+    committed();
     co_return Result<void>{};
   }
   auto done = co_await lease_->query(kCommit, Params::none(), statement_deadline());
@@ -174,7 +178,14 @@ asio::awaitable<Result<void>> Transaction::commit() {
   if (failed)
     co_return make_error(Errc::conflict,
                          "transaction was aborted by an earlier error; rolled back");
+  committed();
   co_return Result<void>{};
+}
+
+void Transaction::committed() {
+  auto actions = std::move(after_commit_);
+  after_commit_.clear();
+  for (auto& action : actions) action();
 }
 
 asio::awaitable<Result<Rows>> Transaction::commit_after(const Statement& statement,
@@ -194,6 +205,7 @@ asio::awaitable<Result<Rows>> Transaction::commit_after(const Statement& stateme
   if (!results[0]) co_return std::move(results[0]).error();  // the COMMIT rolled back
   if (!results[1]) co_return std::move(results[1]).error();
   if (options_.consistency) options_.consistency->wrote(lsn_of(results[2]));
+  committed();
   co_return std::move(*results[0]);
 }
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -82,6 +83,10 @@ class Transaction {
                                                                   const Params& params);
   [[nodiscard]] boost::asio::awaitable<Result<void>> rollback();
   [[nodiscard]] bool open() const { return open_; }
+  // Runs `action` once the transaction has committed (not when it rolls back, fails or is
+  // dropped): side effects outside the database that must follow the commit, such as waking the
+  // workers of a job enqueued in it.
+  void after_commit(std::function<void()> action) { after_commit_.push_back(std::move(action)); }
   // Whether a statement failed in the transaction (it can only roll back now).
   [[nodiscard]] bool aborted() const;
 
@@ -94,8 +99,11 @@ class Transaction {
   [[nodiscard]] Deadline statement_deadline() const;
   Lease lease_;
   Options options_;
+  // Runs the after_commit() actions (once the COMMIT succeeded).
+  void committed();
   const Statement* unsent_begin_;  // null once sent
   bool open_ = true;
+  std::vector<std::function<void()>> after_commit_;
 };
 
 // Streaming replicas of the primary that serve reads (docs/architecture.md, "Replicas").

@@ -25,8 +25,9 @@ const std::map<std::string, std::set<std::string>>& allowed() {
       {"audit", {"core", "db"}},
       {"identity", {"core", "db", "audit"}},
       {"records", {"core", "db", "audit", "pubsub"}},
-      {"api", {"core", "http", "db", "pubsub", "audit", "identity", "records"}},
-      {"app", {"core", "http", "db", "pubsub", "audit", "identity", "records", "api"}},
+      {"jobs", {"core", "db"}},
+      {"api", {"core", "http", "db", "pubsub", "audit", "identity", "records", "jobs"}},
+      {"app", {"core", "http", "db", "pubsub", "audit", "identity", "records", "jobs", "api"}},
   };
   return layers;
 }

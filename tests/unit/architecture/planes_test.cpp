@@ -36,6 +36,9 @@ const std::map<std::string, Plane>& table_planes() {
       {"idempotency_keys", Plane::tenant},
       {"audit_chains", Plane::tenant},
       {"audit_events", Plane::tenant},
+      {"jobs", Plane::tenant},
+      {"job_unique_keys", Plane::tenant},
+      {"job_schedules", Plane::tenant},
   };
   return planes;
 }

@@ -1,0 +1,520 @@
+#include "liftoff/jobs/runner.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <climits>
+#include <random>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "liftoff/core/log.hpp"
+#include "liftoff/core/metrics.hpp"
+#include "liftoff/db/listener.hpp"
+
+namespace liftoff::jobs {
+namespace asio = boost::asio;
+using namespace boost::asio::experimental::awaitable_operators;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+constexpr auto kStatsInterval = std::chrono::seconds(5);
+constexpr auto kPruneInterval = std::chrono::seconds(60);
+constexpr int kPruneBatch = 10'000;
+constexpr int kRescueBatch = 1'000;
+
+std::string random_suffix() {
+  std::random_device device;
+  return fmt::format("{:08x}", device());
+}
+
+std::string process_owner() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return fmt::format("{}:{}:{}", host, ::getpid(), random_suffix());
+}
+
+// Logs a failing background step at most once per `every`, so a database outage is one line per
+// period rather than one per loop turn.
+class ThrottledWarning {
+ public:
+  void warn(std::string_view what, const Error& error, milliseconds every = milliseconds(10'000)) {
+    auto now = Clock::now();
+    if (now - last_ < every) return;
+    last_ = now;
+    spdlog::warn("jobs: {}: {}", what, error.for_log());
+  }
+
+ private:
+  Clock::time_point last_{};
+};
+
+}  // namespace
+
+milliseconds backoff(int attempt, milliseconds base, milliseconds max) {
+  double full = static_cast<double>(base.count());
+  for (int i = 1; i < attempt && full < static_cast<double>(max.count()); ++i) full *= 2;
+  full = std::min(full, static_cast<double>(max.count()));
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  std::uniform_real_distribution<double> half(0.5, 1.0);
+  return milliseconds(static_cast<std::int64_t>(full * half(random)));
+}
+
+// The process's job metrics: outcomes and run times by queue and kind, and the queues' state as
+// the last statistics read found it.
+struct Runner::Metrics {
+  explicit Metrics(core::Registry& r) : registry(r) {}
+  core::Registry& registry;
+  std::mutex mutex;
+  std::map<std::string, core::Counter*> finished;
+  std::map<std::string, core::Histogram*> run_seconds;
+  struct QueueGauges {
+    core::Gauge* ready;
+    core::Gauge* scheduled;
+    core::Gauge* running;
+    core::Gauge* oldest;
+  };
+  std::map<std::string, QueueGauges> queues;  // touched by the duties' thread only
+
+  void observe(const Job& job, std::string_view outcome, Clock::duration elapsed) {
+    core::Counter* counter = nullptr;
+    core::Histogram* histogram = nullptr;
+    {
+      std::lock_guard lock(mutex);
+      auto key =
+          fmt::format("queue=\"{}\",kind=\"{}\",outcome=\"{}\"", job.queue, job.kind, outcome);
+      auto& c = finished[key];
+      if (!c)
+        c = &registry.counter("jobs_finished_total",
+                              "Job attempts by how they ended (completed, retry, discarded, "
+                              "timeout, cancelled, released)",
+                              key);
+      counter = c;
+      auto& h = run_seconds[job.queue];
+      if (!h)
+        h = &registry.histogram("jobs_run_seconds", "How long job attempts ran",
+                                fmt::format("queue=\"{}\"", job.queue));
+      histogram = h;
+    }
+    counter->inc();
+    histogram->observe(elapsed);
+  }
+
+  void publish(const std::vector<JobStore::QueueStats>& stats) {
+    std::set<std::string> seen;
+    for (const auto& s : stats) {
+      auto& g = gauges(s.queue);
+      g.ready->set(s.ready);
+      g.scheduled->set(s.scheduled);
+      g.running->set(s.running);
+      g.oldest->set(static_cast<std::int64_t>(s.oldest_ready_seconds));
+      seen.insert(s.queue);
+    }
+    for (auto& [queue, g] : queues) {
+      if (seen.contains(queue)) continue;
+      g.ready->set(0);
+      g.scheduled->set(0);
+      g.running->set(0);
+      g.oldest->set(0);
+    }
+  }
+
+  QueueGauges& gauges(const std::string& queue) {
+    auto it = queues.find(queue);
+    if (it != queues.end()) return it->second;
+    auto labels = fmt::format("queue=\"{}\"", queue);
+    QueueGauges g{
+        &registry.gauge("jobs_ready", "Jobs due to run now, waiting for a worker", labels),
+        &registry.gauge("jobs_scheduled", "Jobs waiting for their run_at (retries included)",
+                        labels),
+        &registry.gauge("jobs_running", "Jobs leased by a worker", labels),
+        &registry.gauge("jobs_oldest_ready_seconds",
+                        "How long the oldest job due to run has waited", labels)};
+    return queues.emplace(queue, g).first->second;
+  }
+};
+
+// One queue's share of its concurrency on one worker thread. Everything but wake() runs on the
+// loop's executor.
+class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
+ public:
+  Loop(Runner& runner, std::string queue, int slots, const asio::any_io_executor& executor)
+      : runner_(runner),
+        queue_(std::move(queue)),
+        slots_(slots),
+        executor_(executor),
+        idle_(executor),
+        heartbeat_timer_(executor) {}
+
+  [[nodiscard]] const std::string& queue() const { return queue_; }
+
+  // Thread-safe.
+  void wake() {
+    asio::post(executor_, [self = shared_from_this()] { self->woken(); });
+  }
+
+  asio::awaitable<void> run(const std::atomic<bool>& stopping) {
+    auto self = shared_from_this();
+    asio::co_spawn(executor_, heartbeat(),
+                   core::failure_handler("jobs: heartbeat of queue " + queue_, nullptr));
+    auto& options = runner_.options_;
+    int org_limit = options.org_concurrency > 0 ? options.org_concurrency : INT_MAX / 2;
+    db::Uuid cursor = kPlatform;
+    ThrottledWarning warning;
+    while (!stopping.load(std::memory_order_relaxed)) {
+      int free = slots_ - static_cast<int>(running_.size());
+      if (free > 0) {
+        woken_ = false;
+        auto fetched = co_await runner_.store_.fetch(queue_, cursor, std::min(free, options.batch),
+                                                     org_limit, runner_.owner_, options.lease);
+        if (!fetched) {
+          warning.warn("fetching jobs of queue " + queue_, fetched.error());
+        } else if (!fetched->jobs.empty()) {
+          cursor = fetched->next_org.value_or(kPlatform);
+          for (auto& job : fetched->jobs) {
+            asio::co_spawn(executor_, attempt(std::move(job)),
+                           core::failure_handler("jobs: attempt", nullptr));
+          }
+          continue;
+        } else if (cursor != kPlatform) {
+          cursor = kPlatform;  // nothing after the cursor: from the first org again
+          continue;
+        }
+      }
+      if (woken_) continue;
+      idle_.expires_after(options.poll_interval);
+      co_await idle_.async_wait(kUseTuple);
+    }
+    co_await stop();
+  }
+
+ private:
+  enum class Ending { none, lost, shutdown };
+  struct Running {
+    asio::steady_timer* stop;
+    Ending ending = Ending::none;
+  };
+
+  void woken() {
+    woken_ = true;
+    idle_.cancel();
+  }
+
+  // Lets running jobs finish within shutdown_timeout, hands back the rest, writes the last
+  // completions.
+  asio::awaitable<void> stop() {
+    auto deadline = Clock::now() + runner_.options_.shutdown_timeout;
+    while (!running_.empty() && Clock::now() < deadline) {
+      idle_.expires_after(milliseconds(10));
+      co_await idle_.async_wait(kUseTuple);
+    }
+    std::vector<db::Uuid> handed_back;
+    for (auto& [id, running] : running_) {
+      running.ending = Ending::shutdown;
+      running.stop->cancel();
+      handed_back.push_back(id);
+    }
+    while (!running_.empty()) {
+      idle_.expires_after(milliseconds(1));
+      co_await idle_.async_wait(kUseTuple);
+    }
+    if (!handed_back.empty()) {
+      auto released = co_await runner_.store_.release(handed_back, runner_.owner_);
+      if (!released) {
+        spdlog::warn(
+            "jobs: handing back {} unfinished job(s) of queue {}: {} (they run again "
+            "once their lease expires)",
+            handed_back.size(), queue_, released.error().for_log());
+      } else {
+        spdlog::info("jobs: handed back {} unfinished job(s) of queue {} at shutdown", *released,
+                     queue_);
+        runner_.queue_.wake(queue_);
+      }
+    }
+    while (flushing_ || !completed_.empty()) {
+      if (!flushing_) {
+        co_await flush_completions();
+        continue;
+      }
+      idle_.expires_after(milliseconds(1));
+      co_await idle_.async_wait(kUseTuple);
+    }
+    stopped_ = true;
+    heartbeat_timer_.cancel();
+  }
+
+  asio::awaitable<Outcome> run_handler(const Handler& handler, const Job& job,
+                                       const db::Scope& scope) {
+    std::exception_ptr failure;
+    try {
+      co_return co_await handler(job, scope);
+    } catch (const boost::system::system_error& e) {
+      // Stopped (timeout, cancellation, shutdown): how the attempt ended is told by its caller.
+      if (e.code() != asio::error::operation_aborted) failure = std::current_exception();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    if (!failure) co_return Outcome::retry("stopped");
+    core::log_failure("jobs: " + job.kind + " " + job.id.to_string(), failure, nullptr);
+    co_return Outcome::retry("the handler failed unexpectedly (see the worker's log)");
+  }
+
+  asio::awaitable<void> attempt(Job job) {
+    auto self = shared_from_this();
+    auto started = Clock::now();
+    asio::steady_timer stop(executor_, job.timeout);
+    running_.emplace(job.id, Running{&stop});
+    auto tenant = job.org_id == kPlatform ? db::Tenant::every_org() : db::Tenant::org(job.org_id);
+    auto scope = db::Scope::background(tenant, job.timeout);
+    scope.actor.request_id = "job:" + job.id.to_string();
+    Outcome outcome;
+    std::string_view label = "completed";
+    auto handler = runner_.handlers_.find(job.kind);
+    if (handler == runner_.handlers_.end()) {
+      outcome = Outcome::retry("no handler for kind " + job.kind + " in worker " + runner_.owner_);
+    } else {
+      auto result =
+          co_await (run_handler(handler->second, job, scope) || stop.async_wait(kUseTuple));
+      if (result.index() == 0) {
+        outcome = std::get<0>(std::move(result));
+      } else {
+        outcome = Outcome::retry(fmt::format("timed out after {} ms", job.timeout.count()));
+        label = "timeout";
+      }
+    }
+    auto ending = running_.at(job.id).ending;
+    running_.erase(job.id);
+    woken();  // a free slot
+    if (ending != Ending::none) {
+      runner_.metrics_->observe(job, ending == Ending::lost ? "cancelled" : "released",
+                                Clock::now() - started);
+      co_return;
+    }
+    if (outcome.kind == Outcome::Kind::done) {
+      completed_.push_back(job.id);
+      if (!flushing_) asio::co_spawn(executor_, flush_completions(), asio::detached);
+      runner_.metrics_->observe(job, label, Clock::now() - started);
+      co_return;
+    }
+    auto& options = runner_.options_;
+    JobStore::Failure failure{
+        job.id, outcome.error,
+        outcome.retry_in.value_or(backoff(job.attempt, options.backoff_base, options.backoff_max)),
+        outcome.kind == Outcome::Kind::discard};
+    auto left = co_await runner_.store_.fail(failure, runner_.owner_);
+    if (!left) {
+      spdlog::warn(
+          "jobs: recording the failure of job {}: {} (it runs again once its lease "
+          "expires)",
+          job.id.to_string(), left.error().for_log());
+    } else if (*left == State::discarded) {
+      spdlog::warn("jobs: job {} ({}) discarded after attempt {}: {}", job.id.to_string(), job.kind,
+                   job.attempt, outcome.error);
+    }
+    if (label == "completed") label = left && *left == State::discarded ? "discarded" : "retry";
+    runner_.metrics_->observe(job, label, Clock::now() - started);
+  }
+
+  // Writes completions a batch at a time, one statement in flight per loop; a failed write is
+  // tried again for a while (the jobs' leases still hold them), then left to the rescue.
+  asio::awaitable<void> flush_completions() {
+    if (flushing_) co_return;
+    flushing_ = true;
+    auto self = shared_from_this();
+    auto give_up = Clock::now() + runner_.options_.lease / 2;
+    while (!completed_.empty()) {
+      auto ids = std::move(completed_);
+      completed_.clear();
+      auto done = co_await runner_.store_.complete(ids, runner_.owner_);
+      if (done) {
+        give_up = Clock::now() + runner_.options_.lease / 2;
+        continue;
+      }
+      if (Clock::now() > give_up) {
+        spdlog::warn(
+            "jobs: marking {} job(s) completed failed: {}; they run again once their "
+            "leases expire",
+            ids.size(), done.error().for_log());
+        continue;
+      }
+      completed_.insert(completed_.end(), ids.begin(), ids.end());
+      asio::steady_timer pause(executor_, milliseconds(200));
+      co_await pause.async_wait(kUseTuple);
+    }
+    flushing_ = false;
+  }
+
+  asio::awaitable<void> heartbeat() {
+    auto self = shared_from_this();
+    ThrottledWarning warning;
+    while (!stopped_) {
+      heartbeat_timer_.expires_after(runner_.options_.lease / 3);
+      co_await heartbeat_timer_.async_wait(kUseTuple);
+      if (stopped_) break;
+      std::vector<db::Uuid> ids = completed_;
+      for (const auto& [id, running] : running_) ids.push_back(id);
+      if (ids.empty()) continue;
+      auto held = co_await runner_.store_.renew(ids, runner_.owner_, runner_.options_.lease);
+      if (!held) {
+        warning.warn("renewing the leases of queue " + queue_, held.error());
+        continue;
+      }
+      std::unordered_set<db::Uuid, db::UuidHash> still(held->begin(), held->end());
+      for (auto& [id, running] : running_) {
+        if (still.contains(id) || running.ending != Ending::none) continue;
+        // Cancelled by an operator, or rescued by another worker after our lease ran out.
+        running.ending = Ending::lost;
+        running.stop->cancel();
+      }
+    }
+  }
+
+  Runner& runner_;
+  std::string queue_;
+  int slots_;
+  asio::any_io_executor executor_;
+  asio::steady_timer idle_;
+  asio::steady_timer heartbeat_timer_;
+  bool woken_ = false;
+  bool flushing_ = false;
+  bool stopped_ = false;
+  std::unordered_map<db::Uuid, Running, db::UuidHash> running_;
+  std::vector<db::Uuid> completed_;  // not yet written
+};
+
+Runner::Runner(Queue& queue, core::Registry& metrics, RunnerOptions options)
+    : queue_(queue),
+      store_(queue),
+      options_(std::move(options)),
+      owner_(process_owner()),
+      metrics_(std::make_unique<Metrics>(metrics)) {
+  queue_.on_wake([this](const std::string& name) { wake_local(name); });
+}
+
+Runner::~Runner() {
+  queue_.on_wake({});
+}
+
+void Runner::handle(std::string kind, Handler handler) {
+  handlers_[std::move(kind)] = std::move(handler);
+}
+
+void Runner::schedule(Periodic periodic) {
+  periodic_.push_back(std::move(periodic));
+}
+
+void Runner::start(std::size_t worker, std::size_t workers, asio::io_context& io,
+                   const std::atomic<bool>& stopping) {
+  for (const auto& config : options_.queues) {
+    auto loops = std::min<std::size_t>(workers, static_cast<std::size_t>(config.concurrency));
+    if (worker >= loops) continue;
+    auto share = static_cast<std::size_t>(config.concurrency) / loops +
+                 (worker < static_cast<std::size_t>(config.concurrency) % loops ? 1 : 0);
+    auto loop =
+        std::make_shared<Loop>(*this, config.name, static_cast<int>(share), io.get_executor());
+    {
+      std::lock_guard lock(loops_mutex_);
+      loops_.push_back(loop);
+    }
+    asio::co_spawn(io, loop->run(stopping),
+                   core::failure_handler("jobs: queue " + config.name, nullptr));
+  }
+  if (worker == 0) {
+    asio::co_spawn(io, duties(stopping), core::failure_handler("jobs: duties", nullptr));
+    if (!options_.listen.conninfo.empty())
+      asio::co_spawn(io, listen(stopping), core::failure_handler("jobs: listener", nullptr));
+  }
+}
+
+void Runner::wake_local(const std::string& queue) {
+  std::lock_guard lock(loops_mutex_);
+  for (const auto& loop : loops_) {
+    if (loop->queue() == queue) loop->wake();
+  }
+}
+
+asio::awaitable<void> Runner::listen(const std::atomic<bool>& stopping) {
+  db::ListenHandlers handlers;
+  handlers.stopping = [&stopping] { return stopping.load(std::memory_order_relaxed); };
+  handlers.on_listening = [this] {
+    // Jobs enqueued while nobody listened: every loop looks.
+    for (const auto& config : options_.queues) wake_local(config.name);
+  };
+  handlers.on_batch = [this](const std::vector<db::Notification>& batch) {
+    std::set<std::string> queues;
+    for (const auto& n : batch) queues.insert(n.payload);
+    for (const auto& queue : queues) wake_local(queue);
+  };
+  handlers.on_lost = [] {};
+  co_await db::listen(options_.listen, std::string(kJobsChannel), std::move(handlers));
+}
+
+asio::awaitable<void> Runner::duties(const std::atomic<bool>& stopping) {
+  auto executor = co_await asio::this_coro::executor;
+  ThrottledWarning rescue_warning, tick_warning, stats_warning, prune_warning;
+  std::map<std::string, SysSeconds> claimed;  // by schedule: the last tick this process handled
+  auto next_stats = Clock::now();
+  auto next_prune = Clock::now();
+  asio::steady_timer timer(executor);
+  while (!stopping.load(std::memory_order_relaxed)) {
+    auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    for (const auto& periodic : periodic_) {
+      auto tick = periodic.schedule.last_at_or_before(now);
+      if (!tick) continue;
+      auto it = claimed.find(periodic.name);
+      if (it != claimed.end() && it->second >= *tick) continue;
+      auto won = co_await store_.claim_tick(
+          periodic.name, std::chrono::time_point_cast<std::chrono::microseconds>(*tick),
+          periodic.job);
+      if (!won) {
+        tick_warning.warn("enqueueing periodic job " + periodic.name, won.error());
+        continue;
+      }
+      claimed[periodic.name] = *tick;
+    }
+    auto rescued = co_await store_.rescue(kRescueBatch);
+    if (!rescued) {
+      rescue_warning.warn("rescuing jobs of lost workers", rescued.error());
+    } else if (!rescued->empty()) {
+      spdlog::info("jobs: {} job(s) of lost workers are ready again", rescued->size());
+      for (const auto& queue : std::set<std::string>(rescued->begin(), rescued->end()))
+        queue_.wake(queue);
+    }
+    if (Clock::now() >= next_stats) {
+      next_stats = Clock::now() + kStatsInterval;
+      auto stats = co_await store_.stats();
+      if (stats)
+        metrics_->publish(*stats);
+      else
+        stats_warning.warn("reading queue statistics", stats.error());
+    }
+    if (Clock::now() >= next_prune) {
+      next_prune = Clock::now() + kPruneInterval;
+      for (int round = 0; round < 10; ++round) {
+        auto pruned = co_await store_.prune(options_.completed_retention, options_.failed_retention,
+                                            kPruneBatch);
+        if (!pruned) {
+          prune_warning.warn("pruning finished jobs", pruned.error());
+          break;
+        }
+        if (*pruned < kPruneBatch) break;
+      }
+    }
+    timer.expires_after(std::min(options_.poll_interval, milliseconds(1'000)));
+    co_await timer.async_wait(kUseTuple);
+  }
+}
+
+}  // namespace liftoff::jobs

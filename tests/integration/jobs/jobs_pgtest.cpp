@@ -1,0 +1,404 @@
+// The job queue and its workers against a real PostgreSQL: a job exists exactly when its
+// transaction commits and then runs once; priorities, run_at, retries with backoff then discard,
+// unique keys, timeouts, cancellation of a running job, rescue after a worker's lease expires,
+// shutdown handing jobs back, fairness between orgs, and periodic jobs enqueued once per tick by
+// two workers. Each test uses queues of its own (the database is shared by the suite).
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/json/parse.hpp>
+#include <mutex>
+
+#include "integration/services_support.hpp"
+#include "liftoff/core/id.hpp"
+#include "liftoff/db/database.hpp"
+#include "liftoff/jobs/runner.hpp"
+#include "support/async.hpp"
+
+namespace liftoff::jobs {
+namespace {
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using testing::block_on;
+using testing::sleep_for;
+using testing::until;
+
+class JobsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { world_ = new testing::ServiceWorld("jobs_test"); }
+  static void TearDownTestSuite() {
+    world_->database->stop_worker(0);
+    delete world_;
+  }
+
+  static db::Uuid new_org() { return db::Uuid{core::new_uuid_v7()}; }
+  static db::Scope org_scope(const db::Uuid& org) {
+    return db::Scope::background(db::Tenant::org(org), 10s);
+  }
+  static NewJob job(std::string queue, std::string kind = "test.record") {
+    NewJob job;
+    job.queue = std::move(queue);
+    job.kind = std::move(kind);
+    return job;
+  }
+  static RunnerOptions options(std::vector<QueueConfig> queues) {
+    RunnerOptions options;
+    options.queues = std::move(queues);
+    options.poll_interval = 100ms;
+    options.lease = 3s;
+    options.backoff_base = 10ms;
+    options.backoff_max = 50ms;
+    options.shutdown_timeout = 200ms;
+    return options;
+  }
+  // Runs `runner`'s loops and `body` on the suite's event loop until `body` returns; then stops
+  // the runner and waits for its loops to end.
+  static void run_with(Runner& runner, const std::function<asio::awaitable<void>()>& body) {
+    std::atomic<bool> stopping{false};
+    runner.start(0, 1, world_->io, stopping);
+    block_on(world_->io, [&]() -> asio::awaitable<void> {
+      co_await body();
+      stopping = true;
+    }());
+  }
+  static Job get(const db::Uuid& id) {
+    Queue queue(*world_->database);
+    JobStore store(queue);
+    auto scope = db::Scope::background(db::Tenant::every_org(), 10s);
+    auto job = block_on(world_->io, store.get(scope, id));
+    EXPECT_TRUE(job) << (job ? "" : job.error().for_log());
+    return job ? *job : Job{};
+  }
+  // Inside a coroutine on the suite's loop: waits until job `id` is in `state`.
+  static asio::awaitable<bool> reaches(const db::Uuid& id, State state) {
+    Queue queue(*world_->database);
+    JobStore store(queue);
+    auto end = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < end) {
+      auto scope = db::Scope::background(db::Tenant::every_org(), 10s);
+      auto job = co_await store.get(scope, id);
+      if (job && job->state == state) co_return true;
+      co_await sleep_for(20ms);
+    }
+    co_return false;
+  }
+  static std::vector<std::optional<db::Uuid>> enqueue(Queue& queue, const db::Uuid& org,
+                                                      std::vector<NewJob> jobs) {
+    auto ids = block_on(world_->io, queue.enqueue(org_scope(org), jobs));
+    EXPECT_TRUE(ids) << (ids ? "" : ids.error().for_log());
+    return ids ? *ids : std::vector<std::optional<db::Uuid>>{};
+  }
+
+  static testing::ServiceWorld* world_;
+};
+testing::ServiceWorld* JobsTest::world_ = nullptr;
+
+// What handlers saw, in order.
+struct Seen {
+  std::mutex mutex;
+  std::vector<Job> jobs;
+  void add(const Job& job) {
+    std::lock_guard lock(mutex);
+    jobs.push_back(job);
+  }
+  std::size_t size() {
+    std::lock_guard lock(mutex);
+    return jobs.size();
+  }
+};
+
+Handler recording(Seen& seen, Outcome outcome = Outcome::done()) {
+  return [&seen, outcome](const Job& job, const db::Scope&) -> asio::awaitable<Outcome> {
+    seen.add(job);
+    co_return outcome;
+  };
+}
+
+TEST_F(JobsTest, AJobExistsExactlyWhenItsTransactionCommitsAndRunsOnce) {
+  Queue queue(*world_->database);
+  auto org = new_org();
+  std::vector<NewJob> rolled_back{job("commit")}, committed{job("commit")};
+  committed[0].args["n"] = 1;
+  block_on(world_->io, [&]() -> asio::awaitable<void> {
+    auto scope = org_scope(org);
+    auto tx = co_await world_->database->begin(scope);
+    CO_ASSERT_TRUE(tx);
+    auto ids = co_await queue.enqueue(*tx, org, rolled_back);
+    CO_ASSERT_TRUE(ids);
+    CO_ASSERT_TRUE(co_await tx->rollback());
+  }());
+  auto ids = enqueue(queue, org, committed);
+  ASSERT_EQ(ids.size(), 1u);
+  ASSERT_TRUE(ids[0]);
+  Seen seen;
+  Runner runner(queue, world_->metrics, options({{"commit", 4}}));
+  runner.handle("test.record", recording(seen));
+  run_with(runner, [&]() -> asio::awaitable<void> {
+    EXPECT_TRUE(co_await until([&] { return seen.size() >= 1; }));
+    co_await sleep_for(500ms);  // several polls: nothing else runs
+  });
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen.jobs[0].id, *ids[0]);
+  EXPECT_EQ(seen.jobs[0].org_id, org);
+  EXPECT_EQ(boost::json::parse(seen.jobs[0].args).as_object().at("n").as_int64(), 1);
+  EXPECT_EQ(seen.jobs[0].attempt, 1);
+  auto done = get(*ids[0]);
+  EXPECT_EQ(done.state, State::completed);
+  EXPECT_TRUE(done.finished_at);
+  EXPECT_NE(world_->metrics.render().find(
+                R"(jobs_finished_total{queue="commit",kind="test.record",outcome="completed"} 1)"),
+            std::string::npos);
+}
+
+TEST_F(JobsTest, HigherPriorityRunsFirstAndRunAtWaits) {
+  Queue queue(*world_->database);
+  auto org = new_org();
+  auto low = job("priority"), high = job("priority"), later = job("priority");
+  low.args["name"] = "low";
+  high.args["name"] = "high";
+  high.priority = 5;
+  later.args["name"] = "later";
+  later.priority = 10;
+  auto not_before = std::chrono::time_point_cast<std::chrono::microseconds>(
+      std::chrono::system_clock::now() + 1500ms);
+  later.run_at = not_before;
+  enqueue(queue, org, {low, high, later});
+  Seen seen;
+  Runner runner(queue, world_->metrics, options({{"priority", 1}}));
+  runner.handle("test.record", recording(seen));
+  run_with(runner, [&]() -> asio::awaitable<void> {
+    EXPECT_TRUE(co_await until([&] { return seen.size() >= 3; }));
+  });
+  ASSERT_EQ(seen.size(), 3u);
+  auto name = [&](std::size_t i) {
+    return std::string(boost::json::parse(seen.jobs[i].args).as_object().at("name").as_string());
+  };
+  EXPECT_EQ(name(0), "high");
+  EXPECT_EQ(name(1), "low");
+  EXPECT_EQ(name(2), "later");
+  EXPECT_GE(*seen.jobs[2].started_at, not_before);
+}
+
+TEST_F(JobsTest, FailedAttemptsRetryWithBackoffThenTheJobIsDiscarded) {
+  Queue queue(*world_->database);
+  auto org = new_org();
+  auto flaky = job("retry", "test.fails");
+  flaky.max_attempts = 3;
+  auto hopeless = job("retry", "test.hopeless");
+  auto ids = enqueue(queue, org, {flaky, hopeless});
+  Seen fails, hopeless_runs;
+  Runner runner(queue, world_->metrics, options({{"retry", 2}}));
+  runner.handle("test.fails", recording(fails, Outcome::retry("the peer said 503")));
+  runner.handle("test.hopeless", recording(hopeless_runs, Outcome::discard("no such target")));
+  run_with(runner, [&]() -> asio::awaitable<void> {
+    EXPECT_TRUE(co_await until([&] { return fails.size() >= 3 && hopeless_runs.size() >= 1; }));
+    co_await sleep_for(300ms);
+  });
+  EXPECT_EQ(fails.size(), 3u);  // max_attempts, no more
+  EXPECT_EQ(hopeless_runs.size(), 1u);
+  for (std::size_t i = 1; i < fails.jobs.size(); ++i) {
+    EXPECT_EQ(fails.jobs[i].attempt, static_cast<int>(i) + 1);
+    EXPECT_GE(*fails.jobs[i].started_at, *fails.jobs[i - 1].started_at + 5ms);  // backoff >= base/2
+  }
+  auto flaky_job = get(*ids[0]);
+  EXPECT_EQ(flaky_job.state, State::discarded);
+  EXPECT_EQ(flaky_job.attempt, 3);
+  EXPECT_EQ(flaky_job.last_error, "the peer said 503");
+  auto hopeless_job = get(*ids[1]);
+  EXPECT_EQ(hopeless_job.state, State::discarded);
+  EXPECT_EQ(hopeless_job.attempt, 1);
+  EXPECT_EQ(hopeless_job.last_error, "no such target");
+}
+
+TEST_F(JobsTest, BackoffDoublesUpToItsCeilingWithJitter) {
+  for (int attempt = 1; attempt <= 12; ++attempt) {
+    auto full = std::min<std::int64_t>(1000LL << (attempt - 1), 60'000);
+    auto delay = backoff(attempt, 1s, 60s).count();
+    EXPECT_GE(delay, full / 2) << attempt;
+    EXPECT_LE(delay, full) << attempt;
+  }
+}
+
+TEST_F(JobsTest, AUniqueKeyHoldsForItsWindow) {
+  Queue queue(*world_->database);
+  auto org = new_org(), other = new_org();
+  auto unique = job("unique");
+  unique.unique = NewJob::Unique{"digest:user-1", 3600s};
+  auto first = enqueue(queue, org, {unique, unique});
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_TRUE(first[0]);
+  EXPECT_FALSE(first[1]);                           // the same key in one batch
+  EXPECT_FALSE(enqueue(queue, org, {unique})[0]);   // held
+  EXPECT_TRUE(enqueue(queue, other, {unique})[0]);  // keys are per org
+  auto short_lived = job("unique");
+  short_lived.unique = NewJob::Unique{"digest:user-2", 1s};
+  EXPECT_TRUE(enqueue(queue, org, {short_lived})[0]);
+  std::this_thread::sleep_for(1100ms);
+  EXPECT_TRUE(enqueue(queue, org, {short_lived})[0]);  // the window passed
+}
+
+TEST_F(JobsTest, InvalidJobsAreRefusedNamingTheField) {
+  Queue queue(*world_->database);
+  auto bad = job("bad queue name!");
+  bad.max_attempts = 0;
+  std::vector<NewJob> jobs{job("fine"), bad};
+  auto ids = block_on(world_->io, queue.enqueue(org_scope(new_org()), jobs));
+  ASSERT_FALSE(ids);
+  EXPECT_EQ(ids.error().code, Errc::validation_failed);
+  ASSERT_EQ(ids.error().fields.size(), 2u);
+  EXPECT_EQ(ids.error().fields[0].field, "jobs[1].queue");
+  EXPECT_EQ(ids.error().fields[1].field, "jobs[1].max_attempts");
+}
+
+// A handler that waits until cancelled (or a minute).
+Handler waiting(Seen& seen) {
+  return [&seen](const Job& job, const db::Scope&) -> asio::awaitable<Outcome> {
+    seen.add(job);
+    co_await sleep_for(60s);
+    co_return Outcome::done();
+  };
+}
+
+TEST_F(JobsTest, AnAttemptPastItsTimeoutIsStoppedAndRetried) {
+  Queue queue(*world_->database);
+  auto slow = job("timeout", "test.slow");
+  slow.timeout = 100ms;
+  slow.max_attempts = 2;
+  auto ids = enqueue(queue, new_org(), {slow});
+  Seen seen;
+  Runner runner(queue, world_->metrics, options({{"timeout", 1}}));
+  runner.handle("test.slow", waiting(seen));
+  run_with(runner, [&]() -> asio::awaitable<void> {
+    EXPECT_TRUE(co_await reaches(*ids[0], State::discarded));
+  });
+  EXPECT_EQ(seen.size(), 2u);
+  auto timed_out = get(*ids[0]);
+  EXPECT_EQ(timed_out.last_error, "timed out after 100 ms");
+}
+
+TEST_F(JobsTest, CancellingARunningJobStopsItAtTheNextHeartbeat) {
+  Queue queue(*world_->database);
+  auto org = new_org();
+  auto ids = enqueue(queue, org, {job("cancel", "test.slow")});
+  Seen seen;
+  auto opts = options({{"cancel", 1}});
+  opts.lease = 600ms;  // a heartbeat every 200 ms
+  Runner runner(queue, world_->metrics, opts);
+  runner.handle("test.slow", waiting(seen));
+  JobStore store(queue);
+  run_with(runner, [&]() -> asio::awaitable<void> {
+    EXPECT_TRUE(co_await until([&] { return seen.size() >= 1; }));
+    auto cancelled = co_await store.act(org_scope(org), *ids[0], JobStore::Action::cancel);
+    CO_ASSERT_TRUE(cancelled);
+    EXPECT_EQ(cancelled->state, State::cancelled);
+    // Another org cannot see it, let alone act on it.
+    auto outsider = co_await store.act(org_scope(new_org()), *ids[0], JobStore::Action::retry);
+    CO_ASSERT_TRUE(!outsider);
+    EXPECT_EQ(outsider.error().code, Errc::not_found);
+    auto again = co_await store.act(org_scope(org), *ids[0], JobStore::Action::cancel);
+    CO_ASSERT_TRUE(!again);
+    EXPECT_EQ(again.error().code, Errc::conflict);
+    EXPECT_TRUE(co_await until([&] {
+      return world_->metrics.render().find(
+                 R"(jobs_finished_total{queue="cancel",kind="test.slow",outcome="cancelled"} 1)") !=
+             std::string::npos;
+    }));
+  });
+  EXPECT_EQ(seen.size(), 1u);
+  EXPECT_EQ(get(*ids[0]).state, State::cancelled);
+}
+
+TEST_F(JobsTest, AJobWhoseWorkerDiedRunsAgainAfterItsLeaseExpires) {
+  Queue queue(*world_->database);
+  auto ids = enqueue(queue, new_org(), {job("rescue")});
+  JobStore store(queue);
+  // A worker leases it and dies (never renews, never finishes).
+  auto leased =
+      block_on(world_->io, store.fetch("rescue", kPlatform, 10, 100, "dead-worker", 300ms));
+  ASSERT_TRUE(leased);
+  ASSERT_EQ(leased->jobs.size(), 1u);
+  Seen seen;
+  Runner runner(queue, world_->metrics, options({{"rescue", 1}}));
+  runner.handle("test.record", recording(seen));
+  run_with(runner, [&]() -> asio::awaitable<void> {
+    EXPECT_TRUE(co_await until([&] { return seen.size() >= 1; }));
+  });
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen.jobs[0].attempt, 2);  // the lost attempt counts
+  auto rescued = get(*ids[0]);
+  EXPECT_EQ(rescued.state, State::completed);
+  EXPECT_EQ(rescued.last_error, "the worker running it was lost (lease expired)");
+  // The dead worker's late completion changes nothing.
+  std::vector<db::Uuid> late{*ids[0]};
+  auto stale = block_on(world_->io, store.complete(late, "dead-worker"));
+  ASSERT_TRUE(stale);
+  EXPECT_EQ(*stale, 0);
+}
+
+TEST_F(JobsTest, AtShutdownUnfinishedJobsGoBackToTheQueueUnstarted) {
+  Queue queue(*world_->database);
+  auto ids = enqueue(queue, new_org(), {job("shutdown", "test.slow")});
+  Seen seen;
+  Runner runner(queue, world_->metrics, options({{"shutdown", 1}}));
+  runner.handle("test.slow", waiting(seen));
+  run_with(runner, [&]() -> asio::awaitable<void> {
+    EXPECT_TRUE(co_await until([&] { return seen.size() >= 1; }));
+  });
+  auto handed_back = get(*ids[0]);
+  EXPECT_EQ(handed_back.state, State::ready);
+  EXPECT_EQ(handed_back.attempt, 0);
+}
+
+TEST_F(JobsTest, OneOrgsBacklogDoesNotStarveAnotherOrgsJob) {
+  Queue queue(*world_->database);
+  auto busy = new_org(), quiet = new_org();
+  std::vector<NewJob> backlog(2000, job("fair"));
+  enqueue(queue, busy, backlog);
+  auto quiet_ids = enqueue(queue, quiet, {job("fair")});
+  Seen seen;
+  Runner runner(queue, world_->metrics, options({{"fair", 4}}));
+  runner.handle("test.record",
+                [&seen](const Job& job, const db::Scope&) -> asio::awaitable<Outcome> {
+                  seen.add(job);
+                  co_await sleep_for(2ms);
+                  co_return Outcome::done();
+                });
+  run_with(runner, [&]() -> asio::awaitable<void> {
+    EXPECT_TRUE(co_await until([&] { return seen.size() >= 40; }));
+  });
+  std::size_t position = 0;
+  for (; position < seen.jobs.size(); ++position) {
+    if (seen.jobs[position].org_id == quiet) break;
+  }
+  // Round robin: the quiet org's job is in the first fetch (the busy org's 1,999 others wait).
+  EXPECT_LT(position, 4u);
+  EXPECT_EQ(get(*quiet_ids[0]).state, State::completed);
+}
+
+TEST_F(JobsTest, APeriodicJobIsEnqueuedOncePerTickByAFleetOfWorkers) {
+  // Two processes' worth: each with its own queue object and runner, on one schedule.
+  Queue first_queue(*world_->database), second_queue(*world_->database);
+  Seen seen;
+  std::vector<std::unique_ptr<Runner>> runners;
+  for (auto* queue : {&first_queue, &second_queue}) {
+    auto runner = std::make_unique<Runner>(*queue, world_->metrics, options({{"periodic", 2}}));
+    runner->handle("test.tick", recording(seen));
+    runner->schedule(
+        {"test-every-second", *CronSchedule::parse("* * * * * *"), job("periodic", "test.tick")});
+    runners.push_back(std::move(runner));
+  }
+  std::atomic<bool> stopping{false};
+  for (auto& runner : runners) runner->start(0, 1, world_->io, stopping);
+  block_on(world_->io, [&]() -> asio::awaitable<void> {
+    EXPECT_TRUE(co_await until([&] { return seen.size() >= 4; }));
+    stopping = true;
+  }());
+  std::set<std::int64_t> ticks;
+  for (const auto& job : seen.jobs)
+    ticks.insert(boost::json::parse(job.args).as_object().at("tick").as_int64());
+  EXPECT_EQ(ticks.size(), seen.jobs.size());  // no tick ran twice
+  EXPECT_GE(seen.jobs.size(), 4u);
+}
+
+}  // namespace
+}  // namespace liftoff::jobs
