@@ -25,18 +25,19 @@
 namespace liftoff::testing {
 using namespace std::chrono_literals;
 
-// A `liftoff serve` child on a port the kernel chooses (listen 127.0.0.1:0), which it reports, once
-// it is ready, on a notify socket (NOTIFY_SOCKET, the systemd protocol) with its own PID: no port
-// is chosen here and released for someone else to take, and no other process's answer is taken for
-// its.
+// A `liftoff serve` (or `liftoff worker`) child on a port the kernel chooses (listen 127.0.0.1:0),
+// which it reports, once it is ready, on a notify socket (NOTIFY_SOCKET, the systemd protocol) with
+// its own PID: no port is chosen here and released for someone else to take, and no other process's
+// answer is taken for its.
 struct Server {
   unsigned short port = 0;  // known once wait_ready() is true
   std::unique_ptr<NotifySocket> notify = std::make_unique<NotifySocket>();
   std::unique_ptr<Process> process;
 
   using Env = std::map<std::string, std::string>;
-  explicit Server(Env overrides = {}) {
-    std::vector<std::string> args = {"serve"};
+  // `command`: serve, or worker (which serves health and metrics).
+  explicit Server(Env overrides = {}, const std::string& command = "serve") {
+    std::vector<std::string> args = {command};
     std::map<std::string, std::string> env = {
         {"LIFTOFF_DATABASE_URL", test_database_url()},
         {"LIFTOFF_LISTEN", "127.0.0.1:0"},

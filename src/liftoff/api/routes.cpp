@@ -1,6 +1,7 @@
 #include "liftoff/api/routes.hpp"
 
 #include "liftoff/api/identity.hpp"
+#include "liftoff/api/jobs.hpp"
 #include "liftoff/api/orgs.hpp"
 #include "liftoff/api/records.hpp"
 
@@ -15,6 +16,7 @@ void add_routes(http::Router& router, const Services& services) {
   add_record_routes(router, services.identity, services.records, services.json_limits, database);
   add_event_routes(router, services.identity, services.records, services.events,
                    services.event_streams, database);
+  add_job_routes(router, services.identity, services.jobs, database);
 }
 
 }  // namespace liftoff::api

@@ -14,6 +14,10 @@ class EventHub;
 class RecordService;
 }  // namespace liftoff::records
 
+namespace liftoff::jobs {
+class Queue;
+}
+
 namespace liftoff::api {
 
 struct Services {
@@ -24,6 +28,7 @@ struct Services {
   http::JsonLimits json_limits;  // for record bodies
   records::EventHub& events;
   EventStreamOptions event_streams;
+  jobs::Queue& jobs;
 };
 
 void add_routes(http::Router& router, const Services& services);

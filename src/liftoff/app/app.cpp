@@ -10,12 +10,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_future.hpp>
+#include <boost/json/parse.hpp>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <sstream>
 
 #include "liftoff/api/routes.hpp"
+#include "liftoff/api/system.hpp"
 #include "liftoff/audit/audit.hpp"
 #include "liftoff/core/config.hpp"
 #include "liftoff/core/log.hpp"
@@ -33,6 +35,7 @@
 #include "liftoff/identity/service.hpp"
 #include "liftoff/identity/session_cache.hpp"
 #include "liftoff/identity/store.hpp"
+#include "liftoff/jobs/runner.hpp"
 #include "liftoff/records/events.hpp"
 #include "liftoff/records/service.hpp"
 
@@ -247,6 +250,30 @@ asio::awaitable<void> rewrite_records(const BackgroundTask& task, records::Recor
   }
 }
 
+jobs::RunnerOptions runner_options(const core::Config& config, const std::string& direct_url) {
+  jobs::RunnerOptions options;
+  options.queues.clear();
+  for (const auto& [queue, concurrency] : config.job_queues)
+    options.queues.push_back({queue, static_cast<int>(concurrency)});
+  options.org_concurrency = static_cast<int>(config.job_org_concurrency);
+  options.lease = config.job_lease;
+  options.poll_interval = config.job_poll_interval;
+  options.shutdown_timeout = config.shutdown_timeout;
+  options.completed_retention = config.job_retention;
+  options.failed_retention = config.job_failed_retention;
+  options.listen = db::ConnectOptions{direct_url, {}, "liftoff-jobs"};
+  return options;
+}
+
+// The kinds of job this build runs. liftoff.noop does nothing: the canary an operator enqueues to
+// see that workers run (`liftoff jobs enqueue`), and the benchmarks' job.
+void add_job_handlers(jobs::Runner& runner) {
+  runner.handle("liftoff.noop",
+                [](const jobs::Job&, const db::Scope&) -> asio::awaitable<jobs::Outcome> {
+                  co_return jobs::Outcome::done();
+                });
+}
+
 int serve(const core::Config& config) {
   spdlog::info("liftoff {} ({}) starting", LIFTOFF_VERSION, LIFTOFF_GIT_COMMIT);
   for (const auto& [key, value] : core::describe(config))
@@ -345,13 +372,19 @@ int serve(const core::Config& config) {
   http::JsonLimits json_limits;
   json_limits.max_depth = config.json_max_depth;
   json_limits.max_string_length = config.json_max_string_length;
-  api::add_routes(router, {{database, metrics, migrations.empty() ? 0 : migrations.back().version},
-                           identity_service,
-                           org_service,
-                           record_service,
-                           json_limits,
-                           event_hub,
-                           event_streams});
+  jobs::Queue job_queue(database);
+  api::SystemDeps system{database, metrics, migrations.empty() ? 0 : migrations.back().version};
+  if (config.serves_api()) {
+    api::add_routes(router, {system, identity_service, org_service, record_service, json_limits,
+                             event_hub, event_streams, job_queue});
+  } else {
+    api::add_system_routes(router, system);  // a worker: health and metrics
+  }
+  std::optional<jobs::Runner> runner;
+  if (config.runs_jobs()) {
+    runner.emplace(job_queue, metrics, runner_options(config, *direct));
+    add_job_handlers(*runner);
+  }
 
   http::ServerOptions options;
   options.host = config.listen_host;
@@ -395,8 +428,14 @@ int serve(const core::Config& config) {
     spdlog::error("cannot listen on {}:{}: {}", config.listen_host, config.listen_port, e.what());
     return kExitFailure;
   }
-  spdlog::info("serving on http://{}:{} with {} worker threads", config.listen_host, server.port(),
-               threads);
+  spdlog::info("serving on http://{}:{} ({}) with {} worker threads", config.listen_host,
+               server.port(), config.serves_api() ? "the API" : "health and metrics only", threads);
+  if (runner) {
+    std::string queues;
+    for (const auto& [queue, concurrency] : config.job_queues)
+      queues += fmt::format("{}{} ({} at once)", queues.empty() ? "" : ", ", queue, concurrency);
+    spdlog::info("running jobs of {} as {}", queues, runner->owner());
+  }
   // systemd's Type=notify (and the test harness, which learns the port the kernel chose from it).
   if (!core::notify_service_manager(
           fmt::format("READY=1\nMAINPID={}\nSTATUS=serving on http://{}:{}", ::getpid(),
@@ -407,14 +446,16 @@ int serve(const core::Config& config) {
       events_task(metrics, "record event hub"), housekeeping_task(metrics, "housekeeping"),
       origins_task(metrics, "organizations' CORS origins"),
       uses_task(metrics, "credential use recording"), rewrite_task(metrics, "record rewriting"),
-      replicas_task(metrics, "replica watching");
+      replicas_task(metrics, "replica watching"), wakeups_task(metrics, "job wake-ups");
   auto spawned = [](const BackgroundTask& task) {
     return core::failure_handler(task.name, task.failures);
   };
   auto cut = server.run(
       [&](std::size_t worker, asio::io_context& io) {
+        if (runner) runner->start(worker, threads, io, stopping);
         // One listener per process keeps the session cache honest (see SessionRevocationListener).
         if (worker == 0) {
+          asio::co_spawn(io, job_queue.run(stopping), spawned(wakeups_task));
           asio::co_spawn(io, revocations.run(), spawned(revocation_task));
           asio::co_spawn(io, event_hub.run(), spawned(events_task));
           asio::co_spawn(io, org_origins.run(stopping), spawned(origins_task));
@@ -537,6 +578,137 @@ int embedded(const core::Config& config, const std::string& action) {
   return 0;
 }
 
+// `liftoff jobs ...`: what an operator does with jobs of every organization.
+struct JobsCommand {
+  std::string kind, args = "{}", queue, org, state, id;
+  std::size_t count = 1;
+  int limit = 50;
+};
+
+int jobs_command(const core::Config& config, const std::string& action, const JobsCommand& args) {
+  auto url = direct_url(config);
+  if (!url) {
+    spdlog::error("{}", url.error().for_log());
+    return kExitFailure;
+  }
+  std::optional<db::Uuid> org;
+  if (!args.org.empty()) {
+    org = db::Uuid::parse(args.org);
+    if (!org) {
+      std::cerr << "error: --org: expected an organization id (a UUID)\n";
+      return kExitUsage;
+    }
+  }
+  core::Registry metrics;
+  db::DatabaseOptions options;
+  options.connect = db::ConnectOptions{*url, config.db_query_timeout * 2, "liftoff-admin"};
+  options.query_timeout = std::chrono::seconds(60);
+  db::Database database(options, metrics, 1);
+  jobs::Queue queue(database);
+  jobs::JobStore store(queue);
+  auto scope = db::Scope::background(db::Tenant::every_org(), std::chrono::minutes(5));
+  auto print = [](const jobs::Job& job) {
+    std::cout << fmt::format("{} {} {:<10} {:<10} {} attempt {}/{}{}\n", job.id.to_string(),
+                             job.org_id.to_string(), jobs::to_string(job.state), job.queue,
+                             job.kind, job.attempt, job.max_attempts,
+                             job.last_error ? " (" + *job.last_error + ")" : "");
+  };
+  auto run = [&]() -> asio::awaitable<int> {
+    if (action == "enqueue") {
+      jobs::NewJob job;
+      job.kind = args.kind;
+      if (!args.queue.empty()) job.queue = args.queue;
+      boost::json::error_code ec;
+      auto parsed = boost::json::parse(args.args, ec);
+      if (ec || !parsed.is_object()) {
+        std::cerr << "error: --args: expected a JSON object\n";
+        co_return kExitUsage;
+      }
+      job.args = parsed.as_object();
+      if (args.count < 1 || args.count > 1'000'000) {
+        std::cerr << "error: --count: expected 1-1000000\n";
+        co_return kExitUsage;
+      }
+      auto target = org ? scope.for_tenant(db::Tenant::org(*org)) : scope;
+      constexpr std::size_t kBatch = 5'000;  // jobs per statement
+      for (std::size_t done = 0; done < args.count;) {
+        std::vector<jobs::NewJob> batch(std::min(kBatch, args.count - done), job);
+        auto ids = co_await queue.enqueue(target, batch);
+        if (!ids) {
+          std::cerr << "error: " << ids.error().for_log() << "\n";
+          for (const auto& f : ids.error().fields)
+            std::cerr << "  " << f.field << ": " << f.message << "\n";
+          co_return ids.error().code == Errc::validation_failed ? kExitUsage : kExitFailure;
+        }
+        done += batch.size();
+      }
+      std::cout << fmt::format("enqueued {} job(s) of kind {}\n", args.count, job.kind);
+      co_return 0;
+    }
+    if (action == "list") {
+      jobs::JobStore::ListQuery query;
+      query.org = org;
+      if (!args.state.empty()) {
+        query.state = jobs::parse_state(args.state);
+        if (!query.state) {
+          std::cerr << "error: --state: expected ready, running, completed, discarded or "
+                       "cancelled\n";
+          co_return kExitUsage;
+        }
+      }
+      if (!args.queue.empty()) query.queue = args.queue;
+      query.limit = std::clamp(args.limit, 1, 1000);
+      auto found = co_await store.list(scope, query);
+      if (!found) {
+        std::cerr << "error: " << found.error().for_log() << "\n";
+        co_return kExitFailure;
+      }
+      for (const auto& job : *found) print(job);
+      co_return 0;
+    }
+    if (action == "stats") {
+      auto stats = co_await store.stats();
+      if (!stats) {
+        std::cerr << "error: " << stats.error().for_log() << "\n";
+        co_return kExitFailure;
+      }
+      for (const auto& s : *stats)
+        std::cout << fmt::format("{}: {} ready, {} scheduled, {} running, oldest ready {:.1f} s\n",
+                                 s.queue, s.ready, s.scheduled, s.running, s.oldest_ready_seconds);
+      co_return 0;
+    }
+    auto id = db::Uuid::parse(args.id);
+    if (!id) {
+      std::cerr << "error: expected a job id (a UUID)\n";
+      co_return kExitUsage;
+    }
+    auto act = action == "retry"    ? jobs::JobStore::Action::retry
+               : action == "cancel" ? jobs::JobStore::Action::cancel
+                                    : jobs::JobStore::Action::discard;
+    auto job = co_await store.act(scope, *id, act);
+    if (!job) {
+      std::cerr << "error: " << job.error().detail << "\n";
+      co_return kExitFailure;
+    }
+    print(*job);
+    co_return 0;
+  };
+  // One event loop for the command and the wake-ups it sends the workers (through PostgreSQL)
+  // before it leaves; the database's connections close on it.
+  asio::io_context io(1);
+  std::atomic<bool> stopped{true};
+  // A named closure: the coroutine refers to it until it ends.
+  auto run_then_wake = [&]() -> asio::awaitable<int> {
+    int code = co_await run();
+    co_await queue.run(stopped);
+    co_return code;
+  };
+  auto status = asio::co_spawn(io, run_then_wake(), asio::use_future);
+  io.run();
+  database.stop_worker(0);
+  return status.get();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -561,13 +733,45 @@ int main(int argc, char** argv) {
       "verify", "Recompute an organization's audit hash chain and report the first tampered event");
   std::string verify_org;
   verify_cmd->add_option("--org", verify_org, "the organization's id")->required();
+  auto* worker_cmd = cli.add_subcommand(
+      "worker", "Run background jobs only (serve --role worker: health and metrics over HTTP)");
+  auto* jobs_cmd = cli.add_subcommand("jobs", "Background jobs, across every organization");
+  jobs_cmd->require_subcommand(1);
+  JobsCommand jobs_args;
+  auto* jobs_enqueue = jobs_cmd->add_subcommand("enqueue", "Enqueue jobs (e.g. liftoff.noop)");
+  jobs_enqueue->add_option("--kind", jobs_args.kind, "the job's kind")->required();
+  jobs_enqueue->add_option("--args", jobs_args.args, "its arguments, a JSON object");
+  jobs_enqueue->add_option("--queue", jobs_args.queue, "its queue");
+  jobs_enqueue->add_option("--count", jobs_args.count, "how many (1-1000000)");
+  jobs_enqueue->add_option("--org", jobs_args.org, "the organization it acts for (default: none)");
+  auto* jobs_list = jobs_cmd->add_subcommand("list", "List jobs, newest first");
+  jobs_list->add_option("--state", jobs_args.state,
+                        "ready, running, completed, discarded or cancelled");
+  jobs_list->add_option("--queue", jobs_args.queue, "only this queue");
+  jobs_list->add_option("--org", jobs_args.org, "only this organization's");
+  jobs_list->add_option("--limit", jobs_args.limit, "at most this many (1-1000)");
+  auto* jobs_stats =
+      jobs_cmd->add_subcommand("stats", "Ready, scheduled and running jobs by queue");
+  std::vector<CLI::App*> jobs_actions;
+  for (auto [name, help] :
+       {std::pair{"retry", "Run a discarded, cancelled or waiting job again now"},
+        std::pair{"cancel", "Cancel a ready or running job"},
+        std::pair{"discard", "Discard a ready job"}}) {
+    auto* action = jobs_cmd->add_subcommand(name, help);
+    action->add_option("id", jobs_args.id, "the job's id")->required();
+    jobs_actions.push_back(action);
+  }
   auto* version_cmd = cli.add_subcommand("version", "Print the version");
 
   // Every command that reads configuration takes every config flag; one value slot per key.
   std::string config_file;
   std::vector<std::string> flag_values(core::config_keys().size());
   std::vector<std::vector<CLI::Option*>> flag_options(core::config_keys().size());
-  for (auto* sub : {serve_cmd, up_cmd, status_cmd, pg_start, pg_stop, pg_status, verify_cmd}) {
+  std::vector<CLI::App*> configured{serve_cmd,    worker_cmd, up_cmd,    status_cmd,
+                                    pg_start,     pg_stop,    pg_status, verify_cmd,
+                                    jobs_enqueue, jobs_list,  jobs_stats};
+  configured.insert(configured.end(), jobs_actions.begin(), jobs_actions.end());
+  for (auto* sub : configured) {
     sub->add_option("--config", config_file,
                     "Config file of `key = value` lines (flags and LIFTOFF_* override it)")
         ->envname("LIFTOFF_CONFIG");
@@ -619,9 +823,17 @@ int main(int argc, char** argv) {
       std::cerr << "error: config " << f.field << ": " << f.message << "\n";
     return kExitUsage;
   }
-  core::init_logging(config->log_level, serve_cmd->parsed() ? config->access_log : "off");
+  bool serving = serve_cmd->parsed() || worker_cmd->parsed();
+  core::init_logging(config->log_level, serving ? config->access_log : "off");
 
   if (serve_cmd->parsed()) return serve(*config);
+  if (worker_cmd->parsed()) {
+    config->role = "worker";
+    return serve(*config);
+  }
+  for (auto* sub : jobs_cmd->get_subcommands({})) {
+    if (sub->parsed()) return jobs_command(*config, sub->get_name(), jobs_args);
+  }
   if (migrate_cmd->parsed()) return migrate(*config, up_cmd->parsed());
   if (verify_cmd->parsed()) return audit_verify(*config, verify_org);
   for (auto* sub : pg_cmd->get_subcommands({})) {

@@ -382,6 +382,62 @@ std::vector<ConfigKey> make_keys() {
                           "bytes an audit event keeps of a record's before and after, each (larger "
                           "parts are cut, their size and SHA-256 kept)",
                           &Config::audit_value_limit, 1024, 64ull * 1024 * 1024));
+  keys.push_back({"role",
+                  "all (the API and the job workers), api, or worker (jobs only; its HTTP listener "
+                  "serves health and metrics)",
+                  false,
+                  [](Config& c, const std::string& v) -> std::optional<std::string> {
+                    if (v != "all" && v != "api" && v != "worker")
+                      return "expected all, api or worker";
+                    c.role = v;
+                    return std::nullopt;
+                  },
+                  [](const Config& c) { return c.role; }});
+  keys.push_back(
+      {"job_queues",
+       "comma-separated queue:concurrency pairs: the job queues this process works and how many "
+       "jobs of each run at once",
+       false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         std::vector<std::pair<std::string, std::size_t>> queues;
+         for (const auto& item : comma_list(v)) {
+           auto colon = item.find(':');
+           std::size_t concurrency = 0;
+           if (colon == std::string::npos || colon == 0 || colon > 100 ||
+               item.find_first_not_of(
+                   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") < colon ||
+               parse_size(item.substr(colon + 1), 1, 10'000, concurrency))
+             return "expected queue:concurrency pairs (a queue of letters, digits and . _ -; "
+                    "concurrency 1-10000), e.g. default:10,mail:4";
+           queues.emplace_back(item.substr(0, colon), concurrency);
+         }
+         if (queues.empty()) return "expected at least one queue:concurrency pair";
+         c.job_queues = std::move(queues);
+         return std::nullopt;
+       },
+       [](const Config& c) {
+         std::string out;
+         for (const auto& [queue, concurrency] : c.job_queues)
+           out += (out.empty() ? "" : ",") + queue + ":" + std::to_string(concurrency);
+         return out;
+       }});
+  keys.push_back(size_key("job_org_concurrency",
+                          "running jobs of one organization per queue across the fleet, so one "
+                          "org's backlog cannot hold every worker; 0: no limit",
+                          &Config::job_org_concurrency, 0, 100'000));
+  keys.push_back(duration_key("job_lease",
+                              "a running job's lease: renewed every third of it, and a job whose "
+                              "worker died runs again once it expires",
+                              &Config::job_lease, 1s, std::chrono::hours(1)));
+  keys.push_back(duration_key("job_poll_interval",
+                              "how often idle workers look for due jobs without a wake-up "
+                              "(scheduled jobs and retries run at most this late)",
+                              &Config::job_poll_interval, 10ms, std::chrono::minutes(1)));
+  keys.push_back(duration_key("job_retention", "how long completed jobs are kept",
+                              &Config::job_retention, 1min, std::chrono::hours(24 * 365)));
+  keys.push_back(duration_key("job_failed_retention",
+                              "how long discarded and cancelled jobs are kept",
+                              &Config::job_failed_retention, 1min, std::chrono::hours(24 * 365)));
   keys.push_back(size_key("memory_high_water",
                           "memory the process may hold before heavy requests (record lists and "
                           "writes, batches, audit reads, event streams) get 503; 0: 80% of the "

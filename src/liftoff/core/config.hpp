@@ -83,10 +83,22 @@ struct Config {
   std::size_t page_budget = 1024 * 1024;            // record data one list page or record answers
   std::size_t audit_value_limit = 64 * 1024;        // an audit event's before/after, bytes each
   std::size_t org_read_rate = 8 * 1024 * 1024;      // record bytes/s an org may read per process
+  // What the process does: "all" (the API and the job workers), "api" or "worker" (jobs only; its
+  // HTTP listener serves health and metrics).
+  std::string role = "all";
+  // The job queues this process works, each with how many of its jobs run at once.
+  std::vector<std::pair<std::string, std::size_t>> job_queues{{"default", 10}};
+  std::size_t job_org_concurrency = 0;    // running jobs of one org per queue, fleet-wide; 0: any
+  milliseconds job_lease{30'000};         // a running job's lease, renewed every third of it
+  milliseconds job_poll_interval{1'000};  // how often idle workers look without a wake-up
+  milliseconds job_retention{24LL * 3600 * 1000};              // completed jobs are kept this long
+  milliseconds job_failed_retention{30LL * 24 * 3600 * 1000};  // discarded and cancelled ones
   std::size_t memory_high_water = 0;  // bytes held before heavy requests get 503; 0: 80% of limit
 
   [[nodiscard]] bool embedded_database() const { return database_url.empty(); }
   [[nodiscard]] bool behind_pooler() const { return database_pooler == "transaction"; }
+  [[nodiscard]] bool serves_api() const { return role != "worker"; }
+  [[nodiscard]] bool runs_jobs() const { return role != "api"; }
   [[nodiscard]] unsigned effective_threads() const;
 };
 

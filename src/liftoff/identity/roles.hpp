@@ -23,6 +23,7 @@ enum class Action {
   records_read,        // viewer
   records_write,       // member
   schema_manage,       // admin: collections and their fields
+  jobs_manage,         // admin: see the org's background jobs; retry, cancel or discard them
 };
 
 [[nodiscard]] constexpr Role minimum_role(Action action) noexcept {
@@ -38,6 +39,7 @@ enum class Action {
     case Action::api_keys_manage:
     case Action::audit_read:
     case Action::schema_manage:
+    case Action::jobs_manage:
       return Role::admin;
     case Action::org_delete:
       return Role::owner;

@@ -5,9 +5,10 @@
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -23,7 +24,6 @@
 
 namespace liftoff::jobs {
 namespace asio = boost::asio;
-using namespace boost::asio::experimental::awaitable_operators;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
@@ -34,6 +34,7 @@ constexpr auto kStatsInterval = std::chrono::seconds(5);
 constexpr auto kPruneInterval = std::chrono::seconds(60);
 constexpr int kPruneBatch = 10'000;
 constexpr int kRescueBatch = 1'000;
+constexpr auto kAbandonAfter = std::chrono::seconds(5);
 
 std::string random_suffix() {
   std::random_device device;
@@ -184,6 +185,7 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
         } else if (!fetched->jobs.empty()) {
           cursor = fetched->next_org.value_or(kPlatform);
           for (auto& job : fetched->jobs) {
+            running_.emplace(job.id, Running{});  // counts against the slots from now
             asio::co_spawn(executor_, attempt(std::move(job)),
                            core::failure_handler("jobs: attempt", nullptr));
           }
@@ -193,17 +195,20 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
           continue;
         }
       }
-      if (woken_) continue;
+      // Woken while fetching (a wake-up, or an attempt that ended): look again, if a slot is free.
+      // With every slot taken, an ending attempt wakes the loop.
+      if (woken_ && static_cast<int>(running_.size()) < slots_) continue;
       idle_.expires_after(options.poll_interval);
       co_await idle_.async_wait(kUseTuple);
     }
     co_await stop();
+    runner_.retire(*this);  // its timers go with its event loop, which may end before the Runner
   }
 
  private:
   enum class Ending { none, lost, shutdown };
   struct Running {
-    asio::steady_timer* stop;
+    asio::steady_timer* stop = nullptr;  // set once the attempt started
     Ending ending = Ending::none;
   };
 
@@ -223,7 +228,7 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
     std::vector<db::Uuid> handed_back;
     for (auto& [id, running] : running_) {
       running.ending = Ending::shutdown;
-      running.stop->cancel();
+      if (running.stop) running.stop->cancel();
       handed_back.push_back(id);
     }
     while (!running_.empty()) {
@@ -271,11 +276,20 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
     co_return Outcome::retry("the handler failed unexpectedly (see the worker's log)");
   }
 
+  // The handler's run, shared by the attempt and the handler's own coroutine (which may outlive
+  // an attempt that gave up on it).
+  struct Run {
+    std::optional<Outcome> outcome;
+    asio::cancellation_signal cancel;
+    asio::steady_timer* waiting = nullptr;  // the attempt's timer while it waits for the outcome
+  };
+
   asio::awaitable<void> attempt(Job job) {
     auto self = shared_from_this();
     auto started = Clock::now();
     asio::steady_timer stop(executor_, job.timeout);
-    running_.emplace(job.id, Running{&stop});
+    auto& entry = running_.at(job.id);  // registered by the loop when it leased the job
+    entry.stop = &stop;
     auto tenant = job.org_id == kPlatform ? db::Tenant::every_org() : db::Tenant::org(job.org_id);
     auto scope = db::Scope::background(tenant, job.timeout);
     scope.actor.request_id = "job:" + job.id.to_string();
@@ -284,15 +298,34 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
     auto handler = runner_.handlers_.find(job.kind);
     if (handler == runner_.handlers_.end()) {
       outcome = Outcome::retry("no handler for kind " + job.kind + " in worker " + runner_.owner_);
-    } else {
-      auto result =
-          co_await (run_handler(handler->second, job, scope) || stop.async_wait(kUseTuple));
-      if (result.index() == 0) {
-        outcome = std::get<0>(std::move(result));
+    } else if (entry.ending == Ending::none) {
+      // The handler runs as a coroutine of its own, cancelled (terminal) at the timeout or when
+      // the attempt ends otherwise; its end cancels the attempt's wait on `stop`.
+      auto run = std::make_shared<Run>();
+      run->waiting = &stop;
+      asio::co_spawn(executor_, run_handler(handler->second, job, scope),
+                     asio::bind_cancellation_slot(run->cancel.slot(),
+                                                  [run](const std::exception_ptr&, Outcome result) {
+                                                    run->outcome = std::move(result);
+                                                    if (run->waiting) run->waiting->cancel();
+                                                  }));
+      // The outcome, the timeout, or the attempt's end. (co_spawn may run a handler that never
+      // suspends to its end before it returns: then the outcome is already here.)
+      if (!run->outcome) co_await stop.async_wait(kUseTuple);
+      if (!run->outcome) {
+        if (running_.at(job.id).ending == Ending::none) {
+          outcome = Outcome::retry(fmt::format("timed out after {} ms", job.timeout.count()));
+          label = "timeout";
+        }
+        run->cancel.emit(asio::cancellation_type::terminal);
+        // A handler stops at its next suspension; one that ignores cancellation is left to end
+        // on its own, its slot free.
+        stop.expires_after(kAbandonAfter);
+        if (!run->outcome) co_await stop.async_wait(kUseTuple);
       } else {
-        outcome = Outcome::retry(fmt::format("timed out after {} ms", job.timeout.count()));
-        label = "timeout";
+        outcome = std::move(*run->outcome);
       }
+      run->waiting = nullptr;
     }
     auto ending = running_.at(job.id).ending;
     running_.erase(job.id);
@@ -371,12 +404,16 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
         warning.warn("renewing the leases of queue " + queue_, held.error());
         continue;
       }
+      // Of the jobs asked about (not those leased meanwhile), the running ones no longer ours:
+      // cancelled by an operator, or rescued by another worker after our lease ran out.
       std::unordered_set<db::Uuid, db::UuidHash> still(held->begin(), held->end());
-      for (auto& [id, running] : running_) {
-        if (still.contains(id) || running.ending != Ending::none) continue;
-        // Cancelled by an operator, or rescued by another worker after our lease ran out.
-        running.ending = Ending::lost;
-        running.stop->cancel();
+      for (const auto& id : ids) {
+        auto running = running_.find(id);
+        if (running == running_.end() || still.contains(id) ||
+            running->second.ending != Ending::none)
+          continue;
+        running->second.ending = Ending::lost;
+        if (running->second.stop) running->second.stop->cancel();
       }
     }
   }
@@ -436,6 +473,11 @@ void Runner::start(std::size_t worker, std::size_t workers, asio::io_context& io
     if (!options_.listen.conninfo.empty())
       asio::co_spawn(io, listen(stopping), core::failure_handler("jobs: listener", nullptr));
   }
+}
+
+void Runner::retire(const Loop& loop) {
+  std::lock_guard lock(loops_mutex_);
+  std::erase_if(loops_, [&loop](const auto& l) { return l.get() == &loop; });
 }
 
 void Runner::wake_local(const std::string& queue) {

@@ -111,6 +111,7 @@ class Runner {
   boost::asio::awaitable<void> duties(const std::atomic<bool>& stopping);
   boost::asio::awaitable<void> listen(const std::atomic<bool>& stopping);
   void wake_local(const std::string& queue);
+  void retire(const Loop& loop);
 
   Queue& queue_;
   JobStore store_;

@@ -25,10 +25,10 @@ using testing::until;
 
 class JobsTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { world_ = new testing::ServiceWorld("jobs_test"); }
+  static void SetUpTestSuite() { world = new testing::ServiceWorld("jobs_test"); }
   static void TearDownTestSuite() {
-    world_->database->stop_worker(0);
-    delete world_;
+    world->database->stop_worker(0);
+    delete world;
   }
 
   static db::Uuid new_org() { return db::Uuid{core::new_uuid_v7()}; }
@@ -55,23 +55,23 @@ class JobsTest : public ::testing::Test {
   // the runner and waits for its loops to end.
   static void run_with(Runner& runner, const std::function<asio::awaitable<void>()>& body) {
     std::atomic<bool> stopping{false};
-    runner.start(0, 1, world_->io, stopping);
-    block_on(world_->io, [&]() -> asio::awaitable<void> {
+    runner.start(0, 1, world->io, stopping);
+    block_on(world->io, [&]() -> asio::awaitable<void> {
       co_await body();
       stopping = true;
     }());
   }
   static Job get(const db::Uuid& id) {
-    Queue queue(*world_->database);
+    Queue queue(*world->database);
     JobStore store(queue);
     auto scope = db::Scope::background(db::Tenant::every_org(), 10s);
-    auto job = block_on(world_->io, store.get(scope, id));
+    auto job = block_on(world->io, store.get(scope, id));
     EXPECT_TRUE(job) << (job ? "" : job.error().for_log());
     return job ? *job : Job{};
   }
   // Inside a coroutine on the suite's loop: waits until job `id` is in `state`.
   static asio::awaitable<bool> reaches(const db::Uuid& id, State state) {
-    Queue queue(*world_->database);
+    Queue queue(*world->database);
     JobStore store(queue);
     auto end = std::chrono::steady_clock::now() + 30s;
     while (std::chrono::steady_clock::now() < end) {
@@ -84,14 +84,14 @@ class JobsTest : public ::testing::Test {
   }
   static std::vector<std::optional<db::Uuid>> enqueue(Queue& queue, const db::Uuid& org,
                                                       std::vector<NewJob> jobs) {
-    auto ids = block_on(world_->io, queue.enqueue(org_scope(org), jobs));
+    auto ids = block_on(world->io, queue.enqueue(org_scope(org), jobs));
     EXPECT_TRUE(ids) << (ids ? "" : ids.error().for_log());
     return ids ? *ids : std::vector<std::optional<db::Uuid>>{};
   }
 
-  static testing::ServiceWorld* world_;
+  static testing::ServiceWorld* world;
 };
-testing::ServiceWorld* JobsTest::world_ = nullptr;
+testing::ServiceWorld* JobsTest::world = nullptr;
 
 // What handlers saw, in order.
 struct Seen {
@@ -107,7 +107,7 @@ struct Seen {
   }
 };
 
-Handler recording(Seen& seen, Outcome outcome = Outcome::done()) {
+Handler recording(Seen& seen, const Outcome& outcome = Outcome::done()) {
   return [&seen, outcome](const Job& job, const db::Scope&) -> asio::awaitable<Outcome> {
     seen.add(job);
     co_return outcome;
@@ -115,13 +115,13 @@ Handler recording(Seen& seen, Outcome outcome = Outcome::done()) {
 }
 
 TEST_F(JobsTest, AJobExistsExactlyWhenItsTransactionCommitsAndRunsOnce) {
-  Queue queue(*world_->database);
+  Queue queue(*world->database);
   auto org = new_org();
   std::vector<NewJob> rolled_back{job("commit")}, committed{job("commit")};
   committed[0].args["n"] = 1;
-  block_on(world_->io, [&]() -> asio::awaitable<void> {
+  block_on(world->io, [&]() -> asio::awaitable<void> {
     auto scope = org_scope(org);
-    auto tx = co_await world_->database->begin(scope);
+    auto tx = co_await world->database->begin(scope);
     CO_ASSERT_TRUE(tx);
     auto ids = co_await queue.enqueue(*tx, org, rolled_back);
     CO_ASSERT_TRUE(ids);
@@ -131,7 +131,7 @@ TEST_F(JobsTest, AJobExistsExactlyWhenItsTransactionCommitsAndRunsOnce) {
   ASSERT_EQ(ids.size(), 1u);
   ASSERT_TRUE(ids[0]);
   Seen seen;
-  Runner runner(queue, world_->metrics, options({{"commit", 4}}));
+  Runner runner(queue, world->metrics, options({{"commit", 4}}));
   runner.handle("test.record", recording(seen));
   run_with(runner, [&]() -> asio::awaitable<void> {
     EXPECT_TRUE(co_await until([&] { return seen.size() >= 1; }));
@@ -145,13 +145,68 @@ TEST_F(JobsTest, AJobExistsExactlyWhenItsTransactionCommitsAndRunsOnce) {
   auto done = get(*ids[0]);
   EXPECT_EQ(done.state, State::completed);
   EXPECT_TRUE(done.finished_at);
-  EXPECT_NE(world_->metrics.render().find(
+  EXPECT_NE(world->metrics.render().find(
                 R"(jobs_finished_total{queue="commit",kind="test.record",outcome="completed"} 1)"),
             std::string::npos);
 }
 
+// Heartbeats while jobs are leased and finished in quick succession: a job leased while a renewal
+// was in flight once looked "lost" to it and was stopped, stuck until its lease ran out.
+TEST_F(JobsTest, ManyShortJobsUnderFrequentHeartbeatsEachRunOnce) {
+  Queue queue(*world->database);
+  auto org = new_org();
+  enqueue(queue, org, std::vector<NewJob>(600, job("heartbeats")));
+  Seen seen;
+  auto opts = options({{"heartbeats", 4}});
+  opts.lease = 300ms;  // a heartbeat every 100 ms
+  Runner runner(queue, world->metrics, opts);
+  runner.handle("test.record",
+                [&seen](const Job& job, const db::Scope&) -> asio::awaitable<Outcome> {
+                  seen.add(job);
+                  co_await sleep_for(1ms);
+                  co_return Outcome::done();
+                });
+  run_with(runner, [&]() -> asio::awaitable<void> {
+    EXPECT_TRUE(co_await until([&] { return seen.size() >= 600; }));
+    co_await sleep_for(300ms);
+  });
+  EXPECT_EQ(seen.size(), 600u);
+  for (const auto& job : seen.jobs) EXPECT_EQ(job.attempt, 1);
+  auto finished = world->metrics.render();
+  EXPECT_NE(
+      finished.find(
+          R"(jobs_finished_total{queue="heartbeats",kind="test.record",outcome="completed"} 600)"),
+      std::string::npos);
+}
+
+// A wake-up (an enqueue) that arrives while every slot is busy: the loop once took it for a
+// reason to fetch, found no free slot, and went round again without ever suspending, so the
+// running job never finished (the whole event loop stalled until shutdown).
+TEST_F(JobsTest, AWakeUpWhileEverySlotIsBusyWaitsForASlot) {
+  Queue queue(*world->database);
+  auto org = new_org();
+  enqueue(queue, org, {job("busy")});
+  Seen seen;
+  Runner runner(queue, world->metrics, options({{"busy", 1}}));
+  runner.handle("test.record",
+                [&seen](const Job& job, const db::Scope&) -> asio::awaitable<Outcome> {
+                  seen.add(job);
+                  co_await sleep_for(200ms);
+                  co_return Outcome::done();
+                });
+  run_with(runner, [&]() -> asio::awaitable<void> {
+    EXPECT_TRUE(co_await until([&] { return seen.size() >= 1; }));
+    // Enqueued from this loop while the only slot is taken: its wake-up reaches the runner now.
+    std::vector<NewJob> second{job("busy")};
+    auto ids = co_await queue.enqueue(org_scope(org), second);
+    CO_ASSERT_TRUE(ids);
+    EXPECT_TRUE(co_await until([&] { return seen.size() >= 2; }));
+  });
+  EXPECT_EQ(seen.size(), 2u);
+}
+
 TEST_F(JobsTest, HigherPriorityRunsFirstAndRunAtWaits) {
-  Queue queue(*world_->database);
+  Queue queue(*world->database);
   auto org = new_org();
   auto low = job("priority"), high = job("priority"), later = job("priority");
   low.args["name"] = "low";
@@ -164,7 +219,7 @@ TEST_F(JobsTest, HigherPriorityRunsFirstAndRunAtWaits) {
   later.run_at = not_before;
   enqueue(queue, org, {low, high, later});
   Seen seen;
-  Runner runner(queue, world_->metrics, options({{"priority", 1}}));
+  Runner runner(queue, world->metrics, options({{"priority", 1}}));
   runner.handle("test.record", recording(seen));
   run_with(runner, [&]() -> asio::awaitable<void> {
     EXPECT_TRUE(co_await until([&] { return seen.size() >= 3; }));
@@ -180,14 +235,14 @@ TEST_F(JobsTest, HigherPriorityRunsFirstAndRunAtWaits) {
 }
 
 TEST_F(JobsTest, FailedAttemptsRetryWithBackoffThenTheJobIsDiscarded) {
-  Queue queue(*world_->database);
+  Queue queue(*world->database);
   auto org = new_org();
   auto flaky = job("retry", "test.fails");
   flaky.max_attempts = 3;
   auto hopeless = job("retry", "test.hopeless");
   auto ids = enqueue(queue, org, {flaky, hopeless});
   Seen fails, hopeless_runs;
-  Runner runner(queue, world_->metrics, options({{"retry", 2}}));
+  Runner runner(queue, world->metrics, options({{"retry", 2}}));
   runner.handle("test.fails", recording(fails, Outcome::retry("the peer said 503")));
   runner.handle("test.hopeless", recording(hopeless_runs, Outcome::discard("no such target")));
   run_with(runner, [&]() -> asio::awaitable<void> {
@@ -220,7 +275,7 @@ TEST_F(JobsTest, BackoffDoublesUpToItsCeilingWithJitter) {
 }
 
 TEST_F(JobsTest, AUniqueKeyHoldsForItsWindow) {
-  Queue queue(*world_->database);
+  Queue queue(*world->database);
   auto org = new_org(), other = new_org();
   auto unique = job("unique");
   unique.unique = NewJob::Unique{"digest:user-1", 3600s};
@@ -238,11 +293,11 @@ TEST_F(JobsTest, AUniqueKeyHoldsForItsWindow) {
 }
 
 TEST_F(JobsTest, InvalidJobsAreRefusedNamingTheField) {
-  Queue queue(*world_->database);
+  Queue queue(*world->database);
   auto bad = job("bad queue name!");
   bad.max_attempts = 0;
   std::vector<NewJob> jobs{job("fine"), bad};
-  auto ids = block_on(world_->io, queue.enqueue(org_scope(new_org()), jobs));
+  auto ids = block_on(world->io, queue.enqueue(org_scope(new_org()), jobs));
   ASSERT_FALSE(ids);
   EXPECT_EQ(ids.error().code, Errc::validation_failed);
   ASSERT_EQ(ids.error().fields.size(), 2u);
@@ -260,13 +315,13 @@ Handler waiting(Seen& seen) {
 }
 
 TEST_F(JobsTest, AnAttemptPastItsTimeoutIsStoppedAndRetried) {
-  Queue queue(*world_->database);
+  Queue queue(*world->database);
   auto slow = job("timeout", "test.slow");
   slow.timeout = 100ms;
   slow.max_attempts = 2;
   auto ids = enqueue(queue, new_org(), {slow});
   Seen seen;
-  Runner runner(queue, world_->metrics, options({{"timeout", 1}}));
+  Runner runner(queue, world->metrics, options({{"timeout", 1}}));
   runner.handle("test.slow", waiting(seen));
   run_with(runner, [&]() -> asio::awaitable<void> {
     EXPECT_TRUE(co_await reaches(*ids[0], State::discarded));
@@ -277,13 +332,13 @@ TEST_F(JobsTest, AnAttemptPastItsTimeoutIsStoppedAndRetried) {
 }
 
 TEST_F(JobsTest, CancellingARunningJobStopsItAtTheNextHeartbeat) {
-  Queue queue(*world_->database);
+  Queue queue(*world->database);
   auto org = new_org();
   auto ids = enqueue(queue, org, {job("cancel", "test.slow")});
   Seen seen;
   auto opts = options({{"cancel", 1}});
   opts.lease = 600ms;  // a heartbeat every 200 ms
-  Runner runner(queue, world_->metrics, opts);
+  Runner runner(queue, world->metrics, opts);
   runner.handle("test.slow", waiting(seen));
   JobStore store(queue);
   run_with(runner, [&]() -> asio::awaitable<void> {
@@ -299,7 +354,7 @@ TEST_F(JobsTest, CancellingARunningJobStopsItAtTheNextHeartbeat) {
     CO_ASSERT_TRUE(!again);
     EXPECT_EQ(again.error().code, Errc::conflict);
     EXPECT_TRUE(co_await until([&] {
-      return world_->metrics.render().find(
+      return world->metrics.render().find(
                  R"(jobs_finished_total{queue="cancel",kind="test.slow",outcome="cancelled"} 1)") !=
              std::string::npos;
     }));
@@ -309,16 +364,16 @@ TEST_F(JobsTest, CancellingARunningJobStopsItAtTheNextHeartbeat) {
 }
 
 TEST_F(JobsTest, AJobWhoseWorkerDiedRunsAgainAfterItsLeaseExpires) {
-  Queue queue(*world_->database);
+  Queue queue(*world->database);
   auto ids = enqueue(queue, new_org(), {job("rescue")});
   JobStore store(queue);
   // A worker leases it and dies (never renews, never finishes).
   auto leased =
-      block_on(world_->io, store.fetch("rescue", kPlatform, 10, 100, "dead-worker", 300ms));
+      block_on(world->io, store.fetch("rescue", kPlatform, 10, 100, "dead-worker", 300ms));
   ASSERT_TRUE(leased);
   ASSERT_EQ(leased->jobs.size(), 1u);
   Seen seen;
-  Runner runner(queue, world_->metrics, options({{"rescue", 1}}));
+  Runner runner(queue, world->metrics, options({{"rescue", 1}}));
   runner.handle("test.record", recording(seen));
   run_with(runner, [&]() -> asio::awaitable<void> {
     EXPECT_TRUE(co_await until([&] { return seen.size() >= 1; }));
@@ -330,16 +385,16 @@ TEST_F(JobsTest, AJobWhoseWorkerDiedRunsAgainAfterItsLeaseExpires) {
   EXPECT_EQ(rescued.last_error, "the worker running it was lost (lease expired)");
   // The dead worker's late completion changes nothing.
   std::vector<db::Uuid> late{*ids[0]};
-  auto stale = block_on(world_->io, store.complete(late, "dead-worker"));
+  auto stale = block_on(world->io, store.complete(late, "dead-worker"));
   ASSERT_TRUE(stale);
   EXPECT_EQ(*stale, 0);
 }
 
 TEST_F(JobsTest, AtShutdownUnfinishedJobsGoBackToTheQueueUnstarted) {
-  Queue queue(*world_->database);
+  Queue queue(*world->database);
   auto ids = enqueue(queue, new_org(), {job("shutdown", "test.slow")});
   Seen seen;
-  Runner runner(queue, world_->metrics, options({{"shutdown", 1}}));
+  Runner runner(queue, world->metrics, options({{"shutdown", 1}}));
   runner.handle("test.slow", waiting(seen));
   run_with(runner, [&]() -> asio::awaitable<void> {
     EXPECT_TRUE(co_await until([&] { return seen.size() >= 1; }));
@@ -350,13 +405,13 @@ TEST_F(JobsTest, AtShutdownUnfinishedJobsGoBackToTheQueueUnstarted) {
 }
 
 TEST_F(JobsTest, OneOrgsBacklogDoesNotStarveAnotherOrgsJob) {
-  Queue queue(*world_->database);
+  Queue queue(*world->database);
   auto busy = new_org(), quiet = new_org();
   std::vector<NewJob> backlog(2000, job("fair"));
   enqueue(queue, busy, backlog);
   auto quiet_ids = enqueue(queue, quiet, {job("fair")});
   Seen seen;
-  Runner runner(queue, world_->metrics, options({{"fair", 4}}));
+  Runner runner(queue, world->metrics, options({{"fair", 4}}));
   runner.handle("test.record",
                 [&seen](const Job& job, const db::Scope&) -> asio::awaitable<Outcome> {
                   seen.add(job);
@@ -377,19 +432,19 @@ TEST_F(JobsTest, OneOrgsBacklogDoesNotStarveAnotherOrgsJob) {
 
 TEST_F(JobsTest, APeriodicJobIsEnqueuedOncePerTickByAFleetOfWorkers) {
   // Two processes' worth: each with its own queue object and runner, on one schedule.
-  Queue first_queue(*world_->database), second_queue(*world_->database);
+  Queue first_queue(*world->database), second_queue(*world->database);
   Seen seen;
   std::vector<std::unique_ptr<Runner>> runners;
   for (auto* queue : {&first_queue, &second_queue}) {
-    auto runner = std::make_unique<Runner>(*queue, world_->metrics, options({{"periodic", 2}}));
+    auto runner = std::make_unique<Runner>(*queue, world->metrics, options({{"periodic", 2}}));
     runner->handle("test.tick", recording(seen));
     runner->schedule(
         {"test-every-second", *CronSchedule::parse("* * * * * *"), job("periodic", "test.tick")});
     runners.push_back(std::move(runner));
   }
   std::atomic<bool> stopping{false};
-  for (auto& runner : runners) runner->start(0, 1, world_->io, stopping);
-  block_on(world_->io, [&]() -> asio::awaitable<void> {
+  for (auto& runner : runners) runner->start(0, 1, world->io, stopping);
+  block_on(world->io, [&]() -> asio::awaitable<void> {
     EXPECT_TRUE(co_await until([&] { return seen.size() >= 4; }));
     stopping = true;
   }());

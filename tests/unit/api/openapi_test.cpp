@@ -9,6 +9,7 @@
 #include "liftoff/db/database.hpp"
 #include "liftoff/identity/organizations.hpp"
 #include "liftoff/identity/service.hpp"
+#include "liftoff/jobs/queue.hpp"
 #include "liftoff/records/events.hpp"
 #include "liftoff/records/service.hpp"
 
@@ -25,7 +26,8 @@ TEST(OpenApi, DocumentsEveryRegisteredRoute) {
   records::RecordService records(database, {});
   records::EventHub events(database, {}, {});
   http::Router router;
-  add_routes(router, {{database, metrics, 1}, service, orgs, records, {}, events, {}});
+  jobs::Queue job_queue(database);
+  add_routes(router, {{database, metrics, 1}, service, orgs, records, {}, events, {}, job_queue});
 
   auto document = boost::json::parse(kOpenApiDocument).as_object();
   EXPECT_EQ(document.at("openapi").as_string(), "3.1.0");

@@ -217,13 +217,23 @@ TEST(Planes, EveryStatementNamesOnlyTablesOfItsPlane) {
 // Another domain asks the owner (records asks audit for the org's head and its events).
 const std::map<std::string, std::string>& table_owners() {
   static const std::map<std::string, std::string> owners{
-      {"liftoff_installation", "db"},     {"users", "identity"},
-      {"sessions", "identity"},           {"orgs", "identity"},
-      {"memberships", "identity"},        {"invitations", "identity"},
-      {"api_keys", "identity"},           {"stream_tickets", "identity"},
-      {"collections", "records"},         {"records", "records"},
-      {"collection_rewrites", "records"}, {"idempotency_keys", "records"},
-      {"audit_chains", "audit"},          {"audit_events", "audit"},
+      {"liftoff_installation", "db"},
+      {"users", "identity"},
+      {"sessions", "identity"},
+      {"orgs", "identity"},
+      {"memberships", "identity"},
+      {"invitations", "identity"},
+      {"api_keys", "identity"},
+      {"stream_tickets", "identity"},
+      {"collections", "records"},
+      {"records", "records"},
+      {"collection_rewrites", "records"},
+      {"idempotency_keys", "records"},
+      {"audit_chains", "audit"},
+      {"audit_events", "audit"},
+      {"jobs", "jobs"},
+      {"job_unique_keys", "jobs"},
+      {"job_schedules", "jobs"},
   };
   return owners;
 }
@@ -251,7 +261,7 @@ TEST(Domains, AStatementNamesOnlyTablesItsDomainOwns) {
   // No SQL above the domains: api and app ask services.
   EXPECT_EQ(per_domain["api"], 0u);
   EXPECT_EQ(per_domain["app"], 0u);
-  for (const auto* domain : {"identity", "records", "audit", "db"})
+  for (const auto* domain : {"identity", "records", "audit", "jobs", "db"})
     EXPECT_GT(per_domain[domain], 0u) << domain;
 }
 

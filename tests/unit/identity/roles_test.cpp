@@ -30,6 +30,7 @@ TEST(Roles, PermissionMatrix) {
       {Action::api_keys_manage, false, false, true, true},
       {Action::audit_read, false, false, true, true},
       {Action::schema_manage, false, false, true, true},
+      {Action::jobs_manage, false, false, true, true},
       {Action::org_delete, false, false, false, true},
   };
   for (const auto& row : matrix) {
