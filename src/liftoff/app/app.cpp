@@ -582,6 +582,7 @@ int embedded(const core::Config& config, const std::string& action) {
 struct JobsCommand {
   std::string kind, args = "{}", queue, org, state, id;
   std::size_t count = 1;
+  std::size_t rate = 0;  // enqueue: jobs per second, in batches every 100 ms (0: at once)
   int limit = 50;
 };
 
@@ -630,9 +631,18 @@ int jobs_command(const core::Config& config, const std::string& action, const Jo
         co_return kExitUsage;
       }
       auto target = org ? scope.for_tenant(db::Tenant::org(*org)) : scope;
-      constexpr std::size_t kBatch = 5'000;  // jobs per statement
+      // At once: 5,000 jobs a statement. At a rate: a tenth of a second's jobs every 100 ms, each
+      // batch at its time from the start (a late one does not push back those after it).
+      std::size_t per_batch = args.rate > 0 ? std::max<std::size_t>(1, args.rate / 10) : 5'000;
+      auto started = std::chrono::steady_clock::now();
+      auto executor = co_await asio::this_coro::executor;
+      asio::steady_timer pace(executor);
       for (std::size_t done = 0; done < args.count;) {
-        std::vector<jobs::NewJob> batch(std::min(kBatch, args.count - done), job);
+        if (args.rate > 0) {
+          pace.expires_at(started + std::chrono::microseconds(done * 1'000'000 / args.rate));
+          co_await pace.async_wait(asio::use_awaitable);
+        }
+        std::vector<jobs::NewJob> batch(std::min(per_batch, args.count - done), job);
         auto ids = co_await queue.enqueue(target, batch);
         if (!ids) {
           std::cerr << "error: " << ids.error().for_log() << "\n";
@@ -743,6 +753,8 @@ int main(int argc, char** argv) {
   jobs_enqueue->add_option("--args", jobs_args.args, "its arguments, a JSON object");
   jobs_enqueue->add_option("--queue", jobs_args.queue, "its queue");
   jobs_enqueue->add_option("--count", jobs_args.count, "how many (1-1000000)");
+  jobs_enqueue->add_option("--rate", jobs_args.rate,
+                           "jobs per second, in batches every 100 ms (default: all at once)");
   jobs_enqueue->add_option("--org", jobs_args.org, "the organization it acts for (default: none)");
   auto* jobs_list = jobs_cmd->add_subcommand("list", "List jobs, newest first");
   jobs_list->add_option("--state", jobs_args.state,

@@ -12,7 +12,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <climits>
+#include <deque>
 #include <random>
 #include <set>
 #include <unordered_map>
@@ -35,6 +35,9 @@ constexpr auto kPruneInterval = std::chrono::seconds(60);
 constexpr int kPruneBatch = 10'000;
 constexpr int kRescueBatch = 1'000;
 constexpr auto kAbandonAfter = std::chrono::seconds(5);
+constexpr std::size_t kCompleteBatch = 1'000;  // most completions one statement writes
+constexpr auto kPaceWindow = milliseconds(250);
+constexpr auto kPrefetchWindow = milliseconds(100);
 
 std::string random_suffix() {
   std::random_device device;
@@ -171,33 +174,31 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
     asio::co_spawn(executor_, heartbeat(),
                    core::failure_handler("jobs: heartbeat of queue " + queue_, nullptr));
     auto& options = runner_.options_;
-    int org_limit = options.org_concurrency > 0 ? options.org_concurrency : INT_MAX / 2;
     db::Uuid cursor = kPlatform;
     ThrottledWarning warning;
     while (!stopping.load(std::memory_order_relaxed)) {
-      int free = slots_ - static_cast<int>(running_.size());
-      if (free > 0) {
+      int room = std::min(options.batch, capacity() - static_cast<int>(running_.size()));
+      if (wants_jobs()) {
         woken_ = false;
-        auto fetched = co_await runner_.store_.fetch(queue_, cursor, std::min(free, options.batch),
-                                                     org_limit, runner_.owner_, options.lease);
+        auto fetched = co_await runner_.store_.fetch(queue_, cursor, room, options.org_concurrency,
+                                                     runner_.owner_, options.lease);
         if (!fetched) {
           warning.warn("fetching jobs of queue " + queue_, fetched.error());
         } else if (!fetched->jobs.empty()) {
           cursor = fetched->next_org.value_or(kPlatform);
           for (auto& job : fetched->jobs) {
-            running_.emplace(job.id, Running{});  // counts against the slots from now
-            asio::co_spawn(executor_, attempt(std::move(job)),
-                           core::failure_handler("jobs: attempt", nullptr));
+            running_.emplace(job.id, Running{});  // held by this loop from now
+            waiting_.push_back(std::move(job));
           }
+          start_waiting();
           continue;
         } else if (cursor != kPlatform) {
           cursor = kPlatform;  // nothing after the cursor: from the first org again
           continue;
         }
       }
-      // Woken while fetching (a wake-up, or an attempt that ended): look again, if a slot is free.
-      // With every slot taken, an ending attempt wakes the loop.
-      if (woken_ && static_cast<int>(running_.size()) < slots_) continue;
+      // Woken while fetching (a wake-up, or an attempt that ended): look again if there is room.
+      if (woken_ && wants_jobs()) continue;
       idle_.expires_after(options.poll_interval);
       co_await idle_.async_wait(kUseTuple);
     }
@@ -217,15 +218,53 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
     idle_.cancel();
   }
 
+  // Jobs this loop may hold: its slots, and the jobs it will start within kPrefetchWindow at the
+  // pace its recent jobs finished (none while they run long), at most a batch. Fetching ahead
+  // lets short jobs run many to a round trip; it is bounded by time so that a queue of long jobs
+  // is not hoarded by one worker while another idles.
+  int capacity() {
+    auto now = Clock::now();
+    if (auto elapsed = now - pace_since_; elapsed >= kPaceWindow) {
+      pace_ = static_cast<double>(finished_since_) / std::chrono::duration<double>(elapsed).count();
+      finished_since_ = 0;
+      pace_since_ = now;
+    }
+    auto ahead = static_cast<int>(pace_ * std::chrono::duration<double>(kPrefetchWindow).count());
+    return slots_ + std::min(ahead, runner_.options_.batch);
+  }
+
+  // Fetch when a slot is free and nothing waits for it, or when half the room is empty (so that a
+  // fetch brings many jobs, not the one whose attempt just ended).
+  bool wants_jobs() {
+    int room = capacity() - static_cast<int>(running_.size());
+    if (room <= 0) return false;
+    if (waiting_.empty() && active_ < slots_) return true;
+    return room >= (capacity() + 1) / 2;
+  }
+
+  void start_waiting() {
+    while (active_ < slots_ && !waiting_.empty()) {
+      ++active_;
+      asio::co_spawn(executor_, attempt(std::move(waiting_.front())),
+                     core::failure_handler("jobs: attempt", nullptr));
+      waiting_.pop_front();
+    }
+  }
+
   // Lets running jobs finish within shutdown_timeout, hands back the rest, writes the last
   // completions.
   asio::awaitable<void> stop() {
+    std::vector<db::Uuid> handed_back;
+    for (const auto& job : waiting_) {
+      running_.erase(job.id);
+      handed_back.push_back(job.id);
+    }
+    waiting_.clear();
     auto deadline = Clock::now() + runner_.options_.shutdown_timeout;
     while (!running_.empty() && Clock::now() < deadline) {
       idle_.expires_after(milliseconds(10));
       co_await idle_.async_wait(kUseTuple);
     }
-    std::vector<db::Uuid> handed_back;
     for (auto& [id, running] : running_) {
       running.ending = Ending::shutdown;
       if (running.stop) running.stop->cancel();
@@ -329,7 +368,10 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
     }
     auto ending = running_.at(job.id).ending;
     running_.erase(job.id);
-    woken();  // a free slot
+    --active_;
+    ++finished_since_;
+    start_waiting();
+    woken();  // room for more
     if (ending != Ending::none) {
       runner_.metrics_->observe(job, ending == Ending::lost ? "cancelled" : "released",
                                 Clock::now() - started);
@@ -368,8 +410,9 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
     auto self = shared_from_this();
     auto give_up = Clock::now() + runner_.options_.lease / 2;
     while (!completed_.empty()) {
-      auto ids = std::move(completed_);
-      completed_.clear();
+      auto take = std::min(completed_.size(), kCompleteBatch);
+      std::vector<db::Uuid> ids(completed_.begin(), completed_.begin() + static_cast<long>(take));
+      completed_.erase(completed_.begin(), completed_.begin() + static_cast<long>(take));
       auto done = co_await runner_.store_.complete(ids, runner_.owner_);
       if (done) {
         give_up = Clock::now() + runner_.options_.lease / 2;
@@ -427,8 +470,13 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
   bool woken_ = false;
   bool flushing_ = false;
   bool stopped_ = false;
-  std::unordered_map<db::Uuid, Running, db::UuidHash> running_;
-  std::vector<db::Uuid> completed_;  // not yet written
+  std::unordered_map<db::Uuid, Running, db::UuidHash> running_;  // leased: started or waiting
+  std::deque<Job> waiting_;                                      // leased, not yet started
+  int active_ = 0;                                               // attempts started
+  std::vector<db::Uuid> completed_;                              // not yet written
+  int finished_since_ = 0;
+  Clock::time_point pace_since_ = Clock::now();
+  double pace_ = 0;  // attempts ended per second over the last kPaceWindow
 };
 
 Runner::Runner(Queue& queue, core::Registry& metrics, RunnerOptions options)

@@ -1,7 +1,8 @@
 #pragma once
 // Workers: a process's Runner runs the jobs of its queues (docs/decisions/0012-jobs.md). Each
 // worker thread has a loop per queue with its share of the queue's concurrency: it leases jobs in
-// batches when it has free slots (JobStore::fetch, round robin between orgs), runs each under its
+// batches (JobStore::fetch, round robin between orgs), for its free slots and, while its jobs are
+// short, ahead of them for the next 100 ms at their recent pace, runs each under its
 // timeout, marks finished jobs completed in batches, renews the leases of its running jobs every
 // third of the lease, and sleeps, when there is nothing to run, until a wake-up (an enqueue in
 // this process, or a NOTIFY from another) or the poll interval. At stop it fetches no more, lets

@@ -18,9 +18,17 @@ namespace {
   "j.max_attempts, j.timeout_ms, j.run_at, j.last_error, j.created_at, j.started_at, " \
   "j.finished_at"
 
+// A worker's own bookkeeping (leasing jobs, marking them completed, renewing leases) commits
+// without waiting for its WAL flush: set_config(..., true) lasts until the statement's implicit
+// transaction ends, after its commit record is written. What a crash of PostgreSQL can lose of
+// these is a lease or a completion, and either way the job runs again: the at-least-once contract
+// every handler already honours. Enqueues, whose commit acknowledges a write, keep the flush.
+#define LIFTOFF_NO_FLUSH "(SELECT set_config('synchronous_commit', 'off', true)) no_flush"
+
 // Round robin between orgs: the orgs with ready jobs of the queue from $2 on, found one index probe
 // each (a loose index scan of jobs_ready_idx), at most $3 of them; each gets an equal share of the
-// batch, within its room under the per-org limit $4; their jobs by priority, then age.
+// batch, within its room under the per-org limit $4 (NULL: none, and no count of running jobs);
+// their jobs by priority, then age.
 constexpr Statement kFetch{
     db::Plane::tenant, "jobs.fetch",
     "WITH RECURSIVE candidates(org_id) AS ("
@@ -30,22 +38,27 @@ constexpr Statement kFetch{
     "AND n.org_id > c.org_id ORDER BY n.queue, n.org_id LIMIT 1) FROM candidates c "
     "WHERE c.org_id IS NOT NULL), "
     "found AS MATERIALIZED (SELECT org_id FROM candidates WHERE org_id IS NOT NULL LIMIT $3), "
-    "room AS (SELECT f.org_id, $4 - (SELECT count(*) FROM jobs r WHERE r.state = 'running' "
-    "AND r.queue = $1 AND r.org_id = f.org_id) AS free FROM found f), "
-    "picked AS (SELECT c.id FROM room CROSS JOIN LATERAL (SELECT p.id FROM jobs p "
+    "room AS (SELECT f.org_id, CASE WHEN $4::int IS NULL THEN $3 ELSE $4 - (SELECT count(*) "
+    "FROM jobs r WHERE r.state = 'running' AND r.queue = $1 AND r.org_id = f.org_id) END AS free "
+    "FROM found f), "
+    "picked AS MATERIALIZED (SELECT c.id FROM room CROSS JOIN LATERAL (SELECT p.id FROM jobs p "
     "WHERE p.state = 'ready' AND p.queue = $1 AND p.org_id = room.org_id AND p.run_at <= now() "
     "ORDER BY p.priority DESC, p.run_at, p.id "
     "LIMIT LEAST(room.free, GREATEST(1, $3 / (SELECT count(*) FROM found))) "
     "FOR UPDATE SKIP LOCKED) c WHERE room.free > 0 LIMIT $3) "
     "UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, lease_owner = $5, "
     "leased_until = now() + $6 * interval '1 millisecond', started_at = now() "
-    "FROM picked WHERE j.id = picked.id RETURNING " LIFTOFF_JOB_COLUMNS};
-// Ids come as one comma-separated text parameter (ids this process read back).
+    "FROM picked, " LIFTOFF_NO_FLUSH " WHERE j.id = picked.id RETURNING " LIFTOFF_JOB_COLUMNS};
+// Ids come as one comma-separated text parameter (ids this process read back), joined row by row
+// so that each is one probe of the primary key: `id = ANY(...)` lets the planner scan the running
+// jobs' index instead, whose dead entries pile up between vacuums of a busy queue.
+#define LIFTOFF_IDS "unnest(string_to_array($1, ',')::uuid[]) AS ids(id)"
 constexpr Statement kComplete{
     db::Plane::tenant, "jobs.complete",
-    "UPDATE jobs SET state = 'completed', finished_at = now(), lease_owner = NULL, "
-    "leased_until = NULL WHERE id = ANY(string_to_array($1, ',')::uuid[]) AND state = 'running' "
-    "AND lease_owner = $2"};
+    "UPDATE jobs j SET state = 'completed', finished_at = now(), lease_owner = NULL, "
+    "leased_until = NULL FROM " LIFTOFF_IDS ", " LIFTOFF_NO_FLUSH
+    " WHERE j.id = ids.id "
+    "AND j.state = 'running' AND j.lease_owner = $2"};
 constexpr Statement kFail{
     db::Plane::tenant, "jobs.fail",
     "UPDATE jobs SET state = CASE WHEN $4 OR attempt >= max_attempts THEN 'discarded' ELSE "
@@ -54,22 +67,25 @@ constexpr Statement kFail{
     "leased_until = NULL WHERE id = $1 AND state = 'running' AND lease_owner = $2 RETURNING state"};
 constexpr Statement kRenew{
     db::Plane::tenant, "jobs.renew",
-    "UPDATE jobs SET leased_until = now() + $3 * interval '1 millisecond' "
-    "WHERE id = ANY(string_to_array($1, ',')::uuid[]) AND state = 'running' AND lease_owner = $2 "
-    "RETURNING id"};
+    "UPDATE jobs j SET leased_until = now() + $3 * interval '1 millisecond' FROM " LIFTOFF_IDS
+    ", " LIFTOFF_NO_FLUSH
+    " WHERE j.id = ids.id AND j.state = 'running' AND j.lease_owner = $2 "
+    "RETURNING j.id"};
 constexpr Statement kRelease{
     db::Plane::tenant, "jobs.release",
-    "UPDATE jobs SET state = 'ready', attempt = attempt - 1, run_at = now(), lease_owner = NULL, "
-    "leased_until = NULL, started_at = NULL WHERE id = ANY(string_to_array($1, ',')::uuid[]) "
-    "AND state = 'running' AND lease_owner = $2"};
+    "UPDATE jobs j SET state = 'ready', attempt = j.attempt - 1, run_at = now(), "
+    "lease_owner = NULL, leased_until = NULL, started_at = NULL FROM " LIFTOFF_IDS
+    " WHERE j.id = ids.id AND j.state = 'running' AND j.lease_owner = $2"};
+// The expired leases, oldest first along jobs_leases_idx, found once (MATERIALIZED: an inlined
+// subquery may be planned as the inner side of a loop over jobs and run again per row).
 constexpr Statement kRescue{
     db::Plane::tenant, "jobs.rescue",
+    "WITH lost AS MATERIALIZED (SELECT id FROM jobs WHERE state = 'running' "
+    "AND leased_until < now() ORDER BY leased_until LIMIT $1 FOR UPDATE SKIP LOCKED) "
     "UPDATE jobs j SET state = CASE WHEN j.attempt >= j.max_attempts THEN 'discarded' ELSE "
     "'ready' END, run_at = now(), last_error = 'the worker running it was lost (lease expired)', "
     "finished_at = CASE WHEN j.attempt >= j.max_attempts THEN now() END, lease_owner = NULL, "
-    "leased_until = NULL FROM (SELECT id FROM jobs WHERE state = 'running' "
-    "AND leased_until < now() LIMIT $1 FOR UPDATE SKIP LOCKED) lost WHERE j.id = lost.id "
-    "RETURNING j.queue, j.state"};
+    "leased_until = NULL FROM lost WHERE j.id = lost.id RETURNING j.queue, j.state"};
 // The schedule's row arbitrates: only the transaction that moves last_tick forward enqueues.
 constexpr Statement kClaimTick{
     db::Plane::tenant, "jobs.claim_tick",
@@ -120,6 +136,8 @@ constexpr Statement kDiscard{
     "WHERE j.id = $1 AND ($2::uuid IS NULL OR j.org_id = $2) AND j.state = 'ready' "
     "RETURNING " LIFTOFF_JOB_COLUMNS};
 #undef LIFTOFF_JOB_COLUMNS
+#undef LIFTOFF_NO_FLUSH
+#undef LIFTOFF_IDS
 
 Job job_of(const db::Row& row) {
   Job job;
@@ -159,6 +177,18 @@ std::optional<db::Uuid> successor(db::Uuid id) {
   return std::nullopt;
 }
 
+// A statement of the workers' own bookkeeping, on a pooled connection of its own rather than
+// pipelined on the shared connections that requests' statements ride: one that runs long (a rescue
+// or a statistics read over a large, freshly churned table) then delays no request. (Pipelined, a
+// rescue that ran into its 5 s timeout beside the mix turned reads of other orgs into 504s.)
+asio::awaitable<Result<db::Rows>> run_alone(db::Database& database, Intent intent,
+                                            const db::Scope& scope, const Statement& statement,
+                                            const Params& params) {
+  auto lease = co_await database.acquire(intent, scope);
+  if (!lease) co_return lease.error();
+  co_return co_await (*lease)->query(statement, params, database.statement_deadline(scope));
+}
+
 db::Scope worker_scope(std::chrono::milliseconds budget = std::chrono::seconds(10)) {
   return db::Scope::background(db::Tenant::every_org(), budget);
 }
@@ -175,9 +205,11 @@ asio::awaitable<Result<JobStore::Fetched>> JobStore::fetch(const std::string& qu
                                                            const db::Uuid& from_org, int limit,
                                                            int org_limit, const std::string& owner,
                                                            std::chrono::milliseconds lease) {
-  Params params(queue, from_org, limit, org_limit, owner, static_cast<std::int64_t>(lease.count()));
+  Params params(queue, from_org, limit,
+                org_limit > 0 ? std::optional<std::int64_t>(org_limit) : std::nullopt, owner,
+                static_cast<std::int64_t>(lease.count()));
   auto scope = worker_scope();
-  auto rows = co_await database_.query(Intent::write, scope, kFetch, params);
+  auto rows = co_await run_alone(database_, Intent::write, scope, kFetch, params);
   if (!rows) co_return rows.error();
   Fetched fetched;
   fetched.jobs = db::decode_all(*rows, job_of);
@@ -194,7 +226,7 @@ asio::awaitable<Result<std::int64_t>> JobStore::complete(std::span<const db::Uui
                                                          const std::string& owner) {
   Params params(id_list(ids), owner);
   auto scope = worker_scope();
-  auto rows = co_await database_.query(Intent::write, scope, kComplete, params);
+  auto rows = co_await run_alone(database_, Intent::write, scope, kComplete, params);
   if (!rows) co_return rows.error();
   co_return rows->affected();
 }
@@ -204,7 +236,7 @@ asio::awaitable<Result<std::optional<State>>> JobStore::fail(const Failure& fail
   Params params(failure.id, owner, failure.error, failure.discard,
                 static_cast<std::int64_t>(failure.retry_in.count()));
   auto scope = worker_scope();
-  auto rows = co_await database_.query(Intent::write, scope, kFail, params);
+  auto rows = co_await run_alone(database_, Intent::write, scope, kFail, params);
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return std::nullopt;
   co_return parse_state(rows->front().get<std::string>(0));
@@ -215,7 +247,7 @@ asio::awaitable<Result<std::vector<db::Uuid>>> JobStore::renew(std::span<const d
                                                                std::chrono::milliseconds lease) {
   Params params(id_list(ids), owner, static_cast<std::int64_t>(lease.count()));
   auto scope = worker_scope();
-  auto rows = co_await database_.query(Intent::write, scope, kRenew, params);
+  auto rows = co_await run_alone(database_, Intent::write, scope, kRenew, params);
   if (!rows) co_return rows.error();
   co_return db::decode_all(*rows, [](const db::Row& row) { return row.get<db::Uuid>(0); });
 }
@@ -224,7 +256,7 @@ asio::awaitable<Result<std::int64_t>> JobStore::release(std::span<const db::Uuid
                                                         const std::string& owner) {
   Params params(id_list(ids), owner);
   auto scope = worker_scope();
-  auto rows = co_await database_.query(Intent::write, scope, kRelease, params);
+  auto rows = co_await run_alone(database_, Intent::write, scope, kRelease, params);
   if (!rows) co_return rows.error();
   co_return rows->affected();
 }
@@ -232,7 +264,7 @@ asio::awaitable<Result<std::int64_t>> JobStore::release(std::span<const db::Uuid
 asio::awaitable<Result<std::vector<std::string>>> JobStore::rescue(int limit) {
   Params params(limit);
   auto scope = worker_scope();
-  auto rows = co_await database_.query(Intent::write, scope, kRescue, params);
+  auto rows = co_await run_alone(database_, Intent::write, scope, kRescue, params);
   if (!rows) co_return rows.error();
   std::vector<std::string> queues;
   for (int r = 0; r < rows->size(); ++r) {
@@ -251,7 +283,7 @@ asio::awaitable<Result<bool>> JobStore::claim_tick(const std::string& schedule, 
                 static_cast<std::int32_t>(job.priority), job.max_attempts,
                 static_cast<std::int32_t>(job.timeout.count()));
   auto scope = worker_scope();
-  auto rows = co_await database_.query(Intent::write, scope, kClaimTick, params);
+  auto rows = co_await run_alone(database_, Intent::write, scope, kClaimTick, params);
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return false;
   queue_.wake(job.queue);
@@ -263,14 +295,14 @@ asio::awaitable<Result<std::int64_t>> JobStore::prune(std::chrono::milliseconds 
   Params params(static_cast<std::int64_t>(completed.count()),
                 static_cast<std::int64_t>(failed.count()), limit);
   auto scope = worker_scope(std::chrono::seconds(60));
-  auto rows = co_await database_.query(Intent::write, scope, kPrune, params);
+  auto rows = co_await run_alone(database_, Intent::write, scope, kPrune, params);
   if (!rows) co_return rows.error();
   co_return rows->front().get<std::int64_t>(0);
 }
 
 asio::awaitable<Result<std::vector<JobStore::QueueStats>>> JobStore::stats() {
   auto scope = worker_scope();
-  auto rows = co_await database_.query(Intent::read, scope, kStats, Params::none());
+  auto rows = co_await run_alone(database_, Intent::read, scope, kStats, Params::none());
   if (!rows) co_return rows.error();
   co_return db::decode_all(*rows, [](const db::Row& row) {
     return QueueStats{row.get<std::string>(0), row.get<std::int64_t>(1), row.get<std::int64_t>(2),

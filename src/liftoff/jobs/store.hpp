@@ -21,8 +21,8 @@ class JobStore {
 
   // Leases up to `limit` ready, due jobs of `queue` to `owner` for `lease`: round robin over the
   // orgs with ready jobs from `from_org` on (in id order), each org an equal share of the batch and
-  // no more than `org_limit` running jobs of the queue at once. `from_org` for the next call: the
-  // id after the last org served (nullopt: wrap around to the first).
+  // no more than `org_limit` running jobs of the queue at once (0: no limit). `from_org` for the
+  // next call: the id after the last org served (nullopt: wrap around to the first).
   struct Fetched {
     std::vector<Job> jobs;
     std::optional<db::Uuid> next_org;

@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json/parse.hpp>
 #include <mutex>
+#include <unordered_set>
 
 #include "integration/services_support.hpp"
 #include "liftoff/core/id.hpp"
@@ -402,6 +403,47 @@ TEST_F(JobsTest, AtShutdownUnfinishedJobsGoBackToTheQueueUnstarted) {
   auto handed_back = get(*ids[0]);
   EXPECT_EQ(handed_back.state, State::ready);
   EXPECT_EQ(handed_back.attempt, 0);
+}
+
+// Short jobs make a loop fetch ahead of its slots (up to a batch); at shutdown the jobs it holds
+// but never started go back to the queue with no attempt counted, none left leased.
+TEST_F(JobsTest, JobsFetchedAheadGoBackToTheQueueAtShutdown) {
+  Queue queue(*world->database);
+  auto ids = enqueue(queue, new_org(), std::vector<NewJob>(1'000, job("ahead")));
+  Seen seen;
+  Runner runner(queue, world->metrics, options({{"ahead", 2}}));
+  runner.handle("test.record",
+                [&seen](const Job& job, const db::Scope&) -> asio::awaitable<Outcome> {
+                  seen.add(job);
+                  co_await sleep_for(1ms);
+                  co_return Outcome::done();
+                });
+  run_with(runner, [&]() -> asio::awaitable<void> {
+    EXPECT_TRUE(co_await until([&] { return seen.size() >= 300; }));
+  });
+  std::unordered_set<db::Uuid, db::UuidHash> ran;
+  for (const auto& job : seen.jobs) ran.insert(job.id);
+  EXPECT_EQ(ran.size(), seen.size());  // none ran twice
+  JobStore store(queue);
+  JobStore::ListQuery query;
+  query.queue = "ahead";
+  query.limit = 2'000;
+  auto every_org = db::Scope::background(db::Tenant::every_org(), 10s);
+  auto jobs = block_on(world->io, store.list(every_org, query));
+  ASSERT_TRUE(jobs) << jobs.error().for_log();
+  std::size_t completed = 0, ready = 0;
+  for (const auto& job : *jobs) {
+    if (job.state == State::completed) {
+      ++completed;
+      EXPECT_TRUE(ran.contains(job.id));
+    } else {
+      EXPECT_EQ(job.state, State::ready) << "job " << job.id.to_string();
+      EXPECT_EQ(job.attempt, 0);
+      ++ready;
+    }
+  }
+  EXPECT_EQ(completed, seen.size());
+  EXPECT_EQ(completed + ready, ids.size());
 }
 
 TEST_F(JobsTest, OneOrgsBacklogDoesNotStarveAnotherOrgsJob) {

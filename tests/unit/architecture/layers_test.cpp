@@ -26,8 +26,10 @@ const std::map<std::string, std::set<std::string>>& allowed() {
       {"identity", {"core", "db", "audit"}},
       {"records", {"core", "db", "audit", "pubsub"}},
       {"jobs", {"core", "db"}},
-      {"api", {"core", "http", "db", "pubsub", "audit", "identity", "records", "jobs"}},
-      {"app", {"core", "http", "db", "pubsub", "audit", "identity", "records", "jobs", "api"}},
+      {"webhooks", {"core", "db", "audit", "jobs"}},
+      {"api", {"core", "http", "db", "pubsub", "audit", "identity", "records", "jobs", "webhooks"}},
+      {"app",
+       {"core", "http", "db", "pubsub", "audit", "identity", "records", "jobs", "webhooks", "api"}},
   };
   return layers;
 }
