@@ -153,6 +153,15 @@ TEST_F(JobsTest, AJobExistsExactlyWhenItsTransactionCommitsAndRunsOnce) {
 
 // Heartbeats while jobs are leased and finished in quick succession: a job leased while a renewal
 // was in flight once looked "lost" to it and was stopped, stuck until its lease ran out.
+// Records each job, then takes `pause` to finish it.
+Handler recording_for(Seen& seen, std::chrono::milliseconds pause) {
+  return [&seen, pause](const Job& job, const db::Scope&) -> asio::awaitable<Outcome> {
+    seen.add(job);
+    co_await sleep_for(pause);
+    co_return Outcome::done();
+  };
+}
+
 TEST_F(JobsTest, ManyShortJobsUnderFrequentHeartbeatsEachRunOnce) {
   Queue queue(*world->database);
   auto org = new_org();
@@ -161,12 +170,7 @@ TEST_F(JobsTest, ManyShortJobsUnderFrequentHeartbeatsEachRunOnce) {
   auto opts = options({{"heartbeats", 4}});
   opts.lease = 300ms;  // a heartbeat every 100 ms
   Runner runner(queue, world->metrics, opts);
-  runner.handle("test.record",
-                [&seen](const Job& job, const db::Scope&) -> asio::awaitable<Outcome> {
-                  seen.add(job);
-                  co_await sleep_for(1ms);
-                  co_return Outcome::done();
-                });
+  runner.handle("test.record", recording_for(seen, 1ms));
   run_with(runner, [&]() -> asio::awaitable<void> {
     EXPECT_TRUE(co_await until([&] { return seen.size() >= 600; }));
     co_await sleep_for(300ms);
@@ -189,12 +193,7 @@ TEST_F(JobsTest, AWakeUpWhileEverySlotIsBusyWaitsForASlot) {
   enqueue(queue, org, {job("busy")});
   Seen seen;
   Runner runner(queue, world->metrics, options({{"busy", 1}}));
-  runner.handle("test.record",
-                [&seen](const Job& job, const db::Scope&) -> asio::awaitable<Outcome> {
-                  seen.add(job);
-                  co_await sleep_for(200ms);
-                  co_return Outcome::done();
-                });
+  runner.handle("test.record", recording_for(seen, 200ms));
   run_with(runner, [&]() -> asio::awaitable<void> {
     EXPECT_TRUE(co_await until([&] { return seen.size() >= 1; }));
     // Enqueued from this loop while the only slot is taken: its wake-up reaches the runner now.
@@ -412,12 +411,7 @@ TEST_F(JobsTest, JobsFetchedAheadGoBackToTheQueueAtShutdown) {
   auto ids = enqueue(queue, new_org(), std::vector<NewJob>(1'000, job("ahead")));
   Seen seen;
   Runner runner(queue, world->metrics, options({{"ahead", 2}}));
-  runner.handle("test.record",
-                [&seen](const Job& job, const db::Scope&) -> asio::awaitable<Outcome> {
-                  seen.add(job);
-                  co_await sleep_for(1ms);
-                  co_return Outcome::done();
-                });
+  runner.handle("test.record", recording_for(seen, 1ms));
   run_with(runner, [&]() -> asio::awaitable<void> {
     EXPECT_TRUE(co_await until([&] { return seen.size() >= 300; }));
   });
@@ -454,12 +448,7 @@ TEST_F(JobsTest, OneOrgsBacklogDoesNotStarveAnotherOrgsJob) {
   auto quiet_ids = enqueue(queue, quiet, {job("fair")});
   Seen seen;
   Runner runner(queue, world->metrics, options({{"fair", 4}}));
-  runner.handle("test.record",
-                [&seen](const Job& job, const db::Scope&) -> asio::awaitable<Outcome> {
-                  seen.add(job);
-                  co_await sleep_for(2ms);
-                  co_return Outcome::done();
-                });
+  runner.handle("test.record", recording_for(seen, 2ms));
   run_with(runner, [&]() -> asio::awaitable<void> {
     EXPECT_TRUE(co_await until([&] { return seen.size() >= 40; }));
   });
