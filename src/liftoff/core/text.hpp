@@ -16,6 +16,9 @@ namespace liftoff::core {
 // URL-safe base64 without padding (RFC 4648 section 5), and back (nullopt when malformed).
 [[nodiscard]] std::string base64url(std::string_view bytes);
 [[nodiscard]] std::optional<std::string> from_base64url(std::string_view text);
+// Standard base64 with padding (RFC 4648 section 4), and back (nullopt when malformed).
+[[nodiscard]] std::string base64(std::string_view bytes);
+[[nodiscard]] std::optional<std::string> from_base64(std::string_view text);
 
 // Lower-case hexadecimal, two digits a byte.
 [[nodiscard]] std::string hex(std::string_view bytes);

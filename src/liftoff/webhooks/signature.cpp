@@ -6,21 +6,14 @@
 #include <array>
 #include <stdexcept>
 
+#include "liftoff/core/text.hpp"
+
 namespace liftoff::webhooks {
 namespace {
 
 constexpr std::size_t kSecretBytes = 32;
 constexpr std::size_t kMinSecretBytes = 24;
 constexpr std::size_t kMaxSecretBytes = 64;
-
-std::string base64(std::string_view bytes) {
-  constexpr int kVariant = sodium_base64_VARIANT_ORIGINAL;
-  std::string out(sodium_base64_encoded_len(bytes.size(), kVariant), '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
-                    bytes.size(), kVariant);
-  out.resize(out.size() - 1);  // the terminating NUL sodium counts
-  return out;
-}
 
 }  // namespace
 
@@ -29,22 +22,13 @@ std::string generate_secret() {
   std::array<unsigned char, kSecretBytes> key{};
   randombytes_buf(key.data(), key.size());
   return std::string(kSecretPrefix) +
-         base64(std::string_view(reinterpret_cast<const char*>(key.data()), key.size()));
+         core::base64(std::string_view(reinterpret_cast<const char*>(key.data()), key.size()));
 }
 
 std::optional<std::string> secret_key(std::string_view secret) {
   if (!secret.starts_with(kSecretPrefix)) return std::nullopt;
-  auto encoded = secret.substr(kSecretPrefix.size());
-  std::string key(kMaxSecretBytes + 1, '\0');
-  std::size_t length = 0;
-  const char* end = nullptr;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(key.data()), key.size(), encoded.data(),
-                        encoded.size(), nullptr, &length, &end,
-                        sodium_base64_VARIANT_ORIGINAL) != 0 ||
-      end != encoded.data() + encoded.size() || length < kMinSecretBytes ||
-      length > kMaxSecretBytes)
-    return std::nullopt;
-  key.resize(length);
+  auto key = core::from_base64(secret.substr(kSecretPrefix.size()));
+  if (!key || key->size() < kMinSecretBytes || key->size() > kMaxSecretBytes) return std::nullopt;
   return key;
 }
 
@@ -60,7 +44,8 @@ std::string sign(std::string_view key, std::string_view message_id, std::int64_t
                                 body.size());
   std::array<unsigned char, crypto_auth_hmacsha256_BYTES> mac{};
   crypto_auth_hmacsha256_final(&state, mac.data());
-  return "v1," + base64(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
+  return "v1," +
+         core::base64(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
 }
 
 }  // namespace liftoff::webhooks
