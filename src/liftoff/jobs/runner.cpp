@@ -177,9 +177,10 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
     db::Uuid cursor = kPlatform;
     ThrottledWarning warning;
     while (!stopping.load(std::memory_order_relaxed)) {
-      int room = std::min(options.batch, capacity() - static_cast<int>(running_.size()));
+      update_pace();
       if (wants_jobs()) {
         woken_ = false;
+        int room = std::min(options.batch, capacity() - static_cast<int>(running_.size()));
         auto fetched = co_await runner_.store_.fetch(queue_, cursor, room, options.org_concurrency,
                                                      runner_.owner_, options.lease);
         if (!fetched) {
@@ -222,24 +223,29 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
   // pace its recent jobs finished (none while they run long), at most a batch. Fetching ahead
   // lets short jobs run many to a round trip; it is bounded by time so that a queue of long jobs
   // is not hoarded by one worker while another idles.
-  int capacity() {
-    auto now = Clock::now();
-    if (auto elapsed = now - pace_since_; elapsed >= kPaceWindow) {
-      pace_ = static_cast<double>(finished_since_) / std::chrono::duration<double>(elapsed).count();
-      finished_since_ = 0;
-      pace_since_ = now;
-    }
+  [[nodiscard]] int capacity() const {
     auto ahead = static_cast<int>(pace_ * std::chrono::duration<double>(kPrefetchWindow).count());
     return slots_ + std::min(ahead, runner_.options_.batch);
   }
 
+  // Once a loop turn: the pace of the last kPaceWindow, when one has passed.
+  void update_pace() {
+    auto now = Clock::now();
+    auto elapsed = now - pace_since_;
+    if (elapsed < kPaceWindow) return;
+    pace_ = static_cast<double>(finished_since_) / std::chrono::duration<double>(elapsed).count();
+    finished_since_ = 0;
+    pace_since_ = now;
+  }
+
   // Fetch when a slot is free and nothing waits for it, or when half the room is empty (so that a
   // fetch brings many jobs, not the one whose attempt just ended).
-  bool wants_jobs() {
-    int room = capacity() - static_cast<int>(running_.size());
+  [[nodiscard]] bool wants_jobs() const {
+    int most = capacity();
+    int room = most - static_cast<int>(running_.size());
     if (room <= 0) return false;
     if (waiting_.empty() && active_ < slots_) return true;
-    return room >= (capacity() + 1) / 2;
+    return room >= (most + 1) / 2;
   }
 
   void start_waiting() {
