@@ -41,8 +41,7 @@ constexpr std::array<Range4, 15> kRanges4{{
 Refusal classify4(const ip::address_v4& address) {
   auto value = address.to_uint();
   for (const auto& range : kRanges4) {
-    auto mask =
-        range.prefix == 0 ? 0U : ~std::uint32_t{0} << static_cast<unsigned>(32 - range.prefix);
+    auto mask = ~std::uint32_t{0} << static_cast<unsigned>(32 - range.prefix);  // prefix 4-32
     if ((value & mask) == range.base) return range.refusal;
   }
   return Refusal::none;

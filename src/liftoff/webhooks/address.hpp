@@ -1,8 +1,9 @@
 #pragma once
 // Where webhooks may be delivered. An org's admin chooses the URL, so a delivery must not become a
-// way into the network Liftoff runs in (server-side request forgery): the host is resolved, every
-// address it resolves to is checked, and the connection goes to a checked address (never resolved
-// again). Unless the operator allows private networks, only public unicast addresses pass.
+// way into the network Liftoff runs in (server-side request forgery). The sender (not built yet)
+// is to resolve the host, check every address it resolves to with classify(), and connect only to
+// a checked address, never resolving again; unless the operator allows private networks, only
+// public unicast addresses pass.
 #include <boost/asio/ip/address.hpp>
 #include <string_view>
 
