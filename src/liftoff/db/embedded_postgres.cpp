@@ -316,6 +316,38 @@ Result<void> EmbeddedPostgres::clone_from(const EmbeddedPostgres& primary,
   return {};
 }
 
+Result<void> EmbeddedPostgres::follow(const EmbeddedPostgres& primary, const std::string& slot) {
+  // postgresql.auto.conf without the lines pg_basebackup -R (or an earlier follow) wrote, then
+  // ours: the primary's port is read at every start, never frozen at the copy.
+  auto conf = cluster_dir() / "postgresql.auto.conf";
+  std::string kept;
+  {
+    std::ifstream in(conf);
+    for (std::string line; std::getline(in, line);) {
+      if (line.starts_with("primary_conninfo") || line.starts_with("primary_slot_name")) continue;
+      kept += line + "\n";
+    }
+  }
+  kept += fmt::format(
+      "primary_conninfo = 'host=127.0.0.1 port={} user=liftoff password={} dbname=postgres'\n"
+      "primary_slot_name = '{}'\n",
+      primary.options().port, primary.password(), slot);
+  auto next = conf;
+  next += ".next";
+  {
+    std::ofstream out(next, std::ios::trunc);
+    out << kept;
+    if (!out.flush()) return make_error(Errc::unavailable, "cannot write " + next.string());
+  }
+  fs::permissions(next, fs::perms::owner_read | fs::perms::owner_write);
+  if (auto user = postgres_user()) ::chown(next.c_str(), user->uid, user->gid);
+  std::error_code ec;
+  fs::rename(next, conf, ec);
+  if (ec)
+    return make_error(Errc::unavailable, "cannot replace " + conf.string() + ": " + ec.message());
+  return {};
+}
+
 Result<void> EmbeddedPostgres::start() {
   if (!fs::exists(cluster_dir() / "PG_VERSION")) {
     spdlog::info("initializing the embedded PostgreSQL in {}", cluster_dir().string());
@@ -353,9 +385,9 @@ Result<void> EmbeddedPostgres::start() {
   auto standbys = replicas();
   for (std::size_t i = 0; i < standbys.size(); ++i) {
     auto& replica = standbys[i];
+    auto slot = "liftoff_replica_" + std::to_string(i + 1);
     if (!fs::exists(replica.cluster_dir() / "PG_VERSION")) {
       // Its slot first, so that the primary keeps the WAL from the backup on.
-      auto slot = "liftoff_replica_" + std::to_string(i + 1);
       const char* slot_param[] = {slot.c_str()};
       PGresult* created =
           PQexecParams(conn.get(),
@@ -369,6 +401,7 @@ Result<void> EmbeddedPostgres::start() {
       if (auto copied = replica.clone_from(*this, slot); !copied) return copied;
     }
     if (!replica.running()) {
+      if (auto ok = replica.follow(*this, slot); !ok) return ok;
       if (auto ok = replica.start_server(); !ok) return ok;
     }
   }

@@ -56,6 +56,9 @@ class EmbeddedPostgres {
   // (which the primary has).
   [[nodiscard]] Result<void> clone_from(const EmbeddedPostgres& primary, const std::string& slot);
   [[nodiscard]] Result<void> start_server();
+  // Points this replica's primary_conninfo and slot at `primary` as it is configured now (its
+  // port may have changed since the copy), before it starts.
+  [[nodiscard]] Result<void> follow(const EmbeddedPostgres& primary, const std::string& slot);
   [[nodiscard]] std::filesystem::path cluster_dir() const { return options_.data_dir / "pgdata"; }
   [[nodiscard]] std::filesystem::path password_file() const {
     return options_.data_dir / "pg.password";

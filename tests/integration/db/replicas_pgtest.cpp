@@ -86,6 +86,26 @@ TEST(EmbeddedReplicas, AReplicaStreamsThePrimarysWritesThroughItsSlot) {
   EXPECT_TRUE(eventually_answers(replicas[1].url(), "SELECT text FROM notes WHERE id = 3",
                                  "after a restart"));
   EXPECT_EQ(scalar(pg->url(), "SELECT count(*) FROM pg_replication_slots"), "2");
+
+  // Moved to other ports (embedded_pg_port changed, or a retry on a taken port): the replicas
+  // follow the primary to its new port instead of dialing the old one forever.
+  ASSERT_TRUE(pg->stop());
+  auto moved_options = options;
+  Result<void> moved = make_error(Errc::unavailable, "not started");
+  for (int attempt = 0; attempt < 5 && !moved; ++attempt) {
+    moved_options.port = free_port();
+    if (moved_options.port > 65000 || moved_options.port == options.port) continue;
+    *pg = db::EmbeddedPostgres(moved_options);
+    moved = pg->start();
+    if (!moved) (void)pg->stop();
+  }
+  ASSERT_TRUE(moved) << moved.error().for_log();
+  ASSERT_TRUE(run_sql(pg->url(), "INSERT INTO notes VALUES (4, 'after a move')"));
+  for (const auto& replica : pg->replicas()) {
+    EXPECT_TRUE(
+        eventually_answers(replica.url(), "SELECT text FROM notes WHERE id = 4", "after a move"))
+        << replica.options().port;
+  }
 }
 
 // Database over a primary and two replicas: reads on replicas, writes on the primary, reads of
