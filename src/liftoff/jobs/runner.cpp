@@ -188,7 +188,11 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
         } else if (!fetched->jobs.empty()) {
           cursor = fetched->next_org.value_or(kPlatform);
           for (auto& job : fetched->jobs) {
-            running_.emplace(job.id, Running{});  // held by this loop from now
+            // Held by this loop from now. A job it holds already lost its lease (the heartbeat
+            // came late, and a rescue made it ready) and was leased to it again while its attempt
+            // runs: that attempt goes on under the new lease (or, stopped as lost, leaves it to
+            // expire and be rescued); a second attempt beside it would share its entry.
+            if (!running_.emplace(job.id, Running{}).second) continue;
             waiting_.push_back(std::move(job));
           }
           start_waiting();

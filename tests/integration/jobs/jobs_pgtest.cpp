@@ -390,6 +390,63 @@ TEST_F(JobsTest, AJobWhoseWorkerDiedRunsAgainAfterItsLeaseExpires) {
   EXPECT_EQ(*stale, 0);
 }
 
+// A worker whose heartbeat came late (a loaded machine) loses a running job's lease to a rescue and
+// may lease the job again while its attempt still runs. Once a second attempt started beside the
+// first and shared its bookkeeping: the first's end removed it, the second threw, and its slot was
+// never freed (with every slot lost so, the loop stalled for good).
+constexpr db::Statement kExpireLease{db::Plane::tenant, "test.expire_lease",
+                                     "UPDATE jobs SET leased_until = now() - interval '1 second' "
+                                     "WHERE id = $1 AND state = 'running'"};
+
+TEST_F(JobsTest, AJobLeasedAgainWhileItsAttemptRunsIsNotStartedTwice) {
+  Queue queue(*world->database);
+  JobStore store(queue);
+  auto org = new_org();
+  auto ids = enqueue(queue, org, {job("relapse")});
+  ASSERT_EQ(ids.size(), 1u);
+  Seen seen;
+  bool open = false;  // the gate the first attempt waits at
+  auto opts = options({{"relapse", 2}});
+  opts.lease = 30s;  // no heartbeat during the test: the rescue below is the only lease change
+  Runner runner(queue, world->metrics, opts);
+  runner.handle("test.record", [&](const Job& job, const db::Scope&) -> asio::awaitable<Outcome> {
+    seen.add(job);
+    co_await until([&] { return open; });
+    co_return Outcome::done();
+  });
+  run_with(runner, [&]() -> asio::awaitable<void> {
+    CO_ASSERT_TRUE(co_await until([&] { return seen.size() >= 1; }));
+    auto scope = org_scope(org);
+    db::Params expire(*ids[0]);
+    auto expired = co_await world->database->query(db::Intent::write, scope, kExpireLease, expire);
+    CO_ASSERT_TRUE(expired);
+    auto rescued = co_await store.rescue(10);
+    CO_ASSERT_TRUE(rescued);
+    // The loop (a free slot, polling every 100 ms) leases the job again.
+    auto every = db::Scope::background(db::Tenant::every_org(), 10s);
+    for (auto end = std::chrono::steady_clock::now() + 30s; std::chrono::steady_clock::now() < end;
+         co_await sleep_for(20ms)) {
+      auto now = co_await store.get(every, *ids[0]);
+      if (now && now->state == State::running && now->attempt == 2) break;
+    }
+    co_await sleep_for(300ms);  // time for a second attempt to start, were it to
+    open = true;
+    for (auto end = std::chrono::steady_clock::now() + 30s; std::chrono::steady_clock::now() < end;
+         co_await sleep_for(20ms)) {
+      auto now = co_await store.get(every, *ids[0]);
+      if (now && now->state == State::completed) break;
+    }
+    // Both slots still serve: two jobs wait at the gate at once.
+    open = false;
+    std::vector<NewJob> two{job("relapse"), job("relapse")};
+    CO_ASSERT_TRUE(co_await queue.enqueue(scope, two));
+    EXPECT_TRUE(co_await until([&] { return seen.size() >= 3; }));
+    open = true;
+  });
+  EXPECT_EQ(seen.size(), 3u);  // the relapsed job ran once in this worker, then the two others
+  EXPECT_EQ(get(*ids[0]).state, State::completed);
+}
+
 TEST_F(JobsTest, AtShutdownUnfinishedJobsGoBackToTheQueueUnstarted) {
   Queue queue(*world->database);
   auto ids = enqueue(queue, new_org(), {job("shutdown", "test.slow")});
