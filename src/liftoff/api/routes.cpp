@@ -4,6 +4,7 @@
 #include "liftoff/api/jobs.hpp"
 #include "liftoff/api/orgs.hpp"
 #include "liftoff/api/records.hpp"
+#include "liftoff/api/webhooks.hpp"
 
 namespace liftoff::api {
 
@@ -17,6 +18,7 @@ void add_routes(http::Router& router, const Services& services) {
   add_event_routes(router, services.identity, services.records, services.events,
                    services.event_streams, database);
   add_job_routes(router, services.identity, services.jobs, database);
+  add_webhook_routes(router, services.identity, services.webhooks, database);
 }
 
 }  // namespace liftoff::api

@@ -17,6 +17,9 @@ class RecordService;
 namespace liftoff::jobs {
 class Queue;
 }
+namespace liftoff::webhooks {
+class WebhookService;
+}
 
 namespace liftoff::api {
 
@@ -29,6 +32,7 @@ struct Services {
   records::EventHub& events;
   EventStreamOptions event_streams;
   jobs::Queue& jobs;
+  webhooks::WebhookService& webhooks;
 };
 
 void add_routes(http::Router& router, const Services& services);

@@ -38,6 +38,7 @@
 #include "liftoff/jobs/runner.hpp"
 #include "liftoff/records/events.hpp"
 #include "liftoff/records/service.hpp"
+#include "liftoff/webhooks/service.hpp"
 
 #ifndef LIFTOFF_VERSION
 #define LIFTOFF_VERSION "0.0.0"
@@ -265,6 +266,39 @@ jobs::RunnerOptions runner_options(const core::Config& config, const std::string
   return options;
 }
 
+// Webhooks' options from the configuration: the key sealing secrets is webhook_key, or with the
+// embedded database data_dir/webhook.key (made on first start, readable by its owner only); with
+// neither, webhooks are off.
+Result<webhooks::WebhookOptions> webhook_options(const core::Config& config) {
+  webhooks::WebhookOptions options;
+  options.sender.allow_private = config.webhook_allow_private;
+  options.sender.timeout = config.webhook_timeout;
+  options.sender.ca_file = config.webhook_ca_file;
+  options.retries = config.webhook_retries;
+  std::string key = config.webhook_key;
+  if (key.empty() && config.embedded_database()) {
+    auto path = std::filesystem::path(config.data_dir) / "webhook.key";
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+      std::filesystem::create_directories(path.parent_path(), ec);
+      std::ofstream out(path);
+      out << webhooks::SecretBox::generate_key() << "\n";
+      if (!out.flush())
+        return make_error(Errc::unavailable, "webhooks: cannot write " + path.string());
+      std::filesystem::permissions(
+          path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
+    }
+    std::ifstream in(path);
+    std::getline(in, key);
+    if (key.empty()) return make_error(Errc::unavailable, "webhooks: cannot read " + path.string());
+  }
+  if (key.empty()) return options;
+  auto box = webhooks::SecretBox::from_base64(key);
+  if (!box) return box.error();
+  options.box = std::move(*box);
+  return options;
+}
+
 // The kinds of job this build runs. liftoff.noop does nothing: the canary an operator enqueues to
 // see that workers run (`liftoff jobs enqueue`), and the benchmarks' job.
 void add_job_handlers(jobs::Runner& runner) {
@@ -373,10 +407,17 @@ int serve(const core::Config& config) {
   json_limits.max_depth = config.json_max_depth;
   json_limits.max_string_length = config.json_max_string_length;
   jobs::Queue job_queue(database);
+  auto hook_options = webhook_options(config);
+  if (!hook_options) {
+    spdlog::error("webhook_key: {}", hook_options.error().for_log());
+    return kExitFailure;
+  }
+  if (!hook_options->box) spdlog::info("webhooks are off: no webhook_key");
+  webhooks::WebhookService webhook_service(database, job_queue, metrics, *hook_options);
   api::SystemDeps system{database, metrics, migrations.empty() ? 0 : migrations.back().version};
   if (config.serves_api()) {
     api::add_routes(router, {system, identity_service, org_service, record_service, json_limits,
-                             event_hub, event_streams, job_queue});
+                             event_hub, event_streams, job_queue, webhook_service});
   } else {
     api::add_system_routes(router, system);  // a worker: health and metrics
   }
@@ -384,6 +425,7 @@ int serve(const core::Config& config) {
   if (config.runs_jobs()) {
     runner.emplace(job_queue, metrics, runner_options(config, *direct));
     add_job_handlers(*runner);
+    webhook_service.add_to(*runner);
   }
 
   http::ServerOptions options;
@@ -773,6 +815,10 @@ int main(int argc, char** argv) {
     action->add_option("id", jobs_args.id, "the job's id")->required();
     jobs_actions.push_back(action);
   }
+  auto* webhooks_cmd = cli.add_subcommand("webhooks", "Webhooks");
+  webhooks_cmd->require_subcommand(1);
+  auto* webhooks_key = webhooks_cmd->add_subcommand(
+      "key", "Print a new random webhook_key (the same one goes to every process)");
   auto* version_cmd = cli.add_subcommand("version", "Print the version");
 
   // Every command that reads configuration takes every config flag; one value slot per key.
@@ -806,6 +852,10 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
+  if (webhooks_key->parsed()) {
+    std::cout << webhooks::SecretBox::generate_key() << "\n";
+    return 0;
+  }
   if (version_cmd->parsed()) {
     std::cout << "liftoff " << LIFTOFF_VERSION << " (" << LIFTOFF_GIT_COMMIT << ")\n";
     return 0;

@@ -75,8 +75,9 @@ constexpr Statement kChainHead{db::Plane::tenant, "audit.chain_head",
 
 constexpr Statement kHead{db::Plane::tenant, "audit.head", "SELECT " LIFTOFF_AUDIT_HEAD_OF_ORG_1};
 
-#define LIFTOFF_ENTRY_COLUMNS \
-  "org_id, seq, occurred_at, action, target_type, before::text, after::text"
+#define LIFTOFF_ENTRY_COLUMNS                                                                 \
+  "org_id, seq, occurred_at, action, target_type, before::text, after::text, id, target_id, " \
+  "actor_type, actor_id"
 constexpr Statement kEntries{db::Plane::tenant, "audit.entries",
                              "SELECT " LIFTOFF_ENTRY_COLUMNS
                              " FROM audit_events WHERE org_id = $1 AND seq > $2 AND seq <= $3 "
@@ -91,13 +92,18 @@ constexpr Statement kEntriesAfter{
 #undef LIFTOFF_ENTRY_COLUMNS
 
 Entry entry_from(const db::Row& row) {
-  return {row.get<db::Uuid>(0),
-          row.get<std::int64_t>(1),
-          row.get<db::Timestamp>(2),
-          row.get<std::string>(3),
-          row.get<std::string>(4),
-          row.get<std::optional<std::string>>(5),
-          row.get<std::optional<std::string>>(6)};
+  Entry entry{row.get<db::Uuid>(0),
+              row.get<std::int64_t>(1),
+              row.get<db::Timestamp>(2),
+              row.get<std::string>(3),
+              row.get<std::string>(4),
+              row.get<std::optional<std::string>>(5),
+              row.get<std::optional<std::string>>(6)};
+  entry.id = row.get<db::Uuid>(7);
+  entry.target_id = row.get<std::string>(8);
+  entry.actor_type = row.get<std::string>(9);
+  entry.actor_id = row.get<std::optional<db::Uuid>>(10);
+  return entry;
 }
 
 Event event_from(const db::Row& row) {

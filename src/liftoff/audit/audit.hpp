@@ -85,7 +85,12 @@ struct Event {
 // outside audit.cpp, and written here so that audit keeps owning it.
 #define LIFTOFF_AUDIT_HEAD_OF_ORG_1 "(SELECT last_seq FROM audit_chains WHERE org_id = $1)"
 
-// An event as readers of what happened need it (the record event streams): no actor, no hashes.
+// The head of every org as a table (org_id, last_seq) to join, for another domain's statement
+// that finds the orgs with events after a position of its own (webhook endpoints with events due).
+#define LIFTOFF_AUDIT_HEADS "(SELECT org_id, last_seq FROM audit_chains)"
+
+// An event as readers of what happened need it (record event streams, webhooks): no request
+// details (address, user agent), no hashes.
 struct Entry {
   db::Uuid org_id;
   std::int64_t seq = 0;
@@ -94,6 +99,10 @@ struct Entry {
   std::string target_type;
   std::optional<std::string> before;  // serialized JSON
   std::optional<std::string> after;
+  db::Uuid id;
+  std::string target_id;
+  std::string actor_type;  // "user", "api_key" or "system"
+  std::optional<db::Uuid> actor_id;
 };
 
 // The scope's org's events after seq `after` up to seq `until` (inclusive), oldest first, at most

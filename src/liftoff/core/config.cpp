@@ -500,6 +500,67 @@ std::vector<ConfigKey> make_keys() {
                               "how long an event stream ticket (for a browser's EventSource) may "
                               "wait for its one use",
                               &Config::stream_ticket_ttl, 1s, 10min));
+  keys.push_back({"webhook_key",
+                  "base64 of 32 random bytes sealing webhook secrets at rest, the same in every "
+                  "process (liftoff webhooks key prints one); empty: data_dir/webhook.key with the "
+                  "embedded database, else webhooks are off",
+                  true,
+                  [](Config& c, const std::string& v) -> std::optional<std::string> {
+                    c.webhook_key = v;
+                    return std::nullopt;
+                  },
+                  [](const Config& c) { return c.webhook_key.empty() ? "" : "***"; }});
+  keys.push_back({"webhook_allow_private",
+                  "deliver webhooks to loopback, private and link-local addresses too (tests, "
+                  "on-premise receivers); off, such endpoints are refused",
+                  false,
+                  [](Config& c, const std::string& v) -> std::optional<std::string> {
+                    if (v == "true" || v == "1" || v == "on") {
+                      c.webhook_allow_private = true;
+                    } else if (v == "false" || v == "0" || v == "off") {
+                      c.webhook_allow_private = false;
+                    } else {
+                      return "expected true or false";
+                    }
+                    return std::nullopt;
+                  },
+                  [](const Config& c) { return c.webhook_allow_private ? "true" : "false"; }});
+  keys.push_back(duration_key("webhook_timeout",
+                              "one webhook delivery's limit: resolving, connecting, TLS and the "
+                              "answer",
+                              &Config::webhook_timeout, 100ms, 5min));
+  keys.push_back(
+      {"webhook_retries",
+       "comma-separated waits after each consecutive failed webhook delivery; after the last the "
+       "endpoint is disabled",
+       false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         std::vector<milliseconds> retries;
+         for (const auto& item : comma_list(v)) {
+           milliseconds wait{0};
+           if (parse_duration(item, 0ms, std::chrono::hours(24 * 7), wait))
+             return "expected durations separated by commas, e.g. 5s,5m,30m";
+           retries.push_back(wait);
+         }
+         if (retries.empty() || retries.size() > 50) return "expected 1-50 durations";
+         c.webhook_retries = std::move(retries);
+         return std::nullopt;
+       },
+       [](const Config& c) {
+         std::string out;
+         for (const auto& wait : c.webhook_retries)
+           out += (out.empty() ? "" : ",") + format_duration(wait);
+         return out;
+       }});
+  keys.push_back({"webhook_ca_file",
+                  "PEM file of certificate authorities webhook deliveries trust besides the "
+                  "system's",
+                  false,
+                  [](Config& c, const std::string& v) -> std::optional<std::string> {
+                    c.webhook_ca_file = v;
+                    return std::nullopt;
+                  },
+                  [](const Config& c) { return c.webhook_ca_file; }});
   keys.push_back({"auto_migrate",
                   "apply pending migrations at start (default: true for the embedded database)",
                   false,

@@ -94,6 +94,17 @@ struct Config {
   milliseconds job_retention{24LL * 3600 * 1000};              // completed jobs are kept this long
   milliseconds job_failed_retention{30LL * 24 * 3600 * 1000};  // discarded and cancelled ones
   std::size_t memory_high_water = 0;  // bytes held before heavy requests get 503; 0: 80% of limit
+  // Webhooks: the key sealing endpoints' secrets at rest (base64 of 32 bytes; empty: with the
+  // embedded database, data_dir/webhook.key, made on first start; else webhooks are off).
+  std::string webhook_key;
+  bool webhook_allow_private = false;    // deliveries to loopback and private addresses too
+  milliseconds webhook_timeout{10'000};  // one delivery: resolve, connect, TLS, answer
+  // The wait after each consecutive failed delivery; after the last, the endpoint is disabled.
+  std::vector<milliseconds> webhook_retries{
+      milliseconds(5'000),      milliseconds(300'000),    milliseconds(1'800'000),
+      milliseconds(7'200'000),  milliseconds(18'000'000), milliseconds(36'000'000),
+      milliseconds(36'000'000), milliseconds(86'400'000), milliseconds(86'400'000)};
+  std::string webhook_ca_file;  // PEM of CAs trusted besides the system's
 
   [[nodiscard]] bool embedded_database() const { return database_url.empty(); }
   [[nodiscard]] bool behind_pooler() const { return database_pooler == "transaction"; }

@@ -24,6 +24,7 @@ enum class Action {
   records_write,       // member
   schema_manage,       // admin: collections and their fields
   jobs_manage,         // admin: see the org's background jobs; retry, cancel or discard them
+  webhooks_manage,     // admin: webhook endpoints, their secrets and deliveries
 };
 
 [[nodiscard]] constexpr Role minimum_role(Action action) noexcept {
@@ -40,6 +41,7 @@ enum class Action {
     case Action::audit_read:
     case Action::schema_manage:
     case Action::jobs_manage:
+    case Action::webhooks_manage:
       return Role::admin;
     case Action::org_delete:
       return Role::owner;

@@ -12,6 +12,7 @@
 #include "liftoff/jobs/queue.hpp"
 #include "liftoff/records/events.hpp"
 #include "liftoff/records/service.hpp"
+#include "liftoff/webhooks/service.hpp"
 
 namespace liftoff::api {
 namespace {
@@ -27,7 +28,9 @@ TEST(OpenApi, DocumentsEveryRegisteredRoute) {
   records::EventHub events(database, {}, {});
   http::Router router;
   jobs::Queue job_queue(database);
-  add_routes(router, {{database, metrics, 1}, service, orgs, records, {}, events, {}, job_queue});
+  webhooks::WebhookService hooks(database, job_queue, metrics, {});
+  add_routes(router,
+             {{database, metrics, 1}, service, orgs, records, {}, events, {}, job_queue, hooks});
 
   auto document = boost::json::parse(kOpenApiDocument).as_object();
   EXPECT_EQ(document.at("openapi").as_string(), "3.1.0");

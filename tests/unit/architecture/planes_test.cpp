@@ -39,6 +39,8 @@ const std::map<std::string, Plane>& table_planes() {
       {"jobs", Plane::tenant},
       {"job_unique_keys", Plane::tenant},
       {"job_schedules", Plane::tenant},
+      {"webhook_endpoints", Plane::tenant},
+      {"webhook_deliveries", Plane::tenant},
   };
   return planes;
 }
@@ -234,6 +236,8 @@ const std::map<std::string, std::string>& table_owners() {
       {"jobs", "jobs"},
       {"job_unique_keys", "jobs"},
       {"job_schedules", "jobs"},
+      {"webhook_endpoints", "webhooks"},
+      {"webhook_deliveries", "webhooks"},
   };
   return owners;
 }
@@ -261,7 +265,7 @@ TEST(Domains, AStatementNamesOnlyTablesItsDomainOwns) {
   // No SQL above the domains: api and app ask services.
   EXPECT_EQ(per_domain["api"], 0u);
   EXPECT_EQ(per_domain["app"], 0u);
-  for (const auto* domain : {"identity", "records", "audit", "jobs", "db"})
+  for (const auto* domain : {"identity", "records", "audit", "jobs", "webhooks", "db"})
     EXPECT_GT(per_domain[domain], 0u) << domain;
 }
 

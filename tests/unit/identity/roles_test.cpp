@@ -31,6 +31,7 @@ TEST(Roles, PermissionMatrix) {
       {Action::audit_read, false, false, true, true},
       {Action::schema_manage, false, false, true, true},
       {Action::jobs_manage, false, false, true, true},
+      {Action::webhooks_manage, false, false, true, true},
       {Action::org_delete, false, false, false, true},
   };
   for (const auto& row : matrix) {

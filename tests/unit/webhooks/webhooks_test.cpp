@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/ip/address.hpp>
+#include <boost/json/parse.hpp>
 
 #include "liftoff/webhooks/address.hpp"
+#include "liftoff/webhooks/secret_box.hpp"
+#include "liftoff/webhooks/service.hpp"
 #include "liftoff/webhooks/signature.hpp"
 
 namespace liftoff::webhooks {
@@ -86,6 +89,71 @@ TEST(WebhookAddress, IPv4InsideIPv6IsJudgedAsIPv4) {
   EXPECT_EQ(of("64:ff9b::10.0.0.1"), Refusal::private_use);
   EXPECT_EQ(of("::ffff:8.8.8.8"), Refusal::none);
   EXPECT_EQ(describe(of("::ffff:10.0.0.1")), "a private network address");
+}
+
+TEST(WebhookSecretBox, SealedSecretsOpenOnlyUnderTheirKey) {
+  auto box = SecretBox::from_base64(SecretBox::generate_key());
+  ASSERT_TRUE(box);
+  auto secret = generate_secret();
+  auto sealed = box->seal(secret);
+  EXPECT_EQ(sealed.find(secret), std::string::npos);  // not stored in the clear
+  EXPECT_NE(box->seal(secret), sealed);               // a new nonce each time
+  EXPECT_EQ(box->open(sealed), secret);
+  auto other = SecretBox::from_base64(SecretBox::generate_key());
+  ASSERT_TRUE(other);
+  EXPECT_FALSE(other->open(sealed));
+  auto altered = sealed;
+  altered.back() = static_cast<char>(altered.back() ^ 1);
+  EXPECT_FALSE(box->open(altered));
+  EXPECT_FALSE(box->open(sealed.substr(0, 10)));
+  EXPECT_FALSE(box->open(""));
+}
+
+TEST(WebhookSecretBox, AKeyIsBase64OfExactly32Bytes) {
+  EXPECT_TRUE(SecretBox::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="));
+  EXPECT_FALSE(SecretBox::from_base64(""));
+  EXPECT_FALSE(SecretBox::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="));  // 31
+  EXPECT_FALSE(SecretBox::from_base64("not base64 at all!"));
+  auto error = SecretBox::from_base64("short").error();
+  EXPECT_EQ(error.code, Errc::validation_failed);
+}
+
+TEST(WebhookEventTypes, PatternsMatchExactlyByPrefixOrAll) {
+  EXPECT_TRUE(matches("*", "record.created"));
+  EXPECT_TRUE(matches("record.*", "record.created"));
+  EXPECT_TRUE(matches("record.created", "record.created"));
+  EXPECT_FALSE(matches("record.created", "record.updated"));
+  EXPECT_FALSE(matches("record.*", "records.created"));
+  EXPECT_FALSE(matches("record.*", "record"));
+  EXPECT_TRUE(matches("member.*", "member.role_changed"));
+}
+
+TEST(WebhookPayload, CarriesTheEventWithItsJsonValues) {
+  DeliveryEvent event;
+  event.id = *db::Uuid::parse("01900000-0000-7000-8000-000000000001");
+  event.seq = 42;
+  event.type = "record.updated";
+  event.actor_type = "api_key";
+  event.actor_id = db::Uuid::parse("01900000-0000-7000-8000-000000000002");
+  event.target_type = "record";
+  event.target_id = "r1";
+  event.before = R"({"n":1})";
+  event.after = R"({"n":2})";
+  auto body = boost::json::parse(payload(event)).as_object();
+  EXPECT_EQ(body.at("type"), "record.updated");
+  EXPECT_TRUE(body.at("timestamp").is_string());
+  const auto& data = body.at("data").as_object();
+  EXPECT_EQ(data.at("id"), "01900000-0000-7000-8000-000000000001");
+  EXPECT_EQ(data.at("seq"), 42);
+  EXPECT_EQ(data.at("actor").at("type"), "api_key");
+  EXPECT_EQ(data.at("target").at("id"), "r1");
+  EXPECT_EQ(data.at("before").at("n"), 1);
+  EXPECT_EQ(data.at("after").at("n"), 2);
+  event.before.reset();
+  event.actor_id.reset();
+  auto created = boost::json::parse(payload(event)).as_object();
+  EXPECT_TRUE(created.at("data").at("before").is_null());
+  EXPECT_TRUE(created.at("data").at("actor").at("id").is_null());
 }
 
 }  // namespace

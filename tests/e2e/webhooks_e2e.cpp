@@ -1,0 +1,133 @@
+// Webhooks through the real binary: an org's admin registers an endpoint over the API, the org's
+// record writes arrive at a real receiver signed with the secret the API showed once, and the
+// admin sees the deliveries; members and other orgs cannot see or change endpoints; bad input is
+// named field by field; a server without webhook_key answers 503.
+#include "e2e/e2e.hpp"
+#include "e2e/records_support.hpp"
+#include "support/run_dir.hpp"
+#include "support/webhook_receiver.hpp"
+
+namespace liftoff::testing {
+namespace {
+
+class WebhooksE2E : public E2E {};
+
+TEST_F(WebhooksE2E, AnAdminsEndpointReceivesTheOrgsRecordEventsSigned) {
+  auto dir = make_temp_dir("/tmp/liftoff-webhooks-e2e-");
+  WebhookReceiver receiver(dir, "receiver");
+  ASSERT_NE(receiver.port(), 0);
+  // A key of 32 zero bytes: the server only needs one to seal secrets with.
+  OwnServer server({{"LIFTOFF_WEBHOOK_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="},
+                    {"LIFTOFF_WEBHOOK_ALLOW_PRIVATE", "true"},
+                    {"LIFTOFF_JOB_POLL_INTERVAL", "100ms"}});
+  auto tenant = new_tenant(server.port(), "hooks-admin");
+  auto other = new_tenant(server.port(), "hooks-other");
+  auto member = sign_up(server.port(), "hooks-member");
+  add_member(tenant, member, "member");
+  create_tickets(tenant);
+  auto hooks = "/v1/orgs/" + tenant.org + "/webhooks";
+
+  auto created = send_json(server.port(), "POST", hooks, tenant.owner.token,
+                           body_of(json::object{{"url", receiver.url("/tickets/")},
+                                                {"description", "ticket sync"},
+                                                {"event_types", json::array{"record.*"}}}));
+  ASSERT_EQ(status(created), 201) << (created ? created->body : "");
+  auto endpoint = json_of(*created);
+  auto secret = std::string(endpoint.at("secret").as_string());
+  auto one = hooks + "/" + std::string(endpoint.at("id").as_string());
+  EXPECT_TRUE(endpoint.at("enabled").as_bool());
+
+  auto record = create(tenant, {{"title", "Broken login"}, {"status", "open"}, {"priority", 2}});
+  ASSERT_EQ(status(record), 201) << (record ? record->body : "");
+  auto record_id = std::string(json_of(*record).at("id").as_string());
+  ASSERT_TRUE(eventually([&] { return !receiver.received("/tickets/").empty(); }));
+  auto got = receiver.received("/tickets/");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_TRUE(verifies(got[0], secret));
+  auto body = json::parse(got[0].at("body").as_string()).as_object();
+  EXPECT_EQ(body.at("type"), "record.created");
+  EXPECT_EQ(body.at("data").at("target").at("id").as_string(), record_id);
+  EXPECT_EQ(body.at("data").at("after").at("data").at("title"), "Broken login");
+
+  // The admin sees the endpoint (never its secret) and its deliveries.
+  auto shown = send_json(server.port(), "GET", one, tenant.owner.token);
+  ASSERT_EQ(status(shown), 200);
+  EXPECT_FALSE(json_of(*shown).contains("secret"));
+  EXPECT_EQ(shown->body.find(secret.substr(6)), std::string::npos);
+  auto listed = send_json(server.port(), "GET", hooks, tenant.owner.token);
+  ASSERT_EQ(status(listed), 200);
+  EXPECT_EQ(json_of(*listed).at("webhooks").as_array().size(), 1u);
+  ASSERT_TRUE(eventually([&] {
+    auto d = send_json(server.port(), "GET", one + "/deliveries", tenant.owner.token);
+    return status(d) == 200 && json_of(*d).at("deliveries").as_array().size() == 1;
+  }));
+  auto deliveries = send_json(server.port(), "GET", one + "/deliveries", tenant.owner.token);
+  auto delivery = json_of(*deliveries).at("deliveries").as_array()[0].as_object();
+  EXPECT_EQ(delivery.at("status"), 200);
+  EXPECT_EQ(delivery.at("event_type"), "record.created");
+  auto redelivered =
+      send_json(server.port(), "POST",
+                one + "/deliveries/" + std::string(delivery.at("id").as_string()) + "/redeliver",
+                tenant.owner.token);
+  EXPECT_EQ(status(redelivered), 202);
+  EXPECT_TRUE(eventually([&] { return receiver.received("/tickets/").size() >= 2; }));
+
+  // Rotation shows a new secret once; both sign for a while.
+  auto rotated = send_json(server.port(), "POST", one + "/rotate-secret", tenant.owner.token);
+  ASSERT_EQ(status(rotated), 200);
+  auto new_secret = std::string(json_of(*rotated).at("secret").as_string());
+  EXPECT_NE(new_secret, secret);
+
+  // Disabled, it receives nothing; the audit log has the changes.
+  auto disabled =
+      send_json(server.port(), "PATCH", one, tenant.owner.token, R"({"enabled": false})");
+  ASSERT_EQ(status(disabled), 200);
+  EXPECT_EQ(json_of(*disabled).at("disabled_reason"), "disabled by an admin");
+  auto audit =
+      send_json(server.port(), "GET", "/v1/orgs/" + tenant.org + "/audit?action=webhook.updated",
+                tenant.owner.token);
+  ASSERT_EQ(status(audit), 200);
+  EXPECT_EQ(json_of(*audit).at("events").as_array().size(), 1u);
+
+  // Members and other orgs: no.
+  EXPECT_EQ(status(send_json(server.port(), "GET", hooks, member.token)), 403);
+  EXPECT_EQ(status(send_json(server.port(), "POST", hooks, member.token,
+                             body_of(json::object{{"url", receiver.url("/m/")}}))),
+            403);
+  EXPECT_EQ(status(send_json(
+                server.port(), "GET",
+                "/v1/orgs/" + other.org + "/webhooks/" + std::string(endpoint.at("id").as_string()),
+                other.owner.token)),
+            404);
+  EXPECT_EQ(status(send_json(server.port(), "DELETE", one, other.owner.token)), 404);
+
+  // Bad input, named.
+  auto invalid = send_json(server.port(), "POST", hooks, tenant.owner.token,
+                           R"({"url": "http://10.0.0.1/x", "event_types": ["Not A Type"]})");
+  EXPECT_EQ(status(invalid), 422);
+  EXPECT_NE(invalid->body.find("event_types[0]"), std::string::npos) << invalid->body;
+  auto unknown = send_json(server.port(), "POST", hooks, tenant.owner.token,
+                           R"({"url": "https://example.com/", "secret": "mine"})");
+  EXPECT_EQ(status(unknown), 400);
+  auto missing = send_json(server.port(), "POST", hooks, tenant.owner.token, R"({})");
+  EXPECT_EQ(status(missing), 422);
+  EXPECT_EQ(
+      status(send_json(server.port(), "PATCH", one, tenant.owner.token, R"({"enabled": "yes"})")),
+      422);
+
+  EXPECT_EQ(status(send_json(server.port(), "DELETE", one, tenant.owner.token)), 204);
+  EXPECT_EQ(status(send_json(server.port(), "GET", one, tenant.owner.token)), 404);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+TEST_F(WebhooksE2E, AServerWithoutAWebhookKeyAnswers503) {
+  auto tenant = new_tenant(port(), "hooks-off");
+  auto r = send_json(port(), "POST", "/v1/orgs/" + tenant.org + "/webhooks", tenant.owner.token,
+                     R"({"url": "https://example.com/hook"})");
+  EXPECT_EQ(status(r), 503);
+  EXPECT_NE(r->body.find("webhook_key"), std::string::npos) << r->body;
+}
+
+}  // namespace
+}  // namespace liftoff::testing
