@@ -16,10 +16,6 @@ using status = boost::beast::http::status;
 namespace {
 constexpr std::int32_t kMaxPage = 200;
 
-json::value time_or_null(const std::optional<db::Timestamp>& t) {
-  return t ? json::value(core::format_rfc3339(*t)) : json::value(nullptr);
-}
-
 json::object job_json(const jobs::Job& job) {
   json::error_code ec;
   auto args = json::parse(job.args, ec);

@@ -30,10 +30,6 @@ constexpr std::int32_t kMaxExport = 100'000;
 // RecordsOptions::audit_value_limit) whatever its length.
 constexpr std::int32_t kExportPage = 50;
 
-json::value time_or_null(const std::optional<db::Timestamp>& t) {
-  return t ? json::value(core::format_rfc3339(*t)) : json::value(nullptr);
-}
-
 json::object org_json(const identity::Org& org) {
   json::object out{{"id", org.id.to_string()},
                    {"name", org.name},

@@ -141,6 +141,10 @@ boost::asio::awaitable<Result<Authorized>> authorize(identity::IdentityService& 
   co_return co_await authorize(service, scope_of(ctx), *credential, org_text, action);
 }
 
+json::value time_or_null(const std::optional<db::Timestamp>& t) {
+  return t ? json::value(core::format_rfc3339(*t)) : json::value(nullptr);
+}
+
 json::object user_json(const identity::User& user) {
   return {{"id", user.id.to_string()},
           {"email", user.email},

@@ -77,6 +77,9 @@ struct Authorized {
 
 [[nodiscard]] boost::json::object user_json(const identity::User& user);
 
+// A time in RFC 3339, or null.
+[[nodiscard]] boost::json::value time_or_null(const std::optional<db::Timestamp>& t);
+
 // A signed-in user, with the request's scope acting as them (control plane).
 struct SignedIn {
   identity::Principal principal;

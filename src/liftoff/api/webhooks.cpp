@@ -16,10 +16,6 @@ using status = boost::beast::http::status;
 namespace {
 constexpr std::int32_t kMaxPage = 200;
 
-json::value time_or_null(const std::optional<db::Timestamp>& t) {
-  return t ? json::value(core::format_rfc3339(*t)) : json::value(nullptr);
-}
-
 json::value text_or_null(const std::optional<std::string>& text) {
   return text ? json::value(*text) : json::value(nullptr);
 }
@@ -49,14 +45,15 @@ json::object with_secret_json(const webhooks::WithSecret& created) {
 }
 
 json::object delivery_json(const webhooks::Delivery& d) {
+  const auto& a = d.attempt;
   return json::object{{"id", d.id.to_string()},
-                      {"event_id", d.event_id.to_string()},
-                      {"seq", d.seq},
-                      {"event_type", d.event_type},
-                      {"status", d.status ? json::value(*d.status) : json::value(nullptr)},
-                      {"error", text_or_null(d.error)},
-                      {"duration_ms", d.duration_ms},
-                      {"response", text_or_null(d.response)},
+                      {"event_id", a.event_id.to_string()},
+                      {"seq", a.seq},
+                      {"event_type", a.event_type},
+                      {"status", a.status ? json::value(*a.status) : json::value(nullptr)},
+                      {"error", text_or_null(a.error)},
+                      {"duration_ms", a.duration.count()},
+                      {"response", text_or_null(a.response)},
                       {"created_at", core::format_rfc3339(d.created_at)}};
 }
 

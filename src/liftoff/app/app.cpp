@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -423,7 +424,16 @@ int serve(const core::Config& config) {
   }
   std::optional<jobs::Runner> runner;
   if (config.runs_jobs()) {
-    runner.emplace(job_queue, metrics, runner_options(config, *direct));
+    auto options = runner_options(config, *direct);
+    // Deliveries have their queue, worked where the process can sign them.
+    bool listed =
+        std::any_of(options.queues.begin(), options.queues.end(),
+                    [](const jobs::QueueConfig& q) { return q.name == webhooks::kWebhookQueue; });
+    if (hook_options->box && config.webhook_concurrency > 0 && !listed) {
+      options.queues.push_back(
+          {std::string(webhooks::kWebhookQueue), static_cast<int>(config.webhook_concurrency)});
+    }
+    runner.emplace(job_queue, metrics, std::move(options));
     add_job_handlers(*runner);
     webhook_service.add_to(*runner);
   }

@@ -99,6 +99,13 @@ std::string trim(std::string s) {
   return s;
 }
 
+// true, 1, on / false, 0, off; nullopt for anything else.
+std::optional<bool> parse_bool(const std::string& text) {
+  if (text == "true" || text == "1" || text == "on") return true;
+  if (text == "false" || text == "0" || text == "off") return false;
+  return std::nullopt;
+}
+
 // "a, b,c" -> {"a", "b", "c"}; "" -> {}.
 std::vector<std::string> comma_list(const std::string& text) {
   std::vector<std::string> out;
@@ -515,16 +522,16 @@ std::vector<ConfigKey> make_keys() {
                   "on-premise receivers); off, such endpoints are refused",
                   false,
                   [](Config& c, const std::string& v) -> std::optional<std::string> {
-                    if (v == "true" || v == "1" || v == "on") {
-                      c.webhook_allow_private = true;
-                    } else if (v == "false" || v == "0" || v == "off") {
-                      c.webhook_allow_private = false;
-                    } else {
-                      return "expected true or false";
-                    }
+                    auto on = parse_bool(v);
+                    if (!on) return "expected true or false";
+                    c.webhook_allow_private = *on;
                     return std::nullopt;
                   },
                   [](const Config& c) { return c.webhook_allow_private ? "true" : "false"; }});
+  keys.push_back(size_key("webhook_concurrency",
+                          "webhook deliveries this process makes at once (the webhooks job queue, "
+                          "worked only with a webhook_key); 0: none",
+                          &Config::webhook_concurrency, 0, 10'000));
   keys.push_back(duration_key("webhook_timeout",
                               "one webhook delivery's limit: resolving, connecting, TLS and the "
                               "answer",
@@ -565,13 +572,8 @@ std::vector<ConfigKey> make_keys() {
                   "apply pending migrations at start (default: true for the embedded database)",
                   false,
                   [](Config& c, const std::string& v) -> std::optional<std::string> {
-                    if (v == "true" || v == "1" || v == "on") {
-                      c.auto_migrate = true;
-                    } else if (v == "false" || v == "0" || v == "off") {
-                      c.auto_migrate = false;
-                    } else {
-                      return "expected true or false";
-                    }
+                    c.auto_migrate = parse_bool(v);
+                    if (!c.auto_migrate) return "expected true or false";
                     return std::nullopt;
                   },
                   [](const Config& c) {

@@ -97,7 +97,9 @@ struct Config {
   // Webhooks: the key sealing endpoints' secrets at rest (base64 of 32 bytes; empty: with the
   // embedded database, data_dir/webhook.key, made on first start; else webhooks are off).
   std::string webhook_key;
-  bool webhook_allow_private = false;    // deliveries to loopback and private addresses too
+  bool webhook_allow_private = false;  // deliveries to loopback and private addresses too
+  std::size_t webhook_concurrency =
+      10;  // deliveries at once (the webhooks job queue); 0: none here
   milliseconds webhook_timeout{10'000};  // one delivery: resolve, connect, TLS, answer
   // The wait after each consecutive failed delivery; after the last, the endpoint is disabled.
   std::vector<milliseconds> webhook_retries{

@@ -94,12 +94,29 @@ bool subscribed(const Endpoint& endpoint, std::string_view type) {
   return false;
 }
 
-std::string arg(const jobs::Job& job, std::string_view name) {
+// A delivery job's arguments: the endpoint, and the claim (deliver) or the event's seq
+// (redeliver); nullopt for what is missing or malformed.
+struct JobArgs {
+  std::optional<db::Uuid> endpoint;
+  std::optional<db::Uuid> claim;
+  std::optional<std::int64_t> seq;
+};
+JobArgs args_of(const jobs::Job& job) {
   json::error_code ec;
-  auto args = json::parse(job.args, ec);
-  if (ec || !args.is_object()) return {};
-  const auto* value = args.as_object().if_contains(name);
-  return value && value->is_string() ? std::string(value->as_string()) : std::string();
+  auto parsed = json::parse(job.args, ec);
+  JobArgs args;
+  if (ec || !parsed.is_object()) return args;
+  const auto& object = parsed.as_object();
+  auto uuid = [&](std::string_view name) -> std::optional<db::Uuid> {
+    const auto* value = object.if_contains(name);
+    if (!value || !value->is_string()) return std::nullopt;
+    return db::Uuid::parse(value->as_string());
+  };
+  args.endpoint = uuid("endpoint");
+  args.claim = uuid("claim");
+  if (const auto* seq = object.if_contains("seq"); seq && seq->is_int64())
+    args.seq = seq->as_int64();
+  return args;
 }
 
 }  // namespace
@@ -309,7 +326,8 @@ asio::awaitable<Result<db::Uuid>> WebhookService::redeliver(const db::Scope& sco
   if (!*delivery) co_return make_error(Errc::not_found, "no such delivery");
   jobs::NewJob job;
   job.kind = kRedeliver;
-  job.args = {{"endpoint", endpoint->id.to_string()}, {"seq", (*delivery)->seq}};
+  job.queue = kWebhookQueue;
+  job.args = {{"endpoint", endpoint->id.to_string()}, {"seq", (*delivery)->attempt.seq}};
   job.max_attempts = 1;
   job.timeout = kDeliverTimeout;
   std::vector<jobs::NewJob> batch{std::move(job)};
@@ -328,6 +346,7 @@ asio::awaitable<Result<std::size_t>> WebhookService::dispatch(const db::Scope& s
     for (const auto& claim : *claims) {
       jobs::NewJob job;
       job.kind = kDeliver;
+      job.queue = kWebhookQueue;
       job.args = {{"endpoint", claim.endpoint_id.to_string()}, {"claim", claim.token.to_string()}};
       job.max_attempts = 3;
       job.timeout = kDeliverTimeout;
@@ -396,10 +415,10 @@ void WebhookService::add_to(jobs::Runner& runner) {
       std::string(kDeliver),
       [this, off](const jobs::Job& job, const db::Scope& scope) -> asio::awaitable<jobs::Outcome> {
         if (auto skipped = off(job)) co_return *skipped;
-        auto endpoint_id = db::Uuid::parse(arg(job, "endpoint"));
-        auto token = db::Uuid::parse(arg(job, "claim"));
-        if (!endpoint_id || !token) co_return jobs::Outcome::discard("bad arguments");
-        auto claimed = co_await store_.claimed(scope, *endpoint_id, *token);
+        auto args = args_of(job);
+        const auto& token = args.claim;
+        if (!args.endpoint || !token) co_return jobs::Outcome::discard("bad arguments");
+        auto claimed = co_await store_.claimed(scope, *args.endpoint, *token);
         if (!claimed) co_return jobs::Outcome::retry(claimed.error().for_log());
         if (!*claimed) co_return jobs::Outcome::done();  // deleted, disabled, or claimed anew
         const auto& endpoint = (*claimed)->endpoint;
@@ -448,17 +467,12 @@ void WebhookService::add_to(jobs::Runner& runner) {
       std::string(kRedeliver),
       [this, off](const jobs::Job& job, const db::Scope& scope) -> asio::awaitable<jobs::Outcome> {
         if (auto skipped = off(job)) co_return *skipped;
-        auto endpoint_id = db::Uuid::parse(arg(job, "endpoint"));
-        json::error_code ec;
-        auto args = json::parse(job.args, ec);
-        const auto* seq = ec || !args.is_object() ? nullptr : args.as_object().if_contains("seq");
-        if (!endpoint_id || !seq || !seq->is_int64())
-          co_return jobs::Outcome::discard("bad arguments");
-        auto endpoint = co_await store_.with_secrets(scope, *endpoint_id);
+        auto args = args_of(job);
+        if (!args.endpoint || !args.seq) co_return jobs::Outcome::discard("bad arguments");
+        auto endpoint = co_await store_.with_secrets(scope, *args.endpoint);
         if (!endpoint) co_return jobs::Outcome::retry(endpoint.error().for_log());
         if (!*endpoint) co_return jobs::Outcome::discard("the endpoint was deleted");
-        auto entries =
-            co_await audit::entries(database_, scope, seq->as_int64() - 1, seq->as_int64(), 1);
+        auto entries = co_await audit::entries(database_, scope, *args.seq - 1, *args.seq, 1);
         if (!entries) co_return jobs::Outcome::retry(entries.error().for_log());
         if (entries->empty()) co_return jobs::Outcome::discard("no such event");
         auto attempt = co_await send(**endpoint, event_of(entries->front()));
@@ -472,6 +486,7 @@ void WebhookService::add_to(jobs::Runner& runner) {
   auto every_second = jobs::CronSchedule::parse("* * * * * *");
   jobs::NewJob job;
   job.kind = kDispatch;
+  job.queue = kWebhookQueue;
   job.max_attempts = 1;
   job.timeout = 30s;
   runner.schedule({std::string(kDispatch), *every_second, std::move(job)});

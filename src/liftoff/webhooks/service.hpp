@@ -38,6 +38,11 @@ class Runner;
 
 namespace liftoff::webhooks {
 
+// The job queue of deliveries: worked only by processes that hold webhook_key (so one without it,
+// in a fleet being configured, takes none of them), and apart from other jobs (a slow receiver
+// holds none of their slots).
+inline constexpr std::string_view kWebhookQueue = "webhooks";
+
 struct WebhookOptions {
   // Seals the endpoints' secrets at rest; none: webhooks are off (the API answers 503).
   std::optional<SecretBox> box;

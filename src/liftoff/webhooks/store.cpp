@@ -183,16 +183,13 @@ Claimed claimed_of(const db::Row& row) {
 }
 
 Delivery delivery_of(const db::Row& row) {
-  return {row.get<db::Uuid>(0),
-          row.get<db::Uuid>(1),
-          row.get<db::Uuid>(2),
-          row.get<std::int64_t>(3),
-          row.get<std::string>(4),
-          row.get<std::optional<std::int32_t>>(5),
-          row.get<std::optional<std::string>>(6),
-          row.get<std::int32_t>(7),
-          row.get<std::optional<std::string>>(8),
-          row.get<db::Timestamp>(9)};
+  return {
+      row.get<db::Uuid>(0),
+      {row.get<db::Uuid>(1), row.get<db::Uuid>(2), row.get<std::int64_t>(3),
+       row.get<std::string>(4), row.get<std::optional<std::int32_t>>(5),
+       row.get<std::optional<std::string>>(6), std::chrono::milliseconds(row.get<std::int32_t>(7)),
+       row.get<std::optional<std::string>>(8)},
+      row.get<db::Timestamp>(9)};
 }
 
 std::optional<std::string> optional_joined(const std::optional<std::vector<std::string>>& types) {

@@ -43,29 +43,23 @@ struct Claimed {
   std::optional<std::string> previous_secret;  // sealed; only while still valid
 };
 
-struct Delivery {
-  db::Uuid id;
-  db::Uuid endpoint_id;
-  db::Uuid event_id;
-  std::int64_t seq = 0;
-  std::string event_type;
-  std::optional<std::int32_t> status;
-  std::optional<std::string> error;
-  std::int32_t duration_ms = 0;
-  std::optional<std::string> response;
-  db::Timestamp created_at;
-};
-
 // A delivery's record, written with what it changes on its endpoint.
 struct Attempt {
   db::Uuid endpoint_id;
   db::Uuid event_id;
   std::int64_t seq = 0;
   std::string event_type;
-  std::optional<std::int32_t> status;
-  std::optional<std::string> error;
+  std::optional<std::int32_t> status;  // the HTTP status answered, if any
+  std::optional<std::string> error;    // none: delivered (2xx)
   std::chrono::milliseconds duration{0};
-  std::optional<std::string> response;
+  std::optional<std::string> response;  // the start of the answer's body
+};
+
+// An attempt as logged.
+struct Delivery {
+  db::Uuid id;
+  Attempt attempt;
+  db::Timestamp created_at;
 };
 
 struct EndpointPatch {

@@ -75,6 +75,7 @@ class WebhooksTest : public ::testing::Test {
   }
   static jobs::RunnerOptions runner_options() {
     jobs::RunnerOptions options;
+    options.queues = {{std::string(kWebhookQueue), 10}};
     options.poll_interval = 100ms;
     options.lease = 3s;
     options.shutdown_timeout = 200ms;
@@ -166,9 +167,9 @@ TEST_F(WebhooksTest, AnOrgsEventsArriveInOrderSignedAndOnlyThoseItSubscribesTo) 
     CO_ASSERT_TRUE(deliveries);
     CO_ASSERT_TRUE(deliveries->size() == 3u);
     for (const auto& d : *deliveries) {
-      EXPECT_EQ(d.status, 200);
-      EXPECT_FALSE(d.error);
-      EXPECT_TRUE(d.response && d.response->find("received") != std::string::npos);
+      EXPECT_EQ(d.attempt.status, 200);
+      EXPECT_FALSE(d.attempt.error);
+      EXPECT_TRUE(d.attempt.response && d.attempt.response->find("received") != std::string::npos);
     }
     // Redelivery sends a logged event again, with the same webhook-id.
     auto job = co_await running.service.redeliver(s, endpoint->id.to_string(),
@@ -212,7 +213,7 @@ TEST_F(WebhooksTest, AFailingEndpointIsRetriedThenDisabledAndCatchesUpWhenEnable
     auto deliveries = co_await running.service.deliveries(s, id, {}, 50);
     CO_ASSERT_TRUE(deliveries);
     EXPECT_EQ(deliveries->size(), 3u);
-    for (const auto& d : *deliveries) EXPECT_EQ(d.status, 503);
+    for (const auto& d : *deliveries) EXPECT_EQ(d.attempt.status, 503);
 
     // Fixed and enabled again: every event it missed arrives, the first one first.
     co_await happen(s, "thing.created", 3);
