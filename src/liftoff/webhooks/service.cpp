@@ -38,6 +38,8 @@ constexpr auto kClaimHold = 5min;
 constexpr int kEventsPerJob = 500;
 constexpr auto kJobBudget = 30s;
 constexpr std::int32_t kEventPage = 100;
+constexpr std::size_t kRecordBatch = 100;
+constexpr auto kRecordEvery = 250ms;
 constexpr std::size_t kMaxDescription = 500;
 constexpr std::size_t kMaxTypes = 50;
 constexpr std::size_t kMaxType = 100;
@@ -397,6 +399,71 @@ asio::awaitable<Attempt> WebhookService::send(const Claimed& endpoint, const Del
   co_return attempt;
 }
 
+asio::awaitable<jobs::Outcome> WebhookService::deliver(const jobs::Job& job,
+                                                       const db::Scope& scope) {
+  auto args = args_of(job);
+  const auto& token = args.claim;
+  if (!args.endpoint || !token) co_return jobs::Outcome::discard("bad arguments");
+  auto claimed = co_await store_.claimed(scope, *args.endpoint, *token);
+  if (!claimed) co_return jobs::Outcome::retry(claimed.error().for_log());
+  if (!*claimed) co_return jobs::Outcome::done();  // deleted, disabled, or claimed anew
+  const auto& endpoint = (*claimed)->endpoint;
+  auto cursor = endpoint.after_seq;
+  auto started = std::chrono::steady_clock::now();
+  // Delivered events are recorded (log rows and the cursor, one statement) a batch at a time: a
+  // worker lost before it records them sends them again, which at-least-once allows.
+  std::vector<Attempt> delivered;
+  auto recorded_at = started;
+  int sent = 0;
+  while (sent < kEventsPerJob && std::chrono::steady_clock::now() - started < kJobBudget) {
+    auto entries = co_await audit::entries(database_, scope, cursor,
+                                           std::numeric_limits<std::int64_t>::max(), kEventPage);
+    if (!entries) co_return jobs::Outcome::retry(entries.error().for_log());
+    if (entries->empty()) break;
+    for (const auto& entry : *entries) {
+      if (!subscribed(endpoint, entry.action)) {
+        cursor = entry.seq;
+        continue;
+      }
+      auto attempt = co_await send(**claimed, event_of(entry));
+      ++sent;
+      bool failed = attempt.error.has_value();
+      if (!failed) {
+        delivered.push_back(std::move(attempt));
+        cursor = entry.seq;
+      }
+      auto now = std::chrono::steady_clock::now();
+      if (failed || delivered.size() >= kRecordBatch || now - recorded_at >= kRecordEvery) {
+        auto recorded = co_await store_.delivered(scope, *token, delivered);
+        if (!recorded) co_return jobs::Outcome::retry(recorded.error().for_log());
+        if (!*recorded) co_return jobs::Outcome::done();  // the claim was lost
+        delivered.clear();
+        recorded_at = now;
+      }
+      if (failed) {
+        auto failures = static_cast<std::size_t>(endpoint.failures) + 1;
+        bool disable = failures > options_.retries.size();
+        auto retry_in = disable ? 0ms : options_.retries[failures - 1];
+        auto recorded = co_await store_.failed(scope, *token, attempt, retry_in, disable, cursor);
+        if (!recorded) co_return jobs::Outcome::retry(recorded.error().for_log());
+        if (disable) {
+          metrics_->disabled.inc();
+          spdlog::warn("webhooks: endpoint {} of org {} disabled after {} failed attempts",
+                       endpoint.id.to_string(), endpoint.org_id.to_string(), failures);
+        }
+        co_return jobs::Outcome::done();
+      }
+      if (sent >= kEventsPerJob) break;
+    }
+  }
+  auto recorded = co_await store_.delivered(scope, *token, delivered);
+  if (!recorded) co_return jobs::Outcome::retry(recorded.error().for_log());
+  if (!*recorded) co_return jobs::Outcome::done();
+  auto released = co_await store_.release(scope, endpoint.id, *token, cursor);
+  if (!released) co_return jobs::Outcome::retry(released.error().for_log());
+  co_return jobs::Outcome::done();
+}
+
 void WebhookService::add_to(jobs::Runner& runner) {
   auto off = [this](const jobs::Job& job) -> std::optional<jobs::Outcome> {
     if (options_.box) return std::nullopt;
@@ -415,52 +482,7 @@ void WebhookService::add_to(jobs::Runner& runner) {
       std::string(kDeliver),
       [this, off](const jobs::Job& job, const db::Scope& scope) -> asio::awaitable<jobs::Outcome> {
         if (auto skipped = off(job)) co_return *skipped;
-        auto args = args_of(job);
-        const auto& token = args.claim;
-        if (!args.endpoint || !token) co_return jobs::Outcome::discard("bad arguments");
-        auto claimed = co_await store_.claimed(scope, *args.endpoint, *token);
-        if (!claimed) co_return jobs::Outcome::retry(claimed.error().for_log());
-        if (!*claimed) co_return jobs::Outcome::done();  // deleted, disabled, or claimed anew
-        const auto& endpoint = (*claimed)->endpoint;
-        auto cursor = endpoint.after_seq;
-        auto started = std::chrono::steady_clock::now();
-        int sent = 0;
-        while (sent < kEventsPerJob && std::chrono::steady_clock::now() - started < kJobBudget) {
-          auto entries = co_await audit::entries(
-              database_, scope, cursor, std::numeric_limits<std::int64_t>::max(), kEventPage);
-          if (!entries) co_return jobs::Outcome::retry(entries.error().for_log());
-          if (entries->empty()) break;
-          for (const auto& entry : *entries) {
-            if (!subscribed(endpoint, entry.action)) {
-              cursor = entry.seq;
-              continue;
-            }
-            auto attempt = co_await send(**claimed, event_of(entry));
-            ++sent;
-            if (attempt.error) {
-              auto failures = static_cast<std::size_t>(endpoint.failures) + 1;
-              bool disable = failures > options_.retries.size();
-              auto retry_in = disable ? 0ms : options_.retries[failures - 1];
-              auto recorded =
-                  co_await store_.failed(scope, *token, attempt, retry_in, disable, cursor);
-              if (!recorded) co_return jobs::Outcome::retry(recorded.error().for_log());
-              if (disable) {
-                metrics_->disabled.inc();
-                spdlog::warn("webhooks: endpoint {} of org {} disabled after {} failed attempts",
-                             endpoint.id.to_string(), endpoint.org_id.to_string(), failures);
-              }
-              co_return jobs::Outcome::done();
-            }
-            auto recorded = co_await store_.delivered(scope, *token, attempt);
-            if (!recorded) co_return jobs::Outcome::retry(recorded.error().for_log());
-            if (!*recorded) co_return jobs::Outcome::done();  // the claim was lost
-            cursor = entry.seq;
-            if (sent >= kEventsPerJob) break;
-          }
-        }
-        auto released = co_await store_.release(scope, endpoint.id, *token, cursor);
-        if (!released) co_return jobs::Outcome::retry(released.error().for_log());
-        co_return jobs::Outcome::done();
+        co_return co_await deliver(job, scope);
       });
 
   runner.handle(

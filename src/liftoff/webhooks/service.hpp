@@ -34,6 +34,8 @@ class Database;
 namespace liftoff::jobs {
 class Queue;
 class Runner;
+struct Job;
+struct Outcome;
 }  // namespace liftoff::jobs
 
 namespace liftoff::webhooks {
@@ -131,6 +133,9 @@ class WebhookService {
   [[nodiscard]] Result<void> check_enabled() const;
   [[nodiscard]] Result<void> validate(const EndpointPatch& patch, bool creating) const;
   [[nodiscard]] boost::asio::awaitable<Result<std::size_t>> dispatch(const db::Scope& scope);
+  // One webhooks.deliver job: the endpoint's due events in order, under its claim.
+  [[nodiscard]] boost::asio::awaitable<jobs::Outcome> deliver(const jobs::Job& job,
+                                                              const db::Scope& scope);
   // Signs and sends one event; the attempt as it is to be recorded.
   [[nodiscard]] boost::asio::awaitable<Attempt> send(const Claimed& endpoint,
                                                      const DeliveryEvent& event);

@@ -1,11 +1,17 @@
 #include "liftoff/webhooks/store.hpp"
 
+#include <algorithm>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
 #include "liftoff/audit/audit.hpp"
 #include "liftoff/core/id.hpp"
 #include "liftoff/db/database.hpp"
 
 namespace liftoff::webhooks {
 namespace asio = boost::asio;
+namespace json = boost::json;
 using db::Intent;
 using db::Params;
 using db::Statement;
@@ -89,11 +95,21 @@ constexpr Statement kClaimed{
   "logged AS (INSERT INTO webhook_deliveries (id, endpoint_id, org_id, event_id, seq, "       \
   "event_type, status, error, duration_ms, response) SELECT $3, e.id, e.org_id, $4, $5, $6, " \
   "$7, $8, $9, $10 FROM webhook_endpoints e WHERE e.id = $1 AND e.claim = $2) "
+// Delivered events, a batch at a time ($3: [{id, event_id, seq, event_type, status, error,
+// duration_ms, response}, ...], $4: the last seq). It commits without waiting for its WAL flush
+// (set_config(..., true) lasts until the statement's implicit transaction ends): what a crash of
+// PostgreSQL can lose is a cursor move, and the events after the cursor are sent again, which
+// at-least-once delivery allows (receivers deduplicate on webhook-id).
 constexpr Statement kDelivered{
     db::Plane::tenant, "webhooks.delivered",
-    "WITH " LIFTOFF_LOG_ATTEMPT
-    "UPDATE webhook_endpoints SET after_seq = GREATEST(after_seq, $5), failures = 0, "
-    "last_error = NULL WHERE id = $1 AND claim = $2 RETURNING 1"};
+    "WITH logged AS (INSERT INTO webhook_deliveries (id, endpoint_id, org_id, event_id, seq, "
+    "event_type, status, error, duration_ms, response) SELECT a.id, e.id, e.org_id, a.event_id, "
+    "a.seq, a.event_type, a.status, a.error, a.duration_ms, a.response FROM webhook_endpoints e, "
+    "jsonb_to_recordset($3) AS a(id uuid, event_id uuid, seq bigint, event_type text, "
+    "status int, error text, duration_ms int, response text) WHERE e.id = $1 AND e.claim = $2) "
+    "UPDATE webhook_endpoints SET after_seq = GREATEST(after_seq, $4), failures = 0, "
+    "last_error = NULL FROM (SELECT set_config('synchronous_commit', 'off', true)) no_flush "
+    "WHERE id = $1 AND claim = $2 RETURNING 1"};
 constexpr Statement kFailed{
     db::Plane::tenant, "webhooks.failed",
     "WITH " LIFTOFF_LOG_ATTEMPT
@@ -288,8 +304,23 @@ asio::awaitable<Result<std::optional<Claimed>>> WebhookStore::claimed(const db::
 }
 
 asio::awaitable<Result<bool>> WebhookStore::delivered(const db::Scope& scope, const db::Uuid& token,
-                                                      const Attempt& attempt) {
-  auto params = attempt_params(token, attempt);
+                                                      std::span<const Attempt> attempts) {
+  if (attempts.empty()) co_return true;
+  json::array rows_json;
+  std::int64_t last = 0;
+  for (const auto& a : attempts) {
+    rows_json.push_back(
+        json::object{{"id", db::Uuid{core::new_uuid_v7()}.to_string()},
+                     {"event_id", a.event_id.to_string()},
+                     {"seq", a.seq},
+                     {"event_type", a.event_type},
+                     {"status", a.status ? json::value(*a.status) : json::value(nullptr)},
+                     {"error", a.error ? json::value(*a.error) : json::value(nullptr)},
+                     {"duration_ms", a.duration.count()},
+                     {"response", a.response ? json::value(*a.response) : json::value(nullptr)}});
+    last = std::max(last, a.seq);
+  }
+  Params params(attempts.front().endpoint_id, token, db::Json{json::serialize(rows_json)}, last);
   auto rows = co_await database_.query(Intent::write, scope, kDelivered, params);
   if (!rows) co_return rows.error();
   co_return !rows->empty();

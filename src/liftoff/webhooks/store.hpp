@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -112,10 +113,11 @@ class WebhookStore {
   // The endpoint while `token` still holds it (and it is enabled).
   [[nodiscard]] boost::asio::awaitable<Result<std::optional<Claimed>>> claimed(
       const db::Scope& scope, const db::Uuid& endpoint, const db::Uuid& token);
-  // Records a delivered event and moves the cursor past it; false when the claim was lost.
+  // Records delivered events of one endpoint (one statement) and moves its cursor past the last;
+  // false when the claim was lost.
   [[nodiscard]] boost::asio::awaitable<Result<bool>> delivered(const db::Scope& scope,
                                                                const db::Uuid& token,
-                                                               const Attempt& attempt);
+                                                               std::span<const Attempt> attempts);
   // Records a failed attempt and gives the endpoint up with its cursor at `after_seq` (past the
   // events skipped before it): the next attempt after `retry_in`, or disabled (with
   // `attempt.error` in the reason) when `disable`.

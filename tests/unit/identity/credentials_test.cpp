@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <vector>
 
 #include "liftoff/core/id.hpp"
 
@@ -72,6 +73,14 @@ TEST(Ids, UuidV7IsVersionedAndTimeOrdered) {
     return ms;
   };
   EXPECT_LE(millis(a), millis(b));
+  // A thread's ids sort in the order it made them, within a millisecond too.
+  std::vector<std::array<std::uint8_t, 16>> made;
+  for (int i = 0; i < 10'000; ++i) made.push_back(core::new_uuid_v7());
+  for (std::size_t i = 1; i < made.size(); ++i) {
+    ASSERT_LT(made[i - 1], made[i]) << i;
+    EXPECT_EQ(made[i][6] >> 4, 7);
+    EXPECT_EQ(made[i][8] >> 6, 2);
+  }
 }
 
 }  // namespace
