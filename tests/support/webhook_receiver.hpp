@@ -27,7 +27,7 @@ class WebhookReceiver {
   // name).
   [[nodiscard]] std::string url(const std::string& path) const;
   // What it received at paths starting with `prefix`, oldest first: {path, headers (lower-case
-  // names), body}.
+  // names), body, client_port (the same for requests on one connection)}.
   [[nodiscard]] std::vector<boost::json::object> received(const std::string& prefix) const;
 
  private:

@@ -1,8 +1,10 @@
 #!/ usr / bin / env python3
 """A webhook receiver for the tests: an HTTP (or, with --tls, HTTPS) server on 127.0.0.1 that
-keeps every POST it receives (path, headers, body) and answers by its path:
+keeps every POST it receives (path, headers, body, the client's port) and answers by its path:
   /status/<code>/...  answers <code>
   /slow/<ms>/...      waits <ms> milliseconds, then answers 200
+  /drop/...           answers 200, then closes the connection without saying so (a kept-alive
+                      connection the sender finds closed when it sends the next request)
   anything else       answers 200
 GET /_received lists what it kept, oldest first. It writes its port to --port-file once it listens.
 """
@@ -49,6 +51,7 @@ class Handler(BaseHTTPRequestHandler):
                 "path": self.path,
                 "headers": {name.lower(): value for name, value in self.headers.items()},
                 "body": body,
+                "client_port": self.client_address[1],  # one per connection
             })
         parts = self.path.strip("/").split("/")
         code = 200
@@ -57,6 +60,8 @@ class Handler(BaseHTTPRequestHandler):
         if len(parts) >= 2 and parts[0] == "status":
             code = int(parts[1])
         self.answer(code, json.dumps({"received": True, "status": code}).encode())
+        if parts[0] == "drop":
+            self.close_connection = True
 
 
 def main():

@@ -52,22 +52,34 @@ std::string excerpt_of(const std::string& body, std::size_t limit) {
   return body.substr(0, std::min(body.size(), limit));
 }
 
+// How an exchange on a connection ended.
+enum class Exchanged {
+  reusable,  // answered, and the connection may carry the next request
+  spent,     // answered or failed (the reply says which): the connection is to be closed
+  stale,     // a kept connection the peer had closed: nothing was answered on it
+};
+
 // Writes the request and reads the answer on a connected (and, for TLS, handshaken) stream.
 template <typename Stream>
-asio::awaitable<void> exchange(Stream& stream, const http::request<http::string_body>& request,
-                               const SenderOptions& options, Reply& reply) {
+asio::awaitable<Exchanged> exchange(Stream& stream, beast::flat_buffer& buffer,
+                                    const http::request<http::string_body>& request,
+                                    const SenderOptions& options, bool reused, Reply& reply) {
   auto [written, sent] = co_await http::async_write(stream, request, kTuple);
   if (written) {
+    if (reused) co_return Exchanged::stale;
     reply.error = "cannot send the request: " + written.message();
-    co_return;
+    co_return Exchanged::spent;
   }
-  beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(options.max_response);
   auto [read, received] = co_await http::async_read(stream, buffer, parser, kTuple);
   if (!parser.is_header_done()) {
+    if (reused && received == 0 &&
+        (read == http::error::end_of_stream || read == asio::error::eof ||
+         read == asio::error::connection_reset))
+      co_return Exchanged::stale;
     reply.error = "no answer: " + (read ? read.message() : std::string("incomplete header"));
-    co_return;
+    co_return Exchanged::spent;
   }
   const auto& response = parser.get();
   reply.status = static_cast<int>(response.result_int());
@@ -75,6 +87,7 @@ asio::awaitable<void> exchange(Stream& stream, const http::request<http::string_
   reply.excerpt = excerpt_of(response.body(), options.excerpt);
   if (*reply.status < 200 || *reply.status > 299)
     reply.error = "the endpoint answered " + std::to_string(*reply.status);
+  co_return read || !response.keep_alive() ? Exchanged::spent : Exchanged::reusable;
 }
 
 std::string timeout_message(std::chrono::milliseconds timeout) {
@@ -137,6 +150,23 @@ struct Sender::Tls {
   asio::ssl::context context{asio::ssl::context::tls_client};
 };
 
+// A connection kept open between posts: to `origin`, plain or TLS.
+struct Sender::Connection::State {
+  std::string origin;
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
+  beast::flat_buffer buffer;
+  [[nodiscard]] bool open() const { return plain || tls; }
+  void close() {
+    plain.reset();
+    tls.reset();
+    buffer.clear();
+  }
+};
+
+Sender::Connection::Connection() : state_(std::make_unique<State>()) {}
+Sender::Connection::~Connection() = default;
+
 Sender::Sender(SenderOptions options)
     : options_(std::move(options)), tls_(std::make_unique<Tls>()) {
   auto& context = tls_->context;
@@ -150,7 +180,7 @@ Sender::Sender(SenderOptions options)
 
 Sender::~Sender() = default;
 
-asio::awaitable<Reply> Sender::post(const Post& post) {
+asio::awaitable<Reply> Sender::post(const Post& post, Connection* keep) {
   auto started = Clock::now();
   Reply reply;
   auto target = parse_target(post.url, options_.allow_private);
@@ -159,82 +189,117 @@ asio::awaitable<Reply> Sender::post(const Post& post) {
                                                 : "the URL " + target.error().fields[0].message;
     co_return reply;
   }
-  auto executor = co_await asio::this_coro::executor;
   auto deadline = started + options_.timeout;
+  Connection own;
+  auto& connection = keep ? *keep->state_ : *own.state_;
+  auto origin =
+      (target->tls ? "https://" : "http://") + target->host + ":" + std::to_string(target->port);
+  if (connection.open() && connection.origin != origin) connection.close();
 
+  http::request<http::string_body> request{http::verb::post, target->path, 11};
+  bool default_port = target->port == (target->tls ? 443 : 80);
+  auto host = target->host.find(':') != std::string::npos ? "[" + target->host + "]" : target->host;
+  request.set(http::field::host, default_port ? host : host + ":" + std::to_string(target->port));
+  request.set(http::field::user_agent, "Liftoff-Webhooks/1");
+  request.set(http::field::content_type, "application/json");
+  request.keep_alive(keep != nullptr);
+  for (const auto& [name, value] : post.headers) request.set(name, value);
+  request.body() = post.body;
+  request.prepare_payload();
+
+  // On a kept connection first; on a new one when there is none, or the peer had closed it.
+  auto exchanged = Exchanged::stale;
+  if (connection.open()) {
+    if (connection.plain) {
+      connection.plain->expires_at(deadline);
+      exchanged =
+          co_await exchange(*connection.plain, connection.buffer, request, options_, true, reply);
+    } else {
+      beast::get_lowest_layer(*connection.tls).expires_at(deadline);
+      exchanged =
+          co_await exchange(*connection.tls, connection.buffer, request, options_, true, reply);
+    }
+    if (exchanged == Exchanged::stale) connection.close();
+  }
+  if (exchanged == Exchanged::stale) {
+    co_await connect(*target, deadline, connection, reply);
+    if (connection.plain) {
+      connection.origin = origin;
+      exchanged =
+          co_await exchange(*connection.plain, connection.buffer, request, options_, false, reply);
+    } else if (connection.tls) {
+      connection.origin = origin;
+      exchanged =
+          co_await exchange(*connection.tls, connection.buffer, request, options_, false, reply);
+    }
+  }
+  if (exchanged != Exchanged::reusable) connection.close();
+  if (!reply.status && reply.error.find("timeout") != std::string::npos)
+    reply.error = timeout_message(options_.timeout);
+  reply.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+  co_return reply;
+}
+
+asio::awaitable<void> Sender::connect(const Target& target, Clock::time_point deadline,
+                                      Connection::State& connection, Reply& reply) {
+  auto executor = co_await asio::this_coro::executor;
   // Resolve, and keep the addresses deliveries may go to.
   tcp::resolver resolver(executor);
   asio::steady_timer timer(executor, deadline);
-  auto resolving = resolver.async_resolve(target->host, std::to_string(target->port), kTuple);
+  auto resolving = resolver.async_resolve(target.host, std::to_string(target.port), kTuple);
   auto resolved = co_await (std::move(resolving) || timer.async_wait(kTuple));
   if (resolved.index() == 1) {
     reply.error = timeout_message(options_.timeout);
-    reply.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
-    co_return reply;
+    co_return;
   }
   auto [resolve_error, results] = std::get<0>(std::move(resolved));
+  if (resolve_error) {
+    reply.error = "cannot resolve " + target.host + ": " + resolve_error.message();
+    co_return;
+  }
   std::vector<tcp::endpoint> allowed;
   std::string refused;
-  if (resolve_error) {
-    reply.error = "cannot resolve " + target->host + ": " + resolve_error.message();
-  } else {
-    for (const auto& entry : results) {
-      auto why = refusal(entry.endpoint().address(), options_.allow_private);
-      if (why) {
-        refused = *why;
-      } else {
-        allowed.push_back(entry.endpoint());
-      }
-    }
-    if (allowed.empty())
-      reply.error = target->host + " resolves to " +
-                    (refused.empty() ? std::string("no address") : refused) +
-                    ", where webhooks are not delivered";
-  }
-
-  if (reply.error.empty()) {
-    http::request<http::string_body> request{http::verb::post, target->path, 11};
-    bool default_port = target->port == (target->tls ? 443 : 80);
-    auto host =
-        target->host.find(':') != std::string::npos ? "[" + target->host + "]" : target->host;
-    request.set(http::field::host, default_port ? host : host + ":" + std::to_string(target->port));
-    request.set(http::field::user_agent, "Liftoff-Webhooks/1");
-    request.set(http::field::content_type, "application/json");
-    request.set(http::field::connection, "close");
-    for (const auto& [name, value] : post.headers) request.set(name, value);
-    request.body() = post.body;
-    request.prepare_payload();
-
-    beast::tcp_stream stream(executor);
-    stream.expires_at(deadline);
-    auto [connect_error, connected] = co_await stream.async_connect(allowed, kTuple);
-    if (connect_error) {
-      reply.error = connect_error == beast::error::timeout
-                        ? timeout_message(options_.timeout)
-                        : "cannot connect to " + target->host + ": " + connect_error.message();
-    } else if (!target->tls) {
-      co_await exchange(stream, request, options_, reply);
+  for (const auto& entry : results) {
+    auto why = refusal(entry.endpoint().address(), options_.allow_private);
+    if (why) {
+      refused = *why;
     } else {
-      beast::ssl_stream<beast::tcp_stream> tls(std::move(stream), tls_->context);
-      boost::system::error_code ip_error;
-      (void)asio::ip::make_address(target->host, ip_error);
-      // SNI and the name checked against the certificate: the URL's host.
-      if (ip_error) SSL_set_tlsext_host_name(tls.native_handle(), target->host.c_str());
-      tls.set_verify_callback(asio::ssl::host_name_verification(target->host));
-      auto [handshake_error] = co_await tls.async_handshake(asio::ssl::stream_base::client, kTuple);
-      if (handshake_error) {
-        reply.error = handshake_error == beast::error::timeout
-                          ? timeout_message(options_.timeout)
-                          : "TLS handshake failed: " + handshake_error.message();
-      } else {
-        co_await exchange(tls, request, options_, reply);
-      }
+      allowed.push_back(entry.endpoint());
     }
-    if (!reply.status && reply.error.find("timeout") != std::string::npos)
-      reply.error = timeout_message(options_.timeout);
   }
-  reply.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
-  co_return reply;
+  if (allowed.empty()) {
+    reply.error = target.host + " resolves to " +
+                  (refused.empty() ? std::string("no address") : refused) +
+                  ", where webhooks are not delivered";
+    co_return;
+  }
+  beast::tcp_stream stream(executor);
+  stream.expires_at(deadline);
+  auto [connect_error, connected] = co_await stream.async_connect(allowed, kTuple);
+  if (connect_error) {
+    reply.error = connect_error == beast::error::timeout
+                      ? timeout_message(options_.timeout)
+                      : "cannot connect to " + target.host + ": " + connect_error.message();
+    co_return;
+  }
+  if (!target.tls) {
+    connection.plain.emplace(std::move(stream));
+    co_return;
+  }
+  connection.tls.emplace(std::move(stream), tls_->context);
+  auto& tls = *connection.tls;
+  boost::system::error_code ip_error;
+  (void)asio::ip::make_address(target.host, ip_error);
+  // SNI and the name checked against the certificate: the URL's host.
+  if (ip_error) SSL_set_tlsext_host_name(tls.native_handle(), target.host.c_str());
+  tls.set_verify_callback(asio::ssl::host_name_verification(target.host));
+  auto [handshake_error] = co_await tls.async_handshake(asio::ssl::stream_base::client, kTuple);
+  if (handshake_error) {
+    reply.error = handshake_error == beast::error::timeout
+                      ? timeout_message(options_.timeout)
+                      : "TLS handshake failed: " + handshake_error.message();
+    connection.close();
+  }
 }
 
 }  // namespace liftoff::webhooks

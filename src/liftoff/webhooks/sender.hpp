@@ -55,18 +55,40 @@ struct Reply {
 
 class Sender {
  public:
+  // A connection kept open between posts to one endpoint (a delivery job's events, in order):
+  // reused while the peer keeps it alive, made again when the peer closed it or the URL's origin
+  // changed. Used by one coroutine at a time.
+  class Connection {
+   public:
+    Connection();
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+   private:
+    friend class Sender;
+    struct State;
+    std::unique_ptr<State> state_;
+  };
+
   explicit Sender(SenderOptions options);
   ~Sender();
   Sender(const Sender&) = delete;
   Sender& operator=(const Sender&) = delete;
 
-  // Never throws; every failure is in the reply.
-  [[nodiscard]] boost::asio::awaitable<Reply> post(const Post& post);
+  // Never throws; every failure is in the reply. With `keep`, on that connection (and left open
+  // when the peer allows); without, on a connection of its own, closed after the answer.
+  [[nodiscard]] boost::asio::awaitable<Reply> post(const Post& post, Connection* keep = nullptr);
 
   [[nodiscard]] const SenderOptions& options() const { return options_; }
 
  private:
   struct Tls;
+  // Resolves, checks the addresses, connects (and for https, handshakes) into `connection`; on
+  // failure `reply.error` says why and `connection` stays closed.
+  boost::asio::awaitable<void> connect(const Target& target,
+                                       std::chrono::steady_clock::time_point deadline,
+                                       Connection::State& connection, Reply& reply);
   SenderOptions options_;
   std::unique_ptr<Tls> tls_;
 };

@@ -366,7 +366,8 @@ asio::awaitable<Result<std::size_t>> WebhookService::dispatch(const db::Scope& s
   co_return claimed;
 }
 
-asio::awaitable<Attempt> WebhookService::send(const Claimed& endpoint, const DeliveryEvent& event) {
+asio::awaitable<Attempt> WebhookService::send(const Claimed& endpoint, const DeliveryEvent& event,
+                                              Sender::Connection* keep) {
   Attempt attempt{endpoint.endpoint.id, event.id, event.seq, event.type, {}, {}, {}, {}};
   std::string signatures;
   auto body = payload(event);
@@ -390,7 +391,7 @@ asio::awaitable<Attempt> WebhookService::send(const Claimed& endpoint, const Del
              {"webhook-timestamp", std::to_string(timestamp)},
              {"webhook-signature", signatures}},
             std::move(body)};
-  auto reply = co_await sender_.post(post);
+  auto reply = co_await sender_.post(post, keep);
   attempt.status = reply.status;
   if (!reply.delivered()) attempt.error = reply.error;
   attempt.duration = reply.duration;
@@ -414,6 +415,7 @@ asio::awaitable<jobs::Outcome> WebhookService::deliver(const jobs::Job& job,
   // worker lost before it records them sends them again, which at-least-once allows.
   std::vector<Attempt> delivered;
   auto recorded_at = started;
+  Sender::Connection connection;  // one for the job's events, while the receiver keeps it alive
   int sent = 0;
   while (sent < kEventsPerJob && std::chrono::steady_clock::now() - started < kJobBudget) {
     auto entries = co_await audit::entries(database_, scope, cursor,
@@ -425,7 +427,8 @@ asio::awaitable<jobs::Outcome> WebhookService::deliver(const jobs::Job& job,
         cursor = entry.seq;
         continue;
       }
-      auto attempt = co_await send(**claimed, event_of(entry));
+      auto event = event_of(entry);
+      auto attempt = co_await send(**claimed, event, &connection);
       ++sent;
       bool failed = attempt.error.has_value();
       if (!failed) {
@@ -497,7 +500,8 @@ void WebhookService::add_to(jobs::Runner& runner) {
         auto entries = co_await audit::entries(database_, scope, *args.seq - 1, *args.seq, 1);
         if (!entries) co_return jobs::Outcome::retry(entries.error().for_log());
         if (entries->empty()) co_return jobs::Outcome::discard("no such event");
-        auto attempt = co_await send(**endpoint, event_of(entries->front()));
+        auto event = event_of(entries->front());
+        auto attempt = co_await send(**endpoint, event);
         auto logged = co_await store_.log(scope, attempt);
         if (!logged) co_return jobs::Outcome::retry(logged.error().for_log());
         if (attempt.error) co_return jobs::Outcome::discard(*attempt.error);

@@ -138,7 +138,8 @@ class WebhookService {
                                                               const db::Scope& scope);
   // Signs and sends one event; the attempt as it is to be recorded.
   [[nodiscard]] boost::asio::awaitable<Attempt> send(const Claimed& endpoint,
-                                                     const DeliveryEvent& event);
+                                                     const DeliveryEvent& event,
+                                                     Sender::Connection* keep = nullptr);
 
   db::Database& database_;
   jobs::Queue& queue_;

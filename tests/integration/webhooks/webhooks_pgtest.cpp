@@ -310,6 +310,26 @@ TEST_F(WebhooksTest, TheSenderVerifiesTlsTimesOutAndRefusesPrivateAddresses) {
     EXPECT_FALSE(refused.status);
     EXPECT_NE(refused.error.find("TLS handshake failed"), std::string::npos) << refused.error;
 
+    // A kept connection carries the next post; one the receiver dropped is made again.
+    Sender::Connection kept;
+    for (const auto* path : {"/kept/1", "/kept/2", "/drop/1", "/kept/3"}) {
+      Post to_kept{plain->url(path), {}, "{}"};
+      auto answered = co_await trusting.post(to_kept, &kept);
+      EXPECT_TRUE(answered.delivered()) << path << ": " << answered.error;
+    }
+    auto kept_posts = plain->received("/kept/");
+    auto dropped = plain->received("/drop/");
+    CO_ASSERT_TRUE(kept_posts.size() == 3u && dropped.size() == 1u);
+    auto port_of = [](const json::object& request) { return request.at("client_port").as_int64(); };
+    EXPECT_EQ(port_of(kept_posts[0]), port_of(kept_posts[1]));  // one connection
+    EXPECT_EQ(port_of(kept_posts[1]), port_of(dropped[0]));
+    EXPECT_NE(port_of(dropped[0]), port_of(kept_posts[2]));  // made again after the drop
+    Sender::Connection kept_tls;
+    for (int i = 0; i < 3; ++i) {
+      auto answered = co_await trusting.post(to_tls, &kept_tls);
+      EXPECT_TRUE(answered.delivered()) << answered.error;
+    }
+
     auto slow_options = options().sender;
     slow_options.timeout = 300ms;
     Sender impatient(slow_options);
