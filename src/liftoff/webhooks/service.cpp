@@ -432,7 +432,7 @@ asio::awaitable<jobs::Outcome> WebhookService::deliver(const jobs::Job& job,
       ++sent;
       bool failed = attempt.error.has_value();
       if (!failed) {
-        delivered.push_back(std::move(attempt));
+        delivered.push_back(attempt);
         cursor = entry.seq;
       }
       auto now = std::chrono::steady_clock::now();
