@@ -75,6 +75,7 @@ TEST(Ids, UuidV7IsVersionedAndTimeOrdered) {
   EXPECT_LE(millis(a), millis(b));
   // A thread's ids sort in the order it made them, within a millisecond too.
   std::vector<std::array<std::uint8_t, 16>> made;
+  made.reserve(10'000);
   for (int i = 0; i < 10'000; ++i) made.push_back(core::new_uuid_v7());
   for (std::size_t i = 1; i < made.size(); ++i) {
     ASSERT_LT(made[i - 1], made[i]) << i;
