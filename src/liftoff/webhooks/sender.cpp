@@ -52,6 +52,10 @@ std::string excerpt_of(const std::string& body, std::size_t limit) {
   return body.substr(0, std::min(body.size(), limit));
 }
 
+std::string timeout_message(std::chrono::milliseconds timeout) {
+  return "timed out after " + std::to_string(timeout.count()) + " ms";
+}
+
 // How an exchange on a connection ended.
 enum class Exchanged {
   reusable,  // answered, and the connection may carry the next request
@@ -67,7 +71,9 @@ asio::awaitable<Exchanged> exchange(Stream& stream, beast::flat_buffer& buffer,
   auto [written, sent] = co_await http::async_write(stream, request, kTuple);
   if (written) {
     if (reused) co_return Exchanged::stale;
-    reply.error = "cannot send the request: " + written.message();
+    reply.error = written == beast::error::timeout
+                      ? timeout_message(options.timeout)
+                      : "cannot send the request: " + written.message();
     co_return Exchanged::spent;
   }
   http::response_parser<http::string_body> parser;
@@ -78,7 +84,9 @@ asio::awaitable<Exchanged> exchange(Stream& stream, beast::flat_buffer& buffer,
         (read == http::error::end_of_stream || read == asio::error::eof ||
          read == asio::error::connection_reset))
       co_return Exchanged::stale;
-    reply.error = "no answer: " + (read ? read.message() : std::string("incomplete header"));
+    reply.error = read == beast::error::timeout
+                      ? timeout_message(options.timeout)
+                      : "no answer: " + (read ? read.message() : std::string("incomplete header"));
     co_return Exchanged::spent;
   }
   const auto& response = parser.get();
@@ -88,10 +96,6 @@ asio::awaitable<Exchanged> exchange(Stream& stream, beast::flat_buffer& buffer,
   if (*reply.status < 200 || *reply.status > 299)
     reply.error = "the endpoint answered " + std::to_string(*reply.status);
   co_return read || !response.keep_alive() ? Exchanged::spent : Exchanged::reusable;
-}
-
-std::string timeout_message(std::chrono::milliseconds timeout) {
-  return "timed out after " + std::to_string(timeout.count()) + " ms";
 }
 
 }  // namespace
@@ -234,8 +238,6 @@ asio::awaitable<Reply> Sender::post(const Post& post, Connection* keep) {
     }
   }
   if (exchanged != Exchanged::reusable) connection.close();
-  if (!reply.status && reply.error.find("timeout") != std::string::npos)
-    reply.error = timeout_message(options_.timeout);
   reply.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
   co_return reply;
 }

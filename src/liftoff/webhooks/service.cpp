@@ -177,15 +177,13 @@ Result<void> WebhookService::check_enabled() const {
                     "on");
 }
 
-Result<void> WebhookService::validate(const EndpointPatch& patch, bool creating) const {
+Result<void> WebhookService::validate(const EndpointPatch& patch) const {
   Error invalid{Errc::validation_failed, "the webhook endpoint is invalid", {}};
   if (patch.url) {
     auto target = parse_target(*patch.url, options_.sender.allow_private);
     if (!target) {
       for (auto& field : target.error().fields) invalid.fields.push_back(std::move(field));
     }
-  } else if (creating) {
-    invalid.fields.push_back({"url", "is required"});
   }
   if (patch.description && patch.description->size() > kMaxDescription)
     invalid.fields.push_back({"description", "must be at most 500 characters"});
@@ -210,7 +208,7 @@ Result<void> WebhookService::validate(const EndpointPatch& patch, bool creating)
 asio::awaitable<Result<WithSecret>> WebhookService::create(const db::Scope& scope,
                                                            const NewEndpoint& endpoint) {
   if (auto ok = check_enabled(); !ok) co_return ok.error();
-  if (auto ok = validate({endpoint.url, endpoint.description, endpoint.event_types, {}}, true); !ok)
+  if (auto ok = validate({endpoint.url, endpoint.description, endpoint.event_types, {}}); !ok)
     co_return ok.error();
   auto existing =
       co_await store_.list(scope, std::nullopt, static_cast<std::int32_t>(options_.max_endpoints));
@@ -259,7 +257,7 @@ asio::awaitable<Result<Endpoint>> WebhookService::update(const db::Scope& scope,
                                                          const EndpointPatch& patch) {
   auto id = parse_id(id_text, "webhook endpoint");
   if (!id) co_return id.error();
-  if (auto ok = validate(patch, false); !ok) co_return ok.error();
+  if (auto ok = validate(patch); !ok) co_return ok.error();
   auto tx = co_await database_.begin(scope);
   if (!tx) co_return tx.error();
   auto changed = co_await store_.update(*tx, scope.org(), *id, patch);
@@ -366,27 +364,37 @@ asio::awaitable<Result<std::size_t>> WebhookService::dispatch(const db::Scope& s
   co_return claimed;
 }
 
-asio::awaitable<Attempt> WebhookService::send(const Claimed& endpoint, const DeliveryEvent& event,
-                                              Sender::Connection* keep) {
-  Attempt attempt{endpoint.endpoint.id, event.id, event.seq, event.type, {}, {}, {}, {}};
-  std::string signatures;
-  auto body = payload(event);
-  auto message_id = event.id.to_string();
-  auto timestamp = std::chrono::duration_cast<std::chrono::seconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+std::vector<std::string> WebhookService::signing_keys(const Claimed& endpoint) const {
+  std::vector<std::string> keys;
   for (const auto* sealed :
        {&endpoint.secret, endpoint.previous_secret ? &*endpoint.previous_secret : nullptr}) {
     if (!sealed) continue;
     auto secret = options_.box->open(*sealed);
     auto key = secret ? secret_key(*secret) : std::nullopt;
-    if (!key) {
-      attempt.error = "cannot open the endpoint's secret: was webhook_key changed?";
-      co_return attempt;
-    }
-    signatures += (signatures.empty() ? "" : " ") + sign(*key, message_id, timestamp, body);
+    if (!key) return {};
+    keys.push_back(std::move(*key));
   }
-  Post post{endpoint.endpoint.url,
+  return keys;
+}
+
+asio::awaitable<Attempt> WebhookService::send(const Endpoint& endpoint,
+                                              std::span<const std::string> keys,
+                                              const DeliveryEvent& event,
+                                              Sender::Connection* keep) {
+  Attempt attempt{endpoint.id, event.id, event.seq, event.type, {}, {}, {}, {}};
+  if (keys.empty()) {
+    attempt.error = "cannot open the endpoint's secret: was webhook_key changed?";
+    co_return attempt;
+  }
+  auto body = payload(event);
+  auto message_id = event.id.to_string();
+  auto timestamp = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  std::string signatures;
+  for (const auto& key : keys)
+    signatures += (signatures.empty() ? "" : " ") + sign(key, message_id, timestamp, body);
+  Post post{endpoint.url,
             {{"webhook-id", message_id},
              {"webhook-timestamp", std::to_string(timestamp)},
              {"webhook-signature", signatures}},
@@ -416,6 +424,7 @@ asio::awaitable<jobs::Outcome> WebhookService::deliver(const jobs::Job& job,
   std::vector<Attempt> delivered;
   auto recorded_at = started;
   Sender::Connection connection;  // one for the job's events, while the receiver keeps it alive
+  auto keys = signing_keys(**claimed);  // opened once for the job's events
   int sent = 0;
   while (sent < kEventsPerJob && std::chrono::steady_clock::now() - started < kJobBudget) {
     auto entries = co_await audit::entries(database_, scope, cursor,
@@ -428,7 +437,7 @@ asio::awaitable<jobs::Outcome> WebhookService::deliver(const jobs::Job& job,
         continue;
       }
       auto event = event_of(entry);
-      auto attempt = co_await send(**claimed, event, &connection);
+      auto attempt = co_await send(endpoint, keys, event, &connection);
       ++sent;
       bool failed = attempt.error.has_value();
       if (!failed) {
@@ -501,7 +510,8 @@ void WebhookService::add_to(jobs::Runner& runner) {
         if (!entries) co_return jobs::Outcome::retry(entries.error().for_log());
         if (entries->empty()) co_return jobs::Outcome::discard("no such event");
         auto event = event_of(entries->front());
-        auto attempt = co_await send(**endpoint, event);
+        auto keys = signing_keys(**endpoint);
+        auto attempt = co_await send((*endpoint)->endpoint, keys, event);
         auto logged = co_await store_.log(scope, attempt);
         if (!logged) co_return jobs::Outcome::retry(logged.error().for_log());
         if (attempt.error) co_return jobs::Outcome::discard(*attempt.error);

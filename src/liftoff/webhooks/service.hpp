@@ -7,14 +7,15 @@
 // endpoints with events after their cursor whose next attempt is due, and enqueues one delivery
 // job (webhooks.deliver) per endpoint, for its org. That job sends the events in order, moving the
 // cursor past each one the endpoint accepts (2xx). A failure ends the job: the endpoint's next
-// attempt waits by the retry schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, 24 h, 24 h: three
-// days), and after the last one the endpoint is disabled, keeping its cursor, so that enabling it
-// again delivers what it missed. Every attempt is logged for the admins, who can redeliver any
-// logged event.
+// attempt waits by the retry schedule (webhook_retries; by default 5 s, 5 min, 30 min, 2 h, 5 h,
+// 10 h, 10 h, 24 h, 24 h: three days), and after the last one the endpoint is disabled, keeping
+// its cursor, so that enabling it again delivers what it missed. Every attempt is logged for the
+// admins, who can redeliver any logged event.
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,11 +50,9 @@ struct WebhookOptions {
   // Seals the endpoints' secrets at rest; none: webhooks are off (the API answers 503).
   std::optional<SecretBox> box;
   SenderOptions sender;
-  // The wait after each consecutive failure; after the last, the endpoint is disabled.
-  std::vector<std::chrono::milliseconds> retries{
-      std::chrono::seconds(5), std::chrono::minutes(5), std::chrono::minutes(30),
-      std::chrono::hours(2),   std::chrono::hours(5),   std::chrono::hours(10),
-      std::chrono::hours(10),  std::chrono::hours(24),  std::chrono::hours(24)};
+  // The wait after each consecutive failure (webhook_retries); after the last, the endpoint is
+  // disabled.
+  std::vector<std::chrono::milliseconds> retries;
   std::chrono::milliseconds delivery_retention{std::chrono::hours(24 * 30)};
   std::size_t max_endpoints = 20;  // per org
 };
@@ -131,13 +130,18 @@ class WebhookService {
  private:
   struct Metrics;
   [[nodiscard]] Result<void> check_enabled() const;
-  [[nodiscard]] Result<void> validate(const EndpointPatch& patch, bool creating) const;
+  [[nodiscard]] Result<void> validate(const EndpointPatch& patch) const;
   [[nodiscard]] boost::asio::awaitable<Result<std::size_t>> dispatch(const db::Scope& scope);
   // One webhooks.deliver job: the endpoint's due events in order, under its claim.
   [[nodiscard]] boost::asio::awaitable<jobs::Outcome> deliver(const jobs::Job& job,
                                                               const db::Scope& scope);
-  // Signs and sends one event; the attempt as it is to be recorded.
-  [[nodiscard]] boost::asio::awaitable<Attempt> send(const Claimed& endpoint,
+  // The keys of the endpoint's secrets that sign (the current one, then the previous one while it
+  // overlaps); empty when one cannot be opened (webhook_key changed).
+  [[nodiscard]] std::vector<std::string> signing_keys(const Claimed& endpoint) const;
+  // Signs with `keys` and sends one event; the attempt as it is to be recorded (failed, unsent,
+  // without keys).
+  [[nodiscard]] boost::asio::awaitable<Attempt> send(const Endpoint& endpoint,
+                                                     std::span<const std::string> keys,
                                                      const DeliveryEvent& event,
                                                      Sender::Connection* keep = nullptr);
 

@@ -149,15 +149,13 @@ constexpr Statement kPrune{
 
 std::vector<std::string> split_types(const std::string& text) {
   std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= text.size() && !text.empty()) {
+  if (text.empty()) return out;
+  for (std::size_t start = 0;;) {
     auto comma = text.find(',', start);
-    out.push_back(
-        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-    if (comma == std::string::npos) break;
+    out.push_back(text.substr(start, comma == std::string::npos ? comma : comma - start));
+    if (comma == std::string::npos) return out;
     start = comma + 1;
   }
-  return out;
 }
 
 std::string joined(const std::vector<std::string>& types) {
