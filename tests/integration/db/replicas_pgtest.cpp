@@ -245,6 +245,8 @@ TEST_F(ReplicaRouting, AReplicaBeyondMaxLagLeavesTheRotationAndReturnsOnceCaught
   core::Registry metrics;
   db::Database database(options(300ms), metrics, 1);
   with_watcher(database, [&]() -> boost::asio::awaitable<void> {
+    // In the rotation first (before their first probe they are out of it, which is not leaving).
+    CO_ASSERT_TRUE(co_await all_in_rotation(database, true));
     // Writes keep the primary moving; the replicas fall 1.5 s behind.
     std::int32_t id = 1000;
     bool left = false;
