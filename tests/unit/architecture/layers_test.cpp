@@ -23,13 +23,14 @@ const std::map<std::string, std::set<std::string>>& allowed() {
       {"db", {"core"}},
       {"pubsub", {"core"}},
       {"audit", {"core", "db"}},
-      {"identity", {"core", "db", "audit"}},
+      {"identity", {"core", "db", "audit", "jobs", "mail"}},
       {"records", {"core", "db", "audit", "pubsub"}},
       {"jobs", {"core", "db"}},
       {"webhooks", {"core", "db", "audit", "jobs"}},
-      {"api", {"core", "http", "db", "pubsub", "audit", "identity", "records", "jobs", "webhooks"}},
+      {"mail", {"core"}},
+      {"api", {"core", "http", "db", "pubsub", "audit", "identity", "records", "jobs", "webhooks", "mail"}},
       {"app",
-       {"core", "http", "db", "pubsub", "audit", "identity", "records", "jobs", "webhooks", "api"}},
+       {"core", "http", "db", "pubsub", "audit", "identity", "records", "jobs", "webhooks", "mail", "api"}},
   };
   return layers;
 }
