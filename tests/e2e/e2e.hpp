@@ -207,6 +207,13 @@ inline boost::json::object json_of(const HttpResponse& r) {
   return boost::json::parse(r.body).as_object();
 }
 
+// Accepts the invitation `token` as the user of `user_token` (the token travels in the body).
+inline std::optional<HttpResponse> accept_invitation(unsigned short port, const std::string& token,
+                                                     const std::string& user_token) {
+  return send_json(port, "POST", "/v1/invitations/accept", user_token,
+                   boost::json::serialize(boost::json::object{{"token", token}}));
+}
+
 struct TestUser {
   std::string id;
   std::string email;  // normalized

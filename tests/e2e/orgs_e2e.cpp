@@ -34,7 +34,7 @@ std::optional<HttpResponse> join(const std::string& org, const TestUser& inviter
   EXPECT_TRUE(invited && invited->status == 201) << (invited ? invited->body : "no response");
   if (!invited || invited->status != 201) return std::nullopt;
   std::string token(json_of(*invited).at("token").as_string());
-  return send_json(Orgs::port(), "POST", "/v1/invitations/" + token + "/accept", user.token);
+  return accept_invitation(Orgs::port(), token, user.token);
 }
 
 std::string role_of(const std::string& org, const TestUser& reader, const std::string& user_id) {
@@ -236,15 +236,17 @@ TEST_F(Orgs, InvitationsAreSingleUseForTheInvitedAddressAndExpire) {
                              body_of({{"email", invitee.email}, {"role", "viewer"}}))),
             409);
 
-  auto accept = "/v1/invitations/" + token + "/accept";
-  EXPECT_EQ(status(send_json(port(), "POST", accept, stranger.token)), 403);  // not their address
-  auto accepted = send_json(port(), "POST", accept, invitee.token);
+  EXPECT_EQ(status(accept_invitation(port(), token, stranger.token)), 403);  // not their address
+  auto accepted = accept_invitation(port(), token, invitee.token);
   ASSERT_EQ(status(accepted), 200) << accepted->body;
   EXPECT_EQ(json_of(*accepted).at("role"), "member");
   EXPECT_EQ(role_of(org, owner, invitee.id), "member");
-  EXPECT_EQ(status(send_json(port(), "POST", accept, invitee.token)), 409);  // used already
-  EXPECT_EQ(status(send_json(port(), "POST", "/v1/invitations/li_guessed/accept", invitee.token)),
-            404);
+  EXPECT_EQ(status(accept_invitation(port(), token, invitee.token)), 409);  // used already
+  EXPECT_EQ(status(accept_invitation(port(), "li_guessed", invitee.token)), 404);
+  // The token belongs in the body: the old path form is no route.
+  EXPECT_EQ(
+      status(send_json(port(), "POST", "/v1/invitations/" + token + "/accept", invitee.token)),
+      404);
 
   // Revoked, then expired: 410 Gone.
   auto again = send_json(port(), "POST", "/v1/orgs/" + org + "/invitations", owner.token,
@@ -255,19 +257,15 @@ TEST_F(Orgs, InvitationsAreSingleUseForTheInvitedAddressAndExpire) {
   EXPECT_EQ(
       status(send_json(port(), "DELETE", "/v1/orgs/" + org + "/invitations/" + id, owner.token)),
       204);
-  EXPECT_EQ(
-      status(send_json(port(), "POST", "/v1/invitations/" + token2 + "/accept", stranger.token)),
-      410);
+  EXPECT_EQ(status(accept_invitation(port(), token2, stranger.token)), 410);
   auto third = send_json(port(), "POST", "/v1/orgs/" + org + "/invitations", owner.token,
                          body_of({{"email", stranger.email}, {"role", "viewer"}}));
   ASSERT_EQ(status(third), 201);
   std::string id3(json_of(*third).at("id").as_string());
   run_sql_as_superuser(
       "UPDATE invitations SET expires_at = now() - interval '1 second' WHERE id = '" + id3 + "'");
-  auto expired = send_json(
-      port(), "POST",
-      "/v1/invitations/" + std::string(json_of(*third).at("token").as_string()) + "/accept",
-      stranger.token);
+  auto expired = accept_invitation(port(), std::string(json_of(*third).at("token").as_string()),
+                                   stranger.token);
   ASSERT_EQ(status(expired), 410);
   EXPECT_EQ(problem(*expired).at("type"), "urn:liftoff:problem:gone");
   // An expired invitation does not block a new one.

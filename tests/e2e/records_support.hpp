@@ -51,8 +51,8 @@ inline void add_member(const Tenant& t, const TestUser& user, const std::string&
   auto inv = send_json(t.port, "POST", "/v1/orgs/" + t.org + "/invitations", t.owner.token,
                        body_of(json::object{{"email", user.email}, {"role", role}}));
   ASSERT_EQ(status(inv), 201);
-  auto accept = "/v1/invitations/" + std::string(json_of(*inv).at("token").as_string()) + "/accept";
-  ASSERT_EQ(status(send_json(t.port, "POST", accept, user.token)), 200);
+  std::string token(json_of(*inv).at("token").as_string());
+  ASSERT_EQ(status(accept_invitation(t.port, token, user.token)), 200);
 }
 
 inline const char* kTicketFields = R"([

@@ -46,6 +46,39 @@ void add_identity_routes(http::Router& router, identity::IdentityService& servic
                 co_return http::json_response(status::ok, issued_json(*issued));
               });
 
+  // Email links (the tokens come from emails; account_mail.hpp).
+  routes.user(http::Verb::post, "/v1/auth/verify-email/send",
+              [&service](http::RequestContext& /*ctx*/, const SignedIn& who) -> Answer {
+                auto done = co_await service.send_verification(who.scope, who.principal);
+                if (!done) co_return done.error();
+                co_return http::json_response(status::accepted, json::object{});
+              });
+  routes.open(http::Verb::post, "/v1/auth/verify-email",
+              [&service](http::RequestContext& ctx, const db::Scope& scope) -> Answer {
+                auto fields = string_fields(ctx.request, {"token"});
+                if (!fields) co_return fields.error();
+                auto done = co_await service.verify_email(scope, (*fields)["token"]);
+                if (!done) co_return done.error();
+                co_return no_content();
+              });
+  routes.open(http::Verb::post, "/v1/auth/password-reset",
+              [&service](http::RequestContext& ctx, const db::Scope& scope) -> Answer {
+                auto fields = string_fields(ctx.request, {"email"});
+                if (!fields) co_return fields.error();
+                auto done = co_await service.request_password_reset(scope, (*fields)["email"]);
+                if (!done) co_return done.error();
+                co_return http::json_response(status::accepted, json::object{});
+              });
+  routes.open(http::Verb::post, "/v1/auth/password-reset/confirm",
+              [&service](http::RequestContext& ctx, const db::Scope& scope) -> Answer {
+                auto fields = string_fields(ctx.request, {"token", "password"});
+                if (!fields) co_return fields.error();
+                auto done = co_await service.reset_password(scope, (*fields)["token"],
+                                                            (*fields)["password"]);
+                if (!done) co_return done.error();
+                co_return no_content();
+              });
+
   routes.user(http::Verb::post, "/v1/auth/logout",
               [&service](http::RequestContext& /*ctx*/, const SignedIn& who) -> Answer {
                 auto done = co_await service.logout(who.scope, who.principal);

@@ -149,6 +149,7 @@ json::object user_json(const identity::User& user) {
   return {{"id", user.id.to_string()},
           {"email", user.email},
           {"name", user.name},
+          {"email_verified", user.email_verified},
           {"created_at", core::format_rfc3339(user.created_at)}};
 }
 

@@ -29,6 +29,7 @@
 #include "liftoff/db/embedded_postgres.hpp"
 #include "liftoff/db/migrations.hpp"
 #include "liftoff/http/server.hpp"
+#include "liftoff/identity/account_mail.hpp"
 #include "liftoff/identity/org_origins.hpp"
 #include "liftoff/identity/organizations.hpp"
 #include "liftoff/identity/password_hasher.hpp"
@@ -204,10 +205,9 @@ asio::awaitable<void> housekeeping(const BackgroundTask& task, identity::OrgServ
                        db::Scope::background(db::Tenant::every_org(), statement_timeout), 10'000);
                    if (!expired)
                      spdlog::warn("expiring idempotency keys: {}", expired.error().for_log());
-                   auto tickets = co_await identity.expire_stream_tickets(
+                   auto tokens = co_await identity.expire_tokens(
                        db::Scope::background(db::Tenant::control(), statement_timeout));
-                   if (!tickets)
-                     spdlog::warn("expiring stream tickets: {}", tickets.error().for_log());
+                   if (!tokens) spdlog::warn("expiring tokens: {}", tokens.error().for_log());
                  });
 }
 
@@ -300,6 +300,45 @@ Result<webhooks::WebhookOptions> webhook_options(const core::Config& config) {
   return options;
 }
 
+// Account email's options from the configuration; a validation error for templates that do not
+// load or a sender address that is not one.
+Result<identity::AccountMailOptions> mail_options(const core::Config& config) {
+  identity::AccountMailOptions options;
+  options.smtp.host = config.smtp_host;
+  options.smtp.port = static_cast<std::uint16_t>(config.smtp_port);
+  options.smtp.security =
+      mail::parse_security(config.smtp_security).value_or(mail::Security::starttls);
+  options.smtp.username = config.smtp_username;
+  options.smtp.password = config.smtp_password;
+  options.smtp.timeout = config.smtp_timeout;
+  options.smtp.ca_file = config.smtp_ca_file;
+  const auto& from = config.mail_from;
+  auto at = from.rfind('@');
+  bool plausible = at != std::string::npos && at > 0 && at + 1 < from.size() &&
+                   from.size() <= 254 && std::none_of(from.begin(), from.end(), [](char c) {
+                     return c <= ' ' || c == '<' || c == '>' || c == '"' || c == 0x7f;
+                   });
+  if (!plausible) return make_error(Errc::validation_failed, "mail_from is not an email address");
+  options.from = mail::Address{config.app_name, from};
+  options.smtp.helo = from.substr(at + 1);
+  options.app_name = config.app_name;
+  options.app_url = config.app_url.empty()
+                        ? "http://" + config.listen_host + ":" + std::to_string(config.listen_port)
+                        : config.app_url;
+  while (options.app_url.ends_with('/')) options.app_url.pop_back();
+  options.verify_ttl =
+      std::chrono::duration_cast<std::chrono::seconds>(config.email_verification_ttl);
+  options.reset_ttl = std::chrono::duration_cast<std::chrono::seconds>(config.password_reset_ttl);
+  options.resend_interval =
+      std::chrono::duration_cast<std::chrono::seconds>(config.mail_resend_interval);
+  if (!config.mail_templates.empty()) {
+    auto templates = mail::Templates::load(config.mail_templates);
+    if (!templates) return templates.error();
+    options.templates = std::move(*templates);
+  }
+  return options;
+}
+
 // The kinds of job this build runs. liftoff.noop does nothing: the canary an operator enqueues to
 // see that workers run (`liftoff jobs enqueue`), and the benchmarks' job.
 void add_job_handlers(jobs::Runner& runner) {
@@ -352,6 +391,14 @@ int serve(const core::Config& config) {
   const auto& migrations = db::embedded_migrations();
   identity::PasswordHasher hasher({config.password_hash_ops, config.password_hash_memory,
                                    config.password_hash_threads, config.password_hash_queue});
+  jobs::Queue job_queue(database);
+  auto account_mail_options = mail_options(config);
+  if (!account_mail_options) {
+    spdlog::error("email: {}", account_mail_options.error().for_log());
+    return kExitFailure;
+  }
+  identity::AccountMail account_mail(database, job_queue, std::move(*account_mail_options));
+  if (!account_mail.enabled()) spdlog::info("email is off: no smtp_host");
   identity::IdentityStore identity_store(database);
   identity::SessionCache session_cache(config.session_cache_ttl, config.session_cache_entries,
                                        core::CacheMetrics::in(metrics, "session"));
@@ -366,12 +413,12 @@ int serve(const core::Config& config) {
        std::chrono::duration_cast<std::chrono::seconds>(config.session_idle),
        std::chrono::duration_cast<std::chrono::seconds>(config.stream_ticket_ttl),
        {}},
-      cache);
+      cache, &account_mail);
   identity::OrgService org_service(
       database,
       {std::chrono::duration_cast<std::chrono::seconds>(config.org_deletion_grace),
        std::chrono::duration_cast<std::chrono::seconds>(config.invitation_ttl)},
-      cache);
+      cache, &account_mail);
   records::EventHubOptions hub_options;
   hub_options.max_subscribers = config.events_max_streams;
   hub_options.max_per_org = config.events_max_streams_per_org;
@@ -407,7 +454,6 @@ int serve(const core::Config& config) {
   http::JsonLimits json_limits;
   json_limits.max_depth = config.json_max_depth;
   json_limits.max_string_length = config.json_max_string_length;
-  jobs::Queue job_queue(database);
   auto hook_options = webhook_options(config);
   if (!hook_options) {
     spdlog::error("webhook_key: {}", hook_options.error().for_log());
@@ -433,9 +479,18 @@ int serve(const core::Config& config) {
       options.queues.push_back(
           {std::string(webhooks::kWebhookQueue), static_cast<int>(config.webhook_concurrency)});
     }
+    // Account email has its queue too, worked where email is on.
+    bool mail_listed =
+        std::any_of(options.queues.begin(), options.queues.end(),
+                    [](const jobs::QueueConfig& q) { return q.name == identity::kMailQueue; });
+    if (account_mail.enabled() && config.mail_concurrency > 0 && !mail_listed) {
+      options.queues.push_back(
+          {std::string(identity::kMailQueue), static_cast<int>(config.mail_concurrency)});
+    }
     runner.emplace(job_queue, metrics, std::move(options));
     add_job_handlers(*runner);
     webhook_service.add_to(*runner);
+    account_mail.add_to(*runner);
   }
 
   http::ServerOptions options;

@@ -92,6 +92,17 @@ ConfigKey duration_key(std::string name, std::string help, milliseconds Config::
           [=](const Config& c) { return format_duration(c.*field); }};
 }
 
+// A free-text key; a secret one shows as *** when set.
+ConfigKey text_key(std::string name, std::string help, std::string Config::*field,
+                   bool secret = false) {
+  return {std::move(name), std::move(help), secret,
+          [=](Config& c, const std::string& v) -> std::optional<std::string> {
+            c.*field = v;
+            return std::nullopt;
+          },
+          [=](const Config& c) { return secret && !(c.*field).empty() ? "***" : c.*field; }};
+}
+
 std::string trim(std::string s) {
   auto not_space = [](unsigned char ch) { return !std::isspace(ch); };
   s.erase(s.begin(), std::find_if(s.begin(), s.end(), not_space));
@@ -559,15 +570,56 @@ std::vector<ConfigKey> make_keys() {
            out += (out.empty() ? "" : ",") + format_duration(wait);
          return out;
        }});
-  keys.push_back({"webhook_ca_file",
-                  "PEM file of certificate authorities webhook deliveries trust besides the "
-                  "system's",
+  keys.push_back(text_key("webhook_ca_file",
+                          "PEM file of certificate authorities webhook deliveries trust besides "
+                          "the system's",
+                          &Config::webhook_ca_file));
+  keys.push_back(text_key("smtp_host",
+                          "the SMTP relay account email goes through (verification, password "
+                          "reset, invitations); empty: email is off",
+                          &Config::smtp_host));
+  keys.push_back(size_key("smtp_port", "the SMTP relay's port", &Config::smtp_port, 1, 65'535));
+  keys.push_back({"smtp_security",
+                  "starttls (upgrade before anything is said; the certificate is verified), tls "
+                  "(from the first byte, port 465) or none (plain text: a relay on loopback)",
                   false,
                   [](Config& c, const std::string& v) -> std::optional<std::string> {
-                    c.webhook_ca_file = v;
+                    if (v != "starttls" && v != "tls" && v != "none")
+                      return "expected starttls, tls or none";
+                    c.smtp_security = v;
                     return std::nullopt;
                   },
-                  [](const Config& c) { return c.webhook_ca_file; }});
+                  [](const Config& c) { return c.smtp_security; }});
+  keys.push_back(
+      text_key("smtp_username", "the SMTP AUTH user; empty: no AUTH", &Config::smtp_username));
+  keys.push_back(text_key("smtp_password", "the SMTP AUTH password", &Config::smtp_password, true));
+  keys.push_back(duration_key("smtp_timeout",
+                              "one email's limit: resolving, connecting, TLS and the exchange",
+                              &Config::smtp_timeout, 100ms, 10min));
+  keys.push_back(text_key("smtp_ca_file",
+                          "PEM file of certificate authorities the SMTP client trusts besides "
+                          "the system's",
+                          &Config::smtp_ca_file));
+  keys.push_back(size_key("mail_concurrency",
+                          "emails this process sends at once (the mail job queue); 0: none",
+                          &Config::mail_concurrency, 0, 10'000));
+  keys.push_back(text_key("mail_from", "the address account email comes from", &Config::mail_from));
+  keys.push_back(text_key("app_name", "the product's name in account email", &Config::app_name));
+  keys.push_back(text_key("app_url",
+                          "the web app that links in account email open (/verify-email, "
+                          "/reset-password, /invitations, with #token=...)",
+                          &Config::app_url));
+  keys.push_back(text_key("mail_templates",
+                          "a directory of email templates replacing the built-in ones "
+                          "(<name>.txt, <name>.html; docs/operations.md)",
+                          &Config::mail_templates));
+  keys.push_back(duration_key("email_verification_ttl", "how long a verification link works",
+                              &Config::email_verification_ttl, 1min, 24h * 30));
+  keys.push_back(duration_key("password_reset_ttl", "how long a password reset link works",
+                              &Config::password_reset_ttl, 1min, 24h));
+  keys.push_back(duration_key("mail_resend_interval",
+                              "at most one email of a kind per user (or invitation) this often",
+                              &Config::mail_resend_interval, 0ms, 24h));
   keys.push_back({"auto_migrate",
                   "apply pending migrations at start (default: true for the embedded database)",
                   false,

@@ -107,6 +107,22 @@ struct Config {
       milliseconds(7'200'000),  milliseconds(18'000'000), milliseconds(36'000'000),
       milliseconds(36'000'000), milliseconds(86'400'000), milliseconds(86'400'000)};
   std::string webhook_ca_file;  // PEM of CAs trusted besides the system's
+  // Account email over SMTP (docs/operations.md); without smtp_host email is off.
+  std::string smtp_host;
+  std::size_t smtp_port = 587;
+  std::string smtp_security = "starttls";  // starttls, tls or none
+  std::string smtp_username;
+  std::string smtp_password;
+  milliseconds smtp_timeout{30'000};
+  std::string smtp_ca_file;
+  std::size_t mail_concurrency = 4;  // the mail job queue's workers in this process
+  std::string mail_from = "no-reply@localhost";
+  std::string app_name = "Liftoff";
+  std::string app_url;  // empty: http://<listen_host>:<listen_port>
+  std::string mail_templates;
+  milliseconds email_verification_ttl{48LL * 3600 * 1000};
+  milliseconds password_reset_ttl{3600LL * 1000};
+  milliseconds mail_resend_interval{60'000};
 
   [[nodiscard]] bool embedded_database() const { return database_url.empty(); }
   [[nodiscard]] bool behind_pooler() const { return database_pooler == "transaction"; }

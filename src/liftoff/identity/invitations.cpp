@@ -1,6 +1,7 @@
 // OrgService: invitations to join an organization.
 #include "liftoff/core/time.hpp"
 #include "liftoff/db/database.hpp"
+#include "liftoff/identity/account_mail.hpp"
 #include "liftoff/identity/credentials.hpp"
 #include "liftoff/identity/org_common.hpp"
 #include "liftoff/identity/organizations.hpp"
@@ -56,6 +57,10 @@ asio::awaitable<Result<Invitation>> OrgService::invite(const db::Scope& scope,
                        object_text({{"email", invitation.email},
                                     {"role", to_string(role)},
                                     {"expires_at", core::format_rfc3339(invitation.expires_at)}})};
+  if (mail_) {
+    auto queued = co_await mail_->invitation(*tx, org_id, invitation.id);
+    if (!queued) co_return queued.error();
+  }
   auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
   co_return invitation;

@@ -73,12 +73,14 @@ constexpr Statement kNotifyMembers{
 
 constexpr Statement kMembers{
     db::Plane::control, "orgs.members",
-    "SELECT u.id, u.email, u.name, u.created_at, m.role, m.created_at FROM memberships m "
+    "SELECT u.id, u.email, u.name, u.created_at, m.role, m.created_at, "
+    "u.email_verified_at IS NOT NULL FROM memberships m "
     "JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 AND m.user_id > $2 "
     "ORDER BY m.user_id LIMIT $3"};
 constexpr Statement kLockMember{
     db::Plane::control, "orgs.lock_member",
-    "SELECT u.id, u.email, u.name, u.created_at, m.role, m.created_at FROM memberships m "
+    "SELECT u.id, u.email, u.name, u.created_at, m.role, m.created_at, "
+    "u.email_verified_at IS NOT NULL FROM memberships m "
     "JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 AND m.user_id = $2 FOR UPDATE OF m"};
 constexpr Statement kOwnerCount{
     db::Plane::control, "orgs.owner_count",
@@ -110,12 +112,20 @@ constexpr Statement kRevokeInvitation{
     db::Plane::control, "invitations.revoke",
     "UPDATE invitations SET revoked_at = now() WHERE id = $1 AND org_id = $2 "
     "AND accepted_at IS NULL AND revoked_at IS NULL RETURNING email, role"};
-constexpr Statement kInvitationOrg{db::Plane::control, "invitations.org",
-                                   "SELECT org_id FROM invitations WHERE token_hash = $1"};
+constexpr Statement kInvitationOrg{
+    db::Plane::control, "invitations.org",
+    "SELECT org_id FROM invitations WHERE token_hash = $1 OR email_token_hash = $1"};
+constexpr Statement kInvitationForMail{
+    db::Plane::control, "invitations.for_mail",
+    "UPDATE invitations i SET email_token_hash = $3 FROM orgs o "
+    "WHERE i.id = $2 AND i.org_id = $1 AND o.id = i.org_id AND o.deleted_at IS NULL "
+    "AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > now() "
+    "RETURNING i.email, i.role, i.expires_at, o.name, "
+    "(SELECT name FROM users WHERE id = i.invited_by)"};
 constexpr Statement kLockInvitation{
     db::Plane::control, "invitations.lock",
     "SELECT id, email, role, expires_at <= now(), accepted_at IS NOT NULL, revoked_at IS NOT NULL "
-    "FROM invitations WHERE token_hash = $1 FOR UPDATE"};
+    "FROM invitations WHERE token_hash = $1 OR email_token_hash = $1 FOR UPDATE"};
 constexpr Statement kAcceptInvitation{
     db::Plane::control, "invitations.accept",
     "UPDATE invitations SET accepted_at = now(), accepted_by = $2 WHERE id = $1"};
@@ -147,7 +157,7 @@ Org org_from(const db::Row& row, Role role) {
 
 Member member_from(const db::Row& row) {
   return {User{row.get<db::Uuid>(0), row.get<std::string>(1), row.get<std::string>(2),
-               row.get<db::Timestamp>(3)},
+               row.get<db::Timestamp>(3), row.get<bool>(6)},
           role_from(row, 4), row.get<db::Timestamp>(5)};
 }
 
@@ -396,6 +406,19 @@ asio::awaitable<Result<std::optional<db::Uuid>>> OrgStore::invitation_org(
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return std::optional<db::Uuid>{};
   co_return rows->front().get<db::Uuid>(0);
+}
+
+asio::awaitable<Result<std::optional<OrgStore::InvitationMail>>> OrgStore::invitation_for_mail(
+    const db::Scope& scope, const db::Uuid& org_id, const db::Uuid& id,
+    const std::string& token_digest) {
+  db::Bytes token{token_digest};
+  Params params(org_id, id, token);
+  auto rows = co_await db_.query(Intent::write, scope, kInvitationForMail, params);
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return std::optional<InvitationMail>{};
+  auto row = rows->front();
+  co_return InvitationMail{row.get<std::string>(0), role_from(row, 1), row.get<db::Timestamp>(2),
+                           row.get<std::string>(3), row.get<std::optional<std::string>>(4)};
 }
 
 asio::awaitable<Result<std::optional<OrgStore::InvitationState>>> OrgStore::lock_invitation(

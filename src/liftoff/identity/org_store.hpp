@@ -161,7 +161,21 @@ class OrgStore {
   // The revoked pending invitation's email and role; nullopt when none was pending.
   [[nodiscard]] boost::asio::awaitable<Result<std::optional<std::pair<std::string, Role>>>>
   revoke_invitation(db::Transaction& tx, const db::Uuid& id, const db::Uuid& org_id);
-  // The org of the invitation with this token digest.
+  // The invitation `id` of `org_id`, while pending, with `token_digest` as the digest of its
+  // emailed token (replacing an earlier one): what its email says. nullopt when it is no longer
+  // pending (accepted, revoked, expired) or its org is deleted.
+  struct InvitationMail {
+    std::string email;
+    Role role = Role::viewer;
+    db::Timestamp expires_at;
+    std::string org_name;
+    std::optional<std::string> inviter_name;  // none when an API key invited
+  };
+  [[nodiscard]] boost::asio::awaitable<Result<std::optional<InvitationMail>>> invitation_for_mail(
+      const db::Scope& scope, const db::Uuid& org_id, const db::Uuid& id,
+      const std::string& token_digest);
+  // The org of the invitation with this token digest (the one returned when it was made, or the
+  // emailed one).
   [[nodiscard]] boost::asio::awaitable<Result<std::optional<db::Uuid>>> invitation_org(
       const db::Scope& scope, const std::string& token_digest);
   struct InvitationState {
@@ -172,7 +186,7 @@ class OrgStore {
     bool accepted = false;
     bool revoked = false;
   };
-  // The invitation with this token digest, locked FOR UPDATE.
+  // The invitation with this token digest (either), locked FOR UPDATE.
   [[nodiscard]] boost::asio::awaitable<Result<std::optional<InvitationState>>> lock_invitation(
       db::Transaction& tx, const std::string& token_digest);
   [[nodiscard]] boost::asio::awaitable<Result<void>> mark_accepted(db::Transaction& tx,

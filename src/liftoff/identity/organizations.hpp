@@ -26,6 +26,8 @@ class Transaction;
 
 namespace liftoff::identity {
 
+class AccountMail;
+
 class SessionCache;
 
 struct OrgOptions {
@@ -41,8 +43,10 @@ struct Access {
 
 class OrgService {
  public:
-  OrgService(db::Database& database, OrgOptions options, SessionCache* cache = nullptr)
-      : db_(database), store_(database), options_(options), cache_(cache) {}
+  // `mail` may be null: invitations are then not emailed (the inviter passes the token on).
+  OrgService(db::Database& database, OrgOptions options, SessionCache* cache = nullptr,
+             AccountMail* mail = nullptr)
+      : db_(database), store_(database), options_(options), cache_(cache), mail_(mail) {}
 
   // May the principal do `action` in the org named by `org_text` (a path segment)? From the
   // principal's memberships (kept current by the session cache's NOTIFY), no database round trip.
@@ -139,6 +143,7 @@ class OrgService {
   OrgStore store_;
   OrgOptions options_;
   SessionCache* cache_;
+  AccountMail* mail_;
 };
 
 }  // namespace liftoff::identity

@@ -7,6 +7,8 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "liftoff/core/id.hpp"
+#include "liftoff/db/database.hpp"
+#include "liftoff/identity/account_mail.hpp"
 #include "liftoff/identity/credentials.hpp"
 
 namespace liftoff::identity {
@@ -57,9 +59,114 @@ asio::awaitable<Result<IssuedSession>> IdentityService::signup(const db::Scope& 
   auto hash = co_await hasher_.hash(password);
   if (!hash) co_return hash.error();
   auto id = new_id();
-  auto user = co_await store_.create_user(scope, id, *normalized, name, *hash);
+  if (!mail_ || !mail_->enabled()) {
+    auto user = co_await store_.create_user(scope, id, *normalized, name, *hash);
+    if (!user) co_return user.error();
+    co_return co_await issue(scope, *user);
+  }
+  // The user and their verification email's job commit together (the job is a platform job, in
+  // the tenant plane: both planes).
+  auto tx = co_await store_.database().begin(scope.for_tenant(db::Tenant::every_org()),
+                                             db::Isolation::read_committed, db::Planes::both);
+  if (!tx) co_return tx.error();
+  auto user = co_await store_.create_user(*tx, id, *normalized, name, *hash);
   if (!user) co_return user.error();
+  auto queued = co_await mail_->verification(*tx, id);
+  if (!queued) co_return queued.error();
+  auto committed = co_await tx->commit();
+  if (!committed) co_return committed.error();
   co_return co_await issue(scope, *user);
+}
+
+asio::awaitable<Result<std::size_t>> IdentityService::expire_tokens(const db::Scope& scope) {
+  auto tickets = co_await store_.expire_stream_tickets(scope);
+  if (!tickets) co_return tickets.error();
+  auto links = co_await store_.expire_email_tokens(scope);
+  if (!links) co_return links.error();
+  co_return *tickets + *links;
+}
+
+Result<void> IdentityService::mail_enabled() const {
+  if (mail_ && mail_->enabled()) return {};
+  return make_error(Errc::unavailable,
+                    "email is off on this server: its operator sets smtp_host to turn it on");
+}
+
+asio::awaitable<Result<void>> IdentityService::send_verification(const db::Scope& scope,
+                                                                 const Principal& who) {
+  if (auto on = mail_enabled(); !on) co_return on.error();
+  if (who.user.email_verified)
+    co_return make_error(Errc::conflict, "the email address is verified already");
+  auto tx = co_await store_.database().begin(scope.for_tenant(db::Tenant::every_org()),
+                                             db::Isolation::read_committed, db::Planes::both);
+  if (!tx) co_return tx.error();
+  auto queued = co_await mail_->verification(*tx, who.user.id);
+  if (!queued) co_return queued.error();
+  auto committed = co_await tx->commit();
+  if (!committed) co_return committed.error();
+  co_return Result<void>{};
+}
+
+asio::awaitable<Result<void>> IdentityService::verify_email(const db::Scope& scope,
+                                                            std::string_view token) {
+  Error invalid{Errc::validation_failed,
+                "the verification link is invalid",
+                {{"token", "is unknown, used or expired"}}};
+  if (!token_shaped(token, kVerifyEmailPrefix)) co_return invalid;
+  auto verified = co_await store_.verify_email(scope, token_digest(token));
+  if (!verified) co_return verified.error();
+  if (!*verified) co_return invalid;
+  if (cache_) cache_->evict_user(**verified);
+  co_return Result<void>{};
+}
+
+asio::awaitable<Result<void>> IdentityService::request_password_reset(const db::Scope& scope,
+                                                                      const std::string& email) {
+  if (auto on = mail_enabled(); !on) co_return on.error();
+  auto normalized = normalize_email(email);
+  if (!normalized) {
+    co_return Error{Errc::validation_failed,
+                    "the request is invalid",
+                    {{"email", "is not a valid email address"}}};
+  }
+  auto stored = co_await store_.user_by_email(scope, *normalized);
+  if (!stored) co_return stored.error();
+  if (!*stored) co_return Result<void>{};  // no account: the same answer, no email
+  auto tx = co_await store_.database().begin(scope.for_tenant(db::Tenant::every_org()),
+                                             db::Isolation::read_committed, db::Planes::both);
+  if (!tx) co_return tx.error();
+  auto queued = co_await mail_->password_reset(*tx, (*stored)->user.id);
+  if (!queued) co_return queued.error();
+  auto committed = co_await tx->commit();
+  if (!committed) co_return committed.error();
+  co_return Result<void>{};
+}
+
+asio::awaitable<Result<void>> IdentityService::reset_password(const db::Scope& scope,
+                                                              std::string_view token,
+                                                              const std::string& password) {
+  Error invalid_token{Errc::validation_failed,
+                      "the password reset link is invalid",
+                      {{"token", "is unknown, used or expired"}}};
+  if (!token_shaped(token, kPasswordResetPrefix)) co_return invalid_token;
+  if (auto problem = password_problem(password)) {
+    co_return Error{
+        Errc::validation_failed, "the new password is not acceptable", {{"password", *problem}}};
+  }
+  auto digest = token_digest(token);
+  // The token first: a request without a live one costs no Argon2id hash.
+  auto live = co_await store_.reset_token_live(scope, digest);
+  if (!live) co_return live.error();
+  if (!*live) co_return invalid_token;
+  auto hash = co_await hasher_.hash(password);
+  if (!hash) co_return hash.error();
+  auto revoked = co_await store_.reset_password(scope, digest, *hash);
+  if (!revoked) co_return revoked.error();
+  if (!*revoked) co_return invalid_token;  // used meanwhile by a concurrent request
+  if (cache_) {
+    for (const auto& id : **revoked) cache_->evict_credential(id);
+  }
+  co_return Result<void>{};
 }
 
 asio::awaitable<Result<IssuedSession>> IdentityService::login(const db::Scope& scope,

@@ -17,6 +17,8 @@
 
 namespace liftoff::identity {
 
+class AccountMail;
+
 struct IdentityOptions {
   std::chrono::seconds session_ttl{std::chrono::hours(24 * 30)};  // absolute lifetime
   std::chrono::seconds session_idle{std::chrono::hours(24 * 7)};  // unused this long: expired
@@ -35,15 +37,19 @@ class IdentityService {
  public:
   // `cache` may be null (no caching); when set, a SessionRevocationListener must keep it honest.
   // Every method taking a Principal expects a user (kind user), not an API key.
+  // `mail` may be null (no email): then signup sends no verification email and the email flows
+  // answer unavailable.
   IdentityService(IdentityStore& store, PasswordHasher& hasher, IdentityOptions options,
-                  SessionCache* cache = nullptr)
+                  SessionCache* cache = nullptr, AccountMail* mail = nullptr)
       : store_(store),
         hasher_(hasher),
         options_(options),
         throttle_(options.throttle),
-        cache_(cache) {}
+        cache_(cache),
+        mail_(mail) {}
 
-  // validation_failed with per-field errors; conflict when the email is registered.
+  // validation_failed with per-field errors; conflict when the email is registered. With email on,
+  // the verification email's job commits with the user.
   [[nodiscard]] boost::asio::awaitable<Result<IssuedSession>> signup(const db::Scope& scope,
                                                                      const std::string& email,
                                                                      const std::string& password,
@@ -73,11 +79,9 @@ class IdentityService {
   // Uses the ticket up (a second use fails); unauthenticated when it is unknown, used or expired.
   [[nodiscard]] boost::asio::awaitable<Result<StreamTicket>> redeem_stream_ticket(
       const db::Scope& scope, std::string_view ticket);
-  // Deletes tickets that expired unused (housekeeping); returns how many.
-  [[nodiscard]] boost::asio::awaitable<Result<std::size_t>> expire_stream_tickets(
-      const db::Scope& scope) {
-    return store_.expire_stream_tickets(scope);
-  }
+  // Deletes stream tickets and email link tokens that expired unused (housekeeping); returns how
+  // many.
+  [[nodiscard]] boost::asio::awaitable<Result<std::size_t>> expire_tokens(const db::Scope& scope);
   [[nodiscard]] boost::asio::awaitable<Result<void>> logout(const db::Scope& scope,
                                                             const Principal& who);
   // Writes when the sessions and API keys authenticated since the last call were used (a batch of
@@ -89,6 +93,25 @@ class IdentityService {
   [[nodiscard]] boost::asio::awaitable<Result<void>> change_password(
       const db::Scope& scope, const Principal& who, const std::string& current_password,
       const std::string& new_password);
+  // Email links (account_mail.hpp). Each answers unavailable when email is off.
+  // Sends the verification email again (throttled); conflict when the address is verified.
+  [[nodiscard]] boost::asio::awaitable<Result<void>> send_verification(const db::Scope& scope,
+                                                                       const Principal& who);
+  // Uses up a verification link's token; validation_failed (field token) when it is malformed,
+  // unknown, used or expired.
+  [[nodiscard]] boost::asio::awaitable<Result<void>> verify_email(const db::Scope& scope,
+                                                                  std::string_view token);
+  // Sends a password reset link when `email` is a user's (throttled per user); the same success
+  // when it is not, so the answer does not tell who has an account.
+  [[nodiscard]] boost::asio::awaitable<Result<void>> request_password_reset(
+      const db::Scope& scope, const std::string& email);
+  // Sets a new password with a reset link's token and signs out every session of the user.
+  // validation_failed naming token (malformed, unknown, used, expired) or password (the policy);
+  // the token is checked before the password is hashed.
+  [[nodiscard]] boost::asio::awaitable<Result<void>> reset_password(const db::Scope& scope,
+                                                                    std::string_view token,
+                                                                    const std::string& password);
+
   [[nodiscard]] boost::asio::awaitable<Result<std::vector<SessionRecord>>> sessions(
       const db::Scope& scope, const Principal& who);
   // not_found unless `session_id` is one of who's live sessions.
@@ -104,7 +127,10 @@ class IdentityService {
   PasswordHasher& hasher_;
   IdentityOptions options_;
   LoginThrottle throttle_;
+  [[nodiscard]] Result<void> mail_enabled() const;
+
   SessionCache* cache_;
+  AccountMail* mail_;
   std::mutex uses_mutex_;  // authenticate() runs on every worker thread
   std::unordered_set<db::Uuid, db::UuidHash> used_sessions_, used_api_keys_;
 };

@@ -7,6 +7,7 @@
 #include <boost/json/parse.hpp>
 
 #include "liftoff/db/database.hpp"
+#include "liftoff/identity/revocation_listener.hpp"
 
 namespace liftoff::identity {
 namespace asio = boost::asio;
@@ -21,7 +22,8 @@ constexpr Statement kInsertUser{
     "RETURNING created_at"};
 constexpr Statement kUserByEmail{
     db::Plane::control, "identity.user_by_email",
-    "SELECT id, email, name, created_at, password_hash FROM users WHERE email = $1"};
+    "SELECT id, email, name, created_at, password_hash, email_verified_at IS NOT NULL "
+    "FROM users WHERE email = $1"};
 constexpr Statement kSetPassword{
     db::Plane::control, "identity.set_password",
     "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1"};
@@ -42,7 +44,7 @@ constexpr Statement kSessionByDigest{
     "SELECT s.id, s.user_id, s.last_seen_at, s.expires_at, u.email, u.name, u.created_at, "
     "(SELECT COALESCE(json_agg(json_build_array(o.id, o.name, m.role) ORDER BY o.name, o.id), "
     "'[]')::text FROM memberships m JOIN orgs o ON o.id = m.org_id "
-    "WHERE m.user_id = s.user_id AND o.deleted_at IS NULL) "
+    "WHERE m.user_id = s.user_id AND o.deleted_at IS NULL), u.email_verified_at IS NOT NULL "
     "FROM sessions s JOIN users u ON u.id = s.user_id "
     "WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now() "
     "AND s.last_seen_at > now() - make_interval(secs => $2)"};
@@ -77,6 +79,44 @@ constexpr Statement kTakeStreamTicket{
 constexpr Statement kExpireStreamTickets{
     db::Plane::control, "identity.expire_stream_tickets",
     "DELETE FROM stream_tickets WHERE expires_at < now() - interval '1 minute'"};
+// Email links: one statement each. Issuing deletes the user's earlier tokens of the purpose; a
+// verify_email token is not made for an address verified already.
+constexpr Statement kIssueEmailToken{
+    db::Plane::control, "identity.issue_email_token",
+    "WITH target AS (SELECT id, email, name, email_verified_at IS NOT NULL AS verified "
+    "FROM users WHERE id = $1), "
+    "cleared AS (DELETE FROM email_tokens WHERE user_id = $1 AND purpose = $2), "
+    "issued AS (INSERT INTO email_tokens (token_hash, user_id, purpose, email, expires_at) "
+    "SELECT $3, id, $2, email, now() + $4::bigint * interval '1 second' FROM target "
+    "WHERE NOT (verified AND $2 = 'verify_email') RETURNING 1) "
+    "SELECT email, name, verified FROM target"};
+// The user's cached principals are evicted (NOTIFY), since email_verified is part of them.
+constexpr Statement kVerifyEmail{
+    db::Plane::control, "identity.verify_email",
+    "WITH used AS (DELETE FROM email_tokens WHERE token_hash = $1 AND purpose = 'verify_email' "
+    "RETURNING user_id, email, expires_at > now() AS live), "
+    "verified AS (UPDATE users SET email_verified_at = COALESCE(email_verified_at, now()), "
+    "updated_at = now() FROM used WHERE users.id = used.user_id AND users.email = used.email "
+    "AND used.live RETURNING users.id) "
+    "SELECT id, pg_notify('liftoff_sessions', $2 || id::text) FROM verified"};
+constexpr Statement kResetTokenLive{
+    db::Plane::control, "identity.reset_token_live",
+    "SELECT 1 FROM email_tokens WHERE token_hash = $1 AND purpose = 'password_reset' "
+    "AND expires_at > now()"};
+constexpr Statement kUseResetToken{
+    db::Plane::control, "identity.use_reset_token",
+    "WITH used AS (DELETE FROM email_tokens WHERE token_hash = $1 AND purpose = 'password_reset' "
+    "AND expires_at > now() RETURNING user_id, email) "
+    "UPDATE users SET password_hash = $2, updated_at = now(), "
+    "email_verified_at = COALESCE(email_verified_at, now()) FROM used "
+    "WHERE users.id = used.user_id RETURNING users.id"};
+constexpr Statement kRevokeAllSessions{
+    db::Plane::control, "identity.revoke_all_sessions",
+    "WITH revoked AS (UPDATE sessions SET revoked_at = now() "
+    "WHERE user_id = $1 AND revoked_at IS NULL RETURNING id) "
+    "SELECT id, pg_notify('liftoff_sessions', id::text) FROM revoked"};
+constexpr Statement kExpireEmailTokens{db::Plane::control, "identity.expire_email_tokens",
+                                       "DELETE FROM email_tokens WHERE expires_at < now()"};
 constexpr Statement kLiveSessions{
     db::Plane::control, "identity.live_sessions",
     "SELECT id, user_id, created_at, last_seen_at, expires_at, ip, user_agent "
@@ -114,6 +154,77 @@ asio::awaitable<Result<User>> IdentityStore::create_user(const db::Scope& scope,
   co_return User{id, email, name, rows->front().get<db::Timestamp>(0)};
 }
 
+asio::awaitable<Result<User>> IdentityStore::create_user(db::Transaction& tx, const db::Uuid& id,
+                                                         const std::string& email,
+                                                         const std::string& name,
+                                                         const std::string& password_hash) {
+  Params params(id, email, name, password_hash);
+  auto rows = co_await tx.query(kInsertUser, params);
+  if (!rows) {
+    if (rows.error().code == Errc::conflict)
+      co_return make_error(Errc::conflict, "that email is already registered");
+    co_return rows.error();
+  }
+  co_return User{id, email, name, rows->front().get<db::Timestamp>(0)};
+}
+
+asio::awaitable<Result<std::optional<IdentityStore::Recipient>>> IdentityStore::issue_email_token(
+    const db::Scope& scope, const db::Uuid& user_id, std::string_view purpose,
+    const std::string& digest, std::chrono::seconds ttl) {
+  db::Bytes token{digest};
+  Params params(user_id, std::string(purpose), token, static_cast<std::int64_t>(ttl.count()));
+  auto rows = co_await db_.query(Intent::write, scope, kIssueEmailToken, params);
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return std::optional<Recipient>{};
+  auto row = rows->front();
+  co_return Recipient{row.get<std::string>(0), row.get<std::string>(1), row.get<bool>(2)};
+}
+
+asio::awaitable<Result<std::optional<db::Uuid>>> IdentityStore::verify_email(
+    const db::Scope& scope, const std::string& digest) {
+  db::Bytes token{digest};
+  Params params(token, std::string(kUserPayloadPrefix));
+  auto rows = co_await db_.query(Intent::write, scope, kVerifyEmail, params);
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return std::optional<db::Uuid>{};
+  co_return rows->front().get<db::Uuid>(0);
+}
+
+asio::awaitable<Result<bool>> IdentityStore::reset_token_live(const db::Scope& scope,
+                                                              const std::string& digest) {
+  db::Bytes token{digest};
+  Params params(token);
+  auto rows = co_await db_.query(Intent::write, scope, kResetTokenLive, params);
+  if (!rows) co_return rows.error();
+  co_return !rows->empty();
+}
+
+asio::awaitable<Result<std::optional<std::vector<db::Uuid>>>> IdentityStore::reset_password(
+    const db::Scope& scope, const std::string& digest, const std::string& password_hash) {
+  using Revoked = std::optional<std::vector<db::Uuid>>;
+  auto tx = co_await db_.begin(scope);
+  if (!tx) co_return tx.error();
+  db::Bytes token{digest};
+  Params use(token, password_hash);
+  auto updated = co_await tx->query(kUseResetToken, use);
+  if (!updated) co_return updated.error();
+  if (updated->empty()) co_return Revoked{};
+  auto user_id = updated->front().get<db::Uuid>(0);
+  Params user(user_id);
+  auto revoked = co_await tx->query(kRevokeAllSessions, user);
+  if (!revoked) co_return revoked.error();
+  auto ids = db::decode_all(*revoked, [](const db::Row& row) { return row.get<db::Uuid>(0); });
+  auto committed = co_await tx->commit();
+  if (!committed) co_return committed.error();
+  co_return Revoked{std::move(ids)};
+}
+
+asio::awaitable<Result<std::size_t>> IdentityStore::expire_email_tokens(const db::Scope& scope) {
+  auto rows = co_await db_.query(Intent::write, scope, kExpireEmailTokens, Params::none());
+  if (!rows) co_return rows.error();
+  co_return static_cast<std::size_t>(rows->affected());
+}
+
 asio::awaitable<Result<std::optional<StoredUser>>> IdentityStore::user_by_email(
     const db::Scope& scope, const std::string& email) {
   Params params(email);
@@ -122,7 +233,7 @@ asio::awaitable<Result<std::optional<StoredUser>>> IdentityStore::user_by_email(
   if (rows->empty()) co_return std::optional<StoredUser>{};
   auto row = rows->front();
   co_return StoredUser{{row.get<db::Uuid>(0), row.get<std::string>(1), row.get<std::string>(2),
-                        row.get<db::Timestamp>(3)},
+                        row.get<db::Timestamp>(3), row.get<bool>(5)},
                        row.get<std::string>(4)};
 }
 
@@ -172,7 +283,7 @@ IdentityStore::session_by_digest(const db::Scope& scope, const std::string& dige
   live.principal.kind = Principal::Kind::user;
   live.principal.credential_id = row.get<db::Uuid>(0);
   live.principal.user = User{row.get<db::Uuid>(1), row.get<std::string>(4), row.get<std::string>(5),
-                             row.get<db::Timestamp>(6)};
+                             row.get<db::Timestamp>(6), row.get<bool>(8)};
   live.last_used_at = row.get<db::Timestamp>(2);
   live.expires_at = row.get<db::Timestamp>(3);
   auto memberships = boost::json::parse(row.get<std::string>(7));

@@ -14,7 +14,8 @@
 
 namespace liftoff::db {
 class Database;
-}
+class Transaction;
+}  // namespace liftoff::db
 
 namespace liftoff::identity {
 
@@ -23,6 +24,7 @@ struct User {
   std::string email;
   std::string name;
   db::Timestamp created_at;
+  bool email_verified = false;  // the user opened a link sent to `email`
 };
 
 struct Membership {
@@ -89,12 +91,49 @@ class IdentityStore {
  public:
   explicit IdentityStore(db::Database& database) : db_(database) {}
 
+  [[nodiscard]] db::Database& database() { return db_; }
+
   // Errc::conflict when the email is taken.
   [[nodiscard]] boost::asio::awaitable<Result<User>> create_user(const db::Scope& scope,
                                                                  const db::Uuid& id,
                                                                  const std::string& email,
                                                                  const std::string& name,
                                                                  const std::string& password_hash);
+  // The same in `tx`.
+  [[nodiscard]] boost::asio::awaitable<Result<User>> create_user(db::Transaction& tx,
+                                                                 const db::Uuid& id,
+                                                                 const std::string& email,
+                                                                 const std::string& name,
+                                                                 const std::string& password_hash);
+
+  // Email links (account_mail.hpp). Whom an email of `purpose` goes to.
+  struct Recipient {
+    std::string email;
+    std::string name;
+    bool verified = false;
+  };
+  // A new token (its digest) of `purpose` ("verify_email", "password_reset") for the user, valid
+  // for `ttl` and replacing the user's earlier one of that purpose; with the user's address and
+  // name. No token for verify_email when the address is verified already (`verified`); nullopt
+  // when the user is gone.
+  [[nodiscard]] boost::asio::awaitable<Result<std::optional<Recipient>>> issue_email_token(
+      const db::Scope& scope, const db::Uuid& user_id, std::string_view purpose,
+      const std::string& digest, std::chrono::seconds ttl);
+  // Uses up a live verify_email token and marks the address it was sent to verified (if it is
+  // still the user's): the user; nullopt when the token is unknown, used or expired.
+  [[nodiscard]] boost::asio::awaitable<Result<std::optional<db::Uuid>>> verify_email(
+      const db::Scope& scope, const std::string& digest);
+  // Whether a password_reset token is live (checked before the new password is hashed).
+  [[nodiscard]] boost::asio::awaitable<Result<bool>> reset_token_live(const db::Scope& scope,
+                                                                      const std::string& digest);
+  // In one transaction: uses up the live password_reset token, sets the password hash, revokes
+  // every session of the user (returned, for the session cache) and marks the address verified
+  // (the link reached it); nullopt when the token is not live.
+  [[nodiscard]] boost::asio::awaitable<Result<std::optional<std::vector<db::Uuid>>>> reset_password(
+      const db::Scope& scope, const std::string& digest, const std::string& password_hash);
+  // Deletes expired email tokens (housekeeping); returns how many.
+  [[nodiscard]] boost::asio::awaitable<Result<std::size_t>> expire_email_tokens(
+      const db::Scope& scope);
   [[nodiscard]] boost::asio::awaitable<Result<std::optional<StoredUser>>> user_by_email(
       const db::Scope& scope, const std::string& email);
   [[nodiscard]] boost::asio::awaitable<Result<void>> set_password_hash(
