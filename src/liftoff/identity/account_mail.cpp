@@ -52,10 +52,8 @@ AccountMail::AccountMail(db::Database& database, jobs::Queue& queue, AccountMail
       options_(std::move(options)),
       smtp_(options_.smtp) {}
 
-asio::awaitable<Result<void>> AccountMail::enqueue(db::Transaction& tx, const db::Uuid& org,
-                                                   std::string_view kind, std::string_view key_name,
-                                                   const db::Uuid& subject) {
-  if (!enabled()) co_return Result<void>{};
+jobs::NewJob AccountMail::job(std::string_view kind, std::string_view key_name,
+                              const db::Uuid& subject) const {
   jobs::NewJob job;
   job.kind = std::string(kind);
   job.args = json::object{{key_name, subject.to_string()}};
@@ -64,27 +62,49 @@ asio::awaitable<Result<void>> AccountMail::enqueue(db::Transaction& tx, const db
   job.timeout = options_.smtp.timeout + std::chrono::seconds(10);
   job.unique =
       jobs::NewJob::Unique{std::string(kind) + ":" + subject.to_string(), options_.resend_interval};
+  return job;
+}
+
+asio::awaitable<Result<void>> AccountMail::enqueue(db::Transaction& tx, const db::Uuid& org,
+                                                   const jobs::NewJob& job) {
+  if (!enabled()) co_return Result<void>{};
   std::span<const jobs::NewJob> jobs(&job, 1);
   auto enqueued = co_await queue_.enqueue(tx, org, jobs);
   if (!enqueued) co_return enqueued.error();
   co_return Result<void>{};
 }
 
-asio::awaitable<Result<void>> AccountMail::verification(db::Transaction& tx,
-                                                        const db::Uuid& user_id) {
-  auto done = co_await enqueue(tx, jobs::kPlatform, kVerifyEmailJob, "user_id", user_id);
-  co_return done;
+asio::awaitable<Result<void>> AccountMail::enqueue(const db::Scope& scope,
+                                                   const jobs::NewJob& job) {
+  if (!enabled()) co_return Result<void>{};
+  std::span<const jobs::NewJob> jobs(&job, 1);
+  // A platform job: every_org's scope enqueues for kPlatform.
+  auto enqueued = co_await queue_.enqueue(scope.for_tenant(db::Tenant::every_org()), jobs);
+  if (!enqueued) co_return enqueued.error();
+  co_return Result<void>{};
 }
 
-asio::awaitable<Result<void>> AccountMail::password_reset(db::Transaction& tx,
-                                                          const db::Uuid& user_id) {
-  auto done = co_await enqueue(tx, jobs::kPlatform, kPasswordResetJob, "user_id", user_id);
+asio::awaitable<Result<void>> AccountMail::verification(db::Transaction& tx,
+                                                        const db::Uuid& user_id) {
+  auto done = co_await enqueue(tx, jobs::kPlatform, job(kVerifyEmailJob, "user_id", user_id));
   co_return done;
 }
 
 asio::awaitable<Result<void>> AccountMail::invitation(db::Transaction& tx, const db::Uuid& org_id,
                                                       const db::Uuid& invitation_id) {
-  auto done = co_await enqueue(tx, org_id, kInvitationJob, "invitation_id", invitation_id);
+  auto done = co_await enqueue(tx, org_id, job(kInvitationJob, "invitation_id", invitation_id));
+  co_return done;
+}
+
+asio::awaitable<Result<void>> AccountMail::verification(const db::Scope& scope,
+                                                        const db::Uuid& user_id) {
+  auto done = co_await enqueue(scope, job(kVerifyEmailJob, "user_id", user_id));
+  co_return done;
+}
+
+asio::awaitable<Result<void>> AccountMail::password_reset(const db::Scope& scope,
+                                                          const db::Uuid& user_id) {
+  auto done = co_await enqueue(scope, job(kPasswordResetJob, "user_id", user_id));
   co_return done;
 }
 

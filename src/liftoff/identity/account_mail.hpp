@@ -30,6 +30,7 @@ namespace liftoff::jobs {
 class Queue;
 class Runner;
 struct Job;
+struct NewJob;
 struct Outcome;
 }  // namespace liftoff::jobs
 
@@ -66,24 +67,31 @@ class AccountMail {
 
   // Enqueue, in `tx` (a transaction over both planes), the job sending that email; nothing when
   // email is off, or when the same email was enqueued within resend_interval. The user's emails
-  // are platform jobs; an invitation's is its org's.
+  // are platform jobs; an invitation's is its org's. The password reset is requested with no
+  // other change, so it has only the form with a transaction of its own.
   [[nodiscard]] boost::asio::awaitable<Result<void>> verification(db::Transaction& tx,
                                                                   const db::Uuid& user_id);
-  [[nodiscard]] boost::asio::awaitable<Result<void>> password_reset(db::Transaction& tx,
-                                                                    const db::Uuid& user_id);
   [[nodiscard]] boost::asio::awaitable<Result<void>> invitation(db::Transaction& tx,
                                                                 const db::Uuid& org_id,
                                                                 const db::Uuid& invitation_id);
+  // The same in a transaction of their own, when nothing else changes with them.
+  [[nodiscard]] boost::asio::awaitable<Result<void>> verification(const db::Scope& scope,
+                                                                  const db::Uuid& user_id);
+  [[nodiscard]] boost::asio::awaitable<Result<void>> password_reset(const db::Scope& scope,
+                                                                    const db::Uuid& user_id);
 
   // Registers the jobs' handlers (mail.verify_email, mail.password_reset, mail.invitation).
   void add_to(jobs::Runner& runner);
 
  private:
+  // The job sending email `kind` about `subject` (its argument `key_name`).
+  [[nodiscard]] jobs::NewJob job(std::string_view kind, std::string_view key_name,
+                                 const db::Uuid& subject) const;
   [[nodiscard]] boost::asio::awaitable<Result<void>> enqueue(db::Transaction& tx,
                                                              const db::Uuid& org,
-                                                             std::string_view kind,
-                                                             std::string_view key_name,
-                                                             const db::Uuid& subject);
+                                                             const jobs::NewJob& job);
+  [[nodiscard]] boost::asio::awaitable<Result<void>> enqueue(const db::Scope& scope,
+                                                             const jobs::NewJob& job);
   [[nodiscard]] boost::asio::awaitable<jobs::Outcome> send_user_mail(const jobs::Job& job,
                                                                      const db::Scope& scope,
                                                                      std::string_view purpose);

@@ -97,14 +97,8 @@ asio::awaitable<Result<void>> IdentityService::send_verification(const db::Scope
   if (auto on = mail_enabled(); !on) co_return on.error();
   if (who.user.email_verified)
     co_return make_error(Errc::conflict, "the email address is verified already");
-  auto tx = co_await store_.database().begin(scope.for_tenant(db::Tenant::every_org()),
-                                             db::Isolation::read_committed, db::Planes::both);
-  if (!tx) co_return tx.error();
-  auto queued = co_await mail_->verification(*tx, who.user.id);
-  if (!queued) co_return queued.error();
-  auto committed = co_await tx->commit();
-  if (!committed) co_return committed.error();
-  co_return Result<void>{};
+  auto queued = co_await mail_->verification(scope, who.user.id);
+  co_return queued;
 }
 
 asio::awaitable<Result<void>> IdentityService::verify_email(const db::Scope& scope,
@@ -132,14 +126,8 @@ asio::awaitable<Result<void>> IdentityService::request_password_reset(const db::
   auto stored = co_await store_.user_by_email(scope, *normalized);
   if (!stored) co_return stored.error();
   if (!*stored) co_return Result<void>{};  // no account: the same answer, no email
-  auto tx = co_await store_.database().begin(scope.for_tenant(db::Tenant::every_org()),
-                                             db::Isolation::read_committed, db::Planes::both);
-  if (!tx) co_return tx.error();
-  auto queued = co_await mail_->password_reset(*tx, (*stored)->user.id);
-  if (!queued) co_return queued.error();
-  auto committed = co_await tx->commit();
-  if (!committed) co_return committed.error();
-  co_return Result<void>{};
+  auto queued = co_await mail_->password_reset(scope, (*stored)->user.id);
+  co_return queued;
 }
 
 asio::awaitable<Result<void>> IdentityService::reset_password(const db::Scope& scope,
