@@ -3,8 +3,9 @@
 checks that it parses as a multipart/alternative email with a link, and counts. With --starttls it
 offers (and requires) STARTTLS. GET /_stats on --http-port answers {"accepted", "bad", "tls",
 "first", "last"}; GET /_reset clears them.
-With --blast N it is instead a client: C connections (--connections), each sending N/C copies of
-one message over its one connection, for the sink's own ceiling (prints messages/s).
+With --blast N it is instead a client: C threads (--connections), each sending N/C copies of one
+message over its one connection, or with --fresh each over a connection of its own (as Liftoff
+sends), for the sink's own ceiling (prints messages/s).
 """
 import argparse
 import asyncio
@@ -80,13 +81,23 @@ def blast(args):
                "Content-Type: text/html\r\n\r\n<a href=x>x</a>\r\n--b--\r\n")
     per = args.blast // args.connections
 
-    def one():
+    def connect():
         client = smtplib.SMTP("127.0.0.1", args.port)
         if args.starttls:
             client.starttls(context=ssl._create_unverified_context())
+        return client
+
+    def one():
+        client = None if args.fresh else connect()
         for _ in range(per):
-            client.sendmail("a@bench.test", ["b@bench.test"], message)
-        client.quit()
+            if args.fresh:
+                fresh = connect()
+                fresh.sendmail("a@bench.test", ["b@bench.test"], message)
+                fresh.quit()
+            else:
+                client.sendmail("a@bench.test", ["b@bench.test"], message)
+        if client:
+            client.quit()
 
     threads = [threading.Thread(target=one) for _ in range(args.connections)]
     start = time.time()
@@ -104,6 +115,7 @@ def main():
     parser.add_argument("--starttls", nargs=2)
     parser.add_argument("--blast", type=int)
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--fresh", action="store_true")
     args = parser.parse_args()
     if args.blast:
         blast(args)

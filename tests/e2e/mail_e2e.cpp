@@ -189,6 +189,33 @@ TEST_F(MailE2E, AnInvitationEmailsALinkThatJoinsTheOrg) {
   EXPECT_EQ(json_of(*joined).at("id").as_string(), org);
 }
 
+TEST_F(MailE2E, AnAddressTheRelayRefusesDiscardsItsJobWithTheRelaysAnswer) {
+  auto owner = sign_up(mail_port(), "refusing");
+  auto created =
+      send_json(mail_port(), "POST", "/v1/orgs", owner.token, body_of(json::object{{"name", "R"}}));
+  ASSERT_EQ(status(created), 201);
+  auto org = std::string(json_of(*created).at("id").as_string());
+  // The test server answers 550 to refused@...: a permanent refusal, not retried.
+  ASSERT_EQ(status(send_json(mail_port(), "POST", "/v1/orgs/" + org + "/invitations", owner.token,
+                             body_of(json::object{{"email", "refused@example.test"},
+                                                  {"role", "viewer"}}))),
+            201);
+  std::optional<json::object> job;
+  ASSERT_TRUE(eventually([&] {
+    auto r = send_json(mail_port(), "GET", "/v1/orgs/" + org + "/jobs?state=discarded&queue=mail",
+                       owner.token);
+    if (status(r) != 200) return false;
+    auto body = json_of(*r);
+    const auto& jobs = body.at("jobs").as_array();
+    if (!jobs.empty()) job = jobs[0].as_object();
+    return job.has_value();
+  }));
+  EXPECT_EQ(job->at("kind"), "mail.invitation");
+  EXPECT_EQ(job->at("attempt"), 1);
+  EXPECT_NE(std::string(job->at("last_error").as_string()).find("550"), std::string::npos)
+      << json::serialize(*job);
+}
+
 TEST_F(MailE2E, WithoutSmtpHostTheEmailFlowsAnswer503) {
   auto user = sign_up(port(), "no-mail");
   auto reset = send_json(port(), "POST", "/v1/auth/password-reset", "",
