@@ -196,9 +196,9 @@ TEST_F(MailE2E, AnAddressTheRelayRefusesDiscardsItsJobWithTheRelaysAnswer) {
   ASSERT_EQ(status(created), 201);
   auto org = std::string(json_of(*created).at("id").as_string());
   // The test server answers 550 to refused@...: a permanent refusal, not retried.
-  ASSERT_EQ(status(send_json(mail_port(), "POST", "/v1/orgs/" + org + "/invitations", owner.token,
-                             body_of(json::object{{"email", "refused@example.test"},
-                                                  {"role", "viewer"}}))),
+  ASSERT_EQ(status(send_json(
+                mail_port(), "POST", "/v1/orgs/" + org + "/invitations", owner.token,
+                body_of(json::object{{"email", "refused@example.test"}, {"role", "viewer"}}))),
             201);
   std::optional<json::object> job;
   ASSERT_TRUE(eventually([&] {

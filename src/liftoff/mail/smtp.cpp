@@ -1,7 +1,5 @@
 #include "liftoff/mail/smtp.hpp"
 
-#include <openssl/ssl.h>
-
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -17,6 +15,7 @@
 #include <cctype>
 
 #include "liftoff/core/text.hpp"
+#include "liftoff/core/tls_client.hpp"
 #include "liftoff/mail/message.hpp"
 
 namespace liftoff::mail {
@@ -48,9 +47,8 @@ struct Reply {
 // Whether `address` may go in a MAIL FROM or RCPT TO: printable, without brackets or spaces.
 bool sane_address(std::string_view address) {
   if (address.empty() || address.size() > 254) return false;
-  return std::all_of(address.begin(), address.end(), [](unsigned char c) {
-    return c > 0x20 && c < 0x7f && c != '<' && c != '>';
-  });
+  return std::all_of(address.begin(), address.end(),
+                     [](unsigned char c) { return c > 0x20 && c < 0x7f && c != '<' && c != '>'; });
 }
 
 std::string upper(std::string_view text) {
@@ -75,7 +73,8 @@ class Session {
     auto resolved = co_await (std::move(resolving) || timer.async_wait(kTuple));
     if (resolved.index() == 1) co_return timed_out();
     auto [resolve_error, results] = std::get<0>(std::move(resolved));
-    if (resolve_error) co_return fail("cannot resolve " + options_.host + ": " + resolve_error.message());
+    if (resolve_error)
+      co_return fail("cannot resolve " + options_.host + ": " + resolve_error.message());
     plain_.emplace(executor);
     plain_->expires_at(deadline_);
     auto [connect_error, endpoint] = co_await plain_->async_connect(results, kTuple);
@@ -97,9 +96,12 @@ class Session {
     for (;;) {
       auto [error, length] = co_await read_line();
       if (error) {
-        if (error == beast::error::timeout) timed_out();
-        else if (error == asio::error::not_found) fail("the server's reply is too long");
-        else fail("the connection failed: " + error.message());
+        if (error == beast::error::timeout)
+          timed_out();
+        else if (error == asio::error::not_found)
+          fail("the server's reply is too long");
+        else
+          fail("the connection failed: " + error.message());
         co_return std::nullopt;
       }
       std::string_view line(buffer_.data(), length - 2);
@@ -197,8 +199,7 @@ class Session {
   asio::awaitable<bool> handshake() {
     tls_.emplace(std::move(*plain_), context_);
     plain_.reset();
-    if (!SSL_set_tlsext_host_name(tls_->native_handle(), options_.host.c_str()))
-      co_return fail("cannot set the TLS server name");
+    core::set_server_name(tls_->native_handle(), options_.host);
     tls_->set_verify_callback(asio::ssl::host_name_verification(options_.host));
     beast::get_lowest_layer(*tls_).expires_at(deadline_);
     auto [error] = co_await tls_->async_handshake(asio::ssl::stream_base::client, kTuple);
@@ -263,13 +264,7 @@ struct SmtpClient::Tls {
 
 SmtpClient::SmtpClient(SmtpOptions options)
     : options_(std::move(options)), tls_(std::make_unique<Tls>()) {
-  auto& context = tls_->context;
-  context.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                      asio::ssl::context::no_tlsv1_1);
-  context.set_default_verify_paths();
-  if (!options_.ca_file.empty()) context.load_verify_file(options_.ca_file);
-  context.set_verify_mode(asio::ssl::verify_peer);
+  core::configure_tls_client(tls_->context, options_.ca_file);
 }
 
 SmtpClient::~SmtpClient() = default;
@@ -319,8 +314,7 @@ asio::awaitable<Sent> SmtpClient::send(const Envelope& envelope) {
   if (!co_await session.command("MAIL FROM:<" + envelope.from + ">", 2, "the sender"))
     co_return sent;
   for (const auto& to : envelope.to) {
-    if (!co_await session.command("RCPT TO:<" + to + ">", 2, "the recipient " + to))
-      co_return sent;
+    if (!co_await session.command("RCPT TO:<" + to + ">", 2, "the recipient " + to)) co_return sent;
   }
   if (!co_await session.command("DATA", 3, "DATA")) co_return sent;
   if (!co_await session.write(dot_stuffed(envelope.message))) co_return sent;

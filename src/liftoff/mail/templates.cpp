@@ -11,8 +11,8 @@ namespace {
 
 // One wrapper for every built-in HTML body: a single centered column, inline styles only (mail
 // clients drop <style>), and the link also as text for clients that hide buttons.
-std::string html_page(std::string_view heading, std::string_view paragraph,
-                      std::string_view button, std::string_view footer) {
+std::string html_page(std::string_view heading, std::string_view paragraph, std::string_view button,
+                      std::string_view footer) {
   std::string out =
       "<!DOCTYPE html>\n<html><body style=\"margin:0;padding:24px;background:#f5f5f7;"
       "font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#1d1d1f\">\n"
@@ -120,8 +120,7 @@ std::optional<std::string> read_file(const fs::path& path) {
 }
 
 Error invalid(const fs::path& path, const std::string& problem) {
-  return make_error(Errc::validation_failed,
-                    "mail_templates: " + path.string() + ": " + problem);
+  return make_error(Errc::validation_failed, "mail_templates: " + path.string() + ": " + problem);
 }
 
 // A problem with the placeholders `text` uses, or nullopt.
@@ -145,12 +144,23 @@ std::string escape_html(std::string_view text) {
   out.reserve(text.size() + 16);
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -161,8 +171,7 @@ Templates::Templates() : templates_(builtins()) {}
 Result<Templates> Templates::load(const fs::path& dir) {
   Templates out;
   std::error_code error;
-  if (!fs::is_directory(dir, error))
-    return invalid(dir, "is not a directory");
+  if (!fs::is_directory(dir, error)) return invalid(dir, "is not a directory");
   for (auto& [name, known] : out.templates_) {
     auto text_path = dir / (name + ".txt");
     if (auto text = read_file(text_path)) {
@@ -173,9 +182,12 @@ Result<Templates> Templates::load(const fs::path& dir) {
       if (!first.starts_with("Subject: ") || end == std::string::npos)
         return invalid(text_path, "the first line must be \"Subject: ...\", then an empty line");
       auto body = text->substr(end + 1);
-      if (body.starts_with("\r\n")) body.erase(0, 2);
-      else if (body.starts_with('\n')) body.erase(0, 1);
-      else return invalid(text_path, "an empty line must follow the subject");
+      if (body.starts_with("\r\n"))
+        body.erase(0, 2);
+      else if (body.starts_with('\n'))
+        body.erase(0, 1);
+      else
+        return invalid(text_path, "an empty line must follow the subject");
       Template replaced = known;
       replaced.subject = std::string(first.substr(9));
       replaced.text = std::move(body);

@@ -1,7 +1,5 @@
 #include "liftoff/webhooks/sender.hpp"
 
-#include <openssl/ssl.h>
-
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -19,6 +17,7 @@
 #include <boost/url/parse.hpp>
 #include <cctype>
 
+#include "liftoff/core/tls_client.hpp"
 #include "liftoff/webhooks/address.hpp"
 
 namespace liftoff::webhooks {
@@ -173,13 +172,7 @@ Sender::Connection::~Connection() = default;
 
 Sender::Sender(SenderOptions options)
     : options_(std::move(options)), tls_(std::make_unique<Tls>()) {
-  auto& context = tls_->context;
-  context.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                      asio::ssl::context::no_tlsv1_1);
-  context.set_default_verify_paths();
-  if (!options_.ca_file.empty()) context.load_verify_file(options_.ca_file);
-  context.set_verify_mode(asio::ssl::verify_peer);
+  core::configure_tls_client(tls_->context, options_.ca_file);
 }
 
 Sender::~Sender() = default;
@@ -290,10 +283,8 @@ asio::awaitable<void> Sender::connect(const Target& target, Clock::time_point de
   }
   connection.tls.emplace(std::move(stream), tls_->context);
   auto& tls = *connection.tls;
-  boost::system::error_code ip_error;
-  (void)asio::ip::make_address(target.host, ip_error);
   // SNI and the name checked against the certificate: the URL's host.
-  if (ip_error) SSL_set_tlsext_host_name(tls.native_handle(), target.host.c_str());
+  core::set_server_name(tls.native_handle(), target.host);
   tls.set_verify_callback(asio::ssl::host_name_verification(target.host));
   auto [handshake_error] = co_await tls.async_handshake(asio::ssl::stream_base::client, kTuple);
   if (handshake_error) {

@@ -3,13 +3,14 @@
 // with AUTH, TLS from the first byte; a server's refusals, permanent and transient; a server that
 // does not offer STARTTLS when it is required; an untrusted certificate; a wrong password; a
 // server too slow for the timeout.
+#include "liftoff/mail/smtp.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/json/serialize.hpp>
 #include <filesystem>
 
 #include "liftoff/mail/message.hpp"
-#include "liftoff/mail/smtp.hpp"
 #include "support/async.hpp"
 #include "support/run_dir.hpp"
 #include "support/smtp_server.hpp"
@@ -28,9 +29,9 @@ class SmtpTest : public ::testing::Test {
     dir = new fs::path(testing::make_temp_dir("/tmp/liftoff-smtp-"));
     ASSERT_TRUE(testing::make_certificate(*dir)) << "openssl could not make a certificate";
     plain = new SmtpServer(*dir, "plain", {});
-    secure = new SmtpServer(*dir, "starttls",
-                            {SmtpServer::Tls::starttls, *dir / "cert.pem", *dir / "key.pem",
-                             "mailer:s3cret pass"});
+    secure = new SmtpServer(
+        *dir, "starttls",
+        {SmtpServer::Tls::starttls, *dir / "cert.pem", *dir / "key.pem", "mailer:s3cret pass"});
     implicit = new SmtpServer(*dir, "implicit",
                               {SmtpServer::Tls::implicit, *dir / "cert.pem", *dir / "key.pem", ""});
   }
@@ -62,7 +63,8 @@ class SmtpTest : public ::testing::Test {
                     std::move(subject),
                     "Plain text\n.a line that starts with a dot\n",
                     "<p>HTML &amp; text</p>"};
-    return Envelope{"no-reply@liftoff.test", {std::move(to)},
+    return Envelope{"no-reply@liftoff.test",
+                    {std::move(to)},
                     compose(message, std::chrono::system_clock::now())};
   }
 
@@ -85,7 +87,8 @@ TEST_F(SmtpTest, APlainMessageArrivesAsComposedParsedByPythonsEmailPackage) {
                   "into several encoded words to stay within the line limit",
                   "Hello Zoë,\n.starts with a dot\n..two dots\nend\n",
                   "<p>Hello <b>Zoë</b></p>"};
-  Envelope sent_envelope{"no-reply@liftoff.test", {"zoe@example.test", "other@example.test"},
+  Envelope sent_envelope{"no-reply@liftoff.test",
+                         {"zoe@example.test", "other@example.test"},
                          compose(message, std::chrono::system_clock::now())};
   auto sent = send(options(*plain, Security::none), sent_envelope);
   ASSERT_TRUE(sent.ok()) << sent.error;

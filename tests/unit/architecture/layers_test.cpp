@@ -28,9 +28,12 @@ const std::map<std::string, std::set<std::string>>& allowed() {
       {"jobs", {"core", "db"}},
       {"webhooks", {"core", "db", "audit", "jobs"}},
       {"mail", {"core"}},
-      {"api", {"core", "http", "db", "pubsub", "audit", "identity", "records", "jobs", "webhooks", "mail"}},
+      {"api",
+       {"core", "http", "db", "pubsub", "audit", "identity", "records", "jobs", "webhooks",
+        "mail"}},
       {"app",
-       {"core", "http", "db", "pubsub", "audit", "identity", "records", "jobs", "webhooks", "mail", "api"}},
+       {"core", "http", "db", "pubsub", "audit", "identity", "records", "jobs", "webhooks", "mail",
+        "api"}},
   };
   return layers;
 }

@@ -58,9 +58,11 @@ TEST(MailMessage, ComposedBodiesAreBase64LinesWithinTheLimit) {
 
 TEST(MailTemplates, ValuesAreEscapedInHtmlOnlyAndSubjectsStayOneLine) {
   Templates templates;
-  auto rendered = templates.render(
-      "invitation", {{"inviter_name", "Eve <script>\r\nBcc: x"}, {"org_name", "A&B"},
-                     {"app_name", "Acme"}, {"link", "https://app.test/invitations#token=t"}});
+  auto rendered =
+      templates.render("invitation", {{"inviter_name", "Eve <script>\r\nBcc: x"},
+                                      {"org_name", "A&B"},
+                                      {"app_name", "Acme"},
+                                      {"link", "https://app.test/invitations#token=t"}});
   EXPECT_EQ(rendered.subject.find('\n'), std::string::npos);
   EXPECT_NE(rendered.subject.find("Eve <script>"), std::string::npos);
   EXPECT_NE(rendered.text.find("Eve <script>"), std::string::npos);
@@ -74,7 +76,8 @@ TEST(MailTemplates, ValuesAreEscapedInHtmlOnlyAndSubjectsStayOneLine) {
 TEST(MailTemplates, AnOperatorsDirectoryReplacesTemplatesAndTyposFailAtLoad) {
   auto dir = fs::path(testing::make_temp_dir("/tmp/liftoff-templates-"));
   {
-    std::ofstream(dir / "password_reset.txt") << "Subject: {{app_name}}: new password\n\nGo to {{link}}\n";
+    std::ofstream(dir / "password_reset.txt")
+        << "Subject: {{app_name}}: new password\n\nGo to {{link}}\n";
     std::ofstream(dir / "password_reset.html") << "<a href=\"{{link}}\">reset</a>";
   }
   auto loaded = Templates::load(dir);
