@@ -1,12 +1,8 @@
 #include "liftoff/identity/account_mail.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 
-#include "liftoff/core/time.hpp"
 #include "liftoff/db/database.hpp"
 #include "liftoff/identity/credentials.hpp"
 #include "liftoff/jobs/queue.hpp"
@@ -24,8 +20,9 @@ constexpr std::string_view kInvitationJob = "mail.invitation";
 
 // The id in the job's argument `name`, or nullopt.
 std::optional<db::Uuid> uuid_arg(const jobs::Job& job, std::string_view name) {
-  auto args = json::parse(job.args);
-  const auto* object = args.if_object();
+  json::error_code malformed;
+  auto args = json::parse(job.args, malformed);
+  const auto* object = malformed ? nullptr : args.if_object();
   const auto* value = object ? object->if_contains(name) : nullptr;
   if (!value || !value->is_string()) return std::nullopt;
   return db::Uuid::parse(value->as_string());
@@ -39,7 +36,7 @@ std::string plural(long long count, std::string_view unit) {
 
 std::string describe_duration(std::chrono::seconds seconds) {
   auto s = seconds.count();
-  if (s >= 86'400 && s % 86'400 == 0 && s > 86'400 * 2) return plural(s / 86'400, "day");
+  if (s > 2 * 86'400 && s % 86'400 == 0) return plural(s / 86'400, "day");  // "48 hours", "3 days"
   if (s >= 3'600 && s % 3'600 == 0) return plural(s / 3'600, "hour");
   if (s >= 60 && s % 60 == 0) return plural(s / 60, "minute");
   return plural(s, "second");
