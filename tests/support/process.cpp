@@ -76,4 +76,21 @@ std::string Process::log() const {
   return ss.str();
 }
 
+PythonPeer start_python_peer(const std::filesystem::path& dir, const std::string& name,
+                             const std::string& script, const std::vector<std::string>& args) {
+  auto port_file = dir / (name + ".port");
+  std::vector<std::string> argv{"/usr/bin/python3", LIFTOFF_SOURCE_DIR "/tests/support/" + script,
+                                "--port-file", port_file.string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  PythonPeer peer;
+  peer.process = std::make_unique<Process>(argv, std::map<std::string, std::string>{},
+                                           (dir / (name + ".log")).string());
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!std::filesystem::exists(port_file) && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::ifstream in(port_file);
+  for (unsigned short port = 0; in >> port;) peer.ports.push_back(port);
+  return peer;
+}
+
 }  // namespace liftoff::testing

@@ -4,7 +4,9 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,5 +33,17 @@ class Process {
   std::optional<int> status_;
   std::string log_path_;
 };
+
+// A test peer written in Python (tests/support/<script>, run by Debian's python3, which has the
+// python3-* modules install-deps adds): started in `dir` with `args` and --port-file, its log in
+// dir/<name>.log. `ports` are the numbers the script writes to its port file (it renames the
+// file into place once it listens); empty when it did not start within 20 s.
+struct PythonPeer {
+  std::unique_ptr<Process> process;
+  std::vector<unsigned short> ports;
+};
+[[nodiscard]] PythonPeer start_python_peer(const std::filesystem::path& dir,
+                                           const std::string& name, const std::string& script,
+                                           const std::vector<std::string>& args);
 
 }  // namespace liftoff::testing

@@ -1,7 +1,6 @@
 #include "support/smtp_server.hpp"
 
 #include <boost/json/parse.hpp>
-#include <fstream>
 #include <thread>
 
 #include "support/http_client.hpp"
@@ -11,22 +10,18 @@ namespace json = boost::json;
 namespace fs = std::filesystem;
 
 SmtpServer::SmtpServer(const fs::path& dir, const std::string& name, const Options& options) {
-  auto port_file = dir / (name + ".port");
-  std::vector<std::string> argv{"/usr/bin/python3",
-                                LIFTOFF_SOURCE_DIR "/tests/support/smtp_server.py", "--port-file",
-                                port_file.string()};
+  std::vector<std::string> args;
   if (options.tls == Tls::starttls)
-    argv.insert(argv.end(), {"--starttls", options.cert.string(), options.key.string()});
+    args.insert(args.end(), {"--starttls", options.cert.string(), options.key.string()});
   if (options.tls == Tls::implicit)
-    argv.insert(argv.end(), {"--tls", options.cert.string(), options.key.string()});
-  if (!options.auth.empty()) argv.insert(argv.end(), {"--auth", options.auth});
-  process_ = std::make_unique<Process>(argv, std::map<std::string, std::string>{},
-                                       (dir / (name + ".log")).string());
-  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!fs::exists(port_file) && std::chrono::steady_clock::now() < end)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  std::ifstream in(port_file);
-  in >> port_ >> listing_port_;
+    args.insert(args.end(), {"--tls", options.cert.string(), options.key.string()});
+  if (!options.auth.empty()) args.insert(args.end(), {"--auth", options.auth});
+  auto peer = start_python_peer(dir, name, "smtp_server.py", args);
+  process_ = std::move(peer.process);
+  if (peer.ports.size() == 2) {
+    port_ = peer.ports[0];
+    listing_port_ = peer.ports[1];
+  }
 }
 
 std::vector<json::object> SmtpServer::received() const {

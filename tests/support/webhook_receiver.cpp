@@ -4,9 +4,6 @@
 #include <openssl/hmac.h>
 
 #include <boost/json/parse.hpp>
-#include <chrono>
-#include <fstream>
-#include <thread>
 
 #include "support/http_client.hpp"
 
@@ -45,18 +42,11 @@ std::string hmac_base64(const std::string& key, const std::string& text) {
 WebhookReceiver::WebhookReceiver(const fs::path& dir, const std::string& name,
                                  std::optional<Tls> tls)
     : tls_(tls.has_value()) {
-  auto port_file = dir / (name + ".port");
-  std::vector<std::string> argv{"/usr/bin/python3",
-                                LIFTOFF_SOURCE_DIR "/tests/support/webhook_receiver.py",
-                                "--port-file", port_file.string()};
-  if (tls) argv.insert(argv.end(), {"--tls", tls->cert.string(), tls->key.string()});
-  process_ = std::make_unique<Process>(argv, std::map<std::string, std::string>{},
-                                       (dir / (name + ".log")).string());
-  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!fs::exists(port_file) && std::chrono::steady_clock::now() < end)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  std::ifstream in(port_file);
-  in >> port_;
+  std::vector<std::string> args;
+  if (tls) args.insert(args.end(), {"--tls", tls->cert.string(), tls->key.string()});
+  auto peer = start_python_peer(dir, name, "webhook_receiver.py", args);
+  process_ = std::move(peer.process);
+  if (!peer.ports.empty()) port_ = peer.ports[0];
 }
 
 std::string WebhookReceiver::url(const std::string& path) const {

@@ -29,10 +29,11 @@ constexpr Statement kSetPassword{
     "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1"};
 // Revocations NOTIFY the session ids in the same transaction, so every process's session cache
 // evicts them when (and only if) the revocation commits.
-constexpr Statement kRevokeOtherSessions{
-    db::Plane::control, "identity.revoke_other_sessions",
+// The user's sessions but $2 (none: all of them).
+constexpr Statement kRevokeSessions{
+    db::Plane::control, "identity.revoke_sessions",
     "WITH revoked AS (UPDATE sessions SET revoked_at = now() "
-    "WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL RETURNING id) "
+    "WHERE user_id = $1 AND id IS DISTINCT FROM $2::uuid AND revoked_at IS NULL RETURNING id) "
     "SELECT id, pg_notify('liftoff_sessions', id::text) FROM revoked"};
 constexpr Statement kInsertSession{
     db::Plane::control, "identity.insert_session",
@@ -110,11 +111,6 @@ constexpr Statement kUseResetToken{
     "UPDATE users SET password_hash = $2, updated_at = now(), "
     "email_verified_at = COALESCE(email_verified_at, now()) FROM used "
     "WHERE users.id = used.user_id RETURNING users.id"};
-constexpr Statement kRevokeAllSessions{
-    db::Plane::control, "identity.revoke_all_sessions",
-    "WITH revoked AS (UPDATE sessions SET revoked_at = now() "
-    "WHERE user_id = $1 AND revoked_at IS NULL RETURNING id) "
-    "SELECT id, pg_notify('liftoff_sessions', id::text) FROM revoked"};
 constexpr Statement kExpireEmailTokens{db::Plane::control, "identity.expire_email_tokens",
                                        "DELETE FROM email_tokens WHERE expires_at < now()"};
 constexpr Statement kLiveSessions{
@@ -140,18 +136,28 @@ Role role_from(const db::Row& row, int column) {
   return *role;
 }
 
+namespace {
+
+// The user kInsertUser made, from its answer.
+Result<User> inserted_user(const Result<db::Rows>& rows, const db::Uuid& id,
+                           const std::string& email, const std::string& name) {
+  if (!rows) {
+    if (rows.error().code == Errc::conflict)
+      return make_error(Errc::conflict, "that email is already registered");
+    return rows.error();
+  }
+  return User{id, email, name, rows->front().get<db::Timestamp>(0)};
+}
+
+}  // namespace
+
 asio::awaitable<Result<User>> IdentityStore::create_user(const db::Scope& scope, const db::Uuid& id,
                                                          const std::string& email,
                                                          const std::string& name,
                                                          const std::string& password_hash) {
   Params params(id, email, name, password_hash);
   auto rows = co_await db_.query(Intent::write, scope, kInsertUser, params);
-  if (!rows) {
-    if (rows.error().code == Errc::conflict)
-      co_return make_error(Errc::conflict, "that email is already registered");
-    co_return rows.error();
-  }
-  co_return User{id, email, name, rows->front().get<db::Timestamp>(0)};
+  co_return inserted_user(rows, id, email, name);
 }
 
 asio::awaitable<Result<User>> IdentityStore::create_user(db::Transaction& tx, const db::Uuid& id,
@@ -160,12 +166,7 @@ asio::awaitable<Result<User>> IdentityStore::create_user(db::Transaction& tx, co
                                                          const std::string& password_hash) {
   Params params(id, email, name, password_hash);
   auto rows = co_await tx.query(kInsertUser, params);
-  if (!rows) {
-    if (rows.error().code == Errc::conflict)
-      co_return make_error(Errc::conflict, "that email is already registered");
-    co_return rows.error();
-  }
-  co_return User{id, email, name, rows->front().get<db::Timestamp>(0)};
+  co_return inserted_user(rows, id, email, name);
 }
 
 asio::awaitable<Result<std::optional<IdentityStore::Recipient>>> IdentityStore::issue_email_token(
@@ -210,8 +211,8 @@ asio::awaitable<Result<std::optional<std::vector<db::Uuid>>>> IdentityStore::res
   if (!updated) co_return updated.error();
   if (updated->empty()) co_return Revoked{};
   auto user_id = updated->front().get<db::Uuid>(0);
-  Params user(user_id);
-  auto revoked = co_await tx->query(kRevokeAllSessions, user);
+  Params user(user_id, std::optional<db::Uuid>{});
+  auto revoked = co_await tx->query(kRevokeSessions, user);
   if (!revoked) co_return revoked.error();
   auto ids = db::decode_all(*revoked, [](const db::Row& row) { return row.get<db::Uuid>(0); });
   auto committed = co_await tx->commit();
@@ -254,8 +255,8 @@ asio::awaitable<Result<std::vector<db::Uuid>>> IdentityStore::change_password(
   Params password(user_id, password_hash);
   auto updated = co_await tx->query(kSetPassword, password);
   if (!updated) co_return updated.error();
-  Params others(user_id, keep_session_id);
-  auto revoked = co_await tx->query(kRevokeOtherSessions, others);
+  Params others(user_id, std::optional<db::Uuid>(keep_session_id));
+  auto revoked = co_await tx->query(kRevokeSessions, others);
   if (!revoked) co_return revoked.error();
   auto ids = db::decode_all(*revoked, [](const db::Row& row) { return row.get<db::Uuid>(0); });
   auto committed = co_await tx->commit();
