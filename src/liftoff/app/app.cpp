@@ -471,22 +471,16 @@ int serve(const core::Config& config) {
   std::optional<jobs::Runner> runner;
   if (config.runs_jobs()) {
     auto options = runner_options(config, *direct);
-    // Deliveries have their queue, worked where the process can sign them.
-    bool listed =
-        std::any_of(options.queues.begin(), options.queues.end(),
-                    [](const jobs::QueueConfig& q) { return q.name == webhooks::kWebhookQueue; });
-    if (hook_options->box && config.webhook_concurrency > 0 && !listed) {
-      options.queues.push_back(
-          {std::string(webhooks::kWebhookQueue), static_cast<int>(config.webhook_concurrency)});
-    }
-    // Account email has its queue too, worked where email is on.
-    bool mail_listed =
-        std::any_of(options.queues.begin(), options.queues.end(),
-                    [](const jobs::QueueConfig& q) { return q.name == identity::kMailQueue; });
-    if (account_mail.enabled() && config.mail_concurrency > 0 && !mail_listed) {
-      options.queues.push_back(
-          {std::string(identity::kMailQueue), static_cast<int>(config.mail_concurrency)});
-    }
+    // Deliveries and account email have their own queues, worked where the process can sign
+    // deliveries (webhook_key) and send email (smtp_host), unless job_queues lists them already.
+    auto add_queue = [&options](std::string_view name, bool works, std::size_t concurrency) {
+      bool listed = std::any_of(options.queues.begin(), options.queues.end(),
+                                [&](const jobs::QueueConfig& q) { return q.name == name; });
+      if (works && concurrency > 0 && !listed)
+        options.queues.push_back({std::string(name), static_cast<int>(concurrency)});
+    };
+    add_queue(webhooks::kWebhookQueue, hook_options->box.has_value(), config.webhook_concurrency);
+    add_queue(identity::kMailQueue, account_mail.enabled(), config.mail_concurrency);
     runner.emplace(job_queue, metrics, std::move(options));
     add_job_handlers(*runner);
     webhook_service.add_to(*runner);
