@@ -183,8 +183,10 @@ void add_event_routes(http::Router& router, identity::IdentityService& identity,
              Action::records_read, [&](http::RequestContext& ctx, const Authorized& who) -> Answer {
                auto collection = co_await records.collection(who.scope, *ctx.param("collection"));
                if (!collection) co_return collection.error();
-               auto issued = co_await identity.issue_stream_ticket(
-                   who.scope.control(), who.credential, who.access.org_id, (*collection)->name);
+               // Named, not a braced temporary in the co_await (GCC 12 destroys it twice).
+               const identity::StreamTicket stands_for{who.credential, who.access.org_id,
+                                                       (*collection)->name};
+               auto issued = co_await identity.issue_stream_ticket(who.scope.control(), stands_for);
                if (!issued) co_return issued.error();
                auto url = "/v1/orgs/" + who.access.org_id.to_string() + "/collections/" +
                           (*collection)->name + "/events?ticket=" + issued->ticket;

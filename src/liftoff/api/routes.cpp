@@ -19,6 +19,8 @@ void add_routes(http::Router& router, const Services& services) {
                    services.event_streams, database);
   add_job_routes(router, services.identity, services.jobs, database);
   add_webhook_routes(router, services.identity, services.webhooks, database);
+  add_notification_routes(router, services.identity, services.orgs, services.notifications,
+                          services.notification_hub, services.notification_streams, database);
 }
 
 }  // namespace liftoff::api

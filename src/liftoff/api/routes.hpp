@@ -1,6 +1,7 @@
 #pragma once
 // Every route of the API, registered in one place (the server and the OpenAPI test use this).
 #include "liftoff/api/events.hpp"
+#include "liftoff/api/notifications.hpp"
 #include "liftoff/api/system.hpp"
 #include "liftoff/http/json_body.hpp"
 #include "liftoff/http/router.hpp"
@@ -33,6 +34,9 @@ struct Services {
   EventStreamOptions event_streams;
   jobs::Queue& jobs;
   webhooks::WebhookService& webhooks;
+  notify::Notifications& notifications;
+  notify::Hub& notification_hub;
+  NotificationStreamOptions notification_streams;
 };
 
 void add_routes(http::Router& router, const Services& services);

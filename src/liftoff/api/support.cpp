@@ -269,28 +269,41 @@ void Routes::org(http::Verb verb, std::string_view path, identity::Action action
 }
 
 namespace {
-// The caller of an event stream: by its stream ticket when the query has one (which must be for
-// this org and collection), else by its bearer token.
-boost::asio::awaitable<Result<Authorized>> authorize_stream(identity::IdentityService& service,
-                                                            const http::RequestContext& ctx,
-                                                            identity::Action action,
-                                                            const http::QueryParams& query) {
+// The credential a stream is opened with: its stream ticket's when the query has one (which must
+// be for the path's stream: its {org} and {collection}, or neither for a user's notification
+// feed), else the bearer token's.
+boost::asio::awaitable<Result<identity::Credential>> stream_credential(
+    identity::IdentityService& service, const http::RequestContext& ctx,
+    const http::QueryParams& query) {
   auto ticket = query.find("ticket");
-  if (ticket == query.end()) co_return co_await authorize(service, ctx, action);
+  if (ticket == query.end()) {
+    auto token = bearer_token(ctx);
+    if (!token) co_return token.error();
+    co_return identity::credential_of(*token);
+  }
   if (ctx.request.find(http::beast_http::field::authorization) != ctx.request.end()) {
     co_return Error{Errc::bad_request,
                     "a stream is opened with a ticket or with Authorization, not both",
                     {{"ticket", "give either this or the Authorization header"}}};
   }
-  auto scope = scope_of(ctx);
-  auto redeemed = co_await service.redeem_stream_ticket(scope, ticket->second);
+  auto redeemed = co_await service.redeem_stream_ticket(scope_of(ctx), ticket->second);
   if (!redeemed) co_return redeemed.error();
-  auto org_text = ctx.param("org").value_or("");
-  if (db::Uuid::parse(org_text) != redeemed->org_id ||
-      ctx.param("collection").value_or("") != redeemed->collection) {
+  auto org = ctx.param("org");
+  if ((org ? db::Uuid::parse(*org) : std::nullopt) != redeemed->org_id ||
+      ctx.param("collection").value_or("") != redeemed->collection.value_or("")) {
     co_return make_error(Errc::unauthenticated, "this stream ticket is for another stream");
   }
-  co_return co_await authorize(service, scope, redeemed->credential, org_text, action);
+  co_return std::move(redeemed->credential);
+}
+
+boost::asio::awaitable<Result<Authorized>> authorize_stream(identity::IdentityService& service,
+                                                            const http::RequestContext& ctx,
+                                                            identity::Action action,
+                                                            const http::QueryParams& query) {
+  auto credential = co_await stream_credential(service, ctx, query);
+  if (!credential) co_return credential.error();
+  auto org_text = ctx.param("org").value_or("");
+  co_return co_await authorize(service, scope_of(ctx), *credential, org_text, action);
 }
 }  // namespace
 
@@ -311,6 +324,35 @@ void Routes::org_stream(
         auto who = co_await authorize_stream(identity, ctx, action, *query);
         if (!who) co_return problem(who.error(), ctx);
         co_return co_await respond(ctx, handler(ctx, *who, *query));
+      },
+      cost);
+}
+
+void Routes::user_stream(
+    http::Verb verb, std::string_view path, std::vector<std::string_view> query_params,
+    std::function<Answer(http::RequestContext&, const SignedIn&, const identity::Credential&,
+                         const http::QueryParams&)>
+        handler,
+    Cost cost) {
+  query_params.emplace_back("ticket");
+  add(
+      verb, path,
+      [&identity = identity_, query_params = std::move(query_params),
+       handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
+        auto query = http::parse_query(ctx.query, query_params);
+        if (!query) co_return problem(query.error(), ctx);
+        auto credential = co_await stream_credential(identity, ctx, *query);
+        if (!credential) co_return problem(credential.error(), ctx);
+        auto who = co_await identity.authenticate(scope_of(ctx), *credential);
+        if (!who) co_return problem(who.error(), ctx);
+        if (!who->is_user()) {
+          co_return problem(make_error(Errc::permission_denied,
+                                       "a notification feed is a user's: open it with a "
+                                       "session, not an API key"),
+                            ctx);
+        }
+        SignedIn caller{*who, scope_of(ctx, *who)};
+        co_return co_await respond(ctx, handler(ctx, caller, *credential, *query));
       },
       cost);
 }

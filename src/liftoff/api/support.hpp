@@ -125,6 +125,15 @@ class Routes {
       std::function<Answer(http::RequestContext&, const Authorized&, const http::QueryParams&)>
           handler,
       Cost cost = Cost::light);
+  // A signed-in user's own stream (a notification feed: a path without {org}), opened with a
+  // session's bearer token or a stream ticket for it; the handler also gets the credential (the
+  // stream checks it again as it runs).
+  void user_stream(http::Verb verb, std::string_view path,
+                   std::vector<std::string_view> query_params,
+                   std::function<Answer(http::RequestContext&, const SignedIn&,
+                                        const identity::Credential&, const http::QueryParams&)>
+                       handler,
+                   Cost cost = Cost::light);
 
  private:
   // Every route of this layer: `handler` with read-your-writes set up for its request.

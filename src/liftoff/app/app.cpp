@@ -38,6 +38,8 @@
 #include "liftoff/identity/session_cache.hpp"
 #include "liftoff/identity/store.hpp"
 #include "liftoff/jobs/runner.hpp"
+#include "liftoff/notify/hub.hpp"
+#include "liftoff/notify/notifications.hpp"
 #include "liftoff/records/events.hpp"
 #include "liftoff/records/service.hpp"
 #include "liftoff/webhooks/service.hpp"
@@ -184,17 +186,18 @@ asio::awaitable<void> every(const BackgroundTask& task, std::chrono::millisecond
   }
 }
 
-// Housekeeping, every `interval` until `stopping`: purges organizations past their grace period and
-// forgets expired Idempotency-Keys. Every process runs it; both are safe to run concurrently.
-// Each statement of background work may take `statement_timeout` (db_query_timeout).
-asio::awaitable<void> housekeeping(const BackgroundTask& task, identity::OrgService& orgs,
-                                   identity::IdentityService& identity,
-                                   records::RecordService& records,
-                                   const std::atomic<bool>& stopping,
-                                   std::chrono::milliseconds interval,
-                                   std::chrono::milliseconds statement_timeout) {
+// Housekeeping, every `interval` until `stopping`: purges organizations past their grace period,
+// forgets expired Idempotency-Keys, tokens and notifications older than `notification_retention`.
+// Every process runs it; each part is safe to run concurrently. Each statement of background work
+// may take `statement_timeout` (db_query_timeout).
+asio::awaitable<void> housekeeping(
+    const BackgroundTask& task, identity::OrgService& orgs, identity::IdentityService& identity,
+    records::RecordService& records, notify::Notifications& notifications,
+    const std::atomic<bool>& stopping, std::chrono::milliseconds interval,
+    std::chrono::milliseconds notification_retention, std::chrono::milliseconds statement_timeout) {
   co_await every(task, interval, std::chrono::milliseconds(250), stopping, AtStop::leave,
-                 [&orgs, &identity, &records, statement_timeout]() -> asio::awaitable<void> {
+                 [&orgs, &identity, &records, &notifications, notification_retention,
+                  statement_timeout]() -> asio::awaitable<void> {
                    auto purged = co_await orgs.purge_expired(100);
                    if (!purged) {
                      spdlog::warn("purging deleted organizations: {}", purged.error().for_log());
@@ -208,6 +211,11 @@ asio::awaitable<void> housekeeping(const BackgroundTask& task, identity::OrgServ
                    auto tokens = co_await identity.expire_tokens(
                        db::Scope::background(db::Tenant::control(), statement_timeout));
                    if (!tokens) spdlog::warn("expiring tokens: {}", tokens.error().for_log());
+                   auto pruned = co_await notifications.prune(
+                       db::Scope::background(db::Tenant::control(), statement_timeout),
+                       std::chrono::duration_cast<std::chrono::seconds>(notification_retention),
+                       10'000);
+                   if (!pruned) spdlog::warn("pruning notifications: {}", pruned.error().for_log());
                  });
 }
 
@@ -419,6 +427,13 @@ int serve(const core::Config& config) {
       {std::chrono::duration_cast<std::chrono::seconds>(config.org_deletion_grace),
        std::chrono::duration_cast<std::chrono::seconds>(config.invitation_ttl)},
       cache, &account_mail);
+  notify::Notifications notifications(database);
+  notify::Hub notification_hub(
+      db::ConnectOptions{*direct, {}, "liftoff-notifications"},
+      {config.events_max_streams, config.notifications_max_streams_per_user,
+       config.events_max_streams_per_client});
+  api::NotificationStreamOptions notification_streams;
+  notification_streams.heartbeat = config.events_heartbeat;
   records::EventHubOptions hub_options;
   hub_options.max_subscribers = config.events_max_streams;
   hub_options.max_per_org = config.events_max_streams_per_org;
@@ -464,7 +479,8 @@ int serve(const core::Config& config) {
   api::SystemDeps system{database, metrics, migrations.empty() ? 0 : migrations.back().version};
   if (config.serves_api()) {
     api::add_routes(router, {system, identity_service, org_service, record_service, json_limits,
-                             event_hub, event_streams, job_queue, webhook_service});
+                             event_hub, event_streams, job_queue, webhook_service, notifications,
+                             notification_hub, notification_streams});
   } else {
     api::add_system_routes(router, system);  // a worker: health and metrics
   }
@@ -511,10 +527,11 @@ int serve(const core::Config& config) {
     return false;
   };
   std::atomic<bool> stopping{false};
-  options.on_drain = [&revocations, &event_hub, &stopping] {
+  options.on_drain = [&revocations, &event_hub, &notification_hub, &stopping] {
     (void)core::notify_service_manager("STOPPING=1");
     revocations.stop();
     event_hub.stop();
+    notification_hub.stop();
     stopping.store(true, std::memory_order_relaxed);
   };
   core::MemoryGuard memory_guard({config.memory_high_water}, metrics);
@@ -544,7 +561,8 @@ int serve(const core::Config& config) {
     spdlog::warn("could not tell the service manager (NOTIFY_SOCKET) that Liftoff is ready");
   // Each long-running task of the process, with its failure count.
   const BackgroundTask revocation_task(metrics, "session revocation listener"),
-      events_task(metrics, "record event hub"), housekeeping_task(metrics, "housekeeping"),
+      events_task(metrics, "record event hub"), notifications_task(metrics, "notification hub"),
+      housekeeping_task(metrics, "housekeeping"),
       origins_task(metrics, "organizations' CORS origins"),
       uses_task(metrics, "credential use recording"), rewrite_task(metrics, "record rewriting"),
       replicas_task(metrics, "replica watching"), wakeups_task(metrics, "job wake-ups");
@@ -559,12 +577,15 @@ int serve(const core::Config& config) {
           asio::co_spawn(io, job_queue.run(stopping), spawned(wakeups_task));
           asio::co_spawn(io, revocations.run(), spawned(revocation_task));
           asio::co_spawn(io, event_hub.run(), spawned(events_task));
+          if (config.serves_api())
+            asio::co_spawn(io, notification_hub.run(), spawned(notifications_task));
           asio::co_spawn(io, org_origins.run(stopping), spawned(origins_task));
           asio::co_spawn(io, database.watch_replicas(stopping), spawned(replicas_task));
           asio::co_spawn(
               io,
               housekeeping(housekeeping_task, org_service, identity_service, record_service,
-                           stopping, config.org_purge_interval, config.db_query_timeout),
+                           notifications, stopping, config.org_purge_interval,
+                           config.notification_retention, config.db_query_timeout),
               spawned(housekeeping_task));
           asio::co_spawn(
               io,

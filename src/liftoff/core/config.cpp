@@ -620,6 +620,12 @@ std::vector<ConfigKey> make_keys() {
   keys.push_back(duration_key("mail_resend_interval",
                               "at most one email of a kind per user (or invitation) this often",
                               &Config::mail_resend_interval, 0ms, 24h));
+  keys.push_back(duration_key("notification_retention",
+                              "how long in-app notifications are kept, read or not",
+                              &Config::notification_retention, 1min, 24h * 3650));
+  keys.push_back(size_key("notifications_max_streams_per_user",
+                          "open notification streams of one user per process (429 beyond)",
+                          &Config::notifications_max_streams_per_user, 1, 10'000));
   keys.push_back({"auto_migrate",
                   "apply pending migrations at start (default: true for the embedded database)",
                   false,

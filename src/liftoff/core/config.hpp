@@ -123,6 +123,9 @@ struct Config {
   milliseconds email_verification_ttl{48LL * 3600 * 1000};
   milliseconds password_reset_ttl{3600LL * 1000};
   milliseconds mail_resend_interval{60'000};
+  // In-app notifications.
+  milliseconds notification_retention{90LL * 24 * 3600 * 1000};  // then deleted, read or not
+  std::size_t notifications_max_streams_per_user = 20;           // per process (429 beyond)
 
   [[nodiscard]] bool embedded_database() const { return database_url.empty(); }
   [[nodiscard]] bool behind_pooler() const { return database_pooler == "transaction"; }

@@ -3,6 +3,7 @@
 #include "liftoff/db/database.hpp"
 #include "liftoff/identity/account_mail.hpp"
 #include "liftoff/identity/credentials.hpp"
+#include "liftoff/identity/notices.hpp"
 #include "liftoff/identity/org_common.hpp"
 #include "liftoff/identity/organizations.hpp"
 
@@ -133,6 +134,18 @@ asio::awaitable<Result<Org>> OrgService::accept_invitation(const db::Scope& scop
       object_text({{"role", to_string(state.role)}, {"invitation_id", state.id.to_string()}})};
   auto notified = co_await store_.notify(*tx, user_payload(principal.user.id));
   if (!notified) co_return notified.error();
+  if (notify_) {
+    // The owners and admins of the org (but the one joining, if invited as one).
+    const std::vector<db::Uuid> nobody;
+    const std::vector<Role> managers{Role::owner, Role::admin};
+    auto admins = co_await store_.members_among(*tx, org_id, nobody, managers,
+                                                static_cast<std::int64_t>(kMaxRecipients));
+    if (!admins) co_return admins.error();
+    std::erase(*admins, principal.user.id);
+    const auto notice = joined_notice((*org)->org, principal, state.role);
+    auto told = co_await tell(*tx, org_id, notice, *admins);
+    if (!told) co_return told.error();
+  }
   auto event = co_await audit::append_and_commit(*tx, org_scope, change);
   if (!event) co_return event.error();
   evict_user(principal.user.id);

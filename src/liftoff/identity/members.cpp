@@ -1,5 +1,6 @@
 // OrgService: members and their roles.
 #include "liftoff/db/database.hpp"
+#include "liftoff/identity/notices.hpp"
 #include "liftoff/identity/org_common.hpp"
 #include "liftoff/identity/organizations.hpp"
 
@@ -64,6 +65,9 @@ asio::awaitable<Result<Member>> OrgService::change_role(const db::Scope& scope,
                        role_json(role)};
   auto notified = co_await store_.notify(*tx, user_payload(*user_id));
   if (!notified) co_return notified.error();
+  const auto notice = role_changed_notice(locked->org, principal, member.role, role);
+  auto told = co_await tell(*tx, org_id, notice, std::span(&*user_id, 1));
+  if (!told) co_return told.error();
   auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
   evict_user(*user_id);
@@ -102,6 +106,11 @@ asio::awaitable<Result<void>> OrgService::remove_member(const db::Scope& scope,
                        role_json(member.role), std::nullopt};
   auto notified = co_await store_.notify(*tx, user_payload(*user_id));
   if (!notified) co_return notified.error();
+  if (!leaving) {
+    const auto notice = removed_notice(locked->org, principal);
+    auto told = co_await tell(*tx, org_id, notice, std::span(&*user_id, 1));
+    if (!told) co_return told.error();
+  }
   auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
   evict_user(*user_id);

@@ -85,6 +85,11 @@ constexpr Statement kLockMember{
 constexpr Statement kOwnerCount{
     db::Plane::control, "orgs.owner_count",
     "SELECT count(*) FROM memberships WHERE org_id = $1 AND role = 'owner'"};
+constexpr Statement kMembersAmong{
+    db::Plane::control, "orgs.members_among",
+    "SELECT user_id FROM memberships WHERE org_id = $1 "
+    "AND (user_id = ANY(string_to_array($2, ',')::uuid[]) OR role = ANY(string_to_array($3, ','))) "
+    "ORDER BY user_id LIMIT $4"};
 constexpr Statement kSetRole{
     db::Plane::control, "orgs.set_role",
     "UPDATE memberships SET role = $3, updated_at = now() WHERE org_id = $1 AND user_id = $2"};
@@ -337,6 +342,24 @@ asio::awaitable<Result<std::int64_t>> OrgStore::owner_count(db::Transaction& tx,
   auto rows = co_await tx.query(kOwnerCount, params);
   if (!rows) co_return rows.error();
   co_return rows->front().get<std::int64_t>(0);
+}
+
+asio::awaitable<Result<std::vector<db::Uuid>>> OrgStore::members_among(
+    db::Transaction& tx, const db::Uuid& org_id, const std::vector<db::Uuid>& user_ids,
+    const std::vector<Role>& roles, std::int64_t limit) {
+  std::string ids, role_names;
+  for (const auto& id : user_ids) {
+    if (!ids.empty()) ids += ',';
+    ids += id.to_string();
+  }
+  for (auto role : roles) {
+    if (!role_names.empty()) role_names += ',';
+    role_names += to_string(role);
+  }
+  Params params(org_id, ids, role_names, limit);
+  auto rows = co_await tx.query(kMembersAmong, params);
+  if (!rows) co_return rows.error();
+  co_return db::decode_all(*rows, [](const db::Row& row) { return row.get<db::Uuid>(0); });
 }
 
 asio::awaitable<Result<void>> OrgStore::set_role(db::Transaction& tx, const db::Uuid& org_id,

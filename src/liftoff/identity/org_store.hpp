@@ -134,6 +134,11 @@ class OrgStore {
   // The membership locked FOR UPDATE.
   [[nodiscard]] boost::asio::awaitable<Result<std::optional<Member>>> lock_member(
       db::Transaction& tx, const db::Uuid& org_id, const db::Uuid& user_id);
+  // The members of the org among `user_ids` or with a role in `roles`, ordered by id, at most
+  // `limit` of them.
+  [[nodiscard]] boost::asio::awaitable<Result<std::vector<db::Uuid>>> members_among(
+      db::Transaction& tx, const db::Uuid& org_id, const std::vector<db::Uuid>& user_ids,
+      const std::vector<Role>& roles, std::int64_t limit);
   [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> owner_count(db::Transaction& tx,
                                                                          const db::Uuid& org_id);
   [[nodiscard]] boost::asio::awaitable<Result<void>> set_role(db::Transaction& tx,

@@ -9,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "liftoff/identity/org_store.hpp"
 #include "liftoff/identity/roles.hpp"
 #include "liftoff/identity/store.hpp"
+#include "liftoff/notify/notifications.hpp"
 
 namespace liftoff::db {
 class Database;
@@ -44,9 +46,16 @@ struct Access {
 class OrgService {
  public:
   // `mail` may be null: invitations are then not emailed (the inviter passes the token on).
+  // `notify`: whether members are told in their notification feeds what happened to their
+  // membership (a role changed, removed, a member joined: kinds liftoff.member.*).
   OrgService(db::Database& database, OrgOptions options, SessionCache* cache = nullptr,
-             AccountMail* mail = nullptr)
-      : db_(database), store_(database), options_(options), cache_(cache), mail_(mail) {}
+             AccountMail* mail = nullptr, bool notify = true)
+      : db_(database),
+        store_(database),
+        options_(options),
+        cache_(cache),
+        mail_(mail),
+        notify_(notify) {}
 
   // May the principal do `action` in the org named by `org_text` (a path segment)? From the
   // principal's memberships (kept current by the session cache's NOTIFY), no database round trip.
@@ -110,6 +119,15 @@ class OrgService {
                                                                       const Principal& principal,
                                                                       std::string_view token);
 
+  // An in-app notification from the org (its app, through an admin's session or API key) to
+  // members: those of `user_ids` (each must be a member: validation_failed naming the others) and
+  // every member whose role is in `roles`. At most kMaxRecipients in all. Audited as
+  // notification.sent. Returns how many members got it.
+  static constexpr std::size_t kMaxRecipients = 10'000;
+  [[nodiscard]] boost::asio::awaitable<Result<std::size_t>> send_notification(
+      const db::Scope& scope, const Principal& principal, const notify::Draft& draft,
+      const std::vector<db::Uuid>& user_ids, const std::vector<Role>& roles);
+
   // Deletes, for good, organizations whose grace period is over (with their memberships,
   // invitations, keys, collections and records; the audit log stays, ending in `org.purged`).
   // At most `limit` per call; safe to run on every process at once. Returns how many it purged.
@@ -138,12 +156,18 @@ class OrgService {
   // After a commit: this process's cache forgets at once what the NOTIFY tells the others.
   void evict_user(const db::Uuid& user_id);
   void evict_org(const db::Uuid& org_id);
+  // In `tx`, when notify_ is on: `draft` about the org to `users`.
+  [[nodiscard]] boost::asio::awaitable<Result<void>> tell(db::Transaction& tx,
+                                                          const db::Uuid& org_id,
+                                                          const notify::Draft& draft,
+                                                          std::span<const db::Uuid> users);
 
   db::Database& db_;
   OrgStore store_;
   OrgOptions options_;
   SessionCache* cache_;
   AccountMail* mail_;
+  bool notify_;
 };
 
 }  // namespace liftoff::identity

@@ -25,6 +25,7 @@ enum class Action {
   schema_manage,       // admin: collections and their fields
   jobs_manage,         // admin: see the org's background jobs; retry, cancel or discard them
   webhooks_manage,     // admin: webhook endpoints, their secrets and deliveries
+  notifications_send,  // admin: in-app notifications to the org's members
 };
 
 [[nodiscard]] constexpr Role minimum_role(Action action) noexcept {
@@ -42,6 +43,7 @@ enum class Action {
     case Action::schema_manage:
     case Action::jobs_manage:
     case Action::webhooks_manage:
+    case Action::notifications_send:
       return Role::admin;
     case Action::org_delete:
       return Role::owner;

@@ -230,11 +230,8 @@ asio::awaitable<Result<Principal>> IdentityService::authenticate(const db::Scope
 }
 
 asio::awaitable<Result<IdentityService::IssuedTicket>> IdentityService::issue_stream_ticket(
-    const db::Scope& scope, const Credential& credential, const db::Uuid& org_id,
-    const std::string& collection) {
+    const db::Scope& scope, const StreamTicket& stands_for) {
   auto ticket = new_token(kStreamTicketPrefix);
-  // Named, not a braced temporary in the co_await (GCC 12 destroys such a temporary twice).
-  const StreamTicket stands_for{credential, org_id, collection};
   auto expires_at = co_await store_.insert_stream_ticket(scope, token_digest(ticket), stands_for,
                                                          options_.stream_ticket_ttl);
   if (!expires_at) co_return expires_at.error();

@@ -67,15 +67,14 @@ class IdentityService {
       const db::Scope& scope, const Credential& credential);
 
   // A stream ticket: what a browser's EventSource, which cannot send Authorization, passes in the
-  // stream's URL instead. It stands for `credential` on one org's collection's event stream,
-  // once, until `ttl` is over; only its digest is stored.
+  // stream's URL instead. It stands for `credential` on one stream (see StreamTicket), once,
+  // until `ttl` is over; only its digest is stored.
   struct IssuedTicket {
     std::string ticket;  // shown once
     db::Timestamp expires_at;
   };
   [[nodiscard]] boost::asio::awaitable<Result<IssuedTicket>> issue_stream_ticket(
-      const db::Scope& scope, const Credential& credential, const db::Uuid& org_id,
-      const std::string& collection);
+      const db::Scope& scope, const StreamTicket& stands_for);
   // Uses the ticket up (a second use fails); unauthenticated when it is unknown, used or expired.
   [[nodiscard]] boost::asio::awaitable<Result<StreamTicket>> redeem_stream_ticket(
       const db::Scope& scope, std::string_view ticket);

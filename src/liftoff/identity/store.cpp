@@ -395,8 +395,9 @@ asio::awaitable<Result<std::optional<StreamTicket>>> IdentityStore::take_stream_
   auto kind = row.get<std::string>(1) == kind_text(Credential::Kind::session)
                   ? Credential::Kind::session
                   : Credential::Kind::api_key;
-  co_return StreamTicket{Credential{kind, row.get<db::Bytes>(0).data}, row.get<db::Uuid>(2),
-                         row.get<std::string>(3)};
+  co_return StreamTicket{Credential{kind, row.get<db::Bytes>(0).data},
+                         row.get<std::optional<db::Uuid>>(2),
+                         row.get<std::optional<std::string>>(3)};
 }
 
 asio::awaitable<Result<std::size_t>> IdentityStore::expire_stream_tickets(const db::Scope& scope) {

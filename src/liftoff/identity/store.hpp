@@ -53,11 +53,12 @@ struct Principal {
   }
 };
 
-// What a stream ticket stands for (IdentityService::issue_stream_ticket).
+// What a stream ticket stands for (IdentityService::issue_stream_ticket): an org's collection's
+// event stream, or with neither the notification feed of the session's user.
 struct StreamTicket {
   Credential credential;
-  db::Uuid org_id;
-  std::string collection;
+  std::optional<db::Uuid> org_id;
+  std::optional<std::string> collection;
 };
 
 struct StoredUser {

@@ -10,6 +10,8 @@
 #include "liftoff/identity/organizations.hpp"
 #include "liftoff/identity/service.hpp"
 #include "liftoff/jobs/queue.hpp"
+#include "liftoff/notify/hub.hpp"
+#include "liftoff/notify/notifications.hpp"
 #include "liftoff/records/events.hpp"
 #include "liftoff/records/service.hpp"
 #include "liftoff/webhooks/service.hpp"
@@ -29,8 +31,20 @@ TEST(OpenApi, DocumentsEveryRegisteredRoute) {
   http::Router router;
   jobs::Queue job_queue(database);
   webhooks::WebhookService hooks(database, job_queue, metrics, {});
-  add_routes(router,
-             {{database, metrics, 1}, service, orgs, records, {}, events, {}, job_queue, hooks});
+  notify::Notifications notifications(database);
+  notify::Hub hub({}, {});
+  add_routes(router, {{database, metrics, 1},
+                      service,
+                      orgs,
+                      records,
+                      {},
+                      events,
+                      {},
+                      job_queue,
+                      hooks,
+                      notifications,
+                      hub,
+                      {}});
 
   auto document = boost::json::parse(kOpenApiDocument).as_object();
   EXPECT_EQ(document.at("openapi").as_string(), "3.1.0");

@@ -23,17 +23,18 @@ const std::map<std::string, std::set<std::string>>& allowed() {
       {"db", {"core"}},
       {"pubsub", {"core"}},
       {"audit", {"core", "db"}},
-      {"identity", {"core", "db", "audit", "jobs", "mail"}},
+      {"identity", {"core", "db", "audit", "jobs", "mail", "notify"}},
       {"records", {"core", "db", "audit", "pubsub"}},
       {"jobs", {"core", "db"}},
       {"webhooks", {"core", "db", "audit", "jobs"}},
       {"mail", {"core"}},
+      {"notify", {"core", "db"}},
       {"api",
-       {"core", "http", "db", "pubsub", "audit", "identity", "records", "jobs", "webhooks",
-        "mail"}},
+       {"core", "http", "db", "pubsub", "audit", "identity", "records", "jobs", "webhooks", "mail",
+        "notify"}},
       {"app",
        {"core", "http", "db", "pubsub", "audit", "identity", "records", "jobs", "webhooks", "mail",
-        "api"}},
+        "notify", "api"}},
   };
   return layers;
 }

@@ -42,6 +42,8 @@ const std::map<std::string, Plane>& table_planes() {
       {"job_schedules", Plane::tenant},
       {"webhook_endpoints", Plane::tenant},
       {"webhook_deliveries", Plane::tenant},
+      {"notification_heads", Plane::control},
+      {"notifications", Plane::control},
   };
   return planes;
 }
@@ -240,6 +242,8 @@ const std::map<std::string, std::string>& table_owners() {
       {"job_schedules", "jobs"},
       {"webhook_endpoints", "webhooks"},
       {"webhook_deliveries", "webhooks"},
+      {"notification_heads", "notify"},
+      {"notifications", "notify"},
   };
   return owners;
 }

@@ -32,6 +32,7 @@ TEST(Roles, PermissionMatrix) {
       {Action::schema_manage, false, false, true, true},
       {Action::jobs_manage, false, false, true, true},
       {Action::webhooks_manage, false, false, true, true},
+      {Action::notifications_send, false, false, true, true},
       {Action::org_delete, false, false, false, true},
   };
   for (const auto& row : matrix) {
