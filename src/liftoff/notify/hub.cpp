@@ -28,9 +28,9 @@ Result<void> Hub::subscribe(const std::shared_ptr<Bell>& bell) {
   std::lock_guard lock(mutex_);
   if (streams_ >= options_.max_streams)
     return make_error(Errc::unavailable, "too many open notification streams");
-  auto& list = users_[bell->user().to_string()];
-  if (list.size() >= options_.max_per_user) {
-    if (list.empty()) users_.erase(bell->user().to_string());
+  auto key = bell->user().to_string();
+  if (auto it = users_.find(key);
+      it != users_.end() && it->second.size() >= options_.max_per_user) {
     return make_error(Errc::too_many_requests,
                       "too many open notification streams for this user "
                       "(notifications_max_streams_per_user); close one first");
@@ -38,14 +38,14 @@ Result<void> Hub::subscribe(const std::shared_ptr<Bell>& bell) {
   if (!bell->client().empty()) {
     auto& open = clients_[bell->client()];
     if (open >= options_.max_per_client) {
-      if (list.empty()) users_.erase(bell->user().to_string());
       return make_error(Errc::too_many_requests,
-                        "too many open notification streams from your address; close one first");
+                        "too many open notification streams from your address "
+                        "(events_max_streams_per_client); close one first");
     }
     ++open;
   }
   ++streams_;
-  list.push_back(bell);
+  users_[key].push_back(bell);
   return {};
 }
 
