@@ -153,8 +153,8 @@ TEST_F(Notifications, AnAppNotifiesItsMembersWithAnApiKeyAndNoOneElse) {
   ASSERT_EQ(status(everyone), 201);
   EXPECT_EQ(json_of(*everyone).at("recipients").as_int64(), 2);
 
-  auto refused = [&](json::object b, int code, const std::string& field, const std::string& token,
-                     const std::string& in_org) {
+  auto refused = [&](const json::object& b, int code, const std::string& field,
+                     const std::string& token, const std::string& in_org) {
     auto r = notify(in_org, token, b);
     EXPECT_EQ(status(r), code) << json::serialize(b) << " " << (r ? r->body : "");
     if (!field.empty() && r && r->status == code) {

@@ -63,4 +63,15 @@ asio::awaitable<ServiceWorld::Owner> ServiceWorld::new_owner(const std::string& 
   co_return owner;
 }
 
+asio::awaitable<Result<identity::Org>> ServiceWorld::join(const Owner& owner, Owner& who,
+                                                          identity::Role role) {
+  auto invitation = co_await orgs->invite(scope_of(owner.principal, owner.org.id), owner.principal,
+                                          who.principal.user.email, role);
+  if (!invitation) co_return invitation.error();
+  auto joined = co_await orgs->accept_invitation(scope_of(who.principal, std::nullopt),
+                                                 who.principal, invitation->token);
+  if (joined) who.principal.memberships.push_back({owner.org.id, owner.org.name, role});
+  co_return joined;
+}
+
 }  // namespace liftoff::testing

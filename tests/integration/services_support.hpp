@@ -25,6 +25,9 @@ class ServiceWorld {
     identity::Org org;
   };
   boost::asio::awaitable<Owner> new_owner(const std::string& email);
+  // `who` joins `owner`'s org with `role` through an invitation it accepts; the org it joined.
+  boost::asio::awaitable<Result<identity::Org>> join(const Owner& owner, Owner& who,
+                                                     identity::Role role);
   // The scope of a request by `principal` for `org` (or the control plane).
   [[nodiscard]] static db::Scope scope_of(const identity::Principal& principal,
                                           const std::optional<db::Uuid>& org);

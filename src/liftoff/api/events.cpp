@@ -15,7 +15,6 @@
 namespace liftoff::api {
 namespace {
 namespace asio = boost::asio;
-using http::beast_http::field;
 using http::beast_http::status;
 using identity::Action;
 using records::EventPosition;
@@ -220,20 +219,13 @@ void add_event_routes(http::Router& router, identity::IdentityService& identity,
           if (!checked) co_return checked.error();
           plan.filter = std::move(*filter);
         }
-        // EventSource resends the last id as Last-Event-ID when it reconnects by itself; a
-        // client that opens a new stream (with a new ticket) passes it as ?last_event_id=.
-        std::string_view last = ctx.request["Last-Event-ID"];
-        std::string_view last_name = "Last-Event-ID";
-        if (auto it = query.find("last_event_id"); last.empty() && it != query.end()) {
-          last = it->second;
-          last_name = "last_event_id";
-        }
-        if (!last.empty()) {
-          plan.resume = EventPosition::parse(last);
+        auto last = resume_from(ctx, query);
+        if (!last.value.empty()) {
+          plan.resume = EventPosition::parse(last.value);
           if (!plan.resume) {
             co_return Error{Errc::bad_request,
                             "invalid resume position",
-                            {{std::string(last_name), "is not an id this stream sent"}}};
+                            {{std::string(last.field), "is not an id this stream sent"}}};
           }
           if (auto within = records.admit_read(who.access.org_id); !within)
             co_return within.error();
@@ -256,11 +248,7 @@ void add_event_routes(http::Router& router, identity::IdentityService& identity,
                       plan = std::move(plan)](http::Stream& stream) -> asio::awaitable<void> {
           co_await run_stream(stream, plan, identity, records, hub, options, *registration);
         };
-        http::Response res{status::ok, 11};
-        res.set(field::content_type, "text/event-stream");
-        res.set(field::cache_control, "no-store");
-        res.set("X-Accel-Buffering", "no");  // nginx: pass events through as they come
-        co_return res;
+        co_return event_stream_response();
       },
       http::Cost::heavy);
 }

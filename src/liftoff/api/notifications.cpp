@@ -20,7 +20,6 @@ namespace liftoff::api {
 namespace {
 namespace asio = boost::asio;
 namespace json = boost::json;
-using http::beast_http::field;
 using http::beast_http::status;
 using Clock = std::chrono::steady_clock;
 
@@ -344,20 +343,13 @@ void add_notification_routes(http::Router& router, identity::IdentityService& id
                                        const http::QueryParams& query) -> Answer {
         FeedPlan plan{
             credential, who.principal.user.id, who.scope, ctx.deadline - ctx.received_at, 0, false};
-        // EventSource resends the last id as Last-Event-ID when it reconnects by itself; a client
-        // that opens a new stream (with a new ticket) passes it as ?last_event_id=.
-        std::string_view last = ctx.request["Last-Event-ID"];
-        std::string_view last_name = "Last-Event-ID";
-        if (auto it = query.find("last_event_id"); last.empty() && it != query.end()) {
-          last = it->second;
-          last_name = "last_event_id";
-        }
-        if (!last.empty()) {
-          auto seq = parse_seq(last);
+        auto last = resume_from(ctx, query);
+        if (!last.value.empty()) {
+          auto seq = parse_seq(last.value);
           if (!seq) {
             co_return Error{Errc::bad_request,
                             "invalid resume position",
-                            {{std::string(last_name), "is not an id this stream sent"}}};
+                            {{std::string(last.field), "is not an id this stream sent"}}};
           }
           plan.position = *seq;
           plan.resumed = true;
@@ -377,11 +369,7 @@ void add_notification_routes(http::Router& router, identity::IdentityService& id
                       plan = std::move(plan)](http::Stream& stream) -> asio::awaitable<void> {
           co_await run_feed(stream, plan, identity, *feed, options, *registration);
         };
-        http::Response res{status::ok, 11};
-        res.set(field::content_type, "text/event-stream");
-        res.set(field::cache_control, "no-store");
-        res.set("X-Accel-Buffering", "no");  // nginx: pass events through as they come
-        co_return res;
+        co_return event_stream_response();
       },
       http::Cost::heavy);
 

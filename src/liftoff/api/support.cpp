@@ -62,6 +62,22 @@ http::Response no_content() {
   return http::Response{http::beast_http::status::no_content, 11};
 }
 
+http::Response event_stream_response() {
+  http::Response res{http::beast_http::status::ok, 11};
+  res.set(http::beast_http::field::content_type, "text/event-stream");
+  res.set(http::beast_http::field::cache_control, "no-store");
+  res.set("X-Accel-Buffering", "no");  // nginx: pass events through as they come
+  return res;
+}
+
+ResumeFrom resume_from(const http::RequestContext& ctx, const http::QueryParams& query) {
+  if (std::string_view header = ctx.request["Last-Event-ID"]; !header.empty())
+    return {header, "Last-Event-ID"};
+  if (auto it = query.find("last_event_id"); it != query.end())
+    return {it->second, "last_event_id"};
+  return {};
+}
+
 Result<std::string> bearer_token(const http::RequestContext& ctx) {
   std::string_view header = ctx.request[http::beast_http::field::authorization];
   constexpr std::string_view kScheme = "bearer ";

@@ -50,6 +50,20 @@ using Answer = boost::asio::awaitable<Result<http::Response>>;
 [[nodiscard]] db::Scope scope_of(const http::RequestContext& ctx,
                                  const identity::Principal& principal);
 
+// Where an event stream resumes: EventSource resends the last id as Last-Event-ID when it
+// reconnects by itself; a client that opens a new stream (with a new ticket) passes it as
+// ?last_event_id=. The value (empty for none) and the name it came under, for field errors.
+struct ResumeFrom {
+  std::string_view value;
+  std::string_view field;
+};
+[[nodiscard]] ResumeFrom resume_from(const http::RequestContext& ctx,
+                                     const http::QueryParams& query);
+
+// The answer that opens a Server-Sent Events stream: 200 text/event-stream, never cached, and
+// not buffered by a proxy in front (nginx).
+[[nodiscard]] http::Response event_stream_response();
+
 // The token of `Authorization: Bearer <session token or API key>` (401 without one).
 [[nodiscard]] Result<std::string> bearer_token(const http::RequestContext& ctx);
 // The principal behind the bearer token.

@@ -27,18 +27,10 @@ class OrgServiceTest : public ::testing::Test {
   }
   // `who` joins `owner`'s org with `role` through an invitation.
   static void join(const Owner& owner, Owner& who, Role role) {
-    block_on(world_->io, [&]() -> asio::awaitable<void> {
-      auto& orgs = *world_->orgs;
-      auto invitation = co_await orgs.invite(in_org(owner.principal, owner.org), owner.principal,
-                                             who.principal.user.email, role);
-      CO_ASSERT_TRUE(invitation);
-      auto joined =
-          co_await orgs.accept_invitation(control(who.principal), who.principal, invitation->token);
-      CO_ASSERT_TRUE(joined);
-      EXPECT_EQ(joined->id, owner.org.id);
-      EXPECT_EQ(joined->role, role);
-      who.principal.memberships.push_back({owner.org.id, owner.org.name, role});
-    }());
+    auto joined = block_on(world_->io, world_->join(owner, who, role));
+    ASSERT_TRUE(joined) << joined.error().for_log();
+    EXPECT_EQ(joined->id, owner.org.id);
+    EXPECT_EQ(joined->role, role);
   }
 
   static testing::ServiceWorld* world_;

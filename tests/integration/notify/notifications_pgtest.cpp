@@ -45,15 +45,8 @@ class NotificationsTest : public ::testing::Test {
     return testing::ServiceWorld::scope_of(principal, std::nullopt);
   }
   static void join(const Owner& owner, Owner& who, Role role) {
-    block_on(world_->io, [&]() -> asio::awaitable<void> {
-      auto invitation = co_await world_->orgs->invite(
-          in_org(owner.principal, owner.org), owner.principal, who.principal.user.email, role);
-      CO_ASSERT_TRUE(invitation);
-      auto joined = co_await world_->orgs->accept_invitation(control(who.principal), who.principal,
-                                                             invitation->token);
-      CO_ASSERT_TRUE(joined);
-      who.principal.memberships.push_back({owner.org.id, owner.org.name, role});
-    }());
+    auto joined = block_on(world_->io, world_->join(owner, who, role));
+    ASSERT_TRUE(joined) << joined.error().for_log();
   }
   static Notifications::Page feed(const Principal& who, std::int32_t limit = 50,
                                   std::optional<std::int64_t> before = std::nullopt,
