@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <filesystem>
@@ -630,6 +631,55 @@ TEST(E2EServer, BehindATrustedProxyTheForwardedClientIsThrottledNotTheProxy) {
   EXPECT_EQ(login("someone@example.com", "203.0.113.7")->status, 429);
   EXPECT_EQ(login("someone@example.com", "203.0.113.8")->status,
             401);  // another client behind the same proxy
+  server.process->signal(SIGTERM);
+  EXPECT_EQ(server.process->wait(15s), 0);
+}
+
+TEST(E2EServer, ParallelGuessesAreCountedBeforeTheirPasswordsAreChecked) {
+  // Issue 19: the throttle counted failures after hashing, so guesses sent at once all passed its
+  // check. Each client here is its own address behind a trusted proxy.
+  Server server(Server::Env{{"LIFTOFF_TRUSTED_PROXIES", "127.0.0.1"}});
+  ASSERT_TRUE(server.wait_ready()) << server.process->log();
+  auto as_client = [](const std::string& client, const std::string& token = "") {
+    std::string headers = "Content-Type: application/json\r\nX-Forwarded-For: " + client + "\r\n";
+    if (!token.empty()) headers += "Authorization: Bearer " + token + "\r\n";
+    return headers;
+  };
+  auto email = unique_email("parallel");
+  auto signup = http_request(server.port, "POST", "/v1/auth/signup", as_client("203.0.113.30"),
+                             signup_body(email));
+  ASSERT_EQ(signup->status, 201);
+
+  std::vector<int> statuses(10);
+  std::vector<std::thread> guesses;
+  for (std::size_t i = 0; i < statuses.size(); ++i) {
+    guesses.emplace_back([&, i] {
+      auto r = http_request(
+          server.port, "POST", "/v1/auth/login", as_client("203.0.113." + std::to_string(40 + i)),
+          R"({"email":")" + email + R"(","password":"guess )" + std::to_string(i) + "\"}");
+      statuses[i] = r ? r->status : 0;
+    });
+  }
+  for (auto& g : guesses) g.join();
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 401), 5);  // the account's limit
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 429), 5);
+
+  // Changing the password checks the current one under the same throttle: a stolen session is
+  // not a way around it.
+  auto other = unique_email("change-guess");
+  auto created = http_request(server.port, "POST", "/v1/auth/signup", as_client("203.0.113.60"),
+                              signup_body(other));
+  ASSERT_EQ(created->status, 201);
+  std::string token(boost::json::parse(created->body).as_object().at("token").as_string());
+  auto change = [&](const std::string& current) {
+    return http_request(
+        server.port, "POST", "/v1/auth/password", as_client("203.0.113.61", token),
+        R"({"current_password":")" + current + R"(","new_password":"a brand new passphrase"})");
+  };
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(change("guess " + std::to_string(i))->status, 422) << i;
+  auto locked = change("a sturdy passphrase");
+  EXPECT_EQ(locked->status, 429) << locked->body;
+  EXPECT_FALSE(locked->header("retry-after").empty());
   server.process->signal(SIGTERM);
   EXPECT_EQ(server.process->wait(15s), 0);
 }

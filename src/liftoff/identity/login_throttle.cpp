@@ -18,47 +18,45 @@ LoginThrottle::Entry& LoginThrottle::touch(const std::string& key, Clock::time_p
   }
   auto& e = it->second;
   if (now - e.window_start > options_.window && now >= e.locked_until) {
-    e.failures = 0;
+    e.attempts = 0;
     e.window_start = now;
   }
   return e;
 }
 
-std::optional<std::chrono::seconds> LoginThrottle::locked(const std::string& account,
-                                                          const std::string& ip,
-                                                          Clock::time_point now) {
-  std::lock_guard lock(mutex_);
-  Clock::time_point until{};
-  for (const auto& key : {"account:" + account, "ip:" + ip}) {
-    auto it = entries_.find(key);
-    if (it != entries_.end()) until = std::max(until, it->second.locked_until);
-  }
-  if (until <= now) return std::nullopt;
-  return std::chrono::ceil<std::chrono::seconds>(until - now);
-}
-
 unsigned LoginThrottle::record(const std::string& key, unsigned limit, Clock::time_point now) {
   auto& e = touch(key, now);
-  ++e.failures;
-  if (e.failures >= limit) {
+  ++e.attempts;
+  if (e.attempts >= limit) {
     // 30 s at the limit, doubling with each failure after it, up to max_lock.
-    auto doublings = std::min(e.failures - limit, 20u);
+    auto doublings = std::min(e.attempts - limit, 20u);
     auto lock =
         std::min<std::chrono::seconds>(options_.first_lock * (1LL << doublings), options_.max_lock);
     e.locked_until = now + lock;
   }
-  return e.failures;
+  return e.attempts;
 }
 
-std::chrono::milliseconds LoginThrottle::failed(const std::string& account, const std::string& ip,
-                                                Clock::time_point now) {
+LoginThrottle::Attempt LoginThrottle::attempt(const std::string& account, const std::string& ip,
+                                              Clock::time_point now) {
   std::lock_guard lock(mutex_);
-  auto account_failures = record("account:" + account, options_.account_limit, now);
+  auto account_key = "account:" + account;
+  Clock::time_point until{};
+  for (const auto& key : {account_key, "ip:" + ip}) {
+    auto it = entries_.find(key);
+    if (it != entries_.end()) until = std::max(until, it->second.locked_until);
+  }
+  if (until > now) return {std::chrono::ceil<std::chrono::seconds>(until - now), {}};
+  auto attempts = record(account_key, options_.account_limit, now);
+  if (attempts <= 1) return {};
+  auto doublings = std::min(attempts - 2, 20u);
+  return {std::nullopt, std::min<std::chrono::milliseconds>(
+                            options_.first_delay * (1LL << doublings), options_.max_delay)};
+}
+
+void LoginThrottle::failed(const std::string& ip, Clock::time_point now) {
+  std::lock_guard lock(mutex_);
   record("ip:" + ip, options_.ip_limit, now);
-  if (account_failures <= 1) return std::chrono::milliseconds(0);
-  auto doublings = std::min(account_failures - 2, 20u);
-  return std::min<std::chrono::milliseconds>(options_.first_delay * (1LL << doublings),
-                                             options_.max_delay);
 }
 
 void LoginThrottle::succeeded(const std::string& account) {

@@ -1,8 +1,9 @@
 #pragma once
-// Guessing passwords gets slower, then stops: failed logins are counted per account and per client
-// IP over a window. Each failure beyond the first costs an escalating delay before the 401 (served
-// by a timer, not a blocked thread); past the limit the key is locked and attempts get 429 with
-// Retry-After, the lock doubling with every further failure. A successful login clears its account.
+// Guessing passwords gets slower, then stops: attempts are counted per account (before the
+// password is checked) and failures per client IP, over a window; a success clears its account.
+// Each failure beyond the first costs an escalating delay before the 401 (served by a timer, not a
+// blocked thread); past the limit the key is locked and attempts get 429 with Retry-After, the lock
+// doubling with every further failure. Login and password change both go through it.
 //
 // State is per process (all workers share it under a mutex; logins are rare next to other
 // requests). Bounded: the least recently touched keys are forgotten beyond `max_keys`.
@@ -16,8 +17,8 @@
 namespace liftoff::identity {
 
 struct LoginThrottleOptions {
-  unsigned account_limit = 5;  // failures per account before locking
-  unsigned ip_limit = 20;      // failures per IP before locking
+  unsigned account_limit = 5;  // attempts per account (without a success) before locking
+  unsigned ip_limit = 20;      // failed attempts per IP before locking
   std::chrono::seconds window{15 * 60};
   std::chrono::milliseconds first_delay{250};
   std::chrono::milliseconds max_delay{2000};
@@ -31,20 +32,28 @@ class LoginThrottle {
   using Clock = std::chrono::steady_clock;
   explicit LoginThrottle(LoginThrottleOptions options = {}) : options_(options) {}
 
-  // nullopt if the attempt may proceed; else how long until it may.
-  [[nodiscard]] std::optional<std::chrono::seconds> locked(const std::string& account,
-                                                           const std::string& ip,
-                                                           Clock::time_point now = Clock::now());
-  // Records a failure; returns how long to delay the 401.
-  std::chrono::milliseconds failed(const std::string& account, const std::string& ip,
-                                   Clock::time_point now = Clock::now());
+  // What an attempt may do: proceed (locked empty), and if its password turns out wrong, hold the
+  // 401 for `delay`.
+  struct Attempt {
+    std::optional<std::chrono::seconds> locked;  // refused: how long until attempts may proceed
+    std::chrono::milliseconds delay{0};
+  };
+  // Counts an attempt against its account before its password is checked, so guesses sent in
+  // parallel cannot all pass a check that none of them has failed yet. Refused while the account
+  // or the address is locked (not counted then).
+  [[nodiscard]] Attempt attempt(const std::string& account, const std::string& ip,
+                                Clock::time_point now = Clock::now());
+  // The attempt's password was wrong: counted against the address. (Addresses count failures,
+  // not attempts, so many users behind one address can sign in at once.)
+  void failed(const std::string& ip, Clock::time_point now = Clock::now());
+  // The attempt's password matched: the account's count is cleared.
   void succeeded(const std::string& account);
   // Keys (accounts and addresses) remembered now: never more than max_keys.
   [[nodiscard]] std::size_t size();
 
  private:
   struct Entry {
-    unsigned failures = 0;
+    unsigned attempts = 0;
     Clock::time_point window_start;
     Clock::time_point locked_until;
     std::list<std::string>::iterator position;  // in recency_

@@ -28,6 +28,13 @@ Error invalid_credentials() {
 db::Timestamp now() {
   return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
 }
+
+// Holds a wrong password's answer for the throttle's delay (a timer, not a blocked thread).
+asio::awaitable<void> hold(std::chrono::milliseconds delay) {
+  if (delay.count() <= 0) co_return;
+  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+  co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+}
 }  // namespace
 
 asio::awaitable<Result<IssuedSession>> IdentityService::issue(const db::Scope& scope,
@@ -162,8 +169,10 @@ asio::awaitable<Result<IssuedSession>> IdentityService::login(const db::Scope& s
                                                               const std::string& password) {
   auto normalized = normalize_email(email).value_or("");
   auto account = normalized.empty() ? email.substr(0, 254) : normalized;
-  if (auto wait = throttle_.locked(account, scope.actor.ip)) {
-    co_return Error{Errc::too_many_requests, "too many failed logins; try again later", {}, *wait};
+  auto attempt = throttle_.attempt(account, scope.actor.ip);
+  if (attempt.locked) {
+    co_return Error{
+        Errc::too_many_requests, "too many failed logins; try again later", {}, *attempt.locked};
   }
   std::optional<StoredUser> stored;
   if (!normalized.empty()) {
@@ -176,11 +185,8 @@ asio::awaitable<Result<IssuedSession>> IdentityService::login(const db::Scope& s
   auto verified = co_await hasher_.verify(password, hash);
   if (!verified) co_return verified.error();
   if (!stored || !verified->matches) {
-    auto delay = throttle_.failed(account, scope.actor.ip);
-    if (delay.count() > 0) {
-      asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    }
+    throttle_.failed(scope.actor.ip);
+    co_await hold(attempt.delay);
     co_return invalid_credentials();
   }
   throttle_.succeeded(account);
@@ -283,13 +289,24 @@ asio::awaitable<Result<void>> IdentityService::change_password(const db::Scope& 
   auto stored = co_await store_.user_by_email(scope, who.user.email);
   if (!stored) co_return stored.error();
   if (!*stored) co_return make_error(Errc::unauthenticated, "invalid or expired session token");
+  // A stolen session must not become a way to guess the password: the same throttle as login.
+  auto attempt = throttle_.attempt((*stored)->user.email, scope.actor.ip);
+  if (attempt.locked) {
+    co_return Error{Errc::too_many_requests,
+                    "too many wrong current passwords; try again later",
+                    {},
+                    *attempt.locked};
+  }
   auto verified = co_await hasher_.verify(current_password, (*stored)->password_hash);
   if (!verified) co_return verified.error();
   if (!verified->matches) {
+    throttle_.failed(scope.actor.ip);
+    co_await hold(attempt.delay);
     co_return Error{Errc::validation_failed,
                     "the current password is incorrect",
                     {{"current_password", "is incorrect"}}};
   }
+  throttle_.succeeded((*stored)->user.email);
   auto hash = co_await hasher_.hash(new_password);
   if (!hash) co_return hash.error();
   auto revoked = co_await store_.change_password(scope, who.user.id, *hash, who.credential_id);
