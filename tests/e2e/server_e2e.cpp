@@ -684,6 +684,42 @@ TEST(E2EServer, ParallelGuessesAreCountedBeforeTheirPasswordsAreChecked) {
   EXPECT_EQ(server.process->wait(15s), 0);
 }
 
+TEST(E2EServer, OneAddressHoldsOnlyItsShareOfPasswordHashing) {
+  // Issue 19: signups from one address could keep every Argon2 slot busy. With a share of one
+  // and hashes slow enough to overlap, that address's concurrent signups beyond the first are
+  // refused at once while another address's signup goes through.
+  Server server(Server::Env{{"LIFTOFF_TRUSTED_PROXIES", "127.0.0.1"},
+                            {"LIFTOFF_PASSWORD_HASH_PER_CLIENT", "1"},
+                            {"LIFTOFF_PASSWORD_HASH_OPS", "3"},
+                            {"LIFTOFF_PASSWORD_HASH_MEMORY", "64m"},
+                            {"LIFTOFF_REQUEST_TIMEOUT", "10s"}});
+  ASSERT_TRUE(server.wait_ready()) << server.process->log();
+  auto signup = [&](const std::string& client, const std::string& tag) {
+    auto r = http_request(server.port, "POST", "/v1/auth/signup",
+                          "Content-Type: application/json\r\nX-Forwarded-For: " + client + "\r\n",
+                          signup_body(unique_email(tag)));
+    return r ? r->status : 0;
+  };
+  std::vector<int> from_one(4);
+  int from_other = 0;
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < from_one.size(); ++i)
+    threads.emplace_back([&, i] { from_one[i] = signup("203.0.113.70", "share"); });
+  threads.emplace_back([&] {
+    std::this_thread::sleep_for(50ms);
+    from_other = signup("203.0.113.71", "other");
+  });
+  for (auto& t : threads) t.join();
+  EXPECT_GE(std::count(from_one.begin(), from_one.end(), 201), 1);
+  EXPECT_GE(std::count(from_one.begin(), from_one.end(), 429), 1);
+  EXPECT_EQ(std::count(from_one.begin(), from_one.end(), 201) +
+                std::count(from_one.begin(), from_one.end(), 429),
+            4);
+  EXPECT_EQ(from_other, 201);
+  server.process->signal(SIGTERM);
+  EXPECT_EQ(server.process->wait(15s), 0);
+}
+
 TEST(E2EServer, EmbeddedPostgresOnABusyPortSaysSo) {
   auto dir = (run_dir() / "busy").string();
   std::filesystem::create_directory(dir);

@@ -398,7 +398,8 @@ int serve(const core::Config& config) {
   http::Router router;
   const auto& migrations = db::embedded_migrations();
   identity::PasswordHasher hasher({config.password_hash_ops, config.password_hash_memory,
-                                   config.password_hash_threads, config.password_hash_queue});
+                                   config.password_hash_threads, config.password_hash_queue,
+                                   config.password_hash_per_client});
   jobs::Queue job_queue(database);
   auto account_mail_options = mail_options(config);
   if (!account_mail_options) {

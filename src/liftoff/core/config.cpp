@@ -313,6 +313,9 @@ std::vector<ConfigKey> make_keys() {
                           &Config::password_hash_threads, 1, 64));
   keys.push_back(size_key("password_hash_queue", "password hashes admitted at once before 429",
                           &Config::password_hash_queue, 1, 100000));
+  keys.push_back(size_key("password_hash_per_client",
+                          "of those, hashes one client address may hold at once (0: no bound)",
+                          &Config::password_hash_per_client, 0, 100000));
   keys.push_back(duration_key("session_ttl", "absolute lifetime of a session", &Config::session_ttl,
                               1min, std::chrono::hours(24 * 365)));
   keys.push_back(duration_key("session_idle", "a session unused this long expires",

@@ -52,7 +52,8 @@ struct Config {
   std::size_t password_hash_ops = 2;     // Argon2id passes
   std::size_t password_hash_memory = 64 * 1024 * 1024;  // Argon2id memory, bytes
   std::size_t password_hash_threads = 2;
-  std::size_t password_hash_queue = 64;  // admitted hashes before 429
+  std::size_t password_hash_queue = 64;       // admitted hashes before 429
+  std::size_t password_hash_per_client = 16;  // of them, from one client address (0: no bound)
   milliseconds session_ttl{30LL * 24 * 3600 * 1000};
   milliseconds session_idle{7LL * 24 * 3600 * 1000};
   milliseconds session_cache_ttl{60'000};  // 0: every request checks the session in the database

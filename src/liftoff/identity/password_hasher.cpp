@@ -40,16 +40,53 @@ PasswordHasher::~PasswordHasher() {
   pool_.join();
 }
 
+Result<void> PasswordHasher::admit(const std::string& client) {
+  if (admitted_.fetch_add(1, std::memory_order_relaxed) >= options_.max_queue) {
+    admitted_.fetch_sub(1, std::memory_order_relaxed);
+    return make_error(Errc::too_many_requests,
+                      "too many password checks in progress; retry shortly");
+  }
+  if (client.empty() || options_.max_per_client == 0) return {};
+  std::lock_guard lock(clients_mutex_);
+  auto& held = clients_[client];
+  if (held >= options_.max_per_client) {
+    admitted_.fetch_sub(1, std::memory_order_relaxed);
+    return make_error(Errc::too_many_requests,
+                      "too many password checks in progress from your address; retry shortly");
+  }
+  ++held;
+  return {};
+}
+
+void PasswordHasher::release(const std::string& client) {
+  admitted_.fetch_sub(1, std::memory_order_relaxed);
+  if (client.empty() || options_.max_per_client == 0) return;
+  std::lock_guard lock(clients_mutex_);
+  auto it = clients_.find(client);
+  if (it != clients_.end() && --it->second == 0) clients_.erase(it);
+}
+
+class PasswordHasher::Admission {
+ public:
+  Admission(PasswordHasher& hasher, std::string client)
+      : hasher_(hasher), client_(std::move(client)) {}
+  Admission(const Admission&) = delete;
+  Admission& operator=(const Admission&) = delete;
+  ~Admission() { hasher_.release(client_); }
+
+ private:
+  PasswordHasher& hasher_;
+  std::string client_;
+};
+
 // Runs `work` on the hashing pool and resumes the caller on its own executor. The hand-back is a
 // post to the caller's executor that cancels a never-expiring timer: no thread but the caller's
 // ever touches the caller's objects.
 template <class T, class Work>
-asio::awaitable<Result<T>> PasswordHasher::run(Work& work) {
-  if (admitted_.fetch_add(1, std::memory_order_relaxed) >= options_.max_queue) {
-    admitted_.fetch_sub(1, std::memory_order_relaxed);
-    co_return make_error(Errc::too_many_requests,
-                         "too many password checks in progress; retry shortly");
-  }
+asio::awaitable<Result<T>> PasswordHasher::run(Work& work, std::string_view client_address) {
+  std::string client(client_address);
+  if (auto admitted = admit(client); !admitted) co_return admitted.error();
+  Admission admission(*this, std::move(client));
   struct Job {
     explicit Job(const asio::any_io_executor& ex)
         : done(ex, asio::steady_timer::time_point::max()) {}
@@ -69,22 +106,23 @@ asio::awaitable<Result<T>> PasswordHasher::run(Work& work) {
     });
   });
   co_await job->done.async_wait(asio::as_tuple(asio::use_awaitable));
-  admitted_.fetch_sub(1, std::memory_order_relaxed);
   co_return std::move(*job->result);
 }
 
-asio::awaitable<Result<std::string>> PasswordHasher::hash(const std::string& password) {
+asio::awaitable<Result<std::string>> PasswordHasher::hash(const std::string& password,
+                                                          std::string_view client) {
   // A named lambda, not a temporary, in the co_await: GCC 12 destroys such temporaries twice.
   auto work = [password, o = options_]() -> Result<std::string> {
     auto h = argon2id(password, o);
     if (!h) return make_error(Errc::unavailable, "password hashing ran out of memory");
     return *h;
   };
-  co_return co_await run<std::string>(work);
+  co_return co_await run<std::string>(work, client);
 }
 
 asio::awaitable<Result<Verification>> PasswordHasher::verify(const std::string& password,
-                                                             const std::string& stored) {
+                                                             const std::string& stored,
+                                                             std::string_view client) {
   auto work = [password, stored, o = options_]() -> Result<Verification> {
     Verification v;
     v.matches = crypto_pwhash_str_verify(stored.c_str(), password.data(), password.size()) == 0;
@@ -92,7 +130,7 @@ asio::awaitable<Result<Verification>> PasswordHasher::verify(const std::string& 
         v.matches && crypto_pwhash_str_needs_rehash(stored.c_str(), o.ops_limit, o.mem_limit) != 0;
     return v;
   };
-  co_return co_await run<Verification>(work);
+  co_return co_await run<Verification>(work, client);
 }
 
 }  // namespace liftoff::identity

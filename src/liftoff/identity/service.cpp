@@ -63,7 +63,7 @@ asio::awaitable<Result<IssuedSession>> IdentityService::signup(const db::Scope& 
   if (auto problem = name_problem(name)) invalid.fields.push_back({"name", *problem});
   if (!invalid.fields.empty()) co_return invalid;
 
-  auto hash = co_await hasher_.hash(password);
+  auto hash = co_await hasher_.hash(password, scope.actor.ip);
   if (!hash) co_return hash.error();
   auto id = new_id();
   if (!mail_ || !mail_->enabled()) {
@@ -153,7 +153,7 @@ asio::awaitable<Result<void>> IdentityService::reset_password(const db::Scope& s
   auto live = co_await store_.reset_token_live(scope, digest);
   if (!live) co_return live.error();
   if (!*live) co_return invalid_token;
-  auto hash = co_await hasher_.hash(password);
+  auto hash = co_await hasher_.hash(password, scope.actor.ip);
   if (!hash) co_return hash.error();
   auto revoked = co_await store_.reset_password(scope, digest, *hash);
   if (!revoked) co_return revoked.error();
@@ -182,7 +182,7 @@ asio::awaitable<Result<IssuedSession>> IdentityService::login(const db::Scope& s
   }
   // Unknown users cost one Argon2id verification too: the answer's timing does not tell them apart.
   std::string hash = stored ? stored->password_hash : hasher_.decoy_hash();
-  auto verified = co_await hasher_.verify(password, hash);
+  auto verified = co_await hasher_.verify(password, hash, scope.actor.ip);
   if (!verified) co_return verified.error();
   if (!stored || !verified->matches) {
     throttle_.failed(scope.actor.ip);
@@ -191,7 +191,7 @@ asio::awaitable<Result<IssuedSession>> IdentityService::login(const db::Scope& s
   }
   throttle_.succeeded(account);
   if (verified->needs_rehash) {
-    auto rehashed = co_await hasher_.hash(password);
+    auto rehashed = co_await hasher_.hash(password, scope.actor.ip);
     if (rehashed)
       (void)co_await store_.set_password_hash(scope, stored->user.id, *rehashed);  // best effort
   }
@@ -297,7 +297,8 @@ asio::awaitable<Result<void>> IdentityService::change_password(const db::Scope& 
                     {},
                     *attempt.locked};
   }
-  auto verified = co_await hasher_.verify(current_password, (*stored)->password_hash);
+  auto verified =
+      co_await hasher_.verify(current_password, (*stored)->password_hash, scope.actor.ip);
   if (!verified) co_return verified.error();
   if (!verified->matches) {
     throttle_.failed(scope.actor.ip);
@@ -307,7 +308,7 @@ asio::awaitable<Result<void>> IdentityService::change_password(const db::Scope& 
                     {{"current_password", "is incorrect"}}};
   }
   throttle_.succeeded((*stored)->user.email);
-  auto hash = co_await hasher_.hash(new_password);
+  auto hash = co_await hasher_.hash(new_password, scope.actor.ip);
   if (!hash) co_return hash.error();
   auto revoked = co_await store_.change_password(scope, who.user.id, *hash, who.credential_id);
   if (!revoked) co_return revoked.error();

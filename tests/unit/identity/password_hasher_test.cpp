@@ -4,6 +4,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <map>
 
 #include "support/async.hpp"
 
@@ -93,6 +94,50 @@ TEST(PasswordHasher, ABurstBeyondTheQueueIsRefusedNotQueued) {
   EXPECT_EQ(ok, 4);  // all 20 were admitted or refused in the same turn of the loop
   EXPECT_EQ(refused, 16);
   EXPECT_EQ(hasher.admitted(), 0u);
+}
+
+TEST(PasswordHasher, OneAddressHoldsOnlyItsShareOfTheQueue) {
+  // Issue 19: one address could keep every Argon2 slot busy through signup or password change.
+  auto options = fast(/*max_queue=*/8);
+  options.max_per_client = 3;
+  PasswordHasher hasher(options);
+  std::map<std::string, int> ok, refused;
+  // No captures: the spawned coroutines outlive the one that spawns them.
+  auto one = [](PasswordHasher& hasher, std::map<std::string, int>& ok,
+                std::map<std::string, int>& refused, std::string client) -> asio::awaitable<void> {
+    const std::string password = "password number whatever";
+    auto h = co_await hasher.hash(password, client);
+    if (h) {
+      ++ok[client];
+    } else {
+      EXPECT_EQ(h.error().code, Errc::too_many_requests);
+      ++refused[client];
+    }
+  };
+  block_on([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    for (int i = 0; i < 10; ++i)
+      asio::co_spawn(ex, one(hasher, ok, refused, "198.51.100.1"), asio::detached);
+    for (int i = 0; i < 2; ++i)
+      asio::co_spawn(ex, one(hasher, ok, refused, "198.51.100.2"), asio::detached);
+    for (int i = 0; i < 4; ++i)  // not counted by address
+      asio::co_spawn(ex, one(hasher, ok, refused, ""), asio::detached);
+    co_return;
+  }());
+  EXPECT_EQ(ok["198.51.100.1"], 3);  // its share; the rest refused at once
+  EXPECT_EQ(refused["198.51.100.1"], 7);
+  EXPECT_EQ(ok["198.51.100.2"], 2);  // another address still gets in
+  EXPECT_EQ(ok[""], 3);              // the queue's own bound: 8 in all
+  EXPECT_EQ(refused[""], 1);
+  EXPECT_EQ(hasher.admitted(), 0u);
+
+  // Released when done: the address gets its share again.
+  auto again = block_on([&]() -> asio::awaitable<Result<std::string>> {
+    const std::string password = "password number whatever";
+    auto h = co_await hasher.hash(password, "198.51.100.1");
+    co_return h;
+  }());
+  EXPECT_TRUE(again);
 }
 
 }  // namespace
