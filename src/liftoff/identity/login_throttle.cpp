@@ -28,7 +28,7 @@ unsigned LoginThrottle::record(const std::string& key, unsigned limit, Clock::ti
   auto& e = touch(key, now);
   ++e.attempts;
   if (e.attempts >= limit) {
-    // 30 s at the limit, doubling with each failure after it, up to max_lock.
+    // 30 s at the limit, doubling with each attempt after it, up to max_lock.
     auto doublings = std::min(e.attempts - limit, 20u);
     auto lock =
         std::min<std::chrono::seconds>(options_.first_lock * (1LL << doublings), options_.max_lock);
