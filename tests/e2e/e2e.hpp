@@ -54,6 +54,8 @@ struct Server {
         {"LIFTOFF_PASSWORD_HASH_OPS", "1"},
         {"LIFTOFF_PASSWORD_HASH_MEMORY", "64k"},
         {"LIFTOFF_CREDENTIAL_USE_FLUSH", "100ms"},
+        // Every test talks from 127.0.0.1, many to one org: rate limits are rate_limits_e2e's.
+        {"LIFTOFF_RATE_LIMITS", "false"},
     };
     for (auto& [k, v] : overrides) env[k] = v;
     std::vector<std::string> argv = {LIFTOFF_BINARY};

@@ -23,6 +23,8 @@ class Database;
 
 namespace liftoff::api {
 
+class RateLimits;
+
 struct EventStreamOptions {
   std::chrono::milliseconds heartbeat{15'000};
   std::chrono::milliseconds replay_window{24LL * 3600 * 1000};
@@ -31,6 +33,6 @@ struct EventStreamOptions {
 
 void add_event_routes(http::Router& router, identity::IdentityService& identity,
                       records::RecordService& records, records::EventHub& hub,
-                      EventStreamOptions options, db::Database& database);
+                      EventStreamOptions options, db::Database& database, RateLimits& limits);
 
 }  // namespace liftoff::api

@@ -24,17 +24,19 @@ json::object issued_json(const identity::IssuedSession& issued) {
 }  // namespace
 
 void add_identity_routes(http::Router& router, identity::IdentityService& service,
-                         db::Database& database) {
-  Routes routes(router, service, database);
-  routes.open(http::Verb::post, "/v1/auth/signup",
-              [&service](http::RequestContext& ctx, const db::Scope& scope) -> Answer {
-                auto fields = string_fields(ctx.request, {"email", "password", "name"});
-                if (!fields) co_return fields.error();
-                auto issued = co_await service.signup(scope, (*fields)["email"],
-                                                      (*fields)["password"], (*fields)["name"]);
-                if (!issued) co_return issued.error();
-                co_return http::json_response(status::created, issued_json(*issued));
-              });
+                         db::Database& database, RateLimits& limits) {
+  Routes routes(router, service, database, limits);
+  routes.open(
+      http::Verb::post, "/v1/auth/signup",
+      [&service](http::RequestContext& ctx, const db::Scope& scope) -> Answer {
+        auto fields = string_fields(ctx.request, {"email", "password", "name"});
+        if (!fields) co_return fields.error();
+        auto issued = co_await service.signup(scope, (*fields)["email"], (*fields)["password"],
+                                              (*fields)["name"]);
+        if (!issued) co_return issued.error();
+        co_return http::json_response(status::created, issued_json(*issued));
+      },
+      http::Cost::light, ratelimit::Policy{"signup", limits.options().signups_per_address, 3600});
 
   routes.open(http::Verb::post, "/v1/auth/login",
               [&service](http::RequestContext& ctx, const db::Scope& scope) -> Answer {

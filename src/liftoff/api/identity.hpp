@@ -13,7 +13,9 @@ class Database;
 
 namespace liftoff::api {
 
+class RateLimits;
+
 void add_identity_routes(http::Router& router, identity::IdentityService& service,
-                         db::Database& database);
+                         db::Database& database, RateLimits& limits);
 
 }  // namespace liftoff::api

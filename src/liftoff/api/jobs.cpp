@@ -44,8 +44,8 @@ Result<db::Uuid> job_id(const http::RequestContext& ctx) {
 }  // namespace
 
 void add_job_routes(http::Router& router, identity::IdentityService& identity, jobs::Queue& queue,
-                    db::Database& database) {
-  Routes routes(router, identity, database);
+                    db::Database& database, RateLimits& limits) {
+  Routes routes(router, identity, database, limits);
   auto store = std::make_shared<jobs::JobStore>(queue);
 
   routes.org(http::Verb::get, "/v1/orgs/{org}/jobs", Action::jobs_manage,

@@ -15,7 +15,9 @@ class Queue;
 
 namespace liftoff::api {
 
+class RateLimits;
+
 void add_job_routes(http::Router& router, identity::IdentityService& identity, jobs::Queue& queue,
-                    db::Database& database);
+                    db::Database& database, RateLimits& limits);
 
 }  // namespace liftoff::api

@@ -236,8 +236,8 @@ asio::awaitable<void> run_feed(http::Stream& stream, FeedPlan plan,
 void add_notification_routes(http::Router& router, identity::IdentityService& identity,
                              identity::OrgService& orgs, notify::Notifications& notifications,
                              notify::Hub& hub, NotificationStreamOptions options,
-                             db::Database& database) {
-  Routes routes(router, identity, database);
+                             db::Database& database, RateLimits& limits) {
+  Routes routes(router, identity, database, limits);
   auto* feed = &notifications;
 
   routes.user(

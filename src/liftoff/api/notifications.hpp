@@ -22,6 +22,8 @@ class Database;
 
 namespace liftoff::api {
 
+class RateLimits;
+
 struct NotificationStreamOptions {
   std::chrono::milliseconds heartbeat{15'000};
   // A stream resumed further back than this many notifications starts over with a reset event.
@@ -31,6 +33,6 @@ struct NotificationStreamOptions {
 void add_notification_routes(http::Router& router, identity::IdentityService& identity,
                              identity::OrgService& orgs, notify::Notifications& notifications,
                              notify::Hub& hub, NotificationStreamOptions options,
-                             db::Database& database);
+                             db::Database& database, RateLimits& limits);
 
 }  // namespace liftoff::api

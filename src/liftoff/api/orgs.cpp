@@ -125,9 +125,9 @@ Result<audit::Filter> audit_filter(std::string_view query_text, std::int32_t def
 }  // namespace
 
 void add_org_routes(http::Router& router, identity::IdentityService& identity,
-                    identity::OrgService& orgs, db::Database& database,
+                    identity::OrgService& orgs, db::Database& database, RateLimits& limits,
                     records::RecordService& records) {
-  Routes routes(router, identity, database);
+  Routes routes(router, identity, database, limits);
   routes.user(http::Verb::post, "/v1/orgs",
               [&](http::RequestContext& ctx, const SignedIn& who) -> Answer {
                 auto fields = string_fields(ctx.request, {"name"});

@@ -17,9 +17,11 @@ class RecordService;
 
 namespace liftoff::api {
 
+class RateLimits;
+
 // The audit log's reads draw from the organization's read rate (RecordService::admit_read).
 void add_org_routes(http::Router& router, identity::IdentityService& identity,
-                    identity::OrgService& orgs, db::Database& database,
+                    identity::OrgService& orgs, db::Database& database, RateLimits& limits,
                     records::RecordService& records);
 
 }  // namespace liftoff::api

@@ -192,8 +192,8 @@ Result<std::vector<records::BatchOperation>> batch_operations(const json::object
 
 void add_record_routes(http::Router& router, identity::IdentityService& identity,
                        records::RecordService& service, http::JsonLimits limits,
-                       db::Database& database) {
-  Routes routes(router, identity, database);
+                       db::Database& database, RateLimits& rate_limits) {
+  Routes routes(router, identity, database, rate_limits);
   const std::string collections = "/v1/orgs/{org}/collections";
   const std::string one_collection = collections + "/{collection}";
   const std::string records_path = one_collection + "/records";
@@ -214,7 +214,9 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
                  co_return invalid;
                }
                std::string name_text(name->get_string());
-               auto created = co_await service.create_collection(who.scope, name_text, *fields);
+               const auto allowance = allowance_of(who.access, plans::Limit::collections);
+               auto created =
+                   co_await service.create_collection(who.scope, name_text, *fields, allowance);
                if (!created) co_return created.error();
                co_return http::json_response(status::created, records::collection_json(*created));
              });

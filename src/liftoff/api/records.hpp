@@ -17,8 +17,10 @@ class Database;
 
 namespace liftoff::api {
 
+class RateLimits;
+
 void add_record_routes(http::Router& router, identity::IdentityService& identity,
                        records::RecordService& service, http::JsonLimits limits,
-                       db::Database& database);
+                       db::Database& database, RateLimits& rate_limits);
 
 }  // namespace liftoff::api

@@ -37,6 +37,7 @@ struct Services {
   notify::Notifications& notifications;
   notify::Hub& notification_hub;
   NotificationStreamOptions notification_streams;
+  RateLimits& rate_limits;
 };
 
 void add_routes(http::Router& router, const Services& services);

@@ -161,6 +161,10 @@ json::value time_or_null(const std::optional<db::Timestamp>& t) {
   return t ? json::value(core::format_rfc3339(*t)) : json::value(nullptr);
 }
 
+plans::Allowance allowance_of(const identity::Access& access, plans::Limit limit) {
+  return {limit, access.limits[limit], access.plan->name};
+}
+
 json::object user_json(const identity::User& user) {
   return {{"id", user.id.to_string()},
           {"email", user.email},
@@ -175,6 +179,32 @@ Awaitable respond(http::RequestContext& ctx, Answer answer) {
   auto result = co_await std::move(answer);
   if (!result) co_return problem(result.error(), ctx);
   co_return std::move(*result);
+}
+
+// The answer to a request whose caller is known (`who`; null when anonymous) on the org of `access`
+// (null: none), under the rate limits (and the route's own, `route`): the handler's answer with the
+// RateLimit headers, or 429.
+Awaitable admitted(http::RequestContext& ctx, RateLimits& limits, const identity::Principal* who,
+                   const identity::Access* access, Answer answer,
+                   const ratelimit::Policy* route = nullptr) {
+  auto verdict = co_await limits.admit(ctx, who, access, route);
+  http::Response response;
+  if (verdict.refused) {
+    response = problem(*verdict.refused, ctx);
+  } else {
+    response = co_await respond(ctx, std::move(answer));
+  }
+  verdict.decorate(response);
+  co_return response;
+}
+
+// The answer to a request refused before its caller was known (`error`: a 401, 403 or 404): it
+// still counts against its address, and past the address's limit it is a 429 instead.
+Awaitable refused(http::RequestContext& ctx, RateLimits& limits, const Error& error) {
+  auto verdict = co_await limits.admit(ctx, nullptr, nullptr);
+  auto response = problem(verdict.refused ? *verdict.refused : error, ctx);
+  verdict.decorate(response);
+  co_return response;
 }
 
 constexpr std::string_view kConsistencyHeader = "Liftoff-Consistency";
@@ -226,13 +256,15 @@ void Routes::add(http::Verb verb, std::string_view path, http::Handler handler, 
 }
 
 void Routes::open(http::Verb verb, std::string_view path,
-                  std::function<Answer(http::RequestContext&, const db::Scope&)> handler,
-                  Cost cost) {
+                  std::function<Answer(http::RequestContext&, const db::Scope&)> handler, Cost cost,
+                  std::optional<ratelimit::Policy> per_address) {
   add(
       verb, path,
-      [handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
+      [&limits = limits_, handler = std::move(handler),
+       per_address = std::move(per_address)](http::RequestContext& ctx) -> Awaitable {
         auto scope = scope_of(ctx);
-        co_return co_await respond(ctx, handler(ctx, scope));
+        co_return co_await admitted(ctx, limits, nullptr, nullptr, handler(ctx, scope),
+                                    per_address ? &*per_address : nullptr);
       },
       cost);
 }
@@ -254,7 +286,7 @@ void Routes::signed_in(http::Verb verb, std::string_view path,
                        Cost cost, bool users_only) {
   add(
       verb, path,
-      [&identity = identity_, users_only,
+      [&identity = identity_, &limits = limits_, users_only,
        handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
         // No co_await inside ?: (GCC 12 evaluates it twice; see Params::none()).
         Result<identity::Principal> who = make_error(Errc::unauthenticated, "not checked");
@@ -263,9 +295,9 @@ void Routes::signed_in(http::Verb verb, std::string_view path,
         } else {
           who = co_await authenticate(identity, ctx);
         }
-        if (!who) co_return problem(who.error(), ctx);
+        if (!who) co_return co_await refused(ctx, limits, who.error());
         SignedIn caller{*who, scope_of(ctx, *who)};
-        co_return co_await respond(ctx, handler(ctx, caller));
+        co_return co_await admitted(ctx, limits, &caller.principal, nullptr, handler(ctx, caller));
       },
       cost);
 }
@@ -275,11 +307,11 @@ void Routes::org(http::Verb verb, std::string_view path, identity::Action action
                  Cost cost) {
   add(
       verb, path,
-      [&identity = identity_, action,
+      [&identity = identity_, &limits = limits_, action,
        handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
         auto who = co_await authorize(identity, ctx, action);
-        if (!who) co_return problem(who.error(), ctx);
-        co_return co_await respond(ctx, handler(ctx, *who));
+        if (!who) co_return co_await refused(ctx, limits, who.error());
+        co_return co_await admitted(ctx, limits, &who->principal, &who->access, handler(ctx, *who));
       },
       cost);
 }
@@ -332,14 +364,15 @@ void Routes::org_stream(
   query_params.emplace_back("ticket");
   add(
       verb, path,
-      [&identity = identity_, action, query_params = std::move(query_params),
+      [&identity = identity_, &limits = limits_, action, query_params = std::move(query_params),
        handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
         // Unknown parameters are refused before a ticket is spent.
         auto query = http::parse_query(ctx.query, query_params);
-        if (!query) co_return problem(query.error(), ctx);
+        if (!query) co_return co_await refused(ctx, limits, query.error());
         auto who = co_await authorize_stream(identity, ctx, action, *query);
-        if (!who) co_return problem(who.error(), ctx);
-        co_return co_await respond(ctx, handler(ctx, *who, *query));
+        if (!who) co_return co_await refused(ctx, limits, who.error());
+        co_return co_await admitted(ctx, limits, &who->principal, &who->access,
+                                    handler(ctx, *who, *query));
       },
       cost);
 }
@@ -353,22 +386,23 @@ void Routes::user_stream(
   query_params.emplace_back("ticket");
   add(
       verb, path,
-      [&identity = identity_, query_params = std::move(query_params),
+      [&identity = identity_, &limits = limits_, query_params = std::move(query_params),
        handler = std::move(handler)](http::RequestContext& ctx) -> Awaitable {
         auto query = http::parse_query(ctx.query, query_params);
-        if (!query) co_return problem(query.error(), ctx);
+        if (!query) co_return co_await refused(ctx, limits, query.error());
         auto credential = co_await stream_credential(identity, ctx, *query);
-        if (!credential) co_return problem(credential.error(), ctx);
+        if (!credential) co_return co_await refused(ctx, limits, credential.error());
         auto who = co_await identity.authenticate(scope_of(ctx), *credential);
-        if (!who) co_return problem(who.error(), ctx);
+        if (!who) co_return co_await refused(ctx, limits, who.error());
         if (!who->is_user()) {
-          co_return problem(make_error(Errc::permission_denied,
-                                       "a notification feed is a user's: open it with a "
-                                       "session, not an API key"),
-                            ctx);
+          co_return co_await refused(ctx, limits,
+                                     make_error(Errc::permission_denied,
+                                                "a notification feed is a user's: open it with a "
+                                                "session, not an API key"));
         }
         SignedIn caller{*who, scope_of(ctx, *who)};
-        co_return co_await respond(ctx, handler(ctx, caller, *credential, *query));
+        co_return co_await admitted(ctx, limits, &caller.principal, nullptr,
+                                    handler(ctx, caller, *credential, *query));
       },
       cost);
 }

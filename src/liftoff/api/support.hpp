@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "liftoff/api/rate_limits.hpp"
 #include "liftoff/core/error.hpp"
 #include "liftoff/db/scope.hpp"
 #include "liftoff/http/query.hpp"
@@ -16,6 +17,7 @@
 #include "liftoff/http/types.hpp"
 #include "liftoff/identity/organizations.hpp"
 #include "liftoff/identity/store.hpp"
+#include "liftoff/ratelimit/gcra.hpp"
 
 namespace liftoff::identity {
 class IdentityService;
@@ -89,6 +91,9 @@ struct Authorized {
     identity::IdentityService& service, const db::Scope& scope,
     const identity::Credential& credential, std::string_view org_text, identity::Action action);
 
+// What the org's plan allows of `limit`, for the domain that enforces it.
+[[nodiscard]] plans::Allowance allowance_of(const identity::Access& access, plans::Limit limit);
+
 [[nodiscard]] boost::json::object user_json(const identity::User& user);
 
 // A time in RFC 3339, or null.
@@ -108,13 +113,17 @@ struct SignedIn {
 class Routes {
  public:
   using Cost = http::Cost;
-  Routes(http::Router& router, identity::IdentityService& identity, db::Database& database)
-      : router_(router), identity_(identity), database_(database) {}
+  // Every route counts against the rate limits (rate_limits.hpp): its caller's address, session or
+  // key, and org; a request refused before it is known who calls counts against its address.
+  Routes(http::Router& router, identity::IdentityService& identity, db::Database& database,
+         RateLimits& limits)
+      : router_(router), identity_(identity), database_(database), limits_(limits) {}
 
   // Anyone: the scope is the request's, anonymous.
+  // `per_address`: the route's own limit on each address besides the general ones (signups).
   void open(http::Verb verb, std::string_view path,
             std::function<Answer(http::RequestContext&, const db::Scope&)> handler,
-            Cost cost = Cost::light);
+            Cost cost = Cost::light, std::optional<ratelimit::Policy> per_address = std::nullopt);
   // A user's session (401 without one, 403 for an API key).
   void user(http::Verb verb, std::string_view path,
             std::function<Answer(http::RequestContext&, const SignedIn&)> handler,
@@ -158,6 +167,7 @@ class Routes {
   http::Router& router_;
   identity::IdentityService& identity_;
   db::Database& database_;
+  RateLimits& limits_;
 };
 
 }  // namespace liftoff::api

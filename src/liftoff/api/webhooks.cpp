@@ -133,8 +133,9 @@ json::value next_cursor(const std::vector<Item>& items, std::int32_t limit) {
 }  // namespace
 
 void add_webhook_routes(http::Router& router, identity::IdentityService& identity,
-                        webhooks::WebhookService& webhooks, db::Database& database) {
-  Routes routes(router, identity, database);
+                        webhooks::WebhookService& webhooks, db::Database& database,
+                        RateLimits& limits) {
+  Routes routes(router, identity, database, limits);
   auto* service = &webhooks;
 
   routes.org(http::Verb::post, "/v1/orgs/{org}/webhooks", Action::webhooks_manage,
@@ -153,7 +154,8 @@ void add_webhook_routes(http::Router& router, identity::IdentityService& identit
                  co_return Error{Errc::validation_failed,
                                  "the webhook endpoint is invalid",
                                  {{"url", "is required"}}};
-               auto created = co_await service->create(who.scope, endpoint);
+               const auto allowance = allowance_of(who.access, plans::Limit::webhook_endpoints);
+               auto created = co_await service->create(who.scope, endpoint, allowance);
                if (!created) co_return created.error();
                co_return http::json_response(status::created, with_secret_json(*created));
              });

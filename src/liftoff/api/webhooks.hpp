@@ -16,7 +16,10 @@ class WebhookService;
 
 namespace liftoff::api {
 
+class RateLimits;
+
 void add_webhook_routes(http::Router& router, identity::IdentityService& identity,
-                        webhooks::WebhookService& webhooks, db::Database& database);
+                        webhooks::WebhookService& webhooks, db::Database& database,
+                        RateLimits& limits);
 
 }  // namespace liftoff::api

@@ -17,6 +17,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "liftoff/api/rate_limits.hpp"
 #include "liftoff/api/routes.hpp"
 #include "liftoff/api/system.hpp"
 #include "liftoff/audit/audit.hpp"
@@ -40,6 +41,8 @@
 #include "liftoff/jobs/runner.hpp"
 #include "liftoff/notify/hub.hpp"
 #include "liftoff/notify/notifications.hpp"
+#include "liftoff/plans/plans.hpp"
+#include "liftoff/ratelimit/limiter.hpp"
 #include "liftoff/records/events.hpp"
 #include "liftoff/records/service.hpp"
 #include "liftoff/webhooks/service.hpp"
@@ -356,6 +359,28 @@ void add_job_handlers(jobs::Runner& runner) {
                 });
 }
 
+// What an org keeps on the tenant plane that its plan counts, from the domains that own it.
+asio::awaitable<Result<plans::Holdings>> tenant_holdings(records::RecordService& records,
+                                                         webhooks::WebhookService& hooks,
+                                                         db::Scope scope) {
+  auto kept = co_await records.holdings(scope);
+  if (!kept) co_return kept.error();
+  auto endpoints = co_await hooks.count(scope);
+  if (!endpoints) co_return endpoints.error();
+  plans::Holdings holdings;
+  holdings[plans::Limit::collections] = kept->collections;
+  holdings[plans::Limit::records] = kept->records;
+  holdings[plans::Limit::storage_bytes] = kept->bytes;
+  holdings[plans::Limit::webhook_endpoints] = *endpoints;
+  co_return holdings;
+}
+
+identity::TenantHoldings holdings_of(records::RecordService& records,
+                                     webhooks::WebhookService& hooks) {
+  return
+      [&records, &hooks](const db::Scope& scope) { return tenant_holdings(records, hooks, scope); };
+}
+
 int serve(const core::Config& config) {
   spdlog::info("liftoff {} ({}) starting", LIFTOFF_VERSION, LIFTOFF_GIT_COMMIT);
   for (const auto& [key, value] : core::describe(config))
@@ -423,11 +448,6 @@ int serve(const core::Config& config) {
        std::chrono::duration_cast<std::chrono::seconds>(config.stream_ticket_ttl),
        {}},
       cache, &account_mail);
-  identity::OrgService org_service(
-      database,
-      {std::chrono::duration_cast<std::chrono::seconds>(config.org_deletion_grace),
-       std::chrono::duration_cast<std::chrono::seconds>(config.invitation_ttl)},
-      cache, &account_mail);
   notify::Notifications notifications(database);
   notify::Hub notification_hub(
       db::ConnectOptions{*direct, {}, "liftoff-notifications"},
@@ -477,11 +497,33 @@ int serve(const core::Config& config) {
   }
   if (!hook_options->box) spdlog::info("webhooks are off: no webhook_key");
   webhooks::WebhookService webhook_service(database, job_queue, metrics, *hook_options);
+  identity::OrgService org_service(
+      database,
+      {std::chrono::duration_cast<std::chrono::seconds>(config.org_deletion_grace),
+       std::chrono::duration_cast<std::chrono::seconds>(config.invitation_ttl),
+       holdings_of(record_service, webhook_service)},
+      cache, &account_mail);
   api::SystemDeps system{database, metrics, migrations.empty() ? 0 : migrations.back().version};
+  ratelimit::LimiterOptions limiter_options;
+  limiter_options.redis = hub_options.redis;
+  limiter_options.redis_timeout = config.rate_limit_redis_timeout;
+  limiter_options.threads = threads;
+  ratelimit::Limiter limiter(limiter_options, metrics);
+  api::RateLimits rate_limits(config.rate_limits ? &limiter : nullptr,
+                              {static_cast<std::int64_t>(config.rate_limit_per_address),
+                               static_cast<std::int64_t>(config.rate_limit_per_credential),
+                               static_cast<std::int64_t>(config.signups_per_address)});
+  if (config.rate_limits) {
+    spdlog::info(
+        "rate limits: {} requests per minute per address, {} per session or API key, "
+        "each org's plan's; {}",
+        config.rate_limit_per_address, config.rate_limit_per_credential,
+        limiter_options.redis ? "cluster-wide through Redis" : "per process (no Redis)");
+  }
   if (config.serves_api()) {
     api::add_routes(router, {system, identity_service, org_service, record_service, json_limits,
                              event_hub, event_streams, job_queue, webhook_service, notifications,
-                             notification_hub, notification_streams});
+                             notification_hub, notification_streams, rate_limits});
   } else {
     api::add_system_routes(router, system);  // a worker: health and metrics
   }
@@ -573,6 +615,7 @@ int serve(const core::Config& config) {
   auto cut = server.run(
       [&](std::size_t worker, asio::io_context& io) {
         if (runner) runner->start(worker, threads, io, stopping);
+        if (config.rate_limits) limiter.start_worker(worker, io.get_executor());
         // One listener per process keeps the session cache honest (see SessionRevocationListener).
         if (worker == 0) {
           asio::co_spawn(io, job_queue.run(stopping), spawned(wakeups_task));
@@ -598,7 +641,10 @@ int serve(const core::Config& config) {
               spawned(rewrite_task));
         }
       },
-      [&database](std::size_t worker, asio::io_context&) { database.stop_worker(worker); });
+      [&database, &limiter](std::size_t worker, asio::io_context&) {
+        limiter.stop_worker(worker);
+        database.stop_worker(worker);
+      });
   spdlog::info("stopped{}",
                cut ? fmt::format(" ({} connections cut at the shutdown deadline)", cut) : "");
   spdlog::shutdown();
@@ -653,13 +699,17 @@ int migrate(const core::Config& config, bool up) {
   });
 }
 
+// An --org value as an organization id; nullopt (said on stderr) when it is not one.
+std::optional<db::Uuid> org_option(const std::string& text) {
+  auto org = db::Uuid::parse(text);
+  if (!org) std::cerr << "error: --org: expected an organization id (a UUID)\n";
+  return org;
+}
+
 // Recomputes one organization's audit hash chain; exit 0 when intact, 1 when not (or on error).
 int audit_verify(const core::Config& config, const std::string& org_text) {
-  auto org_id = db::Uuid::parse(org_text);
-  if (!org_id) {
-    std::cerr << "error: --org: expected an organization id (a UUID)\n";
-    return kExitUsage;
-  }
+  auto org_id = org_option(org_text);
+  if (!org_id) return kExitUsage;
   return with_admin_connection(config, [&](db::Connection& conn) -> asio::awaitable<int> {
     auto report = co_await audit::verify(conn, *org_id, config.db_query_timeout);
     if (!report) {
@@ -709,6 +759,68 @@ struct JobsCommand {
   int limit = 50;
 };
 
+// A command's own Database: one event loop, the admin's application name, a minute a statement.
+db::DatabaseOptions command_database(const std::string& url, const core::Config& config) {
+  db::DatabaseOptions options;
+  options.connect = db::ConnectOptions{url, config.db_query_timeout * 2, "liftoff-admin"};
+  options.query_timeout = std::chrono::seconds(60);
+  return options;
+}
+
+struct PlanCommand {
+  std::string org, plan, limits;
+  bool force = false;
+};
+
+// `liftoff orgs plan --org ID [--plan NAME [--limits JSON] [--force]]`: prints the org's plan, or
+// sets it (the operator's way to Enterprise and its contract's limits; audited as the system).
+int plan_command(const core::Config& config, const PlanCommand& args) {
+  auto url = direct_url(config);
+  if (!url) {
+    spdlog::error("{}", url.error().for_log());
+    return kExitFailure;
+  }
+  auto org = org_option(args.org);
+  if (!org) return kExitUsage;
+  core::Registry metrics;
+  db::Database database(command_database(*url, config), metrics, 1);
+  records::RecordService records(database, {});
+  jobs::Queue queue(database);
+  webhooks::WebhookService hooks(database, queue, metrics, {});
+  identity::OrgOptions org_options;
+  org_options.tenant_holdings = holdings_of(records, hooks);
+  identity::OrgService orgs(database, org_options);
+  auto scope = db::Scope::background(db::Tenant::org(*org), std::chrono::minutes(5));
+  auto run = [&]() -> asio::awaitable<int> {
+    // Not a conditional expression of two co_awaits: GCC 12 miscompiles that.
+    Result<identity::OrgService::PlanState> state = make_error(Errc::internal, "not run");
+    if (args.plan.empty()) {
+      const identity::Access access{*org, identity::Role::owner};
+      state = co_await orgs.plan(scope, access);
+    } else {
+      state = co_await orgs.set_plan(scope, args.plan, args.limits, args.force);
+    }
+    if (!state) {
+      std::cerr << "error: " << state.error().detail << "\n";
+      for (const auto& f : state.error().fields)
+        std::cerr << "  " << f.field << ": " << f.message << "\n";
+      co_return state.error().code == Errc::validation_failed ? kExitUsage : kExitFailure;
+    }
+    std::cout << fmt::format("org {}: plan {}\n", args.org, state->plan->name);
+    for (auto limit : plans::kLimits) {
+      const auto& held = state->holdings[limit];
+      std::cout << fmt::format("  {:<24} {:>14}{}\n", plans::to_string(limit), state->limits[limit],
+                               held ? fmt::format("  ({} in use)", *held) : "");
+    }
+    co_return 0;
+  };
+  asio::io_context io(1);
+  auto status = asio::co_spawn(io, run(), asio::use_future);
+  io.run();
+  database.stop_worker(0);
+  return status.get();
+}
+
 int jobs_command(const core::Config& config, const std::string& action, const JobsCommand& args) {
   auto url = direct_url(config);
   if (!url) {
@@ -717,17 +829,11 @@ int jobs_command(const core::Config& config, const std::string& action, const Jo
   }
   std::optional<db::Uuid> org;
   if (!args.org.empty()) {
-    org = db::Uuid::parse(args.org);
-    if (!org) {
-      std::cerr << "error: --org: expected an organization id (a UUID)\n";
-      return kExitUsage;
-    }
+    org = org_option(args.org);
+    if (!org) return kExitUsage;
   }
   core::Registry metrics;
-  db::DatabaseOptions options;
-  options.connect = db::ConnectOptions{*url, config.db_query_timeout * 2, "liftoff-admin"};
-  options.query_timeout = std::chrono::seconds(60);
-  db::Database database(options, metrics, 1);
+  db::Database database(command_database(*url, config), metrics, 1);
   jobs::Queue queue(database);
   jobs::JobStore store(queue);
   auto scope = db::Scope::background(db::Tenant::every_org(), std::chrono::minutes(5));
@@ -900,15 +1006,27 @@ int main(int argc, char** argv) {
   webhooks_cmd->require_subcommand(1);
   auto* webhooks_key = webhooks_cmd->add_subcommand(
       "key", "Print a new random webhook_key (the same one goes to every process)");
+  auto* orgs_cmd = cli.add_subcommand("orgs", "Organizations, as the operator");
+  orgs_cmd->require_subcommand(1);
+  PlanCommand plan_args;
+  auto* orgs_plan = orgs_cmd->add_subcommand(
+      "plan", "Print an organization's plan, limits and usage, or set its plan (--plan)");
+  orgs_plan->add_option("--org", plan_args.org, "the organization's id")->required();
+  orgs_plan->add_option("--plan", plan_args.plan, "free, starter, pro or enterprise");
+  orgs_plan->add_option("--limits", plan_args.limits,
+                        "the contract's limits over the plan's, a JSON object, e.g. "
+                        "'{\"seats\": 5000}'");
+  orgs_plan->add_flag("--force", plan_args.force,
+                      "set it even when the organization holds more than it allows");
   auto* version_cmd = cli.add_subcommand("version", "Print the version");
 
   // Every command that reads configuration takes every config flag; one value slot per key.
   std::string config_file;
   std::vector<std::string> flag_values(core::config_keys().size());
   std::vector<std::vector<CLI::Option*>> flag_options(core::config_keys().size());
-  std::vector<CLI::App*> configured{serve_cmd,    worker_cmd, up_cmd,    status_cmd,
-                                    pg_start,     pg_stop,    pg_status, verify_cmd,
-                                    jobs_enqueue, jobs_list,  jobs_stats};
+  std::vector<CLI::App*> configured{serve_cmd,    worker_cmd, up_cmd,     status_cmd,
+                                    pg_start,     pg_stop,    pg_status,  verify_cmd,
+                                    jobs_enqueue, jobs_list,  jobs_stats, orgs_plan};
   configured.insert(configured.end(), jobs_actions.begin(), jobs_actions.end());
   for (auto* sub : configured) {
     sub->add_option("--config", config_file,
@@ -977,6 +1095,7 @@ int main(int argc, char** argv) {
   for (auto* sub : jobs_cmd->get_subcommands({})) {
     if (sub->parsed()) return jobs_command(*config, sub->get_name(), jobs_args);
   }
+  if (orgs_plan->parsed()) return plan_command(*config, plan_args);
   if (migrate_cmd->parsed()) return migrate(*config, up_cmd->parsed());
   if (verify_cmd->parsed()) return audit_verify(*config, verify_org);
   for (auto* sub : pg_cmd->get_subcommands({})) {

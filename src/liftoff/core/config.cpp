@@ -117,6 +117,17 @@ std::optional<bool> parse_bool(const std::string& text) {
   return std::nullopt;
 }
 
+ConfigKey bool_key(std::string name, std::string help, bool Config::*field) {
+  return {std::move(name), std::move(help), false,
+          [=](Config& c, const std::string& v) -> std::optional<std::string> {
+            auto on = parse_bool(v);
+            if (!on) return "expected true or false";
+            c.*field = *on;
+            return std::nullopt;
+          },
+          [=](const Config& c) { return c.*field ? "true" : "false"; }};
+}
+
 // "a, b,c" -> {"a", "b", "c"}; "" -> {}.
 std::vector<std::string> comma_list(const std::string& text) {
   std::vector<std::string> out;
@@ -531,17 +542,11 @@ std::vector<ConfigKey> make_keys() {
                     return std::nullopt;
                   },
                   [](const Config& c) { return c.webhook_key.empty() ? "" : "***"; }});
-  keys.push_back({"webhook_allow_private",
-                  "deliver webhooks to loopback, private and link-local addresses too (tests, "
-                  "on-premise receivers); off, such endpoints are refused",
-                  false,
-                  [](Config& c, const std::string& v) -> std::optional<std::string> {
-                    auto on = parse_bool(v);
-                    if (!on) return "expected true or false";
-                    c.webhook_allow_private = *on;
-                    return std::nullopt;
-                  },
-                  [](const Config& c) { return c.webhook_allow_private ? "true" : "false"; }});
+  keys.push_back(
+      bool_key("webhook_allow_private",
+               "deliver webhooks to loopback, private and link-local addresses too (tests, "
+               "on-premise receivers); off, such endpoints are refused",
+               &Config::webhook_allow_private));
   keys.push_back(size_key("webhook_concurrency",
                           "webhook deliveries this process makes at once (the webhooks job queue, "
                           "worked only with a webhook_key); 0: none",
@@ -629,6 +634,23 @@ std::vector<ConfigKey> make_keys() {
   keys.push_back(size_key("notifications_max_streams_per_user",
                           "open notification streams of one user per process (429 beyond)",
                           &Config::notifications_max_streams_per_user, 1, 10'000));
+  keys.push_back(
+      bool_key("rate_limits",
+               "limit requests per minute by client address, session or API key, and org plan",
+               &Config::rate_limits));
+  keys.push_back(size_key("rate_limit_per_address",
+                          "requests per minute from one client address (0: no limit)",
+                          &Config::rate_limit_per_address, 0, 100'000'000));
+  keys.push_back(size_key("rate_limit_per_credential",
+                          "requests per minute with one session or API key (0: no limit)",
+                          &Config::rate_limit_per_credential, 0, 100'000'000));
+  keys.push_back(size_key("signups_per_address",
+                          "sign-ups an hour from one client address (0: no limit)",
+                          &Config::signups_per_address, 0, 100'000'000));
+  keys.push_back(
+      duration_key("rate_limit_redis_timeout",
+                   "a rate limit decision Redis has not made by then is the process's own",
+                   &Config::rate_limit_redis_timeout, 1ms, 1s));
   keys.push_back({"auto_migrate",
                   "apply pending migrations at start (default: true for the embedded database)",
                   false,

@@ -84,6 +84,13 @@ struct Config {
   std::size_t page_budget = 1024 * 1024;            // record data one list page or record answers
   std::size_t audit_value_limit = 64 * 1024;        // an audit event's before/after, bytes each
   std::size_t org_read_rate = 8 * 1024 * 1024;      // record bytes/s an org may read per process
+  // Rate limits (docs/decisions/0017): requests per minute of one client address and of one session
+  // or API key (0: none), besides each org's plan's; cluster-wide through redis_url when set.
+  bool rate_limits = true;
+  std::size_t rate_limit_per_address = 6'000;
+  std::size_t rate_limit_per_credential = 3'000;
+  std::size_t signups_per_address = 60;                   // an hour (0: no limit)
+  std::chrono::milliseconds rate_limit_redis_timeout{5};  // slower: the process decides alone
   // What the process does: "all" (the API and the job workers), "api" or "worker" (jobs only; its
   // HTTP listener serves health and metrics).
   std::string role = "all";

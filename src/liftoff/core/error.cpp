@@ -5,9 +5,10 @@
 namespace liftoff {
 
 const ErrcInfo& info(Errc code) noexcept {
-  static constexpr std::array<ErrcInfo, 18> kInfo = {{
+  static constexpr std::array<ErrcInfo, 19> kInfo = {{
       {400, "bad-request", "Bad Request"},
       {401, "unauthenticated", "Unauthenticated"},
+      {402, "plan-limit-reached", "Plan Limit Reached"},
       {403, "permission-denied", "Permission Denied"},
       {404, "not-found", "Not Found"},
       {405, "method-not-allowed", "Method Not Allowed"},

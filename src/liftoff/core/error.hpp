@@ -6,6 +6,7 @@
 #include <boost/assert/source_location.hpp>
 #include <boost/system/result.hpp>
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -17,6 +18,7 @@ namespace liftoff {
 enum class Errc {
   bad_request,             // 400 malformed syntax (JSON, URL, headers)
   unauthenticated,         // 401
+  payment_required,        // 402 the org's plan does not allow it (Error::limit says which limit)
   permission_denied,       // 403
   not_found,               // 404
   method_not_allowed,      // 405
@@ -40,6 +42,15 @@ struct FieldError {
   std::string message;
 };
 
+// Which limit of an organization's plan a request ran into (402 and the org's 429s): the
+// problem+json member "limit" (docs/api.md).
+struct LimitReached {
+  std::string name;       // "seats", "api_requests_per_minute", ...
+  std::int64_t value;     // the plan's limit
+  std::string plan;       // the org's plan
+  std::string lifted_by;  // the plan that allows more
+};
+
 struct Error {
   Errc code = Errc::internal;
   std::string detail;                               // human-readable, safe to show to the client
@@ -51,6 +62,7 @@ struct Error {
   // The database constraint a conflict or check violated (PostgreSQL's constraint name): how a
   // service tells which of its fields a conflict is about.
   std::string constraint;
+  std::optional<LimitReached> limit;
 
   // The detail with its cause, for logs.
   [[nodiscard]] std::string for_log() const {

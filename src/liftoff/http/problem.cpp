@@ -35,6 +35,12 @@ Response problem_response(const Error& error, std::string_view request_id, unsig
     }
     body["errors"] = std::move(errors);
   }
+  if (error.limit) {
+    body["limit"] = boost::json::object{{"name", error.limit->name},
+                                        {"value", error.limit->value},
+                                        {"plan", error.limit->plan},
+                                        {"lifted_by", error.limit->lifted_by}};
+  }
   Response res{static_cast<beast_http::status>(meta.http_status), version};
   res.set(beast_http::field::content_type, "application/problem+json");
   res.body() = boost::json::serialize(body);

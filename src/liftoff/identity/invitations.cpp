@@ -35,6 +35,9 @@ asio::awaitable<Result<Invitation>> OrgService::invite(const db::Scope& scope,
   if (*member) co_return make_error(Errc::conflict, "that address belongs to a member already");
   auto closed = co_await store_.close_expired_invitations(*tx, org_id, *normalized);
   if (!closed) co_return closed.error();
+  // A pending invitation holds a seat: the org's members and invitations fit the plan.
+  auto seat = co_await seat_free(*tx, org_id, *locked->plan, locked->limits, true);
+  if (!seat) co_return seat.error();
 
   Invitation invitation{new_id(),
                         org_id,
@@ -124,6 +127,11 @@ asio::awaitable<Result<Org>> OrgService::accept_invitation(const db::Scope& scop
   }
   if ((*org)->actor_role)
     co_return make_error(Errc::conflict, "you are a member of the organization already");
+  // The plan may have shrunk since the invitation was made: the members still fit it.
+  const auto& plan = *(*org)->plan;
+  auto seat = co_await seat_free(*tx, org_id, plan,
+                                 plans::effective_limits(plan, (*org)->plan_limits), false);
+  if (!seat) co_return seat.error();
 
   auto member = co_await store_.add_member(*tx, org_id, principal.user.id, state.role);
   if (!member) co_return member.error();

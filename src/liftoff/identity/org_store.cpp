@@ -33,7 +33,20 @@ constexpr Statement kLockOrg{
     "SELECT o.id, o.name, o.created_at, o.updated_at, o.deleted_at, o.purge_after, "
     "o.purge_after > now(), CASE WHEN $3 THEN (SELECT k.role FROM api_keys k WHERE k.id = $2 "
     "AND k.org_id = o.id AND k.revoked_at IS NULL) ELSE (SELECT m.role FROM memberships m "
-    "WHERE m.org_id = o.id AND m.user_id = $2) END FROM orgs o WHERE o.id = $1 FOR UPDATE OF o"};
+    "WHERE m.org_id = o.id AND m.user_id = $2) END, o.plan, o.plan_limits::text "
+    "FROM orgs o WHERE o.id = $1 FOR UPDATE OF o"};
+constexpr Statement kSeats{
+    db::Plane::control, "orgs.seats",
+    "SELECT (SELECT count(*) FROM memberships WHERE org_id = $1), "
+    "(SELECT count(*) FROM invitations WHERE org_id = $1 AND accepted_at IS NULL "
+    "AND revoked_at IS NULL AND expires_at > now())"};
+constexpr Statement kSetPlan{
+    db::Plane::control, "orgs.set_plan",
+    "UPDATE orgs SET plan = $2, plan_limits = $3::jsonb, updated_at = now() WHERE id = $1 "
+    "RETURNING updated_at"};
+constexpr Statement kPlanOf{
+    db::Plane::control, "orgs.plan_of",
+    "SELECT plan, plan_limits::text FROM orgs WHERE id = $1 AND deleted_at IS NULL"};
 constexpr Statement kRename{db::Plane::control, "orgs.rename",
                             "UPDATE orgs SET name = $2, updated_at = now() WHERE id = $1 "
                             "RETURNING updated_at"};
@@ -252,7 +265,40 @@ asio::awaitable<Result<std::optional<OrgStore::LockedOrg>>> OrgStore::lock_org(
   locked.org.deleted_at = row.get<std::optional<db::Timestamp>>(4);
   locked.org.purge_after = row.get<std::optional<db::Timestamp>>(5);
   if (!row.is_null(7)) locked.actor_role = role_from(row, 7);
+  locked.plan = plans::find_plan(row.get<std::string>(8));
+  if (!locked.plan) throw db::DecodeError("an org on an unknown plan");
+  locked.plan_limits = row.get<std::string>(9);
   co_return locked;
+}
+
+asio::awaitable<Result<OrgStore::Seats>> OrgStore::seats(db::Transaction& tx,
+                                                         const db::Uuid& org_id) {
+  Params params(org_id);
+  auto rows = co_await tx.query(kSeats, params);
+  if (!rows) co_return rows.error();
+  co_return Seats{rows->front().get<std::int64_t>(0), rows->front().get<std::int64_t>(1)};
+}
+
+asio::awaitable<Result<db::Timestamp>> OrgStore::set_plan(db::Transaction& tx,
+                                                          const db::Uuid& org_id,
+                                                          std::string_view plan,
+                                                          const std::string& overrides) {
+  Params params(org_id, std::string(plan), overrides);
+  auto rows = co_await tx.query(kSetPlan, params);
+  if (!rows) co_return rows.error();
+  co_return rows->front().get<db::Timestamp>(0);
+}
+
+asio::awaitable<Result<std::optional<std::pair<const plans::Plan*, std::string>>>>
+OrgStore::plan_of(const db::Scope& scope, const db::Uuid& org_id) {
+  using Found = std::optional<std::pair<const plans::Plan*, std::string>>;
+  Params params(org_id);
+  auto rows = co_await db_.query(Intent::read_your_writes, scope, kPlanOf, params);
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return Found{};
+  const auto* plan = plans::find_plan(rows->front().get<std::string>(0));
+  if (!plan) throw db::DecodeError("an org on an unknown plan");
+  co_return Found{std::pair{plan, rows->front().get<std::string>(1)}};
 }
 
 asio::awaitable<Result<db::Timestamp>> OrgStore::rename(db::Transaction& tx, const db::Uuid& org_id,

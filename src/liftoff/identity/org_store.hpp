@@ -17,6 +17,7 @@
 #include "liftoff/db/value.hpp"
 #include "liftoff/identity/roles.hpp"
 #include "liftoff/identity/store.hpp"
+#include "liftoff/plans/plans.hpp"
 
 namespace liftoff::db {
 class Database;
@@ -81,6 +82,8 @@ class OrgStore {
     Org org;
     bool restorable = false;  // deleted and still within its grace period
     std::optional<Role> actor_role;
+    const plans::Plan* plan = nullptr;
+    std::string plan_limits;  // the overrides: a JSON object
   };
   [[nodiscard]] boost::asio::awaitable<Result<std::optional<LockedOrg>>> lock_org(
       db::Transaction& tx, const db::Uuid& org_id, const db::Uuid& actor_id, bool actor_is_key);
@@ -100,6 +103,23 @@ class OrgStore {
   // long (a big tenant's records).
   [[nodiscard]] boost::asio::awaitable<Result<void>> purge(db::Transaction& tx,
                                                            const db::Uuid& org_id);
+
+  // --- Plans (plans/plans.hpp) ---
+  // Who holds a seat: members, and invitations still pending (neither used, revoked nor expired).
+  struct Seats {
+    std::int64_t members = 0;
+    std::int64_t invited = 0;
+  };
+  [[nodiscard]] boost::asio::awaitable<Result<Seats>> seats(db::Transaction& tx,
+                                                            const db::Uuid& org_id);
+  // Returns the org's new updated_at.
+  [[nodiscard]] boost::asio::awaitable<Result<db::Timestamp>> set_plan(
+      db::Transaction& tx, const db::Uuid& org_id, std::string_view plan,
+      const std::string& overrides);
+  // The org's plan and overrides (nullopt when it is deleted or gone).
+  [[nodiscard]] boost::asio::awaitable<
+      Result<std::optional<std::pair<const plans::Plan*, std::string>>>>
+  plan_of(const db::Scope& scope, const db::Uuid& org_id);
 
   // --- CORS origins (org_origins.hpp) ---
   // The org's origins, replaced by `origins` (a JSON array of canonical origins); returns the ones

@@ -33,10 +33,10 @@ Result<Access> OrgService::access(const Principal& principal, std::string_view o
                                   Action action) {
   auto org_id = db::Uuid::parse(org_text);
   if (!org_id) return org_not_found();
-  auto role = principal.role_in(*org_id);
-  if (!role) return org_not_found();
-  if (!allows(*role, action)) return role_too_small(action);
-  return Access{*org_id, *role};
+  const auto* membership = principal.membership_in(*org_id);
+  if (!membership) return org_not_found();
+  if (!allows(membership->role, action)) return role_too_small(action);
+  return Access{*org_id, membership->role, membership->plan, membership->limits};
 }
 
 void OrgService::evict_user(const db::Uuid& user_id) {
@@ -54,12 +54,13 @@ asio::awaitable<Result<OrgService::Locked>> OrgService::lock(db::Transaction& tx
   auto locked = co_await store_.lock_org(tx, org_id, principal.actor_id(), !principal.is_user());
   if (!locked) co_return locked.error();
   if (!*locked) co_return org_not_found();
-  auto& [org, restorable, role] = **locked;
+  auto& [org, restorable, role, plan, overrides] = **locked;
   bool deleted = org.deleted_at.has_value();
   if (!role || (deleted && !(deleted_too && restorable))) co_return org_not_found();
   if (!allows(*role, action)) co_return role_too_small(action);
   org.role = *role;
-  co_return Locked{std::move(org), *role};
+  auto limits = plans::effective_limits(*plan, overrides);
+  co_return Locked{std::move(org), *role, plan, std::move(overrides), limits};
 }
 
 asio::awaitable<Result<Org>> OrgService::create(const db::Scope& scope, const Principal& principal,

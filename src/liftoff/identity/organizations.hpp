@@ -8,6 +8,7 @@
 // not_found, never permission_denied; a member whose role is too small gets permission_denied.
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -32,15 +33,24 @@ class AccountMail;
 
 class SessionCache;
 
+// What an org keeps on the tenant plane that its plan counts (collections, records, storage,
+// webhook endpoints), read for the org of `scope` by the domains that own those tables (the app
+// composes them: identity does not reach into records or webhooks).
+using TenantHoldings =
+    std::function<boost::asio::awaitable<Result<plans::Holdings>>(const db::Scope& scope)>;
+
 struct OrgOptions {
   std::chrono::seconds deletion_grace{std::chrono::hours(24 * 30)};  // restorable this long
   std::chrono::seconds invitation_ttl{std::chrono::hours(24 * 7)};
+  TenantHoldings tenant_holdings;  // none: plans count seats only
 };
 
 // The caller's standing in one organization, established by OrgService::access().
 struct Access {
   db::Uuid org_id;
   Role role = Role::viewer;
+  const plans::Plan* plan = &plans::default_plan();  // the org's, and its limits
+  plans::Limits limits = plans::default_plan().limits;
 };
 
 class OrgService {
@@ -52,7 +62,7 @@ class OrgService {
              AccountMail* mail = nullptr, bool notify = true)
       : db_(database),
         store_(database),
-        options_(options),
+        options_(std::move(options)),
         cache_(cache),
         mail_(mail),
         notify_(notify) {}
@@ -133,6 +143,29 @@ class OrgService {
   // At most `limit` per call; safe to run on every process at once. Returns how many it purged.
   [[nodiscard]] boost::asio::awaitable<Result<std::size_t>> purge_expired(std::size_t limit);
 
+  // --- Plans (docs/decisions/0016-plans-and-limits.md) ---
+  struct PlanState {
+    const plans::Plan* plan = &plans::default_plan();
+    std::string overrides = "{}";  // the org's own limits over the plan's (a JSON object)
+    plans::Limits limits;          // the plan's with the overrides
+    plans::Holdings holdings;      // what the org keeps of each counted limit
+  };
+  [[nodiscard]] boost::asio::awaitable<Result<PlanState>> plan(const db::Scope& scope,
+                                                               const Access& access);
+  // By an owner, to a self-serve plan (another is permission_denied: an operator sets it). A plan
+  // whose limits the org is over is refused (conflict, a field error per limit over); the
+  // org's overrides are dropped. Audited as org.plan_changed.
+  [[nodiscard]] boost::asio::awaitable<Result<PlanState>> change_plan(const db::Scope& scope,
+                                                                      const Principal& principal,
+                                                                      std::string_view plan_name);
+  // By an operator (`liftoff orgs plan`; the scope's actor is the system): any plan, with
+  // overrides (a JSON object of limits, plans::parse_overrides). Refused like change_plan when the
+  // org holds more than the new limits, unless `force`.
+  [[nodiscard]] boost::asio::awaitable<Result<PlanState>> set_plan(const db::Scope& scope,
+                                                                   std::string_view plan_name,
+                                                                   std::string_view overrides,
+                                                                   bool force);
+
   [[nodiscard]] boost::asio::awaitable<Result<ApiKey>> create_api_key(const db::Scope& scope,
                                                                       const Principal& principal,
                                                                       const std::string& name,
@@ -147,12 +180,28 @@ class OrgService {
   struct Locked {
     Org org;
     Role role;
+    const plans::Plan* plan;
+    std::string overrides;  // the org's own limits (a JSON object)
+    plans::Limits limits;   // the plan's, with the overrides
   };
   // In `tx`: locks the org row, then checks the caller may do `action` there.
   [[nodiscard]] boost::asio::awaitable<Result<Locked>> lock(db::Transaction& tx,
                                                             const Principal& principal,
                                                             const db::Uuid& org_id, Action action,
                                                             bool deleted_too = false);
+  // In `tx` (the org locked, on plan `from` with `from_overrides`): the plan becomes `plan` with
+  // `overrides`, refused when the org holds more than it allows (unless `force`); audited.
+  [[nodiscard]] boost::asio::awaitable<Result<PlanState>> apply_plan(
+      db::Transaction& tx, const db::Scope& scope, const plans::Plan& from,
+      const std::string& from_overrides, const plans::Plan& plan, const std::string& overrides,
+      bool force);
+  // A 402 unless the org has a seat for one more: members and, when `with_invitations`, pending
+  // invitations hold one each.
+  [[nodiscard]] boost::asio::awaitable<Result<void>> seat_free(db::Transaction& tx,
+                                                               const db::Uuid& org_id,
+                                                               const plans::Plan& plan,
+                                                               const plans::Limits& limits,
+                                                               bool with_invitations);
   // After a commit: this process's cache forgets at once what the NOTIFY tells the others.
   void evict_user(const db::Uuid& user_id);
   void evict_org(const db::Uuid& org_id);

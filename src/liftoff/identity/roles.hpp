@@ -26,6 +26,8 @@ enum class Action {
   jobs_manage,         // admin: see the org's background jobs; retry, cancel or discard them
   webhooks_manage,     // admin: webhook endpoints, their secrets and deliveries
   notifications_send,  // admin: in-app notifications to the org's members
+  billing_read,        // admin: the org's plan, limits, usage and invoices
+  billing_manage,      // owner: change the org's plan
 };
 
 [[nodiscard]] constexpr Role minimum_role(Action action) noexcept {
@@ -44,8 +46,10 @@ enum class Action {
     case Action::jobs_manage:
     case Action::webhooks_manage:
     case Action::notifications_send:
+    case Action::billing_read:
       return Role::admin;
     case Action::org_delete:
+    case Action::billing_manage:
       return Role::owner;
   }
   return Role::owner;

@@ -11,6 +11,7 @@
 #include "liftoff/db/value.hpp"
 #include "liftoff/identity/credentials.hpp"
 #include "liftoff/identity/roles.hpp"
+#include "liftoff/plans/plans.hpp"
 
 namespace liftoff::db {
 class Database;
@@ -31,6 +32,10 @@ struct Membership {
   db::Uuid org_id;
   std::string org_name;
   Role role;
+  // The org's plan and its limits (with the org's overrides), loaded with the membership and
+  // refreshed with it when the plan changes: what quotas and rate limits read on every request.
+  const plans::Plan* plan = &plans::default_plan();
+  plans::Limits limits = plans::default_plan().limits;
 };
 
 // Who is behind a bearer credential: a user (by session token) or an organization's API key.
@@ -45,11 +50,15 @@ struct Principal {
   [[nodiscard]] bool is_user() const { return kind == Kind::user; }
   // The acting user's or key's id, as the audit log records it.
   [[nodiscard]] const db::Uuid& actor_id() const { return is_user() ? user.id : credential_id; }
-  [[nodiscard]] std::optional<Role> role_in(const db::Uuid& org_id) const {
+  [[nodiscard]] const Membership* membership_in(const db::Uuid& org_id) const {
     for (const auto& m : memberships) {
-      if (m.org_id == org_id) return m.role;
+      if (m.org_id == org_id) return &m;
     }
-    return std::nullopt;
+    return nullptr;
+  }
+  [[nodiscard]] std::optional<Role> role_in(const db::Uuid& org_id) const {
+    const auto* m = membership_in(org_id);
+    return m ? std::optional<Role>(m->role) : std::nullopt;
   }
 };
 

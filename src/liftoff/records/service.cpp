@@ -116,9 +116,9 @@ asio::awaitable<Result<std::int64_t>> RecordService::org_state(const db::Scope& 
   co_return co_await audit::head(db_, scope);
 }
 
-asio::awaitable<Result<Collection>> RecordService::create_collection(const db::Scope& scope,
-                                                                     const std::string& name,
-                                                                     const json::value& fields) {
+asio::awaitable<Result<Collection>> RecordService::create_collection(
+    const db::Scope& scope, const std::string& name, const json::value& fields,
+    const plans::Allowance& allowance) {
   const auto& org_id = scope.org();
   Error invalid{Errc::validation_failed, "the collection is invalid", {}};
   if (!is_identifier(name)) {
@@ -134,6 +134,10 @@ asio::awaitable<Result<Collection>> RecordService::create_collection(const db::S
   if (!tx) co_return tx.error();
   auto count = co_await store_.count_collections(*tx, org_id);
   if (!count) co_return count.error();
+  if (*count >= allowance.value) {
+    co_return allowance.reached("the organization has " + std::to_string(*count) +
+                                " collections, what its plan allows");
+  }
   if (static_cast<std::size_t>(*count) >= options_.max_collections) {
     co_return make_error(Errc::conflict, "the organization has " +
                                              std::to_string(options_.max_collections) +

@@ -18,6 +18,7 @@
 #include "liftoff/core/error.hpp"
 #include "liftoff/db/scope.hpp"
 #include "liftoff/db/value.hpp"
+#include "liftoff/plans/plans.hpp"
 #include "liftoff/records/idempotency.hpp"
 #include "liftoff/records/json.hpp"
 #include "liftoff/records/list_cache.hpp"
@@ -148,6 +149,12 @@ class RecordService {
     return std::min(options_.page_budget, options_.request_budget);
   }
 
+  // What the scope's org keeps of what its plan counts (collections, records, bytes).
+  [[nodiscard]] boost::asio::awaitable<Result<RecordStore::Holdings>> holdings(
+      const db::Scope& scope) {
+    co_return co_await store_.holdings(scope);
+  }
+
   // The org's committed state (audit::head): what caches of its reads are keyed on.
   [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> org_state(const db::Scope& scope);
 
@@ -159,9 +166,11 @@ class RecordService {
                                                                 const ListQuery& query,
                                                                 std::string_view known_version);
 
-  // 422 for a bad name or schema; 409 when the name is taken or the org has max_collections.
+  // 422 for a bad name or schema; 409 when the name is taken or the org has max_collections (the
+  // deployment's cap); 402 past what the org's plan allows (`allowance`).
   [[nodiscard]] boost::asio::awaitable<Result<Collection>> create_collection(
-      const db::Scope& scope, const std::string& name, const boost::json::value& fields);
+      const db::Scope& scope, const std::string& name, const boost::json::value& fields,
+      const plans::Allowance& allowance);
   [[nodiscard]] boost::asio::awaitable<Result<std::vector<Collection>>> collections(
       const db::Scope& scope);
   // From the schema cache when fresh (see RecordsOptions::schema_cache_ttl), or at any age

@@ -18,6 +18,11 @@ using db::Statement;
 namespace {
 constexpr Statement kCountCollections{db::Plane::tenant, "records.count_collections",
                                       "SELECT count(*) FROM collections WHERE org_id = $1"};
+constexpr Statement kHoldings{
+    db::Plane::tenant, "records.holdings",
+    "SELECT (SELECT count(*) FROM collections WHERE org_id = $1), count(*), "
+    "COALESCE(sum(COALESCE(data_bytes, pg_column_size(data))), 0)::bigint "
+    "FROM records WHERE org_id = $1"};
 constexpr Statement kInsertCollection{
     db::Plane::tenant, "records.insert_collection",
     "INSERT INTO collections (id, org_id, name, fields) VALUES ($1, $2, $3, $4) "
@@ -220,6 +225,14 @@ asio::awaitable<Result<std::int64_t>> RecordStore::count_collections(db::Transac
   auto rows = co_await tx.query(kCountCollections, params);
   if (!rows) co_return rows.error();
   co_return rows->front().get<std::int64_t>(0);
+}
+
+asio::awaitable<Result<RecordStore::Holdings>> RecordStore::holdings(const db::Scope& scope) {
+  Params params(scope.org());
+  auto rows = co_await db_.query(db::Intent::latest, scope, kHoldings, params);
+  if (!rows) co_return rows.error();
+  const auto& row = rows->front();
+  co_return Holdings{row.get<std::int64_t>(0), row.get<std::int64_t>(1), row.get<std::int64_t>(2)};
 }
 
 asio::awaitable<Result<void>> RecordStore::insert_collection(db::Transaction& tx,

@@ -50,6 +50,15 @@ class RecordStore {
  public:
   explicit RecordStore(db::Database& database) : db_(database) {}
 
+  // What the scope's org keeps: its collections, records and bytes of record data (every record's
+  // size is read: a big tenant's take a while).
+  struct Holdings {
+    std::int64_t collections = 0;
+    std::int64_t records = 0;
+    std::int64_t bytes = 0;
+  };
+  [[nodiscard]] boost::asio::awaitable<Result<Holdings>> holdings(const db::Scope& scope);
+
   // --- Collections ---
   [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> count_collections(
       db::Transaction& tx, const db::Uuid& org_id);

@@ -206,14 +206,18 @@ Result<void> WebhookService::validate(const EndpointPatch& patch) const {
 }
 
 asio::awaitable<Result<WithSecret>> WebhookService::create(const db::Scope& scope,
-                                                           const NewEndpoint& endpoint) {
+                                                           const NewEndpoint& endpoint,
+                                                           const plans::Allowance& allowance) {
   if (auto ok = check_enabled(); !ok) co_return ok.error();
   if (auto ok = validate({endpoint.url, endpoint.description, endpoint.event_types, {}}); !ok)
     co_return ok.error();
-  auto existing =
-      co_await store_.list(scope, std::nullopt, static_cast<std::int32_t>(options_.max_endpoints));
+  auto existing = co_await store_.count(scope);
   if (!existing) co_return existing.error();
-  if (existing->size() >= options_.max_endpoints) {
+  if (*existing >= allowance.value) {
+    co_return allowance.reached("the organization has " + std::to_string(*existing) +
+                                " webhook endpoints, what its plan allows");
+  }
+  if (static_cast<std::size_t>(*existing) >= options_.max_endpoints) {
     co_return make_error(Errc::conflict, "the organization has " +
                                              std::to_string(options_.max_endpoints) +
                                              " webhook endpoints, the most it may have");

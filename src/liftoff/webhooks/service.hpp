@@ -22,6 +22,7 @@
 
 #include "liftoff/core/error.hpp"
 #include "liftoff/db/scope.hpp"
+#include "liftoff/plans/plans.hpp"
 #include "liftoff/webhooks/secret_box.hpp"
 #include "liftoff/webhooks/sender.hpp"
 #include "liftoff/webhooks/store.hpp"
@@ -97,11 +98,16 @@ class WebhookService {
   WebhookService& operator=(const WebhookService&) = delete;
 
   // The org's endpoints (the scope's org). Changes are audited; none answers with a secret but
-  // create and rotate_secret.
-  [[nodiscard]] boost::asio::awaitable<Result<WithSecret>> create(const db::Scope& scope,
-                                                                  const NewEndpoint& endpoint);
+  // create and rotate_secret. create: 402 past what the org's plan allows (`allowance`), 409 past
+  // max_endpoints (the deployment's cap).
+  [[nodiscard]] boost::asio::awaitable<Result<WithSecret>> create(
+      const db::Scope& scope, const NewEndpoint& endpoint, const plans::Allowance& allowance);
   [[nodiscard]] boost::asio::awaitable<Result<std::vector<Endpoint>>> list(
       const db::Scope& scope, std::optional<db::Uuid> after, std::int32_t limit);
+  // How many endpoints the scope's org has (what its plan counts).
+  [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> count(const db::Scope& scope) {
+    co_return co_await store_.count(scope);
+  }
   [[nodiscard]] boost::asio::awaitable<Result<Endpoint>> get(const db::Scope& scope,
                                                              std::string_view id);
   [[nodiscard]] boost::asio::awaitable<Result<Endpoint>> update(const db::Scope& scope,

@@ -36,6 +36,8 @@ constexpr Statement kInsert{
     "INSERT INTO webhook_endpoints AS e (org_id, id, url, description, event_types, secret, "
     "after_seq) VALUES ($1, $2, $3, $4, string_to_array($5, ','), $6, "
     "COALESCE(" LIFTOFF_AUDIT_HEAD_OF_ORG_1 ", 0)) RETURNING " LIFTOFF_ENDPOINT_COLUMNS};
+constexpr Statement kCount{db::Plane::tenant, "webhooks.count",
+                           "SELECT count(*) FROM webhook_endpoints WHERE org_id = $1"};
 constexpr Statement kList{
     db::Plane::tenant, "webhooks.list",
     "SELECT " LIFTOFF_ENDPOINT_COLUMNS
@@ -244,6 +246,13 @@ asio::awaitable<Result<std::vector<Endpoint>>> WebhookStore::list(const db::Scop
   auto rows = co_await database_.query(Intent::read_your_writes, scope, kList, params);
   if (!rows) co_return rows.error();
   co_return db::decode_all(*rows, endpoint_of);
+}
+
+asio::awaitable<Result<std::int64_t>> WebhookStore::count(const db::Scope& scope) {
+  Params params(scope.org());
+  auto rows = co_await database_.query(Intent::latest, scope, kCount, params);
+  if (!rows) co_return rows.error();
+  co_return rows->front().get<std::int64_t>(0);
 }
 
 asio::awaitable<Result<std::optional<Endpoint>>> WebhookStore::get(const db::Scope& scope,

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "integration/services_support.hpp"
+#include "liftoff/audit/audit.hpp"
+#include "liftoff/identity/credentials.hpp"
 #include "support/async.hpp"
 
 namespace liftoff::identity {
@@ -197,6 +199,149 @@ TEST_F(OrgServiceTest, ADeletedOrganizationIsRestorableUntilPurged) {
         co_await orgs.restore(control(ann.principal), ann.principal, ann.org.id.to_string());
     CO_ASSERT_TRUE(!late);
     EXPECT_EQ(late.error().code, Errc::not_found);
+  }());
+}
+
+}  // namespace
+}  // namespace liftoff::identity
+
+namespace liftoff::identity {
+namespace {
+
+// Plans: seats held by members and pending invitations, owner-chosen self-serve plans, downgrades
+// refused with what is over, the operator's Enterprise overrides, each change audited.
+TEST_F(OrgServiceTest, SeatsOfTheFreePlanAreHeldByMembersAndPendingInvitations) {
+  auto ann = owner("seats-ann@example.com");
+  const auto seats = plans::default_plan().limits[plans::Limit::seats];
+  std::vector<Owner> joined;
+  for (std::int64_t i = 1; i < seats - 1; ++i) {
+    joined.push_back(owner("seats-member" + std::to_string(i) + "@example.com"));
+    join(ann, joined.back(), Role::member);
+  }
+  block_on(world_->io, [&]() -> asio::awaitable<void> {
+    auto scope = in_org(ann.principal, ann.org);
+    // One seat left (the owner and seats - 2 members): one invitation takes it.
+    auto last =
+        co_await world_->orgs->invite(scope, ann.principal, "seats-last@example.com", Role::viewer);
+    CO_ASSERT_TRUE(last);
+    auto refused =
+        co_await world_->orgs->invite(scope, ann.principal, "seats-over@example.com", Role::viewer);
+    CO_ASSERT_TRUE(!refused);
+    EXPECT_EQ(refused.error().code, Errc::payment_required);
+    CO_ASSERT_TRUE(refused.error().limit.has_value());
+    EXPECT_EQ(refused.error().limit->name, "seats");
+    EXPECT_EQ(refused.error().limit->value, seats);
+    EXPECT_EQ(refused.error().limit->plan, "free");
+    EXPECT_EQ(refused.error().limit->lifted_by, "starter");
+
+    auto state = co_await world_->orgs->plan(scope, Access{ann.org.id, Role::owner});
+    CO_ASSERT_TRUE(state);
+    EXPECT_EQ(state->plan->name, "free");
+    EXPECT_EQ(state->holdings[plans::Limit::seats], seats - 1);
+  }());
+}
+
+TEST_F(OrgServiceTest, AnInvitationMadeBeforeADowngradeCannotTakeASeatThePlanNoLongerHas) {
+  auto ann = owner("shrink-ann@example.com");
+  auto bob = owner("shrink-bob@example.com");
+  block_on(world_->io, [&]() -> asio::awaitable<void> {
+    auto scope = in_org(ann.principal, ann.org);
+    auto system = db::Scope::background(db::Tenant::org(ann.org.id), std::chrono::seconds(10));
+    // An operator's contract of 2 seats: the owner and one pending invitation fill it.
+    auto set = co_await world_->orgs->set_plan(system, "enterprise", R"({"seats": 2})", false);
+    CO_ASSERT_TRUE(set);
+    EXPECT_EQ(set->limits[plans::Limit::seats], 2);
+    auto invitation =
+        co_await world_->orgs->invite(scope, ann.principal, bob.principal.user.email, Role::member);
+    CO_ASSERT_TRUE(invitation);
+    // The contract shrinks to one seat (forced: the operator knows); the invitation is refused.
+    auto shrunk = co_await world_->orgs->set_plan(system, "enterprise", R"({"seats": 1})", true);
+    CO_ASSERT_TRUE(shrunk);
+    auto accepted = co_await world_->orgs->accept_invitation(
+        testing::ServiceWorld::scope_of(bob.principal, std::nullopt), bob.principal,
+        invitation->token);
+    CO_ASSERT_TRUE(!accepted);
+    EXPECT_EQ(accepted.error().code, Errc::payment_required);
+    EXPECT_EQ(accepted.error().limit->plan, "enterprise");
+    EXPECT_EQ(accepted.error().limit->lifted_by, "enterprise");
+  }());
+}
+
+TEST_F(OrgServiceTest, AnOwnerChangesPlansAndADowngradeOverALimitIsRefusedNamingIt) {
+  auto ann = owner("plan-ann@example.com");
+  auto bob = owner("plan-bob@example.com");
+  block_on(world_->io, [&]() -> asio::awaitable<void> {
+    auto scope = in_org(ann.principal, ann.org);
+    auto up = co_await world_->orgs->change_plan(scope, ann.principal, "starter");
+    CO_ASSERT_TRUE(up);
+    EXPECT_EQ(up->plan->name, "starter");
+    EXPECT_EQ(up->limits[plans::Limit::seats], 100);
+    // Enterprise is the operator's to set; unknown plans are a field error.
+    auto enterprise = co_await world_->orgs->change_plan(scope, ann.principal, "enterprise");
+    CO_ASSERT_TRUE(!enterprise);
+    EXPECT_EQ(enterprise.error().code, Errc::permission_denied);
+    auto unknown = co_await world_->orgs->change_plan(scope, ann.principal, "platinum");
+    CO_ASSERT_TRUE(!unknown);
+    EXPECT_EQ(unknown.error().code, Errc::validation_failed);
+    EXPECT_EQ(unknown.error().fields.at(0).field, "plan");
+  }());
+  // Six members: more than free's five seats.
+  std::vector<Owner> members;
+  for (int i = 0; i < 5; ++i) {
+    members.push_back(owner("plan-member" + std::to_string(i) + "@example.com"));
+    join(ann, members.back(), Role::viewer);
+  }
+  join(ann, bob, Role::admin);
+  block_on(world_->io, [&]() -> asio::awaitable<void> {
+    auto scope = in_org(ann.principal, ann.org);
+    // An admin may read the plan but not change it.
+    auto by_admin =
+        co_await world_->orgs->change_plan(in_org(bob.principal, ann.org), bob.principal, "pro");
+    CO_ASSERT_TRUE(!by_admin);
+    EXPECT_EQ(by_admin.error().code, Errc::permission_denied);
+    auto down = co_await world_->orgs->change_plan(scope, ann.principal, "free");
+    CO_ASSERT_TRUE(!down);
+    EXPECT_EQ(down.error().code, Errc::conflict);
+    CO_ASSERT_TRUE(down.error().fields.size() == 1u);
+    EXPECT_EQ(down.error().fields[0].field, "seats");
+    EXPECT_EQ(down.error().fields[0].message, "7 in use; the plan allows 5");
+    auto still = co_await world_->orgs->plan(scope, Access{ann.org.id, Role::owner});
+    CO_ASSERT_TRUE(still);
+    EXPECT_EQ(still->plan->name, "starter");
+
+    // Every change is in the audit log, before and after.
+    audit::Filter filter;
+    filter.action = "org.plan_changed";
+    auto events = co_await audit::list(*world_->database, scope, filter);
+    CO_ASSERT_TRUE(events);
+    CO_ASSERT_TRUE(events->size() == 1u);
+    EXPECT_EQ(events->front().change.before, R"({"plan":"free","limits":{}})");
+    EXPECT_EQ(events->front().change.after, R"({"plan":"starter","limits":{}})");
+  }());
+}
+
+TEST_F(OrgServiceTest, ACredentialLoadsItsOrgsPlanAndLimits) {
+  auto ann = owner("limits-ann@example.com");
+  block_on(world_->io, [&]() -> asio::awaitable<void> {
+    auto scope = in_org(ann.principal, ann.org);
+    auto system = db::Scope::background(db::Tenant::org(ann.org.id), std::chrono::seconds(10));
+    auto set = co_await world_->orgs->set_plan(system, "enterprise",
+                                               R"({"api_requests_per_minute": 1000000})", false);
+    CO_ASSERT_TRUE(set);
+    auto key = co_await world_->orgs->create_api_key(scope, ann.principal, "ci", Role::member);
+    CO_ASSERT_TRUE(key);
+    auto live = co_await world_->identities->api_key_by_digest(control(ann.principal),
+                                                               token_digest(key->key));
+    CO_ASSERT_TRUE(live && *live);
+    const auto& membership = (*live)->principal.memberships.at(0);
+    EXPECT_EQ(membership.plan->name, "enterprise");
+    EXPECT_EQ(membership.limits[plans::Limit::api_requests_per_minute], 1'000'000);
+    EXPECT_EQ(membership.limits[plans::Limit::seats],
+              plans::find_plan("enterprise")->limits[plans::Limit::seats]);
+    auto access =
+        OrgService::access((*live)->principal, ann.org.id.to_string(), Action::records_read);
+    CO_ASSERT_TRUE(access);
+    EXPECT_EQ(access->plan->name, "enterprise");
   }());
 }
 

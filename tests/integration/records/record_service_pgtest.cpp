@@ -11,6 +11,7 @@
 
 namespace liftoff::records {
 namespace {
+const plans::Allowance kAllowance{plans::Limit::collections, 1000, "test"};
 namespace asio = boost::asio;
 namespace json = boost::json;
 using testing::block_on;
@@ -32,7 +33,8 @@ class RecordServiceTest : public ::testing::Test {
       auto owner = co_await world_->new_owner(email);
       auto fields = json::parse(R"([{"name":"title","type":"text","required":true},
                                     {"name":"priority","type":"integer","indexed":true,"required":true}])");
-      auto created = co_await service_->create_collection(scope(owner), "tasks", fields);
+      auto created =
+          co_await service_->create_collection(scope(owner), "tasks", fields, kAllowance);
       EXPECT_TRUE(created) << (created ? "" : created.error().for_log());
       co_return owner;
     }());

@@ -23,6 +23,8 @@
 
 namespace liftoff::webhooks {
 namespace {
+// A plan that allows as many endpoints as the deployment does.
+const plans::Allowance kAllowance{plans::Limit::webhook_endpoints, 1000, "test"};
 namespace asio = boost::asio;
 namespace json = boost::json;
 namespace fs = std::filesystem;
@@ -130,7 +132,7 @@ TEST_F(WebhooksTest, AnOrgsEventsArriveInOrderSignedAndOnlyThoseItSubscribesTo) 
     auto org = co_await owner("hooks-order@example.com");
     auto s = scope(org);
     NewEndpoint wanted{plain->url("/order/"), "orders", {"thing.*", "other.exact"}};
-    auto created = co_await running.service.create(s, wanted);
+    auto created = co_await running.service.create(s, wanted, kAllowance);
     CO_ASSERT_TRUE(created);
     EXPECT_TRUE(created->secret.starts_with("whsec_"));
     co_await happen(s, "thing.created", 1);
@@ -188,7 +190,7 @@ TEST_F(WebhooksTest, AFailingEndpointIsRetriedThenDisabledAndCatchesUpWhenEnable
     auto org = co_await owner("hooks-failing@example.com");
     auto s = scope(org);
     NewEndpoint wanted{plain->url("/status/503/failing"), "", {"thing.*"}};
-    auto created = co_await running.service.create(s, wanted);
+    auto created = co_await running.service.create(s, wanted, kAllowance);
     CO_ASSERT_TRUE(created);
     auto id = created->endpoint.id.to_string();
     co_await happen(s, "thing.created", 1);
@@ -242,7 +244,7 @@ TEST_F(WebhooksTest, ARotatedSecretSignsBesideTheNewOneAndChangesAreAudited) {
     auto org = co_await owner("hooks-rotate@example.com");
     auto s = scope(org);
     NewEndpoint wanted{plain->url("/rotate/"), "", {"thing.*"}};
-    auto created = co_await running.service.create(s, wanted);
+    auto created = co_await running.service.create(s, wanted, kAllowance);
     CO_ASSERT_TRUE(created);
     auto rotated = co_await running.service.rotate_secret(s, created->endpoint.id.to_string());
     CO_ASSERT_TRUE(rotated);
@@ -278,7 +280,7 @@ TEST_F(WebhooksTest, InvalidEndpointsAreRefusedFieldByField) {
     auto s = scope(org);
     NewEndpoint wanted{
         "ftp://example.com/", std::string(501, 'x'), {"record.*", "Bad Type", "record.*"}};
-    auto bad = co_await running.service.create(s, wanted);
+    auto bad = co_await running.service.create(s, wanted, kAllowance);
     CO_ASSERT_TRUE(!bad);
     EXPECT_EQ(bad.error().code, Errc::validation_failed);
     std::vector<std::string> fields;

@@ -4,6 +4,7 @@
 
 #include <boost/json/parse.hpp>
 
+#include "liftoff/api/rate_limits.hpp"
 #include "liftoff/api/routes.hpp"
 #include "liftoff/core/metrics.hpp"
 #include "liftoff/db/database.hpp"
@@ -33,6 +34,7 @@ TEST(OpenApi, DocumentsEveryRegisteredRoute) {
   webhooks::WebhookService hooks(database, job_queue, metrics, {});
   notify::Notifications notifications(database);
   notify::Hub hub({}, {});
+  RateLimits limits(nullptr, {});
   add_routes(router, {{database, metrics, 1},
                       service,
                       orgs,
@@ -44,7 +46,8 @@ TEST(OpenApi, DocumentsEveryRegisteredRoute) {
                       hooks,
                       notifications,
                       hub,
-                      {}});
+                      {},
+                      limits});
 
   auto document = boost::json::parse(kOpenApiDocument).as_object();
   EXPECT_EQ(document.at("openapi").as_string(), "3.1.0");

@@ -33,7 +33,9 @@ TEST(Roles, PermissionMatrix) {
       {Action::jobs_manage, false, false, true, true},
       {Action::webhooks_manage, false, false, true, true},
       {Action::notifications_send, false, false, true, true},
+      {Action::billing_read, false, false, true, true},
       {Action::org_delete, false, false, false, true},
+      {Action::billing_manage, false, false, false, true},
   };
   for (const auto& row : matrix) {
     EXPECT_EQ(allows(Role::viewer, row.action), row.viewer);
