@@ -169,5 +169,19 @@ TEST(RateLimits, TwoProcessesShareTheCountThroughRedisAndLoseNoRequestWhenItDies
   EXPECT_GT(metric(b.port(), "liftoff_rate_limit_local_decisions_total"), 0);
 }
 
+TEST(RateLimits, AServerConnectedToRedisStopsOnSigterm) {
+  // Its Redis connections kept the workers' event loops busy, so a drained server never exited
+  // (found by bench/run-ratelimit): OwnServer's end expects exit 0 within 15 s.
+  TestRedis redis;
+  ASSERT_TRUE(redis.running());
+  OwnServer server(
+      limited({{"LIFTOFF_REDIS_URL", redis.url()}, {"LIFTOFF_RATE_LIMIT_PER_ADDRESS", "1000"}}));
+  EXPECT_TRUE(eventually([&] {
+    (void)http_request(server.port(), "GET", "/v1/plans");
+    return metric(server.port(), R"(liftoff_rate_limit_decisions_total{outcome="allowed"})") >
+           metric(server.port(), "liftoff_rate_limit_local_decisions_total");
+  }));
+}
+
 }  // namespace
 }  // namespace liftoff::testing

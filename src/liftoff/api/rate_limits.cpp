@@ -25,7 +25,10 @@ boost::asio::awaitable<RateLimits::Verdict> RateLimits::admit(const http::Reques
   Verdict verdict;
   if (!limiter_) co_return verdict;
   std::vector<ratelimit::Check> checks;
-  if (options_.per_address > 0) {
+  // The address limits who is not signed in (and refused credentials); a signed-in request is
+  // limited by its credential and its org instead, so a company's users behind one address do
+  // not share one budget.
+  if (!who && options_.per_address > 0) {
     checks.push_back({"a:" + std::string(ctx.remote), {"address", options_.per_address}});
   }
   if (route && route->quota > 0) {

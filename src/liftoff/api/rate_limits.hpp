@@ -1,10 +1,11 @@
 #pragma once
-// The rate limits of API requests (docs/decisions/0017-rate-limits.md): every request counts
-// against its client address; a signed-in one also against its session or API key, and one on an
-// org's routes against the org's plan (api_requests_per_minute). Past any of them: 429 with
-// Retry-After, and for the org's, the problem's `limit` names the plan that lifts it. Every answer
-// of a limited route says where the caller stands: RateLimit-Policy lists the policies that
-// applied, RateLimit the one closest to its limit (draft-ietf-httpapi-ratelimit-headers).
+// The rate limits of API requests (docs/decisions/0017-rate-limits.md): a request not signed in
+// (or whose credential is refused) counts against its client address; a signed-in one against its
+// session or API key, and one on an org's routes against the org's plan (api_requests_per_minute).
+// Past any of them: 429 with Retry-After, and for the org's, the problem's `limit` names the plan
+// that lifts it. Every answer of a limited route says where the caller stands: RateLimit-Policy
+// lists the policies that applied, RateLimit the one closest to its limit
+// (draft-ietf-httpapi-ratelimit-headers).
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <optional>

@@ -570,8 +570,9 @@ int serve(const core::Config& config) {
     return false;
   };
   std::atomic<bool> stopping{false};
-  options.on_drain = [&revocations, &event_hub, &notification_hub, &stopping] {
+  options.on_drain = [&revocations, &event_hub, &notification_hub, &limiter, &stopping] {
     (void)core::notify_service_manager("STOPPING=1");
+    limiter.drain();
     revocations.stop();
     event_hub.stop();
     notification_hub.stop();

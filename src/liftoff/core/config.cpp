@@ -639,7 +639,7 @@ std::vector<ConfigKey> make_keys() {
                "limit requests per minute by client address, session or API key, and org plan",
                &Config::rate_limits));
   keys.push_back(size_key("rate_limit_per_address",
-                          "requests per minute from one client address (0: no limit)",
+                          "requests per minute from one client address not signed in (0: no limit)",
                           &Config::rate_limit_per_address, 0, 100'000'000));
   keys.push_back(size_key("rate_limit_per_credential",
                           "requests per minute with one session or API key (0: no limit)",

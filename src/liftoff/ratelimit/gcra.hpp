@@ -8,6 +8,7 @@
 //
 // The same arithmetic runs here (a process's own table, the fallback) and in Redis's Lua script
 // (redis_limiter.cpp, cluster-wide): both in microseconds.
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -26,7 +27,10 @@ struct Policy {
   std::string name;    // what RateLimit-Policy calls it: "address", "credential", "org"
   std::int64_t quota;  // requests per window; 0: no limit
   std::int64_t window_seconds = 60;
-  [[nodiscard]] Micros interval() const { return window_seconds * 1'000'000 / quota; }
+  // At least a microsecond: a quota above a million a second is a million a second.
+  [[nodiscard]] Micros interval() const {
+    return std::max<Micros>(1, window_seconds * 1'000'000 / quota);
+  }
   [[nodiscard]] Micros tolerance() const { return window_seconds * 1'000'000; }
 };
 

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 
 #include "liftoff/core/metrics.hpp"
@@ -92,6 +93,7 @@ Limiter::Limiter(LimiterOptions options, core::Registry& metrics)
       local_(options_.local_max_keys),
       script_sha_(sha1_hex(kScript)),
       connections_(options_.threads),
+      executors_(options_.threads),
       allowed_(metrics.counter("liftoff_rate_limit_decisions_total",
                                "Requests the rate limiter decided", "outcome=\"allowed\"")),
       refused_(metrics.counter("liftoff_rate_limit_decisions_total",
@@ -140,7 +142,17 @@ std::shared_ptr<pubsub::RedisConnection>& Limiter::connection(
 
 void Limiter::start_worker(std::size_t worker, const asio::any_io_executor& executor) {
   if (!options_.redis || worker >= connections_.size()) return;
+  executors_[worker] = executor;
   connection(worker, executor)->connect_soon();
+}
+
+void Limiter::drain() {
+  for (std::size_t worker = 0; worker < executors_.size(); ++worker) {
+    if (!executors_[worker]) continue;
+    asio::post(executors_[worker], [this, worker] {
+      if (connections_[worker]) connections_[worker]->close();
+    });
+  }
 }
 
 void Limiter::stop_worker(std::size_t worker) {

@@ -49,6 +49,9 @@ class Limiter {
   // The worker's event loop starts: its Redis connection starts connecting (so the first requests
   // find it up).
   void start_worker(std::size_t worker, const boost::asio::any_io_executor& executor);
+  // The server drains: every worker's Redis connection closes on its own event loop (which may
+  // then run out of work and stop); decisions after it are the process's own.
+  void drain();
   // The worker's event loop is stopping: its Redis connection closes (before the loop is gone).
   void stop_worker(std::size_t worker);
 
@@ -64,6 +67,7 @@ class Limiter {
   LocalLimiter local_;
   std::string script_sha_;
   std::vector<std::shared_ptr<pubsub::RedisConnection>> connections_;  // per worker, made on use
+  std::vector<boost::asio::any_io_executor> executors_;  // per worker, from start_worker
   core::Counter& allowed_;
   core::Counter& refused_;
   core::Counter& local_decisions_;

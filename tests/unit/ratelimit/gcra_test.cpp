@@ -50,6 +50,16 @@ TEST(Gcra, ARequestIsAllowedByEveryCheckOrCountsAgainstNone) {
   EXPECT_EQ(limiter.check(address_only, kT0).outcomes[0].remaining, 97);
 }
 
+TEST(Gcra, AQuotaPastAMillionASecondIsNoDivisionByZero) {
+  // 100,000,000 a minute is under a microsecond apart: the interval is held at one (this crashed
+  // the server with SIGFPE, found by bench/run-ratelimit).
+  LocalLimiter limiter;
+  const std::vector<Check> checks{{"org:huge", {"org", 100'000'000}}};
+  auto d = limiter.check(checks, kT0);
+  EXPECT_TRUE(d.allowed);
+  EXPECT_GT(d.outcomes[0].remaining, 1'000'000);
+}
+
 TEST(Gcra, KeysAreIndependentAndTheTableStaysBounded) {
   LocalLimiter limiter(64);  // 4 per shard
   for (int i = 0; i < 10'000; ++i) {
