@@ -73,10 +73,8 @@ boost::asio::awaitable<RateLimits::Verdict> RateLimits::admit(const http::Reques
   error.retry_after =
       std::chrono::seconds(std::max<std::int64_t>(1, ceil_seconds(outcome.retry_after)));
   if (policy.name == "org" && access) {
-    const auto limit = plans::Limit::api_requests_per_minute;
-    error.limit = LimitReached{
-        std::string(plans::to_string(limit)), policy.quota, std::string(access->plan->name),
-        std::string(plans::plan_lifting(limit, policy.quota, access->plan->name))};
+    error.limit =
+        plans::limit_info(plans::Limit::api_requests_per_minute, policy.quota, access->plan->name);
   }
   verdict.refused = std::move(error);
   co_return verdict;

@@ -41,21 +41,15 @@ asio::awaitable<Result<OrgService::PlanState>> OrgService::plan(const db::Scope&
   if (!found) co_return found.error();
   if (!*found) co_return make_error(Errc::not_found, "no such organization");
   PlanState state;
-  state.plan = (*found)->first;
-  state.overrides = std::move((*found)->second);
+  state.plan = (*found)->plan;
+  state.overrides = std::move((*found)->overrides);
   state.limits = plans::effective_limits(*state.plan, state.overrides);
   if (options_.tenant_holdings) {
     auto holdings = co_await options_.tenant_holdings(scope);
     if (!holdings) co_return holdings.error();
     state.holdings = *holdings;
   }
-  auto tx = co_await db_.begin(scope.control(), db::Isolation::read_committed);
-  if (!tx) co_return tx.error();
-  auto seats = co_await store_.seats(*tx, access.org_id);
-  if (!seats) co_return seats.error();
-  auto done = co_await tx->commit();
-  if (!done) co_return done.error();
-  state.holdings[plans::Limit::seats] = seats->members;
+  state.holdings[plans::Limit::seats] = (*found)->members;
   co_return state;
 }
 

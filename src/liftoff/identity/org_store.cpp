@@ -44,9 +44,10 @@ constexpr Statement kSetPlan{
     db::Plane::control, "orgs.set_plan",
     "UPDATE orgs SET plan = $2, plan_limits = $3::jsonb, updated_at = now() WHERE id = $1 "
     "RETURNING updated_at"};
-constexpr Statement kPlanOf{
-    db::Plane::control, "orgs.plan_of",
-    "SELECT plan, plan_limits::text FROM orgs WHERE id = $1 AND deleted_at IS NULL"};
+constexpr Statement kPlanOf{db::Plane::control, "orgs.plan_of",
+                            "SELECT o.plan, o.plan_limits::text, "
+                            "(SELECT count(*) FROM memberships m WHERE m.org_id = o.id) "
+                            "FROM orgs o WHERE o.id = $1 AND o.deleted_at IS NULL"};
 constexpr Statement kRename{db::Plane::control, "orgs.rename",
                             "UPDATE orgs SET name = $2, updated_at = now() WHERE id = $1 "
                             "RETURNING updated_at"};
@@ -289,16 +290,16 @@ asio::awaitable<Result<db::Timestamp>> OrgStore::set_plan(db::Transaction& tx,
   co_return rows->front().get<db::Timestamp>(0);
 }
 
-asio::awaitable<Result<std::optional<std::pair<const plans::Plan*, std::string>>>>
-OrgStore::plan_of(const db::Scope& scope, const db::Uuid& org_id) {
-  using Found = std::optional<std::pair<const plans::Plan*, std::string>>;
+asio::awaitable<Result<std::optional<OrgStore::PlanOf>>> OrgStore::plan_of(const db::Scope& scope,
+                                                                           const db::Uuid& org_id) {
   Params params(org_id);
   auto rows = co_await db_.query(Intent::read_your_writes, scope, kPlanOf, params);
   if (!rows) co_return rows.error();
-  if (rows->empty()) co_return Found{};
-  const auto* plan = plans::find_plan(rows->front().get<std::string>(0));
+  if (rows->empty()) co_return std::optional<PlanOf>{};
+  const auto& row = rows->front();
+  const auto* plan = plans::find_plan(row.get<std::string>(0));
   if (!plan) throw db::DecodeError("an org on an unknown plan");
-  co_return Found{std::pair{plan, rows->front().get<std::string>(1)}};
+  co_return PlanOf{plan, row.get<std::string>(1), row.get<std::int64_t>(2)};
 }
 
 asio::awaitable<Result<db::Timestamp>> OrgStore::rename(db::Transaction& tx, const db::Uuid& org_id,

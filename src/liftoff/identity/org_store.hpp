@@ -116,10 +116,15 @@ class OrgStore {
   [[nodiscard]] boost::asio::awaitable<Result<db::Timestamp>> set_plan(
       db::Transaction& tx, const db::Uuid& org_id, std::string_view plan,
       const std::string& overrides);
-  // The org's plan and overrides (nullopt when it is deleted or gone).
-  [[nodiscard]] boost::asio::awaitable<
-      Result<std::optional<std::pair<const plans::Plan*, std::string>>>>
-  plan_of(const db::Scope& scope, const db::Uuid& org_id);
+  // The org's plan, its overrides and its members, in one statement (nullopt when it is deleted or
+  // gone).
+  struct PlanOf {
+    const plans::Plan* plan = nullptr;
+    std::string overrides;  // a JSON object
+    std::int64_t members = 0;
+  };
+  [[nodiscard]] boost::asio::awaitable<Result<std::optional<PlanOf>>> plan_of(
+      const db::Scope& scope, const db::Uuid& org_id);
 
   // --- CORS origins (org_origins.hpp) ---
   // The org's origins, replaced by `origins` (a JSON array of canonical origins); returns the ones

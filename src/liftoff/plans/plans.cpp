@@ -121,10 +121,14 @@ std::string_view plan_lifting(Limit limit, std::int64_t value, std::string_view 
   return "enterprise";
 }
 
+LimitReached limit_info(Limit limit, std::int64_t value, std::string_view plan) {
+  return {std::string(to_string(limit)), value, std::string(plan),
+          std::string(plan_lifting(limit, value, plan))};
+}
+
 Error limit_reached(Limit limit, std::int64_t value, std::string_view plan, std::string detail) {
   Error error = make_error(Errc::payment_required, std::move(detail));
-  error.limit = LimitReached{std::string(to_string(limit)), value, std::string(plan),
-                             std::string(plan_lifting(limit, value, plan))};
+  error.limit = limit_info(limit, value, plan);
   return error;
 }
 

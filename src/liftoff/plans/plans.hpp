@@ -102,6 +102,8 @@ struct Plan {
 // lifts it.
 [[nodiscard]] Error limit_reached(Limit limit, std::int64_t value, std::string_view plan,
                                   std::string detail);
+// What such an error says of the limit (also the org's 429s: a rate the plan sets).
+[[nodiscard]] LimitReached limit_info(Limit limit, std::int64_t value, std::string_view plan);
 
 // What an org's plan allows of one limit, for a domain that enforces it (records counts its
 // collections, webhooks its endpoints) without knowing plans: past `value`, reached() is the 402.
