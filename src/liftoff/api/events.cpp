@@ -9,6 +9,7 @@
 #include "liftoff/http/problem.hpp"
 #include "liftoff/http/query.hpp"
 #include "liftoff/identity/service.hpp"
+#include "liftoff/plans/plans.hpp"
 #include "liftoff/records/events.hpp"
 #include "liftoff/records/service.hpp"
 
@@ -94,6 +95,12 @@ asio::awaitable<void> run_stream(http::Stream& stream, const StreamPlan& plan,
     after = plan.resume->index < 0 ? plan.resume->seq : plan.resume->seq - 1;
   }
   subscriber->on_push([&stream] { stream.wake(); });
+  // Events written since the last write: once it succeeded, they count in the org's usage.
+  std::int64_t framed = 0;
+  auto delivered = [&] {
+    if (framed > 0 && options.on_delivered) options.on_delivered(plan.org_id, framed);
+    framed = 0;
+  };
   struct Detach {  // the stream goes before the registration: no wake may reach it after
     const std::shared_ptr<records::Subscriber>& subscriber;
     ~Detach() { subscriber->on_push({}); }
@@ -130,11 +137,15 @@ asio::awaitable<void> run_stream(http::Stream& stream, const StreamPlan& plan,
       for (const auto& event : page->events) {
         if (event->position <= position) continue;
         position = event->position;
-        if (visible(plan, *event)) append_frame(out, *event);
+        if (visible(plan, *event)) {
+          append_frame(out, *event);
+          ++framed;
+        }
       }
       records.charge_read(plan.org_id, out.size());
       if (page->read_until >= last || page->read_until == after || stream.closing()) break;
       if (!co_await stream.write(out)) co_return;
+      delivered();
       out.clear();
       after = page->read_until;
     }
@@ -144,6 +155,7 @@ asio::awaitable<void> run_stream(http::Stream& stream, const StreamPlan& plan,
     }
   }
   if (!co_await stream.write(out)) co_return;
+  delivered();
   auto next_heartbeat = Clock::now() + options.heartbeat;
   while (!stream.closing() && !subscriber->overflowed()) {
     auto events = subscriber->take();
@@ -158,11 +170,15 @@ asio::awaitable<void> run_stream(http::Stream& stream, const StreamPlan& plan,
     for (const auto& event : events) {
       if (event->position <= position) continue;
       position = event->position;
-      if (visible(plan, *event)) append_frame(out, *event);
+      if (visible(plan, *event)) {
+        append_frame(out, *event);
+        ++framed;
+      }
     }
     if (out.empty() && now >= next_heartbeat) out = ": heartbeat\n\n";
     if (!out.empty()) {
       if (!co_await stream.write(out)) co_return;
+      delivered();
       next_heartbeat = Clock::now() + options.heartbeat;
     }
     co_await stream.wait_until(next_heartbeat);
@@ -239,7 +255,8 @@ void add_event_routes(http::Router& router, identity::IdentityService& identity,
         auto subscriber = std::make_shared<records::Subscriber>(
             who.access.org_id, (*collection)->name, executor, hub.options().max_queue,
             hub.options().max_queue_bytes, std::string(ctx.remote));
-        auto until = hub.subscribe(subscriber, *head);
+        const auto streams = allowance_of(who.access, plans::Limit::event_streams);
+        auto until = hub.subscribe(subscriber, *head, &streams);
         if (!until) co_return until.error();
         auto registration = std::make_shared<Registration>(hub, subscriber);
         registration->head = *head;

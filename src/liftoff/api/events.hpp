@@ -6,7 +6,10 @@
 // unless access changed (and then the stream ends).
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 
+#include "liftoff/db/value.hpp"
 #include "liftoff/http/router.hpp"
 
 namespace liftoff::identity {
@@ -29,6 +32,9 @@ struct EventStreamOptions {
   std::chrono::milliseconds heartbeat{15'000};
   std::chrono::milliseconds replay_window{24LL * 3600 * 1000};
   std::size_t max_replay = 10'000;
+  // Called with the org and the number of events each time a stream has written some: the org's
+  // usage. Thread-safe; must not block.
+  std::function<void(const db::Uuid& org, std::int64_t events)> on_delivered;
 };
 
 void add_event_routes(http::Router& router, identity::IdentityService& identity,

@@ -6,6 +6,7 @@
 
 #include "liftoff/plans/plans.hpp"
 #include "liftoff/ratelimit/limiter.hpp"
+#include "liftoff/usage/meter.hpp"
 
 namespace liftoff::api {
 namespace {
@@ -22,6 +23,16 @@ boost::asio::awaitable<RateLimits::Verdict> RateLimits::admit(const http::Reques
                                                               const identity::Principal* who,
                                                               const identity::Access* access,
                                                               const ratelimit::Policy* route) {
+  auto verdict = co_await decide(ctx, who, access, route);
+  if (meter_ && access && !verdict.refused)
+    meter_->count(access->org_id, usage::Count::api_requests);
+  co_return verdict;
+}
+
+boost::asio::awaitable<RateLimits::Verdict> RateLimits::decide(const http::RequestContext& ctx,
+                                                               const identity::Principal* who,
+                                                               const identity::Access* access,
+                                                               const ratelimit::Policy* route) {
   Verdict verdict;
   if (!limiter_) co_return verdict;
   std::vector<ratelimit::Check> checks;

@@ -5,7 +5,8 @@
 // Past any of them: 429 with Retry-After, and for the org's, the problem's `limit` names the plan
 // that lifts it. Every answer of a limited route says where the caller stands: RateLimit-Policy
 // lists the policies that applied, RateLimit the one closest to its limit
-// (draft-ietf-httpapi-ratelimit-headers).
+// (draft-ietf-httpapi-ratelimit-headers). An org's request that is admitted counts in the org's
+// usage (usage::Meter, api_requests): what the org is billed for is what the limits let through.
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <optional>
@@ -21,6 +22,10 @@ class Limiter;
 struct Policy;
 }  // namespace liftoff::ratelimit
 
+namespace liftoff::usage {
+class Meter;
+}
+
 namespace liftoff::api {
 
 struct RateLimitOptions {
@@ -31,9 +36,9 @@ struct RateLimitOptions {
 
 class RateLimits {
  public:
-  // No limiter: no limits (and no headers).
-  RateLimits(ratelimit::Limiter* limiter, RateLimitOptions options)
-      : limiter_(limiter), options_(options) {}
+  // No limiter: no limits (and no headers); no meter: nothing counted.
+  RateLimits(ratelimit::Limiter* limiter, RateLimitOptions options, usage::Meter* meter = nullptr)
+      : limiter_(limiter), options_(options), meter_(meter) {}
 
   struct Verdict {
     std::string policy;            // RateLimit-Policy (empty: no limit applied)
@@ -43,7 +48,8 @@ class RateLimits {
     void decorate(http::Response& response) const;
   };
   // Counts the request of `who` (null: not signed in) on the org of `access` (null: none), and
-  // against the route's own limit per address (`route`, e.g. signups an hour), or refuses it.
+  // against the route's own limit per address (`route`, e.g. signups an hour), or refuses it;
+  // admitted, it counts in the org's usage.
   [[nodiscard]] boost::asio::awaitable<Verdict> admit(const http::RequestContext& ctx,
                                                       const identity::Principal* who,
                                                       const identity::Access* access,
@@ -51,8 +57,13 @@ class RateLimits {
   [[nodiscard]] const RateLimitOptions& options() const { return options_; }
 
  private:
+  [[nodiscard]] boost::asio::awaitable<Verdict> decide(const http::RequestContext& ctx,
+                                                       const identity::Principal* who,
+                                                       const identity::Access* access,
+                                                       const ratelimit::Policy* route);
   ratelimit::Limiter* limiter_;
   RateLimitOptions options_;
+  usage::Meter* meter_;
 };
 
 }  // namespace liftoff::api

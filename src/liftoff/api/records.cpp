@@ -1,5 +1,8 @@
 #include "liftoff/api/records.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <boost/beast/http/field.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
@@ -15,6 +18,7 @@
 #include "liftoff/identity/organizations.hpp"
 #include "liftoff/identity/service.hpp"
 #include "liftoff/records/service.hpp"
+#include "liftoff/usage/meter.hpp"
 
 namespace liftoff::api {
 namespace {
@@ -188,11 +192,36 @@ Result<std::vector<records::BatchOperation>> batch_operations(const json::object
   return out;
 }
 
+// Whether the org may store `records` more records and `bytes` more bytes of record data under its
+// plan: against what it was last measured to hold plus what this process stored since
+// (usage::Meter), with no round trip. An org not measured yet in this process passes (its first
+// measurement is scheduled).
+Result<void> within_storage(usage::Meter& meter, const identity::Access& access,
+                            std::int64_t records, std::int64_t bytes) {
+  if (records <= 0 && bytes <= 0) return {};
+  auto held = meter.holdings(access.org_id);
+  if (!held) return {};
+  if (records > 0) {
+    const auto allowed = allowance_of(access, plans::Limit::records);
+    if (held->records + records > allowed.value) {
+      return allowed.reached(fmt::format("the organization stores {} records; its plan allows {}",
+                                         held->records, allowed.value));
+    }
+  }
+  const auto allowed = allowance_of(access, plans::Limit::storage_bytes);
+  if (bytes > 0 && held->storage_bytes + bytes > allowed.value) {
+    return allowed.reached(
+        fmt::format("the organization stores {} bytes of record data; its plan allows {}",
+                    held->storage_bytes, allowed.value));
+  }
+  return {};
+}
+
 }  // namespace
 
 void add_record_routes(http::Router& router, identity::IdentityService& identity,
                        records::RecordService& service, http::JsonLimits limits,
-                       db::Database& database, RateLimits& rate_limits) {
+                       db::Database& database, RateLimits& rate_limits, usage::Meter& meter) {
   Routes routes(router, identity, database, rate_limits);
   const std::string collections = "/v1/orgs/{org}/collections";
   const std::string one_collection = collections + "/{collection}";
@@ -269,6 +298,9 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
         if (!key) co_return key.error();
         auto body = object_body(ctx.request, limits);
         if (!body) co_return body.error();
+        auto within = within_storage(meter, who.access, 1,
+                                     static_cast<std::int64_t>(ctx.request.body().size()));
+        if (!within) co_return within.error();
         auto created =
             co_await service.create_record(who.scope, *ctx.param("collection"), *body, *key);
         if (!created) co_return created.error();
@@ -289,6 +321,13 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
         if (!body) co_return body.error();
         auto operations = batch_operations(*body);
         if (!operations) co_return operations.error();
+        auto creates = std::count_if(operations->begin(), operations->end(), [](const auto& op) {
+          return op.kind == records::BatchOperation::Kind::create;
+        });
+        auto within =
+            within_storage(meter, who.access, creates,
+                           creates > 0 ? static_cast<std::int64_t>(ctx.request.body().size()) : 0);
+        if (!within) co_return within.error();
         bool echo = prefers_representation(ctx.request);
         auto results =
             co_await service.batch(who.scope, *ctx.param("collection"), *operations, echo);

@@ -15,12 +15,16 @@ namespace liftoff::db {
 class Database;
 }
 
+namespace liftoff::usage {
+class Meter;
+}
+
 namespace liftoff::api {
 
 class RateLimits;
 
 void add_record_routes(http::Router& router, identity::IdentityService& identity,
                        records::RecordService& service, http::JsonLimits limits,
-                       db::Database& database, RateLimits& rate_limits);
+                       db::Database& database, RateLimits& rate_limits, usage::Meter& meter);
 
 }  // namespace liftoff::api

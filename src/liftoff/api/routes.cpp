@@ -5,6 +5,7 @@
 #include "liftoff/api/orgs.hpp"
 #include "liftoff/api/plans.hpp"
 #include "liftoff/api/records.hpp"
+#include "liftoff/api/usage.hpp"
 #include "liftoff/api/webhooks.hpp"
 
 namespace liftoff::api {
@@ -16,8 +17,9 @@ void add_routes(http::Router& router, const Services& services) {
   add_org_routes(router, services.identity, services.orgs, database, services.rate_limits,
                  services.records);
   add_plan_routes(router, services.identity, services.orgs, database, services.rate_limits);
+  add_usage_routes(router, services.identity, services.orgs, database, services.rate_limits);
   add_record_routes(router, services.identity, services.records, services.json_limits, database,
-                    services.rate_limits);
+                    services.rate_limits, services.meter);
   add_event_routes(router, services.identity, services.records, services.events,
                    services.event_streams, database, services.rate_limits);
   add_job_routes(router, services.identity, services.jobs, database, services.rate_limits);

@@ -22,6 +22,10 @@ namespace liftoff::webhooks {
 class WebhookService;
 }
 
+namespace liftoff::usage {
+class Meter;
+}
+
 namespace liftoff::api {
 
 struct Services {
@@ -38,6 +42,7 @@ struct Services {
   notify::Hub& notification_hub;
   NotificationStreamOptions notification_streams;
   RateLimits& rate_limits;
+  usage::Meter& meter;
 };
 
 void add_routes(http::Router& router, const Services& services);

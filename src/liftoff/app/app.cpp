@@ -45,6 +45,7 @@
 #include "liftoff/ratelimit/limiter.hpp"
 #include "liftoff/records/events.hpp"
 #include "liftoff/records/service.hpp"
+#include "liftoff/usage/meter.hpp"
 #include "liftoff/webhooks/service.hpp"
 
 #ifndef LIFTOFF_VERSION
@@ -375,6 +376,14 @@ asio::awaitable<Result<plans::Holdings>> tenant_holdings(records::RecordService&
   co_return holdings;
 }
 
+// What an org stores, measured for its usage and quotas (a scan, in the org's turn).
+asio::awaitable<Result<usage::Holdings>> measure_holdings(records::RecordService& records,
+                                                          db::Scope scope) {
+  auto kept = co_await records.holdings(scope);
+  if (!kept) co_return kept.error();
+  co_return usage::Holdings{kept->records, kept->bytes};
+}
+
 identity::TenantHoldings holdings_of(records::RecordService& records,
                                      webhooks::WebhookService& hooks) {
   return
@@ -416,6 +425,8 @@ int serve(const core::Config& config) {
   db_options.shared_connections = config.db_shared_connections;
   db_options.pool.acquire_timeout = config.db_acquire_timeout;
   db_options.query_timeout = config.db_query_timeout;
+  db_options.scans = {config.db_scans_per_org, config.db_scans > 0 ? config.db_scans : threads,
+                      config.db_scan_queue_per_org};
   db_options.replicas = {replica_urls(config), config.max_replica_lag,
                          config.replica_probe_interval};
   db::Database database(db_options, metrics, threads);
@@ -426,6 +437,10 @@ int serve(const core::Config& config) {
                                    config.password_hash_threads, config.password_hash_queue,
                                    config.password_hash_per_client});
   jobs::Queue job_queue(database);
+  usage::Meter meter(
+      database,
+      {config.usage_flush, config.usage_holdings_refresh, config.db_query_timeout * 2, threads},
+      &metrics);
   auto account_mail_options = mail_options(config);
   if (!account_mail_options) {
     spdlog::error("email: {}", account_mail_options.error().for_log());
@@ -482,11 +497,23 @@ int serve(const core::Config& config) {
   records_options.on_published = [&event_hub](const db::Uuid& org_id, std::int64_t seq) {
     event_hub.published(org_id, seq);
   };
+  records_options.on_stored = [&meter](const db::Uuid& org_id, const records::Stored& stored) {
+    meter.stored(org_id, stored.records, stored.bytes);
+  };
   records::RecordService record_service(database, records_options, &metrics);
+  meter.set_measure([&record_service](const db::Scope& scope) {
+    return measure_holdings(record_service, scope);
+  });
+  job_queue.on_enqueued([&meter](const db::Uuid& org_id, int jobs) {
+    meter.count(org_id, usage::Count::jobs, jobs);
+  });
   api::EventStreamOptions event_streams;
   event_streams.heartbeat = config.events_heartbeat;
   event_streams.replay_window = config.events_replay_window;
   event_streams.max_replay = config.events_max_replay;
+  event_streams.on_delivered = [&meter](const db::Uuid& org_id, std::int64_t events) {
+    meter.count(org_id, usage::Count::events, events);
+  };
   http::JsonLimits json_limits;
   json_limits.max_depth = config.json_max_depth;
   json_limits.max_string_length = config.json_max_string_length;
@@ -512,7 +539,8 @@ int serve(const core::Config& config) {
   api::RateLimits rate_limits(config.rate_limits ? &limiter : nullptr,
                               {static_cast<std::int64_t>(config.rate_limit_per_address),
                                static_cast<std::int64_t>(config.rate_limit_per_credential),
-                               static_cast<std::int64_t>(config.signups_per_address)});
+                               static_cast<std::int64_t>(config.signups_per_address)},
+                              &meter);
   if (config.rate_limits) {
     spdlog::info(
         "rate limits: {} requests per minute per address, {} per session or API key, "
@@ -523,7 +551,7 @@ int serve(const core::Config& config) {
   if (config.serves_api()) {
     api::add_routes(router, {system, identity_service, org_service, record_service, json_limits,
                              event_hub, event_streams, job_queue, webhook_service, notifications,
-                             notification_hub, notification_streams, rate_limits});
+                             notification_hub, notification_streams, rate_limits, meter});
   } else {
     api::add_system_routes(router, system);  // a worker: health and metrics
   }
@@ -609,7 +637,8 @@ int serve(const core::Config& config) {
       housekeeping_task(metrics, "housekeeping"),
       origins_task(metrics, "organizations' CORS origins"),
       uses_task(metrics, "credential use recording"), rewrite_task(metrics, "record rewriting"),
-      replicas_task(metrics, "replica watching"), wakeups_task(metrics, "job wake-ups");
+      replicas_task(metrics, "replica watching"), wakeups_task(metrics, "job wake-ups"),
+      usage_task(metrics, "usage metering");
   auto spawned = [](const BackgroundTask& task) {
     return core::failure_handler(task.name, task.failures);
   };
@@ -640,6 +669,8 @@ int serve(const core::Config& config) {
           asio::co_spawn(
               io, rewrite_records(rewrite_task, record_service, stopping, config.db_query_timeout),
               spawned(rewrite_task));
+          asio::co_spawn(io, meter.run(stopping, [&server] { return server.drained(); }),
+                         spawned(usage_task));
         }
       },
       [&database, &limiter](std::size_t worker, asio::io_context&) {

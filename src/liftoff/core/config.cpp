@@ -300,6 +300,16 @@ std::vector<ConfigKey> make_keys() {
                               &Config::db_acquire_timeout, 1ms, 10min));
   keys.push_back(duration_key("db_query_timeout", "default deadline of one query",
                               &Config::db_query_timeout, 1ms, 1h));
+  keys.push_back(size_key("db_scans",
+                          "statements that scan an organization's data (exact counts, unindexed "
+                          "filters, searches) running at once in the process (0: one per worker)",
+                          &Config::db_scans, 0, 1000));
+  keys.push_back(size_key("db_scans_per_org", "of them, of one organization",
+                          &Config::db_scans_per_org, 1, 1000));
+  keys.push_back(size_key("db_scan_queue_per_org",
+                          "one organization's scans waiting for their turn before more are "
+                          "refused 429",
+                          &Config::db_scan_queue_per_org, 0, 100000));
   keys.push_back({"data_dir", "directory of the embedded PostgreSQL and other local state", false,
                   [](Config& c, const std::string& v) -> std::optional<std::string> {
                     if (v.empty()) return "must not be empty";
@@ -341,6 +351,14 @@ std::vector<ConfigKey> make_keys() {
       duration_key("credential_use_flush",
                    "how often a process writes when sessions and API keys were last used",
                    &Config::credential_use_flush, 10ms, 10min));
+  keys.push_back(duration_key("usage_flush",
+                              "usage counts (API requests, events, jobs) are written in batches "
+                              "this often; a crash loses at most this much",
+                              &Config::usage_flush, 10ms, 10min));
+  keys.push_back(duration_key("usage_holdings_refresh",
+                              "an active organization's records and bytes (its quotas and hourly "
+                              "usage) are measured again this often",
+                              &Config::usage_holdings_refresh, 10ms, 24h));
   keys.push_back(
       {"database_role",
        "role the server acts as (may only append to the audit log); empty: the connecting user",

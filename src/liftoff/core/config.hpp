@@ -45,6 +45,12 @@ struct Config {
   std::size_t db_shared_connections = 2;  // per worker: pipelined connections for single statements
   milliseconds db_acquire_timeout{2'000};
   milliseconds db_query_timeout{5'000};
+  // Statements that scan an organization's data (exact counts, unindexed filters, searches):
+  // how many run at once in the process (0: one per worker thread), how many of one organization,
+  // and how many of one organization may wait before more are refused 429.
+  std::size_t db_scans = 0;
+  std::size_t db_scans_per_org = 1;
+  std::size_t db_scan_queue_per_org = 16;
   std::string data_dir = ".liftoff";  // embedded PostgreSQL lives in <data_dir>/pgdata
   std::uint16_t embedded_pg_port = 54320;
   std::size_t embedded_pg_replicas = 0;  // streaming replicas on the next ports: they serve reads
@@ -59,6 +65,8 @@ struct Config {
   milliseconds session_cache_ttl{60'000};  // 0: every request checks the session in the database
   std::size_t session_cache_entries = 100'000;   // checked sessions and API keys kept per process
   milliseconds credential_use_flush{10'000};     // last-use times are written in batches this often
+  milliseconds usage_flush{5'000};               // usage counts are written in batches this often
+  milliseconds usage_holdings_refresh{60'000};   // an active org's records and bytes measured again
   std::vector<std::string> trusted_proxies;      // peers whose X-Forwarded-For names the client
   std::vector<std::string> cors_origins;         // canonical origins, or just "*"
   milliseconds cors_max_age{2LL * 3600 * 1000};  // Access-Control-Max-Age of a preflight

@@ -23,4 +23,7 @@ namespace liftoff::core {
 // Lower-case hexadecimal, two digits a byte.
 [[nodiscard]] std::string hex(std::string_view bytes);
 
+// `text` with & < > " ' escaped for HTML (element content and quoted attribute values).
+[[nodiscard]] std::string escape_html(std::string_view text);
+
 }  // namespace liftoff::core

@@ -228,6 +228,13 @@ constexpr auto kSpillAge = std::chrono::milliseconds(2);
 bool answers_promptly(const Connection& conn, Clock::time_point now) {
   return conn.in_flight() < kSpillQueue && now - conn.oldest_submitted() < kSpillAge;
 }
+// A shared connection whose oldest statement has waited this long is stuck behind something slow
+// (a lock wait, a statement that scans after all): while every one is, statements take a pooled
+// connection instead of queueing behind it.
+constexpr auto kStaleAge = std::chrono::milliseconds(25);
+bool fresh(const Connection& conn, Clock::time_point now) {
+  return now - conn.oldest_submitted() < kStaleAge;
+}
 }  // namespace
 
 asio::awaitable<Result<void>> check_pooled_session(const ConnectOptions& options) {
@@ -340,7 +347,8 @@ constexpr auto kMaxProbeBackoff = std::chrono::milliseconds(5'000);
 Database::Database(DatabaseOptions options, core::Registry& metrics, std::size_t workers)
     : options_(std::move(options)),
       statement_metrics_(
-          std::make_unique<StatementMetrics>(metrics, std::max<std::size_t>(workers, 1))) {
+          std::make_unique<StatementMetrics>(metrics, std::max<std::size_t>(workers, 1))),
+      scan_gate_(options_.scans, &metrics) {
   workers = std::max<std::size_t>(workers, 1);
   nodes_.push_back(
       std::make_unique<Node>("primary", options_.connect, workers, options_.shared_connections));
@@ -534,7 +542,8 @@ std::shared_ptr<Connection> Database::shared_connection(Node& node,
       continue;
     }
     if (answers_promptly(*slot.conn, now)) return slot.conn;
-    if (!best || slot.conn->in_flight() < best->in_flight()) best = slot.conn;
+    if (fresh(*slot.conn, now) && (!best || slot.conn->in_flight() < best->in_flight()))
+      best = slot.conn;
   }
   return best;
 }
@@ -558,8 +567,9 @@ asio::awaitable<void> Database::connect_shared(Node& node, SharedSlot& slot,
 }
 
 asio::awaitable<Result<Rows>> Database::run(Node& node, const Statement& statement,
-                                            const Params& params, Deadline deadline) {
-  if (options_.shared_connections > 0) {
+                                            const Params& params, Deadline deadline,
+                                            bool own_connection) {
+  if (options_.shared_connections > 0 && !own_connection) {
     if (auto shared = shared_connection(node, co_await asio::this_coro::executor))
       co_return co_await shared->submit(statement, params, deadline);
   }
@@ -587,9 +597,18 @@ asio::awaitable<Result<Rows>> Database::query(Intent intent, const Scope& scope,
                                               const Statement& statement, const Params& params) {
   if (auto allowed = check_plane(statement, scope.tenant); !allowed) co_return allowed.error();
   auto deadline = statement_deadline(scope);
+  // A scan of one organization's data waits for the organization's turn, then runs on a connection
+  // of its own (holding the turn until it is answered).
+  const bool scan = statement.scans && scope.tenant.org_id().has_value();
+  ScanGate::Ticket turn;
+  if (scan) {
+    auto entered = co_await scan_gate_.enter(*scope.tenant.org_id(), deadline);
+    if (!entered) co_return entered.error();
+    turn = std::move(*entered);
+  }
   auto* node = co_await node_for(intent, scope);
   if (node != &primary()) {
-    auto read = co_await run(*node, statement, params, deadline);
+    auto read = co_await run(*node, statement, params, deadline, scan);
     node->reads->inc();
     if (read || !retry_on_primary(read.error())) co_return read;
     if (read.error().code == Errc::unavailable) leave_rotation(*node, read.error().for_log());
@@ -604,7 +623,7 @@ asio::awaitable<Result<Rows>> Database::query(Intent intent, const Scope& scope,
     co_return std::move(results[0]);
   }
   if (has_replicas() && intent != Intent::write) primary().reads->inc();
-  co_return co_await run(primary(), statement, params, deadline);
+  co_return co_await run(primary(), statement, params, deadline, scan);
 }
 
 asio::awaitable<Result<Transaction>> Database::begin(const Scope& scope, Isolation isolation,

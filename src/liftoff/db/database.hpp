@@ -14,6 +14,7 @@
 #include "liftoff/db/connection.hpp"
 #include "liftoff/db/consistency.hpp"
 #include "liftoff/db/pool.hpp"
+#include "liftoff/db/scan_gate.hpp"
 
 namespace liftoff::core {
 class Registry;
@@ -125,6 +126,8 @@ struct DatabaseOptions {
   // Connections per worker that Database::query() multiplexes single statements over (pipelined,
   // see Connection::submit). 0: every query leases a pooled connection.
   std::size_t shared_connections = 2;
+  // The bound on each organization's statements that scan (Statement::scans).
+  ScanOptions scans;
 };
 
 // Through a transaction-mode pooler (ConnectOptions::pooled) Liftoff sends no startup options: the
@@ -146,7 +149,9 @@ class Database {
 
   // One autocommit statement for the scope's tenant, by statement_deadline(scope). Runs pipelined
   // on one of the worker's shared connections (many concurrent requests share a round trip);
-  // falls back to a pooled connection while none is usable.
+  // falls back to a pooled connection while none is usable or every one has a statement older
+  // than a few milliseconds at its head. A statement that scans, issued for one organization,
+  // waits for its organization's turn (ScanGate) and runs on a pooled connection.
   [[nodiscard]] boost::asio::awaitable<Result<Rows>> query(Intent intent, const Scope& scope,
                                                            const Statement& statement,
                                                            const Params& params);
@@ -197,8 +202,10 @@ class Database {
   [[nodiscard]] boost::asio::awaitable<Node*> node_for(Intent intent, const Scope& scope);
   [[nodiscard]] boost::asio::awaitable<Result<Lease>> lease(Node& node, Deadline deadline);
   // One statement on `node`: on one of its shared connections when one is usable, else leased.
+  // `own_connection`: leased, never on a shared connection.
   [[nodiscard]] boost::asio::awaitable<Result<Rows>> run(Node& node, const Statement& statement,
-                                                         const Params& params, Deadline deadline);
+                                                         const Params& params, Deadline deadline,
+                                                         bool own_connection = false);
   // The same for statements that go out together, in order, each in its own segment.
   [[nodiscard]] boost::asio::awaitable<std::vector<Result<Rows>>> run(
       Node& node, std::span<const Query> queries, Deadline deadline);
@@ -221,6 +228,7 @@ class Database {
 
   DatabaseOptions options_;
   std::unique_ptr<StatementMetrics> statement_metrics_;
+  ScanGate scan_gate_;
   std::vector<std::unique_ptr<Node>> nodes_;     // the primary, then the replicas
   std::unique_ptr<RecentWrites> recent_writes_;  // with replicas
   core::Counter* reads_behind_ = nullptr;    // reads the primary served: every replica was behind

@@ -28,6 +28,11 @@ struct Statement {
   // the generic one, even when the plan comes out the same: for a list over a table with many
   // indexes that planning costs more than running it.
   bool generic_plan = false;
+  // true: the statement may read far more rows than it returns (an exact count, a filter or an
+  // order no index serves, a search, a tenant's holdings), so its time grows with the tenant's
+  // data. Issued for one organization, it runs on a leased connection, never on the shared ones
+  // that authentication uses, and waits for its organization's turn (ScanGate).
+  bool scans = false;
 };
 
 // One statement with its parameters, for pipelines.

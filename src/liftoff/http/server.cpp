@@ -217,6 +217,7 @@ struct Server::Impl {
   const Router& router;
   core::Registry& registry;
   std::vector<std::unique_ptr<Worker>> workers;
+  std::atomic<std::size_t> drained_workers{0};
   std::unordered_map<const Router::Route*, RouteMetrics> route_metrics;
   RouteMetrics unmatched_metrics;
   RouteMetrics options_metrics;  // OPTIONS on any route: preflights, mostly
@@ -719,6 +720,7 @@ struct Server::Impl {
     }
     w.cut = w.sessions.size();
     for (auto& slot : w.sessions) slot.session->socket.close(ec);
+    drained_workers.fetch_add(1);
   }
 
   std::size_t run(const WorkerHook& on_start, const WorkerHook& on_stop) {
@@ -779,6 +781,10 @@ void Server::bind() {
 
 std::uint16_t Server::port() const {
   return impl_->bound_port;
+}
+
+bool Server::drained() const {
+  return impl_->drained_workers.load() == impl_->workers.size();
 }
 
 std::size_t Server::run(const WorkerHook& on_start, const WorkerHook& on_stop) {

@@ -76,6 +76,10 @@ class Server {
   // had to be cut at the shutdown deadline.
   std::size_t run(const WorkerHook& on_start = {}, const WorkerHook& on_stop = {});
   void stop();
+  // Whether every worker has finished its drain: the last request is answered (or was cut at the
+  // shutdown deadline). Any thread; work that must follow the last request (the last usage batch)
+  // waits for it.
+  [[nodiscard]] bool drained() const;
 
  private:
   struct Impl;

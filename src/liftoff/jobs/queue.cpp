@@ -141,8 +141,9 @@ asio::awaitable<Result<std::vector<std::optional<db::Uuid>>>> Queue::enqueue(
   for (auto& id : ids) {
     if (id && !inserted.contains(id->to_string())) id.reset();  // its key was held
   }
-  tx.after_commit([this, queues = std::move(queues)] {
+  tx.after_commit([this, org, enqueued = rows->size(), queues = std::move(queues)] {
     for (const auto& queue : queues) wake(queue);
+    if (on_enqueued_ && org != kPlatform && enqueued > 0) on_enqueued_(org, enqueued);
   });
   co_return ids;
 }

@@ -106,6 +106,11 @@ class Queue {
   void wake(const std::string& queue);
   // Local workers' wake-up, set once by the process's Runner before work starts.
   void on_wake(std::function<void(const std::string& queue)> wake_local);
+  // Called after each commit that enqueued jobs of an org (not the platform's), with how many:
+  // the org's usage. Set once before work starts; must not block.
+  void on_enqueued(std::function<void(const db::Uuid& org, int jobs)> counted) {
+    on_enqueued_ = std::move(counted);
+  }
 
   // Sends the pending notifications, a batch at a time, until `stopping` (then once more). Run
   // once per process.
@@ -116,6 +121,7 @@ class Queue {
  private:
   db::Database& database_;
   std::function<void(const std::string&)> wake_local_;
+  std::function<void(const db::Uuid&, int)> on_enqueued_;
   std::mutex mutex_;
   std::set<std::string> pending_;  // queues to NOTIFY
   // While run() runs: where its wait is, for wake() to end it.

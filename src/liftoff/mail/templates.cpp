@@ -4,6 +4,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "liftoff/core/text.hpp"
+
 namespace liftoff::mail {
 namespace fs = std::filesystem;
 
@@ -106,7 +108,7 @@ std::string fill(std::string_view text, const Values& values, bool html) {
       [&](std::string_view name) {
         auto found = values.find(name);
         if (found == values.end()) return;
-        out += html ? escape_html(found->second) : found->second;
+        out += html ? core::escape_html(found->second) : found->second;
       });
   return out;
 }
@@ -138,33 +140,6 @@ std::optional<std::string> unknown_placeholder(std::string_view text, const Temp
 }
 
 }  // namespace
-
-std::string escape_html(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 16);
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 Templates::Templates() : templates_(builtins()) {}
 

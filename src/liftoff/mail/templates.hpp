@@ -45,7 +45,4 @@ class Templates {
   std::map<std::string, Template, std::less<>> templates_;
 };
 
-// `text` with & < > " ' escaped for HTML.
-[[nodiscard]] std::string escape_html(std::string_view text);
-
 }  // namespace liftoff::mail

@@ -7,7 +7,8 @@
 //
 // Where each limit holds: seats when an invitation is made or accepted; collections and webhook
 // endpoints when one is created; API requests per minute in the rate limiter (ratelimit/); event
-// streams when one opens; the rest (records, storage, jobs) against the usage meter.
+// streams when one opens (per process, records::EventHub); records and storage when records are
+// created, against the usage meter's holdings (usage/). Jobs per day are metered, not enforced.
 #include <array>
 #include <boost/json/fwd.hpp>
 #include <cstdint>

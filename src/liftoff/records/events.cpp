@@ -1,5 +1,6 @@
 #include "liftoff/records/events.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -169,13 +170,19 @@ bool Subscriber::overflowed() {
 }
 
 Result<std::int64_t> EventHub::subscribe(const std::shared_ptr<Subscriber>& subscriber,
-                                         std::int64_t after) {
+                                         std::int64_t after, const plans::Allowance* plan) {
   std::lock_guard lock(mutex_);
   if (subscribers_ >= options_.max_subscribers)
     return make_error(Errc::unavailable, "too many open event streams");
   auto key = subscriber->org_id().to_string();
-  if (auto it = orgs_.find(key);
-      it != orgs_.end() && it->second.subscribers.size() >= options_.max_per_org) {
+  auto it = orgs_.find(key);
+  const std::size_t open = it == orgs_.end() ? 0 : it->second.subscribers.size();
+  if (plan && static_cast<std::int64_t>(open) >= plan->value) {
+    return plan->reached(
+        fmt::format("the organization has {} event streams open on this server; its plan allows {}",
+                    open, plan->value));
+  }
+  if (open >= options_.max_per_org) {
     return make_error(Errc::too_many_requests,
                       "too many open event streams for this organization "
                       "(events_max_streams_per_org); close one first");
@@ -190,8 +197,8 @@ Result<std::int64_t> EventHub::subscribe(const std::shared_ptr<Subscriber>& subs
     ++open;
   }
   ++subscribers_;
-  auto [it, created] = orgs_.try_emplace(key);
-  auto& org = it->second;
+  auto [entry, created] = orgs_.try_emplace(key);
+  auto& org = entry->second;
   if (created) {
     org.read = after;
     org.generation = ++generations_;

@@ -30,6 +30,7 @@
 #include "liftoff/core/error.hpp"
 #include "liftoff/db/connection.hpp"
 #include "liftoff/db/value.hpp"
+#include "liftoff/plans/plans.hpp"
 #include "liftoff/pubsub/redis_channel.hpp"
 
 namespace liftoff::db {
@@ -135,9 +136,11 @@ class EventHub {
   // hub had already read the org's log: events in (after, that] are the subscriber's to replay
   // (replay()); later ones arrive in its queue. Refused with unavailable when the process has
   // max_subscribers, too_many_requests when the org has max_per_org or the subscriber's client
-  // max_per_client.
+  // max_per_client, and with the plan's 402 when `plan` (event_streams) allows no more of the org's
+  // in this process.
   [[nodiscard]] Result<std::int64_t> subscribe(const std::shared_ptr<Subscriber>& subscriber,
-                                               std::int64_t after);
+                                               std::int64_t after,
+                                               const plans::Allowance* plan = nullptr);
   void unsubscribe(const std::shared_ptr<Subscriber>& subscriber);
 
   // A record change of `org` committed here with audit seq `seq`. Thread-safe; never blocks.

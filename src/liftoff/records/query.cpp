@@ -445,6 +445,9 @@ Result<CompiledQuery> compile_list(const Schema& schema, const db::Uuid& collect
   // match, and one collection may hold millions of records and the next ten.
   out.generic_plan = !request.q && b.only_indexed_equalities && request.sort.size() == 1 &&
                      request.sort.front().field == "id";
+  // That shape is also the one whose work the LIMIT bounds whatever the data: every other may
+  // read much of the collection (a range, a search, `contains`, an order no index serves).
+  out.scans = !out.generic_plan;
   return out;
 }
 

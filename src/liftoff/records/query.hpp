@@ -48,6 +48,9 @@ struct CompiledQuery {
   bool budget_column = false;
   // The best plan is the same whatever the values (db::Statement::generic_plan).
   bool generic_plan = false;
+  // The statement may read far more rows than it returns (db::Statement::scans): every list but
+  // the index-served shape above, and every exact count.
+  bool scans = true;
 };
 
 // Columns: id, version, created_at, updated_at, data, layout, then one text column per sort key. It

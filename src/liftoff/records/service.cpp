@@ -346,7 +346,7 @@ asio::awaitable<Result<StoredResponse>> RecordService::create_record(
   }
   auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
-  published(org_id, event->seq);
+  published(org_id, event->seq, {1, static_cast<std::int64_t>(record.data.size())});
   co_return response;
 }
 
@@ -488,7 +488,9 @@ asio::awaitable<Result<Record>> RecordService::update_record(const db::Scope& sc
       audit::bounded_value(record_json(*done.record), options_.audit_value_limit)};
   auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
-  published(org_id, event->seq);
+  published(org_id, event->seq,
+            {0, static_cast<std::int64_t>(done.record->data.size()) -
+                    static_cast<std::int64_t>(done.previous->data.size())});
   co_return std::move(*done.record);
 }
 
@@ -510,7 +512,7 @@ asio::awaitable<Result<void>> RecordService::delete_record(const db::Scope& scop
                        std::nullopt};
   auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
-  published(org_id, event->seq);
+  published(org_id, event->seq, {-1, -static_cast<std::int64_t>(previous->data.size())});
   co_return Result<void>{};
 }
 
@@ -579,6 +581,7 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
   // over a few large records cannot hold the process's memory or the database for long: beyond
   // it the transaction rolls back.
   std::size_t touched = 0;
+  Stored stored;  // what the batch adds to the org's holdings
   // The audit event lists every change in order, as the single-record events describe theirs; the
   // event's bound is shared among the records it lists.
   const std::size_t share = options_.audit_value_limit / (2 * operations.size());
@@ -625,6 +628,9 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
       kind = kDeleted;
     }
     touched += (before ? before->data.size() : 0) + (after ? after->data.size() : 0);
+    stored.records += (after ? 1 : 0) - (before ? 1 : 0);
+    stored.bytes += static_cast<std::int64_t>(after ? after->data.size() : 0) -
+                    static_cast<std::int64_t>(before ? before->data.size() : 0);
     if (touched > options_.request_budget) {
       charge_read(org_id, touched);
       co_return too_large(
@@ -646,7 +652,7 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
                        std::move(changes)};
   auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
-  published(org_id, event->seq);
+  published(org_id, event->seq, stored);
   co_return results;
 }
 
@@ -668,8 +674,10 @@ void RecordService::charge_read(const db::Uuid& org_id, std::size_t bytes) {
   read_rate_.spend(org_id.to_string(), bytes);
 }
 
-void RecordService::published(const db::Uuid& org_id, std::int64_t seq) {
+void RecordService::published(const db::Uuid& org_id, std::int64_t seq, Stored stored) {
   if (options_.on_published) options_.on_published(org_id, seq);
+  if (options_.on_stored && (stored.records != 0 || stored.bytes != 0))
+    options_.on_stored(org_id, stored);
 }
 
 asio::awaitable<Result<std::int64_t>> RecordService::expire_idempotency_keys(const db::Scope& scope,

@@ -34,6 +34,12 @@ class Transaction;
 
 namespace liftoff::records {
 
+// What a mutation added to an organization's holdings (negative: removed).
+struct Stored {
+  std::int64_t records = 0;
+  std::int64_t bytes = 0;
+};
+
 struct RecordsOptions {
   SchemaLimits schema;
   std::size_t max_collections = 100;  // per organization
@@ -46,6 +52,9 @@ struct RecordsOptions {
   // Called after a record mutation committed, with the org and the audit seq of its event: how the
   // event stream learns of changes (see events.hpp). Thread-safe; must not block.
   std::function<void(const db::Uuid& org_id, std::int64_t seq)> on_published;
+  // Called with it: how many records and bytes of record data the mutation added to the org
+  // (negative when it removed them), for its usage and quotas. Thread-safe; must not block.
+  std::function<void(const db::Uuid& org_id, const Stored& stored)> on_stored;
   // Bytes of list response bodies kept per process (see ListCache); 0: no list cache.
   std::size_t list_cache_bytes = 64 * 1024 * 1024;
   // An audit event keeps a record's before and after up to this many bytes each
@@ -284,7 +293,7 @@ class RecordService {
                                                                    std::vector<Record>& records,
                                                                    std::int32_t layout);
   void forget(const db::Uuid& org_id, std::string_view name);
-  void published(const db::Uuid& org_id, std::int64_t seq);
+  void published(const db::Uuid& org_id, std::int64_t seq, Stored stored);
 
   db::Database& db_;
   RecordsOptions options_;

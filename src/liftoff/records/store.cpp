@@ -19,10 +19,14 @@ namespace {
 constexpr Statement kCountCollections{db::Plane::tenant, "records.count_collections",
                                       "SELECT count(*) FROM collections WHERE org_id = $1"};
 constexpr Statement kHoldings{
-    db::Plane::tenant, "records.holdings",
+    db::Plane::tenant,
+    "records.holdings",
     "SELECT (SELECT count(*) FROM collections WHERE org_id = $1), count(*), "
     "COALESCE(sum(COALESCE(data_bytes, pg_column_size(data))), 0)::bigint "
-    "FROM records WHERE org_id = $1"};
+    "FROM records WHERE org_id = $1",
+    true,
+    false,
+    true};  // scans: every record of the org
 constexpr Statement kInsertCollection{
     db::Plane::tenant, "records.insert_collection",
     "INSERT INTO collections (id, org_id, name, fields) VALUES ($1, $2, $3, $4) "
@@ -477,8 +481,8 @@ asio::awaitable<Result<RecordStore::Listed>> RecordStore::list(const db::Scope& 
                                                                const CompiledQuery& compiled,
                                                                std::int32_t limit,
                                                                std::size_t budget) {
-  Statement statement{db::Plane::tenant, "records.list", compiled.sql, false,
-                      compiled.generic_plan};
+  Statement statement{db::Plane::tenant,     "records.list", compiled.sql, false,
+                      compiled.generic_plan, compiled.scans};
   auto rows = co_await db_.query(Intent::read_your_writes, scope, statement, compiled.params);
   if (!rows) co_return rows.error();
   // The page ends where its records pass the budget (the first always fits): the database sent
@@ -506,7 +510,9 @@ asio::awaitable<Result<RecordStore::Listed>> RecordStore::list(const db::Scope& 
 asio::awaitable<Result<std::int64_t>> RecordStore::count(const db::Scope& scope,
                                                          CompiledQuery compiled, bool estimate) {
   if (estimate) compiled.sql = "EXPLAIN (FORMAT JSON) " + compiled.sql;
-  Statement statement{db::Plane::tenant, "records.count", compiled.sql, false};
+  // An estimate reads no rows (the plan's estimate); an exact count reads every match.
+  Statement statement{db::Plane::tenant,          "records.count", compiled.sql, false, false,
+                      !estimate && compiled.scans};
   auto counted = co_await db_.query(Intent::read_your_writes, scope, statement, compiled.params);
   if (!counted) co_return counted.error();
   if (!estimate) co_return counted->front().get<std::int64_t>(0);

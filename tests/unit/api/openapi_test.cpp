@@ -15,6 +15,7 @@
 #include "liftoff/notify/notifications.hpp"
 #include "liftoff/records/events.hpp"
 #include "liftoff/records/service.hpp"
+#include "liftoff/usage/meter.hpp"
 #include "liftoff/webhooks/service.hpp"
 
 namespace liftoff::api {
@@ -35,6 +36,7 @@ TEST(OpenApi, DocumentsEveryRegisteredRoute) {
   notify::Notifications notifications(database);
   notify::Hub hub({}, {});
   RateLimits limits(nullptr, {});
+  usage::Meter meter(database, {}, nullptr);
   add_routes(router, {{database, metrics, 1},
                       service,
                       orgs,
@@ -47,7 +49,8 @@ TEST(OpenApi, DocumentsEveryRegisteredRoute) {
                       notifications,
                       hub,
                       {},
-                      limits});
+                      limits,
+                      meter});
 
   auto document = boost::json::parse(kOpenApiDocument).as_object();
   EXPECT_EQ(document.at("openapi").as_string(), "3.1.0");

@@ -24,6 +24,7 @@ const std::map<std::string, std::set<std::string>>& allowed() {
       {"pubsub", {"core"}},
       {"plans", {"core"}},
       {"ratelimit", {"core", "pubsub"}},
+      {"usage", {"core", "db", "audit", "plans"}},
       {"audit", {"core", "db"}},
       {"identity", {"core", "db", "audit", "jobs", "mail", "notify", "plans"}},
       {"records", {"core", "db", "audit", "pubsub", "plans"}},
@@ -33,10 +34,10 @@ const std::map<std::string, std::set<std::string>>& allowed() {
       {"notify", {"core", "db"}},
       {"api",
        {"core", "http", "db", "pubsub", "plans", "ratelimit", "audit", "identity", "records",
-        "jobs", "webhooks", "mail", "notify"}},
+        "jobs", "webhooks", "mail", "notify", "usage"}},
       {"app",
        {"core", "http", "db", "pubsub", "plans", "ratelimit", "audit", "identity", "records",
-        "jobs", "webhooks", "mail", "notify", "api"}},
+        "jobs", "webhooks", "mail", "notify", "usage", "api"}},
   };
   return layers;
 }

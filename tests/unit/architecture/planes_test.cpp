@@ -38,6 +38,8 @@ const std::map<std::string, Plane>& table_planes() {
       {"audit_chains", Plane::tenant},
       {"audit_events", Plane::tenant},
       {"jobs", Plane::tenant},
+      {"usage_hourly", Plane::tenant},
+      {"usage_batches", Plane::tenant},
       {"job_unique_keys", Plane::tenant},
       {"job_schedules", Plane::tenant},
       {"webhook_endpoints", Plane::tenant},
@@ -244,6 +246,8 @@ const std::map<std::string, std::string>& table_owners() {
       {"webhook_deliveries", "webhooks"},
       {"notification_heads", "notify"},
       {"notifications", "notify"},
+      {"usage_hourly", "usage"},
+      {"usage_batches", "usage"},
   };
   return owners;
 }

@@ -1,0 +1,37 @@
+-- wrk script for bench/run-noisy-neighbour: one tenant's heaviest reads, as fast as it can send
+-- them. Environment:
+--   TOKEN  bearer token of the hostile org's owner
+--   BASE   /v1/orgs/<org>/collections/tickets/records (the org's million records)
+-- Alternates an exact count over the whole collection and a `contains` filter no index serves
+-- (both read every record). Answers are counted by status at the end: 200s ran, 429s were refused
+-- by the org's rate limit or its scan queue, 504s ran out of time waiting their turn.
+local token = os.getenv("TOKEN")
+local base = os.getenv("BASE")
+wrk.headers["Authorization"] = "Bearer " .. token
+local n = 0
+
+request = function()
+  n = n + 1
+  if n % 2 == 0 then return wrk.format("GET", base .. "?limit=1&count=exact") end
+  return wrk.format("GET", base .. "?limit=20&filter=title%20contains%20%22zz" .. math.random(0, 9) .. "%22")
+end
+
+local statuses = {}
+response = function(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+-- Each thread's counts, summed in done().
+local threads = {}
+setup = function(thread) threads[#threads + 1] = thread end
+done = function(summary, latency, requests)
+  local total = {}
+  for _, thread in ipairs(threads) do
+    local counts = thread:get("statuses")
+    for status, count in pairs(counts) do total[status] = (total[status] or 0) + count end
+  end
+  local parts = {}
+  for status, count in pairs(total) do parts[#parts + 1] = status .. "=" .. count end
+  table.sort(parts)
+  io.write("statuses " .. table.concat(parts, " ") .. "\n")
+end
