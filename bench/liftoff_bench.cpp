@@ -186,6 +186,8 @@ int main(int argc, char** argv) {
   run->add_option("--records", scenario_options.records,
                   "records path /v1/orgs/{org}/collections/{c}/records (get, list, create)");
   run->add_option("--ids", ids_file, "file of record ids, one per line (get)");
+  run->add_option("--skip-orgs", scenario_options.skip_orgs,
+                  "with a data set: the users of its first N orgs send nothing");
   std::vector<std::string> cpu_of;
   run->add_option("--cpu-of", cpu_of,
                   "NAME=PID: report the CPU time per answer of this process and its descendants "

@@ -236,8 +236,9 @@ std::unique_ptr<Scenario> make_scenario(std::string_view name, const ScenarioOpt
   Picker pick;
   if (o.dataset) {
     // A random user of the data set, their org, and a record of that org.
-    pick = [d = *o.dataset](std::mt19937_64& rng) {
-      auto user = rng() % d.users;
+    const std::uint64_t first = std::min(o.skip_orgs * kUsersPerOrg, o.dataset->users - 1);
+    pick = [d = *o.dataset, first](std::mt19937_64& rng) {
+      auto user = first + rng() % (d.users - first);
       auto org = Dataset::org_of(user);
       return Target{
           "Bearer " + d.session_token(user),

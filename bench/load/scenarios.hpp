@@ -18,6 +18,9 @@ struct ScenarioOptions {
   std::string token;               // bearer token (me, get, list, create)
   std::string records;             // /v1/orgs/{org}/collections/{c}/records (get, list, create)
   std::vector<std::string> ids;    // record ids to read (get)
+  // With a data set: the users of its first `skip_orgs` orgs send nothing (another load
+  // generator plays them, as bench/run-noisy-neighbour's hostile tenant).
+  std::uint64_t skip_orgs = 0;
 };
 
 // healthz, me, get, list, create, login (dataset only); nullptr for another name. Throws

@@ -91,6 +91,18 @@ void set_plan(const std::string& org, const std::string& plan, const std::string
   ASSERT_EQ(operate.wait(30s).value_or(-1), 0) << operate.log();
 }
 
+// A new user's org on an Enterprise contract of `limits`, with a collection "notes" (title).
+std::pair<TestUser, std::string> enterprise_with_notes(unsigned short port, const std::string& tag,
+                                                       const std::string& limits) {
+  auto owner = sign_up(port, tag);
+  auto org = create_org(port, owner, tag);
+  set_plan(org, "enterprise", limits);
+  auto c = send_json(port, "POST", "/v1/orgs/" + org + "/collections", owner.token,
+                     R"({"name":"notes","fields":[{"name":"title","type":"text"}]})");
+  EXPECT_EQ(status(c), 201) << (c ? c->body : "no response");
+  return {owner, org};
+}
+
 class UsageApi : public E2E {
  protected:
   static void SetUpTestSuite() {
@@ -176,12 +188,7 @@ TEST_F(UsageApi, TheInvoiceProratesAPlanChangeAndRendersAsHtml) {
 }
 
 TEST_F(UsageApi, RecordsPastThePlansQuotaAreRefusedWith402) {
-  auto ann = sign_up(port(), "usage-quota");
-  auto org = create_org(port(), ann, "Quota");
-  set_plan(org, "enterprise", R"({"records": 3})");
-  auto c = send_json(port(), "POST", "/v1/orgs/" + org + "/collections", ann.token,
-                     R"({"name":"notes","fields":[{"name":"title","type":"text"}]})");
-  ASSERT_EQ(status(c), 201) << c->body;
+  auto [ann, org] = enterprise_with_notes(port(), "usage-quota", R"({"records": 3})");
   const std::string records = "/v1/orgs/" + org + "/collections/notes/records";
   // The first record is stored before the org's holdings are known; they are measured next.
   auto measured = metric(port(), "usage_holdings_measured_total");
@@ -196,7 +203,7 @@ TEST_F(UsageApi, RecordsPastThePlansQuotaAreRefusedWith402) {
   EXPECT_EQ(body.at("limit").at("name"), "records");
   EXPECT_EQ(body.at("limit").at("value"), 3);
   EXPECT_EQ(body.at("limit").at("plan"), "enterprise");
-  // A batch that would create past it is refused whole; deleting makes room.
+  // A batch that would create past it is refused whole.
   auto batch = send_json(port(), "POST", records + ":batch", ann.token,
                          R"({"operations":[{"op":"create","data":{"title":"5"}}]})");
   EXPECT_EQ(status(batch), 402);
@@ -204,12 +211,7 @@ TEST_F(UsageApi, RecordsPastThePlansQuotaAreRefusedWith402) {
 }
 
 TEST_F(UsageApi, EventStreamsPastThePlansAre402AndDeliveredEventsAreCounted) {
-  auto ann = sign_up(port(), "usage-streams");
-  auto org = create_org(port(), ann, "Streams");
-  set_plan(org, "enterprise", R"({"event_streams": 1})");
-  auto c = send_json(port(), "POST", "/v1/orgs/" + org + "/collections", ann.token,
-                     R"({"name":"notes","fields":[{"name":"title","type":"text"}]})");
-  ASSERT_EQ(status(c), 201) << c->body;
+  auto [ann, org] = enterprise_with_notes(port(), "usage-streams", R"({"event_streams": 1})");
   const std::string path = "/v1/orgs/" + org + "/collections/notes/events";
   const std::string auth = "Authorization: Bearer " + ann.token + "\r\n";
   EventStream first(port(), path, auth);

@@ -190,7 +190,8 @@ asio::awaitable<void> run_stream(http::Stream& stream, const StreamPlan& plan,
 
 void add_event_routes(http::Router& router, identity::IdentityService& identity,
                       records::RecordService& records, records::EventHub& hub,
-                      EventStreamOptions options, db::Database& database, RateLimits& limits) {
+                      const EventStreamOptions& options, db::Database& database,
+                      RateLimits& limits) {
   Routes routes(router, identity, database, limits);
   // EventSource cannot send Authorization: a client trades its token for a ticket (single use,
   // short-lived) and opens the stream with ?ticket=.

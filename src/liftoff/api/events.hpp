@@ -39,6 +39,7 @@ struct EventStreamOptions {
 
 void add_event_routes(http::Router& router, identity::IdentityService& identity,
                       records::RecordService& records, records::EventHub& hub,
-                      EventStreamOptions options, db::Database& database, RateLimits& limits);
+                      const EventStreamOptions& options, db::Database& database,
+                      RateLimits& limits);
 
 }  // namespace liftoff::api

@@ -425,7 +425,10 @@ int serve(const core::Config& config) {
   db_options.shared_connections = config.db_shared_connections;
   db_options.pool.acquire_timeout = config.db_acquire_timeout;
   db_options.query_timeout = config.db_query_timeout;
-  db_options.scans = {config.db_scans_per_org, config.db_scans > 0 ? config.db_scans : threads,
+  db_options.scans = {config.db_scans_per_org,
+                      config.db_scans > 0
+                          ? config.db_scans
+                          : std::max<std::size_t>(1, config.db_pool_size * threads / 2),
                       config.db_scan_queue_per_org};
   db_options.replicas = {replica_urls(config), config.max_replica_lag,
                          config.replica_probe_interval};

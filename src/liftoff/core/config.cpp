@@ -300,10 +300,11 @@ std::vector<ConfigKey> make_keys() {
                               &Config::db_acquire_timeout, 1ms, 10min));
   keys.push_back(duration_key("db_query_timeout", "default deadline of one query",
                               &Config::db_query_timeout, 1ms, 1h));
-  keys.push_back(size_key("db_scans",
-                          "statements that scan an organization's data (exact counts, unindexed "
-                          "filters, searches) running at once in the process (0: one per worker)",
-                          &Config::db_scans, 0, 1000));
+  keys.push_back(
+      size_key("db_scans",
+               "statements that scan an organization's data (exact counts, unindexed "
+               "filters, searches) running at once in the process (0: half the pooled connections)",
+               &Config::db_scans, 0, 1000));
   keys.push_back(size_key("db_scans_per_org", "of them, of one organization",
                           &Config::db_scans_per_org, 1, 1000));
   keys.push_back(size_key("db_scan_queue_per_org",

@@ -46,7 +46,8 @@ struct Config {
   milliseconds db_acquire_timeout{2'000};
   milliseconds db_query_timeout{5'000};
   // Statements that scan an organization's data (exact counts, unindexed filters, searches):
-  // how many run at once in the process (0: one per worker thread), how many of one organization,
+  // how many run at once in the process (0: half the pooled connections), how many of one
+  // organization,
   // and how many of one organization may wait before more are refused 429.
   std::size_t db_scans = 0;
   std::size_t db_scans_per_org = 1;

@@ -129,7 +129,10 @@ Connection::~Connection() {
 
 asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(
     asio::any_io_executor executor, const ConnectOptions& options, Deadline deadline) {
-  std::string server_options = "-c DateStyle=ISO -c TimeZone=UTC";
+  // No parallel query: one tenant's statement would take every core of the database from the others
+  // (docs/decisions/0018-noisy-neighbours.md); Liftoff's throughput comes from many statements.
+  std::string server_options =
+      "-c DateStyle=ISO -c TimeZone=UTC -c max_parallel_workers_per_gather=0";
   if (options.statement_timeout.count() > 0) {
     server_options += " -c statement_timeout=" + std::to_string(options.statement_timeout.count());
   }

@@ -596,16 +596,17 @@ asio::awaitable<std::vector<Result<Rows>>> Database::run(Node& node, std::span<c
 asio::awaitable<Result<Rows>> Database::query(Intent intent, const Scope& scope,
                                               const Statement& statement, const Params& params) {
   if (auto allowed = check_plane(statement, scope.tenant); !allowed) co_return allowed.error();
-  auto deadline = statement_deadline(scope);
-  // A scan of one organization's data waits for the organization's turn, then runs on a connection
-  // of its own (holding the turn until it is answered).
+  // A scan of one organization's data waits for the organization's turn (as long as its request
+  // may), then runs on a connection of its own, holding the turn until it is answered; its own
+  // time starts when its turn comes.
   const bool scan = statement.scans && scope.tenant.org_id().has_value();
   ScanGate::Ticket turn;
   if (scan) {
-    auto entered = co_await scan_gate_.enter(*scope.tenant.org_id(), deadline);
+    auto entered = co_await scan_gate_.enter(*scope.tenant.org_id(), scope.deadline);
     if (!entered) co_return entered.error();
     turn = std::move(*entered);
   }
+  auto deadline = statement_deadline(scope);
   auto* node = co_await node_for(intent, scope);
   if (node != &primary()) {
     auto read = co_await run(*node, statement, params, deadline, scan);
