@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -248,14 +249,35 @@ asio::awaitable<void> Meter::measure_due() {
   }
 }
 
+namespace {
+constexpr auto kTick = std::chrono::milliseconds(100);
+
+// Until `stopping` or `interval` has passed, checking every tick.
+asio::awaitable<void> wait_interval(std::chrono::milliseconds interval,
+                                    const std::atomic<bool>& stopping) {
+  auto next = SteadyClock::now() + interval;
+  while (!stopping.load(std::memory_order_relaxed) && SteadyClock::now() < next)
+    co_await pause(std::min(kTick, interval));
+}
+}  // namespace
+
+asio::awaitable<void> Meter::measure_until(const std::atomic<bool>& stopping) {
+  while (!stopping.load(std::memory_order_relaxed)) {
+    co_await wait_interval(options_.flush_interval, stopping);
+    if (!stopping.load(std::memory_order_relaxed)) co_await measure_due();
+  }
+}
+
 asio::awaitable<void> Meter::run(const std::atomic<bool>& stopping, std::function<bool()> drained) {
-  constexpr auto kTick = std::chrono::milliseconds(100);
+  // Measurements wait for their org's turn: on a loop of their own, so a busy org never holds up a
+  // batch.
+  asio::co_spawn(co_await asio::this_coro::executor, measure_until(stopping),
+                 [](const std::exception_ptr& failure) {
+                   if (failure) spdlog::error("measuring holdings ended by an exception");
+                 });
   auto forget_at = SteadyClock::now();
   while (!stopping.load(std::memory_order_relaxed)) {
-    auto next = SteadyClock::now() + options_.flush_interval;
-    while (!stopping.load(std::memory_order_relaxed) && SteadyClock::now() < next)
-      co_await pause(std::min(kTick, options_.flush_interval));
-    co_await measure_due();
+    co_await wait_interval(options_.flush_interval, stopping);
     if (auto flushed = co_await flush(); !flushed)
       spdlog::warn("writing usage counts: {} (kept for the next batch)", flushed.error().for_log());
     if (SteadyClock::now() >= forget_at) {

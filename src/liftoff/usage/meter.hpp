@@ -107,9 +107,9 @@ class Meter {
   [[nodiscard]] boost::asio::awaitable<Result<void>> write(std::int64_t seq, const Table& table);
   // Measures the holdings that are due (each in its org's turn).
   [[nodiscard]] boost::asio::awaitable<void> measure_due();
-  // Until `stopping`: flush and measure every flush_interval. Then, once `drained` holds (the
-  // server answered its last request; checked every 10 ms), a last flush, retried for a few
-  // seconds.
+  // Until `stopping`: flush every flush_interval, and measure what is due as often on a loop of
+  // its own. Then, once `drained` holds (the server answered its last request; checked every
+  // 10 ms), a last flush, retried for a few seconds.
   [[nodiscard]] boost::asio::awaitable<void> run(const std::atomic<bool>& stopping,
                                                  std::function<bool()> drained);
 
@@ -131,6 +131,7 @@ class Meter {
     bool active = false;  // stored or asked since the measurement
   };
   Shard& shard();
+  [[nodiscard]] boost::asio::awaitable<void> measure_until(const std::atomic<bool>& stopping);
   void add(const Key& key, const std::function<void(Hour&)>& change);
 
   db::Database& database_;
