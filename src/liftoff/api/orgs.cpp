@@ -99,14 +99,12 @@ Result<audit::Filter> audit_filter(std::string_view query_text, std::int32_t def
     filter.actor_id = db::Uuid::parse(it->second);
     if (!filter.actor_id) invalid.fields.push_back({"actor", "must be a user or API key id"});
   }
-  for (const char* name : {"since", "until"}) {
-    auto it = query->find(name);
-    if (it == query->end()) continue;
-    auto t = core::parse_rfc3339(it->second);
+  for (auto* bound : {&filter.since, &filter.until}) {
+    auto t = http::time_param(*query, bound == &filter.since ? "since" : "until");
     if (!t) {
-      invalid.fields.push_back({name, "must be an RFC 3339 time, e.g. 2026-11-27T12:00:00Z"});
-    } else {
-      (std::string_view(name) == "since" ? filter.since : filter.until) = t;
+      invalid.fields.push_back(t.error().fields.front());
+    } else if (*t) {
+      *bound = *t;
     }
   }
   if (auto it = query->find("cursor"); it != query->end()) {

@@ -48,14 +48,12 @@ Result<UsageQuery> usage_query(std::string_view text) {
   out.from = month.start;
   out.to = month.end;
   Error invalid{Errc::bad_request, "invalid query parameters", {}};
-  for (const char* name : {"from", "to"}) {
-    auto it = query->find(name);
-    if (it == query->end()) continue;
-    auto t = core::parse_rfc3339(it->second);
+  for (auto* bound : {&out.from, &out.to}) {
+    auto t = http::time_param(*query, bound == &out.from ? "from" : "to");
     if (!t) {
-      invalid.fields.push_back({name, "must be an RFC 3339 time, e.g. 2026-12-01T00:00:00Z"});
-    } else {
-      (std::string_view(name) == "from" ? out.from : out.to) = *t;
+      invalid.fields.push_back(t.error().fields.front());
+    } else if (*t) {
+      *bound = **t;
     }
   }
   if (auto it = query->find("granularity"); it != query->end()) {

@@ -4,6 +4,8 @@
 #include <boost/url/parse_query.hpp>
 #include <charconv>
 
+#include "liftoff/core/time.hpp"
+
 namespace liftoff::http {
 
 Result<QueryParams> parse_query(std::string_view query, std::span<const std::string_view> known) {
@@ -53,6 +55,19 @@ Result<std::int32_t> int_param(const QueryParams& query, std::string_view name,
                                           std::to_string(max)}}};
   }
   return value;
+}
+
+Result<std::optional<std::chrono::sys_time<std::chrono::microseconds>>> time_param(
+    const QueryParams& query, std::string_view name) {
+  auto it = query.find(name);
+  if (it == query.end()) return std::nullopt;
+  auto t = core::parse_rfc3339(it->second);
+  if (!t) {
+    return Error{Errc::bad_request,
+                 "invalid query parameter",
+                 {{std::string(name), "must be an RFC 3339 time, e.g. 2026-11-27T12:00:00Z"}}};
+  }
+  return t;
 }
 
 std::optional<std::string> text_param(const QueryParams& query, std::string_view name) {

@@ -71,3 +71,25 @@ TEST(Query, NamesUnknownAndRepeatedParameters) {
 
 }  // namespace
 }  // namespace liftoff
+
+namespace liftoff::http {
+namespace {
+
+TEST(Query, ATimeParameterIsParsedOrNamedAsInvalid) {
+  QueryParams query{{"since", "2026-11-27T12:00:00Z"}, {"until", "tomorrow"}};
+  auto since = time_param(query, "since");
+  ASSERT_TRUE(since);
+  ASSERT_TRUE(since->has_value());
+  EXPECT_EQ(**since, *core::parse_rfc3339("2026-11-27T12:00:00Z"));
+  auto absent = time_param(query, "before");
+  ASSERT_TRUE(absent);
+  EXPECT_FALSE(absent->has_value());
+  auto bad = time_param(query, "until");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, Errc::bad_request);
+  ASSERT_EQ(bad.error().fields.size(), 1u);
+  EXPECT_EQ(bad.error().fields.front().field, "until");
+}
+
+}  // namespace
+}  // namespace liftoff::http
