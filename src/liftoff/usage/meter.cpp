@@ -117,17 +117,17 @@ Meter::Shard& Meter::shard() {
   return *shards_[std::min(core::this_worker(), shards_.size() - 1)];
 }
 
-void Meter::add(const Key& key, const std::function<void(Hour&)>& change) {
+void Meter::add(const db::Uuid& org, const Hour& hour) {
   auto& s = shard();
   std::lock_guard lock(s.mutex);
-  change(s.table[key]);
+  merge(s.table[Key{org, hour_now()}], hour);
 }
 
 void Meter::count(const db::Uuid& org, Count what, std::int64_t n) {
   if (n == 0) return;
-  auto& s = shard();
-  std::lock_guard lock(s.mutex);
-  s.table[Key{org, hour_now()}].counts[static_cast<std::size_t>(what)] += n;
+  Hour hour;
+  hour.counts[static_cast<std::size_t>(what)] = n;
+  add(org, hour);
 }
 
 void Meter::stored(const db::Uuid& org, std::int64_t records, std::int64_t bytes) {
@@ -245,7 +245,7 @@ asio::awaitable<void> Meter::measure_due() {
     }
     Hour hour;
     hour.held = *measured;
-    add(Key{org, hour_now()}, [&](Hour& h) { merge(h, hour); });
+    add(org, hour);
   }
 }
 

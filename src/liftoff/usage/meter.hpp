@@ -132,7 +132,8 @@ class Meter {
   };
   Shard& shard();
   [[nodiscard]] boost::asio::awaitable<void> measure_until(const std::atomic<bool>& stopping);
-  void add(const Key& key, const std::function<void(Hour&)>& change);
+  // Adds `hour` to the org's current hour in this worker's table.
+  void add(const db::Uuid& org, const Hour& hour);
 
   db::Database& database_;
   MeterOptions options_;

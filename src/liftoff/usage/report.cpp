@@ -28,6 +28,16 @@ constexpr Statement kReadUsage{
     "SELECT date_trunc($4, hour), sum(api_requests)::int8, sum(events)::int8, sum(jobs)::int8, "
     "max(records), max(storage_bytes) FROM usage_hourly "
     "WHERE org_id = $1 AND hour >= $2 AND hour < $3 GROUP BY 1 ORDER BY 1"};
+// The plan an org.plan_changed event's before or after names ("" when it names none).
+std::string plan_named(const std::optional<std::string>& text) {
+  if (!text) return "";
+  boost::system::error_code ec;
+  auto value = json::parse(*text, ec);
+  if (ec || !value.is_object()) return "";
+  const auto* plan = value.as_object().if_contains("plan");
+  return plan && plan->is_string() ? std::string(plan->get_string()) : "";
+}
+
 std::string csv_field(const std::optional<std::int64_t>& value) {
   return value ? std::to_string(*value) : "";
 }
@@ -117,15 +127,8 @@ asio::awaitable<Result<std::vector<PlanChange>>> plan_changes(db::Database& data
     auto page = co_await audit::list(database, scope, filter);
     if (!page) co_return page.error();
     for (const auto& event : *page) {
-      auto plan_of = [](const std::optional<std::string>& text) -> std::string {
-        if (!text) return "";
-        boost::system::error_code ec;
-        auto value = json::parse(*text, ec);
-        if (ec || !value.is_object()) return "";
-        const auto* plan = value.as_object().if_contains("plan");
-        return plan && plan->is_string() ? std::string(plan->get_string()) : "";
-      };
-      out.push_back({event.occurred_at, plan_of(event.change.before), plan_of(event.change.after)});
+      out.push_back(
+          {event.occurred_at, plan_named(event.change.before), plan_named(event.change.after)});
     }
     if (static_cast<std::int32_t>(page->size()) < filter.limit) break;
     filter.before_seq = page->back().seq;
@@ -167,7 +170,7 @@ Invoice make_invoice(const InvoiceFacts& facts, const Month& month, db::Timestam
   invoice.final = now >= month.end;
 
   // The plan at the period's start: the one the first later change left, else today's.
-  std::vector<PlanChange> changes = facts.changes;
+  const auto& changes = facts.changes;
   std::string plan = facts.current_plan;
   for (const auto& change : changes) {
     if (change.at > invoice.period_start) {
