@@ -196,13 +196,19 @@ TEST_F(UsageApi, RecordsPastThePlansQuotaAreRefusedWith402) {
   ASSERT_TRUE(
       eventually([&] { return metric(port(), "usage_holdings_measured_total") > measured; }));
   ASSERT_EQ(status(send_json(port(), "POST", records, ann.token, R"({"title":"2"})")), 201);
-  ASSERT_EQ(status(send_json(port(), "POST", records, ann.token, R"({"title":"3"})")), 201);
+  const std::string keyed = "Content-Type: application/json\r\nAuthorization: Bearer " + ann.token +
+                            "\r\nIdempotency-Key: usage-quota-3\r\n";
+  ASSERT_EQ(status(http_request(port(), "POST", records, keyed, R"({"title":"3"})")), 201);
   auto over = send_json(port(), "POST", records, ann.token, R"({"title":"4"})");
   ASSERT_EQ(status(over), 402) << over->body;
   auto body = problem(*over);
   EXPECT_EQ(body.at("limit").at("name"), "records");
   EXPECT_EQ(body.at("limit").at("value"), 3);
   EXPECT_EQ(body.at("limit").at("plan"), "enterprise");
+  // A retry of the third create (its answer lost) answers as it did, at the quota or not.
+  auto retried = http_request(port(), "POST", records, keyed, R"({"title":"3"})");
+  ASSERT_EQ(status(retried), 201) << retried->body;
+  EXPECT_EQ(retried->header("idempotent-replayed"), "true");
   // A batch that would create past it is refused whole.
   auto batch = send_json(port(), "POST", records + ":batch", ann.token,
                          R"({"operations":[{"op":"create","data":{"title":"5"}}]})");

@@ -298,11 +298,12 @@ void add_record_routes(http::Router& router, identity::IdentityService& identity
         if (!key) co_return key.error();
         auto body = object_body(ctx.request, limits);
         if (!body) co_return body.error();
-        auto within = within_storage(meter, who.access, 1,
-                                     static_cast<std::int64_t>(ctx.request.body().size()));
-        if (!within) co_return within.error();
-        auto created =
-            co_await service.create_record(who.scope, *ctx.param("collection"), *body, *key);
+        // Checked by the service after the Idempotency-Key: a retry of a create that was stored
+        // answers as the create did, even once the org is at its quota.
+        const auto within = within_storage(meter, who.access, 1,
+                                           static_cast<std::int64_t>(ctx.request.body().size()));
+        auto created = co_await service.create_record(who.scope, *ctx.param("collection"), *body,
+                                                      *key, within);
         if (!created) co_return created.error();
         auto res = http::text_response(static_cast<status>(created->status), created->body,
                                        "application/json");

@@ -315,7 +315,7 @@ asio::awaitable<Result<void>> RecordService::check_relations(db::Transaction& tx
 
 asio::awaitable<Result<StoredResponse>> RecordService::create_record(
     const db::Scope& scope, std::string_view collection_name, const json::object& data,
-    const std::optional<Idempotency>& idempotency) {
+    const std::optional<Idempotency>& idempotency, const Result<void>& within_plan) {
   const auto& org_id = scope.org();
   auto tx = co_await db_.begin(scope);
   if (!tx) co_return tx.error();
@@ -324,6 +324,7 @@ asio::awaitable<Result<StoredResponse>> RecordService::create_record(
     if (!used) co_return used.error();
     if (*used) co_return std::move(**used);
   }
+  if (!within_plan) co_return within_plan.error();
   // The write goes out against the collection as this process last read it, in the round trip
   // that begins the transaction; see retry_locked() for when it runs again.
   auto collection = co_await this->collection(scope, collection_name, Age::any);

@@ -202,9 +202,12 @@ class RecordService {
   [[nodiscard]] boost::asio::awaitable<Result<void>> delete_collection(const db::Scope& scope,
                                                                        std::string_view name);
 
+  // `within_plan`: whether the org's plan lets it store one more record (the API's check against
+  // its quotas); refused, the create answers that error, but a replay of an earlier create with
+  // the same Idempotency-Key still answers what that create answered.
   [[nodiscard]] boost::asio::awaitable<Result<StoredResponse>> create_record(
       const db::Scope& scope, std::string_view collection, const boost::json::object& data,
-      const std::optional<Idempotency>& idempotency);
+      const std::optional<Idempotency>& idempotency, const Result<void>& within_plan = {});
   // One query (no schema needed to read a record), and one per `expand` field.
   [[nodiscard]] boost::asio::awaitable<Result<Record>> record(
       const db::Scope& scope, std::string_view collection, std::string_view id,
