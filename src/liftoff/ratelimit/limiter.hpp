@@ -2,10 +2,11 @@
 // Rate limits across the cluster (docs/decisions/0017-rate-limits.md): each request's checks (its
 // client address, its session or API key, its organization) go to Redis in one round trip, a Lua
 // script that runs GCRA (gcra.hpp) on every key atomically with Redis's clock, so every process
-// shares one count. When Redis is not configured, down, or slower than `redis_timeout`, the
-// process decides alone from its own table: a request is never failed because Redis is gone, and
-// each process then allows each key its whole quota (N processes: up to N times it) until Redis is
-// back.
+// shares one count. The requests a worker's event loop has ready at once share one script call
+// (a batch: one command, one reply, one Lua invocation), decided in their order. When Redis is not
+// configured, down, or slower than `redis_timeout`, the process decides alone from its own table: a
+// request is never failed because Redis is gone, and each process then allows each key its whole
+// quota (N processes: up to N times it) until Redis is back.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
@@ -59,7 +60,11 @@ class Limiter {
   [[nodiscard]] static std::string_view script();
 
  private:
+  class Batch;
   [[nodiscard]] Decision local(std::span<const Check> checks);
+  // Sends the batch as one script call and records its decisions (none when Redis did not
+  // answer in time or answered something else).
+  boost::asio::awaitable<void> send(std::size_t worker, Batch& batch);
   std::shared_ptr<pubsub::RedisConnection>& connection(
       std::size_t worker, const boost::asio::any_io_executor& executor);
 
@@ -68,6 +73,7 @@ class Limiter {
   std::string script_sha_;
   std::vector<std::shared_ptr<pubsub::RedisConnection>> connections_;  // per worker, made on use
   std::vector<boost::asio::any_io_executor> executors_;  // per worker, from start_worker
+  std::vector<std::shared_ptr<Batch>> forming_;          // per worker: the batch requests join now
   core::Counter& allowed_;
   core::Counter& refused_;
   core::Counter& local_decisions_;

@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
+#include <future>
 #include <thread>
 
 #include "liftoff/core/metrics.hpp"
@@ -41,6 +42,21 @@ struct Process {
 
   Decision check(const std::vector<Check>& checks) {
     return asio::co_spawn(io, limiter->check(checks), asio::use_future).get();
+  }
+  // `count` requests checked at once on the process's event loop (as a worker's ready requests).
+  std::vector<Decision> check_together(const std::vector<Check>& checks, int count) {
+    std::vector<std::future<Decision>> futures;
+    std::promise<void> started;
+    asio::post(io, [&] {
+      for (int i = 0; i < count; ++i) {
+        futures.push_back(asio::co_spawn(io, limiter->check(checks), asio::use_future));
+      }
+      started.set_value();
+    });
+    started.get_future().wait();
+    std::vector<Decision> decisions;
+    for (auto& f : futures) decisions.push_back(f.get());
+    return decisions;
   }
   double local_decisions() {
     auto text = metrics.render();
@@ -84,6 +100,40 @@ TEST(RedisLimiter, TwoProcessesShareOneCount) {
   // The key expires from Redis with its quota: nothing is kept past the window.
   auto ttl = std::stoll(redis.cli("PTTL liftoff:rl:org:shared"));
   EXPECT_GT(ttl, 0);
+  EXPECT_LE(ttl, 60'002);
+}
+
+TEST(RedisLimiter, RequestsReadyTogetherShareOneScriptCallAndAreDecidedInOrder) {
+  testing::TestRedis redis;
+  ASSERT_TRUE(redis.running());
+  Process p(redis);
+  ASSERT_TRUE(p.reconnects({{"probe", {"org", 1'000'000}}}));
+  auto calls = [&] {
+    auto stats = redis.cli("INFO commandstats");
+    auto at = stats.find("cmdstat_evalsha:calls=");
+    return at == std::string::npos ? 0 : std::stoi(stats.substr(at + 22));
+  };
+  const auto before = calls();
+  const auto local_before = p.local_decisions();
+  // 30 requests at once against a quota of 10, each also spending its address's quota of 100.
+  const std::vector<Check> checks{{"addr:batch", {"address", 100}}, {"org:batch", {"org", 10}}};
+  auto decisions = p.check_together(checks, 30);
+  EXPECT_EQ(p.local_decisions(), local_before);  // Redis decided every one
+  EXPECT_LT(calls() - before, 30);               // in fewer script calls than requests
+  // Decided in order, each seeing what the ones before it spent: the first 10 pass.
+  for (int i = 0; i < 30; ++i) {
+    EXPECT_EQ(decisions[i].allowed, i < 10) << i;
+    if (i < 10) {
+      EXPECT_EQ(decisions[i].outcomes.at(1).remaining, 9 - i) << i;
+      EXPECT_EQ(decisions[i].outcomes.at(0).remaining, 99 - i) << i;
+    }
+  }
+  // The refused ones spent nothing: the address has 90 left, and the org key expires with its
+  // quota.
+  auto address = p.check({{"addr:batch", {"address", 100}}});
+  EXPECT_EQ(address.outcomes.at(0).remaining, 89);
+  auto ttl = std::stoll(redis.cli("PTTL liftoff:rl:org:batch"));
+  EXPECT_GT(ttl, 59'000);
   EXPECT_LE(ttl, 60'002);
 }
 
