@@ -223,6 +223,14 @@ struct TestUser {
 };
 
 // A new user, signed up and signed in.
+// Sets the org's plan as the operator does (liftoff orgs plan --limits: a JSON object).
+inline void set_plan(const std::string& org, const std::string& plan, const std::string& limits) {
+  std::vector<std::string> argv = {LIFTOFF_BINARY, "orgs", "plan",     "--org", org,
+                                   "--plan",       plan,   "--limits", limits};
+  Process operate(argv, {{"LIFTOFF_DATABASE_URL", test_database_url()}}, log_path("orgs-plan"));
+  ASSERT_EQ(operate.wait(std::chrono::seconds(30)).value_or(-1), 0) << operate.log();
+}
+
 inline TestUser sign_up(unsigned short port, const std::string& tag) {
   auto r = post_json(port, "/v1/auth/signup", signup_body(unique_email(tag)));
   EXPECT_TRUE(r && r->status == 201) << (r ? r->body : "no response");

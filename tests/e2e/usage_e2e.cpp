@@ -83,14 +83,6 @@ TEST(Usage, RequestsAcrossTwoProcessesAndAGracefulRestartAreCountedToTheRequest)
   EXPECT_EQ(stored_sum("jobs", org), 3);
 }
 
-// Sets the org's plan as the operator does (liftoff orgs plan).
-void set_plan(const std::string& org, const std::string& plan, const std::string& limits) {
-  std::vector<std::string> argv = {LIFTOFF_BINARY, "orgs", "plan",     "--org", org,
-                                   "--plan",       plan,   "--limits", limits};
-  Process operate(argv, {{"LIFTOFF_DATABASE_URL", test_database_url()}}, log_path("usage-plan"));
-  ASSERT_EQ(operate.wait(30s).value_or(-1), 0) << operate.log();
-}
-
 // A new user's org on an Enterprise contract of `limits`, with a collection "notes" (title).
 std::pair<TestUser, std::string> enterprise_with_notes(unsigned short port, const std::string& tag,
                                                        const std::string& limits) {

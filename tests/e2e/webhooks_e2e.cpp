@@ -121,6 +121,48 @@ TEST_F(WebhooksE2E, AnAdminsEndpointReceivesTheOrgsRecordEventsSigned) {
   std::filesystem::remove_all(dir, ec);
 }
 
+// The plan's jobs per day: once the org's deliveries of the day reach it, the next waits in the
+// queue (nothing is dropped) until the operator raises the limit.
+TEST_F(WebhooksE2E, DeliveriesPastThePlansJobsPerDayWaitUntilTheLimitRises) {
+  auto dir = make_temp_dir("/tmp/liftoff-webhooks-e2e-");
+  WebhookReceiver receiver(dir, "receiver");
+  ASSERT_NE(receiver.port(), 0);
+  OwnServer server({{"LIFTOFF_WEBHOOK_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="},
+                    {"LIFTOFF_WEBHOOK_ALLOW_PRIVATE", "true"},
+                    {"LIFTOFF_JOB_POLL_INTERVAL", "100ms"},
+                    {"LIFTOFF_USAGE_FLUSH", "100ms"},
+                    {"LIFTOFF_JOB_QUOTA_REFRESH", "100ms"}});
+  auto tenant = new_tenant(server.port(), "hooks-quota");
+  create_tickets(tenant);
+  set_plan(tenant.org, "enterprise", R"({"jobs_per_day": 1})");
+  auto hooks = "/v1/orgs/" + tenant.org + "/webhooks";
+  auto created = send_json(server.port(), "POST", hooks, tenant.owner.token,
+                           body_of(json::object{{"url", receiver.url("/quota/")},
+                                                {"event_types", json::array{"record.created"}}}));
+  ASSERT_EQ(status(created), 201) << (created ? created->body : "");
+
+  // One delivery job (it sends every event its endpoint has waiting) reaches the day's quota.
+  auto first = create(tenant, {{"title", "within"}, {"status", "open"}, {"priority", 1}});
+  ASSERT_EQ(status(first), 201) << (first ? first->body : "");
+  ASSERT_TRUE(eventually([&] { return receiver.received("/quota/").size() == 1; }));
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  auto third = create(tenant, {{"title", "past the quota"}, {"status", "open"}, {"priority", 1}});
+  ASSERT_EQ(status(third), 201) << (third ? third->body : "");
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_EQ(receiver.received("/quota/").size(), 1u);
+  auto jobs = send_json(server.port(), "GET", "/v1/orgs/" + tenant.org + "/jobs?state=ready",
+                        tenant.owner.token);
+  ASSERT_EQ(status(jobs), 200) << (jobs ? jobs->body : "");
+  EXPECT_EQ(json_of(*jobs).at("jobs").as_array().size(), 1u) << jobs->body;
+
+  set_plan(tenant.org, "enterprise", R"({"jobs_per_day": 10})");
+  ASSERT_TRUE(eventually([&] { return receiver.received("/quota/").size() == 2; }));
+  auto body = json::parse(receiver.received("/quota/")[1].at("body").as_string()).as_object();
+  EXPECT_EQ(body.at("data").at("after").at("data").at("title"), "past the quota");
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
 TEST_F(WebhooksE2E, AServerWithoutAWebhookKeyAnswers503) {
   auto tenant = new_tenant(port(), "hooks-off");
   auto r = send_json(port(), "POST", "/v1/orgs/" + tenant.org + "/webhooks", tenant.owner.token,

@@ -45,6 +45,7 @@
 #include "liftoff/ratelimit/limiter.hpp"
 #include "liftoff/records/events.hpp"
 #include "liftoff/records/service.hpp"
+#include "liftoff/usage/job_quota.hpp"
 #include "liftoff/usage/meter.hpp"
 #include "liftoff/webhooks/service.hpp"
 
@@ -558,6 +559,18 @@ int serve(const core::Config& config) {
   } else {
     api::add_system_routes(router, system);  // a worker: health and metrics
   }
+  // The plans' jobs per day: a worker holds the jobs of an org that enqueued its day's quota.
+  usage::JobQuota job_quota(
+      database,
+      [&org_service, timeout = config.db_query_timeout](
+          const db::Uuid& org_id) -> asio::awaitable<Result<std::optional<std::int64_t>>> {
+        auto limits = co_await org_service.limits(
+            db::Scope::background(db::Tenant::control(), timeout), org_id);
+        if (!limits) co_return limits.error();
+        if (!*limits) co_return std::optional<std::int64_t>{};
+        co_return (**limits)[plans::Limit::jobs_per_day];
+      },
+      {config.db_query_timeout});
   std::optional<jobs::Runner> runner;
   if (config.runs_jobs()) {
     auto options = runner_options(config, *direct);
@@ -571,6 +584,10 @@ int serve(const core::Config& config) {
     };
     add_queue(webhooks::kWebhookQueue, hook_options->box.has_value(), config.webhook_concurrency);
     add_queue(identity::kMailQueue, account_mail.enabled(), config.mail_concurrency);
+    options.held_orgs = [&job_quota] { return job_quota.held(); };
+    options.on_fetched = [&job_quota](const db::Uuid& org_id) {
+      if (org_id != jobs::kPlatform) job_quota.ran(org_id);
+    };
     runner.emplace(job_queue, metrics, std::move(options));
     add_job_handlers(*runner);
     webhook_service.add_to(*runner);
@@ -641,7 +658,7 @@ int serve(const core::Config& config) {
       origins_task(metrics, "organizations' CORS origins"),
       uses_task(metrics, "credential use recording"), rewrite_task(metrics, "record rewriting"),
       replicas_task(metrics, "replica watching"), wakeups_task(metrics, "job wake-ups"),
-      usage_task(metrics, "usage metering");
+      usage_task(metrics, "usage metering"), job_quota_task(metrics, "jobs per day quota");
   auto spawned = [](const BackgroundTask& task) {
     return core::failure_handler(task.name, task.failures);
   };
@@ -674,6 +691,14 @@ int serve(const core::Config& config) {
               spawned(rewrite_task));
           asio::co_spawn(io, meter.run(stopping, [&server] { return server.drained(); }),
                          spawned(usage_task));
+          if (runner) {
+            asio::co_spawn(
+                io,
+                every(job_quota_task, config.job_quota_refresh,
+                      std::min(config.job_quota_refresh, std::chrono::milliseconds(250)), stopping,
+                      AtStop::leave, [&job_quota] { return job_quota.measure_due(); }),
+                spawned(job_quota_task));
+          }
         }
       },
       [&database, &limiter](std::size_t worker, asio::io_context&) {

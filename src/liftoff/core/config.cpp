@@ -361,6 +361,11 @@ std::vector<ConfigKey> make_keys() {
                               "usage) are measured again this often",
                               &Config::usage_holdings_refresh, 10ms, 24h));
   keys.push_back(
+      duration_key("job_quota_refresh",
+                   "how often a worker reads again the jobs enqueued today and the "
+                   "plan of each organization whose jobs it ran (the jobs per day quota)",
+                   &Config::job_quota_refresh, 10ms, 1h));
+  keys.push_back(
       {"database_role",
        "role the server acts as (may only append to the audit log); empty: the connecting user",
        false,

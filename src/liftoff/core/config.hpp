@@ -68,6 +68,7 @@ struct Config {
   milliseconds credential_use_flush{10'000};     // last-use times are written in batches this often
   milliseconds usage_flush{5'000};               // usage counts are written in batches this often
   milliseconds usage_holdings_refresh{60'000};   // an active org's records and bytes measured again
+  milliseconds job_quota_refresh{10'000};        // an org's jobs today and plan read again
   std::vector<std::string> trusted_proxies;      // peers whose X-Forwarded-For names the client
   std::vector<std::string> cors_origins;         // canonical origins, or just "*"
   milliseconds cors_max_age{2LL * 3600 * 1000};  // Access-Control-Max-Age of a preflight

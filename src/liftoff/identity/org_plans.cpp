@@ -53,6 +53,14 @@ asio::awaitable<Result<OrgService::PlanState>> OrgService::plan(const db::Scope&
   co_return state;
 }
 
+asio::awaitable<Result<std::optional<plans::Limits>>> OrgService::limits(const db::Scope& scope,
+                                                                         const db::Uuid& org_id) {
+  auto found = co_await store_.plan_of(scope.control(), org_id);
+  if (!found) co_return found.error();
+  if (!*found) co_return std::optional<plans::Limits>{};
+  co_return plans::effective_limits(*(*found)->plan, (*found)->overrides);
+}
+
 asio::awaitable<Result<OrgService::PlanState>> OrgService::apply_plan(
     db::Transaction& tx, const db::Scope& scope, const plans::Plan& from,
     const std::string& from_overrides, const plans::Plan& plan, const std::string& overrides,

@@ -152,6 +152,10 @@ class OrgService {
   };
   [[nodiscard]] boost::asio::awaitable<Result<PlanState>> plan(const db::Scope& scope,
                                                                const Access& access);
+  // The org's limits under its plan, for the platform's own checks (no caller, no access check:
+  // the jobs per day quota); nullopt when the org is deleted or gone.
+  [[nodiscard]] boost::asio::awaitable<Result<std::optional<plans::Limits>>> limits(
+      const db::Scope& scope, const db::Uuid& org_id);
   // By an owner, to a self-serve plan (another is permission_denied: an operator sets it). A plan
   // whose limits the org is over is refused (conflict, a field error per limit over); the
   // org's overrides are dropped. Audited as org.plan_changed.

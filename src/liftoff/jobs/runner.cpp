@@ -181,13 +181,15 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
       if (wants_jobs()) {
         woken_ = false;
         int room = std::min(options.batch, capacity() - static_cast<int>(running_.size()));
+        const auto held = options.held_orgs ? options.held_orgs() : std::vector<db::Uuid>{};
         auto fetched = co_await runner_.store_.fetch(queue_, cursor, room, options.org_concurrency,
-                                                     runner_.owner_, options.lease);
+                                                     runner_.owner_, options.lease, held);
         if (!fetched) {
           warning.warn("fetching jobs of queue " + queue_, fetched.error());
         } else if (!fetched->jobs.empty()) {
           cursor = fetched->next_org.value_or(kPlatform);
           for (auto& job : fetched->jobs) {
+            if (options.on_fetched) options.on_fetched(job.org_id);
             // Held by this loop from now. A job it holds already lost its lease (the heartbeat
             // came late, and a rescue made it ready) and was leased to it again while its attempt
             // runs: that attempt goes on under the new lease (or, stopped as lost, leaves it to

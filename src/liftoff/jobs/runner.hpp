@@ -71,6 +71,11 @@ struct RunnerOptions {
   std::chrono::milliseconds failed_retention{30LL * 24 * 3600 * 1000};
   std::chrono::milliseconds backoff_base{1'000};     // the first retry's delay
   std::chrono::milliseconds backoff_max{3'600'000};  // the longest
+  // Organizations whose ready jobs wait for now (usage::JobQuota: their plan's jobs per day are
+  // spent): each fetch passes over them. Asked before each fetch; must not block. None: no org's.
+  std::function<std::vector<db::Uuid>()> held_orgs;
+  // Told the org of each job fetched (the platform's too); must not block.
+  std::function<void(const db::Uuid&)> on_fetched;
   // Where wake-ups are LISTENed for (a direct connection to the primary); empty conninfo: none
   // (workers then find jobs by polling only).
   db::ConnectOptions listen;

@@ -37,7 +37,8 @@ constexpr Statement kFetch{
     "UNION ALL SELECT (SELECT n.org_id FROM jobs n WHERE n.state = 'ready' AND n.queue = $1 "
     "AND n.org_id > c.org_id ORDER BY n.queue, n.org_id LIMIT 1) FROM candidates c "
     "WHERE c.org_id IS NOT NULL), "
-    "found AS MATERIALIZED (SELECT org_id FROM candidates WHERE org_id IS NOT NULL LIMIT $3), "
+    "found AS MATERIALIZED (SELECT org_id FROM candidates WHERE org_id IS NOT NULL "
+    "AND org_id <> ALL(string_to_array($7, ',')::uuid[]) LIMIT $3), "
     "room AS (SELECT f.org_id, CASE WHEN $4::int IS NULL THEN $3 ELSE $4 - (SELECT count(*) "
     "FROM jobs r WHERE r.state = 'running' AND r.queue = $1 AND r.org_id = f.org_id) END AS free "
     "FROM found f), "
@@ -204,10 +205,11 @@ JobStore::JobStore(Queue& queue) : queue_(queue), database_(queue.database()) {}
 asio::awaitable<Result<JobStore::Fetched>> JobStore::fetch(const std::string& queue,
                                                            const db::Uuid& from_org, int limit,
                                                            int org_limit, const std::string& owner,
-                                                           std::chrono::milliseconds lease) {
+                                                           std::chrono::milliseconds lease,
+                                                           std::span<const db::Uuid> held) {
   Params params(queue, from_org, limit,
                 org_limit > 0 ? std::optional<std::int64_t>(org_limit) : std::nullopt, owner,
-                static_cast<std::int64_t>(lease.count()));
+                static_cast<std::int64_t>(lease.count()), id_list(held));
   auto scope = worker_scope();
   auto rows = co_await run_alone(database_, Intent::write, scope, kFetch, params);
   if (!rows) co_return rows.error();

@@ -21,8 +21,9 @@ class JobStore {
 
   // Leases up to `limit` ready, due jobs of `queue` to `owner` for `lease`: round robin over the
   // orgs with ready jobs from `from_org` on (in id order), each org an equal share of the batch and
-  // no more than `org_limit` running jobs of the queue at once (0: no limit). `from_org` for the
-  // next call: the id after the last org served (nullopt: wrap around to the first).
+  // no more than `org_limit` running jobs of the queue at once (0: no limit), none of the `held`
+  // orgs'. `from_org` for the next call: the id after the last org served (nullopt: wrap around
+  // to the first).
   struct Fetched {
     std::vector<Job> jobs;
     std::optional<db::Uuid> next_org;
@@ -31,7 +32,8 @@ class JobStore {
                                                               const db::Uuid& from_org, int limit,
                                                               int org_limit,
                                                               const std::string& owner,
-                                                              std::chrono::milliseconds lease);
+                                                              std::chrono::milliseconds lease,
+                                                              std::span<const db::Uuid> held = {});
   // Marks `owner`'s running jobs completed (one statement); returns how many were still its own.
   [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> complete(std::span<const db::Uuid> ids,
                                                                       const std::string& owner);

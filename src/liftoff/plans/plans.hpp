@@ -8,7 +8,8 @@
 // Where each limit holds: seats when an invitation is made or accepted; collections and webhook
 // endpoints when one is created; API requests per minute in the rate limiter (ratelimit/); event
 // streams when one opens (per process, records::EventHub); records and storage when records are
-// created, against the usage meter's holdings (usage/). Jobs per day are metered, not enforced.
+// created, against the usage meter's holdings (usage/); jobs per day by the workers, which hold an
+// org's jobs once its day's are spent (usage::JobQuota).
 #include <array>
 #include <boost/json/fwd.hpp>
 #include <cstdint>
@@ -30,7 +31,7 @@ enum class Limit : std::uint8_t {
   api_requests_per_minute,  // requests to the org's routes
   event_streams,            // record event and notification streams open at once
   webhook_endpoints,        // live endpoints
-  jobs_per_day,             // background jobs run for the org (deliveries, email)
+  jobs_per_day,             // background jobs enqueued for the org (deliveries, email)
 };
 inline constexpr std::size_t kLimitCount = 8;
 inline constexpr std::array<Limit, kLimitCount> kLimits = {Limit::seats,

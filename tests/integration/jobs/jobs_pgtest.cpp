@@ -518,6 +518,45 @@ TEST_F(JobsTest, OneOrgsBacklogDoesNotStarveAnotherOrgsJob) {
   EXPECT_EQ(get(*quiet_ids[0]).state, State::completed);
 }
 
+TEST_F(JobsTest, AHeldOrgsJobsWaitReadyWhileOtherOrgsJobsRun) {
+  Queue queue(*world->database);
+  auto held = new_org(), free = new_org();
+  auto held_ids = enqueue(queue, held, std::vector<NewJob>(3, job("held")));
+  std::mutex mutex;
+  bool holding = true;
+  std::vector<db::Uuid> fetched_orgs;
+  auto opts = options({{"held", 2}});
+  opts.held_orgs = [&] {
+    std::lock_guard lock(mutex);
+    return holding ? std::vector<db::Uuid>{held} : std::vector<db::Uuid>{};
+  };
+  opts.on_fetched = [&](const db::Uuid& org) {
+    std::lock_guard lock(mutex);
+    fetched_orgs.push_back(org);
+  };
+  Seen seen;
+  Runner runner(queue, world->metrics, opts);
+  runner.handle("test.record", recording(seen));
+  auto free_ids = enqueue(queue, free, std::vector<NewJob>(3, job("held")));
+  run_with(runner, [&]() -> asio::awaitable<void> {
+    // The other org's jobs run; then a few polls pass.
+    for (const auto& id : free_ids) EXPECT_TRUE(co_await reaches(*id, State::completed));
+    co_await sleep_for(300ms);
+    JobStore store(queue);
+    for (const auto& id : held_ids) {
+      auto job = co_await store.get(db::Scope::background(db::Tenant::every_org(), 10s), *id);
+      EXPECT_TRUE(job && job->state == State::ready);
+    }
+    {
+      std::lock_guard lock(mutex);
+      EXPECT_EQ(fetched_orgs, std::vector<db::Uuid>(3, free));
+      holding = false;  // the next day, or a raised plan
+    }
+    for (const auto& id : held_ids) EXPECT_TRUE(co_await reaches(*id, State::completed));
+  });
+  EXPECT_EQ(seen.size(), 6u);
+}
+
 TEST_F(JobsTest, APeriodicJobIsEnqueuedOncePerTickByAFleetOfWorkers) {
   // Two processes' worth: each with its own queue object and runner, on one schedule.
   Queue first_queue(*world->database), second_queue(*world->database);

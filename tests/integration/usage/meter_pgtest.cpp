@@ -1,6 +1,7 @@
 // The usage meter against a real PostgreSQL: counts from many threads reach usage_hourly exactly
 // once, a batch written twice is counted once, and holdings follow their measurement plus what the
-// process stored since.
+// process stored since. The jobs per day quota holds an org once its metered jobs of today reach
+// its plan's limit.
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -10,6 +11,7 @@
 #include "liftoff/core/metrics.hpp"
 #include "liftoff/core/worker.hpp"
 #include "liftoff/db/database.hpp"
+#include "liftoff/usage/job_quota.hpp"
 #include "liftoff/usage/meter.hpp"
 #include "support/async.hpp"
 #include "support/postgres.hpp"
@@ -155,6 +157,75 @@ TEST(Meter, HoldingsAreTheMeasurementPlusWhatTheProcessStoredSince) {
   // The measurement is the hour's gauge.
   ASSERT_TRUE(h.flush());
   EXPECT_EQ(stored_usage(org).records, 10);
+}
+
+// The jobs of `jobs` for `org` in the hour `hours_ago` before this one, written as a batch.
+void write_jobs(Harness& h, const db::Uuid& org, std::int64_t jobs, std::int64_t hours_ago = 0) {
+  static std::int64_t seq = 2'000'000;
+  Meter::Table table;
+  auto hour = std::chrono::duration_cast<std::chrono::hours>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  table[{org, hour - hours_ago}].counts[static_cast<std::size_t>(Count::jobs)] = jobs;
+  ASSERT_TRUE(h.write(++seq, table));
+}
+
+TEST(JobQuota, AnOrgWhoseJobsTodayReachItsPlansLimitIsHeldUntilItsLimitRises) {
+  Harness h;
+  auto busy = new_org(), calm = new_org(), elsewhere = new_org();
+  std::int64_t busy_limit = 5;
+  int plans_read = 0;
+  JobQuota quota(h.database,
+                 [&](const db::Uuid& org) -> asio::awaitable<Result<std::optional<std::int64_t>>> {
+                   ++plans_read;
+                   co_return org == busy ? busy_limit : 100;
+                 });
+  write_jobs(h, busy, 5);
+  write_jobs(h, calm, 99);
+  write_jobs(h, calm, 1'000, 24);  // yesterday's: not today's quota
+  write_jobs(h, elsewhere, 500);   // over, but no job of it ran here: not watched
+  quota.ran(busy);
+  quota.ran(calm);
+  EXPECT_TRUE(quota.held().empty());  // nothing measured yet
+  block_on(h.io, quota.measure_due());
+  EXPECT_EQ(plans_read, 2);
+  EXPECT_EQ(quota.held(), std::vector<db::Uuid>{busy});
+
+  // Watched orgs are measured at every refresh (a held one runs no job): a raised limit frees it.
+  busy_limit = 6;
+  block_on(h.io, quota.measure_due());
+  EXPECT_EQ(plans_read, 4);
+  EXPECT_TRUE(quota.held().empty());
+  // A job enqueued before the last measurement but written after it is seen at the next one.
+  write_jobs(h, busy, 1);
+  block_on(h.io, quota.measure_due());
+  EXPECT_EQ(quota.held(), std::vector<db::Uuid>{busy});
+
+  // An org none of whose jobs ran in ten refreshes is no longer read; its next job watches it
+  // again.
+  for (int i = 0; i < 12; ++i) block_on(h.io, quota.measure_due());
+  const auto reads = plans_read;
+  block_on(h.io, quota.measure_due());
+  EXPECT_EQ(plans_read, reads + 1);  // the held org only
+  quota.ran(calm);
+  block_on(h.io, quota.measure_due());
+  EXPECT_EQ(plans_read, reads + 3);
+}
+
+TEST(JobQuota, AnOrgThatIsGoneOrWhosePlanCannotBeReadIsNotHeld) {
+  Harness h;
+  auto gone = new_org(), unreadable = new_org();
+  JobQuota quota(h.database,
+                 [&](const db::Uuid& org) -> asio::awaitable<Result<std::optional<std::int64_t>>> {
+                   if (org == gone) co_return std::optional<std::int64_t>{};
+                   co_return make_error(Errc::unavailable, "the control plane is away");
+                 });
+  write_jobs(h, gone, 10);
+  write_jobs(h, unreadable, 10);
+  quota.ran(gone);
+  quota.ran(unreadable);
+  block_on(h.io, quota.measure_due());
+  EXPECT_TRUE(quota.held().empty());
 }
 
 }  // namespace
