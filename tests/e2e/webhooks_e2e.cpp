@@ -12,14 +12,21 @@ namespace {
 
 class WebhooksE2E : public E2E {};
 
+// A server that delivers webhooks to loopback receivers at once, with `more` settings.
+Server::Env delivering(Server::Env more = {}) {
+  // A key of 32 zero bytes: the server only needs one to seal secrets with.
+  Server::Env env{{"LIFTOFF_WEBHOOK_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="},
+                  {"LIFTOFF_WEBHOOK_ALLOW_PRIVATE", "true"},
+                  {"LIFTOFF_JOB_POLL_INTERVAL", "100ms"}};
+  env.insert(more.begin(), more.end());
+  return env;
+}
+
 TEST_F(WebhooksE2E, AnAdminsEndpointReceivesTheOrgsRecordEventsSigned) {
   auto dir = make_temp_dir("/tmp/liftoff-webhooks-e2e-");
   WebhookReceiver receiver(dir, "receiver");
   ASSERT_NE(receiver.port(), 0);
-  // A key of 32 zero bytes: the server only needs one to seal secrets with.
-  OwnServer server({{"LIFTOFF_WEBHOOK_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="},
-                    {"LIFTOFF_WEBHOOK_ALLOW_PRIVATE", "true"},
-                    {"LIFTOFF_JOB_POLL_INTERVAL", "100ms"}});
+  OwnServer server(delivering());
   auto tenant = new_tenant(server.port(), "hooks-admin");
   auto other = new_tenant(server.port(), "hooks-other");
   auto member = sign_up(server.port(), "hooks-member");
@@ -127,11 +134,8 @@ TEST_F(WebhooksE2E, DeliveriesPastThePlansJobsPerDayWaitUntilTheLimitRises) {
   auto dir = make_temp_dir("/tmp/liftoff-webhooks-e2e-");
   WebhookReceiver receiver(dir, "receiver");
   ASSERT_NE(receiver.port(), 0);
-  OwnServer server({{"LIFTOFF_WEBHOOK_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="},
-                    {"LIFTOFF_WEBHOOK_ALLOW_PRIVATE", "true"},
-                    {"LIFTOFF_JOB_POLL_INTERVAL", "100ms"},
-                    {"LIFTOFF_USAGE_FLUSH", "100ms"},
-                    {"LIFTOFF_JOB_QUOTA_REFRESH", "100ms"}});
+  OwnServer server(
+      delivering({{"LIFTOFF_USAGE_FLUSH", "100ms"}, {"LIFTOFF_JOB_QUOTA_REFRESH", "100ms"}}));
   auto tenant = new_tenant(server.port(), "hooks-quota");
   create_tickets(tenant);
   set_plan(tenant.org, "enterprise", R"({"jobs_per_day": 1})");
