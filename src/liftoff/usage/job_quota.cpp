@@ -52,8 +52,8 @@ std::vector<db::Uuid> JobQuota::held() const {
   const auto day = today();
   std::vector<db::Uuid> out;
   std::lock_guard lock(mutex_);
-  for (const auto& [org, watched] : watched_) {
-    if (holds(watched, day)) out.push_back(org);
+  for (const auto& [org, on] : holding_) {
+    if (on == day) out.push_back(org);
   }
   return out;
 }
@@ -84,6 +84,12 @@ asio::awaitable<void> JobQuota::measure_due() {
     watched.limit = *limit;
     watched.idle = watched.ran || holds(watched, today()) ? 0 : watched.idle + 1;
     watched.ran = false;
+  }
+  // What held() answers until the next pass: the holds as measured, each of its day.
+  std::lock_guard lock(mutex_);
+  holding_.clear();
+  for (const auto& [org, watched] : watched_) {
+    if (holds(watched, watched.day)) holding_.emplace_back(org, watched.day);
   }
 }
 

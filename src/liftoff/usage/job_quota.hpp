@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "liftoff/core/error.hpp"
@@ -67,6 +68,9 @@ class JobQuota {
   JobQuotaOptions options_;
   mutable std::mutex mutex_;
   std::unordered_map<db::Uuid, Watched, db::UuidHash> watched_;
+  // The watched orgs over their limit, with the day measured: derived from watched_ once a pass,
+  // so held() (asked before every fetch of every worker) reads only these.
+  std::vector<std::pair<db::Uuid, std::int64_t>> holding_;
 };
 
 }  // namespace liftoff::usage
