@@ -158,14 +158,14 @@ TEST(Faults, ASessionRevokedWhileTheListenerWasDownIsRefusedWhenItIsBack) {
   EXPECT_EQ(other.process->wait(15s), 0) << other.process->log();
 }
 
-// A request stuck in the database: the test takes the lock on the org's audit chain head in a
-// transaction of its own, so the next audited write of that org waits for it, holding its pooled
-// connection, until release().
+// A request stuck in the database: the test locks the org's collections in a transaction of its
+// own (as a schema change does), so the next record create of that org waits for it, holding its
+// pooled connection, until release().
 class StuckWrite {
  public:
   explicit StuckWrite(const Tenant& t) : tenant_(t) {
     EXPECT_TRUE(
-        lock_.run("BEGIN; SELECT 1 FROM audit_chains WHERE org_id = '" + t.org + "' FOR UPDATE"));
+        lock_.run("BEGIN; SELECT 1 FROM collections WHERE org_id = '" + t.org + "' FOR UPDATE"));
     request_ = std::thread([this] {
       answer_ = create(tenant_, {{"title", "stuck"}, {"status", "open"}, {"priority", 1}});
     });

@@ -46,6 +46,13 @@ inline Tenant new_tenant(unsigned short port, const std::string& tag) {
   return t;
 }
 
+// Reads the first page of the org's audit log, which seals every event committed before it: a test
+// reading audit_events directly afterwards sees all of the org's changes so far.
+inline void settle_audit(const Tenant& t) {
+  auto r = send_json(t.port, "GET", "/v1/orgs/" + t.org + "/audit?limit=1", t.owner.token);
+  EXPECT_EQ(status(r), 200) << (r ? r->body : "no answer");
+}
+
 // Invites `user` into the tenant's org with `role`, and accepts.
 inline void add_member(const Tenant& t, const TestUser& user, const std::string& role) {
   auto inv = send_json(t.port, "POST", "/v1/orgs/" + t.org + "/invitations", t.owner.token,

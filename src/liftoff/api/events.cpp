@@ -250,7 +250,7 @@ void add_event_routes(http::Router& router, identity::IdentityService& identity,
         // Registered before the answer goes out: a change committed after the client sees 200
         // reaches it. Registered at the head: what came before, the stream replays from the log
         // itself, so the hub never reads an old backlog for one subscriber.
-        auto head = co_await records.org_state(who.scope);
+        auto head = co_await records.events_head(who.scope);
         if (!head) co_return head.error();
         auto executor = co_await asio::this_coro::executor;
         auto subscriber = std::make_shared<records::Subscriber>(

@@ -334,6 +334,12 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
         auto filter = audit_filter(ctx.query, 50, kMaxPage);
         if (!filter) co_return filter.error();
         if (auto within = records.admit_read(who.access.org_id); !within) co_return within.error();
+        // The first page shows every event committed before the request (later pages continue
+        // from its sealed positions).
+        if (!filter->before_seq) {
+          auto settled = co_await audit::seal_committed(database, who.scope);
+          if (!settled) co_return settled.error();
+        }
         auto events = co_await audit::list(database, who.scope, *filter);
         if (!events) co_return events.error();
         std::string body = R"({"events":[)";
@@ -368,6 +374,8 @@ void add_org_routes(http::Router& router, identity::IdentityService& identity,
         auto org_id = who.access.org_id;
         if (auto within = records.admit_read(org_id); !within) co_return within.error();
         if (!filter->before_seq) {
+          auto settled = co_await audit::seal_committed(database, who.scope);
+          if (!settled) co_return settled.error();
           auto head = co_await audit::head(database, who.scope);
           if (!head) co_return head.error();
           filter->before_seq = *head + 1;

@@ -21,6 +21,7 @@
 #include "liftoff/api/routes.hpp"
 #include "liftoff/api/system.hpp"
 #include "liftoff/audit/audit.hpp"
+#include "liftoff/audit/sealer.hpp"
 #include "liftoff/core/config.hpp"
 #include "liftoff/core/log.hpp"
 #include "liftoff/core/memory_guard.hpp"
@@ -498,9 +499,14 @@ int serve(const core::Config& config) {
   records_options.page_budget = config.page_budget;
   records_options.audit_value_limit = config.audit_value_limit;
   records_options.read_rate = config.org_read_rate;
-  records_options.on_published = [&event_hub](const db::Uuid& org_id, std::int64_t seq) {
-    event_hub.published(org_id, seq);
-  };
+  audit::SealerOptions sealer_options;
+  sealer_options.interval = config.audit_seal_interval;
+  sealer_options.statement_timeout = config.db_query_timeout;
+  audit::Sealer sealer(
+      database, sealer_options,
+      [&event_hub](const db::Uuid& org_id, std::int64_t seq) { event_hub.published(org_id, seq); },
+      &metrics);
+  records_options.on_written = [&sealer](const db::Uuid&) { sealer.wake(); };
   records_options.on_stored = [&meter](const db::Uuid& org_id, const records::Stored& stored) {
     meter.stored(org_id, stored.records, stored.bytes);
   };
@@ -658,7 +664,8 @@ int serve(const core::Config& config) {
       origins_task(metrics, "organizations' CORS origins"),
       uses_task(metrics, "credential use recording"), rewrite_task(metrics, "record rewriting"),
       replicas_task(metrics, "replica watching"), wakeups_task(metrics, "job wake-ups"),
-      usage_task(metrics, "usage metering"), job_quota_task(metrics, "jobs per day quota");
+      usage_task(metrics, "usage metering"), job_quota_task(metrics, "jobs per day quota"),
+      sealer_task(metrics, "audit sealing");
   auto spawned = [](const BackgroundTask& task) {
     return core::failure_handler(task.name, task.failures);
   };
@@ -671,6 +678,7 @@ int serve(const core::Config& config) {
           asio::co_spawn(io, job_queue.run(stopping), spawned(wakeups_task));
           asio::co_spawn(io, revocations.run(), spawned(revocation_task));
           asio::co_spawn(io, event_hub.run(), spawned(events_task));
+          asio::co_spawn(io, sealer.run(stopping), spawned(sealer_task));
           if (config.serves_api())
             asio::co_spawn(io, notification_hub.run(), spawned(notifications_task));
           asio::co_spawn(io, org_origins.run(stopping), spawned(origins_task));
@@ -777,7 +785,9 @@ int audit_verify(const core::Config& config, const std::string& org_text) {
       co_return kExitFailure;
     }
     if (report->intact()) {
-      std::cout << fmt::format("org {}: {} events, hash chain intact\n", org_text, report->events);
+      std::cout << fmt::format(
+          "org {}: {} events sealed, hash chain intact; {} committed events not sealed yet\n",
+          org_text, report->events, report->unsealed);
       co_return 0;
     }
     std::cout << fmt::format("org {}: TAMPERED at event {}: {} ({} events before it verified)\n",
@@ -859,6 +869,11 @@ int plan_command(const core::Config& config, const PlanCommand& args) {
       state = co_await orgs.plan(scope, access);
     } else {
       state = co_await orgs.set_plan(scope, args.plan, args.limits, args.force);
+      if (state) {
+        // Chained before the command ends: no server may be running to seal it.
+        auto sealed = co_await audit::seal_committed(database, scope);
+        if (!sealed) spdlog::warn("sealing the audit event: {}", sealed.error().for_log());
+      }
     }
     if (!state) {
       std::cerr << "error: " << state.error().detail << "\n";

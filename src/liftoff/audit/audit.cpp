@@ -22,28 +22,29 @@ namespace {
 constexpr Statement kStartChain{
     db::Plane::tenant, "audit.start_chain",
     "INSERT INTO audit_chains (org_id, last_seq, last_hash) VALUES ($1, 0, ''::bytea)"};
-// The canonical form of an event, over the given expressions for its columns: a JSON array of every
-// field in a fixed order (strings escaped, so no field can bleed into the next), times as integer
-// microseconds. Appending and verifying both have PostgreSQL build it, from the same values.
-#define LIFTOFF_AUDIT_CANONICAL(org, seq, id, at, actor_type, actor_id, action, target_type,       \
-                                target_id, before, after, ip, agent, request)                      \
-  "json_build_array(" org "::text, " seq ", " id "::text, (extract(epoch FROM " at                 \
-  ") * 1000000)::bigint, " actor_type "::text, " actor_id "::text, " action "::text, " target_type \
-  "::text, " target_id "::text, " before "::text, " after "::text, " ip "::text, " agent           \
-  "::text, " request "::text)::text"
-
-// One statement appends: it advances the org's chain head (locking it until the transaction ends),
-// computes the new hash from the previous one, and inserts the event with both.
+// A mutation's event is inserted unnumbered and unchained (migrations/control/0019): the sealer
+// numbers and links it later (audit_seal), so the write takes no lock one org's writers share.
 constexpr Statement kAppend{
     db::Plane::tenant, "audit.append",
-    "WITH head AS (UPDATE audit_chains SET last_seq = last_seq + 1, last_prev = last_hash, "
-    "last_hash = sha256(last_hash || convert_to(" LIFTOFF_AUDIT_CANONICAL(
-        "org_id", "last_seq + 1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11",
-        "$12", "$13") ", 'UTF8')) WHERE org_id = $1 RETURNING last_seq, last_prev, last_hash) "
-    "INSERT INTO audit_events (org_id, seq, id, occurred_at, actor_type, actor_id, action, "
-    "target_type, target_id, before, after, ip, user_agent, request_id, prev_hash, hash) "
-    "SELECT $1, last_seq, $2, $3, $4, $5, $6, $7, $8, $9::json, $10::json, $11, $12, $13, "
-    "last_prev, last_hash FROM head RETURNING seq, prev_hash, hash"};
+    "INSERT INTO audit_pending (org_id, id, occurred_at, actor_type, actor_id, action, "
+    "target_type, target_id, before, after, ip, user_agent, request_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::json, $10::json, $11, $12, $13)"};
+// kAppend for several events of one request (same org, actor and time): $2 is a JSON array of
+// each event's id, action, target and before/after text, inserted in its order.
+constexpr Statement kAppendMany{
+    db::Plane::tenant, "audit.append_many",
+    "INSERT INTO audit_pending (org_id, id, occurred_at, actor_type, actor_id, action, "
+    "target_type, target_id, before, after, ip, user_agent, request_id) "
+    "SELECT $1, e.id, $3, $4, $5, e.action, e.target_type, e.target_id, e.before::json, "
+    "e.after::json, $6, $7, $8 FROM ROWS FROM (jsonb_to_recordset($2) AS (id uuid, action text, "
+    "target_type text, target_id text, before text, after text)) WITH ORDINALITY "
+    "AS e(id, action, target_type, target_id, before, after, n) ORDER BY e.n"};
+// $1: the orgs to seal, waiting for their heads (null: every org with pending events whose head is
+// free); $2: at most that many events of each.
+constexpr Statement kSeal{db::Plane::tenant, "audit.seal",
+                          "SELECT org_id, last_seq, sealed FROM audit_seal($1::uuid[], $2)"};
+constexpr Statement kUnsealed{db::Plane::tenant, "audit.unsealed",
+                              "SELECT count(*) FROM audit_pending WHERE org_id = $1"};
 
 #define LIFTOFF_AUDIT_COLUMNS                                                            \
   "org_id, seq, id, occurred_at, actor_type, actor_id, action, target_type, target_id, " \
@@ -62,18 +63,25 @@ constexpr Statement kContinuation{
     "AND ($3::uuid IS NULL OR actor_id = $3) AND ($4::timestamptz IS NULL OR occurred_at >= $4) "
     "AND ($5::timestamptz IS NULL OR occurred_at < $5) AND seq < $6 "
     "ORDER BY seq DESC OFFSET $7 LIMIT 2"};
+// The events after $2 up to $3, each with its canonical text (audit_canonical, the form the sealer
+// hashed).
 constexpr Statement kChainPage{
     db::Plane::tenant, "audit.chain_page",
-    "SELECT " LIFTOFF_AUDIT_COLUMNS ", " LIFTOFF_AUDIT_CANONICAL(
-        "org_id", "seq", "id", "occurred_at", "actor_type", "actor_id", "action", "target_type",
-        "target_id", "before", "after", "ip", "user_agent",
-        "request_id") " FROM audit_events WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT 1000"};
-#undef LIFTOFF_AUDIT_CANONICAL
+    "SELECT " LIFTOFF_AUDIT_COLUMNS
+    ", audit_canonical(org_id, seq, id, occurred_at, actor_type, actor_id, action, target_type, "
+    "target_id, before, after, ip, user_agent, request_id) FROM audit_events "
+    "WHERE org_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT 1000"};
 #undef LIFTOFF_AUDIT_COLUMNS
-constexpr Statement kChainHead{db::Plane::tenant, "audit.chain_head",
-                               "SELECT last_seq, last_hash FROM audit_chains WHERE org_id = $1"};
+// The head and the number of events committed but not sealed yet, in one snapshot.
+constexpr Statement kChainHead{
+    db::Plane::tenant, "audit.chain_head",
+    "SELECT last_seq, last_hash, (SELECT count(*) FROM audit_pending WHERE org_id = $1) "
+    "FROM audit_chains WHERE org_id = $1"};
 
-constexpr Statement kHead{db::Plane::tenant, "audit.head", "SELECT " LIFTOFF_AUDIT_HEAD_OF_ORG_1};
+constexpr Statement kHead{db::Plane::tenant, "audit.head",
+                          "SELECT last_seq FROM audit_chains WHERE org_id = $1"};
+constexpr Statement kCommitted{db::Plane::tenant, "audit.committed",
+                               "SELECT " LIFTOFF_AUDIT_COMMITTED_OF_ORG_1};
 
 #define LIFTOFF_ENTRY_COLUMNS                                                                 \
   "org_id, seq, occurred_at, action, target_type, before::text, after::text, id, target_id, " \
@@ -147,28 +155,68 @@ asio::awaitable<Result<void>> start_chain(db::Transaction& tx, const db::Uuid& o
   co_return Result<void>{};
 }
 
-asio::awaitable<Result<Event>> append_and_commit(db::Transaction& tx, const db::Scope& scope,
-                                                 const Change& change) {
-  Event e;
-  e.org_id = scope.org();
-  e.id = db::Uuid{core::new_uuid_v7()};
-  e.occurred_at =
+asio::awaitable<Result<void>> append_and_commit(db::Transaction& tx, const db::Scope& scope,
+                                                const Change& change) {
+  auto occurred_at =
       std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
-  e.actor = scope.actor;
-  e.change = change;
+  const auto& actor = scope.actor;
   Params params;
-  params.add(e.org_id).add(e.id).add(e.occurred_at).add(e.actor.type).add(e.actor.id);
-  params.add(e.change.action).add(e.change.target_type).add(e.change.target_id);
-  params.add(e.change.before).add(e.change.after);
-  params.add(e.actor.ip).add(e.actor.user_agent).add(e.actor.request_id);
+  params.add(scope.org()).add(db::Uuid{core::new_uuid_v7()}).add(occurred_at);
+  params.add(actor.type).add(actor.id);
+  params.add(change.action).add(change.target_type).add(change.target_id);
+  params.add(change.before).add(change.after);
+  params.add(actor.ip).add(actor.user_agent).add(actor.request_id);
   auto appended = co_await tx.commit_after(kAppend, params);
   if (!appended) co_return appended.error();
-  if (appended->empty())
-    co_return make_error(Errc::internal, "the organization has no audit chain");
-  e.seq = appended->front().get<std::int64_t>(0);
-  e.prev_hash = appended->front().get<db::Bytes>(1).data;
-  e.hash = appended->front().get<db::Bytes>(2).data;
-  co_return e;
+  co_return Result<void>{};
+}
+
+asio::awaitable<Result<void>> append_and_commit(db::Transaction& tx, const db::Scope& scope,
+                                                std::span<const Change> changes) {
+  if (changes.size() == 1) co_return co_await append_and_commit(tx, scope, changes.front());
+  if (changes.empty()) co_return co_await tx.commit();
+  auto occurred_at =
+      std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+  auto text_or_null = [](const std::optional<std::string>& v) -> json::value {
+    return v ? json::value(*v) : json::value(nullptr);
+  };
+  json::array events;
+  events.reserve(changes.size());
+  for (const auto& c : changes) {
+    events.push_back(json::object{{"id", db::Uuid{core::new_uuid_v7()}.to_string()},
+                                  {"action", c.action},
+                                  {"target_type", c.target_type},
+                                  {"target_id", c.target_id},
+                                  {"before", text_or_null(c.before)},
+                                  {"after", text_or_null(c.after)}});
+  }
+  const auto& actor = scope.actor;
+  Params params(scope.org(), db::Json{json::serialize(events)}, occurred_at, actor.type, actor.id,
+                actor.ip, actor.user_agent, actor.request_id);
+  auto appended = co_await tx.commit_after(kAppendMany, params);
+  if (!appended) co_return appended.error();
+  co_return Result<void>{};
+}
+
+asio::awaitable<Result<std::vector<Sealed>>> seal(db::Database& database, const db::Scope& scope,
+                                                  std::int32_t max_per_org) {
+  std::optional<std::string> orgs;  // a uuid[] literal; null: every org's (the background sealer)
+  if (const auto& org = scope.tenant.org_id()) orgs = "{" + org->to_string() + "}";
+  Params params(orgs, max_per_org);
+  auto rows = co_await database.query(db::Intent::write, scope, kSeal, params);
+  if (!rows) co_return rows.error();
+  co_return db::decode_all(*rows, [](const db::Row& row) {
+    return Sealed{row.get<db::Uuid>(0), row.get<std::int64_t>(1), row.get<std::int32_t>(2)};
+  });
+}
+
+asio::awaitable<Result<void>> seal_committed(db::Database& database, const db::Scope& scope) {
+  constexpr std::int32_t kRound = 10'000;
+  for (;;) {
+    auto sealed = co_await seal(database, scope, kRound);
+    if (!sealed) co_return sealed.error();
+    if (sealed->empty() || sealed->front().sealed < kRound) co_return Result<void>{};
+  }
 }
 
 asio::awaitable<Result<std::vector<Event>>> list(db::Database& database, const db::Scope& scope,
@@ -249,14 +297,28 @@ void append_json(std::string& out, const Event& e) {
 asio::awaitable<Result<VerifyReport>> verify(db::Connection& connection, const db::Uuid& org_id,
                                              std::chrono::milliseconds statement_timeout) {
   VerifyReport report;
-  std::int64_t last_seq = 0;
-  std::string last_hash;
   auto fail = [&](std::int64_t seq, std::string problem) {
     report.first_bad_seq = seq;
     report.problem = std::move(problem);
   };
+  // The head first: events sealed while the walk runs come after it and are left for the next
+  // verification, so a chain growing underneath is never mistaken for one cut short.
+  Params head_params(org_id);
+  auto head =
+      co_await connection.query(kChainHead, head_params, db::deadline_after(statement_timeout));
+  if (!head) co_return head.error();
+  std::int64_t head_seq = 0;
+  std::string head_hash;
+  if (!head->empty()) {
+    head_seq = head->front().get<std::int64_t>(0);
+    head_hash = head->front().get<db::Bytes>(1).data;
+    report.unsealed = head->front().get<std::int64_t>(2);
+  }
+  std::int64_t last_seq = 0;
+  std::string last_hash;
   while (report.intact()) {
-    Params page_params(org_id, last_seq);
+    Params page_params(org_id, last_seq,
+                       head->empty() ? std::numeric_limits<std::int64_t>::max() : head_seq);
     auto rows =
         co_await connection.query(kChainPage, page_params, db::deadline_after(statement_timeout));
     if (!rows) co_return rows.error();
@@ -278,31 +340,36 @@ asio::awaitable<Result<VerifyReport>> verify(db::Connection& connection, const d
     }
   }
   if (!report.intact()) co_return report;
-  Params head_params(org_id);
-  auto head =
-      co_await connection.query(kChainHead, head_params, db::deadline_after(statement_timeout));
-  if (!head) co_return head.error();
   if (head->empty()) {
     if (last_seq > 0) fail(1, "the organization's chain head is missing");
-    co_return report;
-  }
-  auto head_seq = head->front().get<std::int64_t>(0);
-  if (head_seq != last_seq) {
+  } else if (head_seq != last_seq) {
     fail(last_seq + 1, "the chain head is at event " + std::to_string(head_seq) +
                            " but the log ends at " + std::to_string(last_seq) +
                            " (events removed from the end)");
-  } else if (head->front().get<db::Bytes>(1).data != last_hash) {
+  } else if (head_hash != last_hash) {
     fail(last_seq, "the last event's hash does not match the chain head (altered)");
   }
   co_return report;
 }
 
-asio::awaitable<Result<std::int64_t>> head(db::Database& database, const db::Scope& scope) {
+namespace {
+asio::awaitable<Result<std::int64_t>> org_count(db::Database& database, const db::Scope& scope,
+                                                const Statement& statement) {
   Params params(scope.org());
-  auto rows = co_await database.query(db::Intent::read_your_writes, scope, kHead, params);
+  auto rows = co_await database.query(db::Intent::read_your_writes, scope, statement, params);
   if (!rows) co_return rows.error();
-  if (rows->empty()) co_return make_error(Errc::not_found, "no such organization");
+  if (rows->empty() || rows->front().is_null(0))
+    co_return make_error(Errc::not_found, "no such organization");
   co_return rows->front().get<std::int64_t>(0);
+}
+}  // namespace
+
+asio::awaitable<Result<std::int64_t>> head(db::Database& database, const db::Scope& scope) {
+  co_return co_await org_count(database, scope, kHead);
+}
+
+asio::awaitable<Result<std::int64_t>> committed(db::Database& database, const db::Scope& scope) {
+  co_return co_await org_count(database, scope, kCommitted);
 }
 
 asio::awaitable<Result<std::vector<Entry>>> entries(db::Database& database, const db::Scope& scope,

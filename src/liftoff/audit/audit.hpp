@@ -2,13 +2,17 @@
 // The audit log: who did what to which object of an organization, written in the same transaction
 // as the change itself, append-only, and chained per organization:
 //   hash(n) = SHA-256(hash(n-1) || canonical(event n)),  hash(0) = "" (empty)
-// computed in the appending statement itself, so the chain head is held for one round trip (the
-// append and the COMMIT travel together).
 // so `verify` can name the first event that was altered, removed or inserted behind the server's
-// back. The server's database role cannot UPDATE or DELETE audit rows (migrations/control/0003).
+// back. A change's transaction inserts its event unnumbered and unchained, sharing no row with the
+// org's other writers; the sealer (Sealer, audit_seal in migrations/control/0019) numbers and links
+// committed events in batches, in commit order for the events of any one record
+// (docs/decisions/0020-audit-sealing.md). Readers of the log by position (the audit listing,
+// record event streams, webhooks) read sealed events. The server's database role can neither
+// rewrite nor remove events: it may insert pending events and call the sealing function.
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -67,26 +71,55 @@ struct Event {
 [[nodiscard]] boost::asio::awaitable<Result<void>> start_chain(db::Transaction& tx,
                                                                const db::Uuid& org_id);
 
-// Appends one event, by the scope's actor, to the chain of the scope's org as the last statement
-// of `tx`, and commits: the event
-// commits or rolls back with the change it records. Appending takes the org's chain-head row lock,
-// which serializes one org's audited writes until the commit; doing it last, with the insert and
-// COMMIT in one round trip, keeps that window to two round trips.
-[[nodiscard]] boost::asio::awaitable<Result<Event>> append_and_commit(db::Transaction& tx,
-                                                                      const db::Scope& scope,
-                                                                      const Change& change);
+// Appends one event, by the scope's actor, for the scope's org, as the last statement of `tx`, and
+// commits (one round trip): the event commits or rolls back with the change it records. It is
+// committed unsealed: the sealer gives it its seq and hash soon after.
+[[nodiscard]] boost::asio::awaitable<Result<void>> append_and_commit(db::Transaction& tx,
+                                                                     const db::Scope& scope,
+                                                                     const Change& change);
 
-// The org's newest seq: every audited change of the org advances it in its own transaction, so it
-// identifies the org's committed state (what record list caches are keyed on).
+// Several events of one request, in their order (a batch's records), in one statement.
+[[nodiscard]] boost::asio::awaitable<Result<void>> append_and_commit(
+    db::Transaction& tx, const db::Scope& scope, std::span<const Change> changes);
+
+// One org's chain after a sealing round: its new head, and how many events the round sealed.
+struct Sealed {
+  db::Uuid org_id;
+  std::int64_t last_seq = 0;
+  std::int32_t sealed = 0;
+};
+// Seals committed events, at most `max_per_org` of each org, oldest first, in one statement. For a
+// scope of every org: the orgs with unsealed events whose chains no other sealer holds at the
+// moment (what the background Sealer runs); for one org's scope: that org, waiting for its chain.
+// Returns the orgs whose chains advanced.
+[[nodiscard]] boost::asio::awaitable<Result<std::vector<Sealed>>> seal(db::Database& database,
+                                                                       const db::Scope& scope,
+                                                                       std::int32_t max_per_org);
+// Seals every event of the scope's org committed before the call (a reader that must see what
+// the org's earlier requests wrote: the audit listing).
+[[nodiscard]] boost::asio::awaitable<Result<void>> seal_committed(db::Database& database,
+                                                                  const db::Scope& scope);
+
+// The org's newest sealed seq: where readers of the log by position stand.
 [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> head(db::Database& database,
                                                                 const db::Scope& scope);
-// head() of the org in $1 as a scalar subquery (NULL: no such org), for another domain's statement
-// that must read the head in the same snapshot and round trip as its own rows. The only audit SQL
-// outside audit.cpp, and written here so that audit keeps owning it.
-#define LIFTOFF_AUDIT_HEAD_OF_ORG_1 "(SELECT last_seq FROM audit_chains WHERE org_id = $1)"
+// How many events of the org have committed, sealed or not: every audited change of the org
+// increases it in its own transaction, so it identifies the org's committed state (what record list
+// caches are keyed on).
+[[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> committed(db::Database& database,
+                                                                     const db::Scope& scope);
+// committed() of the org in $1 as a scalar subquery (NULL: no such org), for another domain's
+// statement that must read it in the same snapshot and round trip as its own rows. Written here so
+// that audit keeps owning its SQL.
+#define LIFTOFF_AUDIT_COMMITTED_OF_ORG_1                                            \
+  "(SELECT last_seq + (SELECT count(*) FROM audit_pending WHERE org_id = $1) FROM " \
+  "audit_chains WHERE org_id = $1)"
 
-// The head of every org as a table (org_id, last_seq) to join, for another domain's statement
-// that finds the orgs with events after a position of its own (webhook endpoints with events due).
+// head() of the org in $1 as a scalar subquery (NULL: no such org).
+#define LIFTOFF_AUDIT_HEAD_OF_ORG_1 "(SELECT last_seq FROM audit_chains WHERE org_id = $1)"
+// The sealed head of every org as a table (org_id, last_seq) to join, for another domain's
+// statement that finds the orgs with events after a position of its own (webhook endpoints with
+// events due).
 #define LIFTOFF_AUDIT_HEADS "(SELECT org_id, last_seq FROM audit_chains)"
 
 // An event as readers of what happened need it (record event streams, webhooks): no request
@@ -148,14 +181,15 @@ struct Filter {
 void append_json(std::string& out, const Event& event);
 
 struct VerifyReport {
-  std::int64_t events = 0;  // events checked
+  std::int64_t events = 0;    // sealed events checked
+  std::int64_t unsealed = 0;  // committed events not sealed yet when the walk began
   std::optional<std::int64_t> first_bad_seq;
   std::string problem;  // why that event fails (empty when the chain is intact)
   [[nodiscard]] bool intact() const { return !first_bad_seq && problem.empty(); }
 };
 
-// Walks the org's whole chain in order, recomputing every hash; each page of events may take
-// `statement_timeout`.
+// Walks the org's chain in order up to its head as read first, recomputing every hash; each page of
+// events may take `statement_timeout`. Events sealed during the walk are left for the next one.
 [[nodiscard]] boost::asio::awaitable<Result<VerifyReport>> verify(
     db::Connection& connection, const db::Uuid& org_id,
     std::chrono::milliseconds statement_timeout);

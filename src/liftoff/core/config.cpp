@@ -434,6 +434,11 @@ std::vector<ConfigKey> make_keys() {
                           "event replays), averaged, in bursts up to request_budget; 429 with "
                           "Retry-After beyond, exports and replays slow down (0: no limit)",
                           &Config::org_read_rate, 0, 64ull * 1024 * 1024 * 1024));
+  keys.push_back(duration_key("audit_seal_interval",
+                              "the sealer of each process looks for audit events committed but not "
+                              "chained this often (its own process's record writes wake it at "
+                              "once): the longest another process's event stays unsealed",
+                              &Config::audit_seal_interval, 1ms, std::chrono::seconds(1)));
   keys.push_back(size_key("audit_value_limit",
                           "bytes an audit event keeps of a record's before and after, each (larger "
                           "parts are cut, their size and SHA-256 kept)",

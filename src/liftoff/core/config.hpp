@@ -93,6 +93,7 @@ struct Config {
   std::size_t request_budget = 32 * 1024 * 1024;    // record data one request may touch or answer
   std::size_t page_budget = 1024 * 1024;            // record data one list page or record answers
   std::size_t audit_value_limit = 64 * 1024;        // an audit event's before/after, bytes each
+  milliseconds audit_seal_interval{100};            // how often the sealer looks for others' events
   std::size_t org_read_rate = 8 * 1024 * 1024;      // record bytes/s an org may read per process
   // Rate limits (docs/decisions/0017): requests per minute of one client address and of one session
   // or API key (0: none), besides each org's plan's; cluster-wide through redis_url when set.

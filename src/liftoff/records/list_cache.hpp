@@ -1,9 +1,10 @@
 #pragma once
-// Response bodies of record lists, each valid for one state of its organization: the org's audit
-// head (audit::head), which every record and schema change advances in its own transaction. A list
-// request reads the head (one primary-key lookup), and serves the stored body if it was made at
-// that head; otherwise it runs the query and stores the result. That keeps read-your-writes exact
-// on every process (the head is read from the database, not from a notification), at the price of
+// Response bodies of record lists, each valid for one state of its organization: the number of its
+// committed audit events (audit::committed), which every record and schema change increases in its
+// own transaction. A list request reads it (one primary-key lookup and a count of the org's
+// unsealed events), and serves the stored body if it was made at
+// that state; otherwise it runs the query and stores the result. That keeps read-your-writes exact
+// on every process (the state is read from the database, not from a notification), at the price of
 // one lookup on a miss. Thread-safe; bounded by bytes, least recently used out first. Counted (with
 // a registry): lookups by hit or miss, entries held (cache="list").
 #include <array>
@@ -24,9 +25,9 @@ class ListCache {
       : max_bytes_per_shard_(max_bytes / kShards), metrics_(metrics) {}
 
   [[nodiscard]] bool enabled() const { return max_bytes_per_shard_ > 0; }
-  // The body stored for `key` at `head`, if any.
-  [[nodiscard]] std::optional<std::string> find(const std::string& key, std::int64_t head);
-  void store(const std::string& key, std::int64_t head, std::string body);
+  // The body stored for `key` at `state`, if any.
+  [[nodiscard]] std::optional<std::string> find(const std::string& key, std::int64_t state);
+  void store(const std::string& key, std::int64_t state, std::string body);
 
  private:
   static constexpr std::size_t kShards = 16;

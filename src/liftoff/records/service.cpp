@@ -100,7 +100,37 @@ std::string schema_key(const db::Uuid& org_id, std::string_view name) {
   return org_id.to_string() + "/" + std::string(name);
 }
 
+// Operation `index` of a batch failed: the error with its fields under operations[index].
+Error batch_failed_at(std::size_t index, const Error& error) {
+  Error out{error.code,
+            "operation " + std::to_string(index) + " failed; nothing was applied: " + error.detail,
+            {}};
+  for (const auto& f : error.fields)
+    out.fields.push_back({"operations[" + std::to_string(index) + "]." + f.field, f.message});
+  if (out.fields.empty())
+    out.fields.push_back({"operations[" + std::to_string(index) + "]", error.detail});
+  return out;
+}
+
+// A record about to be created in `collection` with (valid) `data`.
+Record new_record(const Collection& collection, const json::object& data) {
+  Record record{db::Uuid{core::new_uuid_v7()}, 1, {}, {}, json::serialize(data)};
+  record.layout = collection.schema.evolution().layout;
+  return record;
+}
+
 }  // namespace
+
+audit::Change RecordService::record_change(const std::string& collection, const Record* before,
+                                           const Record* after) const {
+  auto bounded = [&](const Record* r) -> std::optional<std::string> {
+    if (!r) return std::nullopt;
+    return audit::bounded_value(record_json(*r), options_.audit_value_limit);
+  };
+  std::string action = !before ? "record.created" : after ? "record.updated" : "record.deleted";
+  return audit::Change{std::move(action), collection, (after ? after : before)->id.to_string(),
+                       bounded(before), bounded(after)};
+}
 
 void upgrade(const Schema& schema, std::vector<Record>& records) {
   for (auto& r : records) {
@@ -113,6 +143,10 @@ void upgrade(const Schema& schema, std::vector<Record>& records) {
 }
 
 asio::awaitable<Result<std::int64_t>> RecordService::org_state(const db::Scope& scope) {
+  co_return co_await audit::committed(db_, scope);
+}
+
+asio::awaitable<Result<std::int64_t>> RecordService::events_head(const db::Scope& scope) {
   co_return co_await audit::head(db_, scope);
 }
 
@@ -339,15 +373,14 @@ asio::awaitable<Result<StoredResponse>> RecordService::create_record(
   if (!*inserted) co_return make_error(Errc::internal, "the collection changed while locked");
   auto& record = **inserted;
   StoredResponse response{201, record_json(record), false};
-  audit::Change change{"record.created", (*collection)->name, record.id.to_string(), std::nullopt,
-                       audit::bounded_value(response.body, options_.audit_value_limit)};
+  auto change = record_change((*collection)->name, nullptr, &record);
   if (idempotency) {
     auto stored = co_await store_idempotent_response(*tx, org_id, *idempotency, response);
     if (!stored) co_return stored.error();
   }
   auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
-  published(org_id, event->seq, {1, static_cast<std::int64_t>(record.data.size())});
+  written(org_id, {1, static_cast<std::int64_t>(record.data.size())});
   co_return response;
 }
 
@@ -401,8 +434,7 @@ asio::awaitable<Result<std::optional<Record>>> RecordService::insert_in(
   if (!valid) co_return valid.error();
   auto related = co_await check_relations(tx, collection.org_id, collection.schema, *valid);
   if (!related) co_return related.error();
-  Record record{db::Uuid{core::new_uuid_v7()}, 1, {}, {}, json::serialize(*valid)};
-  record.layout = collection.schema.evolution().layout;
+  auto record = new_record(collection, *valid);
   auto inserted = co_await store_.insert_record(tx, collection, record, *valid);
   if (!inserted) {
     if (inserted.error().code == Errc::conflict)
@@ -483,15 +515,11 @@ asio::awaitable<Result<Record>> RecordService::update_record(const db::Scope& sc
   if (!updated) co_return updated.error();
   if (!*updated) co_return no_record();
   auto& done = **updated;
-  audit::Change change{
-      "record.updated", (*collection)->name, id->to_string(),
-      audit::bounded_value(record_json(*done.previous), options_.audit_value_limit),
-      audit::bounded_value(record_json(*done.record), options_.audit_value_limit)};
+  auto change = record_change((*collection)->name, &*done.previous, &*done.record);
   auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
-  published(org_id, event->seq,
-            {0, static_cast<std::int64_t>(done.record->data.size()) -
-                    static_cast<std::int64_t>(done.previous->data.size())});
+  written(org_id, {0, static_cast<std::int64_t>(done.record->data.size()) -
+                          static_cast<std::int64_t>(done.previous->data.size())});
   co_return std::move(*done.record);
 }
 
@@ -508,12 +536,10 @@ asio::awaitable<Result<void>> RecordService::delete_record(const db::Scope& scop
   if (!collection) co_return collection.error();
   auto previous = co_await delete_in(*tx, *collection, *id, if_match);
   if (!previous) co_return previous.error();
-  audit::Change change{"record.deleted", collection->name, id->to_string(),
-                       audit::bounded_value(record_json(*previous), options_.audit_value_limit),
-                       std::nullopt};
+  auto change = record_change(collection->name, &*previous, nullptr);
   auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
-  published(org_id, event->seq, {-1, -static_cast<std::int64_t>(previous->data.size())});
+  written(org_id, {-1, -static_cast<std::int64_t>(previous->data.size())});
   co_return Result<void>{};
 }
 
@@ -521,21 +547,6 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
     const db::Scope& scope, std::string_view collection_name,
     const std::vector<BatchOperation>& operations, bool echo) {
   const auto& org_id = scope.org();
-  auto failed_at = [](std::size_t index, const Error& error) {
-    Error out{
-        error.code == Errc::validation_failed ? Errc::validation_failed : error.code,
-        "operation " + std::to_string(index) + " failed; nothing was applied: " + error.detail,
-        {}};
-    for (const auto& f : error.fields)
-      out.fields.push_back({"operations[" + std::to_string(index) + "]." + f.field, f.message});
-    if (out.fields.empty())
-      out.fields.push_back({"operations[" + std::to_string(index) + "]", error.detail});
-    return out;
-  };
-  // Past request_budget: 413 naming `operations`, nothing applied.
-  auto too_large = [](std::string detail, std::string hint) {
-    return Error{Errc::payload_too_large, std::move(detail), {{"operations", std::move(hint)}}};
-  };
   if (auto within = admit_read(org_id); !within) co_return within.error();
   // Refused up front when what it would read and write is already past the budget: the records
   // its updates and deletes name (a merge patch writes about as much again) and what its creates
@@ -555,11 +566,28 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
   }
   if (expected > options_.request_budget) {
     charge_read(org_id, options_.request_budget);  // a refusal costs what the largest batch may
-    co_return too_large("the batch would read and write about " + std::to_string(expected) +
-                            " bytes of record data, more than request_budget (" +
-                            std::to_string(options_.request_budget) + "); nothing was applied",
-                        "split the batch into smaller ones");
+    co_return Error{Errc::payload_too_large,
+                    "the batch would read and write about " + std::to_string(expected) +
+                        " bytes of record data, more than request_budget (" +
+                        std::to_string(options_.request_budget) + "); nothing was applied",
+                    {{"operations", "split the batch into smaller ones"}}};
   }
+  // A batch of creates is inserted in one statement; if one of its unique values is taken, it is
+  // applied again one operation at a time (nothing was applied), so the answer names the operation.
+  bool creates_only = std::all_of(operations.begin(), operations.end(), [](const auto& op) {
+    return op.kind == BatchOperation::Kind::create;
+  });
+  if (creates_only) {
+    auto applied = co_await apply_batch(scope, collection_name, operations, echo, true);
+    if (applied || applied.error().code != Errc::conflict) co_return applied;
+  }
+  co_return co_await apply_batch(scope, collection_name, operations, echo, false);
+}
+
+asio::awaitable<Result<std::vector<BatchResult>>> RecordService::apply_batch(
+    const db::Scope& scope, std::string_view collection_name,
+    const std::vector<BatchOperation>& operations, bool echo, bool bulk) {
+  const auto& org_id = scope.org();
   auto tx = co_await db_.begin(scope);
   if (!tx) co_return tx.error();
   auto collection = co_await collection_in(*tx, org_id, collection_name);
@@ -567,13 +595,16 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
   // What can be checked without the database is checked for every operation first, so one answer
   // names every invalid item.
   Error invalid{Errc::validation_failed, "the batch is invalid; nothing was applied", {}};
+  std::vector<json::object> valid_data(operations.size());
   for (std::size_t i = 0; i < operations.size(); ++i) {
     const auto& op = operations[i];
     if (op.kind == BatchOperation::Kind::update && op.merge) continue;  // needs the stored record
     if (op.kind == BatchOperation::Kind::remove) continue;
     auto valid = validate_record(collection->schema, op.data);
     if (!valid) {
-      for (const auto& f : failed_at(i, valid.error()).fields) invalid.fields.push_back(f);
+      for (const auto& f : batch_failed_at(i, valid.error()).fields) invalid.fields.push_back(f);
+    } else {
+      valid_data[i] = std::move(*valid);
     }
   }
   if (!invalid.fields.empty()) co_return invalid;
@@ -582,78 +613,83 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::batch(
   // over a few large records cannot hold the process's memory or the database for long: beyond
   // it the transaction rolls back.
   std::size_t touched = 0;
-  Stored stored;  // what the batch adds to the org's holdings
-  // The audit event lists every change in order, as the single-record events describe theirs; the
-  // event's bound is shared among the records it lists.
-  const std::size_t share = options_.audit_value_limit / (2 * operations.size());
+  Stored stored;                       // what the batch adds to the org's holdings
+  std::vector<audit::Change> changes;  // one event per record, in order
+  changes.reserve(operations.size());
   std::vector<BatchResult> results;
   results.reserve(operations.size());
-  std::string changes = R"({"changes":[)";
-  auto add_change = [&](std::string_view op, const Record* previous, const Record* record) {
-    if (changes.back() != '[') changes += ',';
-    changes += R"({"op":")";
-    changes += op;
-    changes += '"';
-    if (previous)
-      changes += R"(,"previous":)" + audit::bounded_value(record_json(*previous), share);
-    if (record) changes += R"(,"record":)" + audit::bounded_value(record_json(*record), share);
-    changes += '}';
-  };
-  for (std::size_t i = 0; i < operations.size(); ++i) {
-    const auto& op = operations[i];
-    BatchResult result;
-    std::string_view kind;
-    std::optional<Record> before;  // updates and deletes
-    std::optional<Record> after;   // creates and updates
-    if (op.kind == BatchOperation::Kind::create) {
-      auto record = co_await insert_in(*tx, *collection, op.data);
-      if (!record) co_return failed_at(i, record.error());
-      if (!*record) co_return make_error(Errc::internal, "the collection changed while locked");
-      after = std::move(**record);
-      result.status = 201;
-      kind = kCreated;
-    } else if (op.kind == BatchOperation::Kind::update) {
-      auto change = co_await update_in(*tx, *collection, op.id, op.data, op.merge, op.if_match);
-      if (!change) co_return failed_at(i, change.error());
-      if (!*change) co_return failed_at(i, no_record());
-      before = std::move((*change)->previous);
-      after = std::move((*change)->record);
-      result.status = 200;
-      kind = kUpdated;
-    } else {
-      auto removed = co_await delete_in(*tx, *collection, op.id, op.if_match);
-      if (!removed) co_return failed_at(i, removed.error());
-      before = std::move(*removed);
-      result.status = 204;
-      result.id = before->id;
-      kind = kDeleted;
-    }
+  // Accounts for operation i, which changed `before` into `after`; an error past the budget.
+  auto applied = [&](std::size_t i, std::optional<Record> before,
+                     std::optional<Record> after) -> Result<void> {
     touched += (before ? before->data.size() : 0) + (after ? after->data.size() : 0);
     stored.records += (after ? 1 : 0) - (before ? 1 : 0);
     stored.bytes += static_cast<std::int64_t>(after ? after->data.size() : 0) -
                     static_cast<std::int64_t>(before ? before->data.size() : 0);
     if (touched > options_.request_budget) {
       charge_read(org_id, touched);
-      co_return too_large(
+      return Error{
+          Errc::payload_too_large,
           "the batch reads and writes more than " + std::to_string(options_.request_budget) +
               " bytes of record data (request_budget); nothing was applied",
-          "split the batch: operations before [" + std::to_string(i) + "] fit in one request");
+          {{"operations",
+            "split the batch: operations before [" + std::to_string(i) + "] fit in one request"}}};
     }
-    add_change(kind, before ? &*before : nullptr, after ? &*after : nullptr);
+    changes.push_back(
+        record_change(collection->name, before ? &*before : nullptr, after ? &*after : nullptr));
+    BatchResult result;
+    result.status = !before ? 201 : after ? 200 : 204;
+    result.id = after ? after->id : before->id;
     if (after) {
-      result.id = after->id;
       result.version = after->version;
       if (echo) result.record = std::move(after);
     }
     results.push_back(std::move(result));
+    return {};
+  };
+  if (bulk) {
+    std::vector<Record> records;
+    records.reserve(operations.size());
+    for (std::size_t i = 0; i < operations.size(); ++i) {
+      auto related = co_await check_relations(*tx, org_id, collection->schema, valid_data[i]);
+      if (!related) co_return batch_failed_at(i, related.error());
+      records.push_back(new_record(*collection, valid_data[i]));
+    }
+    auto inserted = co_await store_.insert_records(*tx, *collection, records, valid_data);
+    if (!inserted) co_return inserted.error();  // a unique value taken: applied one by one
+    if (!*inserted) co_return make_error(Errc::internal, "the collection changed while locked");
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      auto done = applied(i, std::nullopt, std::move(records[i]));
+      if (!done) co_return done.error();
+    }
+  } else {
+    for (std::size_t i = 0; i < operations.size(); ++i) {
+      const auto& op = operations[i];
+      std::optional<Record> before;  // updates and deletes
+      std::optional<Record> after;   // creates and updates
+      if (op.kind == BatchOperation::Kind::create) {
+        auto record = co_await insert_in(*tx, *collection, op.data);
+        if (!record) co_return batch_failed_at(i, record.error());
+        if (!*record) co_return make_error(Errc::internal, "the collection changed while locked");
+        after = std::move(**record);
+      } else if (op.kind == BatchOperation::Kind::update) {
+        auto change = co_await update_in(*tx, *collection, op.id, op.data, op.merge, op.if_match);
+        if (!change) co_return batch_failed_at(i, change.error());
+        if (!*change) co_return batch_failed_at(i, no_record());
+        before = std::move((*change)->previous);
+        after = std::move((*change)->record);
+      } else {
+        auto removed = co_await delete_in(*tx, *collection, op.id, op.if_match);
+        if (!removed) co_return batch_failed_at(i, removed.error());
+        before = std::move(*removed);
+      }
+      auto done = applied(i, std::move(before), std::move(after));
+      if (!done) co_return done.error();
+    }
   }
-  changes += "]}";
   charge_read(org_id, touched);
-  audit::Change change{"records.batch", collection->name, collection->id.to_string(), std::nullopt,
-                       std::move(changes)};
-  auto event = co_await audit::append_and_commit(*tx, scope, change);
+  auto event = co_await audit::append_and_commit(*tx, scope, changes);
   if (!event) co_return event.error();
-  published(org_id, event->seq, stored);
+  written(org_id, stored);
   co_return results;
 }
 
@@ -675,8 +711,8 @@ void RecordService::charge_read(const db::Uuid& org_id, std::size_t bytes) {
   read_rate_.spend(org_id.to_string(), bytes);
 }
 
-void RecordService::published(const db::Uuid& org_id, std::int64_t seq, Stored stored) {
-  if (options_.on_published) options_.on_published(org_id, seq);
+void RecordService::written(const db::Uuid& org_id, Stored stored) {
+  if (options_.on_written) options_.on_written(org_id);
   if (options_.on_stored && (stored.records != 0 || stored.bytes != 0))
     options_.on_stored(org_id, stored);
 }

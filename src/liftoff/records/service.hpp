@@ -49,9 +49,10 @@ struct RecordsOptions {
   // the TTL. Lists and record writes check the collection's row version instead, at any age.
   std::chrono::milliseconds schema_cache_ttl{5'000};
   std::size_t schema_cache_entries = 50'000;  // collections per process (see SchemaCache)
-  // Called after a record mutation committed, with the org and the audit seq of its event: how the
-  // event stream learns of changes (see events.hpp). Thread-safe; must not block.
-  std::function<void(const db::Uuid& org_id, std::int64_t seq)> on_published;
+  // Called after a record mutation committed, with its org: its audit event waits to be sealed,
+  // which is how the event stream learns of it (see audit::Sealer, events.hpp). Thread-safe; must
+  // not block.
+  std::function<void(const db::Uuid& org_id)> on_written;
   // Called with it: how many records and bytes of record data the mutation added to the org
   // (negative when it removed them), for its usage and quotas. Thread-safe; must not block.
   std::function<void(const db::Uuid& org_id, const Stored& stored)> on_stored;
@@ -164,8 +165,10 @@ class RecordService {
     co_return co_await store_.holdings(scope);
   }
 
-  // The org's committed state (audit::head): what caches of its reads are keyed on.
+  // The org's committed state (audit::committed): what caches of its reads are keyed on.
   [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> org_state(const db::Scope& scope);
+  // The org's sealed audit head: where a record event stream starts (audit::head).
+  [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> events_head(const db::Scope& scope);
 
   // A page of the collection's records. The answer is the same for the same query while the org's
   // state is (an audited change advances it), so it is served from the list cache when made
@@ -222,7 +225,8 @@ class RecordService {
       std::optional<std::int64_t> if_match);
 
   // All operations in one transaction, in order: all or nothing. A failure names its item
-  // ("operations[3]...") and nothing is applied. One audit event (records.batch) lists the ids.
+  // ("operations[3]...") and nothing is applied. Each record gets its audit event, as a single
+  // write's; a batch of creates is inserted in one statement.
   // `echo`: each result carries the record written (else only its id and version). A batch whose
   // records (read and written) exceed request_budget is refused with payload_too_large.
   [[nodiscard]] boost::asio::awaitable<Result<std::vector<BatchResult>>> batch(
@@ -296,7 +300,14 @@ class RecordService {
                                                                    std::vector<Record>& records,
                                                                    std::int32_t layout);
   void forget(const db::Uuid& org_id, std::string_view name);
-  void published(const db::Uuid& org_id, std::int64_t seq, Stored stored);
+  void written(const db::Uuid& org_id, Stored stored);
+  // The audit change of a record: created (no `before`), updated, or deleted (no `after`).
+  [[nodiscard]] audit::Change record_change(const std::string& collection, const Record* before,
+                                            const Record* after) const;
+  // batch() in one transaction: `bulk` inserts its creates (every operation) in one statement.
+  [[nodiscard]] boost::asio::awaitable<Result<std::vector<BatchResult>>> apply_batch(
+      const db::Scope& scope, std::string_view collection,
+      const std::vector<BatchOperation>& operations, bool echo, bool bulk);
 
   db::Database& db_;
   RecordsOptions options_;

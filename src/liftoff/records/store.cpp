@@ -1,9 +1,11 @@
 #include "liftoff/records/store.hpp"
 
+#include <array>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <unordered_map>
 
 #include "liftoff/audit/audit.hpp"
 #include "liftoff/db/database.hpp"
@@ -43,7 +45,7 @@ constexpr Statement kCollection{db::Plane::tenant, "records.collection",
                                 " FROM collections WHERE org_id = $1 AND name = $2"};
 constexpr Statement kCollectionState{
     db::Plane::tenant, "records.collection_state",
-    "SELECT " LIFTOFF_AUDIT_HEAD_OF_ORG_1
+    "SELECT " LIFTOFF_AUDIT_COMMITTED_OF_ORG_1
     ", "
     "(SELECT xmin::text::int8 FROM collections WHERE org_id = $1 AND name = $2)"};
 constexpr Statement kCollectionForShare{db::Plane::tenant, "records.collection_for_share",
@@ -105,6 +107,17 @@ constexpr Statement kInsertRecord{
     ", to_tsvector('simple', $14), $15, $16 FROM collections "
     "WHERE id = $1 AND xmin::text::int8 = $17 FOR KEY SHARE "
     "RETURNING version, created_at, updated_at"};
+// kInsertRecord for many records: $3 is a JSON array of their ids, data, slots, search words and
+// sizes; $4 their layout, $5 the collection's version.
+constexpr Statement kInsertRecords{
+    db::Plane::tenant, "records.insert_many",
+    "INSERT INTO records (collection_id, id, org_id, data, t1, t2, t3, n1, n2, d1, d2, u1, u2, "
+    "search, layout, data_bytes) SELECT $1, r.id, $2, r.data, r.t1, r.t2, r.t3, r.n1, r.n2, r.d1, "
+    "r.d2, r.u1, r.u2, to_tsvector('simple', r.search), $4, r.data_bytes FROM collections c, "
+    "jsonb_to_recordset($3) AS r(id uuid, data jsonb, t1 text, t2 text, t3 text, n1 numeric, "
+    "n2 numeric, d1 timestamptz, d2 timestamptz, u1 text, u2 text, search text, data_bytes int) "
+    "WHERE c.id = $1 AND c.xmin::text::int8 = $5 FOR KEY SHARE OF c "
+    "RETURNING id, version, created_at, updated_at"};
 // $17: the version the write replaces.
 constexpr Statement kUpdateRecord{
     db::Plane::tenant, "records.update",
@@ -166,16 +179,23 @@ Record record_from(const db::Row& row) {
 }
 
 // The slot parameters ($5..$13) for a validated record.
-void add_slots(Params& params, const Schema& schema, const json::object& data) {
-  static constexpr std::string_view kSlots[] = {"t1", "t2", "t3", "n1", "n2",
-                                                "d1", "d2", "u1", "u2"};
-  for (auto slot : kSlots) {
-    std::optional<std::string> value;
+constexpr std::array<std::string_view, 9> kSlots = {"t1", "t2", "t3", "n1", "n2",
+                                                    "d1", "d2", "u1", "u2"};
+
+// The value of each slot (kSlots' order) for a record's data: its field's value as text.
+std::array<std::optional<std::string>, kSlots.size()> slot_values(const Schema& schema,
+                                                                  const json::object& data) {
+  std::array<std::optional<std::string>, kSlots.size()> values;
+  for (std::size_t i = 0; i < kSlots.size(); ++i) {
     for (const auto& f : schema.fields()) {
-      if (f.slot == slot || f.unique_slot == slot) value = slot_text(f, data);
+      if (f.slot == kSlots[i] || f.unique_slot == kSlots[i]) values[i] = slot_text(f, data);
     }
-    params.add(value);
   }
+  return values;
+}
+
+void add_slots(Params& params, const Schema& schema, const json::object& data) {
+  for (auto& value : slot_values(schema, data)) params.add(value);
 }
 
 // A record's search vector (tsvector) holds at most 1 MB, and for text of short distinct words it
@@ -369,6 +389,43 @@ asio::awaitable<Result<bool>> RecordStore::insert_record(db::Transaction& tx,
   record.version = inserted->front().get<std::int64_t>(0);
   record.created_at = inserted->front().get<db::Timestamp>(1);
   record.updated_at = inserted->front().get<db::Timestamp>(2);
+  co_return true;
+}
+
+asio::awaitable<Result<bool>> RecordStore::insert_records(db::Transaction& tx,
+                                                          const Collection& collection,
+                                                          std::vector<Record>& records,
+                                                          const std::vector<json::object>& data) {
+  json::array rows;
+  rows.reserve(records.size());
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const auto& r = records[i];
+    json::object row{{"id", r.id.to_string()},
+                     {"data", data[i]},
+                     {"search", search_text(collection.schema, data[i])},
+                     {"data_bytes", r.data.size()}};
+    auto slots = slot_values(collection.schema, data[i]);
+    for (std::size_t s = 0; s < kSlots.size(); ++s) {
+      if (slots[s]) row[kSlots[s]] = *slots[s];
+    }
+    rows.push_back(std::move(row));
+  }
+  Params params(collection.id, collection.org_id, db::Json{json::serialize(rows)},
+                collection.schema.evolution().layout, collection.row_version);
+  auto inserted = co_await tx.query(kInsertRecords, params);
+  if (!inserted) co_return inserted.error();
+  if (inserted->empty()) co_return false;
+  std::unordered_map<std::string, int> row_of;  // by id
+  for (int i = 0; i < inserted->size(); ++i)
+    row_of.emplace((*inserted)[i].get<db::Uuid>(0).to_string(), i);
+  for (auto& r : records) {
+    auto found = row_of.find(r.id.to_string());
+    if (found == row_of.end()) co_return make_error(Errc::internal, "a record was not inserted");
+    auto row = (*inserted)[found->second];
+    r.version = row.get<std::int64_t>(1);
+    r.created_at = row.get<db::Timestamp>(2);
+    r.updated_at = row.get<db::Timestamp>(3);
+  }
   co_return true;
 }
 

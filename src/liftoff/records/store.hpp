@@ -78,8 +78,8 @@ class RecordStore {
   // By id, as it is or FOR UPDATE.
   [[nodiscard]] boost::asio::awaitable<Result<std::optional<Collection>>> collection_by_id(
       db::Transaction& tx, const db::Uuid& id, Lock lock);
-  // In one statement (one snapshot): the scope's org's state (audit::head) and the collection's
-  // row version; each nullopt when the org or the collection does not exist.
+  // In one statement (one snapshot): the scope's org's state (audit::committed) and the
+  // collection's row version; each nullopt when the org or the collection does not exist.
   struct State {
     std::optional<std::int64_t> org_state;
     std::optional<std::int64_t> row_version;
@@ -126,6 +126,11 @@ class RecordStore {
                                                                    const Collection& collection,
                                                                    Record& record,
                                                                    const boost::json::object& data);
+  // insert_record() of every record in one statement (a batch of creates): the same stored form,
+  // the same hold on the collection. data[i] is records[i]'s.
+  [[nodiscard]] boost::asio::awaitable<Result<bool>> insert_records(
+      db::Transaction& tx, const Collection& collection, std::vector<Record>& records,
+      const std::vector<boost::json::object>& data);
   // Replaces the record at `record.version` by `data`: fills the new version and updated_at. False
   // when the record is not (or no longer) at that version.
   [[nodiscard]] boost::asio::awaitable<Result<bool>> update_record(db::Transaction& tx,

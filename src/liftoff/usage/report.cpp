@@ -117,7 +117,10 @@ std::string usage_csv(const std::vector<UsageRow>& rows) {
 asio::awaitable<Result<std::vector<PlanChange>>> plan_changes(db::Database& database,
                                                               const db::Scope& scope,
                                                               db::Timestamp since) {
-  // The audit log, asked as any reader asks it: newest first, a page at a time.
+  // The audit log, asked as any reader asks it: every change committed so far sealed, then newest
+  // first, a page at a time.
+  auto sealed = co_await audit::seal_committed(database, scope);
+  if (!sealed) co_return sealed.error();
   audit::Filter filter;
   filter.action = "org.plan_changed";
   filter.since = since;

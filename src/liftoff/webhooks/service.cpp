@@ -228,6 +228,10 @@ asio::awaitable<Result<WithSecret>> WebhookService::create(const db::Scope& scop
   e.description = endpoint.description;
   e.event_types = endpoint.event_types;
   auto secret = generate_secret();
+  // The endpoint's cursor starts at the org's sealed head: what committed before it is sealed
+  // first, so only what follows its creation is delivered to it.
+  auto settled = co_await audit::seal_committed(database_, scope);
+  if (!settled) co_return settled.error();
   auto tx = co_await database_.begin(scope);
   if (!tx) co_return tx.error();
   auto sealed = options_.box->seal(secret);
@@ -296,6 +300,10 @@ asio::awaitable<Result<WithSecret>> WebhookService::rotate_secret(const db::Scop
   auto id = parse_id(id_text, "webhook endpoint");
   if (!id) co_return id.error();
   auto secret = generate_secret();
+  // The endpoint's cursor starts at the org's sealed head: what committed before it is sealed
+  // first, so only what follows its creation is delivered to it.
+  auto settled = co_await audit::seal_committed(database_, scope);
+  if (!settled) co_return settled.error();
   auto tx = co_await database_.begin(scope);
   if (!tx) co_return tx.error();
   auto sealed = options_.box->seal(secret);

@@ -312,6 +312,8 @@ TEST_F(OrgServiceTest, AnOwnerChangesPlansAndADowngradeOverALimitIsRefusedNaming
     // Every change is in the audit log, before and after.
     audit::Filter filter;
     filter.action = "org.plan_changed";
+    auto sealed = co_await audit::seal_committed(*world_->database, scope);
+    CO_ASSERT_TRUE(sealed);
     auto events = co_await audit::list(*world_->database, scope, filter);
     CO_ASSERT_TRUE(events);
     CO_ASSERT_TRUE(events->size() == 1u);

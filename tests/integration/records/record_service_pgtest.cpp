@@ -3,9 +3,14 @@
 // and tenants kept apart.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <boost/asio/detached.hpp>
 #include <boost/json/parse.hpp>
+#include <set>
 
 #include "integration/services_support.hpp"
+#include "liftoff/audit/audit.hpp"
+#include "liftoff/audit/sealer.hpp"
 #include "liftoff/records/service.hpp"
 #include "support/async.hpp"
 
@@ -77,7 +82,13 @@ TEST_F(RecordServiceTest, AListIsServedFromItsCacheUntilTheOrgChanges) {
     CO_ASSERT_TRUE(records.size() == 2u);
     EXPECT_EQ(records[0].at("data").at("title"), "t2");
 
-    // The same query at the same state: the same version, from the cache.
+    // The same query at the same state: the same version, from the cache. Sealing the org's
+    // events does not change its state.
+    auto sealed = co_await audit::seal(
+        *world_->database, db::Scope::background(db::Tenant::every_org(), std::chrono::seconds(10)),
+        1000);
+    CO_ASSERT_TRUE(sealed);
+    EXPECT_FALSE(sealed->empty());
     auto hits = list_cache_hits();
     auto again = co_await service_->list(scope(owner), "tasks", query, "");
     CO_ASSERT_TRUE(again);
@@ -104,6 +115,106 @@ TEST_F(RecordServiceTest, AListIsServedFromItsCacheUntilTheOrgChanges) {
     EXPECT_NE(after->version, first->version);
     CO_ASSERT_TRUE(after->body.has_value());
     EXPECT_EQ(json::parse(*after->body).at("records").as_array().size(), 3u);
+  }());
+}
+
+// What the audit chain says of an org: verified, with its events oldest first.
+struct ChainState {
+  audit::VerifyReport report;
+  std::vector<audit::Entry> entries;
+};
+asio::awaitable<ChainState> chain_of(db::Database& database, const db::Scope& scope) {
+  ChainState state;
+  auto lease = co_await database.acquire(db::Intent::write, scope);
+  EXPECT_TRUE(lease);
+  if (!lease) co_return state;
+  auto report = co_await audit::verify(**lease, scope.org(), std::chrono::seconds(10));
+  EXPECT_TRUE(report) << (report ? "" : report.error().for_log());
+  if (report) state.report = *report;
+  auto entries = co_await audit::entries(database, scope, 0, 1'000'000, 10'000);
+  EXPECT_TRUE(entries);
+  if (entries) state.entries = std::move(*entries);
+  co_return state;
+}
+
+asio::awaitable<void> update_shared(RecordService* service, db::Scope scope, std::string id, int n,
+                                    int* left) {
+  const json::object patch{{"priority", n}};
+  const std::string collection = "tasks";
+  auto updated = co_await service->update_record(scope, collection, id, patch, true, std::nullopt);
+  EXPECT_TRUE(updated) << (updated ? "" : updated.error().for_log());
+  --*left;
+}
+
+asio::awaitable<void> create_one(RecordService* service, db::Scope scope, int n, int* left) {
+  const json::object data{{"title", "c" + std::to_string(n)}, {"priority", n}};
+  const std::string collection = "tasks";
+  const std::optional<Idempotency> no_key;
+  auto created = co_await service->create_record(scope, collection, data, no_key);
+  EXPECT_TRUE(created) << (created ? "" : created.error().for_log());
+  --*left;
+}
+
+TEST_F(RecordServiceTest, ConcurrentWritesOfOneOrgAreSealedOnceEachInCommitOrderPerRecord) {
+  auto owner = owner_with_tasks("sealing@example.com");
+  block_on(world_->io, [&]() -> asio::awaitable<void> {
+    auto s = scope(owner);
+    auto shared = co_await service_->create_record(s, "tasks", task("shared", 0), {});
+    CO_ASSERT_TRUE(shared);
+    std::string id(json::parse(shared->body).at("id").as_string());
+
+    // Committed, not sealed: verification reports the events waiting, and no tampering.
+    auto before = co_await chain_of(*world_->database, s);
+    EXPECT_TRUE(before.report.intact()) << before.report.problem;
+    EXPECT_GE(before.report.unsealed, 1);
+
+    // Two sealers (two processes' worth) take small rounds while 30 updates of one record and 30
+    // creates race, each update waiting for the record's row lock.
+    audit::SealerOptions options;
+    options.interval = std::chrono::milliseconds(2);
+    options.max_per_org = 7;
+    std::int64_t announced = 0;
+    auto on_sealed = [&](const db::Uuid& org, std::int64_t seq) {
+      if (org == owner.org.id) announced = std::max(announced, seq);
+    };
+    audit::Sealer one(*world_->database, options, on_sealed);
+    audit::Sealer two(*world_->database, options, on_sealed);
+    std::atomic<bool> stopping = false;
+    int sealers = 2;
+    auto executor = co_await asio::this_coro::executor;
+    for (auto* sealer : {&one, &two})
+      asio::co_spawn(executor, sealer->run(stopping),
+                     [&sealers](std::exception_ptr) { --sealers; });
+    int left = 60;
+    for (int i = 1; i <= 30; ++i) {
+      asio::co_spawn(executor, update_shared(service_, s, id, i, &left), asio::detached);
+      asio::co_spawn(executor, create_one(service_, s, i, &left), asio::detached);
+    }
+    auto written = co_await testing::until([&] { return left == 0; });
+    CO_ASSERT_TRUE(written);
+    stopping = true;
+    auto stopped = co_await testing::until([&] { return sealers == 0; });
+    CO_ASSERT_TRUE(stopped);
+
+    auto after = co_await chain_of(*world_->database, s);
+    EXPECT_TRUE(after.report.intact()) << after.report.problem;
+    EXPECT_EQ(after.report.unsealed, 0);
+    EXPECT_EQ(after.report.events, before.report.events + before.report.unsealed + 60);
+    EXPECT_EQ(announced, after.report.events);
+    // Each event once, and the shared record's versions in the order they committed.
+    std::set<std::string> ids;
+    std::int64_t last_version = 0;
+    int updates = 0;
+    for (const auto& e : after.entries) {
+      EXPECT_TRUE(ids.insert(e.id.to_string()).second) << "sealed twice: " << e.id.to_string();
+      if (e.target_id != id || !e.after) continue;
+      auto version = json::parse(*e.after).at("version").as_int64();
+      EXPECT_EQ(version, last_version + 1) << "at seq " << e.seq;
+      last_version = version;
+      updates += e.action == "record.updated" ? 1 : 0;
+    }
+    EXPECT_EQ(updates, 30);
+    EXPECT_EQ(last_version, 31);
   }());
 }
 
@@ -173,6 +284,74 @@ TEST_F(RecordServiceTest, ABatchAppliesAllOrNothingAndNamesTheFailingOperation) 
     auto both = co_await service_->list(scope(owner), "tasks", ListQuery{}, "");
     CO_ASSERT_TRUE(both);
     EXPECT_EQ(json::parse(*both->body).at("records").as_array().size(), 2u);
+  }());
+}
+
+TEST_F(RecordServiceTest, ABatchOfCreatesIsStoredWholeWithAnEventPerRecordAndNamesATakenValue) {
+  block_on(world_->io, [&]() -> asio::awaitable<void> {
+    auto owner = co_await world_->new_owner("bulk@example.com");
+    auto s = scope(owner);
+    auto fields = json::parse(R"([{"name":"code","type":"text","required":true,"unique":true},
+                                  {"name":"n","type":"integer","indexed":true},
+                                  {"name":"note","type":"text"}])");
+    auto collection = co_await service_->create_collection(s, "codes", fields, kAllowance);
+    CO_ASSERT_TRUE(collection);
+    std::vector<BatchOperation> operations(300);
+    for (int i = 0; i < 300; ++i) {
+      operations[i].data = json::object{{"code", "c" + std::to_string(i)}, {"n", i % 10}};
+      if (i % 2 == 0) operations[i].data["note"] = "word" + std::to_string(i);
+    }
+    auto applied = co_await service_->batch(s, "codes", operations, false);
+    CO_ASSERT_TRUE(applied);
+    CO_ASSERT_TRUE(applied->size() == 300u);
+    // Stored as single creates store them: slots (a filter on the indexed field), search words.
+    ListQuery query;
+    query.filter = "n = 3";
+    query.limit = 100;
+    query.count = CountMode::exact;
+    auto threes = co_await service_->list(s, "codes", query, "");
+    CO_ASSERT_TRUE(threes);
+    EXPECT_EQ(json::parse(*threes->body).at("records").as_array().size(), 30u);
+    ListQuery search;
+    search.q = "word42";
+    auto found = co_await service_->list(s, "codes", search, "");
+    CO_ASSERT_TRUE(found);
+    auto hits = json::parse(*found->body).at("records").as_array();
+    CO_ASSERT_TRUE(hits.size() == 1u);
+    EXPECT_EQ(hits[0].at("data").at("code"), "c42");
+    auto one = co_await service_->record(s, "codes", (*applied)[7].id.to_string());
+    CO_ASSERT_TRUE(one);
+    EXPECT_EQ(one->version, 1);
+    EXPECT_EQ(json::parse(one->data).at("code"), "c7");
+    // One record.created event per record, in the batch's order.
+    auto sealed = co_await audit::seal_committed(*world_->database, s);
+    CO_ASSERT_TRUE(sealed);
+    auto entries = co_await audit::entries(*world_->database, s, 0, 1'000'000, 10'000);
+    CO_ASSERT_TRUE(entries);
+    std::vector<std::string> created;
+    for (const auto& e : *entries) {
+      if (e.action == "record.created") created.push_back(e.target_id);
+    }
+    CO_ASSERT_TRUE(created.size() == 300u);
+    for (std::size_t i = 0; i < created.size(); ++i)
+      EXPECT_EQ(created[i], (*applied)[i].id.to_string()) << i;
+
+    // A value already taken: the answer names the operation, and nothing is applied.
+    std::vector<BatchOperation> clash(3);
+    clash[0].data = json::object{{"code", "new-1"}};
+    clash[1].data = json::object{{"code", "new-2"}};
+    clash[2].data = json::object{{"code", "c5"}};
+    auto refused = co_await service_->batch(s, "codes", clash, false);
+    CO_ASSERT_TRUE(!refused);
+    EXPECT_EQ(refused.error().code, Errc::conflict);
+    CO_ASSERT_TRUE(!refused.error().fields.empty());
+    EXPECT_EQ(refused.error().fields.front().field.rfind("operations[2]", 0), 0u)
+        << refused.error().fields.front().field;
+    ListQuery everything;
+    everything.count = CountMode::exact;
+    auto all = co_await service_->list(s, "codes", everything, "");
+    CO_ASSERT_TRUE(all);
+    EXPECT_EQ(json::parse(*all->body).at("count"), 300);
   }());
 }
 

@@ -114,6 +114,9 @@ class WebhooksTest : public ::testing::Test {
                          "{\"n\":" + std::to_string(n) + "}"};
     auto event = co_await audit::append_and_commit(*tx, scope, change);
     EXPECT_TRUE(event) << (event ? "" : event.error().for_log());
+    // What a server's sealer does soon after the commit.
+    auto sealed = co_await audit::seal_committed(*world->database, scope);
+    EXPECT_TRUE(sealed) << (sealed ? "" : sealed.error().for_log());
   }
 
   static testing::ServiceWorld* world;
