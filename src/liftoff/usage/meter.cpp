@@ -136,6 +136,7 @@ void Meter::stored(const db::Uuid& org, std::int64_t records, std::int64_t bytes
   held.since.records += records;
   held.since.storage_bytes += bytes;
   held.active = true;
+  ++held.stores;
 }
 
 std::optional<Holdings> Meter::holdings(const db::Uuid& org) {
@@ -204,7 +205,14 @@ asio::awaitable<Result<void>> Meter::write(std::int64_t seq, const Table& table)
 
 asio::awaitable<void> Meter::measure_due() {
   if (!measure_) co_return;
-  std::vector<db::Uuid> due;
+  // Each due org, with what this process had stored since its last measurement when this one
+  // began.
+  struct Due {
+    db::Uuid org;
+    Holdings since;
+    std::uint64_t stores;
+  };
+  std::vector<Due> due;
   auto now = SteadyClock::now();
   {
     std::lock_guard lock(held_mutex_);
@@ -223,10 +231,10 @@ asio::awaitable<void> Meter::measure_due() {
     }
     for (const auto& [org, held] : held_) {
       if (held.active && (!held.measured || now - held.measured_at >= options_.holdings_refresh))
-        due.push_back(org);
+        due.push_back({org, held.since, held.stores});
     }
   }
-  for (const auto& org : due) {
+  for (const auto& [org, since_before, stores_before] : due) {
     auto scope = db::Scope::background(db::Tenant::org(org), options_.statement_timeout);
     auto measured = co_await measure_(scope);
     if (!measured) {
@@ -234,15 +242,21 @@ asio::awaitable<void> Meter::measure_due() {
                    measured.error().for_log());
       continue;
     }
-    if (measurements_) measurements_->inc();
     {
       std::lock_guard lock(held_mutex_);
       auto& held = held_[org];
+      bool raced = held.stores != stores_before;
+      if (raced && ++held.unsettled < kUnsettledMeasurements) continue;  // due again next pass
       held.measured = *measured;
-      held.since = {};
+      // What was stored before the scan began is in it; what was stored while it ran stays
+      // counted (see the header).
+      held.since.records -= since_before.records;
+      held.since.storage_bytes -= since_before.storage_bytes;
       held.measured_at = SteadyClock::now();
-      held.active = false;
+      held.active = raced;
+      held.unsettled = 0;
     }
+    if (measurements_) measurements_->inc();
     Hour hour;
     hour.held = *measured;
     add(org, hour);

@@ -13,7 +13,11 @@
 // org's records (Statement::scans, in the org's turn), at most every holdings_refresh per org and
 // only for orgs active in this process. Between measurements the process adds what it stored
 // itself, so a quota check (holdings()) needs no round trip; writes through other processes show
-// at their next measurement. Each measurement is also the hour's gauge: the hour's row keeps the
+// at their next measurement. A write of this process that finishes while a measurement runs may
+// or may not be in its scan (its commit raced the scan's snapshot): such a measurement is
+// discarded and taken again on the next pass; after kUnsettledMeasurements in a row it is kept,
+// the racing writes counted on top (a quota then errs towards refusing, never past the limit,
+// until the next measurement). Each measurement is also the hour's gauge: the hour's row keeps the
 // most the org was measured to hold.
 //
 // Thread-safety: count(), stored() and holdings() from any thread; flush() and run() from one
@@ -64,6 +68,9 @@ struct MeterOptions {
 
 class Meter {
  public:
+  // Measurements discarded in a row for racing this process's writes before one is kept anyway.
+  static constexpr int kUnsettledMeasurements = 3;
+
   // One organization's hour: the unit of counting and of writing.
   struct Key {
     db::Uuid org;
@@ -128,7 +135,9 @@ class Meter {
     Holdings since;  // what this process stored after the measurement
     std::chrono::steady_clock::time_point measured_at{};
     std::chrono::steady_clock::time_point asked_at{};
-    bool active = false;  // stored or asked since the measurement
+    bool active = false;       // stored or asked since the measurement
+    std::uint64_t stores = 0;  // stored() calls so far
+    int unsettled = 0;         // measurements in a row discarded: writes finished while they ran
   };
   Shard& shard();
   [[nodiscard]] boost::asio::awaitable<void> measure_until(const std::atomic<bool>& stopping);

@@ -159,6 +159,60 @@ TEST(Meter, HoldingsAreTheMeasurementPlusWhatTheProcessStoredSince) {
   EXPECT_EQ(stored_usage(org).records, 10);
 }
 
+// A write of this process that finishes while the scan runs may be in it or not: the scan is taken
+// again; a write that finished before the scan began is in it and not counted twice.
+TEST(Meter, AMeasurementThatAWriteRacedIsTakenAgain) {
+  Harness h;
+  auto org = new_org();
+  std::int64_t in_database = 1;  // the first record committed before the first scan
+  int measured = 0;
+  bool write_during_scan = true;
+  h.meter.set_measure([&](const db::Scope&) -> asio::awaitable<Result<Holdings>> {
+    ++measured;
+    auto seen = in_database;
+    if (write_during_scan) {
+      // A second record commits after the scan's snapshot; its request reports it now.
+      ++in_database;
+      h.meter.stored(org, 1, 10);
+    }
+    co_return Holdings{seen, seen * 10};
+  });
+  EXPECT_FALSE(h.meter.holdings(org).has_value());
+  h.meter.stored(org, 1, 10);  // the first record's request reports it before any measurement
+  block_on(h.io, h.meter.measure_due());
+  EXPECT_EQ(measured, 1);
+  EXPECT_FALSE(h.meter.holdings(org).has_value());  // raced: discarded
+  write_during_scan = false;
+  block_on(h.io, h.meter.measure_due());
+  EXPECT_EQ(measured, 2);
+  auto held = h.meter.holdings(org);
+  ASSERT_TRUE(held);
+  EXPECT_EQ(held->records, 2);  // both in the scan, neither counted again
+  EXPECT_EQ(held->storage_bytes, 20);
+}
+
+TEST(Meter, AMeasurementRacedEveryTimeIsKeptWithTheRacingWritesOnTop) {
+  Harness h;
+  auto org = new_org();
+  std::int64_t in_database = 0;
+  int measured = 0;
+  h.meter.set_measure([&](const db::Scope&) -> asio::awaitable<Result<Holdings>> {
+    ++measured;
+    auto seen = in_database;
+    ++in_database;  // every scan races a write
+    h.meter.stored(org, 1, 0);
+    co_return Holdings{seen, 0};
+  });
+  EXPECT_FALSE(h.meter.holdings(org).has_value());
+  for (int i = 0; i < Meter::kUnsettledMeasurements; ++i) block_on(h.io, h.meter.measure_due());
+  EXPECT_EQ(measured, Meter::kUnsettledMeasurements);
+  auto held = h.meter.holdings(org);
+  ASSERT_TRUE(held);
+  // The last scan saw what committed before it; the write that raced it is counted on top, and
+  // the writes of the discarded scans are in it.
+  EXPECT_EQ(held->records, in_database);
+}
+
 // The jobs of `jobs` for `org` in the hour `hours_ago` before this one, written as a batch.
 void write_jobs(Harness& h, const db::Uuid& org, std::int64_t jobs, std::int64_t hours_ago = 0) {
   static std::int64_t seq = 2'000'000;
