@@ -4,7 +4,7 @@
 //   hash(n) = SHA-256(hash(n-1) || canonical(event n)),  hash(0) = "" (empty)
 // so `verify` can name the first event that was altered, removed or inserted behind the server's
 // back. A change's transaction inserts its event unnumbered and unchained, sharing no row with the
-// org's other writers; the sealer (Sealer, audit_seal in migrations/control/0019) numbers and links
+// org's other writers; the sealer (Sealer, audit_seal in migrations/control/0020) numbers and links
 // committed events in batches, in commit order for the events of any one record
 // (docs/decisions/0020-audit-sealing.md). Readers of the log by position (the audit listing,
 // record event streams, webhooks) read sealed events. The server's database role can neither

@@ -203,7 +203,7 @@ asio::awaitable<Result<void>> Meter::write(std::int64_t seq, const Table& table)
   co_return Result<void>{};
 }
 
-asio::awaitable<void> Meter::measure_due() {
+asio::awaitable<void> Meter::measure_due(const std::atomic<bool>* stopping) {
   if (!measure_) co_return;
   // Each due org, with what this process had stored since its last measurement when this one
   // began.
@@ -235,6 +235,7 @@ asio::awaitable<void> Meter::measure_due() {
     }
   }
   for (const auto& [org, since_before, stores_before] : due) {
+    if (stopping && stopping->load(std::memory_order_relaxed)) co_return;
     auto scope = db::Scope::background(db::Tenant::org(org), options_.statement_timeout);
     auto measured = co_await measure_(scope);
     if (!measured) {
@@ -278,7 +279,7 @@ asio::awaitable<void> wait_interval(std::chrono::milliseconds interval,
 asio::awaitable<void> Meter::measure_until(const std::atomic<bool>& stopping) {
   while (!stopping.load(std::memory_order_relaxed)) {
     co_await wait_interval(options_.flush_interval, stopping);
-    if (!stopping.load(std::memory_order_relaxed)) co_await measure_due();
+    if (!stopping.load(std::memory_order_relaxed)) co_await measure_due(&stopping);
   }
 }
 

@@ -112,8 +112,11 @@ class Meter {
   // Writes one batch under (this process, `seq`) in one transaction: a second write of the same
   // seq (its first one's answer was lost) adds nothing. flush() uses it; tests call it directly.
   [[nodiscard]] boost::asio::awaitable<Result<void>> write(std::int64_t seq, const Table& table);
-  // Measures the holdings that are due (each in its org's turn).
-  [[nodiscard]] boost::asio::awaitable<void> measure_due();
+  // Measures the holdings that are due (each in its org's turn), until `*stopping` if given: a
+  // pass over thousands of orgs (a write load spread over them) takes minutes, and a server that
+  // is stopping needs none of it.
+  [[nodiscard]] boost::asio::awaitable<void> measure_due(
+      const std::atomic<bool>* stopping = nullptr);
   // Until `stopping`: flush every flush_interval, and measure what is due as often on a loop of
   // its own. Then, once `drained` holds (the server answered its last request; checked every
   // 10 ms), a last flush, retried for a few seconds.

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <boost/asio/detached.hpp>
 #include <boost/json/parse.hpp>
+#include <map>
 #include <set>
 
 #include "integration/services_support.hpp"
@@ -215,6 +216,60 @@ TEST_F(RecordServiceTest, ConcurrentWritesOfOneOrgAreSealedOnceEachInCommitOrder
     }
     EXPECT_EQ(updates, 30);
     EXPECT_EQ(last_version, 31);
+  }());
+}
+
+// A round seals every org with pending events in one set (migration 0020): each org's events go
+// into its own chain after its own head, however the orgs' events interleave, and a round that
+// reaches max_per_org for one org leaves the rest for the next.
+TEST_F(RecordServiceTest, WritesOfSeveralOrgsAreSealedEachIntoItsOwnChain) {
+  std::vector<testing::ServiceWorld::Owner> owners;
+  for (int i = 0; i < 3; ++i)
+    owners.push_back(owner_with_tasks("sets" + std::to_string(i) + "@example.com"));
+  block_on(world_->io, [&]() -> asio::awaitable<void> {
+    std::vector<ChainState> before;
+    for (const auto& owner : owners)
+      before.push_back(co_await chain_of(*world_->database, scope(owner)));
+    audit::SealerOptions options;
+    options.interval = std::chrono::milliseconds(2);
+    options.max_per_org = 4;
+    std::map<std::string, std::int64_t> announced;
+    auto on_sealed = [&](const db::Uuid& org, std::int64_t seq) {
+      auto& last = announced[org.to_string()];
+      last = std::max(last, seq);
+    };
+    audit::Sealer one(*world_->database, options, on_sealed);
+    audit::Sealer two(*world_->database, options, on_sealed);
+    std::atomic<bool> stopping = false;
+    int sealers = 2;
+    auto executor = co_await asio::this_coro::executor;
+    for (auto* sealer : {&one, &two})
+      asio::co_spawn(executor, sealer->run(stopping),
+                     [&sealers](std::exception_ptr) { --sealers; });
+    // The orgs' creates interleave: 10 rounds of one create in each org.
+    int left = 30;
+    for (int i = 1; i <= 10; ++i)
+      for (const auto& owner : owners)
+        asio::co_spawn(executor, create_one(service_, scope(owner), i, &left), asio::detached);
+    auto written = co_await testing::until([&] { return left == 0; });
+    CO_ASSERT_TRUE(written);
+    stopping = true;
+    auto stopped = co_await testing::until([&] { return sealers == 0; });
+    CO_ASSERT_TRUE(stopped);
+
+    for (std::size_t k = 0; k < owners.size(); ++k) {
+      auto after = co_await chain_of(*world_->database, scope(owners[k]));
+      EXPECT_TRUE(after.report.intact()) << after.report.problem;
+      EXPECT_EQ(after.report.unsealed, 0);
+      EXPECT_EQ(after.report.events, before[k].report.events + before[k].report.unsealed + 10);
+      EXPECT_EQ(announced[owners[k].org.id.to_string()], after.report.events);
+      int created = 0;
+      for (const auto& e : after.entries) {
+        EXPECT_EQ(e.org_id, owners[k].org.id);
+        created += e.action == "record.created" ? 1 : 0;
+      }
+      EXPECT_EQ(created, 10);
+    }
   }());
 }
 

@@ -213,6 +213,27 @@ TEST(Meter, AMeasurementRacedEveryTimeIsKeptWithTheRacingWritesOnTop) {
   EXPECT_EQ(held->records, in_database);
 }
 
+// A server being stopped leaves the rest of a pass: after a write load spread over thousands of
+// orgs it would have measured each of them first, and taken minutes to exit (found profiling).
+TEST(Meter, APassOfMeasurementsEndsBetweenOrgsWhenTheServerStops) {
+  Harness h;
+  std::atomic<bool> stopping{false};
+  int measured = 0;
+  h.meter.set_measure([&](const db::Scope&) -> asio::awaitable<Result<Holdings>> {
+    ++measured;
+    stopping = true;  // the server is stopped while the first org is measured
+    co_return Holdings{1, 10};
+  });
+  for (int i = 0; i < 5; ++i) EXPECT_FALSE(h.meter.holdings(new_org()).has_value());
+  block_on(h.io, h.meter.measure_due(&stopping));
+  EXPECT_EQ(measured, 1);
+  stopping = false;  // the next pass (of a server that was not stopped) takes the other four
+  block_on(h.io, h.meter.measure_due(&stopping));
+  EXPECT_EQ(measured, 2);
+  block_on(h.io, h.meter.measure_due());
+  EXPECT_EQ(measured, 5);
+}
+
 // The jobs of `jobs` for `org` in the hour `hours_ago` before this one, written as a batch.
 void write_jobs(Harness& h, const db::Uuid& org, std::int64_t jobs, std::int64_t hours_ago = 0) {
   static std::int64_t seq = 2'000'000;
