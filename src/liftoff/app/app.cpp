@@ -506,14 +506,7 @@ int serve(const core::Config& config) {
       database, sealer_options,
       [&event_hub](const db::Uuid& org_id, std::int64_t seq) { event_hub.published(org_id, seq); },
       &metrics);
-  records_options.on_written = [&sealer, &event_hub](const db::Uuid& org_id,
-                                                     std::optional<std::int64_t> sealed_seq) {
-    if (sealed_seq) {
-      event_hub.published(org_id, *sealed_seq);
-    } else {
-      sealer.wake();
-    }
-  };
+  records_options.on_written = [&sealer](const db::Uuid&) { sealer.wake(); };
   records_options.on_stored = [&meter](const db::Uuid& org_id, const records::Stored& stored) {
     meter.stored(org_id, stored.records, stored.bytes);
   };

@@ -22,13 +22,13 @@ namespace {
 constexpr Statement kStartChain{
     db::Plane::tenant, "audit.start_chain",
     "INSERT INTO audit_chains (org_id, last_seq, last_hash) VALUES ($1, 0, ''::bytea)"};
-// A mutation's event is sealed at once when its org's chain is free, else inserted unnumbered and
-// unchained for the sealer to link later (audit_append, migrations/control/0021): the write never
-// waits for a lock one org's writers share. Returns the seq, or NULL when pending.
+// A mutation's event is inserted unnumbered and unchained (migrations/control/0019): the sealer
+// numbers and links it later (audit_seal), so the write takes no lock one org's writers share.
 constexpr Statement kAppend{
     db::Plane::tenant, "audit.append",
-    "SELECT sealed_seq FROM audit_append(ROW(NULL, $1, $2, $3, $4, $5, $6, $7, $8, $9::json, "
-    "$10::json, $11, $12, $13)::audit_pending) AS sealed_seq"};
+    "INSERT INTO audit_pending (org_id, id, occurred_at, actor_type, actor_id, action, "
+    "target_type, target_id, before, after, ip, user_agent, request_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::json, $10::json, $11, $12, $13)"};
 // kAppend for several events of one request (same org, actor and time): $2 is a JSON array of
 // each event's id, action, target and before/after text, inserted in its order.
 constexpr Statement kAppendMany{
@@ -153,9 +153,8 @@ asio::awaitable<Result<void>> start_chain(db::Transaction& tx, const db::Uuid& o
   co_return Result<void>{};
 }
 
-asio::awaitable<Result<std::optional<std::int64_t>>> append_and_commit(db::Transaction& tx,
-                                                                       const db::Scope& scope,
-                                                                       const Change& change) {
+asio::awaitable<Result<void>> append_and_commit(db::Transaction& tx, const db::Scope& scope,
+                                                const Change& change) {
   auto occurred_at =
       std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
   const auto& actor = scope.actor;
@@ -167,17 +166,13 @@ asio::awaitable<Result<std::optional<std::int64_t>>> append_and_commit(db::Trans
   params.add(actor.ip).add(actor.user_agent).add(actor.request_id);
   auto appended = co_await tx.commit_after(kAppend, params);
   if (!appended) co_return appended.error();
-  co_return appended->front().get<std::optional<std::int64_t>>(0);
+  co_return Result<void>{};
 }
 
-asio::awaitable<Result<std::optional<std::int64_t>>> append_and_commit(
-    db::Transaction& tx, const db::Scope& scope, std::span<const Change> changes) {
+asio::awaitable<Result<void>> append_and_commit(db::Transaction& tx, const db::Scope& scope,
+                                                std::span<const Change> changes) {
   if (changes.size() == 1) co_return co_await append_and_commit(tx, scope, changes.front());
-  if (changes.empty()) {
-    auto committed = co_await tx.commit();
-    if (!committed) co_return committed.error();
-    co_return std::nullopt;
-  }
+  if (changes.empty()) co_return co_await tx.commit();
   auto occurred_at =
       std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
   auto text_or_null = [](const std::optional<std::string>& v) -> json::value {
@@ -198,7 +193,7 @@ asio::awaitable<Result<std::optional<std::int64_t>>> append_and_commit(
                 actor.ip, actor.user_agent, actor.request_id);
   auto appended = co_await tx.commit_after(kAppendMany, params);
   if (!appended) co_return appended.error();
-  co_return std::nullopt;
+  co_return Result<void>{};
 }
 
 asio::awaitable<Result<std::vector<Sealed>>> seal(db::Database& database, const db::Scope& scope,

@@ -72,16 +72,14 @@ struct Event {
                                                                const db::Uuid& org_id);
 
 // Appends one event, by the scope's actor, for the scope's org, as the last statement of `tx`, and
-// commits (one round trip): the event commits or rolls back with the change it records. When no
-// other transaction holds the org's chain and no event of it waits to be sealed, the event is
-// sealed at once and its seq returned; otherwise it commits unsealed (nullopt) and the sealer
-// gives it its seq and hash soon after (audit_append, migrations/control/0021).
-[[nodiscard]] boost::asio::awaitable<Result<std::optional<std::int64_t>>> append_and_commit(
-    db::Transaction& tx, const db::Scope& scope, const Change& change);
+// commits (one round trip): the event commits or rolls back with the change it records. It is
+// committed unsealed: the sealer gives it its seq and hash soon after.
+[[nodiscard]] boost::asio::awaitable<Result<void>> append_and_commit(db::Transaction& tx,
+                                                                     const db::Scope& scope,
+                                                                     const Change& change);
 
-// Several events of one request, in their order (a batch's records), in one statement. More than
-// one event always commits unsealed.
-[[nodiscard]] boost::asio::awaitable<Result<std::optional<std::int64_t>>> append_and_commit(
+// Several events of one request, in their order (a batch's records), in one statement.
+[[nodiscard]] boost::asio::awaitable<Result<void>> append_and_commit(
     db::Transaction& tx, const db::Scope& scope, std::span<const Change> changes);
 
 // One org's chain after a sealing round: its new head, and how many events the round sealed.

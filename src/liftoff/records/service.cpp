@@ -380,7 +380,7 @@ asio::awaitable<Result<StoredResponse>> RecordService::create_record(
   }
   auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
-  written(org_id, {1, static_cast<std::int64_t>(record.data.size())}, *event);
+  written(org_id, {1, static_cast<std::int64_t>(record.data.size())});
   co_return response;
 }
 
@@ -518,10 +518,8 @@ asio::awaitable<Result<Record>> RecordService::update_record(const db::Scope& sc
   auto change = record_change((*collection)->name, &*done.previous, &*done.record);
   auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
-  written(org_id,
-          {0, static_cast<std::int64_t>(done.record->data.size()) -
-                  static_cast<std::int64_t>(done.previous->data.size())},
-          *event);
+  written(org_id, {0, static_cast<std::int64_t>(done.record->data.size()) -
+                          static_cast<std::int64_t>(done.previous->data.size())});
   co_return std::move(*done.record);
 }
 
@@ -541,7 +539,7 @@ asio::awaitable<Result<void>> RecordService::delete_record(const db::Scope& scop
   auto change = record_change(collection->name, &*previous, nullptr);
   auto event = co_await audit::append_and_commit(*tx, scope, change);
   if (!event) co_return event.error();
-  written(org_id, {-1, -static_cast<std::int64_t>(previous->data.size())}, *event);
+  written(org_id, {-1, -static_cast<std::int64_t>(previous->data.size())});
   co_return Result<void>{};
 }
 
@@ -691,7 +689,7 @@ asio::awaitable<Result<std::vector<BatchResult>>> RecordService::apply_batch(
   charge_read(org_id, touched);
   auto event = co_await audit::append_and_commit(*tx, scope, changes);
   if (!event) co_return event.error();
-  written(org_id, stored, *event);
+  written(org_id, stored);
   co_return results;
 }
 
@@ -713,9 +711,8 @@ void RecordService::charge_read(const db::Uuid& org_id, std::size_t bytes) {
   read_rate_.spend(org_id.to_string(), bytes);
 }
 
-void RecordService::written(const db::Uuid& org_id, Stored stored,
-                            std::optional<std::int64_t> sealed_seq) {
-  if (options_.on_written) options_.on_written(org_id, sealed_seq);
+void RecordService::written(const db::Uuid& org_id, Stored stored) {
+  if (options_.on_written) options_.on_written(org_id);
   if (options_.on_stored && (stored.records != 0 || stored.bytes != 0))
     options_.on_stored(org_id, stored);
 }

@@ -49,11 +49,10 @@ struct RecordsOptions {
   // the TTL. Lists and record writes check the collection's row version instead, at any age.
   std::chrono::milliseconds schema_cache_ttl{5'000};
   std::size_t schema_cache_entries = 50'000;  // collections per process (see SchemaCache)
-  // Called after a record mutation committed, with its org and its audit event's seq when the
-  // event was sealed at once (nullopt: it waits for the sealer), which is how the event stream
-  // learns of it (see audit::append_and_commit, audit::Sealer, events.hpp). Thread-safe; must not
-  // block.
-  std::function<void(const db::Uuid& org_id, std::optional<std::int64_t> sealed_seq)> on_written;
+  // Called after a record mutation committed, with its org: its audit event waits to be sealed,
+  // which is how the event stream learns of it (see audit::Sealer, events.hpp). Thread-safe; must
+  // not block.
+  std::function<void(const db::Uuid& org_id)> on_written;
   // Called with it: how many records and bytes of record data the mutation added to the org
   // (negative when it removed them), for its usage and quotas. Thread-safe; must not block.
   std::function<void(const db::Uuid& org_id, const Stored& stored)> on_stored;
@@ -301,7 +300,7 @@ class RecordService {
                                                                    std::vector<Record>& records,
                                                                    std::int32_t layout);
   void forget(const db::Uuid& org_id, std::string_view name);
-  void written(const db::Uuid& org_id, Stored stored, std::optional<std::int64_t> sealed_seq);
+  void written(const db::Uuid& org_id, Stored stored);
   // The audit change of a record: created (no `before`), updated, or deleted (no `after`).
   [[nodiscard]] audit::Change record_change(const std::string& collection, const Record* before,
                                             const Record* after) const;

@@ -172,7 +172,6 @@ struct TableFunction {
 };
 const std::map<std::string, TableFunction>& table_functions() {
   static const std::map<std::string, TableFunction> functions{
-      {"audit_append", {Plane::tenant, "audit"}},
       {"audit_seal", {Plane::tenant, "audit"}},
   };
   return functions;
