@@ -138,6 +138,29 @@ asio::awaitable<ChainState> chain_of(db::Database& database, const db::Scope& sc
   co_return state;
 }
 
+// Two sealers (two processes' worth) on the test's executor, until stop().
+class TwoSealers {
+ public:
+  TwoSealers(db::Database& database, const audit::SealerOptions& options,
+             const audit::Sealer::OnSealed& on_sealed)
+      : one_(database, options, on_sealed), two_(database, options, on_sealed) {}
+  void start(const asio::any_io_executor& executor) {
+    for (auto* sealer : {&one_, &two_})
+      asio::co_spawn(executor, sealer->run(stopping_), [this](std::exception_ptr) { --running_; });
+  }
+  // Stops both after their current round; whether they ended in time.
+  asio::awaitable<bool> stop() {
+    stopping_ = true;
+    co_return co_await testing::until([this] { return running_ == 0; });
+  }
+
+ private:
+  audit::Sealer one_;
+  audit::Sealer two_;
+  std::atomic<bool> stopping_ = false;
+  int running_ = 2;
+};
+
 asio::awaitable<void> update_shared(RecordService* service, db::Scope scope, std::string id, int n,
                                     int* left) {
   const json::object patch{{"priority", n}};
@@ -178,14 +201,9 @@ TEST_F(RecordServiceTest, ConcurrentWritesOfOneOrgAreSealedOnceEachInCommitOrder
     auto on_sealed = [&](const db::Uuid& org, std::int64_t seq) {
       if (org == owner.org.id) announced = std::max(announced, seq);
     };
-    audit::Sealer one(*world_->database, options, on_sealed);
-    audit::Sealer two(*world_->database, options, on_sealed);
-    std::atomic<bool> stopping = false;
-    int sealers = 2;
+    TwoSealers sealers(*world_->database, options, on_sealed);
     auto executor = co_await asio::this_coro::executor;
-    for (auto* sealer : {&one, &two})
-      asio::co_spawn(executor, sealer->run(stopping),
-                     [&sealers](std::exception_ptr) { --sealers; });
+    sealers.start(executor);
     int left = 60;
     for (int i = 1; i <= 30; ++i) {
       asio::co_spawn(executor, update_shared(service_, s, id, i, &left), asio::detached);
@@ -193,8 +211,7 @@ TEST_F(RecordServiceTest, ConcurrentWritesOfOneOrgAreSealedOnceEachInCommitOrder
     }
     auto written = co_await testing::until([&] { return left == 0; });
     CO_ASSERT_TRUE(written);
-    stopping = true;
-    auto stopped = co_await testing::until([&] { return sealers == 0; });
+    auto stopped = co_await sealers.stop();
     CO_ASSERT_TRUE(stopped);
 
     auto after = co_await chain_of(*world_->database, s);
@@ -238,14 +255,9 @@ TEST_F(RecordServiceTest, WritesOfSeveralOrgsAreSealedEachIntoItsOwnChain) {
       auto& last = announced[org.to_string()];
       last = std::max(last, seq);
     };
-    audit::Sealer one(*world_->database, options, on_sealed);
-    audit::Sealer two(*world_->database, options, on_sealed);
-    std::atomic<bool> stopping = false;
-    int sealers = 2;
+    TwoSealers sealers(*world_->database, options, on_sealed);
     auto executor = co_await asio::this_coro::executor;
-    for (auto* sealer : {&one, &two})
-      asio::co_spawn(executor, sealer->run(stopping),
-                     [&sealers](std::exception_ptr) { --sealers; });
+    sealers.start(executor);
     // The orgs' creates interleave: 10 rounds of one create in each org.
     int left = 30;
     for (int i = 1; i <= 10; ++i)
@@ -253,8 +265,7 @@ TEST_F(RecordServiceTest, WritesOfSeveralOrgsAreSealedEachIntoItsOwnChain) {
         asio::co_spawn(executor, create_one(service_, scope(owner), i, &left), asio::detached);
     auto written = co_await testing::until([&] { return left == 0; });
     CO_ASSERT_TRUE(written);
-    stopping = true;
-    auto stopped = co_await testing::until([&] { return sealers == 0; });
+    auto stopped = co_await sealers.stop();
     CO_ASSERT_TRUE(stopped);
 
     for (std::size_t k = 0; k < owners.size(); ++k) {
