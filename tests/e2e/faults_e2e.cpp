@@ -98,7 +98,11 @@ TEST(Faults, CutConnectionsAreReplacedWithoutA500) {
       201);
   EXPECT_TRUE(created);
   EXPECT_GT(own.proxy.accepted(), accepted_before);
-  EXPECT_EQ(status(send_json(own.port(), "GET", t.base + "/tickets/records", t.owner.token)), 200);
+  // Reads hold connections of their own: one that was cut is found lost when a read next uses it
+  // (503 once, as above; seen in a full run), then replaced.
+  EXPECT_TRUE(eventually_answered(
+      [&] { return send_json(own.port(), "GET", t.base + "/tickets/records", t.owner.token); },
+      200));
 }
 
 TEST(Faults, BackendsTerminatedByAnAdministratorAreReplacedWithoutA500) {
