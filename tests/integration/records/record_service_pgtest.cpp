@@ -211,6 +211,10 @@ TEST_F(RecordServiceTest, ConcurrentWritesOfOneOrgAreSealedOnceEachInCommitOrder
     }
     auto written = co_await testing::until([&] { return left == 0; });
     CO_ASSERT_TRUE(written);
+    // Stopped sealers run one last round of at most max_per_org: wait for every event.
+    auto all_sealed = co_await testing::until(
+        [&] { return announced == before.report.events + before.report.unsealed + 60; });
+    EXPECT_TRUE(all_sealed);
     auto stopped = co_await sealers.stop();
     CO_ASSERT_TRUE(stopped);
 
@@ -265,6 +269,15 @@ TEST_F(RecordServiceTest, WritesOfSeveralOrgsAreSealedEachIntoItsOwnChain) {
         asio::co_spawn(executor, create_one(service_, scope(owner), i, &left), asio::detached);
     auto written = co_await testing::until([&] { return left == 0; });
     CO_ASSERT_TRUE(written);
+    // Stopped sealers run one last round of at most max_per_org per org: wait for every event.
+    auto all_sealed = co_await testing::until([&] {
+      for (std::size_t k = 0; k < owners.size(); ++k) {
+        auto expected = before[k].report.events + before[k].report.unsealed + 10;
+        if (announced[owners[k].org.id.to_string()] != expected) return false;
+      }
+      return true;
+    });
+    EXPECT_TRUE(all_sealed);
     auto stopped = co_await sealers.stop();
     CO_ASSERT_TRUE(stopped);
 
