@@ -19,15 +19,16 @@ DECLARE
   seqs bigint[] := '{}';
   prevs bytea[] := '{}';
   hashes bytea[] := '{}';
-  -- Per org sealed, in the order of events: its new head and how many events it took.
+  -- Per org sealed: its new head and how many events it took.
   head_orgs uuid[] := '{}';
   head_seqs bigint[] := '{}';
   head_prevs bytea[] := '{}';
   head_hashes bytea[] := '{}';
   head_counts integer[] := '{}';
   h integer := 0;  -- the index in heads of the chain being extended
-  n integer := 0;  -- the index in head_* of that chain
+  n integer := 0;  -- the number of heads moved so far
   i integer := 0;  -- the index in events of the event being linked
+  first integer;   -- the index in events of the first event of the chain being extended
   seq bigint;
   prev bytea;
   hash bytea;
@@ -72,6 +73,15 @@ BEGIN
   -- Link each org's events after its head. events and heads are both in org order.
   FOREACH e IN ARRAY events LOOP
     IF h = 0 OR (heads[h]).org_id <> e.org_id THEN
+      IF h > 0 THEN
+        n := n + 1;
+        head_orgs[n] := (heads[h]).org_id;
+        head_seqs[n] := seq;
+        head_prevs[n] := prev;
+        head_hashes[n] := hash;
+        head_counts[n] := i - first + 1;
+      END IF;
+      first := i + 1;
       LOOP
         h := h + 1;
         IF h > cardinality(heads) THEN  -- cannot happen: events are taken for these heads only
@@ -82,9 +92,6 @@ BEGIN
       seq := (heads[h]).last_seq;
       prev := (heads[h]).last_prev;
       hash := (heads[h]).last_hash;
-      n := n + 1;
-      head_orgs[n] := e.org_id;
-      head_counts[n] := 0;
     END IF;
     seq := seq + 1;
     prev := hash;
@@ -95,11 +102,13 @@ BEGIN
     seqs[i] := seq;
     prevs[i] := prev;
     hashes[i] := hash;
-    head_seqs[n] := seq;
-    head_prevs[n] := prev;
-    head_hashes[n] := hash;
-    head_counts[n] := head_counts[n] + 1;
   END LOOP;
+  n := n + 1;
+  head_orgs[n] := (heads[h]).org_id;
+  head_seqs[n] := seq;
+  head_prevs[n] := prev;
+  head_hashes[n] := hash;
+  head_counts[n] := i - first + 1;
 
   INSERT INTO audit_events (org_id, seq, id, occurred_at, actor_type, actor_id, action,
                             target_type, target_id, before, after, ip, user_agent, request_id,
