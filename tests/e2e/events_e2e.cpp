@@ -561,17 +561,23 @@ TEST_F(Events, AStreamEndsWhenItsClientGoesAwayNotAtTheNextHeartbeat) {
   EXPECT_EQ(server.process->wait(10s), 0) << server.process->log();
 }
 
-// Two processes whose hubs talk through `redis`, both subscribed.
+// Two processes whose hubs talk through `redis`, both subscribed, on a database of their own: the
+// suite's server, which has no Redis, could seal their events first and announce them by NOTIFY,
+// which they do not listen to (seen in CI: the event never came).
 struct RedisPair {
+  std::string database;
   Server writer, reader;
   explicit RedisPair(const TestRedis& redis)
-      : writer(with_redis(redis)), reader(with_redis(redis)) {
+      : database(fresh_database("liftoff_redis_pair")),
+        writer(with_redis(redis, database)),
+        reader(with_redis(redis, database)) {
     EXPECT_TRUE(writer.wait_ready()) << writer.process->log();
     EXPECT_TRUE(reader.wait_ready()) << reader.process->log();
   }
-  static Server::Env with_redis(const TestRedis& redis) {
+  static Server::Env with_redis(const TestRedis& redis, const std::string& database) {
     auto env = kEventsEnv;
     env["LIFTOFF_REDIS_URL"] = redis.url();
+    env["LIFTOFF_DATABASE_URL"] = database;
     return env;
   }
   ~RedisPair() {

@@ -12,20 +12,15 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
 std::string migrated_database(const std::string& name) {
+  const auto url = fresh_database(name);
   block_on([&]() -> asio::awaitable<void> {
-    auto admin = co_await connect_test(test_postgres().url_for("postgres"));
-    CO_ASSERT_TRUE(admin);
-    std::string drop = "DROP DATABASE IF EXISTS " + name;
-    std::string create = "CREATE DATABASE " + name;
-    EXPECT_TRUE(co_await admin->execute_script(drop, db::deadline_after(10s)));
-    EXPECT_TRUE(co_await admin->execute_script(create, db::deadline_after(10s)));
-    auto conn = co_await connect_test(test_postgres().url_for(name));
+    auto conn = co_await connect_test(url);
     CO_ASSERT_TRUE(conn);
     auto applied =
         co_await db::migrate_up(*conn, db::embedded_migrations(), db::deadline_after(30s));
     EXPECT_TRUE(applied) << (applied ? "" : applied.error().for_log());
   }());
-  return test_postgres().url_for(name);
+  return url;
 }
 
 ServiceWorld::ServiceWorld(const std::string& database_name) {

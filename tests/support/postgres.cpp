@@ -180,6 +180,8 @@ bool run_sql(const std::string& url, const std::string& sql) {
   bool ok = PQstatus(conn) == CONNECTION_OK;
   if (!ok) ADD_FAILURE() << PQerrorMessage(conn);
   if (ok) {
+    PQsetNoticeProcessor(
+        conn, [](void*, const char*) {}, nullptr);  // e.g. "does not exist, skipping"
     PGresult* result = PQexec(conn, sql.c_str());
     ok = PQresultStatus(result) == PGRES_COMMAND_OK || PQresultStatus(result) == PGRES_TUPLES_OK;
     if (!ok) ADD_FAILURE() << sql << ": " << PQresultErrorMessage(result);
@@ -187,6 +189,13 @@ bool run_sql(const std::string& url, const std::string& sql) {
   }
   PQfinish(conn);
   return ok;
+}
+
+std::string fresh_database(const std::string& name) {
+  const auto admin = test_postgres().url_for("postgres");
+  run_sql(admin, "DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
+  run_sql(admin, "CREATE DATABASE " + name);
+  return test_postgres().url_for(name);
 }
 
 void delay_replay(const db::EmbeddedPostgres& pg, const std::string& delay) {

@@ -22,19 +22,7 @@ const std::vector<Migration> kMigrations = {
 };
 
 // A fresh database per test, so tests do not see each other's schema.
-std::string fresh_database(const std::string& name) {
-  block_on([&]() -> asio::awaitable<void> {
-    ConnectOptions options{testing::test_postgres().url_for("postgres"), {}, "liftoff-test"};
-    auto conn = co_await Connection::connect(co_await asio::this_coro::executor, options,
-                                             deadline_after(5s));
-    CO_ASSERT_TRUE(conn);
-    std::string drop = "DROP DATABASE IF EXISTS " + name;
-    std::string create = "CREATE DATABASE " + name;
-    EXPECT_TRUE(co_await (*conn)->execute_script(drop, deadline_after(10s)));
-    EXPECT_TRUE(co_await (*conn)->execute_script(create, deadline_after(10s)));
-  }());
-  return testing::test_postgres().url_for(name);
-}
+using testing::fresh_database;
 
 TEST(Migrations, ApplyOnceThenNothingToDo) {
   auto url = fresh_database("mig_idempotent");

@@ -58,21 +58,34 @@ TEST(PoolWithServer, ConcurrentQueriesShareABoundedPool) {
   EXPECT_GE(pids.size(), 2u);
 }
 
+// The pool's acquire timeouts so far, as its metric says.
+double acquire_timeouts(const core::Registry& registry) {
+  const std::string name = "db_pool_acquire_timeouts_total{database=\"primary\"} ";
+  auto text = registry.render();
+  auto at = text.find(name);
+  return at == std::string::npos ? 0 : std::stod(text.substr(at + name.size()));
+}
+
 TEST(PoolWithServer, ExhaustionTimesOutWithUnavailable) {
   core::Registry registry;
   asio::io_context io(1);
   auto db = make_database(registry, 1, 100ms);
+  double before = 0;
   block_on(io, [&]() -> asio::awaitable<void> {
+    // The pool's one connection. Opening it is bounded by acquire_timeout too, which a loaded
+    // machine can exceed (seen in CI beside the e2e suite): then it is tried again.
     auto held = co_await db->acquire(Intent::write, testing::control_scope(5s));
-    EXPECT_TRUE(held);
+    for (int tries = 1; !held && tries < 50; ++tries)
+      held = co_await db->acquire(Intent::write, testing::control_scope(5s));
+    CO_ASSERT_TRUE(held);
+    before = acquire_timeouts(registry);
     // The pool's acquire_timeout (100 ms) ends the wait, not the caller's 5 s deadline: the answer
     // is unavailable (503), not timeout.
     auto second = co_await db->acquire(Intent::write, testing::control_scope(5s));
     EXPECT_FALSE(second);
     EXPECT_EQ(second.error().code, Errc::unavailable);
   }());
-  EXPECT_NE(registry.render().find("db_pool_acquire_timeouts_total{database=\"primary\"} 1"),
-            std::string::npos);
+  EXPECT_EQ(acquire_timeouts(registry), before + 1) << registry.render();
 }
 
 TEST(PoolWithServer, RecoversAfterTheServerRestarts) {
