@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "e2e/e2e.hpp"
+#include "liftoff/db/migrations.hpp"
 
 namespace liftoff::testing {
 namespace {
@@ -732,6 +733,89 @@ TEST(E2EServer, EmbeddedPostgresOnABusyPortSaysSo) {
   EXPECT_EQ(start.wait(60s), 1) << start.log();
   EXPECT_NE(start.log().find("port " + busy + " on 127.0.0.1 is in use"), std::string::npos)
       << start.log();
+}
+
+// A SIGTERM as soon as the server says it is ready is a graceful shutdown too: the server catches
+// it from before it reports ready (it used to end the process with 143 until run() began).
+TEST(E2EServer, ASigtermRightAfterReadyShutsDownGracefully) {
+  for (int i = 0; i < 3; ++i) {
+    Server server;
+    ASSERT_TRUE(server.wait_ready()) << server.process->log();
+    server.process->signal(SIGTERM);
+    EXPECT_EQ(server.process->wait(15s), 0) << server.process->log();
+  }
+}
+
+// Every shard has the schema of the control database: `migrate` applies and reports each, a
+// server migrates them all when it starts (auto_migrate).
+TEST(E2EServer, MigrateStatusAndUpCoverEveryShard) {
+  auto shard = fresh_database("liftoff_shard_migrations");
+  std::map<std::string, std::string> env = {{"LIFTOFF_DATABASE_URL", test_database_url()},
+                                            {"LIFTOFF_SHARDS", "eu-1=" + shard}};
+  const auto known = std::to_string(db::embedded_migrations().back().version);
+  Process before({LIFTOFF_BINARY, "migrate", "status"}, env, log_path("migrate-status-shards"));
+  EXPECT_EQ(before.wait(30s), 0) << before.log();
+  EXPECT_NE(before.log().find("control database and shard main:"), std::string::npos)
+      << before.log();
+  EXPECT_NE(before.log().find("shard eu-1:"), std::string::npos) << before.log();
+  EXPECT_NE(before.log().find("schema version 0 of " + known + " (" + known + " pending)"),
+            std::string::npos)
+      << before.log();
+
+  Process up({LIFTOFF_BINARY, "migrate", "up"}, env, log_path("migrate-up-shards"));
+  EXPECT_EQ(up.wait(60s), 0) << up.log();
+  EXPECT_NE(up.log().find("applied " + known + " migration(s)"), std::string::npos) << up.log();
+  Process after({LIFTOFF_BINARY, "migrate", "status"}, env, log_path("migrate-status-shards"));
+  EXPECT_EQ(after.wait(30s), 0) << after.log();
+  const std::string current = "schema version " + known + " of " + known + " (0 pending)";
+  auto first = after.log().find(current);
+  ASSERT_NE(first, std::string::npos) << after.log();
+  EXPECT_NE(after.log().find(current, first + 1), std::string::npos) << after.log();
+
+  // A server brings a new shard's schema up to date before it serves.
+  auto second = fresh_database("liftoff_shard_serve");
+  Server server({{"LIFTOFF_SHARDS", "eu-1=" + shard + ";eu-2=" + second}});
+  ASSERT_TRUE(server.wait_ready()) << server.process->log();
+  server.process->signal(SIGTERM);
+  EXPECT_EQ(server.process->wait(15s), 0) << server.process->log();
+  env["LIFTOFF_SHARDS"] = "eu-2=" + second;
+  Process migrated({LIFTOFF_BINARY, "migrate", "status"}, env, log_path("migrate-status-shards"));
+  EXPECT_EQ(migrated.wait(30s), 0) << migrated.log();
+  first = migrated.log().find(current);
+  ASSERT_NE(first, std::string::npos) << migrated.log();
+  EXPECT_NE(migrated.log().find(current, first + 1), std::string::npos) << migrated.log();
+}
+
+// `liftoff pg` starts, reports and stops the embedded shards with the control cluster.
+TEST(E2EServer, EmbeddedShardsStartAndStopWithTheControlCluster) {
+  auto dir = (run_dir() / "embedded-shards").string();
+  std::filesystem::create_directory(dir);
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all |
+                                        std::filesystem::perms::group_exec |
+                                        std::filesystem::perms::others_exec);
+  auto port = free_port();
+  ASSERT_LT(port, 65000);
+  std::vector<std::string> options = {
+      "--data-dir", dir, "--embedded-pg-port", std::to_string(port), "--embedded-pg-shards", "1"};
+  auto pg = [&](const std::string& action) {
+    std::vector<std::string> argv = {LIFTOFF_BINARY, "pg", action};
+    argv.insert(argv.end(), options.begin(), options.end());
+    auto process = std::make_unique<Process>(argv, std::map<std::string, std::string>{},
+                                             log_path("pg-" + action));
+    EXPECT_EQ(process->wait(120s), 0) << process->log();
+    return process->log();
+  };
+  pg("start");
+  auto status = pg("status");
+  EXPECT_NE(status.find("primary: running on 127.0.0.1:" + std::to_string(port)), std::string::npos)
+      << status;
+  EXPECT_NE(status.find("shard shard-1 primary: running on 127.0.0.1:" + std::to_string(port + 10)),
+            std::string::npos)
+      << status;
+  pg("stop");
+  status = pg("status");
+  EXPECT_NE(status.find("primary: stopped"), std::string::npos) << status;
+  EXPECT_NE(status.find("shard shard-1 primary: stopped"), std::string::npos) << status;
 }
 
 TEST(E2EServer, MigrateStatusAndUpCommands) {

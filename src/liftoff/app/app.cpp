@@ -87,13 +87,27 @@ std::map<std::string, std::string> environment() {
   return env;
 }
 
-db::EmbeddedPostgres embedded_postgres(const core::Config& config) {
-  return db::EmbeddedPostgres({std::filesystem::path(config.data_dir),
-                               config.embedded_pg_port,
+// The embedded cluster: the control cluster (shard main) at 0, else embedded shard-<shard>.
+db::EmbeddedPostgres embedded_postgres(const core::Config& config, std::size_t shard = 0) {
+  auto dir = std::filesystem::path(config.data_dir);
+  if (shard > 0) dir /= "shard-" + std::to_string(shard);
+  return db::EmbeddedPostgres({dir,
+                               static_cast<std::uint16_t>(config.embedded_pg_port + 10 * shard),
                                "liftoff",
                                "/usr/lib/postgresql/15/bin",
                                {},
                                static_cast<unsigned>(config.embedded_pg_replicas)});
+}
+
+// Every embedded cluster, the control cluster first, each with its shard's name.
+std::vector<std::pair<std::string, db::EmbeddedPostgres>> embedded_clusters(
+    const core::Config& config) {
+  std::vector<std::pair<std::string, db::EmbeddedPostgres>> clusters;
+  if (!config.embedded_database()) return clusters;
+  clusters.emplace_back("main", embedded_postgres(config));
+  for (std::size_t i = 1; i <= config.embedded_pg_shards; ++i)
+    clusters.emplace_back("shard-" + std::to_string(i), embedded_postgres(config, i));
+  return clusters;
 }
 
 // Resolves the database URL: the configured one, or the embedded cluster (started if needed).
@@ -119,6 +133,36 @@ std::vector<std::string> replica_urls(const core::Config& config) {
   return urls;
 }
 
+// A PostgreSQL cluster Liftoff uses: the control cluster, which also holds shard main, or a
+// tenant shard (docs/decisions/0021-tenant-shards.md).
+struct Cluster {
+  std::string name;    // its shard's: "main" for the control cluster
+  std::string url;     // its primary, as requests reach it
+  std::string direct;  // its primary without a pooler: LISTEN, migrations, admin tasks
+  std::vector<std::string> replicas;
+};
+
+// Every cluster, the control cluster first, then the configured shards, then the embedded ones
+// (started when not running).
+Result<std::vector<Cluster>> clusters(const core::Config& config) {
+  auto url = database_url(config);
+  if (!url) return url.error();
+  auto direct = direct_url(config);
+  if (!direct) return direct.error();
+  std::vector<Cluster> all{{"main", *url, *direct, replica_urls(config)}};
+  for (const auto& shard : config.shards)
+    all.push_back({shard.name, shard.url, shard.url, shard.replica_urls});
+  auto embedded = embedded_clusters(config);
+  for (std::size_t i = 1; i < embedded.size(); ++i) {
+    auto& [name, pg] = embedded[i];
+    if (auto started = pg.start(); !started) return started.error();
+    std::vector<std::string> replicas;
+    for (const auto& replica : pg.replicas()) replicas.push_back(replica.url());
+    all.push_back({name, pg.url(), pg.url(), std::move(replicas)});
+  }
+  return all;
+}
+
 asio::awaitable<Result<std::unique_ptr<db::Connection>>> connect(const std::string& url) {
   // Named locals, not temporaries, in co_await expressions: see Params::none().
   auto executor = co_await asio::this_coro::executor;
@@ -127,8 +171,10 @@ asio::awaitable<Result<std::unique_ptr<db::Connection>>> connect(const std::stri
                                              db::deadline_after(std::chrono::seconds(10)));
 }
 
-// Applies migrations (auto_migrate) or checks the schema; refuses a schema newer than this binary.
-Result<void> prepare_schema(const std::string& url, bool auto_migrate) {
+// Applies migrations (auto_migrate) or checks the schema of `cluster`; refuses a schema newer than
+// this binary.
+Result<void> prepare_schema(const Cluster& cluster, bool auto_migrate) {
+  const auto& url = cluster.direct;
   return block_on([&]() -> asio::awaitable<Result<void>> {
     auto conn = co_await connect(url);
     if (!conn) co_return conn.error();
@@ -141,8 +187,13 @@ Result<void> prepare_schema(const std::string& url, bool auto_migrate) {
     auto status = co_await db::schema_status(**conn, db::embedded_migrations(), deadline);
     if (!status) co_return status.error();
     if (!status->current()) {
-      spdlog::warn("{} migration(s) pending; /readyz answers 503 until `liftoff migrate up` runs",
-                   status->pending());
+      if (cluster.name == "main") {
+        spdlog::warn("{} migration(s) pending; /readyz answers 503 until `liftoff migrate up` runs",
+                     status->pending());
+      } else {
+        spdlog::warn("shard {}: {} migration(s) pending until `liftoff migrate up` runs",
+                     cluster.name, status->pending());
+      }
     }
     co_return Result<void>{};
   }());
@@ -397,16 +448,21 @@ int serve(const core::Config& config) {
   for (const auto& [key, value] : core::describe(config))
     spdlog::info("config {} = {}", key, value);
 
-  auto url = database_url(config);
-  auto direct = direct_url(config);
-  if (!url || !direct) {
-    spdlog::error("{}", (url ? direct : url).error().for_log());
+  auto all = clusters(config);
+  if (!all) {
+    spdlog::error("{}", all.error().for_log());
     return kExitFailure;
   }
+  // Requests are routed to shards other than main in a later step (decision 0021); their schema
+  // is kept current from now on.
+  const auto* url = &all->front().url;
+  const auto* direct = &all->front().direct;
   bool auto_migrate = config.auto_migrate.value_or(config.embedded_database());
-  if (auto ok = prepare_schema(*direct, auto_migrate); !ok) {
-    spdlog::error("database schema: {}", ok.error().for_log());
-    return kExitFailure;
+  for (const auto& cluster : *all) {
+    if (auto ok = prepare_schema(cluster, auto_migrate); !ok) {
+      spdlog::error("database schema of shard {}: {}", cluster.name, ok.error().for_log());
+      return kExitFailure;
+    }
   }
 
   core::Registry metrics;
@@ -719,7 +775,35 @@ int serve(const core::Config& config) {
   return 0;
 }
 
-// Runs an administrative task (migrations, audit verification) on its own connection to the
+// `migrate up` or `migrate status` of one cluster, on `conn`.
+asio::awaitable<int> migrate_cluster(db::Connection& conn, bool up) {
+  auto deadline = db::deadline_after(kMigrationTimeout);
+  if (up) {
+    auto applied = co_await db::migrate_up(conn, db::embedded_migrations(), deadline);
+    if (!applied) {
+      spdlog::error("{}", applied.error().for_log());
+      co_return kExitFailure;
+    }
+    std::cout << (applied->empty() ? "schema is current"
+                                   : fmt::format("applied {} migration(s)", applied->size()))
+              << "\n";
+    co_return 0;
+  }
+  auto status = co_await db::schema_status(conn, db::embedded_migrations(), deadline);
+  if (!status) {
+    spdlog::error("{}", status.error().for_log());
+    co_return kExitFailure;
+  }
+  for (const auto& m : status->migrations) {
+    std::cout << fmt::format("{:04d} {:<32} {}\n", m.version, m.name,
+                             m.applied ? "applied " + m.applied_at : "pending");
+  }
+  std::cout << fmt::format("schema version {} of {} ({} pending)\n", status->applied_version,
+                           status->known_version, status->pending());
+  co_return 0;
+}
+
+// Runs an administrative task (audit verification) on its own connection to the
 // configured (or embedded) database; the task's result is the exit status.
 int with_admin_connection(const core::Config& config,
                           const std::function<asio::awaitable<int>(db::Connection&)>& task) {
@@ -739,32 +823,29 @@ int with_admin_connection(const core::Config& config,
 }
 
 int migrate(const core::Config& config, bool up) {
-  return with_admin_connection(config, [up](db::Connection& conn) -> asio::awaitable<int> {
-    auto deadline = db::deadline_after(kMigrationTimeout);
-    if (up) {
-      auto applied = co_await db::migrate_up(conn, db::embedded_migrations(), deadline);
-      if (!applied) {
-        spdlog::error("{}", applied.error().for_log());
+  auto all = clusters(config);
+  if (!all) {
+    spdlog::error("{}", all.error().for_log());
+    return kExitFailure;
+  }
+  // Every cluster has the same schema (docs/decisions/0021-tenant-shards.md), each migrated
+  // under its own lock; the first that fails ends the command.
+  for (const auto& cluster : *all) {
+    if (all->size() > 1)
+      std::cout << (cluster.name == "main" ? "control database and shard main"
+                                           : "shard " + cluster.name)
+                << ":\n";
+    auto done = block_on([&]() -> asio::awaitable<int> {
+      auto conn = co_await connect(cluster.direct);
+      if (!conn) {
+        spdlog::error("shard {}: {}", cluster.name, conn.error().for_log());
         co_return kExitFailure;
       }
-      std::cout << (applied->empty() ? "schema is current"
-                                     : fmt::format("applied {} migration(s)", applied->size()))
-                << "\n";
-      co_return 0;
-    }
-    auto status = co_await db::schema_status(conn, db::embedded_migrations(), deadline);
-    if (!status) {
-      spdlog::error("{}", status.error().for_log());
-      co_return kExitFailure;
-    }
-    for (const auto& m : status->migrations) {
-      std::cout << fmt::format("{:04d} {:<32} {}\n", m.version, m.name,
-                               m.applied ? "applied " + m.applied_at : "pending");
-    }
-    std::cout << fmt::format("schema version {} of {} ({} pending)\n", status->applied_version,
-                             status->known_version, status->pending());
-    co_return 0;
-  });
+      co_return co_await migrate_cluster(**conn, up);
+    }());
+    if (done != 0) return done;
+  }
+  return 0;
 }
 
 // An --org value as an organization id; nullopt (said on stderr) when it is not one.
@@ -797,25 +878,30 @@ int audit_verify(const core::Config& config, const std::string& org_text) {
 }
 
 int embedded(const core::Config& config, const std::string& action) {
-  auto pg = embedded_postgres(config);
+  auto clusters = embedded_clusters(config);
+  auto where = [](const db::EmbeddedPostgres& pg) {
+    return pg.running() ? "running on 127.0.0.1:" + std::to_string(pg.options().port)
+                        : std::string("stopped");
+  };
   if (action == "status") {
-    std::cout << "primary: "
-              << (pg.running() ? "running on 127.0.0.1:" + std::to_string(config.embedded_pg_port)
-                               : "stopped")
-              << "\n";
-    for (const auto& replica : pg.replicas()) {
-      std::cout << "replica: "
-                << (replica.running()
-                        ? "running on 127.0.0.1:" + std::to_string(replica.options().port)
-                        : "stopped")
-                << " (" << replica.options().data_dir.string() << ")\n";
+    for (const auto& [name, pg] : clusters) {
+      std::string label = name == "main" ? "primary" : "shard " + name + " primary";
+      std::cout << label << ": " << where(pg) << " (" << pg.options().data_dir.string() << ")\n";
+      for (const auto& replica : pg.replicas()) {
+        std::cout << (name == "main" ? "" : "shard " + name + " ") << "replica: " << where(replica)
+                  << " (" << replica.options().data_dir.string() << ")\n";
+      }
     }
     return 0;
   }
-  auto done = action == "start" ? pg.start() : pg.stop();
-  if (!done) {
-    spdlog::error("{}", done.error().for_log());
-    return kExitFailure;
+  // Shards stop before the control cluster, which starts first.
+  if (action == "stop") std::reverse(clusters.begin(), clusters.end());
+  for (auto& [name, pg] : clusters) {
+    auto done = action == "start" ? pg.start() : pg.stop();
+    if (!done) {
+      spdlog::error("{}{}", name == "main" ? "" : "shard " + name + ": ", done.error().for_log());
+      return kExitFailure;
+    }
   }
   std::cout << (action == "start" ? "started" : "stopped") << "\n";
   return 0;

@@ -142,6 +142,41 @@ std::vector<std::string> comma_list(const std::string& text) {
   }
 }
 
+// "a=x; b = y" -> {{"a", "x"}, {"b", "y"}}; an entry without '=' has an empty name (which no
+// caller accepts). The value keeps its commas: a libpq URI may name several hosts.
+std::vector<std::pair<std::string, std::string>> named_list(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    auto semicolon = text.find(';', pos);
+    auto entry = trim(
+        text.substr(pos, semicolon == std::string::npos ? std::string::npos : semicolon - pos));
+    if (!entry.empty()) {
+      auto eq = entry.find('=');
+      if (eq == std::string::npos) {
+        out.emplace_back("", entry);
+      } else {
+        out.emplace_back(trim(entry.substr(0, eq)), trim(entry.substr(eq + 1)));
+      }
+    }
+    if (semicolon == std::string::npos) break;
+    pos = semicolon + 1;
+  }
+  return out;
+}
+
+// Why `name` cannot name a shard, if it cannot.
+std::optional<std::string> shard_name_problem(const std::string& name) {
+  bool valid = !name.empty() && name.size() <= 32 && name[0] >= 'a' && name[0] <= 'z' &&
+               std::all_of(name.begin(), name.end(), [](char ch) {
+                 return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
+               });
+  if (!valid)
+    return "expected name=postgresql://... entries, each name a-z, then a-z, 0-9 or - (at most 32)";
+  if (name == "main") return "main is the control database's own shard";
+  return std::nullopt;
+}
+
 std::string joined(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& item : items) out += (out.empty() ? "" : ",") + item;
@@ -203,6 +238,66 @@ std::vector<ConfigKey> make_keys() {
          for (const auto& url : c.database_replica_urls) masked.push_back(mask_secrets(url));
          return joined(masked);
        }});
+  keys.push_back(
+      {"shards",
+       "tenant shards besides the control database's own (main), separated by ';', each "
+       "name=postgresql://... (its primary; a name is a-z, then a-z, 0-9 or -, at most 32)",
+       true,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         std::vector<ShardConfig> shards;
+         for (const auto& entry : named_list(v)) {
+           const auto& [name, value] = entry;
+           if (auto bad = shard_name_problem(name)) return *bad;
+           if (!is_postgres_uri(value)) return "shard " + name + ": expected a postgresql:// URI";
+           if (std::any_of(shards.begin(), shards.end(),
+                           [&](const ShardConfig& s) { return s.name == entry.first; }))
+             return "shard " + name + " is listed twice";
+           shards.push_back({name, value, {}});
+         }
+         if (!trim(v).empty() && shards.empty()) return "expected name=postgresql://... entries";
+         c.shards = std::move(shards);
+         return std::nullopt;
+       },
+       [](const Config& c) {
+         std::string out;
+         for (const auto& s : c.shards)
+           out += (out.empty() ? "" : ";") + s.name + "=" + mask_secrets(s.url);
+         return out.empty() ? std::string("none") : out;
+       }});
+  keys.push_back({"shard_replica_urls",
+                  "streaming replicas of the shards that serve their reads, separated by ';', each "
+                  "name=postgresql://...[,postgresql://...] (the shard's name, its replicas' URIs)",
+                  true,
+                  // Applied after `shards` (keys apply in this order), whose entries it completes.
+                  [](Config& c, const std::string& v) -> std::optional<std::string> {
+                    auto entries = named_list(v);
+                    if (!trim(v).empty() && entries.empty())
+                      return "expected name=postgresql://...[,postgresql://...] entries";
+                    for (auto& shard : c.shards) shard.replica_urls.clear();
+                    for (const auto& entry : entries) {
+                      const auto& [name, value] = entry;
+                      auto shard =
+                          std::find_if(c.shards.begin(), c.shards.end(),
+                                       [&](const ShardConfig& s) { return s.name == entry.first; });
+                      if (shard == c.shards.end()) return "shard " + name + " is not one of shards";
+                      auto urls = comma_list(value);
+                      if (urls.empty() || !std::all_of(urls.begin(), urls.end(), is_postgres_uri))
+                        return "shard " + name + ": expected comma-separated postgresql:// URIs";
+                      shard->replica_urls = std::move(urls);
+                    }
+                    return std::nullopt;
+                  },
+                  [](const Config& c) {
+                    std::string out;
+                    for (const auto& shard : c.shards) {
+                      if (shard.replica_urls.empty()) continue;
+                      std::vector<std::string> masked;
+                      for (const auto& url : shard.replica_urls)
+                        masked.push_back(mask_secrets(url));
+                      out += (out.empty() ? "" : ";") + shard.name + "=" + joined(masked);
+                    }
+                    return out.empty() ? std::string("none") : out;
+                  }});
   keys.push_back(duration_key("max_replica_lag",
                               "a replica further behind the primary leaves the read rotation (it "
                               "returns within half of it)",
@@ -326,6 +421,11 @@ std::vector<ConfigKey> make_keys() {
                "streaming replicas the embedded PostgreSQL starts beside its primary, on "
                "the ports after embedded_pg_port; they serve reads",
                &Config::embedded_pg_replicas, 0, 4));
+  keys.push_back(size_key("embedded_pg_shards",
+                          "tenant shards the embedded PostgreSQL starts beside its own (shard-1, "
+                          "...), shard i on embedded_pg_port + 10 * i, each with "
+                          "embedded_pg_replicas replicas",
+                          &Config::embedded_pg_shards, 0, 8));
   keys.push_back(size_key("password_hash_ops",
                           "Argon2id passes (raising it rehashes on next login)",
                           &Config::password_hash_ops, 1, 20));
@@ -788,6 +888,26 @@ Result<Config> load_config(const ConfigSources& sources) {
     error.fields.push_back({"database_direct_url",
                             "is needed with database_pooler=transaction: LISTEN and migrations "
                             "cannot go through a transaction-mode pooler"});
+  }
+  if (!config.embedded_database() && config.embedded_pg_shards > 0) {
+    error.fields.push_back({"embedded_pg_shards",
+                            "is for the embedded database; with database_url, list the shards in "
+                            "shards"});
+  }
+  for (const auto& shard : config.shards) {
+    auto embedded = shard.name.starts_with("shard-") ? shard.name.substr(6) : std::string();
+    std::size_t index = 0;
+    auto [end, ec] = std::from_chars(embedded.data(), embedded.data() + embedded.size(), index);
+    if (!embedded.empty() && ec == std::errc{} && end == embedded.data() + embedded.size() &&
+        index >= 1 && index <= config.embedded_pg_shards) {
+      error.fields.push_back(
+          {"shards", "shard " + shard.name + " is also an embedded shard (embedded_pg_shards)"});
+    }
+  }
+  if (config.behind_pooler() && !config.shards.empty()) {
+    error.fields.push_back({"shards",
+                            "are reached directly: with database_pooler=transaction, shards are "
+                            "not supported yet"});
   }
   if (!config.embedded_database() && config.embedded_pg_replicas > 0) {
     error.fields.push_back({"embedded_pg_replicas",

@@ -17,6 +17,15 @@ namespace liftoff::core {
 
 using std::chrono::milliseconds;
 
+// A tenant shard beside the control cluster's own (shard "main"): a PostgreSQL primary with its
+// streaming replicas (docs/decisions/0021-tenant-shards.md).
+struct ShardConfig {
+  std::string name;  // [a-z][a-z0-9-]*, at most 32; never "main"
+  std::string url;   // libpq URI of its primary
+  std::vector<std::string> replica_urls;
+  bool operator==(const ShardConfig&) const = default;
+};
+
 struct Config {
   std::string database_url;  // libpq URI; empty: the embedded private PostgreSQL
   // "none", or "transaction": database_url (and the replicas') reach PostgreSQL through a
@@ -26,7 +35,8 @@ struct Config {
   std::vector<std::string> database_replica_urls;  // libpq URIs of streaming replicas for reads
   milliseconds max_replica_lag{5'000};             // a replica further behind leaves the rotation
   milliseconds replica_probe_interval{100};        // how often replicas' positions are read
-  std::string redis_url;  // redis://[:password@]host[:port]; empty: no Redis
+  std::vector<ShardConfig> shards;  // tenant shards besides main; the embedded ones come after
+  std::string redis_url;            // redis://[:password@]host[:port]; empty: no Redis
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;
   unsigned threads = 0;  // 0: one per core
@@ -55,8 +65,11 @@ struct Config {
   std::string data_dir = ".liftoff";  // embedded PostgreSQL lives in <data_dir>/pgdata
   std::uint16_t embedded_pg_port = 54320;
   std::size_t embedded_pg_replicas = 0;  // streaming replicas on the next ports: they serve reads
-  std::optional<bool> auto_migrate;      // default: on for the embedded database, off otherwise
-  std::size_t password_hash_ops = 2;     // Argon2id passes
+  // Tenant shards the embedded PostgreSQL starts beside its own: shard-<i> in data_dir/shard-<i>
+  // on port embedded_pg_port + 10 * i (its replicas, embedded_pg_replicas of them, on the next).
+  std::size_t embedded_pg_shards = 0;
+  std::optional<bool> auto_migrate;   // default: on for the embedded database, off otherwise
+  std::size_t password_hash_ops = 2;  // Argon2id passes
   std::size_t password_hash_memory = 64 * 1024 * 1024;  // Argon2id memory, bytes
   std::size_t password_hash_threads = 2;
   std::size_t password_hash_queue = 64;       // admitted hashes before 429

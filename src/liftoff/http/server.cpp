@@ -235,6 +235,9 @@ struct Server::Impl {
   std::atomic<bool> stop_requested{false};
   std::uint16_t bound_port = 0;
   asio::io_context control;  // signals and stop requests, on the thread that called run()
+  // Caught from construction on: a SIGTERM between the process's report that it is ready and run()
+  // waits for run() instead of ending the process (seen in a test that stopped a server at once).
+  std::optional<asio::signal_set> signals;
 
   Impl(ServerOptions o, const Router& r, core::Registry& m)
       : options(std::move(o)),
@@ -258,6 +261,7 @@ struct Server::Impl {
       route_metrics[&route] = make_route_metrics(route.pattern);
     unmatched_metrics = make_route_metrics("unmatched");
     options_metrics = make_route_metrics("OPTIONS");
+    if (options.handle_signals) signals.emplace(control, SIGINT, SIGTERM);
     for (auto [i, result] : {std::pair{0, "allowed"}, std::pair{1, "refused"}}) {
       cors_preflights[i] = &m.counter("http_cors_preflights_total",
                                       "CORS preflights by whether the origin was allowed",
@@ -725,9 +729,7 @@ struct Server::Impl {
 
   std::size_t run(const WorkerHook& on_start, const WorkerHook& on_stop) {
     std::atomic<std::size_t> running{workers.size()};
-    std::optional<asio::signal_set> signals;
-    if (options.handle_signals) {
-      signals.emplace(control, SIGINT, SIGTERM);
+    if (signals) {
       signals->async_wait([this](const beast::error_code& ec, int signal) {
         if (ec) return;
         spdlog::info("signal {}: shutting down (deadline {} ms)", signal,

@@ -121,6 +121,52 @@ TEST(Config, ReplicasPoolerAndDirectUrlAreCheckedTogether) {
   EXPECT_EQ(refused_key(s), "max_replica_lag");
 }
 
+TEST(Config, ShardsAreNamedWithTheirPrimariesAndReplicas) {
+  ConfigSources s;
+  s.env = {{"LIFTOFF_DATABASE_URL", "postgresql://u:p@control/db"},
+           {"LIFTOFF_SHARDS",
+            "eu-1=postgresql://u:p@a1,a2/db?target_session_attrs=read-write; "
+            "us-1 = postgresql://u:p@b/db"},
+           {"LIFTOFF_SHARD_REPLICA_URLS", "us-1=postgresql://u:p@b1/db, postgresql://u:p@b2/db"}};
+  auto c = load_config(s);
+  ASSERT_TRUE(c) << c.error().for_log();
+  ASSERT_EQ(c->shards.size(), 2u);
+  // A URI keeps its commas (several hosts); entries are separated by ';'.
+  EXPECT_EQ(c->shards[0],
+            (ShardConfig{"eu-1", "postgresql://u:p@a1,a2/db?target_session_attrs=read-write", {}}));
+  EXPECT_EQ(c->shards[1], (ShardConfig{"us-1",
+                                       "postgresql://u:p@b/db",
+                                       {"postgresql://u:p@b1/db", "postgresql://u:p@b2/db"}}));
+  for (const auto& [key, value] : describe(*c)) {
+    if (key == "shards" || key == "shard_replica_urls") {
+      EXPECT_EQ(value.find(":p@"), std::string::npos) << key << " shows a password: " << value;
+    }
+  }
+
+  auto refused = [&](const std::string& key, const std::string& value) {
+    auto bad = s;
+    bad.env[key] = value;
+    return refused_key(bad);
+  };
+  EXPECT_EQ(refused("LIFTOFF_SHARDS", "main=postgresql://u:p@x/db"), "shards");
+  EXPECT_EQ(refused("LIFTOFF_SHARDS", "EU=postgresql://u:p@x/db"), "shards");
+  EXPECT_EQ(refused("LIFTOFF_SHARDS", "postgresql://u:p@x/db"), "shards");
+  EXPECT_EQ(refused("LIFTOFF_SHARDS", "a=mysql://x"), "shards");
+  EXPECT_EQ(refused("LIFTOFF_SHARDS", "a=postgresql://x/db;a=postgresql://y/db"), "shards");
+  EXPECT_EQ(refused("LIFTOFF_SHARD_REPLICA_URLS", "eu-2=postgresql://u:p@x/db"),
+            "shard_replica_urls");
+  EXPECT_EQ(refused("LIFTOFF_SHARD_REPLICA_URLS", "us-1=r1"), "shard_replica_urls");
+  // Embedded shards are the embedded database's, and take the names shard-1, ...
+  EXPECT_EQ(refused("LIFTOFF_EMBEDDED_PG_SHARDS", "1"), "embedded_pg_shards");
+  ConfigSources embedded;
+  embedded.env = {{"LIFTOFF_EMBEDDED_PG_SHARDS", "2"}};
+  ASSERT_TRUE(load_config(embedded));
+  embedded.env["LIFTOFF_SHARDS"] = "shard-2=postgresql://u:p@x/db";
+  EXPECT_EQ(refused_key(embedded), "shards");
+  embedded.env["LIFTOFF_SHARDS"] = "shard-3=postgresql://u:p@x/db";
+  EXPECT_TRUE(load_config(embedded));
+}
+
 TEST(Config, SecretsAreMaskedWhenDescribed) {
   EXPECT_EQ(mask_secrets("postgresql://user:s3cret@db:5432/app"),
             "postgresql://user:***@db:5432/app");
