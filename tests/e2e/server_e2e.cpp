@@ -786,6 +786,63 @@ TEST(E2EServer, MigrateStatusAndUpCoverEveryShard) {
   EXPECT_NE(migrated.log().find(current, first + 1), std::string::npos) << migrated.log();
 }
 
+// `liftoff shard status` reads the directory: each shard's organizations, size and schema, and an
+// organization the directory places on a shard the configuration does not know is a problem.
+TEST(E2EServer, ShardStatusReportsEachShardFromTheDirectory) {
+  auto control = fresh_database("liftoff_shard_status");
+  auto shard = fresh_database("liftoff_shard_status_eu");
+  Server server({{"LIFTOFF_DATABASE_URL", control}, {"LIFTOFF_SHARDS", "eu-1=" + shard}});
+  ASSERT_TRUE(server.wait_ready()) << server.process->log();
+  auto owner = sign_up(server.port, "shard-status");
+  std::vector<std::string> orgs;
+  for (int i = 0; i < 3; ++i) {
+    auto r = post_json(server.port, "/v1/orgs", R"({"name":"Acme"})", owner.token);
+    ASSERT_EQ(status(r), 201) << (r ? r->body : "");
+    orgs.emplace_back(json_of(*r).at("id").as_string());
+  }
+  server.process->signal(SIGTERM);
+  EXPECT_EQ(server.process->wait(15s), 0) << server.process->log();
+
+  std::map<std::string, std::string> env = {{"LIFTOFF_DATABASE_URL", control},
+                                            {"LIFTOFF_SHARDS", "eu-1=" + shard}};
+  auto shard_status = [&](bool as_json, int expected_exit) {
+    std::vector<std::string> argv = {LIFTOFF_BINARY, "shard", "status"};
+    if (as_json) argv.emplace_back("--json");
+    Process p(argv, env, log_path("shard-status"));
+    EXPECT_EQ(p.wait(30s), expected_exit) << p.log();
+    return p.log();
+  };
+  const auto known = db::embedded_migrations().back().version;
+  auto text = shard_status(false, 0);
+  EXPECT_NE(text.find("main"), std::string::npos) << text;
+  EXPECT_NE(text.find("eu-1"), std::string::npos) << text;
+
+  auto report = boost::json::parse(shard_status(true, 0)).at("shards").as_array();
+  ASSERT_EQ(report.size(), 2u) << boost::json::serialize(report);
+  const auto& main = report[0].as_object();
+  EXPECT_EQ(main.at("name"), "main");
+  EXPECT_EQ(main.at("orgs"), 3);
+  EXPECT_EQ(main.at("deleted_orgs"), 0);
+  EXPECT_EQ(main.at("schema_version"), known);
+  EXPECT_GT(main.at("database_bytes").as_int64(), 1'000'000);
+  const auto& eu = report[1].as_object();
+  EXPECT_EQ(eu.at("name"), "eu-1");
+  EXPECT_EQ(eu.at("orgs"), 0);
+  EXPECT_EQ(eu.at("schema_version"), known);
+
+  // The directory names a shard that is gone from the configuration: its org cannot be served.
+  ASSERT_TRUE(run_sql(control, "UPDATE orgs SET shard = 'eu-9' WHERE id = '" + orgs[0] + "'"));
+  auto broken = boost::json::parse(shard_status(true, 1)).at("shards").as_array();
+  ASSERT_EQ(broken.size(), 3u) << boost::json::serialize(broken);
+  EXPECT_EQ(broken[0].at("orgs"), 2);
+  const auto& unknown = broken[2].as_object();
+  EXPECT_EQ(unknown.at("name"), "eu-9");
+  EXPECT_EQ(unknown.at("configured"), false);
+  EXPECT_EQ(unknown.at("orgs"), 1);
+  EXPECT_EQ(unknown.at("problem"), "not configured");
+  EXPECT_NE(shard_status(false, 1).find("ERROR: not configured"), std::string::npos);
+}
+
 // `liftoff pg` starts, reports and stops the embedded shards with the control cluster.
 TEST(E2EServer, EmbeddedShardsStartAndStopWithTheControlCluster) {
   auto dir = (run_dir() / "embedded-shards").string();

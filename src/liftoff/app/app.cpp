@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -27,6 +28,7 @@
 #include "liftoff/core/memory_guard.hpp"
 #include "liftoff/core/metrics.hpp"
 #include "liftoff/core/service_notify.hpp"
+#include "liftoff/db/admin.hpp"
 #include "liftoff/db/database.hpp"
 #include "liftoff/db/embedded_postgres.hpp"
 #include "liftoff/db/migrations.hpp"
@@ -38,6 +40,7 @@
 #include "liftoff/identity/revocation_listener.hpp"
 #include "liftoff/identity/service.hpp"
 #include "liftoff/identity/session_cache.hpp"
+#include "liftoff/identity/shard_directory.hpp"
 #include "liftoff/identity/store.hpp"
 #include "liftoff/jobs/runner.hpp"
 #include "liftoff/notify/hub.hpp"
@@ -62,6 +65,7 @@ extern char** environ;
 namespace liftoff::app {
 namespace {
 namespace asio = boost::asio;
+namespace json = boost::json;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 constexpr auto kMigrationTimeout = std::chrono::minutes(5);
@@ -848,6 +852,114 @@ int migrate(const core::Config& config, bool up) {
   return 0;
 }
 
+// One cluster as `liftoff shard status` reports it.
+struct ShardReport {
+  std::string name;
+  bool configured = true;  // false: the directory names it, the configuration does not
+  std::string problem;     // empty when it answered
+  std::int64_t orgs = 0, deleted_orgs = 0, database_bytes = 0;
+  int schema_version = 0, known_version = 0;
+};
+
+// "12.3 MB": a size for people.
+std::string human_bytes(std::int64_t bytes) {
+  static constexpr std::array<const char*, 5> kUnits = {"B", "kB", "MB", "GB", "TB"};
+  auto value = static_cast<double>(bytes);
+  std::size_t unit = 0;
+  while (value >= 1000 && unit + 1 < kUnits.size()) {
+    value /= 1000;
+    ++unit;
+  }
+  return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, kUnits[unit]);
+}
+
+// `liftoff shard status`: every cluster with its organizations (from the directory), its size on
+// disk and its schema. Exit 1 when a cluster does not answer or the directory places organizations
+// on a shard that is not configured (they could not be served).
+int shard_status(const core::Config& config, bool as_json) {
+  auto all = clusters(config);
+  if (!all) {
+    spdlog::error("{}", all.error().for_log());
+    return kExitFailure;
+  }
+  std::vector<ShardReport> reports;
+  Result<std::vector<identity::ShardOrgs>> directory =
+      make_error(Errc::unavailable, "the control database did not answer");
+  block_on([&]() -> asio::awaitable<void> {
+    auto deadline = db::deadline_after(std::chrono::seconds(30));
+    for (const auto& cluster : *all) {
+      // Statements, not `?:` around co_await (GCC 12 miscompiles those).
+      auto& report = reports.emplace_back(ShardReport{cluster.name});
+      auto conn = co_await connect(cluster.direct);
+      if (!conn) {
+        report.problem = conn.error().for_log();
+        continue;
+      }
+      auto bytes = co_await db::database_bytes(**conn, deadline);
+      if (!bytes) {
+        report.problem = bytes.error().for_log();
+        continue;
+      }
+      auto schema = co_await db::schema_status(**conn, db::embedded_migrations(), deadline);
+      if (!schema) {
+        report.problem = schema.error().for_log();
+        continue;
+      }
+      report.database_bytes = *bytes;
+      report.schema_version = schema->applied_version;
+      report.known_version = schema->known_version;
+      if (cluster.name == "main") directory = co_await identity::orgs_per_shard(**conn, deadline);
+    }
+  }());
+  bool healthy = static_cast<bool>(directory);
+  for (const auto& shard : directory ? *directory : std::vector<identity::ShardOrgs>{}) {
+    auto report = std::find_if(reports.begin(), reports.end(),
+                               [&](const ShardReport& r) { return r.name == shard.shard; });
+    if (report == reports.end()) {
+      report = reports.insert(reports.end(), {shard.shard, false, "not configured"});
+    }
+    report->orgs = shard.orgs;
+    report->deleted_orgs = shard.deleted;
+  }
+  for (const auto& r : reports) healthy = healthy && r.problem.empty();
+
+  if (as_json) {
+    json::array shards;
+    for (const auto& r : reports) {
+      json::object o{{"name", r.name},
+                     {"configured", r.configured},
+                     {"orgs", r.orgs},
+                     {"deleted_orgs", r.deleted_orgs}};
+      if (r.configured && r.problem.empty()) {
+        o["database_bytes"] = r.database_bytes;
+        o["schema_version"] = r.schema_version;
+        o["known_version"] = r.known_version;
+      }
+      if (!r.problem.empty()) o["problem"] = r.problem;
+      shards.push_back(std::move(o));
+    }
+    json::object out{{"shards", std::move(shards)}};
+    if (!directory) out["directory_problem"] = directory.error().for_log();
+    std::cout << json::serialize(out) << "\n";
+    return healthy ? 0 : kExitFailure;
+  }
+  std::cout << fmt::format("{:<33} {:>10} {:>10} {:>12} {:>9}\n", "shard", "orgs", "deleted",
+                           "database", "schema");
+  for (const auto& r : reports) {
+    std::cout << fmt::format("{:<33} {:>10} {:>10} ", r.name, r.orgs, r.deleted_orgs);
+    if (!r.problem.empty()) {
+      std::cout << "ERROR: " << r.problem << "\n";
+      continue;
+    }
+    std::cout << fmt::format("{:>12} {:>9}\n", human_bytes(r.database_bytes),
+                             fmt::format("{}/{}", r.schema_version, r.known_version));
+  }
+  if (!directory)
+    std::cout << "ERROR: the shard directory could not be read: " << directory.error().for_log()
+              << "\n";
+  return healthy ? 0 : kExitFailure;
+}
+
 // An --org value as an organization id; nullopt (said on stderr) when it is not one.
 std::optional<db::Uuid> org_option(const std::string& text) {
   auto org = db::Uuid::parse(text);
@@ -1179,15 +1291,21 @@ int main(int argc, char** argv) {
                         "'{\"seats\": 5000}'");
   orgs_plan->add_flag("--force", plan_args.force,
                       "set it even when the organization holds more than it allows");
+  auto* shard_cmd = cli.add_subcommand("shard", "Tenant shards (docs/decisions/0021)");
+  shard_cmd->require_subcommand(1);
+  bool shard_json = false;
+  auto* shard_status_cmd = shard_cmd->add_subcommand(
+      "status", "Each shard's organizations, size on disk and schema (exit 1 on a problem)");
+  shard_status_cmd->add_flag("--json", shard_json, "one JSON object, for scripts");
   auto* version_cmd = cli.add_subcommand("version", "Print the version");
 
   // Every command that reads configuration takes every config flag; one value slot per key.
   std::string config_file;
   std::vector<std::string> flag_values(core::config_keys().size());
   std::vector<std::vector<CLI::Option*>> flag_options(core::config_keys().size());
-  std::vector<CLI::App*> configured{serve_cmd,    worker_cmd, up_cmd,     status_cmd,
-                                    pg_start,     pg_stop,    pg_status,  verify_cmd,
-                                    jobs_enqueue, jobs_list,  jobs_stats, orgs_plan};
+  std::vector<CLI::App*> configured{
+      serve_cmd,  worker_cmd,   up_cmd,    status_cmd, pg_start,  pg_stop,         pg_status,
+      verify_cmd, jobs_enqueue, jobs_list, jobs_stats, orgs_plan, shard_status_cmd};
   configured.insert(configured.end(), jobs_actions.begin(), jobs_actions.end());
   for (auto* sub : configured) {
     sub->add_option("--config", config_file,
@@ -1258,6 +1376,7 @@ int main(int argc, char** argv) {
   }
   if (orgs_plan->parsed()) return plan_command(*config, plan_args);
   if (migrate_cmd->parsed()) return migrate(*config, up_cmd->parsed());
+  if (shard_status_cmd->parsed()) return shard_status(*config, shard_json);
   if (verify_cmd->parsed()) return audit_verify(*config, verify_org);
   for (auto* sub : pg_cmd->get_subcommands({})) {
     if (sub->parsed()) return embedded(*config, sub->get_name());
