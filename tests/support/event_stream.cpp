@@ -66,11 +66,14 @@ std::optional<ServerSentEvent> EventStream::next(std::chrono::milliseconds timeo
           retry_ = value;
           continue;
         }
-        any = true;
-        if (name == "id") event.id = value;
+        if (name == "id") event.id = last_event_id_ = value;
         if (name == "event") event.event = value;
-        if (name == "data") event.data += value;
+        if (name == "data") {
+          event.data += value;
+          any = true;
+        }
       }
+      // As EventSource: a frame without data sets the last event id and dispatches nothing.
       if (any) return event;
     }
     if (ended_) return std::nullopt;

@@ -35,6 +35,8 @@ class EventStream {
   [[nodiscard]] bool ended() const { return ended_; }
   [[nodiscard]] int comments() const { return comments_; }  // heartbeats seen so far
   [[nodiscard]] const std::string& retry() const { return retry_; }
+  // The id of the last frame that had one, events or not (what EventSource resumes from).
+  [[nodiscard]] const std::string& last_event_id() const { return last_event_id_; }
 
  private:
   // Moves whole chunks from the connection into text_; false when the stream is over.
@@ -45,6 +47,7 @@ class EventStream {
   bool ended_ = false;
   int comments_ = 0;
   std::string retry_;
+  std::string last_event_id_;
 };
 
 }  // namespace liftoff::testing

@@ -93,6 +93,12 @@ asio::awaitable<void> run_stream(http::Stream& stream, const StreamPlan& plan,
   if (plan.resume) {
     position = plan.resume->index < 0 ? EventPosition{plan.resume->seq, kWholeSeq} : *plan.resume;
     after = plan.resume->index < 0 ? plan.resume->seq : plan.resume->seq - 1;
+  } else {
+    // The position it opens at, with no event: a client that reconnects before its first event
+    // (the stream ended because one burst of events passed events_max_backlog, or the network
+    // failed) resumes from here instead of missing what came meanwhile. EventSource takes an id
+    // from a frame without data and dispatches nothing.
+    out += "id: " + position.to_string() + "\n\n";
   }
   subscriber->on_push([&stream] { stream.wake(); });
   // Events written since the last write: once it succeeded, they count in the org's usage.
