@@ -447,6 +447,20 @@ identity::TenantHoldings holdings_of(records::RecordService& records,
       [&records, &hooks](const db::Scope& scope) { return tenant_holdings(records, hooks, scope); };
 }
 
+// What a purged org leaves on the tenant plane goes (its audit log stays): its collections and
+// their records.
+asio::awaitable<Result<void>> purge_tenant(records::RecordService& records, db::Scope scope) {
+  auto purged = co_await records.purge_org(scope);
+  if (!purged) co_return purged.error();
+  if (*purged > 0)
+    spdlog::info("purged {} collection(s) of org {}", *purged, scope.org().to_string());
+  co_return Result<void>{};
+}
+
+identity::TenantPurge purge_of(records::RecordService& records) {
+  return [&records](const db::Scope& scope) { return purge_tenant(records, scope); };
+}
+
 int serve(const core::Config& config) {
   spdlog::info("liftoff {} ({}) starting", LIFTOFF_VERSION, LIFTOFF_GIT_COMMIT);
   for (const auto& [key, value] : core::describe(config))
@@ -598,7 +612,7 @@ int serve(const core::Config& config) {
       database,
       {std::chrono::duration_cast<std::chrono::seconds>(config.org_deletion_grace),
        std::chrono::duration_cast<std::chrono::seconds>(config.invitation_ttl),
-       holdings_of(record_service, webhook_service)},
+       holdings_of(record_service, webhook_service), purge_of(record_service)},
       cache, &account_mail);
   api::SystemDeps system{database, metrics, migrations.empty() ? 0 : migrations.back().version};
   ratelimit::LimiterOptions limiter_options;

@@ -75,7 +75,9 @@ constexpr Statement kNextExpired{
     "SELECT id, name FROM orgs WHERE purge_after < now() ORDER BY purge_after LIMIT 1 "
     "FOR UPDATE SKIP LOCKED"};
 constexpr Statement kPurge{db::Plane::control, "orgs.purge", "DELETE FROM orgs WHERE id = $1"};
-// Deleting an org deletes its tenant-plane rows by cascade: a big tenant's take long.
+// Deleting an org deletes its control-plane rows (memberships, invitations, keys) by cascade; its
+// tenant-plane data went before (OrgOptions::purge_tenant), but an org with many members may
+// still take long.
 constexpr Statement kSetPurgeTimeout{db::Plane::any, "orgs.purge_timeout",
                                      "SET LOCAL statement_timeout = '10min'"};
 constexpr Statement kNotify{db::Plane::any, "orgs.notify",

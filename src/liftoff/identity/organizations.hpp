@@ -39,10 +39,16 @@ class SessionCache;
 using TenantHoldings =
     std::function<boost::asio::awaitable<Result<plans::Holdings>>(const db::Scope& scope)>;
 
+// Deletes what an org past its grace period keeps on the tenant plane, besides its audit log, for
+// the org of `scope`, in statements of its own (the org's data lives on its shard; see
+// docs/decisions/0021-tenant-shards.md); idempotent: a purge that failed runs it again.
+using TenantPurge = std::function<boost::asio::awaitable<Result<void>>(const db::Scope& scope)>;
+
 struct OrgOptions {
   std::chrono::seconds deletion_grace{std::chrono::hours(24 * 30)};  // restorable this long
   std::chrono::seconds invitation_ttl{std::chrono::hours(24 * 7)};
   TenantHoldings tenant_holdings;  // none: plans count seats only
+  TenantPurge purge_tenant;        // none: orgs keep nothing on the tenant plane but their log
 };
 
 // The caller's standing in one organization, established by OrgService::access().

@@ -165,6 +165,12 @@ class RecordService {
     co_return co_await store_.holdings(scope);
   }
 
+  // A purged org's collections and records (its audit log stays): the collections deleted.
+  // Organizations call it through OrgOptions::purge_tenant before the org's row goes.
+  [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> purge_org(const db::Scope& scope) {
+    co_return co_await store_.purge_org(scope);
+  }
+
   // The org's committed state (audit::committed): what caches of its reads are keyed on.
   [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> org_state(const db::Scope& scope);
   // The org's sealed audit head: where a record event stream starts (audit::head).

@@ -88,6 +88,11 @@ constexpr Statement kOutdatedRecords{
 constexpr Statement kDeleteCollection{
     db::Plane::tenant, "records.delete_collection",
     "DELETE FROM collections WHERE org_id = $1 AND name = $2 RETURNING id"};
+// One of a purged org's collections, with its records and rewrite (ON DELETE CASCADE).
+constexpr Statement kPurgeCollection{
+    db::Plane::tenant, "records.purge_collection",
+    "DELETE FROM collections WHERE id = (SELECT id FROM collections WHERE org_id = $1 LIMIT 1) "
+    "RETURNING id"};
 
 // A record's stored form, $1..$16 of every record write (see stored_form()): the collection, id
 // and org ($1-$3), the data ($4), its slots ($5-$13), search words ($14), layout ($15) and size
@@ -257,6 +262,17 @@ asio::awaitable<Result<RecordStore::Holdings>> RecordStore::holdings(const db::S
   if (!rows) co_return rows.error();
   const auto& row = rows->front();
   co_return Holdings{row.get<std::int64_t>(0), row.get<std::int64_t>(1), row.get<std::int64_t>(2)};
+}
+
+asio::awaitable<Result<std::int64_t>> RecordStore::purge_org(const db::Scope& scope) {
+  Params params(scope.org());
+  std::int64_t purged = 0;
+  for (;;) {
+    auto rows = co_await db_.query(db::Intent::write, scope, kPurgeCollection, params);
+    if (!rows) co_return rows.error();
+    if (rows->empty()) co_return purged;
+    ++purged;
+  }
 }
 
 asio::awaitable<Result<void>> RecordStore::insert_collection(db::Transaction& tx,

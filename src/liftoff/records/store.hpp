@@ -58,6 +58,10 @@ class RecordStore {
     std::int64_t bytes = 0;
   };
   [[nodiscard]] boost::asio::awaitable<Result<Holdings>> holdings(const db::Scope& scope);
+  // Deletes every collection of the scope's org with its records, one collection per statement
+  // (its own transaction: a big collection's statement may take long, see
+  // Scope::statement_timeout); the number deleted. Idempotent.
+  [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> purge_org(const db::Scope& scope);
 
   // --- Collections ---
   [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> count_collections(

@@ -487,5 +487,43 @@ TEST_F(RecordServiceTest, AnotherOrganizationNeverSeesTheRecords) {
   }());
 }
 
+// A purged org's collections and records go, one collection per statement, and nobody else's:
+// what the org's purge runs before its row goes (collections no longer reference orgs, so no
+// cascade does it).
+TEST_F(RecordServiceTest, PurgingAnOrgDeletesItsCollectionsAndRecordsOnly) {
+  auto doomed = owner_with_tasks("purged@example.com");
+  auto kept = owner_with_tasks("kept-beside-purged@example.com");
+  block_on(world_->io, [&]() -> asio::awaitable<void> {
+    auto notes = json::parse(R"([{"name":"title","type":"text"}])");
+    auto made = co_await service_->create_collection(scope(doomed), "notes", notes, kAllowance);
+    CO_ASSERT_TRUE(made);
+    for (const auto* owner : {&doomed, &kept}) {
+      for (int i = 0; i < 3; ++i) {
+        auto created = co_await service_->create_record(scope(*owner), "tasks", task("t", i), {});
+        CO_ASSERT_TRUE(created);
+      }
+    }
+    auto before = co_await service_->holdings(scope(kept));
+    CO_ASSERT_TRUE(before);
+
+    auto purged = co_await service_->purge_org(scope(doomed));
+    CO_ASSERT_TRUE(purged);
+    EXPECT_EQ(*purged, 2);
+    auto gone = co_await service_->holdings(scope(doomed));
+    CO_ASSERT_TRUE(gone);
+    EXPECT_EQ(gone->collections, 0);
+    EXPECT_EQ(gone->records, 0);
+    auto again = co_await service_->purge_org(scope(doomed));
+    CO_ASSERT_TRUE(again);
+    EXPECT_EQ(*again, 0) << "a purge that runs again finds nothing left";
+
+    auto after = co_await service_->holdings(scope(kept));
+    CO_ASSERT_TRUE(after);
+    EXPECT_EQ(after->collections, before->collections);
+    EXPECT_EQ(after->records, before->records);
+    EXPECT_EQ(after->records, 3);
+  }());
+}
+
 }  // namespace
 }  // namespace liftoff::records
