@@ -447,18 +447,21 @@ identity::TenantHoldings holdings_of(records::RecordService& records,
       [&records, &hooks](const db::Scope& scope) { return tenant_holdings(records, hooks, scope); };
 }
 
-// What a purged org leaves on the tenant plane goes (its audit log stays): its collections and
-// their records.
-asio::awaitable<Result<void>> purge_tenant(records::RecordService& records, db::Scope scope) {
-  auto purged = co_await records.purge_org(scope);
-  if (!purged) co_return purged.error();
-  if (*purged > 0)
-    spdlog::info("purged {} collection(s) of org {}", *purged, scope.org().to_string());
+// What a purged org leaves on the tenant plane goes (its audit log stays): its webhook endpoints
+// with their secrets and deliveries, then its collections with their records.
+asio::awaitable<Result<void>> purge_tenant(records::RecordService& records,
+                                           webhooks::WebhookService& hooks, db::Scope scope) {
+  auto endpoints = co_await hooks.purge_org(scope);
+  if (!endpoints) co_return endpoints.error();
+  auto collections = co_await records.purge_org(scope);
+  if (!collections) co_return collections.error();
+  spdlog::info("purged org {}: {} collection(s), {} webhook endpoint(s)", scope.org().to_string(),
+               *collections, *endpoints);
   co_return Result<void>{};
 }
 
-identity::TenantPurge purge_of(records::RecordService& records) {
-  return [&records](const db::Scope& scope) { return purge_tenant(records, scope); };
+identity::TenantPurge purge_of(records::RecordService& records, webhooks::WebhookService& hooks) {
+  return [&records, &hooks](const db::Scope& scope) { return purge_tenant(records, hooks, scope); };
 }
 
 int serve(const core::Config& config) {
@@ -612,7 +615,7 @@ int serve(const core::Config& config) {
       database,
       {std::chrono::duration_cast<std::chrono::seconds>(config.org_deletion_grace),
        std::chrono::duration_cast<std::chrono::seconds>(config.invitation_ttl),
-       holdings_of(record_service, webhook_service), purge_of(record_service)},
+       holdings_of(record_service, webhook_service), purge_of(record_service, webhook_service)},
       cache, &account_mail);
   api::SystemDeps system{database, metrics, migrations.empty() ? 0 : migrations.back().version};
   ratelimit::LimiterOptions limiter_options;

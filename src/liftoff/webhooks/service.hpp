@@ -108,6 +108,10 @@ class WebhookService {
   [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> count(const db::Scope& scope) {
     co_return co_await store_.count(scope);
   }
+  // A purged org's endpoints, their secrets and deliveries (OrgOptions::purge_tenant): how many.
+  [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> purge_org(const db::Scope& scope) {
+    co_return co_await store_.purge_org(scope);
+  }
   [[nodiscard]] boost::asio::awaitable<Result<Endpoint>> get(const db::Scope& scope,
                                                              std::string_view id);
   [[nodiscard]] boost::asio::awaitable<Result<Endpoint>> update(const db::Scope& scope,

@@ -72,6 +72,11 @@ constexpr Statement kUpdate{
 constexpr Statement kRemove{db::Plane::tenant, "webhooks.remove",
                             "DELETE FROM webhook_endpoints e WHERE e.org_id = $1 AND e.id = $2 "
                             "RETURNING " LIFTOFF_ENDPOINT_COLUMNS};
+// One of a purged org's endpoints, with its deliveries (ON DELETE CASCADE) and sealed secrets.
+constexpr Statement kPurgeEndpoint{
+    db::Plane::tenant, "webhooks.purge_endpoint",
+    "DELETE FROM webhook_endpoints WHERE id = (SELECT id FROM webhook_endpoints WHERE org_id = $1 "
+    "LIMIT 1) RETURNING id"};
 constexpr Statement kRotate{
     db::Plane::tenant, "webhooks.rotate",
     "UPDATE webhook_endpoints e SET previous_secret = e.secret, previous_secret_expires_at = "
@@ -253,6 +258,17 @@ asio::awaitable<Result<std::int64_t>> WebhookStore::count(const db::Scope& scope
   auto rows = co_await database_.query(Intent::latest, scope, kCount, params);
   if (!rows) co_return rows.error();
   co_return rows->front().get<std::int64_t>(0);
+}
+
+asio::awaitable<Result<std::int64_t>> WebhookStore::purge_org(const db::Scope& scope) {
+  Params params(scope.org());
+  std::int64_t purged = 0;
+  for (;;) {
+    auto rows = co_await database_.query(Intent::write, scope, kPurgeEndpoint, params);
+    if (!rows) co_return rows.error();
+    if (rows->empty()) co_return purged;
+    ++purged;
+  }
 }
 
 asio::awaitable<Result<std::optional<Endpoint>>> WebhookStore::get(const db::Scope& scope,

@@ -84,6 +84,9 @@ class WebhookStore {
       const db::Scope& scope, std::optional<db::Uuid> after, std::int32_t limit);
   // How many endpoints the scope's org has.
   [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> count(const db::Scope& scope);
+  // Deletes every endpoint of the scope's org with its deliveries, one endpoint per statement; the
+  // number deleted. Idempotent.
+  [[nodiscard]] boost::asio::awaitable<Result<std::int64_t>> purge_org(const db::Scope& scope);
   [[nodiscard]] boost::asio::awaitable<Result<std::optional<Endpoint>>> get(const db::Scope& scope,
                                                                             const db::Uuid& id);
   // The endpoint as it was and as it is (nullopt: no such endpoint of the org), locked for the

@@ -187,6 +187,42 @@ TEST_F(WebhooksTest, AnOrgsEventsArriveInOrderSignedAndOnlyThoseItSubscribesTo) 
   });
 }
 
+// A purged org's endpoints go with their sealed secrets and deliveries (what the org's purge runs
+// before its row goes); another org's stay.
+TEST_F(WebhooksTest, PurgingAnOrgDeletesItsEndpointsAndTheirDeliveriesOnly) {
+  Running running;
+  running.run([&]() -> asio::awaitable<void> {
+    auto doomed = co_await owner("hooks-purged@example.com");
+    auto kept = co_await owner("hooks-kept@example.com");
+    for (const auto* org : {&doomed, &kept}) {
+      NewEndpoint wanted{plain->url("/purge/"), "", {"thing.*"}};
+      auto created = co_await running.service.create(scope(*org), wanted, kAllowance);
+      CO_ASSERT_TRUE(created);
+    }
+    NewEndpoint second{plain->url("/purge/"), "", {"thing.*"}};
+    auto also = co_await running.service.create(scope(doomed), second, kAllowance);
+    CO_ASSERT_TRUE(also);
+    co_await happen(scope(doomed), "thing.created", 1);
+    CO_ASSERT_TRUE(co_await receives("/purge/", 2));  // both endpoints of the doomed org
+
+    auto purged = co_await running.service.purge_org(scope(doomed));
+    CO_ASSERT_TRUE(purged);
+    EXPECT_EQ(*purged, 2);
+    auto left = co_await running.service.count(scope(doomed));
+    CO_ASSERT_TRUE(left);
+    EXPECT_EQ(*left, 0);
+    auto deliveries =
+        co_await running.service.deliveries(scope(doomed), also->endpoint.id.to_string(), {}, 50);
+    EXPECT_FALSE(deliveries) << "the deliveries of a purged endpoint are still listed";
+    auto again = co_await running.service.purge_org(scope(doomed));
+    CO_ASSERT_TRUE(again);
+    EXPECT_EQ(*again, 0);
+    auto others = co_await running.service.count(scope(kept));
+    CO_ASSERT_TRUE(others);
+    EXPECT_EQ(*others, 1);
+  });
+}
+
 TEST_F(WebhooksTest, AFailingEndpointIsRetriedThenDisabledAndCatchesUpWhenEnabled) {
   Running running;
   running.run([&]() -> asio::awaitable<void> {
