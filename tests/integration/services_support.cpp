@@ -4,6 +4,7 @@
 
 #include "liftoff/core/id.hpp"
 #include "liftoff/db/migrations.hpp"
+#include "liftoff/identity/shard_directory.hpp"
 #include "support/async.hpp"
 #include "support/postgres.hpp"
 
@@ -23,10 +24,16 @@ std::string migrated_database(const std::string& name) {
   return url;
 }
 
-ServiceWorld::ServiceWorld(const std::string& database_name) {
+ServiceWorld::ServiceWorld(const std::string& database_name, std::vector<std::string> shards)
+    : url(migrated_database(database_name)) {
   db::DatabaseOptions options;
-  options.connect = {migrated_database(database_name), {}, "liftoff-test"};
+  options.connect = {url, {}, "liftoff-test"};
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    shard_urls.push_back(migrated_database(database_name + "_" + std::to_string(i + 1)));
+    options.shards.push_back({shards[i], shard_urls.back(), {}});
+  }
   database = std::make_unique<db::Database>(options, metrics, 1);
+  database->use_directory(identity::shard_directory(*database));
   identities = std::make_unique<identity::IdentityStore>(*database);
   orgs = std::make_unique<identity::OrgService>(*database, identity::OrgOptions{});
 }

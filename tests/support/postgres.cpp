@@ -191,6 +191,19 @@ bool run_sql(const std::string& url, const std::string& sql) {
   return ok;
 }
 
+std::string scalar(const std::string& url, const std::string& sql) {
+  PGconn* conn = PQconnectdb(url.c_str());
+  std::string out;
+  if (PQstatus(conn) == CONNECTION_OK) {
+    PGresult* result = PQexec(conn, sql.c_str());
+    if (PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) == 1)
+      out = PQgetvalue(result, 0, 0);
+    PQclear(result);
+  }
+  PQfinish(conn);
+  return out;
+}
+
 std::string fresh_database(const std::string& name) {
   const auto admin = test_postgres().url_for("postgres");
   run_sql(admin, "DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");

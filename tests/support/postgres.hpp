@@ -62,6 +62,9 @@ struct OwnCluster {
 // Runs `sql` (one statement) on `url` as the URL's user; false, and a test failure, on an error.
 bool run_sql(const std::string& url, const std::string& sql);
 
+// One value from `sql` (one row, one column) on `url`; empty on any error.
+[[nodiscard]] std::string scalar(const std::string& url, const std::string& sql);
+
 // An empty database `name` on the test server (dropped first if a run left it); its URL. Tests
 // whose processes must not share the test database with other servers of the binary use one.
 std::string fresh_database(const std::string& name);

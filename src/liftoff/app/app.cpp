@@ -256,28 +256,29 @@ asio::awaitable<void> housekeeping(
     records::RecordService& records, notify::Notifications& notifications,
     const std::atomic<bool>& stopping, std::chrono::milliseconds interval,
     std::chrono::milliseconds notification_retention, std::chrono::milliseconds statement_timeout) {
-  co_await every(task, interval, std::chrono::milliseconds(250), stopping, AtStop::leave,
-                 [&orgs, &identity, &records, &notifications, notification_retention,
-                  statement_timeout]() -> asio::awaitable<void> {
-                   auto purged = co_await orgs.purge_expired(100);
-                   if (!purged) {
-                     spdlog::warn("purging deleted organizations: {}", purged.error().for_log());
-                   } else if (*purged > 0) {
-                     spdlog::info("purged {} organization(s) past their grace period", *purged);
-                   }
-                   auto expired = co_await records.expire_idempotency_keys(
-                       db::Scope::background(db::Tenant::every_org(), statement_timeout), 10'000);
-                   if (!expired)
-                     spdlog::warn("expiring idempotency keys: {}", expired.error().for_log());
-                   auto tokens = co_await identity.expire_tokens(
-                       db::Scope::background(db::Tenant::control(), statement_timeout));
-                   if (!tokens) spdlog::warn("expiring tokens: {}", tokens.error().for_log());
-                   auto pruned = co_await notifications.prune(
-                       db::Scope::background(db::Tenant::control(), statement_timeout),
-                       std::chrono::duration_cast<std::chrono::seconds>(notification_retention),
-                       10'000);
-                   if (!pruned) spdlog::warn("pruning notifications: {}", pruned.error().for_log());
-                 });
+  co_await every(
+      task, interval, std::chrono::milliseconds(250), stopping, AtStop::leave,
+      [&orgs, &identity, &records, &notifications, notification_retention,
+       statement_timeout]() -> asio::awaitable<void> {
+        auto purged = co_await orgs.purge_expired(100);
+        if (!purged) {
+          spdlog::warn("purging deleted organizations: {}", purged.error().for_log());
+        } else if (*purged > 0) {
+          spdlog::info("purged {} organization(s) past their grace period", *purged);
+        }
+        for (std::size_t shard = 0; shard < records.database().shards().size(); ++shard) {
+          auto expired = co_await records.expire_idempotency_keys(
+              db::Scope::background(db::Tenant::every_org_on(shard), statement_timeout), 10'000);
+          if (!expired) spdlog::warn("expiring idempotency keys: {}", expired.error().for_log());
+        }
+        auto tokens = co_await identity.expire_tokens(
+            db::Scope::background(db::Tenant::control(), statement_timeout));
+        if (!tokens) spdlog::warn("expiring tokens: {}", tokens.error().for_log());
+        auto pruned = co_await notifications.prune(
+            db::Scope::background(db::Tenant::control(), statement_timeout),
+            std::chrono::duration_cast<std::chrono::seconds>(notification_retention), 10'000);
+        if (!pruned) spdlog::warn("pruning notifications: {}", pruned.error().for_log());
+      });
 }
 
 // Writes when credentials were last used, every `interval` until `stopping`, then once more:
@@ -308,10 +309,12 @@ asio::awaitable<void> rewrite_records(const BackgroundTask& task, records::Recor
   while (!stopping.load(std::memory_order_relaxed)) {
     bool busy = false;
     auto batch = [&]() -> asio::awaitable<void> {
-      auto rewritten = co_await records.rewrite_some(
-          db::Scope::background(db::Tenant::every_org(), statement_timeout), kBatch);
-      if (!rewritten) spdlog::warn("rewriting records: {}", rewritten.error().for_log());
-      busy = rewritten && *rewritten > 0;
+      for (std::size_t shard = 0; shard < records.database().shards().size(); ++shard) {
+        auto rewritten = co_await records.rewrite_some(
+            db::Scope::background(db::Tenant::every_org_on(shard), statement_timeout), kBatch);
+        if (!rewritten) spdlog::warn("rewriting records: {}", rewritten.error().for_log());
+        busy = busy || (rewritten && *rewritten > 0);
+      }
     };
     co_await task.turn(batch);
     // Between batches a short pause leaves the database to the tenants' own requests.
@@ -474,8 +477,6 @@ int serve(const core::Config& config) {
     spdlog::error("{}", all.error().for_log());
     return kExitFailure;
   }
-  // Requests are routed to shards other than main in a later step (decision 0021); their schema
-  // is kept current from now on.
   const auto* url = &all->front().url;
   const auto* direct = &all->front().direct;
   bool auto_migrate = config.auto_migrate.value_or(config.embedded_database());
@@ -511,7 +512,10 @@ int serve(const core::Config& config) {
                       config.db_scan_queue_per_org};
   db_options.replicas = {replica_urls(config), config.max_replica_lag,
                          config.replica_probe_interval};
+  for (auto shard = std::next(all->begin()); shard != all->end(); ++shard)
+    db_options.shards.push_back({shard->name, shard->url, shard->replicas});
   db::Database database(db_options, metrics, threads);
+  database.use_directory(identity::shard_directory(database));
 
   http::Router router;
   const auto& migrations = db::embedded_migrations();
@@ -537,7 +541,8 @@ int serve(const core::Config& config) {
   identity::SessionCache* cache = config.session_cache_ttl.count() > 0 ? &session_cache : nullptr;
   identity::OrgOrigins org_origins(database, config.db_query_timeout);
   identity::SessionRevocationListener revocations(
-      db::ConnectOptions{*direct, {}, "liftoff-listener"}, session_cache, &org_origins);
+      db::ConnectOptions{*direct, {}, "liftoff-listener"}, session_cache,
+      std::vector<db::OrgChanges*>{&org_origins, &database.shard_cache()});
   identity::IdentityService identity_service(
       identity_store, hasher,
       {std::chrono::duration_cast<std::chrono::seconds>(config.session_ttl),
@@ -1045,11 +1050,21 @@ struct JobsCommand {
 };
 
 // A command's own Database: one event loop, the admin's application name, a minute a statement.
-db::DatabaseOptions command_database(const std::string& url, const core::Config& config) {
+// The Database of an operator's command: every cluster's primary, reached directly, each org
+// routed to its shard as `serve` routes it.
+Result<std::unique_ptr<db::Database>> command_database(const core::Config& config,
+                                                       core::Registry& metrics) {
+  auto all = clusters(config);
+  if (!all) return all.error();
   db::DatabaseOptions options;
-  options.connect = db::ConnectOptions{url, config.db_query_timeout * 2, "liftoff-admin"};
+  options.connect =
+      db::ConnectOptions{all->front().direct, config.db_query_timeout * 2, "liftoff-admin"};
   options.query_timeout = std::chrono::seconds(60);
-  return options;
+  for (auto shard = std::next(all->begin()); shard != all->end(); ++shard)
+    options.shards.push_back({shard->name, shard->direct, {}});
+  auto database = std::make_unique<db::Database>(options, metrics, 1);
+  database->use_directory(identity::shard_directory(*database));
+  return database;
 }
 
 struct PlanCommand {
@@ -1060,15 +1075,15 @@ struct PlanCommand {
 // `liftoff orgs plan --org ID [--plan NAME [--limits JSON] [--force]]`: prints the org's plan, or
 // sets it (the operator's way to Enterprise and its contract's limits; audited as the system).
 int plan_command(const core::Config& config, const PlanCommand& args) {
-  auto url = direct_url(config);
-  if (!url) {
-    spdlog::error("{}", url.error().for_log());
-    return kExitFailure;
-  }
   auto org = org_option(args.org);
   if (!org) return kExitUsage;
   core::Registry metrics;
-  db::Database database(command_database(*url, config), metrics, 1);
+  auto opened = command_database(config, metrics);
+  if (!opened) {
+    spdlog::error("{}", opened.error().for_log());
+    return kExitFailure;
+  }
+  auto& database = **opened;
   records::RecordService records(database, {});
   jobs::Queue queue(database);
   webhooks::WebhookService hooks(database, queue, metrics, {});
@@ -1112,18 +1127,18 @@ int plan_command(const core::Config& config, const PlanCommand& args) {
 }
 
 int jobs_command(const core::Config& config, const std::string& action, const JobsCommand& args) {
-  auto url = direct_url(config);
-  if (!url) {
-    spdlog::error("{}", url.error().for_log());
-    return kExitFailure;
-  }
   std::optional<db::Uuid> org;
   if (!args.org.empty()) {
     org = org_option(args.org);
     if (!org) return kExitUsage;
   }
   core::Registry metrics;
-  db::Database database(command_database(*url, config), metrics, 1);
+  auto opened = command_database(config, metrics);
+  if (!opened) {
+    spdlog::error("{}", opened.error().for_log());
+    return kExitFailure;
+  }
+  auto& database = **opened;
   jobs::Queue queue(database);
   jobs::JobStore store(queue);
   auto scope = db::Scope::background(db::Tenant::every_org(), std::chrono::minutes(5));
@@ -1187,12 +1202,24 @@ int jobs_command(const core::Config& config, const std::string& action, const Jo
       }
       if (!args.queue.empty()) query.queue = args.queue;
       query.limit = std::clamp(args.limit, 1, 1000);
-      auto found = co_await store.list(scope, query);
-      if (!found) {
-        std::cerr << "error: " << found.error().for_log() << "\n";
-        co_return kExitFailure;
+      // One org's jobs are on its shard; every org's, on every shard: newest first over all.
+      std::vector<jobs::Job> listed;
+      for (std::size_t shard = 0; shard < database.shards().size(); ++shard) {
+        auto target = org ? scope.for_tenant(db::Tenant::org(*org))
+                          : scope.for_tenant(db::Tenant::every_org_on(shard));
+        auto found = co_await store.list(target, query);
+        if (!found) {
+          std::cerr << "error: " << found.error().for_log() << "\n";
+          co_return kExitFailure;
+        }
+        listed.insert(listed.end(), found->begin(), found->end());
+        if (org) break;
       }
-      for (const auto& job : *found) print(job);
+      std::sort(listed.begin(), listed.end(),
+                [](const jobs::Job& a, const jobs::Job& b) { return b.id.bytes < a.id.bytes; });
+      if (listed.size() > static_cast<std::size_t>(query.limit))
+        listed.resize(static_cast<std::size_t>(query.limit));
+      for (const auto& job : listed) print(job);
       co_return 0;
     }
     if (action == "stats") {
@@ -1214,7 +1241,14 @@ int jobs_command(const core::Config& config, const std::string& action, const Jo
     auto act = action == "retry"    ? jobs::JobStore::Action::retry
                : action == "cancel" ? jobs::JobStore::Action::cancel
                                     : jobs::JobStore::Action::discard;
-    auto job = co_await store.act(scope, *id, act);
+    // The job is on one shard: its org's (--org), else the first that knows it.
+    Result<jobs::Job> job = make_error(Errc::not_found, "no such job");
+    for (std::size_t shard = 0; shard < database.shards().size(); ++shard) {
+      auto target = org ? scope.for_tenant(db::Tenant::org(*org))
+                        : scope.for_tenant(db::Tenant::every_org_on(shard));
+      job = co_await store.act(target, *id, act);
+      if (org || job || job.error().code != Errc::not_found) break;
+    }
     if (!job) {
       std::cerr << "error: " << job.error().detail << "\n";
       co_return kExitFailure;

@@ -41,24 +41,29 @@ asio::awaitable<bool> Sealer::round() {
     std::lock_guard lock(mutex_);
     woken_ = false;
   }
-  auto scope = db::Scope::background(db::Tenant::every_org(), options_.statement_timeout);
-  auto sealed = co_await seal(database_, scope, options_.max_per_org);
-  if (!sealed) {
-    if (failed_rounds_) failed_rounds_->inc();
-    if (!failing_)
-      spdlog::warn("sealing audit events (retried every {} ms): {}", options_.interval.count(),
-                   sealed.error().for_log());
-    failing_ = true;
-    co_return false;
-  }
-  if (failing_) spdlog::info("sealing audit events again");
-  failing_ = false;
+  // Each shard's chains, one shard after the other; a shard that fails does not hold the others.
   bool more = false;
-  for (const auto& chain : *sealed) {
-    if (sealed_events_) sealed_events_->inc(chain.sealed);
-    if (on_sealed_) on_sealed_(chain.org_id, chain.last_seq);
-    more = more || chain.sealed >= options_.max_per_org;
+  bool failed = false;
+  const auto& shards = database_.shards();
+  for (std::size_t shard = 0; shard < shards.size(); ++shard) {
+    auto scope = db::Scope::background(db::Tenant::every_org_on(shard), options_.statement_timeout);
+    auto sealed = co_await seal(database_, scope, options_.max_per_org);
+    if (!sealed) {
+      if (failed_rounds_) failed_rounds_->inc();
+      if (!failing_)
+        spdlog::warn("sealing audit events on shard {} (retried every {} ms): {}", shards[shard],
+                     options_.interval.count(), sealed.error().for_log());
+      failed = true;
+      continue;
+    }
+    for (const auto& chain : *sealed) {
+      if (sealed_events_) sealed_events_->inc(chain.sealed);
+      if (on_sealed_) on_sealed_(chain.org_id, chain.last_seq);
+      more = more || chain.sealed >= options_.max_per_org;
+    }
   }
+  if (failing_ && !failed) spdlog::info("sealing audit events again");
+  failing_ = failed;
   co_return more;
 }
 

@@ -330,6 +330,18 @@ struct Database::LogSamples {
   }
 };
 
+// One shard's PostgreSQL cluster: its primary, then its replicas, with the reads its primary
+// answered although it has replicas, by reason.
+struct Database::Cluster {
+  std::string name;
+  std::vector<std::unique_ptr<Node>> nodes;
+  core::Counter* reads_behind = nullptr;    // every replica was behind
+  core::Counter* reads_unrouted = nullptr;  // no replica was in rotation
+  core::Counter* reads_retried = nullptr;   // the replica failed them
+  [[nodiscard]] Node& primary() const { return *nodes.front(); }
+  [[nodiscard]] bool has_replicas() const { return nodes.size() > 1; }
+};
+
 namespace {
 std::size_t worker_index(std::size_t workers) {
   return std::min(core::this_worker(), workers - 1);
@@ -348,17 +360,42 @@ Database::Database(DatabaseOptions options, core::Registry& metrics, std::size_t
     : options_(std::move(options)),
       statement_metrics_(
           std::make_unique<StatementMetrics>(metrics, std::max<std::size_t>(workers, 1))),
-      scan_gate_(options_.scans, &metrics) {
+      scan_gate_(options_.scans, &metrics),
+      shard_cache_(std::make_unique<ShardCache>(options_.shard_cache_entries)) {
   workers = std::max<std::size_t>(workers, 1);
-  nodes_.push_back(
-      std::make_unique<Node>("primary", options_.connect, workers, options_.shared_connections));
-  for (std::size_t i = 0; i < options_.replicas.conninfos.size(); ++i) {
+  std::vector<ShardOptions> shards{
+      {"main", options_.connect.conninfo, options_.replicas.conninfos}};
+  shards.insert(shards.end(), options_.shards.begin(), options_.shards.end());
+  for (const auto& shard : shards) {
+    // Main keeps the names it had before shards ("primary", "replica-1"), and with them its
+    // metric series; another shard's nodes are "eu-1/primary", "eu-1/replica-1".
+    auto prefix = shard.name == "main" ? std::string() : shard.name + "/";
+    auto cluster = std::make_unique<Cluster>();
+    cluster->name = shard.name;
     auto connect = options_.connect;
-    connect.conninfo = options_.replicas.conninfos[i];
-    nodes_.push_back(std::make_unique<Node>(fmt::format("replica-{}", i + 1), std::move(connect),
-                                            workers, options_.shared_connections));
+    connect.conninfo = shard.conninfo;
+    cluster->nodes.push_back(
+        std::make_unique<Node>(prefix + "primary", connect, workers, options_.shared_connections));
+    for (std::size_t i = 0; i < shard.replica_conninfos.size(); ++i) {
+      connect.conninfo = shard.replica_conninfos[i];
+      cluster->nodes.push_back(std::make_unique<Node>(fmt::format("{}replica-{}", prefix, i + 1),
+                                                      connect, workers,
+                                                      options_.shared_connections));
+    }
+    register_metrics(*cluster, metrics);
+    shard_names_.push_back(shard.name);
+    clusters_.push_back(std::move(cluster));
   }
-  for (auto& node : nodes_) {
+  if (has_replicas()) {
+    // A writer's position is needed until every replica in rotation has replayed it: they are at
+    // most max_lag behind; kept twice that.
+    constexpr std::size_t kWriters = 100'000;
+    recent_writes_ = std::make_unique<RecentWrites>(2 * options_.replicas.max_lag, kWriters);
+  }
+}
+
+void Database::register_metrics(Cluster& cluster, core::Registry& metrics) {
+  for (auto& node : cluster.nodes) {
     std::string label = "database=\"" + node->name + "\"";
     auto& m = node->pool_metrics;
     m.size = &metrics.gauge("db_pool_connections", "Pooled connections (all workers)", label);
@@ -370,33 +407,67 @@ Database::Database(DatabaseOptions options, core::Registry& metrics, std::size_t
         &metrics.counter("db_pool_acquire_timeouts_total", "Acquires that timed out", label);
     m.connect_failures =
         &metrics.counter("db_pool_connect_failures_total", "Failed connection attempts", label);
-    if (!has_replicas()) continue;
+    if (!cluster.has_replicas()) continue;
     node->reads =
         &metrics.counter("db_reads_total", "Reads (statements) each server answered", label);
-    if (node.get() == &primary()) continue;
+    if (node.get() == &cluster.primary()) continue;
     node->rotation_gauge = &metrics.gauge(
         "db_replica_in_rotation", "1 while the replica serves reads, 0 while it is out", label);
     node->lag_gauge =
         &metrics.gauge("db_replica_lag_milliseconds",
                        "How long ago the primary was where the replica's replay is", label);
   }
-  if (has_replicas()) {
-    // A writer's position is needed until every replica in rotation has replayed it: they are at
-    // most max_lag behind; kept twice that.
-    constexpr std::size_t kWriters = 100'000;
-    recent_writes_ = std::make_unique<RecentWrites>(2 * options_.replicas.max_lag, kWriters);
-    auto fallback = [&](std::string_view reason) {
-      return &metrics.counter("db_primary_reads_total",
-                              "Reads the primary answered although replicas are configured",
-                              "reason=\"" + std::string(reason) + "\"");
-    };
-    reads_behind_ = fallback("replicas_behind");
-    reads_unrouted_ = fallback("no_replica_in_rotation");
-    reads_retried_ = fallback("replica_failed");
-  }
+  if (!cluster.has_replicas()) return;
+  auto shard = cluster.name == "main" ? std::string() : "shard=\"" + cluster.name + "\",";
+  auto fallback = [&](std::string_view reason) {
+    return &metrics.counter("db_primary_reads_total",
+                            "Reads the primary answered although replicas are configured",
+                            shard + "reason=\"" + std::string(reason) + "\"");
+  };
+  cluster.reads_behind = fallback("replicas_behind");
+  cluster.reads_unrouted = fallback("no_replica_in_rotation");
+  cluster.reads_retried = fallback("replica_failed");
 }
 
 Database::~Database() = default;
+
+bool Database::has_replicas() const {
+  return main_cluster().has_replicas();
+}
+
+asio::awaitable<Result<std::size_t>> Database::shard_of(const Uuid& org, const Scope& scope) {
+  if (clusters_.size() == 1) co_return 0;
+  if (auto cached = shard_cache_->find(org)) co_return *cached;
+  if (!directory_)
+    co_return make_error(Errc::internal, "shards are configured without a directory");
+  auto generation = shard_cache_->generation();
+  auto control = scope.control();
+  auto name = co_await directory_(control, org);
+  if (!name) co_return name.error();
+  if (!*name) co_return 0;  // no such org: its statements find nothing on main
+  auto known = std::find(shard_names_.begin(), shard_names_.end(), **name);
+  if (known == shard_names_.end()) {
+    spdlog::error("org {} is on shard {}, which this process's configuration does not name",
+                  org.to_string(), **name);
+    co_return make_error(Errc::unavailable, "the organization's shard is not reachable");
+  }
+  auto index = static_cast<std::size_t>(known - shard_names_.begin());
+  shard_cache_->store(org, index, generation);
+  co_return index;
+}
+
+asio::awaitable<Result<Database::Cluster*>> Database::cluster_for(const Scope& scope) {
+  const auto& tenant = scope.tenant;
+  if (clusters_.size() == 1 || tenant.plane() == Plane::control) co_return &main_cluster();
+  if (!tenant.org_id()) {
+    if (tenant.shard() >= clusters_.size())
+      co_return make_error(Errc::internal, "a sweep named a shard that does not exist");
+    co_return clusters_[tenant.shard()].get();
+  }
+  auto shard = co_await shard_of(*tenant.org_id(), scope);
+  if (!shard) co_return shard.error();
+  co_return clusters_[*shard].get();
+}
 
 std::shared_ptr<Consistency> Database::consistency_for(std::uint64_t writer, Lsn token) {
   if (!has_replicas()) return nullptr;
@@ -416,37 +487,44 @@ Deadline Database::statement_deadline(const Scope& scope) const {
                   deadline_after(scope.statement_timeout.value_or(options_.query_timeout)));
 }
 
-asio::awaitable<Database::Node*> Database::node_for(Intent intent, const Scope& scope) {
-  if (!has_replicas() || intent == Intent::write || intent == Intent::latest) co_return &primary();
-  co_return co_await read_node(intent, scope);
+asio::awaitable<Database::Node*> Database::node_for(Cluster& cluster, Intent intent,
+                                                    const Scope& scope) {
+  if (!cluster.has_replicas() || intent == Intent::write || intent == Intent::latest)
+    co_return &cluster.primary();
+  co_return co_await read_node(cluster, intent, scope);
 }
 
 // A replica in rotation that has replayed what the scope must read: the worker's own (worker i
 // starts at replica i % n, so a node's workers spread over the replicas) while it answers promptly,
 // as a shared connection is filled (whole batches, not halves), else the least loaded; failing
 // that, the replica furthest along, asked where its replay stands now; else the primary. The
-// choice sticks to the scope.
-asio::awaitable<Database::Node*> Database::read_node(Intent intent, const Scope& scope) {
-  auto* consistency = scope.consistency.get();
+// choice sticks to the scope. A scope's Consistency holds positions in main's log only: on another
+// shard, a read that must see the scope's writes goes to its primary, and nothing is pinned.
+asio::awaitable<Database::Node*> Database::read_node(Cluster& cluster, Intent intent,
+                                                     const Scope& scope) {
+  auto& nodes = cluster.nodes;
+  auto* primary = &cluster.primary();
+  auto* consistency = &cluster == &main_cluster() ? scope.consistency.get() : nullptr;
+  if (&cluster != &main_cluster() && intent == Intent::read_your_writes) co_return primary;
   if (consistency && consistency->pinned_node >= 0) {
-    auto& pinned = *nodes_[static_cast<std::size_t>(consistency->pinned_node)];
-    if (&pinned == &primary() ||
+    auto& pinned = *nodes[static_cast<std::size_t>(consistency->pinned_node)];
+    if (&pinned == primary ||
         (pinned.in_rotation.load(std::memory_order_relaxed) &&
          (intent == Intent::read ||
           Lsn{pinned.replayed.load(std::memory_order_relaxed)} >= consistency->read_after)))
       co_return &pinned;
     consistency->pinned_node = 0;  // never an older state than the request already read
-    co_return &primary();
+    co_return primary;
   }
   Lsn needed = intent == Intent::read_your_writes && consistency ? consistency->read_after : Lsn{};
-  auto worker = worker_index(primary().shared.size());
-  auto replicas = nodes_.size() - 1;
+  auto worker = worker_index(primary->shared.size());
+  auto replicas = nodes.size() - 1;
   auto now = Clock::now();
   Node* best = nullptr;
   Node* furthest = nullptr;
   std::size_t best_load = 0;
   for (std::size_t i = 0; i < replicas; ++i) {
-    auto& node = *nodes_[1 + (worker + i) % replicas];
+    auto& node = *nodes[1 + (worker + i) % replicas];
     if (!node.in_rotation.load(std::memory_order_relaxed)) continue;
     if (Lsn{node.replayed.load(std::memory_order_relaxed)} < needed) {
       if (!furthest || furthest->replayed.load(std::memory_order_relaxed) <
@@ -468,12 +546,12 @@ asio::awaitable<Database::Node*> Database::read_node(Intent intent, const Scope&
     auto now = co_await replayed_now(*furthest, statement_deadline(scope));
     if (now && *now >= needed) best = furthest;
   }
-  if (!best) (furthest ? reads_behind_ : reads_unrouted_)->inc();
-  Node* chosen = best ? best : &primary();
+  if (!best) (furthest ? cluster.reads_behind : cluster.reads_unrouted)->inc();
+  Node* chosen = best ? best : primary;
   if (consistency) {
-    auto index = std::find_if(nodes_.begin(), nodes_.end(),
+    auto index = std::find_if(nodes.begin(), nodes.end(),
                               [&](const auto& node) { return node.get() == chosen; }) -
-                 nodes_.begin();
+                 nodes.begin();
     consistency->pinned_node = static_cast<int>(index);
   }
   co_return chosen;
@@ -492,7 +570,9 @@ asio::awaitable<Result<Lsn>> Database::replayed_now(Node& node, Deadline deadlin
 }
 
 asio::awaitable<Result<Lease>> Database::acquire(Intent intent, const Scope& scope) {
-  auto* node = co_await node_for(intent, scope);
+  auto cluster = co_await cluster_for(scope);
+  if (!cluster) co_return cluster.error();
+  auto* node = co_await node_for(**cluster, intent, scope);
   co_return co_await lease(*node, statement_deadline(scope));
 }
 
@@ -607,56 +687,73 @@ asio::awaitable<Result<Rows>> Database::query(Intent intent, const Scope& scope,
     turn = std::move(*entered);
   }
   auto deadline = statement_deadline(scope);
-  auto* node = co_await node_for(intent, scope);
-  if (node != &primary()) {
+  auto found = co_await cluster_for(scope);
+  if (!found) co_return found.error();
+  auto& cluster = **found;
+  const bool tracked = &cluster == &main_cluster() && scope.consistency;
+  auto* node = co_await node_for(cluster, intent, scope);
+  if (node != &cluster.primary()) {
     auto read = co_await run(*node, statement, params, deadline, scan);
     node->reads->inc();
     if (read || !retry_on_primary(read.error())) co_return read;
     if (read.error().code == Errc::unavailable) leave_rotation(*node, read.error().for_log());
-    reads_retried_->inc();
-    if (scope.consistency) scope.consistency->pinned_node = 0;
+    cluster.reads_retried->inc();
+    if (tracked) scope.consistency->pinned_node = 0;
   }
-  if (intent == Intent::write && scope.consistency && has_replicas()) {
+  if (intent == Intent::write && tracked && cluster.has_replicas()) {
     // A write tracked for read-your-writes asks where the log stands in the same round trip.
     std::array<Query, 2> queries{Query{&statement, params}, Query{&kLogPosition, Params()}};
-    auto results = co_await run(primary(), queries, deadline);
+    auto results = co_await run(cluster.primary(), queries, deadline);
     if (results[0]) scope.consistency->wrote(lsn_of(results[1]));
     co_return std::move(results[0]);
   }
-  if (has_replicas() && intent != Intent::write) primary().reads->inc();
-  co_return co_await run(primary(), statement, params, deadline, scan);
+  if (cluster.has_replicas() && intent != Intent::write) cluster.primary().reads->inc();
+  co_return co_await run(cluster.primary(), statement, params, deadline, scan);
 }
 
 asio::awaitable<Result<Transaction>> Database::begin(const Scope& scope, Isolation isolation,
                                                      Planes planes) {
-  auto leased = co_await lease(primary(), statement_deadline(scope));
+  auto found = co_await cluster_for(scope);
+  if (!found) co_return found.error();
+  auto& cluster = **found;
+  if (planes == Planes::both && &cluster != &main_cluster()) {
+    co_return make_error(Errc::unavailable,
+                         "this change of the organization also changes the control plane, which "
+                         "is on another cluster than its shard: not possible yet");
+  }
+  auto leased = co_await lease(cluster.primary(), statement_deadline(scope));
   if (!leased) co_return leased.error();
+  const bool tracked = &cluster == &main_cluster() && cluster.has_replicas();
   // A named local, not a braced temporary in the co_await expression (see Params::none()).
   Transaction::Options options{
       scope.tenant,   planes,
       scope.deadline, scope.statement_timeout.value_or(options_.query_timeout),
-      isolation,      has_replicas() ? scope.consistency : nullptr};
+      isolation,      tracked ? scope.consistency : nullptr};
   co_return co_await Transaction::begin(std::move(*leased), std::move(options));
 }
 
 void Database::stop_worker(std::size_t worker) {
-  for (auto& node : nodes_) {
-    if (worker < node->shared.size()) {
-      for (auto& slot : node->shared[worker]) slot.conn.reset();
-    }
-    if (worker < node->pools.size() && node->pools[worker]) {
-      node->pools[worker]->close();
-      node->pools[worker].reset();
+  for (auto& cluster : clusters_) {
+    for (auto& node : cluster->nodes) {
+      if (worker < node->shared.size()) {
+        for (auto& slot : node->shared[worker]) slot.conn.reset();
+      }
+      if (worker < node->pools.size() && node->pools[worker]) {
+        node->pools[worker]->close();
+        node->pools[worker].reset();
+      }
     }
   }
 }
 
 std::vector<Database::ReplicaState> Database::replicas() const {
   std::vector<ReplicaState> states;
-  for (std::size_t i = 1; i < nodes_.size(); ++i) {
-    const auto& node = *nodes_[i];
-    states.push_back({node.name, node.in_rotation.load(), Lsn{node.replayed.load()},
-                      std::chrono::milliseconds(node.lag_ms.load())});
+  for (const auto& cluster : clusters_) {
+    for (std::size_t i = 1; i < cluster->nodes.size(); ++i) {
+      const auto& node = *cluster->nodes[i];
+      states.push_back({node.name, node.in_rotation.load(), Lsn{node.replayed.load()},
+                        std::chrono::milliseconds(node.lag_ms.load())});
+    }
   }
   return states;
 }
@@ -669,17 +766,21 @@ void Database::leave_rotation(Node& node, std::string_view why) {
 }
 
 asio::awaitable<void> Database::watch_replicas(const std::atomic<bool>& stopping) {
-  if (!has_replicas()) co_return;
   auto executor = co_await asio::this_coro::executor;
-  auto samples = std::make_shared<LogSamples>();
-  auto running = std::make_shared<std::size_t>(nodes_.size());
+  auto running = std::make_shared<std::size_t>(0);
   auto done = [running](const std::exception_ptr& e) {
     --*running;
     if (e) spdlog::error("a replica watcher ended by an unexpected exception");
   };
-  asio::co_spawn(executor, watch_primary(samples, stopping), done);
-  for (std::size_t i = 1; i < nodes_.size(); ++i)
-    asio::co_spawn(executor, watch_replica(*nodes_[i], samples, stopping), done);
+  for (auto& cluster : clusters_) {
+    if (!cluster->has_replicas()) continue;
+    // Each cluster's replicas are measured against its own primary's log.
+    auto samples = std::make_shared<LogSamples>();
+    *running += cluster->nodes.size();
+    asio::co_spawn(executor, watch_primary(cluster->primary(), samples, stopping), done);
+    for (std::size_t i = 1; i < cluster->nodes.size(); ++i)
+      asio::co_spawn(executor, watch_replica(*cluster->nodes[i], samples, stopping), done);
+  }
   asio::steady_timer pause(executor);
   while (*running > 0) {
     pause.expires_after(options_.replicas.probe_interval);
@@ -705,7 +806,7 @@ asio::awaitable<Result<Rows>> Database::probe(std::unique_ptr<Connection>& conn,
   co_return rows;
 }
 
-asio::awaitable<void> Database::watch_primary(std::shared_ptr<LogSamples> samples,
+asio::awaitable<void> Database::watch_primary(Node& primary, std::shared_ptr<LogSamples> samples,
                                               const std::atomic<bool>& stopping) {
   auto executor = co_await asio::this_coro::executor;
   asio::steady_timer pause(executor);
@@ -713,7 +814,7 @@ asio::awaitable<void> Database::watch_primary(std::shared_ptr<LogSamples> sample
   // Samples back to twice the lag limit: a replica further behind than the oldest is far out.
   auto keep = 2 * options_.replicas.max_lag + std::chrono::seconds(1);
   while (!stopping.load(std::memory_order_relaxed)) {
-    auto rows = co_await probe(conn, options_.connect, kLogPosition);
+    auto rows = co_await probe(conn, primary.connect, kLogPosition);
     if (rows && !rows->empty()) {
       auto now = Clock::now();
       samples->samples.emplace_back(now, lsn_of(rows));

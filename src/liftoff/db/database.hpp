@@ -2,19 +2,24 @@
 // The data tier's front door. Every query states its intent (write, latest, read, read-your-writes)
 // and its tenant: writes and transactions go to the primary, reads to a replica in rotation that
 // has replayed what the scope must read back (docs/decisions/0010-read-your-writes.md), else to the
-// primary; tenant shards will be chosen here too, without changing callers. One pool and one set of
+// primary. Each of those is a node of the cluster that holds the scope's tenant: the control
+// plane's cluster (shard main), or the shard of the scope's org, found in the shard directory
+// (docs/decisions/0021-tenant-shards.md), so callers never name a cluster. One pool and one set of
 // shared connections per worker thread per node; a caller always gets its own worker's.
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "liftoff/db/connection.hpp"
 #include "liftoff/db/consistency.hpp"
 #include "liftoff/db/pool.hpp"
 #include "liftoff/db/scan_gate.hpp"
+#include "liftoff/db/shard_cache.hpp"
 
 namespace liftoff::core {
 class Registry;
@@ -38,7 +43,8 @@ enum class Isolation { read_committed, repeatable_read, serializable };
 // Which planes a transaction's statements may touch. `one`: the plane of its scope's tenant (and
 // Plane::any statements). `both`: an organization's transaction that also changes the control
 // plane (an org's row, its members or keys, with the audit event in the org's chain): atomic only
-// while both planes share one cluster; each is listed in docs/architecture.md.
+// while both planes share one cluster, so Database::begin refuses it for an org on another shard;
+// each is listed in docs/architecture.md.
 enum class Planes { one, both };
 
 // Whether `statement` may be issued for `tenant`: a tenant-plane statement needs a tenant (one org
@@ -118,9 +124,21 @@ struct ReplicaOptions {
   std::chrono::milliseconds probe_interval{100};
 };
 
+// A tenant shard besides main: a cluster of its own, a primary with its replicas
+// (docs/decisions/0021-tenant-shards.md). Connections to it are made as DatabaseOptions::connect
+// says, to other servers.
+struct ShardOptions {
+  std::string name;
+  std::string conninfo;  // its primary
+  std::vector<std::string> replica_conninfos;
+};
+
 struct DatabaseOptions {
-  ConnectOptions connect;
+  ConnectOptions connect;  // the control plane's cluster, which also holds shard main
   ReplicaOptions replicas;
+  std::vector<ShardOptions> shards;
+  // Directory entries each process keeps (ShardCache); used only with shards.
+  std::size_t shard_cache_entries = 100'000;
   PoolOptions pool;
   std::chrono::milliseconds query_timeout{5'000};
   // Connections per worker that Database::query() multiplexes single statements over (pipelined,
@@ -136,6 +154,12 @@ struct DatabaseOptions {
 // names what is wrong and how to set it. Without a pooler there is nothing to check.
 [[nodiscard]] boost::asio::awaitable<Result<void>> check_pooled_session(
     const ConnectOptions& options);
+
+// Reads the shard directory: the name of the shard that holds `org` (nullopt: no such org), by a
+// statement on the control plane for `control`. The data tier cannot name identity's tables:
+// identity::shard_directory() gives one (Database::use_directory).
+using ShardDirectory = std::function<boost::asio::awaitable<Result<std::optional<std::string>>>(
+    const Scope& control, const Uuid& org)>;
 
 class Database {
  public:
@@ -173,7 +197,23 @@ class Database {
   // process; returns at once without replicas.
   [[nodiscard]] boost::asio::awaitable<void> watch_replicas(const std::atomic<bool>& stopping);
 
-  [[nodiscard]] bool has_replicas() const { return nodes_.size() > 1; }
+  // Whether the control plane's cluster has replicas (read-your-writes tracks its writes only:
+  // reads on another shard that must see the scope's writes go to that shard's primary).
+  [[nodiscard]] bool has_replicas() const;
+
+  // Every shard's name: main first, then DatabaseOptions::shards in order. A sweep runs once per
+  // shard, for Tenant::every_org_on(index).
+  [[nodiscard]] const std::vector<std::string>& shards() const { return shard_names_; }
+  // Where org scopes find their shard; needed once shards are configured (until then, an org
+  // scope is answered Errc::internal). Call before serving.
+  void use_directory(ShardDirectory directory) { directory_ = std::move(directory); }
+  // The index (in shards()) of the shard that holds `org`: cached, else read from the directory
+  // for `scope`'s control plane. An org the directory does not know is on main; a shard the
+  // configuration does not name is Errc::unavailable.
+  [[nodiscard]] boost::asio::awaitable<Result<std::size_t>> shard_of(const Uuid& org,
+                                                                     const Scope& scope);
+  // The directory's cache, which follows the session channel (SessionRevocationListener).
+  [[nodiscard]] ShardCache& shard_cache() { return *shard_cache_; }
 
   // Read-your-writes for one request: what its reads must reflect, from the client's `token` (the
   // position it echoes) and what this node knows `writer` (a hash of its credential; 0: none) last
@@ -182,7 +222,7 @@ class Database {
   // After the request: remembers where `writer`'s writes left the log (RecentWrites).
   void remember_writes(std::uint64_t writer, const Consistency& consistency);
   struct ReplicaState {
-    std::string name;  // "replica-1", ...
+    std::string name;  // "replica-1", ...; on another shard "eu-1/replica-1"
     bool in_rotation = false;
     Lsn replayed;
     std::chrono::milliseconds lag{0};  // as last probed
@@ -194,12 +234,18 @@ class Database {
  private:
   class StatementMetrics;
   struct Node;
+  struct Cluster;
   struct SharedSlot;
   struct LogSamples;
-  [[nodiscard]] Node& primary() const { return *nodes_.front(); }
-  // The node a read of `intent` goes to (and the scope's reads after it): see Intent.
-  [[nodiscard]] boost::asio::awaitable<Node*> read_node(Intent intent, const Scope& scope);
-  [[nodiscard]] boost::asio::awaitable<Node*> node_for(Intent intent, const Scope& scope);
+  [[nodiscard]] Cluster& main_cluster() const { return *clusters_.front(); }
+  void register_metrics(Cluster& cluster, core::Registry& metrics);
+  // The cluster of the scope's tenant (see shard_of).
+  [[nodiscard]] boost::asio::awaitable<Result<Cluster*>> cluster_for(const Scope& scope);
+  // The node of `cluster` a read of `intent` goes to (and the scope's reads after it): see Intent.
+  [[nodiscard]] boost::asio::awaitable<Node*> read_node(Cluster& cluster, Intent intent,
+                                                        const Scope& scope);
+  [[nodiscard]] boost::asio::awaitable<Node*> node_for(Cluster& cluster, Intent intent,
+                                                       const Scope& scope);
   [[nodiscard]] boost::asio::awaitable<Result<Lease>> lease(Node& node, Deadline deadline);
   // One statement on `node`: on one of its shared connections when one is usable, else leased.
   // `own_connection`: leased, never on a shared connection.
@@ -217,7 +263,7 @@ class Database {
                                                 const boost::asio::any_io_executor& executor);
   boost::asio::awaitable<void> connect_shared(Node& node, SharedSlot& slot,
                                               boost::asio::any_io_executor executor);
-  boost::asio::awaitable<void> watch_primary(std::shared_ptr<LogSamples> samples,
+  boost::asio::awaitable<void> watch_primary(Node& primary, std::shared_ptr<LogSamples> samples,
                                              const std::atomic<bool>& stopping);
   boost::asio::awaitable<void> watch_replica(Node& node, std::shared_ptr<LogSamples> samples,
                                              const std::atomic<bool>& stopping);
@@ -229,11 +275,11 @@ class Database {
   DatabaseOptions options_;
   std::unique_ptr<StatementMetrics> statement_metrics_;
   ScanGate scan_gate_;
-  std::vector<std::unique_ptr<Node>> nodes_;     // the primary, then the replicas
-  std::unique_ptr<RecentWrites> recent_writes_;  // with replicas
-  core::Counter* reads_behind_ = nullptr;    // reads the primary served: every replica was behind
-  core::Counter* reads_unrouted_ = nullptr;  // ... no replica was in rotation
-  core::Counter* reads_retried_ = nullptr;   // ... the replica failed them
+  std::vector<std::unique_ptr<Cluster>> clusters_;  // main, then the other shards
+  std::vector<std::string> shard_names_;            // in the same order
+  std::unique_ptr<ShardCache> shard_cache_;
+  ShardDirectory directory_;
+  std::unique_ptr<RecentWrites> recent_writes_;  // with replicas of main
 };
 
 }  // namespace liftoff::db

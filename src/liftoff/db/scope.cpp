@@ -21,7 +21,7 @@ std::string Tenant::describe() const {
     case Kind::control:
       return "the control plane";
     case Kind::every_org:
-      return "every org";
+      return shard_ == 0 ? "every org" : "every org of shard #" + std::to_string(shard_);
     case Kind::org:
       return "org " + org_->to_string();
   }

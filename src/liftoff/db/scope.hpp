@@ -29,28 +29,38 @@ enum class Plane : std::uint8_t { control, tenant, any };
 
 [[nodiscard]] std::string_view to_string(Plane plane);
 
-// The tenant a statement acts for: one organization, every organization (background sweeps over
-// the tenant plane; with tenant shards they run on each shard), or the control plane.
+// The tenant a statement acts for: one organization (on its shard), every organization of one
+// shard (background sweeps over the tenant plane, which loop over Database::shards()), or the
+// control plane.
 class Tenant {
  public:
   [[nodiscard]] static Tenant control() { return Tenant{Kind::control, {}}; }
   [[nodiscard]] static Tenant org(const Uuid& id) { return Tenant{Kind::org, id}; }
-  [[nodiscard]] static Tenant every_org() { return Tenant{Kind::every_org, {}}; }
+  // Every organization on shard `shard` (an index into Database::shards(); 0 is main).
+  [[nodiscard]] static Tenant every_org_on(std::size_t shard) {
+    return Tenant{Kind::every_org, {}, shard};
+  }
+  // Every organization on main: for deployments and tests with one cluster.
+  [[nodiscard]] static Tenant every_org() { return every_org_on(0); }
 
   [[nodiscard]] Plane plane() const {
     return kind_ == Kind::control ? Plane::control : Plane::tenant;
   }
   // The organization; nullopt for control() and every_org().
   [[nodiscard]] const std::optional<Uuid>& org_id() const { return org_; }
+  // The shard of every_org_on(); 0 (main) for the control plane; meaningless for org().
+  [[nodiscard]] std::size_t shard() const { return shard_; }
   // "control", "every org" or the org's id: for logs and errors.
   [[nodiscard]] std::string describe() const;
   bool operator==(const Tenant&) const = default;
 
  private:
   enum class Kind : std::uint8_t { control, org, every_org };
-  Tenant(Kind kind, std::optional<Uuid> org) : kind_(kind), org_(org) {}
+  Tenant(Kind kind, std::optional<Uuid> org, std::size_t shard = 0)
+      : kind_(kind), org_(org), shard_(shard) {}
   Kind kind_;
   std::optional<Uuid> org_;
+  std::size_t shard_ = 0;
 };
 
 // Who acts, and from where: what the audit log records of a change.

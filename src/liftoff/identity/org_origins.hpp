@@ -24,12 +24,13 @@
 #include <unordered_set>
 #include <vector>
 
+#include "liftoff/db/org_changes.hpp"
 #include "liftoff/db/value.hpp"
 #include "liftoff/identity/org_store.hpp"
 
 namespace liftoff::identity {
 
-class OrgOrigins {
+class OrgOrigins final : public db::OrgChanges {
  public:
   OrgOrigins(db::Database& database, std::chrono::milliseconds statement_timeout)
       : store_(database), statement_timeout_(statement_timeout) {}
@@ -37,8 +38,8 @@ class OrgOrigins {
   // Whether the org named by `org_text` (a path segment) lists `origin` (canonical).
   [[nodiscard]] bool allows(std::string_view org_text, std::string_view origin) const;
 
-  void stale(const db::Uuid& org_id);
-  void stale_all();
+  void stale(const db::Uuid& org_id) override;
+  void stale_all() override;
 
   // Reloads what is stale until `stopping`; the first time, everything.
   boost::asio::awaitable<void> run(const std::atomic<bool>& stopping);

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include "liftoff/db/listener.hpp"
-#include "liftoff/identity/org_origins.hpp"
 
 namespace liftoff::identity {
 namespace asio = boost::asio;
@@ -35,7 +34,10 @@ asio::awaitable<void> SessionRevocationListener::run() {
       connect_, std::string(kSessionsChannel),
       {[this] { return stopping_.load(std::memory_order_relaxed); },
        [this] {
-         if (origins_) origins_->stale_all();  // what changed while we were not listening
+         for (auto* follower : org_followers_) {
+           follower->stale_all();  // what changed while we were not listening
+           follower->listening(true);
+         }
          cache_.clear();  // whatever was revoked while we were not listening is forgotten with it
          cache_.trust(true);
          listening_.store(true, std::memory_order_relaxed);
@@ -43,12 +45,19 @@ asio::awaitable<void> SessionRevocationListener::run() {
        [this](const std::vector<db::Notification>& batch) {
          for (const auto& n : batch) {
            evict(cache_, n.payload);
-           if (!origins_) continue;
-           if (auto org = id_after(n.payload, kOrgPayloadPrefix)) origins_->stale(*org);
+           auto org = id_after(n.payload, kOrgPayloadPrefix);
+           for (auto* follower : org_followers_) {
+             if (org) {
+               follower->stale(*org);
+             } else if (!id_after(n.payload, kUserPayloadPrefix) && !db::Uuid::parse(n.payload)) {
+               follower->stale_all();  // not ours to understand, as evict() does
+             }
+           }
          }
        },
        [this] {
          listening_.store(false, std::memory_order_relaxed);
+         for (auto* follower : org_followers_) follower->listening(false);
          cache_.trust(false);
        }});
 }

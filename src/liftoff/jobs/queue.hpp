@@ -78,6 +78,9 @@ struct Job {
   db::Timestamp created_at;
   std::optional<db::Timestamp> started_at;
   std::optional<db::Timestamp> finished_at;
+  // The shard whose jobs table holds it (an index into db::Database::shards()), as fetched: not a
+  // column.
+  std::size_t shard = 0;
 };
 
 // Enqueues jobs and wakes the workers of their queues once the enqueuing transaction commits: at

@@ -13,13 +13,16 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <deque>
+#include <map>
 #include <random>
 #include <set>
+#include <span>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "liftoff/core/log.hpp"
 #include "liftoff/core/metrics.hpp"
+#include "liftoff/db/database.hpp"
 #include "liftoff/db/listener.hpp"
 
 namespace liftoff::jobs {
@@ -38,6 +41,19 @@ constexpr auto kAbandonAfter = std::chrono::seconds(5);
 constexpr std::size_t kCompleteBatch = 1'000;  // most completions one statement writes
 constexpr auto kPaceWindow = milliseconds(250);
 constexpr auto kPrefetchWindow = milliseconds(100);
+
+// A job this worker leased, by where it is: its shard's jobs table holds its lease.
+struct Leased {
+  std::size_t shard = 0;
+  db::Uuid id;
+};
+
+// The ids of `jobs`, by shard.
+std::map<std::size_t, std::vector<db::Uuid>> by_shard(std::span<const Leased> jobs) {
+  std::map<std::size_t, std::vector<db::Uuid>> ids;
+  for (const auto& job : jobs) ids[job.shard].push_back(job.id);
+  return ids;
+}
 
 std::string random_suffix() {
   std::random_device device;
@@ -174,7 +190,12 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
     asio::co_spawn(executor_, heartbeat(),
                    core::failure_handler("jobs: heartbeat of queue " + queue_, nullptr));
     auto& options = runner_.options_;
-    db::Uuid cursor = kPlatform;
+    // Each shard has its jobs: the loop fetches from one shard after the other, and from each
+    // round robin over its orgs (its cursor). It idles once every shard had nothing.
+    const auto shards = runner_.queue_.database().shards().size();
+    std::vector<db::Uuid> cursors(shards, kPlatform);
+    std::size_t shard = 0;
+    std::size_t shards_empty = 0;
     ThrottledWarning warning;
     while (!stopping.load(std::memory_order_relaxed)) {
       update_pace();
@@ -182,27 +203,35 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
         woken_ = false;
         int room = std::min(options.batch, capacity() - static_cast<int>(running_.size()));
         const auto held = options.held_orgs ? options.held_orgs() : std::vector<db::Uuid>{};
-        auto fetched = co_await runner_.store_.fetch(queue_, cursor, room, options.org_concurrency,
-                                                     runner_.owner_, options.lease, held);
-        if (!fetched) {
-          warning.warn("fetching jobs of queue " + queue_, fetched.error());
-        } else if (!fetched->jobs.empty()) {
-          cursor = fetched->next_org.value_or(kPlatform);
+        auto& cursor = cursors[shard];
+        auto fetched =
+            co_await runner_.store_.fetch(shard, queue_, cursor, room, options.org_concurrency,
+                                          runner_.owner_, options.lease, held);
+        if (fetched && fetched->jobs.empty() && cursor != kPlatform) {
+          cursor = kPlatform;  // nothing after the cursor: from the first org again
+          continue;
+        }
+        if (!fetched) warning.warn("fetching jobs of queue " + queue_, fetched.error());
+        const bool found = fetched && !fetched->jobs.empty();
+        if (found) cursor = fetched->next_org.value_or(kPlatform);
+        shard = (shard + 1) % shards;
+        shards_empty = found ? 0 : shards_empty + 1;
+        if (found) {
           for (auto& job : fetched->jobs) {
             if (options.on_fetched) options.on_fetched(job.org_id);
             // Held by this loop from now. A job it holds already lost its lease (the heartbeat
             // came late, and a rescue made it ready) and was leased to it again while its attempt
             // runs: that attempt goes on under the new lease (or, stopped as lost, leaves it to
             // expire and be rescued); a second attempt beside it would share its entry.
-            if (!running_.emplace(job.id, Running{}).second) continue;
+            if (!running_.emplace(job.id, Running{nullptr, Ending::none, job.shard}).second)
+              continue;
             waiting_.push_back(std::move(job));
           }
           start_waiting();
           continue;
-        } else if (cursor != kPlatform) {
-          cursor = kPlatform;  // nothing after the cursor: from the first org again
-          continue;
         }
+        if (shards_empty < shards) continue;  // the next shard may have some
+        shards_empty = 0;
       }
       // Woken while fetching (a wake-up, or an attempt that ended): look again if there is room.
       if (woken_ && wants_jobs()) continue;
@@ -218,6 +247,7 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
   struct Running {
     asio::steady_timer* stop = nullptr;  // set once the attempt started
     Ending ending = Ending::none;
+    std::size_t shard = 0;
   };
 
   void woken() {
@@ -266,10 +296,10 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
   // Lets running jobs finish within shutdown_timeout, hands back the rest, writes the last
   // completions.
   asio::awaitable<void> stop() {
-    std::vector<db::Uuid> handed_back;
+    std::vector<Leased> handed_back;
     for (const auto& job : waiting_) {
       running_.erase(job.id);
-      handed_back.push_back(job.id);
+      handed_back.push_back({job.shard, job.id});
     }
     waiting_.clear();
     auto deadline = Clock::now() + runner_.options_.shutdown_timeout;
@@ -280,19 +310,19 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
     for (auto& [id, running] : running_) {
       running.ending = Ending::shutdown;
       if (running.stop) running.stop->cancel();
-      handed_back.push_back(id);
+      handed_back.push_back({running.shard, id});
     }
     while (!running_.empty()) {
       idle_.expires_after(milliseconds(1));
       co_await idle_.async_wait(kUseTuple);
     }
-    if (!handed_back.empty()) {
-      auto released = co_await runner_.store_.release(handed_back, runner_.owner_);
+    for (const auto& [shard, ids] : by_shard(handed_back)) {
+      auto released = co_await runner_.store_.release(shard, ids, runner_.owner_);
       if (!released) {
         spdlog::warn(
             "jobs: handing back {} unfinished job(s) of queue {}: {} (they run again "
             "once their lease expires)",
-            handed_back.size(), queue_, released.error().for_log());
+            ids.size(), queue_, released.error().for_log());
       } else {
         spdlog::info("jobs: handed back {} unfinished job(s) of queue {} at shutdown", *released,
                      queue_);
@@ -341,7 +371,8 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
     asio::steady_timer stop(executor_, job.timeout);
     auto& entry = running_.at(job.id);  // registered by the loop when it leased the job
     entry.stop = &stop;
-    auto tenant = job.org_id == kPlatform ? db::Tenant::every_org() : db::Tenant::org(job.org_id);
+    auto tenant =
+        job.org_id == kPlatform ? db::Tenant::every_org_on(job.shard) : db::Tenant::org(job.org_id);
     auto scope = db::Scope::background(tenant, job.timeout);
     scope.actor.request_id = "job:" + job.id.to_string();
     Outcome outcome;
@@ -390,7 +421,7 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
       co_return;
     }
     if (outcome.kind == Outcome::Kind::done) {
-      completed_.push_back(job.id);
+      completed_.push_back({job.shard, job.id});
       if (!flushing_) asio::co_spawn(executor_, flush_completions(), asio::detached);
       runner_.metrics_->observe(job, label, Clock::now() - started);
       co_return;
@@ -400,7 +431,7 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
         job.id, outcome.error,
         outcome.retry_in.value_or(backoff(job.attempt, options.backoff_base, options.backoff_max)),
         outcome.kind == Outcome::Kind::discard};
-    auto left = co_await runner_.store_.fail(failure, runner_.owner_);
+    auto left = co_await runner_.store_.fail(job.shard, failure, runner_.owner_);
     if (!left) {
       spdlog::warn(
           "jobs: recording the failure of job {}: {} (it runs again once its lease "
@@ -423,21 +454,26 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
     auto give_up = Clock::now() + runner_.options_.lease / 2;
     while (!completed_.empty()) {
       auto take = std::min(completed_.size(), kCompleteBatch);
-      std::vector<db::Uuid> ids(completed_.begin(), completed_.begin() + static_cast<long>(take));
+      std::vector<Leased> batch(completed_.begin(), completed_.begin() + static_cast<long>(take));
       completed_.erase(completed_.begin(), completed_.begin() + static_cast<long>(take));
-      auto done = co_await runner_.store_.complete(ids, runner_.owner_);
-      if (done) {
+      bool failed = false;
+      for (const auto& [shard, ids] : by_shard(batch)) {
+        auto done = co_await runner_.store_.complete(shard, ids, runner_.owner_);
+        if (done) continue;
+        failed = true;
+        if (Clock::now() > give_up) {
+          spdlog::warn(
+              "jobs: marking {} job(s) completed failed: {}; they run again once their "
+              "leases expire",
+              ids.size(), done.error().for_log());
+          continue;
+        }
+        for (const auto& id : ids) completed_.push_back({shard, id});
+      }
+      if (!failed) {
         give_up = Clock::now() + runner_.options_.lease / 2;
         continue;
       }
-      if (Clock::now() > give_up) {
-        spdlog::warn(
-            "jobs: marking {} job(s) completed failed: {}; they run again once their "
-            "leases expire",
-            ids.size(), done.error().for_log());
-        continue;
-      }
-      completed_.insert(completed_.end(), ids.begin(), ids.end());
       asio::steady_timer pause(executor_, milliseconds(200));
       co_await pause.async_wait(kUseTuple);
     }
@@ -451,17 +487,24 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
       heartbeat_timer_.expires_after(runner_.options_.lease / 3);
       co_await heartbeat_timer_.async_wait(kUseTuple);
       if (stopped_) break;
-      std::vector<db::Uuid> ids = completed_;
-      for (const auto& [id, running] : running_) ids.push_back(id);
-      if (ids.empty()) continue;
-      auto held = co_await runner_.store_.renew(ids, runner_.owner_, runner_.options_.lease);
-      if (!held) {
-        warning.warn("renewing the leases of queue " + queue_, held.error());
-        continue;
-      }
+      std::vector<Leased> leased = completed_;
+      for (const auto& [id, running] : running_) leased.push_back({running.shard, id});
+      if (leased.empty()) continue;
       // Of the jobs asked about (not those leased meanwhile), the running ones no longer ours:
-      // cancelled by an operator, or rescued by another worker after our lease ran out.
-      std::unordered_set<db::Uuid, db::UuidHash> still(held->begin(), held->end());
+      // cancelled by an operator, or rescued by another worker after our lease ran out. A shard
+      // that cannot be asked keeps its jobs running (their leases may still hold).
+      std::unordered_set<db::Uuid, db::UuidHash> still;
+      std::vector<db::Uuid> ids;
+      for (const auto& [shard, of_shard] : by_shard(leased)) {
+        auto held =
+            co_await runner_.store_.renew(shard, of_shard, runner_.owner_, runner_.options_.lease);
+        if (!held) {
+          warning.warn("renewing the leases of queue " + queue_, held.error());
+          continue;
+        }
+        still.insert(held->begin(), held->end());
+        ids.insert(ids.end(), of_shard.begin(), of_shard.end());
+      }
       for (const auto& id : ids) {
         auto running = running_.find(id);
         if (running == running_.end() || still.contains(id) ||
@@ -485,7 +528,7 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
   std::unordered_map<db::Uuid, Running, db::UuidHash> running_;  // leased: started or waiting
   std::deque<Job> waiting_;                                      // leased, not yet started
   int active_ = 0;                                               // attempts started
-  std::vector<db::Uuid> completed_;                              // not yet written
+  std::vector<Leased> completed_;                                // not yet written
   int finished_since_ = 0;
   Clock::time_point pace_since_ = Clock::now();
   double pace_ = 0;  // attempts ended per second over the last kPaceWindow
@@ -586,13 +629,17 @@ asio::awaitable<void> Runner::duties(const std::atomic<bool>& stopping) {
       }
       claimed[periodic.name] = *tick;
     }
-    auto rescued = co_await store_.rescue(kRescueBatch);
-    if (!rescued) {
-      rescue_warning.warn("rescuing jobs of lost workers", rescued.error());
-    } else if (!rescued->empty()) {
-      spdlog::info("jobs: {} job(s) of lost workers are ready again", rescued->size());
-      for (const auto& queue : std::set<std::string>(rescued->begin(), rescued->end()))
-        queue_.wake(queue);
+    // Each shard's jobs table: rescued, counted and pruned on its own.
+    const auto shards = queue_.database().shards().size();
+    for (std::size_t shard = 0; shard < shards; ++shard) {
+      auto rescued = co_await store_.rescue(shard, kRescueBatch);
+      if (!rescued) {
+        rescue_warning.warn("rescuing jobs of lost workers", rescued.error());
+      } else if (!rescued->empty()) {
+        spdlog::info("jobs: {} job(s) of lost workers are ready again", rescued->size());
+        for (const auto& queue : std::set<std::string>(rescued->begin(), rescued->end()))
+          queue_.wake(queue);
+      }
     }
     if (Clock::now() >= next_stats) {
       next_stats = Clock::now() + kStatsInterval;
@@ -604,14 +651,16 @@ asio::awaitable<void> Runner::duties(const std::atomic<bool>& stopping) {
     }
     if (Clock::now() >= next_prune) {
       next_prune = Clock::now() + kPruneInterval;
-      for (int round = 0; round < 10; ++round) {
-        auto pruned = co_await store_.prune(options_.completed_retention, options_.failed_retention,
-                                            kPruneBatch);
-        if (!pruned) {
-          prune_warning.warn("pruning finished jobs", pruned.error());
-          break;
+      for (std::size_t shard = 0; shard < shards; ++shard) {
+        for (int round = 0; round < 10; ++round) {
+          auto pruned = co_await store_.prune(shard, options_.completed_retention,
+                                              options_.failed_retention, kPruneBatch);
+          if (!pruned) {
+            prune_warning.warn("pruning finished jobs", pruned.error());
+            break;
+          }
+          if (*pruned < kPruneBatch) break;
         }
-        if (*pruned < kPruneBatch) break;
       }
     }
     timer.expires_after(std::min(options_.poll_interval, milliseconds(1'000)));

@@ -1,6 +1,7 @@
 #include "liftoff/jobs/store.hpp"
 
 #include <boost/json/serialize.hpp>
+#include <map>
 
 #include "liftoff/core/id.hpp"
 #include "liftoff/db/database.hpp"
@@ -190,8 +191,10 @@ asio::awaitable<Result<db::Rows>> run_alone(db::Database& database, Intent inten
   co_return co_await (*lease)->query(statement, params, database.statement_deadline(scope));
 }
 
-db::Scope worker_scope(std::chrono::milliseconds budget = std::chrono::seconds(10)) {
-  return db::Scope::background(db::Tenant::every_org(), budget);
+// The workers' statements act for every org of one shard: each shard's jobs table is its own.
+db::Scope worker_scope(std::size_t shard,
+                       std::chrono::milliseconds budget = std::chrono::seconds(10)) {
+  return db::Scope::background(db::Tenant::every_org_on(shard), budget);
 }
 
 std::optional<db::Uuid> org_filter(const db::Scope& scope) {
@@ -202,19 +205,18 @@ std::optional<db::Uuid> org_filter(const db::Scope& scope) {
 
 JobStore::JobStore(Queue& queue) : queue_(queue), database_(queue.database()) {}
 
-asio::awaitable<Result<JobStore::Fetched>> JobStore::fetch(const std::string& queue,
-                                                           const db::Uuid& from_org, int limit,
-                                                           int org_limit, const std::string& owner,
-                                                           std::chrono::milliseconds lease,
-                                                           std::span<const db::Uuid> held) {
+asio::awaitable<Result<JobStore::Fetched>> JobStore::fetch(
+    std::size_t shard, const std::string& queue, const db::Uuid& from_org, int limit, int org_limit,
+    const std::string& owner, std::chrono::milliseconds lease, std::span<const db::Uuid> held) {
   Params params(queue, from_org, limit,
                 org_limit > 0 ? std::optional<std::int64_t>(org_limit) : std::nullopt, owner,
                 static_cast<std::int64_t>(lease.count()), id_list(held));
-  auto scope = worker_scope();
+  auto scope = worker_scope(shard);
   auto rows = co_await run_alone(database_, Intent::write, scope, kFetch, params);
   if (!rows) co_return rows.error();
   Fetched fetched;
   fetched.jobs = db::decode_all(*rows, job_of);
+  for (auto& job : fetched.jobs) job.shard = shard;
   if (fetched.jobs.empty()) co_return fetched;
   auto last = fetched.jobs.front().org_id;
   for (const auto& job : fetched.jobs) {
@@ -224,48 +226,52 @@ asio::awaitable<Result<JobStore::Fetched>> JobStore::fetch(const std::string& qu
   co_return fetched;
 }
 
-asio::awaitable<Result<std::int64_t>> JobStore::complete(std::span<const db::Uuid> ids,
+asio::awaitable<Result<std::int64_t>> JobStore::complete(std::size_t shard,
+                                                         std::span<const db::Uuid> ids,
                                                          const std::string& owner) {
   Params params(id_list(ids), owner);
-  auto scope = worker_scope();
+  auto scope = worker_scope(shard);
   auto rows = co_await run_alone(database_, Intent::write, scope, kComplete, params);
   if (!rows) co_return rows.error();
   co_return rows->affected();
 }
 
-asio::awaitable<Result<std::optional<State>>> JobStore::fail(const Failure& failure,
+asio::awaitable<Result<std::optional<State>>> JobStore::fail(std::size_t shard,
+                                                             const Failure& failure,
                                                              const std::string& owner) {
   Params params(failure.id, owner, failure.error, failure.discard,
                 static_cast<std::int64_t>(failure.retry_in.count()));
-  auto scope = worker_scope();
+  auto scope = worker_scope(shard);
   auto rows = co_await run_alone(database_, Intent::write, scope, kFail, params);
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return std::nullopt;
   co_return parse_state(rows->front().get<std::string>(0));
 }
 
-asio::awaitable<Result<std::vector<db::Uuid>>> JobStore::renew(std::span<const db::Uuid> ids,
+asio::awaitable<Result<std::vector<db::Uuid>>> JobStore::renew(std::size_t shard,
+                                                               std::span<const db::Uuid> ids,
                                                                const std::string& owner,
                                                                std::chrono::milliseconds lease) {
   Params params(id_list(ids), owner, static_cast<std::int64_t>(lease.count()));
-  auto scope = worker_scope();
+  auto scope = worker_scope(shard);
   auto rows = co_await run_alone(database_, Intent::write, scope, kRenew, params);
   if (!rows) co_return rows.error();
   co_return db::decode_all(*rows, [](const db::Row& row) { return row.get<db::Uuid>(0); });
 }
 
-asio::awaitable<Result<std::int64_t>> JobStore::release(std::span<const db::Uuid> ids,
+asio::awaitable<Result<std::int64_t>> JobStore::release(std::size_t shard,
+                                                        std::span<const db::Uuid> ids,
                                                         const std::string& owner) {
   Params params(id_list(ids), owner);
-  auto scope = worker_scope();
+  auto scope = worker_scope(shard);
   auto rows = co_await run_alone(database_, Intent::write, scope, kRelease, params);
   if (!rows) co_return rows.error();
   co_return rows->affected();
 }
 
-asio::awaitable<Result<std::vector<std::string>>> JobStore::rescue(int limit) {
+asio::awaitable<Result<std::vector<std::string>>> JobStore::rescue(std::size_t shard, int limit) {
   Params params(limit);
-  auto scope = worker_scope();
+  auto scope = worker_scope(shard);
   auto rows = co_await run_alone(database_, Intent::write, scope, kRescue, params);
   if (!rows) co_return rows.error();
   std::vector<std::string> queues;
@@ -284,7 +290,7 @@ asio::awaitable<Result<bool>> JobStore::claim_tick(const std::string& schedule, 
   Params params(schedule, tick, id, job.queue, job.kind, db::Json{boost::json::serialize(args)},
                 static_cast<std::int32_t>(job.priority), job.max_attempts,
                 static_cast<std::int32_t>(job.timeout.count()));
-  auto scope = worker_scope();
+  auto scope = worker_scope(0);  // platform jobs live on main
   auto rows = co_await run_alone(database_, Intent::write, scope, kClaimTick, params);
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return false;
@@ -292,24 +298,39 @@ asio::awaitable<Result<bool>> JobStore::claim_tick(const std::string& schedule, 
   co_return true;
 }
 
-asio::awaitable<Result<std::int64_t>> JobStore::prune(std::chrono::milliseconds completed,
+asio::awaitable<Result<std::int64_t>> JobStore::prune(std::size_t shard,
+                                                      std::chrono::milliseconds completed,
                                                       std::chrono::milliseconds failed, int limit) {
   Params params(static_cast<std::int64_t>(completed.count()),
                 static_cast<std::int64_t>(failed.count()), limit);
-  auto scope = worker_scope(std::chrono::seconds(60));
+  auto scope = worker_scope(shard, std::chrono::seconds(60));
   auto rows = co_await run_alone(database_, Intent::write, scope, kPrune, params);
   if (!rows) co_return rows.error();
   co_return rows->front().get<std::int64_t>(0);
 }
 
 asio::awaitable<Result<std::vector<JobStore::QueueStats>>> JobStore::stats() {
-  auto scope = worker_scope();
-  auto rows = co_await run_alone(database_, Intent::read, scope, kStats, Params::none());
-  if (!rows) co_return rows.error();
-  co_return db::decode_all(*rows, [](const db::Row& row) {
-    return QueueStats{row.get<std::string>(0), row.get<std::int64_t>(1), row.get<std::int64_t>(2),
-                      row.get<std::int64_t>(3), row.get<double>(4)};
-  });
+  // A queue's counts summed over the shards, its oldest job the oldest of any.
+  std::map<std::string, QueueStats> merged;
+  for (std::size_t shard = 0; shard < database_.shards().size(); ++shard) {
+    auto scope = worker_scope(shard);
+    auto rows = co_await run_alone(database_, Intent::read, scope, kStats, Params::none());
+    if (!rows) co_return rows.error();
+    for (int r = 0; r < rows->size(); ++r) {
+      const auto& row = (*rows)[r];
+      auto queue = row.get<std::string>(0);
+      auto& m = merged[queue];
+      m.queue = queue;
+      m.ready += row.get<std::int64_t>(1);
+      m.scheduled += row.get<std::int64_t>(2);
+      m.running += row.get<std::int64_t>(3);
+      m.oldest_ready_seconds = std::max(m.oldest_ready_seconds, row.get<double>(4));
+    }
+  }
+  std::vector<QueueStats> stats;
+  stats.reserve(merged.size());
+  for (auto& [queue, m] : merged) stats.push_back(std::move(m));
+  co_return stats;
 }
 
 asio::awaitable<Result<std::vector<Job>>> JobStore::list(const db::Scope& scope,

@@ -14,6 +14,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <charconv>
+#include <map>
 
 #include "liftoff/audit/audit.hpp"
 #include "liftoff/core/log.hpp"
@@ -276,8 +277,8 @@ asio::awaitable<Result<EventHub::Replay>> EventHub::replay(const db::Scope& scop
   co_return replay;
 }
 
-db::Scope EventHub::background_scope() const {
-  return db::Scope::background(db::Tenant::every_org(), db_.options().query_timeout);
+db::Scope EventHub::background_scope(std::size_t shard) const {
+  return db::Scope::background(db::Tenant::every_org_on(shard), db_.options().query_timeout);
 }
 
 asio::awaitable<void> EventHub::run() {
@@ -417,14 +418,35 @@ asio::awaitable<bool> EventHub::read_due() {
     }
   }
   if (request.empty()) co_return true;
-  auto entries = co_await audit::entries_after(db_, background_scope(), request, kReadLimit);
-  if (!entries) {
-    spdlog::warn("reading record events failed: {}", entries.error().for_log());
-    std::lock_guard lock(mutex_);
-    for (auto& [key, r] : reading) {
-      if (auto it = orgs_.find(key); it != orgs_.end()) it->second.due = true;
+  // One read per shard, for the due orgs it holds; an org that could not be read stays due.
+  std::map<std::size_t, std::vector<audit::ReadFrom>> by_shard;
+  std::vector<db::Uuid> unread;
+  auto control = background_scope();
+  for (const auto& from : request) {
+    auto shard = co_await db_.shard_of(from.org_id, control);
+    if (shard) {
+      by_shard[*shard].push_back(from);
+    } else {
+      spdlog::warn("reading record events failed: {}", shard.error().for_log());
+      unread.push_back(from.org_id);
     }
-    co_return false;
+  }
+  std::vector<audit::Entry> entries;
+  for (const auto& [shard, from] : by_shard) {
+    auto read = co_await audit::entries_after(db_, background_scope(shard), from, kReadLimit);
+    if (read) {
+      entries.insert(entries.end(), std::make_move_iterator(read->begin()),
+                     std::make_move_iterator(read->end()));
+      continue;
+    }
+    spdlog::warn("reading record events failed: {}", read.error().for_log());
+    for (const auto& f : from) unread.push_back(f.org_id);
+  }
+  if (!unread.empty()) {
+    std::lock_guard lock(mutex_);
+    for (const auto& id : unread) {
+      if (auto it = orgs_.find(id.to_string()); it != orgs_.end()) it->second.due = true;
+    }
   }
   struct Read {
     std::int64_t last = 0;
@@ -432,7 +454,7 @@ asio::awaitable<bool> EventHub::read_due() {
     std::vector<EventPtr> events;
   };
   std::unordered_map<std::string, Read> read;
-  for (const auto& entry : *entries) {
+  for (const auto& entry : entries) {
     auto& r = read[entry.org_id.to_string()];
     r.last = std::max(r.last, entry.seq);
     ++r.entries;
@@ -452,7 +474,7 @@ asio::awaitable<bool> EventHub::read_due() {
       }
     }
   }
-  co_return true;
+  co_return unread.empty();
 }
 
 }  // namespace liftoff::records

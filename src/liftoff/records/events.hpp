@@ -177,7 +177,8 @@ class EventHub {
   [[nodiscard]] boost::asio::awaitable<bool> read_due();
   void mark_due(std::string_view payload);
   // Reading and announcing the log for every org (a statement's worth of time).
-  [[nodiscard]] db::Scope background_scope() const;
+  // Every org of `shard` (main: where the hub's NOTIFY goes).
+  [[nodiscard]] db::Scope background_scope(std::size_t shard = 0) const;
   void mark_all_due();
   void wake_pump();
 

@@ -146,6 +146,7 @@ class RecordService {
                    static_cast<double>(options_.request_budget)) {}
 
   [[nodiscard]] const RecordsOptions& options() const { return options_; }
+  [[nodiscard]] db::Database& database() const { return db_; }
   // An organization's reads on this process (record data, audit events, replayed events) draw
   // from one bucket of read_rate bytes a second: admit_read() is too_many_requests (with
   // Retry-After) while the org has read past it; charge_read() spends what a read moved. A long

@@ -23,20 +23,6 @@ namespace liftoff::testing {
 namespace {
 using namespace std::chrono_literals;
 
-// One value from `sql` on `url`; empty on any error.
-std::string scalar(const std::string& url, const std::string& sql) {
-  PGconn* conn = PQconnectdb(url.c_str());
-  std::string out;
-  if (PQstatus(conn) == CONNECTION_OK) {
-    PGresult* result = PQexec(conn, sql.c_str());
-    if (PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) == 1)
-      out = PQgetvalue(result, 0, 0);
-    PQclear(result);
-  }
-  PQfinish(conn);
-  return out;
-}
-
 // What `sql` answers on `url` once it answers `want`, within 20 s.
 bool eventually_answers(const std::string& url, const std::string& sql, const std::string& want) {
   for (auto end = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < end;

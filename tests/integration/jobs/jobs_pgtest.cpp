@@ -369,7 +369,7 @@ TEST_F(JobsTest, AJobWhoseWorkerDiedRunsAgainAfterItsLeaseExpires) {
   JobStore store(queue);
   // A worker leases it and dies (never renews, never finishes).
   auto leased =
-      block_on(world->io, store.fetch("rescue", kPlatform, 10, 100, "dead-worker", 300ms));
+      block_on(world->io, store.fetch(0, "rescue", kPlatform, 10, 100, "dead-worker", 300ms));
   ASSERT_TRUE(leased);
   ASSERT_EQ(leased->jobs.size(), 1u);
   Seen seen;
@@ -385,7 +385,7 @@ TEST_F(JobsTest, AJobWhoseWorkerDiedRunsAgainAfterItsLeaseExpires) {
   EXPECT_EQ(rescued.last_error, "the worker running it was lost (lease expired)");
   // The dead worker's late completion changes nothing.
   std::vector<db::Uuid> late{*ids[0]};
-  auto stale = block_on(world->io, store.complete(late, "dead-worker"));
+  auto stale = block_on(world->io, store.complete(0, late, "dead-worker"));
   ASSERT_TRUE(stale);
   EXPECT_EQ(*stale, 0);
 }
@@ -420,7 +420,7 @@ TEST_F(JobsTest, AJobLeasedAgainWhileItsAttemptRunsIsNotStartedTwice) {
     db::Params expire(*ids[0]);
     auto expired = co_await world->database->query(db::Intent::write, scope, kExpireLease, expire);
     CO_ASSERT_TRUE(expired);
-    auto rescued = co_await store.rescue(10);
+    auto rescued = co_await store.rescue(0, 10);
     CO_ASSERT_TRUE(rescued);
     // The loop (a free slot, polling every 100 ms) leases the job again.
     auto every = db::Scope::background(db::Tenant::every_org(), 10s);
