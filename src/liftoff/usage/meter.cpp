@@ -156,8 +156,11 @@ std::int64_t Meter::unwritten(Count what) const {
     std::lock_guard lock(s->mutex);
     for (const auto& [key, hour] : s->table) total += hour.counts[i];
   }
-  if (pending_)
+  if (pending_) {
     for (const auto& [key, hour] : pending_->table) total += hour.counts[i];
+    for (const auto& [shard, table] : pending_->by_tenant_shard)
+      for (const auto& [key, hour] : table) total += hour.counts[i];
+  }
   return total;
 }
 
@@ -176,18 +179,41 @@ asio::awaitable<Result<void>> Meter::flush() {
     batch.seq = next_seq_++;
     pending_ = std::move(batch);
   }
-  auto done = co_await write(pending_->seq, pending_->table);
-  if (!done) {
+  auto split = co_await split_pending();
+  if (!split) {
     if (failures_) failures_->inc();
-    co_return done.error();
+    co_return split.error();
+  }
+  auto& shards = pending_->by_tenant_shard;
+  while (!shards.empty()) {
+    auto& [shard, table] = *shards.begin();
+    auto done = co_await write(pending_->seq, shard, table);
+    if (!done) {
+      if (failures_) failures_->inc();
+      co_return done.error();
+    }
+    shards.erase(shards.begin());
   }
   pending_.reset();
   if (batches_) batches_->inc();
   co_return Result<void>{};
 }
 
-asio::awaitable<Result<void>> Meter::write(std::int64_t seq, const Table& table) {
-  auto scope = db::Scope::background(db::Tenant::every_org(), options_.statement_timeout);
+asio::awaitable<Result<void>> Meter::split_pending() {
+  auto& table = pending_->table;
+  auto scope = db::Scope::background(db::Tenant::control(), options_.statement_timeout);
+  while (!table.empty()) {
+    auto entry = table.begin();
+    auto shard = co_await database_.shard_of(entry->first.org, scope);
+    if (!shard) co_return shard.error();
+    pending_->by_tenant_shard[*shard].insert(table.extract(entry));
+  }
+  co_return Result<void>{};
+}
+
+asio::awaitable<Result<void>> Meter::write(std::int64_t seq, std::size_t shard,
+                                           const Table& table) {
+  auto scope = db::Scope::background(db::Tenant::every_org_on(shard), options_.statement_timeout);
   auto tx = co_await database_.begin(scope);
   if (!tx) co_return tx.error();
   db::Params key(process_, seq);
@@ -296,10 +322,14 @@ asio::awaitable<void> Meter::run(const std::atomic<bool>& stopping, std::functio
     if (auto flushed = co_await flush(); !flushed)
       spdlog::warn("writing usage counts: {} (kept for the next batch)", flushed.error().for_log());
     if (SteadyClock::now() >= forget_at) {
-      auto scope = db::Scope::background(db::Tenant::every_org(), options_.statement_timeout);
-      auto forgotten =
-          co_await database_.query(db::Intent::write, scope, kForgetBatches, db::Params::none());
-      if (!forgotten) spdlog::warn("forgetting old usage batches: {}", forgotten.error().for_log());
+      for (std::size_t shard = 0; shard < database_.shards().size(); ++shard) {
+        auto scope =
+            db::Scope::background(db::Tenant::every_org_on(shard), options_.statement_timeout);
+        auto forgotten =
+            co_await database_.query(db::Intent::write, scope, kForgetBatches, db::Params::none());
+        if (!forgotten)
+          spdlog::warn("forgetting old usage batches: {}", forgotten.error().for_log());
+      }
       forget_at = SteadyClock::now() + std::chrono::hours(1);
     }
   }

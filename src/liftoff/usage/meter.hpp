@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -109,9 +110,11 @@ class Meter {
   // Writes what was counted since the last batch (or the failed batch again). Errors: the
   // database's; the batch is kept for the next call.
   [[nodiscard]] boost::asio::awaitable<Result<void>> flush();
-  // Writes one batch under (this process, `seq`) in one transaction: a second write of the same
-  // seq (its first one's answer was lost) adds nothing. flush() uses it; tests call it directly.
-  [[nodiscard]] boost::asio::awaitable<Result<void>> write(std::int64_t seq, const Table& table);
+  // Writes one batch's rows of the orgs on tenant shard `shard` under (this process, `seq`) in one
+  // transaction there: a second write of the same seq (its first one's answer was lost) adds
+  // nothing. flush() uses it; tests call it directly.
+  [[nodiscard]] boost::asio::awaitable<Result<void>> write(std::int64_t seq, std::size_t shard,
+                                                           const Table& table);
   // Measures the holdings that are due (each in its org's turn), until `*stopping` if given: a
   // pass over thousands of orgs (a write load spread over them) takes minutes, and a server that
   // is stopping needs none of it.
@@ -153,10 +156,15 @@ class Meter {
   db::Uuid process_;
   std::vector<std::unique_ptr<Shard>> shards_;
   // The batch being written: it stays until written, then the next is taken from the shards.
+  // Each org's rows go to its tenant shard (docs/decisions/0021-tenant-shards.md), under the same
+  // key on every shard; a shard written is dropped from the batch, so a retry writes the others.
   struct Batch {
     std::int64_t seq = 0;
-    Table table;
+    Table table;                                   // not yet split by tenant shard
+    std::map<std::size_t, Table> by_tenant_shard;  // split: index in Database::shards() -> rows
   };
+  // Splits the pending batch by tenant shard (once).
+  [[nodiscard]] boost::asio::awaitable<Result<void>> split_pending();
   std::optional<Batch> pending_;
   std::int64_t next_seq_ = 1;
   mutable std::mutex held_mutex_;

@@ -4,8 +4,8 @@
 // its shard only and is read back from there, a sweep reaches the shard it names, the directory's
 // cache is used only while it is trusted and forgets an org that moved, an unknown shard is
 // refused, and so is a change over both planes for an org away from main; the sealer chains every
-// shard's events, and the job runner runs each shard's jobs, once, and finishes them where they
-// are.
+// shard's events, the job runner runs each shard's jobs, once, and finishes them where they are,
+// and the meter writes each org's usage on its shard.
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -18,6 +18,7 @@
 #include "liftoff/audit/sealer.hpp"
 #include "liftoff/jobs/runner.hpp"
 #include "liftoff/records/service.hpp"
+#include "liftoff/usage/meter.hpp"
 #include "support/async.hpp"
 #include "support/postgres.hpp"
 
@@ -287,6 +288,33 @@ TEST_F(ShardsTest, TheSealerChainsTheEventsOfEveryShard) {
                                 away.org.id.to_string() + "'"),
             "0");
   EXPECT_NE(head(world_->url, home), "0");
+}
+
+TEST_F(ShardsTest, TheMeterWritesEachOrgsUsageOnItsShard) {
+  auto home = new_owner("usage-home@example.com");
+  auto away = new_owner("usage-away@example.com");
+  place(away, "eu-1");
+  usage::Meter meter(database(), usage::MeterOptions{}, nullptr);
+  meter.count(home.org.id, usage::Count::api_requests, 3);
+  meter.count(away.org.id, usage::Count::api_requests, 5);
+  auto flushed = block_on(world_->io, meter.flush());
+  ASSERT_TRUE(flushed) << flushed.error().for_log();
+  EXPECT_EQ(meter.unwritten(usage::Count::api_requests), 0);
+  auto requests = [](const std::string& url, const Owner& owner) {
+    return testing::scalar(url,
+                           "SELECT COALESCE(sum(api_requests), 0) FROM usage_hourly "
+                           "WHERE org_id = '" +
+                               owner.org.id.to_string() + "'");
+  };
+  const auto& shard = world_->shard_urls.front();
+  EXPECT_EQ(requests(world_->url, home), "3");
+  EXPECT_EQ(requests(shard, home), "0");
+  EXPECT_EQ(requests(shard, away), "5");
+  EXPECT_EQ(requests(world_->url, away), "0");
+  // The batch's key is on both shards: written again (its answer lost), it adds nothing.
+  EXPECT_EQ(testing::scalar(shard, "SELECT count(*) FROM usage_batches WHERE process = '" +
+                                       meter.process().to_string() + "'"),
+            "1");
 }
 
 }  // namespace

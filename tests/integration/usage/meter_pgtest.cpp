@@ -75,7 +75,7 @@ struct Harness {
     return static_cast<bool>(flushed);
   }
   bool write(std::int64_t seq, const Meter::Table& table) {
-    auto written = block_on(io, meter.write(seq, table));
+    auto written = block_on(io, meter.write(seq, 0, table));  // one cluster: main
     EXPECT_TRUE(written) << written.error().for_log();
     return static_cast<bool>(written);
   }
