@@ -1049,9 +1049,8 @@ struct JobsCommand {
   int limit = 50;
 };
 
-// A command's own Database: one event loop, the admin's application name, a minute a statement.
-// The Database of an operator's command: every cluster's primary, reached directly, each org
-// routed to its shard as `serve` routes it.
+// A command's own Database: one event loop, the admin's application name, a minute a statement;
+// every cluster's primary, reached directly, each org routed to its shard as `serve` routes it.
 Result<std::unique_ptr<db::Database>> command_database(const core::Config& config,
                                                        core::Registry& metrics) {
   auto all = clusters(config);
@@ -1142,6 +1141,11 @@ int jobs_command(const core::Config& config, const std::string& action, const Jo
   jobs::Queue queue(database);
   jobs::JobStore store(queue);
   auto scope = db::Scope::background(db::Tenant::every_org(), std::chrono::minutes(5));
+  // Where the jobs asked about are: the --org's shard, else every shard.
+  std::vector<db::Scope> where;
+  for (std::size_t shard = 0; shard < database.shards().size(); ++shard)
+    where.push_back(scope.for_tenant(db::Tenant::every_org_on(shard)));
+  if (org) where = {scope.for_tenant(db::Tenant::org(*org))};
   auto print = [](const jobs::Job& job) {
     std::cout << fmt::format("{} {} {:<10} {:<10} {} attempt {}/{}{}\n", job.id.to_string(),
                              job.org_id.to_string(), jobs::to_string(job.state), job.queue,
@@ -1204,16 +1208,13 @@ int jobs_command(const core::Config& config, const std::string& action, const Jo
       query.limit = std::clamp(args.limit, 1, 1000);
       // One org's jobs are on its shard; every org's, on every shard: newest first over all.
       std::vector<jobs::Job> listed;
-      for (std::size_t shard = 0; shard < database.shards().size(); ++shard) {
-        auto target = org ? scope.for_tenant(db::Tenant::org(*org))
-                          : scope.for_tenant(db::Tenant::every_org_on(shard));
+      for (const auto& target : where) {
         auto found = co_await store.list(target, query);
         if (!found) {
           std::cerr << "error: " << found.error().for_log() << "\n";
           co_return kExitFailure;
         }
         listed.insert(listed.end(), found->begin(), found->end());
-        if (org) break;
       }
       std::sort(listed.begin(), listed.end(),
                 [](const jobs::Job& a, const jobs::Job& b) { return b.id.bytes < a.id.bytes; });
@@ -1241,13 +1242,11 @@ int jobs_command(const core::Config& config, const std::string& action, const Jo
     auto act = action == "retry"    ? jobs::JobStore::Action::retry
                : action == "cancel" ? jobs::JobStore::Action::cancel
                                     : jobs::JobStore::Action::discard;
-    // The job is on one shard: its org's (--org), else the first that knows it.
+    // The job is on one shard: the first that knows it.
     Result<jobs::Job> job = make_error(Errc::not_found, "no such job");
-    for (std::size_t shard = 0; shard < database.shards().size(); ++shard) {
-      auto target = org ? scope.for_tenant(db::Tenant::org(*org))
-                        : scope.for_tenant(db::Tenant::every_org_on(shard));
+    for (const auto& target : where) {
       job = co_await store.act(target, *id, act);
-      if (org || job || job.error().code != Errc::not_found) break;
+      if (job || job.error().code != Errc::not_found) break;
     }
     if (!job) {
       std::cerr << "error: " << job.error().detail << "\n";

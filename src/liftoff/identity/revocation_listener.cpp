@@ -13,18 +13,49 @@ std::optional<db::Uuid> id_after(std::string_view payload, std::string_view pref
   if (!payload.starts_with(prefix)) return std::nullopt;
   return db::Uuid::parse(payload.substr(prefix.size()));
 }
+
+// What one payload names: read once, for the session cache and the org's followers alike.
+struct Named {
+  enum class Kind : std::uint8_t { user, org, credential, unknown };
+  Kind kind = Kind::unknown;
+  db::Uuid id;
+};
+
+Named named_by(std::string_view payload) {
+  if (auto user = id_after(payload, kUserPayloadPrefix)) return {Named::Kind::user, *user};
+  if (auto org = id_after(payload, kOrgPayloadPrefix)) return {Named::Kind::org, *org};
+  if (auto credential = db::Uuid::parse(payload)) return {Named::Kind::credential, *credential};
+  return {};
+}
+
+void evict(SessionCache& cache, const Named& named) {
+  switch (named.kind) {
+    case Named::Kind::user:
+      cache.evict_user(named.id);
+      return;
+    case Named::Kind::org:
+      cache.evict_org(named.id);
+      return;
+    case Named::Kind::credential:
+      cache.evict_credential(named.id);
+      return;
+    case Named::Kind::unknown:
+      cache.clear();  // not ours to understand: forget everything rather than keep something stale
+      return;
+  }
+}
+
+// An org's followers hear of it; of a payload nobody understands, all of them forget everything.
+void tell(const std::vector<db::OrgChanges*>& followers, const Named& named) {
+  for (auto* follower : followers) {
+    if (named.kind == Named::Kind::org) follower->stale(named.id);
+    if (named.kind == Named::Kind::unknown) follower->stale_all();
+  }
+}
 }  // namespace
 
 void evict(SessionCache& cache, std::string_view payload) {
-  if (auto user = id_after(payload, kUserPayloadPrefix)) {
-    cache.evict_user(*user);
-  } else if (auto org = id_after(payload, kOrgPayloadPrefix)) {
-    cache.evict_org(*org);
-  } else if (auto credential = db::Uuid::parse(payload)) {
-    cache.evict_credential(*credential);
-  } else {
-    cache.clear();  // not ours to understand: forget everything rather than keep something stale
-  }
+  evict(cache, named_by(payload));
 }
 
 asio::awaitable<void> SessionRevocationListener::run() {
@@ -44,15 +75,9 @@ asio::awaitable<void> SessionRevocationListener::run() {
        },
        [this](const std::vector<db::Notification>& batch) {
          for (const auto& n : batch) {
-           evict(cache_, n.payload);
-           auto org = id_after(n.payload, kOrgPayloadPrefix);
-           for (auto* follower : org_followers_) {
-             if (org) {
-               follower->stale(*org);
-             } else if (!id_after(n.payload, kUserPayloadPrefix) && !db::Uuid::parse(n.payload)) {
-               follower->stale_all();  // not ours to understand, as evict() does
-             }
-           }
+           auto named = named_by(n.payload);
+           evict(cache_, named);
+           tell(org_followers_, named);
          }
        },
        [this] {
