@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include "liftoff/audit/audit.hpp"
 #include "liftoff/core/id.hpp"
 #include "liftoff/db/migrations.hpp"
 #include "liftoff/identity/shard_directory.hpp"
+#include "liftoff/jobs/queue.hpp"
 #include "support/async.hpp"
 #include "support/postgres.hpp"
 
@@ -34,6 +36,8 @@ ServiceWorld::ServiceWorld(const std::string& database_name, std::vector<std::st
   }
   database = std::make_unique<db::Database>(options, metrics, 1);
   database->use_directory(identity::shard_directory(*database));
+  audit::receive_relayed(*database);
+  jobs::receive_relayed(*database);
   identities = std::make_unique<identity::IdentityStore>(*database);
   orgs = std::make_unique<identity::OrgService>(*database, identity::OrgOptions{});
 }

@@ -69,6 +69,8 @@ namespace json = boost::json;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 constexpr auto kMigrationTimeout = std::chrono::minutes(5);
+// How long an item the relay after its commit could not write waits in the shard outbox.
+constexpr auto kOutboxSweep = std::chrono::seconds(1);
 
 // Runs a coroutine to completion on a private io_context (startup and CLI tools only).
 template <class T>
@@ -225,6 +227,14 @@ struct BackgroundTask {
     if (failure) core::log_failure(name, failure, failures);
   }
 };
+
+// What a Database needs to serve several shards: the directory that routes an org's statements,
+// and the receivers of what the outbox relays to the orgs' shards.
+void route_by_shard(db::Database& database) {
+  database.use_directory(identity::shard_directory(database));
+  audit::receive_relayed(database);
+  jobs::receive_relayed(database);
+}
 
 // Runs `work` every `interval`, checking `stopping` every `tick`: at `AtStop::leave` it returns
 // as soon as it sees `stopping`, at `AtStop::run_once_more` it runs `work` a last time first.
@@ -515,7 +525,7 @@ int serve(const core::Config& config) {
   for (auto shard = std::next(all->begin()); shard != all->end(); ++shard)
     db_options.shards.push_back({shard->name, shard->url, shard->replicas});
   db::Database database(db_options, metrics, threads);
-  database.use_directory(identity::shard_directory(database));
+  route_by_shard(database);
 
   http::Router router;
   const auto& migrations = db::embedded_migrations();
@@ -747,7 +757,7 @@ int serve(const core::Config& config) {
       uses_task(metrics, "credential use recording"), rewrite_task(metrics, "record rewriting"),
       replicas_task(metrics, "replica watching"), wakeups_task(metrics, "job wake-ups"),
       usage_task(metrics, "usage metering"), job_quota_task(metrics, "jobs per day quota"),
-      sealer_task(metrics, "audit sealing");
+      sealer_task(metrics, "audit sealing"), outbox_task(metrics, "shard outbox relay");
   auto spawned = [](const BackgroundTask& task) {
     return core::failure_handler(task.name, task.failures);
   };
@@ -781,6 +791,20 @@ int serve(const core::Config& config) {
               spawned(rewrite_task));
           asio::co_spawn(io, meter.run(stopping, [&server] { return server.drained(); }),
                          spawned(usage_task));
+          if (database.shards().size() > 1) {
+            // What a relay right after its commit could not write (a shard down, a process
+            // killed in between).
+            asio::co_spawn(io,
+                           every(outbox_task, kOutboxSweep, std::chrono::milliseconds(250),
+                                 stopping, AtStop::leave,
+                                 [&database]() -> asio::awaitable<void> {
+                                   auto swept = co_await database.outbox().sweep();
+                                   if (!swept)
+                                     spdlog::warn("shard outbox relay: {}",
+                                                  swept.error().for_log());
+                                 }),
+                           spawned(outbox_task));
+          }
           if (runner) {
             asio::co_spawn(
                 io,
@@ -1062,7 +1086,7 @@ Result<std::unique_ptr<db::Database>> command_database(const core::Config& confi
   for (auto shard = std::next(all->begin()); shard != all->end(); ++shard)
     options.shards.push_back({shard->name, shard->direct, {}});
   auto database = std::make_unique<db::Database>(options, metrics, 1);
-  database->use_directory(identity::shard_directory(*database));
+  route_by_shard(*database);
   return database;
 }
 

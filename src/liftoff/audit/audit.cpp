@@ -39,6 +39,26 @@ constexpr Statement kAppendMany{
     "e.after::json, $6, $7, $8 FROM ROWS FROM (jsonb_to_recordset($2) AS (id uuid, action text, "
     "target_type text, target_id text, before text, after text)) WITH ORDINALITY "
     "AS e(id, action, target_type, target_id, before, after, n) ORDER BY e.n"};
+// Events relayed to the org's shard (receive_relayed): $1 is a JSON array of every column of
+// each, in their order. The first event of an org on a shard starts its chain there.
+constexpr Statement kReceive{
+    db::Plane::tenant, "audit.receive",
+    "WITH e AS MATERIALIZED (SELECT * FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (org_id "
+    "uuid, "
+    "id uuid, occurred_us bigint, actor_type text, actor_id uuid, action text, target_type text, "
+    "target_id text, before text, after text, ip text, user_agent text, request_id text)) "
+    "WITH ORDINALITY AS e(org_id, id, occurred_us, actor_type, actor_id, action, target_type, "
+    "target_id, before, after, ip, user_agent, request_id, n)), "
+    "chains AS (INSERT INTO audit_chains (org_id, last_seq, last_hash) "
+    "SELECT DISTINCT org_id, 0, ''::bytea FROM e ON CONFLICT (org_id) DO NOTHING) "
+    "INSERT INTO audit_pending (org_id, id, occurred_at, actor_type, actor_id, action, "
+    "target_type, target_id, before, after, ip, user_agent, request_id) "
+    "SELECT org_id, id, timestamptz 'epoch' + occurred_us * interval '1 microsecond', actor_type, "
+    "actor_id, action, target_type, target_id, before::json, after::json, ip, user_agent, "
+    "request_id FROM e ORDER BY n"};
+// The outbox's kind of relayed events.
+constexpr std::string_view kOutboxKind = "audit";
+
 // $1: the orgs to seal, waiting for their heads (null: every org with pending events whose head is
 // free); $2: at most that many events of each.
 constexpr Statement kSeal{db::Plane::tenant, "audit.seal",
@@ -146,7 +166,63 @@ std::string chain_hash(std::string_view prev_hash, std::string_view canonical) {
   return digest;
 }
 
+namespace {
+
+json::value text_or_null(const std::optional<std::string>& text) {
+  return text ? json::value(*text) : json::value(nullptr);
+}
+
+db::Timestamp now_in_micros() {
+  return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+}
+
+// The events of an org whose shard is another cluster than `tx`'s: posted there through the
+// outbox, each with every column it will have (receive_relayed writes them).
+asio::awaitable<Result<void>> post_and_commit(db::Transaction& tx, const db::Scope& scope,
+                                              std::span<const Change> changes) {
+  const auto occurred_us = now_in_micros().time_since_epoch().count();
+  const auto& actor = scope.actor;
+  for (const auto& change : changes) {
+    db::Uuid id{core::new_uuid_v7()};
+    json::object event{{"org_id", scope.org().to_string()},
+                       {"id", id.to_string()},
+                       {"occurred_us", occurred_us},
+                       {"actor_type", actor.type},
+                       {"actor_id", actor.id ? json::value(actor.id->to_string()) : nullptr},
+                       {"action", change.action},
+                       {"target_type", change.target_type},
+                       {"target_id", change.target_id},
+                       {"before", text_or_null(change.before)},
+                       {"after", text_or_null(change.after)},
+                       {"ip", actor.ip},
+                       {"user_agent", actor.user_agent},
+                       {"request_id", actor.request_id}};
+    db::OutboxItem item{id, scope.org(), std::string(kOutboxKind), json::serialize(event)};
+    auto posted = co_await tx.post(item);
+    if (!posted) co_return posted.error();
+  }
+  co_return co_await tx.commit();
+}
+
+}  // namespace
+
+void receive_relayed(db::Database& database) {
+  database.outbox().receive(
+      std::string(kOutboxKind),
+      [](db::Transaction& tx,
+         std::span<const db::OutboxItem> items) -> asio::awaitable<Result<void>> {
+        std::string events = "[";
+        for (const auto& item : items) (events += events.size() > 1 ? "," : "") += item.body;
+        events += "]";
+        Params params(db::Json{std::move(events)});
+        co_return co_await tx.execute(kReceive, params);
+      });
+}
+
 asio::awaitable<Result<void>> start_chain(db::Transaction& tx, const db::Uuid& org_id) {
+  auto here = co_await tx.holds_tenant(org_id);
+  if (!here) co_return here.error();
+  if (!*here) co_return Result<void>{};  // its first relayed event starts it on its shard
   Params params(org_id);
   auto rows = co_await tx.query(kStartChain, params);
   if (!rows) co_return rows.error();
@@ -155,8 +231,10 @@ asio::awaitable<Result<void>> start_chain(db::Transaction& tx, const db::Uuid& o
 
 asio::awaitable<Result<void>> append_and_commit(db::Transaction& tx, const db::Scope& scope,
                                                 const Change& change) {
-  auto occurred_at =
-      std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+  auto here = co_await tx.holds_tenant(scope.org());
+  if (!here) co_return here.error();
+  if (!*here) co_return co_await post_and_commit(tx, scope, std::span<const Change>(&change, 1));
+  auto occurred_at = now_in_micros();
   const auto& actor = scope.actor;
   Params params;
   params.add(scope.org()).add(db::Uuid{core::new_uuid_v7()}).add(occurred_at);
@@ -173,11 +251,10 @@ asio::awaitable<Result<void>> append_and_commit(db::Transaction& tx, const db::S
                                                 std::span<const Change> changes) {
   if (changes.size() == 1) co_return co_await append_and_commit(tx, scope, changes.front());
   if (changes.empty()) co_return co_await tx.commit();
-  auto occurred_at =
-      std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
-  auto text_or_null = [](const std::optional<std::string>& v) -> json::value {
-    return v ? json::value(*v) : json::value(nullptr);
-  };
+  auto here = co_await tx.holds_tenant(scope.org());
+  if (!here) co_return here.error();
+  if (!*here) co_return co_await post_and_commit(tx, scope, changes);
+  auto occurred_at = now_in_micros();
   json::array events;
   events.reserve(changes.size());
   for (const auto& c : changes) {

@@ -67,13 +67,21 @@ struct Event {
 // verifying.
 [[nodiscard]] std::string chain_hash(std::string_view prev_hash, std::string_view canonical);
 
-// Starts an organization's chain; call in the transaction that creates the organization.
+// Starts an organization's chain; call in the transaction that creates the organization. For an
+// org whose shard is another cluster than `tx`'s, its first relayed event starts it there.
 [[nodiscard]] boost::asio::awaitable<Result<void>> start_chain(db::Transaction& tx,
                                                                const db::Uuid& org_id);
 
+// Writes the events relayed to an org's shard (db::Outbox): what append_and_commit() posts for an
+// org whose shard is another cluster than its transaction's (a change of the control plane for
+// it). Register on every Database that relays.
+void receive_relayed(db::Database& database);
+
 // Appends one event, by the scope's actor, for the scope's org, as the last statement of `tx`, and
 // commits (one round trip): the event commits or rolls back with the change it records. It is
-// committed unsealed: the sealer gives it its seq and hash soon after.
+// committed unsealed: the sealer gives it its seq and hash soon after. For an org whose shard is
+// another cluster than `tx`'s, the event is posted through the outbox, committed with the change,
+// and written on the shard by the relay before the call returns (or by the background relay).
 [[nodiscard]] boost::asio::awaitable<Result<void>> append_and_commit(db::Transaction& tx,
                                                                      const db::Scope& scope,
                                                                      const Change& change);

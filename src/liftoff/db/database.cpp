@@ -160,7 +160,7 @@ asio::awaitable<Result<void>> Transaction::commit() {
   if (!open_) co_return make_error(Errc::internal, "transaction already ended");
   open_ = false;
   if (unsent_begin_) {  // ran nothing
-    committed();
+    co_await committed();
     co_return Result<void>{};
   }
   // COMMIT of a failed transaction reports ROLLBACK; surface that as an error, not a success.
@@ -170,7 +170,7 @@ asio::awaitable<Result<void>> Transaction::commit() {
     auto results = co_await lease_->pipeline(queries, statement_deadline());
     if (!results[0]) co_return results[0].error();
     options_.consistency->wrote(lsn_of(results[1]));
-    committed();
+    co_await committed();
     co_return Result<void>{};
   }
   auto done = co_await lease_->query(kCommit, Params::none(), statement_deadline());
@@ -178,14 +178,8 @@ asio::awaitable<Result<void>> Transaction::commit() {
   if (failed)
     co_return make_error(Errc::conflict,
                          "transaction was aborted by an earlier error; rolled back");
-  committed();
+  co_await committed();
   co_return Result<void>{};
-}
-
-void Transaction::committed() {
-  auto actions = std::move(after_commit_);
-  after_commit_.clear();
-  for (auto& action : actions) action();
 }
 
 asio::awaitable<Result<Rows>> Transaction::commit_after(const Statement& statement,
@@ -205,7 +199,7 @@ asio::awaitable<Result<Rows>> Transaction::commit_after(const Statement& stateme
   if (!results[0]) co_return std::move(results[0]).error();  // the COMMIT rolled back
   if (!results[1]) co_return std::move(results[1]).error();
   if (options_.consistency) options_.consistency->wrote(lsn_of(results[2]));
-  committed();
+  co_await committed();
   co_return std::move(*results[0]);
 }
 
@@ -361,7 +355,8 @@ Database::Database(DatabaseOptions options, core::Registry& metrics, std::size_t
       statement_metrics_(
           std::make_unique<StatementMetrics>(metrics, std::max<std::size_t>(workers, 1))),
       scan_gate_(options_.scans, &metrics),
-      shard_cache_(std::make_unique<ShardCache>(options_.shard_cache_entries)) {
+      shard_cache_(std::make_unique<ShardCache>(options_.shard_cache_entries)),
+      outbox_(std::make_unique<Outbox>(*this)) {
   workers = std::max<std::size_t>(workers, 1);
   std::vector<ShardOptions> shards{
       {"main", options_.connect.conninfo, options_.replicas.conninfos}};
@@ -715,20 +710,27 @@ asio::awaitable<Result<Transaction>> Database::begin(const Scope& scope, Isolati
                                                      Planes planes) {
   auto found = co_await cluster_for(scope);
   if (!found) co_return found.error();
-  auto& cluster = **found;
-  if (planes == Planes::both && &cluster != &main_cluster()) {
-    co_return make_error(Errc::unavailable,
-                         "this change of the organization also changes the control plane, which "
-                         "is on another cluster than its shard: not possible yet");
+  auto* cluster = *found;
+  auto tenant = scope.tenant;
+  if (planes == Planes::both && cluster != &main_cluster()) {
+    // The change is the control plane's; the org's rows are posted to its shard (see Planes).
+    cluster = &main_cluster();
+    tenant = Tenant::control();
+    planes = Planes::one;
   }
-  auto leased = co_await lease(cluster.primary(), statement_deadline(scope));
+  auto leased = co_await lease(cluster->primary(), statement_deadline(scope));
   if (!leased) co_return leased.error();
-  const bool tracked = &cluster == &main_cluster() && cluster.has_replicas();
+  const bool tracked = cluster == &main_cluster() && cluster->has_replicas();
+  auto shard = static_cast<std::size_t>(
+      std::find_if(clusters_.begin(), clusters_.end(),
+                   [cluster](const auto& c) { return c.get() == cluster; }) -
+      clusters_.begin());
   // A named local, not a braced temporary in the co_await expression (see Params::none()).
   Transaction::Options options{
-      scope.tenant,   planes,
+      tenant,         planes,
       scope.deadline, scope.statement_timeout.value_or(options_.query_timeout),
-      isolation,      tracked ? scope.consistency : nullptr};
+      isolation,      tracked ? scope.consistency : nullptr,
+      this,           shard};
   co_return co_await Transaction::begin(std::move(*leased), std::move(options));
 }
 

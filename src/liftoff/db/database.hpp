@@ -17,6 +17,7 @@
 
 #include "liftoff/db/connection.hpp"
 #include "liftoff/db/consistency.hpp"
+#include "liftoff/db/outbox.hpp"
 #include "liftoff/db/pool.hpp"
 #include "liftoff/db/scan_gate.hpp"
 #include "liftoff/db/shard_cache.hpp"
@@ -41,10 +42,12 @@ enum class Intent {
 enum class Isolation { read_committed, repeatable_read, serializable };
 
 // Which planes a transaction's statements may touch. `one`: the plane of its scope's tenant (and
-// Plane::any statements). `both`: an organization's transaction that also changes the control
-// plane (an org's row, its members or keys, with the audit event in the org's chain): atomic only
-// while both planes share one cluster, so Database::begin refuses it for an org on another shard;
-// each is listed in docs/architecture.md.
+// Plane::any statements). `both`: a change of the control plane for an organization (its row, its
+// members or keys) that also writes the org's tenant plane (the audit event in its chain, a job).
+// It runs on the control plane's cluster. When the org's shard is another cluster, it is a
+// control-plane transaction there: its tenant-plane rows are post()ed to the shard through the
+// outbox instead (Transaction::holds_tenant says which), and a tenant-plane statement is refused.
+// Each is listed in docs/architecture.md.
 enum class Planes { one, both };
 
 // Whether `statement` may be issued for `tenant`: a tenant-plane statement needs a tenant (one org
@@ -52,6 +55,8 @@ enum class Planes { one, both };
 // violation is a bug in the caller: debug builds abort, release builds answer Errc::internal.
 [[nodiscard]] Result<void> check_plane(const Statement& statement, const Tenant& tenant,
                                        Planes planes = Planes::one);
+
+class Database;
 
 // A transaction owns its lease: the connection cannot be used outside it. commit() or rollback()
 // ends it; a Transaction destroyed while open returns its connection to the pool, which rolls it
@@ -70,6 +75,10 @@ class Transaction {
     // Where the commit leaves the log is recorded here (asked in the COMMIT's round trip); null:
     // not asked.
     std::shared_ptr<Consistency> consistency;
+    // The database and the shard (its index in Database::shards()) the transaction runs on, for
+    // holds_tenant() and post(); null: a database of one cluster.
+    Database* database = nullptr;
+    std::size_t shard = 0;
   };
   [[nodiscard]] static boost::asio::awaitable<Result<Transaction>> begin(Lease lease,
                                                                          Options options);
@@ -97,6 +106,14 @@ class Transaction {
   // Whether a statement failed in the transaction (it can only roll back now).
   [[nodiscard]] bool aborted() const;
 
+  // Whether `org`'s tenant-plane rows can be written in this transaction: its shard is this
+  // transaction's cluster. When not, they are post()ed.
+  [[nodiscard]] boost::asio::awaitable<Result<bool>> holds_tenant(const Uuid& org);
+  // Posts `item` to its org's shard through the outbox (docs/decisions/0021-tenant-shards.md):
+  // committed with this transaction, and written on the shard by the relay, once, right after the
+  // commit (commit() waits for it; what it cannot do then, the background relay does).
+  [[nodiscard]] boost::asio::awaitable<Result<void>> post(const OutboxItem& item);
+
  private:
   Transaction(Lease lease, const Options& options, const Statement& begin)
       : lease_(std::move(lease)), options_(options), unsent_begin_(&begin) {}
@@ -106,11 +123,13 @@ class Transaction {
   [[nodiscard]] Deadline statement_deadline() const;
   Lease lease_;
   Options options_;
-  // Runs the after_commit() actions (once the COMMIT succeeded).
-  void committed();
+  // Once the COMMIT succeeded: relays what the transaction posted, then runs the after_commit()
+  // actions.
+  [[nodiscard]] boost::asio::awaitable<void> committed();
   const Statement* unsent_begin_;  // null once sent
   bool open_ = true;
   std::vector<std::function<void()>> after_commit_;
+  std::vector<Uuid> posted_;  // the orgs whose items post() sent to the outbox
 };
 
 // Streaming replicas of the primary that serve reads (docs/architecture.md, "Replicas").
@@ -214,6 +233,8 @@ class Database {
                                                                      const Scope& scope);
   // The directory's cache, which follows the session channel (SessionRevocationListener).
   [[nodiscard]] ShardCache& shard_cache() { return *shard_cache_; }
+  // What control-plane transactions post to the orgs' shards (Transaction::post), and its relay.
+  [[nodiscard]] Outbox& outbox() { return *outbox_; }
 
   // Read-your-writes for one request: what its reads must reflect, from the client's `token` (the
   // position it echoes) and what this node knows `writer` (a hash of its credential; 0: none) last
@@ -279,6 +300,7 @@ class Database {
   std::vector<std::string> shard_names_;            // in the same order
   std::unique_ptr<ShardCache> shard_cache_;
   ShardDirectory directory_;
+  std::unique_ptr<Outbox> outbox_;
   std::unique_ptr<RecentWrites> recent_writes_;  // with replicas of main
 };
 

@@ -42,6 +42,9 @@ constexpr Statement kNotify{
     db::Plane::any, "jobs.notify",
     "SELECT pg_notify('liftoff_jobs', q) FROM unnest(string_to_array($1, ',')) AS q"};
 
+// The outbox's kind of jobs enqueued for an org on another cluster than their transaction's.
+constexpr std::string_view kOutboxKind = "jobs";
+
 bool valid_name(std::string_view name) {
   if (name.empty() || name.size() > 100) return false;
   for (char c : name) {
@@ -100,6 +103,27 @@ std::optional<State> parse_state(std::string_view text) {
   return std::nullopt;
 }
 
+void receive_relayed(db::Database& database) {
+  database.outbox().receive(
+      std::string(kOutboxKind),
+      [](db::Transaction& tx,
+         std::span<const db::OutboxItem> items) -> asio::awaitable<Result<void>> {
+        // One statement per org, as Queue::enqueue() would have run it.
+        for (std::size_t first = 0; first < items.size();) {
+          std::string input = "[";
+          auto last = first;
+          for (; last < items.size() && items[last].org_id == items[first].org_id; ++last)
+            (input += last > first ? "," : "") += items[last].body;
+          input += "]";
+          Params params(items[first].org_id, db::Json{std::move(input)});
+          auto enqueued = co_await tx.execute(kEnqueue, params);
+          if (!enqueued) co_return enqueued.error();
+          first = last;
+        }
+        co_return Result<void>{};
+      });
+}
+
 Queue::Queue(db::Database& database) : database_(database) {}
 Queue::~Queue() = default;
 
@@ -107,6 +131,9 @@ asio::awaitable<Result<std::vector<std::optional<db::Uuid>>>> Queue::enqueue(
     db::Transaction& tx, const db::Uuid& org, std::span<const NewJob> jobs) {
   std::vector<std::optional<db::Uuid>> ids(jobs.size());
   if (jobs.empty()) co_return ids;
+  auto here = co_await tx.holds_tenant(org);
+  if (!here) co_return here.error();
+  std::vector<db::OutboxItem> posts;  // when the org's shard is another cluster than tx's
   json::array input;
   input.reserve(jobs.size());
   std::set<std::string> keys, queues;
@@ -130,8 +157,23 @@ asio::awaitable<Result<std::vector<std::optional<db::Uuid>>>> Queue::enqueue(
       row["unique_key"] = job.unique->key;
       row["unique_secs"] = job.unique->window.count();
     }
+    if (!*here) posts.push_back({*ids[i], org, std::string(kOutboxKind), json::serialize(row)});
     input.emplace_back(std::move(row));
     queues.insert(job.queue);
+  }
+  if (!*here) {
+    // Enqueued on the org's shard by the relay (receive_relayed), which drops a job whose unique
+    // key is held there: such a job's id is returned all the same.
+    for (const auto& post : posts) {
+      auto posted = co_await tx.post(post);
+      if (!posted) co_return posted.error();
+    }
+    tx.after_commit(
+        [this, org, enqueued = static_cast<int>(posts.size()), queues = std::move(queues)] {
+          for (const auto& queue : queues) wake(queue);
+          if (on_enqueued_ && org != kPlatform) on_enqueued_(org, enqueued);
+        });
+    co_return ids;
   }
   Params params(org, db::Json{json::serialize(input)});
   auto rows = co_await tx.query(kEnqueue, params);

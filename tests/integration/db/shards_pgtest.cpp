@@ -3,9 +3,10 @@
 // main's `orgs.shard` sends each org's statements to its shard. Checked: an org's data lands on
 // its shard only and is read back from there, a sweep reaches the shard it names, the directory's
 // cache is used only while it is trusted and forgets an org that moved, an unknown shard is
-// refused, and so is a change over both planes for an org away from main; the sealer chains every
-// shard's events, the job runner runs each shard's jobs, once, and finishes them where they are,
-// and the meter writes each org's usage on its shard.
+// refused; a change over both planes for an org away from main posts its audit event and jobs to
+// the org's shard through the outbox, written there once, and kept while the shard fails; the
+// sealer chains every shard's events, the job runner runs each shard's jobs, once, and finishes
+// them where they are, and the meter writes each org's usage on its shard.
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -15,6 +16,7 @@
 #include <set>
 
 #include "integration/services_support.hpp"
+#include "liftoff/audit/audit.hpp"
 #include "liftoff/audit/sealer.hpp"
 #include "liftoff/jobs/runner.hpp"
 #include "liftoff/records/service.hpp"
@@ -66,6 +68,15 @@ class ShardsTest : public ::testing::Test {
                            "INSERT INTO audit_chains (org_id, last_seq, last_hash) VALUES ('" + id +
                                "', 0, ''::bytea) ON CONFLICT DO NOTHING"));
     }
+  }
+  // The org's org.renamed events on a cluster, sealed or not.
+  static std::string renames_of(const std::string& url, const Owner& owner) {
+    const auto org = owner.org.id.to_string();
+    return testing::scalar(
+        url, "SELECT (SELECT count(*) FROM audit_events WHERE org_id = '" + org +
+                 "' AND action = 'org.renamed') + (SELECT count(*) FROM audit_pending WHERE "
+                 "org_id = '" +
+                 org + "' AND action = 'org.renamed')");
   }
   static std::string collections_of(const std::string& url, const Owner& owner) {
     return testing::scalar(
@@ -189,20 +200,129 @@ TEST_F(ShardsTest, AnOrgOnAShardThisProcessDoesNotNameIsUnavailable) {
   }());
 }
 
-TEST_F(ShardsTest, AChangeOverBothPlanesIsRefusedForAnOrgAwayFromMain) {
+TEST_F(ShardsTest, AChangeOverBothPlanesPostsItsEventToTheOrgsShard) {
   auto home = new_owner("home@example.com");
   auto away = new_owner("away@example.com");
   place(away, "eu-1");
   block_on(world_->io, [&]() -> asio::awaitable<void> {
-    auto refused = co_await world_->orgs->rename(scope(away), away.principal, "Renamed away");
-    CO_ASSERT_FALSE(refused);
-    EXPECT_EQ(refused.error().code, Errc::unavailable);
-    auto renamed = co_await world_->orgs->rename(scope(home), home.principal, "Renamed home");
+    auto renamed = co_await world_->orgs->rename(scope(away), away.principal, "Renamed away");
     EXPECT_TRUE(renamed) << (renamed ? "" : renamed.error().for_log());
+    renamed = co_await world_->orgs->rename(scope(home), home.principal, "Renamed home");
+    EXPECT_TRUE(renamed) << (renamed ? "" : renamed.error().for_log());
+    // Relayed before rename() returned: the org's own audit listing reads it back.
+    auto at = scope(away);
+    auto sealed = co_await audit::seal_committed(database(), at);
+    EXPECT_TRUE(sealed) << (sealed ? "" : sealed.error().for_log());
+    audit::Filter renames;
+    renames.action = "org.renamed";
+    auto events = co_await audit::list(database(), at, renames);
+    CO_ASSERT_TRUE(events);
+    CO_ASSERT_TRUE(events->size() == 1u);
+    EXPECT_EQ(events->front().change.after, R"({"name":"Renamed away"})");
+    EXPECT_EQ(events->front().actor.id, away.principal.actor_id());
   }());
   EXPECT_EQ(testing::scalar(world_->url,
                             "SELECT name FROM orgs WHERE id = '" + away.org.id.to_string() + "'"),
-            "Org of away@example.com");
+            "Renamed away");
+  EXPECT_EQ(renames_of(world_->url, away), "0");
+  EXPECT_EQ(renames_of(world_->shard_urls.front(), away), "1");
+  EXPECT_EQ(renames_of(world_->url, home), "1");
+  EXPECT_EQ(testing::scalar(world_->url, "SELECT count(*) FROM shard_outbox"), "0");
+}
+
+TEST_F(ShardsTest, AnItemRelayedAgainIsWrittenOnce) {
+  auto away = new_owner("again@example.com");
+  place(away, "eu-1");
+  block_on(world_->io, [&]() -> asio::awaitable<void> {
+    auto renamed = co_await world_->orgs->rename(scope(away), away.principal, "Renamed again");
+    EXPECT_TRUE(renamed) << (renamed ? "" : renamed.error().for_log());
+  }());
+  const auto& shard = world_->shard_urls.front();
+  ASSERT_EQ(renames_of(shard, away), "1");
+  // A relay that stopped after the shard's commit, before the outbox's delete, left it there.
+  auto id = testing::scalar(
+      shard, "SELECT id FROM shard_inbox WHERE org_id = '" + away.org.id.to_string() + "'");
+  ASSERT_TRUE(testing::run_sql(
+      world_->url, "INSERT INTO shard_outbox (id, org_id, shard, kind, body) VALUES ('" + id +
+                       "', '" + away.org.id.to_string() + "', 'eu-1', 'audit', '{}')"));
+  auto relayed = block_on(world_->io, database().outbox().relay(std::nullopt));
+  ASSERT_TRUE(relayed) << relayed.error().for_log();
+  EXPECT_EQ(*relayed, 1u);
+  EXPECT_EQ(renames_of(shard, away), "1");
+  EXPECT_EQ(testing::scalar(world_->url, "SELECT count(*) FROM shard_outbox"), "0");
+}
+
+TEST_F(ShardsTest, AnItemForAShardThatFailsWaitsInTheOutbox) {
+  auto away = new_owner("waits@example.com");
+  place(away, "eu-1");
+  const auto& shard = world_->shard_urls.front();
+  // The shard refuses its inbox for a moment, as an unreachable shard would.
+  ASSERT_TRUE(testing::run_sql(shard, "ALTER TABLE shard_inbox RENAME TO shard_inbox_away"));
+  block_on(world_->io, [&]() -> asio::awaitable<void> {
+    auto renamed = co_await world_->orgs->rename(scope(away), away.principal, "Renamed later");
+    EXPECT_TRUE(renamed) << (renamed ? "" : renamed.error().for_log());
+  }());
+  EXPECT_EQ(testing::scalar(world_->url, "SELECT count(*) FROM shard_outbox WHERE org_id = '" +
+                                             away.org.id.to_string() + "'"),
+            "1");
+  EXPECT_EQ(renames_of(shard, away), "0");
+  ASSERT_TRUE(testing::run_sql(shard, "ALTER TABLE shard_inbox_away RENAME TO shard_inbox"));
+  auto swept = block_on(world_->io, database().outbox().sweep());
+  ASSERT_TRUE(swept) << swept.error().for_log();
+  EXPECT_EQ(*swept, 1u);
+  EXPECT_EQ(renames_of(shard, away), "1");
+}
+
+TEST_F(ShardsTest, ThePurgeOfAnOrgAwayFromMainRecordsItOnItsShard) {
+  auto away = new_owner("purged@example.com");
+  place(away, "eu-1");
+  const auto org = away.org.id.to_string();
+  ASSERT_TRUE(testing::run_sql(world_->url,
+                               "UPDATE orgs SET deleted_at = now(), purge_after = now() - interval "
+                               "'1 second' WHERE id = '" +
+                                   org + "'"));
+  auto purged = block_on(world_->io, world_->orgs->purge_expired(10));
+  ASSERT_TRUE(purged) << purged.error().for_log();
+  EXPECT_GE(*purged, 1u);
+  EXPECT_EQ(testing::scalar(world_->url, "SELECT count(*) FROM orgs WHERE id = '" + org + "'"),
+            "0");
+  EXPECT_EQ(testing::scalar(world_->shard_urls.front(),
+                            "SELECT count(*) FROM audit_pending WHERE org_id = '" + org +
+                                "' AND action = 'org.purged'"),
+            "1");
+  EXPECT_EQ(testing::scalar(world_->url, "SELECT count(*) FROM audit_pending WHERE org_id = '" +
+                                             org + "' AND action = 'org.purged'"),
+            "0");
+}
+
+TEST_F(ShardsTest, AJobEnqueuedWithAChangeOverBothPlanesRunsOnTheOrgsShard) {
+  auto away = new_owner("enqueued@example.com");
+  place(away, "eu-1");
+  jobs::Queue queue(database());
+  std::vector<jobs::NewJob> batch(2);
+  for (auto& job : batch) {
+    job.queue = "relayed";
+    job.kind = "test.relayed";
+    job.unique = jobs::NewJob::Unique{"once", std::chrono::seconds(60)};
+  }
+  batch[1].unique.reset();
+  block_on(world_->io, [&]() -> asio::awaitable<void> {
+    auto tx = co_await database().begin(scope(away), Isolation::read_committed, Planes::both);
+    CO_ASSERT_TRUE(tx);
+    auto ids = co_await queue.enqueue(*tx, away.org.id, batch);
+    CO_ASSERT_TRUE(ids);
+    EXPECT_TRUE((*ids)[0] && (*ids)[1]);
+    auto committed = co_await tx->commit();
+    EXPECT_TRUE(committed) << (committed ? "" : committed.error().for_log());
+  }());
+  auto jobs_on = [&](const std::string& url) {
+    return testing::scalar(url, "SELECT count(*) FROM jobs WHERE queue = 'relayed'");
+  };
+  EXPECT_EQ(jobs_on(world_->shard_urls.front()), "2");
+  EXPECT_EQ(jobs_on(world_->url), "0");
+  EXPECT_EQ(testing::scalar(world_->shard_urls.front(),
+                            "SELECT count(*) FROM job_unique_keys WHERE key = 'once'"),
+            "1");
 }
 
 TEST_F(ShardsTest, TheRunnerRunsEachShardsJobsOnceAndFinishesThemWhereTheyAre) {

@@ -47,6 +47,8 @@ const std::map<std::string, Plane>& table_planes() {
       {"webhook_deliveries", Plane::tenant},
       {"notification_heads", Plane::control},
       {"notifications", Plane::control},
+      {"shard_outbox", Plane::control},
+      {"shard_inbox", Plane::tenant},
   };
   return planes;
 }
@@ -269,6 +271,8 @@ const std::map<std::string, std::string>& table_owners() {
       {"notifications", "notify"},
       {"usage_hourly", "usage"},
       {"usage_batches", "usage"},
+      {"shard_outbox", "db"},
+      {"shard_inbox", "db"},
   };
   return owners;
 }
