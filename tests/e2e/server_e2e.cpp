@@ -791,7 +791,10 @@ TEST(E2EServer, MigrateStatusAndUpCoverEveryShard) {
 TEST(E2EServer, ShardStatusReportsEachShardFromTheDirectory) {
   auto control = fresh_database("liftoff_shard_status");
   auto shard = fresh_database("liftoff_shard_status_eu");
-  Server server({{"LIFTOFF_DATABASE_URL", control}, {"LIFTOFF_SHARDS", "eu-1=" + shard}});
+  // Reserved: every new org goes to main.
+  Server server({{"LIFTOFF_DATABASE_URL", control},
+                 {"LIFTOFF_SHARDS", "eu-1=" + shard},
+                 {"LIFTOFF_SHARD_RESERVED", "eu-1"}});
   ASSERT_TRUE(server.wait_ready()) << server.process->log();
   auto owner = sign_up(server.port, "shard-status");
   std::vector<std::string> orgs;

@@ -32,6 +32,7 @@
 #include "liftoff/db/database.hpp"
 #include "liftoff/db/embedded_postgres.hpp"
 #include "liftoff/db/migrations.hpp"
+#include "liftoff/db/shard_placement.hpp"
 #include "liftoff/http/server.hpp"
 #include "liftoff/identity/account_mail.hpp"
 #include "liftoff/identity/org_origins.hpp"
@@ -526,6 +527,12 @@ int serve(const core::Config& config) {
     db_options.shards.push_back({shard->name, shard->url, shard->replicas});
   db::Database database(db_options, metrics, threads);
   route_by_shard(database);
+  const db::PlacementOptions placement_options{config.shard_reserved};
+  if (auto placeable = db::ShardPlacement::check(database, placement_options); !placeable) {
+    spdlog::error("{}", placeable.error().for_log());
+    return kExitFailure;
+  }
+  db::ShardPlacement placement(database, placement_options);
 
   http::Router router;
   const auto& migrations = db::embedded_migrations();
@@ -630,7 +637,8 @@ int serve(const core::Config& config) {
       database,
       {std::chrono::duration_cast<std::chrono::seconds>(config.org_deletion_grace),
        std::chrono::duration_cast<std::chrono::seconds>(config.invitation_ttl),
-       holdings_of(record_service, webhook_service), purge_of(record_service, webhook_service)},
+       holdings_of(record_service, webhook_service), purge_of(record_service, webhook_service),
+       [&placement](const db::Scope& scope) { return placement.choose(scope); }},
       cache, &account_mail);
   api::SystemDeps system{database, metrics, migrations.empty() ? 0 : migrations.back().version};
   ratelimit::LimiterOptions limiter_options;
@@ -853,25 +861,6 @@ asio::awaitable<int> migrate_cluster(db::Connection& conn, bool up) {
   co_return 0;
 }
 
-// Runs an administrative task (audit verification) on its own connection to the
-// configured (or embedded) database; the task's result is the exit status.
-int with_admin_connection(const core::Config& config,
-                          const std::function<asio::awaitable<int>(db::Connection&)>& task) {
-  auto url = direct_url(config);
-  if (!url) {
-    spdlog::error("{}", url.error().for_log());
-    return kExitFailure;
-  }
-  return block_on([&]() -> asio::awaitable<int> {
-    auto conn = co_await connect(*url);
-    if (!conn) {
-      spdlog::error("{}", conn.error().for_log());
-      co_return kExitFailure;
-    }
-    co_return co_await task(**conn);
-  }());
-}
-
 int migrate(const core::Config& config, bool up) {
   auto all = clusters(config);
   if (!all) {
@@ -1013,28 +1002,6 @@ std::optional<db::Uuid> org_option(const std::string& text) {
   return org;
 }
 
-// Recomputes one organization's audit hash chain; exit 0 when intact, 1 when not (or on error).
-int audit_verify(const core::Config& config, const std::string& org_text) {
-  auto org_id = org_option(org_text);
-  if (!org_id) return kExitUsage;
-  return with_admin_connection(config, [&](db::Connection& conn) -> asio::awaitable<int> {
-    auto report = co_await audit::verify(conn, *org_id, config.db_query_timeout);
-    if (!report) {
-      spdlog::error("{}", report.error().for_log());
-      co_return kExitFailure;
-    }
-    if (report->intact()) {
-      std::cout << fmt::format(
-          "org {}: {} events sealed, hash chain intact; {} committed events not sealed yet\n",
-          org_text, report->events, report->unsealed);
-      co_return 0;
-    }
-    std::cout << fmt::format("org {}: TAMPERED at event {}: {} ({} events before it verified)\n",
-                             org_text, *report->first_bad_seq, report->problem, report->events);
-    co_return kExitFailure;
-  });
-}
-
 int embedded(const core::Config& config, const std::string& action) {
   auto clusters = embedded_clusters(config);
   auto where = [](const db::EmbeddedPostgres& pg) {
@@ -1090,6 +1057,53 @@ Result<std::unique_ptr<db::Database>> command_database(const core::Config& confi
   return database;
 }
 
+// Runs an operator command's work on `database` (from command_database) to completion; its result
+// is the exit status.
+int run_command(db::Database& database, asio::awaitable<int> work) {
+  asio::io_context io(1);
+  auto status = asio::co_spawn(io, std::move(work), asio::use_future);
+  io.run();
+  database.stop_worker(0);
+  return status.get();
+}
+
+// Recomputes one organization's audit hash chain, on its shard; exit 0 when intact, 1 when not
+// (or on error).
+int audit_verify(const core::Config& config, const std::string& org_text) {
+  auto org_id = org_option(org_text);
+  if (!org_id) return kExitUsage;
+  core::Registry metrics;
+  auto opened = command_database(config, metrics);
+  if (!opened) {
+    spdlog::error("{}", opened.error().for_log());
+    return kExitFailure;
+  }
+  auto& database = **opened;
+  auto run = [&]() -> asio::awaitable<int> {
+    auto scope = db::Scope::background(db::Tenant::org(*org_id), std::chrono::minutes(1));
+    auto conn = co_await database.acquire(db::Intent::latest, scope);
+    if (!conn) {
+      spdlog::error("{}", conn.error().for_log());
+      co_return kExitFailure;
+    }
+    auto report = co_await audit::verify(**conn, *org_id, config.db_query_timeout);
+    if (!report) {
+      spdlog::error("{}", report.error().for_log());
+      co_return kExitFailure;
+    }
+    if (report->intact()) {
+      std::cout << fmt::format(
+          "org {}: {} events sealed, hash chain intact; {} committed events not sealed yet\n",
+          org_text, report->events, report->unsealed);
+      co_return 0;
+    }
+    std::cout << fmt::format("org {}: TAMPERED at event {}: {} ({} events before it verified)\n",
+                             org_text, *report->first_bad_seq, report->problem, report->events);
+    co_return kExitFailure;
+  };
+  return run_command(database, run());
+}
+
 struct PlanCommand {
   std::string org, plan, limits;
   bool force = false;
@@ -1142,11 +1156,7 @@ int plan_command(const core::Config& config, const PlanCommand& args) {
     }
     co_return 0;
   };
-  asio::io_context io(1);
-  auto status = asio::co_spawn(io, run(), asio::use_future);
-  io.run();
-  database.stop_worker(0);
-  return status.get();
+  return run_command(database, run());
 }
 
 int jobs_command(const core::Config& config, const std::string& action, const JobsCommand& args) {

@@ -298,6 +298,19 @@ std::vector<ConfigKey> make_keys() {
                     }
                     return out.empty() ? std::string("none") : out;
                   }});
+  keys.push_back({"shard_reserved",
+                  "shards that get no new organizations, separated by ',' (an Enterprise "
+                  "organization's own shard, or main once other shards take new ones)",
+                  false,
+                  [](Config& c, const std::string& v) -> std::optional<std::string> {
+                    // Checked against the shards when serving (db::ShardPlacement::check).
+                    c.shard_reserved = comma_list(v);
+                    return std::nullopt;
+                  },
+                  [](const Config& c) {
+                    return c.shard_reserved.empty() ? std::string("none")
+                                                    : joined(c.shard_reserved);
+                  }});
   keys.push_back(duration_key("max_replica_lag",
                               "a replica further behind the primary leaves the read rotation (it "
                               "returns within half of it)",

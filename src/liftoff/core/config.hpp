@@ -36,7 +36,8 @@ struct Config {
   milliseconds max_replica_lag{5'000};             // a replica further behind leaves the rotation
   milliseconds replica_probe_interval{100};        // how often replicas' positions are read
   std::vector<ShardConfig> shards;  // tenant shards besides main; the embedded ones come after
-  std::string redis_url;            // redis://[:password@]host[:port]; empty: no Redis
+  std::vector<std::string> shard_reserved;  // shards new organizations are not placed on
+  std::string redis_url;                    // redis://[:password@]host[:port]; empty: no Redis
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;
   unsigned threads = 0;  // 0: one per core

@@ -3,11 +3,6 @@
 #include "liftoff/db/value.hpp"
 
 namespace liftoff::db {
-namespace {
-constexpr Statement kDatabaseBytes{Plane::any, "admin.database_bytes",
-                                   "SELECT pg_database_size(current_database())"};
-}  // namespace
-
 boost::asio::awaitable<Result<std::int64_t>> database_bytes(Connection& conn, Deadline deadline) {
   auto rows = co_await conn.query(kDatabaseBytes, Params::none(), deadline);
   if (!rows) co_return rows.error();

@@ -106,6 +106,9 @@ class Transaction {
   // Whether a statement failed in the transaction (it can only roll back now).
   [[nodiscard]] bool aborted() const;
 
+  // The org this transaction creates is on `shard` (its index in Database::shards()):
+  // holds_tenant() and post() follow this, since the directory does not show it before the commit.
+  void placing(const Uuid& org, std::size_t shard) { placing_ = {org, shard}; }
   // Whether `org`'s tenant-plane rows can be written in this transaction: its shard is this
   // transaction's cluster. When not, they are post()ed.
   [[nodiscard]] boost::asio::awaitable<Result<bool>> holds_tenant(const Uuid& org);
@@ -130,6 +133,9 @@ class Transaction {
   bool open_ = true;
   std::vector<std::function<void()>> after_commit_;
   std::vector<Uuid> posted_;  // the orgs whose items post() sent to the outbox
+  std::optional<std::pair<Uuid, std::size_t>> placing_;
+  // The shard of `org`: placing_'s, else the directory's.
+  [[nodiscard]] boost::asio::awaitable<Result<std::size_t>> shard_of(const Uuid& org);
 };
 
 // Streaming replicas of the primary that serve reads (docs/architecture.md, "Replicas").

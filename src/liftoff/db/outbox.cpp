@@ -61,20 +61,23 @@ std::vector<std::pair<std::string, std::vector<OutboxItem>>> grouped(
 
 }  // namespace
 
-asio::awaitable<Result<bool>> Transaction::holds_tenant(const Uuid& org) {
-  if (!options_.database) co_return true;
+asio::awaitable<Result<std::size_t>> Transaction::shard_of(const Uuid& org) {
+  if (placing_ && placing_->first == org) co_return placing_->second;
   Scope lookup;
   lookup.deadline = options_.deadline;
-  auto shard = co_await options_.database->shard_of(org, lookup);
+  co_return co_await options_.database->shard_of(org, lookup);
+}
+
+asio::awaitable<Result<bool>> Transaction::holds_tenant(const Uuid& org) {
+  if (!options_.database) co_return true;
+  auto shard = co_await shard_of(org);
   if (!shard) co_return shard.error();
   co_return *shard == options_.shard;
 }
 
 asio::awaitable<Result<void>> Transaction::post(const OutboxItem& item) {
   if (!options_.database) co_return make_error(Errc::internal, "a transaction without a database");
-  Scope lookup;
-  lookup.deadline = options_.deadline;
-  auto shard = co_await options_.database->shard_of(item.org_id, lookup);
+  auto shard = co_await shard_of(item.org_id);
   if (!shard) co_return shard.error();
   Params params(item.id, item.org_id, options_.database->shards()[*shard], item.kind,
                 Json{item.body});

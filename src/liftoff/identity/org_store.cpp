@@ -15,7 +15,7 @@ using db::Statement;
 namespace {
 constexpr Statement kInsertOrg{
     db::Plane::control, "orgs.insert",
-    "INSERT INTO orgs (id, name) VALUES ($1, $2) RETURNING created_at, updated_at"};
+    "INSERT INTO orgs (id, name, shard) VALUES ($1, $2, $3) RETURNING created_at, updated_at"};
 constexpr Statement kInsertMembership{
     db::Plane::control, "orgs.insert_membership",
     "INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, $3) RETURNING created_at"};
@@ -194,8 +194,9 @@ std::optional<std::pair<std::string, Role>> name_and_role(const db::Rows& rows) 
 }
 }  // namespace
 
-asio::awaitable<Result<void>> OrgStore::insert_org(db::Transaction& tx, Org& org) {
-  Params params(org.id, org.name);
+asio::awaitable<Result<void>> OrgStore::insert_org(db::Transaction& tx, Org& org,
+                                                   const std::string& shard) {
+  Params params(org.id, org.name, shard);
   auto rows = co_await tx.query(kInsertOrg, params);
   if (!rows) co_return rows.error();
   org.created_at = rows->front().get<db::Timestamp>(0);

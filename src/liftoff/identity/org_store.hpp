@@ -69,7 +69,9 @@ class OrgStore {
 
   // --- Organizations ---
   // Fills created_at and updated_at.
-  [[nodiscard]] boost::asio::awaitable<Result<void>> insert_org(db::Transaction& tx, Org& org);
+  // The org's row, its tenant plane on `shard` (a name of Database::shards()).
+  [[nodiscard]] boost::asio::awaitable<Result<void>> insert_org(db::Transaction& tx, Org& org,
+                                                                const std::string& shard);
   // The user's organizations (not deleted), each with the user's role, by name.
   [[nodiscard]] boost::asio::awaitable<Result<std::vector<Org>>> orgs_of(const db::Scope& scope,
                                                                          const db::Uuid& user_id);

@@ -69,10 +69,17 @@ asio::awaitable<Result<Org>> OrgService::create(const db::Scope& scope, const Pr
     co_return Error{Errc::validation_failed, "the organization is invalid", {{"name", *problem}}};
   }
   Org org{new_id(), name, {}, {}, {}, {}, Role::owner};
+  std::size_t shard = 0;
+  if (options_.place_org) {
+    auto chosen = co_await options_.place_org(scope);
+    if (!chosen) co_return chosen.error();
+    shard = *chosen;
+  }
   auto org_scope = scope.for_tenant(db::Tenant::org(org.id));
   auto tx = co_await db_.begin(org_scope, db::Isolation::read_committed, db::Planes::both);
   if (!tx) co_return tx.error();
-  auto inserted = co_await store_.insert_org(*tx, org);
+  tx->placing(org.id, shard);
+  auto inserted = co_await store_.insert_org(*tx, org, db_.shards()[shard]);
   if (!inserted) co_return inserted.error();
   auto member = co_await store_.add_member(*tx, org.id, principal.user.id, Role::owner);
   if (!member) co_return member.error();

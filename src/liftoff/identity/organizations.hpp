@@ -49,6 +49,8 @@ struct OrgOptions {
   std::chrono::seconds invitation_ttl{std::chrono::hours(24 * 7)};
   TenantHoldings tenant_holdings;  // none: plans count seats only
   TenantPurge purge_tenant;        // none: orgs keep nothing on the tenant plane but their log
+  // The shard a new org goes to (db::ShardPlacement::choose); none: main.
+  std::function<boost::asio::awaitable<Result<std::size_t>>(const db::Scope&)> place_org;
 };
 
 // The caller's standing in one organization, established by OrgService::access().

@@ -18,6 +18,7 @@
 #include "integration/services_support.hpp"
 #include "liftoff/audit/audit.hpp"
 #include "liftoff/audit/sealer.hpp"
+#include "liftoff/db/shard_placement.hpp"
 #include "liftoff/jobs/runner.hpp"
 #include "liftoff/records/service.hpp"
 #include "liftoff/usage/meter.hpp"
@@ -323,6 +324,78 @@ TEST_F(ShardsTest, AJobEnqueuedWithAChangeOverBothPlanesRunsOnTheOrgsShard) {
   EXPECT_EQ(testing::scalar(world_->shard_urls.front(),
                             "SELECT count(*) FROM job_unique_keys WHERE key = 'once'"),
             "1");
+}
+
+TEST_F(ShardsTest, NewOrgsGoToTheShardWithTheFewestBytes) {
+  PlacementOptions options;
+  options.bytes_per_new_org = std::int64_t{1} << 40;  // each placement outweighs any difference
+  options.refresh = std::chrono::hours(1);
+  ShardPlacement placement(database(), options);
+  auto bytes = [](const std::string& url) {
+    return std::stoll(testing::scalar(url, "SELECT pg_database_size(current_database())"));
+  };
+  const std::size_t smaller = bytes(world_->url) <= bytes(world_->shard_urls.front()) ? 0 : 1;
+  auto background = Scope::background(Tenant::control(), std::chrono::seconds(5));
+  std::vector<std::size_t> chosen;
+  for (int i = 0; i < 3; ++i) {
+    auto shard = block_on(world_->io, placement.choose(background));
+    ASSERT_TRUE(shard) << shard.error().for_log();
+    chosen.push_back(*shard);
+  }
+  // A burst spreads: what this process placed counts until the next measure.
+  EXPECT_EQ(chosen, (std::vector<std::size_t>{smaller, 1 - smaller, smaller}));
+}
+
+TEST_F(ShardsTest, AReservedShardGetsNoNewOrgs) {
+  EXPECT_FALSE(ShardPlacement::check(database(), {{"ap-9"}}));
+  EXPECT_FALSE(ShardPlacement::check(database(), {{"main", "eu-1"}}));
+  EXPECT_TRUE(ShardPlacement::check(database(), {{"main"}}));
+  ShardPlacement placement(database(), {{"main"}});
+  auto background = Scope::background(Tenant::control(), std::chrono::seconds(5));
+  for (int i = 0; i < 3; ++i) {
+    auto shard = block_on(world_->io, placement.choose(background));
+    ASSERT_TRUE(shard) << shard.error().for_log();
+    EXPECT_EQ(*shard, 1u);
+  }
+}
+
+TEST_F(ShardsTest, AnOrgCreatedOnAnotherShardHasItsChainAndDataThere) {
+  auto owner = new_owner("placed@example.com");
+  identity::OrgOptions options;
+  options.place_org = [](const Scope&) -> asio::awaitable<Result<std::size_t>> {
+    co_return std::size_t{1};
+  };
+  identity::OrgService placed(database(), options);
+  block_on(world_->io, [&]() -> asio::awaitable<void> {
+    auto at = testing::ServiceWorld::scope_of(owner.principal, std::nullopt);
+    auto org = co_await placed.create(at, owner.principal, "Placed");
+    CO_ASSERT_TRUE(org);
+    owner.org = *org;
+  }());
+  const auto id = owner.org.id.to_string();
+  const auto& shard = world_->shard_urls.front();
+  EXPECT_EQ(testing::scalar(world_->url, "SELECT shard FROM orgs WHERE id = '" + id + "'"), "eu-1");
+  auto chains = [&](const std::string& url) {
+    return testing::scalar(url, "SELECT count(*) FROM audit_chains WHERE org_id = '" + id + "'");
+  };
+  EXPECT_EQ(chains(shard), "1");
+  EXPECT_EQ(chains(world_->url), "0");
+  create_tasks(owner);
+  EXPECT_EQ(collections_of(shard, owner), "1");
+  EXPECT_EQ(collections_of(world_->url, owner), "0");
+  block_on(world_->io, [&]() -> asio::awaitable<void> {
+    auto at = scope(owner);
+    auto sealed = co_await audit::seal_committed(database(), at);
+    EXPECT_TRUE(sealed) << (sealed ? "" : sealed.error().for_log());
+    audit::Filter everything;
+    auto events = co_await audit::list(database(), at, everything);
+    CO_ASSERT_TRUE(events);
+    std::vector<std::string> actions;
+    for (const auto& event : *events) actions.push_back(event.change.action);
+    // Newest first; org.created was relayed, the collection's and the record's written there.
+    EXPECT_EQ(actions,
+              (std::vector<std::string>{"record.created", "collection.created", "org.created"}));
+  }());
 }
 
 TEST_F(ShardsTest, TheRunnerRunsEachShardsJobsOnceAndFinishesThemWhereTheyAre) {
