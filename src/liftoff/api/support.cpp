@@ -222,25 +222,26 @@ std::uint64_t writer_of(const http::RequestContext& ctx) {
 // last, and the answer gives the client the position to echo next (docs/api.md, "Consistency").
 Awaitable consistently(http::RequestContext& ctx, db::Database& database,
                        const http::Handler& handle) {
-  db::Lsn token;
+  db::ConsistencyToken token;
   if (auto header = ctx.request.find(kConsistencyHeader); header != ctx.request.end()) {
-    auto parsed = db::Lsn::parse(header->value());
+    auto parsed = db::parse_consistency_token(header->value());
     if (!parsed || ctx.request.count(kConsistencyHeader) > 1) {
       co_return problem(Error{Errc::bad_request,
                               "invalid header",
                               {{std::string(kConsistencyHeader),
-                                "must be one position this API answered with, such as 0/3000148"}}},
+                                "must be one token this API answered with, such as 0/3000148 or "
+                                "main:0/3000148;eu-1:0/9A0"}}},
                         ctx);
     }
-    token = *parsed;
+    token = std::move(*parsed);
   }
   auto writer = writer_of(ctx);
   ctx.consistency = database.consistency_for(writer, token);
   auto response = co_await handle(ctx);
   if (ctx.consistency) {
     database.remember_writes(writer, *ctx.consistency);
-    if (ctx.consistency->read_after)
-      response.set(kConsistencyHeader, ctx.consistency->read_after.to_string());
+    if (auto answer = database.token_of(*ctx.consistency); !answer.empty())
+      response.set(kConsistencyHeader, db::to_string(answer));
   }
   co_return response;
 }

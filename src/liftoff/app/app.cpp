@@ -1042,10 +1042,14 @@ struct JobsCommand {
 
 // A command's own Database: one event loop, the admin's application name, a minute a statement;
 // every cluster's primary, reached directly, each org routed to its shard as `serve` routes it.
-Result<std::unique_ptr<db::Database>> command_database(const core::Config& config,
-                                                       core::Registry& metrics) {
+// Null when the configuration names no usable clusters (said in the log).
+std::unique_ptr<db::Database> command_database(const core::Config& config,
+                                               core::Registry& metrics) {
   auto all = clusters(config);
-  if (!all) return all.error();
+  if (!all) {
+    spdlog::error("{}", all.error().for_log());
+    return nullptr;
+  }
   db::DatabaseOptions options;
   options.connect =
       db::ConnectOptions{all->front().direct, config.db_query_timeout * 2, "liftoff-admin"};
@@ -1074,11 +1078,8 @@ int audit_verify(const core::Config& config, const std::string& org_text) {
   if (!org_id) return kExitUsage;
   core::Registry metrics;
   auto opened = command_database(config, metrics);
-  if (!opened) {
-    spdlog::error("{}", opened.error().for_log());
-    return kExitFailure;
-  }
-  auto& database = **opened;
+  if (!opened) return kExitFailure;
+  auto& database = *opened;
   auto run = [&]() -> asio::awaitable<int> {
     auto scope = db::Scope::background(db::Tenant::org(*org_id), std::chrono::minutes(1));
     auto conn = co_await database.acquire(db::Intent::latest, scope);
@@ -1116,11 +1117,8 @@ int plan_command(const core::Config& config, const PlanCommand& args) {
   if (!org) return kExitUsage;
   core::Registry metrics;
   auto opened = command_database(config, metrics);
-  if (!opened) {
-    spdlog::error("{}", opened.error().for_log());
-    return kExitFailure;
-  }
-  auto& database = **opened;
+  if (!opened) return kExitFailure;
+  auto& database = *opened;
   records::RecordService records(database, {});
   jobs::Queue queue(database);
   webhooks::WebhookService hooks(database, queue, metrics, {});
@@ -1167,11 +1165,8 @@ int jobs_command(const core::Config& config, const std::string& action, const Jo
   }
   core::Registry metrics;
   auto opened = command_database(config, metrics);
-  if (!opened) {
-    spdlog::error("{}", opened.error().for_log());
-    return kExitFailure;
-  }
-  auto& database = **opened;
+  if (!opened) return kExitFailure;
+  auto& database = *opened;
   jobs::Queue queue(database);
   jobs::JobStore store(queue);
   auto scope = db::Scope::background(db::Tenant::every_org(), std::chrono::minutes(5));

@@ -31,6 +31,40 @@ std::string Lsn::to_string() const {
   return fmt::format("{:X}/{:X}", value >> 32, value & 0xFFFFFFFFu);
 }
 
+std::optional<ConsistencyToken> parse_consistency_token(std::string_view text) {
+  ConsistencyToken token;
+  if (text.find(':') == std::string_view::npos) {
+    auto bare = Lsn::parse(text);
+    if (!bare) return std::nullopt;
+    token.emplace_back("main", *bare);
+    return token;
+  }
+  while (!text.empty()) {
+    auto end = text.find(';');
+    auto entry = text.substr(0, end);
+    auto colon = entry.find(':');
+    if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+    std::string name(entry.substr(0, colon));
+    auto at = Lsn::parse(entry.substr(colon + 1));
+    if (!at) return std::nullopt;
+    if (std::any_of(token.begin(), token.end(), [&](const auto& e) { return e.first == name; }))
+      return std::nullopt;
+    token.emplace_back(std::move(name), *at);
+    if (end == std::string_view::npos) break;
+    text.remove_prefix(end + 1);
+    if (text.empty()) return std::nullopt;  // a trailing ';'
+  }
+  return token;
+}
+
+std::string to_string(const ConsistencyToken& token) {
+  if (token.size() == 1 && token.front().first == "main") return token.front().second.to_string();
+  std::string text;
+  for (const auto& [name, at] : token)
+    (text += text.empty() ? "" : ";") += name + ":" + at.to_string();
+  return text;
+}
+
 void RecentWrites::wrote(std::uint64_t key, Lsn at) {
   auto now = Clock::now();
   auto& shard = shard_of(key);

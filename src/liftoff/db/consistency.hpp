@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace liftoff::db {
 
@@ -27,13 +29,13 @@ struct Lsn {
   [[nodiscard]] std::string to_string() const;
 };
 
-// What one request (or unit of work) has to read back, and what it wrote. Touched only by the
-// coroutines of its request, one at a time.
-struct Consistency {
-  Lsn read_after;  // reads must reflect the primary's log up to here
-  Lsn written;     // where the request's last write left the log (0: it wrote nothing)
-  // The database node the request's reads went to first: its later reads go there too (or to the
-  // primary), so they never see an older state than its earlier ones. -1: none yet.
+// What one request (or unit of work) has to read back from one cluster (a shard's primary and its
+// replicas), and what it wrote there.
+struct ClusterConsistency {
+  Lsn read_after;  // reads must reflect the cluster primary's log up to here
+  Lsn written;     // where the request's last write left that log (0: it wrote nothing)
+  // The node of the cluster the request's reads went to first: its later reads go there too (or to
+  // the primary), so they never see an older state than its earlier ones. -1: none yet.
   int pinned_node = -1;
 
   void wrote(Lsn at) {
@@ -41,6 +43,34 @@ struct Consistency {
     read_after = std::max(read_after, at);
   }
 };
+
+// One request's ClusterConsistency for each cluster, by its index in Database::shards() (main is
+// 0): positions in different clusters' logs cannot be compared. A request touches at most two
+// (main's control plane and its org's shard). Touched only by the coroutines of its request, one
+// at a time.
+struct Consistency {
+  explicit Consistency(std::size_t clusters = 1) : clusters_(std::max<std::size_t>(clusters, 1)) {}
+  // The cluster's; an index beyond the clusters given at construction is a bug (main's is
+  // returned).
+  [[nodiscard]] ClusterConsistency& at(std::size_t shard) {
+    return clusters_[shard < clusters_.size() ? shard : 0];
+  }
+  [[nodiscard]] const ClusterConsistency& at(std::size_t shard) const {
+    return clusters_[shard < clusters_.size() ? shard : 0];
+  }
+  [[nodiscard]] std::size_t clusters() const { return clusters_.size(); }
+
+ private:
+  std::vector<ClusterConsistency> clusters_;
+};
+
+// The Liftoff-Consistency token: a position per cluster, "main:0/16B3748;eu-1:0/9A0", in any
+// order; a bare position ("0/16B3748") is main's, the form of a deployment without shards. Nullopt
+// when malformed (a name twice, an empty or unparsable position).
+using ConsistencyToken = std::vector<std::pair<std::string, Lsn>>;
+[[nodiscard]] std::optional<ConsistencyToken> parse_consistency_token(std::string_view text);
+// The token's text: the bare form when it holds main alone.
+[[nodiscard]] std::string to_string(const ConsistencyToken& token);
 
 // Where each recent writer (by a key: a hash of its credential) left the log, on this node, so that
 // a client that does not echo the token still reads its writes on the node that took them. Entries

@@ -169,7 +169,7 @@ asio::awaitable<Result<void>> Transaction::commit() {
     std::array<Query, 2> queries{Query{&kCommit, Params()}, Query{&kLogPosition, Params()}};
     auto results = co_await lease_->pipeline(queries, statement_deadline());
     if (!results[0]) co_return results[0].error();
-    options_.consistency->wrote(lsn_of(results[1]));
+    options_.consistency->at(options_.shard).wrote(lsn_of(results[1]));
     co_await committed();
     co_return Result<void>{};
   }
@@ -198,7 +198,7 @@ asio::awaitable<Result<Rows>> Transaction::commit_after(const Statement& stateme
   auto results = co_await run(std::span<const Query>(queries).first(options_.consistency ? 3 : 2));
   if (!results[0]) co_return std::move(results[0]).error();  // the COMMIT rolled back
   if (!results[1]) co_return std::move(results[1]).error();
-  if (options_.consistency) options_.consistency->wrote(lsn_of(results[2]));
+  if (options_.consistency) options_.consistency->at(options_.shard).wrote(lsn_of(results[2]));
   co_await committed();
   co_return std::move(*results[0]);
 }
@@ -328,6 +328,7 @@ struct Database::LogSamples {
 // answered although it has replicas, by reason.
 struct Database::Cluster {
   std::string name;
+  std::size_t index = 0;  // in shards()
   std::vector<std::unique_ptr<Node>> nodes;
   core::Counter* reads_behind = nullptr;    // every replica was behind
   core::Counter* reads_unrouted = nullptr;  // no replica was in rotation
@@ -367,6 +368,7 @@ Database::Database(DatabaseOptions options, core::Registry& metrics, std::size_t
     auto prefix = shard.name == "main" ? std::string() : shard.name + "/";
     auto cluster = std::make_unique<Cluster>();
     cluster->name = shard.name;
+    cluster->index = clusters_.size();
     auto connect = options_.connect;
     connect.conninfo = shard.conninfo;
     cluster->nodes.push_back(
@@ -381,7 +383,8 @@ Database::Database(DatabaseOptions options, core::Registry& metrics, std::size_t
     shard_names_.push_back(shard.name);
     clusters_.push_back(std::move(cluster));
   }
-  if (has_replicas()) {
+  if (std::any_of(clusters_.begin(), clusters_.end(),
+                  [](const auto& cluster) { return cluster->has_replicas(); })) {
     // A writer's position is needed until every replica in rotation has replayed it: they are at
     // most max_lag behind; kept twice that.
     constexpr std::size_t kWriters = 100'000;
@@ -426,10 +429,6 @@ void Database::register_metrics(Cluster& cluster, core::Registry& metrics) {
 
 Database::~Database() = default;
 
-bool Database::has_replicas() const {
-  return main_cluster().has_replicas();
-}
-
 asio::awaitable<Result<std::size_t>> Database::shard_of(const Uuid& org, const Scope& scope) {
   if (clusters_.size() == 1) co_return 0;
   if (auto cached = shard_cache_->find(org)) co_return *cached;
@@ -464,17 +463,47 @@ asio::awaitable<Result<Database::Cluster*>> Database::cluster_for(const Scope& s
   co_return clusters_[*shard].get();
 }
 
-std::shared_ptr<Consistency> Database::consistency_for(std::uint64_t writer, Lsn token) {
-  if (!has_replicas()) return nullptr;
-  auto consistency = std::make_shared<Consistency>();
-  consistency->read_after = token;
-  if (writer != 0) consistency->read_after = std::max(token, recent_writes_->last_write(writer));
+namespace {
+// The key of `writer`'s recent writes on cluster `shard` (RecentWrites keeps one position a key).
+std::uint64_t writes_key(std::uint64_t writer, std::size_t shard) {
+  return writer ^ (shard * 0x9E3779B97F4A7C15ull);
+}
+}  // namespace
+
+std::shared_ptr<Consistency> Database::consistency_for(std::uint64_t writer,
+                                                       const ConsistencyToken& token) {
+  if (!recent_writes_) return nullptr;
+  auto consistency = std::make_shared<Consistency>(clusters_.size());
+  for (const auto& [name, at] : token) {
+    auto known = std::find(shard_names_.begin(), shard_names_.end(), name);
+    if (known != shard_names_.end())
+      consistency->at(static_cast<std::size_t>(known - shard_names_.begin())).read_after = at;
+  }
+  if (writer == 0) return consistency;
+  for (const auto& cluster : clusters_) {
+    if (!cluster->has_replicas()) continue;
+    auto& position = consistency->at(cluster->index);
+    position.read_after = std::max(position.read_after,
+                                   recent_writes_->last_write(writes_key(writer, cluster->index)));
+  }
   return consistency;
 }
 
 void Database::remember_writes(std::uint64_t writer, const Consistency& consistency) {
-  if (recent_writes_ && writer != 0 && consistency.written)
-    recent_writes_->wrote(writer, consistency.written);
+  if (!recent_writes_ || writer == 0) return;
+  for (std::size_t shard = 0; shard < consistency.clusters(); ++shard) {
+    if (auto written = consistency.at(shard).written)
+      recent_writes_->wrote(writes_key(writer, shard), written);
+  }
+}
+
+ConsistencyToken Database::token_of(const Consistency& consistency) const {
+  ConsistencyToken token;
+  for (std::size_t shard = 0; shard < consistency.clusters() && shard < shard_names_.size();
+       ++shard) {
+    if (auto at = consistency.at(shard).read_after) token.emplace_back(shard_names_[shard], at);
+  }
+  return token;
 }
 
 Deadline Database::statement_deadline(const Scope& scope) const {
@@ -493,14 +522,13 @@ asio::awaitable<Database::Node*> Database::node_for(Cluster& cluster, Intent int
 // starts at replica i % n, so a node's workers spread over the replicas) while it answers promptly,
 // as a shared connection is filled (whole batches, not halves), else the least loaded; failing
 // that, the replica furthest along, asked where its replay stands now; else the primary. The
-// choice sticks to the scope. A scope's Consistency holds positions in main's log only: on another
-// shard, a read that must see the scope's writes goes to its primary, and nothing is pinned.
+// choice sticks to the scope (per cluster: the scope's Consistency holds a position in each
+// cluster's own log).
 asio::awaitable<Database::Node*> Database::read_node(Cluster& cluster, Intent intent,
                                                      const Scope& scope) {
   auto& nodes = cluster.nodes;
   auto* primary = &cluster.primary();
-  auto* consistency = &cluster == &main_cluster() ? scope.consistency.get() : nullptr;
-  if (&cluster != &main_cluster() && intent == Intent::read_your_writes) co_return primary;
+  auto* consistency = scope.consistency ? &scope.consistency->at(cluster.index) : nullptr;
   if (consistency && consistency->pinned_node >= 0) {
     auto& pinned = *nodes[static_cast<std::size_t>(consistency->pinned_node)];
     if (&pinned == primary ||
@@ -685,7 +713,7 @@ asio::awaitable<Result<Rows>> Database::query(Intent intent, const Scope& scope,
   auto found = co_await cluster_for(scope);
   if (!found) co_return found.error();
   auto& cluster = **found;
-  const bool tracked = &cluster == &main_cluster() && scope.consistency;
+  auto* tracked = scope.consistency ? &scope.consistency->at(cluster.index) : nullptr;
   auto* node = co_await node_for(cluster, intent, scope);
   if (node != &cluster.primary()) {
     auto read = co_await run(*node, statement, params, deadline, scan);
@@ -693,13 +721,13 @@ asio::awaitable<Result<Rows>> Database::query(Intent intent, const Scope& scope,
     if (read || !retry_on_primary(read.error())) co_return read;
     if (read.error().code == Errc::unavailable) leave_rotation(*node, read.error().for_log());
     cluster.reads_retried->inc();
-    if (tracked) scope.consistency->pinned_node = 0;
+    if (tracked) tracked->pinned_node = 0;
   }
   if (intent == Intent::write && tracked && cluster.has_replicas()) {
     // A write tracked for read-your-writes asks where the log stands in the same round trip.
     std::array<Query, 2> queries{Query{&statement, params}, Query{&kLogPosition, Params()}};
     auto results = co_await run(cluster.primary(), queries, deadline);
-    if (results[0]) scope.consistency->wrote(lsn_of(results[1]));
+    if (results[0]) tracked->wrote(lsn_of(results[1]));
     co_return std::move(results[0]);
   }
   if (cluster.has_replicas() && intent != Intent::write) cluster.primary().reads->inc();
@@ -720,17 +748,13 @@ asio::awaitable<Result<Transaction>> Database::begin(const Scope& scope, Isolati
   }
   auto leased = co_await lease(cluster->primary(), statement_deadline(scope));
   if (!leased) co_return leased.error();
-  const bool tracked = cluster == &main_cluster() && cluster->has_replicas();
-  auto shard = static_cast<std::size_t>(
-      std::find_if(clusters_.begin(), clusters_.end(),
-                   [cluster](const auto& c) { return c.get() == cluster; }) -
-      clusters_.begin());
+  const bool tracked = cluster->has_replicas();
   // A named local, not a braced temporary in the co_await expression (see Params::none()).
   Transaction::Options options{
       tenant,         planes,
       scope.deadline, scope.statement_timeout.value_or(options_.query_timeout),
       isolation,      tracked ? scope.consistency : nullptr,
-      this,           shard};
+      this,           cluster->index};
   co_return co_await Transaction::begin(std::move(*leased), std::move(options));
 }
 

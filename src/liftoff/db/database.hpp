@@ -72,8 +72,8 @@ class Transaction {
     Deadline deadline{};
     std::chrono::milliseconds statement_timeout{5'000};
     Isolation isolation = Isolation::read_committed;
-    // Where the commit leaves the log is recorded here (asked in the COMMIT's round trip); null:
-    // not asked.
+    // Where the commit leaves the log is recorded here, for `shard` (asked in the COMMIT's round
+    // trip); null: not asked.
     std::shared_ptr<Consistency> consistency;
     // The database and the shard (its index in Database::shards()) the transaction runs on, for
     // holds_tenant() and post(); null: a database of one cluster.
@@ -222,10 +222,6 @@ class Database {
   // process; returns at once without replicas.
   [[nodiscard]] boost::asio::awaitable<void> watch_replicas(const std::atomic<bool>& stopping);
 
-  // Whether the control plane's cluster has replicas (read-your-writes tracks its writes only:
-  // reads on another shard that must see the scope's writes go to that shard's primary).
-  [[nodiscard]] bool has_replicas() const;
-
   // Every shard's name: main first, then DatabaseOptions::shards in order. A sweep runs once per
   // shard, for Tenant::every_org_on(index).
   [[nodiscard]] const std::vector<std::string>& shards() const { return shard_names_; }
@@ -242,12 +238,17 @@ class Database {
   // What control-plane transactions post to the orgs' shards (Transaction::post), and its relay.
   [[nodiscard]] Outbox& outbox() { return *outbox_; }
 
-  // Read-your-writes for one request: what its reads must reflect, from the client's `token` (the
-  // position it echoes) and what this node knows `writer` (a hash of its credential; 0: none) last
-  // wrote. Null without replicas (every read then goes to the primary anyway).
-  [[nodiscard]] std::shared_ptr<Consistency> consistency_for(std::uint64_t writer, Lsn token);
-  // After the request: remembers where `writer`'s writes left the log (RecentWrites).
+  // Read-your-writes for one request: what its reads must reflect on each cluster, from the
+  // client's `token` (the positions it echoes; a shard this process does not name is ignored) and
+  // what this node knows `writer` (a hash of its credential; 0: none) last wrote on each. Null
+  // when no cluster has replicas (every read then goes to a primary anyway).
+  [[nodiscard]] std::shared_ptr<Consistency> consistency_for(std::uint64_t writer,
+                                                             const ConsistencyToken& token);
+  // After the request: remembers where `writer`'s writes left each cluster's log (RecentWrites).
   void remember_writes(std::uint64_t writer, const Consistency& consistency);
+  // The token to answer with: the position of each cluster the request's reads must reflect, by
+  // shard name (empty: none).
+  [[nodiscard]] ConsistencyToken token_of(const Consistency& consistency) const;
   struct ReplicaState {
     std::string name;  // "replica-1", ...; on another shard "eu-1/replica-1"
     bool in_rotation = false;
@@ -307,7 +308,7 @@ class Database {
   std::unique_ptr<ShardCache> shard_cache_;
   ShardDirectory directory_;
   std::unique_ptr<Outbox> outbox_;
-  std::unique_ptr<RecentWrites> recent_writes_;  // with replicas of main
+  std::unique_ptr<RecentWrites> recent_writes_;  // when a cluster has replicas
 };
 
 }  // namespace liftoff::db

@@ -160,9 +160,20 @@ boost::asio::awaitable<Result<Seen>> where(db::Database& database, db::Intent in
   co_return Seen{rows->front().get<bool>(0), rows->front().get<std::int32_t>(1) == 1};
 }
 
-db::Scope consistent_scope() {
-  auto scope = control_scope(10s);
-  scope.consistency = std::make_shared<db::Consistency>();
+// Inserts note `id` in a transaction of its own for `scope`; whether it committed.
+boost::asio::awaitable<bool> insert_in_transaction(db::Database& database, const db::Scope& scope,
+                                                   std::int32_t id) {
+  auto tx = co_await database.begin(scope);
+  if (!tx) co_return false;
+  db::Params note(id);
+  if (!co_await tx->execute(kInsert, note)) co_return false;
+  co_return static_cast<bool>(co_await tx->commit());
+}
+
+// A request's scope with read-your-writes over `clusters` clusters, for `tenant`.
+db::Scope consistent_scope(std::size_t clusters = 1, db::Tenant tenant = db::Tenant::control()) {
+  auto scope = control_scope(10s).for_tenant(tenant);
+  scope.consistency = std::make_shared<db::Consistency>(clusters);
   return scope;
 }
 
@@ -183,7 +194,7 @@ TEST_F(ReplicaRouting, AWriterReadsItsWritesWhileEveryReplicaLagsOthersReadTheRe
     auto writer = consistent_scope();
     db::Params note(1);
     CO_ASSERT_TRUE(co_await database.query(db::Intent::write, writer, kInsert, note));
-    auto wrote = writer.consistency->written;
+    auto wrote = writer.consistency->at(0).written;
     EXPECT_TRUE(wrote);
 
     // The writer's read goes to the primary: both replicas are 1.5 s behind its write.
@@ -205,25 +216,80 @@ TEST_F(ReplicaRouting, AWriterReadsItsWritesWhileEveryReplicaLagsOthersReadTheRe
     // Once the replicas have applied it, the writer's next request (its token echoed) reads one.
     co_await sleep_for(2500ms);
     auto later = consistent_scope();
-    later.consistency->read_after = wrote;
+    later.consistency->at(0).read_after = wrote;
     auto echoed = co_await where(database, db::Intent::read_your_writes, later, 1);
     CO_ASSERT_TRUE(echoed);
     EXPECT_TRUE(echoed->on_replica);
     EXPECT_TRUE(echoed->note);
 
     // A transaction's commit moves the writer's position too, in the COMMIT's round trip.
-    auto tx = co_await database.begin(later);
-    CO_ASSERT_TRUE(tx);
-    db::Params second(2);
-    CO_ASSERT_TRUE(co_await tx->execute(kInsert, second));
-    CO_ASSERT_TRUE(co_await tx->commit());
-    EXPECT_GT(later.consistency->written, wrote);
+    CO_ASSERT_TRUE(co_await insert_in_transaction(database, later, 2));
+    EXPECT_GT(later.consistency->at(0).written, wrote);
     auto after_tx = co_await where(database, db::Intent::read_your_writes, later, 2);
     CO_ASSERT_TRUE(after_tx);
     EXPECT_FALSE(after_tx->on_replica);
     EXPECT_TRUE(after_tx->note);
   });
   delay_replicas("0");
+}
+
+// The replicated cluster as shard eu-1 beside a main without replicas: a request's position on
+// eu-1 is its own (logs of different clusters cannot be compared), kept, echoed by name and
+// honoured like main's.
+TEST_F(ReplicaRouting, AShardsReplicasServeReadYourWritesByThatShardsOwnPosition) {
+  delay_replicas("1500ms");
+  core::Registry metrics;
+  auto sharded = options(60s);
+  sharded.shards.push_back({"eu-1", sharded.connect.conninfo, sharded.replicas.conninfos});
+  sharded.connect.conninfo = fresh_database("liftoff_routing_main");
+  sharded.replicas.conninfos.clear();
+  db::Database database(sharded, metrics, 1);
+  const auto on_shard = db::Tenant::every_org_on(1);
+  with_watcher(database, [&]() -> boost::asio::awaitable<void> {
+    CO_ASSERT_TRUE(co_await all_in_rotation(database, true));
+    auto writer = consistent_scope(2, on_shard);
+    db::Params note(10);
+    CO_ASSERT_TRUE(co_await database.query(db::Intent::write, writer, kInsert, note));
+    auto wrote = writer.consistency->at(1).written;
+    EXPECT_TRUE(wrote);
+    EXPECT_FALSE(writer.consistency->at(0).written);
+    auto token = database.token_of(*writer.consistency);
+    EXPECT_EQ(db::to_string(token), "eu-1:" + wrote.to_string());
+
+    auto own = co_await where(database, db::Intent::read_your_writes, writer, 10);
+    CO_ASSERT_TRUE(own);
+    EXPECT_FALSE(own->on_replica);
+    EXPECT_TRUE(own->note);
+    auto other_scope = consistent_scope(2, on_shard);
+    auto other = co_await where(database, db::Intent::read_your_writes, other_scope, 10);
+    CO_ASSERT_TRUE(other);
+    EXPECT_TRUE(other->on_replica);
+    EXPECT_FALSE(other->note);
+
+    // The token echoed on a later request: the same routing, from the header's text.
+    auto echoed_token = db::parse_consistency_token(db::to_string(token));
+    CO_ASSERT_TRUE(echoed_token.has_value());
+    auto later = consistent_scope(2, on_shard);
+    later.consistency = database.consistency_for(0, *echoed_token);
+    CO_ASSERT_TRUE(later.consistency != nullptr);
+    EXPECT_EQ(later.consistency->at(1).read_after, wrote);
+    auto echoed = co_await where(database, db::Intent::read_your_writes, later, 10);
+    CO_ASSERT_TRUE(echoed);
+    EXPECT_FALSE(echoed->on_replica);
+
+    // A transaction on the shard moves the shard's position, in the COMMIT's round trip.
+    CO_ASSERT_TRUE(co_await insert_in_transaction(database, later, 11));
+    EXPECT_GT(later.consistency->at(1).written, wrote);
+    EXPECT_FALSE(later.consistency->at(0).written);
+
+    // What this node remembers of a writer is per cluster, too.
+    constexpr std::uint64_t kWriter = 77;
+    database.remember_writes(kWriter, *later.consistency);
+    auto recalled = database.consistency_for(kWriter, {});
+    CO_ASSERT_TRUE(recalled != nullptr);
+    EXPECT_EQ(recalled->at(1).read_after, later.consistency->at(1).written);
+    EXPECT_FALSE(recalled->at(0).read_after);
+  });
 }
 
 TEST_F(ReplicaRouting, AReplicaBeyondMaxLagLeavesTheRotationAndReturnsOnceCaughtUp) {

@@ -30,7 +30,7 @@ TEST(Lsn, RefusesAnythingElse) {
 }
 
 TEST(Consistency, AWriteRaisesWhatLaterReadsMustReflect) {
-  Consistency c;
+  ClusterConsistency c;
   c.read_after = Lsn{100};
   c.wrote(Lsn{50});  // an earlier position never lowers the bar
   EXPECT_EQ(c.read_after, Lsn{100});
@@ -38,6 +38,34 @@ TEST(Consistency, AWriteRaisesWhatLaterReadsMustReflect) {
   c.wrote(Lsn{200});
   EXPECT_EQ(c.read_after, Lsn{200});
   EXPECT_EQ(c.written, Lsn{200});
+}
+
+TEST(Consistency, KeepsOnePositionPerCluster) {
+  Consistency c(2);
+  c.at(1).wrote(Lsn{7});
+  EXPECT_EQ(c.at(1).read_after, Lsn{7});
+  EXPECT_FALSE(c.at(0).read_after);
+  EXPECT_EQ(c.clusters(), 2u);
+}
+
+TEST(ConsistencyToken, ABarePositionIsMainsAndNamedPositionsRoundTrip) {
+  auto bare = parse_consistency_token("0/3000148");
+  ASSERT_TRUE(bare);
+  EXPECT_EQ(*bare, (ConsistencyToken{{"main", Lsn{0x3000148}}}));
+  EXPECT_EQ(to_string(*bare), "0/3000148");  // what a deployment without shards always sent
+  auto named = parse_consistency_token("main:0/16B3748;eu-1:1/9A0");
+  ASSERT_TRUE(named);
+  EXPECT_EQ(*named, (ConsistencyToken{{"main", Lsn{0x16B3748}},
+                                      {"eu-1", Lsn{(std::uint64_t{1} << 32) | 0x9A0}}}));
+  EXPECT_EQ(to_string(*named), "main:0/16B3748;eu-1:1/9A0");
+  EXPECT_EQ(to_string(ConsistencyToken{{"eu-1", Lsn{1}}}), "eu-1:0/1");
+}
+
+TEST(ConsistencyToken, RefusesMalformedTokens) {
+  for (const char* bad : {"", ";", "main:", ":0/1", "main:0/1;", "main:0/1;main:0/2",
+                          "main:0/1;eu-1", "main=0/1", "main:0/1,eu-1:0/2", "eu-1:x/1"}) {
+    EXPECT_FALSE(parse_consistency_token(bad)) << bad;
+  }
 }
 
 TEST(RecentWrites, RemembersTheFurthestWriteOfEachWriterUntilItExpires) {
