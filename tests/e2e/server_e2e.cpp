@@ -818,6 +818,7 @@ TEST(E2EServer, ShardStatusReportsEachShardFromTheDirectory) {
   const auto known = db::embedded_migrations().back().version;
   auto text = shard_status(false, 0);
   EXPECT_NE(text.find("main"), std::string::npos) << text;
+  EXPECT_NE(text.find("xacts"), std::string::npos) << text;
   EXPECT_NE(text.find("eu-1"), std::string::npos) << text;
 
   auto report = boost::json::parse(shard_status(true, 0)).at("shards").as_array();
@@ -832,6 +833,14 @@ TEST(E2EServer, ShardStatusReportsEachShardFromTheDirectory) {
   EXPECT_EQ(eu.at("name"), "eu-1");
   EXPECT_EQ(eu.at("orgs"), 0);
   EXPECT_EQ(eu.at("schema_version"), known);
+  // Each shard's part of the work: main served every request, eu-1 only its migrations and probes.
+  for (const char* share : {"transaction_share", "statement_time_share"}) {
+    auto on_main = main.at(share).as_double();
+    auto on_eu = eu.at(share).as_double();
+    EXPECT_NEAR(on_main + on_eu, 1.0, 1e-9) << share;
+    EXPECT_GT(on_main, on_eu) << share;
+  }
+  EXPECT_GT(main.at("transactions").as_int64(), 0);
 
   // The directory names a shard that is gone from the configuration: its org cannot be served.
   ASSERT_TRUE(run_sql(control, "UPDATE orgs SET shard = 'eu-9' WHERE id = '" + orgs[0] + "'"));

@@ -894,7 +894,24 @@ struct ShardReport {
   std::string problem;     // empty when it answered
   std::int64_t orgs = 0, deleted_orgs = 0, database_bytes = 0;
   int schema_version = 0, known_version = 0;
+  db::DatabaseActivity activity;
+  // Its part of every answering shard's transactions and statement time (0-1).
+  double transaction_share = 0, time_share = 0;
 };
+
+// Each answering shard's part of the shards' transactions and statement time.
+void share_activity(std::vector<ShardReport>& reports) {
+  double transactions = 0, time = 0;
+  for (const auto& r : reports) {
+    transactions += static_cast<double>(r.activity.transactions);
+    time += r.activity.active_ms;
+  }
+  for (auto& r : reports) {
+    if (transactions > 0)
+      r.transaction_share = static_cast<double>(r.activity.transactions) / transactions;
+    if (time > 0) r.time_share = r.activity.active_ms / time;
+  }
+}
 
 // "12.3 MB": a size for people.
 std::string human_bytes(std::int64_t bytes) {
@@ -940,6 +957,12 @@ int shard_status(const core::Config& config, bool as_json) {
         report.problem = schema.error().for_log();
         continue;
       }
+      auto activity = co_await db::database_activity(**conn, deadline);
+      if (!activity) {
+        report.problem = activity.error().for_log();
+        continue;
+      }
+      report.activity = *activity;
       report.database_bytes = *bytes;
       report.schema_version = schema->applied_version;
       report.known_version = schema->known_version;
@@ -957,6 +980,7 @@ int shard_status(const core::Config& config, bool as_json) {
     report->deleted_orgs = shard.deleted;
   }
   for (const auto& r : reports) healthy = healthy && r.problem.empty();
+  share_activity(reports);
 
   if (as_json) {
     json::array shards;
@@ -969,6 +993,10 @@ int shard_status(const core::Config& config, bool as_json) {
         o["database_bytes"] = r.database_bytes;
         o["schema_version"] = r.schema_version;
         o["known_version"] = r.known_version;
+        o["transactions"] = r.activity.transactions;
+        o["statement_ms"] = r.activity.active_ms;
+        o["transaction_share"] = r.transaction_share;
+        o["statement_time_share"] = r.time_share;
       }
       if (!r.problem.empty()) o["problem"] = r.problem;
       shards.push_back(std::move(o));
@@ -978,20 +1006,23 @@ int shard_status(const core::Config& config, bool as_json) {
     std::cout << json::serialize(out) << "\n";
     return healthy ? 0 : kExitFailure;
   }
-  std::cout << fmt::format("{:<33} {:>10} {:>10} {:>12} {:>9}\n", "shard", "orgs", "deleted",
-                           "database", "schema");
+  std::cout << fmt::format("{:<33} {:>10} {:>10} {:>12} {:>9} {:>7} {:>7}\n", "shard", "orgs",
+                           "deleted", "database", "schema", "xacts", "time");
   for (const auto& r : reports) {
     std::cout << fmt::format("{:<33} {:>10} {:>10} ", r.name, r.orgs, r.deleted_orgs);
     if (!r.problem.empty()) {
       std::cout << "ERROR: " << r.problem << "\n";
       continue;
     }
-    std::cout << fmt::format("{:>12} {:>9}\n", human_bytes(r.database_bytes),
-                             fmt::format("{}/{}", r.schema_version, r.known_version));
+    std::cout << fmt::format("{:>12} {:>9} {:>6.1f}% {:>6.1f}%\n", human_bytes(r.database_bytes),
+                             fmt::format("{}/{}", r.schema_version, r.known_version),
+                             100 * r.transaction_share, 100 * r.time_share);
   }
   if (!directory)
     std::cout << "ERROR: the shard directory could not be read: " << directory.error().for_log()
               << "\n";
+  std::cout << "xacts, time: each shard's part of the transactions and of the time spent executing "
+               "statements, since each database's statistics were reset\n";
   return healthy ? 0 : kExitFailure;
 }
 
