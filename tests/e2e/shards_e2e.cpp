@@ -16,7 +16,9 @@ TEST(E2EShards, AnOrgPlacedOnAShardIsServedThereAndItsControlChangesAreInItsLog)
   const auto shard = fresh_database("e2e_shards_eu");
   OwnServer own({{"LIFTOFF_DATABASE_URL", control},
                  {"LIFTOFF_SHARDS", "eu-1=" + shard},
-                 {"LIFTOFF_SHARD_RESERVED", "main"}});
+                 {"LIFTOFF_SHARD_RESERVED", "main"},
+                 {"LIFTOFF_ORG_DELETION_GRACE", "0ms"},
+                 {"LIFTOFF_ORG_PURGE_INTERVAL", "200ms"}});
   auto t = new_tenant(own.port(), "sharded");
   ASSERT_FALSE(t.org.empty());
   EXPECT_EQ(testing::scalar(control, "SELECT shard FROM orgs WHERE id = '" + t.org + "'"), "eu-1");
@@ -49,12 +51,36 @@ TEST(E2EShards, AnOrgPlacedOnAShardIsServedThereAndItsControlChangesAreInItsLog)
             (std::vector<std::string>{"member.joined", "invitation.created", "org.renamed",
                                       "record.created", "collection.created", "org.created"}));
   // The operator's verification walks the chain on the org's shard: all six events.
-  Process verify({LIFTOFF_BINARY, "audit", "verify", "--org", t.org},
-                 {{"LIFTOFF_DATABASE_URL", control}, {"LIFTOFF_SHARDS", "eu-1=" + shard}},
-                 log_path("audit-verify-sharded"));
-  EXPECT_EQ(verify.wait(30s), 0) << verify.log();
-  EXPECT_NE(verify.log().find("6 events sealed, hash chain intact"), std::string::npos)
-      << verify.log();
+  auto verify = [&](const std::string& tag) {
+    Process p({LIFTOFF_BINARY, "audit", "verify", "--org", t.org},
+              {{"LIFTOFF_DATABASE_URL", control}, {"LIFTOFF_SHARDS", "eu-1=" + shard}},
+              log_path(tag));
+    EXPECT_EQ(p.wait(30s), 0) << p.log();
+    return p.log();
+  };
+  auto verified = verify("audit-verify-sharded");
+  EXPECT_NE(verified.find("6 events sealed, hash chain intact; 0 committed events not sealed yet "
+                          "(on shard eu-1)"),
+            std::string::npos)
+      << verified;
+
+  // Deleted (no grace here) and purged: the directory forgets the org, its chain stays on eu-1,
+  // ending in org.purged, and is found there.
+  ASSERT_EQ(status(send_json(own.port(), "DELETE", "/v1/orgs/" + t.org, t.owner.token)), 200);
+  EXPECT_TRUE(eventually([&] {
+    return testing::scalar(control, "SELECT count(*) FROM orgs WHERE id = '" + t.org + "'") ==
+               "0" &&
+           records_on(shard) == "0";
+  })) << own.process().log();
+  EXPECT_TRUE(eventually([&] {
+    return testing::scalar(
+               shard, "SELECT last_seq FROM audit_chains WHERE org_id = '" + t.org + "'") == "8";
+  })) << "org.deleted and org.purged, sealed";
+  auto after_purge = verify("audit-verify-purged");
+  EXPECT_NE(after_purge.find("8 events sealed, hash chain intact; 0 committed events not sealed "
+                             "yet (on shard eu-1)"),
+            std::string::npos)
+      << after_purge;
 }
 
 }  // namespace

@@ -1102,8 +1102,8 @@ int run_command(db::Database& database, asio::awaitable<int> work) {
   return status.get();
 }
 
-// Recomputes one organization's audit hash chain, on its shard; exit 0 when intact, 1 when not
-// (or on error).
+// Recomputes one organization's audit hash chain, on its shard; exit 0 when intact, 1 when not, or
+// when the org has no chain anywhere (or on error).
 int audit_verify(const core::Config& config, const std::string& org_text) {
   auto org_id = org_option(org_text);
   if (!org_id) return kExitUsage;
@@ -1112,25 +1112,46 @@ int audit_verify(const core::Config& config, const std::string& org_text) {
   if (!opened) return kExitFailure;
   auto& database = *opened;
   auto run = [&]() -> asio::awaitable<int> {
-    auto scope = db::Scope::background(db::Tenant::org(*org_id), std::chrono::minutes(1));
-    auto conn = co_await database.acquire(db::Intent::latest, scope);
-    if (!conn) {
-      spdlog::error("{}", conn.error().for_log());
+    // The directory's shard first. A purged org is no longer in the directory while its chain
+    // outlives it on the shard it was on: then every other shard in turn.
+    auto lookup = db::Scope::background(db::Tenant::org(*org_id), std::chrono::minutes(1));
+    auto home = co_await database.shard_of(*org_id, lookup);
+    if (!home) {
+      spdlog::error("{}", home.error().for_log());
       co_return kExitFailure;
     }
-    auto report = co_await audit::verify(**conn, *org_id, config.db_query_timeout);
-    if (!report) {
-      spdlog::error("{}", report.error().for_log());
-      co_return kExitFailure;
+    std::vector<std::size_t> shards{*home};
+    for (std::size_t shard = 0; shard < database.shards().size(); ++shard) {
+      if (shard != *home) shards.push_back(shard);
     }
-    if (report->intact()) {
+    for (auto shard : shards) {
+      auto scope = db::Scope::background(db::Tenant::every_org_on(shard), std::chrono::minutes(1));
+      auto conn = co_await database.acquire(db::Intent::latest, scope);
+      if (!conn) {
+        spdlog::error("{}", conn.error().for_log());
+        co_return kExitFailure;
+      }
+      auto report = co_await audit::verify(**conn, *org_id, config.db_query_timeout);
+      if (!report) {
+        spdlog::error("{}", report.error().for_log());
+        co_return kExitFailure;
+      }
+      if (!report->chained) continue;
+      const auto where =
+          database.shards().size() > 1 ? " (on shard " + database.shards()[shard] + ")" : "";
+      if (report->intact()) {
+        std::cout << fmt::format(
+            "org {}: {} events sealed, hash chain intact; {} committed events not sealed yet{}\n",
+            org_text, report->events, report->unsealed, where);
+        co_return 0;
+      }
       std::cout << fmt::format(
-          "org {}: {} events sealed, hash chain intact; {} committed events not sealed yet\n",
-          org_text, report->events, report->unsealed);
-      co_return 0;
+          "org {}: TAMPERED at event {}: {} ({} events before it verified){}\n", org_text,
+          *report->first_bad_seq, report->problem, report->events, where);
+      co_return kExitFailure;
     }
-    std::cout << fmt::format("org {}: TAMPERED at event {}: {} ({} events before it verified)\n",
-                             org_text, *report->first_bad_seq, report->problem, report->events);
+    std::cout << fmt::format("org {}: no audit chain (no such organization, on any shard)\n",
+                             org_text);
     co_return kExitFailure;
   };
   return run_command(database, run());

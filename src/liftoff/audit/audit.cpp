@@ -394,7 +394,8 @@ asio::awaitable<Result<VerifyReport>> verify(db::Connection& connection, const d
   if (!head) co_return head.error();
   std::int64_t head_seq = 0;
   std::string head_hash;
-  if (!head->empty()) {
+  report.chained = !head->empty();
+  if (report.chained) {
     head_seq = head->front().get<std::int64_t>(0);
     head_hash = head->front().get<db::Bytes>(1).data;
     report.unsealed = head->front().get<std::int64_t>(2);

@@ -189,6 +189,7 @@ struct Filter {
 void append_json(std::string& out, const Event& event);
 
 struct VerifyReport {
+  bool chained = false;       // the org has a chain in this database (none: nothing was checked)
   std::int64_t events = 0;    // sealed events checked
   std::int64_t unsealed = 0;  // committed events not sealed yet when the walk began
   std::optional<std::int64_t> first_bad_seq;
