@@ -43,10 +43,10 @@ constexpr Statement kAppendMany{
 // each, in their order. The first event of an org on a shard starts its chain there.
 constexpr Statement kReceive{
     db::Plane::tenant, "audit.receive",
-    "WITH e AS MATERIALIZED (SELECT * FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (org_id "
-    "uuid, "
-    "id uuid, occurred_us bigint, actor_type text, actor_id uuid, action text, target_type text, "
-    "target_id text, before text, after text, ip text, user_agent text, request_id text)) "
+    "WITH e AS MATERIALIZED (SELECT * FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS ("
+    "org_id uuid, id uuid, occurred_us bigint, actor_type text, actor_id uuid, action text, "
+    "target_type text, target_id text, before text, after text, ip text, user_agent text, "
+    "request_id text)) "
     "WITH ORDINALITY AS e(org_id, id, occurred_us, actor_type, actor_id, action, target_type, "
     "target_id, before, after, ip, user_agent, request_id, n)), "
     "chains AS (INSERT INTO audit_chains (org_id, last_seq, last_hash) "
@@ -211,10 +211,7 @@ void receive_relayed(db::Database& database) {
       std::string(kOutboxKind),
       [](db::Transaction& tx,
          std::span<const db::OutboxItem> items) -> asio::awaitable<Result<void>> {
-        std::string events = "[";
-        for (const auto& item : items) (events += events.size() > 1 ? "," : "") += item.body;
-        events += "]";
-        Params params(db::Json{std::move(events)});
+        Params params(db::Json{db::bodies_as_array(items)});
         co_return co_await tx.execute(kReceive, params);
       });
 }

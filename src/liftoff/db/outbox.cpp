@@ -44,22 +44,24 @@ constexpr Statement kPrune{Plane::tenant, "outbox.prune",
                            "DELETE FROM shard_inbox WHERE id IN (SELECT id FROM shard_inbox "
                            "WHERE received_at < now() - $1 * interval '1 second' LIMIT 10000)"};
 
-// The items of each group (by `key`), groups in the order their first item comes.
-template <typename Key>
-std::vector<std::pair<std::string, std::vector<OutboxItem>>> grouped(
-    std::span<const OutboxItem> items, Key key) {
-  std::vector<std::pair<std::string, std::vector<OutboxItem>>> groups;
-  for (const auto& item : items) {
-    const auto& name = key(item);
-    auto group =
-        std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == name; });
-    if (group == groups.end()) group = groups.insert(groups.end(), {name, {}});
-    group->second.push_back(item);
-  }
-  return groups;
+// Items by a name (their shard, their kind), the names in the order their first item came.
+using Groups = std::vector<std::pair<std::string, std::vector<OutboxItem>>>;
+
+// The items of `name` in `groups`, a new group after the others when `name` has none yet.
+std::vector<OutboxItem>& group_of(Groups& groups, const std::string& name) {
+  auto group =
+      std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == name; });
+  if (group == groups.end()) group = groups.insert(groups.end(), {name, {}});
+  return group->second;
 }
 
 }  // namespace
+
+std::string bodies_as_array(std::span<const OutboxItem> items) {
+  std::string array = "[";
+  for (const auto& item : items) (array += array.size() > 1 ? "," : "") += item.body;
+  return array += "]";
+}
 
 asio::awaitable<Result<std::size_t>> Transaction::shard_of(const Uuid& org) {
   if (placing_ && placing_->first == org) co_return placing_->second;
@@ -118,19 +120,15 @@ asio::awaitable<Result<std::size_t>> Outbox::relay(std::optional<Uuid> org, std:
   Params take(org, static_cast<std::int64_t>(limit));
   auto rows = co_await tx->query(kTake, take);
   if (!rows) co_return rows.error();
-  std::vector<OutboxItem> items;
-  std::vector<std::string> shard_of_item;
+  Groups by_shard;
   for (int r = 0; r < rows->size(); ++r) {
     auto row = (*rows)[r];
-    items.push_back(
-        {row.get<Uuid>(0), row.get<Uuid>(1), row.get<std::string>(3), row.get<std::string>(4)});
-    shard_of_item.push_back(row.get<std::string>(2));
+    group_of(by_shard, row.get<std::string>(2))
+        .push_back(
+            {row.get<Uuid>(0), row.get<Uuid>(1), row.get<std::string>(3), row.get<std::string>(4)});
   }
   json::array relayed;
-  auto shard_named = [&](const OutboxItem& item) -> const std::string& {
-    return shard_of_item[static_cast<std::size_t>(&item - items.data())];
-  };
-  for (const auto& [name, of_shard] : grouped(std::span<const OutboxItem>(items), shard_named)) {
+  for (const auto& [name, of_shard] : by_shard) {
     const auto& names = database_.shards();
     auto known = std::find(names.begin(), names.end(), name);
     if (known == names.end()) {
@@ -171,12 +169,11 @@ asio::awaitable<Result<void>> Outbox::deliver(std::size_t shard,
   if (!fresh) co_return fresh.error();
   std::set<std::string> new_ids;
   for (int r = 0; r < fresh->size(); ++r) new_ids.insert((*fresh)[r].get<Uuid>(0).to_string());
-  std::vector<OutboxItem> unseen;
+  Groups by_kind;  // of the items this shard had not received yet
   for (const auto& item : items) {
-    if (new_ids.contains(item.id.to_string())) unseen.push_back(item);
+    if (new_ids.contains(item.id.to_string())) group_of(by_kind, item.kind).push_back(item);
   }
-  auto kind_of = [](const OutboxItem& item) -> const std::string& { return item.kind; };
-  for (const auto& [kind, of_kind] : grouped(std::span<const OutboxItem>(unseen), kind_of)) {
+  for (const auto& [kind, of_kind] : by_kind) {
     auto receiver = receivers_.find(kind);
     if (receiver == receivers_.end()) {
       co_return make_error(Errc::internal, "no receiver for the outbox's " + kind + " items");

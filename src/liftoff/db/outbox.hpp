@@ -33,6 +33,9 @@ struct OutboxItem {
   std::string body;  // a JSON object, as the receiver reads it
 };
 
+// The items' bodies as one JSON array, in their order: what a receiver's statement reads.
+[[nodiscard]] std::string bodies_as_array(std::span<const OutboxItem> items);
+
 // Writes items of one kind on a shard, in `tx` (for every org of that shard), in their order.
 using OutboxReceiver = std::function<boost::asio::awaitable<Result<void>>(
     Transaction& tx, std::span<const OutboxItem> items)>;

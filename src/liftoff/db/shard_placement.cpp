@@ -8,6 +8,13 @@
 namespace liftoff::db {
 namespace asio = boost::asio;
 
+namespace {
+bool open_to_placement(const PlacementOptions& options, const std::string& shard) {
+  return std::find(options.reserved.begin(), options.reserved.end(), shard) ==
+         options.reserved.end();
+}
+}  // namespace
+
 Result<void> ShardPlacement::check(const Database& database, const PlacementOptions& options) {
   const auto& shards = database.shards();
   for (const auto& name : options.reserved) {
@@ -17,8 +24,7 @@ Result<void> ShardPlacement::check(const Database& database, const PlacementOpti
     }
   }
   bool any_open = std::any_of(shards.begin(), shards.end(), [&](const std::string& name) {
-    return std::find(options.reserved.begin(), options.reserved.end(), name) ==
-           options.reserved.end();
+    return open_to_placement(options, name);
   });
   if (!any_open) {
     return make_error(Errc::validation_failed,
@@ -29,10 +35,7 @@ Result<void> ShardPlacement::check(const Database& database, const PlacementOpti
 
 ShardPlacement::ShardPlacement(Database& database, PlacementOptions options)
     : database_(database), options_(std::move(options)) {
-  for (const auto& name : database_.shards()) {
-    open_.push_back(std::find(options_.reserved.begin(), options_.reserved.end(), name) ==
-                    options_.reserved.end());
-  }
+  for (const auto& name : database_.shards()) open_.push_back(open_to_placement(options_, name));
 }
 
 asio::awaitable<Result<std::size_t>> ShardPlacement::choose(const Scope& scope) {

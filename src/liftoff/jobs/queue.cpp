@@ -110,12 +110,10 @@ void receive_relayed(db::Database& database) {
          std::span<const db::OutboxItem> items) -> asio::awaitable<Result<void>> {
         // One statement per org, as Queue::enqueue() would have run it.
         for (std::size_t first = 0; first < items.size();) {
-          std::string input = "[";
           auto last = first;
-          for (; last < items.size() && items[last].org_id == items[first].org_id; ++last)
-            (input += last > first ? "," : "") += items[last].body;
-          input += "]";
-          Params params(items[first].org_id, db::Json{std::move(input)});
+          while (last < items.size() && items[last].org_id == items[first].org_id) ++last;
+          Params params(items[first].org_id,
+                        db::Json{db::bodies_as_array(items.subspan(first, last - first))});
           auto enqueued = co_await tx.execute(kEnqueue, params);
           if (!enqueued) co_return enqueued.error();
           first = last;
@@ -161,29 +159,27 @@ asio::awaitable<Result<std::vector<std::optional<db::Uuid>>>> Queue::enqueue(
     input.emplace_back(std::move(row));
     queues.insert(job.queue);
   }
-  if (!*here) {
+  int enqueued = 0;
+  if (*here) {
+    Params params(org, db::Json{json::serialize(input)});
+    auto rows = co_await tx.query(kEnqueue, params);
+    if (!rows) co_return rows.error();
+    std::set<std::string> inserted;
+    for (int r = 0; r < rows->size(); ++r) inserted.insert((*rows)[r].get<db::Uuid>(0).to_string());
+    for (auto& id : ids) {
+      if (id && !inserted.contains(id->to_string())) id.reset();  // its key was held
+    }
+    enqueued = rows->size();
+  } else {
     // Enqueued on the org's shard by the relay (receive_relayed), which drops a job whose unique
     // key is held there: such a job's id is returned all the same.
     for (const auto& post : posts) {
       auto posted = co_await tx.post(post);
       if (!posted) co_return posted.error();
     }
-    tx.after_commit(
-        [this, org, enqueued = static_cast<int>(posts.size()), queues = std::move(queues)] {
-          for (const auto& queue : queues) wake(queue);
-          if (on_enqueued_ && org != kPlatform) on_enqueued_(org, enqueued);
-        });
-    co_return ids;
+    enqueued = static_cast<int>(posts.size());
   }
-  Params params(org, db::Json{json::serialize(input)});
-  auto rows = co_await tx.query(kEnqueue, params);
-  if (!rows) co_return rows.error();
-  std::set<std::string> inserted;
-  for (int r = 0; r < rows->size(); ++r) inserted.insert((*rows)[r].get<db::Uuid>(0).to_string());
-  for (auto& id : ids) {
-    if (id && !inserted.contains(id->to_string())) id.reset();  // its key was held
-  }
-  tx.after_commit([this, org, enqueued = rows->size(), queues = std::move(queues)] {
+  tx.after_commit([this, org, enqueued, queues = std::move(queues)] {
     for (const auto& queue : queues) wake(queue);
     if (on_enqueued_ && org != kPlatform && enqueued > 0) on_enqueued_(org, enqueued);
   });

@@ -83,16 +83,16 @@ struct Job {
   std::size_t shard = 0;
 };
 
-// Enqueues jobs and wakes the workers of their queues once the enqueuing transaction commits: at
-// once in this process (the Runner's on_enqueued), and in the others through one NOTIFY per queue
-// sent in batches after the commit, off the write path (a NOTIFY inside the transaction would
-// serialize every enqueuing commit on PostgreSQL's notification lock). A wake-up lost to a crash
-// costs latency only: workers also look for jobs every poll interval.
 // Enqueues the jobs relayed to an org's shard (db::Outbox): what Queue::enqueue() posts for an org
 // whose shard is another cluster than its transaction's (a change of the control plane for it,
 // such as an invitation's email). Register on every Database that relays.
 void receive_relayed(db::Database& database);
 
+// Enqueues jobs and wakes the workers of their queues once the enqueuing transaction commits: at
+// once in this process (the Runner's on_enqueued), and in the others through one NOTIFY per queue
+// sent in batches after the commit, off the write path (a NOTIFY inside the transaction would
+// serialize every enqueuing commit on PostgreSQL's notification lock). A wake-up lost to a crash
+// costs latency only: workers also look for jobs every poll interval.
 class Queue {
  public:
   explicit Queue(db::Database& database);
