@@ -50,6 +50,7 @@
 #include "liftoff/ratelimit/limiter.hpp"
 #include "liftoff/records/events.hpp"
 #include "liftoff/records/service.hpp"
+#include "liftoff/shards/move.hpp"
 #include "liftoff/usage/job_quota.hpp"
 #include "liftoff/usage/meter.hpp"
 #include "liftoff/webhooks/service.hpp"
@@ -1157,6 +1158,151 @@ int audit_verify(const core::Config& config, const std::string& org_text) {
   return run_command(database, run());
 }
 
+struct MoveCommand {
+  std::string org, to;
+  bool json = false, abort = false;
+  int fence_limit_ms = 3'000;
+};
+
+// The mover's progress on stderr: a bar redrawn in place on a terminal, a line per step and table
+// otherwise.
+class MoveProgressView {
+ public:
+  explicit MoveProgressView(bool terminal) : terminal_(terminal) {}
+  void show(const shards::MoveProgress& p) {
+    auto label = p.table.empty() ? p.step : p.step + " " + p.table;
+    const auto now = std::chrono::steady_clock::now();
+    if (label == label_ && now - shown_ < std::chrono::milliseconds(100) && p.done != p.total)
+      return;
+    if (!terminal_) {
+      if (label != label_) std::cerr << label << "\n";
+      label_ = label;
+      return;
+    }
+    if (label != label_ && !label_.empty()) std::cerr << "\n";
+    label_ = label;
+    shown_ = now;
+    if (p.total <= 0) {
+      std::cerr << fmt::format("\r{:<32} {}", label, p.done) << std::flush;
+      return;
+    }
+    constexpr int kWidth = 30;
+    auto filled = static_cast<int>(kWidth * p.done / p.total);
+    std::cerr << fmt::format("\r{:<32} [{}{}] {:>3}% {}/{}", label, std::string(filled, '#'),
+                             std::string(kWidth - filled, '.'), 100 * p.done / p.total, p.done,
+                             p.total)
+              << std::flush;
+  }
+  void finish() const {
+    if (terminal_ && !label_.empty()) std::cerr << "\n";
+  }
+
+ private:
+  bool terminal_;
+  std::string label_;
+  std::chrono::steady_clock::time_point shown_{};
+};
+
+// Records the move in the org's audit log (on its new shard), as the system.
+int audit_move(const core::Config& config, const db::Uuid& org, const shards::MoveReport& report) {
+  core::Registry metrics;
+  auto opened = command_database(config, metrics);
+  if (!opened) return kExitFailure;
+  auto& database = *opened;
+  auto run = [&]() -> asio::awaitable<int> {
+    auto scope = db::Scope::background(db::Tenant::org(org), std::chrono::minutes(1));
+    auto tx = co_await database.begin(scope);
+    if (!tx) {
+      spdlog::error("recording the move in the audit log: {}", tx.error().for_log());
+      co_return kExitFailure;
+    }
+    audit::Change change{"org.moved", "org", org.to_string(),
+                         json::serialize(json::object{{"shard", report.source}}),
+                         json::serialize(json::object{{"shard", report.target}})};
+    auto appended = co_await audit::append_and_commit(*tx, scope, change);
+    if (appended) appended = co_await audit::seal_committed(database, scope);
+    if (!appended) {
+      spdlog::error("recording the move in the audit log: {}", appended.error().for_log());
+      co_return kExitFailure;
+    }
+    co_return 0;
+  };
+  return run_command(database, run());
+}
+
+// `liftoff shard move --org ID --to SHARD [--json] [--abort]`: moves one organization to another
+// shard while it keeps serving, or resumes or rolls back its unfinished move
+// (docs/decisions/0021-tenant-shards.md).
+int shard_move(const core::Config& config, const MoveCommand& args) {
+  auto org = org_option(args.org);
+  if (!org) return kExitUsage;
+  if (args.fence_limit_ms < 100) {
+    std::cerr << "error: --fence-limit: at least 100 milliseconds\n";
+    return kExitUsage;
+  }
+  auto all = clusters(config);
+  if (!all) {
+    spdlog::error("{}", all.error().for_log());
+    return kExitFailure;
+  }
+  std::vector<shards::ClusterAddress> addresses;
+  for (const auto& cluster : *all) addresses.push_back({cluster.name, cluster.direct});
+  MoveProgressView view(!args.json && isatty(STDERR_FILENO) == 1);
+  shards::MoveOptions options;
+  options.fence_limit = std::chrono::milliseconds(args.fence_limit_ms);
+  if (!args.json) options.progress = [&](const shards::MoveProgress& p) { view.show(p); };
+  shards::Mover mover(std::move(addresses), options);
+  if (args.abort) {
+    auto aborted = block_on(mover.abort(*org));
+    if (!aborted) {
+      std::cerr << "error: " << aborted.error().for_log() << "\n";
+      return kExitFailure;
+    }
+    std::cout << fmt::format("org {}: the move is rolled back\n", args.org);
+    return 0;
+  }
+  auto report = block_on(mover.move(*org, args.to));
+  view.finish();
+  if (!report) {
+    std::cerr << "error: " << report.error().for_log() << "\n";
+    return kExitFailure;
+  }
+  if (report->moved && audit_move(config, *org, *report) != 0) return kExitFailure;
+  auto ms = [](std::chrono::milliseconds d) { return static_cast<std::int64_t>(d.count()); };
+  if (args.json) {
+    json::object tables;
+    for (const auto& t : report->tables) tables[t.name] = t.rows;
+    std::cout << json::serialize(json::object{{"org", args.org},
+                                              {"source", report->source},
+                                              {"target", report->target},
+                                              {"moved", report->moved},
+                                              {"resumed", report->resumed},
+                                              {"rows", std::move(tables)},
+                                              {"changes_applied", report->changes_applied},
+                                              {"audit_head", report->audit_head},
+                                              {"fence_attempts", report->fence_attempts},
+                                              {"copy_ms", ms(report->copy)},
+                                              {"catch_up_ms", ms(report->catch_up)},
+                                              {"fence_ms", ms(report->fence)},
+                                              {"clean_up_ms", ms(report->clean_up)},
+                                              {"total_ms", ms(report->total)}})
+              << "\n";
+    return 0;
+  }
+  if (!report->moved) {
+    std::cout << fmt::format("org {}: on shard {} already\n", args.org, report->target);
+    return 0;
+  }
+  std::int64_t rows = 0;
+  for (const auto& t : report->tables) rows += t.rows;
+  std::cout << fmt::format(
+      "org {}: moved from {} to {}{}: {} rows, audit chain head {} equal on both; "
+      "{} changes caught up; writes fenced {} ms; total {} ms\n",
+      args.org, report->source, report->target, report->resumed ? " (resumed)" : "", rows,
+      report->audit_head, report->changes_applied, ms(report->fence), ms(report->total));
+  return 0;
+}
+
 struct PlanCommand {
   std::string org, plan, limits;
   bool force = false;
@@ -1428,6 +1574,20 @@ int main(int argc, char** argv) {
   auto* shard_status_cmd = shard_cmd->add_subcommand(
       "status", "Each shard's organizations, size on disk and schema (exit 1 on a problem)");
   shard_status_cmd->add_flag("--json", shard_json, "one JSON object, for scripts");
+  MoveCommand move_args;
+  auto* shard_move_cmd = shard_cmd->add_subcommand(
+      "move",
+      "Move an organization to another shard while it keeps serving; run again to resume an "
+      "unfinished move");
+  shard_move_cmd->add_option("--org", move_args.org, "the organization's id")->required();
+  shard_move_cmd->add_option("--to", move_args.to, "the shard to move it to");
+  shard_move_cmd->add_flag("--abort", move_args.abort,
+                           "roll back the organization's unfinished move instead");
+  shard_move_cmd->add_option("--fence-limit", move_args.fence_limit_ms,
+                             "how long the organization's writes may wait for the switch, in "
+                             "milliseconds (default 3000)");
+  shard_move_cmd->add_flag("--json", move_args.json,
+                           "one JSON object when done, no progress, for scripts");
   auto* version_cmd = cli.add_subcommand("version", "Print the version");
 
   // Every command that reads configuration takes every config flag; one value slot per key.
@@ -1435,8 +1595,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> flag_values(core::config_keys().size());
   std::vector<std::vector<CLI::Option*>> flag_options(core::config_keys().size());
   std::vector<CLI::App*> configured{
-      serve_cmd,  worker_cmd,   up_cmd,    status_cmd, pg_start,  pg_stop,         pg_status,
-      verify_cmd, jobs_enqueue, jobs_list, jobs_stats, orgs_plan, shard_status_cmd};
+      serve_cmd,  worker_cmd,   up_cmd,    status_cmd, pg_start,  pg_stop,          pg_status,
+      verify_cmd, jobs_enqueue, jobs_list, jobs_stats, orgs_plan, shard_status_cmd, shard_move_cmd};
   configured.insert(configured.end(), jobs_actions.begin(), jobs_actions.end());
   for (auto* sub : configured) {
     sub->add_option("--config", config_file,
@@ -1508,6 +1668,13 @@ int main(int argc, char** argv) {
   if (orgs_plan->parsed()) return plan_command(*config, plan_args);
   if (migrate_cmd->parsed()) return migrate(*config, up_cmd->parsed());
   if (shard_status_cmd->parsed()) return shard_status(*config, shard_json);
+  if (shard_move_cmd->parsed()) {
+    if (move_args.to.empty() == !move_args.abort) {
+      std::cerr << "error: shard move: give --to SHARD, or --abort\n";
+      return kExitUsage;
+    }
+    return shard_move(*config, move_args);
+  }
   if (verify_cmd->parsed()) return audit_verify(*config, verify_org);
   for (auto* sub : pg_cmd->get_subcommands({})) {
     if (sub->parsed()) return embedded(*config, sub->get_name());

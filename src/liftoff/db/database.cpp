@@ -429,28 +429,46 @@ void Database::register_metrics(Cluster& cluster, core::Registry& metrics) {
 
 Database::~Database() = default;
 
-asio::awaitable<Result<std::size_t>> Database::shard_of(const Uuid& org, const Scope& scope) {
+asio::awaitable<Result<std::size_t>> Database::shard_of(const Uuid& org, const Scope& scope,
+                                                        bool writing) {
+  auto found = co_await find_shard(org, scope, writing);
+  if (!found) co_return found.error();
+  co_return found->value_or(0);  // no such org: its statements find nothing on main
+}
+
+asio::awaitable<Result<std::optional<std::size_t>>> Database::find_shard(const Uuid& org,
+                                                                         const Scope& scope,
+                                                                         bool writing) {
   if (clusters_.size() == 1) co_return 0;
   if (auto cached = shard_cache_->find(org)) co_return *cached;
   if (!directory_)
     co_return make_error(Errc::internal, "shards are configured without a directory");
-  auto generation = shard_cache_->generation();
   auto control = scope.control();
-  auto name = co_await directory_(control, org);
-  if (!name) co_return name.error();
-  if (!*name) co_return 0;  // no such org: its statements find nothing on main
-  auto known = std::find(shard_names_.begin(), shard_names_.end(), **name);
-  if (known == shard_names_.end()) {
-    spdlog::error("org {} is on shard {}, which this process's configuration does not name",
-                  org.to_string(), **name);
-    co_return make_error(Errc::unavailable, "the organization's shard is not reachable");
+  const auto wait_until = statement_deadline(scope);
+  for (;;) {
+    auto generation = shard_cache_->generation();
+    auto entry = co_await directory_(control, org);
+    if (!entry) co_return entry.error();
+    if (!*entry) co_return std::nullopt;
+    auto known = std::find(shard_names_.begin(), shard_names_.end(), (*entry)->shard);
+    if (known == shard_names_.end()) {
+      spdlog::error("org {} is on shard {}, which this process's configuration does not name",
+                    org.to_string(), (*entry)->shard);
+      co_return make_error(Errc::unavailable, "the organization's shard is not reachable");
+    }
+    auto index = static_cast<std::size_t>(known - shard_names_.begin());
+    // A fenced entry is never cached: the switch that ends the fence may move the org.
+    if (!(*entry)->fenced) shard_cache_->store(org, index, generation);
+    if (!(*entry)->fenced || !writing) co_return index;
+    if (Clock::now() + kFencePoll >= wait_until)
+      co_return make_error(Errc::retryable, "the organization is moving to another shard; retry");
+    asio::steady_timer pause(co_await asio::this_coro::executor, kFencePoll);
+    co_await pause.async_wait(asio::use_awaitable);
   }
-  auto index = static_cast<std::size_t>(known - shard_names_.begin());
-  shard_cache_->store(org, index, generation);
-  co_return index;
 }
 
-asio::awaitable<Result<Database::Cluster*>> Database::cluster_for(const Scope& scope) {
+asio::awaitable<Result<Database::Cluster*>> Database::cluster_for(const Scope& scope,
+                                                                  bool writing) {
   const auto& tenant = scope.tenant;
   if (clusters_.size() == 1 || tenant.plane() == Plane::control) co_return &main_cluster();
   if (!tenant.org_id()) {
@@ -458,7 +476,7 @@ asio::awaitable<Result<Database::Cluster*>> Database::cluster_for(const Scope& s
       co_return make_error(Errc::internal, "a sweep named a shard that does not exist");
     co_return clusters_[tenant.shard()].get();
   }
-  auto shard = co_await shard_of(*tenant.org_id(), scope);
+  auto shard = co_await shard_of(*tenant.org_id(), scope, writing);
   if (!shard) co_return shard.error();
   co_return clusters_[*shard].get();
 }
@@ -593,7 +611,7 @@ asio::awaitable<Result<Lsn>> Database::replayed_now(Node& node, Deadline deadlin
 }
 
 asio::awaitable<Result<Lease>> Database::acquire(Intent intent, const Scope& scope) {
-  auto cluster = co_await cluster_for(scope);
+  auto cluster = co_await cluster_for(scope, intent == Intent::write);
   if (!cluster) co_return cluster.error();
   auto* node = co_await node_for(**cluster, intent, scope);
   co_return co_await lease(*node, statement_deadline(scope));
@@ -710,7 +728,7 @@ asio::awaitable<Result<Rows>> Database::query(Intent intent, const Scope& scope,
     turn = std::move(*entered);
   }
   auto deadline = statement_deadline(scope);
-  auto found = co_await cluster_for(scope);
+  auto found = co_await cluster_for(scope, intent == Intent::write);
   if (!found) co_return found.error();
   auto& cluster = **found;
   auto* tracked = scope.consistency ? &scope.consistency->at(cluster.index) : nullptr;
@@ -736,7 +754,7 @@ asio::awaitable<Result<Rows>> Database::query(Intent intent, const Scope& scope,
 
 asio::awaitable<Result<Transaction>> Database::begin(const Scope& scope, Isolation isolation,
                                                      Planes planes) {
-  auto found = co_await cluster_for(scope);
+  auto found = co_await cluster_for(scope, true);
   if (!found) co_return found.error();
   auto* cluster = *found;
   auto tenant = scope.tenant;

@@ -180,10 +180,16 @@ struct DatabaseOptions {
 [[nodiscard]] boost::asio::awaitable<Result<void>> check_pooled_session(
     const ConnectOptions& options);
 
-// Reads the shard directory: the name of the shard that holds `org` (nullopt: no such org), by a
-// statement on the control plane for `control`. The data tier cannot name identity's tables:
-// identity::shard_directory() gives one (Database::use_directory).
-using ShardDirectory = std::function<boost::asio::awaitable<Result<std::optional<std::string>>>(
+// One org's entry in the shard directory.
+struct DirectoryEntry {
+  std::string shard;  // the name of the shard that holds the org's tenant plane
+  // A move's write fence holds (docs/decisions/0021-tenant-shards.md): the org's writes wait.
+  bool fenced = false;
+};
+// Reads the shard directory: `org`'s entry (nullopt: no such org), by a statement on the control
+// plane for `control`. The data tier cannot name identity's tables: identity::shard_directory()
+// gives one (Database::use_directory).
+using ShardDirectory = std::function<boost::asio::awaitable<Result<std::optional<DirectoryEntry>>>(
     const Scope& control, const Uuid& org)>;
 
 class Database {
@@ -230,9 +236,16 @@ class Database {
   void use_directory(ShardDirectory directory) { directory_ = std::move(directory); }
   // The index (in shards()) of the shard that holds `org`: cached, else read from the directory
   // for `scope`'s control plane. An org the directory does not know is on main; a shard the
-  // configuration does not name is Errc::unavailable.
+  // configuration does not name is Errc::unavailable. `writing`: while a move's write fence holds
+  // the org, waits (re-reading the directory every kFencePoll, until the scope's deadline) for the
+  // switch or the fence's end, so that a write goes to the shard that keeps it. Reads never wait.
   [[nodiscard]] boost::asio::awaitable<Result<std::size_t>> shard_of(const Uuid& org,
-                                                                     const Scope& scope);
+                                                                     const Scope& scope,
+                                                                     bool writing = false);
+  // shard_of() that tells an org the directory does not know (nullopt) from one on main.
+  [[nodiscard]] boost::asio::awaitable<Result<std::optional<std::size_t>>> find_shard(
+      const Uuid& org, const Scope& scope, bool writing = false);
+  static constexpr std::chrono::milliseconds kFencePoll{20};
   // The directory's cache, which follows the session channel (SessionRevocationListener).
   [[nodiscard]] ShardCache& shard_cache() { return *shard_cache_; }
   // What control-plane transactions post to the orgs' shards (Transaction::post), and its relay.
@@ -268,7 +281,8 @@ class Database {
   [[nodiscard]] Cluster& main_cluster() const { return *clusters_.front(); }
   void register_metrics(Cluster& cluster, core::Registry& metrics);
   // The cluster of the scope's tenant (see shard_of).
-  [[nodiscard]] boost::asio::awaitable<Result<Cluster*>> cluster_for(const Scope& scope);
+  [[nodiscard]] boost::asio::awaitable<Result<Cluster*>> cluster_for(const Scope& scope,
+                                                                     bool writing);
   // The node of `cluster` a read of `intent` goes to (and the scope's reads after it): see Intent.
   [[nodiscard]] boost::asio::awaitable<Node*> read_node(Cluster& cluster, Intent intent,
                                                         const Scope& scope);

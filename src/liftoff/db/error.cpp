@@ -14,6 +14,9 @@ Errc errc_for_sqlstate(std::string_view s) noexcept {
   if (s == "40001" || s == "40P01" || s == "55P03")
     return Errc::retryable;                // serialization, deadlock, lock
   if (s == "57014") return Errc::timeout;  // query_canceled
+  // An org's write reached the shard it is moving away from (migrations/control/0024): its next
+  // try goes to the shard that keeps it.
+  if (s == "LO001") return Errc::retryable;
   auto cls = s.substr(0, 2);
   if (cls == "22") return Errc::bad_request;  // data exception: invalid input value, overflow
   if (cls == "08" || cls == "53" || cls == "57")

@@ -123,9 +123,14 @@ asio::awaitable<Result<std::size_t>> Outbox::relay(std::optional<Uuid> org, std:
   Groups by_shard;
   for (int r = 0; r < rows->size(); ++r) {
     auto row = (*rows)[r];
-    group_of(by_shard, row.get<std::string>(2))
-        .push_back(
-            {row.get<Uuid>(0), row.get<Uuid>(1), row.get<std::string>(3), row.get<std::string>(4)});
+    OutboxItem item{row.get<Uuid>(0), row.get<Uuid>(1), row.get<std::string>(3),
+                    row.get<std::string>(4)};
+    // The org's shard now: a move may have switched it since the item was posted. The shard
+    // recorded then serves an org the directory no longer has (purged).
+    auto shard = row.get<std::string>(2);
+    auto now_on = co_await database_.find_shard(item.org_id, scope);
+    if (now_on && *now_on) shard = database_.shards()[**now_on];
+    group_of(by_shard, shard).push_back(std::move(item));
   }
   json::array relayed;
   for (const auto& [name, of_shard] : by_shard) {

@@ -32,12 +32,13 @@ const std::map<std::string, std::set<std::string>>& allowed() {
       {"webhooks", {"core", "db", "audit", "jobs", "plans"}},
       {"mail", {"core"}},
       {"notify", {"core", "db"}},
+      {"shards", {"core", "db", "identity"}},
       {"api",
        {"core", "http", "db", "pubsub", "plans", "ratelimit", "audit", "identity", "records",
         "jobs", "webhooks", "mail", "notify", "usage"}},
       {"app",
        {"core", "http", "db", "pubsub", "plans", "ratelimit", "audit", "identity", "records",
-        "jobs", "webhooks", "mail", "notify", "usage", "api"}},
+        "jobs", "webhooks", "mail", "notify", "usage", "api", "shards"}},
   };
   return layers;
 }

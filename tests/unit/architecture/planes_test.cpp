@@ -49,6 +49,9 @@ const std::map<std::string, Plane>& table_planes() {
       {"notifications", Plane::control},
       {"shard_outbox", Plane::control},
       {"shard_inbox", Plane::tenant},
+      {"shard_moves", Plane::control},
+      {"shard_move_marks", Plane::tenant},
+      {"shard_move_changes", Plane::tenant},
   };
   return planes;
 }
@@ -273,6 +276,9 @@ const std::map<std::string, std::string>& table_owners() {
       {"usage_batches", "usage"},
       {"shard_outbox", "db"},
       {"shard_inbox", "db"},
+      {"shard_moves", "shards"},
+      {"shard_move_marks", "shards"},
+      {"shard_move_changes", "shards"},
   };
   return owners;
 }

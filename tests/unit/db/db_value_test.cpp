@@ -36,6 +36,7 @@ TEST(SqlState, MapsToCanonicalCodes) {
   EXPECT_EQ(errc_for_sqlstate("23502"), Errc::validation_failed);
   EXPECT_EQ(errc_for_sqlstate("40001"), Errc::retryable);
   EXPECT_EQ(errc_for_sqlstate("40P01"), Errc::retryable);
+  EXPECT_EQ(errc_for_sqlstate("LO001"), Errc::retryable);  // an org moving between shards
   EXPECT_EQ(errc_for_sqlstate("57014"), Errc::timeout);
   EXPECT_EQ(errc_for_sqlstate("22P02"), Errc::bad_request);
   EXPECT_EQ(errc_for_sqlstate("08006"), Errc::unavailable);
