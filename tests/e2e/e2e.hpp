@@ -124,6 +124,11 @@ class E2E : public ::testing::Test {
 };
 
 // The number after `name ` (with its labels, if any) in a /metrics answer; -1 when absent.
+// The header line that authenticates a raw request (an event stream's) with `token`.
+inline std::string bearer(const std::string& token) {
+  return "Authorization: Bearer " + token + "\r\n";
+}
+
 inline double metric_in(const std::optional<HttpResponse>& r, const std::string& name) {
   if (!r) return -1;
   auto at = r->body.find("\n" + name + " ");

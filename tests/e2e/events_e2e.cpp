@@ -33,10 +33,6 @@ class Events : public ::testing::Test {
   static inline Server* server_ = nullptr;
 };
 
-std::string bearer(const std::string& token) {
-  return "Authorization: Bearer " + token + "\r\n";
-}
-
 std::string events_path(const Tenant& t, const std::string& filter = "") {
   return t.base + "/tickets/events" + (filter.empty() ? "" : "?filter=" + encode(filter));
 }

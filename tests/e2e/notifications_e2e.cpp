@@ -16,10 +16,6 @@ namespace json = boost::json;
 const Server::Env kNotificationsEnv = {{"LIFTOFF_EVENTS_HEARTBEAT", "300ms"},
                                        {"LIFTOFF_NOTIFICATIONS_MAX_STREAMS_PER_USER", "3"}};
 
-std::string bearer(const std::string& token) {
-  return "Authorization: Bearer " + token + "\r\n";
-}
-
 json::object data_of(const ServerSentEvent& e) {
   return json::parse(e.data).as_object();
 }
