@@ -44,38 +44,43 @@ CREATE INDEX shard_move_changes_org_idx ON shard_move_changes (org_id, seq);
 -- without a mark (every org but a moving one) it costs one lookup in a table of a few rows.
 CREATE FUNCTION liftoff_move_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-  changed record;
-  mark record;
+  org uuid;
+  mark_phase text;
+  mark_until timestamptz;
   column_name text;
+  new_row jsonb;
+  old_row jsonb;
   new_key jsonb := '{}';
   old_key jsonb := '{}';
 BEGIN
-  IF TG_OP = 'DELETE' THEN changed := OLD; ELSE changed := NEW; END IF;
-  SELECT m.phase, m.fenced_until INTO mark FROM shard_move_marks m WHERE m.org_id = changed.org_id;
+  IF TG_OP = 'DELETE' THEN org := OLD.org_id; ELSE org := NEW.org_id; END IF;
+  SELECT m.phase, m.fenced_until INTO mark_phase, mark_until FROM shard_move_marks m WHERE m.org_id = org;
   IF NOT FOUND OR current_setting('liftoff.mover', true) = 'on' THEN
     IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
     RETURN NEW;
   END IF;
-  IF mark.phase = 'arriving' THEN
+  IF mark_phase = 'arriving' THEN
     RETURN NULL;
   END IF;
-  IF mark.phase = 'moved' OR (mark.phase = 'fenced' AND mark.fenced_until > clock_timestamp()) THEN
-    RAISE EXCEPTION 'organization % is moving to another shard', changed.org_id
+  IF mark_phase = 'moved' OR (mark_phase = 'fenced' AND mark_until > clock_timestamp()) THEN
+    RAISE EXCEPTION 'organization % is moving to another shard', org
       USING ERRCODE = 'LO001', HINT = 'retry: the organization is served by its new shard shortly';
   END IF;
   IF TG_NARGS = 0 THEN  -- a table the mover copies inside its fence: nothing to record
     IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
     RETURN NEW;
   END IF;
+  IF TG_OP <> 'DELETE' THEN new_row := to_jsonb(NEW); END IF;
+  IF TG_OP <> 'INSERT' THEN old_row := to_jsonb(OLD); END IF;
   FOREACH column_name IN ARRAY TG_ARGV LOOP
-    IF TG_OP <> 'DELETE' THEN new_key := new_key || jsonb_build_object(column_name, to_jsonb(NEW) -> column_name); END IF;
-    IF TG_OP <> 'INSERT' THEN old_key := old_key || jsonb_build_object(column_name, to_jsonb(OLD) -> column_name); END IF;
+    IF TG_OP <> 'DELETE' THEN new_key := new_key || jsonb_build_object(column_name, new_row -> column_name); END IF;
+    IF TG_OP <> 'INSERT' THEN old_key := old_key || jsonb_build_object(column_name, old_row -> column_name); END IF;
   END LOOP;
   IF TG_OP <> 'DELETE' THEN
-    INSERT INTO shard_move_changes (org_id, table_name, key) VALUES (changed.org_id, TG_TABLE_NAME, new_key);
+    INSERT INTO shard_move_changes (org_id, table_name, key) VALUES (org, TG_TABLE_NAME, new_key);
   END IF;
   IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND old_key <> new_key) THEN
-    INSERT INTO shard_move_changes (org_id, table_name, key) VALUES (changed.org_id, TG_TABLE_NAME, old_key);
+    INSERT INTO shard_move_changes (org_id, table_name, key) VALUES (org, TG_TABLE_NAME, old_key);
   END IF;
   IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
   RETURN NEW;

@@ -51,8 +51,10 @@
 #include "liftoff/records/events.hpp"
 #include "liftoff/records/service.hpp"
 #include "liftoff/shards/move.hpp"
+#include "liftoff/shards/rebalance.hpp"
 #include "liftoff/usage/job_quota.hpp"
 #include "liftoff/usage/meter.hpp"
+#include "liftoff/usage/report.hpp"
 #include "liftoff/webhooks/service.hpp"
 
 #ifndef LIFTOFF_VERSION
@@ -1303,6 +1305,74 @@ int shard_move(const core::Config& config, const MoveCommand& args) {
   return 0;
 }
 
+struct RebalanceCommand {
+  bool dry_run = false, json = false;
+  std::size_t max_moves = 1;
+  int window_hours = 24;
+  int fence_limit_ms = 3'000;
+};
+
+// `liftoff shard rebalance [--dry-run] [--max-moves N]`: plans moves that bring the open shards'
+// loads (each org's API requests over the window, from the usage meter) closer to even, prints
+// the plan, and runs it one move after the other.
+int shard_rebalance(const core::Config& config, const RebalanceCommand& args) {
+  auto all = clusters(config);
+  if (!all) {
+    spdlog::error("{}", all.error().for_log());
+    return kExitFailure;
+  }
+  const auto since = std::chrono::time_point_cast<std::chrono::microseconds>(
+      std::chrono::system_clock::now() - std::chrono::hours(args.window_hours));
+  std::vector<shards::ShardLoad> loads;
+  auto measured = block_on([&]() -> asio::awaitable<Result<void>> {
+    for (const auto& cluster : *all) {
+      auto conn = co_await connect(cluster.direct);
+      if (!conn) co_return conn.error();
+      auto requests = co_await usage::requests_per_org(**conn, since,
+                                                       db::deadline_after(std::chrono::minutes(1)));
+      if (!requests) co_return requests.error();
+      auto& shard = loads.emplace_back();
+      shard.name = cluster.name;
+      shard.reserved = std::find(config.shard_reserved.begin(), config.shard_reserved.end(),
+                                 cluster.name) != config.shard_reserved.end();
+      for (const auto& org : *requests)
+        shard.orgs.push_back({org.org, static_cast<double>(org.requests)});
+    }
+    co_return Result<void>{};
+  }());
+  if (!measured) {
+    spdlog::error("measuring the shards' loads: {}", measured.error().for_log());
+    return kExitFailure;
+  }
+  shards::RebalanceOptions options;
+  options.max_moves = args.max_moves;
+  auto plan = shards::plan_rebalance(loads, options);
+  if (args.json) {
+    json::array moves;
+    for (const auto& m : plan)
+      moves.push_back(json::object{
+          {"org", m.org.to_string()}, {"from", m.from}, {"to", m.to}, {"requests", m.load}});
+    std::cout << json::serialize(json::object{{"plan", std::move(moves)}}) << "\n";
+  } else {
+    for (const auto& shard : loads) {
+      double total = 0;
+      for (const auto& org : shard.orgs) total += org.load;
+      std::cout << fmt::format("shard {:<24} {:>12.0f} requests in {} h{}\n", shard.name, total,
+                               args.window_hours, shard.reserved ? " (reserved)" : "");
+    }
+    if (plan.empty()) std::cout << "balanced: nothing to move\n";
+    for (const auto& m : plan)
+      std::cout << fmt::format("move org {} ({:.0f} requests) from {} to {}\n", m.org.to_string(),
+                               m.load, m.from, m.to);
+  }
+  if (args.dry_run) return 0;
+  for (const auto& m : plan) {
+    MoveCommand move{m.org.to_string(), m.to, args.json, false, args.fence_limit_ms};
+    if (auto status = shard_move(config, move); status != 0) return status;
+  }
+  return 0;
+}
+
 struct PlanCommand {
   std::string org, plan, limits;
   bool force = false;
@@ -1588,6 +1658,25 @@ int main(int argc, char** argv) {
                              "milliseconds (default 3000)");
   shard_move_cmd->add_flag("--json", move_args.json,
                            "one JSON object when done, no progress, for scripts");
+  RebalanceCommand rebalance_args;
+  auto* shard_rebalance_cmd = shard_cmd->add_subcommand(
+      "rebalance",
+      "Move organizations from the busiest open shard to the idlest (by their API requests), a "
+      "few at a time");
+  shard_rebalance_cmd->add_flag("--dry-run", rebalance_args.dry_run,
+                                "print the plan, move nothing");
+  shard_rebalance_cmd
+      ->add_option("--max-moves", rebalance_args.max_moves,
+                   "moves this run makes at most (default 1)")
+      ->check(CLI::Range(1, 100));
+  shard_rebalance_cmd
+      ->add_option("--window-hours", rebalance_args.window_hours,
+                   "the hours of usage the loads are measured over (default 24)")
+      ->check(CLI::Range(1, 24 * 31));
+  shard_rebalance_cmd->add_option("--fence-limit", rebalance_args.fence_limit_ms,
+                                  "each move's --fence-limit, in milliseconds (default 3000)");
+  shard_rebalance_cmd->add_flag("--json", rebalance_args.json,
+                                "the plan, then each move, as JSON objects, for scripts");
   auto* version_cmd = cli.add_subcommand("version", "Print the version");
 
   // Every command that reads configuration takes every config flag; one value slot per key.
@@ -1595,8 +1684,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> flag_values(core::config_keys().size());
   std::vector<std::vector<CLI::Option*>> flag_options(core::config_keys().size());
   std::vector<CLI::App*> configured{
-      serve_cmd,  worker_cmd,   up_cmd,    status_cmd, pg_start,  pg_stop,          pg_status,
-      verify_cmd, jobs_enqueue, jobs_list, jobs_stats, orgs_plan, shard_status_cmd, shard_move_cmd};
+      serve_cmd,  worker_cmd, up_cmd,           status_cmd,     pg_start,
+      pg_stop,    pg_status,  verify_cmd,       jobs_enqueue,   jobs_list,
+      jobs_stats, orgs_plan,  shard_status_cmd, shard_move_cmd, shard_rebalance_cmd};
   configured.insert(configured.end(), jobs_actions.begin(), jobs_actions.end());
   for (auto* sub : configured) {
     sub->add_option("--config", config_file,
@@ -1668,6 +1758,7 @@ int main(int argc, char** argv) {
   if (orgs_plan->parsed()) return plan_command(*config, plan_args);
   if (migrate_cmd->parsed()) return migrate(*config, up_cmd->parsed());
   if (shard_status_cmd->parsed()) return shard_status(*config, shard_json);
+  if (shard_rebalance_cmd->parsed()) return shard_rebalance(*config, rebalance_args);
   if (shard_move_cmd->parsed()) {
     if (move_args.to.empty() == !move_args.abort) {
       std::cerr << "error: shard move: give --to SHARD, or --abort\n";

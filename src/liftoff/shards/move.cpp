@@ -327,19 +327,19 @@ class Run {
       auto total = co_await count(conn, table->name(), table->all_rows());
       if (!total) co_return total.error();
       const auto sql = fmt::format(
-          "DELETE FROM {0} WHERE ctid = ANY (ARRAY(SELECT ctid FROM {0} WHERE {1} LIMIT {2}))",
+          "WITH gone AS (DELETE FROM {0} WHERE ctid = ANY (ARRAY(SELECT ctid FROM {0} WHERE {1} "
+          "LIMIT {2})) RETURNING 1) SELECT count(*) FROM gone",
           table->name(), table->all_rows(), options.batch_rows);
       std::int64_t done = 0;
-      while (done < *total) {
+      progress(step, table->name(), 0, *total);
+      for (;;) {
         auto deleted = co_await run(conn, "move.delete", sql, Params::none());
         if (!deleted) co_return deleted.error();
-        progress(step, table->name(), done, *total);
-        auto left = co_await count(conn, table->name(), table->all_rows());
-        if (!left) co_return left.error();
-        if (*left == 0) break;
-        done = *total - *left;
+        auto batch = deleted->front().get<std::int64_t>(0);
+        if (batch == 0) break;
+        done += batch;
+        progress(step, table->name(), done, std::max(done, *total));
       }
-      progress(step, table->name(), *total, *total);
     }
     co_return Result<void>{};
   }

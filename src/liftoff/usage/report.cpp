@@ -28,6 +28,14 @@ constexpr Statement kReadUsage{
     "SELECT date_trunc($4, hour), sum(api_requests)::int8, sum(events)::int8, sum(jobs)::int8, "
     "max(records), max(storage_bytes) FROM usage_hourly "
     "WHERE org_id = $1 AND hour >= $2 AND hour < $3 GROUP BY 1 ORDER BY 1"};
+constexpr Statement kRequestsPerOrg{
+    db::Plane::tenant,
+    "usage.requests_per_org",
+    "SELECT org_id, sum(api_requests)::int8 FROM usage_hourly WHERE hour >= $1 "
+    "GROUP BY org_id HAVING sum(api_requests) > 0",
+    true,
+    false,
+    true};
 // The plan an org.plan_changed event's before or after names ("" when it names none).
 std::string plan_named(const std::optional<std::string>& text) {
   if (!text) return "";
@@ -272,6 +280,17 @@ std::string invoice_html(const Invoice& invoice) {
       fmt::arg("start", core::format_rfc3339(invoice.period_start)),
       fmt::arg("end", core::format_rfc3339(invoice.month.end)), fmt::arg("rows", rows),
       fmt::arg("total", dollars(invoice.total_cents)));
+}
+
+boost::asio::awaitable<Result<std::vector<OrgRequests>>> requests_per_org(db::Connection& conn,
+                                                                          db::Timestamp since,
+                                                                          db::Deadline deadline) {
+  db::Params params(since);
+  auto rows = co_await conn.query(kRequestsPerOrg, params, deadline);
+  if (!rows) co_return rows.error();
+  co_return db::decode_all(*rows, [](const db::Row& row) {
+    return OrgRequests{row.get<db::Uuid>(0), row.get<std::int64_t>(1)};
+  });
 }
 
 }  // namespace liftoff::usage

@@ -15,8 +15,9 @@
 #include "liftoff/db/value.hpp"
 
 namespace liftoff::db {
+class Connection;
 class Database;
-}
+}  // namespace liftoff::db
 
 namespace liftoff::usage {
 
@@ -47,6 +48,16 @@ struct UsageRow {
 [[nodiscard]] boost::json::object usage_json(const UsageRow& row);
 // "start,api_requests,events,jobs,records,storage_bytes" and a line per row (RFC 4180).
 [[nodiscard]] std::string usage_csv(const std::vector<UsageRow>& rows);
+
+// One org's API requests over a window: its load on its shard (`liftoff shard rebalance`).
+struct OrgRequests {
+  db::Uuid org;
+  std::int64_t requests = 0;
+};
+// Every org's API requests since `since`, on the shard `conn` is connected to (an operator's
+// connection), for each org that made any.
+[[nodiscard]] boost::asio::awaitable<Result<std::vector<OrgRequests>>> requests_per_org(
+    db::Connection& conn, db::Timestamp since, db::Deadline deadline);
 
 // A change of the org's plan (the audit log's org.plan_changed).
 struct PlanChange {

@@ -3,17 +3,24 @@
 // move carries every table's rows of the org and its audit chain, leaves none behind, and the org
 // is then read and written on its new shard only; writes during a move all land (the fence makes
 // them wait), none lost; a mover stopped at each step leaves the org whole, readable and writable
-// on exactly one shard, and running it again finishes the move, or abort() rolls it back.
+// on exactly one shard, and running it again finishes the move, or abort() rolls it back; so does
+// a kill of the source's or the target's server.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <boost/json/parse.hpp>
+#include <fstream>
+#include <map>
 #include <thread>
+#include <tuple>
 
 #include "integration/services_support.hpp"
 #include "liftoff/audit/audit.hpp"
+#include "liftoff/db/migrations.hpp"
 #include "liftoff/jobs/queue.hpp"
 #include "liftoff/records/service.hpp"
 #include "liftoff/shards/move.hpp"
+#include "liftoff/usage/report.hpp"
 #include "support/async.hpp"
 #include "support/postgres.hpp"
 
@@ -336,6 +343,132 @@ TEST_F(ShardMoveTest, AnUnfinishedMoveIsRolledBack) {
     co_return done ? Errc::internal : done.error().code;
   }());
   EXPECT_EQ(again, Errc::not_found);
+}
+
+// What `liftoff shard rebalance` weighs orgs by: their API requests over the window, per shard.
+TEST_F(ShardMoveTest, RebalancingWeighsEachOrgByItsRequestsOnItsShard) {
+  auto busy = new_owner("weighed-busy@example.com");
+  auto idle = new_owner("weighed-idle@example.com");
+  auto hour = [](int ago) {
+    return "date_trunc('hour', now()) - interval '" + std::to_string(ago) + " hours'";
+  };
+  for (const auto& [owner, requests, ago] :
+       {std::tuple{&busy, 700, 1}, std::tuple{&busy, 300, 2}, std::tuple{&busy, 5000, 30},
+        std::tuple{&idle, 0, 1}}) {
+    ASSERT_TRUE(testing::run_sql(eu_url(),
+                                 "INSERT INTO usage_hourly (org_id, hour, api_requests) "
+                                 "VALUES ('" +
+                                     owner->org.id.to_string() + "', " + hour(ago) + ", " +
+                                     std::to_string(requests) + ")"));
+  }
+  auto loads = block_on(world_->io, [&]() -> asio::awaitable<std::vector<usage::OrgRequests>> {
+    auto conn = co_await testing::connect_test(eu_url());
+    const auto since = std::chrono::time_point_cast<std::chrono::microseconds>(
+        std::chrono::system_clock::now() - std::chrono::hours(24));
+    auto got = co_await usage::requests_per_org(*conn, since, db::deadline_after(5s));
+    EXPECT_TRUE(got) << (got ? "" : got.error().for_log());
+    co_return got ? *got : std::vector<usage::OrgRequests>{};
+  }());
+  std::map<std::string, std::int64_t> by_org;
+  for (const auto& l : loads) by_org[l.org.to_string()] = l.requests;
+  EXPECT_EQ(by_org[busy.org.id.to_string()], 1000) << "the last 24 hours only";
+  EXPECT_FALSE(by_org.contains(idle.org.id.to_string()))
+      << "an org without requests weighs nothing";
+}
+
+// The server of the source or of the target killed (SIGKILL of its postmaster) in the middle of a
+// move: the move fails, the org stays whole and writable on its shard, and once the server is back
+// running the move again finishes it. ap-1 is a cluster of its own, the target of the first move
+// and the source of the second.
+TEST_F(ShardMoveTest, AServerKilledMidMoveLeavesTheOrgWholeAndTheMoveResumes) {
+  auto own = testing::start_cluster("liftoff_move_ap", 0);
+  ASSERT_TRUE(own);
+  const auto ap_url = own->pg->url();
+  block_on(world_->io, [&]() -> asio::awaitable<void> {
+    auto conn = co_await testing::connect_test(ap_url);
+    CO_ASSERT_TRUE(conn);
+    auto migrated =
+        co_await db::migrate_up(*conn, db::embedded_migrations(), db::deadline_after(30s));
+    EXPECT_TRUE(migrated) << (migrated ? "" : migrated.error().for_log());
+  }());
+  auto kill_server = [&] {
+    std::ifstream pid_file(own->pg->options().data_dir / "pgdata" / "postmaster.pid");
+    pid_t pid = 0;
+    pid_file >> pid;
+    ASSERT_GT(pid, 0);
+    ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  };
+  auto restart_server = [&] {
+    // Its backends notice their postmaster's death and exit; until then the restart is refused.
+    for (int i = 0; i < 100; ++i) {
+      if (own->pg->start()) return;
+      std::this_thread::sleep_for(100ms);
+    }
+    ADD_FAILURE() << "the killed server did not start again";
+  };
+  const std::vector<ClusterAddress> clusters{
+      {"main", main_url()}, {"eu-1", eu_url()}, {"ap-1", ap_url}};
+  auto move_to = [&](const Owner& owner, const std::string& target, const std::string& kill_at) {
+    auto o = options();
+    bool killed = false;
+    if (!kill_at.empty()) {
+      o.progress = [&](const MoveProgress& p) {
+        if (p.step != kill_at || killed) return;
+        killed = true;
+        kill_server();
+      };
+    }
+    Mover m(clusters, o);
+    Result<MoveReport> out = make_error(Errc::internal, "not run");
+    std::thread thread([&] {
+      asio::io_context io(1);
+      out = block_on(io, m.move(owner.org.id, target));
+    });
+    thread.join();
+    EXPECT_EQ(killed, !kill_at.empty());
+    return out;
+  };
+  // A write of the org's on `url`, as a request routed there makes it; whether it was kept.
+  auto write_on = [&](const std::string& url, const Owner& owner, const std::string& name) {
+    return testing::run_sql(url,
+                            "INSERT INTO collections (id, org_id, name, fields) VALUES "
+                            "(gen_random_uuid(), '" +
+                                owner.org.id.to_string() + "', '" + name + "', '[]')");
+  };
+  auto collections_on = [&](const std::string& url, const Owner& owner) {
+    return testing::scalar(
+        url, "SELECT count(*) FROM collections WHERE org_id = '" + owner.org.id.to_string() + "'");
+  };
+  auto owner = org_with_data("killed@example.com", 10);
+
+  // The target killed while the mover catches up.
+  auto failed = move_to(owner, "ap-1", "catch up");
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(shard_of(owner), "main");
+  EXPECT_TRUE(write_on(main_url(), owner, "while ap-1 is down"));
+  restart_server();
+  auto report = move_to(owner, "ap-1", "");
+  ASSERT_TRUE(report) << report.error().for_log();
+  EXPECT_TRUE(report->resumed);
+  EXPECT_EQ(shard_of(owner), "ap-1");
+  EXPECT_EQ(collections_on(ap_url, owner), "2");
+  EXPECT_EQ(records_on(ap_url, owner), "11");
+  EXPECT_EQ(rows_of(main_url(), owner), empty_rows());
+
+  // The source killed in the fence: the fence it left lifts by itself.
+  failed = move_to(owner, "eu-1", "fence");
+  ASSERT_FALSE(failed);
+  restart_server();
+  EXPECT_EQ(shard_of(owner), "ap-1");
+  std::this_thread::sleep_for(1'500ms);  // past the source's fence (1 s from its start)
+  EXPECT_TRUE(write_on(ap_url, owner, "after the restart"));
+  report = move_to(owner, "eu-1", "");
+  ASSERT_TRUE(report) << report.error().for_log();
+  EXPECT_EQ(shard_of(owner), "eu-1");
+  EXPECT_EQ(collections_on(eu_url(), owner), "3");
+  EXPECT_EQ(records_on(eu_url(), owner), "11");
+  EXPECT_EQ(rows_of(ap_url, owner), empty_rows());
+  EXPECT_NE(audit_on(eu_url(), owner).find(" intact"), std::string::npos);
 }
 
 }  // namespace
