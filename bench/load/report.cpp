@@ -67,8 +67,9 @@ std::string to_json(const RunReport& r) {
   for (const auto& [name, q] : kPercentiles)
     latency[name == std::string("p100") ? "max" : name] = ms(r.latency.quantile(q));
   latency["mean"] = r.latency.mean() / 1000.0;
-  json::object errors, examples;
+  json::object errors, examples, ok_by_kind;
   for (const auto& [kind, n] : r.errors) errors[kind] = n;
+  for (const auto& [kind, n] : r.ok_by_kind) ok_by_kind[kind] = n;
   for (const auto& [kind, example] : r.error_examples) examples[kind] = example;
   json::object cpu_ms;
   for (const auto& [name, ms_each] : cpu_ms_per_answer(r)) cpu_ms[name] = ms_each;
@@ -90,6 +91,7 @@ std::string to_json(const RunReport& r) {
                    {"throughput", r.throughput()},
                    {"answers", r.completed},
                    {"ok", r.ok},
+                   {"ok_by_kind", std::move(ok_by_kind)},
                    {"error_fraction", r.error_fraction()},
                    {"errors", std::move(errors)},
                    {"error_examples", std::move(examples)},

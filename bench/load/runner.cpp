@@ -31,6 +31,7 @@ constexpr auto kCloseAfterEnd = std::chrono::seconds(1);  // open loop (see conn
 // What one thread measured; merged at the end.
 struct Tally {
   std::uint64_t completed = 0, ok = 0, due_not_sent = 0;
+  std::map<std::string, std::uint64_t> ok_by_kind;
   std::map<std::string, std::uint64_t> errors;
   std::map<std::string, std::string> error_examples;
   Histogram latency;
@@ -55,6 +56,7 @@ struct Tally {
       }
     } else {
       ++ok;
+      ++ok_by_kind[request.kind];
     }
   }
   void failure(Clock::time_point start, Clock::time_point when, const std::string& kind) {
@@ -246,6 +248,7 @@ RunReport run(const RunOptions& options, Scenario& scenario) {
   for (auto& tally : tallies) {
     report.completed += tally.completed;
     report.ok += tally.ok;
+    for (const auto& [kind, n] : tally.ok_by_kind) report.ok_by_kind[kind] += n;
     for (const auto& [kind, n] : tally.errors) report.errors[kind] += n;
     report.error_examples.merge(tally.error_examples);
     report.latency.merge(tally.latency);

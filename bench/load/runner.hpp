@@ -73,6 +73,9 @@ struct RunReport {
   unsigned connected = 0;       // connections open when the measurement started
   std::uint64_t completed = 0;  // answers received (right or wrong)
   std::uint64_t ok = 0;
+  // Correct answers by the scenario part that asked (a mix's "create", "get", ...; empty for a
+  // scenario of one kind).
+  std::map<std::string, std::uint64_t> ok_by_kind;
   std::map<std::string, std::uint64_t> errors;        // by kind, including connection failures
   std::map<std::string, std::string> error_examples;  // kind -> the first request and answer
   Histogram latency;                                  // of every answer

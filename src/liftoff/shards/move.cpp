@@ -233,6 +233,17 @@ class Run {
     co_return rows->front().get<std::int64_t>(0);
   }
 
+  // Connects to the move's source and target, and learns the tables.
+  asio::awaitable<Result<void>> open(const ClusterAddress& from, const ClusterAddress& to) {
+    auto source_conn = co_await connect(from);
+    if (!source_conn) co_return source_conn.error();
+    source = std::move(*source_conn);
+    auto target_conn = co_await connect(to);
+    if (!target_conn) co_return target_conn.error();
+    target = std::move(*target_conn);
+    co_return co_await learn_tables();
+  }
+
   // Reads every table's columns and key (the target's schema is the same: both are migrated).
   asio::awaitable<Result<void>> learn_tables() {
     const auto org_literal = "'" + org.to_string() + "'::uuid";
@@ -510,6 +521,14 @@ class Run {
   }
 };
 
+// The cluster named `name`; null when none is.
+const ClusterAddress* find_cluster(const std::vector<ClusterAddress>& clusters,
+                                   const std::string& name) {
+  auto it = std::find_if(clusters.begin(), clusters.end(),
+                         [&](const ClusterAddress& c) { return c.name == name; });
+  return it == clusters.end() ? nullptr : &*it;
+}
+
 // How long `since` ago was.
 Millis since(db::Clock::time_point start) {
   return std::chrono::duration_cast<Millis>(db::Clock::now() - start);
@@ -522,12 +541,7 @@ Mover::Mover(std::vector<ClusterAddress> clusters, MoveOptions options)
 
 asio::awaitable<Result<MoveReport>> Mover::move(const db::Uuid& org, const std::string& target) {
   const auto started = db::Clock::now();
-  auto address_of = [&](const std::string& name) -> const ClusterAddress* {
-    auto it = std::find_if(clusters_.begin(), clusters_.end(),
-                           [&](const ClusterAddress& c) { return c.name == name; });
-    return it == clusters_.end() ? nullptr : &*it;
-  };
-  if (!address_of(target))
+  if (!find_cluster(clusters_, target))
     co_return make_error(Errc::not_found, "no shard " + target + " is configured");
   Run run(options_, org);
   auto control = co_await Run::connect(clusters_.front());
@@ -557,17 +571,12 @@ asio::awaitable<Result<MoveReport>> Mover::move(const db::Uuid& org, const std::
   if ((*entry)->shard != source && (*entry)->shard != target)
     co_return make_error(Errc::conflict, "the organization is on " + (*entry)->shard +
                                              ", neither the move's source nor its target");
-  if (!address_of(source))
+  if (!find_cluster(clusters_, source))
     co_return make_error(Errc::unavailable,
                          "the organization's shard " + source + " is not configured here");
-  auto source_conn = co_await Run::connect(*address_of(source));
-  if (!source_conn) co_return source_conn.error();
-  run.source = std::move(*source_conn);
-  auto target_conn = co_await Run::connect(*address_of(target));
-  if (!target_conn) co_return target_conn.error();
-  run.target = std::move(*target_conn);
-  auto learnt = co_await run.learn_tables();
-  if (!learnt) co_return learnt.error();
+  auto opened =
+      co_await run.open(*find_cluster(clusters_, source), *find_cluster(clusters_, target));
+  if (!opened) co_return opened.error();
   run.report.moved = true;
 
   if ((*entry)->shard == source) {
@@ -720,21 +729,11 @@ asio::awaitable<Result<void>> Mover::abort(const db::Uuid& org) {
     co_return make_error(Errc::conflict, "the move switched the organization to " +
                                              (*entry)->shard +
                                              " already: run it again to finish it");
-  auto address_of = [&](const std::string& name) -> const ClusterAddress* {
-    auto it = std::find_if(clusters_.begin(), clusters_.end(),
-                           [&](const ClusterAddress& c) { return c.name == name; });
-    return it == clusters_.end() ? nullptr : &*it;
-  };
-  if (!address_of(source) || !address_of(target))
+  if (!find_cluster(clusters_, source) || !find_cluster(clusters_, target))
     co_return make_error(Errc::unavailable, "the move's shards are not both configured here");
-  auto source_conn = co_await Run::connect(*address_of(source));
-  if (!source_conn) co_return source_conn.error();
-  run.source = std::move(*source_conn);
-  auto target_conn = co_await Run::connect(*address_of(target));
-  if (!target_conn) co_return target_conn.error();
-  run.target = std::move(*target_conn);
-  auto learnt = co_await run.learn_tables();
-  if (!learnt) co_return learnt.error();
+  auto opened =
+      co_await run.open(*find_cluster(clusters_, source), *find_cluster(clusters_, target));
+  if (!opened) co_return opened.error();
   // The source serves the org's writes again first; then the copy goes.
   auto unmarked = co_await run.source->query(kUnmark, of_org, statement_deadline());
   if (!unmarked) co_return unmarked.error();
