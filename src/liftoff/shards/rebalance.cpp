@@ -17,8 +17,8 @@ std::vector<PlannedMove> plan_rebalance(std::vector<ShardLoad> shards,
   std::erase_if(shards, [](const ShardLoad& shard) { return shard.reserved; });
   std::vector<PlannedMove> plan;
   if (shards.size() < 2) return plan;
-  std::vector<double> totals;
-  for (const auto& shard : shards) totals.push_back(total_of(shard));
+  std::vector<double> totals(shards.size());
+  std::transform(shards.begin(), shards.end(), totals.begin(), total_of);
   const double mean =
       std::accumulate(totals.begin(), totals.end(), 0.0) / static_cast<double>(shards.size());
   while (plan.size() < options.max_moves) {
