@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -151,6 +152,24 @@ std::string joined(const std::vector<std::string>& names, std::string_view prefi
   return out;
 }
 
+// JSON texts as one JSON array.
+template <class Texts>
+std::string json_array(const Texts& texts) {
+  std::string out = "[";
+  for (const auto& text : texts) {
+    if (out.size() > 1) out += ",";
+    out += text;
+  }
+  return out + "]";
+}
+// The JSON texts of `rows`' first column.
+std::vector<std::string> texts_of(const Rows& rows) {
+  std::vector<std::string> out;
+  out.reserve(static_cast<std::size_t>(rows.size()));
+  for (int r = 0; r < rows.size(); ++r) out.push_back(rows[r].get<std::string>(0));
+  return out;
+}
+
 // A table as the mover handles it: its spec, and its columns and key from the catalog.
 struct Table {
   const TableSpec* spec = nullptr;
@@ -289,16 +308,23 @@ class Run {
     co_return rows->front().get<std::string>(0);
   }
 
-  // Copies the rows of `where` of `table` to the target, in batches, from one snapshot.
-  asio::awaitable<Result<std::int64_t>> copy_rows(const Table& table, const std::string& where,
-                                                  const std::string& step) {
+  // Runs `work` in one read-only snapshot of the source, ended whatever `work` answers.
+  template <class T>
+  asio::awaitable<Result<T>> in_snapshot(std::function<asio::awaitable<Result<T>>()> work) {
     auto begun = co_await source->query(kBeginSnapshot, Params::none(), statement_deadline());
     if (!begun) co_return begun.error();
-    auto result = co_await copy_in_snapshot(table, where, step);
+    auto result = co_await work();
     auto ended = co_await source->query(kRollback, Params::none(), statement_deadline());
     if (!result) co_return result.error();
     if (!ended) co_return ended.error();
     co_return result;
+  }
+
+  // Copies the rows of `where` of `table` to the target, in batches, from one snapshot.
+  asio::awaitable<Result<std::int64_t>> copy_rows(const Table& table, const std::string& where,
+                                                  const std::string& step) {
+    co_return co_await in_snapshot<std::int64_t>(
+        [&]() { return copy_in_snapshot(table, where, step); });
   }
   asio::awaitable<Result<std::int64_t>> copy_in_snapshot(const Table& table,
                                                          const std::string& where,
@@ -317,13 +343,7 @@ class Run {
       auto batch = co_await run(*source, "move.fetch", fetch, Params::none());
       if (!batch) co_return batch.error();
       if (batch->empty()) break;
-      std::string rows = "[";
-      for (int r = 0; r < batch->size(); ++r) {
-        if (r > 0) rows += ",";
-        rows += (*batch)[r].get<std::string>(0);
-      }
-      rows += "]";
-      Params params(rows);
+      Params params(json_array(texts_of(*batch)));
       auto written = co_await run(*target, "move.upsert", upsert, params);
       if (!written) co_return written.error();
       done += batch->size();
@@ -355,61 +375,49 @@ class Run {
     co_return Result<void>{};
   }
 
-  // Applies up to `limit` captured changes to the target; returns how many it read.
-  asio::awaitable<Result<std::int64_t>> catch_up_round(std::int64_t limit, bool fenced) {
-    auto begun = co_await source->query(kBeginSnapshot, Params::none(), statement_deadline());
-    if (!begun) co_return begun.error();
+  // A round of captured changes: the keys of each changed table and the rows the source has for
+  // them now, read in one snapshot.
+  struct Applied {
+    const Table* table;
+    std::string keys, rows;  // JSON arrays
+  };
+  struct Round {
+    std::int64_t changes = 0;
+    std::string seqs;  // the changes' seq, a JSON array
+    std::vector<Applied> applied;
+  };
+  asio::awaitable<Result<Round>> read_round(std::int64_t limit, bool fenced) {
     Params next(org, limit);
     auto changes = co_await source->query(kChanges, next, statement_deadline());
-    if (!changes) {
-      auto ended = co_await source->query(kRollback, Params::none(), statement_deadline());
-      (void)ended;
-      co_return changes.error();
-    }
+    if (!changes) co_return changes.error();
     std::map<std::string, std::set<std::string>> keys;  // table -> keys (JSON objects)
-    std::string seqs = "[";
+    std::vector<std::string> seqs;
     for (int r = 0; r < changes->size(); ++r) {
       auto row = (*changes)[r];
-      if (r > 0) seqs += ",";
-      seqs += std::to_string(row.get<std::int64_t>(0));
+      seqs.push_back(std::to_string(row.get<std::int64_t>(0)));
       keys[row.get<std::string>(1)].insert(row.get<std::string>(2));
     }
-    seqs += "]";
-    // Each changed table's keys, and the rows the source has for them now.
-    struct Applied {
-      const Table* table;
-      std::string keys, rows;
-    };
-    std::vector<Applied> applied;
+    Round round{changes->size(), json_array(seqs), {}};
     for (const auto& table : tables) {
       auto of_table = keys.find(table.name());
       if (of_table == keys.end()) continue;
-      std::string key_array = "[";
-      for (const auto& key : of_table->second) {
-        if (key_array.size() > 1) key_array += ",";
-        key_array += key;
-      }
-      key_array += "]";
+      auto key_array = json_array(of_table->second);
       auto where = fmt::format("({}) IN ({})", joined(table.key), table.keys_in(1));
       if (table.spec->settled && !fenced) where += fmt::format(" AND ({})", table.spec->settled);
       Params params(key_array);
       auto rows = co_await run(*source, "move.changed_rows", table.select_json(where), params);
-      if (!rows) {
-        auto ended = co_await source->query(kRollback, Params::none(), statement_deadline());
-        (void)ended;
-        co_return rows.error();
-      }
-      std::string row_array = "[";
-      for (int r = 0; r < rows->size(); ++r) {
-        if (r > 0) row_array += ",";
-        row_array += (*rows)[r].get<std::string>(0);
-      }
-      row_array += "]";
-      applied.push_back({&table, std::move(key_array), std::move(row_array)});
+      if (!rows) co_return rows.error();
+      round.applied.push_back({&table, std::move(key_array), json_array(texts_of(*rows))});
     }
-    auto ended = co_await source->query(kRollback, Params::none(), statement_deadline());
-    if (!ended) co_return ended.error();
-    if (changes->empty()) co_return 0;
+    co_return round;
+  }
+
+  // Applies up to `limit` captured changes to the target; returns how many it read.
+  asio::awaitable<Result<std::int64_t>> catch_up_round(std::int64_t limit, bool fenced) {
+    auto read = co_await in_snapshot<Round>([&]() { return read_round(limit, fenced); });
+    if (!read) co_return read.error();
+    if (read->changes == 0) co_return 0;
+    const auto& applied = read->applied;
 
     // On the target, in one transaction: the keys the source no longer has are deleted
     // (children first), the rows it has are written (parents first).
@@ -442,11 +450,11 @@ class Run {
     if (!committed) co_return committed.error();
     // Applied: forgotten on the source (were the mover stopped before this, they would be
     // applied again, to the same effect).
-    Params forget(db::Json{seqs});
+    Params forget(db::Json{read->seqs});
     auto forgotten = co_await source->query(kChangesApplied, forget, statement_deadline());
     if (!forgotten) co_return forgotten.error();
-    report.changes_applied += changes->size();
-    co_return static_cast<std::int64_t>(changes->size());
+    report.changes_applied += read->changes;
+    co_return read->changes;
   }
 
   // Catches up until a round finds fewer than `until_below` changes (0: none left).
