@@ -126,7 +126,9 @@ std::optional<std::pair<std::string, std::string>> split_named(const std::string
   return std::pair{text.substr(0, eq), text.substr(eq + 1)};
 }
 
-// The CPU per answer a `run --json` file measured, for capacity planning.
+// The CPU per answer a `run --json` file measured, for capacity planning: the server's
+// (`--cpu-of server=PID`) and the database's, the sum of every cluster's when the data is split
+// over shards (`--cpu-of database=PID`, or `database:main=PID --cpu-of database:shard-1=PID`).
 std::optional<liftoff::load::Measured> measured_from(const std::string& named) {
   auto parts = split_named(named);
   if (!parts) {
@@ -142,17 +144,21 @@ std::optional<liftoff::load::Measured> measured_from(const std::string& named) {
   const auto* cpu =
       !ec && doc.is_object() ? doc.as_object().if_contains("cpu_ms_per_answer") : nullptr;
   const auto* server = cpu && cpu->is_object() ? cpu->as_object().if_contains("server") : nullptr;
-  const auto* database =
-      cpu && cpu->is_object() ? cpu->as_object().if_contains("database") : nullptr;
-  if (!server || !database || !server->is_number() || !database->is_number()) {
+  std::optional<double> database;
+  if (cpu && cpu->is_object()) {
+    for (const auto& [name, ms] : cpu->as_object()) {
+      const bool cluster = name == "database" || name.starts_with("database:");
+      if (cluster && ms.is_number()) database = database.value_or(0) + ms.to_number<double>();
+    }
+  }
+  if (!server || !server->is_number() || !database) {
     fmt::print(stderr,
-               "{}: not the JSON of a run measured with --cpu-of server=PID --cpu-of "
-               "database=PID\n",
+               "{}: not the JSON of a run measured with --cpu-of server=PID and --cpu-of "
+               "database=PID (or database:SHARD=PID for each cluster)\n",
                path);
     return std::nullopt;
   }
-  return liftoff::load::Measured{system, server->to_number<double>(),
-                                 database->to_number<double>()};
+  return liftoff::load::Measured{system, server->to_number<double>(), *database};
 }
 
 int main(int argc, char** argv) {

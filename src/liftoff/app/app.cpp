@@ -1160,10 +1160,34 @@ int audit_verify(const core::Config& config, const std::string& org_text) {
   return run_command(database, run());
 }
 
+// How a move may disturb the org and the shards it moves between: the options `shard move` and
+// `shard rebalance` share.
+struct MovePace {
+  int fence_limit_ms = 3'000;
+  double work_share = shards::MoveOptions{}.work_share;
+
+  void add_options(CLI::App& command) {
+    command
+        .add_option("--fence-limit", fence_limit_ms,
+                    "how long the organization's writes may wait for the switch, in "
+                    "milliseconds (default 3000)")
+        ->check(CLI::Range(100, 60'000));
+    command
+        .add_option("--work-share", work_share,
+                    "the share of the time the copy and the clean-up work, pausing after each "
+                    "batch for the rest; 1 for no pause (default 0.5)")
+        ->check(CLI::Range(0.01, 1.0));
+  }
+  void apply_to(shards::MoveOptions& options) const {
+    options.fence_limit = std::chrono::milliseconds(fence_limit_ms);
+    options.work_share = work_share;
+  }
+};
+
 struct MoveCommand {
   std::string org, to;
   bool json = false, abort = false;
-  int fence_limit_ms = 3'000;
+  MovePace pace;
 };
 
 // The mover's progress on stderr: a bar redrawn in place on a terminal, a line per step and table
@@ -1238,10 +1262,6 @@ int audit_move(const core::Config& config, const db::Uuid& org, const shards::Mo
 int shard_move(const core::Config& config, const MoveCommand& args) {
   auto org = org_option(args.org);
   if (!org) return kExitUsage;
-  if (args.fence_limit_ms < 100) {
-    std::cerr << "error: --fence-limit: at least 100 milliseconds\n";
-    return kExitUsage;
-  }
   auto all = clusters(config);
   if (!all) {
     spdlog::error("{}", all.error().for_log());
@@ -1251,7 +1271,7 @@ int shard_move(const core::Config& config, const MoveCommand& args) {
   for (const auto& cluster : *all) addresses.push_back({cluster.name, cluster.direct});
   MoveProgressView view(!args.json && isatty(STDERR_FILENO) == 1);
   shards::MoveOptions options;
-  options.fence_limit = std::chrono::milliseconds(args.fence_limit_ms);
+  args.pace.apply_to(options);
   if (!args.json) options.progress = [&](const shards::MoveProgress& p) { view.show(p); };
   shards::Mover mover(std::move(addresses), options);
   if (args.abort) {
@@ -1309,7 +1329,7 @@ struct RebalanceCommand {
   bool dry_run = false, json = false;
   std::size_t max_moves = 1;
   int window_hours = 24;
-  int fence_limit_ms = 3'000;
+  MovePace pace;
 };
 
 // `liftoff shard rebalance [--dry-run] [--max-moves N]`: plans moves that bring the open shards'
@@ -1367,7 +1387,7 @@ int shard_rebalance(const core::Config& config, const RebalanceCommand& args) {
   }
   if (args.dry_run) return 0;
   for (const auto& m : plan) {
-    MoveCommand move{m.org.to_string(), m.to, args.json, false, args.fence_limit_ms};
+    MoveCommand move{m.org.to_string(), m.to, args.json, false, args.pace};
     if (auto status = shard_move(config, move); status != 0) return status;
   }
   return 0;
@@ -1653,9 +1673,7 @@ int main(int argc, char** argv) {
   shard_move_cmd->add_option("--to", move_args.to, "the shard to move it to");
   shard_move_cmd->add_flag("--abort", move_args.abort,
                            "roll back the organization's unfinished move instead");
-  shard_move_cmd->add_option("--fence-limit", move_args.fence_limit_ms,
-                             "how long the organization's writes may wait for the switch, in "
-                             "milliseconds (default 3000)");
+  move_args.pace.add_options(*shard_move_cmd);
   shard_move_cmd->add_flag("--json", move_args.json,
                            "one JSON object when done, no progress, for scripts");
   RebalanceCommand rebalance_args;
@@ -1673,8 +1691,7 @@ int main(int argc, char** argv) {
       ->add_option("--window-hours", rebalance_args.window_hours,
                    "the hours of usage the loads are measured over (default 24)")
       ->check(CLI::Range(1, 24 * 31));
-  shard_rebalance_cmd->add_option("--fence-limit", rebalance_args.fence_limit_ms,
-                                  "each move's --fence-limit, in milliseconds (default 3000)");
+  rebalance_args.pace.add_options(*shard_rebalance_cmd);
   shard_rebalance_cmd->add_flag("--json", rebalance_args.json,
                                 "the plan, then each move, as JSON objects, for scripts");
   auto* version_cmd = cli.add_subcommand("version", "Print the version");

@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cmath>
 #include <functional>
 #include <map>
 #include <memory>
@@ -95,7 +96,8 @@ constexpr db::Statement kStillRunning{
     "AND xact_start < $1::timestamptz"};
 constexpr db::Statement kColumns{
     db::Plane::any, "move.columns",
-    "SELECT a.attname::text, coalesce(a.attnum = ANY (i.indkey), false), a.attidentity = 'a' "
+    "SELECT a.attname::text, coalesce((SELECT k.n::int FROM unnest(i.indkey) WITH ORDINALITY "
+    "AS k(attnum, n) WHERE k.attnum = a.attnum), 0), a.attidentity = 'a' "
     "FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary "
     "WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped "
     "AND a.attgenerated = '' ORDER BY a.attnum"};
@@ -117,8 +119,10 @@ struct TableSpec {
   const char* settled = nullptr;
   const char* order = nullptr;
 };
+// An array rather than IN (subquery): an index on collection_id then serves the org's rows in key
+// order (the copy's batches).
 constexpr const char* kOfOrgsCollections =
-    "collection_id IN (SELECT id FROM collections WHERE org_id = {org})";
+    "collection_id = ANY (ARRAY(SELECT id FROM collections WHERE org_id = {org}))";
 const std::array kTables{
     TableSpec{"collections", Copy::captured},
     TableSpec{"records", Copy::captured, kOfOrgsCollections},
@@ -187,6 +191,22 @@ struct Table {
     return fmt::format("SELECT to_json(r)::text FROM (SELECT {} FROM {} WHERE {}{}) AS r",
                        joined(columns), name(), where,
                        spec->order ? std::string(" ORDER BY ") + spec->order : std::string());
+  }
+  // The first `limit` rows of `where` in key order; with `after`, those whose key comes after the
+  // key of the row in the JSON $1 (a comparison of the key's columns that the key's index serves).
+  [[nodiscard]] std::string select_json_in_key_order(const std::string& where, bool after,
+                                                     std::int64_t limit) const {
+    std::string rows = where;
+    if (after) {
+      std::vector<std::string> last;
+      for (const auto& k : key)
+        last.push_back(fmt::format("(SELECT {} FROM json_populate_record(NULL::{}, $1::json))",
+                                   quoted(k), name()));
+      rows = fmt::format("({}) AND ({}) > ({})", where, joined(key), fmt::join(last, ", "));
+    }
+    return fmt::format(
+        "SELECT to_json(r)::text FROM (SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT {}) AS r",
+        joined(columns), name(), rows, joined(key), limit);
   }
   // $1: a JSON array of rows; each replaces the target's row of its key.
   [[nodiscard]] std::string upsert() const {
@@ -271,12 +291,17 @@ class Run {
       Params params(std::string(spec.name));
       auto rows = co_await source->query(kColumns, params, statement_deadline());
       if (!rows) co_return rows.error();
+      std::map<std::int32_t, std::string> key_at;  // the key's columns by their place in it
       for (int r = 0; r < rows->size(); ++r) {
         auto row = (*rows)[r];
         if (row.get<bool>(2)) continue;  // numbered anew on the target
         table.columns.push_back(row.get<std::string>(0));
-        if (row.get<bool>(1)) table.key.push_back(row.get<std::string>(0));
+        if (auto at = row.get<std::int32_t>(1); at > 0) key_at[at] = row.get<std::string>(0);
       }
+      for (auto& [at, column] : key_at) table.key.push_back(std::move(column));
+      if (spec.copy == Copy::captured && table.key.empty())
+        co_return make_error(Errc::internal,
+                             fmt::format("{}: a table the move captures needs a key", spec.name));
       table.org_rows =
           fmt::format(fmt::runtime(std::string(spec.org_rows)), fmt::arg("org", org_literal));
       tables.push_back(std::move(table));
@@ -320,7 +345,61 @@ class Run {
     co_return result;
   }
 
-  // Copies the rows of `where` of `table` to the target, in batches, from one snapshot.
+  // Keeps a loop of batches to its share of the time (MoveOptions::work_share).
+  class Pacer {
+   public:
+    explicit Pacer(double work_share) : work_share_(work_share) {}
+    // Call after each batch: pauses for it.
+    asio::awaitable<void> batch_done() {
+      auto now = std::chrono::steady_clock::now();
+      auto pause = pause_after(now - started_, work_share_);
+      if (pause > std::chrono::nanoseconds::zero()) {
+        asio::steady_timer timer(co_await asio::this_coro::executor, pause);
+        co_await timer.async_wait(asio::use_awaitable);
+      }
+      started_ = std::chrono::steady_clock::now();
+    }
+
+   private:
+    double work_share_;
+    std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  };
+
+  // Copies the rows of `where` of `table` (with a key) to the target, in batches in key order,
+  // each read by a statement of its own and paced (MoveOptions::work_share). No snapshot is held
+  // for the whole copy, so that the source's vacuum keeps up with the rows the serving load
+  // updates: the source captures every change from before the copy begins, and a row changed
+  // after its batch was read is copied again by the catch-up.
+  asio::awaitable<Result<std::int64_t>> copy_by_key(const Table& table, const std::string& where) {
+    auto total = co_await count(*source, table.name(), where);
+    if (!total) co_return total.error();
+    const auto first = table.select_json_in_key_order(where, false, options.batch_rows);
+    const auto next = table.select_json_in_key_order(where, true, options.batch_rows);
+    const auto upsert = table.upsert();
+    std::int64_t done = 0;
+    std::string last;  // the JSON of the last row copied
+    progress("copy", table.name(), 0, *total);
+    Pacer pacer(options.work_share);
+    for (;;) {
+      // Named, not a conditional of two co_awaits (GCC 12 miscompiles those).
+      Params after = last.empty() ? Params::none() : Params(last);
+      auto batch = co_await run(*source, "move.batch", last.empty() ? first : next, after);
+      if (!batch) co_return batch.error();
+      if (batch->empty()) break;
+      auto rows = texts_of(*batch);
+      last = rows.back();
+      Params params(json_array(rows));
+      auto written = co_await run(*target, "move.upsert", upsert, params);
+      if (!written) co_return written.error();
+      done += batch->size();
+      progress("copy", table.name(), done, std::max(done, *total));
+      co_await pacer.batch_done();
+    }
+    co_return done;
+  }
+
+  // Copies the rows of `where` of `table` to the target, in batches, from one snapshot (inside the
+  // fence: tables without a key, and rows that must be copied as they are at one moment).
   asio::awaitable<Result<std::int64_t>> copy_rows(const Table& table, const std::string& where,
                                                   const std::string& step) {
     co_return co_await in_snapshot<std::int64_t>(
@@ -363,6 +442,7 @@ class Run {
           table->name(), table->all_rows(), options.batch_rows);
       std::int64_t done = 0;
       progress(step, table->name(), 0, *total);
+      Pacer pacer(options.work_share);
       for (;;) {
         auto deleted = co_await run(conn, "move.delete", sql, Params::none());
         if (!deleted) co_return deleted.error();
@@ -370,6 +450,7 @@ class Run {
         if (batch == 0) break;
         done += batch;
         progress(step, table->name(), done, std::max(done, *total));
+        co_await pacer.batch_done();
       }
     }
     co_return Result<void>{};
@@ -544,6 +625,13 @@ Millis since(db::Clock::time_point start) {
 
 }  // namespace
 
+std::chrono::nanoseconds pause_after(std::chrono::nanoseconds worked, double work_share) {
+  if (work_share >= 1.0 || work_share <= 0.0 || worked <= std::chrono::nanoseconds::zero())
+    return std::chrono::nanoseconds::zero();
+  return std::chrono::nanoseconds(
+      std::llround(static_cast<double>(worked.count()) * (1.0 - work_share) / work_share));
+}
+
 Mover::Mover(std::vector<ClusterAddress> clusters, MoveOptions options)
     : clusters_(std::move(clusters)), options_(std::move(options)) {}
 
@@ -618,7 +706,7 @@ asio::awaitable<Result<MoveReport>> Mover::move(const db::Uuid& org, const std::
       if (!cleared) co_return cleared.error();
       for (const auto& table : run.tables) {
         if (table.spec->copy != Copy::captured) continue;
-        auto done = co_await run.copy_rows(table, table.settled_rows(), "copy");
+        auto done = co_await run.copy_by_key(table, table.settled_rows());
         if (!done) co_return done.error();
       }
       Params copied_phase(org, std::string("copied"));

@@ -53,6 +53,10 @@ struct MoveOptions {
   // Between the directory's fence and the source's: time for every process to hear of it.
   std::chrono::milliseconds hearing{100};
   std::int64_t batch_rows = 2'000;
+  // The share of the time the copy and the clean-up work: after each batch they pause so long that
+  // they keep to it (1: no pause). A batch slowed by the serving load slows them down in turn, so
+  // they take what the load leaves. The catch-up and the fence never pause.
+  double work_share = 0.5;
   // The fence begins once a catch-up round finds fewer changes than this.
   std::int64_t fence_backlog = 500;
   int fence_attempts = 3;
@@ -74,6 +78,10 @@ struct MoveReport {
   std::chrono::milliseconds copy{0}, catch_up{0}, fence{0}, clean_up{0}, total{0};
   int fence_attempts = 0;
 };
+
+// The pause after a batch that worked `worked`, so that the work takes `work_share` of the time.
+[[nodiscard]] std::chrono::nanoseconds pause_after(std::chrono::nanoseconds worked,
+                                                   double work_share);
 
 class Mover {
  public:

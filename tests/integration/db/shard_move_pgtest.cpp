@@ -254,6 +254,28 @@ TEST_F(ShardMoveTest, AMoveCarriesEveryRowOfTheOrgAndLeavesNoneBehind) {
   EXPECT_FALSE(again->moved);
 }
 
+// The copy reads each batch by a statement of its own: between batches the mover holds no
+// snapshot on the source (one held for the whole copy of a large org would keep vacuum from the
+// rows the serving load updates meanwhile, and slow every read of them).
+TEST_F(ShardMoveTest, TheCopyHoldsNoSnapshotOnTheSourceBetweenItsBatches) {
+  auto owner = org_with_data("unheld@example.com", 40);
+  auto o = options();
+  int looked = 0;
+  std::vector<std::string> held;
+  o.progress = [&](const MoveProgress& p) {
+    if (p.step != "copy" || p.done == 0) return;
+    ++looked;
+    held.push_back(testing::scalar(
+        main_url(),
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'liftoff-mover' "
+        "AND (state = 'idle in transaction' OR backend_xmin IS NOT NULL)"));
+  };
+  auto report = move(owner, o);
+  ASSERT_TRUE(report) << report.error().for_log();
+  EXPECT_GT(looked, 5);  // 40 records in batches of 7, and the other tables
+  EXPECT_EQ(held, std::vector<std::string>(held.size(), "0"));
+}
+
 TEST_F(ShardMoveTest, WritesDuringAMoveAllLand) {
   auto owner = org_with_data("busy@example.com", 30);
   std::atomic<bool> done{false};
