@@ -7,9 +7,42 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <mutex>
 
 namespace liftoff::testing {
+namespace {
+
+// With LIFTOFF_CONTRACT_LOG set (CTest sets it for e2e_tests), every answer of Liftoff to
+// http_request() (Liftoff's carry X-Request-Id; the suite's own peers' do not) is appended to that
+// file with its request, one JSON object a line, for the contract test
+// (tests/contract/contract.test.mjs) to check against docs/openapi.json. The first exchange of the
+// process empties the file. A compressed body is not recorded, only its encoding.
+void record_exchange(const std::string& method, const std::string& target,
+                     const HttpResponse& response) {
+  static const char* const path = std::getenv("LIFTOFF_CONTRACT_LOG");
+  if (path == nullptr || *path == '\0' || response.header("x-request-id").empty()) return;
+  static std::mutex mutex;
+  static std::ofstream out(path, std::ios::trunc);
+  constexpr std::size_t kLargestBody = 1 << 20;  // larger ones are recorded without their body
+  boost::json::object exchange{{"method", method},
+                               {"target", target},
+                               {"status", response.status},
+                               {"content_type", response.header("content-type")}};
+  if (auto encoding = response.header("content-encoding"); !encoding.empty())
+    exchange["content_encoding"] = encoding;
+  else if (response.body.size() <= kLargestBody)
+    exchange["body"] = response.body;
+  auto line = boost::json::serialize(exchange);
+  std::lock_guard lock(mutex);
+  out << line << '\n' << std::flush;
+}
+
+}  // namespace
 
 RawConnection::RawConnection(unsigned short port, int receive_buffer) {
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -139,7 +172,9 @@ std::optional<HttpResponse> http_request(unsigned short port, const std::string&
   if (!body.empty()) req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   req += "\r\n" + body;
   if (!c.send(req)) return std::nullopt;
-  return c.read_response(std::chrono::seconds(10), method == "HEAD");
+  auto response = c.read_response(std::chrono::seconds(10), method == "HEAD");
+  if (response) record_exchange(method, target, *response);
+  return response;
 }
 
 }  // namespace liftoff::testing
