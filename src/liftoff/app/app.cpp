@@ -1163,7 +1163,7 @@ int audit_verify(const core::Config& config, const std::string& org_text) {
 // How a move may disturb the org and the shards it moves between: the options `shard move` and
 // `shard rebalance` share.
 struct MovePace {
-  int fence_limit_ms = 3'000;
+  int fence_limit_ms = static_cast<int>(shards::MoveOptions{}.fence_limit.count());
   double work_share = shards::MoveOptions{}.work_share;
 
   void add_options(CLI::App& command) {

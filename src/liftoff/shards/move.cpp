@@ -365,25 +365,24 @@ class Run {
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   };
 
-  // Copies the rows of `where` of `table` (with a key) to the target, in batches in key order,
-  // each read by a statement of its own and paced (MoveOptions::work_share). No snapshot is held
-  // for the whole copy, so that the source's vacuum keeps up with the rows the serving load
-  // updates: the source captures every change from before the copy begins, and a row changed
-  // after its batch was read is copied again by the catch-up.
-  asio::awaitable<Result<std::int64_t>> copy_by_key(const Table& table, const std::string& where) {
+  // Reads a copy's next batch of rows (their JSON texts), after the last row copied (its JSON;
+  // empty before the first batch).
+  using ReadBatch = std::function<asio::awaitable<Result<Rows>>(const std::string& last)>;
+
+  // Copies the rows of `where` of `table` to the target: each batch `read` gives is upserted there,
+  // then the loop pauses to keep to `work_share` of the time; the count of rows copied.
+  asio::awaitable<Result<std::int64_t>> copy_batches(const Table& table, const std::string& where,
+                                                     const std::string& step, double work_share,
+                                                     const ReadBatch& read) {
     auto total = co_await count(*source, table.name(), where);
     if (!total) co_return total.error();
-    const auto first = table.select_json_in_key_order(where, false, options.batch_rows);
-    const auto next = table.select_json_in_key_order(where, true, options.batch_rows);
     const auto upsert = table.upsert();
     std::int64_t done = 0;
-    std::string last;  // the JSON of the last row copied
-    progress("copy", table.name(), 0, *total);
-    Pacer pacer(options.work_share);
+    std::string last;
+    progress(step, table.name(), 0, *total);
+    Pacer pacer(work_share);
     for (;;) {
-      // Named, not a conditional of two co_awaits (GCC 12 miscompiles those).
-      Params after = last.empty() ? Params::none() : Params(last);
-      auto batch = co_await run(*source, "move.batch", last.empty() ? first : next, after);
+      auto batch = co_await read(last);
       if (!batch) co_return batch.error();
       if (batch->empty()) break;
       auto rows = texts_of(*batch);
@@ -392,14 +391,33 @@ class Run {
       auto written = co_await run(*target, "move.upsert", upsert, params);
       if (!written) co_return written.error();
       done += batch->size();
-      progress("copy", table.name(), done, std::max(done, *total));
+      progress(step, table.name(), done, std::max(done, *total));
       co_await pacer.batch_done();
     }
     co_return done;
   }
 
-  // Copies the rows of `where` of `table` to the target, in batches, from one snapshot (inside the
-  // fence: tables without a key, and rows that must be copied as they are at one moment).
+  // Copies the rows of `where` of `table` (with a key) to the target, in batches in key order,
+  // each read by a statement of its own and paced (MoveOptions::work_share). No snapshot is held
+  // for the whole copy, so that the source's vacuum keeps up with the rows the serving load
+  // updates: the source captures every change from before the copy begins, and a row changed
+  // after its batch was read is copied again by the catch-up.
+  asio::awaitable<Result<std::int64_t>> copy_by_key(const Table& table, const std::string& where) {
+    const auto first = table.select_json_in_key_order(where, false, options.batch_rows);
+    const auto next = table.select_json_in_key_order(where, true, options.batch_rows);
+    co_return co_await copy_batches(table, where, "copy", options.work_share,
+                                    [&](const std::string& last) -> asio::awaitable<Result<Rows>> {
+                                      // Named, not a conditional of two co_awaits (GCC 12
+                                      // miscompiles those).
+                                      Params after = last.empty() ? Params::none() : Params(last);
+                                      co_return co_await run(*source, "move.batch",
+                                                             last.empty() ? first : next, after);
+                                    });
+  }
+
+  // Copies the rows of `where` of `table` to the target, in batches, from one snapshot through a
+  // cursor, unpaced (inside the fence: tables without a key, and rows that must be copied as they
+  // are at one moment).
   asio::awaitable<Result<std::int64_t>> copy_rows(const Table& table, const std::string& where,
                                                   const std::string& step) {
     co_return co_await in_snapshot<std::int64_t>(
@@ -408,27 +426,15 @@ class Run {
   asio::awaitable<Result<std::int64_t>> copy_in_snapshot(const Table& table,
                                                          const std::string& where,
                                                          const std::string& step) {
-    auto total = co_await count(*source, table.name(), where);
-    if (!total) co_return total.error();
     auto declared = co_await run(
         *source, "move.declare",
         "DECLARE liftoff_move NO SCROLL CURSOR FOR " + table.select_json(where), Params::none());
     if (!declared) co_return declared.error();
     const auto fetch = fmt::format("FETCH {} FROM liftoff_move", options.batch_rows);
-    const auto upsert = table.upsert();
-    std::int64_t done = 0;
-    progress(step, table.name(), 0, *total);
-    for (;;) {
-      auto batch = co_await run(*source, "move.fetch", fetch, Params::none());
-      if (!batch) co_return batch.error();
-      if (batch->empty()) break;
-      Params params(json_array(texts_of(*batch)));
-      auto written = co_await run(*target, "move.upsert", upsert, params);
-      if (!written) co_return written.error();
-      done += batch->size();
-      progress(step, table.name(), done, std::max(done, *total));
-    }
-    co_return done;
+    co_return co_await copy_batches(
+        table, where, step, 1.0, [&](const std::string&) -> asio::awaitable<Result<Rows>> {
+          co_return co_await run(*source, "move.fetch", fetch, Params::none());
+        });
   }
 
   // Deletes the org's rows of every table on `conn`, children first, in batches.
