@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <thread>
 
@@ -20,22 +21,35 @@ std::string script(const std::string& name) {
 }
 
 // A pg_auto_failover cluster of the test's own: a monitor and two data nodes on three consecutive
-// ports; brought down (and its directory removed) at the end.
+// free ports; brought down (and its directory removed) at the end. An attempt that fails is
+// brought down before the next begins in a new directory on other ports: what it left (keepers,
+// a monitor on the old port) would make the next one fail too.
 struct HaCluster {
-  std::filesystem::path dir = make_temp_dir("/tmp/liftoff-ha-");
+  std::filesystem::path dir;
   std::string primary_url;
+  std::string up_log;  // the last attempt's output: deploy/ha/up ends it with the keepers' logs
   HaCluster() {
     for (int attempt = 0; attempt < 3 && primary_url.empty(); ++attempt) {
       auto base = free_port();
-      if (base > 65000) continue;
-      auto up = script("up") + " " + dir.string() + " " + std::to_string(base) + " >" +
-                log_path("ha-up") + " 2>&1";
+      if (base > 65000 || !port_is_free(base + 1) || !port_is_free(base + 2)) continue;
+      if (!dir.empty()) down();
+      dir = make_temp_dir("/tmp/liftoff-ha-");
+      up_log = log_path("ha-up");
+      auto up =
+          script("up") + " " + dir.string() + " " + std::to_string(base) + " >" + up_log + " 2>&1";
       if (std::system(up.c_str()) != 0) continue;
       std::ifstream in(dir / "primary_url");
       std::getline(in, primary_url);
     }
   }
-  ~HaCluster() { (void)std::system((script("down") + " " + dir.string()).c_str()); }
+  ~HaCluster() { down(); }
+  void down() const {
+    if (!dir.empty()) (void)std::system((script("down") + " " + dir.string()).c_str());
+  }
+  std::string up_output() const {
+    std::ifstream in(up_log);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  }
   void crash(int node) const {
     (void)std::system((script("crash") + " " + dir.string() + " " + std::to_string(node)).c_str());
   }
@@ -43,7 +57,8 @@ struct HaCluster {
 
 TEST(Failover, APrimaryCrashUnderWritesCostsSecondsAndNoAcknowledgedWrite) {
   HaCluster ha;
-  ASSERT_FALSE(ha.primary_url.empty()) << "deploy/ha/up failed; see " << log_path("ha-up");
+  ASSERT_FALSE(ha.primary_url.empty()) << "deploy/ha/up failed (" << ha.up_log << "):\n"
+                                       << ha.up_output();
   OwnServer server({{"LIFTOFF_DATABASE_URL", ha.primary_url},
                     {"LIFTOFF_AUTO_MIGRATE", "true"},
                     {"LIFTOFF_SESSION_CACHE_TTL", "0"}});

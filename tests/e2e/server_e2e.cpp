@@ -834,12 +834,16 @@ TEST(E2EServer, ShardStatusReportsEachShardFromTheDirectory) {
   EXPECT_EQ(eu.at("orgs"), 0);
   EXPECT_EQ(eu.at("schema_version"), known);
   // Each shard's part of the work: main served every request, eu-1 only its migrations and probes.
+  // The transaction counts say so; the statement time is time, which a busy machine spreads as it
+  // will (eu-1's migrations may take as long as main's requests): only its shares are checked.
   for (const char* share : {"transaction_share", "statement_time_share"}) {
     auto on_main = main.at(share).as_double();
     auto on_eu = eu.at(share).as_double();
     EXPECT_NEAR(on_main + on_eu, 1.0, 1e-9) << share;
-    EXPECT_GT(on_main, on_eu) << share;
+    EXPECT_GE(on_eu, 0.0) << share;
+    EXPECT_GE(on_main, 0.0) << share;
   }
+  EXPECT_GT(main.at("transaction_share").as_double(), eu.at("transaction_share").as_double());
   EXPECT_GT(main.at("transactions").as_int64(), 0);
 
   // The directory names a shard that is gone from the configuration: its org cannot be served.

@@ -83,6 +83,17 @@ unsigned short free_port() {
   return ntohs(addr.sin_port);
 }
 
+bool port_is_free(unsigned short port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return bound;
+}
+
 db::EmbeddedPostgres& test_postgres() {
   if (!g_postgres) {
     // /tmp, not the build tree: as root the server runs as `postgres`, which must reach the

@@ -43,6 +43,8 @@ class SqlSession {
 
 // A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
 unsigned short free_port();
+// Whether `port` on 127.0.0.1 can be bound now (for servers that take consecutive ports).
+bool port_is_free(unsigned short port);
 
 // A cluster of a test's own: a primary with `replicas` streaming replicas, in a new directory, on
 // free consecutive ports. Stopped and removed when destroyed, or by a reaper if the binary dies.
