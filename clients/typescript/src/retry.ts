@@ -60,7 +60,8 @@ export function sleep(ms: number, signal?: AbortSignal | null): Promise<void> {
   });
 }
 
-// `fetch` that retries as above. The request is copied before each try (its body can be read once).
+// `fetch` that retries as above. A request with a body is copied before each try but the last (a
+// body can be read once); one without is sent as it is.
 export function retryingFetch(fetchImpl: FetchLike, options: RetryOptions = {}): FetchLike {
   const retries = options.retries ?? 3;
   return async (request: Request) => {
@@ -68,7 +69,7 @@ export function retryingFetch(fetchImpl: FetchLike, options: RetryOptions = {}):
       const last = attempt >= retries;
       let response: Response;
       try {
-        response = await fetchImpl(last ? request : request.clone());
+        response = await fetchImpl(last || request.body === null ? request : request.clone());
       } catch (error) {
         if (last || request.signal.aborted || !mayRetry(request, undefined)) throw error;
         await sleep(retryDelay(attempt, undefined, options) ?? 0, request.signal);
