@@ -32,7 +32,7 @@ BENCHMARK(BM_RouterMatch);
 void BM_ProblemResponse(benchmark::State& state) {
   auto error = make_error(Errc::not_found, "no such record");
   for (auto _ : state)
-    benchmark::DoNotOptimize(http::problem_response(error, "0123456789abcdef01234567"));
+    benchmark::DoNotOptimize(http::problem_response(error, {"0123456789abcdef01234567"}));
 }
 BENCHMARK(BM_ProblemResponse);
 

@@ -117,7 +117,8 @@ TEST_F(Cors, AnswersToAnAllowedOriginCarryAllowOriginAndExposeWhatClientsRead) {
   EXPECT_TRUE(names(ok->header("vary"), "Origin"));
   for (const char* header :
        {"ETag", "X-Request-Id", "Retry-After", "Location", "Liftoff-Next-Cursor", "RateLimit",
-        "RateLimit-Policy", "WWW-Authenticate", "Idempotent-Replayed", "Liftoff-Consistency"}) {
+        "RateLimit-Policy", "WWW-Authenticate", "Idempotent-Replayed", "Liftoff-Consistency",
+        "traceresponse"}) {
     EXPECT_TRUE(names(ok->header("access-control-expose-headers"), header)) << header;
   }
   // Errors too: a page must be able to read the problem (and WWW-Authenticate) of a 401.

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "e2e/e2e.hpp"
+#include "liftoff/core/trace_context.hpp"
 #include "liftoff/db/migrations.hpp"
 
 namespace liftoff::testing {
@@ -615,6 +616,46 @@ TEST(E2EServer, StartupLogsConfigurationWithSecretsMasked) {
   auto password = url.substr(url.find(':', 14) + 1, url.find('@') - url.find(':', 14) - 1);
   EXPECT_EQ(log.find(password), std::string::npos);
   EXPECT_NE(log.find(R"("route":"/healthz","status":200)"), std::string::npos);  // access log
+}
+
+// W3C Trace Context: a request's traceparent is continued (its trace, its sampling decision, a span
+// of the server's own), answered in traceresponse, and named in problems and the access log; a
+// malformed one starts a new trace rather than failing the request.
+TEST(E2EServer, TraceContextIsContinuedAnsweredAndLogged) {
+  Server server(Server::Env{{"LIFTOFF_TRACE_SAMPLE_RATIO", "0"}});
+  ASSERT_TRUE(server.wait_ready()) << server.process->log();
+  const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+  auto me = http_request(server.port, "GET", "/v1/me",
+                         "traceparent: 00-" + trace +
+                             "-00f067aa0ba902b7-01\r\n"
+                             "tracestate: congo=t61rcWkgMzE\r\n");
+  ASSERT_TRUE(me);
+  EXPECT_EQ(me->status, 401);
+  auto answered = core::parse_traceparent(me->header("traceresponse"));
+  ASSERT_TRUE(answered) << me->header("traceresponse");
+  EXPECT_EQ(answered->trace_id_hex(), trace);
+  EXPECT_NE(answered->span_id_hex(), "00f067aa0ba902b7") << "the server's span is its own";
+  EXPECT_TRUE(answered->sampled()) << "the caller's decision holds over the ratio of 0";
+  EXPECT_EQ(boost::json::parse(me->body).at("trace_id"), trace.c_str());
+
+  for (const std::string& bad :
+       std::vector<std::string>{"00-" + trace + "-00f067aa0ba902b7-1", "junk",
+                                "00-00000000000000000000000000000000-00f067aa0ba902b7-01"}) {
+    auto fresh = http_request(server.port, "GET", "/healthz", "traceparent: " + bad + "\r\n");
+    ASSERT_TRUE(fresh);
+    EXPECT_EQ(fresh->status, 200) << bad;
+    auto started = core::parse_traceparent(fresh->header("traceresponse"));
+    ASSERT_TRUE(started) << bad;
+    EXPECT_NE(started->trace_id_hex(), trace);
+    EXPECT_FALSE(started->sampled()) << "a new trace, at the ratio of 0";
+  }
+
+  server.process->signal(SIGINT);
+  EXPECT_EQ(server.process->wait(15s), 0);
+  auto log = server.process->log();
+  EXPECT_NE(log.find(R"("trace_id":")" + trace + R"(","span_id":")" + answered->span_id_hex()),
+            std::string::npos)
+      << log;
 }
 
 TEST(E2EServer, BehindATrustedProxyTheForwardedClientIsThrottledNotTheProxy) {

@@ -19,6 +19,7 @@ export interface Problem {
   status: number;
   detail: string;
   request_id?: string;
+  trace_id?: string;
   errors?: FieldError[];
   limit?: PlanLimit;
 }
@@ -59,6 +60,8 @@ export class LiftoffError extends Error {
   readonly title: string;
   readonly detail: string;
   readonly requestId: string | undefined;
+  // The W3C trace id of the request (its spans and log lines).
+  readonly traceId: string | undefined;
   readonly errors: FieldError[];
   readonly limit: PlanLimit | undefined;
   // Seconds the server asked to wait before trying again (429, 503), when it said.
@@ -75,6 +78,7 @@ export class LiftoffError extends Error {
     this.title = title;
     this.detail = detail;
     this.requestId = problem.request_id;
+    this.traceId = problem.trace_id;
     this.errors = problem.errors ?? [];
     this.limit = problem.limit;
     this.retryAfter = retryAfter;

@@ -75,6 +75,7 @@ describe('sessions', () => {
     assert.ok(error instanceof LiftoffError);
     assert.equal(error.status, 401);
     assert.ok(error.requestId, 'the request id comes with the error');
+    assert.match(error.traceId, /^[0-9a-f]{32}$/, 'and the trace id');
     assert.equal(liftoff.token, undefined);
   });
 

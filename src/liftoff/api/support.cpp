@@ -51,7 +51,7 @@ Result<std::map<std::string, std::string>> string_fields(
 namespace {
 // The error as problem+json (with WWW-Authenticate: Bearer on a 401).
 http::Response problem(const Error& error, const http::RequestContext& ctx) {
-  auto res = http::problem_response(error, ctx.request_id);
+  auto res = http::problem_response(error, ctx.ids());
   if (error.code == Errc::unauthenticated)
     res.set(http::beast_http::field::www_authenticate, "Bearer");
   return res;

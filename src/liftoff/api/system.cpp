@@ -32,7 +32,7 @@ void add_system_routes(http::Router& router, SystemDeps deps) {
                  auto not_ready = version.error();
                  not_ready.code = Errc::unavailable;
                  not_ready.detail = "database not ready: " + not_ready.detail;
-                 co_return http::problem_response(not_ready, ctx.request_id);
+                 co_return http::problem_response(not_ready, ctx.ids());
                }
                if (*version != deps.known_schema_version) {
                  co_return http::problem_response(
@@ -40,7 +40,7 @@ void add_system_routes(http::Router& router, SystemDeps deps) {
                                                        std::to_string(*version) + ", expected " +
                                                        std::to_string(deps.known_schema_version) +
                                                        "; run `liftoff migrate up`"),
-                     ctx.request_id);
+                     ctx.ids());
                }
                co_return http::json_response(
                    http::beast_http::status::ok,

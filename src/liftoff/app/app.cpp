@@ -717,6 +717,7 @@ int serve(const core::Config& config) {
   options.idle_timeout = config.idle_timeout;
   options.shutdown_timeout = config.shutdown_timeout;
   options.trusted_proxies = config.trusted_proxies;
+  options.trace_sample_ratio = config.trace_sample_ratio;
   options.cors.origins = config.cors_origins;
   options.cors.max_age = std::chrono::duration_cast<std::chrono::seconds>(config.cors_max_age);
   options.cors.allowed_by_route = [&org_origins](const http::Router::Params& params,

@@ -1,5 +1,7 @@
 #include "liftoff/core/config.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -90,6 +92,20 @@ ConfigKey duration_key(std::string name, std::string help, milliseconds Config::
   return {std::move(name), std::move(help), false,
           [=](Config& c, const std::string& v) { return parse_duration(v, min, max, c.*field); },
           [=](const Config& c) { return format_duration(c.*field); }};
+}
+
+// A number in [0, 1].
+ConfigKey ratio_key(std::string name, std::string help, double Config::*field) {
+  return {std::move(name), std::move(help), false,
+          [=](Config& c, const std::string& v) -> std::optional<std::string> {
+            double value = 0;
+            auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
+            if (ec != std::errc{} || end != v.data() + v.size() || !(value >= 0 && value <= 1))
+              return "expected a number from 0 to 1, like 0.01";
+            c.*field = value;
+            return std::nullopt;
+          },
+          [=](const Config& c) { return fmt::format("{}", c.*field); }};
 }
 
 // A free-text key; a secret one shows as *** when set.
@@ -670,6 +686,10 @@ std::vector<ConfigKey> make_keys() {
                               "how long a browser may reuse a CORS preflight's answer "
                               "(Access-Control-Max-Age; Chromium caps it at 2h)",
                               &Config::cors_max_age, 0ms, 24h));
+  keys.push_back(ratio_key("trace_sample_ratio",
+                           "the share of new traces sampled (W3C traceparent's sampled flag; a "
+                           "request with a traceparent keeps its caller's decision)",
+                           &Config::trace_sample_ratio));
   keys.push_back(duration_key("stream_ticket_ttl",
                               "how long an event stream ticket (for a browser's EventSource) may "
                               "wait for its one use",

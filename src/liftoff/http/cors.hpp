@@ -29,7 +29,9 @@ inline constexpr std::string_view kCorsAllowedHeaders =
 // The response headers a page may read beyond the CORS-safelisted ones.
 inline constexpr std::string_view kCorsExposedHeaders =
     "ETag, Idempotent-Replayed, Liftoff-Consistency, Liftoff-Next-Cursor, Location, "
-    "Preference-Applied, RateLimit, RateLimit-Policy, Retry-After, WWW-Authenticate, X-Request-Id";
+    "Preference-Applied, RateLimit, RateLimit-Policy, Retry-After, traceresponse, "
+    "WWW-Authenticate, "
+    "X-Request-Id";
 
 struct CorsOptions {
   // Canonical origins (core::canonical_origin) allowed on every route; {"*"}: any origin.

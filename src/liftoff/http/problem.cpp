@@ -10,7 +10,8 @@
 
 namespace liftoff::http {
 
-Response problem_response(const Error& error, std::string_view request_id, unsigned version) {
+Response problem_response(const Error& error, const RequestIds& ids, unsigned version) {
+  const auto& request_id = ids.request_id;
   const auto& meta = info(error.code);
   boost::json::object body;
   body["type"] = std::string(kProblemTypePrefix) + std::string(meta.slug);
@@ -28,6 +29,7 @@ Response problem_response(const Error& error, std::string_view request_id, unsig
     body["detail"] = error.detail;
   }
   if (!request_id.empty()) body["request_id"] = request_id;
+  if (!ids.trace_id.empty()) body["trace_id"] = ids.trace_id;
   if (!error.fields.empty()) {
     boost::json::array errors;
     for (const auto& f : error.fields) {

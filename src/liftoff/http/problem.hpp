@@ -9,9 +9,9 @@ namespace liftoff::http {
 
 inline constexpr std::string_view kProblemTypePrefix = "urn:liftoff:problem:";
 
-// {"type","title","status","detail","instance"?,"request_id","errors"?}; `errors` lists field
-// errors.
-[[nodiscard]] Response problem_response(const Error& error, std::string_view request_id,
+// {"type","title","status","detail","request_id"?,"trace_id"?,"errors"?,"limit"?}; `errors` lists
+// field errors.
+[[nodiscard]] Response problem_response(const Error& error, const RequestIds& ids,
                                         unsigned version = 11);
 
 [[nodiscard]] Response json_response(beast_http::status status, const boost::json::value& body,

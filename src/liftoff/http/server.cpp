@@ -231,6 +231,7 @@ struct Server::Impl {
   core::Gauge& open_streams;
   core::Counter& rejected_clients;
   ClientConnections client_connections{options.max_connections_per_client};
+  core::TraceSampler trace_sampler{options.trace_sample_ratio};
   std::atomic<std::size_t> open_connections{0};
   std::atomic<bool> stop_requested{false};
   std::uint16_t bound_port = 0;
@@ -512,8 +513,8 @@ struct Server::Impl {
       res.keep_alive(false);
       serialize_response(res, "", out);
       co_await write_all(s, out, std::chrono::seconds(1));
-      log_access("-", beast_http::to_string(parser.get().method()), "unparsed", res.result_int(),
-                 std::chrono::nanoseconds(0), 0, out.size(), s.remote);
+      log_access("-", nullptr, beast_http::to_string(parser.get().method()), "unparsed",
+                 res.result_int(), std::chrono::nanoseconds(0), 0, out.size(), s.remote);
       co_return false;
     }
 
@@ -523,9 +524,12 @@ struct Server::Impl {
     const Router::Route* route = nullptr;
     std::string request_id;
     auto client = client_address(req, s.remote);
+    auto trace = trace_of(req);
     StreamBody stream_body;
-    auto res = co_await dispatch(req, started, client, route, request_id, stream_body);
+    auto res = co_await dispatch(req, started, client, route, request_id, trace, stream_body);
     in_flight.add(-1);
+    // Which span of which trace served it (Trace Context Level 2), errors too.
+    res.set("traceresponse", trace.span.traceparent());
     set_default_cache_control(req, res);
     if (!stream_body) compress_response(req, res);
 
@@ -574,7 +578,7 @@ struct Server::Impl {
       bytes_out += stream.bytes();
       elapsed = Clock::now() - started;
     }
-    log_access(request_id, req.method_string(),
+    log_access(request_id, &trace, req.method_string(),
                route ? std::string_view(route->pattern) : "unmatched", res.result_int(), elapsed,
                req.body().size(), bytes_out, client);
     co_return written&& keep_alive && !draining;
@@ -597,29 +601,54 @@ struct Server::Impl {
     return ec ? peer : last;
   }
 
+  // The request's place in a distributed trace (W3C Trace Context).
+  struct RequestTrace {
+    core::TraceContext span;      // the server's span
+    std::string trace_id;         // span.trace_id in hex
+    std::string_view tracestate;  // the caller's, passed on when it and traceparent are valid
+  };
+
+  // One traceparent names the caller's span; none, several or a malformed one start a new trace,
+  // as the specification says (never an error: tracing must not fail a request).
+  RequestTrace trace_of(const Request& req) const {
+    RequestTrace trace;
+    std::optional<core::TraceContext> parent;
+    auto [first, last] = req.equal_range("traceparent");
+    if (first != last && std::next(first) == last) parent = core::parse_traceparent(first->value());
+    trace.span = core::server_span(parent, trace_sampler);
+    trace.trace_id = trace.span.trace_id_hex();
+    auto [state, state_end] = req.equal_range("tracestate");
+    if (parent && state != state_end && std::next(state) == state_end &&
+        core::valid_tracestate(state->value()))
+      trace.tracestate = state->value();
+    return trace;
+  }
+
   asio::awaitable<Response> dispatch(Request& req, Clock::time_point started,
                                      std::string_view remote, const Router::Route*& route,
-                                     std::string& request_id, StreamBody& stream) {
+                                     std::string& request_id, const RequestTrace& trace,
+                                     StreamBody& stream) {
     auto incoming = req["X-Request-Id"];
     request_id = valid_request_id(incoming) ? std::string(incoming) : generate_request_id();
     // Every answer, errors too, says whether the page that asked may read it (cors.hpp).
     std::string_view allow_origin;
     auto res =
-        co_await route_request(req, started, remote, route, request_id, stream, allow_origin);
+        co_await route_request(req, started, remote, route, RequestIds{request_id, trace.trace_id},
+                               trace, stream, allow_origin);
     if (req.method() != Verb::options) cors.decorate(res, allow_origin);
     co_return res;
   }
 
   asio::awaitable<Response> route_request(Request& req, Clock::time_point started,
                                           std::string_view remote, const Router::Route*& route,
-                                          const std::string& request_id, StreamBody& stream,
-                                          std::string_view& allow_origin) {
+                                          RequestIds ids, const RequestTrace& trace,
+                                          StreamBody& stream, std::string_view& allow_origin) {
     auto origin = Cors::origin(req);
-    if (!origin) co_return problem_response(origin.error(), request_id, req.version());
+    if (!origin) co_return problem_response(origin.error(), ids, req.version());
     auto target = boost::urls::parse_origin_form(req.target());
     if (!target) {
-      co_return problem_response(make_error(Errc::bad_request, "invalid request target"),
-                                 request_id, req.version());
+      co_return problem_response(make_error(Errc::bad_request, "invalid request target"), ids,
+                                 req.version());
     }
     // The decoded path segments, in strings each worker thread keeps: once a thread has seen a
     // path as long, the next costs no allocation (matching copies what it keeps).
@@ -633,8 +662,8 @@ struct Server::Impl {
     if (std::holds_alternative<Router::NotFound>(outcome)) {
       allow_origin = cors.allow_origin(*origin, {});
       co_return problem_response(
-          make_error(Errc::not_found, "no route for " + std::string(target->encoded_path())),
-          request_id, req.version());
+          make_error(Errc::not_found, "no route for " + std::string(target->encoded_path())), ids,
+          req.version());
     }
     if (auto* mna = std::get_if<Router::MethodNotAllowed>(&outcome)) {
       route = mna->route;
@@ -648,7 +677,7 @@ struct Server::Impl {
           problem_response(make_error(Errc::method_not_allowed,
                                       std::string(req.method_string()) +
                                           " is not allowed here; allowed: " + mna->route->allow),
-                           request_id, req.version());
+                           ids, req.version());
       res.set(beast_http::field::allow, mna->route->allow);
       co_return res;
     }
@@ -660,10 +689,13 @@ struct Server::Impl {
       auto error = make_error(Errc::unavailable,
                               "the server is short of memory; retry this request shortly");
       error.retry_after = std::chrono::seconds(1);
-      co_return problem_response(error, request_id, req.version());
+      co_return problem_response(error, ids, req.version());
     }
     RequestContext ctx{req,
-                       request_id,
+                       ids.request_id,
+                       trace.span,
+                       ids.trace_id,
+                       trace.tracestate,
                        match.route->pattern,
                        std::move(match.params),
                        target->encoded_query(),
@@ -680,22 +712,29 @@ struct Server::Impl {
       failure = e.error();
     } catch (const std::exception& e) {
       handler_failures.inc();
-      spdlog::error("request {} {} failed: {}", request_id, match.route->pattern, e.what());
-      failure = make_error(Errc::internal,
-                           "internal error; see the server log for request " + request_id);
+      spdlog::error("request {} {} failed: {}", ids.request_id, match.route->pattern, e.what());
+      failure = make_error(Errc::internal, "internal error; see the server log for request " +
+                                               std::string(ids.request_id));
     }
-    co_return problem_response(*failure, request_id, req.version());
+    co_return problem_response(*failure, ids, req.version());
   }
 
-  void log_access(std::string_view request_id, std::string_view method, std::string_view route,
-                  unsigned status, std::chrono::nanoseconds elapsed, std::size_t bytes_in,
-                  std::size_t bytes_out, std::string_view remote) {
+  // `trace`: null for a request that could not be parsed.
+  void log_access(std::string_view request_id, const RequestTrace* trace, std::string_view method,
+                  std::string_view route, unsigned status, std::chrono::nanoseconds elapsed,
+                  std::size_t bytes_in, std::size_t bytes_out, std::string_view remote) {
     auto* logger = core::access_logger();
     if (logger == nullptr) return;
     thread_local std::string line;
     line.clear();
     line += R"("request_id":")";  // the logger's pattern opens the object with the timestamp
     core::append_json_escaped(line, request_id);
+    if (trace != nullptr) {
+      line += R"(","trace_id":")";
+      line += trace->trace_id;
+      line += R"(","span_id":")";
+      line += trace->span.span_id_hex();
+    }
     line += R"(","method":")";
     core::append_json_escaped(line, method);
     line += R"(","route":")";

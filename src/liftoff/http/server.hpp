@@ -52,6 +52,9 @@ struct ServerOptions {
   const core::MemoryGuard* memory_guard = nullptr;
   // Which browser origins may read the answers (cors.hpp).
   CorsOptions cors;
+  // The share of new traces sampled (core/trace_context.hpp); a caller's traceparent decides its
+  // own.
+  double trace_sample_ratio = 0.01;
   // Called once when the shutdown begins (from the control thread): stop background loops here so
   // the workers' event loops can run dry.
   std::function<void()> on_drain;

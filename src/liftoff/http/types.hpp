@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "liftoff/core/trace_context.hpp"
+
 namespace liftoff::db {
 struct Consistency;
 }
@@ -47,9 +49,20 @@ class Stream {
 };
 using StreamBody = std::function<boost::asio::awaitable<void>(Stream&)>;
 
+// What names a request in the logs and traces: its X-Request-Id and its trace id (hex).
+struct RequestIds {
+  std::string_view request_id;
+  std::string_view trace_id;
+};
+
 struct RequestContext {
   Request& request;
   std::string_view request_id;
+  // The request's span (W3C Trace Context): its trace continues the caller's `traceparent`, or
+  // starts here; `trace_id` is its trace id in hex, `tracestate` the caller's, to pass on.
+  core::TraceContext trace;
+  std::string_view trace_id;
+  std::string_view tracestate;
   std::string_view route;  // the matched route template, e.g. "/v1/orgs/{org}"
   std::vector<std::pair<std::string_view, std::string>> params;  // decoded path parameters
   std::string_view query;                                        // raw query string, without '?'
@@ -65,6 +78,8 @@ struct RequestContext {
   // What the request's reads must reflect and what it wrote, shared by all its database scopes
   // (set by the API layer when the database has replicas; api::scope_of).
   std::shared_ptr<db::Consistency> consistency;
+
+  [[nodiscard]] RequestIds ids() const { return {request_id, trace_id}; }
 
   [[nodiscard]] std::optional<std::string_view> param(std::string_view name) const {
     for (const auto& [k, v] : params) {

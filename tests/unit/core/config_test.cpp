@@ -75,6 +75,25 @@ TEST(Config, SizesDurationsAndBounds) {
   EXPECT_FALSE(load_config(s));
 }
 
+TEST(Config, RatiosAreNumbersFromZeroToOne) {
+  ConfigSources s;
+  EXPECT_EQ(load_config(s)->trace_sample_ratio, 0.01);
+  for (const auto& [text, value] :
+       {std::pair{"0", 0.0}, {"1", 1.0}, {"0.25", 0.25}, {"1e-3", 0.001}}) {
+    s.flags = {{"trace_sample_ratio", text}};
+    auto c = load_config(s);
+    ASSERT_TRUE(c) << text;
+    EXPECT_EQ(c->trace_sample_ratio, value) << text;
+  }
+  for (const char* bad : {"1.5", "-0.1", "half", "0.5x", "", "nan"}) {
+    s.flags = {{"trace_sample_ratio", bad}};
+    auto c = load_config(s);
+    ASSERT_FALSE(c) << bad;
+    ASSERT_EQ(c.error().fields.size(), 1u);
+    EXPECT_EQ(c.error().fields[0].field, "trace_sample_ratio");
+  }
+}
+
 TEST(Config, DatabaseUrlMustBeAPostgresUri) {
   ConfigSources s;
   s.env = {{"LIFTOFF_DATABASE_URL", "mysql://x"}};

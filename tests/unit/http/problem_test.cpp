@@ -7,8 +7,9 @@
 namespace liftoff::http {
 namespace {
 
-TEST(Problem, CarriesTypeTitleStatusDetailAndRequestId) {
-  auto res = problem_response(make_error(Errc::not_found, "no such org"), "req-1");
+TEST(Problem, CarriesTypeTitleStatusDetailAndTheRequestsIds) {
+  auto res = problem_response(make_error(Errc::not_found, "no such org"),
+                              {"req-1", "4bf92f3577b34da6a3ce929d0e0e4736"});
   EXPECT_EQ(res.result_int(), 404u);
   EXPECT_EQ(res[beast_http::field::content_type], "application/problem+json");
   auto body = boost::json::parse(res.body()).as_object();
@@ -17,13 +18,14 @@ TEST(Problem, CarriesTypeTitleStatusDetailAndRequestId) {
   EXPECT_EQ(body.at("status").as_int64(), 404);
   EXPECT_EQ(body.at("detail").as_string(), "no such org");
   EXPECT_EQ(body.at("request_id").as_string(), "req-1");
+  EXPECT_EQ(body.at("trace_id").as_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
   EXPECT_FALSE(body.contains("errors"));
 }
 
 TEST(Problem, ValidationErrorsListFailingFields) {
   Error e{
       Errc::validation_failed, "invalid body", {{"email", "not an email"}, {"name", "required"}}};
-  auto res = problem_response(e, "r");
+  auto res = problem_response(e, {"r"});
   EXPECT_EQ(res.result_int(), 422u);
   auto errors = boost::json::parse(res.body()).as_object().at("errors").as_array();
   ASSERT_EQ(errors.size(), 2u);
@@ -33,14 +35,14 @@ TEST(Problem, ValidationErrorsListFailingFields) {
 
 TEST(Problem, UnavailableAndRateLimitedCarryRetryAfter) {
   EXPECT_EQ(
-      problem_response(make_error(Errc::unavailable, "x"), "r")[beast_http::field::retry_after],
+      problem_response(make_error(Errc::unavailable, "x"), {"r"})[beast_http::field::retry_after],
       "1");
   EXPECT_EQ(problem_response(make_error(Errc::too_many_requests, "x"),
-                             "r")[beast_http::field::retry_after],
+                             {"r"})[beast_http::field::retry_after],
             "1");
-  EXPECT_EQ(
-      problem_response(make_error(Errc::not_found, "x"), "r").count(beast_http::field::retry_after),
-      0u);
+  EXPECT_EQ(problem_response(make_error(Errc::not_found, "x"), {"r"})
+                .count(beast_http::field::retry_after),
+            0u);
 }
 
 TEST(Problem, EveryCodeHasAStableDistinctSlugAndAnErrorStatus) {
@@ -55,7 +57,7 @@ TEST(Problem, EveryCodeHasAStableDistinctSlugAndAnErrorStatus) {
 
 TEST(Problem, InternalErrorsDoNotLeakTheirDetail) {
   auto res = problem_response(
-      make_error(Errc::internal, "relation \"secret_table\" does not exist"), "req-9");
+      make_error(Errc::internal, "relation \"secret_table\" does not exist"), {"req-9"});
   EXPECT_EQ(res.result_int(), 500u);
   auto detail = std::string(boost::json::parse(res.body()).as_object().at("detail").as_string());
   EXPECT_EQ(detail.find("secret_table"), std::string::npos);
@@ -64,7 +66,7 @@ TEST(Problem, InternalErrorsDoNotLeakTheirDetail) {
 
 TEST(Problem, DetailIsEscapedJson) {
   auto res =
-      problem_response(make_error(Errc::bad_request, "quote \" and \n newline and \x01"), "r");
+      problem_response(make_error(Errc::bad_request, "quote \" and \n newline and \x01"), {"r"});
   auto body = boost::json::parse(res.body()).as_object();
   EXPECT_EQ(body.at("detail").as_string(), "quote \" and \n newline and \x01");
 }
