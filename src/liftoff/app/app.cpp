@@ -52,6 +52,7 @@
 #include "liftoff/records/service.hpp"
 #include "liftoff/shards/move.hpp"
 #include "liftoff/shards/rebalance.hpp"
+#include "liftoff/trace/exporter.hpp"
 #include "liftoff/usage/job_quota.hpp"
 #include "liftoff/usage/meter.hpp"
 #include "liftoff/usage/report.hpp"
@@ -703,7 +704,30 @@ int serve(const core::Config& config) {
     account_mail.add_to(*runner);
   }
 
+  // Sampled requests' spans, to an OpenTelemetry collector (outlives the server: it sends what is
+  // queued when it stops).
+  std::unique_ptr<trace::SpanExporter> span_exporter;
+  if (!config.otlp_endpoint.empty()) {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+    trace::ExporterOptions exporter_options;
+    exporter_options.endpoint = config.otlp_endpoint;
+    exporter_options.resource = {"liftoff", LIFTOFF_VERSION,
+                                 fmt::format("{}:{}", host, ::getpid())};
+    auto started = trace::SpanExporter::start(std::move(exporter_options), metrics);
+    if (!started) {
+      spdlog::error("otlp_endpoint: {}", started.error().for_log());
+      return kExitFailure;
+    }
+    span_exporter = std::move(*started);
+  }
+
   http::ServerOptions options;
+  if (span_exporter) {
+    options.record_span = [exporter = span_exporter.get()](trace::Span span) {
+      exporter->record(std::move(span));
+    };
+  }
   options.host = config.listen_host;
   options.port = config.listen_port;
   options.threads = threads;

@@ -690,6 +690,18 @@ std::vector<ConfigKey> make_keys() {
                            "the share of new traces sampled (W3C traceparent's sampled flag; a "
                            "request with a traceparent keeps its caller's decision)",
                            &Config::trace_sample_ratio));
+  keys.push_back({"otlp_endpoint",
+                  "an OpenTelemetry collector's OTLP/HTTP address (http://host:port); sampled "
+                  "requests' spans go to its /v1/traces; empty: spans are not kept",
+                  false,
+                  [](Config& c, const std::string& v) -> std::optional<std::string> {
+                    static const std::regex kHttpUrl(R"(http://[^/?#@\s]+(/[^?#\s]*)?)");
+                    if (!v.empty() && !std::regex_match(v, kHttpUrl))
+                      return "expected an http:// URL such as http://127.0.0.1:4318";
+                    c.otlp_endpoint = v;
+                    return std::nullopt;
+                  },
+                  [](const Config& c) { return c.otlp_endpoint; }});
   keys.push_back(duration_key("stream_ticket_ttl",
                               "how long an event stream ticket (for a browser's EventSource) may "
                               "wait for its one use",

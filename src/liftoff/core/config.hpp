@@ -86,7 +86,10 @@ struct Config {
   std::vector<std::string> trusted_proxies;      // peers whose X-Forwarded-For names the client
   std::vector<std::string> cors_origins;         // canonical origins, or just "*"
   milliseconds cors_max_age{2LL * 3600 * 1000};  // Access-Control-Max-Age of a preflight
-  double trace_sample_ratio = 0.01;  // new traces sampled (a caller's traceparent decides its own)
+  double trace_sample_ratio = 0.01;
+  std::string
+      otlp_endpoint;  // OTLP/HTTP collector for sampled spans (http://host:4318); empty: none  //
+                      // new traces sampled (a caller's traceparent decides its own)
   milliseconds stream_ticket_ttl{30'000};     // an event stream ticket's life
   std::string database_role = "liftoff_app";  // SET ROLE for serving; empty: the connecting user
   milliseconds org_deletion_grace{30LL * 24 * 3600 * 1000};

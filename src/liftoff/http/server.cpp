@@ -578,9 +578,13 @@ struct Server::Impl {
       bytes_out += stream.bytes();
       elapsed = Clock::now() - started;
     }
-    log_access(request_id, &trace, req.method_string(),
-               route ? std::string_view(route->pattern) : "unmatched", res.result_int(), elapsed,
+    auto route_name = route ? std::string_view(route->pattern) : std::string_view("unmatched");
+    log_access(request_id, &trace, req.method_string(), route_name, res.result_int(), elapsed,
                req.body().size(), bytes_out, client);
+    if (trace.span.sampled() && options.record_span) {
+      record_request_span(trace, req.method_string(), route_name, res.result_int(), elapsed,
+                          request_id, client);
+    }
     co_return written&& keep_alive && !draining;
   }
 
@@ -604,6 +608,7 @@ struct Server::Impl {
   // The request's place in a distributed trace (W3C Trace Context).
   struct RequestTrace {
     core::TraceContext span;      // the server's span
+    core::SpanId parent{};        // the caller's span (all zero: none)
     std::string trace_id;         // span.trace_id in hex
     std::string_view tracestate;  // the caller's, passed on when it and traceparent are valid
   };
@@ -616,6 +621,7 @@ struct Server::Impl {
     auto [first, last] = req.equal_range("traceparent");
     if (first != last && std::next(first) == last) parent = core::parse_traceparent(first->value());
     trace.span = core::server_span(parent, trace_sampler);
+    if (parent) trace.parent = parent->span_id;
     trace.trace_id = trace.span.trace_id_hex();
     auto [state, state_end] = req.equal_range("tracestate");
     if (parent && state != state_end && std::next(state) == state_end &&
@@ -717,6 +723,32 @@ struct Server::Impl {
                                                std::string(ids.request_id));
     }
     co_return problem_response(*failure, ids, req.version());
+  }
+
+  // The server span of an answered request, named and described by OpenTelemetry's HTTP
+  // conventions ("GET /v1/orgs/{org}": the route, never the raw path); 5xx answers are errors.
+  void record_request_span(const RequestTrace& trace, std::string_view method,
+                           std::string_view route, unsigned status,
+                           std::chrono::nanoseconds elapsed, std::string_view request_id,
+                           std::string_view client) const {
+    trace::Span span;
+    span.trace_id = trace.span.trace_id;
+    span.span_id = trace.span.span_id;
+    span.parent_span_id = trace.parent;
+    span.trace_state = std::string(trace.tracestate);
+    span.kind = trace::Span::Kind::server;
+    span.name = std::string(method) + " " + std::string(route);
+    auto end = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    span.end_unix_nano = static_cast<std::uint64_t>(end.count());
+    span.start_unix_nano = static_cast<std::uint64_t>((end - elapsed).count());
+    span.attributes = {{"http.request.method", std::string(method)},
+                       {"http.route", std::string(route)},
+                       {"http.response.status_code", static_cast<std::int64_t>(status)},
+                       {"client.address", std::string(client)},
+                       {"liftoff.request_id", std::string(request_id)}};
+    span.error = status >= 500;
+    options.record_span(std::move(span));
   }
 
   // `trace`: null for a request that could not be parsed.

@@ -15,6 +15,7 @@
 
 #include "liftoff/http/cors.hpp"
 #include "liftoff/http/router.hpp"
+#include "liftoff/trace/span.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -55,6 +56,9 @@ struct ServerOptions {
   // The share of new traces sampled (core/trace_context.hpp); a caller's traceparent decides its
   // own.
   double trace_sample_ratio = 0.01;
+  // Takes the span of each sampled request once it is answered (trace::SpanExporter::record);
+  // null: spans are not recorded.
+  std::function<void(trace::Span)> record_span;
   // Called once when the shutdown begins (from the control thread): stop background loops here so
   // the workers' event loops can run dry.
   std::function<void()> on_drain;

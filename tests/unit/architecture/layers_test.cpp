@@ -19,7 +19,8 @@ namespace fs = std::filesystem;
 const std::map<std::string, std::set<std::string>>& allowed() {
   static const std::map<std::string, std::set<std::string>> layers{
       {"core", {}},
-      {"http", {"core"}},
+      {"trace", {"core"}},
+      {"http", {"core", "trace"}},
       {"db", {"core"}},
       {"pubsub", {"core"}},
       {"plans", {"core"}},
@@ -38,7 +39,7 @@ const std::map<std::string, std::set<std::string>>& allowed() {
         "jobs", "webhooks", "mail", "notify", "usage"}},
       {"app",
        {"core", "http", "db", "pubsub", "plans", "ratelimit", "audit", "identity", "records",
-        "jobs", "webhooks", "mail", "notify", "usage", "api", "shards"}},
+        "jobs", "webhooks", "mail", "notify", "usage", "api", "shards", "trace"}},
   };
   return layers;
 }
