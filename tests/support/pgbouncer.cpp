@@ -1,9 +1,6 @@
 #include "support/pgbouncer.hpp"
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -14,20 +11,7 @@
 #include "support/run_dir.hpp"
 
 namespace liftoff::testing {
-namespace {
 using namespace std::chrono_literals;
-
-bool accepts(unsigned short port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  ::close(fd);
-  return ok;
-}
-}  // namespace
 
 TestPgBouncer::TestPgBouncer(const db::EmbeddedPostgres& server, const std::string& database,
                              std::size_t pool_size, const std::string& connect_query) {
@@ -64,7 +48,7 @@ TestPgBouncer::TestPgBouncer(const db::EmbeddedPostgres& server, const std::stri
   url_ = "postgresql://" + parts[1].str() + ":" + parts[2].str() +
          "@127.0.0.1:" + std::to_string(port_) + "/" + database;
   for (auto end = std::chrono::steady_clock::now() + 20s;
-       std::chrono::steady_clock::now() < end && !accepts(port_);) {
+       std::chrono::steady_clock::now() < end && !port_accepts(port_);) {
     if (process_->wait(0ms)) break;
     std::this_thread::sleep_for(20ms);
   }
@@ -78,7 +62,7 @@ TestPgBouncer::~TestPgBouncer() {
 }
 
 bool TestPgBouncer::running() const {
-  return process_ && port_ != 0 && accepts(port_);
+  return process_ && port_ != 0 && port_accepts(port_);
 }
 
 }  // namespace liftoff::testing

@@ -68,14 +68,19 @@ void start_reaper(const db::EmbeddedPostgres& postgres, const std::filesystem::p
   ::close(fds[0]);  // fds[1] stays open, unused, until this process ends
 }
 
+// 127.0.0.1:`port`, as bind and connect take it.
+sockaddr_in loopback(unsigned short port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  return addr;
+}
 }  // namespace
 
 unsigned short free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
+  auto addr = loopback(0);
   ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   socklen_t len = sizeof(addr);
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
@@ -85,13 +90,18 @@ unsigned short free_port() {
 
 bool port_is_free(unsigned short port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
+  auto addr = loopback(port);
   bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   ::close(fd);
   return bound;
+}
+
+bool port_accepts(unsigned short port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  auto addr = loopback(port);
+  bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return connected;
 }
 
 db::EmbeddedPostgres& test_postgres() {

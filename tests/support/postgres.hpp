@@ -45,6 +45,8 @@ class SqlSession {
 unsigned short free_port();
 // Whether `port` on 127.0.0.1 can be bound now (for servers that take consecutive ports).
 bool port_is_free(unsigned short port);
+// Whether something accepts connections on 127.0.0.1:`port` now.
+bool port_accepts(unsigned short port);
 
 // A cluster of a test's own: a primary with `replicas` streaming replicas, in a new directory, on
 // free consecutive ports. Stopped and removed when destroyed, or by a reaper if the binary dies.
