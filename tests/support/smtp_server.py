@@ -47,6 +47,7 @@ class Handler:
                 "from": str(message["from"]),
                 "to": str(message["to"]),
                 "headers": [name for name in message.keys()],
+                "traceparent": message.get("traceparent"),
                 "content_type": message.get_content_type(),
                 "text": text.get_content() if text is not None else None,
                 "html": html.get_content() if html is not None else None,

@@ -1,12 +1,17 @@
 // Liftoff's spans over OTLP/HTTP, received here and decoded with OpenTelemetry's own schema (the
 // opentelemetry-proto .proto files, from npm, read by protobufjs): a request whose traceparent is
 // sampled becomes a server span of the caller's trace, child of the caller's span, named by its
-// route; an unsampled one becomes nothing; a collector that is gone costs requests nothing and the
-// lost spans are counted.
+// route; an unsampled one becomes nothing; the statements a request runs are its children, and the
+// job it enqueues continues its trace, down to the email the job sends (through a real SMTP server,
+// Debian's aiosmtpd), which carries the trace on; a collector that is gone costs requests nothing
+// and the lost spans are counted.
 //
 // Run by CTest (tests/CMakeLists.txt) with LIFTOFF_BINARY set.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +33,7 @@ const ExportTraceServiceRequest = root.lookupType(
 const deadline = { timeout: 60_000 };
 const hex = (bytes) => Buffer.from(bytes).toString('hex');
 
-let collector, liftoff;
+let collector, liftoff, smtp;
 const requests = []; // decoded ExportTraceServiceRequests, as plain objects
 
 before(async () => {
@@ -47,7 +52,12 @@ before(async () => {
     res.end();
   });
   await new Promise((resolve) => collector.listen(0, '127.0.0.1', resolve));
+  smtp = await startSmtp();
   liftoff = await startLiftoff({
+    LIFTOFF_SMTP_HOST: '127.0.0.1',
+    LIFTOFF_SMTP_PORT: String(smtp.port),
+    LIFTOFF_SMTP_SECURITY: 'none',
+    LIFTOFF_MAIL_FROM: 'no-reply@telemetry.test',
     LIFTOFF_OTLP_ENDPOINT: `http://127.0.0.1:${collector.address().port}`,
     LIFTOFF_TRACE_SAMPLE_RATIO: '0',
   });
@@ -56,7 +66,31 @@ before(async () => {
 after(async () => {
   await liftoff?.stop();
   collector?.close();
+  smtp?.stop();
 }, deadline);
+
+// tests/support/smtp_server.py (aiosmtpd), which lists what it received at GET /_received.
+async function startSmtp() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'liftoff-smtp-'));
+  const portFile = path.join(dir, 'ports');
+  const script = fileURLToPath(new URL('../support/smtp_server.py', import.meta.url));
+  // Debian's Python, which has python3-aiosmtpd (not one a version manager put first on PATH).
+  const child = spawn('/usr/bin/python3', [script, '--port-file', portFile], { stdio: 'inherit' });
+  const until = Date.now() + 20_000;
+  while (!existsSync(portFile) || !readFileSync(portFile, 'utf8').trim()) {
+    if (Date.now() > until) throw new Error('the SMTP server did not start');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const [port, httpPort] = readFileSync(portFile, 'utf8').trim().split(/\s+/).map(Number);
+  return {
+    port,
+    received: async () => (await fetch(`http://127.0.0.1:${httpPort}/_received`)).json(),
+    stop: () => {
+      child.kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
 
 const spans = () =>
   requests.flatMap((r) =>
@@ -119,6 +153,72 @@ test('a sampled request is a server span of its caller\'s trace, decoded by the 
   assert.equal(me.scope.name, 'liftoff');
   assert.ok(found.some(({ span }) => span.name === 'GET unmatched'));
   assert.ok(!spans().some(({ span }) => hex(span.traceId) === unsampled), 'an unsampled request is not exported');
+});
+
+test('a request\'s statements, the job it enqueues and the email that job sends are spans of its trace', deadline, async () => {
+  const trace = '5bf92f3577b34da6a3ce929d0e0e4737';
+  const email = `traced-${Date.now()}@telemetry.test`;
+  const password = 'a sturdy passphrase';
+  const answer = await fetch(`${liftoff.base}/v1/auth/signup`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', traceparent: `00-${trace}-00f067aa0ba902b7-01` },
+    body: JSON.stringify({ email, password, name: 'Ada Lovelace' }),
+  });
+  assert.equal(answer.status, 201);
+  const requestSpan = answer.headers.get('traceresponse').split('-')[2];
+
+  const found = await eventually(() => {
+    const mine = spans().filter(({ span }) => hex(span.traceId) === trace).map(({ span }) => span);
+    return mine.some((span) => span.name === 'SMTP send') ? mine : undefined;
+  }, 30_000);
+  assert.ok(found, `spans of the trace: ${JSON.stringify(spans().filter(({ span }) => hex(span.traceId) === trace).map(({ span }) => span.name))}`);
+  const names = JSON.stringify(found.map((span) => `${span.name} (${span.kind})`));
+  const signup = found.find((span) => span.name === 'POST /v1/auth/signup');
+  assert.ok(signup, names);
+  assert.equal(hex(signup.spanId), requestSpan);
+  const within = (child, parent) => {
+    const slack = 1_000_000n; // a millisecond: the server span's start is its end less a steady-clock duration
+    assert.ok(BigInt(child.startTimeUnixNano) + slack >= BigInt(parent.startTimeUnixNano), `${child.name} starts within ${parent.name}`);
+    assert.ok(BigInt(child.endTimeUnixNano) <= BigInt(parent.endTimeUnixNano) + slack, `${child.name} ends within ${parent.name}`);
+  };
+  const isStatement = (span) => span.kind === 'SPAN_KIND_CLIENT' && attributes(span)['db.system.name'] === 'postgresql';
+
+  // The request's statements: client spans under its span, named by the statement, on main's primary.
+  const statements = found.filter((span) => hex(span.parentSpanId) === requestSpan && isStatement(span));
+  assert.ok(statements.length >= 2, names);
+  for (const statement of statements) {
+    const a = attributes(statement);
+    assert.match(statement.name, /^[a-z_]+(\.[a-z_]+)+$/, 'named by the statement');
+    assert.equal(a['liftoff.shard'], 'main');
+    assert.equal(a['liftoff.node'], 'primary');
+    assert.ok(a['db.response.returned_rows'] !== undefined || statement.status?.code === 'STATUS_CODE_ERROR', statement.name);
+    within(statement, signup);
+  }
+  assert.ok(statements.some((span) => /\$1/.test(attributes(span)['db.query.text'] ?? '')), 'the SQL, with placeholders');
+
+  // The verification email's job continues the trace, under the request's span.
+  const job = found.find((span) => span.kind === 'SPAN_KIND_CONSUMER' && span.name === 'job mail.verify_email');
+  assert.ok(job, names);
+  assert.equal(hex(job.parentSpanId), requestSpan);
+  assert.equal(attributes(job)['liftoff.job.outcome'], 'completed');
+  assert.equal(attributes(job)['liftoff.job.attempt'], '1');
+  const jobSpan = hex(job.spanId);
+  assert.ok(found.some((span) => hex(span.parentSpanId) === jobSpan && isStatement(span)), `the job's statements: ${names}`);
+  const smtpSpan = found.find((span) => span.name === 'SMTP send');
+  assert.equal(hex(smtpSpan.parentSpanId), jobSpan);
+  assert.equal(smtpSpan.kind, 'SPAN_KIND_CLIENT');
+  assert.equal(attributes(smtpSpan)['server.address'], '127.0.0.1');
+  assert.equal(attributes(smtpSpan)['liftoff.smtp.reply_code'], '250');
+  within(smtpSpan, job);
+
+  // ...and the message carries it on, naming the SMTP span as its parent.
+  const message = (await smtp.received()).find((m) => m.rcpt_tos.includes(email));
+  assert.ok(message, 'the verification email arrived');
+  assert.equal(message.traceparent, `00-${trace}-${hex(smtpSpan.spanId)}-01`);
+
+  // No value a user sent is in any span: statements are recorded with their parameters left out.
+  const everything = JSON.stringify(found.map((span) => span.attributes));
+  assert.ok(!everything.includes(email) && !everything.includes(password), 'no parameter values');
 });
 
 test('a collector that is gone costs requests nothing; the spans it lost are counted', deadline, async () => {

@@ -104,8 +104,8 @@ db::Scope scope_of(const http::RequestContext& ctx) {
   db::Actor actor{"anonymous", std::nullopt, std::string(ctx.remote),
                   std::string(agent.substr(0, std::min(agent.size(), kMaxUserAgent))),
                   std::string(ctx.request_id)};
-  return db::Scope{db::Tenant::control(), ctx.deadline, std::move(actor), std::nullopt,
-                   ctx.consistency};
+  return db::Scope{db::Tenant::control(), ctx.deadline,    std::move(actor),
+                   std::nullopt,          ctx.consistency, ctx.trace_context()};
 }
 
 db::Scope scope_of(const http::RequestContext& ctx, const identity::Principal& principal) {

@@ -681,31 +681,8 @@ int serve(const core::Config& config) {
         co_return (**limits)[plans::Limit::jobs_per_day];
       },
       {config.db_query_timeout});
-  std::optional<jobs::Runner> runner;
-  if (config.runs_jobs()) {
-    auto options = runner_options(config, *direct);
-    // Deliveries and account email have their own queues, worked where the process can sign
-    // deliveries (webhook_key) and send email (smtp_host), unless job_queues lists them already.
-    auto add_queue = [&options](std::string_view name, bool works, std::size_t concurrency) {
-      bool listed = std::any_of(options.queues.begin(), options.queues.end(),
-                                [&](const jobs::QueueConfig& q) { return q.name == name; });
-      if (works && concurrency > 0 && !listed)
-        options.queues.push_back({std::string(name), static_cast<int>(concurrency)});
-    };
-    add_queue(webhooks::kWebhookQueue, hook_options->box.has_value(), config.webhook_concurrency);
-    add_queue(identity::kMailQueue, account_mail.enabled(), config.mail_concurrency);
-    options.held_orgs = [&job_quota] { return job_quota.held(); };
-    options.on_fetched = [&job_quota](const db::Uuid& org_id) {
-      if (org_id != jobs::kPlatform) job_quota.ran(org_id);
-    };
-    runner.emplace(job_queue, metrics, std::move(options));
-    add_job_handlers(*runner);
-    webhook_service.add_to(*runner);
-    account_mail.add_to(*runner);
-  }
-
-  // Sampled requests' spans, to an OpenTelemetry collector (outlives the server: it sends what is
-  // queued when it stops).
+  // Sampled spans (requests', jobs', and what they do), to an OpenTelemetry collector (outlives the
+  // server and the workers: it sends what is queued when they stop).
   std::unique_ptr<trace::SpanExporter> span_exporter;
   if (!config.otlp_endpoint.empty()) {
     char host[256] = {};
@@ -722,12 +699,33 @@ int serve(const core::Config& config) {
     span_exporter = std::move(*started);
   }
 
-  http::ServerOptions options;
-  if (span_exporter) {
-    options.record_span = [exporter = span_exporter.get()](trace::Span span) {
-      exporter->record(std::move(span));
+  std::optional<jobs::Runner> runner;
+  if (config.runs_jobs()) {
+    auto options = runner_options(config, *direct);
+    // Deliveries and account email have their own queues, worked where the process can sign
+    // deliveries (webhook_key) and send email (smtp_host), unless job_queues lists them already.
+    auto add_queue = [&options](std::string_view name, bool works, std::size_t concurrency) {
+      bool listed = std::any_of(options.queues.begin(), options.queues.end(),
+                                [&](const jobs::QueueConfig& q) { return q.name == name; });
+      if (works && concurrency > 0 && !listed)
+        options.queues.push_back({std::string(name), static_cast<int>(concurrency)});
     };
+    add_queue(webhooks::kWebhookQueue, hook_options->box.has_value(), config.webhook_concurrency);
+    add_queue(identity::kMailQueue, account_mail.enabled(), config.mail_concurrency);
+    options.spans = span_exporter.get();
+    options.trace_sample_ratio = config.trace_sample_ratio;
+    options.held_orgs = [&job_quota] { return job_quota.held(); };
+    options.on_fetched = [&job_quota](const db::Uuid& org_id) {
+      if (org_id != jobs::kPlatform) job_quota.ran(org_id);
+    };
+    runner.emplace(job_queue, metrics, std::move(options));
+    add_job_handlers(*runner);
+    webhook_service.add_to(*runner);
+    account_mail.add_to(*runner);
   }
+
+  http::ServerOptions options;
+  options.spans = span_exporter.get();
   options.host = config.listen_host;
   options.port = config.listen_port;
   options.threads = threads;

@@ -45,6 +45,49 @@ Lsn lsn_of(const Result<Rows>& rows) {
 
 // A rollback is sent even when the transaction's deadline has passed.
 constexpr auto kRollbackGrace = std::chrono::seconds(1);
+
+// The span of a round trip to a node: one statement, or `count` sent together (named by the first,
+// `statement`), described by OpenTelemetry's database conventions. The SQL is a fixed statement's
+// text, whose values are all parameters: it never carries one.
+trace::ActiveSpan statement_span(const trace::Context& trace, const Statement& statement,
+                                 std::size_t count, std::string_view shard, std::string_view node) {
+  trace::ActiveSpan span(trace, statement.name, trace::Span::Kind::client);
+  if (!span.recording()) return span;
+  span.set("db.system.name", std::string("postgresql"));
+  if (statement.fixed) span.set("db.query.text", std::string(statement.sql));
+  if (count > 1) span.set("db.operation.batch.size", static_cast<std::int64_t>(count));
+  span.set("liftoff.shard", std::string(shard));
+  span.set("liftoff.node", std::string(node));
+  return span;
+}
+
+// Ends `span` with what the round trip returned (rows of the first statement; the first error).
+Result<Rows> ended(trace::ActiveSpan& span, Result<Rows> result) {
+  if (span.recording()) {
+    if (result) {
+      span.set("db.response.returned_rows", static_cast<std::int64_t>(result->size()));
+    } else {
+      span.set("error.type", std::string(info(result.error().code).slug));
+      span.fail(result.error().detail);
+    }
+    span.end();
+  }
+  return result;
+}
+
+std::vector<Result<Rows>> ended(trace::ActiveSpan& span, std::vector<Result<Rows>> results) {
+  if (span.recording()) {
+    auto failed = std::find_if(results.begin(), results.end(), [](const auto& r) { return !r; });
+    if (failed != results.end()) {
+      span.set("error.type", std::string(info(failed->error().code).slug));
+      span.fail(failed->error().detail);
+    } else if (!results.empty()) {
+      span.set("db.response.returned_rows", static_cast<std::int64_t>(results.front()->size()));
+    }
+    span.end();
+  }
+  return results;
+}
 }  // namespace
 
 Result<void> check_plane(const Statement& statement, const Tenant& tenant, Planes planes) {
@@ -108,7 +151,8 @@ asio::awaitable<std::vector<Result<Rows>>> Transaction::run(std::span<const Quer
     }
   }
   auto deadline = statement_deadline();
-  if (!unsent_begin_) co_return co_await lease_->pipeline(queries, deadline);
+  auto span = this->span(*queries.front().statement, queries.size());
+  if (!unsent_begin_) co_return ended(span, co_await lease_->pipeline(queries, deadline));
   std::vector<Query> with_begin;
   with_begin.reserve(queries.size() + 1);
   with_begin.push_back(Query{unsent_begin_, Params()});
@@ -120,7 +164,11 @@ asio::awaitable<std::vector<Result<Rows>>> Transaction::run(std::span<const Quer
     for (auto& r : results) r = failed;
   }
   results.erase(results.begin());
-  co_return results;
+  co_return ended(span, std::move(results));
+}
+
+trace::ActiveSpan Transaction::span(const Statement& statement, std::size_t count) const {
+  return statement_span(options_.trace, statement, count, options_.shard_name, options_.node_name);
 }
 
 asio::awaitable<Result<void>> Transaction::execute(const Statement& statement,
@@ -135,7 +183,8 @@ asio::awaitable<Result<Rows>> Transaction::query(const Statement& statement, con
   if (!unsent_begin_) {
     if (auto allowed = check_plane(statement, options_.tenant, options_.planes); !allowed)
       co_return allowed.error();
-    co_return co_await lease_->query(statement, params, statement_deadline());
+    auto span = this->span(statement, 1);
+    co_return ended(span, co_await lease_->query(statement, params, statement_deadline()));
   }
   std::array<Query, 1> one{Query{&statement, params}};
   auto results = co_await run(one);
@@ -167,13 +216,15 @@ asio::awaitable<Result<void>> Transaction::commit() {
   auto failed = aborted();
   if (options_.consistency && !failed) {
     std::array<Query, 2> queries{Query{&kCommit, Params()}, Query{&kLogPosition, Params()}};
-    auto results = co_await lease_->pipeline(queries, statement_deadline());
+    auto span = this->span(kCommit, queries.size());
+    auto results = ended(span, co_await lease_->pipeline(queries, statement_deadline()));
     if (!results[0]) co_return results[0].error();
     options_.consistency->at(options_.shard).wrote(lsn_of(results[1]));
     co_await committed();
     co_return Result<void>{};
   }
-  auto done = co_await lease_->query(kCommit, Params::none(), statement_deadline());
+  auto span = this->span(kCommit, 1);
+  auto done = ended(span, co_await lease_->query(kCommit, Params::none(), statement_deadline()));
   if (!done) co_return done.error();
   if (failed)
     co_return make_error(Errc::conflict,
@@ -207,8 +258,10 @@ asio::awaitable<Result<void>> Transaction::rollback() {
   if (!open_) co_return Result<void>{};
   open_ = false;
   if (unsent_begin_) co_return Result<void>{};  // ran nothing
-  auto done = co_await lease_->query(
-      kRollback, Params::none(), std::max(statement_deadline(), deadline_after(kRollbackGrace)));
+  auto span = this->span(kRollback, 1);
+  auto done = ended(
+      span, co_await lease_->query(kRollback, Params::none(),
+                                   std::max(statement_deadline(), deadline_after(kRollbackGrace))));
   if (!done) co_return done.error();
   co_return Result<void>{};
 }
@@ -270,12 +323,14 @@ struct Database::SharedSlot {
 // (each touched only by its worker); a replica's rotation state and position are written by its
 // watcher and read by every worker.
 struct Database::Node {
-  Node(std::string node_name, ConnectOptions options, std::size_t workers,
+  Node(std::string shard_name, std::string node_name, ConnectOptions options, std::size_t workers,
        std::size_t shared_connections)
-      : name(std::move(node_name)),
+      : shard(std::move(shard_name)),
+        name(std::move(node_name)),
         connect(std::move(options)),
         pools(workers),
         shared(workers, std::vector<SharedSlot>(shared_connections)) {}
+  std::string shard;  // its cluster's name
   std::string name;
   ConnectOptions connect;
   PoolMetrics pool_metrics;
@@ -371,13 +426,13 @@ Database::Database(DatabaseOptions options, core::Registry& metrics, std::size_t
     cluster->index = clusters_.size();
     auto connect = options_.connect;
     connect.conninfo = shard.conninfo;
-    cluster->nodes.push_back(
-        std::make_unique<Node>(prefix + "primary", connect, workers, options_.shared_connections));
+    cluster->nodes.push_back(std::make_unique<Node>(shard.name, prefix + "primary", connect,
+                                                    workers, options_.shared_connections));
     for (std::size_t i = 0; i < shard.replica_conninfos.size(); ++i) {
       connect.conninfo = shard.replica_conninfos[i];
-      cluster->nodes.push_back(std::make_unique<Node>(fmt::format("{}replica-{}", prefix, i + 1),
-                                                      connect, workers,
-                                                      options_.shared_connections));
+      cluster->nodes.push_back(
+          std::make_unique<Node>(shard.name, fmt::format("{}replica-{}", prefix, i + 1), connect,
+                                 workers, options_.shared_connections));
     }
     register_metrics(*cluster, metrics);
     shard_names_.push_back(shard.name);
@@ -584,7 +639,7 @@ asio::awaitable<Database::Node*> Database::read_node(Cluster& cluster, Intent in
     }
   }
   if (!best && furthest) {
-    auto now = co_await replayed_now(*furthest, statement_deadline(scope));
+    auto now = co_await replayed_now(*furthest, statement_deadline(scope), scope.trace);
     if (now && *now >= needed) best = furthest;
   }
   if (!best) (furthest ? cluster.reads_behind : cluster.reads_unrouted)->inc();
@@ -598,8 +653,9 @@ asio::awaitable<Database::Node*> Database::read_node(Cluster& cluster, Intent in
   co_return chosen;
 }
 
-asio::awaitable<Result<Lsn>> Database::replayed_now(Node& node, Deadline deadline) {
-  auto rows = co_await run(node, kReplayPosition, Params::none(), deadline);
+asio::awaitable<Result<Lsn>> Database::replayed_now(Node& node, Deadline deadline,
+                                                    const trace::Context& trace) {
+  auto rows = co_await run(node, kReplayPosition, Params::none(), deadline, trace);
   if (!rows) co_return rows.error();
   if (rows->empty() || !rows->front().get<bool>(1)) {
     leave_rotation(node, "it is no longer a replica");
@@ -689,29 +745,33 @@ asio::awaitable<void> Database::connect_shared(Node& node, SharedSlot& slot,
 
 asio::awaitable<Result<Rows>> Database::run(Node& node, const Statement& statement,
                                             const Params& params, Deadline deadline,
-                                            bool own_connection) {
+                                            const trace::Context& trace, bool own_connection) {
+  auto span = statement_span(trace, statement, 1, node.shard, node.name);
   if (options_.shared_connections > 0 && !own_connection) {
     if (auto shared = shared_connection(node, co_await asio::this_coro::executor))
-      co_return co_await shared->submit(statement, params, deadline);
+      co_return ended(span, co_await shared->submit(statement, params, deadline));
   }
   auto leased = co_await lease(node, deadline);
-  if (!leased) co_return leased.error();
-  co_return co_await (*leased)->query(statement, params, deadline);
+  if (!leased) co_return ended(span, Result<Rows>(leased.error()));
+  co_return ended(span, co_await (*leased)->query(statement, params, deadline));
 }
 
 asio::awaitable<std::vector<Result<Rows>>> Database::run(Node& node, std::span<const Query> queries,
-                                                         Deadline deadline) {
+                                                         Deadline deadline,
+                                                         const trace::Context& trace) {
+  auto span =
+      statement_span(trace, *queries.front().statement, queries.size(), node.shard, node.name);
   if (options_.shared_connections > 0) {
     if (auto shared = shared_connection(node, co_await asio::this_coro::executor))
-      co_return co_await shared->submit(queries, deadline);
+      co_return ended(span, co_await shared->submit(queries, deadline));
   }
   auto leased = co_await lease(node, deadline);
   if (!leased) {
     std::vector<Result<Rows>> failed;
     for (std::size_t i = 0; i < queries.size(); ++i) failed.emplace_back(leased.error());
-    co_return failed;
+    co_return ended(span, std::move(failed));
   }
-  co_return co_await (*leased)->pipeline(queries, deadline);
+  co_return ended(span, co_await (*leased)->pipeline(queries, deadline));
 }
 
 asio::awaitable<Result<Rows>> Database::query(Intent intent, const Scope& scope,
@@ -734,7 +794,7 @@ asio::awaitable<Result<Rows>> Database::query(Intent intent, const Scope& scope,
   auto* tracked = scope.consistency ? &scope.consistency->at(cluster.index) : nullptr;
   auto* node = co_await node_for(cluster, intent, scope);
   if (node != &cluster.primary()) {
-    auto read = co_await run(*node, statement, params, deadline, scan);
+    auto read = co_await run(*node, statement, params, deadline, scope.trace, scan);
     node->reads->inc();
     if (read || !retry_on_primary(read.error())) co_return read;
     if (read.error().code == Errc::unavailable) leave_rotation(*node, read.error().for_log());
@@ -744,12 +804,12 @@ asio::awaitable<Result<Rows>> Database::query(Intent intent, const Scope& scope,
   if (intent == Intent::write && tracked && cluster.has_replicas()) {
     // A write tracked for read-your-writes asks where the log stands in the same round trip.
     std::array<Query, 2> queries{Query{&statement, params}, Query{&kLogPosition, Params()}};
-    auto results = co_await run(cluster.primary(), queries, deadline);
+    auto results = co_await run(cluster.primary(), queries, deadline, scope.trace);
     if (results[0]) tracked->wrote(lsn_of(results[1]));
     co_return std::move(results[0]);
   }
   if (cluster.has_replicas() && intent != Intent::write) cluster.primary().reads->inc();
-  co_return co_await run(cluster.primary(), statement, params, deadline, scan);
+  co_return co_await run(cluster.primary(), statement, params, deadline, scope.trace, scan);
 }
 
 asio::awaitable<Result<Transaction>> Database::begin(const Scope& scope, Isolation isolation,
@@ -768,11 +828,17 @@ asio::awaitable<Result<Transaction>> Database::begin(const Scope& scope, Isolati
   if (!leased) co_return leased.error();
   const bool tracked = cluster->has_replicas();
   // A named local, not a braced temporary in the co_await expression (see Params::none()).
-  Transaction::Options options{
-      tenant,         planes,
-      scope.deadline, scope.statement_timeout.value_or(options_.query_timeout),
-      isolation,      tracked ? scope.consistency : nullptr,
-      this,           cluster->index};
+  Transaction::Options options{tenant,
+                               planes,
+                               scope.deadline,
+                               scope.statement_timeout.value_or(options_.query_timeout),
+                               isolation,
+                               tracked ? scope.consistency : nullptr,
+                               this,
+                               cluster->index,
+                               scope.trace,
+                               cluster->name,
+                               cluster->primary().name};
   co_return co_await Transaction::begin(std::move(*leased), std::move(options));
 }
 

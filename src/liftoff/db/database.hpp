@@ -79,6 +79,10 @@ class Transaction {
     // holds_tenant() and post(); null: a database of one cluster.
     Database* database = nullptr;
     std::size_t shard = 0;
+    // Each round trip of the transaction is a span under `trace`, on this shard and node.
+    trace::Context trace;
+    std::string_view shard_name;
+    std::string_view node_name;
   };
   [[nodiscard]] static boost::asio::awaitable<Result<Transaction>> begin(Lease lease,
                                                                          Options options);
@@ -105,6 +109,8 @@ class Transaction {
   void after_commit(std::function<void()> action) { after_commit_.push_back(std::move(action)); }
   // Whether a statement failed in the transaction (it can only roll back now).
   [[nodiscard]] bool aborted() const;
+  // The span the transaction's work is part of (its scope's).
+  [[nodiscard]] const trace::Context& trace() const { return options_.trace; }
 
   // The org this transaction creates is on `shard` (its index in Database::shards()):
   // holds_tenant() and post() follow this, since the directory does not show it before the commit.
@@ -124,6 +130,8 @@ class Transaction {
   [[nodiscard]] boost::asio::awaitable<std::vector<Result<Rows>>> run(
       std::span<const Query> queries);
   [[nodiscard]] Deadline statement_deadline() const;
+  // The span of a round trip of `count` statements, the first `statement`.
+  [[nodiscard]] trace::ActiveSpan span(const Statement& statement, std::size_t count) const;
   Lease lease_;
   Options options_;
   // Once the COMMIT succeeded: relays what the transaction posted, then runs the after_commit()
@@ -291,14 +299,17 @@ class Database {
   [[nodiscard]] boost::asio::awaitable<Result<Lease>> lease(Node& node, Deadline deadline);
   // One statement on `node`: on one of its shared connections when one is usable, else leased.
   // `own_connection`: leased, never on a shared connection.
+  // Each run is a span under `trace` (see statement_span).
   [[nodiscard]] boost::asio::awaitable<Result<Rows>> run(Node& node, const Statement& statement,
                                                          const Params& params, Deadline deadline,
+                                                         const trace::Context& trace,
                                                          bool own_connection = false);
   // The same for statements that go out together, in order, each in its own segment.
   [[nodiscard]] boost::asio::awaitable<std::vector<Result<Rows>>> run(
-      Node& node, std::span<const Query> queries, Deadline deadline);
+      Node& node, std::span<const Query> queries, Deadline deadline, const trace::Context& trace);
   // Where the replica's replay stands now (asked on its shared connection), and remembered.
-  [[nodiscard]] boost::asio::awaitable<Result<Lsn>> replayed_now(Node& node, Deadline deadline);
+  [[nodiscard]] boost::asio::awaitable<Result<Lsn>> replayed_now(Node& node, Deadline deadline,
+                                                                 const trace::Context& trace);
   // The least busy usable shared connection of this worker to `node`, starting a (re)connect
   // where needed.
   std::shared_ptr<Connection> shared_connection(Node& node,

@@ -10,6 +10,7 @@
 
 #include "liftoff/db/consistency.hpp"
 #include "liftoff/db/value.hpp"
+#include "liftoff/trace/span.hpp"
 
 namespace liftoff::db {
 
@@ -83,6 +84,9 @@ struct Scope {
   // replicas), shared by every copy of the scope; null: reads may go to any replica in rotation,
   // and writes are not tracked. A request's scopes get one when the database has replicas.
   std::shared_ptr<Consistency> consistency;
+  // The span the scope's statements are children of (a request's, a job's): each statement or
+  // pipeline becomes a span under it when its trace is sampled.
+  trace::Context trace;
 
   // The same request's deadline and actor, for another tenant (a request that reads the control
   // plane before it acts for an org, or the reverse).

@@ -581,7 +581,7 @@ struct Server::Impl {
     auto route_name = route ? std::string_view(route->pattern) : std::string_view("unmatched");
     log_access(request_id, &trace, req.method_string(), route_name, res.result_int(), elapsed,
                req.body().size(), bytes_out, client);
-    if (trace.span.sampled() && options.record_span) {
+    if (trace.span.sampled() && options.spans != nullptr) {
       record_request_span(trace, req.method_string(), route_name, res.result_int(), elapsed,
                           request_id, client);
     }
@@ -708,6 +708,7 @@ struct Server::Impl {
                        started,
                        started + options.handling_timeout,
                        remote};
+    ctx.spans = options.spans;
     std::optional<Error> failure;
     try {
       auto res = co_await (*match.handler)(ctx);
@@ -748,7 +749,7 @@ struct Server::Impl {
                        {"client.address", std::string(client)},
                        {"liftoff.request_id", std::string(request_id)}};
     span.error = status >= 500;
-    options.record_span(std::move(span));
+    options.spans->record(std::move(span));
   }
 
   // `trace`: null for a request that could not be parsed.

@@ -56,9 +56,9 @@ struct ServerOptions {
   // The share of new traces sampled (core/trace_context.hpp); a caller's traceparent decides its
   // own.
   double trace_sample_ratio = 0.01;
-  // Takes the span of each sampled request once it is answered (trace::SpanExporter::record);
-  // null: spans are not recorded.
-  std::function<void(trace::Span)> record_span;
+  // Takes the span of each sampled request once it is answered, and the spans of what handlers do
+  // under it (RequestContext::spans); null: spans are not recorded.
+  trace::Recorder* spans = nullptr;
   // Called once when the shutdown begins (from the control thread): stop background loops here so
   // the workers' event loops can run dry.
   std::function<void()> on_drain;

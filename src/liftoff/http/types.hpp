@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "liftoff/core/trace_context.hpp"
+#include "liftoff/trace/span.hpp"
 
 namespace liftoff::db {
 struct Consistency;
@@ -78,8 +78,14 @@ struct RequestContext {
   // What the request's reads must reflect and what it wrote, shared by all its database scopes
   // (set by the API layer when the database has replicas; api::scope_of).
   std::shared_ptr<db::Consistency> consistency;
+  // Where the spans of the request's work go (statements, calls); null: not recorded.
+  trace::Recorder* spans = nullptr;
 
   [[nodiscard]] RequestIds ids() const { return {request_id, trace_id}; }
+  // The context of the request's span, for the spans of its work and the calls it makes.
+  [[nodiscard]] trace::Context trace_context() const {
+    return {trace, std::string(tracestate), spans};
+  }
 
   [[nodiscard]] std::optional<std::string_view> param(std::string_view name) const {
     for (const auto& [k, v] : params) {

@@ -146,7 +146,7 @@ asio::awaitable<jobs::Outcome> AccountMail::send_user_mail(const jobs::Job& job,
                       {"user_name", (*recipient)->name}, {"email", (*recipient)->email},
                       {"link", std::move(link)},         {"expires", describe_duration(ttl)}};
   mail::Address to{(*recipient)->name, (*recipient)->email};
-  auto outcome = co_await deliver(purpose, to, std::move(values));
+  auto outcome = co_await deliver(purpose, to, std::move(values), scope.trace);
   co_return outcome;
 }
 
@@ -175,18 +175,28 @@ asio::awaitable<jobs::Outcome> AccountMail::send_invitation(const jobs::Job& job
       {"org_name", invitation.org_name},
       {"role", std::string(to_string(invitation.role))}};
   mail::Address to{"", invitation.email};
-  auto outcome = co_await deliver("invitation", to, std::move(values));
+  auto outcome = co_await deliver("invitation", to, std::move(values), scope.trace);
   co_return outcome;
 }
 
 asio::awaitable<jobs::Outcome> AccountMail::deliver(std::string_view template_name,
-                                                    const mail::Address& to, mail::Values values) {
+                                                    const mail::Address& to, mail::Values values,
+                                                    const trace::Context& trace) {
+  trace::ActiveSpan span(trace, "SMTP send", trace::Span::Kind::client);
+  span.set("server.address", options_.smtp.host);
+  span.set("liftoff.mail.template", std::string(template_name));
   auto rendered = options_.templates.render(template_name, values);
-  mail::Message message{options_.from, to, std::move(rendered.subject), std::move(rendered.text),
-                        std::move(rendered.html)};
+  mail::Message message{options_.from,
+                        to,
+                        std::move(rendered.subject),
+                        std::move(rendered.text),
+                        std::move(rendered.html),
+                        trace::propagation_headers(span.context())};
   mail::Envelope envelope{
       options_.from.email, {to.email}, mail::compose(message, std::chrono::system_clock::now())};
   auto sent = co_await smtp_.send(envelope);
+  if (sent.code) span.set("liftoff.smtp.reply_code", static_cast<std::int64_t>(*sent.code));
+  if (!sent.ok()) span.fail(sent.error);
   if (sent.ok()) co_return jobs::Outcome::done();
   if (sent.permanent) co_return jobs::Outcome::discard(sent.error);
   co_return jobs::Outcome::retry(sent.error);

@@ -21,6 +21,7 @@
 #include "liftoff/mail/message.hpp"
 #include "liftoff/mail/smtp.hpp"
 #include "liftoff/mail/templates.hpp"
+#include "liftoff/trace/span.hpp"
 
 namespace liftoff::db {
 class Database;
@@ -97,11 +98,12 @@ class AccountMail {
                                                                      std::string_view purpose);
   [[nodiscard]] boost::asio::awaitable<jobs::Outcome> send_invitation(const jobs::Job& job,
                                                                       const db::Scope& scope);
-  // Renders `template_name` and sends it to `to`: done, retried, or discarded for a permanent
-  // refusal.
+  // Renders `template_name` and sends it to `to`, as a span under `trace` whose traceparent the
+  // message carries: done, retried, or discarded for a permanent refusal.
   [[nodiscard]] boost::asio::awaitable<jobs::Outcome> deliver(std::string_view template_name,
                                                               const mail::Address& to,
-                                                              mail::Values values);
+                                                              mail::Values values,
+                                                              const trace::Context& trace);
 
   jobs::Queue& queue_;
   IdentityStore users_;

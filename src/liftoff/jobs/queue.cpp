@@ -27,16 +27,16 @@ constexpr Statement kEnqueue{
     db::Plane::tenant, "jobs.enqueue",
     "WITH input AS MATERIALIZED (SELECT * FROM jsonb_to_recordset($2) AS i(id uuid, queue text, "
     "kind text, args jsonb, priority int2, run_at_us bigint, max_attempts int, timeout_ms int, "
-    "unique_key text, unique_secs bigint)), "
+    "unique_key text, unique_secs bigint, traceparent text)), "
     "claimed AS (INSERT INTO job_unique_keys (org_id, key, job_id, expires_at) "
     "SELECT $1, i.unique_key, i.id, now() + i.unique_secs * interval '1 second' FROM input i "
     "WHERE i.unique_key IS NOT NULL ON CONFLICT (org_id, key) DO UPDATE "
     "SET job_id = excluded.job_id, expires_at = excluded.expires_at "
     "WHERE job_unique_keys.expires_at <= now() RETURNING job_id) "
-    "INSERT INTO jobs (id, org_id, queue, kind, args, priority, run_at, max_attempts, timeout_ms) "
-    "SELECT i.id, $1, i.queue, i.kind, i.args, i.priority, "
+    "INSERT INTO jobs (id, org_id, queue, kind, args, priority, run_at, max_attempts, timeout_ms, "
+    "traceparent) SELECT i.id, $1, i.queue, i.kind, i.args, i.priority, "
     "COALESCE(timestamptz 'epoch' + i.run_at_us * interval '1 microsecond', now()), "
-    "i.max_attempts, i.timeout_ms FROM input i "
+    "i.max_attempts, i.timeout_ms, i.traceparent FROM input i "
     "WHERE i.unique_key IS NULL OR i.id IN (SELECT job_id FROM claimed) RETURNING id"};
 constexpr Statement kNotify{
     db::Plane::any, "jobs.notify",
@@ -135,6 +135,8 @@ asio::awaitable<Result<std::vector<std::optional<db::Uuid>>>> Queue::enqueue(
   json::array input;
   input.reserve(jobs.size());
   std::set<std::string> keys, queues;
+  // Each job continues the trace of the transaction's work (a request's span).
+  auto traceparent = tx.trace().valid() ? tx.trace().span.traceparent() : std::string();
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const auto& job = jobs[i];
     auto valid = validate(job, "jobs[" + std::to_string(i) + "]");
@@ -155,6 +157,7 @@ asio::awaitable<Result<std::vector<std::optional<db::Uuid>>>> Queue::enqueue(
       row["unique_key"] = job.unique->key;
       row["unique_secs"] = job.unique->window.count();
     }
+    if (!traceparent.empty()) row["traceparent"] = traceparent;
     if (!*here) posts.push_back({*ids[i], org, std::string(kOutboxKind), json::serialize(row)});
     input.emplace_back(std::move(row));
     queues.insert(job.queue);

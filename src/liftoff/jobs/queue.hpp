@@ -78,6 +78,8 @@ struct Job {
   db::Timestamp created_at;
   std::optional<db::Timestamp> started_at;
   std::optional<db::Timestamp> finished_at;
+  // The W3C traceparent of the span that enqueued it (a request's); empty: none.
+  std::string traceparent;
   // The shard whose jobs table holds it (an index into db::Database::shards()), as fetched: not a
   // column.
   std::size_t shard = 0;

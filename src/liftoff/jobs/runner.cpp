@@ -357,6 +357,30 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
     co_return Outcome::retry("the handler failed unexpectedly (see the worker's log)");
   }
 
+  // The span of an attempt: a child of the span that enqueued the job, else the root of a new
+  // trace (sampled at the runner's ratio).
+  [[nodiscard]] trace::ActiveSpan attempt_span(const Job& job) const {
+    trace::Context parent;
+    parent.recorder = runner_.options_.spans;
+    if (auto enqueued = core::parse_traceparent(job.traceparent)) {
+      parent.span = *enqueued;
+    } else {
+      parent.span.trace_id = core::new_trace_id();  // no parent span: a root
+      parent.span.flags = core::TraceContext::kRandom;
+      if (runner_.trace_sampler_.sample_new(parent.span.trace_id))
+        parent.span.flags |= core::TraceContext::kSampled;
+    }
+    trace::ActiveSpan span(parent, "job " + job.kind, trace::Span::Kind::consumer);
+    if (span.recording()) {
+      span.set("liftoff.job.kind", job.kind);
+      span.set("liftoff.job.id", job.id.to_string());
+      span.set("liftoff.job.queue", job.queue);
+      span.set("liftoff.job.attempt", static_cast<std::int64_t>(job.attempt));
+      if (job.org_id != kPlatform) span.set("liftoff.org_id", job.org_id.to_string());
+    }
+    return span;
+  }
+
   // The handler's run, shared by the attempt and the handler's own coroutine (which may outlive
   // an attempt that gave up on it).
   struct Run {
@@ -375,6 +399,8 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
         job.org_id == kPlatform ? db::Tenant::every_org_on(job.shard) : db::Tenant::org(job.org_id);
     auto scope = db::Scope::background(tenant, job.timeout);
     scope.actor.request_id = "job:" + job.id.to_string();
+    auto span = attempt_span(job);
+    scope.trace = span.context();
     Outcome outcome;
     std::string_view label = "completed";
     auto handler = runner_.handlers_.find(job.kind);
@@ -410,6 +436,13 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
       run->waiting = nullptr;
     }
     auto ending = running_.at(job.id).ending;
+    if (ending != Ending::none) {
+      span.set("liftoff.job.outcome",
+               std::string(ending == Ending::lost ? "cancelled" : "released"));
+    } else {
+      span.set("liftoff.job.outcome", std::string(label));
+      if (outcome.kind != Outcome::Kind::done) span.fail(outcome.error);
+    }
     running_.erase(job.id);
     --active_;
     ++finished_since_;
@@ -538,6 +571,7 @@ Runner::Runner(Queue& queue, core::Registry& metrics, RunnerOptions options)
     : queue_(queue),
       store_(queue),
       options_(std::move(options)),
+      trace_sampler_(options_.trace_sample_ratio),
       owner_(process_owner()),
       metrics_(std::make_unique<Metrics>(metrics)) {
   queue_.on_wake([this](const std::string& name) { wake_local(name); });

@@ -24,6 +24,7 @@
 #include "liftoff/jobs/cron.hpp"
 #include "liftoff/jobs/queue.hpp"
 #include "liftoff/jobs/store.hpp"
+#include "liftoff/trace/span.hpp"
 
 namespace liftoff::core {
 class Registry;
@@ -79,6 +80,11 @@ struct RunnerOptions {
   // Where wake-ups are LISTENed for (a direct connection to the primary); empty conninfo: none
   // (workers then find jobs by polling only).
   db::ConnectOptions listen;
+  // Where each attempt's span goes (a child of the span that enqueued the job, else the root of
+  // a new trace sampled at trace_sample_ratio), with the spans of its statements and calls; null:
+  // not recorded.
+  trace::Recorder* spans = nullptr;
+  double trace_sample_ratio = 0.01;
 };
 
 // The delay before retrying after failed attempt number `attempt` (1-based): base * 2^(attempt-1),
@@ -122,6 +128,7 @@ class Runner {
   Queue& queue_;
   JobStore store_;
   RunnerOptions options_;
+  core::TraceSampler trace_sampler_;
   std::string owner_;
   std::map<std::string, Handler> handlers_;
   std::vector<Periodic> periodic_;

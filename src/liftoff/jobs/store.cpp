@@ -17,7 +17,7 @@ namespace {
 #define LIFTOFF_JOB_COLUMNS                                                            \
   "j.id, j.org_id, j.queue, j.kind, j.args, j.priority::int4, j.state, j.attempt, "    \
   "j.max_attempts, j.timeout_ms, j.run_at, j.last_error, j.created_at, j.started_at, " \
-  "j.finished_at"
+  "j.finished_at, j.traceparent"
 
 // A worker's own bookkeeping (leasing jobs, marking them completed, renewing leases) commits
 // without waiting for its WAL flush: set_config(..., true) lasts until the statement's implicit
@@ -158,6 +158,7 @@ Job job_of(const db::Row& row) {
   job.created_at = row.get<db::Timestamp>(12);
   job.started_at = row.get<std::optional<db::Timestamp>>(13);
   job.finished_at = row.get<std::optional<db::Timestamp>>(14);
+  job.traceparent = row.get<std::optional<std::string>>(15).value_or("");
   return job;
 }
 

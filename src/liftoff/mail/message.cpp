@@ -97,6 +97,10 @@ std::string compose(const Message& message, std::chrono::system_clock::time_poin
   out += "To: " + address_header(message.to) + "\r\n";
   out += "Subject: " + encode_header(message.subject) + "\r\n";
   out += "Message-ID: <" + random_hex(16) + "@" + domain + ">\r\n";
+  for (const auto& [name, value] : message.headers) {
+    if ((name + value).find_first_of("\r\n") == std::string::npos)
+      out += name + ": " + value + "\r\n";
+  }
   out += "MIME-Version: 1.0\r\n";
   auto part = [](std::string_view type, std::string_view body) {
     return "Content-Type: " + std::string(type) +

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace liftoff::mail {
 
@@ -19,6 +21,9 @@ struct Message {
   std::string subject;
   std::string text;  // the plain-text part
   std::string html;  // the HTML part; empty: a text/plain message
+  // More header fields, written as given (such as a trace's `traceparent`); a field whose name or
+  // value holds a line break is left out.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 // The message in RFC 5322 form with CRLF line ends: Date (at `now`), Message-ID (under the sender's

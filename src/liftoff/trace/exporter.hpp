@@ -35,17 +35,17 @@ struct ExporterOptions {
   std::chrono::milliseconds timeout{2000};   // per request, connecting included
 };
 
-class SpanExporter {
+class SpanExporter final : public Recorder {
  public:
   // Checks the endpoint (an http:// URL with a host and port); a bad one names the problem.
   static Result<std::unique_ptr<SpanExporter>> start(ExporterOptions options,
                                                      core::Registry& metrics);
-  ~SpanExporter();  // sends what is queued (one try each batch), then stops
+  ~SpanExporter() override;  // sends what is queued (one try each batch), then stops
   SpanExporter(const SpanExporter&) = delete;
   SpanExporter& operator=(const SpanExporter&) = delete;
 
   // Thread-safe; never blocks on the network.
-  void record(Span span);
+  void record(Span span) override;
 
  private:
   struct Target {

@@ -392,8 +392,18 @@ std::vector<std::string> WebhookService::signing_keys(const Claimed& endpoint) c
 asio::awaitable<Attempt> WebhookService::send(const Endpoint& endpoint,
                                               std::span<const std::string> keys,
                                               const DeliveryEvent& event,
+                                              const trace::Context& trace,
                                               Sender::Connection* keep) {
   Attempt attempt{endpoint.id, event.id, event.seq, event.type, {}, {}, {}, {}};
+  // An HTTP client span (OpenTelemetry's conventions name it by the method). The URL is not
+  // recorded: its path or query may hold the receiver's secret.
+  trace::ActiveSpan span(trace, "POST", trace::Span::Kind::client);
+  if (span.recording()) {
+    span.set("http.request.method", std::string("POST"));
+    span.set("liftoff.webhook.endpoint_id", endpoint.id.to_string());
+    span.set("liftoff.webhook.event_type", event.type);
+    if (auto target = parse_target(endpoint.url, true)) span.set("server.address", target->host);
+  }
   if (keys.empty()) {
     attempt.error = "cannot open the endpoint's secret: was webhook_key changed?";
     co_return attempt;
@@ -411,9 +421,15 @@ asio::awaitable<Attempt> WebhookService::send(const Endpoint& endpoint,
              {"webhook-timestamp", std::to_string(timestamp)},
              {"webhook-signature", signatures}},
             std::move(body)};
+  for (auto& header : trace::propagation_headers(span.context()))
+    post.headers.push_back(std::move(header));
   auto reply = co_await sender_.post(post, keep);
   attempt.status = reply.status;
-  if (!reply.delivered()) attempt.error = reply.error;
+  if (reply.status) span.set("http.response.status_code", static_cast<std::int64_t>(*reply.status));
+  if (!reply.delivered()) {
+    attempt.error = reply.error;
+    span.fail(reply.error);
+  }
   attempt.duration = reply.duration;
   if (!reply.excerpt.empty()) attempt.response = reply.excerpt.substr(0, kResponseKept);
   (reply.delivered() ? metrics_->delivered : metrics_->failed).inc();
@@ -449,7 +465,7 @@ asio::awaitable<jobs::Outcome> WebhookService::deliver(const jobs::Job& job,
         continue;
       }
       auto event = event_of(entry);
-      auto attempt = co_await send(endpoint, keys, event, &connection);
+      auto attempt = co_await send(endpoint, keys, event, scope.trace, &connection);
       ++sent;
       bool failed = attempt.error.has_value();
       if (!failed) {
@@ -523,7 +539,7 @@ void WebhookService::add_to(jobs::Runner& runner) {
         if (entries->empty()) co_return jobs::Outcome::discard("no such event");
         auto event = event_of(entries->front());
         auto keys = signing_keys(**endpoint);
-        auto attempt = co_await send((*endpoint)->endpoint, keys, event);
+        auto attempt = co_await send((*endpoint)->endpoint, keys, event, scope.trace);
         auto logged = co_await store_.log(scope, attempt);
         if (!logged) co_return jobs::Outcome::retry(logged.error().for_log());
         if (attempt.error) co_return jobs::Outcome::discard(*attempt.error);

@@ -23,6 +23,7 @@
 #include "liftoff/core/error.hpp"
 #include "liftoff/db/scope.hpp"
 #include "liftoff/plans/plans.hpp"
+#include "liftoff/trace/span.hpp"
 #include "liftoff/webhooks/secret_box.hpp"
 #include "liftoff/webhooks/sender.hpp"
 #include "liftoff/webhooks/store.hpp"
@@ -148,11 +149,12 @@ class WebhookService {
   // The keys of the endpoint's secrets that sign (the current one, then the previous one while it
   // overlaps); empty when one cannot be opened (webhook_key changed).
   [[nodiscard]] std::vector<std::string> signing_keys(const Claimed& endpoint) const;
-  // Signs with `keys` and sends one event; the attempt as it is to be recorded (failed, unsent,
-  // without keys).
+  // Signs with `keys` and sends one event, as a span under `trace` whose traceparent goes with
+  // it; the attempt as it is to be recorded (failed, unsent, without keys).
   [[nodiscard]] boost::asio::awaitable<Attempt> send(const Endpoint& endpoint,
                                                      std::span<const std::string> keys,
                                                      const DeliveryEvent& event,
+                                                     const trace::Context& trace,
                                                      Sender::Connection* keep = nullptr);
 
   db::Database& database_;

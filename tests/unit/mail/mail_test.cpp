@@ -56,6 +56,26 @@ TEST(MailMessage, ComposedBodiesAreBase64LinesWithinTheLimit) {
   }
 }
 
+TEST(MailMessage, ExtraHeadersAreWrittenUnlessTheyWouldBreakALine) {
+  Message message{{"", "a@example.test"},
+                  {"", "b@example.test"},
+                  "S",
+                  "text",
+                  "",
+                  {{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+                   {"X-Injected", "a\r\nBcc: eve@example.test"},
+                   {"X-Bad\nName", "b"}}};
+  auto text = compose(message, std::chrono::system_clock::now());
+  EXPECT_NE(
+      text.find("\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"),
+      std::string::npos);
+  EXPECT_EQ(text.find("X-Injected"), std::string::npos);
+  EXPECT_EQ(text.find("Bcc"), std::string::npos);
+  EXPECT_EQ(text.find("X-Bad"), std::string::npos);
+  // Before the body: the headers end at the first empty line.
+  EXPECT_LT(text.find("traceparent"), text.find("\r\n\r\n"));
+}
+
 TEST(MailTemplates, ValuesAreEscapedInHtmlOnlyAndSubjectsStayOneLine) {
   Templates templates;
   auto rendered =
