@@ -4,6 +4,7 @@
 // named field by field; a server without webhook_key answers 503.
 #include "e2e/e2e.hpp"
 #include "e2e/records_support.hpp"
+#include "liftoff/core/trace_context.hpp"
 #include "support/run_dir.hpp"
 #include "support/webhook_receiver.hpp"
 
@@ -51,6 +52,11 @@ TEST_F(WebhooksE2E, AnAdminsEndpointReceivesTheOrgsRecordEventsSigned) {
   auto got = receiver.received("/tickets/");
   ASSERT_EQ(got.size(), 1u);
   EXPECT_TRUE(verifies(got[0], secret));
+  // The delivery passes its trace on (W3C Trace Context), so the receiver's spans can join it.
+  const auto& headers = got[0].at("headers").as_object();
+  ASSERT_TRUE(headers.contains("traceparent")) << json::serialize(headers);
+  EXPECT_TRUE(core::parse_traceparent(headers.at("traceparent").as_string()))
+      << headers.at("traceparent");
   auto body = json::parse(got[0].at("body").as_string()).as_object();
   EXPECT_EQ(body.at("type"), "record.created");
   EXPECT_EQ(body.at("data").at("target").at("id").as_string(), record_id);

@@ -19,7 +19,13 @@ std::vector<std::pair<std::string, std::string>> propagation_headers(const Conte
 
 ActiveSpan::ActiveSpan(const Context& parent, std::string_view name, Span::Kind kind)
     : context_(parent) {
-  if (!parent.recording()) return;
+  if (!parent.recording()) {
+    // A root that is not recorded still names a span of its own to pass on: a traceparent's span
+    // id is never all zeros.
+    if (parent.valid() && parent.span.span_id == core::SpanId{})
+      context_.span.span_id = core::new_span_id();
+    return;
+  }
   recorder_ = parent.recorder;
   span_.trace_id = parent.span.trace_id;
   span_.parent_span_id = parent.span.span_id;

@@ -55,7 +55,7 @@ class Recorder {
 // when the trace is not sampled or there is no recorder; the context still names the trace, to
 // pass on to the services it calls (traceparent).
 struct Context {
-  core::TraceContext span;  // all zero: no trace
+  core::TraceContext span;  // all zero: no trace; a zero span id: new spans are roots
   std::string trace_state;  // the trace's tracestate, passed on
   Recorder* recorder = nullptr;
 
@@ -88,7 +88,8 @@ class ActiveSpan {
   void set(std::string_view key, AttributeValue value);
   void fail(std::string_view message);
   // The context for this span's children and for the traceparent of the call it makes: this span
-  // when recording, else the parent's context unchanged.
+  // when recording, else the parent's context (with a span id of its own when the parent names
+  // none: the root of a new trace).
   [[nodiscard]] const Context& context() const { return context_; }
   void end();
 

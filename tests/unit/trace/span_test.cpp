@@ -73,6 +73,27 @@ TEST(ActiveSpan, UnsampledOrWithoutARecorderRecordsNothingButKeepsTheTrace) {
   EXPECT_FALSE(none.recording());
 }
 
+TEST(ActiveSpan, ARootIsRecordedWithoutAParentAndAlwaysNamesASpanToPassOn) {
+  Collected collected;
+  auto root = sampled_context(&collected);
+  root.span.span_id = {};
+  {
+    ActiveSpan span(root, "job webhooks.dispatch", Span::Kind::consumer);
+    EXPECT_TRUE(core::parse_traceparent(span.context().span.traceparent()));
+  }
+  ASSERT_EQ(collected.spans.size(), 1U);
+  EXPECT_EQ(collected.spans[0].parent_span_id, core::SpanId{});
+  // Unsampled (a periodic job's new trace, most of the time): what goes on is still a valid
+  // traceparent, which a receiver would refuse with an all-zero span id.
+  root.span.flags = 0;
+  ActiveSpan unsampled(root, "job webhooks.dispatch", Span::Kind::consumer);
+  EXPECT_FALSE(unsampled.recording());
+  auto passed_on = core::parse_traceparent(unsampled.context().span.traceparent());
+  ASSERT_TRUE(passed_on);
+  EXPECT_EQ(passed_on->trace_id, root.span.trace_id);
+  EXPECT_FALSE(passed_on->sampled());
+}
+
 TEST(ActiveSpan, AMovedSpanIsRecordedOnceByItsLastOwner) {
   Collected collected;
   auto parent = sampled_context(&collected);
