@@ -29,6 +29,7 @@
 #include "liftoff/core/metrics.hpp"
 #include "liftoff/core/service_notify.hpp"
 #include "liftoff/db/admin.hpp"
+#include "liftoff/db/advisor.hpp"
 #include "liftoff/db/database.hpp"
 #include "liftoff/db/embedded_postgres.hpp"
 #include "liftoff/db/migrations.hpp"
@@ -520,6 +521,7 @@ int serve(const core::Config& config) {
   db_options.shared_connections = config.db_shared_connections;
   db_options.pool.acquire_timeout = config.db_acquire_timeout;
   db_options.query_timeout = config.db_query_timeout;
+  db_options.slow_statements.threshold = config.slow_statement_threshold;
   db_options.scans = {config.db_scans_per_org,
                       config.db_scans > 0
                           ? config.db_scans
@@ -791,7 +793,8 @@ int serve(const core::Config& config) {
       uses_task(metrics, "credential use recording"), rewrite_task(metrics, "record rewriting"),
       replicas_task(metrics, "replica watching"), wakeups_task(metrics, "job wake-ups"),
       usage_task(metrics, "usage metering"), job_quota_task(metrics, "jobs per day quota"),
-      sealer_task(metrics, "audit sealing"), outbox_task(metrics, "shard outbox relay");
+      sealer_task(metrics, "audit sealing"), outbox_task(metrics, "shard outbox relay"),
+      explain_task(metrics, "slow statement plans");
   auto spawned = [](const BackgroundTask& task) {
     return core::failure_handler(task.name, task.failures);
   };
@@ -809,6 +812,7 @@ int serve(const core::Config& config) {
             asio::co_spawn(io, notification_hub.run(), spawned(notifications_task));
           asio::co_spawn(io, org_origins.run(stopping), spawned(origins_task));
           asio::co_spawn(io, database.watch_replicas(stopping), spawned(replicas_task));
+          asio::co_spawn(io, database.explain_slow(stopping), spawned(explain_task));
           asio::co_spawn(
               io,
               housekeeping(housekeeping_task, org_service, identity_service, record_service,
@@ -1049,6 +1053,84 @@ int shard_status(const core::Config& config, bool as_json) {
               << "\n";
   std::cout << "xacts, time: each shard's part of the transactions and of the time spent executing "
                "statements, since each database's statistics were reset\n";
+  return healthy ? 0 : kExitFailure;
+}
+
+// `liftoff db advise`: for each cluster's primary, the indexes worth creating for the statements
+// that took the most database time (db/advisor.hpp). Exit 1 when a cluster could not be advised on.
+struct AdviseCommand {
+  bool json = false;
+  std::size_t top = db::AdviceOptions{}.top_statements;
+  double min_gain = db::AdviceOptions{}.min_gain;
+};
+
+int db_advise(const core::Config& config, const AdviseCommand& args) {
+  auto all = clusters(config);
+  if (!all) {
+    spdlog::error("{}", all.error().for_log());
+    return kExitFailure;
+  }
+  db::AdviceOptions options;
+  options.top_statements = args.top;
+  options.min_gain = args.min_gain;
+  bool healthy = true;
+  json::array out;
+  block_on([&]() -> asio::awaitable<void> {
+    for (const auto& cluster : *all) {
+      json::object report{{"cluster", cluster.name}};
+      auto conn = co_await connect(cluster.direct);
+      Result<db::Advice> advice = make_error(Errc::unavailable, "no connection");
+      // Statements, not `?:` around co_await (GCC 12 miscompiles those).
+      if (conn) {
+        advice = co_await db::advise_indexes(**conn, options);
+      } else {
+        advice = conn.error();
+      }
+      if (!advice) {
+        healthy = false;
+        report["problem"] = advice.error().for_log();
+        if (!args.json)
+          std::cout << "cluster " << cluster.name << ": " << advice.error().for_log() << "\n";
+        out.push_back(std::move(report));
+        continue;
+      }
+      json::array indexes;
+      for (const auto& index : advice->indexes) {
+        json::array statements;
+        for (std::size_t i = 0; i < index.statements.size(); ++i)
+          statements.push_back(json::object{{"query", index.statements[i]},
+                                            {"estimated_cost_saved", index.statement_gains[i]}});
+        indexes.push_back(json::object{{"create", index.create},
+                                       {"estimated_gain", index.gain},
+                                       {"estimated_bytes", index.estimated_bytes},
+                                       {"statements", std::move(statements)}});
+      }
+      json::array notes(advice->notes.begin(), advice->notes.end());
+      report["statements"] = advice->statements;
+      report["statements_ms"] = advice->statements_ms;
+      report["qualstats"] = advice->qualstats;
+      report["indexes"] = std::move(indexes);
+      report["notes"] = std::move(notes);
+      if (!args.json) {
+        std::cout << fmt::format(
+            "cluster {}: {} statements, {:.0f} ms of execution since statistics were reset\n",
+            cluster.name, advice->statements, advice->statements_ms);
+        if (advice->indexes.empty()) std::cout << "  no index would help them enough\n";
+        for (const auto& index : advice->indexes) {
+          std::cout << fmt::format(
+              "  {};\n    saves an estimated {:.0f}% of their planned cost "
+              "(weighted by time); about {}\n",
+              index.create, 100 * index.gain, human_bytes(index.estimated_bytes));
+          for (std::size_t i = 0; i < index.statements.size(); ++i)
+            std::cout << fmt::format("    {:>3.0f}% cheaper: {}\n", 100 * index.statement_gains[i],
+                                     index.statements[i].substr(0, 100));
+        }
+        for (const auto& note : advice->notes) std::cout << "  note: " << note << "\n";
+      }
+      out.push_back(std::move(report));
+    }
+  }());
+  if (args.json) std::cout << json::serialize(json::object{{"clusters", std::move(out)}}) << "\n";
   return healthy ? 0 : kExitFailure;
 }
 
@@ -1681,6 +1763,20 @@ int main(int argc, char** argv) {
                         "'{\"seats\": 5000}'");
   orgs_plan->add_flag("--force", plan_args.force,
                       "set it even when the organization holds more than it allows");
+  auto* db_cmd = cli.add_subcommand("db", "The database, as an operator");
+  db_cmd->require_subcommand(1);
+  AdviseCommand advise_args;
+  auto* db_advise_cmd = db_cmd->add_subcommand(
+      "advise",
+      "Indexes worth creating for the statements that took the most time (pg_stat_statements, "
+      "hypopg; pg_qualstats where loaded), tried as hypothetical indexes on each cluster");
+  db_advise_cmd->add_flag("--json", advise_args.json, "one JSON object, for scripts");
+  db_advise_cmd->add_option("--top", advise_args.top, "statements considered, by total time")
+      ->check(CLI::Range(1, 500));
+  db_advise_cmd
+      ->add_option("--min-gain", advise_args.min_gain,
+                   "the least share of their weighted planned cost an index must save")
+      ->check(CLI::Range(0.0, 1.0));
   auto* shard_cmd = cli.add_subcommand("shard", "Tenant shards (docs/decisions/0021)");
   shard_cmd->require_subcommand(1);
   bool shard_json = false;
@@ -1724,9 +1820,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> flag_values(core::config_keys().size());
   std::vector<std::vector<CLI::Option*>> flag_options(core::config_keys().size());
   std::vector<CLI::App*> configured{
-      serve_cmd,  worker_cmd, up_cmd,           status_cmd,     pg_start,
-      pg_stop,    pg_status,  verify_cmd,       jobs_enqueue,   jobs_list,
-      jobs_stats, orgs_plan,  shard_status_cmd, shard_move_cmd, shard_rebalance_cmd};
+      serve_cmd,    worker_cmd, up_cmd,           status_cmd,     pg_start,
+      pg_stop,      pg_status,  verify_cmd,       jobs_enqueue,   jobs_list,
+      jobs_stats,   orgs_plan,  shard_status_cmd, shard_move_cmd, shard_rebalance_cmd,
+      db_advise_cmd};
   configured.insert(configured.end(), jobs_actions.begin(), jobs_actions.end());
   for (auto* sub : configured) {
     sub->add_option("--config", config_file,
@@ -1798,6 +1895,7 @@ int main(int argc, char** argv) {
   if (orgs_plan->parsed()) return plan_command(*config, plan_args);
   if (migrate_cmd->parsed()) return migrate(*config, up_cmd->parsed());
   if (shard_status_cmd->parsed()) return shard_status(*config, shard_json);
+  if (db_advise_cmd->parsed()) return db_advise(*config, advise_args);
   if (shard_rebalance_cmd->parsed()) return shard_rebalance(*config, rebalance_args);
   if (shard_move_cmd->parsed()) {
     if (move_args.to.empty() == !move_args.abort) {

@@ -424,6 +424,10 @@ std::vector<ConfigKey> make_keys() {
                               &Config::db_acquire_timeout, 1ms, 10min));
   keys.push_back(duration_key("db_query_timeout", "default deadline of one query",
                               &Config::db_query_timeout, 1ms, 1h));
+  keys.push_back(duration_key("slow_statement_threshold",
+                              "statements taking this long or longer are logged, the first of "
+                              "each in a minute with its plan (0: none)",
+                              &Config::slow_statement_threshold, 0ms, 1h));
   keys.push_back(
       size_key("db_scans",
                "statements that scan an organization's data (exact counts, unindexed "

@@ -56,6 +56,8 @@ struct Config {
   std::size_t db_shared_connections = 2;  // per worker: pipelined connections for single statements
   milliseconds db_acquire_timeout{2'000};
   milliseconds db_query_timeout{5'000};
+  // Statements taking at least this long are logged (with a sampled EXPLAIN); 0: none.
+  milliseconds slow_statement_threshold{250};
   // Statements that scan an organization's data (exact counts, unindexed filters, searches):
   // how many run at once in the process (0: half the pooled connections), how many of one
   // organization,

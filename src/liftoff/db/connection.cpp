@@ -458,7 +458,7 @@ asio::awaitable<Result<Rows>> Connection::query(const Statement& statement, cons
   auto prepare = send_segment(statement, params, preparing);
   if (!prepare) co_return prepare.error();
   auto rows = co_await read_segment(statement, *prepare);
-  if (observer_) observer_->observed(statement.name, Clock::now() - started, rows.has_value());
+  if (observer_) observer_->observed(statement, params, Clock::now() - started, rows.has_value());
   co_return rows;
 }
 
@@ -506,7 +506,8 @@ asio::awaitable<std::vector<Result<Rows>>> Connection::pipeline(std::span<const 
   if (observer_) {
     auto elapsed = Clock::now() - started;
     for (std::size_t i = 0; i < queries.size(); ++i) {
-      observer_->observed(queries[i].statement->name, elapsed, results[i].has_value());
+      observer_->observed(*queries[i].statement, queries[i].params, elapsed,
+                          results[i].has_value());
     }
   }
   co_return results;

@@ -59,7 +59,11 @@ struct ConnectOptions {
 class QueryObserver {
  public:
   virtual ~QueryObserver() = default;
-  virtual void observed(std::string_view statement, Clock::duration elapsed, bool ok) = 0;
+  // Each statement the connection ran, how long it took (from its sending, or its submission to a
+  // shared connection, to its last result) and whether it succeeded; called before its caller
+  // resumes, so `statement` and `params` are still the caller's.
+  virtual void observed(const Statement& statement, const Params& params, Clock::duration elapsed,
+                        bool ok) = 0;
 };
 
 enum class TransactionState { idle, active, in_transaction, failed, unknown };

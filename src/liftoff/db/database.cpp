@@ -12,10 +12,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cassert>
 #include <deque>
+#include <map>
 #include <unordered_map>
 
 #include "liftoff/core/metrics.hpp"
 #include "liftoff/core/worker.hpp"
+#include "liftoff/db/slow_log.hpp"
 
 namespace liftoff::db {
 namespace asio = boost::asio;
@@ -103,11 +105,11 @@ Result<void> check_plane(const Statement& statement, const Tenant& tenant, Plane
 // Query latency by statement name. Series are created on a statement's first use; each worker keeps
 // its own name -> series cache (touched only by that worker's thread) so the hot path takes no
 // lock.
-class Database::StatementMetrics final : public QueryObserver {
+class Database::StatementMetrics {
  public:
   StatementMetrics(core::Registry& registry, std::size_t workers)
       : registry_(registry), caches_(workers) {}
-  void observed(std::string_view statement, Clock::duration elapsed, bool ok) override {
+  void observe(std::string_view statement, Clock::duration elapsed, bool ok) {
     auto& cache = caches_[std::min(core::this_worker(), caches_.size() - 1)];
     auto key = static_cast<const void*>(statement.data());  // statements are named constants
     auto it = cache.find(key);
@@ -129,6 +131,23 @@ class Database::StatementMetrics final : public QueryObserver {
   };
   core::Registry& registry_;
   std::vector<std::unordered_map<const void*, Series>> caches_;
+};
+
+// What every connection to a node reports: each statement's latency by name, and the slow ones.
+class Database::NodeObserver final : public QueryObserver {
+ public:
+  NodeObserver(StatementMetrics& metrics, SlowLog& slow_log, const std::string& node)
+      : metrics_(metrics), slow_log_(slow_log), node_(node) {}
+  void observed(const Statement& statement, const Params& params, Clock::duration elapsed,
+                bool ok) override {
+    metrics_.observe(statement.name, elapsed, ok);
+    if (slow_log_.slow(elapsed)) slow_log_.record(node_, statement, params, elapsed, ok);
+  }
+
+ private:
+  StatementMetrics& metrics_;
+  SlowLog& slow_log_;
+  const std::string& node_;
 };
 
 asio::awaitable<Result<Transaction>> Transaction::begin(Lease lease, Options options) {
@@ -333,6 +352,7 @@ struct Database::Node {
   std::string shard;  // its cluster's name
   std::string name;
   ConnectOptions connect;
+  std::unique_ptr<QueryObserver> observer;  // of every connection to it
   PoolMetrics pool_metrics;
   std::vector<std::shared_ptr<Pool>> pools;
   std::vector<std::vector<SharedSlot>> shared;
@@ -410,6 +430,7 @@ Database::Database(DatabaseOptions options, core::Registry& metrics, std::size_t
     : options_(std::move(options)),
       statement_metrics_(
           std::make_unique<StatementMetrics>(metrics, std::max<std::size_t>(workers, 1))),
+      slow_log_(std::make_unique<SlowLog>(options_.slow_statements, metrics)),
       scan_gate_(options_.scans, &metrics),
       shard_cache_(std::make_unique<ShardCache>(options_.shard_cache_entries)),
       outbox_(std::make_unique<Outbox>(*this)) {
@@ -434,6 +455,8 @@ Database::Database(DatabaseOptions options, core::Registry& metrics, std::size_t
           std::make_unique<Node>(shard.name, fmt::format("{}replica-{}", prefix, i + 1), connect,
                                  workers, options_.shared_connections));
     }
+    for (auto& node : cluster->nodes)
+      node->observer = std::make_unique<NodeObserver>(*statement_metrics_, *slow_log_, node->name);
     register_metrics(*cluster, metrics);
     shard_names_.push_back(shard.name);
     clusters_.push_back(std::move(cluster));
@@ -678,7 +701,7 @@ asio::awaitable<Result<Lease>> Database::lease(Node& node, Deadline deadline) {
   if (!pool) {
     auto executor = co_await asio::this_coro::executor;
     auto connect = node.connect;
-    QueryObserver* observer = statement_metrics_.get();
+    QueryObserver* observer = node.observer.get();
     pool = Pool::create(
         executor, options_.pool,
         [executor, connect,
@@ -739,7 +762,7 @@ asio::awaitable<void> Database::connect_shared(Node& node, SharedSlot& slot,
     co_return;
   }
   slot.backoff = {};
-  (*conn)->set_observer(statement_metrics_.get());
+  (*conn)->set_observer(node.observer.get());
   slot.conn = std::shared_ptr<Connection>(std::move(*conn));
 }
 
@@ -905,15 +928,54 @@ asio::awaitable<Result<Rows>> Database::probe(std::unique_ptr<Connection>& conn,
                                               const Statement& statement) {
   auto deadline = deadline_after(
       std::max(options_.replicas.probe_interval * 10, std::chrono::milliseconds(1'000)));
+  co_return co_await run_alone(conn, options, statement, Params::none(), deadline);
+}
+
+asio::awaitable<Result<Rows>> Database::run_alone(std::unique_ptr<Connection>& conn,
+                                                  const ConnectOptions& options,
+                                                  const Statement& statement, const Params& params,
+                                                  Deadline deadline) {
   if (!conn || !conn->usable()) {
     auto executor = co_await asio::this_coro::executor;
     auto connected = co_await Connection::connect(executor, options, deadline);
     if (!connected) co_return connected.error();
     conn = std::move(*connected);
   }
-  auto rows = co_await conn->query(statement, Params::none(), deadline);
+  auto rows = co_await conn->query(statement, params, deadline);
   if (!rows || rows->empty()) conn.reset();
   co_return rows;
+}
+
+asio::awaitable<void> Database::explain_slow(const std::atomic<bool>& stopping) {
+  if (options_.slow_statements.threshold.count() == 0) co_return;
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer pause(executor);
+  std::map<std::string, std::unique_ptr<Connection>> connections;  // by node name
+  constexpr auto kExplainTimeout = std::chrono::seconds(5);
+  constexpr auto kPoll = std::chrono::milliseconds(200);
+  while (!stopping.load(std::memory_order_relaxed)) {
+    while (auto slow = slow_log_->next_to_explain()) {
+      const Node* node = nullptr;
+      for (const auto& cluster : clusters_) {
+        for (const auto& candidate : cluster->nodes)
+          if (candidate->name == slow->node) node = candidate.get();
+      }
+      if (node == nullptr) continue;
+      // Planned for these values (not the generic plan), as the statement was; EXPLAIN without
+      // ANALYZE runs nothing.
+      auto sql = "EXPLAIN (FORMAT JSON) " + slow->sql;
+      Statement explain{Plane::any, "liftoff.explain", sql, false};
+      auto plan = co_await run_alone(connections[node->name], node->connect, explain, slow->params,
+                                     deadline_after(kExplainTimeout));
+      if (plan) {
+        SlowLog::log_plan(*slow, plan->front().get<std::string>(0), true);
+      } else {
+        SlowLog::log_plan(*slow, plan.error().for_log(), false);
+      }
+    }
+    pause.expires_after(kPoll);
+    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
 }
 
 asio::awaitable<void> Database::watch_primary(Node& primary, std::shared_ptr<LogSamples> samples,

@@ -21,6 +21,7 @@
 #include "liftoff/db/pool.hpp"
 #include "liftoff/db/scan_gate.hpp"
 #include "liftoff/db/shard_cache.hpp"
+#include "liftoff/db/slow_log.hpp"
 
 namespace liftoff::core {
 class Registry;
@@ -179,6 +180,8 @@ struct DatabaseOptions {
   std::size_t shared_connections = 2;
   // The bound on each organization's statements that scan (Statement::scans).
   ScanOptions scans;
+  // Which statements are logged as slow, and how often they are EXPLAINed (slow_log.hpp).
+  SlowLogOptions slow_statements;
 };
 
 // Through a transaction-mode pooler (ConnectOptions::pooled) Liftoff sends no startup options: the
@@ -231,6 +234,11 @@ class Database {
   // Closes the worker's pools; call on that worker's thread when it stops.
   void stop_worker(std::size_t worker);
 
+  // EXPLAINs (FORMAT JSON) the slow statements the slow log queued, with their own parameters, on a
+  // connection of its own to the node that ran each, and logs the plans, until `stopping`. Run
+  // once per process; returns at once when no statement is slow (slow_statements.threshold 0).
+  [[nodiscard]] boost::asio::awaitable<void> explain_slow(const std::atomic<bool>& stopping);
+
   // Probes the primary's log position and each replica's health, replay position and lag every
   // probe_interval, moving replicas in and out of the rotation, until `stopping`. Run once per
   // process; returns at once without replicas.
@@ -282,6 +290,7 @@ class Database {
 
  private:
   class StatementMetrics;
+  class NodeObserver;
   struct Node;
   struct Cluster;
   struct SharedSlot;
@@ -323,10 +332,17 @@ class Database {
   boost::asio::awaitable<Result<Rows>> probe(std::unique_ptr<Connection>& conn,
                                              const ConnectOptions& options,
                                              const Statement& statement);
+  // `statement` on `conn`, a connection of the caller's own to `options`' server (made again when
+  // it was lost); a failure, or no row, drops the connection.
+  boost::asio::awaitable<Result<Rows>> run_alone(std::unique_ptr<Connection>& conn,
+                                                 const ConnectOptions& options,
+                                                 const Statement& statement, const Params& params,
+                                                 Deadline deadline);
   void leave_rotation(Node& node, std::string_view why);
 
   DatabaseOptions options_;
   std::unique_ptr<StatementMetrics> statement_metrics_;
+  std::unique_ptr<SlowLog> slow_log_;
   ScanGate scan_gate_;
   std::vector<std::unique_ptr<Cluster>> clusters_;  // main, then the other shards
   std::vector<std::string> shard_names_;            // in the same order

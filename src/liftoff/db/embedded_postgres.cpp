@@ -209,6 +209,14 @@ Result<void> EmbeddedPostgres::init() {
   // checkpoint, measured), and checkpoints every 15 minutes rather than every 1 GB of WAL, which a
   // busy server wrote in about a minute, each one making the next write of every page log a full
   // image of it. Crash recovery replays at most max_wal_size.
+  // Statement statistics for `liftoff db advise` (pg_stat_statements, with PostgreSQL; pg_qualstats
+  // when Debian's postgresql-15-pg-qualstats is installed, sampling 1% of statements' predicates).
+  auto libraries = std::string("pg_stat_statements");
+  if (fs::exists(options_.bin_dir.parent_path() / "lib" / "pg_qualstats.so"))
+    libraries += ", pg_qualstats";
+  conf << "shared_preload_libraries = '" << libraries << "'\n";
+  if (libraries.find("pg_qualstats") != std::string::npos)
+    conf << "pg_qualstats.sample_rate = 0.01\n";
   conf << "wal_compression = lz4\n"
        << "max_wal_size = 4GB\n"
        << "min_wal_size = 1GB\n"

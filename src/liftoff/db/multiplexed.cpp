@@ -194,9 +194,12 @@ asio::awaitable<void> Connection::read_submissions() {
     if (sent_.empty() || sent_.front() != sub) break;  // failed and cleared while we waited
     sent_.pop_front();
     answered_at_ = Clock::now();
-    bool ok = rows.has_value();
+    // Observed first: once answered, a statement built for the request (Statement::fixed false)
+    // may be gone.
+    if (observer_)
+      observer_->observed(sub->statement, sub->params, Clock::now() - sub->submitted,
+                          rows.has_value());
     sub->answer(std::move(rows));
-    if (observer_) observer_->observed(sub->statement.name, Clock::now() - sub->submitted, ok);
   }
   reader_running_ = false;
 }
