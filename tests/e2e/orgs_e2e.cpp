@@ -85,6 +85,40 @@ TEST_F(Orgs, CreatorIsOwnerAndTheOrgShowsInMeAndMyList) {
             "Acme Inc");
 }
 
+// Per-tenant metrics: the organizations with the most requests (and server errors, and database
+// time) are in /metrics by id, a bounded number of them however many organizations there are.
+TEST(OrgsMetrics, TheBusiestOrganizationsAreCountedByIdAndTheRestAreNot) {
+  OwnServer own(Server::Env{{"LIFTOFF_TENANT_METRICS", "2"}});
+  auto owner = sign_up(own.port(), "tenant-metrics");
+  auto org_of = [&](const std::string& name) {
+    auto r = send_json(own.port(), "POST", "/v1/orgs", owner.token, body_of({{"name", name}}));
+    EXPECT_EQ(status(r), 201);
+    return std::string(json_of(*r).at("id").as_string());
+  };
+  auto busy = org_of("Busy");
+  for (int i = 0; i < 12; ++i)
+    EXPECT_EQ(status(send_json(own.port(), "GET", "/v1/orgs/" + busy, owner.token)), 200);
+  std::vector<std::string> quiet;
+  for (int i = 0; i < 6; ++i) {
+    quiet.push_back(org_of("Quiet " + std::to_string(i)));
+    EXPECT_EQ(status(send_json(own.port(), "GET", "/v1/orgs/" + quiet.back(), owner.token)), 200);
+  }
+  auto text = http_request(own.port(), "GET", "/metrics")->body;
+  EXPECT_EQ(metric_in(http_request(own.port(), "GET", "/metrics"),
+                      "tenant_requests_total{org=\"" + busy + "\"}"),
+            12);
+  EXPECT_GT(metric_in(http_request(own.port(), "GET", "/metrics"),
+                      "tenant_database_seconds_total{org=\"" + busy + "\"}"),
+            0);
+  // Two by requests, two by database time (no server errors): at most four of the seven.
+  std::size_t series = 0;
+  for (auto at = text.find("\ntenant_requests_total{org="); at != std::string::npos;
+       at = text.find("\ntenant_requests_total{org=", at + 1))
+    ++series;
+  EXPECT_GE(series, 1U);
+  EXPECT_LE(series, 4U) << text;
+}
+
 TEST_F(Orgs, BadBodiesGetPrecise4xx) {
   auto ada = sign_up(port(), "badbody");
   EXPECT_EQ(status(send_json(port(), "POST", "/v1/orgs", ada.token, R"({"name":"A","x":1})")), 400);

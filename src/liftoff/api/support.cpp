@@ -104,8 +104,8 @@ db::Scope scope_of(const http::RequestContext& ctx) {
   db::Actor actor{"anonymous", std::nullopt, std::string(ctx.remote),
                   std::string(agent.substr(0, std::min(agent.size(), kMaxUserAgent))),
                   std::string(ctx.request_id)};
-  return db::Scope{db::Tenant::control(), ctx.deadline,    std::move(actor),
-                   std::nullopt,          ctx.consistency, ctx.trace_context()};
+  return db::Scope{db::Tenant::control(), ctx.deadline,        std::move(actor),  std::nullopt,
+                   ctx.consistency,       ctx.trace_context(), ctx.statement_time};
 }
 
 db::Scope scope_of(const http::RequestContext& ctx, const identity::Principal& principal) {
@@ -187,6 +187,7 @@ Awaitable respond(http::RequestContext& ctx, Answer answer) {
 Awaitable admitted(http::RequestContext& ctx, RateLimits& limits, const identity::Principal* who,
                    const identity::Access* access, Answer answer,
                    const ratelimit::Policy* route = nullptr) {
+  if (access != nullptr) ctx.tenant = access->org_id.to_string();  // per-tenant metrics
   auto verdict = co_await limits.admit(ctx, who, access, route);
   http::Response response;
   if (verdict.refused) {

@@ -28,6 +28,7 @@
 #include "liftoff/core/memory_guard.hpp"
 #include "liftoff/core/metrics.hpp"
 #include "liftoff/core/service_notify.hpp"
+#include "liftoff/core/tenant_tally.hpp"
 #include "liftoff/db/admin.hpp"
 #include "liftoff/db/advisor.hpp"
 #include "liftoff/db/database.hpp"
@@ -726,7 +727,15 @@ int serve(const core::Config& config) {
     account_mail.add_to(*runner);
   }
 
+  // Per-tenant metrics: each worker tracks 20 times the organizations shown (at least 256).
+  std::optional<core::TenantTally> tenant_tally;
+  if (config.tenant_metrics > 0) {
+    tenant_tally.emplace(std::max<std::size_t>(256, 20 * config.tenant_metrics),
+                         config.tenant_metrics, threads);
+    metrics.add_collector([&tally = *tenant_tally](std::string& out) { tally.render(out); });
+  }
   http::ServerOptions options;
+  if (tenant_tally) options.tenants = &*tenant_tally;
   options.spans = span_exporter.get();
   options.host = config.listen_host;
   options.port = config.listen_port;

@@ -690,6 +690,10 @@ std::vector<ConfigKey> make_keys() {
                               "how long a browser may reuse a CORS preflight's answer "
                               "(Access-Control-Max-Age; Chromium caps it at 2h)",
                               &Config::cors_max_age, 0ms, 24h));
+  keys.push_back(size_key("tenant_metrics",
+                          "organizations /metrics shows by requests, by server errors and by "
+                          "database time (tenant_*_total{org}); 0: none",
+                          &Config::tenant_metrics, 0, 1000));
   keys.push_back(ratio_key("trace_sample_ratio",
                            "the share of new traces sampled (W3C traceparent's sampled flag; a "
                            "request with a traceparent keeps its caller's decision)",

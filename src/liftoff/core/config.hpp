@@ -89,6 +89,8 @@ struct Config {
   std::vector<std::string> cors_origins;         // canonical origins, or just "*"
   milliseconds cors_max_age{2LL * 3600 * 1000};  // Access-Control-Max-Age of a preflight
   double trace_sample_ratio = 0.01;
+  // The organizations /metrics shows by each of requests, server errors and database time.
+  std::size_t tenant_metrics = 10;
   std::string
       otlp_endpoint;  // OTLP/HTTP collector for sampled spans (http://host:4318); empty: none  //
                       // new traces sampled (a caller's traceparent decides its own)

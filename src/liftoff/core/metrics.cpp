@@ -142,7 +142,14 @@ std::string Registry::render() const {
       }
     }
   }
-  return fmt::to_string(out);
+  auto text = fmt::to_string(out);
+  for (const auto& collect : collectors_) collect(text);
+  return text;
+}
+
+void Registry::add_collector(std::function<void(std::string&)> collect) {
+  std::lock_guard lock(mutex_);
+  collectors_.push_back(std::move(collect));
 }
 
 CacheMetrics CacheMetrics::in(Registry& registry, std::string_view cache) {

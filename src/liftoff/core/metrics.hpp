@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <span>
 #include <string>
@@ -87,6 +88,9 @@ class Registry {
 
   // Prometheus text exposition format 0.0.4.
   [[nodiscard]] std::string render() const;
+  // Families whose series are chosen when rendered (core::TenantTally): `collect` appends them,
+  // after the registry's own, in the same format. It must outlive the registry's renders.
+  void add_collector(std::function<void(std::string&)> collect);
 
  private:
   enum class Kind { counter, gauge, histogram };
@@ -110,6 +114,7 @@ class Registry {
   Series* find(Family& family, const std::string& labels);
 
   mutable std::mutex mutex_;
+  std::vector<std::function<void(std::string&)>> collectors_;
   std::deque<Family> families_;
   std::deque<Counter> counters_;
   std::deque<Gauge> gauges_;

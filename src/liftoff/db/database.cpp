@@ -170,6 +170,7 @@ asio::awaitable<std::vector<Result<Rows>>> Transaction::run(std::span<const Quer
     }
   }
   auto deadline = statement_deadline();
+  core::StatementTimer timer(options_.statement_time.get());
   auto span = this->span(*queries.front().statement, queries.size());
   if (!unsent_begin_) co_return ended(span, co_await lease_->pipeline(queries, deadline));
   std::vector<Query> with_begin;
@@ -202,6 +203,7 @@ asio::awaitable<Result<Rows>> Transaction::query(const Statement& statement, con
   if (!unsent_begin_) {
     if (auto allowed = check_plane(statement, options_.tenant, options_.planes); !allowed)
       co_return allowed.error();
+    core::StatementTimer timer(options_.statement_time.get());
     auto span = this->span(statement, 1);
     co_return ended(span, co_await lease_->query(statement, params, statement_deadline()));
   }
@@ -231,6 +233,7 @@ asio::awaitable<Result<void>> Transaction::commit() {
     co_await committed();
     co_return Result<void>{};
   }
+  core::StatementTimer timer(options_.statement_time.get());
   // COMMIT of a failed transaction reports ROLLBACK; surface that as an error, not a success.
   auto failed = aborted();
   if (options_.consistency && !failed) {
@@ -277,6 +280,7 @@ asio::awaitable<Result<void>> Transaction::rollback() {
   if (!open_) co_return Result<void>{};
   open_ = false;
   if (unsent_begin_) co_return Result<void>{};  // ran nothing
+  core::StatementTimer timer(options_.statement_time.get());
   auto span = this->span(kRollback, 1);
   auto done = ended(
       span, co_await lease_->query(kRollback, Params::none(),
@@ -799,6 +803,7 @@ asio::awaitable<std::vector<Result<Rows>>> Database::run(Node& node, std::span<c
 
 asio::awaitable<Result<Rows>> Database::query(Intent intent, const Scope& scope,
                                               const Statement& statement, const Params& params) {
+  core::StatementTimer timer(scope.statement_time.get());
   if (auto allowed = check_plane(statement, scope.tenant); !allowed) co_return allowed.error();
   // A scan of one organization's data waits for the organization's turn (as long as its request
   // may), then runs on a connection of its own, holding the turn until it is answered; its own
@@ -861,7 +866,8 @@ asio::awaitable<Result<Transaction>> Database::begin(const Scope& scope, Isolati
                                cluster->index,
                                scope.trace,
                                cluster->name,
-                               cluster->primary().name};
+                               cluster->primary().name,
+                               scope.statement_time};
   co_return co_await Transaction::begin(std::move(*leased), std::move(options));
 }
 

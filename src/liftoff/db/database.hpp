@@ -84,6 +84,8 @@ class Transaction {
     trace::Context trace;
     std::string_view shard_name;
     std::string_view node_name;
+    // Where the time of its statements is added (its scope's); null: nowhere.
+    std::shared_ptr<core::StatementTime> statement_time;
   };
   [[nodiscard]] static boost::asio::awaitable<Result<Transaction>> begin(Lease lease,
                                                                          Options options);

@@ -3,11 +3,13 @@
 // who acts. Built once per request (api::scope_of) or per unit of background work
 // (Scope::background), and passed unchanged from the handler through services and stores into
 // every Database call, which routes by the tenant (docs/architecture.md, "Two planes").
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "liftoff/core/tenant_tally.hpp"
 #include "liftoff/db/consistency.hpp"
 #include "liftoff/db/value.hpp"
 #include "liftoff/trace/span.hpp"
@@ -87,6 +89,8 @@ struct Scope {
   // The span the scope's statements are children of (a request's, a job's): each statement or
   // pipeline becomes a span under it when its trace is sampled.
   trace::Context trace;
+  // Where the time of the scope's statements is added (its request's); null: nowhere.
+  std::shared_ptr<core::StatementTime> statement_time;
 
   // The same request's deadline and actor, for another tenant (a request that reads the control
   // plane before it acts for an org, or the reverse).

@@ -525,8 +525,11 @@ struct Server::Impl {
     std::string request_id;
     auto client = client_address(req, s.remote);
     auto trace = trace_of(req);
+    RequestTenant tenant;
+    if (options.tenants != nullptr) tenant.statement_time = std::make_shared<core::StatementTime>();
     StreamBody stream_body;
-    auto res = co_await dispatch(req, started, client, route, request_id, trace, stream_body);
+    auto res =
+        co_await dispatch(req, started, client, route, request_id, trace, tenant, stream_body);
     in_flight.add(-1);
     // Which span of which trace served it (Trace Context Level 2), errors too.
     res.set("traceresponse", trace.span.traceparent());
@@ -559,6 +562,11 @@ struct Server::Impl {
                                              : unmatched_metrics;
     rm.by_class[std::min<unsigned>(4, res.result_int() / 100 - 1)]->inc();
     rm.latency->observe(elapsed);  // for a stream: the time to its header
+    if (options.tenants != nullptr && !tenant.org.empty()) {
+      options.tenants->record(tenant.org, res.result_int() >= 500,
+                              std::chrono::duration<double>(elapsed).count(),
+                              tenant.statement_time->seconds());
+    }
     std::size_t bytes_out = out.size();
     if (written && streaming) {
       ChunkedStream stream(s, draining, options.request_timeout);
@@ -630,17 +638,24 @@ struct Server::Impl {
     return trace;
   }
 
+  // The organization a request acted for (the API layer says: RequestContext::tenant) and its
+  // statements' time, for the per-tenant metrics.
+  struct RequestTenant {
+    std::string org;
+    std::shared_ptr<core::StatementTime> statement_time;
+  };
+
   asio::awaitable<Response> dispatch(Request& req, Clock::time_point started,
                                      std::string_view remote, const Router::Route*& route,
                                      std::string& request_id, const RequestTrace& trace,
-                                     StreamBody& stream) {
+                                     RequestTenant& tenant, StreamBody& stream) {
     auto incoming = req["X-Request-Id"];
     request_id = valid_request_id(incoming) ? std::string(incoming) : generate_request_id();
     // Every answer, errors too, says whether the page that asked may read it (cors.hpp).
     std::string_view allow_origin;
     auto res =
         co_await route_request(req, started, remote, route, RequestIds{request_id, trace.trace_id},
-                               trace, stream, allow_origin);
+                               trace, tenant, stream, allow_origin);
     if (req.method() != Verb::options) cors.decorate(res, allow_origin);
     co_return res;
   }
@@ -648,7 +663,8 @@ struct Server::Impl {
   asio::awaitable<Response> route_request(Request& req, Clock::time_point started,
                                           std::string_view remote, const Router::Route*& route,
                                           RequestIds ids, const RequestTrace& trace,
-                                          StreamBody& stream, std::string_view& allow_origin) {
+                                          RequestTenant& tenant, StreamBody& stream,
+                                          std::string_view& allow_origin) {
     auto origin = Cors::origin(req);
     if (!origin) co_return problem_response(origin.error(), ids, req.version());
     auto target = boost::urls::parse_origin_form(req.target());
@@ -709,12 +725,14 @@ struct Server::Impl {
                        started + options.handling_timeout,
                        remote};
     ctx.spans = options.spans;
+    ctx.statement_time = tenant.statement_time;
+    std::optional<Response> answered;
     std::optional<Error> failure;
     try {
       auto res = co_await (*match.handler)(ctx);
       res.version(req.version());
       stream = std::move(ctx.stream);
-      co_return res;
+      answered = std::move(res);
     } catch (const ErrorException& e) {
       failure = e.error();
     } catch (const std::exception& e) {
@@ -723,6 +741,8 @@ struct Server::Impl {
       failure = make_error(Errc::internal, "internal error; see the server log for request " +
                                                std::string(ids.request_id));
     }
+    tenant.org = std::move(ctx.tenant);
+    if (answered) co_return std::move(*answered);
     co_return problem_response(*failure, ids, req.version());
   }
 

@@ -23,6 +23,7 @@ class io_context;
 namespace liftoff::core {
 class MemoryGuard;
 class Registry;
+class TenantTally;
 }  // namespace liftoff::core
 
 namespace liftoff::http {
@@ -59,6 +60,9 @@ struct ServerOptions {
   // Takes the span of each sampled request once it is answered, and the spans of what handlers do
   // under it (RequestContext::spans); null: spans are not recorded.
   trace::Recorder* spans = nullptr;
+  // Counts each request that acted for an organization (RequestContext::tenant) for the
+  // per-tenant metrics; null: not counted.
+  core::TenantTally* tenants = nullptr;
   // Called once when the shutdown begins (from the control thread): stop background loops here so
   // the workers' event loops can run dry.
   std::function<void()> on_drain;

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "liftoff/core/tenant_tally.hpp"
 #include "liftoff/trace/span.hpp"
 
 namespace liftoff::db {
@@ -80,6 +81,10 @@ struct RequestContext {
   std::shared_ptr<db::Consistency> consistency;
   // Where the spans of the request's work go (statements, calls); null: not recorded.
   trace::Recorder* spans = nullptr;
+  // The organization the request acts for (its id), once the API layer knows it; and where its
+  // statements' time is added (null: nowhere). The per-tenant metrics count both.
+  std::string tenant;
+  std::shared_ptr<core::StatementTime> statement_time;
 
   [[nodiscard]] RequestIds ids() const { return {request_id, trace_id}; }
   // The context of the request's span, for the spans of its work and the calls it makes.
