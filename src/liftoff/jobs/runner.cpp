@@ -287,9 +287,13 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
   void start_waiting() {
     while (active_ < slots_ && !waiting_.empty()) {
       ++active_;
-      asio::co_spawn(executor_, attempt(std::move(waiting_.front())),
-                     core::failure_handler("jobs: attempt", nullptr));
+      // Taken off the queue before it is spawned: co_spawn runs an attempt here until it first
+      // suspends, and one that never does (its job was lost while it waited) ends by calling this
+      // again, which must not find the job it was given still at the front, moved from.
+      auto job = std::move(waiting_.front());
       waiting_.pop_front();
+      asio::co_spawn(executor_, attempt(std::move(job)),
+                     core::failure_handler("jobs: attempt", nullptr));
     }
   }
 

@@ -5,9 +5,12 @@
 // two workers. Each test uses queues of its own (the database is shared by the suite).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/json/parse.hpp>
 #include <mutex>
+#include <set>
+#include <thread>
 #include <unordered_set>
 
 #include "integration/services_support.hpp"
@@ -182,6 +185,39 @@ TEST_F(JobsTest, ManyShortJobsUnderFrequentHeartbeatsEachRunOnce) {
       finished.find(
           R"(jobs_finished_total{queue="heartbeats",kind="test.record",outcome="completed"} 600)"),
       std::string::npos);
+}
+
+// Jobs prefetched behind a busy slot whose leases run out while they wait (the worker's thread was
+// blocked past its heartbeat) are found lost: each such attempt ends without suspending, inside the
+// call that started it. That call once spawned the job it had moved from the front of its queue
+// before popping it, so the ending attempt started the moved-from job again: an exception, and a
+// slot never given back, after which nothing of the queue ran.
+TEST_F(JobsTest, JobsLostWhileTheyWaitedLeaveTheirSlotsToTheOthers) {
+  Queue queue(*world->database);
+  auto org = new_org();
+  enqueue(queue, org, std::vector<NewJob>(200, job("lost-waiting")));
+  Seen seen;
+  auto opts = options({{"lost-waiting", 1}});
+  opts.lease = 300ms;  // a heartbeat every 100 ms
+  Runner runner(queue, world->metrics, opts);
+  std::atomic<bool> blocked{false};
+  runner.handle("test.record", [&](const Job& job, const db::Scope&) -> asio::awaitable<Outcome> {
+    seen.add(job);
+    // Once the loop has a pace (and so prefetches), block its thread past the
+    // leases of the jobs waiting behind this one.
+    if (seen.size() == 100 && !blocked.exchange(true)) std::this_thread::sleep_for(700ms);
+    co_await sleep_for(1ms);
+    co_return Outcome::done();
+  });
+  run_with(runner, [&]() -> asio::awaitable<void> {
+    EXPECT_TRUE(co_await until([&] {
+      std::lock_guard lock(seen.mutex);
+      std::set<std::string> distinct;
+      for (const auto& j : seen.jobs) distinct.insert(j.id.to_string());
+      return distinct.size() >= 200;
+    }));
+  });
+  EXPECT_TRUE(blocked.load());
 }
 
 // A wake-up (an enqueue) that arrives while every slot is busy: the loop once took it for a
