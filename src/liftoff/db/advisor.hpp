@@ -18,7 +18,7 @@ struct AdviceOptions {
   std::size_t top_statements = 25;  // by total execution time
   double min_gain = 0.05;           // share of the statements' weighted estimated cost saved
   std::size_t max_candidates = 40;  // indexes tried
-  std::int64_t min_rows = 10'000;    // tables smaller than this (by the planner's count) get none
+  std::int64_t min_rows = 10'000;   // tables smaller than this (by the planner's count) get none
 };
 
 struct IndexAdvice {
