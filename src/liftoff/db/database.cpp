@@ -63,30 +63,28 @@ trace::ActiveSpan statement_span(const trace::Context& trace, const Statement& s
   return span;
 }
 
-// Ends `span` with what the round trip returned (rows of the first statement; the first error).
-Result<Rows> ended(trace::ActiveSpan& span, Result<Rows> result) {
-  if (span.recording()) {
-    if (result) {
-      span.set("db.response.returned_rows", static_cast<std::int64_t>(result->size()));
-    } else {
-      span.set("error.type", std::string(info(result.error().code).slug));
-      span.fail(result.error().detail);
-    }
-    span.end();
+// Ends a recording `span` with `outcome`: the rows it returned, or its error.
+void end_with(trace::ActiveSpan& span, const Result<Rows>& outcome) {
+  if (outcome) {
+    span.set("db.response.returned_rows", static_cast<std::int64_t>(outcome->size()));
+  } else {
+    span.set("error.type", std::string(info(outcome.error().code).slug));
+    span.fail(outcome.error().detail);
   }
+  span.end();
+}
+
+// Ends `span` with what the round trip returned.
+Result<Rows> ended(trace::ActiveSpan& span, Result<Rows> result) {
+  if (span.recording()) end_with(span, result);
   return result;
 }
 
+// The same for statements sent together: the first error, else the first statement's rows.
 std::vector<Result<Rows>> ended(trace::ActiveSpan& span, std::vector<Result<Rows>> results) {
-  if (span.recording()) {
+  if (span.recording() && !results.empty()) {
     auto failed = std::find_if(results.begin(), results.end(), [](const auto& r) { return !r; });
-    if (failed != results.end()) {
-      span.set("error.type", std::string(info(failed->error().code).slug));
-      span.fail(failed->error().detail);
-    } else if (!results.empty()) {
-      span.set("db.response.returned_rows", static_cast<std::int64_t>(results.front()->size()));
-    }
-    span.end();
+    end_with(span, failed != results.end() ? *failed : results.front());
   }
   return results;
 }
