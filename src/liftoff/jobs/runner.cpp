@@ -369,10 +369,9 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
     if (auto enqueued = core::parse_traceparent(job.traceparent)) {
       parent.span = *enqueued;
     } else {
-      parent.span.trace_id = core::new_trace_id();  // no parent span: a root
-      parent.span.flags = core::TraceContext::kRandom;
-      if (runner_.trace_sampler_.sample_new(parent.span.trace_id))
-        parent.span.flags |= core::TraceContext::kSampled;
+      // A new trace, sampled as a request's is; no parent span: the attempt's is the root.
+      parent.span = core::server_span(std::nullopt, runner_.trace_sampler_);
+      parent.span.span_id = {};
     }
     trace::ActiveSpan span(parent, "job " + job.kind, trace::Span::Kind::consumer);
     if (span.recording()) {
