@@ -336,6 +336,9 @@ asio::awaitable<Result<void>> check_pooled_session(const ConnectOptions& options
 struct Database::SharedSlot {
   std::shared_ptr<Connection> conn;
   bool connecting = false;
+  // Bumped by stop_worker: a connect begun before it drops its connection instead of filling the
+  // slot, which would then outlive the worker's event loop.
+  std::uint64_t generation = 0;
   Clock::time_point retry_at{};
   std::chrono::milliseconds backoff{0};
 };
@@ -753,8 +756,10 @@ std::shared_ptr<Connection> Database::shared_connection(Node& node,
 asio::awaitable<void> Database::connect_shared(Node& node, SharedSlot& slot,
                                                asio::any_io_executor executor) {
   // `slot` lives in node.shared, which is sized once and outlives every worker's coroutines.
+  const auto generation = slot.generation;
   auto conn = co_await Connection::connect(executor, node.connect,
                                            deadline_after(options_.pool.acquire_timeout));
+  if (slot.generation != generation) co_return;  // the worker stopped meanwhile
   slot.connecting = false;
   if (!conn) {
     slot.backoff = slot.backoff.count() == 0
@@ -873,7 +878,11 @@ void Database::stop_worker(std::size_t worker) {
   for (auto& cluster : clusters_) {
     for (auto& node : cluster->nodes) {
       if (worker < node->shared.size()) {
-        for (auto& slot : node->shared[worker]) slot.conn.reset();
+        for (auto& slot : node->shared[worker]) {
+          slot.conn.reset();
+          slot.connecting = false;
+          ++slot.generation;
+        }
       }
       if (worker < node->pools.size() && node->pools[worker]) {
         node->pools[worker]->close();

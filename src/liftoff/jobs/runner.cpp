@@ -467,7 +467,9 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
         job.id, outcome.error,
         outcome.retry_in.value_or(backoff(job.attempt, options.backoff_base, options.backoff_max)),
         outcome.kind == Outcome::Kind::discard};
+    writing_.emplace(job.id, job.shard);
     auto left = co_await runner_.store_.fail(job.shard, failure, runner_.owner_);
+    writing_.erase(job.id);
     if (!left) {
       spdlog::warn(
           "jobs: recording the failure of job {}: {} (it runs again once its lease "
@@ -493,8 +495,10 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
       std::vector<Leased> batch(completed_.begin(), completed_.begin() + static_cast<long>(take));
       completed_.erase(completed_.begin(), completed_.begin() + static_cast<long>(take));
       bool failed = false;
+      for (const auto& [shard, id] : batch) writing_.emplace(id, shard);
       for (const auto& [shard, ids] : by_shard(batch)) {
         auto done = co_await runner_.store_.complete(shard, ids, runner_.owner_);
+        for (const auto& id : ids) writing_.erase(id);
         if (done) continue;
         failed = true;
         if (Clock::now() > give_up) {
@@ -519,12 +523,17 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
   asio::awaitable<void> heartbeat() {
     auto self = shared_from_this();
     ThrottledWarning warning;
+    // At a fixed rate, three times a lease: a renewal's round trip does not delay the next one.
+    auto renewed_at = Clock::now();
     while (!stopped_) {
-      heartbeat_timer_.expires_after(runner_.options_.lease / 3);
+      heartbeat_timer_.expires_at(renewed_at + runner_.options_.lease / 3);
       co_await heartbeat_timer_.async_wait(kUseTuple);
       if (stopped_) break;
+      renewed_at = Clock::now();
+      // Every job still ours: running or waiting, and ended with its end not yet written.
       std::vector<Leased> leased = completed_;
       for (const auto& [id, running] : running_) leased.push_back({running.shard, id});
+      for (const auto& [id, shard] : writing_) leased.push_back({shard, id});
       if (leased.empty()) continue;
       // Of the jobs asked about (not those leased meanwhile), the running ones no longer ours:
       // cancelled by an operator, or rescued by another worker after our lease ran out. A shard
@@ -561,10 +570,11 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
   bool woken_ = false;
   bool flushing_ = false;
   bool stopped_ = false;
-  std::unordered_map<db::Uuid, Running, db::UuidHash> running_;  // leased: started or waiting
-  std::deque<Job> waiting_;                                      // leased, not yet started
-  int active_ = 0;                                               // attempts started
-  std::vector<Leased> completed_;                                // not yet written
+  std::unordered_map<db::Uuid, Running, db::UuidHash> running_;      // leased: started or waiting
+  std::deque<Job> waiting_;                                          // leased, not yet started
+  int active_ = 0;                                                   // attempts started
+  std::vector<Leased> completed_;                                    // not yet written
+  std::unordered_map<db::Uuid, std::size_t, db::UuidHash> writing_;  // their end being written
   int finished_since_ = 0;
   Clock::time_point pace_since_ = Clock::now();
   double pace_ = 0;  // attempts ended per second over the last kPaceWindow

@@ -228,6 +228,35 @@ TEST(Pipelined, DatabaseQueriesShareAFewConnectionsAndRecoverFromALostOne) {
   }());
 }
 
+// A worker stopped while one of its shared connections is still connecting: that connection is
+// dropped when it arrives, not left in its slot to outlive the worker's event loop (CI once saw
+// its destructor touch the destroyed loop's reactor, under ASan, when the Database outlived it).
+TEST(Pipelined, AConnectionStillConnectingWhenItsWorkerStopsIsDropped) {
+  core::Registry registry;
+  DatabaseOptions options;
+  options.connect = {testing::test_database_url(), {}, "liftoff-test"};
+  options.shared_connections = 1;
+  Database db(options, registry, 1);
+  bool answered = false;
+  {
+    asio::io_context io(1);  // ends before the Database, as a worker's loop does
+    block_on(io, [&]() -> asio::awaitable<void> {
+      auto ex = co_await asio::this_coro::executor;
+      // The first query finds no shared connection: it starts one, then leases from the pool.
+      asio::co_spawn(
+          ex,
+          [&]() -> asio::awaitable<void> {
+            (void)co_await db.query(Intent::read, testing::control_scope(5s), kPid, Params::none());
+            answered = true;
+          },
+          asio::detached);
+      db.stop_worker(0);  // before the shared connection is made
+      co_return;
+    }());
+  }
+  EXPECT_TRUE(answered);
+}
+
 }  // namespace
 }  // namespace liftoff::db
 
