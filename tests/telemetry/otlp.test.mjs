@@ -221,6 +221,44 @@ test('a request\'s statements, the job it enqueues and the email that job sends 
   assert.ok(!everything.includes(email) && !everything.includes(password), 'no parameter values');
 });
 
+test('a session cache lookup and a record list cache lookup are spans that say whether they hit', deadline, async () => {
+  const json = (token) => ({ 'Content-Type': 'application/json', Authorization: `Bearer ${token}` });
+  const signup = await fetch(`${liftoff.base}/v1/auth/signup`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email: `cached-${Date.now()}@telemetry.test`, password: 'a sturdy passphrase', name: 'Cache' }),
+  });
+  assert.equal(signup.status, 201);
+  const { token } = await signup.json();
+  const org = await (await fetch(`${liftoff.base}/v1/orgs`, { method: 'POST', headers: json(token), body: '{"name":"Cached"}' })).json();
+  const collection = await fetch(`${liftoff.base}/v1/orgs/${org.id}/collections`, {
+    method: 'POST',
+    headers: json(token),
+    body: JSON.stringify({ name: 'notes', fields: [{ name: 'title', type: 'text', required: true }] }),
+  });
+  assert.equal(collection.status, 201);
+
+  // Each request its own sampled trace: the same list twice, the second from the cache (the
+  // session was checked, and cached, by the requests before).
+  const traces = ['6bf92f3577b34da6a3ce929d0e0e4738', '7bf92f3577b34da6a3ce929d0e0e4739'];
+  for (const trace of traces) {
+    const list = await fetch(`${liftoff.base}/v1/orgs/${org.id}/collections/notes/records`, {
+      headers: { ...json(token), traceparent: `00-${trace}-00f067aa0ba902b7-01` },
+    });
+    assert.equal(list.status, 200);
+  }
+  const lookups = (trace) => spans().filter(({ span }) => hex(span.traceId) === trace && span.name.startsWith('cache ')).map(({ span }) => span);
+  const found = await eventually(() => (traces.every((t) => lookups(t).length === 2) ? traces.map(lookups) : undefined));
+  assert.ok(found, JSON.stringify(traces.map((t) => lookups(t).map((s) => s.name))));
+  const hits = (list) => Object.fromEntries(list.map((span) => [span.name, attributes(span)['liftoff.cache.hit']]));
+  assert.deepEqual(hits(found[0]), { 'cache session': true, 'cache record list': false });
+  assert.deepEqual(hits(found[1]), { 'cache session': true, 'cache record list': true });
+  for (const span of found.flat()) {
+    assert.equal(span.kind, 'SPAN_KIND_INTERNAL');
+    assert.ok(['session', 'record list'].includes(attributes(span)['liftoff.cache']));
+  }
+});
+
 test('a collector that is gone costs requests nothing; the spans it lost are counted', deadline, async () => {
   const metric = async () => {
     const text = await (await fetch(`${liftoff.base}/metrics`)).text();

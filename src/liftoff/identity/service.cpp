@@ -10,6 +10,7 @@
 #include "liftoff/db/database.hpp"
 #include "liftoff/identity/account_mail.hpp"
 #include "liftoff/identity/credentials.hpp"
+#include "liftoff/trace/span.hpp"
 
 namespace liftoff::identity {
 namespace asio = boost::asio;
@@ -211,7 +212,10 @@ asio::awaitable<Result<Principal>> IdentityService::authenticate(const db::Scope
   const auto& digest = credential.digest;
   std::uint64_t generation = 0;
   if (cache_) {
-    if (auto hit = cache_->get(digest)) co_return std::move(*hit);
+    trace::CacheLookup lookup(scope.trace, "session");
+    auto hit = cache_->get(digest);
+    lookup.hit(hit.has_value());
+    if (hit) co_return std::move(*hit);
     generation = cache_->generation();
   }
   // No co_await inside ?: (GCC 12 evaluates it twice; see Params::none()).

@@ -16,6 +16,7 @@
 #include "liftoff/core/time.hpp"
 #include "liftoff/db/database.hpp"
 #include "liftoff/records/events.hpp"
+#include "liftoff/trace/span.hpp"
 
 namespace liftoff::records {
 namespace asio = boost::asio;
@@ -845,7 +846,10 @@ asio::awaitable<Result<ListAnswer>> RecordService::list(const db::Scope& scope,
   if (answer.version == known_version) co_return answer;
   // A cached answer costs no query, but it is data the org reads all the same.
   if (auto within = admit_read(org_id); !within) co_return within.error();
-  if (auto cached = list_cache_.find(key, state->org_state)) {
+  trace::CacheLookup lookup(scope.trace, "record list");
+  auto cached = list_cache_.find(key, state->org_state);
+  lookup.hit(cached.has_value());
+  if (cached) {
     charge_read(org_id, cached->size());
     answer.body = std::move(*cached);
     co_return answer;

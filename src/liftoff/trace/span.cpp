@@ -68,4 +68,10 @@ void ActiveSpan::end() {
   std::exchange(recorder_, nullptr)->record(std::move(span_));
 }
 
+CacheLookup::CacheLookup(const Context& parent, std::string_view cache) {
+  if (!parent.recording()) return;
+  span_ = ActiveSpan(parent, "cache " + std::string(cache), Span::Kind::internal);
+  span_.set("liftoff.cache", std::string(cache));
+}
+
 }  // namespace liftoff::trace

@@ -99,4 +99,19 @@ class ActiveSpan {
   Span span_;
 };
 
+// A lookup in an in-process cache that saves the database a round trip ("session", "record
+// list"): an internal span named "cache <cache>", with liftoff.cache.hit set once the lookup knows.
+// It covers the lookup only; on a miss the statements that fill it are the request's, beside it.
+class CacheLookup {
+ public:
+  CacheLookup(const Context& parent, std::string_view cache);
+  void hit(bool found) {
+    if (span_.recording()) span_.set("liftoff.cache.hit", found);
+    span_.end();
+  }
+
+ private:
+  ActiveSpan span_;
+};
+
 }  // namespace liftoff::trace

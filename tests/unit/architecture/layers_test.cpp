@@ -28,7 +28,7 @@ const std::map<std::string, std::set<std::string>>& allowed() {
       {"usage", {"core", "db", "audit", "plans"}},
       {"audit", {"core", "db"}},
       {"identity", {"core", "db", "audit", "jobs", "mail", "notify", "plans", "trace"}},
-      {"records", {"core", "db", "audit", "pubsub", "plans"}},
+      {"records", {"core", "db", "audit", "pubsub", "plans", "trace"}},
       {"jobs", {"core", "db", "trace"}},
       {"webhooks", {"core", "db", "audit", "jobs", "plans", "trace"}},
       {"mail", {"core"}},
