@@ -22,22 +22,22 @@ export async function freePort() {
 // `liftoff serve` on a port the kernel chooses, read back from its log line "serving on http://...".
 // The embedded PostgreSQL's port is probed free first; the probe can lose a race, so a start that
 // fails is tried again on another port.
+// Also returns command(args): `liftoff <args...>` on the same data (an operator's command, e.g.
+// `operators grant`), resolving to its exit code and output.
 export async function startLiftoff(env = {}) {
   for (let attempt = 1; ; ++attempt) {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'liftoff-node-'));
-    const child = spawn(binary, ['serve'], {
-      env: {
-        ...process.env,
-        LIFTOFF_DATA_DIR: dataDir,
-        LIFTOFF_EMBEDDED_PG_PORT: String(await freePort()),
-        LIFTOFF_LISTEN: '127.0.0.1:0',
-        LIFTOFF_THREADS: '2',
-        LIFTOFF_PASSWORD_HASH_OPS: '1',
-        LIFTOFF_PASSWORD_HASH_MEMORY: '64k',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const settings = {
+      ...process.env,
+      LIFTOFF_DATA_DIR: dataDir,
+      LIFTOFF_EMBEDDED_PG_PORT: String(await freePort()),
+      LIFTOFF_LISTEN: '127.0.0.1:0',
+      LIFTOFF_THREADS: '2',
+      LIFTOFF_PASSWORD_HASH_OPS: '1',
+      LIFTOFF_PASSWORD_HASH_MEMORY: '64k',
+      ...env,
+    };
+    const child = spawn(binary, ['serve'], { env: settings, stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
     const base = await new Promise((resolve) => {
       const timer = setTimeout(() => resolve(null), 60_000);
@@ -64,7 +64,15 @@ export async function startLiftoff(env = {}) {
       }
       rmSync(dataDir, { recursive: true, force: true });
     };
-    if (base) return { base, stop, log: () => log };
+    const command = (args) =>
+      new Promise((resolve) => {
+        const run = spawn(binary, args, { env: settings, stdio: ['ignore', 'pipe', 'pipe'] });
+        let output = '';
+        run.stdout.on('data', (chunk) => (output += chunk));
+        run.stderr.on('data', (chunk) => (output += chunk));
+        run.on('exit', (code) => resolve({ code, output }));
+      });
+    if (base) return { base, stop, command, log: () => log };
     await stop();
     if (attempt === 3) throw new Error(`liftoff did not start:\n${log}`);
   }

@@ -1,7 +1,9 @@
 #include "liftoff/api/routes.hpp"
 
+#include "liftoff/api/console.hpp"
 #include "liftoff/api/identity.hpp"
 #include "liftoff/api/jobs.hpp"
+#include "liftoff/api/operator.hpp"
 #include "liftoff/api/orgs.hpp"
 #include "liftoff/api/plans.hpp"
 #include "liftoff/api/records.hpp"
@@ -24,6 +26,8 @@ void add_routes(http::Router& router, const Services& services) {
                    services.event_streams, database, services.rate_limits);
   add_job_routes(router, services.identity, services.jobs, database, services.rate_limits);
   add_webhook_routes(router, services.identity, services.webhooks, database, services.rate_limits);
+  add_operator_routes(router, services.identity, database, services.rate_limits);
+  add_console_routes(router);
   add_notification_routes(router, services.identity, services.orgs, services.notifications,
                           services.notification_hub, services.notification_streams, database,
                           services.rate_limits);

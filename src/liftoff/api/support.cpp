@@ -9,6 +9,7 @@
 #include "liftoff/http/json_body.hpp"
 #include "liftoff/http/problem.hpp"
 #include "liftoff/http/query.hpp"
+#include "liftoff/identity/platform.hpp"
 #include "liftoff/identity/service.hpp"
 
 namespace liftoff::api {
@@ -302,6 +303,23 @@ void Routes::signed_in(http::Verb verb, std::string_view path,
         co_return co_await admitted(ctx, limits, &caller.principal, nullptr, handler(ctx, caller));
       },
       cost);
+}
+
+void Routes::platform_operator(
+    http::Verb verb, std::string_view path,
+    std::function<Answer(http::RequestContext&, const SignedIn&)> handler, Cost cost) {
+  signed_in(
+      verb, path,
+      [&database = database_, handler = std::move(handler)](http::RequestContext& ctx,
+                                                            const SignedIn& caller) -> Answer {
+        identity::PlatformService platform(database);
+        auto allowed = co_await platform.is_operator(caller.scope, caller.principal.user.id);
+        if (!allowed) co_return allowed.error();
+        if (!*allowed)
+          co_return make_error(Errc::permission_denied, "only platform operators may do this");
+        co_return co_await handler(ctx, caller);
+      },
+      cost, /*users_only=*/true);
 }
 
 void Routes::org(http::Verb verb, std::string_view path, identity::Action action,

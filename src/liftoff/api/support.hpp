@@ -132,6 +132,12 @@ class Routes {
   void principal(http::Verb verb, std::string_view path,
                  std::function<Answer(http::RequestContext&, const SignedIn&)> handler,
                  Cost cost = Cost::light);
+  // A platform operator's session (identity::PlatformService; docs/decisions/0025): 401 without a
+  // session, 403 for an API key or a user who is not an operator. Checked on the primary at every
+  // request: a revoked grant stops the next one.
+  void platform_operator(http::Verb verb, std::string_view path,
+                         std::function<Answer(http::RequestContext&, const SignedIn&)> handler,
+                         Cost cost = Cost::light);
   // A member (or key) of the path's {org} allowed `action` (404 for others, 403 for too small a
   // role); the scope acts for the org.
   void org(http::Verb verb, std::string_view path, identity::Action action,

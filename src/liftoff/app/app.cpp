@@ -29,6 +29,7 @@
 #include "liftoff/core/metrics.hpp"
 #include "liftoff/core/service_notify.hpp"
 #include "liftoff/core/tenant_tally.hpp"
+#include "liftoff/core/time.hpp"
 #include "liftoff/db/admin.hpp"
 #include "liftoff/db/advisor.hpp"
 #include "liftoff/db/database.hpp"
@@ -40,6 +41,7 @@
 #include "liftoff/identity/org_origins.hpp"
 #include "liftoff/identity/organizations.hpp"
 #include "liftoff/identity/password_hasher.hpp"
+#include "liftoff/identity/platform.hpp"
 #include "liftoff/identity/revocation_listener.hpp"
 #include "liftoff/identity/service.hpp"
 #include "liftoff/identity/session_cache.hpp"
@@ -1559,6 +1561,47 @@ int plan_command(const core::Config& config, const PlanCommand& args) {
   return run_command(database, run());
 }
 
+// `liftoff operators grant|revoke --email EMAIL` and `liftoff operators list`: the platform
+// operators, who may use the operators' console (docs/decisions/0025-operators-console.md).
+int operators_command(const core::Config& config, const std::string& action,
+                      const std::string& email) {
+  core::Registry metrics;
+  auto opened = command_database(config, metrics);
+  if (!opened) return kExitFailure;
+  auto& database = *opened;
+  identity::PlatformService platform(database);
+  auto scope = db::Scope::background(db::Tenant::control(), std::chrono::minutes(1));
+  auto failed = [](const Error& error) {
+    std::cerr << "error: " << error.detail << "\n";
+    return error.code == Errc::not_found || error.code == Errc::validation_failed ? kExitUsage
+                                                                                  : kExitFailure;
+  };
+  auto run = [&]() -> asio::awaitable<int> {
+    if (action == "grant") {
+      auto granted = co_await platform.grant(scope, email);
+      if (!granted) co_return failed(granted.error());
+      spdlog::info("platform operator granted: {}", granted->user.email);
+      std::cout << fmt::format("{} is a platform operator (since {})\n", granted->user.email,
+                               core::format_rfc3339(granted->granted_at));
+    } else if (action == "revoke") {
+      auto revoked = co_await platform.revoke(scope, email);
+      if (!revoked) co_return failed(revoked.error());
+      if (*revoked) spdlog::info("platform operator revoked: {}", email);
+      std::cout << fmt::format(
+          "{} {}\n", email,
+          *revoked ? "is no longer a platform operator" : "was not a platform operator");
+    } else {
+      auto all = co_await platform.operators(scope);
+      if (!all) co_return failed(all.error());
+      for (const auto& op : *all)
+        std::cout << fmt::format("{}  {}  since {}\n", op.user.id.to_string(), op.user.email,
+                                 core::format_rfc3339(op.granted_at));
+    }
+    co_return 0;
+  };
+  return run_command(database, run());
+}
+
 int jobs_command(const core::Config& config, const std::string& action, const JobsCommand& args) {
   std::optional<db::Uuid> org;
   if (!args.org.empty()) {
@@ -1772,6 +1815,19 @@ int main(int argc, char** argv) {
                         "'{\"seats\": 5000}'");
   orgs_plan->add_flag("--force", plan_args.force,
                       "set it even when the organization holds more than it allows");
+  auto* operators_cmd = cli.add_subcommand(
+      "operators", "Platform operators: the users who may use the operators' console (/console)");
+  operators_cmd->require_subcommand(1);
+  std::string operator_email;
+  std::vector<CLI::App*> operators_actions;
+  for (auto [name, help] : {std::pair{"grant", "Make the user with --email a platform operator"},
+                            {"revoke", "Take the role back from the user with --email"},
+                            {"list", "List the platform operators"}}) {
+    auto* action = operators_cmd->add_subcommand(name, help);
+    if (std::string_view(name) != "list")
+      action->add_option("--email", operator_email, "the user's email")->required();
+    operators_actions.push_back(action);
+  }
   auto* db_cmd = cli.add_subcommand("db", "The database, as an operator");
   db_cmd->require_subcommand(1);
   AdviseCommand advise_args;
@@ -1834,6 +1890,7 @@ int main(int argc, char** argv) {
       jobs_stats,   orgs_plan,  shard_status_cmd, shard_move_cmd, shard_rebalance_cmd,
       db_advise_cmd};
   configured.insert(configured.end(), jobs_actions.begin(), jobs_actions.end());
+  configured.insert(configured.end(), operators_actions.begin(), operators_actions.end());
   for (auto* sub : configured) {
     sub->add_option("--config", config_file,
                     "Config file of `key = value` lines (flags and LIFTOFF_* override it)")
@@ -1902,6 +1959,9 @@ int main(int argc, char** argv) {
     if (sub->parsed()) return jobs_command(*config, sub->get_name(), jobs_args);
   }
   if (orgs_plan->parsed()) return plan_command(*config, plan_args);
+  for (auto* sub : operators_actions) {
+    if (sub->parsed()) return operators_command(*config, sub->get_name(), operator_email);
+  }
   if (migrate_cmd->parsed()) return migrate(*config, up_cmd->parsed());
   if (shard_status_cmd->parsed()) return shard_status(*config, shard_json);
   if (db_advise_cmd->parsed()) return db_advise(*config, advise_args);

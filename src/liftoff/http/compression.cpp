@@ -84,7 +84,8 @@ bool compressible(std::string_view content_type) {
   auto type = trim(content_type.substr(0, content_type.find(';')));
   return iequals(type, "application/json") || iequals(type, "application/problem+json") ||
          iequals(type, "application/x-ndjson") || iequals(type, "text/plain") ||
-         iequals(type, "text/html");
+         iequals(type, "text/html") || iequals(type, "text/javascript") ||
+         iequals(type, "text/css") || iequals(type, "image/svg+xml");
 }
 
 }  // namespace liftoff::http

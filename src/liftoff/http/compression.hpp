@@ -21,7 +21,8 @@ enum class Encoding { identity, gzip, zstd };
 // compressed on the request's own thread. nullopt when the library fails (then send it as is).
 [[nodiscard]] std::optional<std::string> compress(Encoding encoding, std::string_view body);
 
-// Whether a response of `content_type` is worth compressing (JSON, problem+json, text, ndjson).
+// Whether a response of `content_type` is worth compressing (JSON, problem+json, ndjson, plain
+// text, HTML, JavaScript, CSS, SVG).
 [[nodiscard]] bool compressible(std::string_view content_type);
 
 // Bodies smaller than this go as they are: below it compression saves less than it costs.

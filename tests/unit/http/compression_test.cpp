@@ -65,6 +65,9 @@ TEST(Compression, KnowsWhatIsWorthCompressing) {
   EXPECT_TRUE(compressible("application/json"));
   EXPECT_TRUE(compressible("application/problem+json; charset=utf-8"));
   EXPECT_TRUE(compressible("Application/X-NDJSON"));
+  EXPECT_TRUE(compressible("text/javascript; charset=utf-8"));  // the operators' console
+  EXPECT_TRUE(compressible("text/css; charset=utf-8"));
+  EXPECT_TRUE(compressible("image/svg+xml"));
   EXPECT_FALSE(compressible("text/event-stream"));
   EXPECT_FALSE(compressible("image/png"));
   EXPECT_FALSE(compressible(""));

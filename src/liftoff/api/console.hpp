@@ -1,0 +1,23 @@
+#pragma once
+// The operators' console's own files (web/console, built into the binary): /console and its
+// script and style sheet. They are public, as any sign-in page is; what they show comes from
+// /metrics and /v1/operator/..., which only platform operators may read
+// (docs/decisions/0025-operators-console.md).
+#include <span>
+#include <string_view>
+
+#include "liftoff/http/router.hpp"
+
+namespace liftoff::api {
+
+struct ConsoleFile {
+  std::string_view path;  // as served: "/console", "/console/console.js"
+  std::string_view content_type;
+  std::string_view body;
+};
+// Generated from web/console (src/liftoff/CMakeLists.txt).
+extern const std::span<const ConsoleFile> kConsoleFiles;
+
+void add_console_routes(http::Router& router);
+
+}  // namespace liftoff::api

@@ -1,0 +1,129 @@
+#include "liftoff/api/operator.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+#include "liftoff/api/support.hpp"
+#include "liftoff/core/time.hpp"
+#include "liftoff/http/problem.hpp"
+#include "liftoff/http/query.hpp"
+#include "liftoff/identity/platform.hpp"
+
+namespace liftoff::api {
+namespace {
+namespace json = boost::json;
+using http::beast_http::status;
+
+constexpr int kMaxPage = 100;
+constexpr std::size_t kMaxSearchText = 200;
+
+struct Search {
+  std::string text;
+  int limit = 25;
+};
+
+// ?q=&limit=: the text searched for (empty: everything, newest first) and the page's size.
+Result<Search> search_query(std::string_view text) {
+  auto query = http::parse_query(text, {"q", "limit"});
+  if (!query) return query.error();
+  Search search;
+  if (auto it = query->find("q"); it != query->end()) search.text = it->second;
+  if (search.text.size() > kMaxSearchText)
+    return Error{Errc::bad_request,
+                 "invalid query parameters",
+                 {{"q", "must be at most " + std::to_string(kMaxSearchText) + " bytes"}}};
+  auto limit = http::int_param(*query, "limit", search.limit, 1, kMaxPage);
+  if (!limit) return limit.error();
+  search.limit = *limit;
+  return search;
+}
+
+json::object org_json(const identity::OrgSummary& org) {
+  return {{"id", org.id.to_string()},
+          {"name", org.name},
+          {"plan", org.plan},
+          {"shard", org.shard},
+          {"members", org.members},
+          {"created_at", core::format_rfc3339(org.created_at)},
+          {"deleted_at", time_or_null(org.deleted_at)}};
+}
+
+json::object user_summary_json(const identity::UserSummary& summary) {
+  auto user = user_json(summary.user);
+  user["orgs"] = summary.orgs;
+  user["last_seen_at"] = time_or_null(summary.last_seen_at);
+  return user;
+}
+
+json::object business_json(const identity::BusinessFigures& figures) {
+  json::array signups;
+  for (const auto& day : figures.signups)
+    signups.push_back(json::object{{"day", core::format_rfc3339(day.day).substr(0, 10)},
+                                   {"signups", day.signups}});
+  json::array plans;
+  std::int64_t paid = 0;
+  for (const auto& plan : figures.plans) {
+    plans.push_back(json::object{{"plan", plan.plan}, {"orgs", plan.orgs}});
+    if (plan.plan != "free") paid += plan.orgs;
+  }
+  return {{"users", figures.users},
+          {"orgs", figures.orgs},
+          {"active_users", json::object{{"day", figures.active_1d},
+                                        {"week", figures.active_7d},
+                                        {"month", figures.active_30d}}},
+          {"paid_orgs", paid},
+          {"signups", std::move(signups)},
+          {"plans", std::move(plans)}};
+}
+}  // namespace
+
+void add_operator_routes(http::Router& router, identity::IdentityService& identity,
+                         db::Database& database, RateLimits& limits) {
+  Routes routes(router, identity, database, limits);
+
+  routes.platform_operator(
+      http::Verb::get, "/v1/operator/me",
+      [](http::RequestContext&, const SignedIn& caller) -> Answer {
+        co_return http::json_response(
+            status::ok,
+            json::object{{"user", user_json(caller.principal.user)}, {"operator", true}});
+      });
+
+  routes.platform_operator(
+      http::Verb::get, "/v1/operator/orgs",
+      [&database](http::RequestContext& ctx, const SignedIn& caller) -> Answer {
+        auto search = search_query(ctx.query);
+        if (!search) co_return search.error();
+        identity::PlatformService platform(database);
+        auto orgs = co_await platform.find_orgs(caller.scope, search->text, search->limit);
+        if (!orgs) co_return orgs.error();
+        json::array items;
+        for (const auto& org : *orgs) items.push_back(org_json(org));
+        co_return http::json_response(status::ok, json::object{{"orgs", std::move(items)}});
+      });
+
+  routes.platform_operator(
+      http::Verb::get, "/v1/operator/users",
+      [&database](http::RequestContext& ctx, const SignedIn& caller) -> Answer {
+        auto search = search_query(ctx.query);
+        if (!search) co_return search.error();
+        identity::PlatformService platform(database);
+        auto users = co_await platform.find_users(caller.scope, search->text, search->limit);
+        if (!users) co_return users.error();
+        json::array items;
+        for (const auto& user : *users) items.push_back(user_summary_json(user));
+        co_return http::json_response(status::ok, json::object{{"users", std::move(items)}});
+      });
+
+  routes.platform_operator(
+      http::Verb::get, "/v1/operator/business",
+      [&database](http::RequestContext&, const SignedIn& caller) -> Answer {
+        identity::PlatformService platform(database);
+        auto figures = co_await platform.business(caller.scope);
+        if (!figures) co_return figures.error();
+        co_return http::json_response(status::ok, business_json(*figures));
+      },
+      http::Cost::heavy);
+}
+
+}  // namespace liftoff::api

@@ -1,0 +1,423 @@
+// The operators' console (docs/decisions/0025-operators-console.md): one page, no framework. The
+// live charts read this server's own /metrics (Prometheus text) every two seconds and draw rates
+// and quantiles of what changed since the last read; the other views read /v1/operator/...,
+// which only platform operators may call. The session token lives in sessionStorage (this tab).
+const tokenKey = 'liftoff.console.token';
+const pollMs = 2000;
+const windowPoints = 60; // two minutes of points
+const colors = ['#0a58ca', '#b42318', '#1a7f37', '#9a6700', '#8250df', '#57606a'];
+const $ = (id) => document.getElementById(id);
+const views = ['login', 'overview', 'orgs', 'users', 'business'];
+
+class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem?.detail ?? problem?.title ?? `HTTP ${status}`);
+    this.status = status;
+  }
+}
+
+async function api(path, { method = 'GET', body } = {}) {
+  const headers = { Accept: 'application/json' };
+  const token = sessionStorage.getItem(tokenKey);
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body) headers['Content-Type'] = 'application/json';
+  const res = await fetch(path, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  const answer = res.status === 204 ? null : await res.json().catch(() => null);
+  if (!res.ok) throw new ApiError(res.status, answer);
+  return answer;
+}
+
+// ---- Prometheus text format 0.0.4: `name{label="value",...} number` per line.
+export function parseMetrics(text) {
+  const samples = [];
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([A-Za-z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const labels = {};
+    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2];
+    samples.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  return samples;
+}
+
+const total = (samples, name, keep = () => true) =>
+  samples.filter((s) => s.name === name && keep(s.labels)).reduce((a, s) => a + s.value, 0);
+
+// A histogram's cumulative buckets summed over its series: [[upper bound, count], ...] by bound.
+function buckets(samples, name) {
+  const byBound = new Map();
+  for (const s of samples) {
+    if (s.name !== `${name}_bucket`) continue;
+    const le = s.labels.le === '+Inf' ? Infinity : Number(s.labels.le);
+    byBound.set(le, (byBound.get(le) ?? 0) + s.value);
+  }
+  return [...byBound].sort((a, b) => a[0] - b[0]);
+}
+
+// The q-quantile of what was observed between two reads of the buckets, interpolated linearly
+// inside its bucket (as PromQL's histogram_quantile); null when nothing was observed.
+export function quantile(q, now, before) {
+  const counts = now.map(([le, c]) => [le, c - (before?.find(([b]) => b === le)?.[1] ?? 0)]);
+  const observed = counts.at(-1)?.[1] ?? 0;
+  if (observed <= 0) return null;
+  const rank = q * observed;
+  let lower = 0;
+  let below = 0;
+  for (const [le, c] of counts) {
+    if (c >= rank) {
+      if (le === Infinity) return lower;
+      return lower + ((le - lower) * (rank - below)) / Math.max(c - below, 1e-12);
+    }
+    lower = le;
+    below = c;
+  }
+  return lower;
+}
+
+// ---- Charts: SVG drawn from numbers only.
+const svgNS = 'http://www.w3.org/2000/svg';
+function svgEl(name, attrs, text) {
+  const el = document.createElementNS(svgNS, name);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+function niceMax(value) {
+  if (!(value > 0)) return 1;
+  const step = 10 ** Math.floor(Math.log10(value));
+  for (const m of [1, 2, 2.5, 5, 10]) if (value <= m * step) return m * step;
+  return 10 * step;
+}
+
+const formatNumber = (v) =>
+  v === null || v === undefined || Number.isNaN(v)
+    ? '-'
+    : Math.abs(v) >= 100
+      ? v.toFixed(0)
+      : Math.abs(v) >= 10
+        ? v.toFixed(1)
+        : v.toFixed(2);
+
+// Redraws `figure` with `series` ([{name, points: [value|null ...]}]), the newest point last and
+// each point `pollMs` apart. Keeps a one-line text of the latest values (read by screen readers
+// and by the browser test) and the point count in data-points.
+function drawLines(figure, series, note = '') {
+  const W = 360;
+  const H = 150;
+  const left = 36;
+  const bottom = 14;
+  const top = 6;
+  const right = 6;
+  const values = series.flatMap((s) => s.points).filter((v) => v !== null);
+  const max = niceMax(Math.max(0, ...values));
+  const x = (i) => left + ((W - left - right) * i) / (windowPoints - 1);
+  const y = (v) => top + (H - top - bottom) * (1 - v / max);
+  const svg = svgEl('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-hidden': 'true' });
+  for (const v of [0, max / 2, max]) {
+    svg.append(svgEl('line', { class: 'grid', x1: left, x2: W - right, y1: y(v), y2: y(v) }));
+    svg.append(svgEl('text', { x: 2, y: y(v) + 3 }, formatNumber(v)));
+  }
+  svg.append(svgEl('text', { x: left, y: H - 2 }, `-${((windowPoints - 1) * pollMs) / 1000}s`));
+  svg.append(svgEl('text', { x: W - right - 20, y: H - 2 }, 'now'));
+  series.forEach((s, k) => {
+    const offset = windowPoints - s.points.length;
+    const runs = [[]];
+    s.points.forEach((v, i) => {
+      if (v === null) runs.push([]);
+      else runs.at(-1).push(`${x(offset + i).toFixed(1)},${y(v).toFixed(1)}`);
+    });
+    for (const run of runs.filter((r) => r.length > 0)) {
+      svg.append(svgEl('polyline', { points: run.join(' '), stroke: colors[k % colors.length] }));
+    }
+  });
+  const legend = document.createElement('div');
+  legend.className = 'legend';
+  const latest = document.createElement('p');
+  latest.className = 'note latest';
+  latest.textContent = note || series.map((s) => `${s.name}: ${formatNumber(s.points.at(-1))}`).join(', ');
+  series.forEach((s, k) => {
+    const item = document.createElement('span');
+    const swatch = document.createElement('i');
+    swatch.style.background = colors[k % colors.length];
+    item.append(swatch, s.name);
+    legend.append(item);
+  });
+  const caption = figure.querySelector('figcaption');
+  figure.replaceChildren(caption, svg, legend, latest);
+  figure.dataset.points = String(Math.max(0, ...series.map((s) => s.points.filter((v) => v !== null).length)));
+}
+
+// ---- The live overview.
+const live = { timer: null, previous: null, history: new Map() };
+
+function remember(key, value) {
+  const points = live.history.get(key) ?? [];
+  points.push(value);
+  while (points.length > windowPoints) points.shift();
+  live.history.set(key, points);
+  return points;
+}
+
+async function readMetrics() {
+  const res = await fetch('/metrics');
+  if (!res.ok) throw new Error(`/metrics answered ${res.status}`);
+  return { at: performance.now(), samples: parseMetrics(await res.text()) };
+}
+
+function drawOverview(read) {
+  const before = live.previous;
+  live.previous = read;
+  if (!before) return;
+  const seconds = (read.at - before.at) / 1000;
+  const rate = (name, keep) =>
+    Math.max(0, total(read.samples, name, keep) - total(before.samples, name, keep)) / seconds;
+  const klass = (c) => (labels) => labels.class === c;
+  drawLines($('chart-requests'), [
+    { name: 'all', points: remember('req', rate('http_requests_total')) },
+    { name: '4xx', points: remember('4xx', rate('http_requests_total', klass('4xx'))) },
+    { name: '5xx', points: remember('5xx', rate('http_requests_total', klass('5xx'))) },
+  ]);
+  const now = buckets(read.samples, 'http_request_duration_seconds');
+  const then = buckets(before.samples, 'http_request_duration_seconds');
+  const ms = (q) => {
+    const v = quantile(q, now, then);
+    return v === null ? null : v * 1000;
+  };
+  drawLines($('chart-latency'), [
+    { name: 'p50', points: remember('p50', ms(0.5)) },
+    { name: 'p95', points: remember('p95', ms(0.95)) },
+    { name: 'p99', points: remember('p99', ms(0.99)) },
+  ]);
+  drawLines($('chart-database'), [
+    { name: 'statement s/s', points: remember('dbtime', rate('db_query_duration_seconds_sum')) },
+    { name: 'pool in use', points: remember('inuse', total(read.samples, 'db_pool_in_use')) },
+    { name: 'pool waiting', points: remember('waiters', total(read.samples, 'db_pool_waiters')) },
+  ]);
+  const lags = read.samples.filter((s) => s.name === 'db_replica_lag_milliseconds');
+  drawLines(
+    $('chart-replicas'),
+    lags.map((s) => {
+      const name = Object.values(s.labels).join('/') || 'replica';
+      return { name, points: remember(`lag:${name}`, s.value) };
+    }),
+    lags.length === 0 ? 'No replicas configured on this server.' : '',
+  );
+  drawLines($('chart-jobs'), [
+    { name: 'ready', points: remember('ready', total(read.samples, 'jobs_ready')) },
+    { name: 'running', points: remember('running', total(read.samples, 'jobs_running')) },
+    { name: 'finished/s', points: remember('finished', rate('jobs_finished_total')) },
+  ]);
+}
+
+async function pollOverview() {
+  try {
+    drawOverview(await readMetrics());
+    $('overview-status').textContent = `Updated ${new Date().toLocaleTimeString()}, every ${pollMs / 1000} s.`;
+  } catch (e) {
+    $('overview-status').textContent = `Cannot read /metrics: ${e.message}`;
+  }
+}
+
+function startOverview() {
+  if (live.timer) return;
+  pollOverview();
+  live.timer = setInterval(pollOverview, pollMs);
+}
+
+function stopOverview() {
+  clearInterval(live.timer);
+  live.timer = null;
+  live.previous = null;
+}
+
+// ---- Lists and figures from /v1/operator.
+const day = (t) => (t ? t.slice(0, 10) : '-');
+
+function cell(text, className) {
+  const td = document.createElement('td');
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
+}
+
+function fillRows(tbody, items, columns) {
+  const rows = items.map((item) => {
+    const tr = document.createElement('tr');
+    tr.append(...columns.map(([value, className]) => cell(value(item), className)));
+    return tr;
+  });
+  if (rows.length === 0) {
+    const tr = document.createElement('tr');
+    const td = cell('Nothing found.');
+    td.colSpan = columns.length;
+    tr.append(td);
+    rows.push(tr);
+  }
+  tbody.replaceChildren(...rows);
+}
+
+const lists = {
+  orgs: [
+    [(o) => o.name + (o.deleted_at ? ' (deleted)' : '')],
+    [(o) => o.plan],
+    [(o) => String(o.members)],
+    [(o) => o.shard],
+    [(o) => day(o.created_at)],
+    [(o) => o.id, 'id'],
+  ],
+  users: [
+    [(u) => u.email],
+    [(u) => u.name],
+    [(u) => (u.email_verified ? 'yes' : 'no')],
+    [(u) => String(u.orgs)],
+    [(u) => day(u.last_seen_at)],
+    [(u) => day(u.created_at)],
+  ],
+};
+
+async function search(list, text = '') {
+  const tbody = $(`${list}-rows`);
+  try {
+    const answer = await api(`/v1/operator/${list}?limit=50&q=${encodeURIComponent(text)}`);
+    fillRows(tbody, answer[list], lists[list]);
+  } catch (e) {
+    if (!handleAuthError(e)) fillRows(tbody, [], [[() => e.message]]);
+  }
+}
+
+function drawBars(figure, days) {
+  const W = 720;
+  const H = 160;
+  const bottom = 14;
+  const max = niceMax(Math.max(0, ...days.map((d) => d.signups)));
+  const width = W / days.length;
+  const svg = svgEl('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-hidden': 'true' });
+  days.forEach((d, i) => {
+    const h = ((H - bottom - 4) * d.signups) / max;
+    svg.append(svgEl('rect', { class: 'bar', x: i * width + 1, y: H - bottom - h, width: width - 2, height: h }));
+  });
+  svg.append(svgEl('text', { x: 0, y: H - 2 }, days[0]?.day ?? ''));
+  svg.append(svgEl('text', { x: W, y: H - 2, 'text-anchor': 'end' }, days.at(-1)?.day ?? ''));
+  const latest = document.createElement('p');
+  latest.className = 'note latest';
+  latest.textContent = `${days.reduce((a, d) => a + d.signups, 0)} signups in 30 days, at most ${formatNumber(max)} a day on this scale`;
+  figure.replaceChildren(figure.querySelector('figcaption'), svg, latest);
+  figure.dataset.points = String(days.length);
+}
+
+async function loadBusiness() {
+  try {
+    const b = await api('/v1/operator/business');
+    const figures = [
+      ['Users', b.users],
+      ['Organizations', b.orgs],
+      ['Active today', b.active_users.day],
+      ['Active this week', b.active_users.week],
+      ['Active this month', b.active_users.month],
+      ['Paid organizations', b.paid_orgs],
+      ['Conversion to paid', b.orgs > 0 ? `${((100 * b.paid_orgs) / b.orgs).toFixed(1)}%` : '-'],
+    ];
+    $('business-figures').replaceChildren(
+      ...figures.map(([name, value]) => {
+        const div = document.createElement('div');
+        const dt = document.createElement('dt');
+        const dd = document.createElement('dd');
+        dt.textContent = name;
+        dd.textContent = String(value);
+        div.append(dt, dd);
+        return div;
+      }),
+    );
+    drawBars($('chart-signups'), b.signups);
+    fillRows($('plans-rows'), b.plans, [
+      [(p) => p.plan],
+      [(p) => String(p.orgs)],
+      [(p) => (b.orgs > 0 ? `${((100 * p.orgs) / b.orgs).toFixed(1)}%` : '-')],
+    ]);
+  } catch (e) {
+    if (!handleAuthError(e)) $('business-figures').textContent = e.message;
+  }
+}
+
+// ---- Signing in and out, and which view shows.
+function show(wanted) {
+  const view = views.includes(wanted) ? wanted : 'overview';
+  for (const v of views) $(v).hidden = v !== view;
+  for (const a of document.querySelectorAll('nav a')) {
+    if (a.getAttribute('href') === `#${view}`) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  if (view === 'overview') startOverview();
+  else stopOverview();
+  if (view === 'orgs' || view === 'users') search(view, document.querySelector(`form[data-list="${view}"] input`).value);
+  if (view === 'business') loadBusiness();
+}
+
+// Back to the sign-in form. `endSession`: the session is also logged out (a user who is not an
+// operator keeps no session from signing in here).
+function signedOut(message = '', endSession = false) {
+  if (endSession) api('/v1/auth/logout', { method: 'POST' }).catch(() => {});
+  sessionStorage.removeItem(tokenKey);
+  $('nav').hidden = true;
+  $('signout').hidden = true;
+  $('who').textContent = '';
+  $('login-error').textContent = message;
+  show('login');
+}
+
+// 401 and 403 send the operator back to the sign-in form; true when it did.
+function handleAuthError(e) {
+  if (!(e instanceof ApiError)) return false;
+  if (e.status === 401) signedOut('Your session ended: sign in again.');
+  else if (e.status === 403) signedOut('This account is not a platform operator.', true);
+  else return false;
+  return true;
+}
+
+async function enter() {
+  try {
+    const me = await api('/v1/operator/me');
+    $('who').textContent = me.user.email;
+    $('nav').hidden = false;
+    $('signout').hidden = false;
+    const view = location.hash.slice(1);
+    show(views.includes(view) && view !== 'login' ? view : 'overview');
+  } catch (e) {
+    if (!handleAuthError(e)) signedOut(e.message);
+  }
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('login-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const form = new FormData(event.target);
+    $('login-error').textContent = '';
+    try {
+      const session = await api('/v1/auth/login', {
+        method: 'POST',
+        body: { email: form.get('email'), password: form.get('password') },
+      });
+      sessionStorage.setItem(tokenKey, session.token);
+      await enter();
+    } catch (e) {
+      $('login-error').textContent = e.message;
+    }
+  });
+  for (const form of document.querySelectorAll('form.search')) {
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      search(form.dataset.list, new FormData(form).get('q'));
+    });
+  }
+  $('signout').addEventListener('click', async () => {
+    await api('/v1/auth/logout', { method: 'POST' }).catch(() => {});
+    signedOut();
+  });
+  window.addEventListener('hashchange', () => {
+    if (!$('nav').hidden) show(location.hash.slice(1) || 'overview');
+  });
+  if (sessionStorage.getItem(tokenKey)) enter();
+  else signedOut();
+});
