@@ -20,7 +20,7 @@ const artifacts =
 const deadline = { timeout: 120_000 };
 const password = 'a long enough password';
 
-let liftoff, browser, page;
+let liftoff, browser, page, customer, acme;
 const problems = []; // console errors, page errors and failed requests, from every page
 const tokens = []; // the sessions the page signed in with, in order
 
@@ -38,13 +38,14 @@ async function signUp(email, name) {
 before(async () => {
   liftoff = await startLiftoff();
   await signUp('operator@example.com', 'Olga Operator');
-  const customer = await signUp('customer@example.com', 'Carl Customer');
+  customer = await signUp('customer@example.com', 'Carl Customer');
   const org = await fetch(`${liftoff.base}/v1/orgs`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${customer.token}` },
     body: JSON.stringify({ name: 'Acme Anvils' }),
   });
   assert.equal(org.status, 201);
+  acme = await org.json();
   const granted = await liftoff.command(['operators', 'grant', '--email', 'operator@example.com']);
   assert.equal(granted.code, 0, granted.output);
 
@@ -145,7 +146,21 @@ test('the operator finds an organization and a user', deadline, async () => {
   await page.waitForFunction(() => document.querySelector('#orgs-rows tr td')?.textContent === 'Acme Anvils');
   const row = await page.$eval('#orgs-rows tr', (r) => [...r.cells].map((c) => c.textContent));
   assert.deepEqual(row.slice(0, 4), ['Acme Anvils', 'free', '1', 'main']);
+  assert.equal(row[5], 'active');
+
+  // Suspended from its row, with a reason asked in a dialog: the customer is refused at once.
+  await page.click('button[aria-label="Suspend Acme Anvils"]');
+  await page.waitForSelector('#suspend-dialog[open]');
+  await page.type('#suspend-form [name=reason]', 'unpaid invoices');
+  await page.click('#suspend-form button[value=suspend]');
+  await page.waitForFunction(() => document.querySelector('#orgs-rows tr').cells[5].textContent.startsWith('suspended'));
+  assert.match(await page.$eval('#orgs-rows tr', (r) => r.cells[5].textContent), /^suspended \d{4}-\d\d-\d\d: unpaid invoices$/);
+  const asCustomer = () => fetch(`${liftoff.base}/v1/orgs/${acme.id}`, { headers: { Authorization: `Bearer ${customer.token}` } });
+  assert.equal((await asCustomer()).status, 403);
   await page.screenshot({ path: path.join(artifacts, 'console-orgs.png'), fullPage: true });
+  await page.click('button[aria-label="Restore Acme Anvils"]');
+  await page.waitForFunction(() => document.querySelector('#orgs-rows tr').cells[5].textContent === 'active');
+  assert.equal((await asCustomer()).status, 200);
 
   await page.click('nav a[href="#users"]');
   await page.waitForSelector('#users', { visible: true });

@@ -128,6 +128,73 @@ TEST_F(Operators, OnlyPlatformOperatorsReadTheOperatorApiAndARevokedGrantStopsTh
   EXPECT_EQ(status(send_json(port(), "GET", "/v1/operator/me", ann.token)), 403);
 }
 
+// An operator suspends an organization: its members' sessions and its API keys are refused on
+// its routes at once (their cached memberships reload), its audit log says so without the
+// reason, and lifting the suspension gives the routes back.
+TEST_F(Operators, ASuspendedOrganizationsMembersAndKeysAreRefusedUntilItIsLifted) {
+  auto olga = sign_up(port(), "operator-olga");
+  auto [granted, granted_out] = operators_command({"grant", "--email", olga.email}, "op-olga");
+  ASSERT_EQ(granted, 0) << granted_out;
+  auto owner = sign_up(port(), "suspended-owner");
+  auto created = send_json(port(), "POST", "/v1/orgs", owner.token, R"({"name":"Shady Ltd"})");
+  ASSERT_EQ(status(created), 201) << created->body;
+  const std::string org(json_of(*created).at("id").as_string());
+  auto key_made = send_json(port(), "POST", "/v1/orgs/" + org + "/api-keys", owner.token,
+                            R"({"name":"ci","role":"viewer"})");
+  ASSERT_EQ(status(key_made), 201) << key_made->body;
+  const std::string key(json_of(*key_made).at("key").as_string());
+  const auto org_path = "/v1/orgs/" + org;
+  // Both credentials are checked (and cached) before the suspension.
+  ASSERT_EQ(status(send_json(port(), "GET", org_path, owner.token)), 200);
+  ASSERT_EQ(status(send_json(port(), "GET", org_path + "/collections", key)), 200);
+
+  const auto path = "/v1/operator/orgs/" + org + "/suspension";
+  // Bad input: no reason, an empty one, an unknown field, a member's own session, no such org.
+  EXPECT_EQ(status(send_json(port(), "POST", path, olga.token, "{}")), 422);
+  auto empty = send_json(port(), "POST", path, olga.token, R"({"reason":""})");
+  ASSERT_EQ(status(empty), 422);
+  EXPECT_EQ(problem(*empty).at("errors").at(0).at("field"), "reason");
+  EXPECT_EQ(status(send_json(port(), "POST", path, olga.token, R"({"reason":"x","why":"y"})")),
+            400);
+  EXPECT_EQ(status(send_json(port(), "POST", path, owner.token, R"({"reason":"x"})")), 403);
+  EXPECT_EQ(status(send_json(port(), "POST",
+                             "/v1/operator/orgs/0190b5b0-0000-7000-8000-000000000000/suspension",
+                             olga.token, R"({"reason":"x"})")),
+            404);
+
+  auto suspended = send_json(port(), "POST", path, olga.token, R"({"reason":"chargeback fraud"})");
+  ASSERT_EQ(status(suspended), 200) << suspended->body;
+  EXPECT_FALSE(json_of(*suspended).at("suspended_at").is_null());
+  EXPECT_EQ(json_of(*suspended).at("suspended_reason"), "chargeback fraud");
+  for (const auto& [credential, route] :
+       {std::pair{owner.token, org_path}, {key, org_path + "/collections"}}) {
+    auto refused = send_json(port(), "GET", route, credential);
+    ASSERT_EQ(status(refused), 403) << route << ": " << refused->body;
+    EXPECT_EQ(problem(*refused).at("detail"),
+              "this organization is suspended; its owners may contact support");
+  }
+  auto listed = send_json(port(), "GET", "/v1/operator/orgs?q=" + org, olga.token);
+  ASSERT_EQ(status(listed), 200);
+  EXPECT_EQ(json_of(*listed).at("orgs").at(0).at("suspended_reason"), "chargeback fraud");
+
+  auto lifted = send_json(port(), "DELETE", path, olga.token);
+  ASSERT_EQ(status(lifted), 200) << lifted->body;
+  EXPECT_TRUE(json_of(*lifted).at("suspended_at").is_null());
+  EXPECT_TRUE(json_of(*lifted).at("suspended_reason").is_null());
+  EXPECT_EQ(status(send_json(port(), "DELETE", path, olga.token)), 200);  // nothing to lift
+  ASSERT_EQ(status(send_json(port(), "GET", org_path, owner.token)), 200);
+
+  auto audit = send_json(port(), "GET", org_path + "/audit", owner.token);
+  ASSERT_EQ(status(audit), 200) << audit->body;
+  const auto events = json_of(*audit).at("events").as_array();
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(events[0].at("action"), "org.unsuspended");
+  EXPECT_EQ(events[1].at("action"), "org.suspended");
+  EXPECT_EQ(events[1].at("actor").at("id").as_string(), olga.id);
+  EXPECT_EQ(events[1].at("after").at("suspended"), true);
+  EXPECT_EQ(audit->body.find("chargeback"), std::string::npos) << "the reason is the operators'";
+}
+
 TEST_F(Operators, TheConsoleIsServedWithItsSecurityHeadersAndRevalidated) {
   auto page = http_request(port(), "GET", "/console");
   ASSERT_EQ(status(page), 200);

@@ -242,10 +242,19 @@ function cell(text, className) {
   return td;
 }
 
+// Rows of `items`, a cell per column: [text of item, class name] or [item => element].
 function fillRows(tbody, items, columns) {
   const rows = items.map((item) => {
     const tr = document.createElement('tr');
-    tr.append(...columns.map(([value, className]) => cell(value(item), className)));
+    tr.append(
+      ...columns.map(([value, className]) => {
+        const made = value(item);
+        if (!(made instanceof Node)) return cell(made, className);
+        const td = document.createElement('td');
+        td.append(made);
+        return td;
+      }),
+    );
     return tr;
   });
   if (rows.length === 0) {
@@ -265,7 +274,9 @@ const lists = {
     [(o) => String(o.members)],
     [(o) => o.shard],
     [(o) => day(o.created_at)],
+    [(o) => status(o)],
     [(o) => o.id, 'id'],
+    [(o) => suspensionButton(o)],
   ],
   users: [
     [(u) => u.email],
@@ -277,13 +288,65 @@ const lists = {
   ],
 };
 
+function status(org) {
+  if (!org.suspended_at) return 'active';
+  const span = document.createElement('span');
+  span.className = 'suspended';
+  span.textContent = `suspended ${day(org.suspended_at)}: ${org.suspended_reason}`;
+  return span;
+}
+
+// Suspend (asking the reason) or restore one organization, then show the list again.
+function suspensionButton(org) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.textContent = org.suspended_at ? 'Restore' : 'Suspend';
+  button.setAttribute('aria-label', `${button.textContent} ${org.name}`);
+  button.addEventListener('click', async () => {
+    try {
+      if (org.suspended_at) {
+        await api(`/v1/operator/orgs/${org.id}/suspension`, { method: 'DELETE' });
+      } else {
+        const reason = await askReason(org);
+        if (reason === null) return;
+        await api(`/v1/operator/orgs/${org.id}/suspension`, { method: 'POST', body: { reason } });
+      }
+      await search('orgs', document.querySelector('form[data-list="orgs"] input').value);
+    } catch (e) {
+      if (!handleAuthError(e)) $('orgs-error').textContent = e.message;
+    }
+  });
+  return button;
+}
+
+// The operator's reason to suspend `org`, from the dialog; null when cancelled.
+function askReason(org) {
+  const dialog = $('suspend-dialog');
+  const form = $('suspend-form');
+  $('suspend-name').textContent = org.name;
+  form.reset();
+  return new Promise((resolve) => {
+    const done = (value) => {
+      dialog.removeEventListener('close', closed);
+      $('suspend-cancel').removeEventListener('click', cancelled);
+      resolve(value);
+    };
+    const closed = () => done(dialog.returnValue === 'suspend' ? new FormData(form).get('reason') : null);
+    const cancelled = () => dialog.close('cancel');
+    dialog.addEventListener('close', closed);
+    $('suspend-cancel').addEventListener('click', cancelled);
+    dialog.returnValue = '';
+    dialog.showModal();
+  });
+}
+
 async function search(list, text = '') {
-  const tbody = $(`${list}-rows`);
+  $(`${list}-error`).textContent = '';
   try {
     const answer = await api(`/v1/operator/${list}?limit=50&q=${encodeURIComponent(text)}`);
-    fillRows(tbody, answer[list], lists[list]);
+    fillRows($(`${list}-rows`), answer[list], lists[list]);
   } catch (e) {
-    if (!handleAuthError(e)) fillRows(tbody, [], [[() => e.message]]);
+    if (!handleAuthError(e)) $(`${list}-error`).textContent = e.message;
   }
 }
 

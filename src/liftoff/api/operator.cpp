@@ -7,6 +7,7 @@
 #include "liftoff/core/time.hpp"
 #include "liftoff/http/problem.hpp"
 #include "liftoff/http/query.hpp"
+#include "liftoff/identity/organizations.hpp"
 #include "liftoff/identity/platform.hpp"
 
 namespace liftoff::api {
@@ -16,6 +17,7 @@ using http::beast_http::status;
 
 constexpr int kMaxPage = 100;
 constexpr std::size_t kMaxSearchText = 200;
+constexpr std::size_t kMaxReason = 500;
 
 struct Search {
   std::string text;
@@ -45,7 +47,19 @@ json::object org_json(const identity::OrgSummary& org) {
           {"shard", org.shard},
           {"members", org.members},
           {"created_at", core::format_rfc3339(org.created_at)},
-          {"deleted_at", time_or_null(org.deleted_at)}};
+          {"deleted_at", time_or_null(org.deleted_at)},
+          {"suspended_at", time_or_null(org.suspended_at)},
+          {"suspended_reason",
+           org.suspended_at ? json::value(org.suspended_reason) : json::value(nullptr)}};
+}
+
+// The org `id` as the operators' list shows it (after a change).
+Answer org_answer(db::Database& database, const db::Scope& scope, const db::Uuid& id) {
+  identity::PlatformService platform(database);
+  auto found = co_await platform.find_orgs(scope, id.to_string(), 1);
+  if (!found) co_return found.error();
+  if (found->empty()) co_return make_error(Errc::not_found, "no such organization");
+  co_return http::json_response(status::ok, org_json(found->front()));
 }
 
 json::object user_summary_json(const identity::UserSummary& summary) {
@@ -78,7 +92,7 @@ json::object business_json(const identity::BusinessFigures& figures) {
 }  // namespace
 
 void add_operator_routes(http::Router& router, identity::IdentityService& identity,
-                         db::Database& database, RateLimits& limits) {
+                         identity::OrgService& orgs, db::Database& database, RateLimits& limits) {
   Routes routes(router, identity, database, limits);
 
   routes.platform_operator(
@@ -101,6 +115,37 @@ void add_operator_routes(http::Router& router, identity::IdentityService& identi
         for (const auto& org : *orgs) items.push_back(org_json(org));
         co_return http::json_response(status::ok, json::object{{"orgs", std::move(items)}});
       });
+
+  // Suspends the org (with the operator's reason), or lifts its suspension; answers the org.
+  const auto suspension = [&database, &orgs](http::RequestContext& ctx, const SignedIn& caller,
+                                             bool suspend) -> Answer {
+    // {id}, not {org}: an org's own CORS origins are for its routes, not the operators'.
+    auto org_id = db::Uuid::parse(ctx.param("id").value_or(""));
+    if (!org_id) co_return make_error(Errc::not_found, "no such organization");
+    std::string reason;
+    if (suspend) {
+      auto fields = string_fields(ctx.request, {"reason"});
+      if (!fields) co_return fields.error();
+      reason = (*fields)["reason"];
+      if (reason.empty() || reason.size() > kMaxReason) {
+        co_return Error{Errc::validation_failed,
+                        "the reason is invalid",
+                        {{"reason", "must be 1 to " + std::to_string(kMaxReason) + " bytes"}}};
+      }
+    }
+    auto scope = caller.scope.for_tenant(db::Tenant::org(*org_id));
+    auto changed = co_await orgs.set_suspended(scope, suspend, reason);
+    if (!changed) co_return changed.error();
+    co_return co_await org_answer(database, caller.scope, *org_id);
+  };
+  routes.platform_operator(http::Verb::post, "/v1/operator/orgs/{id}/suspension",
+                           [suspension](http::RequestContext& ctx, const SignedIn& caller) {
+                             return suspension(ctx, caller, true);
+                           });
+  routes.platform_operator(http::Verb::delete_, "/v1/operator/orgs/{id}/suspension",
+                           [suspension](http::RequestContext& ctx, const SignedIn& caller) {
+                             return suspension(ctx, caller, false);
+                           });
 
   routes.platform_operator(
       http::Verb::get, "/v1/operator/users",

@@ -26,7 +26,7 @@ void add_routes(http::Router& router, const Services& services) {
                    services.event_streams, database, services.rate_limits);
   add_job_routes(router, services.identity, services.jobs, database, services.rate_limits);
   add_webhook_routes(router, services.identity, services.webhooks, database, services.rate_limits);
-  add_operator_routes(router, services.identity, database, services.rate_limits);
+  add_operator_routes(router, services.identity, services.orgs, database, services.rate_limits);
   add_console_routes(router);
   add_notification_routes(router, services.identity, services.orgs, services.notifications,
                           services.notification_hub, services.notification_streams, database,

@@ -44,6 +44,15 @@ constexpr Statement kSetPlan{
     db::Plane::control, "orgs.set_plan",
     "UPDATE orgs SET plan = $2, plan_limits = $3::jsonb, updated_at = now() WHERE id = $1 "
     "RETURNING updated_at"};
+// The previous state comes from the locked row as it was (a CTE sees the snapshot before the
+// update).
+constexpr Statement kSetSuspended{
+    db::Plane::control, "orgs.set_suspended",
+    "WITH old AS (SELECT id, suspended_at IS NOT NULL AS was FROM orgs "
+    "WHERE id = $1 AND deleted_at IS NULL FOR UPDATE) "
+    "UPDATE orgs o SET suspended_at = CASE WHEN $2 THEN COALESCE(o.suspended_at, now()) END, "
+    "suspended_reason = CASE WHEN $2 THEN $3 END, updated_at = now() FROM old "
+    "WHERE o.id = old.id RETURNING old.was"};
 constexpr Statement kPlanOf{db::Plane::control, "orgs.plan_of",
                             "SELECT o.plan, o.plan_limits::text, "
                             "(SELECT count(*) FROM memberships m WHERE m.org_id = o.id) "
@@ -291,6 +300,17 @@ asio::awaitable<Result<db::Timestamp>> OrgStore::set_plan(db::Transaction& tx,
   auto rows = co_await tx.query(kSetPlan, params);
   if (!rows) co_return rows.error();
   co_return rows->front().get<db::Timestamp>(0);
+}
+
+asio::awaitable<Result<std::optional<bool>>> OrgStore::set_suspended(db::Transaction& tx,
+                                                                     const db::Uuid& org_id,
+                                                                     bool suspended,
+                                                                     const std::string& reason) {
+  Params params(org_id, suspended, reason);
+  auto rows = co_await tx.query(kSetSuspended, params);
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return std::optional<bool>{};
+  co_return rows->front().get<bool>(0);
 }
 
 asio::awaitable<Result<std::optional<OrgStore::PlanOf>>> OrgStore::plan_of(const db::Scope& scope,

@@ -141,6 +141,11 @@ class OrgStore {
   [[nodiscard]] boost::asio::awaitable<Result<OriginsByOrg>> all_cors_origins(
       const db::Scope& scope);
 
+  // Suspends (or, `suspended` false, lifts the suspension of) a live org, locked; whether it was
+  // suspended before, or nullopt for a deleted or unknown org.
+  [[nodiscard]] boost::asio::awaitable<Result<std::optional<bool>>> set_suspended(
+      db::Transaction& tx, const db::Uuid& org_id, bool suspended, const std::string& reason);
+
   // --- Session caches (LISTEN liftoff_sessions; see revocation_listener.hpp) ---
   // Tells every process at commit to forget what `payload` names.
   [[nodiscard]] boost::asio::awaitable<Result<void>> notify(db::Transaction& tx,

@@ -35,6 +35,10 @@ Result<Access> OrgService::access(const Principal& principal, std::string_view o
   if (!org_id) return org_not_found();
   const auto* membership = principal.membership_in(*org_id);
   if (!membership) return org_not_found();
+  if (membership->suspended) {
+    return make_error(Errc::permission_denied,
+                      "this organization is suspended; its owners may contact support");
+  }
   if (!allows(membership->role, action)) return role_too_small(action);
   return Access{*org_id, membership->role, membership->plan, membership->limits};
 }
@@ -45,6 +49,32 @@ void OrgService::evict_user(const db::Uuid& user_id) {
 
 void OrgService::evict_org(const db::Uuid& org_id) {
   if (cache_) cache_->evict_org(org_id);
+}
+
+asio::awaitable<Result<bool>> OrgService::set_suspended(const db::Scope& scope, bool suspended,
+                                                        const std::string& reason) {
+  const auto& org_id = scope.org();
+  auto tx = co_await db_.begin(scope, db::Isolation::read_committed, db::Planes::both);
+  if (!tx) co_return tx.error();
+  auto was = co_await store_.set_suspended(*tx, org_id, suspended, reason);
+  if (!was) co_return was.error();
+  if (!*was) co_return org_not_found();
+  if (**was == suspended) {  // the reason may have changed; nothing to record
+    auto done = co_await tx->commit();
+    if (!done) co_return done.error();
+    co_return false;
+  }
+  // The reason is the operators' own: the org's audit log says only what changed.
+  audit::Change change{suspended ? "org.suspended" : "org.unsuspended", "org", org_id.to_string(),
+                       object_text({{"suspended", !suspended}}),
+                       object_text({{"suspended", suspended}})};
+  // Every member's and key's cached memberships carry the suspension: they reload.
+  auto notified = co_await store_.notify(*tx, org_payload(org_id));
+  if (!notified) co_return notified.error();
+  auto event = co_await audit::append_and_commit(*tx, scope, change);
+  if (!event) co_return event.error();
+  evict_org(org_id);
+  co_return true;
 }
 
 asio::awaitable<Result<OrgService::Locked>> OrgService::lock(db::Transaction& tx,

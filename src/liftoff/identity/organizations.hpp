@@ -178,6 +178,16 @@ class OrgService {
                                                                    std::string_view overrides,
                                                                    bool force);
 
+  // --- Suspension (docs/decisions/0025-operators-console.md) ---
+  // By a platform operator (the scope acts for the org, as the operator): suspends the org (its
+  // routes refused to members and keys alike, 403, from every process's next request) with the
+  // operator's `reason`, or lifts its suspension. Audited as org.suspended / org.unsuspended;
+  // suspending a suspended org only updates the reason. not_found for a deleted or unknown org.
+  // Returns whether the org's state changed.
+  [[nodiscard]] boost::asio::awaitable<Result<bool>> set_suspended(const db::Scope& scope,
+                                                                   bool suspended,
+                                                                   const std::string& reason);
+
   [[nodiscard]] boost::asio::awaitable<Result<ApiKey>> create_api_key(const db::Scope& scope,
                                                                       const Principal& principal,
                                                                       const std::string& name,

@@ -33,9 +33,10 @@ constexpr Statement kOperators{
     "FROM platform_operators p JOIN users u ON u.id = p.user_id ORDER BY p.granted_at, u.email"};
 
 // Searches by the trigram indexes of migration 0026: `$1` is a LIKE pattern, `$2` the limit.
-#define LIFTOFF_ORG_SUMMARY                                            \
-  "SELECT o.id, o.name, o.plan, o.shard, o.created_at, o.deleted_at, " \
-  "(SELECT count(*) FROM memberships m WHERE m.org_id = o.id) FROM orgs o "
+#define LIFTOFF_ORG_SUMMARY                                                      \
+  "SELECT o.id, o.name, o.plan, o.shard, o.created_at, o.deleted_at, "           \
+  "(SELECT count(*) FROM memberships m WHERE m.org_id = o.id), o.suspended_at, " \
+  "COALESCE(o.suspended_reason, '') FROM orgs o "
 constexpr Statement kOrgsLike{db::Plane::control, "platform.orgs_like",
                               LIFTOFF_ORG_SUMMARY
                               "WHERE lower(o.name) LIKE $1 ORDER BY o.created_at DESC, o.id "
@@ -94,6 +95,8 @@ OrgSummary org_of(const db::Row& row) {
                  row.get<db::Timestamp>(4),
                  std::nullopt};
   if (!row.is_null(5)) org.deleted_at = row.get<db::Timestamp>(5);
+  if (!row.is_null(7)) org.suspended_at = row.get<db::Timestamp>(7);
+  org.suspended_reason = row.get<std::string>(8);
   return org;
 }
 

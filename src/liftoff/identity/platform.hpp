@@ -32,6 +32,8 @@ struct OrgSummary {
   std::int64_t members = 0;
   db::Timestamp created_at;
   std::optional<db::Timestamp> deleted_at;
+  std::optional<db::Timestamp> suspended_at;  // by an operator (OrgService::set_suspended)
+  std::string suspended_reason;
 };
 
 // A user as the operators' list shows it.

@@ -40,11 +40,12 @@ constexpr Statement kInsertSession{
     "INSERT INTO sessions (id, user_id, token_hash, expires_at, ip, user_agent) "
     "VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at"};
 // The user's organizations come along as one JSON array of [org id, org name, role, plan, plan
-// limit overrides].
+// limit overrides, suspended].
 constexpr Statement kSessionByDigest{
     db::Plane::control, "identity.session_by_digest",
     "SELECT s.id, s.user_id, s.last_seen_at, s.expires_at, u.email, u.name, u.created_at, "
-    "(SELECT COALESCE(json_agg(json_build_array(o.id, o.name, m.role, o.plan, o.plan_limits) ORDER "
+    "(SELECT COALESCE(json_agg(json_build_array(o.id, o.name, m.role, o.plan, o.plan_limits, "
+    "o.suspended_at IS NOT NULL) ORDER "
     "BY o.name, o.id), "
     "'[]')::text FROM memberships m JOIN orgs o ON o.id = m.org_id "
     "WHERE m.user_id = s.user_id AND o.deleted_at IS NULL), u.email_verified_at IS NOT NULL "
@@ -54,7 +55,7 @@ constexpr Statement kSessionByDigest{
 constexpr Statement kApiKeyByDigest{
     db::Plane::control, "identity.api_key_by_digest",
     "SELECT k.id, k.org_id, o.name, k.role, COALESCE(k.last_used_at, 'epoch'), o.plan, "
-    "o.plan_limits::text "
+    "o.plan_limits::text, o.suspended_at IS NOT NULL "
     "FROM api_keys k JOIN orgs o ON o.id = k.org_id "
     "WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND o.deleted_at IS NULL"};
 // Ids come as one comma-separated text parameter (ids this process generated or read back).
@@ -298,7 +299,8 @@ IdentityStore::session_by_digest(const db::Scope& scope, const std::string& dige
     const auto* plan = plans::find_plan(m.at(3).as_string());
     if (!org_id || !role || !plan) throw db::DecodeError("malformed membership row");
     live.principal.memberships.push_back({*org_id, std::string(m.at(1).as_string()), *role, plan,
-                                          plans::effective_limits(*plan, m.at(4).as_object())});
+                                          plans::effective_limits(*plan, m.at(4).as_object()),
+                                          m.at(5).as_bool()});
   }
   co_return live;
 }
@@ -315,9 +317,9 @@ IdentityStore::api_key_by_digest(const db::Scope& scope, const std::string& dige
   live.principal.credential_id = row.get<db::Uuid>(0);
   const auto* plan = plans::find_plan(row.get<std::string>(5));
   if (!plan) throw db::DecodeError("an org on an unknown plan");
-  live.principal.memberships.push_back({row.get<db::Uuid>(1), row.get<std::string>(2),
-                                        role_from(row, 3), plan,
-                                        plans::effective_limits(*plan, row.get<std::string>(6))});
+  live.principal.memberships.push_back(
+      {row.get<db::Uuid>(1), row.get<std::string>(2), role_from(row, 3), plan,
+       plans::effective_limits(*plan, row.get<std::string>(6)), row.get<bool>(7)});
   live.last_used_at = row.get<db::Timestamp>(4);
   live.expires_at = db::Timestamp::max();
   co_return live;

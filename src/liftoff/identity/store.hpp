@@ -36,6 +36,9 @@ struct Membership {
   // refreshed with it when the plan changes: what quotas and rate limits read on every request.
   const plans::Plan* plan = &plans::default_plan();
   plans::Limits limits = plans::default_plan().limits;
+  // Suspended by a platform operator: OrgService::access refuses its routes (403). Loaded and
+  // refreshed with the plan.
+  bool suspended = false;
 };
 
 // Who is behind a bearer credential: a user (by session token) or an organization's API key.
