@@ -199,8 +199,14 @@ TEST_F(Operators, TheConsoleIsServedWithItsSecurityHeadersAndRevalidated) {
   auto page = http_request(port(), "GET", "/console");
   ASSERT_EQ(status(page), 200);
   EXPECT_EQ(page->header("content-type"), "text/html; charset=utf-8");
-  EXPECT_NE(page->body.find("<script type=\"module\" src=\"/console/console.js\">"),
-            std::string::npos);
+  // The page names its script by a URL with the script's version, cached for a year; the page
+  // itself is revalidated on every load.
+  const std::string script_tag = "<script type=\"module\" src=\"/console/console.js?v=";
+  const auto tag_at = page->body.find(script_tag);
+  ASSERT_NE(tag_at, std::string::npos) << page->body;
+  const auto version_at = tag_at + script_tag.size() - 2;  // at "v="
+  const auto version = page->body.substr(version_at, page->body.find('"', version_at) - version_at);
+  EXPECT_EQ(version.size(), 18u) << version;
   EXPECT_NE(page->header("content-security-policy").find("script-src 'self'"), std::string::npos);
   EXPECT_NE(page->header("content-security-policy").find("frame-ancestors 'none'"),
             std::string::npos);
@@ -212,9 +218,17 @@ TEST_F(Operators, TheConsoleIsServedWithItsSecurityHeadersAndRevalidated) {
   EXPECT_EQ(status(again), 304);
   EXPECT_TRUE(again->body.empty());
 
-  auto script = http_request(port(), "GET", "/console/console.js");
+  auto script = http_request(port(), "GET", "/console/console.js?" + version);
   ASSERT_EQ(status(script), 200);
   EXPECT_EQ(script->header("content-type"), "text/javascript; charset=utf-8");
+  EXPECT_EQ(script->header("cache-control"), "public, max-age=31536000, immutable");
+  EXPECT_NE(script->body.find("parseMetrics"), std::string::npos);
+  // Another version (an old page's) or none: the same script, revalidated on every load.
+  for (const auto* query : {"?v=0000000000000000", ""}) {
+    auto other = http_request(port(), "GET", std::string("/console/console.js") + query);
+    ASSERT_EQ(status(other), 200) << query;
+    EXPECT_EQ(other->header("cache-control"), "no-cache") << query;
+  }
   auto style = http_request(port(), "GET", "/console/console.css");
   ASSERT_EQ(status(style), 200);
   EXPECT_EQ(style->header("content-type"), "text/css; charset=utf-8");

@@ -1,8 +1,9 @@
 #pragma once
 // The operators' console's own files (web/console, built into the binary): /console and its
-// script and style sheet. They are public, as any sign-in page is; what they show comes from
+// script, style sheet and icon. They are public, as any sign-in page is; what they show comes from
 // /metrics and /v1/operator/..., which only platform operators may read
-// (docs/decisions/0025-operators-console.md).
+// (docs/decisions/0025-operators-console.md). The page is revalidated on every load; it names the
+// other files by URLs with their version (?v=), which are cached for a year.
 #include <span>
 #include <string_view>
 
