@@ -17,26 +17,49 @@ TenantTally::TenantTally(std::size_t tracked, std::size_t shown, std::size_t wor
       shown_(shown),
       workers_(std::max<std::size_t>(workers, 1)) {}
 
+void TenantTally::place(Worker& worker, const std::string& org, Entry& entry,
+                        std::list<Bucket>::iterator from) {
+  const auto requests = entry.counts.requests;
+  while (from != worker.buckets.end() && from->requests < requests) ++from;
+  if (from == worker.buckets.end() || from->requests != requests)
+    from = worker.buckets.insert(from, Bucket{requests, {}});
+  entry.bucket = from;
+  entry.seat = from->orgs.insert(from->orgs.end(), &org);
+}
+
 void TenantTally::record(std::string_view org, bool server_error, double request_seconds,
                          double database_seconds) {
   auto& worker = workers_[std::min(this_worker(), workers_.size() - 1)];
   std::lock_guard lock(worker.mutex);
-  auto it = worker.orgs.find(std::string(org));
-  if (it == worker.orgs.end()) {
-    Counts fresh;
+  auto it = worker.orgs.find(org);
+  if (it != worker.orgs.end()) {
+    // One more request: to the next bucket (made when the next one counts more), in place.
+    auto& entry = it->second;
+    auto from = entry.bucket;
+    auto to = std::next(from);
+    ++entry.counts.requests;
+    if (to == worker.buckets.end() || to->requests != entry.counts.requests)
+      to = worker.buckets.insert(to, Bucket{entry.counts.requests, {}});
+    to->orgs.splice(to->orgs.end(), from->orgs, entry.seat);
+    entry.bucket = to;
+    if (from->orgs.empty()) worker.buckets.erase(from);
+  } else {
+    Entry fresh;
     if (worker.orgs.size() >= tracked_) {
       // Space-saving: the org with the fewest requests makes room, and the newcomer starts from
       // its count (an upper bound of the newcomer's own).
-      auto least = std::min_element(
-          worker.orgs.begin(), worker.orgs.end(),
-          [](const auto& a, const auto& b) { return a.second.requests < b.second.requests; });
-      fresh.requests = least->second.requests;
-      worker.orgs.erase(least);
+      auto least = worker.buckets.begin();
+      const auto* dropped = least->orgs.front();
+      fresh.counts.requests = least->requests;
+      least->orgs.pop_front();
+      if (least->orgs.empty()) worker.buckets.erase(least);
+      worker.orgs.erase(worker.orgs.find(*dropped));
     }
+    ++fresh.counts.requests;
     it = worker.orgs.emplace(std::string(org), fresh).first;
+    place(worker, it->first, it->second, worker.buckets.begin());
   }
-  auto& counts = it->second;
-  ++counts.requests;
+  auto& counts = it->second.counts;
   if (server_error) ++counts.server_errors;
   counts.request_seconds += request_seconds;
   counts.database_seconds += database_seconds;
@@ -46,7 +69,8 @@ std::vector<std::pair<std::string, TenantTally::Counts>> TenantTally::shown() co
   std::map<std::string, Counts> total;
   for (const auto& worker : workers_) {
     std::lock_guard lock(worker.mutex);
-    for (const auto& [org, counts] : worker.orgs) {
+    for (const auto& [org, entry] : worker.orgs) {
+      const auto& counts = entry.counts;
       auto& sum = total[org];
       sum.requests += counts.requests;
       sum.server_errors += counts.server_errors;

@@ -5,10 +5,14 @@
 // requests and starts from its count, so an organization with more than 1/tracked of the worker's
 // requests is never dropped), and /metrics shows the `shown` organizations with the most requests,
 // the most server errors and the most database time: at most 3 x `shown` series per family,
-// whatever the number of tenants.
+// whatever the number of tenants. Counting a request is constant time, dropping one included: the
+// tracked organizations are kept in buckets of equal counts, in increasing order (the algorithm's
+// "stream summary"), so the least counted is the first bucket's.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <list>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -71,10 +75,30 @@ class TenantTally {
   [[nodiscard]] std::vector<std::pair<std::string, Counts>> shown() const;
 
  private:
+  struct Bucket;
+  struct Entry {
+    Counts counts;
+    std::list<Bucket>::iterator bucket;            // the bucket of counts.requests
+    std::list<const std::string*>::iterator seat;  // this org in that bucket
+  };
+  struct Bucket {
+    std::uint64_t requests = 0;
+    std::list<const std::string*> orgs;  // the keys of Worker::orgs
+  };
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
   struct Worker {
     mutable std::mutex mutex;  // the worker's own; render() takes it briefly
-    std::unordered_map<std::string, Counts> orgs;
+    std::unordered_map<std::string, Entry, StringHash, std::equal_to<>> orgs;
+    std::list<Bucket> buckets;  // by increasing requests; none empty
   };
+  // Puts `org` (its entry's counts.requests set) in its bucket, which is at or after `from`.
+  static void place(Worker& worker, const std::string& org, Entry& entry,
+                    std::list<Bucket>::iterator from);
   std::size_t tracked_;
   std::size_t shown_;
   std::vector<Worker> workers_;

@@ -46,6 +46,33 @@ TEST(TenantTally, TracksABoundedNumberAndANewcomerStartsFromTheLeastCount) {
   EXPECT_FALSE(shown.contains("b"));
 }
 
+// Space-saving's guarantees through heavy churn (every light org's first request replaces the
+// least counted): the tracked counts sum to the requests seen, and an org with more than
+// 1/tracked of them is tracked with a count at least its own and at most N/tracked above it.
+TEST(TenantTally, UnderChurnHeavyOrganizationsStayTrackedWithinTheAlgorithmsBound) {
+  constexpr std::size_t kTracked = 16;
+  constexpr int kRequests = 10'000;
+  TenantTally tally(kTracked, kTracked, 1);
+  std::map<std::string, std::uint64_t> truth;
+  for (int i = 0; i < kRequests; ++i) {
+    // 3 heavy orgs take 20% each; the rest go round 1,000 light ones.
+    auto org = i % 5 < 3 ? "heavy-" + std::to_string(i % 5) : "light-" + std::to_string(i % 1000);
+    ++truth[org];
+    tally.record(org, false, 0, 0);
+  }
+  auto shown = shown_of(tally);
+  ASSERT_LE(shown.size(), kTracked);
+  std::uint64_t sum = 0;
+  for (const auto& [org, counts] : shown) sum += counts.requests;
+  EXPECT_EQ(sum, static_cast<std::uint64_t>(kRequests));
+  for (int h = 0; h < 3; ++h) {
+    const auto org = "heavy-" + std::to_string(h);
+    ASSERT_TRUE(shown.contains(org)) << org;
+    EXPECT_GE(shown.at(org).requests, truth.at(org));
+    EXPECT_LE(shown.at(org).requests, truth.at(org) + kRequests / kTracked);
+  }
+}
+
 TEST(TenantTally, NothingRecordedShowsNoSeriesButTheFamilies) {
   TenantTally tally(10, 10, 2);
   std::string text;
