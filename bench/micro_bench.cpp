@@ -90,12 +90,13 @@ void BM_MetricsRender10000Orgs(benchmark::State& state) {
   for (int route = 0; route < 60; ++route) {
     const auto label = fmt::format(R"(route="/v1/route/{}")", route);
     for (const char* klass : {"1xx", "2xx", "3xx", "4xx", "5xx"}) {
-      registry.counter("http_requests_total", "HTTP requests by route and status class",
-                       label + ",class=\"" + klass + "\"")
+      registry
+          .counter("http_requests_total", "HTTP requests by route and status class",
+                   label + ",class=\"" + klass + "\"")
           .inc();
     }
-    registry.histogram("http_request_duration_seconds", "Time from request header to response",
-                       label)
+    registry
+        .histogram("http_request_duration_seconds", "Time from request header to response", label)
         .observe_seconds(0.002);
   }
   core::TenantTally tally(256, 10, 2);
