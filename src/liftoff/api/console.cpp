@@ -36,13 +36,12 @@ struct Served {
   std::string body;
   std::string_view content_type;
   std::string etag;  // weak: the server may still compress it
-  std::string
-      versioned;  // "v=<version>": the query of the URL the page names it by ("" for the page)
+  // "v=<version>": the query of the URL the page names it by ("" for the page itself).
+  std::string versioned;
 };
 
 std::vector<Served> served_files() {
   std::vector<Served> files;
-  std::string page;
   for (const auto& file : kConsoleFiles) {
     const auto version = version_of(file.body);
     files.push_back({std::string(file.body), file.content_type, "W/\"" + version + "\"",
