@@ -138,7 +138,7 @@ test('an operator signs in and the live charts draw this server\'s traffic', dea
   await page.screenshot({ path: path.join(artifacts, 'console-overview.png'), fullPage: true });
 });
 
-test('the operator finds an organization and a user', deadline, async () => {
+test('the operator finds an organization, sets its plan, and finds a user', deadline, async () => {
   await page.click('nav a[href="#orgs"]');
   await page.waitForSelector('#orgs', { visible: true });
   await page.type('#orgs [name=q]', 'ANVIL');
@@ -162,6 +162,34 @@ test('the operator finds an organization and a user', deadline, async () => {
   await page.waitForFunction(() => document.querySelector('#orgs-rows tr').cells[5].textContent === 'active');
   assert.equal((await asCustomer()).status, 200);
 
+  // Its page: plan, limits and usage; the operator puts it on a contract (Enterprise, 50 seats).
+  await page.click('#orgs-rows a');
+  await page.waitForFunction(() => document.querySelector('#chart-org-requests').dataset.points === '30');
+  assert.equal(await page.$eval('#org-title', (e) => e.textContent), 'Acme Anvils');
+  const orgFigures = async () =>
+    page.$$eval('#org-figures div', (divs) =>
+      Object.fromEntries(divs.map((d) => [d.querySelector('dt').textContent, d.querySelector('dd').textContent])),
+    );
+  assert.deepEqual(
+    Object.entries(await orgFigures()).slice(0, 4),
+    [['Plan', 'free'], ['Price a month', '$0.00'], ['Members', '1'], ['Shard', 'main']],
+  );
+  const seats = () => page.$$eval('#org-limits tr', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)).find((c) => c[0] === 'seats'));
+  assert.deepEqual(await seats(), ['seats', '1', '5', '20.0%']);
+  await page.type('#plan-form [name=limits]', 'fifty seats');
+  await page.click('#plan-form button');
+  await page.waitForFunction(() => document.querySelector('#plan-status').textContent !== '');
+  assert.match(await page.$eval('#plan-status', (e) => e.textContent), /not JSON/);
+  await page.select('#plan-form [name=plan]', 'enterprise');
+  await page.$eval('#plan-form [name=limits]', (input) => (input.value = '{"seats": 50}'));
+  await page.click('#plan-form button');
+  await page.waitForFunction(() => document.querySelector('#plan-status').textContent === 'The plan is enterprise.');
+  assert.equal((await orgFigures()).Plan, 'enterprise');
+  assert.deepEqual(await seats(), ['seats', '1', '50 (contract)', '2.0%']);
+  const customersPlan = await fetch(`${liftoff.base}/v1/orgs/${acme.id}/plan`, { headers: { Authorization: `Bearer ${customer.token}` } });
+  assert.equal((await customersPlan.json()).plan, 'enterprise');
+  await page.screenshot({ path: path.join(artifacts, 'console-org.png'), fullPage: true });
+
   await page.click('nav a[href="#users"]');
   await page.waitForSelector('#users', { visible: true });
   await page.type('#users [name=q]', 'carl');
@@ -180,10 +208,10 @@ test('the business view counts signups, active users and organizations by plan',
   assert.equal(figures.Users, '2');
   assert.equal(figures.Organizations, '1');
   assert.equal(figures['Active today'], '2');
-  assert.equal(figures['Conversion to paid'], '0.0%');
+  assert.equal(figures['Conversion to paid'], '100.0%'); // Acme is on Enterprise now
   assert.match(await page.$eval('#chart-signups .latest', (e) => e.textContent), /^2 signups in 30 days/);
   const plans = await page.$$eval('#plans-rows tr', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
-  assert.deepEqual(plans, [['free', '1', '100.0%']]);
+  assert.deepEqual(plans, [['enterprise', '1', '100.0%']]);
   await page.screenshot({ path: path.join(artifacts, 'console-business.png'), fullPage: true });
 });
 

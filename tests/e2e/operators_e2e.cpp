@@ -195,6 +195,84 @@ TEST_F(Operators, ASuspendedOrganizationsMembersAndKeysAreRefusedUntilItIsLifted
   EXPECT_EQ(audit->body.find("chargeback"), std::string::npos) << "the reason is the operators'";
 }
 
+TEST_F(Operators, AnOperatorReadsAnOrgsPlanAndUsageAndSetsItsPlan) {
+  auto oscar = sign_up(port(), "operator-oscar");
+  auto [granted, granted_out] = operators_command({"grant", "--email", oscar.email}, "op-oscar");
+  ASSERT_EQ(granted, 0) << granted_out;
+  auto owner = sign_up(port(), "contract-owner");
+  auto created = send_json(port(), "POST", "/v1/orgs", owner.token, R"({"name":"Contract Co"})");
+  ASSERT_EQ(status(created), 201) << created->body;
+  const std::string org(json_of(*created).at("id").as_string());
+  const auto path = "/v1/operator/orgs/" + org;
+
+  auto detail = send_json(port(), "GET", path, oscar.token);
+  ASSERT_EQ(status(detail), 200) << detail->body;
+  const auto page = json_of(*detail);
+  EXPECT_EQ(page.at("org").at("name"), "Contract Co");
+  EXPECT_EQ(page.at("plan").at("plan"), "free");
+  EXPECT_EQ(page.at("plan").at("usage").at("seats"), 1);
+  EXPECT_EQ(page.at("plan").at("limits").at("seats"), 5);
+  EXPECT_EQ(page.at("usage").at("org_id").as_string(), org);
+  EXPECT_EQ(page.at("usage").at("granularity"), "day");
+  EXPECT_TRUE(page.at("usage").at("usage").is_array());
+  EXPECT_EQ(status(send_json(port(), "GET", path, owner.token)), 403);
+  EXPECT_EQ(status(send_json(port(), "GET", "/v1/operator/orgs/not-an-id", oscar.token)), 404);
+  EXPECT_EQ(
+      status(send_json(port(), "GET", "/v1/operator/orgs/0190b5b0-0000-7000-8000-000000000000",
+                       oscar.token)),
+      404);
+
+  // Bad input: each a precise 4xx naming the field.
+  const auto plan_path = path + "/plan";
+  const auto field_of = [&](const std::string& body) {
+    auto r = send_json(port(), "PUT", plan_path, oscar.token, body);
+    EXPECT_EQ(status(r), 422) << body << ": " << (r ? r->body : "no response");
+    if (status(r) != 422) return std::string();
+    return std::string(problem(*r).at("errors").at(0).at("field").as_string());
+  };
+  EXPECT_EQ(field_of(R"({"plan":"platinum"})"), "plan");
+  EXPECT_EQ(field_of(R"({"plan":7})"), "plan");
+  EXPECT_EQ(field_of(R"({"plan":"pro","limits":[1]})"), "limits");
+  EXPECT_EQ(field_of(R"({"plan":"pro","limits":{"seats":-1}})"), "limits.seats");
+  EXPECT_EQ(field_of(R"({"plan":"pro","limits":{"parking_spots":3}})"), "limits.parking_spots");
+  EXPECT_EQ(field_of(R"({"plan":"pro","force":"yes"})"), "force");
+  EXPECT_EQ(status(send_json(port(), "PUT", plan_path, oscar.token, R"({"plan":"pro","x":1})")),
+            400);
+  EXPECT_EQ(status(send_json(port(), "PUT", plan_path, oscar.token, "{")), 400);
+  EXPECT_EQ(status(send_json(port(), "PUT", plan_path, owner.token, R"({"plan":"pro"})")), 403);
+
+  // The contract: Enterprise with 500 seats; the owner sees it at once.
+  auto set = send_json(port(), "PUT", plan_path, oscar.token,
+                       R"({"plan":"enterprise","limits":{"seats":500}})");
+  ASSERT_EQ(status(set), 200) << set->body;
+  EXPECT_EQ(json_of(*set).at("plan"), "enterprise");
+  EXPECT_EQ(json_of(*set).at("limits").at("seats"), 500);
+  EXPECT_EQ(json_of(*set).at("overrides").at("seats"), 500);
+  auto owners_view = send_json(port(), "GET", "/v1/orgs/" + org + "/plan", owner.token);
+  ASSERT_EQ(status(owners_view), 200) << owners_view->body;
+  EXPECT_EQ(json_of(*owners_view).at("plan"), "enterprise");
+  EXPECT_EQ(json_of(*owners_view).at("limits").at("seats"), 500);
+
+  // Fewer seats than the org fills is refused, unless forced.
+  auto over =
+      send_json(port(), "PUT", plan_path, oscar.token, R"({"plan":"free","limits":{"seats":0}})");
+  ASSERT_EQ(status(over), 409) << over->body;
+  EXPECT_EQ(problem(*over).at("errors").at(0).at("field"), "seats");
+  auto forced = send_json(port(), "PUT", plan_path, oscar.token,
+                          R"({"plan":"free","limits":{"seats":0},"force":true})");
+  ASSERT_EQ(status(forced), 200) << forced->body;
+  EXPECT_EQ(json_of(*forced).at("limits").at("seats"), 0);
+
+  auto audit = send_json(port(), "GET", "/v1/orgs/" + org + "/audit", owner.token);
+  ASSERT_EQ(status(audit), 200) << audit->body;
+  const auto events = json_of(*audit).at("events").as_array();
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(events[0].at("action"), "org.plan_changed");
+  EXPECT_EQ(events[0].at("actor").at("id").as_string(), oscar.id);
+  EXPECT_EQ(events[0].at("after").at("plan"), "free");
+  EXPECT_EQ(events[1].at("after").at("plan"), "enterprise");
+}
+
 TEST_F(Operators, TheConsoleIsServedWithItsSecurityHeadersAndRevalidated) {
   auto page = http_request(port(), "GET", "/console");
   ASSERT_EQ(status(page), 200);

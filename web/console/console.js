@@ -7,11 +7,13 @@ const pollMs = 2000;
 const windowPoints = 60; // two minutes of points
 const colors = ['#0a58ca', '#b42318', '#1a7f37', '#9a6700', '#8250df', '#57606a'];
 const $ = (id) => document.getElementById(id);
-const views = ['login', 'overview', 'orgs', 'users', 'business'];
+const views = ['login', 'overview', 'orgs', 'org', 'users', 'business'];
 
+// A problem+json answer: its detail, then each field's error ("limits.seats: must be ...").
 class ApiError extends Error {
   constructor(status, problem) {
-    super(problem?.detail ?? problem?.title ?? `HTTP ${status}`);
+    const fields = (problem?.errors ?? []).map((e) => `${e.field}: ${e.message}`);
+    super([problem?.detail ?? problem?.title ?? `HTTP ${status}`, ...fields].join('; '));
     this.status = status;
   }
 }
@@ -269,7 +271,7 @@ function fillRows(tbody, items, columns) {
 
 const lists = {
   orgs: [
-    [(o) => o.name + (o.deleted_at ? ' (deleted)' : '')],
+    [(o) => orgLink(o)],
     [(o) => o.plan],
     [(o) => String(o.members)],
     [(o) => o.shard],
@@ -287,6 +289,16 @@ const lists = {
     [(u) => day(u.created_at)],
   ],
 };
+
+// The org's name, linking to its page.
+function orgLink(org) {
+  const span = document.createElement('span');
+  const a = document.createElement('a');
+  a.href = `#org/${org.id}`;
+  a.textContent = org.name;
+  span.append(a, org.deleted_at ? ' (deleted)' : '');
+  return span;
+}
 
 function status(org) {
   if (!org.suspended_at) return 'active';
@@ -350,24 +362,133 @@ async function search(list, text = '') {
   }
 }
 
-function drawBars(figure, days) {
+// Redraws `figure` as a bar per day of `days` ([{day: "YYYY-MM-DD", value}], oldest first), with
+// a one-line text of their sum in `what` ("signups").
+function drawBars(figure, days, what) {
   const W = 720;
   const H = 160;
   const bottom = 14;
-  const max = niceMax(Math.max(0, ...days.map((d) => d.signups)));
+  const max = niceMax(Math.max(0, ...days.map((d) => d.value)));
   const width = W / days.length;
   const svg = svgEl('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-hidden': 'true' });
   days.forEach((d, i) => {
-    const h = ((H - bottom - 4) * d.signups) / max;
+    const h = ((H - bottom - 4) * d.value) / max;
     svg.append(svgEl('rect', { class: 'bar', x: i * width + 1, y: H - bottom - h, width: width - 2, height: h }));
   });
   svg.append(svgEl('text', { x: 0, y: H - 2 }, days[0]?.day ?? ''));
   svg.append(svgEl('text', { x: W, y: H - 2, 'text-anchor': 'end' }, days.at(-1)?.day ?? ''));
   const latest = document.createElement('p');
   latest.className = 'note latest';
-  latest.textContent = `${days.reduce((a, d) => a + d.signups, 0)} signups in 30 days, at most ${formatNumber(max)} a day on this scale`;
+  const sum = days.reduce((a, d) => a + d.value, 0);
+  latest.textContent = `${sum} ${what} in ${days.length} days, at most ${formatNumber(max)} a day on this scale`;
   figure.replaceChildren(figure.querySelector('figcaption'), svg, latest);
   figure.dataset.points = String(days.length);
+}
+
+// Fills a <dl class="figures"> with [[name, value], ...].
+function fillFigures(dl, figures) {
+  dl.replaceChildren(
+    ...figures.map(([name, value]) => {
+      const div = document.createElement('div');
+      const dt = document.createElement('dt');
+      const dd = document.createElement('dd');
+      dt.textContent = name;
+      dd.textContent = String(value);
+      div.append(dt, dd);
+      return div;
+    }),
+  );
+}
+
+// ---- One organization: its plan, limits and usage; setting its plan.
+let catalogue = null; // /v1/plans, read once
+const money = (cents) => `$${(cents / 100).toFixed(2)}`;
+const bytes = (n) => {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let k = 0;
+  while (n >= 1024 && k < units.length - 1) (n /= 1024), ++k;
+  return `${Number.isInteger(n) ? n : n.toFixed(1)} ${units[k]}`;
+};
+const amount = (name, n) => (name === 'storage_bytes' ? bytes(n) : n.toLocaleString('en-US'));
+const shareOf = (part, whole) => (whole > 0 ? `${((100 * part) / whole).toFixed(1)}%` : '-');
+
+// Every day of [from, to) (RFC 3339 midnights) with `rows`' value of `field` on it (0 without a row).
+function perDay(from, to, rows, field) {
+  const byDay = new Map(rows.map((r) => [r.start.slice(0, 10), r[field] ?? 0]));
+  const days = [];
+  for (let t = Date.parse(from); t < Date.parse(to); t += 86_400_000) {
+    const day = new Date(t).toISOString().slice(0, 10);
+    days.push({ day, value: byDay.get(day) ?? 0 });
+  }
+  return days;
+}
+
+async function loadOrg(id) {
+  $('org-error').textContent = '';
+  $('plan-status').textContent = '';
+  try {
+    catalogue ??= (await api('/v1/plans')).plans;
+    const { org, plan, usage } = await api(`/v1/operator/orgs/${encodeURIComponent(id)}`);
+    $('org-title').textContent = org.name + (org.deleted_at ? ' (deleted)' : '');
+    fillFigures($('org-figures'), [
+      ['Plan', plan ? plan.plan : '-'],
+      ['Price a month', plan ? money(plan.monthly_price_cents) : '-'],
+      ['Members', org.members],
+      ['Shard', org.shard],
+      ['Created', day(org.created_at)],
+      ['Status', org.suspended_at ? `suspended ${day(org.suspended_at)}` : org.deleted_at ? 'deleted' : 'active'],
+    ]);
+    drawBars($('chart-org-requests'), perDay(usage.from, usage.to, usage.usage, 'api_requests'), 'API requests');
+    const limits = plan ? Object.entries(plan.limits) : [];
+    fillRows($('org-limits'), limits, [
+      [([name]) => name.replaceAll('_', ' ')],
+      [([name]) => (name in plan.usage ? amount(name, plan.usage[name]) : '-')],
+      [([name, allowed]) => amount(name, allowed) + (name in plan.overrides ? ' (contract)' : '')],
+      [([name, allowed]) => (name in plan.usage ? shareOf(plan.usage[name], allowed) : '-')],
+    ]);
+    const form = $('plan-form');
+    form.dataset.org = org.id;
+    form.hidden = !plan;
+    const select = form.elements.plan;
+    select.replaceChildren(
+      ...catalogue.map((p) => {
+        const option = document.createElement('option');
+        option.value = p.name;
+        option.textContent = `${p.name} (${money(p.monthly_price_cents)} a month)`;
+        return option;
+      }),
+    );
+    if (plan) {
+      select.value = plan.plan;
+      form.elements.limits.value = Object.keys(plan.overrides).length > 0 ? JSON.stringify(plan.overrides) : '';
+    }
+    form.elements.force.checked = false;
+  } catch (e) {
+    if (!handleAuthError(e)) $('org-error').textContent = e.message;
+  }
+}
+
+async function setPlan(event) {
+  event.preventDefault();
+  const form = event.target;
+  const fields = new FormData(form);
+  const body = { plan: fields.get('plan'), force: fields.get('force') === 'on' };
+  const limits = String(fields.get('limits') ?? '').trim();
+  $('plan-status').textContent = '';
+  try {
+    if (limits) {
+      try {
+        body.limits = JSON.parse(limits);
+      } catch {
+        throw new Error('The contract limits are not JSON: write an object, as {"seats": 500}.');
+      }
+    }
+    const state = await api(`/v1/operator/orgs/${form.dataset.org}/plan`, { method: 'PUT', body });
+    await loadOrg(form.dataset.org);
+    $('plan-status').textContent = `The plan is ${state.plan}.`;
+  } catch (e) {
+    if (!handleAuthError(e)) $('plan-status').textContent = e.message;
+  }
 }
 
 async function loadBusiness() {
@@ -382,18 +503,12 @@ async function loadBusiness() {
       ['Paid organizations', b.paid_orgs],
       ['Conversion to paid', b.orgs > 0 ? `${((100 * b.paid_orgs) / b.orgs).toFixed(1)}%` : '-'],
     ];
-    $('business-figures').replaceChildren(
-      ...figures.map(([name, value]) => {
-        const div = document.createElement('div');
-        const dt = document.createElement('dt');
-        const dd = document.createElement('dd');
-        dt.textContent = name;
-        dd.textContent = String(value);
-        div.append(dt, dd);
-        return div;
-      }),
+    fillFigures($('business-figures'), figures);
+    drawBars(
+      $('chart-signups'),
+      b.signups.map((d) => ({ day: d.day, value: d.signups })),
+      'signups',
     );
-    drawBars($('chart-signups'), b.signups);
     fillRows($('plans-rows'), b.plans, [
       [(p) => p.plan],
       [(p) => String(p.orgs)],
@@ -405,17 +520,21 @@ async function loadBusiness() {
 }
 
 // ---- Signing in and out, and which view shows.
+// `wanted`: a view's name, or "org/<id>" for one organization's page.
 function show(wanted) {
-  const view = views.includes(wanted) ? wanted : 'overview';
+  const [name, id] = wanted.split('/');
+  const view = views.includes(name) && (name !== 'org' || id) ? name : 'overview';
   for (const v of views) $(v).hidden = v !== view;
   for (const a of document.querySelectorAll('nav a')) {
-    if (a.getAttribute('href') === `#${view}`) a.setAttribute('aria-current', 'page');
+    const current = view === 'org' ? 'orgs' : view; // an org's page is under Organizations
+    if (a.getAttribute('href') === `#${current}`) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
   if (view === 'overview') startOverview();
   else stopOverview();
   if (view === 'orgs' || view === 'users') search(view, document.querySelector(`form[data-list="${view}"] input`).value);
   if (view === 'business') loadBusiness();
+  if (view === 'org') loadOrg(decodeURIComponent(id));
 }
 
 // Back to the sign-in form. `endSession`: the session is also logged out (a user who is not an
@@ -446,7 +565,7 @@ async function enter() {
     $('nav').hidden = false;
     $('signout').hidden = false;
     const view = location.hash.slice(1);
-    show(views.includes(view) && view !== 'login' ? view : 'overview');
+    show(view && !view.startsWith('login') ? view : 'overview');
   } catch (e) {
     if (!handleAuthError(e)) signedOut(e.message);
   }
@@ -468,6 +587,7 @@ document.addEventListener('DOMContentLoaded', () => {
       $('login-error').textContent = e.message;
     }
   });
+  $('plan-form').addEventListener('submit', setPlan);
   for (const form of document.querySelectorAll('form.search')) {
     form.addEventListener('submit', (event) => {
       event.preventDefault();

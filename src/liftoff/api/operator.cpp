@@ -2,13 +2,17 @@
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <chrono>
 
 #include "liftoff/api/support.hpp"
 #include "liftoff/core/time.hpp"
+#include "liftoff/http/json_body.hpp"
 #include "liftoff/http/problem.hpp"
 #include "liftoff/http/query.hpp"
 #include "liftoff/identity/organizations.hpp"
 #include "liftoff/identity/platform.hpp"
+#include "liftoff/usage/report.hpp"
 
 namespace liftoff::api {
 namespace {
@@ -18,6 +22,7 @@ using http::beast_http::status;
 constexpr int kMaxPage = 100;
 constexpr std::size_t kMaxSearchText = 200;
 constexpr std::size_t kMaxReason = 500;
+constexpr int kUsageDays = 30;  // an org's usage as its page shows it
 
 struct Search {
   std::string text;
@@ -51,6 +56,51 @@ json::object org_json(const identity::OrgSummary& org) {
           {"suspended_at", time_or_null(org.suspended_at)},
           {"suspended_reason",
            org.suspended_at ? json::value(org.suspended_reason) : json::value(nullptr)}};
+}
+
+// The path's {id} ({id}, not {org}: an org's own CORS origins are for its routes, not the
+// operators').
+Result<db::Uuid> org_id_of(const http::RequestContext& ctx) {
+  auto id = db::Uuid::parse(ctx.param("id").value_or(""));
+  if (!id) return make_error(Errc::not_found, "no such organization");
+  return *id;
+}
+
+// The body of PUT /v1/operator/orgs/{id}/plan: {"plan", "limits"?: {...}, "force"?: bool}.
+struct PlanChange {
+  std::string plan;
+  std::string overrides = "{}";  // plans::parse_overrides checks them
+  bool force = false;
+};
+
+Result<PlanChange> plan_change(const http::Request& request) {
+  auto body = http::parse_json_body(request);
+  if (!body) return body.error();
+  const auto& object = body->as_object();
+  if (auto unknown = unknown_members(object, {"plan", "limits", "force"})) return *unknown;
+  Error invalid{Errc::validation_failed, "the plan change is invalid", {}};
+  PlanChange change;
+  if (const auto* plan = object.if_contains("plan"); plan && plan->is_string()) {
+    change.plan = plan->get_string();
+  } else {
+    invalid.fields.push_back({"plan", "must be a plan's name"});
+  }
+  if (const auto* limits = object.if_contains("limits")) {
+    if (limits->is_object()) {
+      change.overrides = json::serialize(*limits);
+    } else {
+      invalid.fields.push_back({"limits", "must be an object of limits"});
+    }
+  }
+  if (const auto* force = object.if_contains("force")) {
+    if (force->is_bool()) {
+      change.force = force->get_bool();
+    } else {
+      invalid.fields.push_back({"force", "must be true or false"});
+    }
+  }
+  if (!invalid.fields.empty()) return invalid;
+  return change;
 }
 
 // The org `id` as the operators' list shows it (after a change).
@@ -119,9 +169,8 @@ void add_operator_routes(http::Router& router, identity::IdentityService& identi
   // Suspends the org (with the operator's reason), or lifts its suspension; answers the org.
   const auto suspension = [&database, &orgs](http::RequestContext& ctx, const SignedIn& caller,
                                              bool suspend) -> Answer {
-    // {id}, not {org}: an org's own CORS origins are for its routes, not the operators'.
-    auto org_id = db::Uuid::parse(ctx.param("id").value_or(""));
-    if (!org_id) co_return make_error(Errc::not_found, "no such organization");
+    auto org_id = org_id_of(ctx);
+    if (!org_id) co_return org_id.error();
     std::string reason;
     if (suspend) {
       auto fields = string_fields(ctx.request, {"reason"});
@@ -145,6 +194,53 @@ void add_operator_routes(http::Router& router, identity::IdentityService& identi
   routes.platform_operator(http::Verb::delete_, "/v1/operator/orgs/{id}/suspension",
                            [suspension](http::RequestContext& ctx, const SignedIn& caller) {
                              return suspension(ctx, caller, false);
+                           });
+
+  // One org: its summary, its plan with its limits and holdings, and its usage by day over the
+  // last kUsageDays days (UTC).
+  routes.platform_operator(
+      http::Verb::get, "/v1/operator/orgs/{id}",
+      [&database, &orgs](http::RequestContext& ctx, const SignedIn& caller) -> Answer {
+        auto org_id = org_id_of(ctx);
+        if (!org_id) co_return org_id.error();
+        identity::PlatformService platform(database);
+        auto found = co_await platform.find_orgs(caller.scope, org_id->to_string(), 1);
+        if (!found) co_return found.error();
+        if (found->empty()) co_return make_error(Errc::not_found, "no such organization");
+        json::object detail{{"org", org_json(found->front())}};
+        auto scope = caller.scope.for_tenant(db::Tenant::org(*org_id));
+        // A deleted org has no plan any more (null); its usage stays until it is purged.
+        auto state = co_await orgs.plan(scope, identity::Access{.org_id = *org_id});
+        if (!state && state.error().code != Errc::not_found) co_return state.error();
+        detail["plan"] = state ? json::value(plan_state_json(*state)) : json::value(nullptr);
+        auto today = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
+        db::Timestamp to = today + std::chrono::days(1);
+        db::Timestamp from = today - std::chrono::days(kUsageDays - 1);
+        auto rows = co_await usage::read_usage(database, scope, from, to, usage::Granularity::day);
+        if (!rows) co_return rows.error();
+        json::array days;
+        for (const auto& row : *rows) days.push_back(usage::usage_json(row));
+        detail["usage"] = json::object{{"org_id", org_id->to_string()},
+                                       {"from", core::format_rfc3339(from)},
+                                       {"to", core::format_rfc3339(to)},
+                                       {"granularity", "day"},
+                                       {"usage", std::move(days)}};
+        co_return http::json_response(status::ok, std::move(detail));
+      });
+
+  // Sets the org's plan (any plan, with the contract's limits over it), as `liftoff orgs plan`;
+  // audited as org.plan_changed by the operator.
+  routes.platform_operator(http::Verb::put, "/v1/operator/orgs/{id}/plan",
+                           [&orgs](http::RequestContext& ctx, const SignedIn& caller) -> Answer {
+                             auto org_id = org_id_of(ctx);
+                             if (!org_id) co_return org_id.error();
+                             auto change = plan_change(ctx.request);
+                             if (!change) co_return change.error();
+                             auto scope = caller.scope.for_tenant(db::Tenant::org(*org_id));
+                             auto state = co_await orgs.set_plan(scope, change->plan,
+                                                                 change->overrides, change->force);
+                             if (!state) co_return state.error();
+                             co_return http::json_response(status::ok, plan_state_json(*state));
                            });
 
   routes.platform_operator(

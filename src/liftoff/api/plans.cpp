@@ -2,7 +2,6 @@
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
-#include <boost/json/parse.hpp>
 
 #include "liftoff/api/support.hpp"
 #include "liftoff/http/problem.hpp"
@@ -15,29 +14,11 @@ namespace json = boost::json;
 using http::beast_http::status;
 using identity::Action;
 
-json::object limits_json(const plans::Limits& limits) {
-  json::object out;
-  for (auto limit : plans::kLimits) out[plans::to_string(limit)] = limits[limit];
-  return out;
-}
-
 json::object plan_json(const plans::Plan& plan) {
   return {{"name", plan.name},
           {"monthly_price_cents", plan.monthly_price_cents},
           {"self_serve", plan.self_serve},
           {"limits", limits_json(plan.limits)}};
-}
-
-json::object org_plan_json(const identity::OrgService::PlanState& state) {
-  json::object usage;
-  for (auto limit : plans::kLimits) {
-    if (const auto& held = state.holdings[limit]) usage[plans::to_string(limit)] = *held;
-  }
-  return {{"plan", state.plan->name},
-          {"monthly_price_cents", state.plan->monthly_price_cents},
-          {"limits", limits_json(state.limits)},
-          {"overrides", json::parse(state.overrides)},
-          {"usage", std::move(usage)}};
 }
 
 }  // namespace
@@ -57,7 +38,7 @@ void add_plan_routes(http::Router& router, identity::IdentityService& identity,
              [&](http::RequestContext& /*ctx*/, const Authorized& who) -> Answer {
                auto state = co_await orgs.plan(who.scope, who.access);
                if (!state) co_return state.error();
-               co_return http::json_response(status::ok, org_plan_json(*state));
+               co_return http::json_response(status::ok, plan_state_json(*state));
              });
 
   routes.org(http::Verb::put, "/v1/orgs/{org}/plan", Action::billing_manage,
@@ -66,7 +47,7 @@ void add_plan_routes(http::Router& router, identity::IdentityService& identity,
                if (!fields) co_return fields.error();
                auto state = co_await orgs.change_plan(who.scope, who.principal, (*fields)["plan"]);
                if (!state) co_return state.error();
-               co_return http::json_response(status::ok, org_plan_json(*state));
+               co_return http::json_response(status::ok, plan_state_json(*state));
              });
 }
 

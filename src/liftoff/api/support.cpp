@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/beast/http/field.hpp>
+#include <boost/json/parse.hpp>
 #include <cctype>
 
 #include "liftoff/core/time.hpp"
@@ -164,6 +165,24 @@ json::value time_or_null(const std::optional<db::Timestamp>& t) {
 
 plans::Allowance allowance_of(const identity::Access& access, plans::Limit limit) {
   return {limit, access.limits[limit], access.plan->name};
+}
+
+json::object limits_json(const plans::Limits& limits) {
+  json::object out;
+  for (auto limit : plans::kLimits) out[plans::to_string(limit)] = limits[limit];
+  return out;
+}
+
+json::object plan_state_json(const identity::OrgService::PlanState& state) {
+  json::object usage;
+  for (auto limit : plans::kLimits) {
+    if (const auto& held = state.holdings[limit]) usage[plans::to_string(limit)] = *held;
+  }
+  return {{"plan", state.plan->name},
+          {"monthly_price_cents", state.plan->monthly_price_cents},
+          {"limits", limits_json(state.limits)},
+          {"overrides", json::parse(state.overrides)},
+          {"usage", std::move(usage)}};
 }
 
 json::object user_json(const identity::User& user) {

@@ -96,6 +96,12 @@ struct Authorized {
 
 [[nodiscard]] boost::json::object user_json(const identity::User& user);
 
+// Each limit by its name (plans::kLimits).
+[[nodiscard]] boost::json::object limits_json(const plans::Limits& limits);
+// An org's plan, its limits (with the org's overrides) and what it holds of them, as
+// /v1/orgs/{org}/plan answers.
+[[nodiscard]] boost::json::object plan_state_json(const identity::OrgService::PlanState& state);
+
 // A time in RFC 3339, or null.
 [[nodiscard]] boost::json::value time_or_null(const std::optional<db::Timestamp>& t);
 
