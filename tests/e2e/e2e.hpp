@@ -227,7 +227,6 @@ struct TestUser {
   std::string token;
 };
 
-// A new user, signed up and signed in.
 // Sets the org's plan as the operator does (liftoff orgs plan --limits: a JSON object).
 inline void set_plan(const std::string& org, const std::string& plan, const std::string& limits) {
   std::vector<std::string> argv = {LIFTOFF_BINARY, "orgs", "plan",     "--org", org,
@@ -236,6 +235,7 @@ inline void set_plan(const std::string& org, const std::string& plan, const std:
   ASSERT_EQ(operate.wait(std::chrono::seconds(30)).value_or(-1), 0) << operate.log();
 }
 
+// A new user, signed up (password "a sturdy passphrase") and signed in.
 inline TestUser sign_up(unsigned short port, const std::string& tag) {
   auto r = post_json(port, "/v1/auth/signup", signup_body(unique_email(tag)));
   EXPECT_TRUE(r && r->status == 201) << (r ? r->body : "no response");

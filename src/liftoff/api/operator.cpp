@@ -1,12 +1,16 @@
 #include "liftoff/api/operator.hpp"
 
+#include <atomic>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <chrono>
 
 #include "liftoff/api/support.hpp"
 #include "liftoff/core/time.hpp"
+#include "liftoff/db/advisor.hpp"
+#include "liftoff/db/database.hpp"
 #include "liftoff/http/json_body.hpp"
 #include "liftoff/http/problem.hpp"
 #include "liftoff/http/query.hpp"
@@ -23,6 +27,9 @@ constexpr int kMaxPage = 100;
 constexpr std::size_t kMaxSearchText = 200;
 constexpr std::size_t kMaxReason = 500;
 constexpr int kUsageDays = 30;  // an org's usage as its page shows it
+constexpr int kMaxStatements = 100;
+// An operator's index advice on every cluster, from the click to the answer.
+constexpr std::chrono::seconds kAdviceTimeout{120};
 
 struct Search {
   std::string text;
@@ -110,6 +117,25 @@ Answer org_answer(db::Database& database, const db::Scope& scope, const db::Uuid
   if (!found) co_return found.error();
   if (found->empty()) co_return make_error(Errc::not_found, "no such organization");
   co_return http::json_response(status::ok, org_json(found->front()));
+}
+
+json::object slow_summary_json(const db::SlowSummary& slow) {
+  json::value plan = nullptr;
+  if (!slow.plan.empty()) plan = json::parse(slow.plan);  // SlowLog keeps it as redacted JSON
+  return {{"node", slow.node},
+          {"statement", slow.name},
+          {"sql", slow.sql},
+          {"count", slow.count},
+          {"total_ms", slow.total_ms},
+          {"mean_ms", slow.total_ms / static_cast<double>(std::max<std::int64_t>(slow.count, 1))},
+          {"max_ms", slow.max_ms},
+          {"last_at", core::format_rfc3339(slow.last_at)},
+          {"plan", std::move(plan)}};
+}
+
+json::object statement_totals_json(const db::StatementTotals& totals) {
+  return {{"query", totals.query},     {"calls", totals.calls}, {"total_ms", totals.total_ms},
+          {"mean_ms", totals.mean_ms}, {"rows", totals.rows},   {"share", totals.share}};
 }
 
 json::object user_summary_json(const identity::UserSummary& summary) {
@@ -242,6 +268,90 @@ void add_operator_routes(http::Router& router, identity::IdentityService& identi
                              if (!state) co_return state.error();
                              co_return http::json_response(status::ok, plan_state_json(*state));
                            });
+
+  // The slow statements this server ran (over slow_statement_threshold), each with its latest
+  // plan, constants redacted (db/slow_log.hpp). Behind a load balancer: the server that answers.
+  routes.platform_operator(
+      http::Verb::get, "/v1/operator/slow-statements",
+      [&database](http::RequestContext&, const SignedIn&) -> Answer {
+        json::array items;
+        for (const auto& slow : database.slow_statements())
+          items.push_back(slow_summary_json(slow));
+        co_return http::json_response(
+            status::ok,
+            json::object{{"threshold_ms", database.options().slow_statements.threshold.count()},
+                         {"statements", std::move(items)}});
+      });
+
+  // The statements with the most execution time on each cluster's primary (pg_stat_statements),
+  // for the whole fleet since the statistics were reset.
+  routes.platform_operator(
+      http::Verb::get, "/v1/operator/statements",
+      [&database](http::RequestContext& ctx, const SignedIn& caller) -> Answer {
+        auto query = http::parse_query(ctx.query, {"limit"});
+        if (!query) co_return query.error();
+        auto limit = http::int_param(*query, "limit", 20, 1, kMaxStatements);
+        if (!limit) co_return limit.error();
+        json::array clusters;
+        for (std::size_t i = 0; i < database.shards().size(); ++i) {
+          auto scope = caller.scope.for_tenant(db::Tenant::every_org_on(i));
+          json::object part{{"cluster", database.shards()[i]}};
+          auto lease = co_await database.acquire(db::Intent::write, scope);
+          if (!lease) {
+            part["problem"] = lease.error().detail;
+            clusters.push_back(std::move(part));
+            continue;
+          }
+          auto totals = co_await db::top_statements(**lease, static_cast<std::size_t>(*limit),
+                                                    database.statement_deadline(scope));
+          if (totals) {
+            json::array items;
+            for (const auto& statement : *totals) items.push_back(statement_totals_json(statement));
+            part["statements"] = std::move(items);
+          } else {
+            part["problem"] = totals.error().detail;
+          }
+          clusters.push_back(std::move(part));
+        }
+        co_return http::json_response(status::ok, json::object{{"clusters", std::move(clusters)}});
+      },
+      http::Cost::heavy);
+
+  // Index advice (db/advisor.hpp) on each cluster's primary, on a connection of its own: what
+  // `liftoff db advise` prints. One at a time per server: it plans every top statement with each
+  // candidate index.
+  routes.platform_operator(
+      http::Verb::post, "/v1/operator/index-advice",
+      [&database](http::RequestContext&, const SignedIn&) -> Answer {
+        static std::atomic<bool> running{false};
+        if (running.exchange(true))
+          co_return make_error(Errc::conflict, "index advice is already running on this server");
+        struct Done {
+          ~Done() { running = false; }
+        } done;
+        db::AdviceOptions options;
+        options.timeout = kAdviceTimeout;
+        auto deadline = db::deadline_after(kAdviceTimeout);
+        json::array clusters;
+        for (std::size_t i = 0; i < database.shards().size(); ++i) {
+          json::object part{{"cluster", database.shards()[i]}};
+          auto conn = co_await database.connect_admin(i, deadline);
+          if (!conn) {
+            part["problem"] = conn.error().detail;
+            clusters.push_back(std::move(part));
+            continue;
+          }
+          auto advice = co_await db::advise_indexes(**conn, options);
+          if (advice) {
+            for (auto& [key, value] : db::advice_json(*advice)) part[key] = std::move(value);
+          } else {
+            part["problem"] = advice.error().detail;
+          }
+          clusters.push_back(std::move(part));
+        }
+        co_return http::json_response(status::ok, json::object{{"clusters", std::move(clusters)}});
+      },
+      http::Cost::heavy);
 
   routes.platform_operator(
       http::Verb::get, "/v1/operator/users",

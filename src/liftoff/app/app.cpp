@@ -516,6 +516,7 @@ int serve(const core::Config& config) {
   db_options.connect =
       db::ConnectOptions{*url, config.db_query_timeout * 2, "liftoff", config.database_role};
   db_options.connect.pooled = config.behind_pooler();
+  db_options.admin_conninfo = all->front().direct;
   if (auto ok = block_on(db::check_pooled_session(db_options.connect)); !ok) {
     spdlog::error("database_pooler: {}", ok.error().for_log());
     return kExitFailure;
@@ -533,7 +534,7 @@ int serve(const core::Config& config) {
   db_options.replicas = {replica_urls(config), config.max_replica_lag,
                          config.replica_probe_interval};
   for (auto shard = std::next(all->begin()); shard != all->end(); ++shard)
-    db_options.shards.push_back({shard->name, shard->url, shard->replicas});
+    db_options.shards.push_back({shard->name, shard->url, shard->replicas, shard->direct});
   db::Database database(db_options, metrics, threads);
   route_by_shard(database);
   const db::PlacementOptions placement_options{config.shard_reserved};
@@ -1105,23 +1106,7 @@ int db_advise(const core::Config& config, const AdviseCommand& args) {
         out.push_back(std::move(report));
         continue;
       }
-      json::array indexes;
-      for (const auto& index : advice->indexes) {
-        json::array statements;
-        for (std::size_t i = 0; i < index.statements.size(); ++i)
-          statements.push_back(json::object{{"query", index.statements[i]},
-                                            {"estimated_cost_saved", index.statement_gains[i]}});
-        indexes.push_back(json::object{{"create", index.create},
-                                       {"estimated_gain", index.gain},
-                                       {"estimated_bytes", index.estimated_bytes},
-                                       {"statements", std::move(statements)}});
-      }
-      json::array notes(advice->notes.begin(), advice->notes.end());
-      report["statements"] = advice->statements;
-      report["statements_ms"] = advice->statements_ms;
-      report["qualstats"] = advice->qualstats;
-      report["indexes"] = std::move(indexes);
-      report["notes"] = std::move(notes);
+      for (auto& [key, value] : db::advice_json(*advice)) report[key] = std::move(value);
       if (!args.json) {
         std::cout << fmt::format(
             "cluster {}: {} statements, {:.0f} ms of execution since statistics were reset\n",

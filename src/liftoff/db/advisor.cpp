@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <map>
@@ -33,6 +34,15 @@ constexpr Statement kTopStatements{
     "AND query ~* '^\\s*(select|with|update|delete)\\M' "
     "AND query !~* '(pg_stat_statements|pg_qualstats|hypopg|pg_catalog|information_schema|"
     "pg_stat_|EXPLAIN)' "
+    "ORDER BY total_exec_time DESC LIMIT $1"};
+
+// Every query and change's totals, by their share of the time of all of them.
+constexpr Statement kStatementTotals{
+    Plane::any, "statements.top",
+    "SELECT query, calls, total_exec_time, mean_exec_time, rows, "
+    "total_exec_time / NULLIF(sum(total_exec_time) OVER (), 0) FROM pg_stat_statements "
+    "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND toplevel "
+    "AND query ~* '^\\s*(select|with|insert|update|delete)\\M' "
     "ORDER BY total_exec_time DESC LIMIT $1"};
 
 struct Considered {
@@ -169,7 +179,7 @@ std::vector<std::string> candidate_indexes(std::string_view plan_json) {
 
 boost::asio::awaitable<Result<Advice>> advise_indexes(Connection& conn,
                                                       const AdviceOptions& options) {
-  auto deadline = deadline_after(std::chrono::minutes(5));
+  auto deadline = deadline_after(options.timeout);
   Advice advice;
 
   // The extensions: pg_stat_statements and hypopg are needed, pg_qualstats is used when loaded.
@@ -354,6 +364,49 @@ boost::asio::awaitable<Result<Advice>> advise_indexes(Connection& conn,
   if (auto done = co_await run(conn, "advise.plan_cache_mode", setting, deadline); !done)
     co_return done.error();
   co_return advice;
+}
+
+json::object advice_json(const Advice& advice) {
+  json::array indexes;
+  for (const auto& index : advice.indexes) {
+    json::array statements;
+    for (std::size_t i = 0; i < index.statements.size(); ++i)
+      statements.push_back(json::object{{"query", index.statements[i]},
+                                        {"estimated_cost_saved", index.statement_gains[i]}});
+    indexes.push_back(json::object{{"create", index.create},
+                                   {"estimated_gain", index.gain},
+                                   {"estimated_bytes", index.estimated_bytes},
+                                   {"statements", std::move(statements)}});
+  }
+  return {{"statements", advice.statements},
+          {"statements_ms", advice.statements_ms},
+          {"qualstats", advice.qualstats},
+          {"indexes", std::move(indexes)},
+          {"notes", json::array(advice.notes.begin(), advice.notes.end())}};
+}
+
+boost::asio::awaitable<Result<std::vector<StatementTotals>>> top_statements(Connection& conn,
+                                                                            std::size_t limit,
+                                                                            Deadline deadline) {
+  auto rows =
+      co_await conn.query(kStatementTotals, Params(static_cast<std::int64_t>(limit)), deadline);
+  if (!rows) {
+    if (rows.error().code != Errc::internal) co_return rows.error();
+    auto error = make_error(Errc::unavailable,
+                            "pg_stat_statements cannot be read: `liftoff db advise` creates it" +
+                                std::string(kSuperuserHint));
+    error.cause = rows.error().for_log();
+    co_return error;
+  }
+  std::vector<StatementTotals> out;
+  out.reserve(rows->size());
+  for (int r = 0; r < rows->size(); ++r) {
+    const auto& row = (*rows)[r];
+    out.push_back({row.get<std::string>(0), row.get<std::int64_t>(1), row.get<double>(2),
+                   row.get<double>(3), row.get<std::int64_t>(4),
+                   row.is_null(5) ? 0.0 : row.get<double>(5)});
+  }
+  co_return out;
 }
 
 }  // namespace liftoff::db

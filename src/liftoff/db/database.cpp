@@ -410,6 +410,7 @@ struct Database::Cluster {
   std::string name;
   std::size_t index = 0;  // in shards()
   std::vector<std::unique_ptr<Node>> nodes;
+  ConnectOptions admin;                     // its primary, for connect_admin
   core::Counter* reads_behind = nullptr;    // every replica was behind
   core::Counter* reads_unrouted = nullptr;  // no replica was in rotation
   core::Counter* reads_retried = nullptr;   // the replica failed them
@@ -441,7 +442,7 @@ Database::Database(DatabaseOptions options, core::Registry& metrics, std::size_t
       outbox_(std::make_unique<Outbox>(*this)) {
   workers = std::max<std::size_t>(workers, 1);
   std::vector<ShardOptions> shards{
-      {"main", options_.connect.conninfo, options_.replicas.conninfos}};
+      {"main", options_.connect.conninfo, options_.replicas.conninfos, options_.admin_conninfo}};
   shards.insert(shards.end(), options_.shards.begin(), options_.shards.end());
   for (const auto& shard : shards) {
     // Main keeps the names it had before shards ("primary", "replica-1"), and with them its
@@ -450,6 +451,8 @@ Database::Database(DatabaseOptions options, core::Registry& metrics, std::size_t
     auto cluster = std::make_unique<Cluster>();
     cluster->name = shard.name;
     cluster->index = clusters_.size();
+    cluster->admin = ConnectOptions{
+        shard.admin_conninfo.empty() ? shard.conninfo : shard.admin_conninfo, {}, "liftoff-admin"};
     auto connect = options_.connect;
     connect.conninfo = shard.conninfo;
     cluster->nodes.push_back(std::make_unique<Node>(shard.name, prefix + "primary", connect,
@@ -959,6 +962,17 @@ asio::awaitable<Result<Rows>> Database::run_alone(std::unique_ptr<Connection>& c
   co_return rows;
 }
 
+std::vector<SlowSummary> Database::slow_statements() const {
+  return slow_log_->summaries();
+}
+
+asio::awaitable<Result<std::unique_ptr<Connection>>> Database::connect_admin(std::size_t index,
+                                                                             Deadline deadline) {
+  if (index >= clusters_.size()) co_return make_error(Errc::not_found, "no such shard");
+  auto executor = co_await asio::this_coro::executor;
+  co_return co_await Connection::connect(executor, clusters_[index]->admin, deadline);
+}
+
 asio::awaitable<void> Database::explain_slow(const std::atomic<bool>& stopping) {
   if (options_.slow_statements.threshold.count() == 0) co_return;
   auto executor = co_await asio::this_coro::executor;
@@ -981,9 +995,9 @@ asio::awaitable<void> Database::explain_slow(const std::atomic<bool>& stopping) 
       auto plan = co_await run_alone(connections[node->name], node->connect, explain, slow->params,
                                      deadline_after(kExplainTimeout));
       if (plan) {
-        SlowLog::log_plan(*slow, plan->front().get<std::string>(0), true);
+        slow_log_->explained(*slow, plan->front().get<std::string>(0), true);
       } else {
-        SlowLog::log_plan(*slow, plan.error().for_log(), false);
+        slow_log_->explained(*slow, plan.error().for_log(), false);
       }
     }
     pause.expires_after(kPoll);

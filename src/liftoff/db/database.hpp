@@ -167,10 +167,14 @@ struct ShardOptions {
   std::string name;
   std::string conninfo;  // its primary
   std::vector<std::string> replica_conninfos;
+  // Its primary without a pooler, as the login user (no database role): for an operator's admin
+  // sessions (Database::connect_admin). Empty: `conninfo`.
+  std::string admin_conninfo;
 };
 
 struct DatabaseOptions {
-  ConnectOptions connect;  // the control plane's cluster, which also holds shard main
+  ConnectOptions connect;      // the control plane's cluster, which also holds shard main
+  std::string admin_conninfo;  // main's, as ShardOptions::admin_conninfo says
   ReplicaOptions replicas;
   std::vector<ShardOptions> shards;
   // Directory entries each process keeps (ShardCache); used only with shards.
@@ -240,6 +244,15 @@ class Database {
   // connection of its own to the node that ran each, and logs the plans, until `stopping`. Run
   // once per process; returns at once when no statement is slow (slow_statements.threshold 0).
   [[nodiscard]] boost::asio::awaitable<void> explain_slow(const std::atomic<bool>& stopping);
+  // What the slow log kept of each slow statement this process ran (SlowLog::summaries).
+  [[nodiscard]] std::vector<SlowSummary> slow_statements() const;
+
+  // A connection of the caller's own to the primary of the shard at `index` in shards(), by its
+  // admin_conninfo (no pooler, no database role), outside every pool and unobserved (neither
+  // timed nor logged as slow): for an operator's session work, such as index advice, that needs
+  // the login user and must hold no pooled connection.
+  [[nodiscard]] boost::asio::awaitable<Result<std::unique_ptr<Connection>>> connect_admin(
+      std::size_t index, Deadline deadline);
 
   // Probes the primary's log position and each replica's health, replay position and lag every
   // probe_interval, moving replicas in and out of the rotation, until `stopping`. Run once per

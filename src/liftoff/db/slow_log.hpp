@@ -3,7 +3,9 @@
 // name, node, time and SQL text, whose values are all parameters; the parameters themselves only
 // by their number) and counted by name (db_slow_statements_total). The first of a statement in
 // each minute is also queued to be EXPLAINed (FORMAT JSON) with its own parameters, off the request
-// path (Database::explain_slow), so the log shows the plan PostgreSQL chose for those values.
+// path (Database::explain_slow), so the log shows the plan PostgreSQL chose for those values, with
+// every constant in it redacted. Each statement's count, times and latest plan are also kept in
+// memory for the operators' console (/v1/operator/slow-statements).
 #include <chrono>
 #include <deque>
 #include <map>
@@ -11,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "liftoff/db/statement.hpp"
 #include "liftoff/db/value.hpp"
@@ -36,6 +39,18 @@ struct SlowStatement {
   std::chrono::microseconds elapsed{0};
 };
 
+// What the slow log knows of one statement on one node since the process started.
+struct SlowSummary {
+  std::string node;
+  std::string name;
+  std::string sql;
+  std::int64_t count = 0;
+  double total_ms = 0;
+  double max_ms = 0;
+  Timestamp last_at;
+  std::string plan;  // its latest EXPLAIN (FORMAT JSON), constants redacted; empty: none yet
+};
+
 class SlowLog {
  public:
   SlowLog(SlowLogOptions options, core::Registry& metrics);
@@ -48,8 +63,18 @@ class SlowLog {
               std::chrono::steady_clock::duration elapsed, bool ok);
   // The oldest statement waiting for its EXPLAIN, if any. Thread-safe.
   [[nodiscard]] std::optional<SlowStatement> next_to_explain();
-  // Logs the plan of `statement` (PostgreSQL's EXPLAIN (FORMAT JSON) output), or why there is none.
-  static void log_plan(const SlowStatement& statement, std::string_view plan_or_error, bool ok);
+  // Logs the plan of `statement` (PostgreSQL's EXPLAIN (FORMAT JSON) output, its constants
+  // redacted), or why there is none, and keeps the plan with the statement's summary. Thread-safe.
+  void explained(const SlowStatement& statement, std::string_view plan_or_error, bool ok);
+  // Every statement's summary (at most kMaxSummaries of them), the most total time first.
+  // Thread-safe.
+  [[nodiscard]] std::vector<SlowSummary> summaries() const;
+  static constexpr std::size_t kMaxSummaries = 256;
+
+  // `plan_json` with every constant of every string in it (a condition's quoted literals and
+  // numbers, as in "(email = 'a@b.example'::text)") replaced by `?`: the values a custom plan was
+  // made for stay out of the log. Parameters ($1) and names stay. Text that is not JSON: "".
+  [[nodiscard]] static std::string redact_plan(std::string_view plan_json);
 
   // Whether EXPLAIN takes `sql`: a query or a data-changing statement (not transaction control,
   // SET, or a utility command).
@@ -58,9 +83,10 @@ class SlowLog {
  private:
   SlowLogOptions options_;
   core::Registry& metrics_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::map<std::string, std::chrono::steady_clock::time_point, std::less<>> explained_at_;
   std::deque<SlowStatement> waiting_;
+  std::map<std::pair<std::string, std::string>, SlowSummary> summaries_;  // by (node, name)
 };
 
 }  // namespace liftoff::db

@@ -4,6 +4,7 @@
 // left behind (no index built, no hypothetical one kept).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include "liftoff/db/advisor.hpp"
@@ -54,6 +55,22 @@ TEST(IndexAdvice, AdvisesAnIndexForAScanByAColumnAndNoneForWhatIsIndexed) {
       CO_ASSERT_OK(found);
     }
 
+    // The statements with the most time: the scan first, each with its calls and share.
+    auto totals = co_await top_statements(*conn, 50, deadline);
+    CO_ASSERT_OK(totals);
+    CO_ASSERT_TRUE(!totals->empty());
+    const auto scan = std::find_if(totals->begin(), totals->end(), [](const auto& t) {
+      return t.query.find("advise_orders WHERE customer = $1") != std::string::npos;
+    });
+    CO_ASSERT_TRUE(scan != totals->end());
+    EXPECT_EQ(scan->calls, 20);
+    EXPECT_EQ(scan->rows, 20 * 40);  // 200,000 orders over 5,000 customers
+    EXPECT_GT(scan->share, 0.0);
+    EXPECT_LE(scan->share, 1.0);
+    EXPECT_NEAR(scan->mean_ms * 20, scan->total_ms, 1e-6 * scan->total_ms + 1e-9);
+    for (std::size_t i = 1; i < totals->size(); ++i)
+      EXPECT_GE((*totals)[i - 1].total_ms, (*totals)[i].total_ms) << "most time first";
+
     AdviceOptions options;
     auto advice = co_await advise_indexes(*conn, options);
     CO_ASSERT_OK(advice);
@@ -78,6 +95,20 @@ TEST(IndexAdvice, AdvisesAnIndexForAScanByAColumnAndNoneForWhatIsIndexed) {
     auto left = co_await conn->query(kHypothetical, Params::none(), deadline);
     CO_ASSERT_OK(left);
     EXPECT_EQ(left->front().get<std::int64_t>(0), 0);
+  }());
+}
+
+TEST(IndexAdvice, StatementTotalsWithoutPgStatStatementsSayHowToGetThem) {
+  auto url = testing::fresh_database("advise_none");
+  block_on([&]() -> asio::awaitable<void> {
+    auto conn = co_await testing::connect_test(url);
+    auto totals = co_await top_statements(*conn, 10, deadline_after(10s));
+    CO_ASSERT_TRUE(!totals);
+    EXPECT_EQ(totals.error().code, Errc::unavailable);
+    EXPECT_NE(totals.error().detail.find("pg_stat_statements cannot be read: `liftoff db advise` "
+                                         "creates it"),
+              std::string::npos)
+        << totals.error().detail;
   }());
 }
 

@@ -64,6 +64,59 @@ TEST(SlowLog, AFullQueueExplainsNoMore) {
   EXPECT_TRUE(log.next_to_explain());
 }
 
+TEST(SlowLog, KeepsEachStatementsCountTimesAndLatestPlanRedactedMostTimeFirst) {
+  core::Registry metrics;
+  SlowLog log({1ms, 60'000ms, 16}, metrics);
+  log.record("primary", kGet, Params(std::string("k1")), 10ms, true);
+  log.record("primary", kGet, Params(std::string("k2")), 30ms, true);
+  log.record("replica-1", kGet, Params(std::string("k3")), 5ms, true);
+  log.record("primary", kPut, Params(std::string("k"), std::string("v")), 100ms, false);
+  auto first = log.next_to_explain();
+  ASSERT_TRUE(first);
+  log.explained(*first,
+                R"j([{"Plan":{"Node Type":"Index Scan","Index Name":"records_pkey",)j"
+                R"j("Index Cond":"(id = 'k1'::text)"}}])j",
+                true);
+  const auto summaries = log.summaries();
+  ASSERT_EQ(summaries.size(), 3u);
+  EXPECT_EQ(summaries[0].name, "records.put");
+  EXPECT_EQ(summaries[0].count, 1);
+  EXPECT_TRUE(summaries[0].plan.empty());  // not explained yet
+  EXPECT_EQ(summaries[1].name, "records.get");
+  EXPECT_EQ(summaries[1].node, "primary");
+  EXPECT_EQ(summaries[1].sql, kGet.sql);
+  EXPECT_EQ(summaries[1].count, 2);
+  EXPECT_DOUBLE_EQ(summaries[1].total_ms, 40);
+  EXPECT_DOUBLE_EQ(summaries[1].max_ms, 30);
+  EXPECT_EQ(summaries[1].plan,
+            R"j([{"Plan":{"Node Type":"Index Scan","Index Name":"records_pkey",)j"
+            R"j("Index Cond":"(id = ?::text)"}}])j");
+  EXPECT_EQ(summaries[2].node, "replica-1");
+}
+
+TEST(SlowLog, KeepsAtMostItsBoundOfSummaries) {
+  core::Registry metrics;
+  SlowLog log({1ms, 60'000ms, 16}, metrics);
+  for (std::size_t i = 0; i < SlowLog::kMaxSummaries + 10; ++i)
+    log.record("node-" + std::to_string(i), kGet, {}, 5ms, true);
+  EXPECT_EQ(log.summaries().size(), SlowLog::kMaxSummaries);
+}
+
+TEST(SlowLog, RedactsEveryConstantOfAPlanButNotItsNamesOrParameters) {
+  const std::string plan = R"j([{"Plan":{"Node Type":"Seq Scan","Relation Name":"users_2026",)j"
+                           R"j("Alias":"u1","Filter":"((email = 'o''hara@x.example'::text) AND )j"
+                           R"j((age > 42) AND (score < 3.5) AND (\"col 7\" = $1) AND (n = -7) )j"
+                           R"j(AND (alternatives: SubPlan 1 or hashed SubPlan 2))",)j"
+                           R"j("Output":["u1.id","'secret'::text"],"Plan Rows":12}}])j";
+  EXPECT_EQ(
+      SlowLog::redact_plan(plan),
+      R"j([{"Plan":{"Node Type":"Seq Scan","Relation Name":"users_2026",)j"
+      R"j("Alias":"u1","Filter":"((email = ?::text) AND (age > ?) AND (score < ?) AND )j"
+      R"j((\"col 7\" = $1) AND (n = -?) AND (alternatives: SubPlan 1 or hashed SubPlan 2))",)j"
+      R"j("Output":["u1.id","?::text"],"Plan Rows":12}}])j");
+  EXPECT_EQ(SlowLog::redact_plan("not json"), "");
+}
+
 TEST(SlowLog, ExplainsQueriesAndChangesButNotTransactionControlOrUtilities) {
   for (const char* sql :
        {"SELECT 1", "select\n1", " WITH a AS (SELECT 1) SELECT * FROM a",
