@@ -36,7 +36,8 @@ async function signUp(email, name) {
 }
 
 before(async () => {
-  liftoff = await startLiftoff();
+  // Statements of 1 ms or more are slow: the database view has some to show.
+  liftoff = await startLiftoff({ LIFTOFF_SLOW_STATEMENT_THRESHOLD: '1ms' });
   await signUp('operator@example.com', 'Olga Operator');
   customer = await signUp('customer@example.com', 'Carl Customer');
   const org = await fetch(`${liftoff.base}/v1/orgs`, {
@@ -197,6 +198,36 @@ test('the operator finds an organization, sets its plan, and finds a user', dead
   await page.waitForFunction(() => document.querySelector('#users-rows tr td')?.textContent === 'customer@example.com');
   const user = await page.$eval('#users-rows tr', (r) => [...r.cells].map((c) => c.textContent));
   assert.deepEqual(user.slice(0, 4), ['customer@example.com', 'Carl Customer', 'no', '1']);
+});
+
+test('the database view shows slow statements, the statements with the most time and index advice', deadline, async () => {
+  await page.click('nav a[href="#database"]');
+  await page.waitForFunction(() => document.querySelector('#slow-note').textContent !== '');
+  assert.match(await page.$eval('#slow-note', (e) => e.textContent), /^Statements of 1 ms or more/);
+  // This server's slow statements: each names its statement and node, and opens to its SQL.
+  for (let i = 0; i < 20 && !(await page.$('#slow-rows details')); ++i) {
+    await page.click('nav a[href="#overview"]');
+    await page.click('nav a[href="#database"]');
+    await page.waitForFunction(() => document.querySelector('#slow-rows tr'));
+    if (!(await page.$('#slow-rows details'))) await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  const slow = await page.$eval('#slow-rows tr', (r) => [...r.cells].map((c) => c.textContent));
+  assert.match(slow[0], /^[a-z_]+\.[a-z_]+/, `a statement's name: ${slow}`);
+  assert.match(slow[1], /primary/);
+  assert.ok(Number(slow[2].replaceAll(',', '')) >= 1, slow[2]);
+
+  // Advice on every cluster (creating pg_stat_statements and hypopg in the embedded PostgreSQL),
+  // then the statements with the most time, which pg_stat_statements now counts.
+  await page.click('#advise');
+  await page.waitForFunction(() => document.querySelector('#advice-status').textContent.startsWith('Advised'), { timeout: 60_000 });
+  assert.equal(await page.$$eval('#advice .cluster', (c) => c.map((e) => e.dataset.cluster).join()), 'main');
+  assert.equal(await page.$('#advice .cluster .error'), null, await page.$eval('#advice', (e) => e.textContent));
+  assert.match(await page.$eval('#advice .cluster .note', (e) => e.textContent), /^\d+ statements considered/);
+  await page.waitForFunction(() => document.querySelector('#statements .cluster[data-cluster=main] td.sql'));
+  const top = await page.$eval('#statements .cluster tbody tr', (r) => [...r.cells].map((c) => c.textContent));
+  assert.match(top[0], /^(SELECT|WITH|INSERT|UPDATE|DELETE)/i);
+  assert.match(top[4], /^\d+\.\d%$/);
+  await page.screenshot({ path: path.join(artifacts, 'console-database.png'), fullPage: true });
 });
 
 test('the business view counts signups, active users and organizations by plan', deadline, async () => {

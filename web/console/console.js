@@ -7,7 +7,7 @@ const pollMs = 2000;
 const windowPoints = 60; // two minutes of points
 const colors = ['#0a58ca', '#b42318', '#1a7f37', '#9a6700', '#8250df', '#57606a'];
 const $ = (id) => document.getElementById(id);
-const views = ['login', 'overview', 'orgs', 'org', 'users', 'business'];
+const views = ['login', 'overview', 'orgs', 'org', 'users', 'database', 'business'];
 
 // A problem+json answer: its detail, then each field's error ("limits.seats: must be ...").
 class ApiError extends Error {
@@ -491,6 +491,162 @@ async function setPlan(event) {
   }
 }
 
+// ---- The database: slow statements, the statements with the most time, index advice.
+const ms = (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
+
+// A plan (EXPLAIN (FORMAT JSON)) as indented lines: each node, its relation and index, its
+// estimated cost and rows, and its conditions.
+export function planText(plan) {
+  const lines = [];
+  const conditions = ['Index Cond', 'Recheck Cond', 'Filter', 'Join Filter', 'Hash Cond', 'Merge Cond'];
+  const walk = (node, depth) => {
+    const pad = '  '.repeat(depth);
+    let head = node['Node Type'];
+    if (node['Index Name']) head += ` using ${node['Index Name']}`;
+    if (node['Relation Name']) head += ` on ${node['Relation Name']}`;
+    head += ` (cost=${node['Startup Cost']}..${node['Total Cost']} rows=${node['Plan Rows']})`;
+    lines.push(pad + head);
+    for (const c of conditions) if (node[c]) lines.push(`${pad}  ${c}: ${node[c]}`);
+    for (const child of node.Plans ?? []) walk(child, depth + 1);
+  };
+  for (const top of Array.isArray(plan) ? plan : [plan]) if (top?.Plan) walk(top.Plan, 0);
+  return lines.join('\n');
+}
+
+// A <details> showing `summary`, opening to `text` (preformatted).
+function disclosure(summary, text) {
+  const details = document.createElement('details');
+  const s = document.createElement('summary');
+  const pre = document.createElement('pre');
+  s.textContent = summary;
+  pre.textContent = text;
+  details.append(s, pre);
+  return details;
+}
+
+async function loadSlow() {
+  try {
+    const answer = await api('/v1/operator/slow-statements');
+    $('slow-note').textContent =
+      answer.threshold_ms > 0
+        ? `Statements of ${answer.threshold_ms} ms or more (slow_statement_threshold), most total time first; the latest plan of each is kept.`
+        : 'Slow statements are not recorded: slow_statement_threshold is 0 on this server.';
+    fillRows($('slow-rows'), answer.statements, [
+      [(s) => disclosure(s.statement, s.sql)],
+      [(s) => s.node],
+      [(s) => s.count.toLocaleString('en-US'), 'num'],
+      [(s) => ms(s.mean_ms), 'num'],
+      [(s) => ms(s.max_ms), 'num'],
+      [(s) => s.last_at.slice(0, 19).replace('T', ' ')],
+      [(s) => (s.plan ? disclosure(s.plan[0]?.Plan?.['Node Type'] ?? 'plan', planText(s.plan)) : 'not yet')],
+    ]);
+  } catch (e) {
+    if (!handleAuthError(e)) $('slow-note').textContent = e.message;
+  }
+}
+
+// A heading and a table (or the cluster's problem) for each cluster of an answer.
+function perCluster(container, clusters, fill) {
+  container.replaceChildren(
+    ...clusters.map((c) => {
+      const section = document.createElement('div');
+      section.className = 'cluster';
+      section.dataset.cluster = c.cluster;
+      const h3 = document.createElement('h3');
+      h3.textContent = `Cluster ${c.cluster}`;
+      section.append(h3);
+      if (c.problem) {
+        const p = document.createElement('p');
+        p.className = 'error';
+        p.textContent = c.problem;
+        section.append(p);
+      } else {
+        fill(section, c);
+      }
+      return section;
+    }),
+  );
+}
+
+function table(headings, items, columns) {
+  const t = document.createElement('table');
+  const head = document.createElement('thead');
+  const tr = document.createElement('tr');
+  for (const h of headings) {
+    const th = document.createElement('th');
+    th.textContent = h;
+    tr.append(th);
+  }
+  head.append(tr);
+  const body = document.createElement('tbody');
+  fillRows(body, items, columns);
+  t.append(head, body);
+  return t;
+}
+
+async function loadStatements() {
+  try {
+    const answer = await api('/v1/operator/statements?limit=20');
+    perCluster($('statements'), answer.clusters, (section, c) =>
+      section.append(
+        table(['Statement', 'Calls', 'Mean ms', 'Total ms', 'Share'], c.statements, [
+          [(s) => (s.query.length > 160 ? disclosure(`${s.query.slice(0, 120)} ...`, s.query) : s.query), 'sql'],
+          [(s) => s.calls.toLocaleString('en-US'), 'num'],
+          [(s) => ms(s.mean_ms), 'num'],
+          [(s) => ms(s.total_ms), 'num'],
+          [(s) => `${(100 * s.share).toFixed(1)}%`, 'num'],
+        ]),
+      ),
+    );
+  } catch (e) {
+    if (!handleAuthError(e)) $('statements').textContent = e.message;
+  }
+}
+
+async function advise() {
+  const button = $('advise');
+  button.disabled = true;
+  $('advice-status').textContent = 'Advising ...';
+  try {
+    const answer = await api('/v1/operator/index-advice', { method: 'POST' });
+    perCluster($('advice'), answer.clusters, (section, c) => {
+      const p = document.createElement('p');
+      p.className = 'note';
+      p.textContent = `${c.statements} statements considered (${ms(c.statements_ms)} ms of execution since the statistics were reset)${c.qualstats ? ', with pg_qualstats' : ''}.`;
+      section.append(p);
+      if (c.indexes.length === 0) {
+        const none = document.createElement('p');
+        none.className = 'advised-none';
+        none.textContent = 'No index would help them enough.';
+        section.append(none);
+      }
+      for (const index of c.indexes) {
+        const statements = index.statements
+          .map((s) => `${(100 * s.estimated_cost_saved).toFixed(0)}% cheaper: ${s.query}`)
+          .join('\n');
+        section.append(
+          disclosure(
+            `${index.create}; saves about ${(100 * index.estimated_gain).toFixed(0)}% of their planned cost, ${bytes(index.estimated_bytes)}`,
+            statements,
+          ),
+        );
+      }
+      for (const note of c.notes) {
+        const n = document.createElement('p');
+        n.className = 'note';
+        n.textContent = `Note: ${note}`;
+        section.append(n);
+      }
+    });
+    $('advice-status').textContent = `Advised at ${new Date().toLocaleTimeString()}.`;
+    loadStatements(); // the advice creates pg_stat_statements where it was missing
+  } catch (e) {
+    if (!handleAuthError(e)) $('advice-status').textContent = e.message;
+  } finally {
+    button.disabled = false;
+  }
+}
+
 async function loadBusiness() {
   try {
     const b = await api('/v1/operator/business');
@@ -534,6 +690,10 @@ function show(wanted) {
   else stopOverview();
   if (view === 'orgs' || view === 'users') search(view, document.querySelector(`form[data-list="${view}"] input`).value);
   if (view === 'business') loadBusiness();
+  if (view === 'database') {
+    loadSlow();
+    loadStatements();
+  }
   if (view === 'org') loadOrg(decodeURIComponent(id));
 }
 
@@ -588,6 +748,7 @@ document.addEventListener('DOMContentLoaded', () => {
     }
   });
   $('plan-form').addEventListener('submit', setPlan);
+  $('advise').addEventListener('click', advise);
   for (const form of document.querySelectorAll('form.search')) {
     form.addEventListener('submit', (event) => {
       event.preventDefault();
