@@ -243,6 +243,11 @@ test('the business view counts signups, active users and organizations by plan',
   assert.match(await page.$eval('#chart-signups .latest', (e) => e.textContent), /^2 signups in 30 days/);
   const plans = await page.$$eval('#plans-rows tr', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
   assert.deepEqual(plans, [['enterprise', '1', '100.0%']]);
+  // This month's signups converted: Acme, created this month, is on Enterprise now.
+  const cohorts = await page.$$eval('#cohort-rows tr', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+  assert.equal(cohorts.length, 12);
+  assert.deepEqual(cohorts[0], [new Date().toISOString().slice(0, 7), '1', '0', '1', '100.0%', 'enterprise 1']);
+  assert.deepEqual(cohorts[1].slice(1, 5), ['0', '0', '0', '-']);
   await page.screenshot({ path: path.join(artifacts, 'console-business.png'), fullPage: true });
 });
 

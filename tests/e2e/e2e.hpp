@@ -235,6 +235,13 @@ inline void set_plan(const std::string& org, const std::string& plan, const std:
   ASSERT_EQ(operate.wait(std::chrono::seconds(30)).value_or(-1), 0) << operate.log();
 }
 
+// Makes the user with `email` a platform operator, as `liftoff operators grant` does.
+inline void grant_operator(const std::string& email) {
+  std::vector<std::string> argv = {LIFTOFF_BINARY, "operators", "grant", "--email", email};
+  Process grant(argv, {{"LIFTOFF_DATABASE_URL", test_database_url()}}, log_path("operators-grant"));
+  ASSERT_EQ(grant.wait(std::chrono::seconds(30)).value_or(-1), 0) << grant.log();
+}
+
 // A new user, signed up (password "a sturdy passphrase") and signed in.
 inline TestUser sign_up(unsigned short port, const std::string& tag) {
   auto r = post_json(port, "/v1/auth/signup", signup_body(unique_email(tag)));

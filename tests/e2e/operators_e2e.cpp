@@ -4,10 +4,12 @@
 // business; the console's files are public, with their security headers.
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
+#include <chrono>
 #include <limits>
 #include <thread>
 
 #include "e2e/e2e.hpp"
+#include "liftoff/core/time.hpp"
 
 namespace liftoff::testing {
 namespace {
@@ -124,6 +126,21 @@ TEST_F(Operators, OnlyPlatformOperatorsReadTheOperatorApiAndARevokedGrantStopsTh
   for (const auto& plan : figures.at("plans").as_array())
     free_plan = free_plan || plan.at("plan") == "free";
   EXPECT_TRUE(free_plan) << business->body;
+  // Each of the last 12 months' organizations, by the plan they are on now; this month's last.
+  const auto cohorts = figures.at("cohorts").as_array();
+  ASSERT_EQ(cohorts.size(), 12u) << business->body;
+  const auto this_month =
+      core::format_rfc3339(
+          std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now()))
+          .substr(0, 7);
+  EXPECT_EQ(cohorts.back().at("month").as_string(), this_month);
+  EXPECT_LT(cohorts.front().at("month").as_string(), cohorts.back().at("month").as_string());
+  const auto& now = cohorts.back().as_object();
+  EXPECT_GE(now.at("orgs").as_int64(), 1);
+  std::int64_t live = 0;
+  for (const auto& [plan, orgs] : now.at("plans").as_object()) live += orgs.as_int64();
+  EXPECT_EQ(live + now.at("deleted").as_int64(), now.at("orgs").as_int64()) << business->body;
+  EXPECT_LE(now.at("paid").as_int64(), live);
 
   auto [revoked, revoked_out] = operators_command({"revoke", "--email", ann.email}, "op-revoke");
   ASSERT_EQ(revoked, 0) << revoked_out;

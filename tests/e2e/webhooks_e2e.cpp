@@ -134,8 +134,8 @@ TEST_F(WebhooksE2E, AnAdminsEndpointReceivesTheOrgsRecordEventsSigned) {
   std::filesystem::remove_all(dir, ec);
 }
 
-// The plan's jobs per day: once the org's deliveries of the day reach it, the next waits in the
-// queue (nothing is dropped) until the operator raises the limit.
+// The plan's jobs per day: once the org's deliveries of the day reach it, the next event waits
+// (nothing is dropped) until the operator raises the limit.
 TEST_F(WebhooksE2E, DeliveriesPastThePlansJobsPerDayWaitUntilTheLimitRises) {
   auto dir = make_temp_dir("/tmp/liftoff-webhooks-e2e-");
   WebhookReceiver receiver(dir, "receiver");
@@ -163,12 +163,53 @@ TEST_F(WebhooksE2E, DeliveriesPastThePlansJobsPerDayWaitUntilTheLimitRises) {
   auto jobs = send_json(server.port(), "GET", "/v1/orgs/" + tenant.org + "/jobs?state=ready",
                         tenant.owner.token);
   ASSERT_EQ(status(jobs), 200) << (jobs ? jobs->body : "");
-  EXPECT_EQ(json_of(*jobs).at("jobs").as_array().size(), 1u) << jobs->body;
+  // The event waits with its endpoint: the dispatcher claims no endpoint of a held org, so no
+  // delivery job piles up behind the hold.
+  EXPECT_EQ(json_of(*jobs).at("jobs").as_array().size(), 0u) << jobs->body;
 
   set_plan(tenant.org, "enterprise", R"({"jobs_per_day": 10})");
   ASSERT_TRUE(eventually([&] { return receiver.received("/quota/").size() == 2; }));
   auto body = json::parse(receiver.received("/quota/")[1].at("body").as_string()).as_object();
   EXPECT_EQ(body.at("data").at("after").at("data").at("title"), "past the quota");
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+// A suspended org's webhook deliveries (like all its jobs) wait, from each worker's next refresh,
+// until an operator restores it: nothing is dropped.
+TEST_F(WebhooksE2E, ASuspendedOrgsDeliveriesWaitUntilItIsRestored) {
+  auto dir = make_temp_dir("/tmp/liftoff-webhooks-e2e-");
+  WebhookReceiver receiver(dir, "receiver");
+  ASSERT_NE(receiver.port(), 0);
+  OwnServer server(delivering({{"LIFTOFF_JOB_QUOTA_REFRESH", "100ms"}}));
+  auto tenant = new_tenant(server.port(), "hooks-suspended");
+  auto operator_user = sign_up(server.port(), "hooks-operator");
+  grant_operator(operator_user.email);
+  auto created =
+      send_json(server.port(), "POST", "/v1/orgs/" + tenant.org + "/webhooks", tenant.owner.token,
+                body_of(json::object{{"url", receiver.url("/plans/")},
+                                     {"event_types", json::array{"org.plan_changed"}}}));
+  ASSERT_EQ(status(created), 201) << (created ? created->body : "");
+
+  const auto operator_path = "/v1/operator/orgs/" + tenant.org;
+  auto suspended = send_json(server.port(), "POST", operator_path + "/suspension",
+                             operator_user.token, R"({"reason":"abuse report"})");
+  ASSERT_EQ(status(suspended), 200) << (suspended ? suspended->body : "");
+  ASSERT_TRUE(eventually([&] { return metric(server.port(), "orgs_suspended") == 1; }));
+  // An event while suspended (the operator's plan change): due, but not sent.
+  auto changed = send_json(server.port(), "PUT", operator_path + "/plan", operator_user.token,
+                           R"({"plan":"pro"})");
+  ASSERT_EQ(status(changed), 200) << (changed ? changed->body : "");
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_TRUE(receiver.received("/plans/").empty());
+
+  auto restored =
+      send_json(server.port(), "DELETE", operator_path + "/suspension", operator_user.token);
+  ASSERT_EQ(status(restored), 200) << (restored ? restored->body : "");
+  ASSERT_TRUE(eventually([&] { return receiver.received("/plans/").size() == 1; }));
+  auto body = json::parse(receiver.received("/plans/")[0].at("body").as_string()).as_object();
+  EXPECT_EQ(body.at("type"), "org.plan_changed") << body;
+  EXPECT_EQ(metric(server.port(), "orgs_suspended"), 0);
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
 }

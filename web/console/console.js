@@ -657,7 +657,7 @@ async function loadBusiness() {
       ['Active this week', b.active_users.week],
       ['Active this month', b.active_users.month],
       ['Paid organizations', b.paid_orgs],
-      ['Conversion to paid', b.orgs > 0 ? `${((100 * b.paid_orgs) / b.orgs).toFixed(1)}%` : '-'],
+      ['Conversion to paid', shareOf(b.paid_orgs, b.orgs)],
     ];
     fillFigures($('business-figures'), figures);
     drawBars(
@@ -668,7 +668,15 @@ async function loadBusiness() {
     fillRows($('plans-rows'), b.plans, [
       [(p) => p.plan],
       [(p) => String(p.orgs)],
-      [(p) => (b.orgs > 0 ? `${((100 * p.orgs) / b.orgs).toFixed(1)}%` : '-')],
+      [(p) => shareOf(p.orgs, b.orgs)],
+    ]);
+    fillRows($('cohort-rows'), [...b.cohorts].reverse(), [
+      [(c) => c.month],
+      [(c) => String(c.orgs), 'num'],
+      [(c) => String(c.deleted), 'num'],
+      [(c) => String(c.paid), 'num'],
+      [(c) => shareOf(c.paid, c.orgs), 'num'],
+      [(c) => Object.entries(c.plans).map(([plan, n]) => `${plan} ${n}`).join(', ') || '-'],
     ]);
   } catch (e) {
     if (!handleAuthError(e)) $('business-figures').textContent = e.message;

@@ -16,6 +16,7 @@
 #include "liftoff/http/query.hpp"
 #include "liftoff/identity/organizations.hpp"
 #include "liftoff/identity/platform.hpp"
+#include "liftoff/plans/plans.hpp"
 #include "liftoff/usage/report.hpp"
 
 namespace liftoff::api {
@@ -145,6 +146,12 @@ json::object user_summary_json(const identity::UserSummary& summary) {
   return user;
 }
 
+// Whether orgs on `name` pay: its price is not zero (a plan no longer in the catalogue counts).
+bool paid_plan(std::string_view name) {
+  const auto* plan = plans::find_plan(name);
+  return plan == nullptr || plan->monthly_price_cents > 0;
+}
+
 json::object business_json(const identity::BusinessFigures& figures) {
   json::array signups;
   for (const auto& day : figures.signups)
@@ -154,7 +161,21 @@ json::object business_json(const identity::BusinessFigures& figures) {
   std::int64_t paid = 0;
   for (const auto& plan : figures.plans) {
     plans.push_back(json::object{{"plan", plan.plan}, {"orgs", plan.orgs}});
-    if (plan.plan != "free") paid += plan.orgs;
+    if (paid_plan(plan.plan)) paid += plan.orgs;
+  }
+  json::array cohorts;
+  for (const auto& cohort : figures.cohorts) {
+    json::object by_plan;
+    std::int64_t cohort_paid = 0;
+    for (const auto& plan : cohort.plans) {
+      by_plan[plan.plan] = plan.orgs;
+      if (paid_plan(plan.plan)) cohort_paid += plan.orgs;
+    }
+    cohorts.push_back(json::object{{"month", core::format_rfc3339(cohort.month).substr(0, 7)},
+                                   {"orgs", cohort.orgs},
+                                   {"deleted", cohort.deleted},
+                                   {"paid", cohort_paid},
+                                   {"plans", std::move(by_plan)}});
   }
   return {{"users", figures.users},
           {"orgs", figures.orgs},
@@ -163,7 +184,8 @@ json::object business_json(const identity::BusinessFigures& figures) {
                                         {"month", figures.active_30d}}},
           {"paid_orgs", paid},
           {"signups", std::move(signups)},
-          {"plans", std::move(plans)}};
+          {"plans", std::move(plans)},
+          {"cohorts", std::move(cohorts)}};
 }
 }  // namespace
 

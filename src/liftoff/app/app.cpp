@@ -687,6 +687,8 @@ int serve(const core::Config& config) {
         co_return (**limits)[plans::Limit::jobs_per_day];
       },
       {config.db_query_timeout});
+  // Suspended orgs: a worker holds their jobs and webhook deliveries until they are restored.
+  identity::SuspendedOrgs suspended_orgs(database, config.db_query_timeout, metrics);
   // Sampled spans (requests', jobs', and what they do), to an OpenTelemetry collector (outlives the
   // server and the workers: it sends what is queued when they stop).
   std::unique_ptr<trace::SpanExporter> span_exporter;
@@ -720,7 +722,12 @@ int serve(const core::Config& config) {
     add_queue(identity::kMailQueue, account_mail.enabled(), config.mail_concurrency);
     options.spans = span_exporter.get();
     options.trace_sample_ratio = config.trace_sample_ratio;
-    options.held_orgs = [&job_quota] { return job_quota.held(); };
+    options.held_orgs = [&job_quota, &suspended_orgs] {
+      auto held = job_quota.held();
+      auto suspended = suspended_orgs.ids();
+      held.insert(held.end(), suspended.begin(), suspended.end());
+      return held;
+    };
     options.on_fetched = [&job_quota](const db::Uuid& org_id) {
       if (org_id != jobs::kPlatform) job_quota.ran(org_id);
     };
@@ -856,12 +863,18 @@ int serve(const core::Config& config) {
                            spawned(outbox_task));
           }
           if (runner) {
-            asio::co_spawn(
-                io,
-                every(job_quota_task, config.job_quota_refresh,
-                      std::min(config.job_quota_refresh, std::chrono::milliseconds(250)), stopping,
-                      AtStop::leave, [&job_quota] { return job_quota.measure_due(); }),
-                spawned(job_quota_task));
+            asio::co_spawn(io,
+                           every(job_quota_task, config.job_quota_refresh,
+                                 std::min(config.job_quota_refresh, std::chrono::milliseconds(250)),
+                                 stopping, AtStop::leave,
+                                 [&job_quota, &suspended_orgs]() -> asio::awaitable<void> {
+                                   co_await job_quota.measure_due();
+                                   auto read = co_await suspended_orgs.refresh();
+                                   if (!read)
+                                     spdlog::warn("suspended organizations: {}",
+                                                  read.error().for_log());
+                                 }),
+                           spawned(job_quota_task));
           }
         }
       },

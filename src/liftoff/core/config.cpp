@@ -496,7 +496,8 @@ std::vector<ConfigKey> make_keys() {
   keys.push_back(
       duration_key("job_quota_refresh",
                    "how often a worker reads again the jobs enqueued today and the "
-                   "plan of each organization whose jobs it ran (the jobs per day quota)",
+                   "plan of each organization whose jobs it ran (the jobs per day quota), and "
+                   "which organizations are suspended (their jobs and webhooks wait)",
                    &Config::job_quota_refresh, 10ms, 1h));
   keys.push_back(
       {"database_role",

@@ -45,6 +45,16 @@ struct Cell {
 
 }  // namespace
 
+std::string uuid_list(std::span<const Uuid> ids) {
+  std::string list;
+  list.reserve(ids.size() * 37);
+  for (const auto& id : ids) {
+    if (!list.empty()) list += ',';
+    list += id.to_string();
+  }
+  return list;
+}
+
 std::string Uuid::to_string() const {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(36, '-');

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -39,6 +40,10 @@ struct Uuid {
   [[nodiscard]] static std::optional<Uuid> parse(std::string_view text);
   bool operator==(const Uuid&) const = default;
 };
+
+// Ids as one text parameter ("id,id,..."), which `string_to_array($n, ',')::uuid[]` reads as an
+// array: one statement for any number of ids.
+[[nodiscard]] std::string uuid_list(std::span<const Uuid> ids);
 
 // For unordered containers of ids (v4 and v7 ids are random enough in their last eight bytes).
 struct UuidHash {

@@ -1,5 +1,6 @@
 #include "liftoff/identity/platform.hpp"
 
+#include "liftoff/core/metrics.hpp"
 #include "liftoff/db/database.hpp"
 #include "liftoff/identity/credentials.hpp"
 
@@ -73,6 +74,21 @@ constexpr Statement kSignups{
     "(29 - n) * interval '24 hours' FROM generate_series(0, 29) AS n) AS d(day) "
     "LEFT JOIN users u ON u.created_at >= d.day AND u.created_at < d.day + interval '24 hours' "
     "GROUP BY d.day ORDER BY d.day"};
+// The orgs created in each of the last 12 UTC months (this one included), by the plan each is on
+// now, and how many of them were deleted: a month without any has one row, its plan null. Reads
+// the orgs created in that year.
+constexpr Statement kCohorts{
+    db::Plane::control, "platform.cohorts",
+    "SELECT m.month, o.plan, count(o.id) FILTER (WHERE o.deleted_at IS NULL), "
+    "count(o.id) FILTER (WHERE o.deleted_at IS NOT NULL) "
+    "FROM generate_series(date_trunc('month', now(), 'UTC') - interval '11 months', "
+    "date_trunc('month', now(), 'UTC'), interval '1 month') AS m(month) "
+    "LEFT JOIN orgs o ON o.created_at >= m.month AND o.created_at < m.month + interval '1 month' "
+    "GROUP BY m.month, o.plan ORDER BY m.month, o.plan"};
+// The live suspended orgs (orgs_suspended_idx), the longest suspended first.
+constexpr Statement kSuspended{db::Plane::control, "platform.suspended_orgs",
+                               "SELECT id FROM orgs WHERE suspended_at IS NOT NULL AND "
+                               "deleted_at IS NULL ORDER BY suspended_at LIMIT $1"};
 constexpr Statement kPlans{db::Plane::control, "platform.plans",
                            "SELECT plan, count(*) FROM orgs WHERE deleted_at IS NULL "
                            "GROUP BY plan ORDER BY count(*) DESC, plan"};
@@ -192,6 +208,8 @@ asio::awaitable<Result<BusinessFigures>> PlatformService::business(const db::Sco
   if (!signups) co_return signups.error();
   auto plans = co_await database_.query(Intent::read, scope, kPlans, Params::none());
   if (!plans) co_return plans.error();
+  auto cohorts = co_await database_.query(Intent::read, scope, kCohorts, Params::none());
+  if (!cohorts) co_return cohorts.error();
   BusinessFigures figures;
   const auto totals = totals_rows->front();
   figures.users = totals.get<std::int64_t>(0);
@@ -205,7 +223,45 @@ asio::awaitable<Result<BusinessFigures>> PlatformService::business(const db::Sco
   figures.plans = db::decode_all(*plans, [](const db::Row& row) {
     return BusinessFigures::PlanCount{row.get<std::string>(0), row.get<std::int64_t>(1)};
   });
+  for (int r = 0; r < cohorts->size(); ++r) {
+    const auto row = (*cohorts)[r];
+    const auto month = row.get<db::Timestamp>(0);
+    if (figures.cohorts.empty() || figures.cohorts.back().month != month)
+      figures.cohorts.push_back({month, 0, 0, {}});
+    auto& cohort = figures.cohorts.back();
+    if (row.is_null(1)) continue;
+    const auto live = row.get<std::int64_t>(2);
+    const auto deleted = row.get<std::int64_t>(3);
+    cohort.orgs += live + deleted;
+    cohort.deleted += deleted;
+    if (live > 0) cohort.plans.push_back({row.get<std::string>(1), live});
+  }
   co_return figures;
+}
+
+SuspendedOrgs::SuspendedOrgs(db::Database& database, std::chrono::milliseconds statement_timeout,
+                             core::Registry& metrics)
+    : database_(database),
+      timeout_(statement_timeout),
+      count_(metrics.gauge("orgs_suspended",
+                           "Organizations suspended now, whose jobs and webhook deliveries wait "
+                           "(as this process last read them)")) {}
+
+asio::awaitable<Result<void>> SuspendedOrgs::refresh() {
+  auto scope = db::Scope::background(db::Tenant::control(), timeout_);
+  Params limit(static_cast<std::int64_t>(kMaxHeld));
+  auto rows = co_await database_.query(Intent::latest, scope, kSuspended, limit);
+  if (!rows) co_return rows.error();
+  auto ids = db::decode_all(*rows, [](const db::Row& row) { return row.get<db::Uuid>(0); });
+  count_.set(static_cast<std::int64_t>(ids.size()));
+  std::lock_guard lock(mutex_);
+  ids_ = std::move(ids);
+  co_return Result<void>{};
+}
+
+std::vector<db::Uuid> SuspendedOrgs::ids() const {
+  std::lock_guard lock(mutex_);
+  return ids_;
 }
 
 }  // namespace liftoff::identity

@@ -5,7 +5,9 @@
 // figures (signups, active users, organizations by plan). Its statements are here too: each is a
 // read of the control plane, or a grant. The operators' console and /v1/operator/... are its users.
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +17,11 @@
 #include "liftoff/db/scope.hpp"
 #include "liftoff/db/value.hpp"
 #include "liftoff/identity/store.hpp"
+
+namespace liftoff::core {
+class Gauge;
+class Registry;
+}  // namespace liftoff::core
 
 namespace liftoff::identity {
 
@@ -60,6 +67,15 @@ struct BusinessFigures {
   std::int64_t active_30d = 0;
   std::vector<Day> signups;      // the last 30 days, oldest first, days without signups included
   std::vector<PlanCount> plans;  // live orgs by plan, most first
+  // The orgs created in a UTC month, and the plans those still alive are on now: how each month's
+  // signups converted.
+  struct Cohort {
+    db::Timestamp month;           // its first midnight, UTC
+    std::int64_t orgs = 0;         // created in it, deleted ones included
+    std::int64_t deleted = 0;      // of those, deleted since
+    std::vector<PlanCount> plans;  // the live ones by plan, by name
+  };
+  std::vector<Cohort> cohorts;  // the last 12 months, oldest first, months without orgs included
 };
 
 class PlatformService {
@@ -93,6 +109,30 @@ class PlatformService {
 
  private:
   db::Database& database_;
+};
+
+// The organizations suspended now, whose jobs and webhook deliveries every job worker holds
+// (jobs::RunnerOptions::held_orgs) until the suspension is lifted: read from the control plane at
+// each refresh (one statement over a partial index), so a suspension holds the org's background
+// work from each worker's next refresh, and lifting it releases the work as soon. Nothing is
+// dropped: held jobs wait in the queue, ready. Thread-safety: ids() from any thread, refresh()
+// from one coroutine at a time.
+class SuspendedOrgs {
+ public:
+  static constexpr std::size_t kMaxHeld = 10'000;  // more suspended orgs than this: the oldest
+
+  SuspendedOrgs(db::Database& database, std::chrono::milliseconds statement_timeout,
+                core::Registry& metrics);
+  // Reads the list again; after a failure (returned, for the log) the last one stays.
+  [[nodiscard]] boost::asio::awaitable<Result<void>> refresh();
+  [[nodiscard]] std::vector<db::Uuid> ids() const;
+
+ private:
+  db::Database& database_;
+  std::chrono::milliseconds timeout_;
+  core::Gauge& count_;
+  mutable std::mutex mutex_;
+  std::vector<db::Uuid> ids_;
 };
 
 }  // namespace liftoff::identity

@@ -202,7 +202,7 @@ class Runner::Loop : public std::enable_shared_from_this<Runner::Loop> {
       if (wants_jobs()) {
         woken_ = false;
         int room = std::min(options.batch, capacity() - static_cast<int>(running_.size()));
-        const auto held = options.held_orgs ? options.held_orgs() : std::vector<db::Uuid>{};
+        const auto held = runner_.held_orgs();
         auto& cursor = cursors[shard];
         auto fetched =
             co_await runner_.store_.fetch(shard, queue_, cursor, room, options.org_concurrency,
@@ -592,6 +592,10 @@ Runner::Runner(Queue& queue, core::Registry& metrics, RunnerOptions options)
 
 Runner::~Runner() {
   queue_.on_wake({});
+}
+
+std::vector<db::Uuid> Runner::held_orgs() const {
+  return options_.held_orgs ? options_.held_orgs() : std::vector<db::Uuid>{};
 }
 
 void Runner::handle(std::string kind, Handler handler) {

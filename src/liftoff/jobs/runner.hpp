@@ -73,7 +73,9 @@ struct RunnerOptions {
   std::chrono::milliseconds backoff_base{1'000};     // the first retry's delay
   std::chrono::milliseconds backoff_max{3'600'000};  // the longest
   // Organizations whose ready jobs wait for now (usage::JobQuota: their plan's jobs per day are
-  // spent): each fetch passes over them. Asked before each fetch; must not block. None: no org's.
+  // spent; identity::SuspendedOrgs: suspended): each fetch passes over them, and so does the
+  // webhook dispatcher (Runner::held_orgs). Asked before each fetch; must not block. None: no
+  // org's.
   std::function<std::vector<db::Uuid>()> held_orgs;
   // Told the org of each job fetched (the platform's too); must not block.
   std::function<void(const db::Uuid&)> on_fetched;
@@ -116,6 +118,8 @@ class Runner {
 
   // A unique name of this process's leases: host:pid:random.
   [[nodiscard]] const std::string& owner() const { return owner_; }
+  // The organizations whose jobs wait for now (RunnerOptions::held_orgs). No I/O.
+  [[nodiscard]] std::vector<db::Uuid> held_orgs() const;
 
  private:
   class Loop;

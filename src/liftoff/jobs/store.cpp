@@ -162,16 +162,6 @@ Job job_of(const db::Row& row) {
   return job;
 }
 
-std::string id_list(std::span<const db::Uuid> ids) {
-  std::string list;
-  list.reserve(ids.size() * 37);
-  for (const auto& id : ids) {
-    if (!list.empty()) list += ',';
-    list += id.to_string();
-  }
-  return list;
-}
-
 // The id right after `id` (nullopt past the last).
 std::optional<db::Uuid> successor(db::Uuid id) {
   for (auto byte = id.bytes.rbegin(); byte != id.bytes.rend(); ++byte) {
@@ -211,7 +201,7 @@ asio::awaitable<Result<JobStore::Fetched>> JobStore::fetch(
     const std::string& owner, std::chrono::milliseconds lease, std::span<const db::Uuid> held) {
   Params params(queue, from_org, limit,
                 org_limit > 0 ? std::optional<std::int64_t>(org_limit) : std::nullopt, owner,
-                static_cast<std::int64_t>(lease.count()), id_list(held));
+                static_cast<std::int64_t>(lease.count()), db::uuid_list(held));
   auto scope = worker_scope(shard);
   auto rows = co_await run_alone(database_, Intent::write, scope, kFetch, params);
   if (!rows) co_return rows.error();
@@ -230,7 +220,7 @@ asio::awaitable<Result<JobStore::Fetched>> JobStore::fetch(
 asio::awaitable<Result<std::int64_t>> JobStore::complete(std::size_t shard,
                                                          std::span<const db::Uuid> ids,
                                                          const std::string& owner) {
-  Params params(id_list(ids), owner);
+  Params params(db::uuid_list(ids), owner);
   auto scope = worker_scope(shard);
   auto rows = co_await run_alone(database_, Intent::write, scope, kComplete, params);
   if (!rows) co_return rows.error();
@@ -253,7 +243,7 @@ asio::awaitable<Result<std::vector<db::Uuid>>> JobStore::renew(std::size_t shard
                                                                std::span<const db::Uuid> ids,
                                                                const std::string& owner,
                                                                std::chrono::milliseconds lease) {
-  Params params(id_list(ids), owner, static_cast<std::int64_t>(lease.count()));
+  Params params(db::uuid_list(ids), owner, static_cast<std::int64_t>(lease.count()));
   auto scope = worker_scope(shard);
   auto rows = co_await run_alone(database_, Intent::write, scope, kRenew, params);
   if (!rows) co_return rows.error();
@@ -263,7 +253,7 @@ asio::awaitable<Result<std::vector<db::Uuid>>> JobStore::renew(std::size_t shard
 asio::awaitable<Result<std::int64_t>> JobStore::release(std::size_t shard,
                                                         std::span<const db::Uuid> ids,
                                                         const std::string& owner) {
-  Params params(id_list(ids), owner);
+  Params params(db::uuid_list(ids), owner);
   auto scope = worker_scope(shard);
   auto rows = co_await run_alone(database_, Intent::write, scope, kRelease, params);
   if (!rows) co_return rows.error();

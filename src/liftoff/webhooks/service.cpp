@@ -348,12 +348,13 @@ asio::awaitable<Result<db::Uuid>> WebhookService::redeliver(const db::Scope& sco
   co_return *enqueued->front();
 }
 
-asio::awaitable<Result<std::size_t>> WebhookService::dispatch(const db::Scope& scope) {
+asio::awaitable<Result<std::size_t>> WebhookService::dispatch(const db::Scope& scope,
+                                                              std::span<const db::Uuid> held) {
   std::size_t claimed = 0;
   for (int round = 0; round < kDispatchRounds; ++round) {
     auto tx = co_await database_.begin(scope);
     if (!tx) co_return tx.error();
-    auto claims = co_await store_.claim_due(*tx, kClaimBatch, kClaimHold);
+    auto claims = co_await store_.claim_due(*tx, kClaimBatch, kClaimHold, held);
     if (!claims) co_return claims.error();
     for (const auto& claim : *claims) {
       jobs::NewJob job;
@@ -509,14 +510,15 @@ void WebhookService::add_to(jobs::Runner& runner) {
     if (options_.box) return std::nullopt;
     return jobs::Outcome::discard("webhooks are off (no webhook_key): " + job.kind + " skipped");
   };
-  runner.handle(
-      std::string(kDispatch),
-      [this, off](const jobs::Job& job, const db::Scope& scope) -> asio::awaitable<jobs::Outcome> {
-        if (auto skipped = off(job)) co_return *skipped;
-        auto claimed = co_await dispatch(scope);
-        if (!claimed) co_return jobs::Outcome::retry(claimed.error().for_log());
-        co_return jobs::Outcome::done();
-      });
+  runner.handle(std::string(kDispatch),
+                [this, off, &runner](const jobs::Job& job,
+                                     const db::Scope& scope) -> asio::awaitable<jobs::Outcome> {
+                  if (auto skipped = off(job)) co_return *skipped;
+                  const auto held = runner.held_orgs();
+                  auto claimed = co_await dispatch(scope, held);
+                  if (!claimed) co_return jobs::Outcome::retry(claimed.error().for_log());
+                  co_return jobs::Outcome::done();
+                });
 
   runner.handle(
       std::string(kDeliver),

@@ -142,7 +142,10 @@ class WebhookService {
   struct Metrics;
   [[nodiscard]] Result<void> check_enabled() const;
   [[nodiscard]] Result<void> validate(const EndpointPatch& patch) const;
-  [[nodiscard]] boost::asio::awaitable<Result<std::size_t>> dispatch(const db::Scope& scope);
+  // Claims the endpoints with events to send, but not those of `held` orgs (whose jobs wait: a
+  // delivery job would wait with them), and enqueues a delivery job for each.
+  [[nodiscard]] boost::asio::awaitable<Result<std::size_t>> dispatch(
+      const db::Scope& scope, std::span<const db::Uuid> held);
   // One webhooks.deliver job: the endpoint's due events in order, under its claim.
   [[nodiscard]] boost::asio::awaitable<jobs::Outcome> deliver(const jobs::Job& job,
                                                               const db::Scope& scope);

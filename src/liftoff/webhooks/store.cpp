@@ -89,6 +89,7 @@ constexpr Statement kClaimDue{
     "WITH due AS MATERIALIZED (SELECT e.id FROM webhook_endpoints e JOIN " LIFTOFF_AUDIT_HEADS
     " h ON h.org_id = e.org_id WHERE e.enabled AND e.next_attempt_at <= now() AND "
     "(e.claimed_until IS NULL OR e.claimed_until < now()) AND e.after_seq < h.last_seq "
+    "AND e.org_id <> ALL(string_to_array($3, ',')::uuid[]) "
     "ORDER BY e.next_attempt_at LIMIT $1 FOR UPDATE OF e SKIP LOCKED) "
     "UPDATE webhook_endpoints e SET claim = gen_random_uuid(), claimed_until = now() + "
     "$2 * interval '1 millisecond' FROM due WHERE e.id = due.id "
@@ -308,8 +309,9 @@ asio::awaitable<Result<std::optional<Endpoint>>> WebhookStore::rotate(
 }
 
 asio::awaitable<Result<std::vector<WebhookStore::Claim>>> WebhookStore::claim_due(
-    db::Transaction& tx, std::int32_t limit, std::chrono::milliseconds hold) {
-  Params params(limit, static_cast<std::int64_t>(hold.count()));
+    db::Transaction& tx, std::int32_t limit, std::chrono::milliseconds hold,
+    std::span<const db::Uuid> held) {
+  Params params(limit, static_cast<std::int64_t>(hold.count()), db::uuid_list(held));
   auto rows = co_await tx.query(kClaimDue, params);
   if (!rows) co_return rows.error();
   co_return db::decode_all(*rows, [](const db::Row& row) {

@@ -113,8 +113,10 @@ class WebhookStore {
     db::Uuid org_id;
     db::Uuid token;
   };
+  // Not the endpoints of `held` orgs.
   [[nodiscard]] boost::asio::awaitable<Result<std::vector<Claim>>> claim_due(
-      db::Transaction& tx, std::int32_t limit, std::chrono::milliseconds hold);
+      db::Transaction& tx, std::int32_t limit, std::chrono::milliseconds hold,
+      std::span<const db::Uuid> held);
   // The endpoint while `token` still holds it (and it is enabled).
   [[nodiscard]] boost::asio::awaitable<Result<std::optional<Claimed>>> claimed(
       const db::Scope& scope, const db::Uuid& endpoint, const db::Uuid& token);
