@@ -38,6 +38,23 @@ std::vector<std::string> found(const std::optional<HttpResponse>& r, const std::
   return names;
 }
 
+// A new platform operator, and an org named `name` that another new user owns.
+struct OperatorAndOrg {
+  TestUser op;
+  TestUser owner;
+  std::string org;
+};
+OperatorAndOrg operator_and_org(unsigned short port, const std::string& tag,
+                                const std::string& name) {
+  OperatorAndOrg made{sign_up(port, "operator-" + tag), sign_up(port, tag + "-owner"), {}};
+  grant_operator(made.op.email);
+  auto created = send_json(port, "POST", "/v1/orgs", made.owner.token,
+                           boost::json::serialize(json::object{{"name", name}}));
+  EXPECT_EQ(status(created), 201) << (created ? created->body : "no response");
+  if (status(created) == 201) made.org = json_of(*created).at("id").as_string();
+  return made;
+}
+
 TEST_F(Operators, OnlyPlatformOperatorsReadTheOperatorApiAndARevokedGrantStopsTheNextRequest) {
   auto ann = sign_up(port(), "operator-ann");
   auto bob = sign_up(port(), "operator-bob");
@@ -152,13 +169,8 @@ TEST_F(Operators, OnlyPlatformOperatorsReadTheOperatorApiAndARevokedGrantStopsTh
 // its routes at once (their cached memberships reload), its audit log says so without the
 // reason, and lifting the suspension gives the routes back.
 TEST_F(Operators, ASuspendedOrganizationsMembersAndKeysAreRefusedUntilItIsLifted) {
-  auto olga = sign_up(port(), "operator-olga");
-  auto [granted, granted_out] = operators_command({"grant", "--email", olga.email}, "op-olga");
-  ASSERT_EQ(granted, 0) << granted_out;
-  auto owner = sign_up(port(), "suspended-owner");
-  auto created = send_json(port(), "POST", "/v1/orgs", owner.token, R"({"name":"Shady Ltd"})");
-  ASSERT_EQ(status(created), 201) << created->body;
-  const std::string org(json_of(*created).at("id").as_string());
+  const auto [olga, owner, org] = operator_and_org(port(), "suspended", "Shady Ltd");
+  ASSERT_FALSE(org.empty());
   auto key_made = send_json(port(), "POST", "/v1/orgs/" + org + "/api-keys", owner.token,
                             R"({"name":"ci","role":"viewer"})");
   ASSERT_EQ(status(key_made), 201) << key_made->body;
@@ -216,13 +228,8 @@ TEST_F(Operators, ASuspendedOrganizationsMembersAndKeysAreRefusedUntilItIsLifted
 }
 
 TEST_F(Operators, AnOperatorReadsAnOrgsPlanAndUsageAndSetsItsPlan) {
-  auto oscar = sign_up(port(), "operator-oscar");
-  auto [granted, granted_out] = operators_command({"grant", "--email", oscar.email}, "op-oscar");
-  ASSERT_EQ(granted, 0) << granted_out;
-  auto owner = sign_up(port(), "contract-owner");
-  auto created = send_json(port(), "POST", "/v1/orgs", owner.token, R"({"name":"Contract Co"})");
-  ASSERT_EQ(status(created), 201) << created->body;
-  const std::string org(json_of(*created).at("id").as_string());
+  const auto [oscar, owner, org] = operator_and_org(port(), "contract", "Contract Co");
+  ASSERT_FALSE(org.empty());
   const auto path = "/v1/operator/orgs/" + org;
 
   auto detail = send_json(port(), "GET", path, oscar.token);
@@ -301,8 +308,7 @@ TEST(OperatorsDatabase, SlowStatementsWithRedactedPlansStatementTotalsAndIndexAd
   Server server(Server::Env{{"LIFTOFF_SLOW_STATEMENT_THRESHOLD", "150ms"}});
   ASSERT_TRUE(server.wait_ready()) << server.process->log();
   auto olive = sign_up(server.port, "operator-olive");
-  auto [granted, granted_out] = operators_command({"grant", "--email", olive.email}, "op-olive");
-  ASSERT_EQ(granted, 0) << granted_out;
+  grant_operator(olive.email);
   auto slow_user = sign_up(server.port, "slow-reader");
 
   {

@@ -21,6 +21,9 @@ constexpr Statement kSleep{Plane::any, "pipetest.sleep", "SELECT pg_sleep($1::fl
 constexpr Statement kPid{Plane::any, "pipetest.pid", "SELECT pg_backend_pid()"};
 constexpr Statement kTerminate{Plane::any, "pipetest.terminate",
                                "SELECT pg_terminate_backend($1::int4)"};
+constexpr Statement kTerminateOther{
+    Plane::any, "pipetest.terminate_other",
+    "SELECT pg_terminate_backend($1::int4) WHERE $1::int4 <> pg_backend_pid()"};
 
 TEST(Pipelined, ConcurrentSubmissionsEachGetTheirOwnAnswer) {
   std::vector<std::optional<std::int64_t>> answers(200);
@@ -185,6 +188,9 @@ TEST(Pipelined, DatabaseQueriesShareAFewConnectionsAndRecoverFromALostOne) {
   options.connect = {testing::test_database_url(), {}, "liftoff-test"};
   options.shared_connections = 2;
   options.pool.backoff_min = 10ms;
+  // A statement spills to the pool while both shared connections have one waiting at their head
+  // for a few milliseconds, which a loaded machine makes likely: the pool's two are the bound.
+  options.pool.max_size = 2;
   Database db(options, registry, 1);
   block_on(io, [&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
@@ -211,12 +217,14 @@ TEST(Pipelined, DatabaseQueriesShareAFewConnectionsAndRecoverFromALostOne) {
     }
     EXPECT_TRUE(co_await testing::until([&] { return answered == 100; }));
     EXPECT_EQ(answered, 100);
-    EXPECT_LE(pids.size(), 2u);  // 100 concurrent statements over two connections
+    // 100 concurrent statements over the two shared connections (and, spilled, the pool's two).
+    EXPECT_LE(pids.size(), 4u);
 
     for (auto pid : pids) {
       Params target(pid);
       auto lease = co_await db.acquire(Intent::write, testing::control_scope(5s));
-      EXPECT_TRUE(co_await (*lease)->query(kTerminate, target, deadline_after(5s)));
+      // Not the lease's own backend (a spilled statement may have run on it).
+      EXPECT_TRUE(co_await (*lease)->query(kTerminateOther, target, deadline_after(5s)));
     }
     // Statements fail while the loss is discovered, then succeed on new connections.
     Result<Rows> r = make_error(Errc::unavailable, "not tried");
