@@ -351,12 +351,15 @@ void add_operator_routes(http::Router& router, identity::IdentityService& identi
         struct Done {
           ~Done() { running = false; }
         } done;
-        db::AdviceOptions options;
-        options.timeout = kAdviceTimeout;
-        auto deadline = db::deadline_after(kAdviceTimeout);
+        const auto deadline = db::deadline_after(kAdviceTimeout);
         json::array clusters;
         for (std::size_t i = 0; i < database.shards().size(); ++i) {
           json::object part{{"cluster", database.shards()[i]}};
+          // Every cluster within the one budget: what the earlier ones left.
+          db::AdviceOptions options;
+          options.timeout =
+              std::max(std::chrono::seconds(1),
+                       std::chrono::ceil<std::chrono::seconds>(deadline - db::Clock::now()));
           auto conn = co_await database.connect_admin(i, deadline);
           if (!conn) {
             part["problem"] = conn.error().detail;
