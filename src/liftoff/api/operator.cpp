@@ -6,6 +6,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <chrono>
+#include <functional>
 
 #include "liftoff/api/support.hpp"
 #include "liftoff/core/time.hpp"
@@ -137,6 +138,27 @@ json::object slow_summary_json(const db::SlowSummary& slow) {
 json::object statement_totals_json(const db::StatementTotals& totals) {
   return {{"query", totals.query},     {"calls", totals.calls}, {"total_ms", totals.total_ms},
           {"mean_ms", totals.mean_ms}, {"rows", totals.rows},   {"share", totals.share}};
+}
+
+// What an operator's request finds on one cluster (by its index in Database::shards()).
+using ClusterPart = boost::asio::awaitable<Result<json::object>>;
+using ClusterWork = std::function<ClusterPart(std::size_t)>;
+
+// {"clusters": [...]}: each cluster in turn, {"cluster": its name} with what `work` found there, or
+// with the `problem` that stopped it there (the other clusters still answer).
+Answer every_cluster(db::Database& database, const ClusterWork& work) {
+  json::array clusters;
+  for (std::size_t i = 0; i < database.shards().size(); ++i) {
+    json::object part{{"cluster", database.shards()[i]}};
+    auto found = co_await work(i);
+    if (found) {
+      for (auto& [key, value] : *found) part[key] = std::move(value);
+    } else {
+      part["problem"] = found.error().detail;
+    }
+    clusters.push_back(std::move(part));
+  }
+  co_return http::json_response(status::ok, json::object{{"clusters", std::move(clusters)}});
 }
 
 json::object user_summary_json(const identity::UserSummary& summary) {
@@ -314,28 +336,18 @@ void add_operator_routes(http::Router& router, identity::IdentityService& identi
         if (!query) co_return query.error();
         auto limit = http::int_param(*query, "limit", 20, 1, kMaxStatements);
         if (!limit) co_return limit.error();
-        json::array clusters;
-        for (std::size_t i = 0; i < database.shards().size(); ++i) {
+        const ClusterWork statements = [&](std::size_t i) -> ClusterPart {
           auto scope = caller.scope.for_tenant(db::Tenant::every_org_on(i));
-          json::object part{{"cluster", database.shards()[i]}};
           auto lease = co_await database.acquire(db::Intent::write, scope);
-          if (!lease) {
-            part["problem"] = lease.error().detail;
-            clusters.push_back(std::move(part));
-            continue;
-          }
+          if (!lease) co_return lease.error();
           auto totals = co_await db::top_statements(**lease, static_cast<std::size_t>(*limit),
                                                     database.statement_deadline(scope));
-          if (totals) {
-            json::array items;
-            for (const auto& statement : *totals) items.push_back(statement_totals_json(statement));
-            part["statements"] = std::move(items);
-          } else {
-            part["problem"] = totals.error().detail;
-          }
-          clusters.push_back(std::move(part));
-        }
-        co_return http::json_response(status::ok, json::object{{"clusters", std::move(clusters)}});
+          if (!totals) co_return totals.error();
+          json::array items;
+          for (const auto& statement : *totals) items.push_back(statement_totals_json(statement));
+          co_return json::object{{"statements", std::move(items)}};
+        };
+        co_return co_await every_cluster(database, statements);
       },
       http::Cost::heavy);
 
@@ -352,29 +364,19 @@ void add_operator_routes(http::Router& router, identity::IdentityService& identi
           ~Done() { running = false; }
         } done;
         const auto deadline = db::deadline_after(kAdviceTimeout);
-        json::array clusters;
-        for (std::size_t i = 0; i < database.shards().size(); ++i) {
-          json::object part{{"cluster", database.shards()[i]}};
+        const ClusterWork advise = [&](std::size_t i) -> ClusterPart {
           // Every cluster within the one budget: what the earlier ones left.
           db::AdviceOptions options;
           options.timeout =
               std::max(std::chrono::seconds(1),
                        std::chrono::ceil<std::chrono::seconds>(deadline - db::Clock::now()));
           auto conn = co_await database.connect_admin(i, deadline);
-          if (!conn) {
-            part["problem"] = conn.error().detail;
-            clusters.push_back(std::move(part));
-            continue;
-          }
+          if (!conn) co_return conn.error();
           auto advice = co_await db::advise_indexes(**conn, options);
-          if (advice) {
-            for (auto& [key, value] : db::advice_json(*advice)) part[key] = std::move(value);
-          } else {
-            part["problem"] = advice.error().detail;
-          }
-          clusters.push_back(std::move(part));
-        }
-        co_return http::json_response(status::ok, json::object{{"clusters", std::move(clusters)}});
+          if (!advice) co_return advice.error();
+          co_return db::advice_json(*advice);
+        };
+        co_return co_await every_cluster(database, advise);
       },
       http::Cost::heavy);
 
