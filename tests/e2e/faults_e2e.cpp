@@ -280,6 +280,53 @@ TEST(Faults, ShutdownFinishesTheRequestInFlightAndClosesIdleConnections) {
   EXPECT_EQ(http_request(own.port(), "GET", "/healthz"), std::nullopt);  // no longer listening
 }
 
+// With a drain_delay, SIGTERM first takes the process out of rotation while it still serves:
+// /readyz answers 503, every answer closes its connection (a kept-alive connection ends after its
+// next answer instead of being closed under a load balancer about to reuse it), new connections and
+// writes are still served. A second signal drains at once, and the process exits 0.
+TEST(Faults, ADrainDelayFailsReadinessFirstWhileTheServerStillServes) {
+  OwnServer own(Server::Env{{"LIFTOFF_DRAIN_DELAY", "10m"}, {"LIFTOFF_IDLE_TIMEOUT", "10m"}});
+  auto t = new_tenant(own.port(), "drain-delay");
+  create_tickets(t);
+  RawConnection kept(own.port());
+  ASSERT_TRUE(kept.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto before = kept.read_response();
+  ASSERT_TRUE(before);
+  EXPECT_NE(before->header("connection"), "close");
+
+  own.process().signal(SIGTERM);
+  std::optional<HttpResponse> ready;
+  for (int i = 0; i < 200; ++i) {  // the signal is handled on the server's control thread
+    ready = http_request(own.port(), "GET", "/readyz");
+    if (status(ready) == 503) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(status(ready), 503) << own.process().log();
+  EXPECT_EQ(problem(*ready).at("type"), "urn:liftoff:problem:unavailable");
+  EXPECT_NE(problem(*ready).at("detail").as_string().find("draining"), std::string::npos);
+  EXPECT_EQ(ready->header("connection"), "close");
+
+  // The kept-alive connection is still served, once, and then closed by the server.
+  ASSERT_TRUE(kept.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto last = kept.read_response();
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->status, 200);
+  EXPECT_EQ(last->header("connection"), "close");
+  EXPECT_TRUE(kept.closed_by_peer(5s));
+
+  // New connections are accepted and writes acknowledged.
+  auto created = create(t, {{"title", "while leaving"}, {"status", "open"}, {"priority", 1}});
+  ASSERT_TRUE(created);
+  EXPECT_EQ(created->status, 201) << created->body;
+  EXPECT_EQ(created->header("connection"), "close");
+  EXPECT_FALSE(own.process().wait(0ms)) << "exited during its drain_delay";
+
+  own.process().signal(SIGTERM);  // the second: drain now
+  EXPECT_EQ(own.process().wait(30s), 0) << own.process().log();
+  EXPECT_NE(own.process().log().find("draining now"), std::string::npos) << own.process().log();
+  EXPECT_EQ(http_request(own.port(), "GET", "/healthz"), std::nullopt);  // no longer listening
+}
+
 // A request still running at shutdown_timeout is cut: its connection closes unanswered, its
 // transaction rolls back (nothing acknowledged, nothing stored) and the process still exits 0.
 // (It exits once the statement it was waiting on reaches its own deadline, 5 s: the cut closes

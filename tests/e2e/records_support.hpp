@@ -77,7 +77,7 @@ inline const char* kTicketFields = R"([
 inline void create_tickets(const Tenant& t) {
   auto r = send_json(t.port, "POST", t.base, t.owner.token,
                      R"({"name":"tickets","fields":)" + std::string(kTicketFields) + "}");
-  ASSERT_EQ(status(r), 201) << r->body;
+  ASSERT_EQ(status(r), 201) << (r ? r->body : "no answer");
 }
 
 inline std::optional<HttpResponse> create(const Tenant& t, const json::object& data,

@@ -20,32 +20,37 @@ void add_system_routes(http::Router& router, SystemDeps deps) {
                                              "application/json");
              });
 
-  router.add(http::Verb::get, "/readyz",
-             [deps](http::RequestContext& ctx) -> boost::asio::awaitable<http::Response> {
-               db::Scope probe{db::Tenant::control(),
-                               std::min(ctx.deadline, db::deadline_after(kReadyTimeout)),
-                               {"system", std::nullopt, std::string(ctx.remote), "",
-                                std::string(ctx.request_id)},
-                               std::nullopt};
-               auto version = co_await db::applied_version(deps.database, probe);
-               if (!version) {
-                 auto not_ready = version.error();
-                 not_ready.code = Errc::unavailable;
-                 not_ready.detail = "database not ready: " + not_ready.detail;
-                 co_return http::problem_response(not_ready, ctx.ids());
-               }
-               if (*version != deps.known_schema_version) {
-                 co_return http::problem_response(
-                     make_error(Errc::unavailable, "database schema at version " +
-                                                       std::to_string(*version) + ", expected " +
-                                                       std::to_string(deps.known_schema_version) +
-                                                       "; run `liftoff migrate up`"),
-                     ctx.ids());
-               }
-               co_return http::json_response(
-                   http::beast_http::status::ok,
-                   boost::json::object{{"status", "ready"}, {"schema_version", *version}});
-             });
+  router.add(
+      http::Verb::get, "/readyz",
+      [deps](http::RequestContext& ctx) -> boost::asio::awaitable<http::Response> {
+        if (deps.leaving.load(std::memory_order_relaxed)) {
+          co_return http::problem_response(
+              make_error(Errc::unavailable, "draining: this process is shutting down"), ctx.ids());
+        }
+        db::Scope probe{
+            db::Tenant::control(),
+            std::min(ctx.deadline, db::deadline_after(kReadyTimeout)),
+            {"system", std::nullopt, std::string(ctx.remote), "", std::string(ctx.request_id)},
+            std::nullopt};
+        auto version = co_await db::applied_version(deps.database, probe);
+        if (!version) {
+          auto not_ready = version.error();
+          not_ready.code = Errc::unavailable;
+          not_ready.detail = "database not ready: " + not_ready.detail;
+          co_return http::problem_response(not_ready, ctx.ids());
+        }
+        if (*version != deps.known_schema_version) {
+          co_return http::problem_response(
+              make_error(Errc::unavailable, "database schema at version " +
+                                                std::to_string(*version) + ", expected " +
+                                                std::to_string(deps.known_schema_version) +
+                                                "; run `liftoff migrate up`"),
+              ctx.ids());
+        }
+        co_return http::json_response(
+            http::beast_http::status::ok,
+            boost::json::object{{"status", "ready"}, {"schema_version", *version}});
+      });
 
   router.add(http::Verb::get, "/v1/openapi.json",
              [](http::RequestContext&) -> boost::asio::awaitable<http::Response> {

@@ -1,6 +1,7 @@
 #pragma once
-// Operational endpoints: GET /healthz (alive), GET /readyz (database reachable and migrated),
-// GET /metrics (Prometheus text format).
+// Operational endpoints: GET /healthz (alive), GET /readyz (database reachable and migrated, and
+// not shutting down), GET /metrics (Prometheus text format).
+#include <atomic>
 #include <string_view>
 
 #include "liftoff/http/router.hpp"
@@ -18,6 +19,9 @@ struct SystemDeps {
   db::Database& database;
   core::Registry& metrics;
   int known_schema_version;
+  // Set when the process begins to stop: /readyz answers 503 so load balancers take it out while
+  // it still serves (ServerOptions::drain_delay).
+  const std::atomic<bool>& leaving;
 };
 
 void add_system_routes(http::Router& router, SystemDeps deps);

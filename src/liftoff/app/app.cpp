@@ -650,7 +650,10 @@ int serve(const core::Config& config) {
        holdings_of(record_service, webhook_service), purge_of(record_service, webhook_service),
        [&placement](const db::Scope& scope) { return placement.choose(scope); }},
       cache, &account_mail);
-  api::SystemDeps system{database, metrics, migrations.empty() ? 0 : migrations.back().version};
+  // From SIGTERM on (drain_delay before the drain): /readyz answers 503.
+  std::atomic<bool> leaving{false};
+  api::SystemDeps system{database, metrics, migrations.empty() ? 0 : migrations.back().version,
+                         leaving};
   ratelimit::LimiterOptions limiter_options;
   limiter_options.redis = hub_options.redis;
   limiter_options.redis_timeout = config.rate_limit_redis_timeout;
@@ -759,6 +762,7 @@ int serve(const core::Config& config) {
   options.handling_timeout = config.handling_timeout;
   options.idle_timeout = config.idle_timeout;
   options.shutdown_timeout = config.shutdown_timeout;
+  options.drain_delay = config.drain_delay;
   options.trusted_proxies = config.trusted_proxies;
   options.trace_sample_ratio = config.trace_sample_ratio;
   options.cors.origins = config.cors_origins;
@@ -771,8 +775,11 @@ int serve(const core::Config& config) {
     return false;
   };
   std::atomic<bool> stopping{false};
-  options.on_drain = [&revocations, &event_hub, &notification_hub, &limiter, &stopping] {
+  options.on_leave = [&leaving] {
     (void)core::notify_service_manager("STOPPING=1");
+    leaving.store(true, std::memory_order_relaxed);
+  };
+  options.on_drain = [&revocations, &event_hub, &notification_hub, &limiter, &stopping] {
     limiter.drain();
     revocations.stop();
     event_hub.stop();

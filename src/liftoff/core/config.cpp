@@ -414,6 +414,10 @@ std::vector<ConfigKey> make_keys() {
                               &Config::first_byte_timeout, 10ms, 1h));
   keys.push_back(duration_key("shutdown_timeout", "time in-flight requests get on SIGTERM",
                               &Config::shutdown_timeout, 0ms, 10min));
+  keys.push_back(duration_key("drain_delay",
+                              "on SIGTERM, time it keeps serving with /readyz failing and each "
+                              "answer closing its connection, before it stops accepting",
+                              &Config::drain_delay, 0ms, 10min));
   keys.push_back(size_key("db_pool_size", "database connections per worker thread",
                           &Config::db_pool_size, 1, 1000));
   keys.push_back(size_key(

@@ -52,6 +52,9 @@ struct Config {
   milliseconds idle_timeout{60'000};       // keep-alive connection with no request
   milliseconds first_byte_timeout{5'000};  // a new connection's wait for its first request
   milliseconds shutdown_timeout{10'000};
+  // From SIGTERM to the drain: /readyz answers 503 and every answer closes its connection, while
+  // the server still accepts and serves, so load balancers take it out first. 0: drain at once.
+  milliseconds drain_delay{0};
   std::size_t db_pool_size = 16;          // per worker thread
   std::size_t db_shared_connections = 2;  // per worker: pipelined connections for single statements
   milliseconds db_acquire_timeout{2'000};

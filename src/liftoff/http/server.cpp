@@ -234,11 +234,14 @@ struct Server::Impl {
   core::TraceSampler trace_sampler{options.trace_sample_ratio};
   std::atomic<std::size_t> open_connections{0};
   std::atomic<bool> stop_requested{false};
+  std::atomic<bool> leaving{false};  // from the stop's start: every answer closes its connection
+  bool drain_begun = false;          // on the control thread
   std::uint16_t bound_port = 0;
   asio::io_context control;  // signals and stop requests, on the thread that called run()
   // Caught from construction on: a SIGTERM between the process's report that it is ready and run()
   // waits for run() instead of ending the process (seen in a test that stopped a server at once).
   std::optional<asio::signal_set> signals;
+  asio::steady_timer drain_timer{control};  // drain_delay
 
   Impl(ServerOptions o, const Router& r, core::Registry& m)
       : options(std::move(o)),
@@ -536,7 +539,7 @@ struct Server::Impl {
     set_default_cache_control(req, res);
     if (!stream_body) compress_response(req, res);
 
-    bool keep_alive = req.keep_alive() && !draining;
+    bool keep_alive = req.keep_alive() && !draining && !leaving.load(std::memory_order_relaxed);
     res.keep_alive(keep_alive);
     bool streaming = stream_body && res.result() == beast_http::status::ok;
     if (req.method() == Verb::head) {
@@ -821,14 +824,7 @@ struct Server::Impl {
 
   std::size_t run(const WorkerHook& on_start, const WorkerHook& on_stop) {
     std::atomic<std::size_t> running{workers.size()};
-    if (signals) {
-      signals->async_wait([this](const beast::error_code& ec, int signal) {
-        if (ec) return;
-        spdlog::info("signal {}: shutting down (deadline {} ms)", signal,
-                     options.shutdown_timeout.count());
-        request_stop();
-      });
-    }
+    watch_signals();
     auto control_work = asio::make_work_guard(control);
     std::vector<std::thread> threads;
     for (auto& wp : workers) {
@@ -856,7 +852,41 @@ struct Server::Impl {
     return cut;
   }
 
+  // The first signal starts the stop; one more while it waits out drain_delay drains at once.
+  void watch_signals() {
+    if (!signals) return;
+    signals->async_wait([this](const beast::error_code& ec, int signal) {
+      if (ec) return;
+      if (leaving.load()) {
+        spdlog::info("signal {}: draining now", signal);
+        begin_drain();
+        return;
+      }
+      spdlog::info("signal {}: shutting down (drain in {} ms, deadline {} ms after)", signal,
+                   options.drain_delay.count(), options.shutdown_timeout.count());
+      request_stop();
+      watch_signals();
+    });
+  }
+
+  // On the control thread.
   void request_stop() {
+    if (leaving.exchange(true)) return;
+    if (options.on_leave) options.on_leave();
+    if (options.drain_delay.count() <= 0) {
+      begin_drain();
+      return;
+    }
+    drain_timer.expires_after(options.drain_delay);
+    drain_timer.async_wait([this](const beast::error_code& ec) {
+      if (!ec) begin_drain();
+    });
+  }
+
+  void begin_drain() {
+    if (drain_begun) return;
+    drain_begun = true;
+    drain_timer.cancel();
     if (options.on_drain) options.on_drain();
     for (auto& w : workers) {
       asio::co_spawn(*w->ioc, drain(*w), log_failure("drain"));

@@ -46,6 +46,11 @@ struct ServerOptions {
   // nothing holds a slot for this long, not for idle_timeout; never longer than idle_timeout).
   std::chrono::milliseconds first_byte_timeout{5'000};
   std::chrono::milliseconds shutdown_timeout{10'000};
+  // From the stop's start (on_leave) to the drain: the server still accepts and serves, but every
+  // answer closes its connection, so a load balancer's kept-alive connections end cleanly after
+  // their last answer rather than racing the drain's close with a new request. 0: drain at once.
+  // A second signal drains at once.
+  std::chrono::milliseconds drain_delay{0};
   bool handle_signals = true;  // SIGINT/SIGTERM start a graceful shutdown
   // Peers (load balancers) whose X-Forwarded-For names the client; from anyone else it is ignored.
   std::vector<std::string> trusted_proxies;
@@ -63,7 +68,10 @@ struct ServerOptions {
   // Counts each request that acted for an organization (RequestContext::tenant) for the
   // per-tenant metrics; null: not counted.
   core::TenantTally* tenants = nullptr;
-  // Called once when the shutdown begins (from the control thread): stop background loops here so
+  // Called once when the stop begins (from the control thread), drain_delay before the drain:
+  // make /readyz fail here.
+  std::function<void()> on_leave;
+  // Called once when the drain begins (from the control thread): stop background loops here so
   // the workers' event loops can run dry.
   std::function<void()> on_drain;
 };

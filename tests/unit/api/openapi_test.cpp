@@ -2,6 +2,7 @@
 // and the document is valid JSON.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/json/parse.hpp>
 
 #include "liftoff/api/rate_limits.hpp"
@@ -37,7 +38,8 @@ TEST(OpenApi, DocumentsEveryRegisteredRoute) {
   notify::Hub hub({}, {});
   RateLimits limits(nullptr, {});
   usage::Meter meter(database, {}, nullptr);
-  add_routes(router, {{database, metrics, 1},
+  std::atomic<bool> leaving{false};
+  add_routes(router, {{database, metrics, 1, leaving},
                       service,
                       orgs,
                       records,

@@ -1,0 +1,69 @@
+# The fleet on one machine (deploy/local/up, restart, down): its layout and the helpers each script shares.
+# Sourced, not run. DIR/fleet.env (written by up) holds the layout; every process's pid is in DIR/run/NAME.pid and
+# its output in DIR/log/NAME.log.
+
+fleet_fail() {  # message: says what did not happen, with the end of each log
+  echo "deploy/local: $1 (logs in $DIR/log)" >&2
+  for log in "$DIR"/log/*.log; do
+    [[ -s $log ]] || continue
+    echo "--- the last lines of $log" >&2
+    tail -n 12 "$log" >&2
+  done
+  exit 1
+}
+
+fleet_load() {  # reads DIR/fleet.env (up wrote it)
+  [[ -f $DIR/fleet.env ]] || { echo "deploy/local: no fleet in $DIR" >&2; exit 1; }
+  # shellcheck source=/dev/null
+  source "$DIR/fleet.env"
+}
+
+# Whether a pid runs (a zombie, left by a parent that does not reap, has ended).
+fleet_alive() {
+  [[ -n ${1:-} && -r /proc/$1/stat ]] || return 1
+  local stat
+  stat=$(</proc/"$1"/stat) 2>/dev/null || return 1
+  stat=${stat##*) }
+  [[ ${stat:0:1} != Z ]]
+}
+
+fleet_pid() { cat "$DIR/run/$1.pid" 2>/dev/null; }
+
+# Starts a Liftoff process in a session of its own: name port command... (serve or worker). Its settings are the
+# fleet's (FLEET_LIFTOFF_ENV) and its own listener.
+fleet_start_liftoff() {
+  local name=$1 port=$2
+  shift 2
+  env "${FLEET_LIFTOFF_ENV[@]}" LIFTOFF_LISTEN="127.0.0.1:$port" \
+    setsid "$FLEET_BIN" "$@" >>"$DIR/log/$name.log" 2>&1 </dev/null &
+  echo $! >"$DIR/run/$name.pid"
+}
+
+fleet_wait_ready() {  # name port seconds: until its /readyz answers 200
+  local name=$1 port=$2 seconds=$3
+  for _ in $(seq $((seconds * 5))); do
+    curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && return 0
+    fleet_alive "$(fleet_pid "$name")" || fleet_fail "$name exited before it was ready"
+    sleep 0.2
+  done
+  fleet_fail "$name was not ready within ${seconds}s"
+}
+
+# Stops a process by its pid file: SIGTERM, then SIGKILL after `seconds`. Prints how it ended.
+fleet_stop() {  # name seconds
+  local name=$1 seconds=$2 pid
+  pid=$(fleet_pid "$name") || return 0
+  rm -f "$DIR/run/$name.pid"
+  fleet_alive "$pid" || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq $((seconds * 10))); do
+    fleet_alive "$pid" || return 0
+    sleep 0.1
+  done
+  echo "deploy/local: $name did not stop within ${seconds}s; killed" >&2
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+fleet_port_free() {  # port
+  ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
