@@ -40,7 +40,8 @@ constexpr double kMaxErrorFraction = 0.001;
 int run_command(const std::string& url, const std::string& scenario_name,
                 liftoff::load::RunOptions options, double seconds, double think_ms,
                 const liftoff::load::ScenarioOptions& scenario_options,
-                const std::string& json_path, const std::string& svg_path) {
+                const std::string& json_path, const std::string& svg_path,
+                const std::string& acknowledged_path) {
   auto parsed = boost::urls::parse_absolute_uri(url);
   if (!parsed || parsed->scheme() != "http") {
     fmt::print(stderr, "--url must be http://host[:port]\n");
@@ -61,8 +62,13 @@ int run_command(const std::string& url, const std::string& scenario_name,
     fmt::print(stderr, "unknown scenario {}\n", scenario_name);
     return 2;
   }
+  if (!acknowledged_path.empty()) options.keep_ids_of = scenario_name == "mix" ? "create" : "*";
   auto report = liftoff::load::run(options, *scenario);
   fmt::print("{}", liftoff::load::table(report));
+  if (!acknowledged_path.empty()) {
+    std::ofstream out(acknowledged_path);
+    for (const auto& id : report.acknowledged_ids) out << id << "\n";
+  }
   if (!json_path.empty()) std::ofstream(json_path) << liftoff::load::to_json(report) << "\n";
   if (!svg_path.empty()) std::ofstream(svg_path) << liftoff::load::to_svg(report);
   if (report.completed == 0 || report.error_fraction() > kMaxErrorFraction) {
@@ -171,7 +177,8 @@ int main(int argc, char** argv) {
   add_dataset_options(seed, dataset);
   auto* run = cli.add_subcommand("run", "load one scenario against a running server");
   bool use_dataset = false;
-  std::string url = "http://127.0.0.1:8080", scenario = "healthz", json_path, svg_path, ids_file;
+  std::string url = "http://127.0.0.1:8080", scenario = "healthz", json_path, svg_path, ids_file,
+              acknowledged_path;
   liftoff::load::RunOptions options;
   liftoff::load::ScenarioOptions scenario_options;
   double seconds = 10, think_ms = 0, timeout_s = 10;
@@ -200,6 +207,9 @@ int main(int argc, char** argv) {
                   "(repeatable; a descendant that is itself named counts for its own name)");
   run->add_option("--json", json_path, "write the results as JSON here");
   run->add_option("--svg", svg_path, "write the latency charts as SVG here");
+  run->add_option("--acknowledged", acknowledged_path,
+                  "write the id of every record create answered 201 here, one per line (create, "
+                  "mix): to read each back after a fault");
   add_dataset_options(run, dataset);
 
   auto* capacity = cli.add_subcommand(
@@ -285,5 +295,5 @@ int main(int argc, char** argv) {
   }
   options.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
   return run_command(url, scenario, options, seconds, think_ms, scenario_options, json_path,
-                     svg_path);
+                     svg_path, acknowledged_path);
 }

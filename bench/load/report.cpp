@@ -88,6 +88,12 @@ std::string to_json(const RunReport& r) {
                    {"mode", r.options.rate > 0 ? "open" : "closed"},
                    {"offered_rate", r.options.rate},
                    {"seconds", r.seconds},
+                   // When the measurement began (the timeline's second 0), in Unix seconds.
+                   {"started_unix", std::chrono::duration<double>(
+                                        (std::chrono::system_clock::now() -
+                                         (std::chrono::steady_clock::now() - r.window_start))
+                                            .time_since_epoch())
+                                        .count()},
                    {"throughput", r.throughput()},
                    {"answers", r.completed},
                    {"ok", r.ok},

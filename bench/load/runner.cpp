@@ -15,6 +15,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 #include <mutex>
 #include <thread>
 
@@ -36,10 +38,11 @@ struct Tally {
   std::map<std::string, std::string> error_examples;
   Histogram latency;
   std::vector<Second> timeline;
+  std::vector<std::string> acknowledged_ids;
 
   void answer(Clock::time_point start, Clock::time_point done, Clock::time_point due,
               const std::optional<std::string>& error, const Request& request,
-              std::string_view body) {
+              std::string_view body, const std::string& keep_ids_of) {
     auto micros = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(done - due).count());
     latency.record(micros);
@@ -57,7 +60,16 @@ struct Tally {
     } else {
       ++ok;
       ++ok_by_kind[request.kind];
+      if (!keep_ids_of.empty() && (keep_ids_of == "*" || request.kind == keep_ids_of))
+        keep_id(body);
     }
+  }
+  void keep_id(std::string_view body) {
+    boost::system::error_code ec;
+    auto value = boost::json::parse(body, ec);
+    const auto* object = ec ? nullptr : value.if_object();
+    const auto* id = object != nullptr ? object->if_contains("id") : nullptr;
+    if (id != nullptr && id->is_string()) acknowledged_ids.emplace_back(id->get_string());
   }
   void failure(Clock::time_point start, Clock::time_point when, const std::string& kind) {
     ++errors[kind];
@@ -170,7 +182,8 @@ asio::awaitable<void> connection(Shared& shared, Tally& tally, std::uint64_t see
       continue;
     }
     tally.answer(shared.start, done, due,
-                 shared.scenario.check(request, res.result_int(), res.body()), request, res.body());
+                 shared.scenario.check(request, res.result_int(), res.body()), request, res.body(),
+                 shared.options.keep_ids_of);
     if (!res.keep_alive()) {
       stream.reset();
       buffer.clear();
@@ -251,6 +264,8 @@ RunReport run(const RunOptions& options, Scenario& scenario) {
     for (const auto& [kind, n] : tally.ok_by_kind) report.ok_by_kind[kind] += n;
     for (const auto& [kind, n] : tally.errors) report.errors[kind] += n;
     report.error_examples.merge(tally.error_examples);
+    report.acknowledged_ids.insert(report.acknowledged_ids.end(), tally.acknowledged_ids.begin(),
+                                   tally.acknowledged_ids.end());
     report.latency.merge(tally.latency);
     if (report.timeline.size() < tally.timeline.size())
       report.timeline.resize(tally.timeline.size());

@@ -55,6 +55,10 @@ struct RunOptions {
   unsigned threads = 1;
   // Process trees whose CPU time over the measured window is reported (e.g. server, database).
   CpuRoots cpu_roots;
+  // Correct answers of this scenario part (e.g. a mix's "create") have their body's "id" kept in
+  // RunReport::acknowledged_ids, so a fault drill can read back every acknowledged write ("*":
+  // every correct answer's, for a scenario of one kind; empty: none kept).
+  std::string keep_ids_of;
 };
 
 struct Second {
@@ -82,6 +86,7 @@ struct RunReport {
   std::vector<Second> timeline;                       // one entry per second of the run
   std::uint64_t due_not_sent = 0;  // open loop: requests due that no connection could send in time
   std::map<std::string, double> cpu_seconds;  // of each of options.cpu_roots, over the window
+  std::vector<std::string> acknowledged_ids;  // options.keep_ids_of
 
   [[nodiscard]] std::uint64_t error_count() const;
   [[nodiscard]] double error_fraction() const;

@@ -39,6 +39,14 @@ fleet_start_liftoff() {
   echo $! >"$DIR/run/$name.pid"
 }
 
+# Redis holds only rate-limit windows and relays events between nodes: nothing to persist.
+fleet_start_redis() {
+  redis-server --port $((FLEET_BASE + 21)) --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+    --dir "$DIR/redis" --pidfile "$DIR/run/redis.pid" --logfile "$DIR/log/redis.log"
+  for _ in $(seq 50); do redis-cli -p $((FLEET_BASE + 21)) ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+  fleet_fail "Redis did not start"
+}
+
 fleet_wait_ready() {  # name port seconds: until its /readyz answers 200
   local name=$1 port=$2 seconds=$3
   for _ in $(seq $((seconds * 5))); do

@@ -194,6 +194,21 @@ TEST_F(Load, ASeededDataSetIsWhatTheLoaderExpects) {
     EXPECT_GT(report.completed, 0u) << name;
     EXPECT_EQ(report.error_count(), 0u) << name << ": " << report.errors.begin()->first;
   }
+  // A fault drill's read-back: every create answered 201 is kept by id, and is there.
+  auto mix = load::make_scenario("mix", from_dataset);
+  auto options = options_for(port());
+  options.duration = std::chrono::milliseconds(1000);
+  options.keep_ids_of = "create";
+  auto report = load::run(options, *mix);
+  ASSERT_GT(report.ok_by_kind["create"], 0u);
+  ASSERT_EQ(report.acknowledged_ids.size(), report.ok_by_kind["create"]);
+  std::string ids;
+  for (const auto& id : report.acknowledged_ids) ids += (ids.empty() ? "" : ",") + id;
+  EXPECT_EQ(
+      count_of("SELECT count(*) FROM records WHERE id = ANY(string_to_array($1, ',')::uuid[])",
+               db::Params(ids)),
+      static_cast<std::int64_t>(report.acknowledged_ids.size()));
+
   auto login = load::make_scenario("login", from_dataset);
   std::mt19937_64 rng(1);
   auto request = login->next(rng);
