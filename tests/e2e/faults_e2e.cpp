@@ -257,7 +257,8 @@ TEST(Faults, AStuckRequestIsAnswered504AtItsHandlingTimeout) {
 }
 
 // SIGTERM: idle keep-alive connections close at once, the request in flight is finished and
-// answered (with Connection: close), then the process exits 0.
+// answered (with Connection: close), a new connection's first request too, then the process exits
+// 0.
 TEST(Faults, ShutdownFinishesTheRequestInFlightAndClosesIdleConnections) {
   OwnServer own(Server::Env{{"LIFTOFF_REQUEST_TIMEOUT", "30s"},
                             {"LIFTOFF_IDLE_TIMEOUT", "60s"},
@@ -267,10 +268,17 @@ TEST(Faults, ShutdownFinishesTheRequestInFlightAndClosesIdleConnections) {
   RawConnection idle(own.port());
   ASSERT_TRUE(idle.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_TRUE(idle.read_response());
+  RawConnection fresh(own.port());  // connected, no request yet: as a balancer's new connection
   StuckWrite stuck(t);
   own.process().signal(SIGTERM);
   EXPECT_TRUE(idle.closed_by_peer(30s));
   EXPECT_FALSE(own.process().wait(0ms)) << "exited with a request in flight";
+  // A connection on which no request had begun gets its first one answered, then is closed.
+  ASSERT_TRUE(fresh.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto first = fresh.read_response();
+  ASSERT_TRUE(first) << "a connection that had sent nothing yet was closed by the drain";
+  EXPECT_EQ(first->status, 200);
+  EXPECT_EQ(first->header("connection"), "close");
   auto answer = stuck.answer();
   ASSERT_TRUE(answer) << own.process().log();
   EXPECT_EQ(answer->status, 201);

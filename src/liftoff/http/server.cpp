@@ -4,6 +4,7 @@
 #include <spdlog/logger.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
@@ -79,6 +80,10 @@ struct Server::Impl {
     std::vector<SessionSlot>* slots = nullptr;  // its worker's (set by Registration)
     std::size_t slot = 0;
     bool idle = false;
+    // No request has begun on it yet. The drain closes idle connections, but not these: a load
+    // balancer sends a request as soon as it connects and cannot tell whether a connection closed
+    // under it was served, so each gets its first request answered (with Connection: close).
+    bool fresh = true;
     bool timed_out = false;
     Stream* stream = nullptr;  // while the response body is a stream: woken by the drain
 
@@ -446,19 +451,20 @@ struct Server::Impl {
     } leave{*this, std::move(client)};
 
     beast::flat_buffer buffer;
-    bool first = true;  // a new connection gets first_byte_timeout to begin, not idle_timeout
-    while (!w.draining) {
+    // A new connection gets first_byte_timeout to begin, not idle_timeout, and its first request
+    // is served even once the drain has begun (Session::fresh).
+    while (s.fresh || !w.draining) {
       if (buffer.size() == 0) {
         buffer.shrink_to_fit();
         s.idle = true;
-        s.expire_after(first ? std::min(options.first_byte_timeout, options.idle_timeout)
-                             : options.idle_timeout);
-        first = false;
+        s.expire_after(s.fresh ? std::min(options.first_byte_timeout, options.idle_timeout)
+                               : options.idle_timeout);
         bool arrived = co_await await_request(s, buffer);
         s.idle = false;
         s.expire_never();
-        if (!arrived || w.draining) break;  // closed, idle timeout, shutdown
+        if (!arrived || (w.draining && !s.fresh)) break;  // closed, idle timeout, shutdown
       }
+      s.fresh = false;
       if (!co_await serve_one(s, buffer, w.draining)) break;
     }
     beast::error_code ec;
@@ -806,11 +812,12 @@ struct Server::Impl {
   asio::awaitable<void> drain(Worker& w) {
     w.draining = true;
     beast::error_code ec;
-    w.acceptor->close(ec);
     for (auto& slot : w.sessions) {
-      if (slot.session->idle) slot.session->socket.cancel(ec);
+      if (slot.session->idle && !slot.session->fresh) slot.session->socket.cancel(ec);
       if (slot.session->stream) slot.session->stream->wake();
     }
+    take_backlog(w);
+    w.acceptor->close(ec);
     auto deadline = Clock::now() + options.shutdown_timeout;
     asio::steady_timer timer(*w.ioc);
     while (!w.sessions.empty() && Clock::now() < deadline) {
@@ -820,6 +827,27 @@ struct Server::Impl {
     w.cut = w.sessions.size();
     for (auto& slot : w.sessions) slot.session->socket.close(ec);
     drained_workers.fetch_add(1);
+  }
+
+  // Connections the kernel completed but the server has not accepted would be reset when the
+  // listener closes, after a balancer may have sent a request on one: accept each (without the
+  // acceptor's asynchronous accept, still pending) and answer its first request.
+  void take_backlog(Worker& w) {
+    for (;;) {
+      int fd =
+          ::accept4(w.acceptor->native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) return;  // EAGAIN: nothing more waits (or the listener failed: nothing to take)
+      tcp::socket socket(*w.ioc);
+      beast::error_code ec;
+      socket.assign(w.acceptor->local_endpoint(ec).protocol(), fd, ec);
+      if (ec) {
+        ::close(fd);
+        continue;
+      }
+      socket.set_option(tcp::no_delay(true), ec);
+      socket.non_blocking(true, ec);
+      asio::co_spawn(*w.ioc, session(w, std::move(socket), ""), log_failure("connection"));
+    }
   }
 
   std::size_t run(const WorkerHook& on_start, const WorkerHook& on_stop) {
