@@ -11,7 +11,7 @@ BINARY=$(realpath "${1:?usage: package.sh LIFTOFF_BINARY}")
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 fail() { echo "FAIL: $1"; exit 1; }
-deb=$("$ROOT/scripts/package" --binary "$BINARY" --out "$WORK")
+deb=$("$ROOT/scripts/package" --binary "$BINARY" --out "$WORK" --compression none)
 [[ -f $deb ]] || fail "scripts/package made no package"
 contents=$(dpkg-deb --contents "$deb")
 for entry in "-rwxr-xr-x root/root .* ./usr/bin/liftoff" "-rw-r--r-- root/root .* ./lib/systemd/system/liftoff@.service" \

@@ -675,8 +675,16 @@ TEST(E2EServer, SlowStatementsAreLoggedWithoutTheirValuesAndExplained) {
 
   SqlSession lock;
   ASSERT_TRUE(lock.run("BEGIN; LOCK TABLE sessions IN SHARE MODE"));  // new sessions wait
+  // Released 300 ms after the login's insert is seen waiting on the lock: a fixed pause let a login
+  // slowed by a loaded machine (its password check) arrive after the lock was gone.
   std::thread release([&lock] {
-    std::this_thread::sleep_for(400ms);
+    for (int i = 0; i < 400; ++i) {
+      if (count_of("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = "
+                   "'sessions'::regclass") > 0)
+        break;
+      std::this_thread::sleep_for(25ms);
+    }
+    std::this_thread::sleep_for(300ms);
     EXPECT_TRUE(lock.run("COMMIT"));
   });
   auto login = http_request(

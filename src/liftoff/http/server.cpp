@@ -320,7 +320,9 @@ struct Server::Impl {
   asio::awaitable<void> accept_loop(Worker& w) {
     for (;;) {
       auto [ec, socket] = co_await w.acceptor->async_accept(kUseTuple);
-      if (w.draining) co_return;
+      // A connection accepted just before the drain closed the listener is served like those of
+      // the backlog (its first request); after that the closed listener fails every accept.
+      if (w.draining && ec) co_return;
       if (ec) {
         if (ec == asio::error::operation_aborted) co_return;
         // EMFILE and friends: back off briefly instead of spinning.
@@ -833,6 +835,11 @@ struct Server::Impl {
   // listener closes, after a balancer may have sent a request on one: accept each (without the
   // acceptor's asynchronous accept, still pending) and answer its first request.
   void take_backlog(Worker& w) {
+    // Non-blocking even if no asynchronous accept has begun yet (a stop right after the start can
+    // drain before the accept loop first runs): an empty backlog must not block the drain.
+    beast::error_code blocking;
+    w.acceptor->non_blocking(true, blocking);
+    if (blocking) return;
     for (;;) {
       int fd =
           ::accept4(w.acceptor->native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
