@@ -72,6 +72,32 @@ fleet_stop() {  # name seconds
   kill -KILL "$pid" 2>/dev/null || true
 }
 
+# A cluster's PostgreSQL: shard (0: the control cluster, s: shard-s), replica (0: its primary, r: its r-th replica).
+fleet_url() {  # shard [replica] -> its libpq URL (every server of a cluster has its primary's password)
+  local dir=$DIR/data
+  [[ $1 != 0 ]] && dir=$DIR/data/shard-$1
+  echo "postgresql://liftoff:$(cat "$dir/pg.password")@127.0.0.1:$((FLEET_BASE + 30 + 10 * $1 + ${2:-0}))/liftoff"
+}
+fleet_psql() {  # shard replica psql-arguments... (-c STATEMENT, or a script on stdin)
+  local url
+  url=$(fleet_url "$1" "$2")
+  shift 2
+  psql -X -qAt "$url" "$@"
+}
+fleet_records() {  # the records on every cluster's primary
+  local total=0 shard
+  for shard in $(seq 0 "$FLEET_SHARDS"); do
+    total=$((total + $(fleet_psql "$shard" 0 -c "SELECT count(*) FROM records")))
+  done
+  echo "$total"
+}
+
+fleet_wait_all_ready() {  # seconds: every API node and the worker
+  local i
+  for i in $(seq "$FLEET_NODES"); do fleet_wait_ready "node-$i" $((FLEET_BASE + 10 + i)) "$1"; done
+  fleet_wait_ready worker $((FLEET_BASE + 20)) "$1"
+}
+
 fleet_port_free() {  # port
   ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }

@@ -43,17 +43,11 @@ fail() { echo "FAIL: $1"; exit 1; }
 # bench/run-rolling-restart measures with the defaults, in a release build.
 export LIFTOFF_RATE_LIMITS=false LIFTOFF_DB_QUERY_TIMEOUT=30s LIFTOFF_HANDLING_TIMEOUT=30s
 "$ROOT/deploy/local/up" --dir "$DIR" --base-port "$BASE" --balancer both --binary "$BIN_DIR/liftoff"
-PASSWORD=$(cat "$DIR/data/pg.password")
-SHARD_PASSWORD=$(cat "$DIR/data/shard-1/pg.password")
-sql() {  # port password statement
-  PGPASSWORD=$2 psql -X -qAt -h 127.0.0.1 -p "$1" -U liftoff -d liftoff -c "$3"
-}
-records() { echo $(( $(sql $((BASE + 30)) "$PASSWORD" "SELECT count(*) FROM records") +
-                     $(sql $((BASE + 40)) "$SHARD_PASSWORD" "SELECT count(*) FROM records") )); }
+fleet_load
 DATA=(--run fleet --users 100 --big-orgs 0)
-"$BIN_DIR/liftoff-bench" seed --database-url "postgresql://liftoff:$PASSWORD@127.0.0.1:$((BASE + 30))/liftoff" \
+"$BIN_DIR/liftoff-bench" seed --database-url "$(fleet_url 0)" \
   "${DATA[@]}" >"$DIR/seed.out" 2>&1 || { cat "$DIR/seed.out"; fail "seeding"; }
-before=$(records)
+before=$(fleet_records)
 
 # The mix through each balancer, in runs of 15 s, until the restart is over.
 load() {  # name port
@@ -73,7 +67,7 @@ sleep 3
 touch "$DIR/restarted"
 for pid in "${LOADS[@]}"; do wait "$pid"; done
 LOADS=()
-after=$(records)
+after=$(fleet_records)
 
 /usr/bin/python3 - "$DIR" "$before" "$after" <<'PY'
 import glob, json, sys

@@ -359,12 +359,17 @@ struct Server::Impl {
           continue;
         }
       }
-      beast::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
-      socket.non_blocking(true, ignored);  // synchronous reads return would_block, not wait
-      asio::co_spawn(*w.ioc, session(w, std::move(socket), std::move(client)),
-                     log_failure("connection"));
+      start_session(w, std::move(socket), std::move(client));
     }
+  }
+
+  // Serves an accepted connection (from the accept loop, or the backlog at the drain).
+  void start_session(Worker& w, tcp::socket socket, std::string client) {
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    socket.non_blocking(true, ignored);  // synchronous reads return would_block, not wait
+    asio::co_spawn(*w.ioc, session(w, std::move(socket), std::move(client)),
+                   log_failure("connection"));
   }
 
   // The completion handler of every coroutine the server spawns: a failure is logged and counted.
@@ -851,9 +856,7 @@ struct Server::Impl {
         ::close(fd);
         continue;
       }
-      socket.set_option(tcp::no_delay(true), ec);
-      socket.non_blocking(true, ec);
-      asio::co_spawn(*w.ioc, session(w, std::move(socket), ""), log_failure("connection"));
+      start_session(w, std::move(socket), "");
     }
   }
 
