@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Debian package (scripts/package), run by CTest as deploy_package with the build under test: it holds the
-# binary, the systemd unit and the settings file (a conffile, 0640) and the docs; the binary it holds runs; each of
+# binary, the systemd units and the settings file (a conffile, 0640) and the docs; the binary it holds runs; each of
 # its dependencies is a Debian package (installed here, since the build's binary runs here), from the libraries the
 # binary names; its postinst makes the system user. The container image (deploy/container/Containerfile) installs
 # this package.
@@ -15,6 +15,7 @@ deb=$("$ROOT/scripts/package" --binary "$BINARY" --out "$WORK" --compression non
 [[ -f $deb ]] || fail "scripts/package made no package"
 contents=$(dpkg-deb --contents "$deb")
 for entry in "-rwxr-xr-x root/root .* ./usr/bin/liftoff" "-rw-r--r-- root/root .* ./lib/systemd/system/liftoff@.service" \
+  "-rw-r--r-- root/root .* ./lib/systemd/system/liftoff-backup-full@.timer" \
   "-rw-r----- root/root .* ./etc/liftoff/liftoff.env" "-rw-r--r-- root/root .* ./usr/share/doc/liftoff/operations.md"; do
   grep -qE -- "^$entry$" <<<"$contents" || fail "the package lacks $entry: $contents"
 done

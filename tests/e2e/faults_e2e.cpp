@@ -208,6 +208,20 @@ std::int64_t stuck_records(const Tenant& t) {
                   db::Params(*db::Uuid::parse(t.org)));
 }
 
+// Each worker opens its database connections before it accepts (db_pool_warm pooled ones and its
+// shared ones), so the first requests after a start or a restart do not each wait for one (nginx
+// passed 504s from a restarted node's cold pools).
+TEST(Faults, EachWorkerOpensItsDatabaseConnectionsBeforeItServes) {
+  OwnServer own(Server::Env{{"LIFTOFF_THREADS", "2"}, {"LIFTOFF_DB_POOL_WARM", "3"}});
+  // 2 workers x (2 shared + 3 pooled), to the one server.
+  EXPECT_TRUE(eventually([&] {
+    return own.process().log().find("opened 10 database connections before serving") !=
+           std::string::npos;
+  })) << own.process().log();
+  // The pooled ones are in the pools, idle, before any request has needed one.
+  EXPECT_GE(metric(own.port(), "db_pool_connections{database=\"primary\"}"), 6);
+}
+
 // Every pooled connection of the only worker is held: a request that needs one waits
 // db_acquire_timeout, then is told to come back (503 + Retry-After), not queued without end.
 TEST(Faults, AWaitForAPooledConnectionPastItsTimeoutGets503WithRetryAfter) {

@@ -266,6 +266,35 @@ asio::awaitable<void> every(const BackgroundTask& task, std::chrono::millisecond
   }
 }
 
+// What the workers opened before they accepted (ServerOptions::warm_up): the last to finish
+// logs the process's total.
+struct Warming {
+  explicit Warming(std::size_t workers) : workers_left(workers) {}
+  std::atomic<std::size_t> workers_left;
+  std::atomic<std::size_t> open{0};
+  std::atomic<std::size_t> wanted{0};
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+};
+
+asio::awaitable<void> warm_worker(db::Database& database, std::size_t pooled,
+                                  std::chrono::milliseconds timeout, Warming& warming) {
+  auto warmth = co_await database.warm(pooled, db::deadline_after(timeout));
+  warming.open += warmth.open;
+  warming.wanted += warmth.wanted;
+  if (warming.workers_left.fetch_sub(1) != 1) co_return;
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - warming.started);
+  if (warming.open < warming.wanted) {
+    spdlog::warn(
+        "opened {} of {} database connections before serving, in {} ms; the pools open "
+        "the rest on demand",
+        warming.open.load(), warming.wanted.load(), took.count());
+  } else {
+    spdlog::info("opened {} database connections before serving, in {} ms", warming.open.load(),
+                 took.count());
+  }
+}
+
 // Housekeeping, every `interval` until `stopping`: purges organizations past their grace period,
 // forgets expired Idempotency-Keys, tokens and notifications older than `notification_retention`.
 // Every process runs it; each part is safe to run concurrently. Each statement of background work
@@ -785,6 +814,11 @@ int serve(const core::Config& config) {
     event_hub.stop();
     notification_hub.stop();
     stopping.store(true, std::memory_order_relaxed);
+  };
+  Warming warming(threads);
+  options.warm_up = [&database, &warming, pooled = config.db_pool_warm,
+                     timeout = config.db_acquire_timeout](std::size_t) {
+    return warm_worker(database, pooled, timeout, warming);
   };
   core::MemoryGuard memory_guard({config.memory_high_water}, metrics);
   spdlog::info("memory guard: heavy requests get 503 above {} MiB ({} now, read from {})",

@@ -424,6 +424,10 @@ std::vector<ConfigKey> make_keys() {
       "db_shared_connections",
       "connections per worker that pipeline single statements of concurrent requests (0: off)",
       &Config::db_shared_connections, 0, 64));
+  keys.push_back(size_key("db_pool_warm",
+                          "pooled connections each worker opens to each database server before "
+                          "it accepts (at most db_pool_size)",
+                          &Config::db_pool_warm, 0, 1000));
   keys.push_back(duration_key("db_acquire_timeout", "wait for a pooled connection before 503",
                               &Config::db_acquire_timeout, 1ms, 10min));
   keys.push_back(duration_key("db_query_timeout", "default deadline of one query",

@@ -57,6 +57,7 @@ struct Config {
   milliseconds drain_delay{0};
   std::size_t db_pool_size = 16;          // per worker thread
   std::size_t db_shared_connections = 2;  // per worker: pipelined connections for single statements
+  std::size_t db_pool_warm = 2;  // per worker and server: pooled connections opened at start
   milliseconds db_acquire_timeout{2'000};
   milliseconds db_query_timeout{5'000};
   // Statements taking at least this long are logged (with a sampled EXPLAIN); 0: none.

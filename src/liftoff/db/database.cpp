@@ -7,6 +7,8 @@
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -875,6 +877,52 @@ asio::awaitable<Result<Transaction>> Database::begin(const Scope& scope, Isolati
                                cluster->primary().name,
                                scope.statement_time};
   co_return co_await Transaction::begin(std::move(*leased), std::move(options));
+}
+
+asio::awaitable<Database::Warmth> Database::warm(std::size_t pooled, Deadline deadline) {
+  auto executor = co_await asio::this_coro::executor;
+  const auto worker = worker_index(main_cluster().primary().shared.size());
+  pooled = std::min(pooled, options_.pool.max_size);
+  using Opening =
+      decltype(asio::co_spawn(executor, std::declval<asio::awaitable<void>>(), asio::deferred));
+  std::vector<Opening> openings;
+  for (auto& cluster : clusters_) {
+    for (auto& node : cluster->nodes) {
+      for (auto& slot : node->shared[worker]) {
+        if (slot.conn || slot.connecting) continue;
+        slot.connecting = true;
+        openings.push_back(
+            asio::co_spawn(executor, connect_shared(*node, slot, executor), asio::deferred));
+      }
+      openings.push_back(
+          asio::co_spawn(executor, fill_pool(*node, pooled, deadline), asio::deferred));
+    }
+  }
+  co_await asio::experimental::make_parallel_group(std::move(openings))
+      .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+  Warmth warmth;
+  for (auto& cluster : clusters_) {
+    for (auto& node : cluster->nodes) {
+      for (auto& slot : node->shared[worker]) {
+        ++warmth.wanted;
+        if (slot.conn) ++warmth.open;
+      }
+      warmth.wanted += pooled;
+      if (const auto& pool = node->pools[worker])
+        warmth.open += std::min(pooled, pool->stats().idle);
+    }
+  }
+  co_return warmth;
+}
+
+asio::awaitable<void> Database::fill_pool(Node& node, std::size_t count, Deadline deadline) {
+  // Held together, so that each acquire opens a connection; returned to the pool idle at the end.
+  std::vector<Lease> held;
+  while (held.size() < count) {
+    auto leased = co_await lease(node, deadline);
+    if (!leased) break;
+    held.push_back(std::move(*leased));
+  }
 }
 
 void Database::stop_worker(std::size_t worker) {

@@ -237,6 +237,18 @@ class Database {
   // when that comes first.
   [[nodiscard]] Deadline statement_deadline(const Scope& scope) const;
 
+  // Opens the current worker's connections to every server of every cluster before it serves:
+  // its shared connections, and `pooled` of its pool's (at most the pool's size), all at once,
+  // each by `deadline`. Otherwise a node's first burst of requests finds none, and each of its
+  // statements waits for a connection of its own to be opened (a restarted node behind a balancer
+  // answered its first requests late). A server that cannot be reached is left to the pools'
+  // backoff. Returns how many of the connections wanted are open.
+  struct Warmth {
+    std::size_t open = 0;
+    std::size_t wanted = 0;
+  };
+  [[nodiscard]] boost::asio::awaitable<Warmth> warm(std::size_t pooled, Deadline deadline);
+
   // Closes the worker's pools; call on that worker's thread when it stops.
   void stop_worker(std::size_t worker);
 
@@ -321,6 +333,9 @@ class Database {
   [[nodiscard]] boost::asio::awaitable<Node*> node_for(Cluster& cluster, Intent intent,
                                                        const Scope& scope);
   [[nodiscard]] boost::asio::awaitable<Result<Lease>> lease(Node& node, Deadline deadline);
+  // Opens `count` connections of the worker's pool to `node` (see warm).
+  [[nodiscard]] boost::asio::awaitable<void> fill_pool(Node& node, std::size_t count,
+                                                       Deadline deadline);
   // One statement on `node`: on one of its shared connections when one is usable, else leased.
   // `own_connection`: leased, never on a shared connection.
   // Each run is a span under `trace` (see statement_span).

@@ -317,6 +317,17 @@ struct Server::Impl {
     }
   }
 
+  asio::awaitable<void> warm_up_and_accept(Worker& w) {
+    if (options.warm_up) {
+      try {
+        co_await options.warm_up(w.index);
+      } catch (const std::exception& e) {
+        spdlog::warn("worker {}: warming up failed: {}", w.index, e.what());
+      }
+    }
+    co_await accept_loop(w);
+  }
+
   asio::awaitable<void> accept_loop(Worker& w) {
     for (;;) {
       auto [ec, socket] = co_await w.acceptor->async_accept(kUseTuple);
@@ -869,7 +880,7 @@ struct Server::Impl {
       threads.emplace_back([&, w = wp.get()] {
         core::set_this_worker(w->index);
         if (on_start) on_start(w->index, *w->ioc);
-        asio::co_spawn(*w->ioc, accept_loop(*w), log_failure("accept loop"));
+        asio::co_spawn(*w->ioc, warm_up_and_accept(*w), log_failure("accept loop"));
         asio::co_spawn(*w->ioc, sweep(*w), log_failure("deadline sweeper"));
         w->ioc->run();
         if (on_stop) on_stop(w->index, *w->ioc);

@@ -6,6 +6,7 @@
 // Lifetime: construct, bind(), run() (blocks until stopped and drained). stop() is thread-safe and
 // idempotent: listeners close, idle keep-alive connections close, in-flight requests get until
 // `shutdown_timeout` to finish (their responses carry Connection: close), then the rest are cut.
+#include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -74,6 +75,10 @@ struct ServerOptions {
   // Called once when the drain begins (from the control thread): stop background loops here so
   // the workers' event loops can run dry.
   std::function<void()> on_drain;
+  // Runs on each worker before it accepts its first connection (the listener is open: connections
+  // wait in its backlog meanwhile, and /readyz is not answered): open database connections here,
+  // so that the first requests after a start or a restart do not each wait for one.
+  std::function<boost::asio::awaitable<void>(std::size_t worker)> warm_up;
 };
 
 class Server {
