@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Backups and point-in-time recovery with pgBackRest (docs/operations.md, "Backups and point-in-time recovery"),
 # run by CTest as deploy_backup with the build under test. A cluster made by `liftoff pg start` archives its WAL to
-# a repository configured by deploy/backup/pgbackrest.conf (its paths rewritten to this test's directory), and
-# Liftoff serves on it:
+# a repository configured by deploy/backup/pgbackrest.conf (its paths rewritten to this test's directory by
+# deploy/backup/local.sh), and Liftoff serves on it:
 #   1. a full backup; records A written; an incremental backup; records B written, one record of A deleted and one
 #      changed: the moment T is taken; then records C written, and the changed record changed again;
 #   2. the repository is restored into a fresh data directory to time T, and started on another port: it is
@@ -19,6 +19,8 @@ DIR=$(mktemp -d /tmp/liftoff-backup-test-XXXXXX)
 chmod 755 "$DIR"  # the embedded PostgreSQL runs as postgres when we are root
 # shellcheck source=deploy/local/fleet.sh
 source "$ROOT/deploy/local/fleet.sh"
+# shellcheck source=deploy/backup/local.sh
+source "$ROOT/deploy/backup/local.sh"
 BASE=
 for candidate in 29400 29420 29440 29460 29480; do
   free=1
@@ -27,20 +29,19 @@ for candidate in 29400 29420 29440 29460 29480; do
 done
 [[ -n $BASE ]] || { echo "FAIL: no free range of ports"; exit 1; }
 PG_PORT=$BASE RESTORED_PORT=$((BASE + 1)) API_PORT=$((BASE + 2)) RESTORED_API_PORT=$((BASE + 3))
-as_postgres() {  # command...: as the user the clusters run as
-  if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
+BACKUP_DIR=$DIR/backup BACKUP_PG_DATA=$DIR/data BACKUP_PG_PORT=$PG_PORT
 PIDS=()
 finish() {
   local code=$?
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   if ((code != 0)); then
-    for log in "$DIR"/*.log "$DIR"/pgbackrest-log/*.log; do
+    for log in "$DIR"/*.log "$DIR"/backup/*.log "$DIR"/backup/log/*.log; do
       [[ -s $log ]] && { echo "--- the last lines of $log"; tail -n 20 "$log"; }
     done
   fi
-  as_postgres /usr/lib/postgresql/15/bin/pg_ctl stop -D "$DIR/restored" -m immediate >/dev/null 2>&1 || true
-  LIFTOFF_DATA_DIR="$DIR/data" LIFTOFF_EMBEDDED_PG_PORT=$PG_PORT "$BIN" pg stop >/dev/null 2>&1 || true
+  backup_stop_cluster "$DIR/restored"
+  LIFTOFF_DATA_DIR="$DIR/data" LIFTOFF_EMBEDDED_PG_PORT=$PG_PORT "$BIN" pg stop >/dev/null 2>&1 ||
+    backup_stop_cluster "$DIR/data/pgdata"
   rm -rf "$DIR"
   exit "$code"
 }
@@ -56,33 +57,16 @@ RESTORED_URL="postgresql://liftoff:$PASSWORD@127.0.0.1:$RESTORED_PORT/liftoff"
 sql() { psql -X -qAt "$URL" -v ON_ERROR_STOP=1 "$@"; }
 restored_sql() { psql -X -qAt "$RESTORED_URL" -v ON_ERROR_STOP=1 "$@"; }
 
-echo "== pgBackRest: deploy/backup/pgbackrest.conf, its paths in $DIR"
-mkdir -p "$DIR"/{repo,pgbackrest-log,pgbackrest-spool,pgbackrest-lock}
-CONF=$DIR/pgbackrest.conf
-sed -e "s|^repo1-path=.*|repo1-path=$DIR/repo|" \
-  -e "s|^log-path=.*|log-path=$DIR/pgbackrest-log|" \
-  -e "s|^spool-path=.*|spool-path=$DIR/pgbackrest-spool|" \
-  -e "s|^lock-path=.*|lock-path=$DIR/pgbackrest-lock|" \
-  -e "s|^pg1-path=.*|pg1-path=$DIR/data/pgdata|" \
-  -e "s|^pg1-port=.*|pg1-port=$PG_PORT|" \
-  -e "s|^pg1-socket-path=.*|pg1-socket-path=$DIR/data/run|" \
-  "$ROOT/deploy/backup/pgbackrest.conf" >"$CONF"
-grep -q '^\[liftoff\]' "$CONF" || fail "deploy/backup/pgbackrest.conf has no [liftoff] stanza"
-echo "pg1-user=liftoff" >>"$CONF"  # the embedded cluster's superuser
-[[ $(id -u) == 0 ]] && chown -R postgres:postgres "$DIR"/{repo,pgbackrest-log,pgbackrest-spool,pgbackrest-lock} "$CONF"
-pgbackrest() { as_postgres env PGPASSWORD="$PASSWORD" /usr/bin/pgbackrest --config="$CONF" --stanza=liftoff "$@"; }
-# What the file's header says to set on the cluster (its archive_timeout short here, so the test waits less).
-sql -c "ALTER SYSTEM SET archive_mode = on" \
-  -c "ALTER SYSTEM SET archive_command = 'pgbackrest --config=$CONF --stanza=liftoff archive-push %p'" \
-  -c "ALTER SYSTEM SET archive_timeout = '10s'"
+echo "== pgBackRest: deploy/backup/pgbackrest.conf, its paths in $DIR/backup"
+backup_configure 10s  # a short archive_timeout: the test waits less
 "$BIN" pg stop >>"$DIR/postgres.log" 2>&1
 "$BIN" pg start >>"$DIR/postgres.log" 2>&1
-pgbackrest stanza-create >>"$DIR/pgbackrest.log" 2>&1 || fail "stanza-create"
-pgbackrest check >>"$DIR/pgbackrest.log" 2>&1 || fail "check: WAL is not archived"
+backup_pgbackrest stanza-create || fail "stanza-create"
+backup_pgbackrest check || fail "check: WAL is not archived"
 
 echo "== Liftoff on $API_PORT; a full backup"
 "$BIN" migrate up --database-url "$URL" >>"$DIR/liftoff.log" 2>&1
-pgbackrest --type=full backup >>"$DIR/pgbackrest.log" 2>&1 || fail "the full backup"
+backup_pgbackrest --type=full backup || fail "the full backup"
 LIFTOFF_DATABASE_URL=$URL LIFTOFF_LISTEN="127.0.0.1:$API_PORT" LIFTOFF_RATE_LIMITS=false \
   "$BIN" serve >>"$DIR/liftoff.log" 2>&1 &
 PIDS+=($!)
@@ -106,7 +90,7 @@ DELETED=$(create "A-deleted")
 CHANGED=$(create "A-changed" "first")
 
 echo "== an incremental backup; records B, a delete and a change; the moment T; records C"
-pgbackrest --type=incr backup >>"$DIR/pgbackrest.log" 2>&1 || fail "the incremental backup"
+backup_pgbackrest --type=incr backup || fail "the incremental backup"
 for i in $(seq 20); do create "B-$i" >/dev/null; done
 api "$API_PORT" DELETE "$RECORDS/$DELETED" >/dev/null
 api "$API_PORT" PATCH "$RECORDS/$CHANGED" '{"state":"at T"}' >/dev/null
@@ -116,27 +100,11 @@ sleep 1
 for i in $(seq 20); do create "C-$i" >/dev/null; done
 api "$API_PORT" PATCH "$RECORDS/$CHANGED" '{"state":"after T"}' >/dev/null
 # check switches to a new WAL segment and waits until the one with C's commits is in the repository.
-pgbackrest check >>"$DIR/pgbackrest.log" 2>&1 || fail "check after C"
+backup_pgbackrest check || fail "check after C"
 BYTES=$(sql -c "SELECT pg_database_size('liftoff')")
 
 echo "== restored to $T into a fresh cluster on $RESTORED_PORT"
-mkdir -p "$DIR/restored" "$DIR/restored-run"
-chmod 700 "$DIR/restored"
-touch "$DIR/restored.log"
-[[ $(id -u) == 0 ]] && chown postgres:postgres "$DIR/restored" "$DIR/restored-run" "$DIR/restored.log"
-started=$(date +%s%N)
-pgbackrest restore --pg1-path="$DIR/restored" --type=time --target="$T" --target-action=promote \
-  --archive-mode=off >>"$DIR/pgbackrest.log" 2>&1 || fail "the restore"
-as_postgres /usr/lib/postgresql/15/bin/pg_ctl start -w -D "$DIR/restored" -l "$DIR/restored.log" \
-  -o "-p $RESTORED_PORT -k $DIR/restored-run" >/dev/null || fail "the restored cluster did not start"
-for _ in $(seq 600); do
-  [[ $(restored_sql -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f ]] && break
-  sleep 0.1
-done
-[[ $(restored_sql -c "SELECT pg_is_in_recovery()") == f ]] || fail "the restored cluster was not promoted"
-restore_ms=$((($(date +%s%N) - started) / 1000000))
-grep -q "recovery stopping before commit\|recovery stopping after commit" "$DIR/restored.log" ||
-  fail "recovery did not stop at a commit near T"
+restore_ms=$(backup_restore_to "$T" "$DIR/restored" "$RESTORED_PORT") || fail "the restore to T"
 
 echo "== what the restored cluster holds"
 count() { restored_sql -c "SELECT count(*) FROM records WHERE org_id = '$ORG' AND data->>'title' LIKE '$1'"; }
