@@ -886,6 +886,10 @@ asio::awaitable<Database::Warmth> Database::warm(std::size_t pooled, Deadline de
   using Opening =
       decltype(asio::co_spawn(executor, std::declval<asio::awaitable<void>>(), asio::deferred));
   std::vector<Opening> openings;
+  std::size_t servers = 0;
+  for (const auto& cluster : clusters_) servers += cluster->nodes.size();
+  std::vector<std::size_t> filled(servers, 0);  // by fill_pool, per server
+  std::size_t server = 0;
   for (auto& cluster : clusters_) {
     for (auto& node : cluster->nodes) {
       for (auto& slot : node->shared[worker]) {
@@ -894,8 +898,8 @@ asio::awaitable<Database::Warmth> Database::warm(std::size_t pooled, Deadline de
         openings.push_back(
             asio::co_spawn(executor, connect_shared(*node, slot, executor), asio::deferred));
       }
-      openings.push_back(
-          asio::co_spawn(executor, fill_pool(*node, pooled, deadline), asio::deferred));
+      openings.push_back(asio::co_spawn(
+          executor, fill_pool(*node, pooled, deadline, filled[server++]), asio::deferred));
     }
   }
   co_await asio::experimental::make_parallel_group(std::move(openings))
@@ -907,15 +911,15 @@ asio::awaitable<Database::Warmth> Database::warm(std::size_t pooled, Deadline de
         ++warmth.wanted;
         if (slot.conn) ++warmth.open;
       }
-      warmth.wanted += pooled;
-      if (const auto& pool = node->pools[worker])
-        warmth.open += std::min(pooled, pool->stats().idle);
     }
   }
+  warmth.wanted += servers * pooled;
+  for (auto n : filled) warmth.open += n;
   co_return warmth;
 }
 
-asio::awaitable<void> Database::fill_pool(Node& node, std::size_t count, Deadline deadline) {
+asio::awaitable<void> Database::fill_pool(Node& node, std::size_t count, Deadline deadline,
+                                          std::size_t& filled) {
   // Held together, so that each acquire opens a connection; returned to the pool idle at the end.
   std::vector<Lease> held;
   while (held.size() < count) {
@@ -923,6 +927,7 @@ asio::awaitable<void> Database::fill_pool(Node& node, std::size_t count, Deadlin
     if (!leased) break;
     held.push_back(std::move(*leased));
   }
+  filled = held.size();
 }
 
 void Database::stop_worker(std::size_t worker) {

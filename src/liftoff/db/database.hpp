@@ -333,9 +333,10 @@ class Database {
   [[nodiscard]] boost::asio::awaitable<Node*> node_for(Cluster& cluster, Intent intent,
                                                        const Scope& scope);
   [[nodiscard]] boost::asio::awaitable<Result<Lease>> lease(Node& node, Deadline deadline);
-  // Opens `count` connections of the worker's pool to `node` (see warm).
+  // Opens `count` connections of the worker's pool to `node` (see warm); how many it had is left in
+  // `filled` (which must outlive it).
   [[nodiscard]] boost::asio::awaitable<void> fill_pool(Node& node, std::size_t count,
-                                                       Deadline deadline);
+                                                       Deadline deadline, std::size_t& filled);
   // One statement on `node`: on one of its shared connections when one is usable, else leased.
   // `own_connection`: leased, never on a shared connection.
   // Each run is a span under `trace` (see statement_span).
