@@ -11,6 +11,10 @@ backup_as_postgres() {  # command...: as the user the clusters run as
   if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+backup_url() {  # port: the libpq URL of the cluster there (the backed-up one, or a copy restored from it)
+  echo "postgresql://liftoff:$(cat "$BACKUP_PG_DATA/pg.password")@127.0.0.1:$1/liftoff"
+}
+
 backup_pgbackrest_to_stdout() {  # pgbackrest arguments... (the stanza is liftoff): what it prints, printed
   backup_as_postgres env PGPASSWORD="$(cat "$BACKUP_PG_DATA/pg.password")" /usr/bin/pgbackrest \
     --config="$BACKUP_DIR/pgbackrest.conf" --stanza=liftoff "$@"
@@ -37,7 +41,7 @@ backup_configure() {
   echo "pg1-user=liftoff" >>"$conf"  # the embedded cluster's superuser
   touch "$BACKUP_DIR/pgbackrest.log"
   [[ $(id -u) == 0 ]] && chown -R postgres:postgres "$BACKUP_DIR"/{repo,log,spool,lock} "$conf" "$BACKUP_DIR/pgbackrest.log"
-  psql -X -qAt "postgresql://liftoff:$(cat "$BACKUP_PG_DATA/pg.password")@127.0.0.1:$BACKUP_PG_PORT/liftoff" \
+  psql -X -qAt "$(backup_url "$BACKUP_PG_PORT")" \
     -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET archive_mode = on" \
     -c "ALTER SYSTEM SET archive_command = 'pgbackrest --config=$conf --stanza=liftoff archive-push %p'" \
     -c "ALTER SYSTEM SET archive_timeout = '$archive_timeout'" >/dev/null
@@ -57,7 +61,8 @@ backup_restore_to() {
     --archive-mode=off || { echo "the restore failed (see $BACKUP_DIR/pgbackrest.log)" >&2; return 1; }
   backup_as_postgres "$PG_BIN/pg_ctl" start -w -t 3600 -D "$dest" -l "$dest.log" -o "-p $port -k $dest-run" >/dev/null ||
     { echo "the restored cluster did not start (see $dest.log)" >&2; return 1; }
-  local url="postgresql://liftoff:$(cat "$BACKUP_PG_DATA/pg.password")@127.0.0.1:$port/liftoff"
+  local url
+  url=$(backup_url "$port")
   until [[ $(psql -X -qAt "$url" -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f ]]; do
     if ! backup_as_postgres "$PG_BIN/pg_ctl" status -D "$dest" >/dev/null; then
       echo "the restored cluster stopped (see $dest.log)" >&2

@@ -51,9 +51,7 @@ fail() { echo "FAIL: $1"; exit 1; }
 echo "== the cluster, on $PG_PORT"
 export LIFTOFF_DATA_DIR=$DIR/data LIFTOFF_EMBEDDED_PG_PORT=$PG_PORT
 "$BIN" pg start >>"$DIR/postgres.log" 2>&1
-PASSWORD=$(cat "$DIR/data/pg.password")
-URL="postgresql://liftoff:$PASSWORD@127.0.0.1:$PG_PORT/liftoff"
-RESTORED_URL="postgresql://liftoff:$PASSWORD@127.0.0.1:$RESTORED_PORT/liftoff"
+URL=$(backup_url "$PG_PORT") RESTORED_URL=$(backup_url "$RESTORED_PORT")
 sql() { psql -X -qAt "$URL" -v ON_ERROR_STOP=1 "$@"; }
 restored_sql() { psql -X -qAt "$RESTORED_URL" -v ON_ERROR_STOP=1 "$@"; }
 
